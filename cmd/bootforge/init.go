@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// loaders are the boot loaders `init` copies from Debian's packages, by
+// their path there and their name in the served root. Nothing is downloaded.
+var loaders = []struct{ src, dst, pkg string }{
+	{"/usr/lib/ipxe/undionly.kpxe", "undionly.kpxe", "ipxe"},
+	{"/usr/lib/ipxe/ipxe.pxe", "ipxe.pxe", "ipxe"},
+	{"/usr/lib/ipxe/ipxe.efi", "ipxe.efi", "ipxe"},
+	{"/usr/lib/ipxe/snponly.efi", "snponly.efi", "ipxe"},
+	{"/usr/lib/PXELINUX/pxelinux.0", "pxelinux.0", "pxelinux"},
+	{"/usr/lib/syslinux/modules/bios/ldlinux.c32", "ldlinux.c32", "syslinux-common"},
+	{"/usr/lib/syslinux/modules/bios/menu.c32", "menu.c32", "syslinux-common"},
+	{"/usr/lib/syslinux/modules/bios/libutil.c32", "libutil.c32", "syslinux-common"},
+	{"/usr/lib/syslinux/modules/bios/libcom32.c32", "libcom32.c32", "syslinux-common"},
+	{"/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi", "grubnetx64.efi", "grub-efi-amd64-bin"},
+	{"/usr/lib/shim/shimx64.efi.signed", "shimx64.efi", "shim-signed"},
+	{"/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grubx64.efi", "grub-efi-amd64-signed"},
+}
+
+func newInitCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init DIR",
+		Short: "Write a starter config and data directory, with loaders from Debian's packages",
+		Long: `Create DIR with a commented bootforge.yaml, a served root DIR/root and a
+state directory, and copy in the boot loaders that Debian's ipxe, pxelinux,
+syslinux-common and grub packages have installed. Nothing is downloaded.
+An existing config is kept unless --force is given; loaders already in the
+root are never overwritten.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return initDir(cmd.OutOrStdout(), args[0], force)
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing bootforge.yaml")
+	return cmd
+}
+
+func initDir(out io.Writer, dir string, force bool) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	root := filepath.Join(dir, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "bootforge.yaml")
+	if _, err := os.Stat(cfgPath); err == nil && !force {
+		fmt.Fprintf(out, "kept      %s (use --force to overwrite)\n", cfgPath)
+	} else {
+		text := strings.NewReplacer("@DATA@", dir, "@ROOT@", root).Replace(starterConfig)
+		if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "wrote     %s\n", cfgPath)
+	}
+	var missing []string
+	for _, l := range loaders {
+		dst := filepath.Join(root, l.dst)
+		switch err := copyNew(l.src, dst); {
+		case err == nil:
+			fmt.Fprintf(out, "copied    %s -> %s\n", l.src, dst)
+		case errors.Is(err, fs.ErrExist):
+			fmt.Fprintf(out, "kept      %s\n", dst)
+		case errors.Is(err, fs.ErrNotExist):
+			missing = append(missing, l.pkg)
+		default:
+			return err
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(out, "not found: some loaders; install Debian packages: %s\n", strings.Join(uniq(missing), " "))
+	}
+	fmt.Fprintf(out, "\nStart with:  bootforge serve --config %s\n", cfgPath)
+	return nil
+}
+
+// copyNew copies src to dst unless dst exists; fs.ErrNotExist if src is missing.
+func copyNew(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if _, err := os.Stat(dst); err == nil {
+		return fs.ErrExist
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".init-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+const starterConfig = `# bootforge configuration. Every key is optional: what is left out keeps the
+# default shown here. Any key can also be set in the environment as
+# BOOTFORGE_<KEY> with dots as underscores, e.g. BOOTFORGE_TFTP_LISTEN.
+# Reload with SIGHUP; a config with errors is refused and the old one kept.
+
+# State that must never be served: the TLS key, the store.
+data_dir: @DATA@
+# The directory served over TFTP and HTTP(S).
+root: @ROOT@
+
+log:
+  level: info        # debug, info, warn, error
+  format: text       # text or json
+
+tftp:
+  enabled: true
+  listen: ":69"
+  # Largest RFC 2348 blksize. 0: the receiving interface's MTU minus 32
+  # (IPv6: minus 52), so one block fills one frame without fragments.
+  max_block_size: 0
+  # Largest RFC 7440 windowsize (blocks sent before waiting for an ACK).
+  max_window_size: 64
+  # First retransmission timeout (doubles on each retry) when the client
+  # does not negotiate one, and the retries before a transfer fails.
+  timeout: 1s
+  retries: 5
+  # Concurrent transfers in total, and per client IP address.
+  max_transfers: 1000
+  max_per_client: 16
+  # Find "Boot\BCD" as "boot/bcd": Windows loaders are case-insensitive.
+  case_insensitive: false
+
+http:
+  enabled: true
+  listen: ":8080"
+  access_log: true
+  tls:
+    enabled: true
+    listen: ":8443"
+    # Leave both empty for a self-signed certificate kept in data_dir/tls.
+    cert: ""
+    key: ""
+`

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"bootforge/internal/bootfs"
+	"bootforge/internal/config"
+	"bootforge/internal/httpd"
+	"bootforge/internal/tftp"
+)
+
+// shutdownGrace is how long SIGTERM waits for transfers in flight.
+const shutdownGrace = 30 * time.Second
+
+// serveFlags maps each serve flag to its config key.
+var serveFlags = []struct{ name, key, usage string }{
+	{"root", "root", "directory served over TFTP and HTTP"},
+	{"data-dir", "data_dir", "directory for state (TLS key, store); never served"},
+	{"tftp-addr", "tftp.listen", "TFTP listen address (UDP host:port)"},
+	{"http-addr", "http.listen", "HTTP listen address (host:port)"},
+	{"https-addr", "http.tls.listen", "HTTPS listen address (host:port)"},
+}
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the boot services",
+		Long: `Run TFTP, HTTP and HTTPS on the configured addresses.
+
+Settings come from the embedded defaults, then the config file (--config),
+then BOOTFORGE_* environment variables, then these flags. SIGHUP re-reads
+them all; a bad config is refused and the running one kept. SIGTERM or
+SIGINT stops accepting work and waits up to 30 s for transfers in flight.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			load := func() (config.Config, error) { return loadConfig(cmd, g) }
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return serve(ctx, load)
+		},
+	}
+	for _, f := range serveFlags {
+		cmd.Flags().String(f.name, "", f.usage+" (env "+config.EnvName(f.key)+")")
+	}
+	return cmd
+}
+
+// loadConfig layers defaults, file, environment and flags.
+func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
+	cfg := config.Default()
+	if g.config != "" {
+		var err error
+		if cfg, err = config.Load(g.config); err != nil {
+			return config.Config{}, err
+		}
+	}
+	overrides := config.FromEnv()
+	for _, f := range serveFlags {
+		if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed {
+			overrides = append(overrides, config.Override{Key: f.key, Value: fl.Value.String(), Source: "--" + f.name})
+		}
+	}
+	if g.logFormat != "" {
+		overrides = append(overrides, config.Override{Key: "log.format", Value: g.logFormat, Source: "--log-format"})
+	}
+	if g.logLevel != "" {
+		overrides = append(overrides, config.Override{Key: "log.level", Value: g.logLevel, Source: "--log-level"})
+	}
+	if err := cfg.Apply(overrides); err != nil {
+		return config.Config{}, err
+	}
+	return cfg, nil
+}
+
+// services are the running servers, wired from one config.
+type services struct {
+	cfg   config.Config
+	log   *slog.Logger
+	level *slog.LevelVar
+	dir   *bootfs.Dir
+	tftp  *tftp.Server
+	http  []*http.Server
+	files *httpd.Server
+}
+
+func serve(ctx context.Context, load func() (config.Config, error)) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	s := &services{cfg: cfg, level: new(slog.LevelVar)}
+	s.log = newLogger(os.Stderr, cfg.Log, s.level)
+	if err := s.start(); err != nil {
+		return err
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			s.reload(load)
+		case <-ctx.Done():
+			s.log.Info("shutting down", "grace", shutdownGrace)
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			return s.shutdown(sctx)
+		}
+	}
+}
+
+func (s *services) start() error {
+	cfg := s.cfg
+	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive)
+	if err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	s.dir = dir
+	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir}
+
+	if cfg.TFTP.Enabled {
+		s.tftp = tftp.New(dir, tftpSettings(cfg.TFTP), s.log)
+		conn, err := s.tftp.Listen(cfg.TFTP.Listen)
+		if err != nil {
+			return fmt.Errorf("tftp.listen: %w", err)
+		}
+		go func() {
+			if err := s.tftp.Serve(conn); err != nil {
+				s.log.Error("tftp server stopped", "err", err)
+			}
+		}()
+		attrs = append(attrs, "tftp", conn.LocalAddr().String())
+	}
+	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
+		s.files = httpd.New(dir, cfg.HTTP.AccessLog, s.log)
+	}
+	if cfg.HTTP.Enabled {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		s.serveHTTP(httpd.NewHTTPServer(s.files.Handler(), s.log), ln)
+		attrs = append(attrs, "http", ln.Addr().String())
+	}
+	if cfg.HTTP.TLS.Enabled {
+		cert, err := httpd.LoadOrCreateCert(cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
+		if err != nil {
+			return fmt.Errorf("http.tls: %w", err)
+		}
+		ln, err := net.Listen("tcp", cfg.HTTP.TLS.Listen)
+		if err != nil {
+			return fmt.Errorf("http.tls.listen: %w", err)
+		}
+		srv := httpd.NewHTTPServer(s.files.Handler(), s.log)
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
+		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
+	}
+	s.log.Info("bootforge ready", attrs...)
+	return nil
+}
+
+func (s *services) serveHTTP(srv *http.Server, ln net.Listener) {
+	s.http = append(s.http, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+func tftpSettings(c config.TFTP) tftp.Settings {
+	return tftp.Settings{
+		MaxBlockSize:  c.MaxBlockSize,
+		MaxWindowSize: c.MaxWindowSize,
+		Timeout:       c.Timeout.D(),
+		Retries:       c.Retries,
+		MaxTransfers:  c.MaxTransfers,
+		MaxPerClient:  c.MaxPerClient,
+	}
+}
+
+// reload applies a new config, or keeps the old one if the new one is bad.
+// Listen addresses and on/off switches need a restart; everything else
+// applies to requests that start from now on.
+func (s *services) reload(load func() (config.Config, error)) {
+	cfg, err := load()
+	if err != nil {
+		s.log.Error("reload refused, keeping the running config", "err", err)
+		return
+	}
+	old := s.cfg
+	if cfg.TFTP.Listen != old.TFTP.Listen || cfg.HTTP.Listen != old.HTTP.Listen || cfg.HTTP.TLS != old.HTTP.TLS ||
+		cfg.TFTP.Enabled != old.TFTP.Enabled || cfg.HTTP.Enabled != old.HTTP.Enabled || cfg.DataDir != old.DataDir {
+		s.log.Warn("reload: listeners, TLS and data_dir change only on restart")
+	}
+	dir := s.dir
+	if cfg.Root != old.Root || cfg.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive {
+		if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
+			return
+		}
+		if dir, err = bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive); err != nil {
+			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
+			return
+		}
+	}
+	s.level.Set(parseLevel(cfg.Log.Level))
+	if s.tftp != nil {
+		s.tftp.Update(dir, tftpSettings(cfg.TFTP))
+	}
+	if s.files != nil {
+		s.files.Update(dir, cfg.HTTP.AccessLog)
+	}
+	// The old directory stays open: transfers in flight may still read it,
+	// and an os.Root costs one descriptor.
+	s.dir = dir
+	cfg.TFTP.Listen, cfg.TFTP.Enabled = old.TFTP.Listen, old.TFTP.Enabled
+	s.cfg.Root, s.cfg.TFTP, s.cfg.HTTP.AccessLog, s.cfg.Log.Level = cfg.Root, cfg.TFTP, cfg.HTTP.AccessLog, cfg.Log.Level
+	s.log.Info("config reloaded", "root", cfg.Root)
+}
+
+func (s *services) shutdown(ctx context.Context) error {
+	var errs []error
+	for _, srv := range s.http {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.tftp != nil {
+		if err := s.tftp.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("tftp: %w", err))
+		}
+	}
+	s.log.Info("stopped")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,234 @@
+// Package bootfs is the read-only file tree that boot clients see over TFTP
+// and HTTP.
+//
+// Boot clients are untrusted: firmware sends whatever path it was told, and
+// anyone on the segment can send anything. So every name passes one set of
+// rules (Clean) before it touches the disk, and disk access goes through
+// os.Root, which resolves symlinks inside the root and refuses any that lead
+// out of it. Protocol servers depend only on the FS interface, so later
+// layers can answer virtual files (a generated pxelinux.cfg/01-<mac>, say)
+// without anything on disk.
+package bootfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path"
+	"strings"
+	"time"
+)
+
+// MaxPathLen bounds a requested path. Real boot paths are far shorter; a
+// longer one is an attack or a bug.
+const MaxPathLen = 255
+
+// Request says who asks for which path, over which protocol.
+type Request struct {
+	Path     string         // as sent by the client
+	Client   netip.AddrPort // the client's address
+	Protocol string         // "tftp", "http", "https"
+}
+
+// File is an open file. *os.File satisfies it, which lets HTTP hand disk
+// files to the kernel's sendfile path.
+type File interface {
+	io.ReaderAt
+	io.ReadSeeker
+	io.Closer
+	Stat() (fs.FileInfo, error)
+}
+
+// FS answers requests for files.
+type FS interface {
+	Open(req Request) (File, error)
+}
+
+// ErrRefused is wrapped by every error for a path that breaks the rules,
+// as opposed to one that is merely missing (fs.ErrNotExist).
+var ErrRefused = errors.New("refused")
+
+func refused(reason string) error { return fmt.Errorf("%w: %s", ErrRefused, reason) }
+
+// Clean checks a client's path and returns it relative to the root, with
+// '/' separators. A backslash is read as '/', as Windows loaders send them;
+// a leading '/' means the root, as with tftpd-hpa's -s. Any ".." component,
+// control character or over-long name is refused, even where it would not
+// escape: no legitimate loader needs one.
+func Clean(name string) (string, error) {
+	if name == "" {
+		return "", refused("empty path")
+	}
+	if len(name) > MaxPathLen {
+		return "", refused(fmt.Sprintf("path longer than %d bytes", MaxPathLen))
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f {
+			return "", refused("control character in path")
+		}
+	}
+	name = strings.ReplaceAll(name, `\`, "/")
+	parts := strings.Split(name, "/")
+	kept := parts[:0]
+	for _, p := range parts {
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			return "", refused("parent directory (..) in path")
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == 0 {
+		return "", fmt.Errorf("the root directory: %w", fs.ErrNotExist) // not a file; nothing to refuse
+	}
+	return strings.Join(kept, "/"), nil
+}
+
+// Dir serves the regular files below one directory.
+type Dir struct {
+	root            *os.Root
+	caseInsensitive bool
+}
+
+// OpenDir opens dir as a root. With caseInsensitive, a name that does not
+// exist as spelled is looked up component by component ignoring case.
+func OpenDir(dir string, caseInsensitive bool) (*Dir, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Dir{root: r, caseInsensitive: caseInsensitive}, nil
+}
+
+// Path is the directory's name.
+func (d *Dir) Path() string { return d.root.Name() }
+
+// Close releases the directory.
+func (d *Dir) Close() error { return d.root.Close() }
+
+// Open opens a regular file. Errors wrap ErrRefused for a rule broken and
+// fs.ErrNotExist for a missing file.
+func (d *Dir) Open(req Request) (File, error) {
+	name, err := Clean(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	// Stat before Open: opening a FIFO or device could block or have effects.
+	st, err := d.root.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) && d.caseInsensitive {
+		if alt, ok := d.fold(name); ok {
+			name = alt
+			st, err = d.root.Stat(name)
+		}
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	if err := regular(st); err != nil {
+		return nil, err
+	}
+	f, err := d.root.Open(name)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if st, err = f.Stat(); err != nil || regular(st) != nil { // swapped since the first Stat
+		f.Close()
+		return nil, refused("file changed while opening")
+	}
+	return f, nil
+}
+
+func regular(st fs.FileInfo) error {
+	switch {
+	case st.Mode().IsRegular():
+		return nil
+	case st.IsDir():
+		return refused("is a directory")
+	default:
+		return refused("not a regular file")
+	}
+}
+
+// classify turns os.Root's errors into ours: an escape is a refusal.
+func classify(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes") {
+		return refused("symlink leads out of the root")
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return refused("permission denied")
+	}
+	if strings.Contains(err.Error(), "not a directory") {
+		return fmt.Errorf("%w", fs.ErrNotExist)
+	}
+	return err
+}
+
+// fold finds the real spelling of name, one component at a time.
+func (d *Dir) fold(name string) (string, bool) {
+	dir := "."
+	for _, part := range strings.Split(name, "/") {
+		f, err := d.root.Open(dir)
+		if err != nil {
+			return "", false
+		}
+		entries, err := f.ReadDir(-1)
+		f.Close()
+		if err != nil {
+			return "", false
+		}
+		found := ""
+		for _, e := range entries {
+			if e.Name() == part {
+				found = part
+				break
+			}
+			if found == "" && strings.EqualFold(e.Name(), part) {
+				found = e.Name()
+			}
+		}
+		if found == "" {
+			return "", false
+		}
+		dir = path.Join(dir, found)
+	}
+	return dir, true
+}
+
+// Virtual is a file made in memory, for generated content.
+type Virtual struct {
+	*bytes.Reader
+	info virtualInfo
+}
+
+// NewVirtual returns a file with the given name, content and time.
+func NewVirtual(name string, data []byte, mod time.Time) *Virtual {
+	return &Virtual{Reader: bytes.NewReader(data), info: virtualInfo{name: path.Base(name), size: int64(len(data)), mod: mod}}
+}
+
+// Close does nothing.
+func (v *Virtual) Close() error { return nil }
+
+// Stat describes the file.
+func (v *Virtual) Stat() (fs.FileInfo, error) { return v.info, nil }
+
+type virtualInfo struct {
+	name string
+	size int64
+	mod  time.Time
+}
+
+func (i virtualInfo) Name() string       { return i.name }
+func (i virtualInfo) Size() int64        { return i.size }
+func (i virtualInfo) Mode() fs.FileMode  { return 0o444 }
+func (i virtualInfo) ModTime() time.Time { return i.mod }
+func (i virtualInfo) IsDir() bool        { return false }
+func (i virtualInfo) Sys() any           { return nil }

@@ -1,0 +1,247 @@
+// Package config holds bootforge's settings: their schema, their embedded
+// defaults, strict YAML decoding and validation.
+//
+// Every setting has a default, so an empty file (or no file at all) is a
+// working configuration. Errors name the offending key by its dotted path and,
+// when it came from a file, the file and line, because an operator fixing a
+// boot server at 3 a.m. should not have to guess which "timeout" is wrong.
+//
+// Precedence, lowest first: defaults, the YAML file, BOOTFORGE_* environment
+// variables, command-line flags. The overlay of the last two is done by the
+// CLI through Overrides, so that a SIGHUP reload re-applies them on top of the
+// re-read file.
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// DataDir holds state that must never be served: the TLS key, the store.
+	DataDir string `yaml:"data_dir"`
+	// Root is the directory served over TFTP and HTTP(S).
+	Root string `yaml:"root"`
+
+	Log  Log  `yaml:"log"`
+	TFTP TFTP `yaml:"tftp"`
+	HTTP HTTP `yaml:"http"`
+}
+
+// Log configures the service's own log.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text, json
+}
+
+// TFTP configures the TFTP server.
+type TFTP struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	// MaxBlockSize caps RFC 2348 blksize. 0 means: the receiving interface's
+	// MTU minus 32 (IPv4 20 + UDP 8 + TFTP 4), never above 65464.
+	MaxBlockSize int `yaml:"max_block_size"`
+	// MaxWindowSize caps RFC 7440 windowsize.
+	MaxWindowSize int `yaml:"max_window_size"`
+	// Timeout is the first retransmission timeout when the client does not
+	// negotiate one; it doubles on each retry.
+	Timeout Duration `yaml:"timeout"`
+	// Retries bounds retransmissions of one window before the transfer fails.
+	Retries int `yaml:"retries"`
+	// MaxTransfers bounds concurrent transfers in total, MaxPerClient per
+	// client IP address.
+	MaxTransfers int `yaml:"max_transfers"`
+	MaxPerClient int `yaml:"max_per_client"`
+	// CaseInsensitive lets "BOOT\BCD" find "boot/bcd", as Windows loaders expect.
+	CaseInsensitive bool `yaml:"case_insensitive"`
+}
+
+// HTTP configures the HTTP and HTTPS servers.
+type HTTP struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	TLS     TLS    `yaml:"tls"`
+	// AccessLog logs one line per request.
+	AccessLog bool `yaml:"access_log"`
+}
+
+// TLS configures HTTPS. Without Cert and Key a self-signed certificate is
+// generated once and kept in DataDir/tls.
+type TLS struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	Cert    string `yaml:"cert"`
+	Key     string `yaml:"key"`
+}
+
+// Default returns the embedded defaults.
+func Default() Config {
+	return Config{
+		DataDir: "/var/lib/bootforge",
+		Root:    "/var/lib/bootforge/root",
+		Log:     Log{Level: "info", Format: "text"},
+		TFTP: TFTP{
+			Enabled:       true,
+			Listen:        ":69",
+			MaxBlockSize:  0,
+			MaxWindowSize: 64,
+			Timeout:       Duration(time.Second),
+			Retries:       5,
+			MaxTransfers:  1000,
+			MaxPerClient:  16,
+		},
+		HTTP: HTTP{
+			Enabled:   true,
+			Listen:    ":8080",
+			AccessLog: true,
+			TLS:       TLS{Enabled: true, Listen: ":8443"},
+		},
+	}
+}
+
+// Error is one problem with one key.
+type Error struct {
+	File string // empty when not from a file
+	Line int    // 0 when unknown
+	Key  string // dotted path, e.g. "tftp.max_window_size"
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, "%s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found, so that one run shows them all.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Validate checks values that YAML types alone cannot.
+func (c *Config) Validate() error {
+	var errs Errors
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.Root == "" {
+		bad("root", "must not be empty")
+	}
+	if c.DataDir != "" && c.Root != "" {
+		root, _ := filepath.Abs(c.Root)
+		data, _ := filepath.Abs(c.DataDir)
+		if root == data || within(root, data) {
+			bad("data_dir", "%q must not be inside root %q: its keys would be served", c.DataDir, c.Root)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if c.TFTP.Enabled {
+		checkAddr(bad, "tftp.listen", c.TFTP.Listen)
+	}
+	if b := c.TFTP.MaxBlockSize; b != 0 && (b < 8 || b > 65464) {
+		bad("tftp.max_block_size", "%d is outside 8..65464 (0 means interface MTU - 32)", b)
+	}
+	if w := c.TFTP.MaxWindowSize; w < 1 || w > 65535 {
+		bad("tftp.max_window_size", "%d is outside 1..65535", w)
+	}
+	if t := c.TFTP.Timeout.D(); t < 10*time.Millisecond || t > 255*time.Second {
+		bad("tftp.timeout", "%s is outside 10ms..255s", t)
+	}
+	if r := c.TFTP.Retries; r < 1 || r > 100 {
+		bad("tftp.retries", "%d is outside 1..100", r)
+	}
+	if c.TFTP.MaxTransfers < 1 {
+		bad("tftp.max_transfers", "%d must be at least 1", c.TFTP.MaxTransfers)
+	}
+	if c.TFTP.MaxPerClient < 1 {
+		bad("tftp.max_per_client", "%d must be at least 1", c.TFTP.MaxPerClient)
+	}
+	if c.HTTP.Enabled {
+		checkAddr(bad, "http.listen", c.HTTP.Listen)
+	}
+	if c.HTTP.TLS.Enabled {
+		checkAddr(bad, "http.tls.listen", c.HTTP.TLS.Listen)
+		if (c.HTTP.TLS.Cert == "") != (c.HTTP.TLS.Key == "") {
+			bad("http.tls.cert", "cert and key must be given together (or neither, for a self-signed certificate)")
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func checkAddr(bad func(string, string, ...any), key, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		bad(key, "%q is not host:port: %v", addr, err)
+		return
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		bad(key, "%q: host must be an IP address or empty", addr)
+	}
+	if _, err := net.LookupPort("udp", port); err != nil || port == "" {
+		bad(key, "%q: bad port", addr)
+	}
+}
+
+// within reports whether path is below dir.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+}
+
+// Duration is a time.Duration written as "1s", "250ms" in YAML.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 1s or 250ms", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

@@ -1,0 +1,246 @@
+package config
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the YAML file at path on top of the defaults and validates the
+// result. Errors carry the file name and line.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes YAML text on top of the defaults. name is used in errors.
+func Parse(name string, data []byte) (Config, error) {
+	cfg := Default()
+	lines, err := decodeInto(&cfg, data)
+	if err != nil {
+		return Config{}, inFile(err, name, nil)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, inFile(err, name, lines)
+	}
+	return cfg, nil
+}
+
+// inFile stamps errors with the file name and, from lines, the line of their key.
+func inFile(err error, name string, lines map[string]int) error {
+	var es Errors
+	if !errors.As(err, &es) {
+		var e *Error
+		if !errors.As(err, &e) {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		es = Errors{e}
+	}
+	for _, e := range es {
+		e.File = name
+		if e.Line == 0 {
+			e.Line = lines[e.Key]
+		}
+	}
+	return es
+}
+
+// decodeInto decodes data into the struct pointed to by dst, strictly, and
+// returns the line of every key it saw, by dotted path.
+func decodeInto(dst any, data []byte) (map[string]int, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if err.Error() == "EOF" { // empty file: all defaults
+			return map[string]int{}, nil
+		}
+		return nil, &Error{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &Error{Line: extra.Line, Msg: "more than one YAML document"}
+	}
+	d := decoder{lines: map[string]int{}}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	d.value(root, reflect.ValueOf(dst).Elem(), "")
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return d.lines, nil
+}
+
+type decoder struct {
+	lines map[string]int
+	errs  Errors
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
+	d.errs = append(d.errs, &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// value decodes node n into v, walking structs, slices and maps itself so that
+// every error knows its key path and line.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if path != "" {
+		d.lines[path] = n.Line
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // "key:" with no value keeps the default
+	}
+	if reflect.PointerTo(v.Type()).Implements(textUnmarshaler) {
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, "expected a single value")
+			return
+		}
+		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
+			d.fail(n, path, "%v", err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n, path, "expected a mapping of keys, got %s", kindName(n))
+			return
+		}
+		fields := map[string]reflect.Value{}
+		for i := 0; i < v.NumField(); i++ {
+			tag := strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]
+			if tag != "" && tag != "-" {
+				fields[tag] = v.Field(i)
+			}
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			key := join(path, k.Value)
+			f, ok := fields[k.Value]
+			if !ok {
+				d.fail(k, key, "unknown key%s", suggest(k.Value, fields))
+				continue
+			}
+			if seen[k.Value] {
+				d.fail(k, key, "key given twice")
+				continue
+			}
+			seen[k.Value] = true
+			d.value(val, f, key)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, path, "expected a list, got %s", kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.value(item, s.Index(i), path+"["+strconv.Itoa(i)+"]")
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			key := reflect.New(v.Type().Key()).Elem()
+			d.value(k, key, path)
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.value(val, elem, join(path, k.Value))
+			v.SetMapIndex(key, elem)
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, "expected a single value, got %s", kindName(n))
+			return
+		}
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.fail(n, path, "%q is not a valid %s", n.Value, typeName(v.Type()))
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	default:
+		return fmt.Sprintf("%q", n.Value)
+	}
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean (true or false)"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint32, reflect.Uint64, reflect.Uint16:
+		return "whole number"
+	case reflect.String:
+		return "string"
+	}
+	return t.String()
+}
+
+// suggest names the closest known key, for typos such as "max_blocksize".
+func suggest(key string, fields map[string]reflect.Value) string {
+	best, bestDist := "", 4
+	for k := range fields {
+		if dist := levenshtein(key, k); dist < bestDist || (dist == bestDist && k < best) {
+			best, bestDist = k, dist
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,164 @@
+// Package httpd serves boot files over HTTP and HTTPS.
+//
+// Large images (boot.wim, ISOs, kernels, initrds) belong on HTTP, not TFTP:
+// iPXE, UEFI HTTP boot and GRUB all speak it, and it resumes. Range,
+// If-Range, conditional requests and HEAD come from net/http's ServeContent;
+// we add a strong ETag so that If-Range works, never list directories, and
+// send every path through bootfs's rules. Disk files are *os.File, so on
+// plain HTTP net/http hands them to the kernel with sendfile(2).
+package httpd
+
+import (
+	"errors"
+	"io"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"path"
+	"sync/atomic"
+	"time"
+
+	"bootforge/internal/bootfs"
+)
+
+// Server answers file requests.
+type Server struct {
+	log       *slog.Logger
+	files     atomic.Pointer[bootfs.FS]
+	accessLog atomic.Bool
+}
+
+// New returns a server for files.
+func New(files bootfs.FS, accessLog bool, log *slog.Logger) *Server {
+	s := &Server{log: log}
+	s.Update(files, accessLog)
+	return s
+}
+
+// Update replaces the files and the access-log switch.
+func (s *Server) Update(files bootfs.FS, accessLog bool) {
+	s.files.Store(&files)
+	s.accessLog.Store(accessLog)
+}
+
+// Handler returns the HTTP handler: files, wrapped in the access log.
+func (s *Server) Handler() http.Handler {
+	return s.logRequests(http.HandlerFunc(s.serveFile))
+}
+
+// NewHTTPServer returns an http.Server with timeouts fit for boot clients:
+// headers must arrive promptly, bodies may take as long as they take.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	client, _ := netip.ParseAddrPort(r.RemoteAddr)
+	files := *s.files.Load()
+	f, err := files.Open(bootfs.Request{Path: r.URL.Path, Client: client, Protocol: proto})
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			http.Error(w, "not found", http.StatusNotFound)
+		case errors.Is(err, bootfs.ErrRefused):
+			s.log.Warn("http: refused", "client", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
+			http.Error(w, "forbidden", http.StatusForbidden)
+		default:
+			s.log.Error("http: open failed", "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", etag(st))
+	h.Set("Accept-Ranges", "bytes")
+	if ct := mime.TypeByExtension(path.Ext(st.Name())); ct != "" {
+		h.Set("Content-Type", ct)
+	} else {
+		h.Set("Content-Type", "application/octet-stream") // kernels, .wim, .efi: never sniff
+	}
+	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+}
+
+// etag is a strong validator from size and modification time, as nginx
+// makes them; If-Range needs a strong one.
+func etag(st fs.FileInfo) string {
+	return fmt.Sprintf(`"%x-%x"`, st.ModTime().UnixNano(), st.Size())
+}
+
+// logRequests writes one access-log line per request, with the client IP.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.accessLog.Load() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		attrs := []any{
+			"client", host, "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond),
+		}
+		if rg := r.Header.Get("Range"); rg != "" {
+			attrs = append(attrs, "range", rg)
+		}
+		if r.TLS != nil {
+			attrs = append(attrs, "tls", true)
+		}
+		s.log.Info("http request", attrs...)
+	})
+}
+
+// recorder notes the status and body size. It keeps ReadFrom so that the
+// sendfile path survives the wrapping.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	n, err := io.Copy(r.ResponseWriter, src) // uses the inner ReadFrom: sendfile
+	r.bytes += n
+	return n, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,83 @@
+package tftp
+
+import (
+	"strconv"
+	"time"
+)
+
+// Protocol bounds from the RFCs.
+const (
+	defaultBlockSize = 512   // RFC 1350
+	minBlockSize     = 8     // RFC 2348
+	maxBlockSize     = 65464 // RFC 2348
+	maxWindowSize    = 65535 // RFC 7440
+	headerOverhead   = 32    // IPv4 20 + UDP 8 + TFTP 4: blksize = MTU - 32 fills one frame
+)
+
+// params is what one transfer runs with after negotiation.
+type params struct {
+	blksize int
+	window  int
+	timeout time.Duration // 0: the server's default
+}
+
+// negotiate answers a request's options (RFC 2347). It accepts only options
+// the client asked for, clamps blksize and windowsize to the server's
+// limits, answers tsize with the real size (octet mode, known size only), and
+// ignores anything unknown, out of range or given twice. The returned options
+// form the OACK; none means the transfer starts with DATA 1.
+func negotiate(opts []option, mode string, size int64, maxBlock, maxWindow int) (params, []option) {
+	p := params{blksize: defaultBlockSize, window: 1}
+	var oack []option
+	seen := map[string]bool{}
+	for _, o := range opts {
+		if seen[o.name] {
+			continue
+		}
+		seen[o.name] = true
+		n, err := strconv.Atoi(o.value)
+		if err != nil || len(o.value) > 10 {
+			continue
+		}
+		switch o.name {
+		case "blksize":
+			if n < minBlockSize {
+				continue
+			}
+			p.blksize = min(n, maxBlock, maxBlockSize)
+			oack = append(oack, option{o.name, strconv.Itoa(p.blksize)})
+		case "windowsize":
+			if n < 1 || n > maxWindowSize {
+				continue
+			}
+			p.window = min(n, maxWindow)
+			oack = append(oack, option{o.name, strconv.Itoa(p.window)})
+		case "timeout":
+			if n < 1 || n > 255 {
+				continue
+			}
+			p.timeout = time.Duration(n) * time.Second
+			oack = append(oack, option{o.name, strconv.Itoa(n)})
+		case "tsize":
+			// An empty file gets no tsize: curl rejects "tsize 0" in an OACK
+			// as invalid and aborts, while every client copes without it.
+			if mode != "octet" || size <= 0 || n != 0 {
+				continue
+			}
+			oack = append(oack, option{o.name, strconv.FormatInt(size, 10)})
+		}
+	}
+	return p, oack
+}
+
+// blockLimit is the largest blksize for an interface of the given MTU (0 if
+// unknown), under the configured cap (0 if none).
+func blockLimit(configured, mtu int) int {
+	if configured > 0 {
+		return min(configured, maxBlockSize)
+	}
+	if mtu > headerOverhead+minBlockSize {
+		return min(mtu-headerOverhead, maxBlockSize)
+	}
+	return maxBlockSize
+}

@@ -1,0 +1,125 @@
+package tftp
+
+import (
+	"errors"
+	"io"
+)
+
+// source yields a transfer's bytes block by block. Transfers only ever ask
+// for the block after the last acknowledged one, so a source may forget
+// everything before it.
+type source interface {
+	// read fills buf with the data starting at block first (1-based; each
+	// block is blksize bytes) and returns how many bytes it wrote. Fewer than
+	// len(buf) means the data ends there.
+	read(buf []byte, first uint64) (int, error)
+}
+
+// octetSource reads the file as it is.
+type octetSource struct {
+	r       io.ReaderAt
+	blksize int
+}
+
+func (s octetSource) read(buf []byte, first uint64) (int, error) {
+	off := int64(first-1) * int64(s.blksize)
+	n, err := s.r.ReadAt(buf, off)
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return n, err
+}
+
+// netasciiSource converts LF to CR LF and CR to CR NUL (RFC 764) as it reads.
+// The output is longer than the file and its block boundaries do not line up
+// with file offsets, so it remembers where each block of the current window
+// started in the file.
+type netasciiSource struct {
+	r       io.ReaderAt
+	blksize int
+	marks   map[uint64]asciiState // block number → encoder state at its start
+	chunk   []byte
+}
+
+type asciiState struct {
+	off     int64 // next file offset to read
+	pending int   // a second output byte owed from the previous block, or -1
+}
+
+func newNetasciiSource(r io.ReaderAt, blksize int) *netasciiSource {
+	return &netasciiSource{
+		r:       r,
+		blksize: blksize,
+		marks:   map[uint64]asciiState{1: {pending: -1}},
+		chunk:   make([]byte, 32*1024),
+	}
+}
+
+func (s *netasciiSource) read(buf []byte, first uint64) (int, error) {
+	st, ok := s.marks[first]
+	if !ok {
+		return 0, errors.New("netascii: block out of order")
+	}
+	for b := range s.marks {
+		if b < first {
+			delete(s.marks, b)
+		}
+	}
+	n := 0
+	block := first
+	emit := func(c byte) {
+		buf[n] = c
+		n++
+		if n%s.blksize == 0 {
+			block++
+		}
+	}
+	for n < len(buf) {
+		if n%s.blksize == 0 {
+			s.marks[block] = st
+		}
+		if st.pending >= 0 {
+			emit(byte(st.pending))
+			st.pending = -1
+			continue
+		}
+		m, err := s.r.ReadAt(s.chunk, st.off)
+		if m == 0 {
+			if err == nil || errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+		for _, c := range s.chunk[:m] {
+			if n == len(buf) {
+				break
+			}
+			if n%s.blksize == 0 {
+				s.marks[block] = st
+			}
+			st.off++
+			switch c {
+			case '\n':
+				emit('\r')
+				st.pending = '\n'
+			case '\r':
+				emit('\r')
+				st.pending = 0
+			default:
+				emit(c)
+				continue
+			}
+			if n < len(buf) {
+				if n%s.blksize == 0 {
+					s.marks[block] = st
+				}
+				emit(byte(st.pending))
+				st.pending = -1
+			}
+		}
+	}
+	if n%s.blksize == 0 {
+		s.marks[block] = st
+	}
+	return n, nil
+}
