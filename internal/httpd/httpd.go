@@ -10,8 +10,8 @@ package httpd
 
 import (
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"mime"

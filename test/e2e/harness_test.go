@@ -1,0 +1,238 @@
+// Package e2e tests bootforge as a user runs it: the real binary, driven by
+// clients that other people wrote (atftp, tftp-hpa, curl, busybox, ...).
+//
+// The peers are installed by .ci/run (scripts/deps.sh). A missing peer is a
+// test failure, never a skip: a green run must mean the peer really ran.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the bootforge binary built once for the whole package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bootforge-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "bootforge")
+	build := exec.Command("go", "build", "-o", binary, "bootforge/cmd/bootforge")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building bootforge:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// need fails the test if a peer program is missing.
+func need(t testing.TB, programs ...string) {
+	t.Helper()
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("peer %q is not installed (scripts/deps.sh installs it): %v", p, err)
+		}
+	}
+}
+
+// freePort returns a free port on 127.0.0.1 for network ("tcp" or "udp").
+func freePort(t testing.TB, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Server is a running bootforge.
+type Server struct {
+	t         testing.TB
+	cmd       *exec.Cmd
+	Root      string // served directory
+	DataDir   string
+	TFTPAddr  string // 127.0.0.1:port
+	HTTPAddr  string
+	HTTPSAddr string
+	log       *syncBuffer
+	done      chan error
+}
+
+// ServerOptions tweak StartServer.
+type ServerOptions struct {
+	Root   string   // existing root to serve; default: a new temp dir
+	Config string   // YAML text written to a file and passed with --config
+	Args   []string // extra arguments to serve
+	Env    []string // extra environment
+	Netns  string   // run inside this network namespace (ip netns exec)
+	Addr   string   // listen host; default 127.0.0.1
+}
+
+// StartServer starts bootforge serve on free loopback ports and waits until
+// it logs that it is ready. It is stopped when the test ends.
+func StartServer(t testing.TB, o ServerOptions) *Server {
+	t.Helper()
+	host := o.Addr
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	s := &Server{t: t, Root: o.Root, DataDir: t.TempDir(), log: &syncBuffer{}, done: make(chan error, 1)}
+	if s.Root == "" {
+		s.Root = t.TempDir()
+	}
+	s.TFTPAddr = fmt.Sprintf("%s:%d", host, freePort(t, "udp"))
+	s.HTTPAddr = fmt.Sprintf("%s:%d", host, freePort(t, "tcp"))
+	s.HTTPSAddr = fmt.Sprintf("%s:%d", host, freePort(t, "tcp"))
+	args := []string{"serve", "--root", s.Root, "--data-dir", s.DataDir,
+		"--tftp-addr", s.TFTPAddr, "--http-addr", s.HTTPAddr, "--https-addr", s.HTTPSAddr}
+	if o.Config != "" {
+		p := filepath.Join(t.TempDir(), "bootforge.yaml")
+		if err := os.WriteFile(p, []byte(o.Config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", p)
+	}
+	args = append(args, o.Args...)
+	if o.Netns != "" {
+		s.cmd = exec.Command("ip", append([]string{"netns", "exec", o.Netns, binary}, args...)...)
+	} else {
+		s.cmd = exec.Command(binary, args...)
+	}
+	s.cmd.Env = append(os.Environ(), o.Env...)
+	s.cmd.Stdout = s.log
+	s.cmd.Stderr = s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(s.Stop)
+	s.WaitLog("bootforge ready", 10*time.Second)
+	return s
+}
+
+// Stop sends SIGTERM and waits for the process to exit.
+func (s *Server) Stop() {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(35 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	if s.t.Failed() {
+		s.t.Logf("server log:\n%s", s.Log())
+	}
+}
+
+// Signal sends sig to the server.
+func (s *Server) Signal(sig os.Signal) { s.cmd.Process.Signal(sig) }
+
+// Exited returns the exit error once the process ended, or false.
+func (s *Server) Exited(timeout time.Duration) (error, bool) {
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return err, true
+	case <-time.After(timeout):
+		return nil, false
+	}
+}
+
+// Log returns everything the server printed so far.
+func (s *Server) Log() string { return s.log.String() }
+
+// WaitLog waits until the log contains substr, or fails the test.
+func (s *Server) WaitLog(substr string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.Log(), substr) {
+			return
+		}
+		if _, exited := s.Exited(0); exited {
+			s.t.Fatalf("server exited while waiting for %q; log:\n%s", substr, s.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("timed out waiting for %q in the server log:\n%s", substr, s.Log())
+}
+
+// CountLog counts log lines containing substr.
+func (s *Server) CountLog(substr string) int {
+	n := 0
+	sc := bufio.NewScanner(strings.NewReader(s.Log()))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// Host and Port split an address such as TFTPAddr.
+func Host(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
+func Port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+
+// run runs a peer program with a timeout and returns its combined output.
+func run(t testing.TB, timeout time.Duration, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s timed out after %s: %w", name, timeout, ctx.Err())
+	}
+	return out.String(), err
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var _ io.Writer = (*syncBuffer)(nil)
