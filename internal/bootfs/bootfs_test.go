@@ -1,0 +1,115 @@
+package bootfs
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestClean(t *testing.T) {
+	ok := map[string]string{
+		"pxelinux.0":            "pxelinux.0",
+		"/pxelinux.0":           "pxelinux.0",
+		`boot\bcd`:              "boot/bcd",
+		`\Boot\BCD`:             "Boot/BCD",
+		"a//b/./c":              "a/b/c",
+		"pxelinux.cfg/01-aa-bb": "pxelinux.cfg/01-aa-bb",
+		"..foo":                 "..foo", // a name, not a parent
+	}
+	for in, want := range ok {
+		if got, err := Clean(in); err != nil || got != want {
+			t.Errorf("Clean(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	refused := []string{
+		"", "..", "../etc/passwd", "a/../../b", "a/..", `..\..\etc\passwd`, "/../x",
+		"a\x00b", "a\nb", "a\x7fb", strings.Repeat("a", MaxPathLen+1),
+	}
+	for _, in := range refused {
+		if _, err := Clean(in); !errors.Is(err, ErrRefused) {
+			t.Errorf("Clean(%q) = %v, want refused", in, err)
+		}
+	}
+	for _, in := range []string{"/", ".", "./", "//"} {
+		if _, err := Clean(in); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Clean(%q) = %v, want not-exist", in, err)
+		}
+	}
+}
+
+func TestDirOpen(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	must(t, os.WriteFile(secret, []byte("secret"), 0o644))
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "Boot", "Fonts"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "Boot", "BCD"), []byte("bcd"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "Boot", "Fonts", "wgl4_boot.ttf"), []byte("font"), 0o644))
+	must(t, os.Symlink("Boot/BCD", filepath.Join(root, "inside-link")))
+	must(t, os.Symlink(secret, filepath.Join(root, "abs-link")))
+	rel, _ := filepath.Rel(root, secret)
+	must(t, os.Symlink(rel, filepath.Join(root, "rel-link")))
+	must(t, syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
+
+	d, err := OpenDir(root, false)
+	must(t, err)
+	defer d.Close()
+	ci, err := OpenDir(root, true)
+	must(t, err)
+	defer ci.Close()
+
+	read := func(d *Dir, name string) (string, error) {
+		f, err := d.Open(Request{Path: name})
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		return string(b), err
+	}
+	if got, err := read(d, `Boot\BCD`); err != nil || got != "bcd" {
+		t.Errorf(`Boot\BCD = %q, %v`, got, err)
+	}
+	if got, err := read(d, "inside-link"); err != nil || got != "bcd" {
+		t.Errorf("inside-link = %q, %v", got, err)
+	}
+	for _, name := range []string{"abs-link", "rel-link", "Boot", "fifo"} {
+		if _, err := read(d, name); !errors.Is(err, ErrRefused) {
+			t.Errorf("%s: %v, want refused", name, err)
+		}
+	}
+	if _, err := read(d, "boot/bcd"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("case-sensitive boot/bcd: %v, want not-exist", err)
+	}
+	if got, err := read(ci, `\boot\fonts\WGL4_BOOT.TTF`); err != nil || got != "font" {
+		t.Errorf("case-insensitive lookup = %q, %v", got, err)
+	}
+	if _, err := read(ci, "boot/nothere"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("case-insensitive missing: %v", err)
+	}
+	if _, err := read(d, "Boot/BCD/x"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("file as dir: %v, want not-exist", err)
+	}
+}
+
+func TestVirtual(t *testing.T) {
+	v := NewVirtual("pxelinux.cfg/default", []byte("DEFAULT menu"), time.Unix(0, 0))
+	st, _ := v.Stat()
+	if st.Name() != "default" || st.Size() != 12 || !st.Mode().IsRegular() {
+		t.Fatalf("stat = %v %d %v", st.Name(), st.Size(), st.Mode())
+	}
+	var _ File = v
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

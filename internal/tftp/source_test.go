@@ -1,0 +1,108 @@
+package tftp
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// decodeNetascii is the client side of RFC 764, for checking the encoder.
+func decodeNetascii(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\r' && i+1 < len(b) {
+			switch b[i+1] {
+			case '\n':
+				out = append(out, '\n')
+				i++
+				continue
+			case 0:
+				out = append(out, '\r')
+				i++
+				continue
+			}
+		}
+		out = append(out, b[i])
+	}
+	return out
+}
+
+// readAll drives a source the way a transfer does: windows of blocks, each
+// window starting after the last "acknowledged" block, sometimes going back.
+func readAll(t *testing.T, src source, blksize, window int, rng *rand.Rand) []byte {
+	t.Helper()
+	var out []byte
+	buf := make([]byte, window*blksize)
+	acked := uint64(0)
+	for {
+		n, err := src.read(buf, acked+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := (n + blksize - 1) / blksize
+		if n < len(buf) && n%blksize == 0 {
+			blocks++ // an empty final block
+		}
+		// The client acknowledges some prefix of the window (a loss), or all.
+		got := blocks
+		if rng != nil && blocks > 1 && rng.IntN(3) == 0 {
+			got = 1 + rng.IntN(blocks-1)
+		}
+		end := min(got*blksize, n)
+		out = append(out, buf[:end]...)
+		acked += uint64(got)
+		if got == blocks && n < len(buf) {
+			return out
+		}
+	}
+}
+
+func TestNetasciiRoundTrip(t *testing.T) {
+	inputs := map[string][]byte{
+		"empty":        {},
+		"text":         []byte("line one\nline two\n"),
+		"bare CR":      []byte("a\rb\r\r\n\n\r"),
+		"CR at block":  bytes.Repeat([]byte("abcdefg\r"), 100),
+		"LF at block":  bytes.Repeat([]byte("abcdefg\n"), 100),
+		"exact blocks": bytes.Repeat([]byte("x"), 64),
+	}
+	rnd := make([]byte, 100000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range rnd {
+		rnd[i] = "ab\r\n\x00"[rng.IntN(5)]
+	}
+	inputs["random"] = rnd
+	for name, in := range inputs {
+		for _, blksize := range []int{8, 9, 512} {
+			for _, window := range []int{1, 3, 16} {
+				for _, lossy := range []bool{false, true} {
+					var r *rand.Rand
+					if lossy {
+						r = rand.New(rand.NewPCG(uint64(blksize), uint64(window)))
+					}
+					wire := readAll(t, newNetasciiSource(bytes.NewReader(in), blksize), blksize, window, r)
+					if got := decodeNetascii(wire); !bytes.Equal(got, in) {
+						t.Fatalf("%s blksize %d window %d lossy %v: round trip differs", name, blksize, window, lossy)
+					}
+					for i := 0; i < len(wire); i++ {
+						if wire[i] == '\n' && (i == 0 || wire[i-1] != '\r') {
+							t.Fatalf("%s: bare LF on the wire at %d", name, i)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestOctetSource(t *testing.T) {
+	in := make([]byte, 5000)
+	for i := range in {
+		in[i] = byte(i)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	got := readAll(t, octetSource{r: bytes.NewReader(in), blksize: 512}, 512, 4, rng)
+	if !bytes.Equal(got, in) {
+		t.Fatal("octet source differs")
+	}
+}
