@@ -74,8 +74,8 @@ func TestBlockLimit(t *testing.T) {
 		{0, 9000, 8968},
 		{0, 65536, 65464}, // loopback
 		{0, 0, 65464},
-		{1024, 1500, 1024},  // configured wins
-		{8192, 1500, 8192},  // even above the MTU: the operator said so
+		{1024, 1500, 1024},   // configured wins
+		{8192, 1500, 8192},   // even above the MTU: the operator said so
 		{99999, 1500, 65464}, // never above the RFC
 	}
 	for _, tt := range tests {
