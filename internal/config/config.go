@@ -30,6 +30,7 @@ type Config struct {
 	Log  Log  `yaml:"log"`
 	TFTP TFTP `yaml:"tftp"`
 	HTTP HTTP `yaml:"http"`
+	DHCP DHCP `yaml:"dhcp"`
 }
 
 // Log configures the service's own log.
@@ -100,6 +101,7 @@ func Default() Config {
 			AccessLog: true,
 			TLS:       TLS{Enabled: true, Listen: ":8443"},
 		},
+		DHCP: defaultDHCP(),
 	}
 }
 
@@ -155,7 +157,7 @@ func (c *Config) Validate() error {
 	if c.DataDir != "" && c.Root != "" {
 		root, _ := filepath.Abs(c.Root)
 		data, _ := filepath.Abs(c.DataDir)
-		if root == data || within(root, data) {
+		if root == data || within(data, root) {
 			bad("data_dir", "%q must not be inside root %q: its keys would be served", c.DataDir, c.Root)
 		}
 	}
@@ -199,6 +201,7 @@ func (c *Config) Validate() error {
 			bad("http.tls.cert", "cert and key must be given together (or neither, for a self-signed certificate)")
 		}
 	}
+	c.DHCP.validate(bad)
 	if len(errs) > 0 {
 		return errs
 	}
