@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,7 +20,9 @@ import (
 
 	"bootforge/internal/bootfs"
 	"bootforge/internal/config"
+	"bootforge/internal/dhcp"
 	"bootforge/internal/httpd"
+	"bootforge/internal/store"
 	"bootforge/internal/tftp"
 )
 
@@ -94,6 +98,8 @@ type services struct {
 	tftp  *tftp.Server
 	http  []*http.Server
 	files *httpd.Server
+	dhcp  *dhcp.Server
+	db    *store.SQLite
 }
 
 func serve(ctx context.Context, load func() (config.Config, error)) error {
@@ -176,6 +182,14 @@ func (s *services) start() error {
 		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
+	if cfg.DHCP.Mode != dhcp.ModeOff {
+		srv, db, err := startDHCP(cfg, s.log)
+		if err != nil {
+			return err
+		}
+		s.dhcp, s.db = srv, db
+		attrs = append(attrs, "dhcp", cfg.DHCP.Mode, "dhcp_on", strings.Join(srv.Addrs(), ","))
+	}
 	s.log.Info("bootforge ready", attrs...)
 	return nil
 }
@@ -214,6 +228,9 @@ func (s *services) reload(load func() (config.Config, error)) {
 		cfg.TFTP.Enabled != old.TFTP.Enabled || cfg.HTTP.Enabled != old.HTTP.Enabled || cfg.DataDir != old.DataDir {
 		s.log.Warn("reload: listeners, TLS and data_dir change only on restart")
 	}
+	if !reflect.DeepEqual(cfg.DHCP, old.DHCP) {
+		s.log.Warn("reload: dhcp settings change only on restart")
+	}
 	dir := s.dir
 	if cfg.Root != old.Root || cfg.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive {
 		if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
@@ -250,6 +267,14 @@ func (s *services) shutdown(ctx context.Context) error {
 	if s.tftp != nil {
 		if err := s.tftp.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("tftp: %w", err))
+		}
+	}
+	if s.dhcp != nil {
+		s.dhcp.Close()
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
 		}
 	}
 	s.log.Info("stopped")

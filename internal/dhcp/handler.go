@@ -1,0 +1,307 @@
+package dhcp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"bootforge/internal/boot"
+	"bootforge/internal/dhcp/lease"
+)
+
+// Modes.
+const (
+	ModeOff           = "off"
+	ModeProxy         = "proxy"
+	ModeAuthoritative = "authoritative"
+)
+
+// Subnet is one served subnet: its pool and the options its clients get.
+type Subnet struct {
+	Pool      *lease.Pool
+	Router    netip.Addr
+	DNS       []netip.Addr
+	NTP       []netip.Addr
+	Domain    string
+	LeaseTime time.Duration
+}
+
+// Handler decides the reply to one request. It holds no sockets; Server
+// feeds it and sends what it returns.
+type Handler struct {
+	Mode      string
+	Resolver  *boot.Resolver
+	Subnets   []*Subnet
+	OfferHold time.Duration
+	// ServerAddress, if valid, is the boot server address given to clients;
+	// otherwise the receiving interface's address.
+	ServerAddress netip.Addr
+	Log           *slog.Logger
+}
+
+// request is one packet with where it came from.
+type request struct {
+	pkt     *dhcpv4.DHCPv4
+	iface   string
+	ifAddrs []netip.Prefix // the receiving interface's IPv4 addresses
+	src     netip.AddrPort
+	port    int // the local port: 67 or 4011
+}
+
+// ignored is a reason for not answering, for counters and debug logs.
+type ignored string
+
+func (i ignored) Error() string { return string(i) }
+
+// handle returns the reply to req, or an ignored error.
+func (h *Handler) handle(req request) (*dhcpv4.DHCPv4, error) {
+	if len(req.ifAddrs) == 0 {
+		return nil, ignored("receiving interface has no IPv4 address")
+	}
+	local := req.ifAddrs[0].Addr()
+	server := local
+	if h.ServerAddress.IsValid() {
+		server = h.ServerAddress
+	}
+	c := clientOf(req.pkt, req.iface, server)
+	plan := h.Resolver.Resolve(c)
+	if req.port == pxePort {
+		return h.bootServer(req, c, plan, local, server)
+	}
+	switch h.Mode {
+	case ModeProxy:
+		return h.proxy(req, c, plan, local, server)
+	case ModeAuthoritative:
+		return h.authoritative(req, c, plan, local, server)
+	}
+	return nil, ignored("dhcp is off")
+}
+
+// proxy answers a PXE client's DISCOVER beside another DHCP server: no
+// address, just where to boot from (PXE spec 2.1, "ProxyDHCP").
+func (h *Handler) proxy(req request, c boot.Client, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
+	if req.pkt.MessageType() != dhcpv4.MessageTypeDiscover {
+		return nil, ignored("proxy mode answers only DISCOVER on port 67")
+	}
+	if !c.PXE() {
+		return nil, ignored("not a PXE client")
+	}
+	if !plan.Boot {
+		return nil, ignored(plan.Reason)
+	}
+	reply, err := dhcpv4.NewReplyFromRequest(req.pkt,
+		dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
+		dhcpv4.WithServerIP(net.IPv4zero),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())))
+	if err != nil {
+		return nil, err
+	}
+	withBoot(reply, req.pkt, plan, server)
+	reply.UpdateOption(dhcpv4.OptClassIdentifier(classFor(plan)))
+	return reply, nil
+}
+
+// bootServer answers the PXE boot-server request on port 4011: a REQUEST
+// or INFORM from a client that already has its address.
+func (h *Handler) bootServer(req request, c boot.Client, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
+	mt := req.pkt.MessageType()
+	if mt != dhcpv4.MessageTypeRequest && mt != dhcpv4.MessageTypeInform {
+		return nil, ignored("port 4011 answers only REQUEST and INFORM")
+	}
+	if !plan.Boot {
+		return nil, ignored(plan.Reason)
+	}
+	reply, err := dhcpv4.NewReplyFromRequest(req.pkt,
+		dhcpv4.WithMessageType(dhcpv4.MessageTypeAck),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())))
+	if err != nil {
+		return nil, err
+	}
+	withBoot(reply, req.pkt, plan, server)
+	reply.UpdateOption(dhcpv4.OptClassIdentifier(classFor(plan)))
+	return reply, nil
+}
+
+func classFor(plan boot.Plan) string {
+	if plan.HTTPClient {
+		return "HTTPClient"
+	}
+	return "PXEClient"
+}
+
+// subnetFor picks the subnet by the relay's address, else by the receiving
+// interface's addresses.
+func (h *Handler) subnetFor(req request) *Subnet {
+	if gi, ok := addr4(req.pkt.GatewayIPAddr); ok {
+		for _, s := range h.Subnets {
+			if s.Pool.Subnet.Contains(gi) {
+				return s
+			}
+		}
+		return nil
+	}
+	for _, a := range req.ifAddrs {
+		for _, s := range h.Subnets {
+			if s.Pool.Subnet.Contains(a.Addr()) {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+func (h *Handler) authoritative(req request, c boot.Client, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
+	p := req.pkt
+	sub := h.subnetFor(req)
+	if sub == nil {
+		return nil, ignored("no subnet for this client (giaddr or interface)")
+	}
+	mac, id := p.ClientHWAddr, c.ClientID
+	switch p.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		requested, _ := addr4(p.RequestedIPAddress())
+		l, err := sub.Pool.Offer(mac, id, requested, h.OfferHold)
+		if err != nil {
+			return nil, ignored("no offer: " + err.Error())
+		}
+		return h.reply(p, sub, l.IP, dhcpv4.MessageTypeOffer, plan, local, server, sub.LeaseTime)
+
+	case dhcpv4.MessageTypeRequest:
+		return h.request(req, sub, c, plan, local, server)
+
+	case dhcpv4.MessageTypeDecline:
+		if sid, ok := addr4(p.ServerIdentifier()); ok && sid != local {
+			return nil, ignored("DECLINE for another server")
+		}
+		ip, ok := addr4(p.RequestedIPAddress())
+		if !ok {
+			return nil, ignored("DECLINE without requested address")
+		}
+		if err := sub.Pool.Decline(ip, mac, id, sub.LeaseTime); err != nil {
+			return nil, ignored("DECLINE: " + err.Error())
+		}
+		h.Log.Warn("dhcp: address declined, quarantined", "ip", ip, "mac", mac)
+		return nil, nil
+
+	case dhcpv4.MessageTypeRelease:
+		ip, ok := addr4(p.ClientIPAddr)
+		if !ok {
+			return nil, ignored("RELEASE without ciaddr")
+		}
+		if err := sub.Pool.Release(ip, mac, id); err != nil {
+			return nil, ignored("RELEASE: " + err.Error())
+		}
+		h.Log.Info("dhcp: lease released", "ip", ip, "mac", mac)
+		return nil, nil
+
+	case dhcpv4.MessageTypeInform:
+		reply, err := h.reply(p, sub, netip.Addr{}, dhcpv4.MessageTypeAck, plan, local, server, 0)
+		return reply, err
+	}
+	return nil, ignored(fmt.Sprintf("message type %s not served", p.MessageType()))
+}
+
+// request handles DHCPREQUEST in its three forms (RFC 2131 4.3.2).
+func (h *Handler) request(req request, sub *Subnet, c boot.Client, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
+	p := req.pkt
+	mac, id := p.ClientHWAddr, c.ClientID
+	sid, hasSID := addr4(p.ServerIdentifier())
+	requested, hasReq := addr4(p.RequestedIPAddress())
+	ciaddr, hasCI := addr4(p.ClientIPAddr)
+
+	var ip netip.Addr
+	switch {
+	case hasSID: // SELECTING: the client chose an offer
+		if sid != local && (!h.ServerAddress.IsValid() || sid != h.ServerAddress) {
+			sub.Pool.Forget(mac, id)
+			return nil, ignored("client chose another server")
+		}
+		if !hasReq {
+			return nil, ignored("REQUEST with server id but no requested address")
+		}
+		ip = requested
+	case hasReq: // INIT-REBOOT: the client asks to keep its address
+		ip = requested
+	case hasCI: // RENEWING or REBINDING
+		ip = ciaddr
+	default:
+		return nil, ignored("REQUEST without an address")
+	}
+	if !sub.Pool.Subnet.Contains(ip) {
+		return h.nak(p, local, fmt.Sprintf("%s is not on this network", ip))
+	}
+	l, err := sub.Pool.Bind(ip, mac, id, p.HostName(), sub.LeaseTime)
+	if err != nil {
+		var ig ignored
+		if errors.As(err, &ig) {
+			return nil, err
+		}
+		if errors.Is(err, lease.ErrStore) {
+			return nil, ignored("lease not stored, no ACK: " + err.Error())
+		}
+		return h.nak(p, local, err.Error())
+	}
+	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac, "expires", l.Expires.Format(time.RFC3339), "boot", plan.BootFile)
+	return h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, plan, local, server, time.Until(l.Expires))
+}
+
+func (h *Handler) nak(p *dhcpv4.DHCPv4, local netip.Addr, msg string) (*dhcpv4.DHCPv4, error) {
+	h.Log.Debug("dhcp: NAK", "mac", p.ClientHWAddr, "reason", msg)
+	return dhcpv4.NewReplyFromRequest(p,
+		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
+		dhcpv4.WithOption(dhcpv4.OptMessage(msg)))
+}
+
+// reply builds an OFFER or ACK with the subnet's options and the boot plan.
+func (h *Handler) reply(p *dhcpv4.DHCPv4, sub *Subnet, ip netip.Addr, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr, leaseTime time.Duration) (*dhcpv4.DHCPv4, error) {
+	mods := []dhcpv4.Modifier{
+		dhcpv4.WithMessageType(mt),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
+		dhcpv4.WithOption(dhcpv4.OptSubnetMask(net.CIDRMask(sub.Pool.Subnet.Bits(), 32))),
+	}
+	if ip.IsValid() {
+		mods = append(mods, dhcpv4.WithYourIP(ip.AsSlice()))
+	}
+	if leaseTime > 0 {
+		leaseTime = leaseTime.Round(time.Second)
+		mods = append(mods,
+			dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(leaseTime)),
+			dhcpv4.WithOption(dhcpv4.OptRenewTimeValue(leaseTime/2)),
+			dhcpv4.WithOption(dhcpv4.OptRebindingTimeValue(leaseTime*7/8)))
+	}
+	if sub.Router.IsValid() {
+		mods = append(mods, dhcpv4.WithRouter(sub.Router.AsSlice()))
+	}
+	if len(sub.DNS) > 0 {
+		mods = append(mods, dhcpv4.WithDNS(ips(sub.DNS)...))
+	}
+	if len(sub.NTP) > 0 {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptNTPServers(ips(sub.NTP)...)))
+	}
+	if sub.Domain != "" {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDomainName(sub.Domain)))
+	}
+	reply, err := dhcpv4.NewReplyFromRequest(p, mods...)
+	if err != nil {
+		return nil, err
+	}
+	if mt == dhcpv4.MessageTypeAck && !ip.IsValid() {
+		reply.ClientIPAddr = p.ClientIPAddr // INFORM
+	}
+	withBoot(reply, p, plan, server)
+	return reply, nil
+}
+
+func ips(addrs []netip.Addr) []net.IP {
+	out := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.AsSlice()
+	}
+	return out
+}

@@ -1,0 +1,416 @@
+// Package lease allocates IPv4 addresses from a subnet's pools and keeps
+// track of who holds which.
+//
+// The allocator works in memory, under one lock per subnet, because a DHCP
+// exchange must be answered in microseconds. Durability comes from the
+// Store: a binding is written (and synced) before its ACK is sent, so an
+// ACKed lease survives a crash. Offers are held in memory only; a crash
+// forgets them and the client simply asks again.
+package lease
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// State is a lease's state.
+type State string
+
+// Lease states. Only bound and declined leases are stored.
+const (
+	Offered  State = "offered"
+	Bound    State = "bound"
+	Declined State = "declined" // the address is in use by someone else: quarantined until Expires
+)
+
+// Lease is one address held by one client.
+type Lease struct {
+	IP       netip.Addr
+	MAC      net.HardwareAddr
+	ClientID []byte
+	Hostname string
+	Expires  time.Time
+	State    State
+}
+
+// Store persists leases.
+type Store interface {
+	// LoadLeases returns every stored lease.
+	LoadLeases() ([]Lease, error)
+	// PutLease stores a lease durably: when it returns nil, the lease
+	// survives a crash.
+	PutLease(l Lease) error
+	// DeleteLease forgets the lease of ip.
+	DeleteLease(ip netip.Addr) error
+}
+
+// Reservation is a fixed address for one client.
+type Reservation struct {
+	IP       netip.Addr
+	MAC      net.HardwareAddr // either or both
+	ClientID []byte
+	Hostname string
+}
+
+// Range is an inclusive range of addresses.
+type Range struct{ First, Last netip.Addr }
+
+// ErrNoAddress means the pool is exhausted.
+var ErrNoAddress = errors.New("no free address in the pool")
+
+// ErrStore wraps a failure to store a lease: the client must not get an ACK.
+var ErrStore = errors.New("storing lease")
+
+// Pool hands out the addresses of one subnet.
+type Pool struct {
+	Subnet netip.Prefix
+
+	mu       sync.Mutex
+	ranges   []Range
+	size     int
+	cursor   int // index of the next address to try, across ranges
+	byIP     map[netip.Addr]*Lease
+	byClient map[string]*Lease
+	resv     map[string]Reservation     // by client key
+	resvIP   map[netip.Addr]Reservation // by address
+	store    Store
+	now      func() time.Time
+}
+
+// NewPool makes a pool for subnet with the given ranges and reservations,
+// loading current leases from store.
+func NewPool(subnet netip.Prefix, ranges []Range, resv []Reservation, store Store, existing []Lease) *Pool {
+	p := &Pool{
+		Subnet:   subnet,
+		ranges:   ranges,
+		byIP:     map[netip.Addr]*Lease{},
+		byClient: map[string]*Lease{},
+		resv:     map[string]Reservation{},
+		resvIP:   map[netip.Addr]Reservation{},
+		store:    store,
+		now:      time.Now,
+	}
+	for _, r := range ranges {
+		p.size += int(ipToU32(r.Last)-ipToU32(r.First)) + 1
+	}
+	for _, r := range resv {
+		if r.MAC != nil {
+			p.resv[macKey(r.MAC)] = r
+		}
+		if r.ClientID != nil {
+			p.resv[idKey(r.ClientID)] = r
+		}
+		p.resvIP[r.IP] = r
+	}
+	for _, l := range existing {
+		if !subnet.Contains(l.IP) {
+			continue
+		}
+		l := l
+		p.byIP[l.IP] = &l
+		if l.State == Bound {
+			p.byClient[clientKey(l.MAC, l.ClientID)] = &l
+		}
+	}
+	return p
+}
+
+// Size is the number of addresses in the pool's ranges.
+func (p *Pool) Size() int { return p.size }
+
+// Used counts the addresses bound or held now.
+func (p *Pool) Used() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	n := 0
+	for _, l := range p.byIP {
+		if l.Expires.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// Offer picks an address for a client and holds it for hold. It prefers,
+// in order: the client's reservation, its current lease, the address it
+// asked for, and then the next free one.
+func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr, hold time.Duration) (Lease, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	key := clientKey(mac, clientID)
+	ip, err := p.pick(key, mac, clientID, requested, now)
+	if err != nil {
+		return Lease{}, err
+	}
+	l := p.byIP[ip]
+	if l != nil && l.State == Bound && l.Expires.After(now) {
+		return *l, nil // already bound to this client: offer it as it is
+	}
+	nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Expires: now.Add(hold), State: Offered}
+	if r, ok := p.resvIP[ip]; ok {
+		nl.Hostname = r.Hostname
+	}
+	p.byIP[ip] = nl
+	p.byClient[key] = nl
+	return *nl, nil
+}
+
+// pick chooses the address for a client. Caller holds p.mu.
+func (p *Pool) pick(key string, mac net.HardwareAddr, clientID []byte, requested netip.Addr, now time.Time) (netip.Addr, error) {
+	if r, ok := p.reservation(mac, clientID); ok {
+		if p.freeFor(r.IP, mac, clientID, now, true) {
+			return r.IP, nil
+		}
+		return netip.Addr{}, fmt.Errorf("reserved address %s is held by another client", r.IP)
+	}
+	if l, ok := p.byClient[key]; ok && p.byIP[l.IP] == l && p.inRanges(l.IP) && p.freeFor(l.IP, mac, clientID, now, false) {
+		return l.IP, nil
+	}
+	if requested.IsValid() && p.inRanges(requested) && p.freeFor(requested, mac, clientID, now, false) {
+		return requested, nil
+	}
+	for i := 0; i < p.size; i++ {
+		ip := p.at((p.cursor + i) % p.size)
+		if p.freeFor(ip, mac, clientID, now, false) {
+			p.cursor = (p.cursor + i + 1) % p.size
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, ErrNoAddress
+}
+
+// Bind commits the lease of ip to a client for d, durably. It fails if the
+// address is not this client's to take. The store write happens outside
+// the pool's lock, so that concurrent binds share one disk sync.
+func (p *Pool) Bind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, hostname string, d time.Duration) (Lease, error) {
+	p.mu.Lock()
+	now := p.now()
+	if err := p.canBind(ip, mac, clientID, now); err != nil {
+		p.mu.Unlock()
+		return Lease{}, err
+	}
+	if hostname == "" {
+		if r, ok := p.resvIP[ip]; ok {
+			hostname = r.Hostname
+		}
+	}
+	key := clientKey(mac, clientID)
+	nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Hostname: hostname, Expires: now.Add(d), State: Bound}
+	prevIP, prevClient := p.byIP[ip], p.byClient[key]
+	p.byIP[ip] = nl // claimed: a concurrent Bind of ip by another client now fails
+	p.byClient[key] = nl
+	p.mu.Unlock()
+
+	err := p.store.PutLease(*nl)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		if p.byIP[ip] == nl {
+			restore(p.byIP, ip, prevIP)
+		}
+		if p.byClient[key] == nl {
+			restore(p.byClient, key, prevClient)
+		}
+		return Lease{}, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	if prevClient != nil && prevClient.IP != ip && p.byIP[prevClient.IP] == prevClient {
+		delete(p.byIP, prevClient.IP) // the client moved: its old address is free
+		if prevClient.State == Bound {
+			p.store.DeleteLease(prevClient.IP)
+		}
+	}
+	return *nl, nil
+}
+
+func (p *Pool) canBind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, now time.Time) error {
+	if !p.Subnet.Contains(ip) {
+		return fmt.Errorf("%s is not in %s", ip, p.Subnet)
+	}
+	if r, ok := p.reservation(mac, clientID); ok && r.IP != ip {
+		return fmt.Errorf("client has reservation %s, asked for %s", r.IP, ip)
+	}
+	_, reserved := p.resvIP[ip]
+	if !reserved && !p.inRanges(ip) {
+		return fmt.Errorf("%s is outside the pools", ip)
+	}
+	if !p.freeFor(ip, mac, clientID, now, reserved) {
+		return fmt.Errorf("%s is held by another client", ip)
+	}
+	return nil
+}
+
+func restore[K comparable](m map[K]*Lease, k K, prev *Lease) {
+	if prev == nil {
+		delete(m, k)
+	} else {
+		m[k] = prev
+	}
+}
+
+// Lookup returns the client's current lease.
+func (p *Pool) Lookup(mac net.HardwareAddr, clientID []byte) (Lease, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.byClient[clientKey(mac, clientID)]
+	if !ok || p.byIP[l.IP] != l || l.State != Bound {
+		return Lease{}, false
+	}
+	return *l, true
+}
+
+// Holder returns the lease on ip, if any is current.
+func (p *Pool) Holder(ip netip.Addr) (Lease, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.byIP[ip]
+	if !ok || !l.Expires.After(p.now()) {
+		return Lease{}, false
+	}
+	return *l, true
+}
+
+// Release frees ip if this client holds it.
+func (p *Pool) Release(ip netip.Addr, mac net.HardwareAddr, clientID []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.byIP[ip]
+	if !ok || !sameClient(l, mac, clientID) {
+		return fmt.Errorf("%s is not held by this client", ip)
+	}
+	if err := p.store.DeleteLease(ip); err != nil {
+		return err
+	}
+	delete(p.byIP, ip)
+	if c, ok := p.byClient[clientKey(mac, clientID)]; ok && c == l {
+		delete(p.byClient, clientKey(mac, clientID))
+	}
+	return nil
+}
+
+// Decline quarantines ip, which the client found in use, for d.
+func (p *Pool) Decline(ip netip.Addr, mac net.HardwareAddr, clientID []byte, d time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.byIP[ip]
+	if !ok || !sameClient(l, mac, clientID) {
+		return fmt.Errorf("%s was not offered to this client", ip)
+	}
+	nl := Lease{IP: ip, Expires: p.now().Add(d), State: Declined}
+	if err := p.store.PutLease(nl); err != nil {
+		return err
+	}
+	p.byIP[ip] = &nl
+	delete(p.byClient, clientKey(mac, clientID))
+	return nil
+}
+
+// Forget drops an outstanding offer (the client chose another server).
+func (p *Pool) Forget(mac net.HardwareAddr, clientID []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := clientKey(mac, clientID)
+	if l, ok := p.byClient[key]; ok && l.State == Offered {
+		if p.byIP[l.IP] == l {
+			delete(p.byIP, l.IP)
+		}
+		delete(p.byClient, key)
+	}
+}
+
+// Leases returns a snapshot of the current leases.
+func (p *Pool) Leases() []Lease {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Lease, 0, len(p.byIP))
+	for _, l := range p.byIP {
+		out = append(out, *l)
+	}
+	return out
+}
+
+func (p *Pool) reservation(mac net.HardwareAddr, clientID []byte) (Reservation, bool) {
+	if clientID != nil {
+		if r, ok := p.resv[idKey(clientID)]; ok {
+			return r, true
+		}
+	}
+	r, ok := p.resv[macKey(mac)]
+	return r, ok
+}
+
+// freeFor reports whether ip can go to this client now. A reserved address
+// goes only to its owner (reserved says the caller already checked that).
+func (p *Pool) freeFor(ip netip.Addr, mac net.HardwareAddr, clientID []byte, now time.Time, reserved bool) bool {
+	if _, isResv := p.resvIP[ip]; isResv && !reserved {
+		return false
+	}
+	if ip == p.Subnet.Addr() || ip == lastAddr(p.Subnet) {
+		return false // network and broadcast addresses
+	}
+	l, ok := p.byIP[ip]
+	if !ok || !l.Expires.After(now) {
+		return true
+	}
+	return l.State != Declined && sameClient(l, mac, clientID)
+}
+
+func (p *Pool) inRanges(ip netip.Addr) bool {
+	for _, r := range p.ranges {
+		if !ip.Less(r.First) && !r.Last.Less(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// at returns the i-th address across the ranges.
+func (p *Pool) at(i int) netip.Addr {
+	for _, r := range p.ranges {
+		n := int(ipToU32(r.Last)-ipToU32(r.First)) + 1
+		if i < n {
+			return u32ToIP(ipToU32(r.First) + uint32(i))
+		}
+		i -= n
+	}
+	panic("lease: index past the pool")
+}
+
+func sameClient(l *Lease, mac net.HardwareAddr, clientID []byte) bool {
+	if l.ClientID != nil || clientID != nil {
+		return string(l.ClientID) == string(clientID)
+	}
+	return string(l.MAC) == string(mac)
+}
+
+// clientKey identifies a client: option 61 if it sent one, else its MAC
+// (RFC 2131 4.2).
+func clientKey(mac net.HardwareAddr, clientID []byte) string {
+	if clientID != nil {
+		return idKey(clientID)
+	}
+	return macKey(mac)
+}
+
+func idKey(id []byte) string             { return "id:" + string(id) }
+func macKey(mac net.HardwareAddr) string { return "mac:" + string(mac) }
+
+func ipToU32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func u32ToIP(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	v := ipToU32(p.Addr()) | (1<<(32-p.Bits()) - 1)
+	return u32ToIP(v)
+}

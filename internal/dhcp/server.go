@@ -1,0 +1,294 @@
+// Package dhcp is bootforge's DHCP server: proxyDHCP beside another server,
+// authoritative with pools and persistent leases, and answers to relay
+// agents. Packets are encoded and decoded by github.com/insomniacslk/dhcp;
+// what to boot comes from boot.Resolver. This package only adapts: it reads
+// sockets, decides who is in scope, asks the Handler, and routes the reply
+// as RFC 2131 4.1 says.
+//
+// Work is bounded: one reader per socket feeds a fixed pool of workers
+// through a bounded queue. When the queue is full the packet is dropped and
+// counted — DHCP clients retry, and answering late is worse than not at
+// all. A per-MAC token bucket keeps a firmware retry storm from costing
+// more than a few packets a second.
+package dhcp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+)
+
+const (
+	pxePort    = 4011 // the PXE boot server (ProxyDHCPREQUEST)
+	workers    = 256
+	queueDepth = 4096
+	// maxReply is the largest reply EDK2 accepts (1500 - 20 IP - 8 UDP).
+	maxReply = 1472
+)
+
+// Stats counts what the server did with packets.
+type Stats struct {
+	Received    atomic.Int64
+	Replied     atomic.Int64
+	Ignored     atomic.Int64 // well-formed, but nothing to answer
+	Malformed   atomic.Int64 // could not be parsed
+	Denied      atomic.Int64 // outside the allowed subnets
+	RateLimited atomic.Int64
+	Dropped     atomic.Int64 // queue full
+}
+
+// Config is what the server needs besides the Handler.
+type Config struct {
+	Interfaces []string
+	Allow      []netip.Prefix // client subnets served; empty: the handler's subnets and the interfaces' own
+	RateLimit  int            // packets per second per MAC
+	BootServer bool           // also listen on 4011
+}
+
+// Server reads DHCP packets and answers them.
+type Server struct {
+	log     *slog.Logger
+	handler atomic.Pointer[Handler]
+	cfg     Config
+	limiter *limiter
+	queue   chan packet
+	conns   []*ifaceConn
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	Stats   Stats
+}
+
+type ifaceConn struct {
+	name string
+	port int
+	conn *net.UDPConn
+
+	mu      sync.Mutex
+	addrs   []netip.Prefix
+	fetched time.Time
+}
+
+type packet struct {
+	ic   *ifaceConn
+	data []byte
+	src  netip.AddrPort
+}
+
+// NewServer makes a server; Start opens its sockets.
+func NewServer(h *Handler, cfg Config, log *slog.Logger) *Server {
+	s := &Server{log: log, cfg: cfg, limiter: newLimiter(cfg.RateLimit), queue: make(chan packet, queueDepth)}
+	s.handler.Store(h)
+	return s
+}
+
+// SetHandler replaces the handler for packets from now on (config reload).
+func (s *Server) SetHandler(h *Handler) { s.handler.Store(h) }
+
+// Start binds port 67 (and 4011 for the boot server) on each interface.
+func (s *Server) Start() error {
+	ports := []int{dhcpv4.ServerPort}
+	if s.cfg.BootServer {
+		ports = append(ports, pxePort)
+	}
+	for _, name := range s.cfg.Interfaces {
+		if _, err := net.InterfaceByName(name); err != nil {
+			s.Close()
+			return fmt.Errorf("dhcp interface %q: %w", name, err)
+		}
+		for _, port := range ports {
+			conn, err := server4.NewIPv4UDPConn(name, &net.UDPAddr{Port: port})
+			if err != nil {
+				s.Close()
+				return fmt.Errorf("dhcp on %s port %d: %w", name, port, err)
+			}
+			s.conns = append(s.conns, &ifaceConn{name: name, port: port, conn: conn})
+		}
+	}
+	for i := 0; i < workers; i++ {
+		s.wg.Add(1)
+		go s.work()
+	}
+	for _, ic := range s.conns {
+		s.wg.Add(1)
+		go s.read(ic)
+	}
+	return nil
+}
+
+// Addrs lists the bound sockets, for the startup log.
+func (s *Server) Addrs() []string {
+	var out []string
+	for _, ic := range s.conns {
+		out = append(out, fmt.Sprintf("%s:%d", ic.name, ic.port))
+	}
+	return out
+}
+
+// Close stops reading and waits for the workers.
+func (s *Server) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	for _, ic := range s.conns {
+		ic.conn.Close()
+	}
+	close(s.queue)
+	s.wg.Wait()
+}
+
+func (s *Server) read(ic *ifaceConn) {
+	defer s.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, src, err := ic.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Error("dhcp: read", "iface", ic.name, "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		s.Stats.Received.Add(1)
+		p := packet{ic: ic, data: append([]byte(nil), buf[:n]...), src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port())}
+		select {
+		case s.queue <- p:
+		default:
+			s.Stats.Dropped.Add(1)
+		}
+	}
+}
+
+func (s *Server) work() {
+	defer s.wg.Done()
+	for p := range s.queue {
+		s.serve(p)
+	}
+}
+
+// serve handles one packet: parse, scope, rate limit, answer, send.
+func (s *Server) serve(p packet) {
+	req, err := parse(p.data)
+	if err != nil {
+		s.Stats.Malformed.Add(1)
+		s.log.Debug("dhcp: malformed packet", "iface", p.ic.name, "src", p.src, "len", len(p.data), "err", err)
+		return
+	}
+	h := s.handler.Load()
+	addrs := p.ic.addresses()
+	if !s.allowed(req, addrs, h) {
+		s.Stats.Denied.Add(1)
+		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr, "giaddr", req.GatewayIPAddr)
+		return
+	}
+	if !s.limiter.allow(string(req.ClientHWAddr), time.Now()) {
+		s.Stats.RateLimited.Add(1)
+		return
+	}
+	reply, err := h.handle(request{pkt: req, iface: p.ic.name, ifAddrs: addrs, src: p.src, port: p.ic.port})
+	if err != nil {
+		s.Stats.Ignored.Add(1)
+		var ig ignored
+		if !errors.As(err, &ig) {
+			s.log.Error("dhcp: handling request", "mac", req.ClientHWAddr, "err", err)
+		} else {
+			s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr, "type", req.MessageType(), "reason", err.Error())
+		}
+		return
+	}
+	if reply == nil {
+		return // RELEASE, DECLINE
+	}
+	s.send(p.ic, req, reply, p.src)
+}
+
+func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPort) {
+	if reply.GatewayIPAddr != nil && !reply.GatewayIPAddr.IsUnspecified() {
+		reply.HopCount = 0
+	}
+	b := reply.ToBytes()
+	if len(b) > maxReply {
+		s.log.Error("dhcp: reply too large for EDK2, not sent", "mac", req.ClientHWAddr, "bytes", len(b))
+		return
+	}
+	dst := route(req, reply, src)
+	if dst.arp {
+		if err := setARP(ic.conn, ic.name, dst.addr.Addr(), req.ClientHWAddr); err != nil {
+			s.log.Debug("dhcp: no ARP entry, broadcasting", "err", err)
+			dst.addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
+		}
+	}
+	if _, err := ic.conn.WriteToUDPAddrPort(b, dst.addr); err != nil {
+		s.log.Warn("dhcp: send", "to", dst.addr, "err", err)
+		return
+	}
+	s.Stats.Replied.Add(1)
+	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "mac", req.ClientHWAddr, "yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName)
+}
+
+// allowed reports whether the client's subnet — the relay's, or the
+// receiving interface's — is one we serve.
+func (s *Server) allowed(req *dhcpv4.DHCPv4, ifAddrs []netip.Prefix, h *Handler) bool {
+	at := make([]netip.Addr, 0, 2)
+	if gi, ok := addr4(req.GatewayIPAddr); ok {
+		at = append(at, gi)
+	} else {
+		for _, a := range ifAddrs {
+			at = append(at, a.Addr())
+		}
+	}
+	allow := s.cfg.Allow
+	if len(allow) == 0 {
+		for _, sub := range h.Subnets {
+			allow = append(allow, sub.Pool.Subnet)
+		}
+		if gi, _ := addr4(req.GatewayIPAddr); !gi.IsValid() {
+			allow = append(allow, ifAddrs...)
+		}
+	}
+	for _, a := range at {
+		for _, p := range allow {
+			if p.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// addresses returns the interface's IPv4 addresses, cached for a few
+// seconds: reading them costs a netlink round trip.
+func (ic *ifaceConn) addresses() []netip.Prefix {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if time.Since(ic.fetched) < 5*time.Second && ic.addrs != nil {
+		return ic.addrs
+	}
+	ic.fetched = time.Now()
+	ic.addrs = ic.addrs[:0:0]
+	ifc, err := net.InterfaceByName(ic.name)
+	if err != nil {
+		return nil
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP.To4()); ok {
+				ones, _ := ipn.Mask.Size()
+				ic.addrs = append(ic.addrs, netip.PrefixFrom(ip, ones))
+			}
+		}
+	}
+	return ic.addrs
+}

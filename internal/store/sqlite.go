@@ -1,0 +1,209 @@
+// Package store keeps bootforge's durable state: leases now; hosts,
+// one-shots, images and boot events as they arrive.
+//
+// The embedded default is SQLite through modernc.org/sqlite (pure Go, no
+// cgo, one file under the data dir). Writes that a protocol answer depends
+// on — a lease before its ACK — must be on disk before the answer leaves,
+// yet a sync per lease would cap a server at a few hundred leases a second.
+// So writes go through one writer goroutine that commits whatever has queued
+// up in a single transaction: group commit. Under load many leases share
+// one sync; alone, a lease costs one.
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"bootforge/internal/dhcp/lease"
+)
+
+// maxBatch bounds the writes in one transaction.
+const maxBatch = 1024
+
+// migrations are applied in order; the index+1 is the schema version.
+var migrations = []string{
+	`CREATE TABLE leases (
+		ip        TEXT PRIMARY KEY,
+		mac       BLOB,
+		client_id BLOB,
+		hostname  TEXT NOT NULL DEFAULT '',
+		expires   INTEGER NOT NULL, -- unix nanoseconds
+		state     TEXT NOT NULL
+	)`,
+}
+
+// SQLite is the embedded store.
+type SQLite struct {
+	db     *sql.DB
+	writes chan write
+	done   chan struct{}
+	once   sync.Once
+}
+
+type write struct {
+	query string
+	args  []any
+	err   chan error
+}
+
+// OpenSQLite opens (creating if needed) the database at path and brings its
+// schema up to date.
+func OpenSQLite(path string) (*SQLite, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1) // one writer; SQLite serialises writes anyway
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	s := &SQLite{db: db, writes: make(chan write, maxBatch), done: make(chan struct{})}
+	go s.writer()
+	return s, nil
+}
+
+func migrate(db *sql.DB) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this bootforge (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_version (version) VALUES (?)`, i+1); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops the writer after the queued writes and closes the database.
+func (s *SQLite) Close() error {
+	s.once.Do(func() { close(s.writes) })
+	<-s.done
+	return s.db.Close()
+}
+
+// writer commits queued writes in batches.
+func (s *SQLite) writer() {
+	defer close(s.done)
+	for w := range s.writes {
+		batch := []write{w}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case w, ok := <-s.writes:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, w)
+			default:
+				break fill
+			}
+		}
+		err := s.commit(batch)
+		for _, w := range batch {
+			w.err <- err
+		}
+	}
+}
+
+func (s *SQLite) commit(batch []write) error {
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	for _, w := range batch {
+		if _, err := tx.Exec(w.query, w.args...); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// exec queues a write and waits until it is durable.
+func (s *SQLite) exec(query string, args ...any) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errors.New("store is closed")
+		}
+	}()
+	w := write{query: query, args: args, err: make(chan error, 1)}
+	s.writes <- w
+	return <-w.err
+}
+
+// PutLease stores a lease durably.
+func (s *SQLite) PutLease(l lease.Lease) error {
+	return s.exec(`INSERT INTO leases (ip, mac, client_id, hostname, expires, state) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
+		hostname = excluded.hostname, expires = excluded.expires, state = excluded.state`,
+		l.IP.String(), []byte(l.MAC), l.ClientID, l.Hostname, l.Expires.UnixNano(), string(l.State))
+}
+
+// DeleteLease forgets the lease of ip.
+func (s *SQLite) DeleteLease(ip netip.Addr) error {
+	return s.exec(`DELETE FROM leases WHERE ip = ?`, ip.String())
+}
+
+// LoadLeases returns every stored lease.
+func (s *SQLite) LoadLeases() ([]lease.Lease, error) {
+	rows, err := s.db.Query(`SELECT ip, mac, client_id, hostname, expires, state FROM leases`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []lease.Lease
+	for rows.Next() {
+		var ip, host, state string
+		var mac, id []byte
+		var exp int64
+		if err := rows.Scan(&ip, &mac, &id, &host, &exp, &state); err != nil {
+			return nil, err
+		}
+		addr, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("lease with bad address %q: %w", ip, err)
+		}
+		l := lease.Lease{IP: addr, Hostname: host, Expires: time.Unix(0, exp), State: lease.State(state)}
+		if len(mac) > 0 {
+			l.MAC = net.HardwareAddr(mac)
+		}
+		if len(id) > 0 {
+			l.ClientID = id
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
