@@ -185,7 +185,7 @@ func (h *Handler) authoritative(req request, c boot.Client, plan boot.Plan, loca
 		if err := sub.Pool.Decline(ip, mac, id, sub.LeaseTime); err != nil {
 			return nil, ignored("DECLINE: " + err.Error())
 		}
-		h.Log.Warn("dhcp: address declined, quarantined", "ip", ip, "mac", mac)
+		h.Log.Warn("dhcp: address declined, quarantined", "ip", ip, "mac", mac.String())
 		return nil, nil
 
 	case dhcpv4.MessageTypeRelease:
@@ -196,7 +196,7 @@ func (h *Handler) authoritative(req request, c boot.Client, plan boot.Plan, loca
 		if err := sub.Pool.Release(ip, mac, id); err != nil {
 			return nil, ignored("RELEASE: " + err.Error())
 		}
-		h.Log.Info("dhcp: lease released", "ip", ip, "mac", mac)
+		h.Log.Info("dhcp: lease released", "ip", ip, "mac", mac.String())
 		return nil, nil
 
 	case dhcpv4.MessageTypeInform:
@@ -246,12 +246,12 @@ func (h *Handler) request(req request, sub *Subnet, c boot.Client, plan boot.Pla
 		}
 		return h.nak(p, local, err.Error())
 	}
-	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac, "expires", l.Expires.Format(time.RFC3339), "boot", plan.BootFile)
+	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac.String(), "expires", l.Expires.Format(time.RFC3339), "boot", plan.BootFile)
 	return h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, plan, local, server, time.Until(l.Expires))
 }
 
 func (h *Handler) nak(p *dhcpv4.DHCPv4, local netip.Addr, msg string) (*dhcpv4.DHCPv4, error) {
-	h.Log.Debug("dhcp: NAK", "mac", p.ClientHWAddr, "reason", msg)
+	h.Log.Debug("dhcp: NAK", "mac", p.ClientHWAddr.String(), "reason", msg)
 	return dhcpv4.NewReplyFromRequest(p,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),

@@ -186,7 +186,7 @@ func (s *Server) serve(p packet) {
 	addrs := p.ic.addresses()
 	if !s.allowed(req, addrs, h) {
 		s.Stats.Denied.Add(1)
-		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr, "giaddr", req.GatewayIPAddr)
+		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr.String(), "giaddr", req.GatewayIPAddr)
 		return
 	}
 	if !s.limiter.allow(string(req.ClientHWAddr), time.Now()) {
@@ -198,9 +198,9 @@ func (s *Server) serve(p packet) {
 		s.Stats.Ignored.Add(1)
 		var ig ignored
 		if !errors.As(err, &ig) {
-			s.log.Error("dhcp: handling request", "mac", req.ClientHWAddr, "err", err)
+			s.log.Error("dhcp: handling request", "mac", req.ClientHWAddr.String(), "err", err)
 		} else {
-			s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr, "type", req.MessageType(), "reason", err.Error())
+			s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "reason", err.Error())
 		}
 		return
 	}
@@ -216,7 +216,7 @@ func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPo
 	}
 	b := reply.ToBytes()
 	if len(b) > maxReply {
-		s.log.Error("dhcp: reply too large for EDK2, not sent", "mac", req.ClientHWAddr, "bytes", len(b))
+		s.log.Error("dhcp: reply too large for EDK2, not sent", "mac", req.ClientHWAddr.String(), "bytes", len(b))
 		return
 	}
 	dst := route(req, reply, src)
@@ -231,7 +231,7 @@ func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPo
 		return
 	}
 	s.Stats.Replied.Add(1)
-	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "mac", req.ClientHWAddr, "yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName)
+	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "mac", req.ClientHWAddr.String(), "yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName)
 }
 
 // allowed reports whether the client's subnet — the relay's, or the
