@@ -19,8 +19,15 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "bootforge:", err)
+	g := &globalFlags{}
+	if err := newRootCmd(g).Execute(); err != nil {
+		// A fatal error goes out in the log's format, so that a collector
+		// reading JSON sees why the service did not start.
+		if g.logFormat == "json" || (g.logFormat == "" && os.Getenv("BOOTFORGE_LOG_FORMAT") == "json") {
+			slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("bootforge failed", "err", err.Error())
+		} else {
+			fmt.Fprintln(os.Stderr, "bootforge:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -32,8 +39,7 @@ type globalFlags struct {
 	logLevel  string
 }
 
-func newRootCmd() *cobra.Command {
-	g := &globalFlags{}
+func newRootCmd(g *globalFlags) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "bootforge",
 		Short:         "Network-boot service: DHCP, TFTP, HTTP(S), boot menus and images in one binary",

@@ -222,10 +222,11 @@ func checkAddr(bad func(string, string, ...any), key, addr string) {
 	}
 }
 
-// within reports whether path is below dir.
+// within reports whether path is below dir. "dir/..state" is below dir:
+// only a first component of exactly ".." leaves it.
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // Duration is a time.Duration written as "1s", "250ms" in YAML.

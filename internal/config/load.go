@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -64,7 +65,12 @@ func decodeInto(dst any, data []byte) (map[string]int, error) {
 		if err.Error() == "EOF" { // empty file: all defaults
 			return map[string]int{}, nil
 		}
-		return nil, &Error{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{Line: line, Msg: m[2]}
+		}
+		return nil, &Error{Msg: msg}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -81,6 +87,9 @@ func decodeInto(dst any, data []byte) (map[string]int, error) {
 	}
 	return d.lines, nil
 }
+
+// yamlLine picks the line out of the YAML parser's messages.
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 type decoder struct {
 	lines map[string]int
@@ -170,6 +179,18 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.value(val, elem, join(path, k.Value))
 			v.SetMapIndex(key, elem)
 		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		// Parsed here, not by YAML, which would turn 2.5 into 2 silently.
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, "expected a single value, got %s", kindName(n))
+			return
+		}
+		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, v.Type().Bits())
+		if err != nil {
+			d.fail(n, path, "%q is not a valid %s", n.Value, typeName(v.Type()))
+			return
+		}
+		v.SetInt(i)
 	default:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n, path, "expected a single value, got %s", kindName(n))

@@ -233,14 +233,18 @@ func (p *Pool) canBind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, now
 	if !p.Subnet.Contains(ip) {
 		return fmt.Errorf("%s is not in %s", ip, p.Subnet)
 	}
-	if r, ok := p.reservation(mac, clientID); ok && r.IP != ip {
+	r, hasResv := p.reservation(mac, clientID)
+	if hasResv && r.IP != ip {
 		return fmt.Errorf("client has reservation %s, asked for %s", r.IP, ip)
 	}
-	_, reserved := p.resvIP[ip]
-	if !reserved && !p.inRanges(ip) {
+	own := hasResv && r.IP == ip
+	if _, reserved := p.resvIP[ip]; reserved && !own {
+		return fmt.Errorf("%s is reserved for another client", ip)
+	}
+	if !own && !p.inRanges(ip) {
 		return fmt.Errorf("%s is outside the pools", ip)
 	}
-	if !p.freeFor(ip, mac, clientID, now, reserved) {
+	if !p.freeFor(ip, mac, clientID, now, own) {
 		return fmt.Errorf("%s is held by another client", ip)
 	}
 	return nil

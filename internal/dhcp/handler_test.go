@@ -1,0 +1,376 @@
+package dhcp
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"bootforge/internal/boot"
+	"bootforge/internal/dhcp/lease"
+	"bootforge/internal/store"
+)
+
+var (
+	serverIP = netip.MustParseAddr("192.0.2.1")
+	ifAddrs  = []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}
+	mac      = net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
+)
+
+func resolver() *boot.Resolver {
+	return &boot.Resolver{
+		Loaders:     map[boot.Firmware]string{boot.FirmwareBIOS: "undionly.kpxe", boot.FirmwareEFIx64: "snponly.efi"},
+		HTTPLoaders: map[boot.Firmware]string{boot.FirmwareEFIx64: "ipxe.efi"},
+		Script:      "boot.ipxe",
+		HTTPPort:    8080,
+	}
+}
+
+func newHandler(t *testing.T, mode string) *Handler {
+	t.Helper()
+	h := &Handler{Mode: mode, Resolver: resolver(), OfferHold: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mode == ModeAuthoritative {
+		db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "test.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		for _, p := range []string{"192.0.2.0/24", "198.51.100.0/24"} {
+			pfx := netip.MustParsePrefix(p)
+			first := pfx.Addr().Next().Next()
+			h.Subnets = append(h.Subnets, &Subnet{
+				Pool:      lease.NewPool(pfx, []lease.Range{{First: first, Last: first.Next().Next()}}, nil, db, nil),
+				Router:    pfx.Addr().Next(),
+				DNS:       []netip.Addr{pfx.Addr().Next()},
+				Domain:    "lab.test",
+				LeaseTime: time.Hour,
+			})
+		}
+	}
+	return h
+}
+
+func discover(t *testing.T, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	t.Helper()
+	d, err := dhcpv4.NewDiscovery(mac, mods...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Round trip through bytes, as the server sees it.
+	p, err := parse(d.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func pxeMods(arch uint16) []dhcpv4.Modifier {
+	return []dhcpv4.Modifier{
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{byte(arch >> 8), byte(arch)})),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, bytes.Repeat([]byte{0xab}, 16)...))),
+	}
+}
+
+func handle(t *testing.T, h *Handler, p *dhcpv4.DHCPv4, port int) (*dhcpv4.DHCPv4, error) {
+	t.Helper()
+	return h.handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("0.0.0.0:68"), port: port})
+}
+
+func TestProxyOffer(t *testing.T) {
+	h := newHandler(t, ModeProxy)
+	reply, err := handle(t, h, discover(t, pxeMods(7)...), 67)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("type %s", reply.MessageType())
+	}
+	if !reply.YourIPAddr.IsUnspecified() {
+		t.Fatalf("proxy offer gives an address: %s", reply.YourIPAddr)
+	}
+	if got := reply.ClassIdentifier(); got != "PXEClient" {
+		t.Fatalf("option 60 = %q", got)
+	}
+	if reply.BootFileName != "snponly.efi" || reply.Options.Get(dhcpv4.OptionBootfileName) == nil {
+		t.Fatalf("boot file %q", reply.BootFileName)
+	}
+	if !bytes.Equal(reply.Options.Get(dhcpv4.OptionVendorSpecificInformation), pxeVendorOptions) {
+		t.Fatalf("option 43 = %x", reply.Options.Get(dhcpv4.OptionVendorSpecificInformation))
+	}
+	if u := reply.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(u) != 17 {
+		t.Fatalf("option 97 not echoed: %x", u)
+	}
+	if !reply.ServerIPAddr.Equal(serverIP.AsSlice()) || !reply.ServerIdentifier().Equal(serverIP.AsSlice()) {
+		t.Fatalf("siaddr %s, server id %s", reply.ServerIPAddr, reply.ServerIdentifier())
+	}
+}
+
+func TestProxyIgnoresNonPXE(t *testing.T) {
+	h := newHandler(t, ModeProxy)
+	if reply, err := handle(t, h, discover(t), 67); err == nil {
+		t.Fatalf("answered a plain client: %v", reply.Summary())
+	}
+	req := discover(t, pxeMods(7)...)
+	req.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
+	if _, err := handle(t, h, req, 67); err == nil {
+		t.Fatal("proxy answered a REQUEST on 67")
+	}
+}
+
+func TestBootServer4011(t *testing.T) {
+	h := newHandler(t, ModeProxy)
+	req := discover(t, pxeMods(0)...)
+	req.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
+	req.ClientIPAddr = net.IPv4(192, 0, 2, 77).To4()
+	reply, err := handle(t, h, req, pxePort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.MessageType() != dhcpv4.MessageTypeAck || reply.BootFileName != "undionly.kpxe" {
+		t.Fatalf("%s %q", reply.MessageType(), reply.BootFileName)
+	}
+	dst := route(req, reply, netip.MustParseAddrPort("192.0.2.77:4011"))
+	if dst.addr.String() != "192.0.2.77:4011" {
+		t.Fatalf("4011 reply goes to %s", dst.addr)
+	}
+}
+
+func TestIPXEGetsScript(t *testing.T) {
+	h := newHandler(t, ModeProxy)
+	mods := append(pxeMods(0), dhcpv4.WithOption(dhcpv4.OptUserClass("iPXE")))
+	reply, err := handle(t, h, discover(t, mods...), 67)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.BootFileName != "http://192.0.2.1:8080/boot.ipxe" {
+		t.Fatalf("iPXE got %q: a chainload loop", reply.BootFileName)
+	}
+	if reply.Options.Has(dhcpv4.OptionVendorSpecificInformation) {
+		t.Fatal("iPXE got PXE option 43")
+	}
+}
+
+func TestHTTPClient(t *testing.T) {
+	h := newHandler(t, ModeProxy)
+	reply, err := handle(t, h, discover(t,
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001")),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 16}))), 67)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.ClassIdentifier() != "HTTPClient" || reply.BootFileName != "http://192.0.2.1:8080/ipxe.efi" {
+		t.Fatalf("%q %q", reply.ClassIdentifier(), reply.BootFileName)
+	}
+}
+
+func TestAuthoritativeExchange(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	offer, err := handle(t, h, discover(t, pxeMods(0)...), 67)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offer.MessageType() != dhcpv4.MessageTypeOffer || offer.YourIPAddr.String() != "192.0.2.2" {
+		t.Fatalf("%s yiaddr %s", offer.MessageType(), offer.YourIPAddr)
+	}
+	if offer.BootFileName != "undionly.kpxe" || offer.Router()[0].String() != "192.0.2.1" || offer.DomainName() != "lab.test" {
+		t.Fatalf("offer options: %s", offer.Summary())
+	}
+	req, _ := dhcpv4.NewRequestFromOffer(offer)
+	req, _ = parse(req.ToBytes())
+	ack, err := handle(t, h, req, 67)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.Equal(offer.YourIPAddr) {
+		t.Fatalf("%s %s", ack.MessageType(), ack.YourIPAddr)
+	}
+	if lt := ack.IPAddressLeaseTime(0); lt != time.Hour {
+		t.Fatalf("lease time %s", lt)
+	}
+	// INIT-REBOOT for an address on another network: NAK, broadcast.
+	bad, _ := dhcpv4.New(dhcpv4.WithReply(req), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(203, 0, 113, 9))))
+	bad.OpCode = dhcpv4.OpcodeBootRequest
+	nak, err := handle(t, h, bad, 67)
+	if err != nil || nak.MessageType() != dhcpv4.MessageTypeNak {
+		t.Fatalf("wrong-network request: %v %v", nak, err)
+	}
+	if dst := route(bad, nak, netip.MustParseAddrPort("0.0.0.0:68")); dst.addr.Addr() != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		t.Fatalf("NAK goes to %s", dst.addr)
+	}
+}
+
+func TestRelayed(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	d := discover(t, dhcpv4.WithGatewayIP(net.IPv4(198, 51, 100, 1)),
+		dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(
+			dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte("eth1")),
+			dhcpv4.OptGeneric(dhcpv4.AgentRemoteIDSubOption, []byte("sw1")))))
+	d.HopCount = 1
+	offer, err := handle(t, h, d, 67)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !netip.MustParsePrefix("198.51.100.0/24").Contains(netip.MustParseAddr(offer.YourIPAddr.String())) {
+		t.Fatalf("relayed client got %s", offer.YourIPAddr)
+	}
+	dst := route(d, offer, netip.MustParseAddrPort("198.51.100.1:67"))
+	if dst.addr.String() != "198.51.100.1:67" {
+		t.Fatalf("relayed reply goes to %s", dst.addr)
+	}
+	b := offer.ToBytes()
+	// Option 82 must be the last option before END (RFC 3046 2.1).
+	opts := b[offOptions:]
+	last := -1
+	for i := 0; i < len(opts) && opts[i] != 255; {
+		if opts[i] == 0 {
+			i++
+			continue
+		}
+		last = int(opts[i])
+		i += 2 + int(opts[i+1])
+	}
+	if last != 82 {
+		t.Fatalf("last option is %d, want 82", last)
+	}
+}
+
+func TestRouting(t *testing.T) {
+	unspecified := netip.MustParseAddrPort("0.0.0.0:68")
+	mk := func(flags uint16, ciaddr, giaddr, yiaddr net.IP, mt dhcpv4.MessageType) (*dhcpv4.DHCPv4, *dhcpv4.DHCPv4) {
+		req, _ := dhcpv4.NewDiscovery(mac)
+		req.Flags = flags
+		req.ClientIPAddr, req.GatewayIPAddr = ciaddr, giaddr
+		rep, _ := dhcpv4.NewReplyFromRequest(req, dhcpv4.WithMessageType(mt), dhcpv4.WithYourIP(yiaddr))
+		return req, rep
+	}
+	z := net.IPv4zero
+	tests := []struct {
+		name string
+		req  func() (*dhcpv4.DHCPv4, *dhcpv4.DHCPv4)
+		want string
+		arp  bool
+	}{
+		{"giaddr first", func() (*dhcpv4.DHCPv4, *dhcpv4.DHCPv4) {
+			return mk(0x8000, net.IPv4(192, 0, 2, 9), net.IPv4(198, 51, 100, 1), net.IPv4(198, 51, 100, 5), dhcpv4.MessageTypeAck)
+		}, "198.51.100.1:67", false},
+		{"then ciaddr", func() (*dhcpv4.DHCPv4, *dhcpv4.DHCPv4) {
+			return mk(0x8000, net.IPv4(192, 0, 2, 9), z, net.IPv4(192, 0, 2, 9), dhcpv4.MessageTypeAck)
+		}, "192.0.2.9:68", false},
+		{"then broadcast flag", func() (*dhcpv4.DHCPv4, *dhcpv4.DHCPv4) {
+			return mk(0x8000, z, z, net.IPv4(192, 0, 2, 9), dhcpv4.MessageTypeOffer)
+		}, "255.255.255.255:68", false},
+		{"then chaddr/yiaddr", func() (*dhcpv4.DHCPv4, *dhcpv4.DHCPv4) {
+			return mk(0, z, z, net.IPv4(192, 0, 2, 9), dhcpv4.MessageTypeOffer)
+		}, "192.0.2.9:68", true},
+		{"NAK broadcast", func() (*dhcpv4.DHCPv4, *dhcpv4.DHCPv4) {
+			return mk(0, net.IPv4(192, 0, 2, 9), z, z, dhcpv4.MessageTypeNak)
+		}, "255.255.255.255:68", false},
+		{"no yiaddr: broadcast", func() (*dhcpv4.DHCPv4, *dhcpv4.DHCPv4) {
+			return mk(0, z, z, z, dhcpv4.MessageTypeOffer)
+		}, "255.255.255.255:68", false},
+	}
+	for _, tt := range tests {
+		req, rep := tt.req()
+		dst := route(req, rep, unspecified)
+		if dst.addr.String() != tt.want || dst.arp != tt.arp {
+			t.Errorf("%s: %s arp=%v, want %s arp=%v", tt.name, dst.addr, dst.arp, tt.want, tt.arp)
+		}
+	}
+}
+
+func TestOptionOverload(t *testing.T) {
+	d, _ := dhcpv4.NewDiscovery(mac)
+	b := d.ToBytes()
+	// Move the message type into the file field, flag overload=1 (file).
+	b = append(b[:offOptions], 52, 1, 1, 255)
+	copy(b[offFile:], []byte{53, 1, 1, 60, 9, 'P', 'X', 'E', 'C', 'l', 'i', 'e', 'n', 't', 255})
+	p, err := parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MessageType() != dhcpv4.MessageTypeDiscover || p.ClassIdentifier() != "PXEClient" {
+		t.Fatalf("overloaded options lost: %s", p.Summary())
+	}
+}
+
+func TestUserClassTolerance(t *testing.T) {
+	cases := map[string][]string{
+		"iPXE":          {"iPXE"},      // bare, as iPXE sends it
+		"\x04iPXE":      {"iPXE"},      // RFC 3004
+		"\x03abc\x02de": {"abc", "de"}, // RFC 3004, two
+		"\x09iPXE":      {"\x09iPXE"},  // length past the end: one string
+		"\x00":          {"\x00"},      // zero length
+	}
+	for in, want := range cases {
+		got := userClass([]byte(in))
+		if len(got) != len(want) {
+			t.Errorf("%q: %q, want %q", in, got, want)
+			continue
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%q: %q, want %q", in, got, want)
+			}
+		}
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	l := newLimiter(5)
+	now := time.Unix(0, 0)
+	n := 0
+	for i := 0; i < 100; i++ {
+		if l.allow("m", now.Add(time.Duration(i)*10*time.Millisecond)) { // 1 s of packets
+			n++
+		}
+	}
+	if n < 10 || n > 16 {
+		t.Fatalf("%d of 100 packets in 1 s allowed at rate 5 burst 10", n)
+	}
+	if !l.allow("other", now) {
+		t.Fatal("another MAC limited")
+	}
+}
+
+// FuzzHandle feeds arbitrary bytes through parsing and both modes'
+// handlers: nothing may panic, and any reply must fit EDK2's limit.
+func FuzzHandle(f *testing.F) {
+	d, _ := dhcpv4.NewDiscovery(mac, pxeMods(7)...)
+	f.Add(d.ToBytes())
+	r, _ := dhcpv4.NewDiscovery(mac, dhcpv4.WithOption(dhcpv4.OptUserClass("iPXE")), dhcpv4.WithGatewayIP(net.IPv4(198, 51, 100, 1)))
+	f.Add(r.ToBytes())
+	f.Add([]byte{1, 1, 6, 0})
+	f.Add(append(d.ToBytes()[:offOptions], 52, 1, 3, 255))
+	hs := map[string]*Handler{}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parse(b)
+		if err != nil {
+			return
+		}
+		for _, mode := range []string{ModeProxy, ModeAuthoritative} {
+			h, ok := hs[mode]
+			if !ok {
+				h = newHandler(t, mode)
+				hs[mode] = h
+			}
+			for _, port := range []int{67, pxePort} {
+				reply, err := h.handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("192.0.2.9:68"), port: port})
+				if err != nil || reply == nil {
+					continue
+				}
+				if n := len(reply.ToBytes()); n > maxReply {
+					t.Fatalf("reply of %d bytes", n)
+				}
+				route(p, reply, netip.MustParseAddrPort("192.0.2.9:68"))
+			}
+		}
+	})
+}
