@@ -1,0 +1,523 @@
+package boot
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Host is an inventory record: one machine, known by its MACs or UUID.
+type Host struct {
+	Name     string // hostname
+	MACs     []net.HardwareAddr
+	UUID     string // lower-case, with dashes, as iPXE prints ${uuid}
+	Labels   []string
+	Profile  string    // pinned profile, or ""
+	NextBoot *NextBoot // one-shot, or nil
+	Source   string    // "file:line" or "store", for messages
+}
+
+// NextBoot is a one-shot boot action: the next boot takes Entry instead of
+// the menu's default.
+type NextBoot struct {
+	Entry   string
+	Expires time.Time // zero: never
+	Always  bool      // keep it after use (a standing override)
+	State   OneShotState
+	Updated time.Time
+}
+
+// OneShotState tracks a one-shot through a boot. It is delivered when a
+// menu carrying it is served, and booted — consumed — only when the boot
+// has clearly started (the kernel or the wimboot files were fetched). A
+// firmware retry of the menu therefore still sees it.
+type OneShotState string
+
+// One-shot states.
+const (
+	OneShotPending   OneShotState = "pending"
+	OneShotDelivered OneShotState = "delivered"
+	OneShotBooted    OneShotState = "booted"
+	OneShotExpired   OneShotState = "expired"
+)
+
+// Active reports whether the one-shot still applies at now.
+func (n *NextBoot) Active(now time.Time) bool {
+	if n == nil {
+		return false
+	}
+	if !n.Expires.IsZero() && now.After(n.Expires) {
+		return false
+	}
+	return n.State == OneShotPending || n.State == OneShotDelivered || (n.Always && n.State == OneShotBooted)
+}
+
+// Profile is a hardware profile: which clients it is for, and their menu.
+type Profile struct {
+	Name string
+	// Priority orders profiles; higher wins. Zero means "no explicit
+	// priority": such profiles are ordered by how specific their match is.
+	Priority int
+	// Match is an OR of selectors, each an AND of conditions. An empty
+	// match never matches: the profile is used only when pinned or as the
+	// default.
+	Match []Selector
+	Menu  Menu
+	// Variants replace the menu for one firmware kind, e.g. efi-x64.
+	Variants map[Firmware]Menu
+	// SecureBoot sends x64 UEFI clients down the shim → signed GRUB chain.
+	SecureBoot bool
+	Source     string // "file:line", for messages
+}
+
+// Selector is an AND of conditions; an empty field is no condition. Text
+// conditions (vendor, manufacturer, product, serial) are shell globs.
+type Selector struct {
+	MAC          net.HardwareAddr
+	OUI          []byte // a MAC prefix, 1..5 bytes
+	UUID         string
+	Arch         Firmware
+	Vendor       string
+	Manufacturer string
+	Product      string
+	Serial       string
+	Subnet       netip.Prefix // the client's address or its relay's
+	Labels       []string     // all must be on the host
+}
+
+// Menu is what a profile offers.
+type Menu struct {
+	Title   string
+	Default string // entry name
+	Timeout time.Duration
+	Entries []Entry
+}
+
+// Entry kinds.
+const (
+	KindLinux   = "linux"
+	KindWimboot = "wimboot"
+	KindISO     = "iso"
+	KindChain   = "chain"
+	KindLocal   = "local"
+	KindShell   = "shell"
+)
+
+// Entry is one menu item. Paths are below the HTTP root unless they are
+// URLs.
+type Entry struct {
+	Name    string // identifier, used by default and next-boot
+	Label   string // what the menu shows
+	Kind    string
+	Kernel  string
+	Initrds []string
+	Cmdline string
+	// wimboot
+	Wimboot string
+	BCD     string
+	BootSDI string
+	BootWIM string
+	// iso and chain
+	ISO string
+	URL string
+}
+
+// Entry returns the named entry.
+func (m Menu) Entry(name string) (Entry, bool) {
+	for _, e := range m.Entries {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Facts are what we know of a client when choosing its profile: the
+// Client, plus what iPXE reports from SMBIOS and the host's labels.
+type Facts struct {
+	MAC          net.HardwareAddr
+	UUID         string
+	Firmware     Firmware
+	Vendor       string
+	Manufacturer string
+	Product      string
+	Serial       string
+	IP           netip.Addr
+	Relay        netip.Addr
+}
+
+// specificity ranks a selector: exact identities count most, then
+// hardware facts, then broad conditions.
+func (s Selector) specificity() int {
+	n := 0
+	if s.MAC != nil {
+		n += 100
+	}
+	if s.UUID != "" {
+		n += 100
+	}
+	if s.Serial != "" {
+		n += 50
+	}
+	if len(s.OUI) > 0 {
+		n += 10 + len(s.OUI)
+	}
+	for _, v := range []string{s.Manufacturer, s.Product, s.Vendor} {
+		if v != "" {
+			n += 10
+		}
+	}
+	if s.Subnet.IsValid() {
+		n += 5 + s.Subnet.Bits()/8
+	}
+	if s.Arch != "" {
+		n += 5
+	}
+	n += 3 * len(s.Labels)
+	return n
+}
+
+// matches reports whether every condition holds.
+func (s Selector) matches(f Facts, labels []string) bool {
+	if s.MAC != nil && !strings.EqualFold(s.MAC.String(), f.MAC.String()) {
+		return false
+	}
+	if len(s.OUI) > 0 && (len(f.MAC) < len(s.OUI) || string(f.MAC[:len(s.OUI)]) != string(s.OUI)) {
+		return false
+	}
+	if s.UUID != "" && !strings.EqualFold(s.UUID, f.UUID) {
+		return false
+	}
+	if s.Arch != "" && s.Arch != f.Firmware {
+		return false
+	}
+	for _, c := range []struct{ pattern, value string }{
+		{s.Vendor, f.Vendor}, {s.Manufacturer, f.Manufacturer}, {s.Product, f.Product}, {s.Serial, f.Serial},
+	} {
+		if c.pattern != "" && !glob(c.pattern, c.value) {
+			return false
+		}
+	}
+	if s.Subnet.IsValid() && !(f.IP.IsValid() && s.Subnet.Contains(f.IP)) && !(f.Relay.IsValid() && s.Subnet.Contains(f.Relay)) {
+		return false
+	}
+	for _, want := range s.Labels {
+		found := false
+		for _, l := range labels {
+			if l == want {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// glob matches a shell pattern, case-insensitively; a bad pattern matches
+// only itself.
+func glob(pattern, value string) bool {
+	ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(value))
+	if err != nil {
+		return strings.EqualFold(pattern, value)
+	}
+	return ok
+}
+
+// disjoint reports whether no client can satisfy both selectors, judging
+// by conditions whose values plainly differ. It errs towards "may overlap".
+func disjoint(a, b Selector) bool {
+	if a.MAC != nil && b.MAC != nil && a.MAC.String() != b.MAC.String() {
+		return true
+	}
+	if a.UUID != "" && b.UUID != "" && !strings.EqualFold(a.UUID, b.UUID) {
+		return true
+	}
+	if a.Arch != "" && b.Arch != "" && a.Arch != b.Arch {
+		return true
+	}
+	if a.Subnet.IsValid() && b.Subnet.IsValid() && !a.Subnet.Overlaps(b.Subnet) {
+		return true
+	}
+	if len(a.OUI) > 0 && len(b.OUI) > 0 {
+		n := min(len(a.OUI), len(b.OUI))
+		if string(a.OUI[:n]) != string(b.OUI[:n]) {
+			return true
+		}
+	}
+	if a.MAC != nil && len(b.OUI) > 0 && (len(a.MAC) < len(b.OUI) || string(a.MAC[:len(b.OUI)]) != string(b.OUI)) {
+		return true
+	}
+	if b.MAC != nil && len(a.OUI) > 0 && (len(b.MAC) < len(a.OUI) || string(b.MAC[:len(a.OUI)]) != string(a.OUI)) {
+		return true
+	}
+	for _, c := range [][2]string{{a.Vendor, b.Vendor}, {a.Manufacturer, b.Manufacturer}, {a.Product, b.Product}, {a.Serial, b.Serial}} {
+		if c[0] != "" && c[1] != "" && literal(c[0]) && literal(c[1]) && !strings.EqualFold(c[0], c[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+func literal(p string) bool { return !strings.ContainsAny(p, `*?[\`) }
+
+// Inventory is the hosts and profiles, checked for consistency. It is
+// immutable once built: a reload builds a new one.
+type Inventory struct {
+	profiles []Profile // sorted: explicit priority first (high to low), then by name
+	byName   map[string]*Profile
+	hosts    []Host
+	byMAC    map[string]*Host
+	byUUID   map[string]*Host
+	Default  string // the default profile's name
+}
+
+// NewInventory checks hosts and profiles and builds the lookup tables. It
+// refuses what would otherwise surprise at boot time: duplicate names,
+// MACs or priorities, a pinned or default profile that does not exist, a
+// default entry missing from its menu, and two profiles that could match
+// the same client with nothing to choose between them.
+func NewInventory(profiles []Profile, hosts []Host, defaultProfile string) (*Inventory, error) {
+	inv := &Inventory{byName: map[string]*Profile{}, byMAC: map[string]*Host{}, byUUID: map[string]*Host{}, Default: defaultProfile}
+	var errs []string
+	bad := func(src, format string, args ...any) {
+		errs = append(errs, prefix(src)+fmt.Sprintf(format, args...))
+	}
+	inv.profiles = append([]Profile(nil), profiles...)
+	sort.SliceStable(inv.profiles, func(i, j int) bool {
+		if inv.profiles[i].Priority != inv.profiles[j].Priority {
+			return inv.profiles[i].Priority > inv.profiles[j].Priority
+		}
+		return inv.profiles[i].Name < inv.profiles[j].Name
+	})
+	priorities := map[int]string{}
+	for i := range inv.profiles {
+		p := &inv.profiles[i]
+		if p.Name == "" {
+			bad(p.Source, "profile without a name")
+			continue
+		}
+		if other, dup := inv.byName[p.Name]; dup {
+			bad(p.Source, "profile %q is defined twice (also at %s)", p.Name, other.Source)
+			continue
+		}
+		inv.byName[p.Name] = p
+		if p.Priority != 0 {
+			if other, dup := priorities[p.Priority]; dup {
+				bad(p.Source, "profile %q: priority %d is also the priority of profile %q; priorities must be unique", p.Name, p.Priority, other)
+			}
+			priorities[p.Priority] = p.Name
+		}
+		for _, m := range append([]Menu{p.Menu}, variants(p)...) {
+			if err := m.check(); err != nil {
+				bad(p.Source, "profile %q: %v", p.Name, err)
+			}
+		}
+	}
+	// Profiles without a priority are ordered by specificity; two that tie
+	// and may match the same client are ambiguous.
+	for i := range inv.profiles {
+		a := &inv.profiles[i]
+		if a.Priority != 0 {
+			continue
+		}
+		for j := i + 1; j < len(inv.profiles); j++ {
+			b := &inv.profiles[j]
+			if b.Priority != 0 {
+				continue
+			}
+			for _, sa := range a.Match {
+				for _, sb := range b.Match {
+					if sa.specificity() == sb.specificity() && !disjoint(sa, sb) {
+						bad(b.Source, "profiles %q and %q can match the same client with equal specificity; give one a priority", a.Name, b.Name)
+					}
+				}
+			}
+		}
+	}
+	if defaultProfile != "" && inv.byName[defaultProfile] == nil {
+		bad("", "default profile %q does not exist", defaultProfile)
+	}
+	inv.hosts = append([]Host(nil), hosts...)
+	for i := range inv.hosts {
+		h := &inv.hosts[i]
+		if h.Profile != "" && inv.byName[h.Profile] == nil {
+			bad(h.Source, "host %q: profile %q does not exist", h.Name, h.Profile)
+		}
+		for _, mac := range h.MACs {
+			k := strings.ToLower(mac.String())
+			if other, dup := inv.byMAC[k]; dup {
+				bad(h.Source, "host %q: MAC %s also belongs to host %q", h.Name, mac, other.Name)
+			}
+			inv.byMAC[k] = h
+		}
+		if h.UUID != "" {
+			k := strings.ToLower(h.UUID)
+			if other, dup := inv.byUUID[k]; dup {
+				bad(h.Source, "host %q: UUID also belongs to host %q", h.Name, other.Name)
+			}
+			inv.byUUID[k] = h
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return inv, nil
+}
+
+func prefix(src string) string {
+	if src == "" {
+		return ""
+	}
+	return src + ": "
+}
+
+func variants(p *Profile) []Menu {
+	var out []Menu
+	for _, m := range p.Variants {
+		out = append(out, m)
+	}
+	return out
+}
+
+func (m Menu) check() error {
+	seen := map[string]bool{}
+	for _, e := range m.Entries {
+		if e.Name == "" {
+			return fmt.Errorf("menu entry without a name")
+		}
+		if seen[e.Name] {
+			return fmt.Errorf("menu entry %q appears twice", e.Name)
+		}
+		seen[e.Name] = true
+		if err := e.check(); err != nil {
+			return fmt.Errorf("entry %q: %v", e.Name, err)
+		}
+	}
+	if m.Default != "" && !seen[m.Default] {
+		return fmt.Errorf("default entry %q is not in the menu", m.Default)
+	}
+	return nil
+}
+
+func (e Entry) check() error {
+	need := func(field, v string) error {
+		if v == "" {
+			return fmt.Errorf("kind %s needs %s", e.Kind, field)
+		}
+		return nil
+	}
+	switch e.Kind {
+	case KindLinux:
+		return need("kernel", e.Kernel)
+	case KindWimboot:
+		for _, f := range [][2]string{{"wimboot", e.Wimboot}, {"bcd", e.BCD}, {"boot_sdi", e.BootSDI}, {"boot_wim", e.BootWIM}} {
+			if err := need(f[0], f[1]); err != nil {
+				return err
+			}
+		}
+	case KindISO:
+		return need("iso", e.ISO)
+	case KindChain:
+		return need("url", e.URL)
+	case KindLocal, KindShell:
+	default:
+		return fmt.Errorf("unknown kind %q (linux, wimboot, iso, chain, local, shell)", e.Kind)
+	}
+	return nil
+}
+
+// Profile returns a profile by name.
+func (inv *Inventory) Profile(name string) (Profile, bool) {
+	p, ok := inv.byName[name]
+	if !ok {
+		return Profile{}, false
+	}
+	return *p, true
+}
+
+// Profiles returns every profile, in precedence order.
+func (inv *Inventory) Profiles() []Profile { return append([]Profile(nil), inv.profiles...) }
+
+// Hosts returns every host.
+func (inv *Inventory) Hosts() []Host { return append([]Host(nil), inv.hosts...) }
+
+// Host finds a host by MAC, then by UUID.
+func (inv *Inventory) Host(mac net.HardwareAddr, uuid string) (Host, bool) {
+	if mac != nil {
+		if h, ok := inv.byMAC[strings.ToLower(mac.String())]; ok {
+			return *h, true
+		}
+	}
+	if uuid != "" {
+		if h, ok := inv.byUUID[strings.ToLower(uuid)]; ok {
+			return *h, true
+		}
+	}
+	return Host{}, false
+}
+
+// Choice is the profile chosen for a client, and why.
+type Choice struct {
+	Profile Profile
+	Host    *Host
+	Menu    Menu // the profile's menu or its variant for the client's firmware
+	Why     string
+}
+
+// Choose picks the profile for a client: the host's pinned profile; else
+// the matching profile with the highest explicit priority; else the most
+// specific match; else the default profile. ok is false when nothing
+// applies (no match and no default).
+func (inv *Inventory) Choose(f Facts) (Choice, bool) {
+	var host *Host
+	if h, ok := inv.Host(f.MAC, f.UUID); ok {
+		host = &h
+	}
+	var labels []string
+	if host != nil {
+		labels = host.Labels
+		if host.Profile != "" {
+			p := inv.byName[host.Profile]
+			return inv.choice(*p, host, f, fmt.Sprintf("host %q pins profile %q", host.Name, p.Name)), true
+		}
+	}
+	var best *Profile
+	bestSpec, bestSel := -1, -1
+	for i := range inv.profiles {
+		p := &inv.profiles[i]
+		for si, s := range p.Match {
+			if !s.matches(f, labels) {
+				continue
+			}
+			if p.Priority != 0 {
+				return inv.choice(*p, host, f, fmt.Sprintf("profile %q (priority %d) matched by rule %d", p.Name, p.Priority, si+1)), true
+			}
+			if sp := s.specificity(); sp > bestSpec {
+				best, bestSpec, bestSel = p, sp, si
+			}
+		}
+	}
+	if best != nil {
+		return inv.choice(*best, host, f, fmt.Sprintf("profile %q matched by rule %d (specificity %d)", best.Name, bestSel+1, bestSpec)), true
+	}
+	if p, ok := inv.byName[inv.Default]; ok {
+		return inv.choice(*p, host, f, fmt.Sprintf("no profile matched: default profile %q", p.Name)), true
+	}
+	return Choice{}, false
+}
+
+func (inv *Inventory) choice(p Profile, host *Host, f Facts, why string) Choice {
+	m := p.Menu
+	if v, ok := p.Variants[f.Firmware]; ok {
+		m = v
+		why += fmt.Sprintf(", %s variant", f.Firmware)
+	}
+	return Choice{Profile: p, Host: host, Menu: m, Why: why}
+}

@@ -1,0 +1,209 @@
+package boot
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func menu(entries ...string) Menu {
+	m := Menu{Timeout: time.Second}
+	for _, e := range entries {
+		m.Entries = append(m.Entries, Entry{Name: e, Kind: KindLocal})
+	}
+	if len(entries) > 0 {
+		m.Default = entries[0]
+	}
+	return m
+}
+
+func TestChooseSelectors(t *testing.T) {
+	profiles := []Profile{
+		{Name: "by-mac", Match: []Selector{{MAC: mustMAC("52:54:00:00:00:01")}}, Menu: menu("a")},
+		{Name: "by-oui", Match: []Selector{{OUI: []byte{0x00, 0x1b, 0x21}}}, Menu: menu("a")},
+		{Name: "by-uuid", Priority: 3, Match: []Selector{{UUID: "4c4c4544-0000-1000-8000-000000000001"}}, Menu: menu("a")},
+		{Name: "by-arch", Match: []Selector{{Arch: FirmwareEFIarm64}}, Menu: menu("a")},
+		{Name: "by-vendor", Match: []Selector{{Vendor: "HTTPClient*"}}, Menu: menu("a")},
+		{Name: "by-maker", Match: []Selector{{Manufacturer: "Dell*", Product: "OptiPlex 70?0"}}, Menu: menu("a")},
+		{Name: "by-serial", Match: []Selector{{Serial: "SN-42"}}, Menu: menu("a")},
+		{Name: "by-subnet", Match: []Selector{{Subnet: netip.MustParsePrefix("198.51.100.0/24")}}, Menu: menu("a")},
+		{Name: "by-label", Match: []Selector{{Labels: []string{"kiosk", "lab"}}}, Menu: menu("a")},
+		{Name: "or-rules", Match: []Selector{{Serial: "A1"}, {Serial: "B2"}}, Menu: menu("a")},
+		{Name: "fallback", Menu: menu("a")},
+	}
+	hosts := []Host{{Name: "kiosk1", MACs: []net.HardwareAddr{mustMAC("52:54:00:00:00:09")}, Labels: []string{"lab", "kiosk"}}}
+	inv, err := NewInventory(profiles, hosts, "fallback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := mustMAC("52:54:00:ff:ff:ff")
+	tests := []struct {
+		name string
+		f    Facts
+		want string
+	}{
+		{"mac", Facts{MAC: mustMAC("52:54:00:00:00:01")}, "by-mac"},
+		{"mac is case-insensitive", Facts{MAC: mustMAC("52:54:00:00:00:01")}, "by-mac"},
+		{"oui", Facts{MAC: mustMAC("00:1b:21:aa:bb:cc")}, "by-oui"},
+		{"uuid, any case", Facts{MAC: other, UUID: "4C4C4544-0000-1000-8000-000000000001"}, "by-uuid"},
+		{"arch", Facts{MAC: other, Firmware: FirmwareEFIarm64}, "by-arch"},
+		{"vendor glob", Facts{MAC: other, Vendor: "HTTPClient:Arch:00016"}, "by-vendor"},
+		{"manufacturer and product (AND)", Facts{MAC: other, Manufacturer: "Dell Inc.", Product: "OptiPlex 7050"}, "by-maker"},
+		{"AND fails on one condition", Facts{MAC: other, Manufacturer: "Dell Inc.", Product: "Latitude"}, "fallback"},
+		{"serial", Facts{MAC: other, Serial: "SN-42"}, "by-serial"},
+		{"subnet by client IP", Facts{MAC: other, IP: netip.MustParseAddr("198.51.100.7")}, "by-subnet"},
+		{"subnet by relay", Facts{MAC: other, Relay: netip.MustParseAddr("198.51.100.1")}, "by-subnet"},
+		{"labels from the host", Facts{MAC: mustMAC("52:54:00:00:00:09")}, "by-label"},
+		{"OR: second rule", Facts{MAC: other, Serial: "B2"}, "or-rules"},
+		{"nothing: default", Facts{MAC: other}, "fallback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ok := inv.Choose(tt.f)
+			if !ok || c.Profile.Name != tt.want {
+				t.Fatalf("chose %q (%s), want %q", c.Profile.Name, c.Why, tt.want)
+			}
+			if c.Why == "" {
+				t.Fatal("no reason")
+			}
+		})
+	}
+}
+
+func TestChoosePrecedence(t *testing.T) {
+	mac := mustMAC("52:54:00:00:00:01")
+	profiles := []Profile{
+		{Name: "specific", Match: []Selector{{MAC: mac}}, Menu: menu("a")},
+		{Name: "broad", Match: []Selector{{Arch: FirmwareBIOS}}, Menu: menu("a")},
+		{Name: "urgent", Priority: 10, Match: []Selector{{Arch: FirmwareBIOS, Labels: []string{"urgent"}}}, Menu: menu("a")},
+		{Name: "low", Priority: 1, Match: []Selector{{OUI: []byte{0x52, 0x54, 0x00}}}, Menu: menu("a")},
+		{Name: "pinned", Menu: menu("a")},
+		{Name: "default", Menu: menu("a")},
+	}
+	hosts := []Host{
+		{Name: "p", MACs: []net.HardwareAddr{mustMAC("52:54:00:00:00:02")}, Profile: "pinned", Labels: []string{"urgent"}},
+		{Name: "u", MACs: []net.HardwareAddr{mustMAC("52:54:00:00:00:03")}, Labels: []string{"urgent"}},
+	}
+	inv, err := NewInventory(profiles, hosts, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    Facts
+		want string
+	}{
+		{"1. pinned beats priority", Facts{MAC: mustMAC("52:54:00:00:00:02"), Firmware: FirmwareBIOS}, "pinned"},
+		{"2. highest priority", Facts{MAC: mustMAC("52:54:00:00:00:03"), Firmware: FirmwareBIOS}, "urgent"},
+		{"2. any priority beats specificity", Facts{MAC: mac, Firmware: FirmwareBIOS}, "low"},
+		{"3. most specific without priority", Facts{MAC: mustMAC("00:00:00:00:00:01"), Firmware: FirmwareBIOS}, "broad"},
+		{"4. default", Facts{MAC: mustMAC("00:00:00:00:00:01"), Firmware: FirmwareEFIx64}, "default"},
+	}
+	for _, tt := range tests {
+		c, _ := inv.Choose(tt.f)
+		if c.Profile.Name != tt.want {
+			t.Errorf("%s: chose %q (%s), want %q", tt.name, c.Profile.Name, c.Why, tt.want)
+		}
+	}
+	// Without a priority, the more specific rule wins.
+	inv2, err := NewInventory(profiles[:2], nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := inv2.Choose(Facts{MAC: mac, Firmware: FirmwareBIOS}); c.Profile.Name != "specific" {
+		t.Fatalf("chose %q, want specific", c.Profile.Name)
+	}
+	if _, ok := inv2.Choose(Facts{MAC: mustMAC("00:00:00:00:00:09")}); ok {
+		t.Fatal("no match and no default, yet a choice")
+	}
+}
+
+func TestVariant(t *testing.T) {
+	p := Profile{Name: "p", Match: []Selector{{OUI: []byte{0x52}}}, Menu: menu("bios-entry"),
+		Variants: map[Firmware]Menu{FirmwareEFIx64: menu("efi-entry")}}
+	inv, err := NewInventory([]Profile{p}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := inv.Choose(Facts{MAC: mustMAC("52:00:00:00:00:01"), Firmware: FirmwareEFIx64})
+	if c.Menu.Default != "efi-entry" {
+		t.Fatalf("variant not used: %+v", c.Menu)
+	}
+}
+
+func TestInventoryErrors(t *testing.T) {
+	mac := mustMAC("52:54:00:00:00:01")
+	tests := []struct {
+		name     string
+		profiles []Profile
+		hosts    []Host
+		def      string
+		want     string
+	}{
+		{"duplicate priority", []Profile{{Name: "a", Priority: 5, Source: "a.yaml:3"}, {Name: "b", Priority: 5, Source: "b.yaml:7"}}, nil, "", "priority 5"},
+		{"duplicate name", []Profile{{Name: "a", Source: "x.yaml:1"}, {Name: "a", Source: "y.yaml:1"}}, nil, "", "defined twice"},
+		{"tie", []Profile{{Name: "a", Match: []Selector{{Arch: FirmwareBIOS}}, Source: "a.yaml:2"}, {Name: "b", Match: []Selector{{Arch: FirmwareBIOS}}, Source: "b.yaml:2"}}, nil, "", "equal specificity"},
+		{"default entry missing", []Profile{{Name: "a", Menu: Menu{Default: "x", Entries: []Entry{{Name: "y", Kind: KindLocal}}}, Source: "a.yaml:4"}}, nil, "", `default entry "x"`},
+		{"bad kind", []Profile{{Name: "a", Menu: Menu{Entries: []Entry{{Name: "y", Kind: "floppy"}}}}}, nil, "", "unknown kind"},
+		{"linux without kernel", []Profile{{Name: "a", Menu: Menu{Entries: []Entry{{Name: "y", Kind: KindLinux}}}}}, nil, "", "needs kernel"},
+		{"wimboot without bcd", []Profile{{Name: "a", Menu: Menu{Entries: []Entry{{Name: "w", Kind: KindWimboot, Wimboot: "w", BootSDI: "s", BootWIM: "m"}}}}}, nil, "", "needs bcd"},
+		{"unknown pinned profile", nil, []Host{{Name: "h", Profile: "nope", Source: "hosts.yaml:9"}}, "", `profile "nope" does not exist`},
+		{"unknown default", nil, nil, "nope", `default profile "nope"`},
+		{"MAC on two hosts", nil, []Host{{Name: "h1", MACs: []net.HardwareAddr{mac}}, {Name: "h2", MACs: []net.HardwareAddr{mac}}}, "", "also belongs"},
+	}
+	for _, tt := range tests {
+		_, err := NewInventory(tt.profiles, tt.hosts, tt.def)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	// Disjoint rules of equal specificity are fine.
+	_, err := NewInventory([]Profile{
+		{Name: "a", Match: []Selector{{Arch: FirmwareBIOS}}},
+		{Name: "b", Match: []Selector{{Arch: FirmwareEFIx64}}},
+		{Name: "c", Match: []Selector{{MAC: mac}}},
+		{Name: "d", Match: []Selector{{MAC: mustMAC("52:54:00:00:00:02")}}},
+	}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The source position is in the message.
+	_, err = NewInventory([]Profile{{Name: "a", Priority: 5, Source: "a.yaml:3"}, {Name: "b", Priority: 5, Source: "b.yaml:7"}}, nil, "")
+	if !strings.Contains(err.Error(), "b.yaml:7") && !strings.Contains(err.Error(), "a.yaml:3") {
+		t.Fatalf("no file:line in %v", err)
+	}
+}
+
+func TestNextBootActive(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var nb *NextBoot
+	if nb.Active(now) {
+		t.Fatal("nil active")
+	}
+	cases := []struct {
+		nb   NextBoot
+		want bool
+	}{
+		{NextBoot{Entry: "b", State: OneShotPending}, true},
+		{NextBoot{Entry: "b", State: OneShotDelivered}, true},
+		{NextBoot{Entry: "b", State: OneShotBooted}, false},
+		{NextBoot{Entry: "b", State: OneShotBooted, Always: true}, true},
+		{NextBoot{Entry: "b", State: OneShotPending, Expires: now.Add(-time.Second)}, false},
+		{NextBoot{Entry: "b", State: OneShotPending, Expires: now.Add(time.Second)}, true},
+	}
+	for i, c := range cases {
+		if got := c.nb.Active(now); got != c.want {
+			t.Errorf("%d: %+v active = %v", i, c.nb, got)
+		}
+	}
+}

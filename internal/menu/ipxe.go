@@ -1,0 +1,78 @@
+package menu
+
+import (
+	"fmt"
+	"strings"
+
+	"bootforge/internal/boot"
+)
+
+// IPXE renders an iPXE script: a menu when there are several entries, a
+// direct boot when there is one (or a one-shot names one).
+func IPXE(r Request) (string, error) {
+	entries, def, err := r.entries()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("#!ipxe\n")
+	fmt.Fprintf(&b, "# bootforge profile %s\n", ident(r.Profile))
+	if len(entries) == 0 {
+		b.WriteString("echo bootforge: profile " + ident(r.Profile) + " has no entries\nexit\n")
+		return b.String(), nil
+	}
+	if len(entries) == 1 {
+		writeIPXEEntry(&b, r, entries[0])
+		return b.String(), nil
+	}
+	fmt.Fprintf(&b, "menu %s\n", title(r))
+	for _, e := range entries {
+		fmt.Fprintf(&b, "item %s %s\n", ident(e.Name), label(e))
+	}
+	timeout := r.Menu.Timeout.Milliseconds()
+	if timeout > 0 {
+		fmt.Fprintf(&b, "choose --default %s --timeout %d selected || goto %s\n", ident(def), timeout, ident(def))
+	} else {
+		fmt.Fprintf(&b, "choose --default %s selected || goto %s\n", ident(def), ident(def))
+	}
+	b.WriteString("goto ${selected}\n")
+	for _, e := range entries {
+		fmt.Fprintf(&b, "\n:%s\n", ident(e.Name))
+		writeIPXEEntry(&b, r, e)
+	}
+	return b.String(), nil
+}
+
+func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) {
+	switch e.Kind {
+	case boot.KindLinux:
+		args := r.cmdline(e.Cmdline)
+		if r.EFI {
+			// Debian's iPXE boots EFI kernels only with initrd=<name> (LAB.md).
+			for _, i := range e.Initrds {
+				if !strings.Contains(args, "initrd="+base(i)) {
+					args = strings.TrimSpace("initrd=" + base(i) + " " + args)
+				}
+			}
+		}
+		fmt.Fprintf(b, "kernel %s %s\n", r.tracked(r.url(e.Kernel)), args)
+		for _, i := range e.Initrds {
+			fmt.Fprintf(b, "initrd %s\n", r.url(i))
+		}
+		b.WriteString("boot\n")
+	case boot.KindWimboot:
+		fmt.Fprintf(b, "kernel %s\n", r.tracked(r.url(e.Wimboot)))
+		fmt.Fprintf(b, "initrd %s BCD\n", r.url(e.BCD))
+		fmt.Fprintf(b, "initrd %s boot.sdi\n", r.url(e.BootSDI))
+		fmt.Fprintf(b, "initrd %s boot.wim\n", r.url(e.BootWIM))
+		b.WriteString("boot\n")
+	case boot.KindISO:
+		fmt.Fprintf(b, "sanboot %s\n", r.tracked(r.url(e.ISO)))
+	case boot.KindChain:
+		fmt.Fprintf(b, "chain %s\n", r.url(e.URL))
+	case boot.KindLocal:
+		b.WriteString("exit\n")
+	case boot.KindShell:
+		b.WriteString("shell\n")
+	}
+}

