@@ -31,6 +31,8 @@ type Config struct {
 	TFTP TFTP `yaml:"tftp"`
 	HTTP HTTP `yaml:"http"`
 	DHCP DHCP `yaml:"dhcp"`
+
+	Inventory Inventory `yaml:"inventory"`
 }
 
 // Log configures the service's own log.

@@ -65,12 +65,7 @@ func decodeInto(dst any, data []byte) (map[string]int, error) {
 		if err.Error() == "EOF" { // empty file: all defaults
 			return map[string]int{}, nil
 		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{Line: line, Msg: m[2]}
-		}
-		return nil, &Error{Msg: msg}
+		return nil, yamlError(err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -86,6 +81,16 @@ func decodeInto(dst any, data []byte) (map[string]int, error) {
 		return nil, d.errs
 	}
 	return d.lines, nil
+}
+
+// yamlError turns a YAML syntax error into an Error with its line.
+func yamlError(err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{Line: line, Msg: m[2]}
+	}
+	return &Error{Msg: msg}
 }
 
 // yamlLine picks the line out of the YAML parser's messages.

@@ -39,6 +39,22 @@ var migrations = []string{
 		expires   INTEGER NOT NULL, -- unix nanoseconds
 		state     TEXT NOT NULL
 	)`,
+	`CREATE TABLE hosts (
+		name    TEXT PRIMARY KEY,
+		macs    TEXT NOT NULL DEFAULT '', -- space-separated, lower case
+		uuid    TEXT NOT NULL DEFAULT '',
+		labels  TEXT NOT NULL DEFAULT '', -- space-separated
+		profile TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE TABLE next_boot (
+		mac     TEXT PRIMARY KEY, -- lower case, colons
+		entry   TEXT NOT NULL,
+		expires INTEGER NOT NULL, -- unix nanoseconds, 0: never
+		always  INTEGER NOT NULL,
+		state   TEXT NOT NULL,
+		updated INTEGER NOT NULL
+	)`,
+	`CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
 }
 
 // SQLite is the embedded store.
@@ -52,6 +68,7 @@ type SQLite struct {
 type write struct {
 	query string
 	args  []any
+	group []write // statements that commit together (then query is empty)
 	err   chan error
 }
 
@@ -131,9 +148,15 @@ func (s *SQLite) writer() {
 				break fill
 			}
 		}
-		err := s.commit(batch)
+		if err := s.commit(batch); err == nil || len(batch) == 1 {
+			for _, w := range batch {
+				w.err <- err
+			}
+			continue
+		}
+		// One bad write must not fail its neighbours: retry each alone.
 		for _, w := range batch {
-			w.err <- err
+			w.err <- s.commit([]write{w})
 		}
 	}
 }
@@ -144,24 +167,33 @@ func (s *SQLite) commit(batch []write) error {
 		return err
 	}
 	for _, w := range batch {
-		if _, err := tx.Exec(w.query, w.args...); err != nil {
-			tx.Rollback()
-			return err
+		for _, g := range w.group {
+			if _, err := tx.Exec(g.query, g.args...); err != nil {
+				tx.Rollback()
+				return err
+			}
 		}
 	}
 	return tx.Commit()
 }
 
 // exec queues a write and waits until it is durable.
-func (s *SQLite) exec(query string, args ...any) (err error) {
+func (s *SQLite) exec(query string, args ...any) error {
+	return s.execAll([]write{{query: query, args: args}})
+}
+
+// execAll queues writes that must commit together and waits until they
+// are durable. They go into the same transaction because the writer takes
+// them from the queue in one piece.
+func (s *SQLite) execAll(ws []write) (err error) {
 	defer func() {
 		if recover() != nil {
 			err = errors.New("store is closed")
 		}
 	}()
-	w := write{query: query, args: args, err: make(chan error, 1)}
-	s.writes <- w
-	return <-w.err
+	done := make(chan error, 1)
+	s.writes <- write{group: ws, err: done}
+	return <-done
 }
 
 // PutLease stores a lease durably.
