@@ -5,13 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 
 	"bootforge/internal/boot"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/dhcp/lease"
+	"bootforge/internal/menufs"
 	"bootforge/internal/store"
 )
 
@@ -40,36 +40,34 @@ func resolverFor(cfg config.Config) *boot.Resolver {
 	}
 }
 
-// startDHCP opens the lease store (authoritative mode) and starts the DHCP
-// server. It returns the store so that shutdown can close it.
-func startDHCP(cfg config.Config, log *slog.Logger) (*dhcp.Server, *store.SQLite, error) {
+// startDHCP starts the DHCP server, with its leases in db.
+func startDHCP(cfg config.Config, db *store.SQLite, clients *menufs.Clients, log *slog.Logger) (*dhcp.Server, error) {
 	d := cfg.DHCP
 	h := &dhcp.Handler{
 		Mode:      d.Mode,
 		Resolver:  resolverFor(cfg),
 		OfferHold: d.OfferHold.D(),
 		Log:       log,
+		Observe: func(c boot.Client, ip netip.Addr) {
+			fw, _ := c.Arch.Firmware()
+			if !c.HasArch {
+				fw = boot.FirmwareUnknown
+			}
+			clients.Seen(c.MAC, ip, fw)
+		},
 	}
 	if d.ServerAddress != "" {
 		h.ServerAddress = netip.MustParseAddr(d.ServerAddress) // validated
 	}
-	var db *store.SQLite
 	if d.Mode == dhcp.ModeAuthoritative {
-		var err error
-		db, err = store.OpenSQLite(filepath.Join(cfg.DataDir, "bootforge.db"))
-		if err != nil {
-			return nil, nil, err
-		}
 		existing, err := db.LoadLeases()
 		if err != nil {
-			db.Close()
-			return nil, nil, fmt.Errorf("loading leases: %w", err)
+			return nil, fmt.Errorf("loading leases: %w", err)
 		}
 		for _, sc := range d.Subnets {
 			sub, err := subnetFor(sc, d, db, existing)
 			if err != nil {
-				db.Close()
-				return nil, nil, err
+				return nil, err
 			}
 			h.Subnets = append(h.Subnets, sub)
 		}
@@ -85,12 +83,9 @@ func startDHCP(cfg config.Config, log *slog.Logger) (*dhcp.Server, *store.SQLite
 		BootServer: d.Mode == dhcp.ModeProxy,
 	}, log)
 	if err := srv.Start(); err != nil {
-		if db != nil {
-			db.Close()
-		}
-		return nil, nil, err
+		return nil, err
 	}
-	return srv, db, nil
+	return srv, nil
 }
 
 func subnetFor(sc config.Subnet, d config.DHCP, db lease.Store, existing []lease.Lease) (*dhcp.Subnet, error) {

@@ -22,6 +22,8 @@ import (
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/httpd"
+	"bootforge/internal/inventory"
+	"bootforge/internal/menufs"
 	"bootforge/internal/store"
 	"bootforge/internal/tftp"
 )
@@ -53,7 +55,7 @@ SIGINT stops accepting work and waits up to 30 s for transfers in flight.`,
 			load := func() (config.Config, error) { return loadConfig(cmd, g) }
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			return serve(ctx, load)
+			return serve(ctx, load, g.config)
 		},
 	}
 	for _, f := range serveFlags {
@@ -100,16 +102,25 @@ type services struct {
 	files *httpd.Server
 	dhcp  *dhcp.Server
 	db    *store.SQLite
+	inv   *inventory.Watcher
+	menus *menufs.FS
+
+	configFile string
+	cancel     context.CancelFunc
 }
 
-func serve(ctx context.Context, load func() (config.Config, error)) error {
+func serve(ctx context.Context, load func() (config.Config, error), configFile string) error {
 	cfg, err := load()
 	if err != nil {
 		return err
 	}
-	s := &services{cfg: cfg, level: new(slog.LevelVar)}
+	s := &services{cfg: cfg, level: new(slog.LevelVar), configFile: configFile}
 	s.log = newLogger(os.Stderr, cfg.Log, s.level)
-	if err := s.start(); err != nil {
+	bg, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	defer cancel()
+	if err := s.start(bg); err != nil {
+		s.closeStore()
 		return err
 	}
 
@@ -129,7 +140,7 @@ func serve(ctx context.Context, load func() (config.Config, error)) error {
 	}
 }
 
-func (s *services) start() error {
+func (s *services) start(ctx context.Context) error {
 	cfg := s.cfg
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return fmt.Errorf("root: %w", err)
@@ -142,10 +153,19 @@ func (s *services) start() error {
 		return fmt.Errorf("root: %w", err)
 	}
 	s.dir = dir
-	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir}
+	if s.db, err = openStore(cfg); err != nil {
+		return err
+	}
+	if s.inv, err = inventory.NewWatcher(inventorySource(cfg, s.configFile, s.db), s.log); err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	go s.inv.Run(ctx, 2*time.Second)
+	clients := menufs.NewClients()
+	s.menus = menufs.New(dir, s.inv.Current, s.db, clients, s.log)
+	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {
-		s.tftp = tftp.New(dir, tftpSettings(cfg.TFTP), s.log)
+		s.tftp = tftp.New(s.menus, tftpSettings(cfg.TFTP), s.log)
 		conn, err := s.tftp.Listen(cfg.TFTP.Listen)
 		if err != nil {
 			return fmt.Errorf("tftp.listen: %w", err)
@@ -158,7 +178,7 @@ func (s *services) start() error {
 		attrs = append(attrs, "tftp", conn.LocalAddr().String())
 	}
 	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
-		s.files = httpd.New(dir, cfg.HTTP.AccessLog, s.log)
+		s.files = httpd.New(s.menus, cfg.HTTP.AccessLog, s.log)
 	}
 	if cfg.HTTP.Enabled {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -183,11 +203,11 @@ func (s *services) start() error {
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, db, err := startDHCP(cfg, s.log)
+		srv, err := startDHCP(cfg, s.db, clients, s.log)
 		if err != nil {
 			return err
 		}
-		s.dhcp, s.db = srv, db
+		s.dhcp = srv
 		attrs = append(attrs, "dhcp", cfg.DHCP.Mode, "dhcp_on", strings.Join(srv.Addrs(), ","))
 	}
 	s.log.Info("bootforge ready", attrs...)
@@ -201,6 +221,38 @@ func (s *services) serveHTTP(srv *http.Server, ln net.Listener) {
 			s.log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
+}
+
+func (s *services) closeStore() error {
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// openStore opens the embedded store under the data dir.
+func openStore(cfg config.Config) (*store.SQLite, error) {
+	db, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "bootforge.db"))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return db, nil
+}
+
+// inventorySource says where profiles and hosts come from: the config,
+// the inventory directory (default: beside the config file, else the data
+// dir), and the store.
+func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inventory.Source {
+	dir := cfg.Inventory.Dir
+	if dir == "" {
+		dir = cfg.DataDir
+		if configFile != "" {
+			dir = filepath.Dir(configFile)
+		}
+	}
+	return inventory.Source{Config: cfg.Inventory, ConfigFile: configFile, Dir: dir, Store: db}
 }
 
 func tftpSettings(c config.TFTP) tftp.Settings {
@@ -242,18 +294,24 @@ func (s *services) reload(load func() (config.Config, error)) {
 			return
 		}
 	}
+	if err := s.inv.SetSource(inventorySource(cfg, s.configFile, s.db)); err != nil {
+		s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("inventory: %w", err))
+		return
+	}
 	s.level.Set(parseLevel(cfg.Log.Level))
+	s.menus.SetDisk(dir)
 	if s.tftp != nil {
-		s.tftp.Update(dir, tftpSettings(cfg.TFTP))
+		s.tftp.Update(s.menus, tftpSettings(cfg.TFTP))
 	}
 	if s.files != nil {
-		s.files.Update(dir, cfg.HTTP.AccessLog)
+		s.files.Update(s.menus, cfg.HTTP.AccessLog)
 	}
 	// The old directory stays open: transfers in flight may still read it,
 	// and an os.Root costs one descriptor.
 	s.dir = dir
 	cfg.TFTP.Listen, cfg.TFTP.Enabled = old.TFTP.Listen, old.TFTP.Enabled
 	s.cfg.Root, s.cfg.TFTP, s.cfg.HTTP.AccessLog, s.cfg.Log.Level = cfg.Root, cfg.TFTP, cfg.HTTP.AccessLog, cfg.Log.Level
+	s.cfg.Inventory = cfg.Inventory
 	s.log.Info("config reloaded", "root", cfg.Root)
 }
 
@@ -272,10 +330,9 @@ func (s *services) shutdown(ctx context.Context) error {
 	if s.dhcp != nil {
 		s.dhcp.Close()
 	}
-	if s.db != nil {
-		if err := s.db.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("store: %w", err))
-		}
+	s.cancel()
+	if err := s.closeStore(); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
 	}
 	s.log.Info("stopped")
 	return errors.Join(errs...)

@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -32,6 +33,8 @@ type Request struct {
 	Path     string         // as sent by the client
 	Client   netip.AddrPort // the client's address
 	Protocol string         // "tftp", "http", "https"
+	Query    url.Values     // HTTP query parameters; nil over TFTP
+	Host     string         // HTTP Host header: how the client reached us
 }
 
 // File is an open file. *os.File satisfies it, which lets HTTP hand disk

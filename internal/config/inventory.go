@@ -17,7 +17,7 @@ type Inventory struct {
 	// (or data_dir without a config file).
 	Dir string `yaml:"dir"`
 	// DefaultProfile is used when no profile matches a client.
-	DefaultProfile string `yaml:"default_profile"`
+	DefaultProfile string    `yaml:"default_profile"`
 	Profiles       []Profile `yaml:"profiles"`
 	Hosts          []Host    `yaml:"hosts"`
 }

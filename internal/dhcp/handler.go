@@ -42,6 +42,9 @@ type Handler struct {
 	// otherwise the receiving interface's address.
 	ServerAddress netip.Addr
 	Log           *slog.Logger
+	// Observe, if set, learns each client and the address it has or gets,
+	// so that later stages (a pxelinux.cfg by IP) can tell who asks.
+	Observe func(c boot.Client, ip netip.Addr)
 }
 
 // request is one packet with where it came from.
@@ -70,6 +73,9 @@ func (h *Handler) handle(req request) (*dhcpv4.DHCPv4, error) {
 	}
 	c := clientOf(req.pkt, req.iface, server)
 	plan := h.Resolver.Resolve(c)
+	if h.Observe != nil {
+		h.Observe(c, c.IP)
+	}
 	if req.port == pxePort {
 		return h.bootServer(req, c, plan, local, server)
 	}
@@ -245,6 +251,9 @@ func (h *Handler) request(req request, sub *Subnet, c boot.Client, plan boot.Pla
 			return nil, ignored("lease not stored, no ACK: " + err.Error())
 		}
 		return h.nak(p, local, err.Error())
+	}
+	if h.Observe != nil {
+		h.Observe(c, l.IP)
 	}
 	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac.String(), "expires", l.Expires.Format(time.RFC3339), "boot", plan.BootFile)
 	return h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, plan, local, server, time.Until(l.Expires))

@@ -74,7 +74,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	client, _ := netip.ParseAddrPort(r.RemoteAddr)
 	files := *s.files.Load()
-	f, err := files.Open(bootfs.Request{Path: r.URL.Path, Client: client, Protocol: proto})
+	f, err := files.Open(bootfs.Request{Path: r.URL.Path, Client: client, Protocol: proto, Query: r.URL.Query(), Host: r.Host})
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

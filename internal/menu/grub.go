@@ -34,7 +34,7 @@ func GRUB(r Request) (string, error) {
 func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry) {
 	switch e.Kind {
 	case boot.KindLinux:
-		fmt.Fprintf(b, "  linux %s %s\n", quote(grubPath(e.Kernel)), r.cmdline(e.Cmdline))
+		fmt.Fprintf(b, "  linux %s %s\n", quote(grubPath(e.Kernel)), r.cmdline(e))
 		if len(e.Initrds) > 0 {
 			paths := make([]string, len(e.Initrds))
 			for i, p := range e.Initrds {

@@ -46,7 +46,7 @@ func IPXE(r Request) (string, error) {
 func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) {
 	switch e.Kind {
 	case boot.KindLinux:
-		args := r.cmdline(e.Cmdline)
+		args := r.cmdline(e)
 		if r.EFI {
 			// Debian's iPXE boots EFI kernels only with initrd=<name> (LAB.md).
 			for _, i := range e.Initrds {

@@ -80,21 +80,25 @@ func ident(s string) string {
 	return b.String()
 }
 
-// cmdline substitutes {var} with sanitised values; unknown names stay.
-func (r Request) cmdline(s string) string {
-	s = oneLine(s)
-	if len(r.Vars) == 0 || !strings.Contains(s, "{") {
+// cmdline substitutes {var} with sanitised values, and {entry} with the
+// entry's name; unknown names stay.
+func (r Request) cmdline(e boot.Entry) string {
+	s := oneLine(e.Cmdline)
+	if !strings.Contains(s, "{") {
 		return s
 	}
 	keys := make([]string, 0, len(r.Vars))
 	for k := range r.Vars {
-		keys = append(keys, k)
+		if k != "entry" {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
-	pairs := make([]string, 0, 2*len(keys))
+	pairs := make([]string, 0, 2*len(keys)+2)
 	for _, k := range keys {
 		pairs = append(pairs, "{"+k+"}", Safe(r.Vars[k]))
 	}
+	pairs = append(pairs, "{entry}", Safe(e.Name))
 	return strings.NewReplacer(pairs...).Replace(s)
 }
 

@@ -38,7 +38,7 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) {
 	switch e.Kind {
 	case boot.KindLinux:
 		fmt.Fprintf(b, "  KERNEL %s\n", tftpPath(e.Kernel))
-		args := r.cmdline(e.Cmdline)
+		args := r.cmdline(e)
 		if len(e.Initrds) > 0 {
 			paths := make([]string, len(e.Initrds))
 			for i, p := range e.Initrds {

@@ -1,0 +1,333 @@
+// Package inventory builds the boot.Inventory from where operators keep
+// it: profiles and hosts in the main config, YAML files in the inventory
+// directory (profiles/*.yaml, hosts/*.yaml), and hosts added at run time
+// with `bootforge host`, which live in the store.
+//
+// A Watcher keeps the current inventory and rebuilds it when a file or the
+// store changes. A rebuild that fails — a typo, a duplicate priority — is
+// logged with file, line and field, and the last good inventory stays in
+// use, so a bad edit never takes the boot service down.
+package inventory
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"bootforge/internal/boot"
+	"bootforge/internal/config"
+)
+
+// HostStore is the part of the store the inventory reads.
+type HostStore interface {
+	Hosts() ([]boot.Host, error)
+	Generation() (int64, error)
+}
+
+// Source says where the inventory comes from.
+type Source struct {
+	Config     config.Inventory
+	ConfigFile string    // for messages; may be empty
+	Dir        string    // holds profiles/ and hosts/; may be empty
+	Store      HostStore // may be nil
+}
+
+// Load reads and checks the whole inventory.
+func Load(src Source) (*boot.Inventory, error) {
+	var profiles []boot.Profile
+	var hosts []boot.Host
+	var errs []string
+	where := src.ConfigFile
+	if where == "" {
+		where = "config"
+	}
+	for i, p := range src.Config.Profiles {
+		bp, err := convertProfile(p, fmt.Sprintf("%s: inventory.profiles[%d]", where, i))
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		profiles = append(profiles, bp)
+	}
+	for i, h := range src.Config.Hosts {
+		bh, err := convertHost(h, fmt.Sprintf("%s: inventory.hosts[%d]", where, i))
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		hosts = append(hosts, bh)
+	}
+	if src.Dir != "" {
+		for _, f := range files(filepath.Join(src.Dir, "profiles")) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			items, err := config.DecodeItems[config.Profile](f, data)
+			if err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			for _, it := range items {
+				if it.Value.Name == "" && len(items) == 1 {
+					it.Value.Name = strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+				}
+				bp, err := convertProfile(it.Value, fmt.Sprintf("%s:%d", f, it.Line))
+				if err != nil {
+					errs = append(errs, err.Error())
+					continue
+				}
+				profiles = append(profiles, bp)
+			}
+		}
+		for _, f := range files(filepath.Join(src.Dir, "hosts")) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			items, err := config.DecodeItems[config.Host](f, data)
+			if err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			for _, it := range items {
+				bh, err := convertHost(it.Value, fmt.Sprintf("%s:%d", f, it.Line))
+				if err != nil {
+					errs = append(errs, err.Error())
+					continue
+				}
+				hosts = append(hosts, bh)
+			}
+		}
+	}
+	if src.Store != nil {
+		stored, err := src.Store.Hosts()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("store: %v", err))
+		}
+		hosts = append(hosts, stored...)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return boot.NewInventory(profiles, hosts, src.Config.DefaultProfile)
+}
+
+// files lists *.yaml and *.yml in dir, sorted; none if dir is missing.
+func files(dir string) []string {
+	var out []string
+	for _, pat := range []string{"*.yaml", "*.yml"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pat))
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func convertProfile(p config.Profile, src string) (boot.Profile, error) {
+	bp := boot.Profile{Name: p.Name, Priority: p.Priority, SecureBoot: p.SecureBoot, Source: src}
+	fail := func(field, format string, args ...any) (boot.Profile, error) {
+		return boot.Profile{}, fmt.Errorf("%s: profile %q: %s: %s", src, p.Name, field, fmt.Sprintf(format, args...))
+	}
+	if p.Name == "" {
+		return fail("name", "a profile needs a name")
+	}
+	if p.Priority < 0 {
+		return fail("priority", "%d is negative", p.Priority)
+	}
+	for i, s := range p.Match {
+		sel, err := convertSelector(s)
+		if err != nil {
+			return fail(fmt.Sprintf("match[%d]", i), "%v", err)
+		}
+		bp.Match = append(bp.Match, sel)
+	}
+	bp.Menu = convertMenu(p.Menu)
+	for fw, m := range p.Variants {
+		if !knownFirmware(fw) {
+			return fail("variants."+fw, "unknown firmware (bios, efi-ia32, efi-x64, efi-arm32, efi-arm64, efi-riscv64)")
+		}
+		if bp.Variants == nil {
+			bp.Variants = map[boot.Firmware]boot.Menu{}
+		}
+		bp.Variants[boot.Firmware(fw)] = convertMenu(m)
+	}
+	return bp, nil
+}
+
+func knownFirmware(fw string) bool {
+	switch boot.Firmware(fw) {
+	case boot.FirmwareBIOS, boot.FirmwareEFIia32, boot.FirmwareEFIx64, boot.FirmwareEFIarm32, boot.FirmwareEFIarm64, boot.FirmwareEFIrv64:
+		return true
+	}
+	return false
+}
+
+func convertSelector(s config.Selector) (boot.Selector, error) {
+	out := boot.Selector{Vendor: s.Vendor, Manufacturer: s.Manufacturer, Product: s.Product, Serial: s.Serial, Labels: s.Labels}
+	empty := true
+	if s.MAC != "" {
+		m, err := net.ParseMAC(s.MAC)
+		if err != nil {
+			return out, fmt.Errorf("mac %q is not a MAC address", s.MAC)
+		}
+		out.MAC = m
+	}
+	if s.OUI != "" {
+		b, err := hex.DecodeString(strings.NewReplacer(":", "", "-", "").Replace(s.OUI))
+		if err != nil || len(b) < 1 || len(b) > 5 {
+			return out, fmt.Errorf("oui %q is not a MAC prefix like 52:54:00", s.OUI)
+		}
+		out.OUI = b
+	}
+	if s.UUID != "" {
+		out.UUID = strings.ToLower(s.UUID)
+	}
+	if s.Arch != "" {
+		if !knownFirmware(s.Arch) {
+			return out, fmt.Errorf("arch %q is not one of bios, efi-ia32, efi-x64, efi-arm32, efi-arm64, efi-riscv64", s.Arch)
+		}
+		out.Arch = boot.Firmware(s.Arch)
+	}
+	if s.Subnet != "" {
+		p, err := netip.ParsePrefix(s.Subnet)
+		if err != nil {
+			return out, fmt.Errorf("subnet %q is not like 192.0.2.0/24", s.Subnet)
+		}
+		out.Subnet = p.Masked()
+	}
+	for _, v := range []string{s.MAC, s.OUI, s.UUID, s.Arch, s.Vendor, s.Manufacturer, s.Product, s.Serial, s.Subnet} {
+		if v != "" {
+			empty = false
+		}
+	}
+	if empty && len(s.Labels) == 0 {
+		return out, fmt.Errorf("an empty rule would match every client; use default_profile for that")
+	}
+	return out, nil
+}
+
+func convertMenu(m config.Menu) boot.Menu {
+	out := boot.Menu{Title: m.Title, Default: m.Default, Timeout: m.Timeout.D()}
+	for _, e := range m.Entries {
+		out.Entries = append(out.Entries, boot.Entry{
+			Name: e.Name, Label: e.Label, Kind: e.Kind, Kernel: e.Kernel, Initrds: e.Initrds, Cmdline: e.Cmdline,
+			Wimboot: e.Wimboot, BCD: e.BCD, BootSDI: e.BootSDI, BootWIM: e.BootWIM, ISO: e.ISO, URL: e.URL,
+		})
+	}
+	return out
+}
+
+func convertHost(h config.Host, src string) (boot.Host, error) {
+	bh := boot.Host{Name: h.Name, UUID: strings.ToLower(h.UUID), Labels: h.Labels, Profile: h.Profile, Source: src}
+	if h.Name == "" {
+		return bh, fmt.Errorf("%s: host: name: a host needs a name", src)
+	}
+	if len(h.MACs) == 0 && h.UUID == "" {
+		return bh, fmt.Errorf("%s: host %q: macs: a host needs a MAC or a UUID", src, h.Name)
+	}
+	for _, m := range h.MACs {
+		hw, err := net.ParseMAC(m)
+		if err != nil {
+			return bh, fmt.Errorf("%s: host %q: macs: %q is not a MAC address", src, h.Name, m)
+		}
+		bh.MACs = append(bh.MACs, hw)
+	}
+	return bh, nil
+}
+
+// Watcher holds the current inventory and reloads it on change.
+type Watcher struct {
+	src     atomic.Pointer[Source]
+	cur     atomic.Pointer[boot.Inventory]
+	log     *slog.Logger
+	stamp   string
+	lastErr string
+}
+
+// NewWatcher loads the inventory; it fails if the first load does.
+func NewWatcher(src Source, log *slog.Logger) (*Watcher, error) {
+	w := &Watcher{log: log}
+	w.src.Store(&src)
+	inv, err := Load(src)
+	if err != nil {
+		return nil, err
+	}
+	w.cur.Store(inv)
+	w.stamp = w.fingerprint()
+	return w, nil
+}
+
+// Current returns the inventory in force.
+func (w *Watcher) Current() *boot.Inventory { return w.cur.Load() }
+
+// SetSource replaces where the inventory comes from (config reload) and
+// reloads; on error the old inventory stays.
+func (w *Watcher) SetSource(src Source) error {
+	w.src.Store(&src)
+	return w.reload()
+}
+
+// Run polls for changes until ctx ends.
+func (w *Watcher) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s := w.fingerprint(); s != w.stamp {
+				w.stamp = s
+				w.reload()
+			}
+		}
+	}
+}
+
+func (w *Watcher) reload() error {
+	inv, err := Load(*w.src.Load())
+	if err != nil {
+		if err.Error() != w.lastErr {
+			w.log.Error("inventory refused, keeping the last good one", "err", err.Error())
+			w.lastErr = err.Error()
+		}
+		return err
+	}
+	w.lastErr = ""
+	w.cur.Store(inv)
+	w.log.Info("inventory loaded", "profiles", len(inv.Profiles()), "hosts", len(inv.Hosts()))
+	return nil
+}
+
+// fingerprint summarises what a reload would read: file names, sizes and
+// times, and the store's generation.
+func (w *Watcher) fingerprint() string {
+	src := w.src.Load()
+	var b strings.Builder
+	if src.Dir != "" {
+		for _, sub := range []string{"profiles", "hosts"} {
+			for _, f := range files(filepath.Join(src.Dir, sub)) {
+				if st, err := os.Stat(f); err == nil {
+					fmt.Fprintf(&b, "%s %d %d\n", f, st.Size(), st.ModTime().UnixNano())
+				}
+			}
+		}
+	}
+	if src.Store != nil {
+		g, _ := src.Store.Generation()
+		fmt.Fprintf(&b, "store %d\n", g)
+	}
+	return b.String()
+}
