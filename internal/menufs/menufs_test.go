@@ -1,0 +1,140 @@
+package menufs
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"bootforge/internal/boot"
+	"bootforge/internal/bootfs"
+	"bootforge/internal/store"
+)
+
+var (
+	macA   = net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0xa}
+	client = netip.MustParseAddrPort("192.0.2.50:1234")
+)
+
+func setup(t *testing.T) (*FS, *store.SQLite) {
+	t.Helper()
+	root := t.TempDir()
+	for _, f := range []string{"vmlinuz", "initrd.gz", "static.txt"} {
+		os.WriteFile(filepath.Join(root, f), []byte(f), 0o644)
+	}
+	dir, err := bootfs.OpenDir(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	menu := boot.Menu{Default: "a", Timeout: time.Second, Entries: []boot.Entry{
+		{Name: "a", Kind: boot.KindLocal},
+		{Name: "b", Kind: boot.KindLinux, Kernel: "vmlinuz", Initrds: []string{"initrd.gz"}, Cmdline: "marker={profile}-{entry}"},
+	}}
+	inv, err := boot.NewInventory([]boot.Profile{{Name: "lab", Menu: menu}}, nil, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return New(dir, func() *boot.Inventory { return inv }, db, NewClients(), log), db
+}
+
+func read(t *testing.T, m *FS, path string, q url.Values) string {
+	t.Helper()
+	f, err := m.Open(bootfs.Request{Path: path, Client: client, Protocol: "http", Query: q, Host: "192.0.2.1:8080"})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
+func script(t *testing.T, m *FS) string {
+	return read(t, m, "/bootforge/ipxe", url.Values{"mac": {"52-54-00-00-00-0a"}, "buildarch": {"i386"}, "platform": {"pcbios"}})
+}
+
+func TestOneShotLifecycle(t *testing.T) {
+	m, db := setup(t)
+	if s := script(t, m); !strings.Contains(s, "choose --default a") {
+		t.Fatalf("no one-shot: want the menu, got:\n%s", s)
+	}
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending})
+	first := script(t, m)
+	if !strings.Contains(first, "marker=lab-b") || strings.Contains(first, "choose") {
+		t.Fatalf("one-shot not booted directly:\n%s", first)
+	}
+	if nb, _ := db.NextBoot(macA); nb.State != boot.OneShotDelivered {
+		t.Fatalf("state after the menu: %s", nb.State)
+	}
+	// A firmware retry fetches the menu again before any kernel.
+	if retry := script(t, m); retry != first {
+		t.Fatalf("retry got another script:\n%s", retry)
+	}
+	read(t, m, "static.txt", nil) // not a boot file: nothing changes
+	if nb, _ := db.NextBoot(macA); nb.State != boot.OneShotDelivered {
+		t.Fatalf("state after an unrelated fetch: %s", nb.State)
+	}
+	read(t, m, "/vmlinuz", nil) // the boot has started
+	if nb, _ := db.NextBoot(macA); nb.State != boot.OneShotBooted {
+		t.Fatalf("state after the kernel: %s", nb.State)
+	}
+	if s := script(t, m); !strings.Contains(s, "choose --default a") {
+		t.Fatalf("the boot after: want the menu back, got:\n%s", s)
+	}
+}
+
+func TestOneShotAlwaysAndExpiry(t *testing.T) {
+	m, db := setup(t)
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending, Always: true})
+	for i := 0; i < 2; i++ {
+		if s := script(t, m); !strings.Contains(s, "marker=lab-b") {
+			t.Fatalf("boot %d: always one-shot not used", i)
+		}
+		read(t, m, "vmlinuz", nil)
+	}
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending, Expires: time.Now().Add(-time.Minute)})
+	if s := script(t, m); !strings.Contains(s, "choose --default a") {
+		t.Fatalf("expired one-shot used:\n%s", s)
+	}
+	if nb, _ := db.NextBoot(macA); nb.State != boot.OneShotExpired {
+		t.Fatalf("state %s, want expired", nb.State)
+	}
+}
+
+func TestGeneratedPaths(t *testing.T) {
+	m, _ := setup(t)
+	if s := read(t, m, "boot.ipxe", nil); !strings.Contains(s, "chain http://192.0.2.1:8080/bootforge/ipxe?mac=${mac:hexhyp}") {
+		t.Fatalf("chain script:\n%s", s)
+	}
+	if s := read(t, m, "pxelinux.cfg/01-52-54-00-00-00-0a", nil); !strings.Contains(s, "LABEL b") {
+		t.Fatalf("pxelinux:\n%s", s)
+	}
+	if s := read(t, m, "grub/grub.cfg-01-52-54-00-00-00-0a", nil); !strings.Contains(s, "menuentry") {
+		t.Fatalf("grub:\n%s", s)
+	}
+	if s := read(t, m, "grub/x86_64-efi/grub.cfg", nil); !strings.Contains(s, "${net_default_mac}") {
+		t.Fatalf("grub root:\n%s", s)
+	}
+	if s := read(t, m, "pxelinux.cfg/default", nil); !strings.Contains(s, "DEFAULT a") {
+		t.Fatalf("pxelinux default:\n%s", s)
+	}
+	for _, p := range []string{"pxelinux.cfg/01-zz", "pxelinux.cfg/../../x", "nothing", "pxelinux.cfg/44454c4c-3800-1000"} {
+		if _, err := m.Open(bootfs.Request{Path: p, Client: client}); err == nil {
+			t.Errorf("%s: generated", p)
+		}
+	}
+	if s := read(t, m, "static.txt", nil); s != "static.txt" {
+		t.Fatal("disk file not served")
+	}
+}
