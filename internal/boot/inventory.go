@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -181,26 +182,23 @@ func (s Selector) specificity() int {
 	return n
 }
 
-// matches reports whether every condition holds.
-func (s Selector) matches(f Facts, labels []string) bool {
-	if s.MAC != nil && !strings.EqualFold(s.MAC.String(), f.MAC.String()) {
+// matches reports whether every condition holds. f's text facts must be
+// lower-cased already (Choose does it once per client).
+func (s *Selector) matches(f *Facts, labels []string) bool {
+	if s.MAC != nil && !bytes.Equal(s.MAC, f.MAC) {
 		return false
 	}
 	if len(s.OUI) > 0 && (len(f.MAC) < len(s.OUI) || string(f.MAC[:len(s.OUI)]) != string(s.OUI)) {
 		return false
 	}
-	if s.UUID != "" && !strings.EqualFold(s.UUID, f.UUID) {
+	if s.UUID != "" && s.UUID != f.UUID {
 		return false
 	}
 	if s.Arch != "" && s.Arch != f.Firmware {
 		return false
 	}
-	for _, c := range []struct{ pattern, value string }{
-		{s.Vendor, f.Vendor}, {s.Manufacturer, f.Manufacturer}, {s.Product, f.Product}, {s.Serial, f.Serial},
-	} {
-		if c.pattern != "" && !glob(c.pattern, c.value) {
-			return false
-		}
+	if !glob(s.Vendor, f.Vendor) || !glob(s.Manufacturer, f.Manufacturer) || !glob(s.Product, f.Product) || !glob(s.Serial, f.Serial) {
+		return false
 	}
 	if s.Subnet.IsValid() && !(f.IP.IsValid() && s.Subnet.Contains(f.IP)) && !(f.Relay.IsValid() && s.Subnet.Contains(f.Relay)) {
 		return false
@@ -220,12 +218,15 @@ func (s Selector) matches(f Facts, labels []string) bool {
 	return true
 }
 
-// glob matches a shell pattern, case-insensitively; a bad pattern matches
-// only itself.
+// glob matches a lower-cased shell pattern against a lower-cased value;
+// an empty pattern is no condition, a bad pattern matches only itself.
 func glob(pattern, value string) bool {
-	ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(value))
+	if pattern == "" {
+		return true
+	}
+	ok, err := path.Match(pattern, value)
 	if err != nil {
-		return strings.EqualFold(pattern, value)
+		return pattern == value
 	}
 	return ok
 }
@@ -313,6 +314,12 @@ func NewInventory(profiles []Profile, hosts []Host, defaultProfile string) (*Inv
 				bad(p.Source, "profile %q: priority %d is also the priority of profile %q; priorities must be unique", p.Name, p.Priority, other)
 			}
 			priorities[p.Priority] = p.Name
+		}
+		p.Match = append([]Selector(nil), p.Match...) // lowered below: not the caller's copy
+		for si := range p.Match {
+			sel := &p.Match[si]
+			sel.Vendor, sel.Manufacturer = strings.ToLower(sel.Vendor), strings.ToLower(sel.Manufacturer)
+			sel.Product, sel.Serial, sel.UUID = strings.ToLower(sel.Product), strings.ToLower(sel.Serial), strings.ToLower(sel.UUID)
 		}
 		for _, m := range append([]Menu{p.Menu}, variants(p)...) {
 			if err := m.check(); err != nil {
@@ -476,6 +483,8 @@ type Choice struct {
 // specific match; else the default profile. ok is false when nothing
 // applies (no match and no default).
 func (inv *Inventory) Choose(f Facts) (Choice, bool) {
+	f.UUID, f.Vendor, f.Manufacturer = strings.ToLower(f.UUID), strings.ToLower(f.Vendor), strings.ToLower(f.Manufacturer)
+	f.Product, f.Serial = strings.ToLower(f.Product), strings.ToLower(f.Serial)
 	var host *Host
 	if h, ok := inv.Host(f.MAC, f.UUID); ok {
 		host = &h
@@ -492,8 +501,9 @@ func (inv *Inventory) Choose(f Facts) (Choice, bool) {
 	bestSpec, bestSel := -1, -1
 	for i := range inv.profiles {
 		p := &inv.profiles[i]
-		for si, s := range p.Match {
-			if !s.matches(f, labels) {
+		for si := range p.Match {
+			s := &p.Match[si]
+			if !s.matches(&f, labels) {
 				continue
 			}
 			if p.Priority != 0 {

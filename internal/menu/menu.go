@@ -15,7 +15,6 @@ package menu
 import (
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 
 	"bootforge/internal/boot"
@@ -61,6 +60,9 @@ func Safe(s string) string {
 
 // oneLine removes line breaks from trusted text.
 func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\n\r\x00") {
+		return s
+	}
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == 0 }), " ")
 }
 
@@ -87,19 +89,32 @@ func (r Request) cmdline(e boot.Entry) string {
 	if !strings.Contains(s, "{") {
 		return s
 	}
-	keys := make([]string, 0, len(r.Vars))
-	for k := range r.Vars {
-		if k != "entry" {
-			keys = append(keys, k)
+	var b strings.Builder
+	b.Grow(len(s) + 32)
+	for {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			break
 		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			break
+		}
+		name := s[i+1 : i+j]
+		v, ok := r.Vars[name]
+		if name == "entry" {
+			v, ok = e.Name, true
+		}
+		b.WriteString(s[:i])
+		if ok {
+			b.WriteString(Safe(v))
+		} else {
+			b.WriteString(s[i : i+j+1])
+		}
+		s = s[i+j+1:]
 	}
-	sort.Strings(keys)
-	pairs := make([]string, 0, 2*len(keys)+2)
-	for _, k := range keys {
-		pairs = append(pairs, "{"+k+"}", Safe(r.Vars[k]))
-	}
-	pairs = append(pairs, "{entry}", Safe(e.Name))
-	return strings.NewReplacer(pairs...).Replace(s)
+	b.WriteString(s)
+	return b.String()
 }
 
 // url makes an absolute URL for a path below the HTTP root.
