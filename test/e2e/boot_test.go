@@ -148,9 +148,10 @@ func (b *bootLab) writeRoot(t *testing.T, name, content string) {
 	}
 }
 
-// expectBoot returns the Expect regexp for this lab's marker.
+// expectBoot returns the Expect regexp for this lab's marker: the whole
+// line, so the trailing \n (the console streams in chunks).
 func (b *bootLab) expectBoot() string {
-	return regexp.QuoteMeta(BootMarker) + ` ([^\n]*` + regexp.QuoteMeta(b.Marker) + `[^\n]*)`
+	return regexp.QuoteMeta(BootMarker) + ` ([^\n]*` + regexp.QuoteMeta(b.Marker) + `[^\n]*)\n`
 }
 
 // requireHTTPGet asserts that bootforge logged a complete GET of name.

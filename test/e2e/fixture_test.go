@@ -141,28 +141,48 @@ func cachedKernel(dir string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	download := func() ([]byte, error) {
-		cmd := exec.Command("apt-get", "download", pkg)
-		cmd.Dir = work
-		return cmd.CombinedOutput()
-	}
-	if out, err := download(); err != nil {
-		if uout, uerr := exec.Command("apt-get", "update").CombinedOutput(); uerr != nil {
-			return "", fmt.Errorf("apt-get download %s: %v\n%s\napt-get update: %v\n%s", pkg, err, out, uerr, uout)
+	// apt's own cache first (an installed or downloaded package), then
+	// the mirror.
+	debs, _ := filepath.Glob(filepath.Join("/var/cache/apt/archives", pkg+"_*_amd64.deb"))
+	if len(debs) == 0 {
+		if err := downloadDeb(pkg, work); err != nil {
+			// Offline or a broken mirror: an earlier kernel still proves a boot.
+			if old, _ := filepath.Glob(filepath.Join(dir, "vmlinuz-*")); len(old) > 0 {
+				return old[len(old)-1], nil
+			}
+			return "", err
 		}
-		if out, err := download(); err != nil {
-			return "", fmt.Errorf("apt-get download %s (after apt-get update): %v\n%s", pkg, err, out)
-		}
+		debs, _ = filepath.Glob(filepath.Join(work, pkg+"_*.deb"))
 	}
-	debs, _ := filepath.Glob(filepath.Join(work, pkg+"_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("apt-get download %s left %d .deb files", pkg, len(debs))
+	if len(debs) == 0 {
+		return "", fmt.Errorf("apt-get download %s left no .deb file", pkg)
 	}
 	tmp := filepath.Join(work, "vmlinuz")
-	if err := extractVmlinuz(debs[0], tmp); err != nil {
+	if err := extractVmlinuz(debs[len(debs)-1], tmp); err != nil {
 		return "", err
 	}
 	return dst, os.Rename(tmp, dst)
+}
+
+// downloadDeb runs apt-get download pkg in dir, and apt-get update and
+// again if that fails.
+func downloadDeb(pkg, dir string) error {
+	download := func() ([]byte, error) {
+		cmd := exec.Command("apt-get", "download", pkg)
+		cmd.Dir = dir
+		return cmd.CombinedOutput()
+	}
+	out, err := download()
+	if err == nil {
+		return nil
+	}
+	if uout, uerr := exec.Command("apt-get", "update").CombinedOutput(); uerr != nil {
+		return fmt.Errorf("apt-get download %s: %v\n%s\napt-get update: %v\n%s", pkg, err, out, uerr, uout)
+	}
+	if out, err := download(); err != nil {
+		return fmt.Errorf("apt-get download %s (after apt-get update): %v\n%s", pkg, err, out)
+	}
+	return nil
 }
 
 // extractVmlinuz copies ./boot/vmlinuz-* out of a kernel .deb to dst.

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,8 +90,7 @@ func NewLabWith(t testing.TB, o LabOptions) *Lab {
 	checkAllowed(t, p)
 	labSweepOnce.Do(sweepStaleLabs)
 	l := &Lab{t: t, Netns: newNetnsName(), Bridge: "br0", Prefix: p}
-	mustRun(t, "ip", "netns", "add", l.Netns)
-	t.Cleanup(func() { deleteNetns(t, l.Netns) })
+	addNetns(t, l.Netns)
 	l.MustExec("ip", "link", "set", "lo", "up")
 	l.MustExec("ip", "link", "add", l.Bridge, "type", "bridge", "forward_delay", "0", "stp_state", "0")
 	l.MustExec("ip", "addr", "add", p.String(), "dev", l.Bridge)
@@ -157,8 +157,7 @@ func (l *Lab) AddHost(t testing.TB, ip string) *LabHost {
 	peer := fmt.Sprintf("vh%d", len(l.hosts))
 	l.hosts = append(l.hosts, h)
 	l.mu.Unlock()
-	mustRun(t, "ip", "netns", "add", h.Netns)
-	t.Cleanup(func() { deleteNetns(t, h.Netns) })
+	addNetns(t, h.Netns)
 	// Both ends are created inside the lab namespace; one moves at once.
 	l.MustExec("ip", "link", "add", peer, "type", "veth", "peer", "name", h.Iface, "netns", h.Netns)
 	l.MustExec("ip", "link", "set", peer, "master", l.Bridge)
@@ -257,11 +256,38 @@ func killNetnsProcs(netns string) {
 	}
 }
 
+// netnsEtc is where ip netns exec finds files to bind-mount over /etc.
+const netnsEtc = "/etc/netns"
+
+// addNetns creates netns, with a private /etc/resolv.conf: ip netns exec
+// bind-mounts /etc/netns/<name>/resolv.conf over /etc/resolv.conf, so a DHCP
+// client script run in the namespace (dhclient-script, udhcpc's
+// default.script) writes there, not into the machine's resolver config.
+// The namespace, its processes and that directory go when the test ends.
+func addNetns(t testing.TB, netns string) {
+	t.Helper()
+	etc := filepath.Join(netnsEtc, netns)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"),
+		[]byte("# private resolv.conf of test namespace "+netns+"\n"), 0o644); err != nil {
+		os.RemoveAll(etc)
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ip", "netns", "add", netns).CombinedOutput(); err != nil {
+		os.RemoveAll(etc)
+		t.Fatalf("ip netns add %s: %v\n%s", netns, err, out)
+	}
+	t.Cleanup(func() { deleteNetns(t, netns) })
+}
+
 func deleteNetns(t testing.TB, netns string) {
 	killNetnsProcs(netns)
 	if out, err := exec.Command("ip", "netns", "del", netns).CombinedOutput(); err != nil {
 		t.Errorf("ip netns del %s: %v\n%s", netns, err, out)
 	}
+	os.RemoveAll(filepath.Join(netnsEtc, netns))
 }
 
 // sweepStaleLabs deletes namespaces left by earlier runs of this package
@@ -287,5 +313,21 @@ func sweepStaleLabs() {
 		}
 		killNetnsProcs(name)
 		exec.Command("ip", "netns", "del", name).Run()
+	}
+	// Private /etc directories whose namespace is gone.
+	dirs, _ := filepath.Glob(filepath.Join(netnsEtc, labPrefix+"*"))
+	for _, d := range dirs {
+		name := filepath.Base(d)
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(name, labPrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || err == syscall.EPERM {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/run/netns", name)); os.IsNotExist(err) {
+			os.RemoveAll(d)
+		}
 	}
 }

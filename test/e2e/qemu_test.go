@@ -38,8 +38,11 @@ type VMOptions struct {
 	MAC      string        // default: a unique 52:54:00:xx:xx:xx
 	Memory   int           // MiB; default 256 for BIOS, 512 for UEFI
 	Timeout  time.Duration // BootVM: how long to wait for Expect; default 120 s
-	Expect   string        // BootVM: regexp to wait for on the serial console
-	NIC      string        // override the NIC model (e.g. "virtio-net-pci")
+	// Expect (BootVM) is a regexp to wait for on the serial console. It is
+	// matched as the output streams in, so end it with \n to match whole
+	// lines only.
+	Expect string
+	NIC    string // override the NIC model (e.g. "virtio-net-pci")
 	// HTTPBootOnly (uefi): turn off EDK2's PXE and IPv6 with OVMF's fw_cfg
 	// knobs (opt/org.tianocore/IPv4PXESupport, IPv6Support), so the boot
 	// manager's first network entry is "UEFI HTTPv4". Without it OVMF tries
