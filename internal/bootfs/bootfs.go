@@ -21,6 +21,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -168,6 +169,9 @@ func classify(err error) error {
 	}
 	if errors.Is(err, fs.ErrPermission) {
 		return refused("permission denied")
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return refused("symlink loop")
 	}
 	if strings.Contains(err.Error(), "not a directory") {
 		return fmt.Errorf("%w", fs.ErrNotExist)

@@ -12,6 +12,14 @@ const (
 	maxBlockSize     = 65464 // RFC 2348
 	maxWindowSize    = 65535 // RFC 7440
 	headerOverhead   = 32    // IPv4 20 + UDP 8 + TFTP 4: blksize = MTU - 32 fills one frame
+
+	// maxWindowBytes bounds one window's data. A window arrives as one
+	// burst, and a burst larger than the client's socket buffer (Linux's
+	// default is 208 KiB, which holds only three 64 KiB datagrams) loses
+	// its tail every time: atftp at blksize 65464 and windowsize 8 stalls.
+	// Clients expect exactly the window they negotiated, so the server
+	// negotiates a smaller one instead (RFC 7440 lets it). 1468 × 64 fits.
+	maxWindowBytes = 128 << 10
 )
 
 // params is what one transfer runs with after negotiation.
@@ -23,12 +31,14 @@ type params struct {
 
 // negotiate answers a request's options (RFC 2347). It accepts only options
 // the client asked for, clamps blksize and windowsize to the server's
-// limits, answers tsize with the real size (octet mode, known size only), and
-// ignores anything unknown, out of range or given twice. The returned options
-// form the OACK; none means the transfer starts with DATA 1.
+// limits (windowsize also to maxWindowBytes of data), answers tsize with the
+// real size (octet mode, known size only), and ignores anything unknown,
+// out of range or given twice. The returned options form the OACK; none
+// means the transfer starts with DATA 1.
 func negotiate(opts []option, mode string, size int64, maxBlock, maxWindow int) (params, []option) {
 	p := params{blksize: defaultBlockSize, window: 1}
 	var oack []option
+	windowAt := -1
 	seen := map[string]bool{}
 	for _, o := range opts {
 		if seen[o.name] {
@@ -51,7 +61,8 @@ func negotiate(opts []option, mode string, size int64, maxBlock, maxWindow int) 
 				continue
 			}
 			p.window = min(n, maxWindow)
-			oack = append(oack, option{o.name, strconv.Itoa(p.window)})
+			windowAt = len(oack)
+			oack = append(oack, option{o.name, ""}) // the value depends on blksize: below
 		case "timeout":
 			if n < 1 || n > 255 {
 				continue
@@ -66,6 +77,10 @@ func negotiate(opts []option, mode string, size int64, maxBlock, maxWindow int) 
 			}
 			oack = append(oack, option{o.name, strconv.FormatInt(size, 10)})
 		}
+	}
+	if windowAt >= 0 {
+		p.window = max(1, min(p.window, maxWindowBytes/p.blksize))
+		oack[windowAt].value = strconv.Itoa(p.window)
 	}
 	return p, oack
 }

@@ -73,7 +73,9 @@ type Server struct {
 type Stats struct {
 	Transfers atomic.Int64 // completed successfully
 	Failed    atomic.Int64 // started and failed
-	Refused   atomic.Int64 // well-formed requests refused (not found, denied, busy, WRQ)
+	Refused   atomic.Int64 // well-formed requests refused (denied, busy, WRQ)
+	NotFound  atomic.Int64 // requests for files that do not exist
+	Aborted   atomic.Int64 // ended by the client before any data (EDK2's size probe)
 	Malformed atomic.Int64 // packets dropped without an answer
 }
 

@@ -5,14 +5,16 @@ import (
 	"io"
 )
 
-// source yields a transfer's bytes block by block. Transfers only ever ask
-// for the block after the last acknowledged one, so a source may forget
-// everything before it.
+// source yields a transfer's bytes block by block. A transfer asks for any
+// block after the last acknowledged one, more than once if it must resend.
 type source interface {
 	// read fills buf with the data starting at block first (1-based; each
 	// block is blksize bytes) and returns how many bytes it wrote. Fewer than
 	// len(buf) means the data ends there.
 	read(buf []byte, first uint64) (int, error)
+	// acked says every block up to and including n is acknowledged: it
+	// will never be asked for again.
+	acked(n uint64)
 }
 
 // octetSource reads the file as it is.
@@ -20,6 +22,8 @@ type octetSource struct {
 	r       io.ReaderAt
 	blksize int
 }
+
+func (octetSource) acked(uint64) {}
 
 func (s octetSource) read(buf []byte, first uint64) (int, error) {
 	off := int64(first-1) * int64(s.blksize)
@@ -55,15 +59,19 @@ func newNetasciiSource(r io.ReaderAt, blksize int) *netasciiSource {
 	}
 }
 
+// acked forgets where the acknowledged blocks started.
+func (s *netasciiSource) acked(n uint64) {
+	for b := range s.marks {
+		if b <= n {
+			delete(s.marks, b)
+		}
+	}
+}
+
 func (s *netasciiSource) read(buf []byte, first uint64) (int, error) {
 	st, ok := s.marks[first]
 	if !ok {
 		return 0, errors.New("netascii: block out of order")
-	}
-	for b := range s.marks {
-		if b < first {
-			delete(s.marks, b)
-		}
 	}
 	n := 0
 	block := first

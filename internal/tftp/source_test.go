@@ -51,6 +51,7 @@ func readAll(t *testing.T, src source, blksize, window int, rng *rand.Rand) []by
 		end := min(got*blksize, n)
 		out = append(out, buf[:end]...)
 		acked += uint64(got)
+		src.acked(acked)
 		if got == blocks && n < len(buf) {
 			return out
 		}
@@ -104,5 +105,34 @@ func TestOctetSource(t *testing.T) {
 	got := readAll(t, octetSource{r: bytes.NewReader(in), blksize: 512}, 512, 4, rng)
 	if !bytes.Equal(got, in) {
 		t.Fatal("octet source differs")
+	}
+}
+
+// TestNetasciiBatchesAndResend reads one window in two batches, as the
+// sender does for windows over batchBytes, then resends it from its start.
+func TestNetasciiBatchesAndResend(t *testing.T) {
+	in := bytes.Repeat([]byte("ab\ncd\re\n"), 50)
+	whole := make([]byte, 32)
+	n, err := newNetasciiSource(bytes.NewReader(in), 8).read(whole, 1)
+	if err != nil || n != 32 {
+		t.Fatal(n, err)
+	}
+	src := newNetasciiSource(bytes.NewReader(in), 8)
+	a, b := make([]byte, 16), make([]byte, 16)
+	src.read(a, 1)
+	src.read(b, 3)
+	if !bytes.Equal(append(a, b...), whole) {
+		t.Fatal("batched read differs")
+	}
+	again := make([]byte, 32)
+	if _, err := src.read(again, 1); err != nil || !bytes.Equal(again, whole) {
+		t.Fatalf("resend from block 1 after batches: %v", err)
+	}
+	src.acked(2)
+	if _, err := src.read(again[:16], 3); err != nil || !bytes.Equal(again[:16], whole[16:]) {
+		t.Fatalf("resend from block 3 after ACK 2: %v", err)
+	}
+	if _, err := src.read(again[:8], 1); err == nil {
+		t.Fatal("read of an acknowledged block succeeded")
 	}
 }

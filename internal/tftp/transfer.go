@@ -58,16 +58,28 @@ func (t *transfer) run() {
 	start := time.Now()
 	res := t.serve()
 	s := t.srv
+	var ce clientError
+	if res.outcome == "failed" && errors.As(res.err, &ce) && res.bytes == 0 && ce.code == errOptionRefused {
+		// EDK2 asks for a file only to learn its size (tsize), then
+		// aborts with ERROR 8: not a failure.
+		res.outcome = "aborted by client"
+	}
 	attrs := []any{
 		"client", t.in.src, "file", t.req.filename, "mode", t.req.mode,
 		"bytes", res.bytes, "blksize", res.blksize, "windowsize", res.window,
 		"duration", time.Since(start).Round(time.Microsecond), "result", res.outcome,
 	}
-	switch {
-	case res.err == nil:
+	switch res.outcome {
+	case "ok":
 		s.Stats.Transfers.Add(1)
 		s.log.Info("tftp transfer", attrs...)
-	case res.outcome == "refused":
+	case "not found":
+		s.Stats.NotFound.Add(1)
+		s.log.Info("tftp: not found", append(attrs, "reason", res.err.Error())...)
+	case "aborted by client":
+		s.Stats.Aborted.Add(1)
+		s.log.Info("tftp transfer", append(attrs, "reason", res.err.Error())...)
+	case "refused":
 		s.Stats.Refused.Add(1)
 		s.log.Warn("tftp: refused", append(attrs, "reason", res.err.Error())...)
 	default:
@@ -98,7 +110,11 @@ func (t *transfer) serve() result {
 	f, err := t.files.Open(bootfs.Request{Path: t.req.filename, Client: t.in.src, Protocol: "tftp"})
 	if err != nil {
 		code, msg := classify(err)
-		return refuse(code, msg, err)
+		res := refuse(code, msg, err)
+		if code == errNotFound {
+			res.outcome = "not found"
+		}
+		return res
 	}
 	defer f.Close()
 	size := int64(-1)
@@ -127,6 +143,10 @@ func (t *transfer) serve() result {
 	res.outcome = "ok"
 	if res.err != nil {
 		res.outcome = "failed"
+		var ce clientError
+		if !errors.Is(res.err, errTimeout) && !errors.As(res.err, &ce) {
+			t.send(appendError(nil, errUndefined, "transfer failed on the server")) // RFC 1350: say why we stop
+		}
 	}
 	return res
 }
@@ -193,6 +213,14 @@ type batchWriter interface {
 // errTimeout is returned when the client stops answering.
 var errTimeout = errors.New("client stopped answering")
 
+// clientError is an ERROR packet from the client: it ended the transfer.
+type clientError struct {
+	code uint16
+	msg  string
+}
+
+func (e clientError) Error() string { return fmt.Sprintf("client sent error %d: %q", e.code, e.msg) }
+
 // sender runs the DATA/ACK exchange of one transfer.
 type sender struct {
 	t       *transfer
@@ -210,6 +238,11 @@ type sender struct {
 	hdrs []byte
 	msgs []ipv4.Message
 }
+
+// maxIdle bounds how long a transfer waits for a client that makes no
+// progress, whatever timeout it negotiated, so that a slot cannot be held
+// for hours.
+const maxIdle = 2 * time.Minute
 
 // handshake sends the OACK until the client acknowledges it with ACK 0.
 func (s *sender) handshake(oack []byte) error {
@@ -241,6 +274,7 @@ func (s *sender) run() (int64, error) {
 		s.msgs[i].Buffers = make([][]byte, 2)
 	}
 	attempt, rto := 0, s.rto
+	progress := time.Now()
 	for {
 		from := s.acked + 1
 		end, err := s.sendWindow(from)
@@ -251,17 +285,20 @@ func (s *sender) run() (int64, error) {
 		if _, err := s.await(time.Now().Add(rto), end); err != nil {
 			return 0, err
 		}
+		if s.acked > before {
+			s.src.acked(s.acked)
+		}
 		if s.final != 0 && s.acked == s.final {
 			return int64(s.final-1)*int64(s.p.blksize) + int64(s.last), nil
 		}
 		if s.acked > before {
-			attempt, rto = 0, s.rto
+			attempt, rto, progress = 0, s.rto, time.Now()
 			continue
 		}
 		// Timeout: resend the window from the block after the last ACK.
 		attempt++
 		rto *= 2
-		if attempt > s.retries {
+		if attempt > s.retries || time.Since(progress) > max(maxIdle, s.rto) {
 			return 0, fmt.Errorf("%w after block %d", errTimeout, s.acked)
 		}
 	}
@@ -343,7 +380,7 @@ func (s *sender) await(deadline time.Time, end uint64) (bool, error) {
 			return true, nil
 		}
 		if code, msg, ok := parseError(pkt); ok {
-			return false, fmt.Errorf("client sent error %d: %q", code, msg)
+			return false, clientError{code, msg}
 		}
 		t.send(appendError(nil, errIllegalOp, "expected ACK"))
 		return false, fmt.Errorf("client sent opcode %d during transfer", opcode(pkt))

@@ -208,8 +208,7 @@ func dhLink(t testing.TB, lab *Lab, from, fromIface, fromAddr, addr string) *Lab
 			checkAllowed(t, p)
 		}
 	}
-	mustRun(t, "ip", "netns", "add", h.Netns)
-	t.Cleanup(func() { deleteNetns(t, h.Netns) })
+	addNetns(t, h.Netns) // with a private resolv.conf: DHCP clients must never touch the host's
 	in := func(ns string, args ...string) {
 		t.Helper()
 		if out, err := netnsRun(ns, 30*time.Second, "ip", args...); err != nil {
