@@ -1120,8 +1120,8 @@ func (c *tfClient) receiveRest(tid *net.UDPAddr, blksize, window int, next uint1
 	}
 }
 
-// TestTFTPLargeWindowRecovery: a window of large blocks (65464 x 8, more than
-// the server sends in one batch) must recover from a lost window (timeout:
+// TestTFTPLargeWindowRecovery: a window of large blocks (16384 x 8 = 128 KiB,
+// the most data the server puts in one window) must recover from a lost window (timeout:
 // resend from block 1) and from a receiver that ACKs in the middle of a
 // window (RFC 7440: the next window starts after the ACKed block), in octet
 // and in netascii mode.
@@ -1146,10 +1146,10 @@ func TestTFTPLargeWindowRecovery(t *testing.T) {
 				}
 				cl := newTFClient(t)
 				cl.conn.SetReadBuffer(8 << 20)
-				cl.send(s.TFTPAddr, tfRRQ(name, mode, "blksize", "65464", "windowsize", "8"))
+				cl.send(s.TFTPAddr, tfRRQ(name, mode, "blksize", "16384", "windowsize", "8"))
 				p := cl.mustRecv(3*time.Second, "OACK")
-				if p.op != tfOpOACK || p.opts["blksize"] != "65464" || p.opts["windowsize"] != "8" {
-					t.Fatalf("want OACK blksize 65464 windowsize 8, got %s", p)
+				if p.op != tfOpOACK || p.opts["blksize"] != "16384" || p.opts["windowsize"] != "8" {
+					t.Fatalf("want OACK blksize 16384 windowsize 8, got %s", p)
 				}
 				tid := p.from
 				cl.sendAddr(tid, tfACK(0))
@@ -1189,7 +1189,7 @@ func TestTFTPLargeWindowRecovery(t *testing.T) {
 					cl.sendAddr(tid, tfACK(2))
 					next = 3
 				}
-				data, err := cl.receiveRest(tid, 65464, 8, next, data)
+				data, err := cl.receiveRest(tid, 16384, 8, next, data)
 				if err != nil {
 					t.Fatalf("%s %s: %v; server log: %s", mode, scenario, err, tfTransferLine(s, cl.port()))
 				}
