@@ -10,13 +10,7 @@ import (
 
 	"bootforge/internal/bootfs"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
-
-// batchBytes bounds the DATA bytes a transfer buffers for one sendmmsg, so
-// that windowsize 64 at blksize 65464 does not cost 4 MiB per client.
-const batchBytes = 256 << 10
 
 // transfer is one read request, from the first answer to the last ACK.
 type transfer struct {
@@ -27,21 +21,18 @@ type transfer struct {
 	files    bootfs.FS
 
 	mu   sync.Mutex
-	conn *net.UDPConn
+	sock *sock
 
-	peer     netip.AddrPort
-	peerAddr *net.UDPAddr
-	batch    batchWriter
-	rbuf     []byte
+	peer netip.AddrPort
+	rbuf []byte
 }
 
-// abort makes a running transfer fail at its next read.
+// abort makes a running transfer fail at once.
 func (t *transfer) abort() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.conn != nil {
-		t.conn.SetReadDeadline(time.Unix(1, 0))
-		t.conn.Close()
+	if t.sock != nil {
+		t.sock.abort()
 	}
 }
 
@@ -94,7 +85,7 @@ func (t *transfer) serve() result {
 		res.outcome, res.err = "failed", err
 		return res
 	}
-	defer t.conn.Close()
+	defer t.sock.close()
 
 	refuse := func(code uint16, msg string, err error) result {
 		t.send(appendError(nil, code, msg))
@@ -154,29 +145,19 @@ func (t *transfer) serve() result {
 // open creates the transfer's socket, bound to the address the client used.
 func (t *transfer) open() error {
 	t.peer = t.in.src
-	t.peerAddr = net.UDPAddrFromAddrPort(t.peer)
-	network := "udp4"
-	if t.peer.Addr().Is6() {
-		network = "udp6"
+	local := t.in.dst
+	if local.IsMulticast() || local == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		local = netip.Addr{} // a broadcast request: answer from any address
 	}
-	var laddr *net.UDPAddr
-	if d := t.in.dst; d.IsValid() && !d.IsMulticast() && d != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(d, 0))
-	}
-	conn, err := net.ListenUDP(network, laddr)
-	if err != nil && laddr != nil {
-		conn, err = net.ListenUDP(network, nil)
-	}
+	sk, err := openSock(local, t.peer)
 	if err != nil {
 		return err
 	}
 	t.mu.Lock()
-	t.conn = conn
+	t.sock = sk
 	t.mu.Unlock()
-	if network == "udp4" {
-		t.batch = ipv4.NewPacketConn(conn)
-	} else {
-		t.batch = ipv6.NewPacketConn(conn)
+	if t.srv.closing.Load() {
+		sk.abort()
 	}
 	t.rbuf = make([]byte, 1024)
 	return nil
@@ -200,15 +181,7 @@ func (t *transfer) blockLimit() int {
 	return max(limit, minBlockSize)
 }
 
-func (t *transfer) send(pkt []byte) error {
-	_, err := t.conn.WriteToUDPAddrPort(pkt, t.peer)
-	return err
-}
-
-// batchWriter is the sendmmsg half of ipv4.PacketConn and ipv6.PacketConn.
-type batchWriter interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
+func (t *transfer) send(pkt []byte) error { return t.sock.send(pkt) }
 
 // errTimeout is returned when the client stops answering.
 var errTimeout = errors.New("client stopped answering")
@@ -234,9 +207,7 @@ type sender struct {
 	final uint64 // the last block, once known (0 until then)
 	last  int    // bytes in the final block
 
-	buf  []byte
-	hdrs []byte
-	msgs []ipv4.Message
+	pkts [][]byte // one buffer per block of a window: 4-byte header, then data
 }
 
 // maxIdle bounds how long a transfer waits for a client that makes no
@@ -265,13 +236,9 @@ func (s *sender) handshake(oack []byte) error {
 
 // run sends windows until the final block is acknowledged.
 func (s *sender) run() (int64, error) {
-	batch := max(1, min(s.p.window, batchBytes/s.p.blksize))
-	s.buf = make([]byte, batch*s.p.blksize)
-	s.hdrs = make([]byte, 4*batch)
-	s.msgs = make([]ipv4.Message, batch)
-	for i := range s.msgs {
-		s.msgs[i].Addr = s.t.peerAddr
-		s.msgs[i].Buffers = make([][]byte, 2)
+	s.pkts = make([][]byte, s.p.window) // negotiate bounds window × blksize
+	for i := range s.pkts {
+		s.pkts[i] = make([]byte, 4+s.p.blksize)
 	}
 	attempt, rto := 0, s.rto
 	progress := time.Now()
@@ -304,40 +271,33 @@ func (s *sender) run() (int64, error) {
 	}
 }
 
-// sendWindow sends up to window blocks starting at block from and returns the
-// last block sent.
+// sendWindow sends up to window blocks starting at block from, in one
+// sendmmsg, and returns the last block sent.
 func (s *sender) sendWindow(from uint64) (uint64, error) {
 	bs := s.p.blksize
-	next := from
-	for remaining := s.p.window; remaining > 0 && (s.final == 0 || next <= s.final); {
-		k := min(remaining, len(s.msgs))
-		n, err := s.src.read(s.buf[:k*bs], next)
+	count := 0
+	for b := from; count < s.p.window && (s.final == 0 || b <= s.final); b++ {
+		pkt := s.pkts[count]
+		n, err := s.src.read(pkt[4:4+bs], b)
 		if err != nil {
 			return 0, err
 		}
-		count := n / bs
-		if n < k*bs { // the data ends in this batch
-			count++
-			s.final = next + uint64(count) - 1
-			s.last = n % bs
+		putDataHeader(pkt, uint16(b)) // wire block numbers roll over past 65535
+		s.pkts[count] = pkt[:4+n]
+		count++
+		if n < bs { // the data ends in this block
+			s.final, s.last = b, n
+			break
 		}
-		for i := 0; i < count; i++ {
-			h := s.hdrs[4*i : 4*i+4]
-			putDataHeader(h, uint16(next+uint64(i))) // wire block numbers roll over past 65535
-			s.msgs[i].Buffers[0] = h
-			s.msgs[i].Buffers[1] = s.buf[i*bs : min((i+1)*bs, n)]
-		}
-		for sent := 0; sent < count; {
-			m, err := s.t.batch.WriteBatch(s.msgs[sent:count], 0)
-			if err != nil {
-				return 0, err
-			}
-			sent += m
-		}
-		next += uint64(count)
-		remaining -= count
 	}
-	return next - 1, nil
+	err := s.t.sock.sendBatch(s.pkts[:count])
+	for i := 0; i < count; i++ {
+		s.pkts[i] = s.pkts[i][:cap(s.pkts[i])]
+	}
+	if err != nil {
+		return 0, err
+	}
+	return from + uint64(count) - 1, nil
 }
 
 // await reads until the client acknowledges a block in (acked, end], the
@@ -345,21 +305,16 @@ func (s *sender) sendWindow(from uint64) (uint64, error) {
 // arrived. Packets from other addresses get ERROR 5 and change nothing.
 func (s *sender) await(deadline time.Time, end uint64) (bool, error) {
 	t := s.t
-	if err := t.conn.SetReadDeadline(deadline); err != nil {
-		return false, err
-	}
 	for {
-		n, from, err := t.conn.ReadFromUDPAddrPort(t.rbuf)
+		n, from, err := t.sock.recv(t.rbuf, deadline)
+		if errors.Is(err, errRecvTimeout) {
+			return false, nil
+		}
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !t.srv.closing.Load() {
-				return false, nil
-			}
 			return false, err
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		if from != t.peer {
-			t.conn.WriteToUDPAddrPort(appendError(nil, errUnknownTID, "unknown transfer ID"), from)
+			t.sock.sendTo(appendError(nil, errUnknownTID, "unknown transfer ID"), from)
 			continue
 		}
 		pkt := t.rbuf[:n]

@@ -1,0 +1,201 @@
+package tftp
+
+import (
+	"errors"
+	"net/netip"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// sock is a transfer's own UDP socket (its TID), used with blocking system
+// calls from the transfer's goroutine.
+//
+// Why not net.UDPConn: a lockstep transfer (windowsize 1) waits for one
+// ACK per block, and through Go's netpoller every wait parks the goroutine
+// and wakes it through epoll — measured here at 1.5–1.9× atftpd's CPU per
+// block. A blocking recvfrom with SO_RCVTIMEO costs one system call and one
+// context switch per ACK, as in atftpd. The runtime hands the goroutine's
+// processor to others while the thread sleeps, so concurrent transfers
+// still run in parallel; each holds one thread while it waits.
+type sock struct {
+	fd      int
+	peer    unix.Sockaddr
+	name    []byte // the peer as a raw sockaddr, for sendmmsg
+	timeout time.Duration
+	closed  atomic.Bool
+
+	msgs []mmsghdr
+	iovs []unix.Iovec
+}
+
+// mmsghdr is struct mmsghdr from <sys/socket.h>.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+var errRecvTimeout = errors.New("receive timed out")
+
+// openSock binds a socket to local (any address if invalid or not ours)
+// and port 0, for talking to peer.
+func openSock(local netip.Addr, peer netip.AddrPort) (*sock, error) {
+	family := unix.AF_INET
+	if peer.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, err
+	}
+	s := &sock{fd: fd}
+	if err := unix.Bind(fd, sockaddr(local, 0, family)); err != nil {
+		if err := unix.Bind(fd, sockaddr(netip.Addr{}, 0, family)); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+	}
+	s.peer = sockaddr(peer.Addr(), peer.Port(), family)
+	s.name = rawSockaddr(peer)
+	return s, nil
+}
+
+func sockaddr(a netip.Addr, port uint16, family int) unix.Sockaddr {
+	if family == unix.AF_INET6 {
+		sa := &unix.SockaddrInet6{Port: int(port)}
+		if a.IsValid() {
+			sa.Addr = a.As16()
+		}
+		return sa
+	}
+	sa := &unix.SockaddrInet4{Port: int(port)}
+	if a.IsValid() && a.Is4() {
+		sa.Addr = a.As4()
+	}
+	return sa
+}
+
+// rawSockaddr lays out sockaddr_in or sockaddr_in6 for sendmmsg.
+func rawSockaddr(ap netip.AddrPort) []byte {
+	port := ap.Port()
+	if ap.Addr().Is4() {
+		var sa unix.RawSockaddrInet4
+		sa.Family = unix.AF_INET
+		sa.Port = port<<8 | port>>8 // network byte order
+		sa.Addr = ap.Addr().As4()
+		return unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)
+	}
+	var sa unix.RawSockaddrInet6
+	sa.Family = unix.AF_INET6
+	sa.Port = port<<8 | port>>8
+	sa.Addr = ap.Addr().As16()
+	return unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)
+}
+
+// send sends one packet to the peer.
+func (s *sock) send(pkt []byte) error {
+	return unix.Sendto(s.fd, pkt, 0, s.peer)
+}
+
+// sendTo sends one packet elsewhere (ERROR 5 to a stranger).
+func (s *sock) sendTo(pkt []byte, to netip.AddrPort) error {
+	family := unix.AF_INET
+	if to.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	return unix.Sendto(s.fd, pkt, 0, sockaddr(to.Addr(), to.Port(), family))
+}
+
+// sendBatch sends packets to the peer with as few sendmmsg calls as the
+// kernel allows.
+func (s *sock) sendBatch(pkts [][]byte) error {
+	if len(pkts) == 1 {
+		return s.send(pkts[0])
+	}
+	if cap(s.msgs) < len(pkts) {
+		s.msgs = make([]mmsghdr, len(pkts))
+		s.iovs = make([]unix.Iovec, len(pkts))
+	}
+	msgs, iovs := s.msgs[:len(pkts)], s.iovs[:len(pkts)]
+	for i, p := range pkts {
+		iovs[i].Base = &p[0]
+		iovs[i].SetLen(len(p))
+		msgs[i] = mmsghdr{}
+		msgs[i].hdr.Name = &s.name[0]
+		msgs[i].hdr.Namelen = uint32(len(s.name))
+		msgs[i].hdr.Iov = &iovs[i]
+		msgs[i].hdr.SetIovlen(1)
+	}
+	for sent := 0; sent < len(msgs); {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd),
+			uintptr(unsafe.Pointer(&msgs[sent])), uintptr(len(msgs)-sent), 0, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return errno
+		}
+		sent += int(n)
+	}
+	return nil
+}
+
+// recv waits until deadline for a packet. It returns errRecvTimeout when
+// the deadline passes and net.ErrClosed-like errors after close.
+func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	for {
+		if s.closed.Load() {
+			return 0, netip.AddrPort{}, errClosed
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return 0, netip.AddrPort{}, errRecvTimeout
+		}
+		// Round up, so that a wait never rounds to zero (which means forever).
+		wait = (wait + time.Millisecond - 1).Truncate(time.Millisecond)
+		if wait != s.timeout {
+			tv := unix.NsecToTimeval(wait.Nanoseconds())
+			if err := unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+				return 0, netip.AddrPort{}, err
+			}
+			s.timeout = wait
+		}
+		n, from, err := unix.Recvfrom(s.fd, buf, 0)
+		if s.closed.Load() {
+			return 0, netip.AddrPort{}, errClosed // woken by abort's shutdown
+		}
+		switch {
+		case err == unix.EAGAIN || err == unix.EINTR:
+			continue // timed out (checked above) or interrupted
+		case err != nil:
+			if s.closed.Load() {
+				return 0, netip.AddrPort{}, errClosed
+			}
+			return 0, netip.AddrPort{}, err
+		}
+		return n, addrPort(from), nil
+	}
+}
+
+var errClosed = errors.New("transfer aborted")
+
+func addrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// abort wakes a blocked recv and makes every later one fail.
+func (s *sock) abort() {
+	s.closed.Store(true)
+	unix.Shutdown(s.fd, unix.SHUT_RDWR)
+}
+
+func (s *sock) close() error { return unix.Close(s.fd) }
