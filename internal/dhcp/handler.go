@@ -100,16 +100,7 @@ func (h *Handler) proxy(req request, c boot.Client, plan boot.Plan, local, serve
 	if !plan.Boot {
 		return nil, ignored(plan.Reason)
 	}
-	reply, err := dhcpv4.NewReplyFromRequest(req.pkt,
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
-		dhcpv4.WithServerIP(net.IPv4zero),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())))
-	if err != nil {
-		return nil, err
-	}
-	withBoot(reply, req.pkt, plan, server)
-	reply.UpdateOption(dhcpv4.OptClassIdentifier(classFor(plan)))
-	return reply, nil
+	return bootReply(req.pkt, dhcpv4.MessageTypeOffer, plan, local, server)
 }
 
 // bootServer answers the PXE boot-server request on port 4011: a REQUEST
@@ -122,13 +113,19 @@ func (h *Handler) bootServer(req request, c boot.Client, plan boot.Plan, local, 
 	if !plan.Boot {
 		return nil, ignored(plan.Reason)
 	}
-	reply, err := dhcpv4.NewReplyFromRequest(req.pkt,
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeAck),
+	return bootReply(req.pkt, dhcpv4.MessageTypeAck, plan, local, server)
+}
+
+// bootReply is a reply that carries only where to boot from: no address,
+// no lease (the proxy offer and the boot server's ACK).
+func bootReply(p *dhcpv4.DHCPv4, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
+	reply, err := dhcpv4.NewReplyFromRequest(p,
+		dhcpv4.WithMessageType(mt),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())))
 	if err != nil {
 		return nil, err
 	}
-	withBoot(reply, req.pkt, plan, server)
+	withBoot(reply, p, plan, server)
 	reply.UpdateOption(dhcpv4.OptClassIdentifier(classFor(plan)))
 	return reply, nil
 }
