@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# DHCP server benchmark: Kea 2.2, dnsmasq and bootforge (if its DHCP server
+# is in the build), each driven by bench/dhcpload acting as a relay agent.
+#
+#   sudo bench/dhcp.sh            # from the repository root (or anywhere)
+#
+# Layout (two network namespaces joined by a veth pair, nothing on the host):
+#
+#   [srv ns] vsrv 198.18.0.1/24 ---- vrly 198.18.0.2/24 [rly ns]
+#            route 198.19.0.0/16 via 198.18.0.2           198.19.0.1/16 (giaddr)
+#
+# The generator binds 198.19.0.1:67 and sends relayed DISCOVER/REQUEST with
+# giaddr 198.19.0.1 unicast to 198.18.0.1:67. The pool is in 198.19.0.0/16,
+# the subnet giaddr is in, so every server selects it by giaddr the standard
+# way (Kea also gets "relay": {"ip-addresses": [giaddr]}). Servers answer to
+# giaddr:67 through the route.
+#
+# Every server is started fresh (empty lease database in a new temp dir) for
+# every inflight level. Environment knobs:
+#   CLIENTS=20000 INFLIGHTS="16 64" TIMEOUT=2s MAX_TIME=480s SERVERS="kea dnsmasq bootforge"
+#   MAC_ORDER=scatter|seq
+#   KEEP=1   keep the temp dir (configs, logs, lease files, JSON results)
+#   TMPDIR=/tmp   where the temp dir (and so every lease database) goes
+set -euo pipefail
+
+CLIENTS=${CLIENTS:-20000}
+INFLIGHTS=${INFLIGHTS:-"16 64"}
+TIMEOUT=${TIMEOUT:-2s}
+MAX_TIME=${MAX_TIME:-480s}          # per generator run (dhcpload -max-time); dnsmasq needs ~300 s
+SERVERS=${SERVERS:-"kea dnsmasq bootforge"}
+MAC_ORDER=${MAC_ORDER:-scatter}     # dhcpload -mac-order: scatter (mixed fleet) or seq
+KEEP=${KEEP:-0}
+
+SRV_IP=198.18.0.1
+RLY_IP=198.18.0.2
+GIADDR=198.19.0.1
+POOL_NET=198.19.0.0/16
+POOL_FIRST=198.19.0.10
+POOL_LAST=198.19.255.250
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "dhcp.sh: needs root (network namespaces)" >&2; exit 1; }
+
+NS_SRV=bfdhcp-srv-$$
+NS_RLY=bfdhcp-rly-$$
+T=$(mktemp -d "${TMPDIR:-/tmp}/bench-dhcp.XXXXXX") # lease files live here: disk vs tmpfs matters
+DAEMON_PID=
+POLICY_RC_CREATED=0
+
+log() { echo "[dhcp.sh $(date +%T)] $*" >&2; }
+
+stop_daemon() {
+	local pid=${DAEMON_PID:-}
+	DAEMON_PID=
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_daemon
+	ip netns del "$NS_SRV" 2>/dev/null || true
+	ip netns del "$NS_RLY" 2>/dev/null || true
+	[ "$POLICY_RC_CREATED" = 1 ] && rm -f /usr/sbin/policy-rc.d
+	if [ "$KEEP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- packages -------------------------------------------------------------
+
+apt_retry() {
+	local i
+	for i in 1 2 3 4 5; do
+		if "$@"; then return 0; fi
+		log "attempt $i failed: $*; retrying"
+		sleep $((i * 5))
+	done
+	return 1
+}
+
+# A package's own service: stop it if it is running (never touches a kea or
+# dnsmasq someone started by hand; only the ones the packages' pid files name).
+stop_package_services() {
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+		for s in kea-dhcp4-server dnsmasq; do
+			if systemctl is-active --quiet "$s" 2>/dev/null; then
+				log "stopping package service $s"
+				systemctl stop "$s" || true
+			fi
+		done
+	fi
+	local f pid
+	for f in /run/kea-dhcp4-server.pid /run/kea-dhcp4.kea-dhcp4.pid /run/kea/kea-dhcp4.kea-dhcp4.pid \
+		/run/dnsmasq/dnsmasq.pid; do
+		[ -r "$f" ] || continue
+		pid=$(tr -dc 0-9 <"$f")
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
+		case $(cat "/proc/$pid/comm" 2>/dev/null) in
+		kea-dhcp4 | dnsmasq)
+			log "stopping package daemon $(cat /proc/$pid/comm) (pid $pid, $f)"
+			case $f in
+			*dnsmasq*) service dnsmasq stop >/dev/null 2>&1 || kill "$pid" ;;
+			*) service kea-dhcp4-server stop >/dev/null 2>&1 || kill "$pid" ;;
+			esac
+			;;
+		esac
+	done
+}
+
+ensure_packages() {
+	local missing=()
+	command -v kea-dhcp4 >/dev/null || [ -x /usr/sbin/kea-dhcp4 ] || missing+=(kea-dhcp4-server)
+	command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq)
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "installing ${missing[*]}"
+		if [ ! -e /usr/sbin/policy-rc.d ]; then # keep the packages from starting their services
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+			chmod +x /usr/sbin/policy-rc.d
+			POLICY_RC_CREATED=1
+		fi
+		export DEBIAN_FRONTEND=noninteractive
+		apt_retry timeout 300 apt-get update
+		apt_retry timeout 600 apt-get install -y --no-install-recommends "${missing[@]}"
+		if [ "$POLICY_RC_CREATED" = 1 ]; then rm -f /usr/sbin/policy-rc.d; POLICY_RC_CREATED=0; fi
+	fi
+	stop_package_services
+}
+
+[[ $MAX_TIME =~ ^[0-9]+[smh]?$ ]] || { echo "dhcp.sh: MAX_TIME like 480s or 8m" >&2; exit 2; }
+ensure_packages
+export PATH=$PATH:/usr/sbin:/sbin
+
+# --- build ----------------------------------------------------------------
+
+log "building bench/dhcpload"
+(cd "$REPO" && go build -o "$T/dhcpload" ./bench/dhcpload)
+BOOTFORGE_BUILT=0
+if (cd "$REPO" && timeout 300 go build -o "$T/bootforge" ./cmd/bootforge) >"$T/bootforge-build.log" 2>&1; then
+	BOOTFORGE_BUILT=1
+else
+	log "bootforge does not build (see below); its rows will say so"
+	tail -5 "$T/bootforge-build.log" >&2 || true
+fi
+
+# --- network --------------------------------------------------------------
+
+ip netns add "$NS_SRV"
+ip netns add "$NS_RLY"
+ip -n "$NS_SRV" link set lo up
+ip -n "$NS_RLY" link set lo up
+ip -n "$NS_SRV" link add vsrv type veth peer name vrly netns "$NS_RLY"
+ip -n "$NS_SRV" addr add "$SRV_IP/24" dev vsrv
+ip -n "$NS_RLY" addr add "$RLY_IP/24" dev vrly
+ip -n "$NS_RLY" addr add "$GIADDR/16" dev vrly
+ip -n "$NS_SRV" link set vsrv up
+ip -n "$NS_RLY" link set vrly up
+ip -n "$NS_SRV" route add "$POOL_NET" via "$RLY_IP"
+# Daemons are started as "ip netns exec ... &" (ip execs the daemon, so $! is
+# the daemon's pid); short commands go through these helpers.
+in_srv() { ip netns exec "$NS_SRV" "$@"; }
+in_rly() { ip netns exec "$NS_RLY" "$@"; }
+
+# wait_port67: until something listens on UDP 67 in the server namespace.
+wait_port67() {
+	local i
+	for i in $(seq 100); do
+		if in_srv ss -Hlun 'sport = :67' 2>/dev/null | grep -q .; then return 0; fi
+		[ -n "$DAEMON_PID" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null && return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- servers --------------------------------------------------------------
+# start_<server> DIR: start it fresh with its state in DIR, set DAEMON_PID,
+# return non-zero if it did not come up.
+
+start_kea() {
+	local d=$1
+	cat >"$d/kea.json" <<EOF
+{
+  "Dhcp4": {
+    "interfaces-config": { "interfaces": [ "vsrv" ], "dhcp-socket-type": "udp" },
+    "lease-database": { "type": "memfile", "persist": true, "name": "$d/kea-leases4.csv", "lfc-interval": 0 },
+    "valid-lifetime": 3600,
+    "renew-timer": 1800,
+    "rebind-timer": 3150,
+    "next-server": "$SRV_IP",
+    "client-classes": [
+      { "name": "efi-x64", "test": "option[93].hex == 0x0007", "boot-file-name": "snponly.efi" },
+      { "name": "bios", "test": "option[93].hex == 0x0000", "boot-file-name": "undionly.kpxe" }
+    ],
+    "subnet4": [ {
+      "id": 1,
+      "subnet": "$POOL_NET",
+      "pools": [ { "pool": "$POOL_FIRST - $POOL_LAST" } ],
+      "relay": { "ip-addresses": [ "$GIADDR" ] },
+      "option-data": [ { "name": "routers", "data": "$GIADDR" } ]
+    } ],
+    "loggers": [
+      { "name": "kea-dhcp4", "severity": "${KEA_SEVERITY:-INFO}", "output_options": [ { "output": "$d/kea.log" } ] },
+      { "name": "kea-dhcp4.options", "severity": "WARN", "output_options": [ { "output": "$d/kea-options.log" } ] }
+    ]
+  }
+}
+EOF
+	KEA_PIDFILE_DIR=$d KEA_LOCKFILE_DIR=$d ip netns exec "$NS_SRV" kea-dhcp4 -c "$d/kea.json" >"$d/kea.out" 2>&1 &
+	DAEMON_PID=$!
+	wait_port67
+}
+
+start_dnsmasq() {
+	local d=$1
+	# --keep-in-foreground, not --no-daemon: that one also copies every log
+	# line to stderr.
+	ip netns exec "$NS_SRV" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --no-ping \
+		--interface=vsrv --bind-interfaces --user=root --group=root --pid-file= \
+		--dhcp-authoritative \
+		--dhcp-range="$POOL_FIRST,$POOL_LAST,255.255.0.0,1h" \
+		--dhcp-option=option:router,"$GIADDR" \
+		--dhcp-lease-max=200000 --dhcp-leasefile="$d/dnsmasq.leases" \
+		--dhcp-match=set:efi64,option:client-arch,7 \
+		--dhcp-boot=tag:efi64,snponly.efi,,"$SRV_IP" --dhcp-boot=tag:!efi64,undionly.kpxe,,"$SRV_IP" \
+		--log-facility="$d/dnsmasq.log" >"$d/dnsmasq.out" 2>&1 &
+	DAEMON_PID=$!
+	wait_port67
+}
+
+start_bootforge() {
+	local d=$1
+	[ "$BOOTFORGE_BUILT" = 1 ] || return 1
+	mkdir -p "$d/root" "$d/data"
+	: >"$d/root/undionly.kpxe"
+	: >"$d/root/snponly.efi"
+	printf '#!ipxe\nexit\n' >"$d/root/boot.ipxe"
+	cat >"$d/bootforge.yaml" <<EOF
+dhcp:
+  mode: authoritative
+  interfaces: [vsrv]
+  rate_limit: 1000
+  subnets:
+    - subnet: $POOL_NET
+      pools: ["$POOL_FIRST-$POOL_LAST"]
+      router: $GIADDR
+EOF
+	ip netns exec "$NS_SRV" "$T/bootforge" serve --config "$d/bootforge.yaml" --root "$d/root" --data-dir "$d/data" \
+		--tftp-addr "$SRV_IP:69" --http-addr "$SRV_IP:8080" --https-addr "$SRV_IP:8443" \
+		>"$d/bootforge.out" 2>&1 &
+	DAEMON_PID=$!
+	wait_port67 || return 1
+	# It listens; does it lease? A few clients with a short timeout tell.
+	in_rly timeout 20 "$T/dhcpload" -server "$SRV_IP" -relay "$GIADDR" -clients 4 -inflight 1 \
+		-timeout 1s -mac-base 02:bf:ff:00:00:00 -json >"$d/probe.json" 2>/dev/null || return 2
+	# It does: start again on an empty lease database.
+	stop_daemon
+	mv "$d/bootforge.out" "$d/bootforge-probe.out"
+	rm -rf "$d/data"
+	mkdir -p "$d/data"
+	ip netns exec "$NS_SRV" "$T/bootforge" serve --config "$d/bootforge.yaml" --root "$d/root" --data-dir "$d/data" \
+		--tftp-addr "$SRV_IP:69" --http-addr "$SRV_IP:8080" --https-addr "$SRV_IP:8443" \
+		>"$d/bootforge.out" 2>&1 &
+	DAEMON_PID=$!
+	wait_port67
+}
+
+# Lease file check: how many lease records and distinct addresses the server
+# wrote (Kea: one CSV line per lease write; dnsmasq: one line per lease).
+lease_check() {
+	local srv=$1 d=$2
+	case $srv in
+	kea)
+		[ -r "$d/kea-leases4.csv" ] || { echo "- -"; return; }
+		echo "$(tail -n +2 "$d/kea-leases4.csv" | grep -c .) $(tail -n +2 "$d/kea-leases4.csv" | cut -d, -f1 | sort -u | grep -c .)"
+		;;
+	dnsmasq)
+		[ -r "$d/dnsmasq.leases" ] || { echo "- -"; return; }
+		echo "$(grep -c . "$d/dnsmasq.leases") $(awk '{print $3}' "$d/dnsmasq.leases" | sort -u | grep -c .)"
+		;;
+	bootforge)
+		local db=$d/data/bootforge.db
+		if [ -r "$db" ] && command -v sqlite3 >/dev/null; then
+			sqlite3 -separator ' ' "$db" "select count(*), count(distinct ip) from leases where state = 'bound';" 2>/dev/null || echo "- -"
+		else
+			echo "- -"
+		fi
+		;;
+	esac
+}
+
+# seconds 480s|8m|1h|90: a Go duration of that simple form, in whole seconds.
+seconds() {
+	case $1 in
+	*h) echo $((${1%h} * 3600)) ;;
+	*m) echo $((${1%m} * 60)) ;;
+	*s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+jget() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$2" | tr -d '"'; }
+
+# --- runs -----------------------------------------------------------------
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A LPS
+ROWS=()
+CHECKS=()
+run_idx=0
+for inflight in $INFLIGHTS; do
+	for srv in $SERVERS; do
+		run_idx=$((run_idx + 1))
+		d="$T/$srv-$inflight"
+		mkdir -p "$d"
+		log "$srv, inflight $inflight: starting the server fresh"
+		rc=0
+		"start_$srv" "$d" || rc=$?
+		if [ "$rc" != 0 ]; then
+			stop_daemon
+			if [ "$srv" = bootforge ] && [ "$rc" = 2 ]; then
+				echo "bootforge: DHCP listens on port 67 but leased nothing to a 4-client probe" >&2
+				tail -5 "$d/bootforge.out" >&2 || true
+				ROWS+=("| bootforge | $inflight | DHCP listens but the probe got no lease | | | | | | |")
+			elif [ "$srv" = bootforge ]; then
+				echo "bootforge: DHCP not available in this build" >&2
+				ROWS+=("| bootforge | $inflight | bootforge: DHCP not available in this build | | | | | | |")
+			else
+				log "$srv did not start; see $d"
+				tail -5 "$d"/*.out >&2 || true
+				ROWS+=("| $srv | $inflight | did not start | | | | | | |")
+			fi
+			continue
+		fi
+		macbase=$(printf '02:bf:%02x:00:00:00' "$run_idx")
+		log "$srv, inflight $inflight: $CLIENTS clients (mac base $macbase)"
+		# dhcpload stops itself after -max-time; the outer timeout is a backstop.
+		in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+			-server "$SRV_IP" -relay "$GIADDR" -clients "$CLIENTS" -inflight "$inflight" \
+			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
+			-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
+		sleep 0.5 # let the server finish writing its last leases
+		stop_daemon
+		if ! grep -q leases_per_sec "$d/result.json"; then
+			ROWS+=("| $srv | $inflight | generator failed | | | | | | |")
+			cat "$d/dhcpload.err" >&2 || true
+			continue
+		fi
+		r=$d/result.json
+		lps=$(jget leases_per_sec "$r")
+		LPS[$srv-$inflight]=$lps
+		ROWS+=("$srv|$inflight|$r")
+		read -r recs addrs < <(lease_check "$srv" "$d")
+		CHECKS+=("| $srv | $inflight | $(jget completed "$r") | $(jget distinct_ips "$r") | $recs | $addrs | $(jget mismatches "$r") | $(jget no_opt82_echo "$r") | $(jget with_bootfile "$r") | $(jget stray "$r") | $(jget aborted "$r") | $(printf '%.2f' "$(jget cpu_s "$r")") | $(jget load_start "$r") / $(jget load_end "$r") |")
+		log "$srv, inflight $inflight: $(printf '%.0f' "$lps") leases/s, $(jget completed "$r") ACKs"
+	done
+done
+
+# --- report ---------------------------------------------------------------
+
+ratio() { # $1 / $2, or -
+	[ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }' || echo -
+}
+
+echo
+echo "DHCP DORA benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
+echo "$CLIENTS clients per run, relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER"
+echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$( [ -n "$(cd "$REPO" && git status --porcelain -- cmd internal 2>/dev/null)" ] && echo ' + uncommitted changes')"
+echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)$(awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 > n + 0) print " (busier than the core count: other work shares the CPUs, treat the figures with care)" }')"
+echo
+echo "| server | inflight | leases/s | p50 ms | p99 ms | timeouts | duplicates | NAKs | vs Kea |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for row in "${ROWS[@]}"; do
+	case $row in
+	"|"*) echo "$row" ;;
+	*)
+		IFS='|' read -r srv inflight r <<<"$row"
+		partial=
+		[ "$(jget aborted "$r")" = true ] && partial=" (stopped at -max-time: $(jget completed "$r") of $CLIENTS)"
+		printf '| %s | %s | %.0f%s | %.2f | %.2f | %s | %s | %s | %s |\n' "$srv" "$inflight" \
+			"$(jget leases_per_sec "$r")" "$partial" "$(jget p50_ms "$r")" "$(jget p99_ms "$r")" \
+			"$(jget timeouts "$r")" "$(jget duplicates "$r")" "$(jget naks "$r")" \
+			"$(ratio "${LPS[$srv-$inflight]:-}" "${LPS[kea-$inflight]:-}")"
+		;;
+	esac
+done
+echo
+echo "Checks: ACKs seen by the generator vs the server's own lease store (Kea: lease-file CSV lines;"
+echo "dnsmasq: lease-file lines; bootforge: 'bound' rows in its SQLite leases table)."
+echo
+echo "| server | inflight | ACKs | distinct IPs | lease records | distinct IPs in store | mismatches | no opt82 echo | with boot file | stray | aborted | generator CPU s | load avg start / end |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
+for c in "${CHECKS[@]}"; do echo "$c"; done
