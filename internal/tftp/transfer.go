@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"bootforge/internal/bootfs"
-
 )
 
 // transfer is one read request, from the first answer to the last ACK.

@@ -75,6 +75,7 @@ type Pool struct {
 	cursor   int // index of the next address to try, across ranges
 	byIP     map[netip.Addr]*Lease
 	byClient map[string]*Lease
+	byMAC    map[string]*Lease          // the latest record for a hardware address
 	resv     map[string]Reservation     // by client key
 	resvIP   map[netip.Addr]Reservation // by address
 	store    Store
@@ -89,6 +90,7 @@ func NewPool(subnet netip.Prefix, ranges []Range, resv []Reservation, store Stor
 		ranges:   ranges,
 		byIP:     map[netip.Addr]*Lease{},
 		byClient: map[string]*Lease{},
+		byMAC:    map[string]*Lease{},
 		resv:     map[string]Reservation{},
 		resvIP:   map[netip.Addr]Reservation{},
 		store:    store,
@@ -114,6 +116,9 @@ func NewPool(subnet netip.Prefix, ranges []Range, resv []Reservation, store Stor
 		p.byIP[l.IP] = &l
 		if l.State == Bound {
 			p.byClient[clientKey(l.MAC, l.ClientID)] = &l
+			if l.MAC != nil {
+				p.byMAC[string(l.MAC)] = &l
+			}
 		}
 	}
 	return p
@@ -158,7 +163,23 @@ func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr
 	}
 	p.byIP[ip] = nl
 	p.byClient[key] = nl
+	p.byMAC[string(mac)] = nl
 	return *nl, nil
+}
+
+// holding returns the client's live record: by its key, or, when the
+// client and the record differ only in whether option 61 was sent, by its
+// MAC. UEFI firmware sends no client id and the iPXE it loads sends one;
+// they are one machine and should keep one address (Kea matches the same
+// way).
+func (p *Pool) holding(key string, mac net.HardwareAddr, clientID []byte) *Lease {
+	if l, ok := p.byClient[key]; ok && p.byIP[l.IP] == l {
+		return l
+	}
+	if l, ok := p.byMAC[string(mac)]; ok && p.byIP[l.IP] == l && sameClient(l, mac, clientID) {
+		return l
+	}
+	return nil
 }
 
 // pick chooses the address for a client. Caller holds p.mu.
@@ -169,7 +190,7 @@ func (p *Pool) pick(key string, mac net.HardwareAddr, clientID []byte, requested
 		}
 		return netip.Addr{}, fmt.Errorf("reserved address %s is held by another client", r.IP)
 	}
-	if l, ok := p.byClient[key]; ok && p.byIP[l.IP] == l && p.inRanges(l.IP) && p.freeFor(l.IP, mac, clientID, now, false) {
+	if l := p.holding(key, mac, clientID); l != nil && p.inRanges(l.IP) && p.freeFor(l.IP, mac, clientID, now, false) {
 		return l.IP, nil
 	}
 	if requested.IsValid() && p.inRanges(requested) && p.freeFor(requested, mac, clientID, now, false) {
@@ -202,9 +223,10 @@ func (p *Pool) Bind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, hostna
 	}
 	key := clientKey(mac, clientID)
 	nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Hostname: hostname, Expires: now.Add(d), State: Bound}
-	prevIP, prevClient := p.byIP[ip], p.byClient[key]
+	prevIP, prevClient := p.byIP[ip], p.holding(key, mac, clientID)
 	p.byIP[ip] = nl // claimed: a concurrent Bind of ip by another client now fails
 	p.byClient[key] = nl
+	p.byMAC[string(mac)] = nl // a hint: checked against byIP on use
 	p.mu.Unlock()
 
 	err := p.store.PutLease(*nl)
@@ -216,7 +238,10 @@ func (p *Pool) Bind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, hostna
 			restore(p.byIP, ip, prevIP)
 		}
 		if p.byClient[key] == nl {
-			restore(p.byClient, key, prevClient)
+			delete(p.byClient, key)
+			if prevClient != nil {
+				p.byClient[clientKey(prevClient.MAC, prevClient.ClientID)] = prevClient
+			}
 		}
 		return Lease{}, fmt.Errorf("%w: %w", ErrStore, err)
 	}
@@ -262,8 +287,8 @@ func restore[K comparable](m map[K]*Lease, k K, prev *Lease) {
 func (p *Pool) Lookup(mac net.HardwareAddr, clientID []byte) (Lease, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l, ok := p.byClient[clientKey(mac, clientID)]
-	if !ok || p.byIP[l.IP] != l || l.State != Bound {
+	l := p.holding(clientKey(mac, clientID), mac, clientID)
+	if l == nil || l.State != Bound {
 		return Lease{}, false
 	}
 	return *l, true
@@ -319,12 +344,8 @@ func (p *Pool) Decline(ip netip.Addr, mac net.HardwareAddr, clientID []byte, d t
 func (p *Pool) Forget(mac net.HardwareAddr, clientID []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key := clientKey(mac, clientID)
-	if l, ok := p.byClient[key]; ok && l.State == Offered {
-		if p.byIP[l.IP] == l {
-			delete(p.byIP, l.IP)
-		}
-		delete(p.byClient, key)
+	if l := p.holding(clientKey(mac, clientID), mac, clientID); l != nil && l.State == Offered {
+		delete(p.byIP, l.IP)
 	}
 }
 
@@ -386,8 +407,10 @@ func (p *Pool) at(i int) netip.Addr {
 	panic("lease: index past the pool")
 }
 
+// sameClient: two client ids must be equal (RFC 2131 4.2: a client id
+// beats the MAC); without one on either side, the MACs decide.
 func sameClient(l *Lease, mac net.HardwareAddr, clientID []byte) bool {
-	if l.ClientID != nil || clientID != nil {
+	if l.ClientID != nil && clientID != nil {
 		return string(l.ClientID) == string(clientID)
 	}
 	return string(l.MAC) == string(mac)

@@ -247,3 +247,29 @@ func TestNetworkAndBroadcastNeverOffered(t *testing.T) {
 		t.Fatal(fmt.Sprint("255th offer from a /24"))
 	}
 }
+
+// UEFI firmware sends no client id; the iPXE it loads sends 01+MAC. One
+// machine, one address.
+func TestFirmwareThenIPXEKeepOneAddress(t *testing.T) {
+	p := newTestPool(t, "192.0.2.100", "192.0.2.110", newMemStore())
+	fw, _ := p.Offer(macA, nil, netip.Addr{}, time.Minute)
+	if _, err := p.Bind(fw.IP, macA, nil, "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	id := append([]byte{1}, macA...)
+	ipxe, _ := p.Offer(macA, id, netip.Addr{}, time.Minute)
+	if ipxe.IP != fw.IP {
+		t.Fatalf("iPXE offered %s, firmware holds %s", ipxe.IP, fw.IP)
+	}
+	if l, err := p.Bind(ipxe.IP, macA, id, "", time.Hour); err != nil || l.IP != fw.IP {
+		t.Fatalf("iPXE bind: %+v %v", l, err)
+	}
+	if used := p.Used(); used != 1 {
+		t.Fatalf("%d addresses used, want 1", used)
+	}
+	// Two different client ids on one MAC stay two clients.
+	other, _ := p.Offer(macA, []byte{0xff, 1}, netip.Addr{}, time.Minute)
+	if other.IP == fw.IP {
+		t.Fatal("a second client id got the first one's address")
+	}
+}
