@@ -21,6 +21,9 @@
 #   MAC_ORDER=scatter|seq
 #   KEEP=1   keep the temp dir (configs, logs, lease files, JSON results)
 #   TMPDIR=/tmp   where the temp dir (and so every lease database) goes
+#   BF_STORE_SYNC=full|normal   bootforge's store_sync: full fsyncs each
+#                 group commit (survives power loss), normal survives a crash
+#                 of the process only, like Kea's memfile and dnsmasq
 set -euo pipefail
 
 CLIENTS=${CLIENTS:-20000}
@@ -243,6 +246,7 @@ start_bootforge() {
 	: >"$d/root/snponly.efi"
 	printf '#!ipxe\nexit\n' >"$d/root/boot.ipxe"
 	cat >"$d/bootforge.yaml" <<EOF
+store_sync: ${BF_STORE_SYNC:-full}
 dhcp:
   mode: authoritative
   interfaces: [vsrv]

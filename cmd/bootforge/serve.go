@@ -234,7 +234,7 @@ func (s *services) closeStore() error {
 
 // openStore opens the embedded store under the data dir.
 func openStore(cfg config.Config) (*store.SQLite, error) {
-	db, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "bootforge.db"))
+	db, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "bootforge.db"), cfg.StoreSync)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

@@ -26,6 +26,11 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Root is the directory served over TFTP and HTTP(S).
 	Root string `yaml:"root"`
+	// StoreSync is how durable a store write is before the answer that
+	// depends on it leaves: "full" syncs to disk (survives power loss),
+	// "normal" hands it to the OS (survives a crash of bootforge, as Kea's
+	// memfile and dnsmasq's lease file do).
+	StoreSync string `yaml:"store_sync"`
 
 	Log  Log  `yaml:"log"`
 	TFTP TFTP `yaml:"tftp"`
@@ -84,9 +89,10 @@ type TLS struct {
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		DataDir: "/var/lib/bootforge",
-		Root:    "/var/lib/bootforge/root",
-		Log:     Log{Level: "info", Format: "text"},
+		DataDir:   "/var/lib/bootforge",
+		Root:      "/var/lib/bootforge/root",
+		StoreSync: "full",
+		Log:       Log{Level: "info", Format: "text"},
 		TFTP: TFTP{
 			Enabled:       true,
 			Listen:        ":69",
@@ -162,6 +168,11 @@ func (c *Config) Validate() error {
 		if root == data || within(data, root) {
 			bad("data_dir", "%q must not be inside root %q: its keys would be served", c.DataDir, c.Root)
 		}
+	}
+	switch c.StoreSync {
+	case "full", "normal":
+	default:
+		bad("store_sync", "%q is not one of full, normal", c.StoreSync)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -72,13 +72,23 @@ type write struct {
 	err   chan error
 }
 
+// Sync modes for OpenSQLite.
+const (
+	SyncFull   = "full"   // every commit is on disk: survives power loss
+	SyncNormal = "normal" // every commit is in the OS: survives a crash of bootforge
+)
+
 // OpenSQLite opens (creating if needed) the database at path and brings its
-// schema up to date.
-func OpenSQLite(path string) (*SQLite, error) {
+// schema up to date. sync is SyncFull or SyncNormal (empty means full).
+func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_txlock=immediate"
+	mode := "FULL"
+	if len(sync) > 0 && sync[0] == SyncNormal {
+		mode = "NORMAL" // in WAL mode: no fsync per commit, only at checkpoints
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + mode + ")&_pragma=busy_timeout(5000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
