@@ -15,9 +15,10 @@
 //     nothing is sent before a valid RRQ, so the server cannot be used as an
 //     amplifier.
 //   - Each transfer has its own socket (its TID) bound to the address the
-//     client asked, and its own goroutine. A window of DATA packets goes out
-//     in one sendmmsg call, each packet pointing into one buffer filled by
-//     one pread.
+//     client asked, and its own goroutine, which waits for ACKs in a
+//     blocking recvfrom (see sock_linux.go for why not the netpoller). A
+//     window of DATA packets goes out in one sendmmsg call. A window holds
+//     at most 128 KiB, so that it fits a client's socket buffer.
 //   - A duplicate ACK never triggers a resend (Sorcerer's Apprentice,
 //     RFC 1123 4.2.3.1); only a timeout does, from the block after the last
 //     acknowledged one, with exponential backoff and a bounded retry count.
