@@ -29,6 +29,7 @@ type sock struct {
 
 	msgs []mmsghdr
 	iovs []unix.Iovec
+	from unix.RawSockaddrAny // recv's source, reused: unix.Recvfrom allocates and asks getsockopt per call
 }
 
 // mmsghdr is struct mmsghdr from <sys/socket.h>.
@@ -163,34 +164,37 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 			}
 			s.timeout = wait
 		}
-		n, from, err := unix.Recvfrom(s.fd, buf, 0)
+		fromLen := uint32(unix.SizeofSockaddrAny)
+		r, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+			0, uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fromLen)))
 		if s.closed.Load() {
 			return 0, netip.AddrPort{}, errClosed // woken by abort's shutdown
 		}
-		switch {
-		case err == unix.EAGAIN || err == unix.EINTR:
+		switch errno {
+		case 0:
+			return int(r), rawAddrPort(&s.from), nil
+		case unix.EAGAIN, unix.EINTR:
 			continue // timed out (checked above) or interrupted
-		case err != nil:
-			if s.closed.Load() {
-				return 0, netip.AddrPort{}, errClosed
-			}
-			return 0, netip.AddrPort{}, err
+		default:
+			return 0, netip.AddrPort{}, errno
 		}
-		return n, addrPort(from), nil
 	}
 }
 
-var errClosed = errors.New("transfer aborted")
-
-func addrPort(sa unix.Sockaddr) netip.AddrPort {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+// rawAddrPort reads a sockaddr_in or sockaddr_in6.
+func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), sa.Port<<8|sa.Port>>8)
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), sa.Port<<8|sa.Port>>8)
 	}
 	return netip.AddrPort{}
 }
+
+var errClosed = errors.New("transfer aborted")
 
 // abort wakes a blocked recv and makes every later one fail.
 func (s *sock) abort() {
