@@ -183,7 +183,7 @@ func TestCLIBadConfig(t *testing.T) {
 		{"bad boolean", "http:\n  tls:\n    enabled: yes please\n", `:3: http.tls.enabled: "yes please" is not a valid boolean`},
 		{"key given twice", "tftp:\n  retries: 3\n  retries: 4\n", ":3: tftp.retries: key given twice"},
 		{"fraction for a whole number", "tftp:\n  max_window_size: 8.5\n", `:2: tftp.max_window_size: "8.5" is not a valid whole number`},
-		{"bad yaml syntax", "tftp:\n\tmax_window_size: 8\n", ": line 2: "},
+		{"bad yaml syntax", "tftp:\n\tmax_window_size: 8\n", ":2: found character that cannot start any token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
