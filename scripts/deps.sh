@@ -13,6 +13,8 @@ PACKAGES=(
   # boot firmware and loaders for QEMU tests
   qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common
   grub-efi-amd64-bin grub-pc-bin cpio xorriso isolinux
+  # Secure Boot chain: shim and GRUB signed for it, and Authenticode tools
+  shim-signed grub-efi-amd64-signed osslsigncode
   # DHCP peers
   isc-dhcp-client udhcpc isc-dhcp-relay nmap dnsmasq
   # network namespaces

@@ -35,17 +35,30 @@ func resolverFor(cfg config.Config) *boot.Resolver {
 			boot.FirmwareEFIx64:   l.HTTPx64,
 			boot.FirmwareEFIarm64: l.HTTParm64,
 		},
-		Script:   cfg.DHCP.IPXEScript,
-		HTTPPort: port,
+		Script:            cfg.DHCP.IPXEScript,
+		HTTPPort:          port,
+		SecureBootLoader:  l.SecureBootX64,
+		SecureBootSubnets: secureBootSubnets(cfg.DHCP),
 	}
 }
 
+func secureBootSubnets(d config.DHCP) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range d.Subnets {
+		if s.SecureBoot {
+			out = append(out, s.Subnet.Prefix)
+		}
+	}
+	return out
+}
+
 // startDHCP starts the DHCP server, with its leases in db.
-func startDHCP(cfg config.Config, db *store.SQLite, clients *menufs.Clients, log *slog.Logger) (*dhcp.Server, error) {
+func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, clients *menufs.Clients, log *slog.Logger) (*dhcp.Server, error) {
 	d := cfg.DHCP
 	h := &dhcp.Handler{
 		Mode:      d.Mode,
 		Resolver:  resolverFor(cfg),
+		Inventory: inv,
 		OfferHold: d.OfferHold.D(),
 		Log:       log,
 		Observe: func(c boot.Client, ip netip.Addr) {

@@ -383,12 +383,22 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 			if server == "" {
 				server = "SERVER:" + portOf(o.cfg.HTTP.Listen)
 			}
+			// What DHCP would hand this client's firmware first.
+			plan := resolverFor(o.cfg).Resolve(boot.Client{MAC: mac, VendorClass: "PXEClient", Arch: archOf(fw), HasArch: true}, o.inv)
+			if plan.SecureBoot && !cmd.Flags().Changed("format") {
+				ft = menufs.FormatGRUB // the menu a Secure Boot client reads
+			}
 			res, err := menufs.Render(o.inv, f, o.db, time.Now(), ft, server)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "# client: mac %s, firmware %s\n", mac, orDash(string(fw)))
+			fmt.Fprintf(out, "# dhcp boot file: %s (%s)\n", orDash(plan.BootFile), plan.Reason)
+			if plan.SecureBoot {
+				fmt.Fprintf(out, "# Secure Boot chain: %s (shim, signed by Microsoft) -> grubx64.efi (signed GRUB) -> grub/grub.cfg -> bootforge/grub/%s.cfg (below) -> kernel checked by shim\n",
+					plan.BootFile, mac)
+			}
 			fmt.Fprintf(out, "# profile: %s (%s)\n", res.Choice.Profile.Name, res.Choice.Why)
 			if res.Boot != "" {
 				fmt.Fprintf(out, "# one-shot: boots %q (%s)\n", res.Boot, res.OneShot.State)
@@ -405,6 +415,23 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 	render.Flags().StringVar(&server, "server", "", "host:port in URLs (default SERVER:<http port>)")
 	cmd.AddCommand(render)
 	return cmd
+}
+
+// archOf is the option 93 value a firmware kind sends over PXE.
+func archOf(fw boot.Firmware) boot.Arch {
+	switch fw {
+	case boot.FirmwareEFIx64:
+		return boot.ArchEFIx64
+	case boot.FirmwareEFIia32:
+		return boot.ArchEFIia32
+	case boot.FirmwareEFIarm64:
+		return boot.ArchEFIarm64
+	case boot.FirmwareEFIarm32:
+		return boot.ArchEFIarm32
+	case boot.FirmwareEFIrv64:
+		return boot.ArchRISCV64
+	}
+	return boot.ArchBIOS
 }
 
 // parseArch accepts a firmware name or an option 93 number.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/authenticode"
 	"bootforge/internal/bootfs"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
@@ -203,7 +204,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, err := startDHCP(cfg, s.db, clients, s.log)
+		srv, err := startDHCP(cfg, s.db, s.inv.Current, clients, s.log)
 		if err != nil {
 			return err
 		}
@@ -252,7 +253,28 @@ func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inv
 			dir = filepath.Dir(configFile)
 		}
 	}
-	return inventory.Source{Config: cfg.Inventory, ConfigFile: configFile, Dir: dir, Store: db}
+	return inventory.Source{Config: cfg.Inventory, ConfigFile: configFile, Dir: dir, Store: db,
+		CheckKernel: func(path string) error { return checkSigned(cfg.Root, path) }}
+}
+
+// checkSigned refuses a kernel that Secure Boot firmware would refuse: one
+// without an Authenticode signature, or one we cannot read.
+func checkSigned(root, path string) error {
+	if strings.Contains(path, "://") {
+		return errors.New("a Secure Boot kernel must be a file in root, so that its signature can be checked")
+	}
+	name, err := bootfs.Clean(path)
+	if err != nil {
+		return err
+	}
+	sig, err := authenticode.Inspect(filepath.Join(root, filepath.FromSlash(name)))
+	if err != nil {
+		return err
+	}
+	if !sig.Signed {
+		return errors.New("not signed: Secure Boot firmware would refuse it")
+	}
+	return nil
 }
 
 func tftpSettings(c config.TFTP) tftp.Settings {

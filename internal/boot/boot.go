@@ -162,6 +162,8 @@ type Plan struct {
 	// HTTPClient means the answer must carry vendor class HTTPClient, as
 	// UEFI HTTP boot requires.
 	HTTPClient bool
+	// SecureBoot means the client takes the shim → signed GRUB chain.
+	SecureBoot bool
 	// Reason explains the plan in logs and previews.
 	Reason string
 }

@@ -13,13 +13,16 @@ import (
 
 // Host is an inventory record: one machine, known by its MACs or UUID.
 type Host struct {
-	Name     string // hostname
-	MACs     []net.HardwareAddr
-	UUID     string // lower-case, with dashes, as iPXE prints ${uuid}
-	Labels   []string
-	Profile  string    // pinned profile, or ""
-	NextBoot *NextBoot // one-shot, or nil
-	Source   string    // "file:line" or "store", for messages
+	Name    string // hostname
+	MACs    []net.HardwareAddr
+	UUID    string // lower-case, with dashes, as iPXE prints ${uuid}
+	Labels  []string
+	Profile string // pinned profile, or ""
+	// SecureBoot sends this host, if it is x64 UEFI, down the shim →
+	// signed GRUB chain whatever its profile says.
+	SecureBoot bool
+	NextBoot   *NextBoot // one-shot, or nil
+	Source     string    // "file:line" or "store", for messages
 }
 
 // NextBoot is a one-shot boot action: the next boot takes Entry instead of

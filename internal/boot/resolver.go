@@ -19,10 +19,17 @@ type Resolver struct {
 	Script string
 	// HTTPPort is the port of our HTTP server in URLs.
 	HTTPPort int
+	// SecureBootLoader is the shim that x64 UEFI clients on the Secure Boot
+	// path get instead of their loader; shim then fetches grubx64.efi from
+	// the same directory, and GRUB its grub.cfg.
+	SecureBootLoader string
+	// SecureBootSubnets put every x64 UEFI client in them on that path.
+	SecureBootSubnets []netip.Prefix
 }
 
-// Resolve answers one client at one step.
-func (r *Resolver) Resolve(c Client) Plan {
+// Resolve answers one client at one step. inv, if not nil, says which
+// clients take the Secure Boot chain (their profile or host says so).
+func (r *Resolver) Resolve(c Client, inv *Inventory) Plan {
 	if !c.PXE() {
 		return Plan{Reason: "not a network-boot client"}
 	}
@@ -47,12 +54,52 @@ func (r *Resolver) Resolve(c Client) Plan {
 		return Plan{Boot: true, Firmware: fw, Stage: StageFirmware, BootFile: r.url(c.Server, path),
 			HTTPClient: true, Reason: "UEFI HTTP boot: loader over HTTP"}
 	}
+	if fw == FirmwareEFIx64 {
+		if why := r.secureBoot(c, inv); why != "" {
+			if r.SecureBootLoader == "" {
+				return Plan{Firmware: fw, Reason: why + ", but no Secure Boot loader is configured"}
+			}
+			return Plan{Boot: true, Firmware: fw, Stage: StageFirmware, BootFile: r.SecureBootLoader, SecureBoot: true,
+				Reason: why + ": shim, then grubx64.efi, then grub.cfg, all over TFTP"}
+		}
+	}
 	path := r.Loaders[fw]
 	if path == "" {
 		return Plan{Firmware: fw, Reason: fmt.Sprintf("no loader configured for %s", fw)}
 	}
 	return Plan{Boot: true, Firmware: fw, Stage: StageFirmware, BootFile: path,
 		Reason: fmt.Sprintf("%s PXE: loader over TFTP", fw)}
+}
+
+// secureBoot says why a client takes the Secure Boot chain, or "".
+func (r *Resolver) secureBoot(c Client, inv *Inventory) string {
+	for _, p := range r.SecureBootSubnets {
+		if (c.IP.IsValid() && p.Contains(c.IP)) || (c.Relay.IsValid() && p.Contains(c.Relay)) {
+			return fmt.Sprintf("Secure Boot for subnet %s", p)
+		}
+	}
+	if inv == nil {
+		return ""
+	}
+	f := Facts{MAC: c.MAC, UUID: FormatUUID(c.UUID), Firmware: FirmwareEFIx64, Vendor: c.VendorClass, IP: c.IP, Relay: c.Relay}
+	choice, ok := inv.Choose(f)
+	switch {
+	case !ok:
+		return ""
+	case choice.Host != nil && choice.Host.SecureBoot:
+		return fmt.Sprintf("Secure Boot for host %q", choice.Host.Name)
+	case choice.Profile.SecureBoot:
+		return fmt.Sprintf("Secure Boot for profile %q", choice.Profile.Name)
+	}
+	return ""
+}
+
+// FormatUUID writes a 16-byte UUID (option 97) as iPXE prints ${uuid}.
+func FormatUUID(b []byte) string {
+	if len(b) != 16 {
+		return ""
+	}
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // url makes an HTTP URL for path on our server.

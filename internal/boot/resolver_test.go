@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 )
@@ -58,7 +59,7 @@ func TestResolve(t *testing.T) {
 	r := testResolver()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := r.Resolve(tt.client)
+			p := r.Resolve(tt.client, nil)
 			if p.Boot != tt.boot || p.BootFile != tt.file || p.Stage != tt.stage || p.HTTPClient != tt.http {
 				t.Fatalf("got %+v", p)
 			}
@@ -75,7 +76,7 @@ func TestResolve(t *testing.T) {
 func TestURLPort80(t *testing.T) {
 	r := testResolver()
 	r.HTTPPort = 80
-	p := r.Resolve(Client{UserClass: []string{"iPXE"}, Server: netip.MustParseAddr("198.51.100.7")})
+	p := r.Resolve(Client{UserClass: []string{"iPXE"}, Server: netip.MustParseAddr("198.51.100.7")}, nil)
 	if p.BootFile != "http://198.51.100.7/boot.ipxe" {
 		t.Fatal(p.BootFile)
 	}
@@ -85,6 +86,47 @@ func TestArchString(t *testing.T) {
 	for a, want := range map[Arch]string{0: "bios", 7: "efi-x64", 9: "efi-x64", 16: "efi-x64-http", 11: "efi-arm64", 99: "arch-99"} {
 		if got := a.String(); got != want {
 			t.Errorf("Arch(%d) = %q, want %q", a, got, want)
+		}
+	}
+}
+
+func TestResolveSecureBoot(t *testing.T) {
+	r := testResolver()
+	r.SecureBootLoader = "shimx64.efi"
+	r.SecureBootSubnets = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
+	sbMAC, hostMAC := mustMAC("52:54:00:5b:00:01"), mustMAC("52:54:00:5b:00:02")
+	inv, err := NewInventory([]Profile{
+		{Name: "sb", SecureBoot: true, Match: []Selector{{MAC: sbMAC}}},
+		{Name: "plain"},
+	}, []Host{{Name: "h", MACs: []net.HardwareAddr{hostMAC}, SecureBoot: true}}, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := netip.MustParseAddr("192.0.2.1")
+	uefi := func(mac net.HardwareAddr) Client {
+		return Client{MAC: mac, VendorClass: "PXEClient:Arch:00007", Arch: ArchEFIx64, HasArch: true, Server: server}
+	}
+	cases := []struct {
+		name string
+		c    Client
+		want string
+		sb   bool
+	}{
+		{"profile says Secure Boot", uefi(sbMAC), "shimx64.efi", true},
+		{"host says Secure Boot", uefi(hostMAC), "shimx64.efi", true},
+		{"neither: iPXE path", uefi(mustMAC("52:54:00:00:00:09")), "snponly.efi", false},
+		{"subnet default, by relay", func() Client {
+			c := uefi(mustMAC("52:54:00:00:00:09"))
+			c.Relay = netip.MustParseAddr("198.51.100.1")
+			return c
+		}(), "shimx64.efi", true},
+		{"BIOS is never Secure Boot", Client{MAC: sbMAC, VendorClass: "PXEClient", Arch: ArchBIOS, HasArch: true, Server: server}, "undionly.kpxe", false},
+		{"iPXE still gets the script", func() Client { c := uefi(sbMAC); c.IPXE = true; return c }(), "http://192.0.2.1:8080/boot.ipxe", false},
+	}
+	for _, tc := range cases {
+		p := r.Resolve(tc.c, inv)
+		if p.BootFile != tc.want || p.SecureBoot != tc.sb {
+			t.Errorf("%s: %+v", tc.name, p)
 		}
 	}
 }

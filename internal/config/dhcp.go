@@ -52,6 +52,9 @@ type Loaders struct {
 	EFIarm32  string `yaml:"efi_arm32"`  // arch 10
 	HTTPx64   string `yaml:"http_x64"`   // arch 16, fetched over HTTP
 	HTTParm64 string `yaml:"http_arm64"` // arch 19, fetched over HTTP
+	// SecureBootX64 is the shim given to x64 UEFI clients on the Secure
+	// Boot path; it fetches grubx64.efi from the same directory.
+	SecureBootX64 string `yaml:"secure_boot_x64"`
 }
 
 // Subnet is one IPv4 subnet with its pool and options.
@@ -64,6 +67,9 @@ type Subnet struct {
 	NTP          []string      `yaml:"ntp"`
 	LeaseTime    Duration      `yaml:"lease_time"` // 0: dhcp.lease_time
 	Reservations []Reservation `yaml:"reservations"`
+	// SecureBoot sends every x64 UEFI client of this subnet down the shim →
+	// signed GRUB chain.
+	SecureBoot bool `yaml:"secure_boot"`
 }
 
 // Reservation gives one client a fixed address, by MAC or client id.
@@ -98,13 +104,14 @@ func defaultDHCP() DHCP {
 		LeaseTime:  Duration(time.Hour),
 		OfferHold:  Duration(30 * time.Second),
 		Loaders: Loaders{
-			BIOS:      "undionly.kpxe",
-			EFIx64:    "snponly.efi",
-			EFIia32:   "ipxe-ia32.efi",
-			EFIarm64:  "arm64/snponly.efi",
-			EFIarm32:  "arm32/snponly.efi",
-			HTTPx64:   "ipxe.efi",
-			HTTParm64: "arm64/ipxe.efi",
+			BIOS:          "undionly.kpxe",
+			EFIx64:        "snponly.efi",
+			EFIia32:       "ipxe-ia32.efi",
+			EFIarm64:      "arm64/snponly.efi",
+			EFIarm32:      "arm32/snponly.efi",
+			HTTPx64:       "ipxe.efi",
+			HTTParm64:     "arm64/ipxe.efi",
+			SecureBootX64: "shimx64.efi",
 		},
 	}
 }

@@ -77,6 +77,8 @@ type Host struct {
 	UUID    string   `yaml:"uuid"`
 	Labels  []string `yaml:"labels"`
 	Profile string   `yaml:"profile"`
+	// SecureBoot sends this host down the shim → signed GRUB chain.
+	SecureBoot bool `yaml:"secure_boot"`
 }
 
 // Item is one decoded list item with the line it starts on.

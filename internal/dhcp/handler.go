@@ -34,8 +34,11 @@ type Subnet struct {
 // Handler decides the reply to one request. It holds no sockets; Server
 // feeds it and sends what it returns.
 type Handler struct {
-	Mode      string
-	Resolver  *boot.Resolver
+	Mode     string
+	Resolver *boot.Resolver
+	// Inventory, if set, gives the profiles and hosts that decide who takes
+	// the Secure Boot chain.
+	Inventory func() *boot.Inventory
 	Subnets   []*Subnet
 	OfferHold time.Duration
 	// ServerAddress, if valid, is the boot server address given to clients;
@@ -72,7 +75,11 @@ func (h *Handler) handle(req request) (*dhcpv4.DHCPv4, error) {
 		server = h.ServerAddress
 	}
 	c := clientOf(req.pkt, req.iface, server)
-	plan := h.Resolver.Resolve(c)
+	var inv *boot.Inventory
+	if h.Inventory != nil {
+		inv = h.Inventory()
+	}
+	plan := h.Resolver.Resolve(c, inv)
 	if h.Observe != nil {
 		h.Observe(c, c.IP)
 	}

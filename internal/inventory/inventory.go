@@ -39,6 +39,11 @@ type Source struct {
 	ConfigFile string    // for messages; may be empty
 	Dir        string    // holds profiles/ and hosts/; may be empty
 	Store      HostStore // may be nil
+	// CheckKernel, if set, is asked about the kernel of every Linux entry
+	// that a Secure Boot client can reach (profiles with secure_boot, and
+	// profiles pinned by hosts with secure_boot). An error refuses the
+	// inventory: the firmware would refuse the kernel at boot time.
+	CheckKernel func(path string) error
 }
 
 // Load reads and checks the whole inventory.
@@ -121,7 +126,54 @@ func Load(src Source) (*boot.Inventory, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
-	return boot.NewInventory(profiles, hosts, src.Config.DefaultProfile)
+	inv, err := boot.NewInventory(profiles, hosts, src.Config.DefaultProfile)
+	if err != nil || src.CheckKernel == nil {
+		return inv, err
+	}
+	if err := checkSecureBootKernels(inv, src.CheckKernel); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+// checkSecureBootKernels asks check about every kernel a Secure Boot client
+// can be handed, and names profile, entry and file for each refusal.
+func checkSecureBootKernels(inv *boot.Inventory, check func(string) error) error {
+	sb := map[string]bool{}
+	for _, p := range inv.Profiles() {
+		if p.SecureBoot {
+			sb[p.Name] = true
+		}
+	}
+	for _, h := range inv.Hosts() {
+		if h.SecureBoot && h.Profile != "" {
+			sb[h.Profile] = true
+		}
+	}
+	var errs []string
+	for _, p := range inv.Profiles() {
+		if !sb[p.Name] {
+			continue
+		}
+		menus := []boot.Menu{p.Menu}
+		for _, m := range p.Variants {
+			menus = append(menus, m)
+		}
+		for _, m := range menus {
+			for _, e := range m.Entries {
+				if e.Kind != boot.KindLinux {
+					continue
+				}
+				if err := check(e.Kernel); err != nil {
+					errs = append(errs, fmt.Sprintf("%s: profile %q (Secure Boot): entry %q: kernel %q: %v", p.Source, p.Name, e.Name, e.Kernel, err))
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return nil
 }
 
 // files lists *.yaml and *.yml in dir, sorted; none if dir is missing.
@@ -230,7 +282,7 @@ func convertMenu(m config.Menu) boot.Menu {
 }
 
 func convertHost(h config.Host, src string) (boot.Host, error) {
-	bh := boot.Host{Name: h.Name, UUID: strings.ToLower(h.UUID), Labels: h.Labels, Profile: h.Profile, Source: src}
+	bh := boot.Host{Name: h.Name, UUID: strings.ToLower(h.UUID), Labels: h.Labels, Profile: h.Profile, SecureBoot: h.SecureBoot, Source: src}
 	if h.Name == "" {
 		return bh, fmt.Errorf("%s: host: name: a host needs a name", src)
 	}
