@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/boot"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
@@ -53,7 +54,7 @@ func secureBootSubnets(d config.DHCP) []netip.Prefix {
 }
 
 // startDHCP starts the DHCP server, with its leases in db.
-func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, clients *menufs.Clients, log *slog.Logger) (*dhcp.Server, error) {
+func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, clients *menufs.Clients, events audit.Sink, log *slog.Logger) (*dhcp.Server, error) {
 	d := cfg.DHCP
 	h := &dhcp.Handler{
 		Mode:      d.Mode,
@@ -95,6 +96,7 @@ func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, 
 		RateLimit:  d.RateLimit,
 		BootServer: d.Mode == dhcp.ModeProxy,
 	}, log)
+	srv.Events = events
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/boot"
 	"bootforge/internal/config"
 	"bootforge/internal/inventory"
@@ -167,6 +169,8 @@ States: pending, delivered (a menu with it was served), booted, expired.`,
 			}
 			defer o.db.Close()
 			if clear {
+				host, _ := os.Hostname()
+				o.db.PutEvents([]audit.Event{{Time: time.Now(), MAC: mac.String(), Stage: "one-shot", Protocol: "cli", Result: "cleared", Server: host}})
 				return o.db.DeleteNextBoot(mac)
 			}
 			if len(args) != 2 {
@@ -188,6 +192,9 @@ States: pending, delivered (a menu with it was served), booted, expired.`,
 			if err := o.db.PutNextBoot(mac, nb); err != nil {
 				return err
 			}
+			host, _ := os.Hostname()
+			o.db.PutEvents([]audit.Event{{Time: time.Now(), MAC: mac.String(), Stage: "one-shot", Protocol: "cli",
+				File: args[1], Result: "set", Server: host}})
 			fmt.Fprintf(cmd.OutOrStdout(), "next boot of %s: %s (pending)\n", mac, args[1])
 			return nil
 		},

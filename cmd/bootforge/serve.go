@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/authenticode"
 	"bootforge/internal/bootfs"
 	"bootforge/internal/config"
@@ -105,6 +107,7 @@ type services struct {
 	db    *store.SQLite
 	inv   *inventory.Watcher
 	menus *menufs.FS
+	audit *audit.Recorder
 
 	configFile string
 	cancel     context.CancelFunc
@@ -162,11 +165,21 @@ func (s *services) start(ctx context.Context) error {
 	}
 	go s.inv.Run(ctx, 2*time.Second)
 	clients := menufs.NewClients()
+	host, _ := os.Hostname()
+	s.audit = audit.NewRecorder(s.db, host, func(ip netip.Addr) string {
+		if mac, ok := clients.MAC(ip); ok {
+			return mac.String()
+		}
+		return ""
+	}, s.log)
+	go keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log)
 	s.menus = menufs.New(dir, s.inv.Current, s.db, clients, s.log)
+	s.menus.Events = s.audit
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {
 		s.tftp = tftp.New(s.menus, tftpSettings(cfg.TFTP), s.log)
+		s.tftp.Events = s.audit
 		conn, err := s.tftp.Listen(cfg.TFTP.Listen)
 		if err != nil {
 			return fmt.Errorf("tftp.listen: %w", err)
@@ -180,6 +193,7 @@ func (s *services) start(ctx context.Context) error {
 	}
 	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
 		s.files = httpd.New(s.menus, cfg.HTTP.AccessLog, s.log)
+		s.files.Events = s.audit
 	}
 	if cfg.HTTP.Enabled {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -204,7 +218,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, err := startDHCP(cfg, s.db, s.inv.Current, clients, s.log)
+		srv, err := startDHCP(cfg, s.db, s.inv.Current, clients, s.audit, s.log)
 		if err != nil {
 			return err
 		}
@@ -222,6 +236,25 @@ func (s *services) serveHTTP(srv *http.Server, ln net.Listener) {
 			s.log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
+}
+
+// keepEvents deletes boot-log events older than retention, hourly.
+func keepEvents(ctx context.Context, db *store.SQLite, retention time.Duration, log *slog.Logger) {
+	if retention <= 0 {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := db.DeleteEventsBefore(time.Now().Add(-retention)); err != nil {
+			log.Error("boot log: retention", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *services) closeStore() error {
@@ -353,6 +386,12 @@ func (s *services) shutdown(ctx context.Context) error {
 		s.dhcp.Close()
 	}
 	s.cancel()
+	if s.audit != nil {
+		s.audit.Close()
+		if d := s.audit.Dropped(); d > 0 {
+			s.log.Warn("boot log: events dropped while running", "dropped", d, "written", s.audit.Written())
+		}
+	}
 	if err := s.closeStore(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
 	}

@@ -32,10 +32,11 @@ type Config struct {
 	// memfile and dnsmasq's lease file do).
 	StoreSync string `yaml:"store_sync"`
 
-	Log  Log  `yaml:"log"`
-	TFTP TFTP `yaml:"tftp"`
-	HTTP HTTP `yaml:"http"`
-	DHCP DHCP `yaml:"dhcp"`
+	Log   Log   `yaml:"log"`
+	Audit Audit `yaml:"audit"`
+	TFTP  TFTP  `yaml:"tftp"`
+	HTTP  HTTP  `yaml:"http"`
+	DHCP  DHCP  `yaml:"dhcp"`
 
 	Inventory Inventory `yaml:"inventory"`
 }
@@ -44,6 +45,12 @@ type Config struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // text, json
+}
+
+// Audit configures the boot log.
+type Audit struct {
+	// Retention is how long boot-log events are kept; 0 keeps them forever.
+	Retention Duration `yaml:"retention"`
 }
 
 // TFTP configures the TFTP server.
@@ -173,6 +180,9 @@ func (c *Config) Validate() error {
 	case "full", "normal":
 	default:
 		bad("store_sync", "%q is not one of full, normal", c.StoreSync)
+	}
+	if c.Audit.Retention < 0 {
+		bad("audit.retention", "%s is negative", c.Audit.Retention)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

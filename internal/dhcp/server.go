@@ -18,12 +18,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/boot"
 )
 
 const (
@@ -64,6 +68,8 @@ type Server struct {
 	wg      sync.WaitGroup
 	closed  atomic.Bool
 	Stats   Stats
+	// Events, if set, gets a boot-log event per answer and per refusal.
+	Events audit.Sink
 }
 
 type ifaceConn struct {
@@ -186,6 +192,7 @@ func (s *Server) serve(p packet) {
 	addrs := p.ic.addresses()
 	if !s.allowed(req, addrs, h) {
 		s.Stats.Denied.Add(1)
+		s.record(req, nil, "denied: outside the allowed subnets")
 		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr.String(), "giaddr", req.GatewayIPAddr)
 		return
 	}
@@ -205,19 +212,46 @@ func (s *Server) serve(p packet) {
 		return
 	}
 	if reply == nil {
-		return // RELEASE, DECLINE
+		s.record(req, nil, "ok") // RELEASE, DECLINE
+		return
 	}
-	s.send(p.ic, req, reply, p.src)
+	if s.send(p.ic, req, reply, p.src) {
+		s.record(req, reply, "ok")
+	}
 }
 
-func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPort) {
+// record writes the boot-log event for a request and its reply (nil if
+// none was sent).
+func (s *Server) record(req, reply *dhcpv4.DHCPv4, result string) {
+	if s.Events == nil {
+		return
+	}
+	e := audit.Event{MAC: req.ClientHWAddr.String(), Protocol: "dhcp", Result: result,
+		Stage: strings.ToLower(strings.TrimPrefix(req.MessageType().String(), "DHCP"))}
+	if a := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
+		e.Arch = boot.Arch(uint16(a[0])<<8 | uint16(a[1])).String()
+	}
+	if ip, ok := addr4(req.ClientIPAddr); ok {
+		e.IP = ip.String()
+	}
+	if reply != nil {
+		e.Stage = strings.ToLower(strings.TrimPrefix(reply.MessageType().String(), "DHCP"))
+		if ip, ok := addr4(reply.YourIPAddr); ok {
+			e.IP = ip.String()
+		}
+		e.File = reply.BootFileName
+	}
+	s.Events.Record(e)
+}
+
+func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPort) bool {
 	if reply.GatewayIPAddr != nil && !reply.GatewayIPAddr.IsUnspecified() {
 		reply.HopCount = 0
 	}
 	b := reply.ToBytes()
 	if len(b) > maxReply {
 		s.log.Error("dhcp: reply too large for EDK2, not sent", "mac", req.ClientHWAddr.String(), "bytes", len(b))
-		return
+		return false
 	}
 	dst := route(req, reply, src)
 	if dst.arp {
@@ -228,10 +262,11 @@ func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPo
 	}
 	if _, err := ic.conn.WriteToUDPAddrPort(b, dst.addr); err != nil {
 		s.log.Warn("dhcp: send", "to", dst.addr, "err", err)
-		return
+		return false
 	}
 	s.Stats.Replied.Add(1)
 	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "mac", req.ClientHWAddr.String(), "yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName)
+	return true
 }
 
 // allowed reports whether the client's subnet — the relay's, or the

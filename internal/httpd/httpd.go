@@ -19,9 +19,11 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
 )
 
@@ -30,6 +32,8 @@ type Server struct {
 	log       *slog.Logger
 	files     atomic.Pointer[bootfs.FS]
 	accessLog atomic.Bool
+	// Events, if set, gets one boot-log event per request.
+	Events audit.Sink
 }
 
 // New returns a server for files.
@@ -105,6 +109,21 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
 }
 
+// httpResult words a status for the boot log.
+func httpResult(status int) string {
+	switch {
+	case status == http.StatusOK, status == http.StatusPartialContent, status == http.StatusNotModified:
+		return "ok"
+	case status == http.StatusNotFound:
+		return "not found"
+	case status == http.StatusForbidden:
+		return "refused"
+	case status == http.StatusRequestedRangeNotSatisfiable:
+		return "bad range"
+	}
+	return fmt.Sprintf("status %d", status)
+}
+
 // etag is a strong validator from size and modification time, as nginx
 // makes them; If-Range needs a strong one.
 func etag(st fs.FileInfo) string {
@@ -114,14 +133,22 @@ func etag(st fs.FileInfo) string {
 // logRequests writes one access-log line per request, with the client IP.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.accessLog.Load() {
-			next.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if s.Events != nil {
+			proto := "http"
+			if r.TLS != nil {
+				proto = "https"
+			}
+			path := strings.TrimPrefix(r.URL.Path, "/")
+			s.Events.Record(audit.Event{Time: start, IP: host, Stage: audit.StageOf(path), Protocol: proto, File: path,
+				Bytes: rec.bytes, Duration: time.Since(start), Result: httpResult(rec.status)})
+		}
+		if !s.accessLog.Load() {
+			return
+		}
 		attrs := []any{
 			"client", host, "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond),

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/boot"
 	"bootforge/internal/bootfs"
 	"bootforge/internal/menu"
@@ -48,6 +49,8 @@ type FS struct {
 	Clients   *Clients
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Events, if set, gets a boot-log event per menu and one-shot change.
+	Events audit.Sink
 
 	mu      sync.Mutex
 	started map[netip.Addr]pendingBoot
@@ -250,6 +253,14 @@ func (m *FS) renderFacts(f boot.Facts, req bootfs.Request, ft Format) (string, b
 		return "", true, err
 	}
 	m.deliver(out, f, req.Client.Addr())
+	if m.Events != nil {
+		result := "ok"
+		if out.Boot != "" {
+			result = "one-shot " + out.Boot
+		}
+		m.Events.Record(audit.Event{MAC: macString(f.MAC), IP: req.Client.Addr().String(), Arch: string(f.Firmware),
+			Stage: "menu", Protocol: ft.String(), Profile: out.Choice.Profile.Name, Result: result})
+	}
 	m.Log.Info("menu", "client", req.Client.Addr().String(), "mac", macString(f.MAC), "format", ft.String(),
 		"profile", out.Choice.Profile.Name, "boot", out.Boot, "why", out.Choice.Why)
 	return out.Text, true, nil
@@ -347,12 +358,14 @@ func (m *FS) deliver(res Result, f boot.Facts, client netip.Addr) {
 		if !nb.Expires.IsZero() && now.After(nb.Expires) && (nb.State == boot.OneShotPending || nb.State == boot.OneShotDelivered) {
 			m.OneShots.AdvanceNextBoot(f.MAC, boot.OneShotExpired, boot.OneShotPending, boot.OneShotDelivered)
 			m.Log.Info("one-shot expired", "mac", f.MAC.String(), "entry", nb.Entry)
+			m.oneShotEvent(f.MAC, client, "expired "+nb.Entry)
 		}
 		return
 	}
 	if nb.State == boot.OneShotPending {
 		m.OneShots.AdvanceNextBoot(f.MAC, boot.OneShotDelivered, boot.OneShotPending)
 		m.Log.Info("one-shot delivered", "mac", f.MAC.String(), "entry", nb.Entry, "client", client.String())
+		m.oneShotEvent(f.MAC, client, "delivered "+nb.Entry)
 	}
 	paths := map[string]bool{}
 	for _, p := range []string{res.entry.Kernel, res.entry.Wimboot, res.entry.ISO, res.entry.BootWIM} {
@@ -412,6 +425,13 @@ func (m *FS) consume(mac net.HardwareAddr, client netip.Addr, why string) {
 	}
 	if moved {
 		m.Log.Info("one-shot booted", "mac", mac.String(), "client", client.String(), "fetched", why)
+		m.oneShotEvent(mac, client, "booted (fetched "+why+")")
+	}
+}
+
+func (m *FS) oneShotEvent(mac net.HardwareAddr, client netip.Addr, result string) {
+	if m.Events != nil {
+		m.Events.Record(audit.Event{MAC: mac.String(), IP: client.String(), Stage: "one-shot", Protocol: "menu", Result: result})
 	}
 }
 

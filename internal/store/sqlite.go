@@ -55,6 +55,25 @@ var migrations = []string{
 		updated INTEGER NOT NULL
 	)`,
 	`CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+	`CREATE TABLE events (
+		id       INTEGER PRIMARY KEY AUTOINCREMENT,
+		time     INTEGER NOT NULL, -- unix nanoseconds
+		mac      TEXT NOT NULL DEFAULT '',
+		ip       TEXT NOT NULL DEFAULT '',
+		arch     TEXT NOT NULL DEFAULT '',
+		stage    TEXT NOT NULL DEFAULT '',
+		protocol TEXT NOT NULL DEFAULT '',
+		file     TEXT NOT NULL DEFAULT '',
+		bytes    INTEGER NOT NULL DEFAULT 0,
+		duration INTEGER NOT NULL DEFAULT 0, -- nanoseconds
+		result   TEXT NOT NULL DEFAULT '',
+		profile  TEXT NOT NULL DEFAULT '',
+		image    TEXT NOT NULL DEFAULT '',
+		server   TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE INDEX events_mac_time ON events (mac, time)`,
+	`CREATE INDEX events_ip_time ON events (ip, time)`,
+	`CREATE INDEX events_time ON events (time)`,
 }
 
 // SQLite is the embedded store.

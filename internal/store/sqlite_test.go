@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/dhcp/lease"
 )
 
@@ -89,5 +90,48 @@ func TestSQLiteClosed(t *testing.T) {
 	s.Close()
 	if err := s.PutLease(lease.Lease{IP: netip.MustParseAddr("192.0.2.1")}); err == nil {
 		t.Fatal(fmt.Sprint("write after close succeeded"))
+	}
+}
+
+func TestSQLiteEvents(t *testing.T) {
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := time.Now().Add(-time.Hour)
+	var evs []audit.Event
+	for i := 0; i < 10; i++ {
+		evs = append(evs, audit.Event{Time: base.Add(time.Duration(i) * time.Minute), MAC: fmt.Sprintf("52:54:00:00:00:0%d", i%2),
+			IP: "192.0.2.9", Protocol: "tftp", Stage: "kernel", Bytes: int64(i), Result: "ok"})
+	}
+	if err := s.PutEvents(evs); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := s.Events(EventFilter{})
+	if len(all) != 10 || all[0].Bytes != 0 || all[9].Bytes != 9 {
+		t.Fatalf("all: %d events", len(all))
+	}
+	byMAC, _ := s.Events(EventFilter{MAC: "52:54:00:00:00:01"})
+	if len(byMAC) != 5 {
+		t.Fatalf("by MAC: %d", len(byMAC))
+	}
+	recent, _ := s.Events(EventFilter{Since: base.Add(7 * time.Minute)})
+	if len(recent) != 3 {
+		t.Fatalf("since: %d", len(recent))
+	}
+	after, _ := s.Events(EventFilter{After: all[7].ID})
+	if len(after) != 2 {
+		t.Fatalf("after: %d", len(after))
+	}
+	last, _ := s.Events(EventFilter{Limit: 2})
+	if len(last) != 2 || last[1].Bytes != 9 {
+		t.Fatalf("limit keeps the newest: %+v", last)
+	}
+	if err := s.DeleteEventsBefore(base.Add(5 * time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if kept, _ := s.Events(EventFilter{}); len(kept) != 5 {
+		t.Fatalf("after retention: %d", len(kept))
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
 
 	"golang.org/x/net/ipv4"
@@ -68,6 +69,8 @@ type Server struct {
 
 	// Stats are counters for tests and metrics.
 	Stats Stats
+	// Events, if set, gets one boot-log event per transfer.
+	Events audit.Sink
 }
 
 // Stats counts what the server did.

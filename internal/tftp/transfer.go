@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
 )
 
@@ -54,10 +55,19 @@ func (t *transfer) run() {
 		// aborts with ERROR 8: not a failure.
 		res.outcome = "aborted by client"
 	}
+	took := time.Since(start)
 	attrs := []any{
 		"client", t.in.src, "file", t.req.filename, "mode", t.req.mode,
 		"bytes", res.bytes, "blksize", res.blksize, "windowsize", res.window,
-		"duration", time.Since(start).Round(time.Microsecond), "result", res.outcome,
+		"duration", took.Round(time.Microsecond), "result", res.outcome,
+	}
+	if s.Events != nil {
+		name := t.req.filename
+		if c, err := bootfs.Clean(name); err == nil {
+			name = c
+		}
+		s.Events.Record(audit.Event{Time: start, IP: t.in.src.Addr().String(), Stage: audit.StageOf(name), Protocol: "tftp",
+			File: name, Bytes: res.bytes, Duration: took, Result: res.outcome})
 	}
 	switch res.outcome {
 	case "ok":

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/store"
+)
+
+func newLogCmd(g *globalFlags) *cobra.Command {
+	var macStr, ip string
+	var since time.Duration
+	var follow, asJSON bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "log [--mac M] [--ip IP] [--since 1h] [--follow] [--json]",
+		Short: "Show the boot log: every DHCP, TFTP, HTTP and menu step, with MAC and IP",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, g)
+			if err != nil {
+				return err
+			}
+			db, err := openStore(cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			f := store.EventFilter{IP: ip, Limit: limit}
+			if macStr != "" {
+				mac, err := net.ParseMAC(macStr)
+				if err != nil {
+					return fmt.Errorf("--mac %q is not a MAC address", macStr)
+				}
+				f.MAC = mac.String()
+			}
+			if ip != "" {
+				if _, err := netip.ParseAddr(ip); err != nil {
+					return fmt.Errorf("--ip %q is not an IP address", ip)
+				}
+			}
+			if since > 0 {
+				f.Since = time.Now().Add(-since)
+			}
+			out := cmd.OutOrStdout()
+			for {
+				events, err := db.Events(f)
+				if err != nil {
+					return err
+				}
+				if err := printEvents(out, events, asJSON); err != nil {
+					return err
+				}
+				if !follow {
+					return nil
+				}
+				if len(events) > 0 {
+					f.After = events[len(events)-1].ID
+				} else if f.After == 0 {
+					f.After = -1 // nothing yet: from now on, any event is new
+				}
+				f.Since, f.Limit = time.Time{}, 0
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&macStr, "mac", "", "only this client MAC")
+	cmd.Flags().StringVar(&ip, "ip", "", "only this client IP")
+	cmd.Flags().DurationVar(&since, "since", 0, "only events newer than this (e.g. 1h)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many (the newest)")
+	return cmd
+}
+
+func printEvents(w io.Writer, events []audit.Event, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, e := range events {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range events {
+		extra := ""
+		if e.Bytes > 0 {
+			extra = fmt.Sprintf("%d B in %s", e.Bytes, e.Duration.Round(time.Millisecond))
+		}
+		if e.Profile != "" {
+			extra += " profile=" + e.Profile
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format("2006-01-02 15:04:05.000"),
+			orDash(e.MAC), orDash(e.IP), e.Protocol, e.Stage, orDash(e.File), e.Result, extra)
+	}
+	return tw.Flush()
+}

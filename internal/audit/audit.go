@@ -1,0 +1,181 @@
+// Package audit keeps the boot log: one Event per step of every boot —
+// DHCP exchanges, TFTP and HTTP transfers, menus served, one-shot changes —
+// with the client's MAC and IP, for traceability and compliance.
+//
+// Recording must never slow serving down. Protocol servers hand events to
+// a Recorder, which queues them in a bounded channel and writes them to
+// the store in batches from one goroutine. When the queue is full (a boot
+// storm faster than the disk), events are dropped — and the drops are
+// counted and reported in the log, never silent.
+package audit
+
+import (
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Event is one line of the boot log.
+type Event struct {
+	ID       int64         `json:"id,omitempty"`
+	Time     time.Time     `json:"time"`
+	MAC      string        `json:"mac,omitempty"`
+	IP       string        `json:"ip,omitempty"`
+	Arch     string        `json:"arch,omitempty"`     // firmware kind: bios, efi-x64, ...
+	Stage    string        `json:"stage"`              // e.g. discover, ack, loader, menu, kernel, one-shot
+	Protocol string        `json:"protocol"`           // dhcp, tftp, http, https, menu, cli
+	File     string        `json:"file,omitempty"`     // path, boot file or menu
+	Bytes    int64         `json:"bytes,omitempty"`    // transferred
+	Duration time.Duration `json:"duration,omitempty"` // of the transfer
+	Result   string        `json:"result"`             // ok, not found, refused, failed, ...
+	Profile  string        `json:"profile,omitempty"`
+	Image    string        `json:"image,omitempty"` // name@version
+	Server   string        `json:"server,omitempty"`
+}
+
+// Sink takes events. A nil Sink is valid and drops nothing because it
+// records nothing.
+type Sink interface {
+	Record(Event)
+}
+
+// Store persists events in batches.
+type Store interface {
+	PutEvents([]Event) error
+}
+
+// Recorder batches events into a Store.
+type Recorder struct {
+	store  Store
+	log    *slog.Logger
+	server string
+	macOf  func(netip.Addr) string // fills MACs the protocol did not know
+
+	queue   chan Event
+	done    chan struct{}
+	once    sync.Once
+	dropped atomic.Int64
+	written atomic.Int64
+}
+
+// QueueSize bounds the events waiting for the writer.
+const QueueSize = 65536
+
+// NewRecorder starts a recorder. server names this bootforge in every
+// event; macOf, if set, finds the MAC of a client known only by its IP.
+func NewRecorder(store Store, server string, macOf func(netip.Addr) string, log *slog.Logger) *Recorder {
+	r := &Recorder{store: store, log: log, server: server, macOf: macOf,
+		queue: make(chan Event, QueueSize), done: make(chan struct{})}
+	go r.write()
+	return r
+}
+
+// Record queues an event without blocking.
+func (r *Recorder) Record(e Event) {
+	if r == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Server = r.server
+	if e.MAC == "" && e.IP != "" && r.macOf != nil {
+		if ip, err := netip.ParseAddr(e.IP); err == nil {
+			e.MAC = r.macOf(ip)
+		}
+	}
+	select {
+	case r.queue <- e:
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// Dropped counts events lost to a full queue; Written those stored.
+func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
+
+// Written counts events stored.
+func (r *Recorder) Written() int64 { return r.written.Load() }
+
+// Close writes what is queued and stops.
+func (r *Recorder) Close() {
+	r.once.Do(func() { close(r.queue) })
+	<-r.done
+}
+
+func (r *Recorder) write() {
+	defer close(r.done)
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	var reported int64
+	batch := make([]Event, 0, 1024)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := r.store.PutEvents(batch); err != nil {
+			r.dropped.Add(int64(len(batch)))
+			r.log.Error("boot log: events not stored", "events", len(batch), "err", err)
+		} else {
+			r.written.Add(int64(len(batch)))
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case e, ok := <-r.queue:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, e)
+			// Take whatever else is waiting, up to a batch.
+			for len(batch) < cap(batch) {
+				select {
+				case e, ok := <-r.queue:
+					if !ok {
+						flush()
+						return
+					}
+					batch = append(batch, e)
+					continue
+				default:
+				}
+				break
+			}
+			flush()
+		case <-tick.C:
+			if d := r.dropped.Load(); d != reported {
+				r.log.Warn("boot log: events dropped (queue full or store failing)", "dropped_total", d, "since_last_report", d-reported)
+				reported = d
+			}
+		}
+	}
+}
+
+// StageOf names the boot stage a fetched file belongs to, from its name,
+// so that the log reads as a boot: loader, menu, kernel, initrd, image.
+func StageOf(path string) string {
+	p := strings.ToLower(path)
+	base := p[strings.LastIndex(p, "/")+1:]
+	switch {
+	case strings.HasPrefix(p, "pxelinux.cfg/"), strings.Contains(base, "grub.cfg"), strings.HasPrefix(p, "bootforge/grub/"),
+		strings.HasSuffix(base, ".ipxe"), p == "bootforge/ipxe", strings.HasSuffix(base, ".cfg"):
+		return "menu"
+	case strings.HasPrefix(base, "vmlinuz"), strings.HasPrefix(base, "bzimage"), base == "linux", strings.HasPrefix(base, "kernel"),
+		base == "wimboot":
+		return "kernel"
+	case strings.HasPrefix(base, "initrd"), strings.HasPrefix(base, "initramfs"), strings.HasSuffix(base, ".cpio"),
+		strings.HasSuffix(base, ".cpio.gz"):
+		return "initrd"
+	case strings.HasSuffix(base, ".efi"), strings.HasSuffix(base, ".kpxe"), strings.HasSuffix(base, ".pxe"),
+		strings.HasSuffix(base, ".0"), strings.HasSuffix(base, ".c32"), strings.HasSuffix(base, ".lst"):
+		return "loader"
+	case strings.HasSuffix(base, ".wim"), strings.HasSuffix(base, ".iso"), strings.HasSuffix(base, ".sdi"), base == "bcd":
+		return "image"
+	}
+	return "file"
+}
