@@ -14,11 +14,14 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/api"
 	"bootforge/internal/audit"
 	"bootforge/internal/authenticode"
 	"bootforge/internal/bootfs"
@@ -41,6 +44,7 @@ var serveFlags = []struct{ name, key, usage string }{
 	{"tftp-addr", "tftp.listen", "TFTP listen address (UDP host:port)"},
 	{"http-addr", "http.listen", "HTTP listen address (host:port)"},
 	{"https-addr", "http.tls.listen", "HTTPS listen address (host:port)"},
+	{"api-addr", "api.listen", "management API listen address (host:port); keep it off the boot network"},
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -108,6 +112,9 @@ type services struct {
 	inv   *inventory.Watcher
 	menus *menufs.FS
 	audit *audit.Recorder
+
+	ready   atomic.Bool // every enabled service is bound
+	stopped sync.Map    // service name → error, for those that stopped
 
 	configFile string
 	cancel     context.CancelFunc
@@ -186,6 +193,7 @@ func (s *services) start(ctx context.Context) error {
 		}
 		go func() {
 			if err := s.tftp.Serve(conn); err != nil {
+				s.stopped.Store("tftp", err)
 				s.log.Error("tftp server stopped", "err", err)
 			}
 		}()
@@ -225,14 +233,38 @@ func (s *services) start(ctx context.Context) error {
 		s.dhcp = srv
 		attrs = append(attrs, "dhcp", cfg.DHCP.Mode, "dhcp_on", strings.Join(srv.Addrs(), ","))
 	}
+	if cfg.API.Enabled {
+		ln, err := net.Listen("tcp", cfg.API.Listen)
+		if err != nil {
+			return fmt.Errorf("api.listen: %w", err)
+		}
+		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.audit, Ready: s.problems}
+		s.serveHTTP(httpd.NewHTTPServer(a.Handler(), s.log), ln)
+		attrs = append(attrs, "api", ln.Addr().String())
+	}
+	s.ready.Store(true)
 	s.log.Info("bootforge ready", attrs...)
 	return nil
+}
+
+// problems lists what keeps the service from being ready.
+func (s *services) problems() []string {
+	var out []string
+	if !s.ready.Load() {
+		out = append(out, "starting")
+	}
+	s.stopped.Range(func(k, v any) bool {
+		out = append(out, fmt.Sprintf("%s stopped: %v", k, v))
+		return true
+	})
+	return out
 }
 
 func (s *services) serveHTTP(srv *http.Server, ln net.Listener) {
 	s.http = append(s.http, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.stopped.Store("http "+ln.Addr().String(), err)
 			s.log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()

@@ -37,6 +37,7 @@ type Config struct {
 	TFTP  TFTP  `yaml:"tftp"`
 	HTTP  HTTP  `yaml:"http"`
 	DHCP  DHCP  `yaml:"dhcp"`
+	API   API   `yaml:"api"`
 
 	Inventory Inventory `yaml:"inventory"`
 }
@@ -45,6 +46,12 @@ type Config struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // text, json
+}
+
+// API configures the management listener: /api/v1, /healthz, /readyz.
+type API struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"` // keep it on the management network
 }
 
 // Audit configures the boot log.
@@ -117,6 +124,7 @@ func Default() Config {
 			TLS:       TLS{Enabled: true, Listen: ":8443"},
 		},
 		DHCP: defaultDHCP(),
+		API:  API{Enabled: true, Listen: "127.0.0.1:9090"},
 	}
 }
 
@@ -217,6 +225,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.Enabled {
 		checkAddr(bad, "http.listen", c.HTTP.Listen)
+	}
+	if c.API.Enabled {
+		checkAddr(bad, "api.listen", c.API.Listen)
 	}
 	if c.HTTP.TLS.Enabled {
 		checkAddr(bad, "http.tls.listen", c.HTTP.TLS.Listen)

@@ -104,6 +104,7 @@ var envAliases = map[string]string{
 	"BOOTFORGE_TFTP_ADDR":  "tftp.listen",
 	"BOOTFORGE_HTTP_ADDR":  "http.listen",
 	"BOOTFORGE_HTTPS_ADDR": "http.tls.listen",
+	"BOOTFORGE_API_ADDR":   "api.listen",
 }
 
 // FromEnv returns the overrides set in the environment, in a stable order.

@@ -74,6 +74,13 @@ var migrations = []string{
 	`CREATE INDEX events_mac_time ON events (mac, time)`,
 	`CREATE INDEX events_ip_time ON events (ip, time)`,
 	`CREATE INDEX events_time ON events (time)`,
+	`CREATE TABLE tokens (
+		id      TEXT PRIMARY KEY, -- the public part of the token
+		hash    TEXT NOT NULL,    -- SHA-256 of the whole token, hex
+		role    TEXT NOT NULL,    -- read or admin
+		name    TEXT NOT NULL DEFAULT '',
+		created INTEGER NOT NULL
+	)`,
 }
 
 // SQLite is the embedded store.

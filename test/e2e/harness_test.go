@@ -81,6 +81,7 @@ type Server struct {
 	TFTPAddr  string // 127.0.0.1:port
 	HTTPAddr  string
 	HTTPSAddr string
+	APIAddr   string // management API
 	log       *syncBuffer
 	done      chan error
 }
@@ -110,8 +111,9 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 	s.TFTPAddr = fmt.Sprintf("%s:%d", host, freePort(t, "udp"))
 	s.HTTPAddr = fmt.Sprintf("%s:%d", host, freePort(t, "tcp"))
 	s.HTTPSAddr = fmt.Sprintf("%s:%d", host, freePort(t, "tcp"))
+	s.APIAddr = fmt.Sprintf("%s:%d", host, freePort(t, "tcp"))
 	args := []string{"serve", "--root", s.Root, "--data-dir", s.DataDir,
-		"--tftp-addr", s.TFTPAddr, "--http-addr", s.HTTPAddr, "--https-addr", s.HTTPSAddr}
+		"--tftp-addr", s.TFTPAddr, "--http-addr", s.HTTPAddr, "--https-addr", s.HTTPSAddr, "--api-addr", s.APIAddr}
 	if o.Config != "" {
 		p := filepath.Join(t.TempDir(), "bootforge.yaml")
 		if err := os.WriteFile(p, []byte(o.Config), 0o644); err != nil {

@@ -1,0 +1,416 @@
+// Package api is bootforge's management API, /api/v1, served with the
+// health endpoints on the management listener — a separate address from
+// the boot listeners, so that it can live on the management network only.
+//
+// Every request but the health checks and the OpenAPI document carries a
+// bearer token (`bootforge token create --role read|admin`); tokens are
+// stored hashed. Reads need the read role, writes admin, and every write
+// is itself a boot-log event. Errors are JSON with a stable code and, for
+// a bad request, the field at fault.
+package api
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/boot"
+	"bootforge/internal/store"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// Server answers the API.
+type Server struct {
+	DB        *store.SQLite
+	Inventory func() *boot.Inventory
+	Events    audit.Sink
+	// Ready lists what is not ready yet (empty: ready).
+	Ready func() []string
+}
+
+// Handler returns the mux for the management listener.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	mux.Handle("GET /api/v1/health", s.auth(RoleRead, s.readyz))
+	mux.Handle("GET /api/v1/hosts", s.auth(RoleRead, s.listHosts))
+	mux.Handle("PUT /api/v1/hosts/{name}", s.auth(RoleAdmin, s.putHost))
+	mux.Handle("DELETE /api/v1/hosts/{name}", s.auth(RoleAdmin, s.deleteHost))
+	mux.Handle("GET /api/v1/profiles", s.auth(RoleRead, s.listProfiles))
+	mux.Handle("GET /api/v1/next-boot", s.auth(RoleRead, s.listNextBoots))
+	mux.Handle("PUT /api/v1/next-boot/{mac}", s.auth(RoleAdmin, s.putNextBoot))
+	mux.Handle("DELETE /api/v1/next-boot/{mac}", s.auth(RoleAdmin, s.deleteNextBoot))
+	mux.Handle("GET /api/v1/leases", s.auth(RoleRead, s.listLeases))
+	mux.Handle("GET /api/v1/events", s.auth(RoleRead, s.listEvents))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+// apiError is the body of every error.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, field, msg string) {
+	writeJSON(w, status, apiError{Code: code, Message: msg, Field: field})
+}
+
+// auth requires a bearer token with at least role.
+func (s *Server) auth(role string, next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bootforge"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "", "a bearer token is required (bootforge token create)")
+			return
+		}
+		got := roleOf(s.DB, strings.TrimSpace(tok))
+		switch {
+		case got == "":
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bootforge", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "", "unknown or revoked token")
+		case role == RoleAdmin && got != RoleAdmin:
+			writeError(w, http.StatusForbidden, "forbidden", "", "this needs an admin token; yours is "+got)
+		default:
+			next(w, r)
+		}
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	var problems []string
+	if s.Ready != nil {
+		problems = s.Ready()
+	}
+	if err := s.DB.Ping(); err != nil {
+		problems = append(problems, "store: "+err.Error())
+	}
+	if len(problems) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "problems": problems})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+}
+
+// audit records a write made through the API.
+func (s *Server) audit(r *http.Request, stage, mac, file, result string) {
+	if s.Events == nil {
+		return
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	s.Events.Record(audit.Event{MAC: mac, Stage: stage, Protocol: "api", File: file, Result: result + " by " + host})
+}
+
+// decode reads a JSON body strictly; the error names the field at fault.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		field, msg := "", err.Error()
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			field, msg = te.Field, fmt.Sprintf("%s must be %s, not %s", te.Field, te.Type, te.Value)
+		case errors.As(err, &se):
+			msg = fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err)
+		case strings.HasPrefix(msg, "json: unknown field "):
+			field = strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+			msg = "unknown field " + field
+		case errors.Is(err, io.EOF):
+			msg = "the request needs a JSON body"
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", field, msg)
+		return false
+	}
+	return true
+}
+
+type hostBody struct {
+	MACs       []string `json:"macs"`
+	UUID       string   `json:"uuid"`
+	Labels     []string `json:"labels"`
+	Profile    string   `json:"profile"`
+	SecureBoot bool     `json:"secure_boot"`
+}
+
+type hostView struct {
+	Name       string   `json:"name"`
+	MACs       []string `json:"macs"`
+	UUID       string   `json:"uuid,omitempty"`
+	Labels     []string `json:"labels,omitempty"`
+	Profile    string   `json:"profile,omitempty"`
+	SecureBoot bool     `json:"secure_boot,omitempty"`
+	Source     string   `json:"source"`
+}
+
+func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
+	out := []hostView{}
+	for _, h := range s.Inventory().Hosts() {
+		v := hostView{Name: h.Name, UUID: h.UUID, Labels: h.Labels, Profile: h.Profile, SecureBoot: h.SecureBoot, Source: h.Source}
+		for _, m := range h.MACs {
+			v.MACs = append(v.MACs, m.String())
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) putHost(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var b hostBody
+	if !decode(w, r, &b) {
+		return
+	}
+	h := boot.Host{Name: name, UUID: strings.ToLower(b.UUID), Labels: b.Labels, Profile: b.Profile, SecureBoot: b.SecureBoot}
+	for i, m := range b.MACs {
+		hw, err := net.ParseMAC(m)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("macs[%d]", i), fmt.Sprintf("%q is not a MAC address", m))
+			return
+		}
+		h.MACs = append(h.MACs, hw)
+	}
+	if len(h.MACs) == 0 && h.UUID == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "macs", "a host needs macs or a uuid")
+		return
+	}
+	inv := s.Inventory()
+	if h.Profile != "" {
+		if _, ok := inv.Profile(h.Profile); !ok {
+			writeError(w, http.StatusBadRequest, "bad_request", "profile", fmt.Sprintf("profile %q does not exist", h.Profile))
+			return
+		}
+	}
+	var others []boot.Host
+	for _, o := range inv.Hosts() {
+		if o.Name != name {
+			others = append(others, o)
+		}
+	}
+	if _, err := boot.NewInventory(inv.Profiles(), append(others, h), inv.Default); err != nil {
+		writeError(w, http.StatusConflict, "conflict", "macs", err.Error())
+		return
+	}
+	if err := s.DB.PutHost(h); err != nil {
+		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+		return
+	}
+	s.audit(r, "host", firstMAC(h), name, "host stored")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "stored", "name": name})
+}
+
+func firstMAC(h boot.Host) string {
+	if len(h.MACs) > 0 {
+		return h.MACs[0].String()
+	}
+	return ""
+}
+
+func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := s.DB.DeleteHost(name); err != nil {
+		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+		return
+	}
+	s.audit(r, "host", "", name, "host removed")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "removed", "name": name})
+}
+
+func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request) {
+	type view struct {
+		Name       string   `json:"name"`
+		Priority   int      `json:"priority,omitempty"`
+		Rules      int      `json:"rules"`
+		Entries    []string `json:"entries"`
+		Default    string   `json:"default,omitempty"`
+		SecureBoot bool     `json:"secure_boot,omitempty"`
+		Source     string   `json:"source"`
+	}
+	out := []view{}
+	for _, p := range s.Inventory().Profiles() {
+		v := view{Name: p.Name, Priority: p.Priority, Rules: len(p.Match), Default: p.Menu.Default, SecureBoot: p.SecureBoot, Source: p.Source, Entries: []string{}}
+		for _, e := range p.Menu.Entries {
+			v.Entries = append(v.Entries, e.Name)
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type nextBootBody struct {
+	Entry   string `json:"entry"`
+	Expires string `json:"expires"` // a duration such as "2h"; empty: never
+	Always  bool   `json:"always"`
+}
+
+func (s *Server) listNextBoots(w http.ResponseWriter, r *http.Request) {
+	shots, err := s.DB.NextBoots()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+		return
+	}
+	type view struct {
+		MAC     string `json:"mac"`
+		Entry   string `json:"entry"`
+		State   string `json:"state"`
+		Always  bool   `json:"always,omitempty"`
+		Expires string `json:"expires,omitempty"`
+	}
+	out := []view{}
+	for mac, nb := range shots {
+		v := view{MAC: mac, Entry: nb.Entry, State: string(nb.State), Always: nb.Always}
+		if !nb.Expires.IsZero() {
+			v.Expires = nb.Expires.Format(time.RFC3339)
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) putNextBoot(w http.ResponseWriter, r *http.Request) {
+	mac, err := net.ParseMAC(r.PathValue("mac"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "mac", fmt.Sprintf("%q is not a MAC address", r.PathValue("mac")))
+		return
+	}
+	var b nextBootBody
+	if !decode(w, r, &b) {
+		return
+	}
+	if b.Entry == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "entry", "name the menu entry to boot")
+		return
+	}
+	nb := boot.NextBoot{Entry: b.Entry, Always: b.Always, State: boot.OneShotPending}
+	if b.Expires != "" {
+		d, err := time.ParseDuration(b.Expires)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "bad_request", "expires", fmt.Sprintf("%q is not a positive duration like 2h", b.Expires))
+			return
+		}
+		nb.Expires = time.Now().Add(d)
+	}
+	if c, ok := s.Inventory().Choose(boot.Facts{MAC: mac}); ok {
+		if _, found := c.Menu.Entry(b.Entry); !found {
+			writeError(w, http.StatusBadRequest, "bad_request", "entry", fmt.Sprintf("profile %q of %s has no entry %q", c.Profile.Name, mac, b.Entry))
+			return
+		}
+	}
+	if err := s.DB.PutNextBoot(mac, nb); err != nil {
+		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+		return
+	}
+	s.audit(r, "one-shot", mac.String(), b.Entry, "set")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "pending", "mac": mac.String(), "entry": b.Entry})
+}
+
+func (s *Server) deleteNextBoot(w http.ResponseWriter, r *http.Request) {
+	mac, err := net.ParseMAC(r.PathValue("mac"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "mac", fmt.Sprintf("%q is not a MAC address", r.PathValue("mac")))
+		return
+	}
+	if err := s.DB.DeleteNextBoot(mac); err != nil {
+		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+		return
+	}
+	s.audit(r, "one-shot", mac.String(), "", "cleared")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "cleared", "mac": mac.String()})
+}
+
+func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {
+	leases, err := s.DB.LoadLeases()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+		return
+	}
+	type view struct {
+		IP       string `json:"ip"`
+		MAC      string `json:"mac,omitempty"`
+		Hostname string `json:"hostname,omitempty"`
+		State    string `json:"state"`
+		Expires  string `json:"expires"`
+	}
+	out := []view{}
+	for _, l := range leases {
+		v := view{IP: l.IP.String(), Hostname: l.Hostname, State: string(l.State), Expires: l.Expires.Format(time.RFC3339)}
+		if l.MAC != nil {
+			v.MAC = l.MAC.String()
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.EventFilter{IP: q.Get("ip")}
+	if m := q.Get("mac"); m != "" {
+		mac, err := net.ParseMAC(m)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "mac", fmt.Sprintf("%q is not a MAC address", m))
+			return
+		}
+		f.MAC = mac.String()
+	}
+	if ip := q.Get("ip"); ip != "" {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "ip", fmt.Sprintf("%q is not an IP address", ip))
+			return
+		}
+	}
+	if sv := q.Get("since"); sv != "" {
+		d, err := time.ParseDuration(sv)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "since", fmt.Sprintf("%q is not a duration like 1h", sv))
+			return
+		}
+		f.Since = time.Now().Add(-d)
+	}
+	if lv := q.Get("limit"); lv != "" {
+		if _, err := fmt.Sscanf(lv, "%d", &f.Limit); err != nil || f.Limit < 1 {
+			writeError(w, http.StatusBadRequest, "bad_request", "limit", fmt.Sprintf("%q is not a positive number", lv))
+			return
+		}
+	}
+	events, err := s.DB.Events(f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+		return
+	}
+	if events == nil {
+		events = []audit.Event{}
+	}
+	writeJSON(w, http.StatusOK, events)
+}

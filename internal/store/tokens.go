@@ -1,0 +1,48 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Token is a stored API token: never the secret, only its hash.
+type Token struct {
+	ID      string
+	Hash    string
+	Role    string
+	Name    string
+	Created time.Time
+}
+
+// PutToken stores a token.
+func (s *SQLite) PutToken(t Token) error {
+	return s.exec(`INSERT INTO tokens (id, hash, role, name, created) VALUES (?, ?, ?, ?, ?)`,
+		t.ID, t.Hash, t.Role, t.Name, t.Created.UnixNano())
+}
+
+// TokenByID returns a token, or false.
+func (s *SQLite) TokenByID(id string) (Token, bool, error) {
+	var t Token
+	var created int64
+	err := s.db.QueryRow(`SELECT id, hash, role, name, created FROM tokens WHERE id = ?`, id).Scan(&t.ID, &t.Hash, &t.Role, &t.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, false, nil
+	}
+	if err != nil {
+		return Token{}, false, err
+	}
+	t.Created = time.Unix(0, created)
+	return t, true, nil
+}
+
+// DeleteToken revokes a token.
+func (s *SQLite) DeleteToken(id string) error {
+	return s.exec(`DELETE FROM tokens WHERE id = ?`, id)
+}
+
+// Ping checks that the database answers.
+func (s *SQLite) Ping() error {
+	var one int
+	return s.db.QueryRow(`SELECT 1`).Scan(&one)
+}
