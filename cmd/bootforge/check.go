@@ -4,20 +4,190 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"bootforge/internal/check"
+	"bootforge/internal/config"
 )
 
-func newCheckCmd() *cobra.Command {
+func newCheckCmd(g *globalFlags) *cobra.Command {
+	var loader, mac, expectProfile, iface string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "check",
-		Short: "Validate the boot network and a running server",
+		Use:   "check [--loader FILE] [--mac M --expect-profile P] [--interface IF] [--json]",
+		Short: "Run the validation checklist against the running server",
+		Long: `Check a running bootforge as a client would, with the same config:
+
+  tftp      a TFTP GET of a loader succeeds
+  menu      a test MAC gets a menu (of the expected profile, if given)
+  dhcp      the effective DHCP config, and the DHCP servers answering on
+            --interface (more than one giving addresses fails)
+  health    the management API's /healthz and /readyz answer
+  images    every active image verifies (needs the image workflow)
+
+Prints a checklist with pass, fail or skip and the reason, or JSON, and
+exits non-zero if anything fails.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, g)
+			if err != nil {
+				return err
+			}
+			items := runChecklist(cfg, loader, mac, expectProfile, iface)
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				enc.Encode(items)
+			} else {
+				printChecklist(out, items)
+			}
+			if check.Failed(items) {
+				return errors.New("checklist failed")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&loader, "loader", "", "file to fetch over TFTP (default: the BIOS loader of dhcp.loaders)")
+	cmd.Flags().StringVar(&mac, "mac", "02:bf:00:00:00:01", "test MAC for the menu check")
+	cmd.Flags().StringVar(&expectProfile, "expect-profile", "", "the profile the test MAC must get")
+	cmd.Flags().StringVarP(&iface, "interface", "i", "", "probe this interface for DHCP servers (needs root and a free udp/68)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	for _, f := range serveFlags { // the same addresses as the server's, where it was started with flags
+		cmd.Flags().String(f.name, "", f.usage+" (env "+config.EnvName(f.key)+")")
 	}
 	cmd.AddCommand(newCheckDHCPCmd())
 	return cmd
+}
+
+// local turns a listen address into one a client on this machine can use.
+func local(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) []check.Item {
+	var items []check.Item
+	timeout := 3 * time.Second
+
+	switch {
+	case !cfg.TFTP.Enabled:
+		items = append(items, check.Skip("tftp", "TFTP is disabled"))
+	default:
+		if loader == "" {
+			loader = cfg.DHCP.Loaders.BIOS
+		}
+		addr := local(cfg.TFTP.Listen)
+		if n, err := check.TFTPGet(addr, loader, timeout); err != nil {
+			items = append(items, check.Fail("tftp", "GET %s from %s: %v", loader, addr, err))
+		} else {
+			items = append(items, check.Pass("tftp", "GET %s from %s: %d bytes", loader, addr, n))
+		}
+	}
+
+	if !cfg.HTTP.Enabled {
+		items = append(items, check.Skip("menu", "HTTP is disabled"))
+	} else {
+		hw, err := net.ParseMAC(mac)
+		if err != nil {
+			items = append(items, check.Fail("menu", "--mac %q is not a MAC address", mac))
+		} else {
+			url := fmt.Sprintf("http://%s/bootforge/ipxe?mac=%s&buildarch=i386&platform=pcbios", local(cfg.HTTP.Listen),
+				strings.ReplaceAll(hw.String(), ":", "-"))
+			code, body, err := check.HTTPGet(url, timeout)
+			switch {
+			case err != nil:
+				items = append(items, check.Fail("menu", "GET %s: %v", url, err))
+			case code != 200:
+				items = append(items, check.Fail("menu", "GET %s: status %d (no profile matches and no default profile?)", url, code))
+			case expectProfile != "" && !strings.Contains(body, "# bootforge profile "+expectProfile+"\n"):
+				items = append(items, check.Fail("menu", "%s got another profile than %q:\n%s", hw, expectProfile, firstLines(body, 3)))
+			default:
+				items = append(items, check.Pass("menu", "%s gets %s", hw, strings.TrimPrefix(firstLines(body, 2)[len("#!ipxe\n"):], "# bootforge ")))
+			}
+		}
+	}
+
+	d := cfg.DHCP
+	summary := fmt.Sprintf("mode %s", d.Mode)
+	if d.Mode != "off" {
+		summary += fmt.Sprintf(" on %s; loaders bios=%s efi-x64=%s secure-boot=%s; iPXE script %s", strings.Join(d.Interfaces, ","),
+			d.Loaders.BIOS, d.Loaders.EFIx64, d.Loaders.SecureBootX64, d.IPXEScript)
+		for _, s := range d.Subnets {
+			summary += fmt.Sprintf("; subnet %s pools %s", s.Subnet, strings.Join(s.Pools, ","))
+		}
+	}
+	if iface == "" {
+		items = append(items, check.Pass("dhcp config", "%s (no --interface: other servers not probed)", summary))
+	} else {
+		res, err := check.ProbeDHCP(iface, 5*time.Second)
+		switch {
+		case err != nil:
+			items = append(items, check.Fail("dhcp", "%s; probing %s: %v", summary, iface, err))
+		case res.Conflict:
+			var ids []string
+			for _, s := range res.Servers {
+				if s.Kind == "authoritative" {
+					ids = append(ids, s.ServerID)
+				}
+			}
+			items = append(items, check.Fail("dhcp", "%s; more than one authoritative DHCP server on %s: %s", summary, iface, strings.Join(ids, ", ")))
+		default:
+			var seen []string
+			for _, s := range res.Servers {
+				seen = append(seen, s.Kind+" "+s.ServerID)
+			}
+			items = append(items, check.Pass("dhcp", "%s; answering on %s: %s", summary, iface, orDash(strings.Join(seen, ", "))))
+		}
+	}
+
+	if !cfg.API.Enabled {
+		items = append(items, check.Skip("health", "the management API is disabled"))
+	} else {
+		base := "http://" + local(cfg.API.Listen)
+		var bad []string
+		for _, p := range []string{"/healthz", "/readyz"} {
+			code, body, err := check.HTTPGet(base+p, timeout)
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v", p, err))
+			} else if code != 200 {
+				bad = append(bad, fmt.Sprintf("%s: status %d %s", p, code, strings.TrimSpace(body)))
+			}
+		}
+		if len(bad) > 0 {
+			items = append(items, check.Fail("health", "%s", strings.Join(bad, "; ")))
+		} else {
+			items = append(items, check.Pass("health", "%s/healthz and /readyz answer 200", base))
+		}
+	}
+	items = append(items, check.Skip("images", "no image workflow in this build: nothing to verify"))
+	return items
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func printChecklist(w io.Writer, items []check.Item) {
+	for _, it := range items {
+		mark := map[string]string{"pass": "[ok]  ", "fail": "[FAIL]", "skip": "[skip]"}[it.Status]
+		fmt.Fprintf(w, "%s %-12s %s\n", mark, it.Name, it.Detail)
+	}
 }
 
 func newCheckDHCPCmd() *cobra.Command {
@@ -68,11 +238,4 @@ and makes this command exit non-zero. Needs root and a free udp/68.`,
 	cmd.Flags().DurationVar(&wait, "wait", 5*time.Second, "how long to collect offers (dnsmasq pings an address for up to 3 s before it offers)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

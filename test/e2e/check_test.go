@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +74,64 @@ type checkResult struct {
 		OfferedIP string `json:"offered_ip"`
 	} `json:"servers"`
 	Conflict bool `json:"conflict"`
+}
+
+// TestCheckChecklist runs `bootforge check` against a healthy server (every
+// item passes), then against one whose TFTP service is off while the
+// config says it runs (the tftp item fails and says why, exit non-zero).
+func TestCheckChecklist(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "undionly.kpxe"), bytes.Repeat([]byte("L"), 1500), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "inventory:\n  default_profile: lab\n  profiles:\n    - {name: lab, menu: {entries: [{name: disk, kind: local}]}}\n"
+	s := StartServer(t, ServerOptions{Root: root, Config: cfg})
+	args := func(extra ...string) []string {
+		return append([]string{"check", "--json", "--root", root, "--data-dir", s.DataDir, "--tftp-addr", s.TFTPAddr,
+			"--http-addr", s.HTTPAddr, "--api-addr", s.APIAddr}, extra...)
+	}
+	items := func(out string) map[string]string {
+		var list []struct{ Name, Status, Detail string }
+		if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "]")+1]), &list); err != nil {
+			t.Fatalf("check --json: %v\n%s", err, out)
+		}
+		m := map[string]string{}
+		for _, it := range list {
+			m[it.Name] = it.Status + ": " + it.Detail
+		}
+		return m
+	}
+	out, err := run(t, 30*time.Second, binary, args("--expect-profile", "lab")...)
+	if err != nil {
+		t.Fatalf("check on a healthy server: %v\n%s", err, out)
+	}
+	got := items(out)
+	for _, name := range []string{"tftp", "menu", "dhcp config", "health"} {
+		if !strings.HasPrefix(got[name], "pass") {
+			t.Errorf("%s: %s", name, got[name])
+		}
+	}
+	if !strings.Contains(got["tftp"], "1500 bytes") {
+		t.Errorf("tftp item: %s", got["tftp"])
+	}
+	// A wrong expectation fails the menu item.
+	if out, err := run(t, 30*time.Second, binary, args("--expect-profile", "other")...); err == nil || !strings.HasPrefix(items(out)["menu"], "fail") {
+		t.Errorf("expecting another profile passed:\n%s", out)
+	}
+
+	// The same server without TFTP: the checklist fails, naming the cause.
+	s.Stop()
+	s2 := StartServer(t, ServerOptions{Root: root, Config: cfg + "tftp:\n  enabled: false\n"})
+	out, err = run(t, 30*time.Second, binary, "check", "--json", "--root", root, "--data-dir", s2.DataDir,
+		"--tftp-addr", s.TFTPAddr, "--http-addr", s2.HTTPAddr, "--api-addr", s2.APIAddr)
+	if err == nil {
+		t.Fatalf("check passed with TFTP stopped:\n%s", out)
+	}
+	got = items(out)
+	if !strings.HasPrefix(got["tftp"], "fail") || !strings.Contains(got["tftp"], "no answer") {
+		t.Errorf("tftp item with TFTP stopped: %s", got["tftp"])
+	}
+	if !strings.HasPrefix(got["health"], "pass") {
+		t.Errorf("health should still pass: %s", got["health"])
+	}
 }
