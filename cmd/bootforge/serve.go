@@ -173,20 +173,22 @@ func (s *services) start(ctx context.Context) error {
 	go s.inv.Run(ctx, 2*time.Second)
 	clients := menufs.NewClients()
 	host, _ := os.Hostname()
-	s.audit = audit.NewRecorder(s.db, host, func(ip netip.Addr) string {
-		if mac, ok := clients.MAC(ip); ok {
-			return mac.String()
-		}
-		return ""
-	}, s.log)
-	go keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log)
+	if cfg.Audit.Enabled {
+		s.audit = audit.NewRecorder(s.db, host, func(ip netip.Addr) string {
+			if mac, ok := clients.MAC(ip); ok {
+				return mac.String()
+			}
+			return ""
+		}, s.log)
+		go keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log)
+	}
 	s.menus = menufs.New(dir, s.inv.Current, s.db, clients, s.log)
-	s.menus.Events = s.audit
+	s.menus.Events = s.sink()
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {
 		s.tftp = tftp.New(s.menus, tftpSettings(cfg.TFTP), s.log)
-		s.tftp.Events = s.audit
+		s.tftp.Events = s.sink()
 		conn, err := s.tftp.Listen(cfg.TFTP.Listen)
 		if err != nil {
 			return fmt.Errorf("tftp.listen: %w", err)
@@ -201,7 +203,7 @@ func (s *services) start(ctx context.Context) error {
 	}
 	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
 		s.files = httpd.New(s.menus, cfg.HTTP.AccessLog, s.log)
-		s.files.Events = s.audit
+		s.files.Events = s.sink()
 	}
 	if cfg.HTTP.Enabled {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -226,7 +228,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, err := startDHCP(cfg, s.db, s.inv.Current, clients, s.audit, s.log)
+		srv, err := startDHCP(cfg, s.db, s.inv.Current, clients, s.sink(), s.log)
 		if err != nil {
 			return err
 		}
@@ -238,13 +240,22 @@ func (s *services) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("api.listen: %w", err)
 		}
-		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.audit, Ready: s.problems}
+		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems}
 		s.serveHTTP(httpd.NewHTTPServer(a.Handler(), s.log), ln)
 		attrs = append(attrs, "api", ln.Addr().String())
 	}
 	s.ready.Store(true)
 	s.log.Info("bootforge ready", attrs...)
 	return nil
+}
+
+// sink is the boot log, or nil when it is off: a nil interface, not a nil
+// *Recorder, so that servers skip recording altogether.
+func (s *services) sink() audit.Sink {
+	if s.audit == nil {
+		return nil
+	}
+	return s.audit
 }
 
 // problems lists what keeps the service from being ready.

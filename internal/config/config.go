@@ -56,6 +56,8 @@ type API struct {
 
 // Audit configures the boot log.
 type Audit struct {
+	// Enabled records the boot log.
+	Enabled bool `yaml:"enabled"`
 	// Retention is how long boot-log events are kept; 0 keeps them forever.
 	Retention Duration `yaml:"retention"`
 }
