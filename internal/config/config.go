@@ -109,6 +109,7 @@ func Default() Config {
 		Root:      "/var/lib/bootforge/root",
 		StoreSync: "full",
 		Log:       Log{Level: "info", Format: "text"},
+		Audit:     Audit{Enabled: true, Retention: Duration(90 * 24 * time.Hour)},
 		TFTP: TFTP{
 			Enabled:       true,
 			Listen:        ":69",

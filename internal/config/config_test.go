@@ -521,3 +521,17 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+// The defaults an operator relies on without a config file.
+func TestDefaultsThatMatter(t *testing.T) {
+	d := Default()
+	if !d.Audit.Enabled || d.Audit.Retention.D() != 90*24*time.Hour {
+		t.Errorf("boot log defaults: %+v", d.Audit)
+	}
+	if !d.API.Enabled || d.API.Listen != "127.0.0.1:9090" {
+		t.Errorf("API defaults: %+v", d.API)
+	}
+	if d.StoreSync != "full" || d.DHCP.Mode != "off" || d.TFTP.MaxWindowSize != 64 {
+		t.Errorf("defaults: sync %q, dhcp %q, window %d", d.StoreSync, d.DHCP.Mode, d.TFTP.MaxWindowSize)
+	}
+}
