@@ -53,6 +53,7 @@ type config struct {
 	label    string
 	jsonOut  bool
 	verbose  bool
+	acked    string // file for "ip mac" of every ACK seen
 }
 
 // Result is what a run prints (with -json, as one JSON object).
@@ -146,6 +147,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.label, "label", "", "free text copied into the result")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as one JSON object")
 	flag.BoolVar(&c.verbose, "v", false, "log each failure to stderr")
+	flag.StringVar(&c.acked, "acked", "", "write \"IP MAC\" for every ACK seen to this file (crash-safety checks)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		return c, fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -265,6 +267,15 @@ func run(cfg config) (*Result, error) {
 	wall := time.Since(t0)
 	conn.Close()
 	<-readerDone
+	if cfg.acked != "" {
+		var b strings.Builder
+		for ip, mac := range l.leases {
+			fmt.Fprintf(&b, "%d.%d.%d.%d %012x\n", ip[0], ip[1], ip[2], ip[3], mac)
+		}
+		if err := os.WriteFile(cfg.acked, []byte(b.String()), 0o644); err != nil {
+			return nil, err
+		}
+	}
 
 	res := &Result{
 		Label:        cfg.label,
