@@ -20,10 +20,8 @@ package e2e
 // for the console.
 
 import (
-	"bufio"
 	"debug/pe"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -114,46 +112,7 @@ func sbEntries(kernel string, names ...string) string {
 // option ROM (EDK2's own PXE), TCG.
 func startSecureVM(t *testing.T, lab *Lab, mac string) *VM {
 	t.Helper()
-	need(t, "qemu-system-x86_64")
-	for _, f := range []string{ovmfCodeSecboot, ovmfVarsMS} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("Secure Boot firmware missing (package ovmf): %v", err)
-		}
-	}
-	vars := filepath.Join(t.TempDir(), "OVMF_VARS.ms.fd")
-	copyFile(t, ovmfVarsMS, vars)
-	tap := lab.AddTap(t)
-	args := []string{"-accel", "tcg", "-machine", "q35,smm=on", "-global", "ICH9-LPC.disable_s3=1",
-		"-m", "512", "-nographic", "-no-reboot",
-		"-drive", "if=pflash,format=raw,readonly=on,file=" + ovmfCodeSecboot,
-		"-drive", "if=pflash,format=raw,file=" + vars,
-		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac=" + mac + ",romfile="}
-	vm := &VM{t: t, MAC: mac, Tap: tap, done: make(chan struct{}), console: &consoleLog{update: make(chan struct{})}}
-	vm.cmd = lab.Command("qemu-system-x86_64", args...)
-	vm.cmd.Stdin = nil // /dev/null
-	out, err := vm.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm.cmd.Stderr = vm.cmd.Stdout
-	vm.Started = time.Now()
-	vm.console.start = vm.Started
-	if err := vm.cmd.Start(); err != nil {
-		t.Fatalf("starting qemu: %v", err)
-	}
-	go func() {
-		io.Copy(vm.console, bufio.NewReader(out))
-		vm.waitErr = vm.cmd.Wait()
-		close(vm.done)
-	}()
-	t.Cleanup(func() {
-		vm.Kill()
-		if t.Failed() && !vm.shown.Load() {
-			t.Logf("Secure Boot VM %s console tail:\n%s", vm.MAC, vm.Tail(40))
-		}
-	})
-	return vm
+	return StartVM(t, VMOptions{Lab: lab, Firmware: "uefi-secboot", MAC: mac})
 }
 
 // sbBoot waits for a VM's marker without failing the test (it may run in

@@ -143,8 +143,16 @@ func StartVM(t testing.TB, o VMOptions) *VM {
 		// graphics=off makes SeaBIOS copy BIOS text output (its own and
 		// iPXE's) to the serial port, so a failing boot shows how far it got.
 		args = append(args, "-machine", "graphics=off", "-boot", "n", "-device", nic+",netdev=n0,mac="+o.MAC)
-	case "uefi":
-		for _, f := range []string{ovmfCode, ovmfVars} {
+	case "uefi", "uefi-secboot":
+		// uefi-secboot is LAB.md's Secure Boot machine: q35 with SMM, the
+		// secboot OVMF and the variable store with Microsoft's keys, so
+		// Secure Boot is enforced.
+		code, varsSrc := ovmfCode, ovmfVars
+		if o.Firmware == "uefi-secboot" {
+			code, varsSrc = ovmfCodeSecboot, ovmfVarsMS
+			args = append(args, "-machine", "q35,smm=on", "-global", "ICH9-LPC.disable_s3=1")
+		}
+		for _, f := range []string{code, varsSrc} {
 			if _, err := os.Stat(f); err != nil {
 				t.Fatalf("UEFI firmware missing (package ovmf): %v", err)
 			}
@@ -152,8 +160,8 @@ func StartVM(t testing.TB, o VMOptions) *VM {
 		if o.Memory == 0 {
 			o.Memory = 512
 		}
-		vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
-		b, err := os.ReadFile(ovmfVars)
+		vars := filepath.Join(t.TempDir(), filepath.Base(varsSrc))
+		b, err := os.ReadFile(varsSrc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +173,7 @@ func StartVM(t testing.TB, o VMOptions) *VM {
 			nic = "virtio-net-pci"
 		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
+			"-drive", "if=pflash,format=raw,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,file="+vars,
 			"-device", nic+",netdev=n0,mac="+o.MAC+",romfile=")
 		if o.HTTPBootOnly {
@@ -174,7 +182,7 @@ func StartVM(t testing.TB, o VMOptions) *VM {
 				"-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=no")
 		}
 	default:
-		t.Fatalf("VMOptions.Firmware %q: want bios or uefi", o.Firmware)
+		t.Fatalf("VMOptions.Firmware %q: want bios, uefi or uefi-secboot", o.Firmware)
 	}
 	if o.HTTPBootOnly && o.Firmware != "uefi" {
 		t.Fatal("VMOptions.HTTPBootOnly needs Firmware uefi")
