@@ -22,6 +22,17 @@ import (
 	"bootforge/internal/store"
 )
 
+// openConfiguredStore loads the config and opens its store, for commands
+// that work beside (or without) a running server.
+func openConfiguredStore(cmd *cobra.Command, g *globalFlags) (config.Config, *store.SQLite, error) {
+	cfg, err := loadConfig(cmd, g)
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	db, err := openStore(cfg)
+	return cfg, db, err
+}
+
 // offline is what the inventory commands need: the config, the store and
 // the inventory, opened beside (or without) a running server. SQLite in
 // WAL mode lets both write.
@@ -32,11 +43,7 @@ type offline struct {
 }
 
 func openOffline(cmd *cobra.Command, g *globalFlags) (*offline, error) {
-	cfg, err := loadConfig(cmd, g)
-	if err != nil {
-		return nil, err
-	}
-	db, err := openStore(cfg)
+	cfg, db, err := openConfiguredStore(cmd, g)
 	if err != nil {
 		return nil, err
 	}

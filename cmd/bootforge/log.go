@@ -25,11 +25,7 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 		Short: "Show the boot log: every DHCP, TFTP, HTTP and menu step, with MAC and IP",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, g)
-			if err != nil {
-				return err
-			}
-			db, err := openStore(cfg)
+			_, db, err := openConfiguredStore(cmd, g)
 			if err != nil {
 				return err
 			}

@@ -16,11 +16,7 @@ func newTokenCmd(g *globalFlags) *cobra.Command {
 		Short: "Make an API token; it is printed once and stored only as a hash",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, g)
-			if err != nil {
-				return err
-			}
-			db, err := openStore(cfg)
+			_, db, err := openConfiguredStore(cmd, g)
 			if err != nil {
 				return err
 			}
