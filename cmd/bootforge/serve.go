@@ -202,7 +202,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "tftp", conn.LocalAddr().String())
 	}
 	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
-		s.files = httpd.New(s.menus, cfg.HTTP.AccessLog, s.log)
+		s.files = httpd.New(s.menus, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
 		s.files.Events = s.sink()
 	}
 	if cfg.HTTP.Enabled {
@@ -402,13 +402,14 @@ func (s *services) reload(load func() (config.Config, error)) {
 		s.tftp.Update(s.menus, tftpSettings(cfg.TFTP))
 	}
 	if s.files != nil {
-		s.files.Update(s.menus, cfg.HTTP.AccessLog)
+		s.files.Update(s.menus, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests)
 	}
 	// The old directory stays open: transfers in flight may still read it,
 	// and an os.Root costs one descriptor.
 	s.dir = dir
 	cfg.TFTP.Listen, cfg.TFTP.Enabled = old.TFTP.Listen, old.TFTP.Enabled
 	s.cfg.Root, s.cfg.TFTP, s.cfg.HTTP.AccessLog, s.cfg.Log.Level = cfg.Root, cfg.TFTP, cfg.HTTP.AccessLog, cfg.Log.Level
+	s.cfg.HTTP.MaxRequests = cfg.HTTP.MaxRequests
 	s.cfg.Inventory = cfg.Inventory
 	s.log.Info("config reloaded", "root", cfg.Root)
 }

@@ -91,6 +91,9 @@ type HTTP struct {
 	TLS     TLS    `yaml:"tls"`
 	// AccessLog logs one line per request.
 	AccessLog bool `yaml:"access_log"`
+	// MaxRequests bounds requests in flight, over HTTP and HTTPS together;
+	// past it a client gets 503 with Retry-After at once.
+	MaxRequests int `yaml:"max_requests"`
 }
 
 // TLS configures HTTPS. Without Cert and Key a self-signed certificate is
@@ -121,10 +124,11 @@ func Default() Config {
 			MaxPerClient:  16,
 		},
 		HTTP: HTTP{
-			Enabled:   true,
-			Listen:    ":8080",
-			AccessLog: true,
-			TLS:       TLS{Enabled: true, Listen: ":8443"},
+			Enabled:     true,
+			Listen:      ":8080",
+			AccessLog:   true,
+			MaxRequests: 1024,
+			TLS:         TLS{Enabled: true, Listen: ":8443"},
 		},
 		DHCP: defaultDHCP(),
 		API:  API{Enabled: true, Listen: "127.0.0.1:9090"},
@@ -231,6 +235,9 @@ func (c *Config) Validate() error {
 	}
 	if c.API.Enabled {
 		checkAddr(bad, "api.listen", c.API.Listen)
+	}
+	if c.HTTP.MaxRequests < 1 {
+		bad("http.max_requests", "%d must be at least 1", c.HTTP.MaxRequests)
 	}
 	if c.HTTP.TLS.Enabled {
 		checkAddr(bad, "http.tls.listen", c.HTTP.TLS.Listen)

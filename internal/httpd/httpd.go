@@ -32,26 +32,49 @@ type Server struct {
 	log       *slog.Logger
 	files     atomic.Pointer[bootfs.FS]
 	accessLog atomic.Bool
+	inflight  atomic.Int64
+	limit     atomic.Int64
+	// Busy counts requests answered 503 because of the limit.
+	Busy atomic.Int64
 	// Events, if set, gets one boot-log event per request.
 	Events audit.Sink
 }
 
-// New returns a server for files.
-func New(files bootfs.FS, accessLog bool, log *slog.Logger) *Server {
+// New returns a server for files with at most maxRequests in flight.
+func New(files bootfs.FS, accessLog bool, maxRequests int, log *slog.Logger) *Server {
 	s := &Server{log: log}
-	s.Update(files, accessLog)
+	s.Update(files, accessLog, maxRequests)
 	return s
 }
 
-// Update replaces the files and the access-log switch.
-func (s *Server) Update(files bootfs.FS, accessLog bool) {
+// Update replaces the files, the access-log switch and the request limit.
+func (s *Server) Update(files bootfs.FS, accessLog bool, maxRequests int) {
 	s.files.Store(&files)
 	s.accessLog.Store(accessLog)
+	s.limit.Store(int64(maxRequests))
 }
 
-// Handler returns the HTTP handler: files, wrapped in the access log.
+// Handler returns the HTTP handler: files, behind the request limit,
+// wrapped in the access log.
 func (s *Server) Handler() http.Handler {
-	return s.logRequests(http.HandlerFunc(s.serveFile))
+	return s.logRequests(s.limitRequests(http.HandlerFunc(s.serveFile)))
+}
+
+// limitRequests answers 503 at once past the limit: a storm of clients
+// should hear "busy, retry" early rather than time out late (iPXE and
+// curl retry on 503).
+func (s *Server) limitRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := s.inflight.Add(1); n > s.limit.Load() {
+			s.inflight.Add(-1)
+			s.Busy.Add(1)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy, retry", http.StatusServiceUnavailable)
+			return
+		}
+		defer s.inflight.Add(-1)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // NewHTTPServer returns an http.Server with timeouts fit for boot clients:
