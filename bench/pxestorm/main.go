@@ -1,0 +1,934 @@
+// Command pxestorm simulates a PXE boot storm: -clients machines power on at
+// the same instant and each one
+//
+//  1. runs a relayed DHCP DORA (pxestorm plays the relay agent like
+//     bench/dhcpload: one UDP socket bound on giaddr:67, replies handed to
+//     the client waiting for their transaction id; DISCOVER and REQUEST are
+//     retransmitted on the PXE schedule 4, 8, 16, 32 s within the stage
+//     timeout; a NAK restarts the DORA, as RFC 2131 says),
+//  2. downloads the loader over TFTP (RRQ with blksize 1468 and tsize 0,
+//     OACK then ACK 0, DATA/ACK lockstep, the last packet retransmitted
+//     after -tftp-retry of silence) from an ephemeral UDP port on -client-ip,
+//  3. fetches the kernel and the initrd over HTTP (net/http, one TCP
+//     connection per client, from -client-ip) and checks their lengths.
+//
+// Every client shares the one source address -client-ip (a relay cannot
+// hand out real addresses here), so servers must allow many transfers per
+// client address.
+//
+// A stage fails on an error, a wrong size or its -stage-timeout; a client
+// that fails a stage skips the rest. -max-time bounds the whole run.
+// pxestorm prints a markdown table (or -json); -table R.json prints an
+// earlier -json result as the table; -compare A.json B.json prints
+// two earlier -json results side by side with the ratio A/B.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+)
+
+type config struct {
+	server       net.IP
+	relay        net.IP
+	clientIP     net.IP
+	clients      int
+	tftpPort     int
+	httpPort     int
+	loader       string
+	loaderSize   int64
+	kernel       string
+	kernelSize   int64
+	initrd       string
+	initrdSize   int64
+	blksize      int
+	stageTimeout time.Duration
+	tftpRetry    time.Duration
+	maxTime      time.Duration
+	macBase      uint64
+	label        string
+	jsonOut      bool
+	verbose      bool
+}
+
+// Stage names, in order.
+const (
+	stDHCP = iota
+	stTFTP
+	stKernel
+	stInitrd
+	nStages
+)
+
+var stageNames = [nStages]string{"DHCP DORA", "TFTP loader", "HTTP kernel", "HTTP initrd"}
+
+// StageResult summarises one stage over all clients that reached it.
+type StageResult struct {
+	Name     string   `json:"name"`
+	Size     int64    `json:"size_bytes,omitempty"`
+	Attempts int      `json:"attempts"` // clients that started the stage
+	OK       int      `json:"ok"`
+	Failed   int      `json:"failed"`
+	P50MS    float64  `json:"p50_ms"`
+	P99MS    float64  `json:"p99_ms"`
+	MaxMS    float64  `json:"max_ms"`
+	Retrans  int64    `json:"retransmits"`      // DHCP: DISCOVER/REQUEST resent; TFTP: RRQ/ACK resent
+	Errors   []string `json:"errors,omitempty"` // up to 5 distinct failure reasons with counts
+	NAKs     int64    `json:"naks,omitempty"`   // DHCP: NAKs to a REQUEST (the client starts over)
+}
+
+// Result is one run.
+type Result struct {
+	Label        string        `json:"label,omitempty"`
+	Server       string        `json:"server"`
+	Relay        string        `json:"relay"`
+	ClientIP     string        `json:"client_ip"`
+	Clients      int           `json:"clients"`
+	Booted       int           `json:"booted"` // clients that passed every stage
+	WallS        float64       `json:"wall_s"` // start to the last client done
+	StageTimeout float64       `json:"stage_timeout_s"`
+	Aborted      bool          `json:"aborted"` // -max-time or a signal cut the run short
+	Stages       []StageResult `json:"stages"`
+	Boot         StageResult   `json:"boot"` // whole boot (all stages) of the clients that booted
+	CPUS         float64       `json:"cpu_s"`
+	LoadStart    string        `json:"load_start,omitempty"`
+	LoadEnd      string        `json:"load_end,omitempty"`
+	Started      string        `json:"started"`
+}
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-table" {
+		r, err := readResult(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pxestorm:", err)
+			os.Exit(2)
+		}
+		fmt.Print(table(r))
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "-compare" {
+		if err := compare(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "pxestorm:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	cfg, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pxestorm:", err)
+		os.Exit(2)
+	}
+	res, err := run(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pxestorm:", err)
+		os.Exit(1)
+	}
+	if cfg.jsonOut {
+		_ = json.NewEncoder(os.Stdout).Encode(res)
+	} else {
+		fmt.Print(table(res))
+	}
+	if res.Booted == 0 {
+		os.Exit(3)
+	}
+}
+
+func parseFlags() (config, error) {
+	var c config
+	server := flag.String("server", "", "server address (DHCP :67, TFTP and HTTP)")
+	relay := flag.String("relay", "", "relay address: bound on UDP 67 and sent as giaddr")
+	clientIP := flag.String("client-ip", "", "source address of the TFTP and HTTP clients (default: -relay)")
+	flag.IntVar(&c.clients, "clients", 500, "clients, all started at once")
+	flag.IntVar(&c.tftpPort, "tftp-port", 69, "server TFTP port")
+	flag.IntVar(&c.httpPort, "http-port", 8080, "server HTTP port")
+	flag.StringVar(&c.loader, "loader", "loader.efi", "TFTP file name of the loader")
+	flag.Int64Var(&c.loaderSize, "loader-size", 1<<20, "expected loader size in bytes")
+	flag.StringVar(&c.kernel, "kernel", "vmlinuz", "HTTP path of the kernel (under /)")
+	flag.Int64Var(&c.kernelSize, "kernel-size", 8<<20, "expected kernel size in bytes")
+	flag.StringVar(&c.initrd, "initrd", "initrd.img", "HTTP path of the initrd (under /)")
+	flag.Int64Var(&c.initrdSize, "initrd-size", 4<<20, "expected initrd size in bytes")
+	flag.IntVar(&c.blksize, "blksize", 1468, "TFTP blksize option")
+	flag.DurationVar(&c.stageTimeout, "stage-timeout", 60*time.Second, "bound of each stage of each client")
+	flag.DurationVar(&c.tftpRetry, "tftp-retry", time.Second, "TFTP: resend the last packet after this long without an answer")
+	flag.DurationVar(&c.maxTime, "max-time", 150*time.Second, "bound of the whole run")
+	macBase := flag.String("mac-base", "02:bf:50:00:00:00", "MAC base: the low 24 bits of client i's MAC are the base's plus a bijective mix of i")
+	flag.StringVar(&c.label, "label", "", "free text copied into the result")
+	flag.BoolVar(&c.jsonOut, "json", false, "print the result as one JSON object")
+	flag.BoolVar(&c.verbose, "v", false, "log each failure to stderr")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		return c, fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if c.server = net.ParseIP(*server).To4(); c.server == nil {
+		return c, fmt.Errorf("-server: %q is not an IPv4 address", *server)
+	}
+	if c.relay = net.ParseIP(*relay).To4(); c.relay == nil {
+		return c, fmt.Errorf("-relay: %q is not an IPv4 address", *relay)
+	}
+	c.clientIP = c.relay
+	if *clientIP != "" {
+		if c.clientIP = net.ParseIP(*clientIP).To4(); c.clientIP == nil {
+			return c, fmt.Errorf("-client-ip: %q is not an IPv4 address", *clientIP)
+		}
+	}
+	if c.clients < 1 || c.clients > 1<<20 {
+		return c, errors.New("-clients must be between 1 and 2^20")
+	}
+	if c.blksize < 8 || c.blksize > 65464 {
+		return c, errors.New("-blksize must be between 8 and 65464")
+	}
+	if c.stageTimeout <= 0 || c.maxTime <= 0 || c.tftpRetry <= 0 {
+		return c, errors.New("-stage-timeout, -tftp-retry and -max-time must be positive")
+	}
+	hw, err := net.ParseMAC(*macBase)
+	if err != nil || len(hw) != 6 {
+		return c, fmt.Errorf("-mac-base: %q is not a 6-byte MAC", *macBase)
+	}
+	for _, b := range hw {
+		c.macBase = c.macBase<<8 | uint64(b)
+	}
+	return c, nil
+}
+
+// outcome of one client.
+type outcome struct {
+	reached int // stages started
+	ok      [nStages]bool
+	dur     [nStages]time.Duration
+	err     [nStages]string
+	total   time.Duration
+}
+
+type storm struct {
+	cfg  config
+	conn *net.UDPConn // relay socket
+	dst  *net.UDPAddr
+
+	mu      sync.Mutex
+	waiting map[uint32]chan *dhcpv4.DHCPv4
+
+	retrans [nStages]atomic.Int64
+	naks    atomic.Int64 // DHCP NAKs to a REQUEST (each restarts the DORA)
+}
+
+func run(cfg config) (*Result, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: cfg.relay, Port: 67})
+	if err != nil {
+		return nil, fmt.Errorf("bind relay %s:67: %w", cfg.relay, err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadBuffer(8 << 20)
+	_ = conn.SetWriteBuffer(8 << 20)
+	s := &storm{
+		cfg:     cfg,
+		conn:    conn,
+		dst:     &net.UDPAddr{IP: cfg.server, Port: 67},
+		waiting: make(map[uint32]chan *dhcpv4.DHCPv4, cfg.clients),
+	}
+	var xb [4]byte
+	if _, err := rand.Read(xb[:]); err != nil {
+		return nil, err
+	}
+	xidBase := binary.BigEndian.Uint32(xb[:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.maxTime)
+	defer cancel()
+
+	readerDone := make(chan struct{})
+	go func() { defer close(readerDone); s.readLoop() }()
+
+	load0 := loadavg()
+	cpu0 := cpuTime()
+	started := time.Now().UTC()
+	outs := make([]outcome, cfg.clients)
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := range cfg.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			s.client(ctx, i, xidBase+uint32(i), &outs[i])
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let every goroutine reach the gate
+	t0 := time.Now()
+	close(gate)
+	wg.Wait()
+	wall := time.Since(t0)
+	conn.Close()
+	<-readerDone
+
+	res := &Result{
+		Label:        cfg.label,
+		Server:       cfg.server.String(),
+		Relay:        cfg.relay.String(),
+		ClientIP:     cfg.clientIP.String(),
+		Clients:      cfg.clients,
+		WallS:        wall.Seconds(),
+		StageTimeout: cfg.stageTimeout.Seconds(),
+		Aborted:      ctx.Err() != nil,
+		LoadStart:    load0,
+		LoadEnd:      loadavg(),
+		Started:      started.Format(time.RFC3339),
+		CPUS:         (cpuTime() - cpu0).Seconds(),
+	}
+	sizes := [nStages]int64{0, cfg.loaderSize, cfg.kernelSize, cfg.initrdSize}
+	var boot []time.Duration
+	for st := range nStages {
+		sr := StageResult{Name: stageNames[st], Size: sizes[st], Retrans: s.retrans[st].Load()}
+		if st == stDHCP {
+			sr.NAKs = s.naks.Load()
+		}
+		var d []time.Duration
+		errs := map[string]int{}
+		for i := range outs {
+			o := &outs[i]
+			if o.reached <= st {
+				continue
+			}
+			sr.Attempts++
+			if o.ok[st] {
+				sr.OK++
+				d = append(d, o.dur[st])
+			} else {
+				sr.Failed++
+				errs[o.err[st]]++
+			}
+		}
+		sr.P50MS, sr.P99MS, sr.MaxMS = summarize(d)
+		sr.Errors = topErrors(errs, 5)
+		res.Stages = append(res.Stages, sr)
+	}
+	for i := range outs {
+		if outs[i].ok[nStages-1] {
+			boot = append(boot, outs[i].total)
+		}
+	}
+	res.Booted = len(boot)
+	res.Boot = StageResult{Name: "whole boot", Attempts: cfg.clients, OK: len(boot), Failed: cfg.clients - len(boot)}
+	res.Boot.P50MS, res.Boot.P99MS, res.Boot.MaxMS = summarize(boot)
+	return res, nil
+}
+
+func summarize(d []time.Duration) (p50, p99, mx float64) {
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(d)
+	return ms(percentile(d, 50)), ms(percentile(d, 99)), ms(d[len(d)-1])
+}
+
+func topErrors(m map[string]int, n int) []string {
+	type kv struct {
+		k string
+		v int
+	}
+	var l []kv
+	for k, v := range m {
+		l = append(l, kv{k, v})
+	}
+	slices.SortFunc(l, func(a, b kv) int {
+		if a.v != b.v {
+			return b.v - a.v
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	var out []string
+	for i, e := range l {
+		if i == n {
+			break
+		}
+		out = append(out, fmt.Sprintf("%d× %s", e.v, e.k))
+	}
+	return out
+}
+
+// percentile is the nearest-rank percentile of sorted d.
+func percentile(d []time.Duration, p float64) time.Duration {
+	rank := int(p/100*float64(len(d))+0.999999999) - 1
+	rank = max(0, min(rank, len(d)-1))
+	return d[rank]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (s *storm) logf(format string, args ...any) {
+	if s.cfg.verbose {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	}
+}
+
+// client runs one machine's boot, recording into o.
+func (s *storm) client(ctx context.Context, i int, xid uint32, o *outcome) {
+	t0 := time.Now()
+	steps := [nStages]func(context.Context) error{
+		func(ctx context.Context) error { return s.dora(ctx, i, xid) },
+		func(ctx context.Context) error { return s.tftpGet(ctx, s.cfg.loader, s.cfg.loaderSize) },
+		nil, nil,
+	}
+	// One HTTP client per machine: the kernel and the initrd share its
+	// connection, as a booting loader's would.
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: s.cfg.clientIP}, Timeout: s.cfg.stageTimeout}
+	tr := &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 1, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	steps[stKernel] = func(ctx context.Context) error { return s.httpGet(ctx, hc, s.cfg.kernel, s.cfg.kernelSize) }
+	steps[stInitrd] = func(ctx context.Context) error { return s.httpGet(ctx, hc, s.cfg.initrd, s.cfg.initrdSize) }
+	for st, f := range steps {
+		if ctx.Err() != nil {
+			return
+		}
+		o.reached = st + 1
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.stageTimeout)
+		ts := time.Now()
+		err := f(sctx)
+		o.dur[st] = time.Since(ts)
+		if err == nil && sctx.Err() != nil {
+			err = sctx.Err()
+		}
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("timeout: %w", err)
+				if ctx.Err() != nil {
+					err = errors.New("run stopped at -max-time")
+				}
+			}
+			o.err[st] = shortErr(err)
+			s.logf("client %d: %s: %v", i, stageNames[st], err)
+			return
+		}
+		o.ok[st] = true
+	}
+	o.total = time.Since(t0)
+}
+
+// shortErr drops the parts of an error that differ per client (ports) so
+// that equal failures group together.
+func shortErr(err error) string {
+	msg := err.Error()
+	var f []string
+	for _, w := range strings.Fields(msg) {
+		core := strings.TrimRight(w, ":,")
+		if h, p, e := net.SplitHostPort(core); e == nil && h != "" && p != "" {
+			if _, e := strconv.Atoi(p); e == nil {
+				w = h + ":*" + w[len(core):]
+			}
+		}
+		f = append(f, w)
+	}
+	return strings.Join(f, " ")
+}
+
+// ---------------------------------------------------------------- DHCP
+
+func (s *storm) readLoop() {
+	buf := make([]byte, 4096)
+	for {
+		n, _, err := s.conn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		msg, err := dhcpv4.FromBytes(buf[:n])
+		if err != nil || msg.OpCode != dhcpv4.OpcodeBootReply {
+			continue
+		}
+		xid := binary.BigEndian.Uint32(msg.TransactionID[:])
+		s.mu.Lock()
+		ch := s.waiting[xid]
+		s.mu.Unlock()
+		if ch == nil {
+			continue
+		}
+		select {
+		case ch <- msg:
+		default:
+		}
+	}
+}
+
+// mac is client i's MAC: the base's low 24 bits plus mix24(i), mod 2^24
+// (unique, and not in sequence, as in a real fleet; sequential MACs make
+// dnsmasq, which picks addresses by hashing the MAC, offer one address to
+// neighbours).
+func (s *storm) mac(i int) net.HardwareAddr {
+	const mask = 1<<24 - 1
+	m := s.cfg.macBase&^mask | (s.cfg.macBase+mix24(uint64(i)))&mask
+	return net.HardwareAddr{byte(m >> 40), byte(m >> 32), byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
+}
+
+// mix24 is a bijection on 24-bit numbers (as in bench/dhcpload).
+func mix24(x uint64) uint64 {
+	const mask = 1<<24 - 1
+	x &= mask
+	x = x * 0x9e3779 & mask
+	x ^= x >> 12
+	x = x * 0x5bd1e9 & mask
+	x ^= x >> 11
+	return x
+}
+
+func (s *storm) opts(i int, mac net.HardwareAddr) []dhcpv4.Modifier {
+	uuid := make([]byte, 17)
+	copy(uuid[1:], []byte{0x4b, 0x46, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x80, 0x00})
+	copy(uuid[11:], mac)
+	return []dhcpv4.Modifier{
+		func(d *dhcpv4.DHCPv4) { d.HopCount = 1 },
+		dhcpv4.WithGatewayIP(s.cfg.relay),
+		dhcpv4.WithBroadcast(true),
+		dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(1472)),
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientNetworkInterfaceIdentifier, []byte{1, 3, 16})),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid)),
+		dhcpv4.WithOption(dhcpv4.OptParameterRequestList(
+			dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer,
+			dhcpv4.OptionHostName, dhcpv4.OptionDomainName, dhcpv4.OptionVendorSpecificInformation,
+			dhcpv4.OptionClassIdentifier, dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName)),
+		dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(
+			dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte(fmt.Sprintf("sw1/0/%d", i%48+1))),
+			dhcpv4.OptGeneric(dhcpv4.AgentRemoteIDSubOption, []byte("pxestorm")),
+		)),
+	}
+}
+
+// pxeBackoff is the PXE spec's DISCOVER schedule (4, 8, 16, 32 s); the
+// stage timeout cuts it short.
+var pxeBackoff = []time.Duration{4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second}
+
+// exchange sends m and waits for a reply of a wanted type, resending on the
+// PXE schedule until ctx ends.
+func (s *storm) exchange(ctx context.Context, ch chan *dhcpv4.DHCPv4, m *dhcpv4.DHCPv4, want ...dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
+	b := m.ToBytes()
+	for try := 0; ; try++ {
+		if try > 0 {
+			s.retrans[stDHCP].Add(1)
+		}
+		if _, err := s.conn.WriteToUDP(b, s.dst); err != nil {
+			return nil, fmt.Errorf("send %s: %w", m.MessageType(), err)
+		}
+		t := time.NewTimer(pxeBackoff[min(try, len(pxeBackoff)-1)])
+	wait:
+		for {
+			select {
+			case r := <-ch:
+				if slices.Contains(want, r.MessageType()) {
+					t.Stop()
+					return r, nil
+				}
+			case <-t.C:
+				break wait
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("no answer to %s: %w", m.MessageType(), ctx.Err())
+			}
+		}
+	}
+}
+
+func (s *storm) dora(ctx context.Context, i int, xid uint32) error {
+	mac := s.mac(i)
+	var txid dhcpv4.TransactionID
+	binary.BigEndian.PutUint32(txid[:], xid)
+	ch := make(chan *dhcpv4.DHCPv4, 8)
+	s.mu.Lock()
+	s.waiting[xid] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiting, xid)
+		s.mu.Unlock()
+	}()
+	var err error
+	for {
+		err = s.doraOnce(ctx, i, mac, txid, ch)
+		if !errors.Is(err, errNAK) || ctx.Err() != nil {
+			return err
+		}
+		// RFC 2131 3.1: on a NAK the client starts over with a DISCOVER.
+		s.naks.Add(1)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+var errNAK = errors.New("NAK")
+
+func (s *storm) doraOnce(ctx context.Context, i int, mac net.HardwareAddr, txid dhcpv4.TransactionID, ch chan *dhcpv4.DHCPv4) error {
+	opts := s.opts(i, mac)
+	discover, err := dhcpv4.NewDiscovery(mac, append(opts, dhcpv4.WithTransactionID(txid))...)
+	if err != nil {
+		return err
+	}
+	offer, err := s.exchange(ctx, ch, discover, dhcpv4.MessageTypeOffer)
+	if err != nil {
+		return err
+	}
+	yi := offer.YourIPAddr.To4()
+	if yi == nil || yi.IsUnspecified() || string(offer.ClientHWAddr) != string(mac) {
+		return fmt.Errorf("bad OFFER (yiaddr %v, chaddr %v)", offer.YourIPAddr, offer.ClientHWAddr)
+	}
+	sid := offer.ServerIdentifier()
+	if sid == nil {
+		sid = s.cfg.server
+	}
+	request, err := dhcpv4.New(append(opts,
+		dhcpv4.WithTransactionID(txid),
+		dhcpv4.WithHwAddr(mac),
+		dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(yi)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(sid)),
+	)...)
+	if err != nil {
+		return err
+	}
+	ack, err := s.exchange(ctx, ch, request, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
+	if err != nil {
+		return err
+	}
+	if ack.MessageType() == dhcpv4.MessageTypeNak {
+		return fmt.Errorf("%w: %s", errNAK, ack.Message())
+	}
+	if !ack.YourIPAddr.Equal(yi) {
+		return fmt.Errorf("ACK for %v, requested %v", ack.YourIPAddr, yi)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- TFTP
+
+const (
+	opRRQ   = 1
+	opDATA  = 3
+	opACK   = 4
+	opERROR = 5
+	opOACK  = 6
+)
+
+// rrq builds a read request for file with the given options (name, value pairs).
+func rrq(file string, opts ...string) []byte {
+	b := []byte{0, opRRQ}
+	b = append(append(b, file...), 0)
+	b = append(append(b, "octet"...), 0)
+	for _, o := range opts {
+		b = append(append(b, o...), 0)
+	}
+	return b
+}
+
+func ack(block uint16) []byte { return []byte{0, opACK, byte(block >> 8), byte(block)} }
+
+// parseOACK returns the options of an OACK packet (names lower-cased).
+func parseOACK(p []byte) (map[string]string, error) {
+	if len(p) < 2 || binary.BigEndian.Uint16(p) != opOACK {
+		return nil, errors.New("not an OACK")
+	}
+	f := strings.Split(string(p[2:]), "\x00")
+	if len(f) == 0 || f[len(f)-1] != "" {
+		return nil, errors.New("OACK not NUL-terminated")
+	}
+	f = f[:len(f)-1]
+	if len(f)%2 != 0 {
+		return nil, errors.New("OACK with an odd number of strings")
+	}
+	m := make(map[string]string, len(f)/2)
+	for i := 0; i < len(f); i += 2 {
+		m[strings.ToLower(f[i])] = f[i+1]
+	}
+	return m, nil
+}
+
+// tftpError formats an ERROR packet.
+func tftpError(p []byte) error {
+	code := uint16(0)
+	if len(p) >= 4 {
+		code = binary.BigEndian.Uint16(p[2:])
+	}
+	msg := ""
+	if len(p) > 4 {
+		msg = strings.TrimRight(string(p[4:]), "\x00")
+	}
+	return fmt.Errorf("TFTP error %d: %s", code, msg)
+}
+
+// tftpGet downloads file and checks it is size bytes long.
+func (s *storm) tftpGet(ctx context.Context, file string, size int64) error {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: s.cfg.clientIP})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(256 << 10)
+	dl, _ := ctx.Deadline()
+	srv := &net.UDPAddr{IP: s.cfg.server, Port: s.cfg.tftpPort}
+	last := rrq(file, "blksize", strconv.Itoa(s.cfg.blksize), "tsize", "0")
+	lastTo := srv
+	if _, err := c.WriteToUDP(last, lastTo); err != nil {
+		return err
+	}
+	var peer *net.UDPAddr // the server's transfer port, once known
+	blksize := 512        // until an OACK says otherwise
+	var got int64
+	var next uint16 = 1 // next DATA block expected
+	buf := make([]byte, 65536)
+	for {
+		rd := time.Now().Add(s.cfg.tftpRetry)
+		if rd.After(dl) {
+			rd = dl
+		}
+		_ = c.SetReadDeadline(rd)
+		n, from, err := c.ReadFromUDP(buf)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				if ctx.Err() != nil || !time.Now().Before(dl) {
+					return fmt.Errorf("timeout at block %d (%d bytes): %w", next, got, context.DeadlineExceeded)
+				}
+				s.retrans[stTFTP].Add(1)
+				if _, err := c.WriteToUDP(last, lastTo); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+		if !from.IP.Equal(s.cfg.server) {
+			continue
+		}
+		if peer == nil {
+			peer = from
+		} else if from.Port != peer.Port {
+			continue // another transfer's TID (a duplicate RRQ's answer)
+		}
+		p := buf[:n]
+		if n < 4 {
+			return errors.New("short TFTP packet")
+		}
+		switch binary.BigEndian.Uint16(p) {
+		case opERROR:
+			return tftpError(p)
+		case opOACK:
+			if next != 1 {
+				continue // duplicate OACK: ACK 0 again happens on timeout
+			}
+			o, err := parseOACK(p)
+			if err != nil {
+				return err
+			}
+			if v, ok := o["blksize"]; ok {
+				if blksize, err = strconv.Atoi(v); err != nil || blksize < 8 || blksize > s.cfg.blksize {
+					return fmt.Errorf("OACK blksize %q", v)
+				}
+			}
+			if v, ok := o["tsize"]; ok && v != strconv.FormatInt(size, 10) {
+				return fmt.Errorf("OACK tsize %s, want %d", v, size)
+			}
+			last, lastTo = ack(0), peer
+			if _, err := c.WriteToUDP(last, lastTo); err != nil {
+				return err
+			}
+		case opDATA:
+			blk := binary.BigEndian.Uint16(p[2:])
+			data := len(p) - 4
+			if blk != next {
+				if blk == next-1 { // our ACK was lost: ACK again
+					_, _ = c.WriteToUDP(ack(blk), peer)
+				}
+				continue
+			}
+			if data > blksize {
+				return fmt.Errorf("block %d has %d bytes, blksize %d", blk, data, blksize)
+			}
+			got += int64(data)
+			last, lastTo = ack(blk), peer
+			if _, err := c.WriteToUDP(last, lastTo); err != nil {
+				return err
+			}
+			next++
+			if data < blksize {
+				if got != size {
+					return fmt.Errorf("got %d bytes, want %d", got, size)
+				}
+				return nil
+			}
+			if got > size {
+				return fmt.Errorf("more than %d bytes", size)
+			}
+		default:
+			return fmt.Errorf("unexpected TFTP opcode %d", binary.BigEndian.Uint16(p))
+		}
+	}
+}
+
+// ---------------------------------------------------------------- HTTP
+
+func (s *storm) httpGet(ctx context.Context, hc *http.Client, path string, size int64) error {
+	url := fmt.Sprintf("http://%s/%s", net.JoinHostPort(s.cfg.server.String(), strconv.Itoa(s.cfg.httpPort)), strings.TrimPrefix(path, "/"))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /%s: %s", path, resp.Status)
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != size {
+		return fmt.Errorf("GET /%s: Content-Length %d, want %d", path, resp.ContentLength, size)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return fmt.Errorf("GET /%s after %d bytes: %w", path, n, err)
+	}
+	if n != size {
+		return fmt.Errorf("GET /%s: %d bytes, want %d", path, n, size)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- output
+
+func sizeStr(b int64) string {
+	switch {
+	case b == 0:
+		return ""
+	case b%(1<<20) == 0:
+		return fmt.Sprintf(" %d MiB", b>>20)
+	case b%(1<<10) == 0:
+		return fmt.Sprintf(" %d KiB", b>>10)
+	}
+	return fmt.Sprintf(" %d B", b)
+}
+
+func table(r *Result) string {
+	var b strings.Builder
+	if r.Label != "" {
+		fmt.Fprintf(&b, "**%s**: ", r.Label)
+	}
+	fmt.Fprintf(&b, "%d clients at once, %d booted, wall time %.2f s%s (stage timeout %.0f s; load avg %s → %s)\n\n",
+		r.Clients, r.Booted, r.WallS, map[bool]string{true: ", stopped at -max-time", false: ""}[r.Aborted],
+		r.StageTimeout, r.LoadStart, r.LoadEnd)
+	b.WriteString("| stage | started | ok | failed | p50 ms | p99 ms | max ms | retransmits |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range append(slices.Clone(r.Stages), r.Boot) {
+		re := strconv.FormatInt(s.Retrans, 10)
+		if s.NAKs > 0 {
+			re += fmt.Sprintf(" (+%d NAKs, restarted)", s.NAKs)
+		}
+		if s.Name == "whole boot" || s.Name == stageNames[stKernel] || s.Name == stageNames[stInitrd] {
+			re = ""
+		}
+		fmt.Fprintf(&b, "| %s%s | %d | %d | %d | %.1f | %.1f | %.1f | %s |\n",
+			s.Name, sizeStr(s.Size), s.Attempts, s.OK, s.Failed, s.P50MS, s.P99MS, s.MaxMS, re)
+	}
+	for _, s := range r.Stages {
+		for _, e := range s.Errors {
+			fmt.Fprintf(&b, "\n- %s failure: %s", s.Name, e)
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func readResult(f string) (*Result, error) {
+	data, err := os.ReadFile(f)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", f, err)
+	}
+	return &r, nil
+}
+
+func ratio(a, b float64) string {
+	if b <= 0 || a <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// compare prints two -json results side by side: per stage p50/p99 and
+// failures, and the wall time, each with the ratio A/B (below 1: A faster).
+func compare(args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: pxestorm -compare A.json B.json")
+	}
+	a, err := readResult(args[0])
+	if err != nil {
+		return err
+	}
+	b, err := readResult(args[1])
+	if err != nil {
+		return err
+	}
+	na, nb := a.Label, b.Label
+	if na == "" {
+		na = "A"
+	}
+	if nb == "" {
+		nb = "B"
+	}
+	fmt.Printf("| stage | %s p50 / p99 ms | %s p50 / p99 ms | p50 ratio | p99 ratio | failed %s / %s |\n", na, nb, na, nb)
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	sa, sb := append(slices.Clone(a.Stages), a.Boot), append(slices.Clone(b.Stages), b.Boot)
+	for i := range min(len(sa), len(sb)) {
+		x, y := sa[i], sb[i]
+		fmt.Printf("| %s%s | %.1f / %.1f | %.1f / %.1f | %s | %s | %d / %d |\n", x.Name, sizeStr(x.Size),
+			x.P50MS, x.P99MS, y.P50MS, y.P99MS, ratio(x.P50MS, y.P50MS), ratio(x.P99MS, y.P99MS), x.Failed, y.Failed)
+	}
+	fmt.Printf("| **wall time** | %.2f s | %.2f s | %s | | %d / %d booted |\n", a.WallS, b.WallS, ratio(a.WallS, b.WallS), a.Booted, b.Booted)
+	return nil
+}
