@@ -28,6 +28,7 @@ import (
 
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
+	"bootforge/internal/sockopt"
 )
 
 const (
@@ -36,6 +37,8 @@ const (
 	queueDepth = 4096
 	// maxReply is the largest reply EDK2 accepts (1500 - 20 IP - 8 UDP).
 	maxReply = 1472
+	// recvBuffer absorbs a burst of DISCOVERs (see sockopt).
+	recvBuffer = 8 << 20
 )
 
 // Stats counts what the server did with packets.
@@ -115,6 +118,7 @@ func (s *Server) Start() error {
 				s.Close()
 				return fmt.Errorf("dhcp on %s port %d: %w", name, port, err)
 			}
+			sockopt.GrowReadBuffer(conn, recvBuffer)
 			s.conns = append(s.conns, &ifaceConn{name: name, port: port, conn: conn})
 		}
 	}

@@ -34,10 +34,12 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
+	"bootforge/internal/sockopt"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -110,9 +112,17 @@ func (s *Server) ListenAndServe(addr string) error {
 }
 
 // Listen opens the well-known socket, so that callers can report a bind
-// error before serving.
+// error before serving. Its receive buffer is large: requests come in
+// bursts when a room of machines powers on.
 func (s *Server) Listen(addr string) (net.PacketConn, error) {
-	return net.ListenPacket("udp", addr)
+	conn, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if sc, ok := conn.(syscall.Conn); ok {
+		sockopt.GrowReadBuffer(sc, 8<<20)
+	}
+	return conn, nil
 }
 
 // Serve reads requests from conn until Shutdown or a read error.
