@@ -141,6 +141,9 @@ const starterConfig = `# bootforge configuration. Every key is optional: what is
 data_dir: @DATA@
 # The directory served over TFTP and HTTP(S).
 root: @ROOT@
+# full: a lease is on disk before its ACK leaves (survives power loss);
+# normal: it survives a crash of bootforge only, like Kea's memfile.
+store_sync: full
 
 log:
   level: info        # debug, info, warn, error
@@ -152,7 +155,8 @@ tftp:
   # Largest RFC 2348 blksize. 0: the receiving interface's MTU minus 32
   # (IPv6: minus 52), so one block fills one frame without fragments.
   max_block_size: 0
-  # Largest RFC 7440 windowsize (blocks sent before waiting for an ACK).
+  # Largest RFC 7440 windowsize (blocks sent before waiting for an ACK);
+  # a window also never holds more than 128 KiB.
   max_window_size: 64
   # First retransmission timeout (doubles on each retry) when the client
   # does not negotiate one, and the retries before a transfer fails.
@@ -168,10 +172,51 @@ http:
   enabled: true
   listen: ":8080"
   access_log: true
+  max_requests: 1024   # in flight; past it, 503 with Retry-After
   tls:
     enabled: true
     listen: ":8443"
     # Leave both empty for a self-signed certificate kept in data_dir/tls.
     cert: ""
     key: ""
+
+# The management API (/api/v1, /healthz, /readyz): keep it off the boot
+# network. Tokens: bootforge token create --role read|admin
+api:
+  enabled: true
+  listen: "127.0.0.1:9090"
+
+# The boot log: every DHCP, TFTP, HTTP and menu step, with MAC and IP.
+audit:
+  enabled: true
+  retention: 2160h
+
+dhcp:
+  # off, proxy (beside the network's DHCP server: PXE answers only) or
+  # authoritative (give addresses from the subnets below).
+  mode: "off"
+  # Name the interfaces to serve; a DHCP server never answers elsewhere.
+  interfaces: []
+  # subnets:
+  #   - subnet: 192.0.2.0/24
+  #     pools: ["192.0.2.100-192.0.2.200"]
+  #     router: 192.0.2.1
+  #     dns: [192.0.2.1]
+  #     reservations:
+  #       - {mac: "52:54:00:12:34:56", ip: 192.0.2.50, hostname: pc1}
+
+# Hardware profiles and hosts: here, or one file each (or a list) in
+# profiles/ and hosts/ beside this file, watched while bootforge runs.
+inventory:
+  default_profile: ""
+  # profiles:
+  #   - name: lab
+  #     match: [{oui: "52:54:00", arch: efi-x64}]
+  #     menu:
+  #       default: install
+  #       timeout: 5s
+  #       entries:
+  #         - {name: install, kind: linux, kernel: debian/vmlinuz,
+  #            initrds: [debian/initrd.gz], cmdline: "hostname={hostname}"}
+  #         - {name: disk, kind: local}
 `
