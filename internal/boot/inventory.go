@@ -452,6 +452,9 @@ func (inv *Inventory) Profile(name string) (Profile, bool) {
 	return *p, true
 }
 
+// HasProfiles reports whether any profile is defined, without copying them.
+func (inv *Inventory) HasProfiles() bool { return len(inv.profiles) > 0 }
+
 // Profiles returns every profile, in precedence order.
 func (inv *Inventory) Profiles() []Profile { return append([]Profile(nil), inv.profiles...) }
 

@@ -274,30 +274,37 @@ func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPo
 }
 
 // allowed reports whether the client's subnet — the relay's, or the
-// receiving interface's — is one we serve.
+// receiving interface's — is one we serve. Without an allow-list, that is
+// the handler's subnets and, for clients on the link, the interface's own.
 func (s *Server) allowed(req *dhcpv4.DHCPv4, ifAddrs []netip.Prefix, h *Handler) bool {
-	at := make([]netip.Addr, 0, 2)
 	if gi, ok := addr4(req.GatewayIPAddr); ok {
-		at = append(at, gi)
-	} else {
-		for _, a := range ifAddrs {
-			at = append(at, a.Addr())
+		return s.allows(gi, h, nil)
+	}
+	for _, a := range ifAddrs {
+		if s.allows(a.Addr(), h, ifAddrs) {
+			return true
 		}
 	}
-	allow := s.cfg.Allow
-	if len(allow) == 0 {
-		for _, sub := range h.Subnets {
-			allow = append(allow, sub.Pool.Subnet)
-		}
-		if gi, _ := addr4(req.GatewayIPAddr); !gi.IsValid() {
-			allow = append(allow, ifAddrs...)
+	return false
+}
+
+// allows checks one address against the allow-list, or the defaults.
+func (s *Server) allows(a netip.Addr, h *Handler, own []netip.Prefix) bool {
+	if len(s.cfg.Allow) > 0 {
+		return containedIn(a, s.cfg.Allow)
+	}
+	for _, sub := range h.Subnets {
+		if sub.Pool.Subnet.Contains(a) {
+			return true
 		}
 	}
-	for _, a := range at {
-		for _, p := range allow {
-			if p.Contains(a) {
-				return true
-			}
+	return containedIn(a, own)
+}
+
+func containedIn(a netip.Addr, prefixes []netip.Prefix) bool {
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
 		}
 	}
 	return false

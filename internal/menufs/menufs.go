@@ -109,7 +109,7 @@ func (m *FS) now() time.Time {
 func (m *FS) generate(name string, req bootfs.Request) (string, bool, error) {
 	base := path.Base(name)
 	switch {
-	case len(m.Inventory().Profiles()) == 0:
+	case !m.Inventory().HasProfiles():
 		return "", false, nil // no profiles: nothing to generate
 	case name == "boot.ipxe":
 		return chainScript(req), true, nil

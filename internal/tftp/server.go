@@ -73,6 +73,32 @@ type Server struct {
 	Stats Stats
 	// Events, if set, gets one boot-log event per transfer.
 	Events audit.Sink
+
+	mtus sync.Map // interface index → mtuEntry
+}
+
+// mtuEntry is an interface's MTU as last read.
+type mtuEntry struct {
+	mtu  int
+	read time.Time
+}
+
+// mtu returns the MTU of interface index (0 if unknown). Reading it costs
+// a netlink dump, so a storm of requests shares one reading per interface
+// for a few seconds.
+func (s *Server) mtu(index int) int {
+	if index <= 0 {
+		return 0
+	}
+	if e, ok := s.mtus.Load(index); ok && time.Since(e.(mtuEntry).read) < 5*time.Second {
+		return e.(mtuEntry).mtu
+	}
+	mtu := 0
+	if ifc, err := net.InterfaceByIndex(index); err == nil {
+		mtu = ifc.MTU
+	}
+	s.mtus.Store(index, mtuEntry{mtu: mtu, read: time.Now()})
+	return mtu
 }
 
 // Stats counts what the server did.

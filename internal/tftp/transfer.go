@@ -3,7 +3,6 @@ package tftp
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -174,12 +173,7 @@ func (t *transfer) open() error {
 
 // blockLimit is the largest blksize for the interface the request came in on.
 func (t *transfer) blockLimit() int {
-	mtu := 0
-	if t.in.ifindex > 0 {
-		if ifc, err := net.InterfaceByIndex(t.in.ifindex); err == nil {
-			mtu = ifc.MTU
-		}
-	}
+	mtu := t.srv.mtu(t.in.ifindex)
 	limit := blockLimit(t.settings.MaxBlockSize, mtu)
 	if t.settings.MaxBlockSize == 0 && t.peer.Addr().Is6() && mtu > 0 {
 		limit = min(limit, mtu-headerOverhead-20) // IPv6 header is 20 bytes longer
