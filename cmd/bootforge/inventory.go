@@ -183,7 +183,7 @@ States: pending, delivered (a menu with it was served), booted, expired.`,
 			if len(args) != 2 {
 				return errors.New("name the ENTRY to boot (or --clear)")
 			}
-			c, ok := o.inv.Choose(boot.Facts{MAC: mac})
+			c, ok := o.inv.Choose(boot.Client{MAC: mac})
 			if ok {
 				if _, found := c.Menu.Entry(args[1]); !found {
 					found = anyVariantHas(c.Profile, args[1])
@@ -290,7 +290,7 @@ func printHosts(w io.Writer, o *offline, hosts []boot.Host, asJSON bool) error {
 				}
 			}
 		}
-		if c, ok := o.inv.Choose(boot.Facts{MAC: first, UUID: h.UUID}); ok {
+		if c, ok := o.inv.Choose(boot.Client{MAC: first, UUID: h.UUID}); ok {
 			v.Profile, v.Why = c.Profile.Name, c.Why
 		}
 		views = append(views, v)
@@ -379,16 +379,22 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fw, err := parseArch(arch)
+			a, err := boot.ParseArch(arch)
 			if err != nil {
-				return err
+				return fmt.Errorf("--arch: %v", err)
 			}
 			o, err := openOffline(cmd, g)
 			if err != nil {
 				return err
 			}
 			defer o.db.Close()
-			f := boot.Facts{MAC: mac, UUID: strings.ToLower(uuid), Firmware: fw}
+			// The client as its firmware's DHCP request shows it.
+			f := boot.Client{MAC: mac, UUID: strings.ToLower(uuid), Arch: a, HasArch: true, VendorClass: "PXEClient"}
+			fw, http := a.Firmware()
+			f.Firmware = fw
+			if http {
+				f.VendorClass = "HTTPClient"
+			}
 			if ip != "" {
 				if f.IP, err = parseAddr(ip); err != nil {
 					return err
@@ -398,7 +404,7 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 				server = "SERVER:" + portOf(o.cfg.HTTP.Listen)
 			}
 			// What DHCP would hand this client's firmware first.
-			plan := resolverFor(o.cfg).Resolve(boot.Client{MAC: mac, VendorClass: "PXEClient", Arch: archOf(fw), HasArch: true}, o.inv)
+			plan := resolverFor(o.cfg).Resolve(f, o.inv)
 			if plan.SecureBoot && !cmd.Flags().Changed("format") {
 				ft = menufs.FormatGRUB // the menu a Secure Boot client reads
 			}
@@ -429,40 +435,6 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 	render.Flags().StringVar(&server, "server", "", "host:port in URLs (default SERVER:<http port>)")
 	cmd.AddCommand(render)
 	return cmd
-}
-
-// archOf is the option 93 value a firmware kind sends over PXE.
-func archOf(fw boot.Firmware) boot.Arch {
-	switch fw {
-	case boot.FirmwareEFIx64:
-		return boot.ArchEFIx64
-	case boot.FirmwareEFIia32:
-		return boot.ArchEFIia32
-	case boot.FirmwareEFIarm64:
-		return boot.ArchEFIarm64
-	case boot.FirmwareEFIarm32:
-		return boot.ArchEFIarm32
-	case boot.FirmwareEFIrv64:
-		return boot.ArchRISCV64
-	}
-	return boot.ArchBIOS
-}
-
-// parseArch accepts a firmware name or an option 93 number.
-func parseArch(s string) (boot.Firmware, error) {
-	var n uint16
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
-		fw, _ := boot.Arch(n).Firmware()
-		if fw == boot.FirmwareUnknown {
-			return "", fmt.Errorf("--arch %s: unknown architecture number", s)
-		}
-		return fw, nil
-	}
-	switch fw := boot.Firmware(s); fw {
-	case boot.FirmwareBIOS, boot.FirmwareEFIia32, boot.FirmwareEFIx64, boot.FirmwareEFIarm32, boot.FirmwareEFIarm64, boot.FirmwareEFIrv64:
-		return fw, nil
-	}
-	return "", fmt.Errorf("--arch %q: use bios, efi-ia32, efi-x64, efi-arm32, efi-arm64, efi-riscv64 or a number", s)
 }
 
 func parseAddr(s string) (netip.Addr, error) {

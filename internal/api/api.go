@@ -321,7 +321,7 @@ func (s *Server) putNextBoot(w http.ResponseWriter, r *http.Request) {
 		}
 		nb.Expires = time.Now().Add(d)
 	}
-	if c, ok := s.Inventory().Choose(boot.Facts{MAC: mac}); ok {
+	if c, ok := s.Inventory().Choose(boot.Client{MAC: mac}); ok {
 		if _, found := c.Menu.Entry(b.Entry); !found {
 			writeError(w, http.StatusBadRequest, "bad_request", "entry", fmt.Sprintf("profile %q of %s has no entry %q", c.Profile.Name, mac, b.Entry))
 			return

@@ -11,92 +11,10 @@
 package boot
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 )
-
-// Arch is the client system architecture of DHCP option 93 (RFC 4578 and
-// the IANA "Processor Architecture Types" registry).
-type Arch uint16
-
-// The architectures a boot server meets. RFC 4578 lists 7 as "EFI BC" and
-// 9 as "EFI x86-64"; its errata swap them, and firmware in the field sends
-// both for x64 UEFI, so both mean x64 here.
-const (
-	ArchBIOS       Arch = 0  // Intel x86PC: a BIOS PXE ROM
-	ArchEFIia32    Arch = 6  // 32-bit x86 UEFI
-	ArchEFIx64     Arch = 7  // x64 UEFI (RFC errata)
-	ArchEFIBC      Arch = 9  // x64 UEFI as well (RFC 4578 text)
-	ArchEFIarm32   Arch = 10 // 32-bit ARM UEFI
-	ArchEFIarm64   Arch = 11 // 64-bit ARM UEFI
-	ArchHTTPia32   Arch = 15 // x86 UEFI HTTP boot
-	ArchHTTPx64    Arch = 16 // x64 UEFI HTTP boot
-	ArchHTTPBC     Arch = 17 // EFI BC HTTP boot (x64 in practice)
-	ArchHTTParm32  Arch = 18 // ARM32 UEFI HTTP boot
-	ArchHTTParm64  Arch = 19 // ARM64 UEFI HTTP boot
-	ArchHTTPBIOS   Arch = 20 // x86 BIOS HTTP boot
-	ArchRISCV64    Arch = 27 // RISC-V 64 UEFI
-	ArchRISCV64HTP Arch = 28 // RISC-V 64 UEFI HTTP boot
-)
-
-// Firmware is the kind of loader a client can run.
-type Firmware string
-
-// Firmware kinds.
-const (
-	FirmwareUnknown  Firmware = ""
-	FirmwareBIOS     Firmware = "bios"
-	FirmwareEFIia32  Firmware = "efi-ia32"
-	FirmwareEFIx64   Firmware = "efi-x64"
-	FirmwareEFIarm32 Firmware = "efi-arm32"
-	FirmwareEFIarm64 Firmware = "efi-arm64"
-	FirmwareEFIrv64  Firmware = "efi-riscv64"
-)
-
-// Firmware returns what kind of loader the architecture runs and whether it
-// boots over HTTP rather than TFTP.
-func (a Arch) Firmware() (fw Firmware, http bool) {
-	switch a {
-	case ArchBIOS:
-		return FirmwareBIOS, false
-	case ArchEFIia32:
-		return FirmwareEFIia32, false
-	case ArchEFIx64, ArchEFIBC:
-		return FirmwareEFIx64, false
-	case ArchEFIarm32:
-		return FirmwareEFIarm32, false
-	case ArchEFIarm64:
-		return FirmwareEFIarm64, false
-	case ArchRISCV64:
-		return FirmwareEFIrv64, false
-	case ArchHTTPia32:
-		return FirmwareEFIia32, true
-	case ArchHTTPx64, ArchHTTPBC:
-		return FirmwareEFIx64, true
-	case ArchHTTParm32:
-		return FirmwareEFIarm32, true
-	case ArchHTTParm64:
-		return FirmwareEFIarm64, true
-	case ArchHTTPBIOS:
-		return FirmwareBIOS, true
-	case ArchRISCV64HTP:
-		return FirmwareEFIrv64, true
-	}
-	return FirmwareUnknown, false
-}
-
-func (a Arch) String() string {
-	fw, http := a.Firmware()
-	if fw == FirmwareUnknown {
-		return fmt.Sprintf("arch-%d", uint16(a))
-	}
-	if http {
-		return string(fw) + "-http"
-	}
-	return string(fw)
-}
 
 // Stage is which program is asking.
 type Stage string
@@ -107,23 +25,44 @@ const (
 	StageIPXE     Stage = "ipxe"     // iPXE, chainloaded or built in
 )
 
-// Client is what we know about a client at one step.
+// Client is what we know about a client at one step of its boot: from a
+// DHCP packet, from what iPXE reports in its script request, or from what
+// an earlier step taught us (a Sighting). Fields a step cannot know stay
+// zero.
 type Client struct {
 	MAC         net.HardwareAddr
 	ClientID    []byte // DHCP option 61
-	UUID        []byte // option 97: the machine's UUID (type byte stripped)
+	UUID        string // option 97 or iPXE's ${uuid}: lower case, with dashes
 	Arch        Arch   // option 93
 	HasArch     bool
 	VendorClass string   // option 60, e.g. "PXEClient:Arch:00007:UNDI:003016"
 	UserClass   []string // option 77, e.g. "iPXE"
 	IPXE        bool     // option 175 present (iPXE's encapsulated options)
+	// Firmware is the kind of loader the client runs: from option 93 over
+	// DHCP, from ${buildarch} and ${platform} for iPXE, BIOS for pxelinux.
+	Firmware Firmware
+	// SMBIOS facts, as iPXE reports them.
+	Manufacturer string
+	Product      string
+	Serial       string
 
-	IP        netip.Addr // the client's address, if it has one
-	Relay     netip.Addr // giaddr, if relayed
+	IP    netip.Addr // the client's address, if it has one
+	Relay netip.Addr // giaddr, if relayed
+	// Link is an address of ours on the client's own network when it is
+	// not relayed: the receiving interface's. With IP and Relay it says
+	// which subnet the client is on before it has an address.
+	Link      netip.Addr
 	CircuitID []byte     // option 82.1
 	RemoteID  []byte     // option 82.2
 	Interface string     // the interface the request arrived on
 	Server    netip.Addr // the address the client reaches us at
+}
+
+// OnNetwork reports whether the client is on p: by its address, its
+// relay's, or, for a client on a link we serve directly, that link's.
+func (c *Client) OnNetwork(p netip.Prefix) bool {
+	return (c.IP.IsValid() && p.Contains(c.IP)) || (c.Relay.IsValid() && p.Contains(c.Relay)) ||
+		(!c.Relay.IsValid() && c.Link.IsValid() && p.Contains(c.Link))
 }
 
 // PXE reports whether the client is network-booting: vendor class

@@ -140,20 +140,6 @@ func (m Menu) Entry(name string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Facts are what we know of a client when choosing its profile: the
-// Client, plus what iPXE reports from SMBIOS and the host's labels.
-type Facts struct {
-	MAC          net.HardwareAddr
-	UUID         string
-	Firmware     Firmware
-	Vendor       string
-	Manufacturer string
-	Product      string
-	Serial       string
-	IP           netip.Addr
-	Relay        netip.Addr
-}
-
 // specificity ranks a selector: exact identities count most, then
 // hardware facts, then broad conditions.
 func (s Selector) specificity() int {
@@ -185,25 +171,25 @@ func (s Selector) specificity() int {
 	return n
 }
 
-// matches reports whether every condition holds. f's text facts must be
+// matches reports whether every condition holds. c's text facts must be
 // lower-cased already (Choose does it once per client).
-func (s *Selector) matches(f *Facts, labels []string) bool {
-	if s.MAC != nil && !bytes.Equal(s.MAC, f.MAC) {
+func (s *Selector) matches(c *Client, labels []string) bool {
+	if s.MAC != nil && !bytes.Equal(s.MAC, c.MAC) {
 		return false
 	}
-	if len(s.OUI) > 0 && (len(f.MAC) < len(s.OUI) || string(f.MAC[:len(s.OUI)]) != string(s.OUI)) {
+	if len(s.OUI) > 0 && (len(c.MAC) < len(s.OUI) || string(c.MAC[:len(s.OUI)]) != string(s.OUI)) {
 		return false
 	}
-	if s.UUID != "" && s.UUID != f.UUID {
+	if s.UUID != "" && s.UUID != c.UUID {
 		return false
 	}
-	if s.Arch != "" && s.Arch != f.Firmware {
+	if s.Arch != "" && s.Arch != c.Firmware {
 		return false
 	}
-	if !glob(s.Vendor, f.Vendor) || !glob(s.Manufacturer, f.Manufacturer) || !glob(s.Product, f.Product) || !glob(s.Serial, f.Serial) {
+	if !glob(s.Vendor, c.VendorClass) || !glob(s.Manufacturer, c.Manufacturer) || !glob(s.Product, c.Product) || !glob(s.Serial, c.Serial) {
 		return false
 	}
-	if s.Subnet.IsValid() && !(f.IP.IsValid() && s.Subnet.Contains(f.IP)) && !(f.Relay.IsValid() && s.Subnet.Contains(f.Relay)) {
+	if s.Subnet.IsValid() && !c.OnNetwork(s.Subnet) {
 		return false
 	}
 	for _, want := range s.Labels {
@@ -488,8 +474,9 @@ type Choice struct {
 // the matching profile with the highest explicit priority; else the most
 // specific match; else the default profile. ok is false when nothing
 // applies (no match and no default).
-func (inv *Inventory) Choose(f Facts) (Choice, bool) {
-	f.UUID, f.Vendor, f.Manufacturer = strings.ToLower(f.UUID), strings.ToLower(f.Vendor), strings.ToLower(f.Manufacturer)
+func (inv *Inventory) Choose(c Client) (Choice, bool) {
+	f := &c // a copy: the text facts are lowered below
+	f.UUID, f.VendorClass, f.Manufacturer = strings.ToLower(f.UUID), strings.ToLower(f.VendorClass), strings.ToLower(f.Manufacturer)
 	f.Product, f.Serial = strings.ToLower(f.Product), strings.ToLower(f.Serial)
 	var host *Host
 	if h, ok := inv.Host(f.MAC, f.UUID); ok {
@@ -509,7 +496,7 @@ func (inv *Inventory) Choose(f Facts) (Choice, bool) {
 		p := &inv.profiles[i]
 		for si := range p.Match {
 			s := &p.Match[si]
-			if !s.matches(&f, labels) {
+			if !s.matches(f, labels) {
 				continue
 			}
 			if p.Priority != 0 {
@@ -529,7 +516,7 @@ func (inv *Inventory) Choose(f Facts) (Choice, bool) {
 	return Choice{}, false
 }
 
-func (inv *Inventory) choice(p Profile, host *Host, f Facts, why string) Choice {
+func (inv *Inventory) choice(p Profile, host *Host, f *Client, why string) Choice {
 	m := p.Menu
 	if v, ok := p.Variants[f.Firmware]; ok {
 		m = v

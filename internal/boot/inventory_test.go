@@ -49,23 +49,23 @@ func TestChooseSelectors(t *testing.T) {
 	other := mustMAC("52:54:00:ff:ff:ff")
 	tests := []struct {
 		name string
-		f    Facts
+		f    Client
 		want string
 	}{
-		{"mac", Facts{MAC: mustMAC("52:54:00:00:00:01")}, "by-mac"},
-		{"mac is case-insensitive", Facts{MAC: mustMAC("52:54:00:00:00:01")}, "by-mac"},
-		{"oui", Facts{MAC: mustMAC("00:1b:21:aa:bb:cc")}, "by-oui"},
-		{"uuid, any case", Facts{MAC: other, UUID: "4C4C4544-0000-1000-8000-000000000001"}, "by-uuid"},
-		{"arch", Facts{MAC: other, Firmware: FirmwareEFIarm64}, "by-arch"},
-		{"vendor glob", Facts{MAC: other, Vendor: "HTTPClient:Arch:00016"}, "by-vendor"},
-		{"manufacturer and product (AND)", Facts{MAC: other, Manufacturer: "Dell Inc.", Product: "OptiPlex 7050"}, "by-maker"},
-		{"AND fails on one condition", Facts{MAC: other, Manufacturer: "Dell Inc.", Product: "Latitude"}, "fallback"},
-		{"serial", Facts{MAC: other, Serial: "SN-42"}, "by-serial"},
-		{"subnet by client IP", Facts{MAC: other, IP: netip.MustParseAddr("198.51.100.7")}, "by-subnet"},
-		{"subnet by relay", Facts{MAC: other, Relay: netip.MustParseAddr("198.51.100.1")}, "by-subnet"},
-		{"labels from the host", Facts{MAC: mustMAC("52:54:00:00:00:09")}, "by-label"},
-		{"OR: second rule", Facts{MAC: other, Serial: "B2"}, "or-rules"},
-		{"nothing: default", Facts{MAC: other}, "fallback"},
+		{"mac", Client{MAC: mustMAC("52:54:00:00:00:01")}, "by-mac"},
+		{"mac is case-insensitive", Client{MAC: mustMAC("52:54:00:00:00:01")}, "by-mac"},
+		{"oui", Client{MAC: mustMAC("00:1b:21:aa:bb:cc")}, "by-oui"},
+		{"uuid, any case", Client{MAC: other, UUID: "4C4C4544-0000-1000-8000-000000000001"}, "by-uuid"},
+		{"arch", Client{MAC: other, Firmware: FirmwareEFIarm64}, "by-arch"},
+		{"vendor glob", Client{MAC: other, VendorClass: "HTTPClient:Arch:00016"}, "by-vendor"},
+		{"manufacturer and product (AND)", Client{MAC: other, Manufacturer: "Dell Inc.", Product: "OptiPlex 7050"}, "by-maker"},
+		{"AND fails on one condition", Client{MAC: other, Manufacturer: "Dell Inc.", Product: "Latitude"}, "fallback"},
+		{"serial", Client{MAC: other, Serial: "SN-42"}, "by-serial"},
+		{"subnet by client IP", Client{MAC: other, IP: netip.MustParseAddr("198.51.100.7")}, "by-subnet"},
+		{"subnet by relay", Client{MAC: other, Relay: netip.MustParseAddr("198.51.100.1")}, "by-subnet"},
+		{"labels from the host", Client{MAC: mustMAC("52:54:00:00:00:09")}, "by-label"},
+		{"OR: second rule", Client{MAC: other, Serial: "B2"}, "or-rules"},
+		{"nothing: default", Client{MAC: other}, "fallback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,14 +100,14 @@ func TestChoosePrecedence(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		f    Facts
+		f    Client
 		want string
 	}{
-		{"1. pinned beats priority", Facts{MAC: mustMAC("52:54:00:00:00:02"), Firmware: FirmwareBIOS}, "pinned"},
-		{"2. highest priority", Facts{MAC: mustMAC("52:54:00:00:00:03"), Firmware: FirmwareBIOS}, "urgent"},
-		{"2. any priority beats specificity", Facts{MAC: mac, Firmware: FirmwareBIOS}, "low"},
-		{"3. most specific without priority", Facts{MAC: mustMAC("00:00:00:00:00:01"), Firmware: FirmwareBIOS}, "broad"},
-		{"4. default", Facts{MAC: mustMAC("00:00:00:00:00:01"), Firmware: FirmwareEFIx64}, "default"},
+		{"1. pinned beats priority", Client{MAC: mustMAC("52:54:00:00:00:02"), Firmware: FirmwareBIOS}, "pinned"},
+		{"2. highest priority", Client{MAC: mustMAC("52:54:00:00:00:03"), Firmware: FirmwareBIOS}, "urgent"},
+		{"2. any priority beats specificity", Client{MAC: mac, Firmware: FirmwareBIOS}, "low"},
+		{"3. most specific without priority", Client{MAC: mustMAC("00:00:00:00:00:01"), Firmware: FirmwareBIOS}, "broad"},
+		{"4. default", Client{MAC: mustMAC("00:00:00:00:00:01"), Firmware: FirmwareEFIx64}, "default"},
 	}
 	for _, tt := range tests {
 		c, _ := inv.Choose(tt.f)
@@ -120,10 +120,10 @@ func TestChoosePrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := inv2.Choose(Facts{MAC: mac, Firmware: FirmwareBIOS}); c.Profile.Name != "specific" {
+	if c, _ := inv2.Choose(Client{MAC: mac, Firmware: FirmwareBIOS}); c.Profile.Name != "specific" {
 		t.Fatalf("chose %q, want specific", c.Profile.Name)
 	}
-	if _, ok := inv2.Choose(Facts{MAC: mustMAC("00:00:00:00:00:09")}); ok {
+	if _, ok := inv2.Choose(Client{MAC: mustMAC("00:00:00:00:00:09")}); ok {
 		t.Fatal("no match and no default, yet a choice")
 	}
 }
@@ -135,7 +135,7 @@ func TestVariant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := inv.Choose(Facts{MAC: mustMAC("52:00:00:00:00:01"), Firmware: FirmwareEFIx64})
+	c, _ := inv.Choose(Client{MAC: mustMAC("52:00:00:00:00:01"), Firmware: FirmwareEFIx64})
 	if c.Menu.Default != "efi-entry" {
 		t.Fatalf("variant not used: %+v", c.Menu)
 	}

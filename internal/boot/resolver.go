@@ -74,15 +74,15 @@ func (r *Resolver) Resolve(c Client, inv *Inventory) Plan {
 // secureBoot says why a client takes the Secure Boot chain, or "".
 func (r *Resolver) secureBoot(c Client, inv *Inventory) string {
 	for _, p := range r.SecureBootSubnets {
-		if (c.IP.IsValid() && p.Contains(c.IP)) || (c.Relay.IsValid() && p.Contains(c.Relay)) {
+		if c.OnNetwork(p) {
 			return fmt.Sprintf("Secure Boot for subnet %s", p)
 		}
 	}
 	if inv == nil {
 		return ""
 	}
-	f := Facts{MAC: c.MAC, UUID: FormatUUID(c.UUID), Firmware: FirmwareEFIx64, Vendor: c.VendorClass, IP: c.IP, Relay: c.Relay}
-	choice, ok := inv.Choose(f)
+	c.Firmware = FirmwareEFIx64
+	choice, ok := inv.Choose(c)
 	switch {
 	case !ok:
 		return ""

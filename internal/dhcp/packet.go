@@ -79,9 +79,10 @@ func clientOf(p *dhcpv4.DHCPv4, iface string, server netip.Addr) boot.Client {
 	}
 	if a := p.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
 		c.Arch, c.HasArch = boot.Arch(uint16(a[0])<<8|uint16(a[1])), true
+		c.Firmware, _ = c.Arch.Firmware()
 	}
 	if u := p.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(u) == 17 && u[0] == 0 {
-		c.UUID = u[1:]
+		c.UUID = boot.FormatUUID(u[1:])
 	}
 	if ip, ok := addr4(p.ClientIPAddr); ok {
 		c.IP = ip

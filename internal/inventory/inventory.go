@@ -207,23 +207,16 @@ func convertProfile(p config.Profile, src string) (boot.Profile, error) {
 	}
 	bp.Menu = convertMenu(p.Menu)
 	for fw, m := range p.Variants {
-		if !knownFirmware(fw) {
-			return fail("variants."+fw, "unknown firmware (bios, efi-ia32, efi-x64, efi-arm32, efi-arm64, efi-riscv64)")
+		kind, err := boot.ParseFirmware(fw)
+		if err != nil {
+			return fail("variants."+fw, "unknown firmware: %v", err)
 		}
 		if bp.Variants == nil {
 			bp.Variants = map[boot.Firmware]boot.Menu{}
 		}
-		bp.Variants[boot.Firmware(fw)] = convertMenu(m)
+		bp.Variants[kind] = convertMenu(m)
 	}
 	return bp, nil
-}
-
-func knownFirmware(fw string) bool {
-	switch boot.Firmware(fw) {
-	case boot.FirmwareBIOS, boot.FirmwareEFIia32, boot.FirmwareEFIx64, boot.FirmwareEFIarm32, boot.FirmwareEFIarm64, boot.FirmwareEFIrv64:
-		return true
-	}
-	return false
 }
 
 func convertSelector(s config.Selector) (boot.Selector, error) {
@@ -247,10 +240,11 @@ func convertSelector(s config.Selector) (boot.Selector, error) {
 		out.UUID = strings.ToLower(s.UUID)
 	}
 	if s.Arch != "" {
-		if !knownFirmware(s.Arch) {
-			return out, fmt.Errorf("arch %q is not one of bios, efi-ia32, efi-x64, efi-arm32, efi-arm64, efi-riscv64", s.Arch)
+		fw, err := boot.ParseFirmware(s.Arch)
+		if err != nil {
+			return out, fmt.Errorf("arch %v", err)
 		}
-		out.Arch = boot.Firmware(s.Arch)
+		out.Arch = fw
 	}
 	if s.Subnet != "" {
 		p, err := netip.ParsePrefix(s.Subnet)

@@ -13,7 +13,7 @@ import (
 // benchInventory is 200 profiles and 10,000 hosts, shaped like a large
 // site: most profiles match on OUI and firmware, some on SMBIOS, a few
 // with priorities; hosts carry labels and some pin profiles.
-func benchInventory(b *testing.B) (*boot.Inventory, []boot.Facts) {
+func benchInventory(b *testing.B) (*boot.Inventory, []boot.Client) {
 	b.Helper()
 	var profiles []boot.Profile
 	fws := []boot.Firmware{boot.FirmwareBIOS, boot.FirmwareEFIx64}
@@ -36,7 +36,7 @@ func benchInventory(b *testing.B) (*boot.Inventory, []boot.Facts) {
 	}
 	profiles = append(profiles, boot.Profile{Name: "default", Menu: boot.Menu{Entries: []boot.Entry{{Name: "disk", Kind: boot.KindLocal}}}})
 	var hosts []boot.Host
-	var facts []boot.Facts
+	var facts []boot.Client
 	for i := 0; i < 10000; i++ {
 		p := i % 200
 		mac := net.HardwareAddr{0x02, byte(p >> 8), byte(p), byte(i >> 8), byte(i), 1}
@@ -45,7 +45,7 @@ func benchInventory(b *testing.B) (*boot.Inventory, []boot.Facts) {
 			h.Profile = fmt.Sprintf("p%03d", (i/50)%200)
 		}
 		hosts = append(hosts, h)
-		facts = append(facts, boot.Facts{MAC: mac, Firmware: fws[p%2], Manufacturer: fmt.Sprintf("Vendor%d Inc", p), Product: "Model 7"})
+		facts = append(facts, boot.Client{MAC: mac, Firmware: fws[p%2], Manufacturer: fmt.Sprintf("Vendor%d Inc", p), Product: "Model 7"})
 	}
 	inv, err := boot.NewInventory(profiles, hosts, "default")
 	if err != nil {

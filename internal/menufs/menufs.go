@@ -163,8 +163,8 @@ func (m *FS) ipxeFor(req bootfs.Request) (string, bool, error) {
 	if err != nil {
 		return "", true, fmt.Errorf("iPXE script request without a valid mac")
 	}
-	fw := ipxeFirmware(q.Get("buildarch"), q.Get("platform"))
-	f := boot.Facts{MAC: mac, UUID: strings.ToLower(q.Get("uuid")), Firmware: fw,
+	fw := boot.FirmwareOfIPXE(q.Get("buildarch"), q.Get("platform"))
+	f := boot.Client{MAC: mac, UUID: strings.ToLower(q.Get("uuid")), Firmware: fw,
 		Manufacturer: q.Get("manufacturer"), Product: q.Get("product"), Serial: q.Get("serial")}
 	if ip, err := netip.ParseAddr(q.Get("ip")); err == nil {
 		f.IP = ip
@@ -173,29 +173,6 @@ func (m *FS) ipxeFor(req bootfs.Request) (string, bool, error) {
 	}
 	m.Clients.Seen(mac, f.IP, fw)
 	return m.renderFacts(f, req, FormatIPXE)
-}
-
-// ipxeFirmware maps iPXE's ${buildarch} and ${platform}.
-func ipxeFirmware(buildarch, platform string) boot.Firmware {
-	if platform == "pcbios" {
-		return boot.FirmwareBIOS
-	}
-	switch buildarch {
-	case "x86_64":
-		return boot.FirmwareEFIx64
-	case "i386":
-		if platform == "efi" {
-			return boot.FirmwareEFIia32
-		}
-		return boot.FirmwareBIOS
-	case "arm64":
-		return boot.FirmwareEFIarm64
-	case "arm32":
-		return boot.FirmwareEFIarm32
-	case "riscv64":
-		return boot.FirmwareEFIrv64
-	}
-	return boot.FirmwareUnknown
 }
 
 // pxelinuxFor answers pxelinux's lookups: 01-<mac>, then the hex IP
@@ -243,11 +220,11 @@ const (
 )
 
 func (m *FS) render(mac net.HardwareAddr, uuid string, fw boot.Firmware, req bootfs.Request, ft Format) (string, bool, error) {
-	f := boot.Facts{MAC: mac, UUID: uuid, Firmware: fw, IP: req.Client.Addr()}
+	f := boot.Client{MAC: mac, UUID: uuid, Firmware: fw, IP: req.Client.Addr()}
 	return m.renderFacts(f, req, ft)
 }
 
-func (m *FS) renderFacts(f boot.Facts, req bootfs.Request, ft Format) (string, bool, error) {
+func (m *FS) renderFacts(f boot.Client, req bootfs.Request, ft Format) (string, bool, error) {
 	out, err := Render(m.Inventory(), f, m.OneShots, m.now(), ft, req.Host)
 	if err != nil {
 		return "", true, err
@@ -288,7 +265,7 @@ type Result struct {
 
 // Render chooses the profile and renders the menu for one client. It
 // reads one-shots but does not change them: FS does that when it serves.
-func Render(inv *boot.Inventory, f boot.Facts, shots OneShots, now time.Time, ft Format, host string) (Result, error) {
+func Render(inv *boot.Inventory, f boot.Client, shots OneShots, now time.Time, ft Format, host string) (Result, error) {
 	var res Result
 	c, ok := inv.Choose(f)
 	if !ok {
@@ -348,7 +325,7 @@ func ParseFormat(name string) (Format, error) {
 
 // deliver marks a served one-shot delivered and remembers which fetches
 // from this client mean its boot has started.
-func (m *FS) deliver(res Result, f boot.Facts, client netip.Addr) {
+func (m *FS) deliver(res Result, f boot.Client, client netip.Addr) {
 	nb := res.OneShot
 	if nb == nil || m.OneShots == nil {
 		return
