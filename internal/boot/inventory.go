@@ -192,19 +192,7 @@ func (s *Selector) matches(c *Client, labels []string) bool {
 	if s.Subnet.IsValid() && !c.OnNetwork(s.Subnet) {
 		return false
 	}
-	for _, want := range s.Labels {
-		found := false
-		for _, l := range labels {
-			if l == want {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return hasAll(labels, s.Labels)
 }
 
 // glob matches a lower-cased shell pattern against a lower-cased value;
@@ -517,10 +505,80 @@ func (inv *Inventory) Choose(c Client) (Choice, bool) {
 }
 
 func (inv *Inventory) choice(p Profile, host *Host, f *Client, why string) Choice {
-	m := p.Menu
-	if v, ok := p.Variants[f.Firmware]; ok {
-		m = v
+	m := p.MenuFor(f.Firmware)
+	if _, ok := p.Variants[f.Firmware]; ok {
 		why += fmt.Sprintf(", %s variant", f.Firmware)
 	}
 	return Choice{Profile: p, Host: host, Menu: m, Why: why}
+}
+
+// MenuFor returns the menu a client running fw gets: the profile's variant
+// for fw, or its main menu.
+func (p *Profile) MenuFor(fw Firmware) Menu {
+	if v, ok := p.Variants[fw]; ok {
+		return v
+	}
+	return p.Menu
+}
+
+// HasEntry reports whether any of the profile's menus, the main one or a
+// variant, has the named entry.
+func (p *Profile) HasEntry(name string) bool {
+	for _, m := range append([]Menu{p.Menu}, variants(p)...) {
+		if _, ok := m.Entry(name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Reachable lists the profiles a client can be given, judging by what is
+// certain about it before it boots — known holds those facts as a rule:
+// its MAC, its firmware, its subnet — and by its host record: a pinned
+// profile is the only one; otherwise every profile with a rule those facts
+// and the host's labels do not rule out, and the default profile. It errs
+// towards "reachable": it is used to refuse what no boot could use (a
+// one-shot entry in no such profile) and to check every kernel a Secure
+// Boot client could be handed.
+func (inv *Inventory) Reachable(known Selector) []Profile {
+	var labels []string
+	if h, ok := inv.Host(known.MAC, known.UUID); ok {
+		if h.Profile != "" {
+			return []Profile{*inv.byName[h.Profile]}
+		}
+		labels = h.Labels
+	}
+	var out []Profile
+	for i := range inv.profiles {
+		p := &inv.profiles[i]
+		if p.Name == inv.Default || p.mayMatch(known, labels) {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+func (p *Profile) mayMatch(known Selector, labels []string) bool {
+	for _, s := range p.Match {
+		if !disjoint(s, known) && hasAll(labels, s.Labels) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAll(have, want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			if h == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
