@@ -12,7 +12,6 @@ import (
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/dhcp/lease"
-	"bootforge/internal/menufs"
 	"bootforge/internal/store"
 )
 
@@ -54,7 +53,7 @@ func secureBootSubnets(d config.DHCP) []netip.Prefix {
 }
 
 // startDHCP starts the DHCP server, with its leases in db.
-func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, clients *menufs.Clients, events audit.Sink, log *slog.Logger) (*dhcp.Server, error) {
+func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, sightings boot.Sightings, events audit.Sink, log *slog.Logger) (*dhcp.Server, error) {
 	d := cfg.DHCP
 	h := &dhcp.Handler{
 		Mode:      d.Mode,
@@ -62,13 +61,7 @@ func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, 
 		Inventory: inv,
 		OfferHold: d.OfferHold.D(),
 		Log:       log,
-		Observe: func(c boot.Client, ip netip.Addr) {
-			fw, _ := c.Arch.Firmware()
-			if !c.HasArch {
-				fw = boot.FirmwareUnknown
-			}
-			clients.Seen(c.MAC, ip, fw)
-		},
+		Sightings: sightings,
 	}
 	if d.ServerAddress != "" {
 		h.ServerAddress = netip.MustParseAddr(d.ServerAddress) // validated

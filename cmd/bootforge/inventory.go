@@ -18,7 +18,7 @@ import (
 	"bootforge/internal/boot"
 	"bootforge/internal/config"
 	"bootforge/internal/inventory"
-	"bootforge/internal/menufs"
+	"bootforge/internal/menu"
 	"bootforge/internal/store"
 )
 
@@ -375,7 +375,7 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--mac %q is not a MAC address", macStr)
 			}
-			ft, err := menufs.ParseFormat(format)
+			ft, err := menu.ParseFormat(format)
 			if err != nil {
 				return err
 			}
@@ -406,9 +406,17 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 			// What DHCP would hand this client's firmware first.
 			plan := resolverFor(o.cfg).Resolve(f, o.inv)
 			if plan.SecureBoot && !cmd.Flags().Changed("format") {
-				ft = menufs.FormatGRUB // the menu a Secure Boot client reads
+				ft = menu.FormatGRUB // the menu a Secure Boot client reads
 			}
-			res, err := menufs.Render(o.inv, f, o.db, time.Now(), ft, server)
+			shot, err := o.db.NextBoot(mac)
+			if err != nil {
+				return err
+			}
+			d, err := boot.Decide(f, o.inv, shot, time.Now())
+			if err != nil {
+				return err
+			}
+			text, err := menu.Render(d, ft, server)
 			if err != nil {
 				return err
 			}
@@ -419,11 +427,11 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(out, "# Secure Boot chain: %s (shim, signed by Microsoft) -> grubx64.efi (signed GRUB) -> grub/grub.cfg -> bootforge/grub/%s.cfg (below) -> kernel checked by shim\n",
 					plan.BootFile, mac)
 			}
-			fmt.Fprintf(out, "# profile: %s (%s)\n", res.Choice.Profile.Name, res.Choice.Why)
-			if res.Boot != "" {
-				fmt.Fprintf(out, "# one-shot: boots %q (%s)\n", res.Boot, res.OneShot.State)
+			fmt.Fprintf(out, "# profile: %s (%s)\n", d.Choice.Profile.Name, d.Choice.Why)
+			if d.Boot != "" {
+				fmt.Fprintf(out, "# one-shot: boots %q (%s)\n", d.Boot, d.OneShot.State)
 			}
-			io.WriteString(out, res.Text)
+			io.WriteString(out, text)
 			return nil
 		},
 	}

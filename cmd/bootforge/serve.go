@@ -24,6 +24,7 @@ import (
 	"bootforge/internal/api"
 	"bootforge/internal/audit"
 	"bootforge/internal/authenticode"
+	"bootforge/internal/boot"
 	"bootforge/internal/bootfs"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
@@ -171,18 +172,18 @@ func (s *services) start(ctx context.Context) error {
 		return fmt.Errorf("inventory: %w", err)
 	}
 	go s.inv.Run(ctx, 2*time.Second)
-	clients := menufs.NewClients()
+	sightings := boot.NewSightingTable()
 	host, _ := os.Hostname()
 	if cfg.Audit.Enabled {
 		s.audit = audit.NewRecorder(s.db, host, func(ip netip.Addr) string {
-			if mac, ok := clients.MAC(ip); ok {
-				return mac.String()
+			if c, ok := sightings.ByIP(ip); ok {
+				return c.MAC.String()
 			}
 			return ""
 		}, s.log)
 		go keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log)
 	}
-	s.menus = menufs.New(dir, s.inv.Current, s.db, clients, s.log)
+	s.menus = menufs.New(dir, s.inv.Current, s.db, sightings, s.log)
 	s.menus.Events = s.sink()
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
@@ -228,7 +229,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, err := startDHCP(cfg, s.db, s.inv.Current, clients, s.sink(), s.log)
+		srv, err := startDHCP(cfg, s.db, s.inv.Current, sightings, s.sink(), s.log)
 		if err != nil {
 			return err
 		}
@@ -329,8 +330,15 @@ func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inv
 			dir = filepath.Dir(configFile)
 		}
 	}
+	var secure []netip.Prefix
+	for _, sn := range cfg.DHCP.Subnets {
+		if sn.SecureBoot {
+			secure = append(secure, sn.Subnet.Prefix)
+		}
+	}
 	return inventory.Source{Config: cfg.Inventory, ConfigFile: configFile, Dir: dir, Store: db,
-		CheckKernel: func(path string) error { return checkSigned(cfg.Root, path) }}
+		CheckKernel:       func(path string) error { return checkSigned(cfg.Root, path) },
+		SecureBootSubnets: secure}
 }
 
 // checkSigned refuses a kernel that Secure Boot firmware would refuse: one

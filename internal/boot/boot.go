@@ -103,6 +103,9 @@ type Plan struct {
 	HTTPClient bool
 	// SecureBoot means the client takes the shim → signed GRUB chain.
 	SecureBoot bool
+	// Profile is the profile the client's menu will come from, when the
+	// inventory has one for it.
+	Profile string
 	// Reason explains the plan in logs and previews.
 	Reason string
 }

@@ -27,12 +27,23 @@ type Resolver struct {
 	SecureBootSubnets []netip.Prefix
 }
 
-// Resolve answers one client at one step. inv, if not nil, says which
-// clients take the Secure Boot chain (their profile or host says so).
+// Resolve answers one client at one step. inv, if not nil, gives the
+// client's profile, which with its host says whether it takes the Secure
+// Boot chain.
 func (r *Resolver) Resolve(c Client, inv *Inventory) Plan {
 	if !c.PXE() {
 		return Plan{Reason: "not a network-boot client"}
 	}
+	plan := r.resolve(c, inv)
+	if inv != nil && plan.Boot {
+		if choice, ok := inv.Choose(c); ok {
+			plan.Profile = choice.Profile.Name
+		}
+	}
+	return plan
+}
+
+func (r *Resolver) resolve(c Client, inv *Inventory) Plan {
 	fw, httpArch := c.Arch.Firmware()
 	switch {
 	case c.IsIPXE():

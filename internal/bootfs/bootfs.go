@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -214,6 +215,18 @@ func (d *Dir) fold(name string) (string, bool) {
 type Virtual struct {
 	*bytes.Reader
 	info virtualInfo
+	// MAC, if set, is the client the file was made for (a per-client
+	// menu): its transfer belongs to that MAC in the boot log, whatever
+	// MAC was last seen at the address that fetched it.
+	MAC net.HardwareAddr
+}
+
+// MadeFor returns the MAC a generated file was made for, or "".
+func MadeFor(f File) string {
+	if v, ok := f.(*Virtual); ok && v.MAC != nil {
+		return v.MAC.String()
+	}
+	return ""
 }
 
 // NewVirtual returns a file with the given name, content and time.

@@ -45,9 +45,25 @@ type Handler struct {
 	// otherwise the receiving interface's address.
 	ServerAddress netip.Addr
 	Log           *slog.Logger
-	// Observe, if set, learns each client and the address it has or gets,
-	// so that later stages (a pxelinux.cfg by IP) can tell who asks.
-	Observe func(c boot.Client, ip netip.Addr)
+	// Sightings, if set, learns each client and the address it has or
+	// gets, so that later steps (a pxelinux.cfg by IP, the iPXE script)
+	// know who asks and what its firmware said.
+	Sightings boot.Sightings
+}
+
+// Result is what the handler did with one request, and why: the client as
+// the packet showed it, the plan the resolver made for it, and the reply,
+// or, when it stays silent, the reason. The server sends the reply and
+// builds the boot-log event from the Result.
+type Result struct {
+	Client boot.Client
+	Plan   boot.Plan
+	Reply  *dhcpv4.DHCPv4 // nil: nothing sent
+	// Silent says why no reply is sent; empty when one is, or when the
+	// request needs none (RELEASE, DECLINE).
+	Silent string
+	// Err is a failure of ours (a reply that could not be built).
+	Err error
 }
 
 // request is one packet with where it came from.
@@ -64,10 +80,10 @@ type ignored string
 
 func (i ignored) Error() string { return string(i) }
 
-// handle returns the reply to req, or an ignored error.
-func (h *Handler) handle(req request) (*dhcpv4.DHCPv4, error) {
+// handle decides the answer to req.
+func (h *Handler) handle(req request) Result {
 	if len(req.ifAddrs) == 0 {
-		return nil, ignored("receiving interface has no IPv4 address")
+		return Result{Silent: "receiving interface has no IPv4 address"}
 	}
 	local := req.ifAddrs[0].Addr()
 	server := local
@@ -75,24 +91,58 @@ func (h *Handler) handle(req request) (*dhcpv4.DHCPv4, error) {
 		server = h.ServerAddress
 	}
 	c := clientOf(req.pkt, req.iface, server)
+	if !c.Relay.IsValid() {
+		c.Link = h.link(req.ifAddrs)
+	}
 	var inv *boot.Inventory
 	if h.Inventory != nil {
 		inv = h.Inventory()
 	}
-	plan := h.Resolver.Resolve(c, inv)
-	if h.Observe != nil {
-		h.Observe(c, c.IP)
+	res := Result{Client: c, Plan: h.Resolver.Resolve(c, inv)}
+	h.seen(c)
+	var err error
+	switch {
+	case req.port == pxePort:
+		res.Reply, err = h.bootServer(req, c, res.Plan, local, server)
+	case h.Mode == ModeProxy:
+		res.Reply, err = h.proxy(req, c, res.Plan, local, server)
+	case h.Mode == ModeAuthoritative:
+		res.Reply, err = h.authoritative(req, &res, local, server)
+	default:
+		err = ignored("dhcp is off")
 	}
-	if req.port == pxePort {
-		return h.bootServer(req, c, plan, local, server)
+	var ig ignored
+	switch {
+	case errors.As(err, &ig):
+		res.Silent = string(ig)
+	case err != nil:
+		res.Silent, res.Err = "failed: "+err.Error(), err
 	}
-	switch h.Mode {
-	case ModeProxy:
-		return h.proxy(req, c, plan, local, server)
-	case ModeAuthoritative:
-		return h.authoritative(req, c, plan, local, server)
+	return res
+}
+
+// link picks the receiving interface's address that names the client's
+// network: the one inside a served subnet, else the first.
+func (h *Handler) link(ifAddrs []netip.Prefix) netip.Addr {
+	for _, a := range ifAddrs {
+		for _, s := range h.Subnets {
+			if s.Pool.Subnet.Contains(a.Addr()) {
+				return a.Addr()
+			}
+		}
+		for _, p := range h.Resolver.SecureBootSubnets {
+			if p.Contains(a.Addr()) {
+				return a.Addr()
+			}
+		}
 	}
-	return nil, ignored("dhcp is off")
+	return ifAddrs[0].Addr()
+}
+
+func (h *Handler) seen(c boot.Client) {
+	if h.Sightings != nil {
+		h.Sightings.Seen(c)
+	}
 }
 
 // proxy answers a PXE client's DISCOVER beside another DHCP server: no
@@ -165,8 +215,8 @@ func (h *Handler) subnetFor(req request) *Subnet {
 	return nil
 }
 
-func (h *Handler) authoritative(req request, c boot.Client, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
-	p := req.pkt
+func (h *Handler) authoritative(req request, res *Result, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
+	p, c, plan := req.pkt, res.Client, res.Plan
 	sub := h.subnetFor(req)
 	if sub == nil {
 		return nil, ignored("no subnet for this client (giaddr or interface)")
@@ -182,7 +232,7 @@ func (h *Handler) authoritative(req request, c boot.Client, plan boot.Plan, loca
 		return h.reply(p, sub, l.IP, dhcpv4.MessageTypeOffer, plan, local, server, sub.LeaseTime)
 
 	case dhcpv4.MessageTypeRequest:
-		return h.request(req, sub, c, plan, local, server)
+		return h.request(req, sub, res, local, server)
 
 	case dhcpv4.MessageTypeDecline:
 		if sid, ok := addr4(p.ServerIdentifier()); ok && sid != local {
@@ -217,8 +267,8 @@ func (h *Handler) authoritative(req request, c boot.Client, plan boot.Plan, loca
 }
 
 // request handles DHCPREQUEST in its three forms (RFC 2131 4.3.2).
-func (h *Handler) request(req request, sub *Subnet, c boot.Client, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
-	p := req.pkt
+func (h *Handler) request(req request, sub *Subnet, res *Result, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
+	p, c, plan := req.pkt, res.Client, res.Plan
 	mac, id := p.ClientHWAddr, c.ClientID
 	sid, hasSID := addr4(p.ServerIdentifier())
 	requested, hasReq := addr4(p.RequestedIPAddress())
@@ -256,9 +306,8 @@ func (h *Handler) request(req request, sub *Subnet, c boot.Client, plan boot.Pla
 		}
 		return h.nak(p, local, err.Error())
 	}
-	if h.Observe != nil {
-		h.Observe(c, l.IP)
-	}
+	res.Client.IP = l.IP
+	h.seen(res.Client)
 	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac.String(), "expires", l.Expires.Format(time.RFC3339), "boot", plan.BootFile)
 	return h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, plan, local, server, time.Until(l.Expires))
 }

@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -80,7 +81,11 @@ func pxeMods(arch uint16) []dhcpv4.Modifier {
 
 func handle(t *testing.T, h *Handler, p *dhcpv4.DHCPv4, port int) (*dhcpv4.DHCPv4, error) {
 	t.Helper()
-	return h.handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("0.0.0.0:68"), port: port})
+	res := h.handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("0.0.0.0:68"), port: port})
+	if res.Silent != "" {
+		return nil, errors.New(res.Silent)
+	}
+	return res.Reply, nil
 }
 
 func TestProxyOffer(t *testing.T) {
@@ -362,8 +367,8 @@ func FuzzHandle(f *testing.F) {
 				hs[mode] = h
 			}
 			for _, port := range []int{67, pxePort} {
-				reply, err := h.handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("192.0.2.9:68"), port: port})
-				if err != nil || reply == nil {
+				reply := h.handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("192.0.2.9:68"), port: port}).Reply
+				if reply == nil {
 					continue
 				}
 				if n := len(reply.ToBytes()); n > maxReply {
@@ -373,4 +378,51 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A client on a link we serve directly, with no address yet, is on that
+// link's subnet: dhcp.subnets[].secure_boot applies to it (issue #11, bug 1).
+func TestSecureBootSubnetOnDirectLink(t *testing.T) {
+	for _, mode := range []string{ModeProxy, ModeAuthoritative} {
+		h := newHandler(t, mode)
+		h.Resolver.SecureBootLoader = "shimx64.efi"
+		h.Resolver.SecureBootSubnets = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+		res := h.handle(request{pkt: discover(t, pxeMods(7)...), iface: "br0", ifAddrs: ifAddrs,
+			src: netip.MustParseAddrPort("0.0.0.0:68"), port: 67})
+		if res.Reply == nil {
+			t.Fatalf("%s: no reply: %s", mode, res.Silent)
+		}
+		if got := res.Reply.BootFileName; got != "shimx64.efi" {
+			t.Errorf("%s: boot file %q, want shimx64.efi (%s)", mode, got, res.Plan.Reason)
+		}
+		if !res.Plan.SecureBoot || res.Client.Link != serverIP {
+			t.Errorf("%s: plan %+v, link %s", mode, res.Plan, res.Client.Link)
+		}
+	}
+}
+
+// The Result carries the decision the reply was built from, so the boot
+// log can say which profile and why (issue #11, bug 7).
+func TestResultCarriesDecision(t *testing.T) {
+	h := newHandler(t, ModeProxy)
+	inv, err := boot.NewInventory([]boot.Profile{{Name: "lab", Match: []boot.Selector{{MAC: mac}},
+		Menu: boot.Menu{Entries: []boot.Entry{{Name: "disk", Kind: boot.KindLocal}}}}}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Inventory = func() *boot.Inventory { return inv }
+	sightings := boot.NewSightingTable()
+	h.Sightings = sightings
+	res := h.handle(request{pkt: discover(t, pxeMods(7)...), iface: "br0", ifAddrs: ifAddrs,
+		src: netip.MustParseAddrPort("0.0.0.0:68"), port: 67})
+	if res.Reply == nil || res.Plan.Profile != "lab" || res.Plan.Reason == "" || res.Client.Firmware != boot.FirmwareEFIx64 {
+		t.Fatalf("result: reply %v, plan %+v, firmware %q", res.Reply != nil, res.Plan, res.Client.Firmware)
+	}
+	if c, ok := sightings.ByMAC(mac); !ok || c.VendorClass != "PXEClient:Arch:00007:UNDI:003016" {
+		t.Fatalf("sighting %+v, %v", c, ok)
+	}
+	res = h.handle(request{pkt: discover(t), iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("0.0.0.0:68"), port: 67})
+	if res.Reply != nil || res.Silent == "" {
+		t.Fatalf("non-PXE client in proxy mode: reply %v, silent %q", res.Reply != nil, res.Silent)
+	}
 }

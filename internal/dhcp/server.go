@@ -27,7 +27,6 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 
 	"bootforge/internal/audit"
-	"bootforge/internal/boot"
 	"bootforge/internal/sockopt"
 )
 
@@ -97,9 +96,6 @@ func NewServer(h *Handler, cfg Config, log *slog.Logger) *Server {
 	s.handler.Store(h)
 	return s
 }
-
-// SetHandler replaces the handler for packets from now on (config reload).
-func (s *Server) SetHandler(h *Handler) { s.handler.Store(h) }
 
 // Start binds port 67 (and 4011 for the boot server) on each interface.
 func (s *Server) Start() error {
@@ -196,7 +192,7 @@ func (s *Server) serve(p packet) {
 	addrs := p.ic.addresses()
 	if !s.allowed(req, addrs, h) {
 		s.Stats.Denied.Add(1)
-		s.record(req, nil, "denied: outside the allowed subnets")
+		s.record(req, Result{Client: clientOf(req, p.ic.name, netip.Addr{}), Silent: "outside the allowed subnets"}, "denied")
 		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr.String(), "giaddr", req.GatewayIPAddr)
 		return
 	}
@@ -204,41 +200,46 @@ func (s *Server) serve(p packet) {
 		s.Stats.RateLimited.Add(1)
 		return
 	}
-	reply, err := h.handle(request{pkt: req, iface: p.ic.name, ifAddrs: addrs, src: p.src, port: p.ic.port})
-	if err != nil {
+	res := h.handle(request{pkt: req, iface: p.ic.name, ifAddrs: addrs, src: p.src, port: p.ic.port})
+	switch {
+	case res.Err != nil:
 		s.Stats.Ignored.Add(1)
-		var ig ignored
-		if !errors.As(err, &ig) {
-			s.log.Error("dhcp: handling request", "mac", req.ClientHWAddr.String(), "err", err)
-		} else {
-			s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "reason", err.Error())
+		s.log.Error("dhcp: handling request", "mac", req.ClientHWAddr.String(), "err", res.Err)
+	case res.Silent != "":
+		s.Stats.Ignored.Add(1)
+		s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "reason", res.Silent)
+		if res.Client.PXE() && !res.Plan.Boot {
+			s.record(req, res, "not answered") // a network boot we cannot serve: worth a line in the boot log
 		}
-		return
-	}
-	if reply == nil {
-		s.record(req, nil, "ok") // RELEASE, DECLINE
-		return
-	}
-	if s.send(p.ic, req, reply, p.src) {
-		s.record(req, reply, "ok")
+	case res.Reply == nil:
+		s.record(req, res, "ok") // RELEASE, DECLINE
+	default:
+		if s.send(p.ic, req, res.Reply, p.src) {
+			s.record(req, res, "ok")
+		}
 	}
 }
 
-// record writes the boot-log event for a request and its reply (nil if
-// none was sent).
-func (s *Server) record(req, reply *dhcpv4.DHCPv4, result string) {
+// record writes the boot-log event for a request from what the handler
+// decided: the client's firmware, its profile, the reason, and the reply
+// if one was sent.
+func (s *Server) record(req *dhcpv4.DHCPv4, res Result, result string) {
 	if s.Events == nil {
 		return
 	}
-	e := audit.Event{MAC: req.ClientHWAddr.String(), Protocol: "dhcp", Result: result,
-		Stage: strings.ToLower(strings.TrimPrefix(req.MessageType().String(), "DHCP"))}
-	if a := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
-		e.Arch = boot.Arch(uint16(a[0])<<8 | uint16(a[1])).String()
+	c, plan := res.Client, res.Plan
+	e := audit.Event{MAC: req.ClientHWAddr.String(), Protocol: "dhcp", Result: result, Profile: plan.Profile,
+		Stage: strings.ToLower(strings.TrimPrefix(req.MessageType().String(), "DHCP")), Reason: plan.Reason}
+	if res.Silent != "" {
+		e.Reason = res.Silent
 	}
-	if ip, ok := addr4(req.ClientIPAddr); ok {
-		e.IP = ip.String()
+	if c.HasArch {
+		e.Arch = c.Arch.String()
 	}
-	if reply != nil {
+	if c.IP.IsValid() {
+		e.IP = c.IP.String()
+	}
+	if reply := res.Reply; reply != nil {
 		e.Stage = strings.ToLower(strings.TrimPrefix(reply.MessageType().String(), "DHCP"))
 		if ip, ok := addr4(reply.YourIPAddr); ok {
 			e.IP = ip.String()

@@ -116,6 +116,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	if rec, ok := w.(*recorder); ok {
+		rec.mac = bootfs.MadeFor(f) // a per-client menu: the boot log credits its MAC
+	}
 	st, err := f.Stat()
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -166,7 +169,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				proto = "https"
 			}
 			path := strings.TrimPrefix(r.URL.Path, "/")
-			s.Events.Record(audit.Event{Time: start, IP: host, Stage: audit.StageOf(path), Protocol: proto, File: path,
+			s.Events.Record(audit.Event{Time: start, MAC: rec.mac, IP: host, Stage: audit.StageOf(path), Protocol: proto, File: path,
 				Bytes: rec.bytes, Duration: time.Since(start), Result: httpResult(rec.status)})
 		}
 		if !s.accessLog.Load() {
@@ -192,6 +195,7 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	mac    string // set by serveFile for a file made for one client
 }
 
 func (r *recorder) WriteHeader(code int) {

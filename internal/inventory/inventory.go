@@ -40,10 +40,13 @@ type Source struct {
 	Dir        string    // holds profiles/ and hosts/; may be empty
 	Store      HostStore // may be nil
 	// CheckKernel, if set, is asked about the kernel of every Linux entry
-	// that a Secure Boot client can reach (profiles with secure_boot, and
-	// profiles pinned by hosts with secure_boot). An error refuses the
+	// that a Secure Boot client can be handed: in profiles with
+	// secure_boot, and in every profile a host with secure_boot, or an x64
+	// UEFI client on a SecureBootSubnet, can get. An error refuses the
 	// inventory: the firmware would refuse the kernel at boot time.
 	CheckKernel func(path string) error
+	// SecureBootSubnets are the DHCP subnets with secure_boot.
+	SecureBootSubnets []netip.Prefix
 }
 
 // Load reads and checks the whole inventory.
@@ -130,43 +133,57 @@ func Load(src Source) (*boot.Inventory, error) {
 	if err != nil || src.CheckKernel == nil {
 		return inv, err
 	}
-	if err := checkSecureBootKernels(inv, src.CheckKernel); err != nil {
+	if err := checkSecureBootKernels(inv, src.SecureBootSubnets, src.CheckKernel); err != nil {
 		return nil, err
 	}
 	return inv, nil
 }
 
 // checkSecureBootKernels asks check about every kernel a Secure Boot client
-// can be handed, and names profile, entry and file for each refusal.
-func checkSecureBootKernels(inv *boot.Inventory, check func(string) error) error {
-	sb := map[string]bool{}
+// can be handed, and names profile, entry and file for each refusal. Only
+// x64 UEFI clients take the Secure Boot chain, so the menu checked is the
+// one they get: the efi-x64 variant, or the main menu.
+func checkSecureBootKernels(inv *boot.Inventory, subnets []netip.Prefix, check func(string) error) error {
+	why := map[string]string{} // profile → why its kernels must be signed
+	mark := func(ps []boot.Profile, reason string) {
+		for _, p := range ps {
+			if _, ok := why[p.Name]; !ok {
+				why[p.Name] = reason
+			}
+		}
+	}
 	for _, p := range inv.Profiles() {
 		if p.SecureBoot {
-			sb[p.Name] = true
+			why[p.Name] = "Secure Boot"
 		}
 	}
 	for _, h := range inv.Hosts() {
-		if h.SecureBoot && h.Profile != "" {
-			sb[h.Profile] = true
+		if !h.SecureBoot {
+			continue
 		}
+		reason := fmt.Sprintf("reachable by Secure Boot host %q", h.Name)
+		if len(h.MACs) == 0 {
+			mark(inv.Reachable(boot.Selector{UUID: h.UUID, Arch: boot.FirmwareEFIx64}), reason)
+		}
+		for _, mac := range h.MACs {
+			mark(inv.Reachable(boot.Selector{MAC: mac, UUID: h.UUID, Arch: boot.FirmwareEFIx64}), reason)
+		}
+	}
+	for _, sn := range subnets {
+		mark(inv.Reachable(boot.Selector{Arch: boot.FirmwareEFIx64, Subnet: sn}), fmt.Sprintf("reachable from Secure Boot subnet %s", sn))
 	}
 	var errs []string
 	for _, p := range inv.Profiles() {
-		if !sb[p.Name] {
+		reason, ok := why[p.Name]
+		if !ok {
 			continue
 		}
-		menus := []boot.Menu{p.Menu}
-		for _, m := range p.Variants {
-			menus = append(menus, m)
-		}
-		for _, m := range menus {
-			for _, e := range m.Entries {
-				if e.Kind != boot.KindLinux {
-					continue
-				}
-				if err := check(e.Kernel); err != nil {
-					errs = append(errs, fmt.Sprintf("%s: profile %q (Secure Boot): entry %q: kernel %q: %v", p.Source, p.Name, e.Name, e.Kernel, err))
-				}
+		for _, e := range p.MenuFor(boot.FirmwareEFIx64).Entries {
+			if e.Kind != boot.KindLinux {
+				continue
+			}
+			if err := check(e.Kernel); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: profile %q (%s): entry %q: kernel %q: %v", p.Source, p.Name, reason, e.Name, e.Kernel, err))
 			}
 		}
 	}

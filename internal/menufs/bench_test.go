@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"bootforge/internal/boot"
+	"bootforge/internal/menu"
 )
 
 // benchInventory is 200 profiles and 10,000 hosts, shaped like a large
@@ -65,7 +66,11 @@ func BenchmarkRender(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if _, err := Render(inv, facts[i%len(facts)], nil, now, FormatIPXE, "192.0.2.1:8080"); err != nil {
+		d, err := boot.Decide(facts[i%len(facts)], inv, nil, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := menu.Render(d, menu.FormatIPXE, "192.0.2.1:8080"); err != nil {
 			b.Fatal(err)
 		}
 		durs = append(durs, time.Since(start))

@@ -8,11 +8,14 @@
 // That keeps an operator's hand-written override simple: put the file in
 // the root.
 //
-// menufs also moves one-shot next boots along. A menu that carries a
-// one-shot marks it delivered and remembers, for the client's address,
-// which files mean the boot has really started (the kernel, wimboot, the
-// ISO). Only when the client fetches one of them is the one-shot consumed,
-// so a firmware that downloads its menu twice still gets the one-shot the
+// menufs decides nothing itself. It routes a path to the client it names
+// (by MAC in the path or query, or by the address that asks), fills in
+// what earlier steps saw of that client (boot.Sightings), asks
+// boot.Decide, renders the decision with internal/menu, and then carries
+// out the decision's side effects: the one-shot's new state, and, for
+// the client's address, the files whose fetch proves its boot started.
+// Only when the client fetches one of them is the one-shot consumed, so a
+// firmware that downloads its menu twice still gets the one-shot the
 // second time.
 package menufs
 
@@ -45,8 +48,8 @@ type OneShots interface {
 type FS struct {
 	disk      atomic.Pointer[bootfs.FS]
 	Inventory func() *boot.Inventory
-	OneShots  OneShots // may be nil: no one-shots
-	Clients   *Clients
+	OneShots  OneShots       // may be nil: no one-shots
+	Sightings boot.Sightings // may be nil: nothing is known from earlier steps
 	Log       *slog.Logger
 	Now       func() time.Time
 	// Events, if set, gets a boot-log event per menu and one-shot change.
@@ -59,13 +62,13 @@ type FS struct {
 // pendingBoot is a delivered one-shot waiting for its boot to start.
 type pendingBoot struct {
 	mac     net.HardwareAddr
-	paths   map[string]bool
+	paths   []string
 	expires time.Time
 }
 
 // New returns an FS over disk.
-func New(disk bootfs.FS, inventory func() *boot.Inventory, shots OneShots, clients *Clients, log *slog.Logger) *FS {
-	m := &FS{Inventory: inventory, OneShots: shots, Clients: clients, Log: log}
+func New(disk bootfs.FS, inventory func() *boot.Inventory, shots OneShots, sightings boot.Sightings, log *slog.Logger) *FS {
+	m := &FS{Inventory: inventory, OneShots: shots, Sightings: sightings, Log: log}
 	m.SetDisk(disk)
 	return m
 }
@@ -87,7 +90,7 @@ func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 	if cerr != nil {
 		return nil, err
 	}
-	text, ok, gerr := m.generate(name, req)
+	g, ok, gerr := m.generate(name, req)
 	if !ok {
 		return nil, err
 	}
@@ -95,7 +98,9 @@ func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 		m.Log.Warn("menu: not generated", "client", req.Client.Addr().String(), "path", name, "err", gerr.Error())
 		return nil, err
 	}
-	return bootfs.NewVirtual(name, []byte(text), m.now()), nil
+	v := bootfs.NewVirtual(name, []byte(g.text), m.now())
+	v.MAC = g.mac
+	return v, nil
 }
 
 func (m *FS) now() time.Time {
@@ -105,43 +110,65 @@ func (m *FS) now() time.Time {
 	return time.Now()
 }
 
+// generated is a generated file and the client it was made for.
+type generated struct {
+	text string
+	mac  net.HardwareAddr // nil when not made for one client
+}
+
 // generate answers the generated paths; ok is false for any other.
-func (m *FS) generate(name string, req bootfs.Request) (string, bool, error) {
+func (m *FS) generate(name string, req bootfs.Request) (generated, bool, error) {
 	base := path.Base(name)
+	ip := req.Client.Addr()
 	switch {
 	case !m.Inventory().HasProfiles():
-		return "", false, nil // no profiles: nothing to generate
+		return generated{}, false, nil // no profiles: nothing to generate
 	case name == "boot.ipxe":
-		return chainScript(req), true, nil
+		return generated{text: chainScript(req)}, true, nil
 	case name == "bootforge/ipxe":
-		return m.ipxeFor(req)
+		c, err := ipxeClient(req)
+		if err != nil {
+			return generated{}, true, err
+		}
+		c = m.known(c)
+		m.Sightings.Seen(c) // so that later steps by address know it
+		return m.menu(c, req, menu.FormatIPXE)
 	case name == "bootforge/booted":
-		mac, err := net.ParseMAC(req.Query.Get("mac"))
+		mac, err := parseMAC(req.Query.Get("mac"))
 		if err != nil {
-			return "", true, fmt.Errorf("booted beacon without a MAC")
+			return generated{}, true, fmt.Errorf("booted beacon without a MAC")
 		}
-		m.consume(mac, req.Client.Addr(), "beacon")
-		return "ok\n", true, nil
+		m.consume(mac, ip, "beacon")
+		return generated{text: "ok\n", mac: mac}, true, nil
 	case strings.HasPrefix(name, "pxelinux.cfg/"):
-		return m.pxelinuxFor(strings.TrimPrefix(name, "pxelinux.cfg/"), req)
+		return m.pxelinux(strings.TrimPrefix(name, "pxelinux.cfg/"), req)
 	case strings.HasPrefix(base, "grub.cfg-01-"):
-		mac, err := net.ParseMAC(strings.ReplaceAll(strings.TrimPrefix(base, "grub.cfg-01-"), "-", ":"))
-		if err != nil {
-			return "", false, nil
-		}
-		return m.render(mac, "", m.Clients.Firmware(mac), req, FormatGRUB)
+		return m.grub(strings.TrimPrefix(base, "grub.cfg-01-"), req)
 	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, ".cfg"):
-		mac, err := net.ParseMAC(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), ".cfg"))
-		if err != nil {
-			return "", false, nil
-		}
-		return m.render(mac, "", m.Clients.Firmware(mac), req, FormatGRUB)
+		return m.grub(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), ".cfg"), req)
 	case base == "grub.cfg":
 		// GRUB asks for grub.cfg-01-<mac> first; this root config is the
 		// fallback, and sends each client on to its own menu by MAC.
-		return "# bootforge: per-client menus\nconfigfile /bootforge/grub/${net_default_mac}.cfg\n", true, nil
+		return generated{text: "# bootforge: per-client menus\nconfigfile /bootforge/grub/${net_default_mac}.cfg\n"}, true, nil
 	}
-	return "", false, nil
+	return generated{}, false, nil
+}
+
+// parseMAC reads a MAC written with colons or, as iPXE's ${mac:hexhyp}
+// and pxelinux write it, with hyphens.
+func parseMAC(s string) (net.HardwareAddr, error) {
+	return net.ParseMAC(strings.ReplaceAll(s, "-", ":"))
+}
+
+// known fills in what earlier steps saw of the client.
+func (m *FS) known(c boot.Client) boot.Client {
+	if m.Sightings == nil {
+		return c
+	}
+	if earlier, ok := m.Sightings.ByMAC(c.MAC); ok {
+		return c.With(earlier)
+	}
+	return c
 }
 
 // chainScript is what iPXE fetches first: it asks again with everything
@@ -157,44 +184,57 @@ func chainScript(req bootfs.Request) string {
 		"echo bootforge: could not fetch the boot script\nsleep 10\nreboot\n"
 }
 
-func (m *FS) ipxeFor(req bootfs.Request) (string, bool, error) {
+// ipxeClient reads the client from the chain script's request.
+func ipxeClient(req bootfs.Request) (boot.Client, error) {
 	q := req.Query
-	mac, err := net.ParseMAC(strings.ReplaceAll(q.Get("mac"), "-", ":"))
+	mac, err := parseMAC(q.Get("mac"))
 	if err != nil {
-		return "", true, fmt.Errorf("iPXE script request without a valid mac")
+		return boot.Client{}, fmt.Errorf("iPXE script request without a valid mac")
 	}
-	fw := boot.FirmwareOfIPXE(q.Get("buildarch"), q.Get("platform"))
-	f := boot.Client{MAC: mac, UUID: strings.ToLower(q.Get("uuid")), Firmware: fw,
+	c := boot.Client{MAC: mac, UUID: strings.ToLower(q.Get("uuid")), IPXE: true,
+		Firmware:     boot.FirmwareOfIPXE(q.Get("buildarch"), q.Get("platform")),
 		Manufacturer: q.Get("manufacturer"), Product: q.Get("product"), Serial: q.Get("serial")}
 	if ip, err := netip.ParseAddr(q.Get("ip")); err == nil {
-		f.IP = ip
+		c.IP = ip
 	} else {
-		f.IP = req.Client.Addr()
+		c.IP = req.Client.Addr()
 	}
-	m.Clients.Seen(mac, f.IP, fw)
-	return m.renderFacts(f, req, FormatIPXE)
+	return c, nil
 }
 
-// pxelinuxFor answers pxelinux's lookups: 01-<mac>, then the hex IP
+// pxelinux answers pxelinux's lookups: 01-<mac>, then the hex IP
 // shortened digit by digit, then default.
-func (m *FS) pxelinuxFor(file string, req bootfs.Request) (string, bool, error) {
-	if strings.HasPrefix(file, "01-") {
-		mac, err := net.ParseMAC(strings.ReplaceAll(strings.TrimPrefix(file, "01-"), "-", ":"))
+func (m *FS) pxelinux(file string, req bootfs.Request) (generated, bool, error) {
+	c := boot.Client{Firmware: boot.FirmwareBIOS, IP: req.Client.Addr()}
+	switch {
+	case strings.HasPrefix(file, "01-"):
+		mac, err := parseMAC(strings.TrimPrefix(file, "01-"))
 		if err != nil {
-			return "", false, nil
+			return generated{}, false, nil
 		}
-		return m.render(mac, "", boot.FirmwareBIOS, req, FormatPXELinux)
+		c.MAC = mac
+	case file != "default" && !isHex(file):
+		return generated{}, false, nil // a UUID lookup or anything else: not found, pxelinux moves on
+	default:
+		if m.Sightings != nil {
+			if seen, ok := m.Sightings.ByIP(c.IP); ok {
+				c.MAC = seen.MAC
+			}
+		}
+		if c.MAC == nil && file != "default" {
+			return generated{}, false, nil
+		}
 	}
-	if file != "default" && !isHex(file) {
-		return "", false, nil // a UUID lookup or anything else: not found, pxelinux moves on
+	return m.menu(m.known(c), req, menu.FormatPXELinux)
+}
+
+// grub answers a GRUB client's own menu; mac is as the path writes it.
+func (m *FS) grub(mac string, req bootfs.Request) (generated, bool, error) {
+	hw, err := parseMAC(mac)
+	if err != nil {
+		return generated{}, false, nil
 	}
-	if mac, ok := m.Clients.MAC(req.Client.Addr()); ok {
-		return m.render(mac, "", boot.FirmwareBIOS, req, FormatPXELinux)
-	}
-	if file != "default" {
-		return "", false, nil
-	}
-	return m.render(nil, "", boot.FirmwareBIOS, req, FormatPXELinux)
+	return m.menu(m.known(boot.Client{MAC: hw, IP: req.Client.Addr()}), req, menu.FormatGRUB)
 }
 
 func isHex(s string) bool {
@@ -209,38 +249,36 @@ func isHex(s string) bool {
 	return true
 }
 
-// Format is a menu language.
-type Format int
-
-// Menu formats.
-const (
-	FormatIPXE Format = iota
-	FormatPXELinux
-	FormatGRUB
-)
-
-func (m *FS) render(mac net.HardwareAddr, uuid string, fw boot.Firmware, req bootfs.Request, ft Format) (string, bool, error) {
-	f := boot.Client{MAC: mac, UUID: uuid, Firmware: fw, IP: req.Client.Addr()}
-	return m.renderFacts(f, req, ft)
-}
-
-func (m *FS) renderFacts(f boot.Client, req bootfs.Request, ft Format) (string, bool, error) {
-	out, err := Render(m.Inventory(), f, m.OneShots, m.now(), ft, req.Host)
-	if err != nil {
-		return "", true, err
+// menu decides and renders c's menu, and carries out the decision.
+func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format) (generated, bool, error) {
+	var shot *boot.NextBoot
+	if m.OneShots != nil && c.MAC != nil {
+		var err error
+		if shot, err = m.OneShots.NextBoot(c.MAC); err != nil {
+			return generated{}, true, err
+		}
 	}
-	m.deliver(out, f, req.Client.Addr())
+	d, err := boot.Decide(c, m.Inventory(), shot, m.now())
+	if err != nil {
+		return generated{}, true, err
+	}
+	text, err := menu.Render(d, ft, req.Host)
+	if err != nil {
+		return generated{}, true, err
+	}
+	client := req.Client.Addr()
+	m.carryOut(d, client)
 	if m.Events != nil {
 		result := "ok"
-		if out.Boot != "" {
-			result = "one-shot " + out.Boot
+		if d.Boot != "" {
+			result = "one-shot " + d.Boot
 		}
-		m.Events.Record(audit.Event{MAC: macString(f.MAC), IP: req.Client.Addr().String(), Arch: string(f.Firmware),
-			Stage: "menu", Protocol: ft.String(), Profile: out.Choice.Profile.Name, Result: result})
+		m.Events.Record(audit.Event{MAC: macString(c.MAC), IP: client.String(), Arch: string(c.Firmware),
+			Stage: "menu", Protocol: ft.String(), Profile: d.Choice.Profile.Name, Result: result, Reason: d.Reason})
 	}
-	m.Log.Info("menu", "client", req.Client.Addr().String(), "mac", macString(f.MAC), "format", ft.String(),
-		"profile", out.Choice.Profile.Name, "boot", out.Boot, "why", out.Choice.Why)
-	return out.Text, true, nil
+	m.Log.Info("menu", "client", client.String(), "mac", macString(c.MAC), "format", ft.String(),
+		"profile", d.Choice.Profile.Name, "boot", d.Boot, "why", d.Reason)
+	return generated{text: text, mac: c.MAC}, true, nil
 }
 
 func macString(mac net.HardwareAddr) string {
@@ -250,114 +288,23 @@ func macString(mac net.HardwareAddr) string {
 	return mac.String()
 }
 
-func (f Format) String() string {
-	return [...]string{"ipxe", "pxelinux", "grub"}[f]
-}
-
-// Result is a rendered menu and how it was chosen.
-type Result struct {
-	Text    string
-	Choice  boot.Choice
-	Boot    string         // the one-shot entry booted, if any
-	OneShot *boot.NextBoot // the one-shot as found, if any
-	entry   boot.Entry
-}
-
-// Render chooses the profile and renders the menu for one client. It
-// reads one-shots but does not change them: FS does that when it serves.
-func Render(inv *boot.Inventory, f boot.Client, shots OneShots, now time.Time, ft Format, host string) (Result, error) {
-	var res Result
-	c, ok := inv.Choose(f)
-	if !ok {
-		return res, fmt.Errorf("no profile matches and there is no default profile")
+// carryOut applies a served decision: the one-shot's new state, and the
+// fetches from this client that will prove its boot started.
+func (m *FS) carryOut(d boot.Decision, client netip.Addr) {
+	if d.OneShot == nil || m.OneShots == nil {
+		return
 	}
-	res.Choice = c
-	r := menu.Request{Menu: c.Menu, Profile: c.Profile.Name, EFI: f.Firmware != boot.FirmwareBIOS && f.Firmware != boot.FirmwareUnknown}
-	if host != "" {
-		r.BaseURL = "http://" + host
+	mac := d.Client.MAC
+	switch d.Advance {
+	case boot.OneShotExpired:
+		m.advance(mac, client, d.OneShot.Entry, boot.OneShotExpired, boot.OneShotPending, boot.OneShotDelivered)
+	case boot.OneShotDelivered:
+		m.advance(mac, client, d.OneShot.Entry, boot.OneShotDelivered, boot.OneShotPending)
 	}
-	r.Vars = map[string]string{"profile": c.Profile.Name, "arch": string(f.Firmware), "uuid": f.UUID}
-	if f.MAC != nil {
-		r.Vars["mac"] = f.MAC.String()
-	}
-	if f.IP.IsValid() {
-		r.Vars["ip"] = f.IP.String()
-	}
-	if c.Host != nil {
-		r.Vars["hostname"] = c.Host.Name
-	}
-	if shots != nil && f.MAC != nil {
-		nb, err := shots.NextBoot(f.MAC)
-		if err != nil {
-			return res, err
-		}
-		res.OneShot = nb
-		if nb.Active(now) {
-			if e, ok := c.Menu.Entry(nb.Entry); ok {
-				r.Boot, res.Boot, res.entry = nb.Entry, nb.Entry, e
-			}
-		}
-	}
-	var err error
-	switch ft {
-	case FormatIPXE:
-		res.Text, err = menu.IPXE(r)
-	case FormatPXELinux:
-		res.Text, err = menu.PXELinux(r)
-	case FormatGRUB:
-		res.Text, err = menu.GRUB(r)
-	}
-	return res, err
-}
-
-// ParseFormat names a menu format: "ipxe", "pxelinux" or "grub".
-func ParseFormat(name string) (Format, error) {
-	switch name {
-	case "ipxe":
-		return FormatIPXE, nil
-	case "pxelinux":
-		return FormatPXELinux, nil
-	case "grub":
-		return FormatGRUB, nil
-	}
-	return 0, fmt.Errorf("format %q is not one of ipxe, pxelinux, grub", name)
-}
-
-// deliver marks a served one-shot delivered and remembers which fetches
-// from this client mean its boot has started.
-func (m *FS) deliver(res Result, f boot.Client, client netip.Addr) {
-	nb := res.OneShot
-	if nb == nil || m.OneShots == nil {
+	if d.Boot == "" {
 		return
 	}
 	now := m.now()
-	if res.Boot == "" {
-		if !nb.Expires.IsZero() && now.After(nb.Expires) && (nb.State == boot.OneShotPending || nb.State == boot.OneShotDelivered) {
-			m.OneShots.AdvanceNextBoot(f.MAC, boot.OneShotExpired, boot.OneShotPending, boot.OneShotDelivered)
-			m.Log.Info("one-shot expired", "mac", f.MAC.String(), "entry", nb.Entry)
-			m.oneShotEvent(f.MAC, client, "expired "+nb.Entry)
-		}
-		return
-	}
-	if nb.State == boot.OneShotPending {
-		m.OneShots.AdvanceNextBoot(f.MAC, boot.OneShotDelivered, boot.OneShotPending)
-		m.Log.Info("one-shot delivered", "mac", f.MAC.String(), "entry", nb.Entry, "client", client.String())
-		m.oneShotEvent(f.MAC, client, "delivered "+nb.Entry)
-	}
-	paths := map[string]bool{}
-	for _, p := range []string{res.entry.Kernel, res.entry.Wimboot, res.entry.ISO, res.entry.BootWIM} {
-		if p == "" {
-			continue
-		}
-		if i := strings.Index(p, "://"); i >= 0 { // a URL: compare its path
-			if j := strings.Index(p[i+3:], "/"); j >= 0 {
-				p = p[i+3+j:]
-			}
-		}
-		if c, err := bootfs.Clean(strings.SplitN(p, "?", 2)[0]); err == nil {
-			paths[c] = true
-		}
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.started == nil {
@@ -368,11 +315,23 @@ func (m *FS) deliver(res Result, f boot.Client, client netip.Addr) {
 			delete(m.started, ip)
 		}
 	}
-	m.started[client] = pendingBoot{mac: f.MAC, paths: paths, expires: now.Add(30 * time.Minute)}
+	m.started[client] = pendingBoot{mac: mac, paths: d.Proof, expires: now.Add(30 * time.Minute)}
 }
 
-// observe consumes a one-shot when its client fetches a file that starts
-// the boot.
+func (m *FS) advance(mac net.HardwareAddr, client netip.Addr, entry string, to boot.OneShotState, from ...boot.OneShotState) {
+	moved, err := m.OneShots.AdvanceNextBoot(mac, to, from...)
+	if err != nil {
+		m.Log.Error("one-shot: state not stored", "mac", mac.String(), "to", string(to), "err", err)
+		return
+	}
+	if moved {
+		m.Log.Info("one-shot "+string(to), "mac", mac.String(), "entry", entry, "client", client.String())
+		m.oneShotEvent(mac, client, string(to)+" "+entry)
+	}
+}
+
+// observe consumes a one-shot when its client fetches a file that proves
+// the boot started.
 func (m *FS) observe(req bootfs.Request) {
 	client := req.Client.Addr()
 	m.mu.Lock()
@@ -382,10 +341,15 @@ func (m *FS) observe(req bootfs.Request) {
 		return
 	}
 	name, err := bootfs.Clean(req.Path)
-	if err != nil || !pb.paths[name] {
+	if err != nil {
 		return
 	}
-	m.consume(pb.mac, client, name)
+	for _, p := range pb.paths {
+		if p == name {
+			m.consume(pb.mac, client, name)
+			return
+		}
+	}
 }
 
 func (m *FS) consume(mac net.HardwareAddr, client netip.Addr, why string) {
@@ -410,58 +374,4 @@ func (m *FS) oneShotEvent(mac net.HardwareAddr, client netip.Addr, result string
 	if m.Events != nil {
 		m.Events.Record(audit.Event{MAC: mac.String(), IP: client.String(), Stage: "one-shot", Protocol: "menu", Result: result})
 	}
-}
-
-// Clients remembers what DHCP and menu requests taught us about clients:
-// which MAC has which address, and which firmware it runs.
-type Clients struct {
-	mu   sync.Mutex
-	byIP map[netip.Addr]net.HardwareAddr
-	fw   map[string]boot.Firmware
-}
-
-// NewClients returns an empty table.
-func NewClients() *Clients {
-	return &Clients{byIP: map[netip.Addr]net.HardwareAddr{}, fw: map[string]boot.Firmware{}}
-}
-
-// Seen records a client. An invalid ip or empty firmware records nothing
-// for that part.
-func (c *Clients) Seen(mac net.HardwareAddr, ip netip.Addr, fw boot.Firmware) {
-	if c == nil || mac == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.byIP) > 100000 { // bound memory under a storm of spoofed clients
-		c.byIP = map[netip.Addr]net.HardwareAddr{}
-		c.fw = map[string]boot.Firmware{}
-	}
-	if ip.IsValid() && !ip.IsUnspecified() {
-		c.byIP[ip] = mac
-	}
-	if fw != boot.FirmwareUnknown {
-		c.fw[mac.String()] = fw
-	}
-}
-
-// MAC returns the MAC last seen at ip.
-func (c *Clients) MAC(ip netip.Addr) (net.HardwareAddr, bool) {
-	if c == nil {
-		return nil, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m, ok := c.byIP[ip]
-	return m, ok
-}
-
-// Firmware returns the firmware last seen for mac.
-func (c *Clients) Firmware(mac net.HardwareAddr) boot.Firmware {
-	if c == nil {
-		return boot.FirmwareUnknown
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.fw[mac.String()]
 }

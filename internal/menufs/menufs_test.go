@@ -46,7 +46,7 @@ func setup(t *testing.T) (*FS, *store.SQLite) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return New(dir, func() *boot.Inventory { return inv }, db, NewClients(), log), db
+	return New(dir, func() *boot.Inventory { return inv }, db, boot.NewSightingTable(), log), db
 }
 
 func read(t *testing.T, m *FS, path string, q url.Values) string {
@@ -136,5 +136,52 @@ func TestGeneratedPaths(t *testing.T) {
 	}
 	if s := read(t, m, "static.txt", nil); s != "static.txt" {
 		t.Fatal("disk file not served")
+	}
+}
+
+// The menu stage sees what DHCP saw: a profile rule on the vendor class
+// (option 60) matches the iPXE script request, which carries none
+// (issue #11, bug 2).
+func TestVendorRuleFromDHCPSighting(t *testing.T) {
+	m, _ := setup(t)
+	vendorMenu := boot.Menu{Default: "v", Entries: []boot.Entry{{Name: "v", Kind: boot.KindLinux, Kernel: "vmlinuz", Cmdline: "marker=vendor"}}}
+	inv, err := boot.NewInventory([]boot.Profile{
+		{Name: "lab", Menu: boot.Menu{Default: "a", Entries: []boot.Entry{{Name: "a", Kind: boot.KindLocal}}}},
+		{Name: "bios-pxe", Match: []boot.Selector{{Vendor: "PXEClient:Arch:00000*"}}, Menu: vendorMenu},
+	}, nil, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Inventory = func() *boot.Inventory { return inv }
+	if s := script(t, m); strings.Contains(s, "marker=vendor") {
+		t.Fatalf("vendor rule matched with no DHCP sighting:\n%s", s)
+	}
+	m.Sightings.Seen(boot.Client{MAC: macA, VendorClass: "PXEClient:Arch:00000:UNDI:002001", Arch: boot.ArchBIOS, HasArch: true})
+	if s := script(t, m); !strings.Contains(s, "marker=vendor") {
+		t.Fatalf("vendor rule did not match after DHCP saw the client:\n%s", s)
+	}
+}
+
+// A per-client menu names its client: the boot log credits the transfer
+// to the MAC in the path, not to the last MAC seen at the address
+// (issue #11, bug 7).
+func TestGeneratedFileNamesItsClient(t *testing.T) {
+	m, _ := setup(t)
+	m.Sightings.Seen(boot.Client{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, IP: client.Addr()})
+	for _, p := range []string{"bootforge/grub/52:54:00:00:00:0a.cfg", "pxelinux.cfg/01-52-54-00-00-00-0a"} {
+		f, err := m.Open(bootfs.Request{Path: p, Client: client, Protocol: "tftp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bootfs.MadeFor(f); got != macA.String() {
+			t.Errorf("%s: made for %q, want %s", p, got, macA)
+		}
+	}
+	f, err := m.Open(bootfs.Request{Path: "pxelinux.cfg/C000023", Client: client, Protocol: "tftp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bootfs.MadeFor(f); got != "52:54:00:00:00:01" {
+		t.Errorf("by address: made for %q, want the MAC seen there", got)
 	}
 }

@@ -42,6 +42,7 @@ type result struct {
 	window  int
 	outcome string
 	err     error
+	mac     string // the client a generated file was made for, if any
 }
 
 func (t *transfer) run() {
@@ -65,7 +66,7 @@ func (t *transfer) run() {
 		if c, err := bootfs.Clean(name); err == nil {
 			name = c
 		}
-		s.Events.Record(audit.Event{Time: start, IP: t.in.src.Addr().String(), Stage: audit.StageOf(name), Protocol: "tftp",
+		s.Events.Record(audit.Event{Time: start, MAC: res.mac, IP: t.in.src.Addr().String(), Stage: audit.StageOf(name), Protocol: "tftp",
 			File: name, Bytes: res.bytes, Duration: took, Result: res.outcome})
 	}
 	switch res.outcome {
@@ -116,6 +117,7 @@ func (t *transfer) serve() result {
 		return res
 	}
 	defer f.Close()
+	res.mac = bootfs.MadeFor(f)
 	size := int64(-1)
 	if st, err := f.Stat(); err == nil {
 		size = st.Size()

@@ -1,0 +1,136 @@
+package boot
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+)
+
+// Decision is the menu-stage answer for one client: which profile and
+// menu it gets, the entry it boots without a menu (a one-shot) if any,
+// what the one-shot's state becomes, and which fetches prove that this
+// boot has started. Reason says all of it in words, for logs, the boot log
+// and previews.
+type Decision struct {
+	Client Client
+	Choice Choice
+	// OneShot is the client's one-shot as it was found, or nil.
+	OneShot *NextBoot
+	// Boot is the entry booted without the menu, or "".
+	Boot string
+	// Advance is the state the one-shot moves to now that this menu is
+	// served: delivered, expired, or "" for no change.
+	Advance OneShotState
+	// Proof are the paths (below the root, cleaned) whose fetch by this
+	// client proves that the one-shot's boot has started: its kernel,
+	// wimboot, ISO or WIM. Empty without a one-shot.
+	Proof  []string
+	Reason string
+}
+
+// Decide answers the menu stage for client c: the profile by inv.Choose,
+// then the one-shot shot (the client's, or nil) as it stands at now. It
+// does no I/O: the caller reads the one-shot, and applies Advance and
+// Proof. The error says that no profile applies to the client.
+func Decide(c Client, inv *Inventory, shot *NextBoot, now time.Time) (Decision, error) {
+	choice, ok := inv.Choose(c)
+	if !ok {
+		return Decision{Client: c}, fmt.Errorf("no profile matches %s and there is no default profile", describe(c))
+	}
+	d := Decision{Client: c, Choice: choice, OneShot: shot, Reason: choice.Why}
+	switch {
+	case shot == nil:
+	case shot.Active(now):
+		e, ok := choice.Menu.Entry(shot.Entry)
+		if !ok {
+			d.Reason += fmt.Sprintf("; one-shot %q is not in this menu, so the menu is shown", shot.Entry)
+			break
+		}
+		d.Boot, d.Proof = e.Name, proof(e)
+		if shot.State == OneShotPending {
+			d.Advance = OneShotDelivered
+		}
+		d.Reason += fmt.Sprintf("; one-shot boots %q", e.Name)
+	case shot.expired(now):
+		d.Advance = OneShotExpired
+		d.Reason += fmt.Sprintf("; one-shot %q expired at %s", shot.Entry, shot.Expires.Format(time.RFC3339))
+	}
+	return d, nil
+}
+
+// expired reports whether a one-shot that was still waiting ran out of
+// time before now.
+func (n *NextBoot) expired(now time.Time) bool {
+	return !n.Expires.IsZero() && now.After(n.Expires) && (n.State == OneShotPending || n.State == OneShotDelivered)
+}
+
+// proof lists the files whose fetch shows that entry e is booting.
+func proof(e Entry) []string {
+	var out []string
+	for _, p := range []string{e.Kernel, e.Wimboot, e.ISO, e.BootWIM} {
+		if p = ProofPath(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ProofPath reduces a file reference in a menu — a path below the root or
+// a URL on our server — to the cleaned path a TFTP or HTTP request for it
+// names: no scheme, host or query, no leading slash, "\" read as "/".
+func ProofPath(p string) string {
+	if i := strings.Index(p, "://"); i >= 0 {
+		rest := p[i+3:]
+		j := strings.Index(rest, "/")
+		if j < 0 {
+			return ""
+		}
+		p = rest[j:]
+	}
+	p, _, _ = strings.Cut(p, "?")
+	p = strings.ReplaceAll(p, `\`, "/")
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	return p
+}
+
+func describe(c Client) string {
+	if c.MAC != nil {
+		return c.MAC.String()
+	}
+	if c.IP.IsValid() {
+		return c.IP.String()
+	}
+	return "this client"
+}
+
+// With fills what c does not know from an earlier sighting of the same
+// client: the menu stage learns the vendor class, UUID and network from
+// the DHCP exchange that came before it.
+func (c Client) With(earlier Client) Client {
+	if c.MAC == nil {
+		c.MAC = earlier.MAC
+	}
+	if c.UUID == "" {
+		c.UUID = earlier.UUID
+	}
+	if !c.HasArch {
+		c.Arch, c.HasArch = earlier.Arch, earlier.HasArch
+	}
+	if c.Firmware == FirmwareUnknown {
+		c.Firmware = earlier.Firmware
+	}
+	if c.VendorClass == "" {
+		c.VendorClass = earlier.VendorClass
+	}
+	if !c.IP.IsValid() {
+		c.IP = earlier.IP
+	}
+	if !c.Relay.IsValid() {
+		c.Relay = earlier.Relay
+	}
+	if !c.Link.IsValid() {
+		c.Link = earlier.Link
+	}
+	return c
+}
