@@ -13,15 +13,14 @@
 // p50/p99/max latency of a full DORA, NAKs, timeouts, and duplicates (an
 // address ACKed to two different MACs).
 //
-// Packets are built and parsed with github.com/insomniacslk/dhcp/dhcpv4.
-// One UDP socket carries everything; a reader goroutine hands each reply to
-// the client waiting for its transaction id.
+// The relay socket, the packets and the client MACs come from
+// bench/internal/relayclient (shared with bench/pxestorm): one UDP socket
+// carries everything; a reader goroutine hands each reply to the client
+// waiting for its transaction id.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -38,6 +37,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"bootforge/bench/internal/relayclient"
 )
 
 type config struct {
@@ -48,8 +49,7 @@ type config struct {
 	inflight int
 	timeout  time.Duration
 	maxTime  time.Duration
-	macBase  uint64
-	macSeq   bool
+	macs     relayclient.MACs
 	label    string
 	jsonOut  bool
 	verbose  bool
@@ -164,17 +164,14 @@ func parseFlags() (config, error) {
 	if c.timeout <= 0 || c.maxTime <= 0 {
 		return c, errors.New("-timeout and -max-time must be positive")
 	}
-	hw, err := net.ParseMAC(*macBase)
-	if err != nil || len(hw) != 6 {
+	var err error
+	if c.macs.Base, err = relayclient.ParseMAC(*macBase); err != nil {
 		return c, fmt.Errorf("-mac-base: %q is not a 6-byte MAC", *macBase)
-	}
-	for _, b := range hw {
-		c.macBase = c.macBase<<8 | uint64(b)
 	}
 	switch *macOrder {
 	case "seq":
-		c.macSeq = true
-		if c.macBase+uint64(c.clients) > 1<<48 {
+		c.macs.Seq = true
+		if c.macs.Base+uint64(c.clients) > 1<<48 {
 			return c, errors.New("-mac-base plus -clients overflows 48 bits")
 		}
 	case "scatter":
@@ -187,59 +184,46 @@ func parseFlags() (config, error) {
 	return c, nil
 }
 
-// reply is one parsed datagram handed to the waiting client.
-type reply struct {
-	msg *dhcpv4.DHCPv4
-	at  time.Time
-}
-
 type loader struct {
-	cfg  config
-	conn *net.UDPConn
-	dst  *net.UDPAddr
-
-	mu      sync.Mutex
-	waiting map[uint32]chan reply
+	cfg   config
+	relay *relayclient.Relay
+	sched relayclient.Schedule
 
 	leaseMu sync.Mutex
 	leases  map[[4]byte]uint64 // IP -> MAC of the last ACK
 	lat     []time.Duration
 
 	completed, naks, offerTO, ackTO, dups, mismatch atomic.Int64
-	noEcho, bootfile, stray, bad, sendErr           atomic.Int64
+	noEcho, bootfile, sendErr                       atomic.Int64
 }
 
 func run(cfg config) (*Result, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: cfg.relay, Port: cfg.port})
+	relay, err := relayclient.Listen(relayclient.Config{
+		Relay:        cfg.relay,
+		Server:       cfg.server,
+		Port:         cfg.port,
+		InFlight:     cfg.inflight * 2,
+		Archs:        []iana.Arch{iana.INTEL_X86PC, iana.EFI_X86_64}, // alternating BIOS and UEFI
+		ParamRequest: relayclient.EDK2ParamRequest,
+		RemoteID:     "dhcpload",
+	})
 	if err != nil {
-		return nil, fmt.Errorf("bind relay %s:%d: %w", cfg.relay, cfg.port, err)
-	}
-	defer conn.Close()
-	_ = conn.SetReadBuffer(8 << 20)
-	_ = conn.SetWriteBuffer(8 << 20)
-
-	l := &loader{
-		cfg:     cfg,
-		conn:    conn,
-		dst:     &net.UDPAddr{IP: cfg.server, Port: cfg.port},
-		waiting: make(map[uint32]chan reply, cfg.inflight*2),
-		leases:  make(map[[4]byte]uint64, cfg.clients),
-		lat:     make([]time.Duration, 0, cfg.clients),
-	}
-
-	var xidBase [4]byte
-	if _, err := rand.Read(xidBase[:]); err != nil {
 		return nil, err
 	}
-	base := binary.BigEndian.Uint32(xidBase[:])
+	defer relay.Close()
+
+	l := &loader{
+		cfg:    cfg,
+		relay:  relay,
+		sched:  relayclient.Once(cfg.timeout),
+		leases: make(map[[4]byte]uint64, cfg.clients),
+		lat:    make([]time.Duration, 0, cfg.clients),
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.maxTime)
 	defer cancel()
-
-	readerDone := make(chan struct{})
-	go func() { defer close(readerDone); l.readLoop() }()
 
 	load0 := loadavg()
 	cpu0, user0 := cpuTime()
@@ -251,22 +235,20 @@ func run(cfg config) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			timer := time.NewTimer(time.Hour)
-			defer timer.Stop()
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(cfg.clients) || ctx.Err() != nil {
 					return
 				}
 				started.Add(1)
-				l.dora(int(i), base+uint32(i), timer)
+				l.dora(int(i))
 			}
 		}()
 	}
 	wg.Wait()
 	wall := time.Since(t0)
-	conn.Close()
-	<-readerDone
+	relay.Close()
+	rs := relay.Stats()
 	if cfg.acked != "" {
 		var b strings.Builder
 		for ip, mac := range l.leases {
@@ -295,8 +277,8 @@ func run(cfg config) (*Result, error) {
 		Mismatches:   l.mismatch.Load(),
 		NoOpt82Echo:  l.noEcho.Load(),
 		WithBootfile: l.bootfile.Load(),
-		Stray:        l.stray.Load(),
-		BadPackets:   l.bad.Load(),
+		Stray:        rs.Stray,
+		BadPackets:   rs.Bad,
 		SendErrors:   l.sendErr.Load(),
 		Aborted:      ctx.Err() != nil && int(started.Load()) < cfg.clients,
 		LoadStart:    load0,
@@ -326,233 +308,69 @@ func percentile(d []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func (l *loader) readLoop() {
-	buf := make([]byte, 4096)
-	for {
-		n, _, err := l.conn.ReadFromUDP(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		at := time.Now()
-		msg, err := dhcpv4.FromBytes(buf[:n])
-		if err != nil || msg.OpCode != dhcpv4.OpcodeBootReply {
-			l.bad.Add(1)
-			continue
-		}
-		xid := binary.BigEndian.Uint32(msg.TransactionID[:])
-		l.mu.Lock()
-		ch := l.waiting[xid]
-		l.mu.Unlock()
-		if ch == nil {
-			l.stray.Add(1)
-			continue
-		}
-		select {
-		case ch <- reply{msg, at}:
-		default:
-			l.stray.Add(1)
-		}
-	}
-}
-
-// PXE-style parameter request list (what EDK2's PXE client asks for).
-var prl = []dhcpv4.OptionCode{
-	dhcpv4.OptionSubnetMask, dhcpv4.OptionTimeOffset, dhcpv4.OptionRouter,
-	dhcpv4.OptionTimeServer, dhcpv4.OptionNameServer, dhcpv4.OptionDomainNameServer,
-	dhcpv4.OptionHostName, dhcpv4.OptionBootFileSize, dhcpv4.OptionDomainName,
-	dhcpv4.OptionRootPath, dhcpv4.OptionExtensionsPath, dhcpv4.OptionMaximumDatagramAssemblySize,
-	dhcpv4.OptionDefaultIPTTL, dhcpv4.OptionBroadcastAddress, dhcpv4.OptionNetworkInformationServiceDomain,
-	dhcpv4.OptionNetworkInformationServers, dhcpv4.OptionNTPServers, dhcpv4.OptionVendorSpecificInformation,
-	dhcpv4.OptionRequestedIPAddress, dhcpv4.OptionIPAddressLeaseTime, dhcpv4.OptionServerIdentifier,
-	dhcpv4.OptionRenewTimeValue, dhcpv4.OptionRebindingTimeValue, dhcpv4.OptionClassIdentifier,
-	dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName,
-	dhcpv4.GenericOptionCode(128), dhcpv4.GenericOptionCode(129), dhcpv4.GenericOptionCode(130),
-	dhcpv4.GenericOptionCode(131), dhcpv4.GenericOptionCode(132), dhcpv4.GenericOptionCode(133),
-	dhcpv4.GenericOptionCode(134), dhcpv4.GenericOptionCode(135),
-}
-
-// clientOpts are the options a PXE client with index i and MAC mac sends,
-// plus the relay agent information the relay adds.
-func (l *loader) clientOpts(i int, mac net.HardwareAddr) []dhcpv4.Modifier {
-	arch, vci := iana.INTEL_X86PC, "PXEClient:Arch:00000:UNDI:002001"
-	if i%2 == 1 {
-		arch, vci = iana.EFI_X86_64, "PXEClient:Arch:00007:UNDI:003016"
-	}
-	// Option 97: type 0, then a 16-byte UUID derived from the MAC.
-	uuid := make([]byte, 17)
-	copy(uuid[1:], []byte{0x4b, 0x46, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x80, 0x00})
-	copy(uuid[11:], mac)
-	return []dhcpv4.Modifier{
-		func(d *dhcpv4.DHCPv4) { d.HopCount = 1 },
-		dhcpv4.WithGatewayIP(l.cfg.relay),
-		dhcpv4.WithBroadcast(true),
-		dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(1472)),
-		dhcpv4.WithOption(dhcpv4.OptClientArch(arch)),
-		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientNetworkInterfaceIdentifier, []byte{1, 3, 16})),
-		dhcpv4.WithOption(dhcpv4.OptClassIdentifier(vci)),
-		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid)),
-		dhcpv4.WithOption(dhcpv4.OptParameterRequestList(prl...)),
-		dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(
-			dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte(fmt.Sprintf("sw1/0/%d", i%48+1))),
-			dhcpv4.OptGeneric(dhcpv4.AgentRemoteIDSubOption, []byte("dhcpload")),
-		)),
-	}
-}
-
-func (l *loader) send(m *dhcpv4.DHCPv4) bool {
-	if _, err := l.conn.WriteToUDP(m.ToBytes(), l.dst); err != nil {
-		l.sendErr.Add(1)
-		return false
-	}
-	return true
-}
-
-// wait returns the next reply of one of the wanted types, or ok=false on
-// timeout. Replies of other types are ignored (counted as stray).
-func (l *loader) wait(ch chan reply, timer *time.Timer, deadline time.Time, want ...dhcpv4.MessageType) (reply, bool) {
-	for {
-		d := time.Until(deadline)
-		if d <= 0 {
-			return reply{}, false
-		}
-		timer.Reset(d)
-		select {
-		case r := <-ch:
-			// Go 1.23+ timers: Stop (and Reset) discard a pending fire,
-			// so there is nothing to drain.
-			timer.Stop()
-			if slices.Contains(want, r.msg.MessageType()) {
-				return r, true
-			}
-			l.stray.Add(1)
-		case <-timer.C:
-			return reply{}, false
-		}
-	}
-}
-
 func (l *loader) logf(format string, args ...any) {
 	if l.cfg.verbose {
 		fmt.Fprintf(os.Stderr, format+"\n", args...)
 	}
 }
 
-// mac is client i's MAC as a 48-bit number. In scatter order the low 24
-// bits are the base's low 24 bits plus mix24(i), mod 2^24: unique per run,
-// but not in sequence, as the MACs of a real fleet are not. Sequential MACs
-// are a worst case for servers that pick the address by hashing the MAC
-// (dnsmasq): neighbouring clients probe to the same free address.
-func (l *loader) mac(i int) uint64 {
-	if l.cfg.macSeq {
-		return l.cfg.macBase + uint64(i)
-	}
-	const mask = 1<<24 - 1
-	return l.cfg.macBase&^mask | (l.cfg.macBase+mix24(uint64(i)))&mask
-}
+// dora runs client i's DISCOVER, OFFER, REQUEST, ACK.
+func (l *loader) dora(i int) {
+	m := l.cfg.macs.Num(i)
+	mac := relayclient.HardwareAddr(m)
+	c := l.relay.Client(i, mac)
+	defer c.Close()
 
-// mix24 is a bijection on 24-bit numbers (odd multiplies and xor-shifts).
-func mix24(x uint64) uint64 {
-	const mask = 1<<24 - 1
-	x &= mask
-	x = x * 0x9e3779 & mask
-	x ^= x >> 12
-	x = x * 0x5bd1e9 & mask
-	x ^= x >> 11
-	return x
-}
-
-// dora runs one client's DISCOVER, OFFER, REQUEST, ACK.
-func (l *loader) dora(i int, xid uint32, timer *time.Timer) {
-	m := l.mac(i)
-	mac := net.HardwareAddr{byte(m >> 40), byte(m >> 32), byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
-	var txid dhcpv4.TransactionID
-	binary.BigEndian.PutUint32(txid[:], xid)
-	ch := make(chan reply, 8)
-	l.mu.Lock()
-	l.waiting[xid] = ch
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		delete(l.waiting, xid)
-		l.mu.Unlock()
-	}()
-
-	opts := l.clientOpts(i, mac)
-	discover, err := dhcpv4.NewDiscovery(mac, append(opts, dhcpv4.WithTransactionID(txid))...)
+	discover, err := c.Discover()
 	if err != nil {
 		l.sendErr.Add(1)
 		return
 	}
 	t0 := time.Now()
-	if !l.send(discover) {
+	offer, err := c.Exchange(context.Background(), discover, l.sched, dhcpv4.MessageTypeOffer, dhcpv4.MessageTypeNak)
+	if err != nil {
+		l.failed(err, &l.offerTO, "client %d %s: no OFFER", i, mac)
 		return
 	}
-	offer, ok := l.wait(ch, timer, t0.Add(l.cfg.timeout), dhcpv4.MessageTypeOffer, dhcpv4.MessageTypeNak)
-	if !ok {
-		l.offerTO.Add(1)
-		l.logf("client %d %s: no OFFER", i, mac)
-		return
-	}
-	l.checkEcho(offer.msg)
-	if offer.msg.MessageType() == dhcpv4.MessageTypeNak {
+	l.checkEcho(offer.Msg)
+	if offer.Msg.MessageType() == dhcpv4.MessageTypeNak {
 		l.naks.Add(1)
-		l.logf("client %d %s: NAK to DISCOVER: %s", i, mac, offer.msg.Message())
+		l.logf("client %d %s: NAK to DISCOVER: %s", i, mac, offer.Msg.Message())
 		return
 	}
-	yi := offer.msg.YourIPAddr.To4()
-	if yi == nil || yi.IsUnspecified() || !bytesEq(offer.msg.ClientHWAddr, mac) {
+	request, yi, err := c.Request(offer.Msg)
+	if errors.Is(err, relayclient.ErrBadOffer) {
 		l.mismatch.Add(1)
-		l.logf("client %d %s: bad OFFER yiaddr=%v chaddr=%v", i, mac, offer.msg.YourIPAddr, offer.msg.ClientHWAddr)
+		l.logf("client %d %s: bad OFFER yiaddr=%v chaddr=%v", i, mac, offer.Msg.YourIPAddr, offer.Msg.ClientHWAddr)
 		return
 	}
-	sid := offer.msg.ServerIdentifier()
-	if sid == nil {
-		sid = l.cfg.server
-	}
-
-	reqMods := append(opts,
-		dhcpv4.WithTransactionID(txid),
-		dhcpv4.WithHwAddr(mac),
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
-		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(yi)),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(sid)),
-	)
-	request, err := dhcpv4.New(reqMods...)
 	if err != nil {
 		l.sendErr.Add(1)
 		return
 	}
-	t1 := time.Now()
-	if !l.send(request) {
+	ack, err := c.Exchange(context.Background(), request, l.sched, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
+	if err != nil {
+		l.failed(err, &l.ackTO, "client %d %s: no ACK for %s", i, mac, yi)
 		return
 	}
-	ack, ok := l.wait(ch, timer, t1.Add(l.cfg.timeout), dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
-	if !ok {
-		l.ackTO.Add(1)
-		l.logf("client %d %s: no ACK for %s", i, mac, yi)
-		return
-	}
-	l.checkEcho(ack.msg)
-	if ack.msg.MessageType() == dhcpv4.MessageTypeNak {
+	l.checkEcho(ack.Msg)
+	if ack.Msg.MessageType() == dhcpv4.MessageTypeNak {
 		l.naks.Add(1)
-		l.logf("client %d %s: NAK for %s: %s", i, mac, yi, ack.msg.Message())
+		l.logf("client %d %s: NAK for %s: %s", i, mac, yi, ack.Msg.Message())
 		return
 	}
-	ai := ack.msg.YourIPAddr.To4()
-	if ai == nil || !ai.Equal(yi) || !bytesEq(ack.msg.ClientHWAddr, mac) {
+	ai := ack.Msg.YourIPAddr.To4()
+	if ai == nil || !ai.Equal(yi) || string(ack.Msg.ClientHWAddr) != string(mac) {
 		l.mismatch.Add(1)
-		l.logf("client %d %s: ACK yiaddr=%v for requested %s", i, mac, ack.msg.YourIPAddr, yi)
+		l.logf("client %d %s: ACK yiaddr=%v for requested %s", i, mac, ack.Msg.YourIPAddr, yi)
 		if ai == nil || ai.IsUnspecified() {
 			return
 		}
 	}
-	if ack.msg.BootFileName != "" || ack.msg.BootFileNameOption() != "" {
+	if ack.Msg.BootFileName != "" || ack.Msg.BootFileNameOption() != "" {
 		l.bootfile.Add(1)
 	}
-	lat := ack.at.Sub(t0)
+	lat := ack.At.Sub(t0)
 	key := [4]byte(ai)
 
 	l.leaseMu.Lock()
@@ -566,16 +384,24 @@ func (l *loader) dora(i int, xid uint32, timer *time.Timer) {
 	l.completed.Add(1)
 }
 
+// failed counts an Exchange error: no answer in time adds to timeouts
+// (and is logged), anything else is a send error.
+func (l *loader) failed(err error, timeouts *atomic.Int64, format string, args ...any) {
+	if !errors.Is(err, relayclient.ErrNoAnswer) {
+		l.sendErr.Add(1)
+		return
+	}
+	timeouts.Add(1)
+	l.logf(format, args...)
+}
+
 // checkEcho counts replies that don't carry back the relay agent
-// information we sent (RFC 3046 2.2: the server must echo it).
+// information we sent.
 func (l *loader) checkEcho(m *dhcpv4.DHCPv4) {
-	rai := m.RelayAgentInfo()
-	if rai == nil || !strings.HasPrefix(string(rai.Get(dhcpv4.AgentCircuitIDSubOption)), "sw1/0/") {
+	if !relayclient.EchoesRelayInfo(m) {
 		l.noEcho.Add(1)
 	}
 }
-
-func bytesEq(a, b []byte) bool { return string(a) == string(b) }
 
 func printText(r *Result) {
 	if r.Label != "" {

@@ -1,11 +1,12 @@
 // Command pxestorm simulates a PXE boot storm: -clients machines power on at
 // the same instant and each one
 //
-//  1. runs a relayed DHCP DORA (pxestorm plays the relay agent like
-//     bench/dhcpload: one UDP socket bound on giaddr:67, replies handed to
-//     the client waiting for their transaction id; DISCOVER and REQUEST are
-//     retransmitted on the PXE schedule 4, 8, 16, 32 s within the stage
-//     timeout; a NAK restarts the DORA, as RFC 2131 says),
+//  1. runs a relayed DHCP DORA (pxestorm plays the relay agent with
+//     bench/internal/relayclient, as bench/dhcpload does: one UDP socket
+//     bound on giaddr:67, replies handed to the client waiting for their
+//     transaction id; DISCOVER and REQUEST are retransmitted on the PXE
+//     schedule 4, 8, 16, 32 s within the stage timeout; a NAK restarts the
+//     DORA, as RFC 2131 says),
 //  2. downloads the loader over TFTP (RRQ with blksize 1468 and tsize 0,
 //     OACK then ACK 0, DATA/ACK lockstep, the last packet retransmitted
 //     after -tftp-retry of silence) from an ephemeral UDP port on -client-ip,
@@ -25,7 +26,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -46,6 +46,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"bootforge/bench/internal/relayclient"
 )
 
 type config struct {
@@ -65,7 +67,7 @@ type config struct {
 	stageTimeout time.Duration
 	tftpRetry    time.Duration
 	maxTime      time.Duration
-	macBase      uint64
+	macs         relayclient.MACs // scatter order
 	label        string
 	jsonOut      bool
 	verbose      bool
@@ -200,12 +202,9 @@ func parseFlags() (config, error) {
 	if c.stageTimeout <= 0 || c.maxTime <= 0 || c.tftpRetry <= 0 {
 		return c, errors.New("-stage-timeout, -tftp-retry and -max-time must be positive")
 	}
-	hw, err := net.ParseMAC(*macBase)
-	if err != nil || len(hw) != 6 {
+	var err error
+	if c.macs.Base, err = relayclient.ParseMAC(*macBase); err != nil {
 		return c, fmt.Errorf("-mac-base: %q is not a 6-byte MAC", *macBase)
-	}
-	for _, b := range hw {
-		c.macBase = c.macBase<<8 | uint64(b)
 	}
 	return c, nil
 }
@@ -220,44 +219,41 @@ type outcome struct {
 }
 
 type storm struct {
-	cfg  config
-	conn *net.UDPConn // relay socket
-	dst  *net.UDPAddr
+	cfg   config
+	relay *relayclient.Relay
 
-	mu      sync.Mutex
-	waiting map[uint32]chan *dhcpv4.DHCPv4
+	retrans [nStages]atomic.Int64 // DHCP's come from the relay's Stats
+	naks    atomic.Int64          // DHCP NAKs to a REQUEST (each restarts the DORA)
+}
 
-	retrans [nStages]atomic.Int64
-	naks    atomic.Int64 // DHCP NAKs to a REQUEST (each restarts the DORA)
+// paramRequest is the parameter request list (option 55) of pxestorm's
+// clients.
+var paramRequest = []dhcpv4.OptionCode{
+	dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer,
+	dhcpv4.OptionHostName, dhcpv4.OptionDomainName, dhcpv4.OptionVendorSpecificInformation,
+	dhcpv4.OptionClassIdentifier, dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName,
 }
 
 func run(cfg config) (*Result, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: cfg.relay, Port: 67})
+	relay, err := relayclient.Listen(relayclient.Config{
+		Relay:        cfg.relay,
+		Server:       cfg.server,
+		Port:         67,
+		InFlight:     cfg.clients,
+		Archs:        []iana.Arch{iana.EFI_X86_64},
+		ParamRequest: paramRequest,
+		RemoteID:     "pxestorm",
+	})
 	if err != nil {
-		return nil, fmt.Errorf("bind relay %s:67: %w", cfg.relay, err)
-	}
-	defer conn.Close()
-	_ = conn.SetReadBuffer(8 << 20)
-	_ = conn.SetWriteBuffer(8 << 20)
-	s := &storm{
-		cfg:     cfg,
-		conn:    conn,
-		dst:     &net.UDPAddr{IP: cfg.server, Port: 67},
-		waiting: make(map[uint32]chan *dhcpv4.DHCPv4, cfg.clients),
-	}
-	var xb [4]byte
-	if _, err := rand.Read(xb[:]); err != nil {
 		return nil, err
 	}
-	xidBase := binary.BigEndian.Uint32(xb[:])
+	defer relay.Close()
+	s := &storm{cfg: cfg, relay: relay}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.maxTime)
 	defer cancel()
-
-	readerDone := make(chan struct{})
-	go func() { defer close(readerDone); s.readLoop() }()
 
 	load0 := loadavg()
 	cpu0 := cpuTime()
@@ -270,7 +266,7 @@ func run(cfg config) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			<-gate
-			s.client(ctx, i, xidBase+uint32(i), &outs[i])
+			s.client(ctx, i, &outs[i])
 		}()
 	}
 	time.Sleep(50 * time.Millisecond) // let every goroutine reach the gate
@@ -278,8 +274,8 @@ func run(cfg config) (*Result, error) {
 	close(gate)
 	wg.Wait()
 	wall := time.Since(t0)
-	conn.Close()
-	<-readerDone
+	relay.Close()
+	s.retrans[stDHCP].Store(relay.Stats().Retransmits)
 
 	res := &Result{
 		Label:        cfg.label,
@@ -402,10 +398,10 @@ func (s *storm) logf(format string, args ...any) {
 }
 
 // client runs one machine's boot, recording into o.
-func (s *storm) client(ctx context.Context, i int, xid uint32, o *outcome) {
+func (s *storm) client(ctx context.Context, i int, o *outcome) {
 	t0 := time.Now()
 	steps := [nStages]func(context.Context) error{
-		func(ctx context.Context) error { return s.dora(ctx, i, xid) },
+		func(ctx context.Context) error { return s.dora(ctx, i) },
 		func(ctx context.Context) error { return s.tftpGet(ctx, s.cfg.loader, s.cfg.loaderSize) },
 		nil, nil,
 	}
@@ -465,129 +461,12 @@ func shortErr(err error) string {
 
 // ---------------------------------------------------------------- DHCP
 
-func (s *storm) readLoop() {
-	buf := make([]byte, 4096)
-	for {
-		n, _, err := s.conn.ReadFromUDP(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		msg, err := dhcpv4.FromBytes(buf[:n])
-		if err != nil || msg.OpCode != dhcpv4.OpcodeBootReply {
-			continue
-		}
-		xid := binary.BigEndian.Uint32(msg.TransactionID[:])
-		s.mu.Lock()
-		ch := s.waiting[xid]
-		s.mu.Unlock()
-		if ch == nil {
-			continue
-		}
-		select {
-		case ch <- msg:
-		default:
-		}
-	}
-}
-
-// mac is client i's MAC: the base's low 24 bits plus mix24(i), mod 2^24
-// (unique, and not in sequence, as in a real fleet; sequential MACs make
-// dnsmasq, which picks addresses by hashing the MAC, offer one address to
-// neighbours).
-func (s *storm) mac(i int) net.HardwareAddr {
-	const mask = 1<<24 - 1
-	m := s.cfg.macBase&^mask | (s.cfg.macBase+mix24(uint64(i)))&mask
-	return net.HardwareAddr{byte(m >> 40), byte(m >> 32), byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
-}
-
-// mix24 is a bijection on 24-bit numbers (as in bench/dhcpload).
-func mix24(x uint64) uint64 {
-	const mask = 1<<24 - 1
-	x &= mask
-	x = x * 0x9e3779 & mask
-	x ^= x >> 12
-	x = x * 0x5bd1e9 & mask
-	x ^= x >> 11
-	return x
-}
-
-func (s *storm) opts(i int, mac net.HardwareAddr) []dhcpv4.Modifier {
-	uuid := make([]byte, 17)
-	copy(uuid[1:], []byte{0x4b, 0x46, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x80, 0x00})
-	copy(uuid[11:], mac)
-	return []dhcpv4.Modifier{
-		func(d *dhcpv4.DHCPv4) { d.HopCount = 1 },
-		dhcpv4.WithGatewayIP(s.cfg.relay),
-		dhcpv4.WithBroadcast(true),
-		dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(1472)),
-		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)),
-		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientNetworkInterfaceIdentifier, []byte{1, 3, 16})),
-		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
-		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid)),
-		dhcpv4.WithOption(dhcpv4.OptParameterRequestList(
-			dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer,
-			dhcpv4.OptionHostName, dhcpv4.OptionDomainName, dhcpv4.OptionVendorSpecificInformation,
-			dhcpv4.OptionClassIdentifier, dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName)),
-		dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(
-			dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte(fmt.Sprintf("sw1/0/%d", i%48+1))),
-			dhcpv4.OptGeneric(dhcpv4.AgentRemoteIDSubOption, []byte("pxestorm")),
-		)),
-	}
-}
-
-// pxeBackoff is the PXE spec's DISCOVER schedule (4, 8, 16, 32 s); the
-// stage timeout cuts it short.
-var pxeBackoff = []time.Duration{4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second}
-
-// exchange sends m and waits for a reply of a wanted type, resending on the
-// PXE schedule until ctx ends.
-func (s *storm) exchange(ctx context.Context, ch chan *dhcpv4.DHCPv4, m *dhcpv4.DHCPv4, want ...dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
-	b := m.ToBytes()
-	for try := 0; ; try++ {
-		if try > 0 {
-			s.retrans[stDHCP].Add(1)
-		}
-		if _, err := s.conn.WriteToUDP(b, s.dst); err != nil {
-			return nil, fmt.Errorf("send %s: %w", m.MessageType(), err)
-		}
-		t := time.NewTimer(pxeBackoff[min(try, len(pxeBackoff)-1)])
-	wait:
-		for {
-			select {
-			case r := <-ch:
-				if slices.Contains(want, r.MessageType()) {
-					t.Stop()
-					return r, nil
-				}
-			case <-t.C:
-				break wait
-			case <-ctx.Done():
-				t.Stop()
-				return nil, fmt.Errorf("no answer to %s: %w", m.MessageType(), ctx.Err())
-			}
-		}
-	}
-}
-
-func (s *storm) dora(ctx context.Context, i int, xid uint32) error {
-	mac := s.mac(i)
-	var txid dhcpv4.TransactionID
-	binary.BigEndian.PutUint32(txid[:], xid)
-	ch := make(chan *dhcpv4.DHCPv4, 8)
-	s.mu.Lock()
-	s.waiting[xid] = ch
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.waiting, xid)
-		s.mu.Unlock()
-	}()
+func (s *storm) dora(ctx context.Context, i int) error {
+	c := s.relay.Client(i, s.cfg.macs.Addr(i))
+	defer c.Close()
 	var err error
 	for {
-		err = s.doraOnce(ctx, i, mac, txid, ch)
+		err = doraOnce(ctx, c)
 		if !errors.Is(err, errNAK) || ctx.Err() != nil {
 			return err
 		}
@@ -603,43 +482,28 @@ func (s *storm) dora(ctx context.Context, i int, xid uint32) error {
 
 var errNAK = errors.New("NAK")
 
-func (s *storm) doraOnce(ctx context.Context, i int, mac net.HardwareAddr, txid dhcpv4.TransactionID, ch chan *dhcpv4.DHCPv4) error {
-	opts := s.opts(i, mac)
-	discover, err := dhcpv4.NewDiscovery(mac, append(opts, dhcpv4.WithTransactionID(txid))...)
+func doraOnce(ctx context.Context, c *relayclient.Client) error {
+	discover, err := c.Discover()
 	if err != nil {
 		return err
 	}
-	offer, err := s.exchange(ctx, ch, discover, dhcpv4.MessageTypeOffer)
+	offer, err := c.Exchange(ctx, discover, relayclient.PXESchedule, dhcpv4.MessageTypeOffer)
 	if err != nil {
 		return err
 	}
-	yi := offer.YourIPAddr.To4()
-	if yi == nil || yi.IsUnspecified() || string(offer.ClientHWAddr) != string(mac) {
-		return fmt.Errorf("bad OFFER (yiaddr %v, chaddr %v)", offer.YourIPAddr, offer.ClientHWAddr)
-	}
-	sid := offer.ServerIdentifier()
-	if sid == nil {
-		sid = s.cfg.server
-	}
-	request, err := dhcpv4.New(append(opts,
-		dhcpv4.WithTransactionID(txid),
-		dhcpv4.WithHwAddr(mac),
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
-		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(yi)),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(sid)),
-	)...)
+	request, yi, err := c.Request(offer.Msg)
 	if err != nil {
 		return err
 	}
-	ack, err := s.exchange(ctx, ch, request, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
+	ack, err := c.Exchange(ctx, request, relayclient.PXESchedule, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
 	if err != nil {
 		return err
 	}
-	if ack.MessageType() == dhcpv4.MessageTypeNak {
-		return fmt.Errorf("%w: %s", errNAK, ack.Message())
+	if ack.Msg.MessageType() == dhcpv4.MessageTypeNak {
+		return fmt.Errorf("%w: %s", errNAK, ack.Msg.Message())
 	}
-	if !ack.YourIPAddr.Equal(yi) {
-		return fmt.Errorf("ACK for %v, requested %v", ack.YourIPAddr, yi)
+	if !ack.Msg.YourIPAddr.Equal(yi) {
+		return fmt.Errorf("ACK for %v, requested %v", ack.Msg.YourIPAddr, yi)
 	}
 	return nil
 }
