@@ -78,12 +78,15 @@ func showLog(ctx context.Context, db eventLister, f store.EventFilter, follow, a
 		if !follow {
 			return nil
 		}
-		if len(events) > 0 {
-			f.After = events[len(events)-1].ID
-		} else if f.After == 0 {
-			f.After = -1 // nothing yet: from now on, any event is new
+		// From now on only events newer than the newest printed. The
+		// other conditions stay, --since included: if nothing matched
+		// yet (After is still 0), the next poll must not fall back to
+		// older history. Pages are ordered by time, so take the
+		// largest ID, not the last row's.
+		for _, e := range events {
+			f.After = max(f.After, e.ID)
 		}
-		f.Since, f.Limit = time.Time{}, 0
+		f.Limit = 0
 		select {
 		case <-ctx.Done():
 			return nil
