@@ -98,9 +98,6 @@ func NewServer(h *Handler, cfg Config, log *slog.Logger) *Server {
 	return s
 }
 
-// SetHandler replaces the handler for packets from now on (config reload).
-func (s *Server) SetHandler(h *Handler) { s.handler.Store(h) }
-
 // Start binds port 67 (and 4011 for the boot server) on each interface.
 func (s *Server) Start() error {
 	ports := []int{dhcpv4.ServerPort}
