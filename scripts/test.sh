@@ -9,11 +9,40 @@ FUZZTIME=${FUZZTIME:-30s}
 
 bash scripts/deps.sh
 
+echo "== go mod tidy -diff"
+# A diff fails the run. An error without a diff (a module that tidy needs
+# but deps.sh did not download, and the registry briefly unreachable) is
+# retried like the network steps in deps.sh.
+for n in 1 2 3 4 5 6; do
+  if tidy_diff=$(go mod tidy -diff); then
+    break
+  fi
+  if [[ -n $tidy_diff ]]; then
+    printf '%s\n' "$tidy_diff"
+    echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result" >&2
+    exit 1
+  fi
+  if ((n == 6)); then
+    echo "go mod tidy -diff failed" >&2
+    exit 1
+  fi
+  echo "retry $n/6 failed: go mod tidy -diff" >&2
+  sleep $((n * 3))
+done
+
 echo "== go vet"
 go vet ./...
 
-echo "== unit and end-to-end tests"
-go test -count=1 -timeout 30m ./...
+# Every package but the end-to-end tests: unit tests, with the race detector.
+unit_pkgs=$(go list ./... | grep -v '^bootforge/test/')
+echo "== unit tests (-race)"
+# shellcheck disable=SC2086 # one package path a word
+go test -race -count=1 -timeout 30m $unit_pkgs
+
+# End-to-end tests drive real peers and QEMU, and build the bootforge under
+# test themselves: -race would only instrument the harness, and slow it.
+echo "== end-to-end tests"
+go test -count=1 -timeout 30m ./test/...
 
 echo "== fuzzing, $FUZZTIME per target"
 # Every "func FuzzXxx" in the tree, by package.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,30 +47,7 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 			if since > 0 {
 				f.Since = time.Now().Add(-since)
 			}
-			out := cmd.OutOrStdout()
-			for {
-				events, err := db.Events(f)
-				if err != nil {
-					return err
-				}
-				if err := printEvents(out, events, asJSON); err != nil {
-					return err
-				}
-				if !follow {
-					return nil
-				}
-				if len(events) > 0 {
-					f.After = events[len(events)-1].ID
-				} else if f.After == 0 {
-					f.After = -1 // nothing yet: from now on, any event is new
-				}
-				f.Since, f.Limit = time.Time{}, 0
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(time.Second):
-				}
-			}
+			return showLog(cmd.Context(), db, f, follow, asJSON, cmd.OutOrStdout(), time.Second)
 		},
 	}
 	cmd.Flags().StringVar(&macStr, "mac", "", "only this client MAC")
@@ -79,6 +57,42 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many (the newest)")
 	return cmd
+}
+
+// eventLister is the part of the store the log command reads.
+type eventLister interface {
+	Events(store.EventFilter) ([]audit.Event, error)
+}
+
+// showLog prints the events f selects; with follow, it then polls every
+// interval and prints new events until ctx is done.
+func showLog(ctx context.Context, db eventLister, f store.EventFilter, follow, asJSON bool, out io.Writer, interval time.Duration) error {
+	for {
+		events, err := db.Events(f)
+		if err != nil {
+			return err
+		}
+		if err := printEvents(out, events, asJSON); err != nil {
+			return err
+		}
+		if !follow {
+			return nil
+		}
+		// From now on only events newer than the newest printed. The
+		// other conditions stay, --since included: if nothing matched
+		// yet (After is still 0), the next poll must not fall back to
+		// older history. Pages are ordered by time, so take the
+		// largest ID, not the last row's.
+		for _, e := range events {
+			f.After = max(f.After, e.ID)
+		}
+		f.Limit = 0
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
 }
 
 func printEvents(w io.Writer, events []audit.Event, asJSON bool) error {

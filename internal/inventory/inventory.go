@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -312,9 +313,14 @@ func convertHost(h config.Host, src string) (boot.Host, error) {
 
 // Watcher holds the current inventory and reloads it on change.
 type Watcher struct {
-	src     atomic.Pointer[Source]
-	cur     atomic.Pointer[boot.Inventory]
-	log     *slog.Logger
+	src atomic.Pointer[Source]
+	cur atomic.Pointer[boot.Inventory]
+	log *slog.Logger
+
+	// mu serialises reloads (the poller in Run, SetSource on SIGHUP), so
+	// that a load from an older source never replaces a newer one's, and
+	// guards stamp and lastErr.
+	mu      sync.Mutex
 	stamp   string
 	lastErr string
 }
@@ -338,7 +344,10 @@ func (w *Watcher) Current() *boot.Inventory { return w.cur.Load() }
 // SetSource replaces where the inventory comes from (config reload) and
 // reloads; on error the old inventory stays.
 func (w *Watcher) SetSource(src Source) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.src.Store(&src)
+	w.stamp = w.fingerprint()
 	return w.reload()
 }
 
@@ -351,14 +360,18 @@ func (w *Watcher) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			w.mu.Lock()
 			if s := w.fingerprint(); s != w.stamp {
 				w.stamp = s
 				w.reload()
 			}
+			w.mu.Unlock()
 		}
 	}
 }
 
+// reload loads the inventory from the current source; the caller holds
+// w.mu (or is the only goroutine using w, as in NewWatcher and tests).
 func (w *Watcher) reload() error {
 	inv, err := Load(*w.src.Load())
 	if err != nil {

@@ -294,17 +294,6 @@ func (p *Pool) Lookup(mac net.HardwareAddr, clientID []byte) (Lease, bool) {
 	return *l, true
 }
 
-// Holder returns the lease on ip, if any is current.
-func (p *Pool) Holder(ip netip.Addr) (Lease, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l, ok := p.byIP[ip]
-	if !ok || !l.Expires.After(p.now()) {
-		return Lease{}, false
-	}
-	return *l, true
-}
-
 // Release frees ip if this client holds it.
 func (p *Pool) Release(ip netip.Addr, mac net.HardwareAddr, clientID []byte) error {
 	p.mu.Lock()

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/store"
+)
+
+// syncBuffer is a bytes.Buffer that the follow loop can write while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func openTestStore(t *testing.T) *store.SQLite {
+	t.Helper()
+	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func putEvent(t *testing.T, db *store.SQLite, at time.Time, file string) {
+	t.Helper()
+	err := db.PutEvents([]audit.Event{{Time: at, MAC: "52:54:00:12:34:56", IP: "192.0.2.10",
+		Protocol: "tftp", Stage: "kernel", File: file, Result: "ok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// followLog runs showLog with follow in the background, calls during once
+// it has started, and returns what it printed once want appears (or after
+// a bounded wait).
+func followLog(t *testing.T, db *store.SQLite, f store.EventFilter, during func(), want string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- showLog(ctx, db, f, true, false, out, 20*time.Millisecond) }()
+	time.Sleep(100 * time.Millisecond) // a few polls with nothing new
+	during()
+	for ctx.Err() == nil && !strings.Contains(out.String(), want) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a few more polls: anything else would show now
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// Bug 8: with --since and nothing in that window yet, follow printed the
+// whole older history on its second poll.
+func TestLogFollowSinceSkipsOlderEvents(t *testing.T) {
+	db := openTestStore(t)
+	putEvent(t, db, time.Now().Add(-time.Hour), "old.efi")
+	f := store.EventFilter{Since: time.Now().Add(-time.Minute), Limit: 1000}
+	got := followLog(t, db, f, func() { putEvent(t, db, time.Now(), "new.efi") }, "new.efi")
+	if strings.Contains(got, "old.efi") {
+		t.Errorf("follow --since 1m printed an event from an hour ago:\n%s", got)
+	}
+	if !strings.Contains(got, "new.efi") {
+		t.Errorf("follow --since 1m did not print the new event:\n%s", got)
+	}
+}
+
+// Without --since: the last page, then only new events.
+func TestLogFollowLastPageThenNew(t *testing.T) {
+	db := openTestStore(t)
+	base := time.Now().Add(-time.Hour)
+	for i, name := range []string{"first.efi", "second.efi", "third.efi"} {
+		putEvent(t, db, base.Add(time.Duration(i)*time.Minute), name)
+	}
+	f := store.EventFilter{Limit: 2}
+	got := followLog(t, db, f, func() { putEvent(t, db, time.Now(), "new.efi") }, "new.efi")
+	if strings.Contains(got, "first.efi") {
+		t.Errorf("follow printed more than the last page:\n%s", got)
+	}
+	for _, name := range []string{"second.efi", "third.efi", "new.efi"} {
+		if n := strings.Count(got, name); n != 1 {
+			t.Errorf("%s printed %d times:\n%s", name, n, got)
+		}
+	}
+}
+
+// A filter that matches nothing yet: the first matching event is printed,
+// and nothing that the filter excludes.
+func TestLogFollowEmptyThenNew(t *testing.T) {
+	db := openTestStore(t)
+	putEvent(t, db, time.Now().Add(-time.Hour), "other.efi")
+	f := store.EventFilter{MAC: "52:54:00:ff:ff:ff", Limit: 1000}
+	got := followLog(t, db, f, func() {
+		putEvent(t, db, time.Now(), "new.efi")
+		db.PutEvents([]audit.Event{{Time: time.Now(), MAC: "52:54:00:ff:ff:ff", Protocol: "tftp", Stage: "kernel",
+			File: "mine.efi", Result: "ok"}})
+	}, "mine.efi")
+	if strings.Contains(got, "other.efi") || strings.Contains(got, "new.efi") {
+		t.Errorf("follow --mac printed another client's events:\n%s", got)
+	}
+	if !strings.Contains(got, "mine.efi") {
+		t.Errorf("follow --mac did not print the new event:\n%s", got)
+	}
+}
