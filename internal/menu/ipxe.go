@@ -55,19 +55,19 @@ func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) {
 				}
 			}
 		}
-		fmt.Fprintf(b, "kernel %s %s\n", r.tracked(r.url(e.Kernel)), args)
+		fmt.Fprintf(b, "kernel %s %s\n", r.url(e.Kernel), args)
 		for _, i := range e.Initrds {
 			fmt.Fprintf(b, "initrd %s\n", r.url(i))
 		}
 		b.WriteString("boot\n")
 	case boot.KindWimboot:
-		fmt.Fprintf(b, "kernel %s\n", r.tracked(r.url(e.Wimboot)))
+		fmt.Fprintf(b, "kernel %s\n", r.url(e.Wimboot))
 		fmt.Fprintf(b, "initrd %s BCD\n", r.url(e.BCD))
 		fmt.Fprintf(b, "initrd %s boot.sdi\n", r.url(e.BootSDI))
 		fmt.Fprintf(b, "initrd %s boot.wim\n", r.url(e.BootWIM))
 		b.WriteString("boot\n")
 	case boot.KindISO:
-		fmt.Fprintf(b, "sanboot %s\n", r.tracked(r.url(e.ISO)))
+		fmt.Fprintf(b, "sanboot %s\n", r.url(e.ISO))
 	case boot.KindChain:
 		fmt.Fprintf(b, "chain %s\n", r.url(e.URL))
 	case boot.KindLocal:

@@ -34,9 +34,6 @@ type Request struct {
 	// Vars are substituted into command lines as {name}: untrusted values,
 	// sanitised on the way in.
 	Vars map[string]string
-	// Query is appended to kernel and wimboot URLs (without "?"), so the
-	// server can tell that a boot has started and for whom.
-	Query string
 }
 
 // Safe reduces untrusted text to characters with no meaning in any of the
@@ -123,17 +120,6 @@ func (r Request) url(p string) string {
 		return oneLine(p)
 	}
 	return strings.TrimSuffix(r.BaseURL, "/") + "/" + strings.TrimPrefix(oneLine(p), "/")
-}
-
-// tracked adds the boot-tracking query to a URL.
-func (r Request) tracked(u string) string {
-	if r.Query == "" {
-		return u
-	}
-	if strings.Contains(u, "?") {
-		return u + "&" + r.Query
-	}
-	return u + "?" + r.Query
 }
 
 // entries returns the entries to show: one if a one-shot names it.

@@ -27,7 +27,7 @@ func testMenu() boot.Menu {
 
 func req() Request {
 	return Request{Menu: testMenu(), Profile: "lab", BaseURL: "http://192.0.2.1:8080",
-		Vars: map[string]string{"profile": "lab", "entry": "install", "hostname": "pc1"}, Query: "bfmac=52-54-00-12-34-56"}
+		Vars: map[string]string{"profile": "lab", "entry": "install", "hostname": "pc1"}}
 }
 
 func TestIPXEMenu(t *testing.T) {
@@ -40,11 +40,11 @@ func TestIPXEMenu(t *testing.T) {
 		"menu Lab\n",
 		"item install Install Debian\n",
 		"choose --default install --timeout 3000 selected || goto install\n",
-		":install\nkernel http://192.0.2.1:8080/images/d/vmlinuz?bfmac=52-54-00-12-34-56 console=ttyS0 marker=lab-install host=pc1\n",
+		":install\nkernel http://192.0.2.1:8080/images/d/vmlinuz console=ttyS0 marker=lab-install host=pc1\n",
 		"initrd http://192.0.2.1:8080/images/d/initrd.gz\n",
-		"kernel http://mirror.example/vmlinuz?bfmac=52-54-00-12-34-56 \n",
+		"kernel http://mirror.example/vmlinuz \n",
 		"initrd http://192.0.2.1:8080/win/BCD BCD\n",
-		"sanboot http://192.0.2.1:8080/iso/live.iso?bfmac=52-54-00-12-34-56\n",
+		"sanboot http://192.0.2.1:8080/iso/live.iso\n",
 		":disk\nexit\n",
 		":sh\nshell\n",
 	} {
@@ -59,7 +59,7 @@ func TestIPXEEFIInitrdArg(t *testing.T) {
 	r.EFI = true
 	r.Boot = "rescue"
 	s, _ := IPXE(r)
-	if !strings.Contains(s, "kernel http://mirror.example/vmlinuz?bfmac=52-54-00-12-34-56 initrd=b.gz initrd=a.gz") {
+	if !strings.Contains(s, "kernel http://mirror.example/vmlinuz initrd=b.gz initrd=a.gz") {
 		t.Fatalf("EFI initrd= args missing:\n%s", s)
 	}
 	if strings.Contains(s, "menu") || strings.Contains(s, ":install") {
