@@ -25,17 +25,8 @@ func resolverFor(cfg config.Config) *boot.Resolver {
 		port, _ = strconv.Atoi(p)
 	}
 	return &boot.Resolver{
-		Loaders: map[boot.Firmware]string{
-			boot.FirmwareBIOS:     l.BIOS,
-			boot.FirmwareEFIx64:   l.EFIx64,
-			boot.FirmwareEFIia32:  l.EFIia32,
-			boot.FirmwareEFIarm64: l.EFIarm64,
-			boot.FirmwareEFIarm32: l.EFIarm32,
-		},
-		HTTPLoaders: map[boot.Firmware]string{
-			boot.FirmwareEFIx64:   l.HTTPx64,
-			boot.FirmwareEFIarm64: l.HTTParm64,
-		},
+		Loaders:           l.TFTP(),
+		HTTPLoaders:       l.HTTP(),
 		Script:            cfg.DHCP.IPXEScript,
 		HTTPPort:          port,
 		SecureBootLoader:  l.SecureBootX64,
@@ -70,9 +61,7 @@ func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, 
 			clients.Seen(c.MAC, ip, fw)
 		},
 	}
-	if d.ServerAddress != "" {
-		h.ServerAddress = netip.MustParseAddr(d.ServerAddress) // validated
-	}
+	h.ServerAddress = d.ServerAddress
 	if d.Mode == dhcp.ModeAuthoritative {
 		existing, err := db.LoadLeases()
 		if err != nil {
@@ -106,22 +95,11 @@ func startDHCP(cfg config.Config, db *store.SQLite, inv func() *boot.Inventory, 
 func subnetFor(sc config.Subnet, d config.DHCP, db lease.Store, existing []lease.Lease) (*dhcp.Subnet, error) {
 	var ranges []lease.Range
 	for _, p := range sc.Pools {
-		first, last, err := config.ParseRange(p) // validated
-		if err != nil {
-			return nil, err
-		}
-		ranges = append(ranges, lease.Range{First: first, Last: last})
+		ranges = append(ranges, lease.Range{First: p.First, Last: p.Last})
 	}
 	var resv []lease.Reservation
 	for _, r := range sc.Reservations {
-		lr := lease.Reservation{IP: netip.MustParseAddr(r.IP), Hostname: r.Hostname}
-		if r.MAC != "" {
-			lr.MAC, _ = net.ParseMAC(r.MAC)
-		}
-		if r.ClientID != "" {
-			lr.ClientID, _ = config.ParseClientID(r.ClientID)
-		}
-		resv = append(resv, lr)
+		resv = append(resv, lease.Reservation{IP: r.IP, MAC: net.HardwareAddr(r.MAC), ClientID: r.ClientID, Hostname: r.Hostname})
 	}
 	sub := &dhcp.Subnet{
 		Pool:      lease.NewPool(sc.Subnet.Prefix, ranges, resv, db, existing),
@@ -131,14 +109,6 @@ func subnetFor(sc config.Subnet, d config.DHCP, db lease.Store, existing []lease
 	if sc.LeaseTime != 0 {
 		sub.LeaseTime = sc.LeaseTime.D()
 	}
-	if sc.Router != "" {
-		sub.Router = netip.MustParseAddr(sc.Router)
-	}
-	for _, a := range sc.DNS {
-		sub.DNS = append(sub.DNS, netip.MustParseAddr(a))
-	}
-	for _, a := range sc.NTP {
-		sub.NTP = append(sub.NTP, netip.MustParseAddr(a))
-	}
+	sub.Router, sub.DNS, sub.NTP = sc.Router, sc.DNS, sc.NTP
 	return sub, nil
 }
