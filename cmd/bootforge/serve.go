@@ -228,8 +228,11 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, err := startDHCP(cfg, s.db, s.inv.Current, clients, s.sink(), s.log)
+		srv, err := dhcp.FromConfig(cfg, s.db, s.inv.Current, clients, s.sink(), s.log)
 		if err != nil {
+			return err
+		}
+		if err := srv.Start(); err != nil {
 			return err
 		}
 		s.dhcp = srv

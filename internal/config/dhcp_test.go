@@ -239,3 +239,36 @@ func TestTextTypesRoundTrip(t *testing.T) {
 		t.Errorf("MAC prints %s", m)
 	}
 }
+
+// The port of DHCP's URLs: dhcp.http_port, else http.listen's, which must
+// then be valid even with HTTP off (another server may serve it).
+func TestURLPort(t *testing.T) {
+	for _, tt := range []struct {
+		listen string
+		port   int
+		want   int
+	}{
+		{":8080", 0, 8080},
+		{"127.0.0.1:80", 0, 80},
+		{":http", 0, 80},
+		{":8080", 8081, 8081},
+		{"nonsense", 0, 0},
+	} {
+		cfg := Default()
+		cfg.HTTP.Listen, cfg.DHCP.HTTPPort = tt.listen, tt.port
+		if got := cfg.URLPort(); got != tt.want {
+			t.Errorf("http.listen %q, dhcp.http_port %d: URLPort %d, want %d", tt.listen, tt.port, got, tt.want)
+		}
+	}
+	off := siblingPaths + "http:\n  enabled: false\n  listen: nonsense\n"
+	if _, err := Parse("u.yaml", []byte(off)); err != nil {
+		t.Errorf("HTTP and DHCP off: http.listen is not read, but: %v", err)
+	}
+	_, err := Parse("u.yaml", []byte(off+"dhcp:\n  mode: proxy\n  interfaces: [eth1]\n"))
+	if err == nil || !strings.Contains(err.Error(), `u.yaml:5: http.listen: "nonsense" is not host:port`) {
+		t.Errorf("DHCP on with http_port 0 and a bad http.listen: %v", err)
+	}
+	if _, err := Parse("u.yaml", []byte(off+"dhcp:\n  mode: proxy\n  interfaces: [eth1]\n  http_port: 80\n")); err != nil {
+		t.Errorf("DHCP on with its own http_port: %v", err)
+	}
+}
