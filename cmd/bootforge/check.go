@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/boot"
 	"bootforge/internal/check"
 	"bootforge/internal/config"
 )
@@ -86,7 +87,7 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) [
 		items = append(items, check.Skip("tftp", "TFTP is disabled"))
 	default:
 		if loader == "" {
-			loader = cfg.DHCP.Loaders.BIOS
+			loader = cfg.DHCP.Loaders.TFTP()[boot.FirmwareBIOS]
 		}
 		addr := local(cfg.TFTP.Listen)
 		if n, err := check.TFTPGet(addr, loader, timeout); err != nil {
@@ -122,10 +123,15 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) [
 	d := cfg.DHCP
 	summary := fmt.Sprintf("mode %s", d.Mode)
 	if d.Mode != "off" {
+		loaders := d.Loaders.TFTP()
 		summary += fmt.Sprintf(" on %s; loaders bios=%s efi-x64=%s secure-boot=%s; iPXE script %s", strings.Join(d.Interfaces, ","),
-			d.Loaders.BIOS, d.Loaders.EFIx64, d.Loaders.SecureBootX64, d.IPXEScript)
+			loaders[boot.FirmwareBIOS], loaders[boot.FirmwareEFIx64], d.Loaders.SecureBootX64, d.IPXEScript)
 		for _, s := range d.Subnets {
-			summary += fmt.Sprintf("; subnet %s pools %s", s.Subnet, strings.Join(s.Pools, ","))
+			pools := make([]string, len(s.Pools))
+			for i, p := range s.Pools {
+				pools[i] = p.String()
+			}
+			summary += fmt.Sprintf("; subnet %s pools %s", s.Subnet, strings.Join(pools, ","))
 		}
 	}
 	if iface == "" {

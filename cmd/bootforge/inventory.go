@@ -17,6 +17,7 @@ import (
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
 	"bootforge/internal/config"
+	"bootforge/internal/dhcp"
 	"bootforge/internal/inventory"
 	"bootforge/internal/menu"
 	"bootforge/internal/store"
@@ -404,7 +405,7 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 				server = "SERVER:" + portOf(o.cfg.HTTP.Listen)
 			}
 			// What DHCP would hand this client's firmware first.
-			plan := resolverFor(o.cfg).Resolve(f, o.inv)
+			plan := dhcp.NewResolver(o.cfg).Resolve(f, o.inv)
 			if plan.SecureBoot && !cmd.Flags().Changed("format") {
 				ft = menu.FormatGRUB // the menu a Secure Boot client reads
 			}

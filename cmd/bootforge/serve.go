@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -229,8 +228,11 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, err := startDHCP(cfg, s.db, s.inv.Current, sightings, s.sink(), s.log)
+		srv, err := dhcp.FromConfig(cfg, s.db, s.inv.Current, sightings, s.sink(), s.log)
 		if err != nil {
+			return err
+		}
+		if err := srv.Start(); err != nil {
 			return err
 		}
 		s.dhcp = srv
@@ -372,9 +374,44 @@ func tftpSettings(c config.TFTP) tftp.Settings {
 	}
 }
 
+// liveKeys are the settings reload applies, to requests that start from
+// now on: keys, or sections of keys, less restartKeys. A change to any
+// other key is logged by name and waits for a restart. liveConfig takes
+// exactly these over; TestReloadKeys holds the two together.
+var (
+	liveKeys    = []string{"root", "tftp", "http.access_log", "http.max_requests", "log.level", "inventory"}
+	restartKeys = []string{"tftp.listen", "tftp.enabled"}
+)
+
+// appliesLive reports whether reload applies a change to key.
+func appliesLive(key string) bool { return underAny(key, liveKeys) && !underAny(key, restartKeys) }
+
+// underAny reports whether key is one of keys or inside one of them.
+func underAny(key string, keys []string) bool {
+	for _, k := range keys {
+		if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// liveConfig is the running config after a reload: old, with the settings
+// that apply live taken from cfg.
+func liveConfig(old, cfg config.Config) config.Config {
+	run := old
+	run.Root = cfg.Root
+	run.TFTP = cfg.TFTP
+	run.TFTP.Listen, run.TFTP.Enabled = old.TFTP.Listen, old.TFTP.Enabled
+	run.HTTP.AccessLog, run.HTTP.MaxRequests = cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests
+	run.Log.Level = cfg.Log.Level
+	run.Inventory = cfg.Inventory
+	return run
+}
+
 // reload applies a new config, or keeps the old one if the new one is bad.
-// Listen addresses and on/off switches need a restart; everything else
-// applies to requests that start from now on.
+// The settings in liveKeys apply to requests that start from now on; every
+// other change is named in a warning and applies on restart.
 func (s *services) reload(load func() (config.Config, error)) {
 	cfg, err := load()
 	if err != nil {
@@ -382,44 +419,43 @@ func (s *services) reload(load func() (config.Config, error)) {
 		return
 	}
 	old := s.cfg
-	if cfg.TFTP.Listen != old.TFTP.Listen || cfg.HTTP.Listen != old.HTTP.Listen || cfg.HTTP.TLS != old.HTTP.TLS ||
-		cfg.TFTP.Enabled != old.TFTP.Enabled || cfg.HTTP.Enabled != old.HTTP.Enabled || cfg.DataDir != old.DataDir {
-		s.log.Warn("reload: listeners, TLS and data_dir change only on restart")
-	}
-	if !reflect.DeepEqual(cfg.DHCP, old.DHCP) {
-		s.log.Warn("reload: dhcp settings change only on restart")
-	}
+	run := liveConfig(old, cfg)
 	dir := s.dir
-	if cfg.Root != old.Root || cfg.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive {
-		if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+	if run.Root != old.Root || run.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive {
+		if err := os.MkdirAll(run.Root, 0o755); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
 			return
 		}
-		if dir, err = bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive); err != nil {
+		if dir, err = bootfs.OpenDir(run.Root, run.TFTP.CaseInsensitive); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
 			return
 		}
 	}
-	if err := s.inv.SetSource(inventorySource(cfg, s.configFile, s.db)); err != nil {
+	if err := s.inv.SetSource(inventorySource(run, s.configFile, s.db)); err != nil {
 		s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("inventory: %w", err))
 		return
 	}
-	s.level.Set(parseLevel(cfg.Log.Level))
+	s.level.Set(parseLevel(run.Log.Level))
 	s.menus.SetDisk(dir)
 	if s.tftp != nil {
-		s.tftp.Update(s.menus, tftpSettings(cfg.TFTP))
+		s.tftp.Update(s.menus, tftpSettings(run.TFTP))
 	}
 	if s.files != nil {
-		s.files.Update(s.menus, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests)
+		s.files.Update(s.menus, run.HTTP.AccessLog, run.HTTP.MaxRequests)
 	}
 	// The old directory stays open: transfers in flight may still read it,
 	// and an os.Root costs one descriptor.
 	s.dir = dir
-	cfg.TFTP.Listen, cfg.TFTP.Enabled = old.TFTP.Listen, old.TFTP.Enabled
-	s.cfg.Root, s.cfg.TFTP, s.cfg.HTTP.AccessLog, s.cfg.Log.Level = cfg.Root, cfg.TFTP, cfg.HTTP.AccessLog, cfg.Log.Level
-	s.cfg.HTTP.MaxRequests = cfg.HTTP.MaxRequests
-	s.cfg.Inventory = cfg.Inventory
-	s.log.Info("config reloaded", "root", cfg.Root)
+	s.cfg = run
+	var applied []string
+	for _, key := range config.Changed(old, cfg) {
+		if appliesLive(key) {
+			applied = append(applied, key)
+		} else {
+			s.log.Warn("reload: " + key + " changed; it applies on restart")
+		}
+	}
+	s.log.Info("config reloaded", "root", run.Root, "applied", strings.Join(applied, ","))
 }
 
 func (s *services) shutdown(ctx context.Context) error {

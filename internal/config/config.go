@@ -230,8 +230,8 @@ func (c *Config) Validate() error {
 	if c.TFTP.MaxPerClient < 1 {
 		bad("tftp.max_per_client", "%d must be at least 1", c.TFTP.MaxPerClient)
 	}
-	if c.HTTP.Enabled {
-		checkAddr(bad, "http.listen", c.HTTP.Listen)
+	if c.HTTP.Enabled || (c.DHCP.Mode != "off" && c.DHCP.HTTPPort == 0) {
+		checkAddr(bad, "http.listen", c.HTTP.Listen) // DHCP's URLs take its port
 	}
 	if c.API.Enabled {
 		checkAddr(bad, "api.listen", c.API.Listen)
@@ -250,6 +250,24 @@ func (c *Config) Validate() error {
 		return errs
 	}
 	return nil
+}
+
+// URLPort is the port of the HTTP URLs that DHCP hands to iPXE and UEFI
+// HTTP clients: dhcp.http_port, else the port of http.listen (which
+// Validate checks whenever DHCP is on and takes it); 0 if neither names one.
+func (c Config) URLPort() int {
+	if c.DHCP.HTTPPort != 0 {
+		return c.DHCP.HTTPPort
+	}
+	_, p, err := net.SplitHostPort(c.HTTP.Listen)
+	if err != nil {
+		return 0
+	}
+	port, err := net.LookupPort("tcp", p)
+	if err != nil {
+		return 0
+	}
+	return port
 }
 
 func checkAddr(bad func(string, string, ...any), key, addr string) {

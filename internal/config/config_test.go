@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"reflect"
@@ -449,7 +450,11 @@ func valueOfKey(c *Config, key string) (string, bool) {
 		}
 		v = f
 	}
-	return fmt.Sprint(v.Interface()), true // Duration prints as "1s"
+	if m, ok := v.Interface().(encoding.TextMarshaler); ok {
+		text, err := m.MarshalText() // Duration as "1s", an unset netip.Addr as ""
+		return string(text), err == nil
+	}
+	return fmt.Sprint(v.Interface()), true
 }
 
 func TestDuration(t *testing.T) {

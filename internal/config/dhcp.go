@@ -1,11 +1,15 @@
 package config
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"time"
+
+	"bootforge/internal/boot"
 )
 
 // DHCP configures the DHCP server and the PXE boot server.
@@ -21,9 +25,10 @@ type DHCP struct {
 	// mode the subnets of the served interfaces.
 	Allow []Prefix `yaml:"allow"`
 	// ServerAddress is the address clients fetch loaders and scripts from.
-	// Empty: the receiving interface's address (the relay's subnet for
-	// relayed clients: the first address of the served interfaces).
-	ServerAddress string `yaml:"server_address"`
+	// Not set (the zero Addr): the receiving interface's address (the
+	// relay's subnet for relayed clients: the first address of the served
+	// interfaces).
+	ServerAddress netip.Addr `yaml:"server_address"`
 	// HTTPPort is the port in the URLs handed to iPXE and UEFI HTTP clients.
 	// 0: the port of http.listen.
 	HTTPPort int `yaml:"http_port"`
@@ -44,6 +49,12 @@ type DHCP struct {
 
 // Loaders are the first-stage boot loaders by firmware, as paths served
 // over TFTP (URLs over HTTP for UEFI HTTP boot).
+//
+// Which firmware a key serves follows from the key and the firmware table
+// in internal/boot, by one rule (loaderKey): "efi_x64" is what efi-x64
+// fetches over TFTP, "http_x64" what it fetches by UEFI HTTP boot. Read
+// them by firmware with TFTP and HTTP; a loader for another firmware is a
+// field here with the key the rule gives it.
 type Loaders struct {
 	BIOS      string `yaml:"bios"`       // arch 0: PXE ROM
 	EFIx64    string `yaml:"efi_x64"`    // arch 7 and 9
@@ -57,14 +68,43 @@ type Loaders struct {
 	SecureBootX64 string `yaml:"secure_boot_x64"`
 }
 
+// TFTP returns the loaders fetched over TFTP, by firmware; a firmware
+// without one is absent.
+func (l Loaders) TFTP() map[boot.Firmware]string { return l.byFirmware(false) }
+
+// HTTP returns the loaders fetched by UEFI HTTP boot (paths below the HTTP
+// root), by firmware; a firmware without one is absent.
+func (l Loaders) HTTP() map[boot.Firmware]string { return l.byFirmware(true) }
+
+func (l Loaders) byFirmware(http bool) map[boot.Firmware]string {
+	v := reflect.ValueOf(l)
+	out := map[boot.Firmware]string{}
+	for _, fw := range boot.Firmwares() {
+		if f, ok := field(v, loaderKey(fw, http)); ok && f.String() != "" {
+			out[fw] = f.String()
+		}
+	}
+	return out
+}
+
+// loaderKey is the key under dhcp.loaders of the loader that fw fetches
+// over TFTP ("efi-x64": efi_x64) or, if http, by UEFI HTTP boot
+// ("efi-x64": http_x64). It is the one place keys and firmware meet.
+func loaderKey(fw boot.Firmware, http bool) string {
+	if http {
+		return "http_" + strings.TrimPrefix(string(fw), "efi-")
+	}
+	return strings.ReplaceAll(string(fw), "-", "_")
+}
+
 // Subnet is one IPv4 subnet with its pool and options.
 type Subnet struct {
 	Subnet       Prefix        `yaml:"subnet"`
-	Pools        []string      `yaml:"pools"` // "first-last", e.g. "192.0.2.100-192.0.2.200"
-	Router       string        `yaml:"router"`
-	DNS          []string      `yaml:"dns"`
+	Pools        []Range       `yaml:"pools"` // "first-last", e.g. "192.0.2.100-192.0.2.200"
+	Router       netip.Addr    `yaml:"router"`
+	DNS          []netip.Addr  `yaml:"dns"`
 	Domain       string        `yaml:"domain"`
-	NTP          []string      `yaml:"ntp"`
+	NTP          []netip.Addr  `yaml:"ntp"`
 	LeaseTime    Duration      `yaml:"lease_time"` // 0: dhcp.lease_time
 	Reservations []Reservation `yaml:"reservations"`
 	// SecureBoot sends every x64 UEFI client of this subnet down the shim →
@@ -74,10 +114,10 @@ type Subnet struct {
 
 // Reservation gives one client a fixed address, by MAC or client id.
 type Reservation struct {
-	MAC      string `yaml:"mac"`
-	ClientID string `yaml:"client_id"` // hex, colons allowed, as in option 61
-	IP       string `yaml:"ip"`
-	Hostname string `yaml:"hostname"`
+	MAC      MAC        `yaml:"mac"`
+	ClientID ClientID   `yaml:"client_id"` // hex, colons allowed, as in option 61
+	IP       netip.Addr `yaml:"ip"`
+	Hostname string     `yaml:"hostname"`
 }
 
 // Prefix is a netip.Prefix written as "192.0.2.0/24".
@@ -95,6 +135,90 @@ func (p *Prefix) UnmarshalText(b []byte) error {
 
 // MarshalText writes CIDR notation.
 func (p Prefix) MarshalText() ([]byte, error) { return []byte(p.Prefix.String()), nil }
+
+// Range is an inclusive range of addresses, written "first-last" as in
+// "192.0.2.100-192.0.2.200". Both ends are of one address family and Last
+// is not before First; that they are IPv4 is for validation to say.
+type Range struct{ First, Last netip.Addr }
+
+// UnmarshalText parses "first-last"; spaces around either address are
+// allowed.
+func (r *Range) UnmarshalText(b []byte) error {
+	s := string(b)
+	a, z, ok := strings.Cut(s, "-")
+	if !ok {
+		return fmt.Errorf("%q is not a range like 192.0.2.100-192.0.2.200", s)
+	}
+	first, err1 := netip.ParseAddr(strings.TrimSpace(a))
+	last, err2 := netip.ParseAddr(strings.TrimSpace(z))
+	if err1 != nil || err2 != nil || first.Is4() != last.Is4() {
+		return fmt.Errorf("%q is not a range of IPv4 addresses", s)
+	}
+	if last.Less(first) {
+		return fmt.Errorf("%q: the last address is before the first", s)
+	}
+	*r = Range{First: first, Last: last}
+	return nil
+}
+
+// MarshalText writes "first-last".
+func (r Range) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+func (r Range) String() string { return r.First.String() + "-" + r.Last.String() }
+
+// MAC is a hardware address, written as net.ParseMAC reads it
+// ("52:54:00:12:34:56"). Empty text is no address (nil).
+type MAC net.HardwareAddr
+
+// UnmarshalText parses a MAC address; empty text gives nil.
+func (m *MAC) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*m = nil
+		return nil
+	}
+	hw, err := net.ParseMAC(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a MAC address", b)
+	}
+	*m = MAC(hw)
+	return nil
+}
+
+// MarshalText writes the address with colons; nil is empty text.
+func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+func (m MAC) String() string { return net.HardwareAddr(m).String() }
+
+// ClientID is a DHCP client identifier (option 61), written as hex bytes,
+// colons or dashes between them allowed: "01:52:54:00:12:34:56". Empty
+// text is no identifier (nil).
+type ClientID []byte
+
+// UnmarshalText parses hex bytes; empty text gives nil.
+func (c *ClientID) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*c = nil
+		return nil
+	}
+	h := strings.NewReplacer(":", "", "-", "").Replace(string(b))
+	v, err := hex.DecodeString(h)
+	if err != nil || len(v) == 0 {
+		return fmt.Errorf("%q is not hex bytes like 01:52:54:00:12:34:56", b)
+	}
+	*c = ClientID(v)
+	return nil
+}
+
+// MarshalText writes lower-case hex bytes with colons; nil is empty text.
+func (c ClientID) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+func (c ClientID) String() string {
+	parts := make([]string, len(c))
+	for i, b := range c {
+		parts[i] = hex.EncodeToString([]byte{b})
+	}
+	return strings.Join(parts, ":")
+}
 
 func defaultDHCP() DHCP {
 	return DHCP{
@@ -116,40 +240,6 @@ func defaultDHCP() DHCP {
 	}
 }
 
-// ParseRange parses "first-last" into two IPv4 addresses.
-func ParseRange(s string) (netip.Addr, netip.Addr, error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		return netip.Addr{}, netip.Addr{}, fmt.Errorf("%q is not a range like 192.0.2.100-192.0.2.200", s)
-	}
-	first, err1 := netip.ParseAddr(strings.TrimSpace(a))
-	last, err2 := netip.ParseAddr(strings.TrimSpace(b))
-	if err1 != nil || err2 != nil || !first.Is4() || !last.Is4() {
-		return netip.Addr{}, netip.Addr{}, fmt.Errorf("%q is not a range of IPv4 addresses", s)
-	}
-	if last.Less(first) {
-		return netip.Addr{}, netip.Addr{}, fmt.Errorf("%q: the last address is before the first", s)
-	}
-	return first, last, nil
-}
-
-// ParseClientID parses hex with optional colons.
-func ParseClientID(s string) ([]byte, error) {
-	h := strings.ReplaceAll(strings.ReplaceAll(s, ":", ""), "-", "")
-	if len(h) == 0 || len(h)%2 != 0 {
-		return nil, fmt.Errorf("%q is not hex bytes like 01:52:54:00:12:34:56", s)
-	}
-	out := make([]byte, len(h)/2)
-	for i := range out {
-		var b byte
-		if _, err := fmt.Sscanf(h[2*i:2*i+2], "%02x", &b); err != nil {
-			return nil, fmt.Errorf("%q is not hex bytes like 01:52:54:00:12:34:56", s)
-		}
-		out[i] = b
-	}
-	return out, nil
-}
-
 func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 	switch d.Mode {
 	case "off", "proxy", "authoritative":
@@ -159,10 +249,8 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 	if d.Mode != "off" && len(d.Interfaces) == 0 {
 		bad("dhcp.interfaces", "name the interfaces to serve (a DHCP server must not answer everywhere)")
 	}
-	if d.ServerAddress != "" {
-		if a, err := netip.ParseAddr(d.ServerAddress); err != nil || !a.Is4() {
-			bad("dhcp.server_address", "%q is not an IPv4 address", d.ServerAddress)
-		}
+	if d.ServerAddress.IsValid() && !d.ServerAddress.Is4() {
+		bad("dhcp.server_address", "%q is not an IPv4 address", d.ServerAddress)
 	}
 	if d.HTTPPort < 0 || d.HTTPPort > 65535 {
 		bad("dhcp.http_port", "%d is not a port", d.HTTPPort)
@@ -185,21 +273,25 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 			continue
 		}
 		for j, p := range s.Pools {
-			first, last, err := ParseRange(p)
-			if err != nil {
-				bad(fmt.Sprintf("%s.pools[%d]", key, j), "%v", err)
-				continue
-			}
-			if !s.Subnet.Contains(first) || !s.Subnet.Contains(last) {
-				bad(fmt.Sprintf("%s.pools[%d]", key, j), "%q is not inside %s", p, s.Subnet)
+			pkey := fmt.Sprintf("%s.pools[%d]", key, j)
+			switch {
+			case !p.First.Is4() || !p.Last.Is4():
+				bad(pkey, "%q is not a range of IPv4 addresses", p)
+			case !s.Subnet.Contains(p.First) || !s.Subnet.Contains(p.Last):
+				bad(pkey, "%q is not inside %s", p, s.Subnet)
 			}
 		}
-		for _, ip := range append([]string{s.Router}, append(s.DNS, s.NTP...)...) {
-			if ip == "" {
-				continue
-			}
-			if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
-				bad(key, "%q is not an IPv4 address", ip)
+		if s.Router.IsValid() && !s.Router.Is4() {
+			bad(key+".router", "%q is not an IPv4 address", s.Router)
+		}
+		for _, list := range []struct {
+			name  string
+			addrs []netip.Addr
+		}{{"dns", s.DNS}, {"ntp", s.NTP}} {
+			for j, a := range list.addrs {
+				if !a.Is4() {
+					bad(fmt.Sprintf("%s.%s[%d]", key, list.name, j), "%q is not an IPv4 address", text(a))
+				}
 			}
 		}
 		if s.LeaseTime != 0 && s.LeaseTime.D() < time.Minute {
@@ -207,30 +299,23 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 		}
 		for j, r := range s.Reservations {
 			rkey := fmt.Sprintf("%s.reservations[%d]", key, j)
-			ip, err := netip.ParseAddr(r.IP)
-			if err != nil || !s.Subnet.Contains(ip) {
+			if !r.IP.IsValid() {
+				bad(rkey+".ip", "an address in %s is required", s.Subnet)
+			} else if !s.Subnet.Contains(r.IP) {
 				bad(rkey+".ip", "%q is not an address in %s", r.IP, s.Subnet)
-			} else if other, dup := seenIP[ip]; dup {
-				bad(rkey+".ip", "%s is also reserved at %s", ip, other)
+			} else if other, dup := seenIP[r.IP]; dup {
+				bad(rkey+".ip", "%s is also reserved at %s", r.IP, other)
 			} else {
-				seenIP[ip] = rkey
+				seenIP[r.IP] = rkey
 			}
-			if r.MAC == "" && r.ClientID == "" {
+			if len(r.MAC) == 0 && len(r.ClientID) == 0 {
 				bad(rkey, "a reservation needs mac or client_id")
 			}
-			if r.MAC != "" {
-				hw, err := net.ParseMAC(r.MAC)
-				if err != nil {
-					bad(rkey+".mac", "%q is not a MAC address", r.MAC)
-				} else if other, dup := seenMAC[hw.String()]; dup {
-					bad(rkey+".mac", "%s is also reserved at %s", hw, other)
+			if len(r.MAC) > 0 {
+				if other, dup := seenMAC[r.MAC.String()]; dup {
+					bad(rkey+".mac", "%s is also reserved at %s", r.MAC, other)
 				} else {
-					seenMAC[hw.String()] = rkey
-				}
-			}
-			if r.ClientID != "" {
-				if _, err := ParseClientID(r.ClientID); err != nil {
-					bad(rkey+".client_id", "%v", err)
+					seenMAC[r.MAC.String()] = rkey
 				}
 			}
 		}
@@ -242,4 +327,13 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 			}
 		}
 	}
+}
+
+// text is an address as it was written: empty for the zero Addr, which
+// netip prints as "invalid IP".
+func text(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }

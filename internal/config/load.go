@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
@@ -50,10 +51,26 @@ func inFile(err error, name string, lines map[string]int) error {
 	for _, e := range es {
 		e.File = name
 		if e.Line == 0 {
-			e.Line = lines[e.Key]
+			e.Line = lineOf(e.Key, lines)
 		}
 	}
 	return es
+}
+
+// lineOf is the line of key or, when the file does not set it (a required
+// value left out), of the nearest enclosing key it sets.
+func lineOf(key string, lines map[string]int) int {
+	for key != "" {
+		if line, ok := lines[key]; ok {
+			return line
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
 }
 
 // decodeInto decodes data into the struct pointed to by dst, strictly, and
@@ -103,6 +120,12 @@ type decoder struct {
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
+// textFormats say what is expected, for the types whose own parse errors
+// are written for programmers ("ParseAddr(\"x\"): unable to parse IP").
+var textFormats = map[reflect.Type]string{
+	reflect.TypeFor[netip.Addr](): "an IP address like 192.0.2.1",
+}
+
 func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
 	d.errs = append(d.errs, &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
@@ -125,7 +148,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
-			d.fail(n, path, "%v", err)
+			if want, ok := textFormats[v.Type()]; ok {
+				d.fail(n, path, "%q is not %s", n.Value, want)
+			} else {
+				d.fail(n, path, "%v", err)
+			}
 		}
 		return
 	}

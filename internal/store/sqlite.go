@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -114,7 +115,10 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	if len(sync) > 0 && sync[0] == SyncNormal {
 		mode = "NORMAL" // in WAL mode: no fsync per commit, only at checkpoints
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + mode + ")&_pragma=busy_timeout(5000)&_txlock=immediate"
+	// The path is escaped: SQLite reads "file:" names as URIs, where a "#"
+	// or "?" in a directory name would otherwise cut the path short and
+	// open another database.
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + mode + ")&_pragma=busy_timeout(5000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -133,5 +134,24 @@ func TestSQLiteEvents(t *testing.T) {
 	}
 	if kept, _ := s.Events(EventFilter{}); len(kept) != 5 {
 		t.Fatalf("after retention: %d", len(kept))
+	}
+}
+
+// A data_dir whose name holds URI characters opens its own database, not
+// one named by the path cut at "#" or "?".
+func TestOpenPathWithURICharacters(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a#b", "a?b", "a%23b", "a b"} {
+		db, err := OpenSQLite(filepath.Join(dir, name, "bootforge.db"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		db.Close()
+		if _, err := os.Stat(filepath.Join(dir, name, "bootforge.db")); err != nil {
+			t.Errorf("%s: database not where asked: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
+		t.Error(`a database was made at the path cut short ("a")`)
 	}
 }
