@@ -31,6 +31,7 @@ type Event struct {
 	Bytes    int64         `json:"bytes,omitempty"`    // transferred
 	Duration time.Duration `json:"duration,omitempty"` // of the transfer
 	Result   string        `json:"result"`             // ok, not found, refused, failed, ...
+	Reason   string        `json:"reason,omitempty"`   // why: the decision behind the result
 	Profile  string        `json:"profile,omitempty"`
 	Image    string        `json:"image,omitempty"` // name@version
 	Server   string        `json:"server,omitempty"`
