@@ -136,9 +136,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 }
 
-// inventory is the write service for hosts and one-shots, shared with
+// hostService is the write service for hosts and one-shots, shared with
 // the CLI: the same rules, the same events, the same views.
-func (s *Server) inventory() *inventory.Service {
+func (s *Server) hostService() *inventory.Service {
 	return &inventory.Service{Store: s.DB, Inventory: s.Inventory, Events: s.Events}
 }
 
@@ -195,7 +195,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
-	hosts, err := s.inventory().Hosts()
+	hosts, err := s.hostService().Hosts()
 	if err != nil {
 		writeServiceError(w, err)
 		return
@@ -216,7 +216,7 @@ func (s *Server) putHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.Name = name
-	if _, err := s.inventory().PutHost(actor(r), b); err != nil {
+	if _, err := s.hostService().PutHost(actor(r), b); err != nil {
 		writeServiceError(w, err)
 		return
 	}
@@ -225,7 +225,7 @@ func (s *Server) putHost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := s.inventory().DeleteHost(actor(r), name); err != nil {
+	if err := s.hostService().DeleteHost(actor(r), name); err != nil {
 		writeServiceError(w, err)
 		return
 	}
@@ -260,7 +260,7 @@ type nextBootBody struct {
 }
 
 func (s *Server) listNextBoots(w http.ResponseWriter, r *http.Request) {
-	shots, err := s.inventory().NextBoots()
+	shots, err := s.hostService().NextBoots()
 	if err != nil {
 		writeServiceError(w, err)
 		return
@@ -282,7 +282,7 @@ func (s *Server) putNextBoot(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Expires = d
 	}
-	res, err := s.inventory().SetNextBoot(actor(r), r.PathValue("mac"), req)
+	res, err := s.hostService().SetNextBoot(actor(r), r.PathValue("mac"), req)
 	if err != nil {
 		writeServiceError(w, err)
 		return
@@ -295,7 +295,7 @@ func (s *Server) putNextBoot(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteNextBoot(w http.ResponseWriter, r *http.Request) {
-	mac, err := s.inventory().ClearNextBoot(actor(r), r.PathValue("mac"))
+	mac, err := s.hostService().ClearNextBoot(actor(r), r.PathValue("mac"))
 	if err != nil {
 		writeServiceError(w, err)
 		return
