@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -56,246 +57,186 @@ func openOffline(cmd *cobra.Command, g *globalFlags) (*offline, error) {
 	return &offline{cfg: cfg, db: db, inv: inv}, nil
 }
 
+// hostService is the inventory write service over the configured store,
+// the same one the API uses: one set of rules, events and views.
+type hostService struct {
+	*inventory.Service
+	db *store.SQLite
+	by inventory.Actor
+}
+
+func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
+	o, err := openOffline(cmd, g)
+	if err != nil {
+		return nil, err
+	}
+	svc := &inventory.Service{Store: o.db, Inventory: func() *boot.Inventory { return o.inv },
+		CheckKernel: inventorySource(o.cfg, g.config, o.db).CheckKernel}
+	if o.cfg.Audit.Enabled {
+		server, _ := os.Hostname()
+		svc.Events = storeSink{db: o.db, server: server}
+	}
+	who := "cli"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		who = u.Username
+	}
+	return &hostService{Service: svc, db: o.db, by: inventory.Actor{Protocol: "cli", Who: who}}, nil
+}
+
+// storeSink writes the CLI's events to the store at once: the command
+// exits right after, so there is no recorder to batch them.
+type storeSink struct {
+	db     *store.SQLite
+	server string
+}
+
+func (s storeSink) Record(e audit.Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Server = s.server
+	s.db.PutEvents([]audit.Event{e})
+}
+
 func newHostCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Manage hosts and their one-shot next boots (works while the server runs)"}
-	var macs, labels []string
-	var uuid, profile string
+	var h config.Host
 	add := &cobra.Command{
-		Use:   "add NAME --mac MAC [--mac MAC] [--uuid U] [--label L] [--profile P]",
+		Use:   "add NAME --mac MAC [--mac MAC] [--uuid U] [--label L] [--profile P] [--secure-boot]",
 		Short: "Add or replace a host in the store",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := openOffline(cmd, g)
+			s, err := openHostService(cmd, g)
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
-			h := boot.Host{Name: args[0], UUID: strings.ToLower(uuid), Labels: labels, Profile: profile}
-			for _, m := range macs {
-				hw, err := net.ParseMAC(m)
-				if err != nil {
-					return fmt.Errorf("--mac %q: not a MAC address", m)
-				}
-				h.MACs = append(h.MACs, hw)
-			}
-			if len(h.MACs) == 0 && h.UUID == "" {
-				return errors.New("a host needs --mac or --uuid")
-			}
-			// Check the result before storing it: a bad pin must not reach the server.
-			if _, err := boot.NewInventory(o.inv.Profiles(), append(without(o.inv.Hosts(), h.Name), h), o.inv.Default); err != nil {
-				return err
-			}
-			if err := o.db.PutHost(h); err != nil {
+			defer s.db.Close()
+			h.Name = args[0]
+			if _, err := s.PutHost(s.by, h); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "host %s stored\n", h.Name)
 			return nil
 		},
 	}
-	add.Flags().StringSliceVar(&macs, "mac", nil, "MAC address (repeatable)")
-	add.Flags().StringVar(&uuid, "uuid", "", "SMBIOS UUID")
-	add.Flags().StringSliceVar(&labels, "label", nil, "label (repeatable)")
-	add.Flags().StringVar(&profile, "profile", "", "pin this profile")
+	add.Flags().StringSliceVar(&h.MACs, "mac", nil, "MAC address (repeatable)")
+	add.Flags().StringVar(&h.UUID, "uuid", "", "SMBIOS UUID")
+	add.Flags().StringSliceVar(&h.Labels, "label", nil, "label (repeatable)")
+	add.Flags().StringVar(&h.Profile, "profile", "", "pin this profile")
+	add.Flags().BoolVar(&h.SecureBoot, "secure-boot", false, "send this host, if it is x64 UEFI, down the shim → signed GRUB chain")
 
 	rm := &cobra.Command{
 		Use:   "rm NAME",
 		Short: "Remove a host from the store",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := openOffline(cmd, g)
+			s, err := openHostService(cmd, g)
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
-			return o.db.DeleteHost(args[0])
+			defer s.db.Close()
+			if err := s.DeleteHost(s.by, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s removed\n", args[0])
+			return nil
 		},
 	}
 
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List hosts (config, inventory files and store) with their next boot",
+		Short: "List hosts (config, inventory files and store) with their profile and next boot",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := openOffline(cmd, g)
+			s, err := openHostService(cmd, g)
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
-			return printHosts(cmd.OutOrStdout(), o, o.inv.Hosts(), asJSON)
+			defer s.db.Close()
+			views, err := s.Hosts()
+			if err != nil {
+				return err
+			}
+			return printHosts(cmd.OutOrStdout(), views, asJSON)
 		},
 	}
-	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (the API's host view)")
 
 	show := &cobra.Command{
 		Use:   "show MAC|NAME",
 		Short: "Show one host, its profile and its next boot",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := openOffline(cmd, g)
+			s, err := openHostService(cmd, g)
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
-			var found []boot.Host
-			for _, h := range o.inv.Hosts() {
-				if h.Name == args[0] || hasMAC(h, args[0]) {
-					found = append(found, h)
-				}
+			defer s.db.Close()
+			views, err := s.FindHosts(args[0])
+			if err != nil {
+				return err
 			}
-			if len(found) == 0 {
-				if mac, err := net.ParseMAC(args[0]); err == nil {
-					found = append(found, boot.Host{Name: "(not in inventory)", MACs: []net.HardwareAddr{mac}})
-				} else {
-					return fmt.Errorf("no host %q", args[0])
-				}
-			}
-			return printHosts(cmd.OutOrStdout(), o, found, asJSON)
+			return printHosts(cmd.OutOrStdout(), views, asJSON)
 		},
 	}
-	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON (the API's host view)")
 
-	var expires time.Duration
-	var always, clear bool
+	var req inventory.NextBootRequest
+	var clear bool
 	next := &cobra.Command{
 		Use:   "next-boot MAC [ENTRY] [--expires 2h] [--always] [--clear]",
 		Short: "Make the next boot of MAC take ENTRY instead of the menu",
 		Long: `Set a one-shot: the next boot of MAC boots ENTRY of its profile's menu
-directly. It is consumed only when the boot has clearly started (the
-kernel, wimboot or ISO was fetched), so a firmware retry of the menu still
-sees it. --always keeps it for every boot; --clear removes it.
+directly. ENTRY must be in a menu (the main one or a firmware variant) of
+a profile MAC can get: its pinned profile, or any profile whose rules its
+MAC and labels do not rule out, and the default profile. It is consumed
+only when the boot has clearly started (the kernel, wimboot or ISO was
+fetched), so a firmware retry of the menu still sees it. --always keeps it
+for every boot; --clear removes it.
 States: pending, delivered (a menu with it was served), booted, expired.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mac, err := net.ParseMAC(args[0])
-			if err != nil {
-				return fmt.Errorf("%q is not a MAC address", args[0])
-			}
-			o, err := openOffline(cmd, g)
-			if err != nil {
-				return err
-			}
-			defer o.db.Close()
-			if clear {
-				host, _ := os.Hostname()
-				o.db.PutEvents([]audit.Event{{Time: time.Now(), MAC: mac.String(), Stage: "one-shot", Protocol: "cli", Result: "cleared", Server: host}})
-				return o.db.DeleteNextBoot(mac)
-			}
-			if len(args) != 2 {
+			if !clear && len(args) != 2 {
 				return errors.New("name the ENTRY to boot (or --clear)")
 			}
-			c, ok := o.inv.Choose(boot.Client{MAC: mac})
-			if ok {
-				if _, found := c.Menu.Entry(args[1]); !found {
-					found = anyVariantHas(c.Profile, args[1])
-					if !found {
-						return fmt.Errorf("profile %q of %s has no entry %q", c.Profile.Name, mac, args[1])
-					}
-				}
-			}
-			nb := boot.NextBoot{Entry: args[1], Always: always, State: boot.OneShotPending}
-			if expires > 0 {
-				nb.Expires = time.Now().Add(expires)
-			}
-			if err := o.db.PutNextBoot(mac, nb); err != nil {
+			s, err := openHostService(cmd, g)
+			if err != nil {
 				return err
 			}
-			host, _ := os.Hostname()
-			o.db.PutEvents([]audit.Event{{Time: time.Now(), MAC: mac.String(), Stage: "one-shot", Protocol: "cli",
-				File: args[1], Result: "set", Server: host}})
-			fmt.Fprintf(cmd.OutOrStdout(), "next boot of %s: %s (pending)\n", mac, args[1])
+			defer s.db.Close()
+			if clear {
+				mac, err := s.ClearNextBoot(s.by, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "next boot of %s cleared\n", mac)
+				return nil
+			}
+			req.Entry = args[1]
+			res, err := s.SetNextBoot(s.by, args[0], req)
+			if err != nil {
+				return err
+			}
+			state := string(res.State)
+			if note := res.Note(); note != "" {
+				state += "; " + note
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "next boot of %s: %s (%s)\n", res.MAC, res.Entry, state)
 			return nil
 		},
 	}
-	next.Flags().DurationVar(&expires, "expires", 0, "forget the one-shot after this long (0: never)")
-	next.Flags().BoolVar(&always, "always", false, "keep it after the boot: every boot takes ENTRY")
+	next.Flags().DurationVar(&req.Expires, "expires", 0, "forget the one-shot after this long (0: never)")
+	next.Flags().BoolVar(&req.Always, "always", false, "keep it after the boot: every boot takes ENTRY")
 	next.Flags().BoolVar(&clear, "clear", false, "remove the one-shot")
 
 	cmd.AddCommand(add, rm, list, show, next)
 	return cmd
 }
 
-func anyVariantHas(p boot.Profile, entry string) bool {
-	for _, m := range p.Variants {
-		if _, ok := m.Entry(entry); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func without(hosts []boot.Host, name string) []boot.Host {
-	out := hosts[:0:0]
-	for _, h := range hosts {
-		if h.Name != name {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-func hasMAC(h boot.Host, s string) bool {
-	mac, err := net.ParseMAC(s)
-	if err != nil {
-		return false
-	}
-	for _, m := range h.MACs {
-		if strings.EqualFold(m.String(), mac.String()) {
-			return true
-		}
-	}
-	return false
-}
-
-type hostView struct {
-	Name     string   `json:"name"`
-	MACs     []string `json:"macs"`
-	UUID     string   `json:"uuid,omitempty"`
-	Labels   []string `json:"labels,omitempty"`
-	Profile  string   `json:"profile"`
-	Why      string   `json:"why,omitempty"`
-	NextBoot *nbView  `json:"next_boot,omitempty"`
-	Source   string   `json:"source"`
-}
-
-type nbView struct {
-	MAC     string `json:"mac"`
-	Entry   string `json:"entry"`
-	State   string `json:"state"`
-	Always  bool   `json:"always,omitempty"`
-	Expires string `json:"expires,omitempty"`
-}
-
-func printHosts(w io.Writer, o *offline, hosts []boot.Host, asJSON bool) error {
-	shots, err := o.db.NextBoots()
-	if err != nil {
-		return err
-	}
-	var views []hostView
-	for _, h := range hosts {
-		v := hostView{Name: h.Name, UUID: h.UUID, Labels: h.Labels, Source: h.Source}
-		var first net.HardwareAddr
-		for _, m := range h.MACs {
-			v.MACs = append(v.MACs, m.String())
-			if first == nil {
-				first = m
-			}
-			if nb, ok := shots[strings.ToLower(m.String())]; ok && v.NextBoot == nil {
-				state := string(nb.State)
-				if !nb.Expires.IsZero() && time.Now().After(nb.Expires) && nb.State != boot.OneShotBooted {
-					state = string(boot.OneShotExpired)
-				}
-				v.NextBoot = &nbView{MAC: m.String(), Entry: nb.Entry, State: state, Always: nb.Always}
-				if !nb.Expires.IsZero() {
-					v.NextBoot.Expires = nb.Expires.Format(time.RFC3339)
-				}
-			}
-		}
-		if c, ok := o.inv.Choose(boot.Client{MAC: first, UUID: h.UUID}); ok {
-			v.Profile, v.Why = c.Profile.Name, c.Why
-		}
-		views = append(views, v)
-	}
+// printHosts prints host views as JSON, or as a table whose PROFILE is
+// the profile each host gets.
+func printHosts(w io.Writer, views []inventory.HostView, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -312,7 +253,11 @@ func printHosts(w io.Writer, o *offline, hosts []boot.Host, asJSON bool) error {
 			}
 			nb += ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, strings.Join(v.MACs, ","), orDash(v.Profile), nb, v.Source)
+		profile := orDash(v.ChosenProfile)
+		if v.SecureBoot {
+			profile += " (secure boot)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, orDash(strings.Join(v.MACs, ",")), profile, nb, v.Source)
 	}
 	return tw.Flush()
 }

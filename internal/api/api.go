@@ -23,15 +23,29 @@ import (
 
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
+	"bootforge/internal/config"
+	"bootforge/internal/dhcp/lease"
+	"bootforge/internal/inventory"
 	"bootforge/internal/store"
 )
 
 //go:embed openapi.json
 var openAPI []byte
 
+// Store is what the API reads and writes: hosts and one-shots (through
+// an inventory.Service), tokens, leases and the boot log. *store.SQLite
+// is one; the unit tests use a fake.
+type Store interface {
+	inventory.WriteStore
+	TokenStore
+	Ping() error
+	LoadLeases() ([]lease.Lease, error)
+	Events(store.EventFilter) ([]audit.Event, error)
+}
+
 // Server answers the API.
 type Server struct {
-	DB        *store.SQLite
+	DB        Store
 	Inventory func() *boot.Inventory
 	Events    audit.Sink
 	// Ready lists what is not ready yet (empty: ready).
@@ -122,13 +136,37 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 }
 
-// audit records a write made through the API.
-func (s *Server) audit(r *http.Request, stage, mac, file, result string) {
-	if s.Events == nil {
+// hostService is the write service for hosts and one-shots, shared with
+// the CLI: the same rules, the same events, the same views.
+func (s *Server) hostService() *inventory.Service {
+	return &inventory.Service{Store: s.DB, Inventory: s.Inventory, Events: s.Events}
+}
+
+// actor names the client making a write, for the boot log.
+func actor(r *http.Request) inventory.Actor {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return inventory.Actor{Protocol: "api", Who: host}
+}
+
+// writeServiceError answers a refusal of the inventory service: 400, 404
+// or 409 naming the field, and 500 for anything else (the store).
+func writeServiceError(w http.ResponseWriter, err error) {
+	var e *inventory.Error
+	if !errors.As(err, &e) {
+		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
 		return
 	}
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	s.Events.Record(audit.Event{MAC: mac, Stage: stage, Protocol: "api", File: file, Result: result + " by " + host})
+	switch e.Kind {
+	case inventory.Conflict:
+		writeError(w, http.StatusConflict, "conflict", e.Field, e.Msg)
+	case inventory.NotFound:
+		writeError(w, http.StatusNotFound, "not_found", e.Field, e.Msg)
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", e.Field, e.Msg)
+	}
 }
 
 // decode reads a JSON body strictly; the error names the field at fault.
@@ -156,94 +194,41 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-type hostBody struct {
-	MACs       []string `json:"macs"`
-	UUID       string   `json:"uuid"`
-	Labels     []string `json:"labels"`
-	Profile    string   `json:"profile"`
-	SecureBoot bool     `json:"secure_boot"`
-}
-
-type hostView struct {
-	Name       string   `json:"name"`
-	MACs       []string `json:"macs"`
-	UUID       string   `json:"uuid,omitempty"`
-	Labels     []string `json:"labels,omitempty"`
-	Profile    string   `json:"profile,omitempty"`
-	SecureBoot bool     `json:"secure_boot,omitempty"`
-	Source     string   `json:"source"`
-}
-
 func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
-	out := []hostView{}
-	for _, h := range s.Inventory().Hosts() {
-		v := hostView{Name: h.Name, UUID: h.UUID, Labels: h.Labels, Profile: h.Profile, SecureBoot: h.SecureBoot, Source: h.Source}
-		for _, m := range h.MACs {
-			v.MACs = append(v.MACs, m.String())
-		}
-		out = append(out, v)
+	hosts, err := s.hostService().Hosts()
+	if err != nil {
+		writeServiceError(w, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, hosts)
 }
 
+// putHost takes a host as the inventory files write it (config.Host); its
+// name is the path's, and a name in the body must agree.
 func (s *Server) putHost(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var b hostBody
+	var b config.Host
 	if !decode(w, r, &b) {
 		return
 	}
-	h := boot.Host{Name: name, UUID: strings.ToLower(b.UUID), Labels: b.Labels, Profile: b.Profile, SecureBoot: b.SecureBoot}
-	for i, m := range b.MACs {
-		hw, err := net.ParseMAC(m)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("macs[%d]", i), fmt.Sprintf("%q is not a MAC address", m))
-			return
-		}
-		h.MACs = append(h.MACs, hw)
-	}
-	if len(h.MACs) == 0 && h.UUID == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", "macs", "a host needs macs or a uuid")
+	if b.Name != "" && b.Name != name {
+		writeError(w, http.StatusBadRequest, "bad_request", "name", fmt.Sprintf("the body names host %q, the path %q", b.Name, name))
 		return
 	}
-	inv := s.Inventory()
-	if h.Profile != "" {
-		if _, ok := inv.Profile(h.Profile); !ok {
-			writeError(w, http.StatusBadRequest, "bad_request", "profile", fmt.Sprintf("profile %q does not exist", h.Profile))
-			return
-		}
-	}
-	var others []boot.Host
-	for _, o := range inv.Hosts() {
-		if o.Name != name {
-			others = append(others, o)
-		}
-	}
-	if _, err := boot.NewInventory(inv.Profiles(), append(others, h), inv.Default); err != nil {
-		writeError(w, http.StatusConflict, "conflict", "macs", err.Error())
+	b.Name = name
+	if _, err := s.hostService().PutHost(actor(r), b); err != nil {
+		writeServiceError(w, err)
 		return
 	}
-	if err := s.DB.PutHost(h); err != nil {
-		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
-		return
-	}
-	s.audit(r, "host", firstMAC(h), name, "host stored")
 	writeJSON(w, http.StatusOK, map[string]string{"status": "stored", "name": name})
-}
-
-func firstMAC(h boot.Host) string {
-	if len(h.MACs) > 0 {
-		return h.MACs[0].String()
-	}
-	return ""
 }
 
 func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := s.DB.DeleteHost(name); err != nil {
-		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+	if err := s.hostService().DeleteHost(actor(r), name); err != nil {
+		writeServiceError(w, err)
 		return
 	}
-	s.audit(r, "host", "", name, "host removed")
 	writeJSON(w, http.StatusOK, map[string]string{"status": "removed", "name": name})
 }
 
@@ -275,78 +260,47 @@ type nextBootBody struct {
 }
 
 func (s *Server) listNextBoots(w http.ResponseWriter, r *http.Request) {
-	shots, err := s.DB.NextBoots()
+	shots, err := s.hostService().NextBoots()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+		writeServiceError(w, err)
 		return
 	}
-	type view struct {
-		MAC     string `json:"mac"`
-		Entry   string `json:"entry"`
-		State   string `json:"state"`
-		Always  bool   `json:"always,omitempty"`
-		Expires string `json:"expires,omitempty"`
-	}
-	out := []view{}
-	for mac, nb := range shots {
-		v := view{MAC: mac, Entry: nb.Entry, State: string(nb.State), Always: nb.Always}
-		if !nb.Expires.IsZero() {
-			v.Expires = nb.Expires.Format(time.RFC3339)
-		}
-		out = append(out, v)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, shots)
 }
 
 func (s *Server) putNextBoot(w http.ResponseWriter, r *http.Request) {
-	mac, err := net.ParseMAC(r.PathValue("mac"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "mac", fmt.Sprintf("%q is not a MAC address", r.PathValue("mac")))
-		return
-	}
 	var b nextBootBody
 	if !decode(w, r, &b) {
 		return
 	}
-	if b.Entry == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", "entry", "name the menu entry to boot")
-		return
-	}
-	nb := boot.NextBoot{Entry: b.Entry, Always: b.Always, State: boot.OneShotPending}
+	req := inventory.NextBootRequest{Entry: b.Entry, Always: b.Always}
 	if b.Expires != "" {
 		d, err := time.ParseDuration(b.Expires)
 		if err != nil || d <= 0 {
 			writeError(w, http.StatusBadRequest, "bad_request", "expires", fmt.Sprintf("%q is not a positive duration like 2h", b.Expires))
 			return
 		}
-		nb.Expires = time.Now().Add(d)
+		req.Expires = d
 	}
-	if c, ok := s.Inventory().Choose(boot.Client{MAC: mac}); ok {
-		if _, found := c.Menu.Entry(b.Entry); !found {
-			writeError(w, http.StatusBadRequest, "bad_request", "entry", fmt.Sprintf("profile %q of %s has no entry %q", c.Profile.Name, mac, b.Entry))
-			return
-		}
-	}
-	if err := s.DB.PutNextBoot(mac, nb); err != nil {
-		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
+	res, err := s.hostService().SetNextBoot(actor(r), r.PathValue("mac"), req)
+	if err != nil {
+		writeServiceError(w, err)
 		return
 	}
-	s.audit(r, "one-shot", mac.String(), b.Entry, "set")
-	writeJSON(w, http.StatusOK, map[string]string{"status": "pending", "mac": mac.String(), "entry": b.Entry})
+	out := map[string]string{"status": string(res.State), "mac": res.MAC, "entry": res.Entry}
+	if note := res.Note(); note != "" {
+		out["note"] = note
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) deleteNextBoot(w http.ResponseWriter, r *http.Request) {
-	mac, err := net.ParseMAC(r.PathValue("mac"))
+	mac, err := s.hostService().ClearNextBoot(actor(r), r.PathValue("mac"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "mac", fmt.Sprintf("%q is not a MAC address", r.PathValue("mac")))
+		writeServiceError(w, err)
 		return
 	}
-	if err := s.DB.DeleteNextBoot(mac); err != nil {
-		writeError(w, http.StatusInternalServerError, "store", "", err.Error())
-		return
-	}
-	s.audit(r, "one-shot", mac.String(), "", "cleared")
-	writeJSON(w, http.StatusOK, map[string]string{"status": "cleared", "mac": mac.String()})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "cleared", "mac": mac})
 }
 
 func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {

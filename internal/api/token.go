@@ -18,9 +18,14 @@ const (
 	RoleAdmin = "admin"
 )
 
+// TokenStore holds API tokens (their hashes).
+type TokenStore interface {
+	TokenByID(id string) (store.Token, bool, error)
+}
+
 // NewToken makes a token for role and stores only its hash. The returned
 // secret is shown once; it reads "bf_<id>_<secret>".
-func NewToken(db *store.SQLite, role, name string) (string, error) {
+func NewToken(db interface{ PutToken(store.Token) error }, role, name string) (string, error) {
 	if role != RoleRead && role != RoleAdmin {
 		return "", fmt.Errorf("role %q is not one of read, admin", role)
 	}
@@ -45,7 +50,7 @@ func hashToken(tok string) string {
 }
 
 // roleOf checks a bearer token and returns its role, or "".
-func roleOf(db *store.SQLite, tok string) string {
+func roleOf(db TokenStore, tok string) string {
 	parts := strings.Split(tok, "_")
 	if len(parts) != 3 || parts[0] != "bf" {
 		return ""

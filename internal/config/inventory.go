@@ -72,13 +72,13 @@ type Entry struct {
 
 // Host is an inventory record as written in YAML.
 type Host struct {
-	Name    string   `yaml:"name"`
-	MACs    []string `yaml:"macs"`
-	UUID    string   `yaml:"uuid"`
-	Labels  []string `yaml:"labels"`
-	Profile string   `yaml:"profile"`
+	Name    string   `yaml:"name" json:"name"`
+	MACs    []string `yaml:"macs" json:"macs"`
+	UUID    string   `yaml:"uuid" json:"uuid"`
+	Labels  []string `yaml:"labels" json:"labels"`
+	Profile string   `yaml:"profile" json:"profile"`
 	// SecureBoot sends this host down the shim → signed GRUB chain.
-	SecureBoot bool `yaml:"secure_boot"`
+	SecureBoot bool `yaml:"secure_boot" json:"secure_boot"`
 }
 
 // Item is one decoded list item with the line it starts on.

@@ -293,22 +293,40 @@ func convertMenu(m config.Menu) boot.Menu {
 	return out
 }
 
+// convertHost turns a host as written (in the config, a hosts file, or a
+// write through the API or CLI) into a boot.Host. src says where it comes
+// from, for messages; it may be empty. An error is an *Error naming the
+// field at fault.
 func convertHost(h config.Host, src string) (boot.Host, error) {
 	bh := boot.Host{Name: h.Name, UUID: strings.ToLower(h.UUID), Labels: h.Labels, Profile: h.Profile, SecureBoot: h.SecureBoot, Source: src}
+	fail := func(field, format string, args ...any) (boot.Host, error) {
+		who := "host"
+		if h.Name != "" {
+			who = fmt.Sprintf("host %q", h.Name)
+		}
+		return bh, &Error{Kind: Invalid, Field: field, Msg: fmt.Sprintf("%s%s: %s: %s", prefix(src), who, field, fmt.Sprintf(format, args...))}
+	}
 	if h.Name == "" {
-		return bh, fmt.Errorf("%s: host: name: a host needs a name", src)
+		return fail("name", "a host needs a name")
 	}
 	if len(h.MACs) == 0 && h.UUID == "" {
-		return bh, fmt.Errorf("%s: host %q: macs: a host needs a MAC or a UUID", src, h.Name)
+		return fail("macs", "a host needs a MAC or a UUID")
 	}
-	for _, m := range h.MACs {
+	for i, m := range h.MACs {
 		hw, err := net.ParseMAC(m)
 		if err != nil {
-			return bh, fmt.Errorf("%s: host %q: macs: %q is not a MAC address", src, h.Name, m)
+			return fail(fmt.Sprintf("macs[%d]", i), "%q is not a MAC address", m)
 		}
 		bh.MACs = append(bh.MACs, hw)
 	}
 	return bh, nil
+}
+
+func prefix(src string) string {
+	if src == "" {
+		return ""
+	}
+	return src + ": "
 }
 
 // Watcher holds the current inventory and reloads it on change.

@@ -11,10 +11,10 @@ import (
 func (s *SQLite) PutEvents(events []audit.Event) error {
 	ws := make([]write, len(events))
 	for i, e := range events {
-		ws[i] = write{query: `INSERT INTO events (time, mac, ip, arch, stage, protocol, file, bytes, duration, result, profile, image, server)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ws[i] = write{query: `INSERT INTO events (time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			args: []any{e.Time.UnixNano(), strings.ToLower(e.MAC), e.IP, e.Arch, e.Stage, e.Protocol, e.File,
-				e.Bytes, int64(e.Duration), e.Result, e.Profile, e.Image, e.Server}}
+				e.Bytes, int64(e.Duration), e.Result, e.Reason, e.Profile, e.Image, e.Server}}
 	}
 	return s.execAll(ws)
 }
@@ -44,7 +44,7 @@ func (s *SQLite) Events(f EventFilter) ([]audit.Event, error) {
 	if f.After > 0 {
 		where, args = append(where, "id > ?"), append(args, f.After)
 	}
-	q := `SELECT id, time, mac, ip, arch, stage, protocol, file, bytes, duration, result, profile, image, server FROM events`
+	q := `SELECT id, time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server FROM events`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -65,7 +65,7 @@ func (s *SQLite) Events(f EventFilter) ([]audit.Event, error) {
 		var e audit.Event
 		var t, d int64
 		if err := rows.Scan(&e.ID, &t, &e.MAC, &e.IP, &e.Arch, &e.Stage, &e.Protocol, &e.File, &e.Bytes, &d,
-			&e.Result, &e.Profile, &e.Image, &e.Server); err != nil {
+			&e.Result, &e.Reason, &e.Profile, &e.Image, &e.Server); err != nil {
 			return nil, err
 		}
 		e.Time, e.Duration = time.Unix(0, t), time.Duration(d)

@@ -36,10 +36,10 @@ func (s *SQLite) PutHost(h boot.Host) error {
 		macs[i] = strings.ToLower(m.String())
 	}
 	return s.execAll([]write{
-		{query: `INSERT INTO hosts (name, macs, uuid, labels, profile) VALUES (?, ?, ?, ?, ?)
+		{query: `INSERT INTO hosts (name, macs, uuid, labels, profile, secure_boot) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET macs = excluded.macs, uuid = excluded.uuid,
-			labels = excluded.labels, profile = excluded.profile`,
-			args: []any{h.Name, strings.Join(macs, " "), strings.ToLower(h.UUID), strings.Join(h.Labels, " "), h.Profile}},
+			labels = excluded.labels, profile = excluded.profile, secure_boot = excluded.secure_boot`,
+			args: []any{h.Name, strings.Join(macs, " "), strings.ToLower(h.UUID), strings.Join(h.Labels, " "), h.Profile, boolInt(h.SecureBoot)}},
 		{query: bumpGeneration},
 	})
 }
@@ -51,7 +51,7 @@ func (s *SQLite) DeleteHost(name string) error {
 
 // Hosts returns the stored hosts.
 func (s *SQLite) Hosts() ([]boot.Host, error) {
-	rows, err := s.db.Query(`SELECT name, macs, uuid, labels, profile FROM hosts ORDER BY name`)
+	rows, err := s.db.Query(`SELECT name, macs, uuid, labels, profile, secure_boot FROM hosts ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -60,9 +60,11 @@ func (s *SQLite) Hosts() ([]boot.Host, error) {
 	for rows.Next() {
 		var h boot.Host
 		var macs, labels string
-		if err := rows.Scan(&h.Name, &macs, &h.UUID, &labels, &h.Profile); err != nil {
+		var secure int
+		if err := rows.Scan(&h.Name, &macs, &h.UUID, &labels, &h.Profile, &secure); err != nil {
 			return nil, err
 		}
+		h.SecureBoot = secure != 0
 		for _, m := range strings.Fields(macs) {
 			hw, err := net.ParseMAC(m)
 			if err != nil {

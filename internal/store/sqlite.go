@@ -82,6 +82,11 @@ var migrations = []string{
 		name    TEXT NOT NULL DEFAULT '',
 		created INTEGER NOT NULL
 	)`,
+	// 11: a host's Secure Boot flag (written through the API and `host add
+	// --secure-boot`, dropped before), and why an event happened (e.g. a
+	// DHCP decision's reason).
+	`ALTER TABLE hosts ADD COLUMN secure_boot INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE events ADD COLUMN reason TEXT NOT NULL DEFAULT ''`,
 }
 
 // SQLite is the embedded store.
@@ -133,7 +138,11 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	return s, nil
 }
 
-func migrate(db *sql.DB) error {
+func migrate(db *sql.DB) error { return applyMigrations(db, migrations) }
+
+// applyMigrations brings db up to len(ms), each migration in its own
+// transaction with its version.
+func applyMigrations(db *sql.DB, ms []string) error {
 	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return err
 	}
@@ -141,15 +150,15 @@ func migrate(db *sql.DB) error {
 	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
 		return err
 	}
-	if v > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this bootforge (%d)", v, len(migrations))
+	if v > len(ms) {
+		return fmt.Errorf("schema version %d is newer than this bootforge (%d)", v, len(ms))
 	}
-	for i := v; i < len(migrations); i++ {
+	for i := v; i < len(ms); i++ {
 		tx, err := db.Begin()
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(migrations[i]); err != nil {
+		if _, err := tx.Exec(ms[i]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}

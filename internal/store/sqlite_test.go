@@ -1,16 +1,19 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"bootforge/internal/audit"
+	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
 )
 
@@ -153,5 +156,119 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
 		t.Error(`a database was made at the path cut short ("a")`)
+	}
+}
+
+func TestSQLiteHostsRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bf.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0, _ := s.Generation()
+	mac, _ := net.ParseMAC("52:54:00:AA:00:01")
+	hosts := []boot.Host{
+		{Name: "pc1", MACs: []net.HardwareAddr{mac}, Labels: []string{"lab", "kiosk"}, Profile: "lab", SecureBoot: true},
+		{Name: "pc2", UUID: "4C4C4544-0000-1000-8000-000000000001"},
+	}
+	for _, h := range hosts {
+		if err := s.PutHost(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g1, _ := s.Generation(); g1 <= g0 {
+		t.Fatalf("generation %d after writes, was %d", g1, g0)
+	}
+	s.Close()
+
+	s, err = OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Hosts()
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	h := got[0]
+	if h.Name != "pc1" || len(h.MACs) != 1 || h.MACs[0].String() != "52:54:00:aa:00:01" || strings.Join(h.Labels, ",") != "lab,kiosk" ||
+		h.Profile != "lab" || !h.SecureBoot || h.Source != "store" {
+		t.Fatalf("pc1: %+v", h)
+	}
+	if h := got[1]; h.Name != "pc2" || h.UUID != "4c4c4544-0000-1000-8000-000000000001" || h.SecureBoot || len(h.MACs) != 0 {
+		t.Fatalf("pc2: %+v", h)
+	}
+	// Replacing a host can turn Secure Boot off again.
+	hosts[0].SecureBoot = false
+	if err := s.PutHost(hosts[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Hosts(); got[0].SecureBoot {
+		t.Fatalf("secure_boot still set after replacing the host: %+v", got[0])
+	}
+	if err := s.DeleteHost("pc1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Hosts(); len(got) != 1 || got[0].Name != "pc2" {
+		t.Fatalf("after delete: %+v", got)
+	}
+}
+
+func TestSQLiteEventReason(t *testing.T) {
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := audit.Event{Time: time.Now(), MAC: "52:54:00:00:00:01", Stage: "offer", Protocol: "dhcp", Result: "ok",
+		Reason: "efi-x64 PXE client: snponly.efi over TFTP"}
+	if err := s.PutEvents([]audit.Event{e, {Time: time.Now(), Stage: "kernel", Protocol: "http", Result: "ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Events(EventFilter{})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if got[0].Reason != e.Reason || got[1].Reason != "" {
+		t.Fatalf("reasons %q, %q; want %q, \"\"", got[0].Reason, got[1].Reason, e.Reason)
+	}
+}
+
+// TestSQLiteMigrateKeepsRows opens a store made by the schema before the
+// secure_boot and reason columns: its rows survive with the defaults.
+func TestSQLiteMigrateKeepsRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bf.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigrations(old, migrations[:10]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`INSERT INTO hosts (name, macs, profile) VALUES ('old', '52:54:00:00:00:09', 'lab')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`INSERT INTO events (time, stage, result) VALUES (1, 'menu', 'ok')`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hosts, err := s.Hosts()
+	if err != nil || len(hosts) != 1 || hosts[0].Name != "old" || hosts[0].SecureBoot || hosts[0].Profile != "lab" {
+		t.Fatalf("%+v %v", hosts, err)
+	}
+	events, err := s.Events(EventFilter{})
+	if err != nil || len(events) != 1 || events[0].Reason != "" || events[0].Stage != "menu" {
+		t.Fatalf("%+v %v", events, err)
+	}
+	var v int
+	s.db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v)
+	if v != len(migrations) {
+		t.Fatalf("schema version %d, want %d", v, len(migrations))
 	}
 }

@@ -1,0 +1,356 @@
+package api
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/boot"
+	"bootforge/internal/dhcp/lease"
+	"bootforge/internal/store"
+)
+
+// fakeStore is the API's Store in memory.
+type fakeStore struct {
+	mu     sync.Mutex
+	hosts  map[string]boot.Host
+	shots  map[string]*boot.NextBoot
+	tokens map[string]store.Token
+	events []audit.Event
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{hosts: map[string]boot.Host{}, shots: map[string]*boot.NextBoot{}, tokens: map[string]store.Token{}}
+}
+
+func (f *fakeStore) Hosts() ([]boot.Host, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []boot.Host
+	for _, h := range f.hosts {
+		h.Source = "store"
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (f *fakeStore) PutHost(h boot.Host) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hosts[h.Name] = h
+	return nil
+}
+
+func (f *fakeStore) DeleteHost(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.hosts, name)
+	return nil
+}
+
+func (f *fakeStore) NextBoots() (map[string]*boot.NextBoot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]*boot.NextBoot{}
+	for k, v := range f.shots {
+		nb := *v
+		out[k] = &nb
+	}
+	return out, nil
+}
+
+func (f *fakeStore) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shots[strings.ToLower(mac.String())] = &nb
+	return nil
+}
+
+func (f *fakeStore) DeleteNextBoot(mac net.HardwareAddr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.shots, strings.ToLower(mac.String()))
+	return nil
+}
+
+func (f *fakeStore) PutToken(t store.Token) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokens[t.ID] = t
+	return nil
+}
+
+func (f *fakeStore) TokenByID(id string) (store.Token, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tokens[id]
+	return t, ok, nil
+}
+
+func (f *fakeStore) Ping() error                        { return nil }
+func (f *fakeStore) LoadLeases() ([]lease.Lease, error) { return nil, nil }
+func (f *fakeStore) Events(store.EventFilter) ([]audit.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]audit.Event(nil), f.events...), nil
+}
+
+// Record makes the fake the boot log too.
+func (f *fakeStore) Record(e audit.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, e)
+}
+
+type apiTest struct {
+	t            *testing.T
+	db           *fakeStore
+	read, admin  string
+	handler      http.Handler
+	lastResponse string
+}
+
+// newAPITest serves the API over a fake store. The inventory in force has
+// profile "lab" (OUI 52:54:00; "install" and "disk" in its menu, "winpe"
+// only in its efi-x64 variant), profile "other" (OUI 00:16:3e, "rescue")
+// and a host from a file, pc0. Hosts written through the API live in the
+// fake store only, as they do in the store before the watcher reloads.
+func newAPITest(t *testing.T) *apiTest {
+	t.Helper()
+	local := func(names ...string) []boot.Entry {
+		var out []boot.Entry
+		for _, n := range names {
+			out = append(out, boot.Entry{Name: n, Kind: boot.KindLocal})
+		}
+		return out
+	}
+	pc0, _ := net.ParseMAC("52:54:00:00:00:10")
+	inv, err := boot.NewInventory([]boot.Profile{
+		{Name: "lab", Match: []boot.Selector{{OUI: []byte{0x52, 0x54, 0x00}}}, Menu: boot.Menu{Entries: local("install", "disk")},
+			Variants: map[boot.Firmware]boot.Menu{boot.FirmwareEFIx64: {Entries: local("install", "winpe")}}},
+		{Name: "other", Match: []boot.Selector{{OUI: []byte{0x00, 0x16, 0x3e}}}, Menu: boot.Menu{Entries: local("rescue")}},
+	}, []boot.Host{{Name: "pc0", MACs: []net.HardwareAddr{pc0}, Source: "hosts/site.yaml:1"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := newFakeStore()
+	a := &apiTest{t: t, db: db}
+	if a.read, err = NewToken(db, RoleRead, "reader"); err != nil {
+		t.Fatal(err)
+	}
+	if a.admin, err = NewToken(db, RoleAdmin, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{DB: db, Inventory: func() *boot.Inventory { return inv }, Events: db}
+	a.handler = s.Handler()
+	return a
+}
+
+// call sends a request as from 192.0.2.7 and returns the status and the
+// body decoded into out (if not nil).
+func (a *apiTest) call(token, method, path, body string, out any) int {
+	a.t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.RemoteAddr = "192.0.2.7:40000"
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	w := httptest.NewRecorder()
+	a.handler.ServeHTTP(w, r)
+	a.lastResponse = w.Body.String()
+	if out != nil {
+		if err := json.Unmarshal(w.Body.Bytes(), out); err != nil {
+			a.t.Fatalf("%s %s: %d, body not JSON: %v\n%s", method, path, w.Code, err, w.Body)
+		}
+	}
+	return w.Code
+}
+
+// wantError checks a refusal: status, code and field.
+func (a *apiTest) wantError(token, method, path, body string, status int, code, field string, words ...string) {
+	a.t.Helper()
+	var e apiError
+	if got := a.call(token, method, path, body, &e); got != status || e.Code != code || e.Field != field {
+		a.t.Errorf("%s %s %s: %d %+v, want %d %s naming %q", method, path, body, got, e, status, code, field)
+	}
+	for _, w := range words {
+		if !strings.Contains(e.Message, w) {
+			a.t.Errorf("%s %s: message %q lacks %q", method, path, e.Message, w)
+		}
+	}
+}
+
+func TestAuthByRole(t *testing.T) {
+	a := newAPITest(t)
+	reads := []string{"/api/v1/health", "/api/v1/hosts", "/api/v1/profiles", "/api/v1/next-boot", "/api/v1/leases", "/api/v1/events"}
+	for _, p := range reads {
+		a.wantError("", "GET", p, "", 401, "unauthorized", "")
+		a.wantError("bf_00000000_nope", "GET", p, "", 401, "unauthorized", "")
+		a.wantError(strings.TrimSuffix(a.read, "0")+"x", "GET", p, "", 401, "unauthorized", "") // right ID, wrong secret
+		if code := a.call(a.read, "GET", p, "", nil); code != 200 {
+			t.Errorf("GET %s with a read token: %d %s", p, code, a.lastResponse)
+		}
+	}
+	writes := []struct{ method, path, body string }{
+		{"PUT", "/api/v1/hosts/pc1", `{"macs":["52:54:00:aa:00:01"]}`},
+		{"PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{"entry":"install"}`},
+		{"DELETE", "/api/v1/next-boot/52:54:00:aa:00:01", ""},
+		{"DELETE", "/api/v1/hosts/pc1", ""},
+	}
+	for _, w := range writes {
+		a.wantError("", w.method, w.path, w.body, 401, "unauthorized", "")
+		a.wantError(a.read, w.method, w.path, w.body, 403, "forbidden", "")
+	}
+	if len(a.db.hosts) != 0 || len(a.db.shots) != 0 || len(a.db.events) != 0 {
+		t.Fatalf("refused writes reached the store: %v %v %v", a.db.hosts, a.db.shots, a.db.events)
+	}
+	for _, w := range writes {
+		if code := a.call(a.admin, w.method, w.path, w.body, nil); code != 200 {
+			t.Errorf("%s %s with an admin token: %d %s", w.method, w.path, code, a.lastResponse)
+		}
+	}
+	if n := len(a.db.events); n != 4 {
+		t.Fatalf("%d events for 4 writes: %+v", n, a.db.events)
+	}
+	for _, e := range a.db.events {
+		if e.Protocol != "api" || !strings.HasSuffix(e.Result, " by 192.0.2.7") {
+			t.Errorf("event %+v: want protocol api, result naming the client", e)
+		}
+	}
+}
+
+func TestPutHostSecureBootRoundTrip(t *testing.T) {
+	a := newAPITest(t)
+	body := `{"macs":["52:54:00:AA:00:01"],"labels":["kiosk"],"secure_boot":true}`
+	if code := a.call(a.admin, "PUT", "/api/v1/hosts/pc1", body, nil); code != 200 {
+		t.Fatalf("PUT: %d %s", code, a.lastResponse)
+	}
+	var hosts []map[string]any
+	if code := a.call(a.read, "GET", "/api/v1/hosts", "", &hosts); code != 200 {
+		t.Fatalf("GET: %d", code)
+	}
+	var pc1 map[string]any
+	for _, h := range hosts {
+		if h["name"] == "pc1" {
+			pc1 = h
+		}
+	}
+	if pc1 == nil {
+		t.Fatalf("pc1 not listed: %s", a.lastResponse)
+	}
+	if pc1["secure_boot"] != true || pc1["source"] != "store" || pc1["chosen_profile"] != "lab" || pc1["profile"] != nil {
+		t.Errorf("pc1 as listed: %v", pc1)
+	}
+	if macs, _ := pc1["macs"].([]any); len(macs) != 1 || macs[0] != "52:54:00:aa:00:01" {
+		t.Errorf("macs %v", pc1["macs"])
+	}
+	// And off again: a PUT replaces the whole host.
+	a.call(a.admin, "PUT", "/api/v1/hosts/pc1", `{"macs":["52:54:00:aa:00:01"],"profile":"other"}`, nil)
+	hosts = nil // Unmarshal would reuse the maps
+	a.call(a.read, "GET", "/api/v1/hosts", "", &hosts)
+	for _, h := range hosts {
+		if h["name"] == "pc1" && (h["secure_boot"] != nil || h["profile"] != "other" || h["chosen_profile"] != "other") {
+			t.Errorf("pc1 after the second PUT: %v", h)
+		}
+	}
+}
+
+func TestPutHostRefused(t *testing.T) {
+	a := newAPITest(t)
+	if code := a.call(a.admin, "PUT", "/api/v1/hosts/pc1", `{"macs":["52:54:00:aa:00:01"]}`, nil); code != 200 {
+		t.Fatalf("PUT pc1: %d %s", code, a.lastResponse)
+	}
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02","zz"]}`, 400, "bad_request", "macs[1]", `"zz"`)
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":"52:54:00:aa:00:02"}`, 400, "bad_request", "macs")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macz":[]}`, 400, "bad_request", "macz")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"labels":["x"]}`, 400, "bad_request", "macs")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"],"profile":"ghost"}`, 400, "bad_request", "profile")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"name":"pc3","macs":["52:54:00:aa:00:02"]}`, 400, "bad_request", "name")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":[`, 400, "bad_request", "")
+	// A MAC another host owns: in the store, or in a file.
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":["52:54:00:AA:00:01"]}`, 409, "conflict", "macs[0]", `"pc1"`)
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":["52:54:00:00:00:10"]}`, 409, "conflict", "macs[0]", `"pc0"`)
+	// A host from a file is changed in its file.
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc0", `{"macs":["52:54:00:00:00:10"]}`, 409, "conflict", "name", "hosts/site.yaml:1")
+	a.wantError(a.admin, "DELETE", "/api/v1/hosts/pc0", "", 409, "conflict", "name")
+	a.wantError(a.admin, "DELETE", "/api/v1/hosts/nobody", "", 404, "not_found", "name")
+	if _, ok := a.db.hosts["pc2"]; ok || len(a.db.events) != 1 {
+		t.Fatalf("refused writes reached the store: %v %v", a.db.hosts, a.db.events)
+	}
+}
+
+func TestNextBoot(t *testing.T) {
+	a := newAPITest(t)
+	// No profile a 52:54:00 MAC can get has "rescue" (only "other" does).
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{"entry":"rescue"}`, 400, "bad_request", "entry",
+		"52:54:00:aa:00:01", `"lab"`, `"rescue"`)
+	// No profile at all can boot this MAC.
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/02:00:00:00:00:01", `{"entry":"install"}`, 400, "bad_request", "mac",
+		"no profile can boot")
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{"entry":"install","expires":"soon"}`, 400, "bad_request", "expires")
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/not-a-mac", `{"entry":"install"}`, 400, "bad_request", "mac")
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{}`, 400, "bad_request", "entry")
+	if len(a.db.shots) != 0 {
+		t.Fatalf("refused one-shots stored: %v", a.db.shots)
+	}
+
+	// Only in the efi-x64 variant of lab: accepted, and the answer says so.
+	var res map[string]string
+	if code := a.call(a.admin, "PUT", "/api/v1/next-boot/52-54-00-AA-00-01", `{"entry":"winpe","expires":"2h"}`, &res); code != 200 {
+		t.Fatalf("variant-only entry: %d %s", code, a.lastResponse)
+	}
+	if res["status"] != "pending" || res["mac"] != "52:54:00:aa:00:01" || res["entry"] != "winpe" ||
+		res["note"] != `only in the efi-x64 menu of profile "lab"` {
+		t.Errorf("answer %v", res)
+	}
+	if nb := a.db.shots["52:54:00:aa:00:01"]; nb == nil || nb.Entry != "winpe" || nb.State != boot.OneShotPending || nb.Expires.IsZero() {
+		t.Fatalf("stored %+v", nb)
+	}
+	if e := a.db.events[len(a.db.events)-1]; e.Stage != "one-shot" || e.Result != "set by 192.0.2.7" || e.Reason != res["note"] {
+		t.Errorf("event %+v", e)
+	}
+	// A main-menu entry has no note.
+	res = nil
+	if code := a.call(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{"entry":"install"}`, &res); code != 200 || res["note"] != "" {
+		t.Errorf("main-menu entry: %d %v", code, res)
+	}
+
+	var shots []map[string]any
+	if code := a.call(a.read, "GET", "/api/v1/next-boot", "", &shots); code != 200 || len(shots) != 1 ||
+		shots[0]["mac"] != "52:54:00:aa:00:01" || shots[0]["entry"] != "install" || shots[0]["state"] != "pending" {
+		t.Errorf("GET next-boot: %s", a.lastResponse)
+	}
+	// The host's view carries it.
+	a.call(a.admin, "PUT", "/api/v1/hosts/pc1", `{"macs":["52:54:00:aa:00:01"]}`, nil)
+	var hosts []struct {
+		Name     string `json:"name"`
+		NextBoot *struct {
+			Entry string `json:"entry"`
+			State string `json:"state"`
+		} `json:"next_boot"`
+	}
+	a.call(a.read, "GET", "/api/v1/hosts", "", &hosts)
+	for _, h := range hosts {
+		if h.Name == "pc1" && (h.NextBoot == nil || h.NextBoot.Entry != "install" || h.NextBoot.State != "pending") {
+			t.Errorf("pc1's next boot: %+v", h.NextBoot)
+		}
+	}
+
+	if code := a.call(a.admin, "DELETE", "/api/v1/next-boot/52:54:00:aa:00:01", "", nil); code != 200 || len(a.db.shots) != 0 {
+		t.Errorf("DELETE: %d %v", code, a.db.shots)
+	}
+}
+
+// The fake must stay a Store and a token writer, like *store.SQLite.
+var (
+	_ Store                                    = (*fakeStore)(nil)
+	_ Store                                    = (*store.SQLite)(nil)
+	_ interface{ PutToken(store.Token) error } = (*fakeStore)(nil)
+)
