@@ -243,7 +243,8 @@ func (s *services) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("api.listen: %w", err)
 		}
-		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems}
+		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
+			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel}
 		s.serveHTTP(httpd.NewHTTPServer(a.Handler(), s.log), ln)
 		attrs = append(attrs, "api", ln.Addr().String())
 	}

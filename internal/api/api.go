@@ -50,6 +50,10 @@ type Server struct {
 	Events    audit.Sink
 	// Ready lists what is not ready yet (empty: ready).
 	Ready func() []string
+	// CheckKernel, if set, refuses a Secure Boot host that could be handed
+	// an unsigned kernel, as loading the inventory would (see
+	// inventory.Source.CheckKernel).
+	CheckKernel func(path string) error
 }
 
 // Handler returns the mux for the management listener.
@@ -139,7 +143,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // hostService is the write service for hosts and one-shots, shared with
 // the CLI: the same rules, the same events, the same views.
 func (s *Server) hostService() *inventory.Service {
-	return &inventory.Service{Store: s.DB, Inventory: s.Inventory, Events: s.Events}
+	return &inventory.Service{Store: s.DB, Inventory: s.Inventory, Events: s.Events, CheckKernel: s.CheckKernel}
 }
 
 // actor names the client making a write, for the boot log.
