@@ -346,6 +346,11 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 					return err
 				}
 			}
+			// Where the client reaches us: --server, else dhcp.server_address.
+			f.Server = o.cfg.DHCP.ServerAddress
+			if ap, err := netip.ParseAddrPort(server); err == nil {
+				f.Server = ap.Addr()
+			}
 			if server == "" {
 				server = "SERVER:" + portOf(o.cfg.HTTP.Listen)
 			}

@@ -113,10 +113,14 @@ func FormatUUID(b []byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// url makes an HTTP URL for path on our server.
+// url makes an HTTP URL for path on our server. An unknown server
+// address (a preview that names none) is written SERVER.
 func (r *Resolver) url(server netip.Addr, path string) string {
 	host := server.String()
-	if server.Is6() {
+	switch {
+	case !server.IsValid():
+		host = "SERVER"
+	case server.Is6():
 		host = "[" + host + "]"
 	}
 	port := ""
