@@ -243,18 +243,7 @@ func TestDecisionSubnetSecureBootDirectLink(t *testing.T) {
 				mac, r["type"], r["file"], vm.Tail(20))
 		}
 	}
-	cmdline, err := sbBoot(t, vm, "Secure Boot (by subnet)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := markers(cmdline); len(got) != 1 || got[0] != "bfmarker=plain-sb" {
-		t.Errorf("booted markers %v, want [bfmarker=plain-sb]", got)
-	}
-	if !strings.Contains(vm.Console(), sbEnabled) {
-		t.Errorf("the kernel booted but did not print %q: Secure Boot was not enforced", sbEnabled)
-	}
-	requireSecureChain(t, m.Server, mac)
-	requireGRUBMenu(t, m.Server, mac, "plain")
+	requireSecureBootTo(t, m, vm, mac, "Secure Boot (by subnet)", "bfmarker=plain-sb", "plain")
 }
 
 // ---------------------------------------------------------------------------
@@ -506,18 +495,7 @@ func TestDecisionHostSecureBootBoots(t *testing.T) {
 
 	sbGate.acquire(t, 1)
 	vm := startSecureVM(t, m.Lab, mac)
-	cmdline, err := sbBoot(t, vm, "Secure Boot (by host file)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := markers(cmdline); len(got) != 1 || got[0] != "bfmarker=byrule-signed" {
-		t.Errorf("booted markers %v, want [bfmarker=byrule-signed]", got)
-	}
-	if !strings.Contains(vm.Console(), sbEnabled) {
-		t.Errorf("the kernel booted but did not print %q: Secure Boot was not enforced", sbEnabled)
-	}
-	requireSecureChain(t, m.Server, mac)
-	requireGRUBMenu(t, m.Server, mac, "byrule")
+	requireSecureBootTo(t, m, vm, mac, "Secure Boot (by host file)", "bfmarker=byrule-signed", "byrule")
 }
 
 // ---------------------------------------------------------------------------
@@ -772,4 +750,23 @@ func TestDecisionBootLogMACFromURL(t *testing.T) {
 	if !found {
 		t.Fatalf("bootforge log --ip %s --json has no http event for %s:\n%s", ip, grubFile, dcDump(events))
 	}
+}
+
+// requireSecureBootTo waits for a Secure Boot VM to boot the one marker
+// want with Secure Boot enforced, through shim, signed GRUB and the menu
+// of profile.
+func requireSecureBootTo(t *testing.T, m *menuLab, vm *VM, mac, what, want, profile string) {
+	t.Helper()
+	cmdline, err := sbBoot(t, vm, what)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := markers(cmdline); len(got) != 1 || got[0] != want {
+		t.Errorf("booted markers %v, want [%s]", got, want)
+	}
+	if !strings.Contains(vm.Console(), sbEnabled) {
+		t.Errorf("the kernel booted but did not print %q: Secure Boot was not enforced", sbEnabled)
+	}
+	requireSecureChain(t, m.Server, mac)
+	requireGRUBMenu(t, m.Server, mac, profile)
 }
