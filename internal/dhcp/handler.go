@@ -75,10 +75,14 @@ type request struct {
 	port    int // the local port: 67 or 4011
 }
 
-// ignored is a reason for not answering, for counters and debug logs.
-type ignored string
-
-func (i ignored) Error() string { return string(i) }
+// answer sets the reply, or the failure to build one.
+func (r *Result) answer(reply *dhcpv4.DHCPv4, err error) {
+	if err != nil {
+		r.Silent, r.Err = "failed: "+err.Error(), err
+		return
+	}
+	r.Reply = reply
+}
 
 // handle decides the answer to req.
 func (h *Handler) handle(req request) Result {
@@ -100,23 +104,15 @@ func (h *Handler) handle(req request) Result {
 	}
 	res := Result{Client: c, Plan: h.Resolver.Resolve(c, inv)}
 	h.seen(c)
-	var err error
 	switch {
 	case req.port == pxePort:
-		res.Reply, err = h.bootServer(req, c, res.Plan, local, server)
+		h.bootServer(req, &res, local, server)
 	case h.Mode == ModeProxy:
-		res.Reply, err = h.proxy(req, c, res.Plan, local, server)
+		h.proxy(req, &res, local, server)
 	case h.Mode == ModeAuthoritative:
-		res.Reply, err = h.authoritative(req, &res, local, server)
+		h.authoritative(req, &res, local, server)
 	default:
-		err = ignored("dhcp is off")
-	}
-	var ig ignored
-	switch {
-	case errors.As(err, &ig):
-		res.Silent = string(ig)
-	case err != nil:
-		res.Silent, res.Err = "failed: "+err.Error(), err
+		res.Silent = "dhcp is off"
 	}
 	return res
 }
@@ -147,30 +143,30 @@ func (h *Handler) seen(c boot.Client) {
 
 // proxy answers a PXE client's DISCOVER beside another DHCP server: no
 // address, just where to boot from (PXE spec 2.1, "ProxyDHCP").
-func (h *Handler) proxy(req request, c boot.Client, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
-	if req.pkt.MessageType() != dhcpv4.MessageTypeDiscover {
-		return nil, ignored("proxy mode answers only DISCOVER on port 67")
+func (h *Handler) proxy(req request, res *Result, local, server netip.Addr) {
+	switch {
+	case req.pkt.MessageType() != dhcpv4.MessageTypeDiscover:
+		res.Silent = "proxy mode answers only DISCOVER on port 67"
+	case !res.Client.PXE():
+		res.Silent = "not a PXE client"
+	case !res.Plan.Boot:
+		res.Silent = res.Plan.Reason
+	default:
+		res.answer(bootReply(req.pkt, dhcpv4.MessageTypeOffer, res.Plan, local, server))
 	}
-	if !c.PXE() {
-		return nil, ignored("not a PXE client")
-	}
-	if !plan.Boot {
-		return nil, ignored(plan.Reason)
-	}
-	return bootReply(req.pkt, dhcpv4.MessageTypeOffer, plan, local, server)
 }
 
 // bootServer answers the PXE boot-server request on port 4011: a REQUEST
 // or INFORM from a client that already has its address.
-func (h *Handler) bootServer(req request, c boot.Client, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
-	mt := req.pkt.MessageType()
-	if mt != dhcpv4.MessageTypeRequest && mt != dhcpv4.MessageTypeInform {
-		return nil, ignored("port 4011 answers only REQUEST and INFORM")
+func (h *Handler) bootServer(req request, res *Result, local, server netip.Addr) {
+	switch mt := req.pkt.MessageType(); {
+	case mt != dhcpv4.MessageTypeRequest && mt != dhcpv4.MessageTypeInform:
+		res.Silent = "port 4011 answers only REQUEST and INFORM"
+	case !res.Plan.Boot:
+		res.Silent = res.Plan.Reason
+	default:
+		res.answer(bootReply(req.pkt, dhcpv4.MessageTypeAck, res.Plan, local, server))
 	}
-	if !plan.Boot {
-		return nil, ignored(plan.Reason)
-	}
-	return bootReply(req.pkt, dhcpv4.MessageTypeAck, plan, local, server)
 }
 
 // bootReply is a reply that carries only where to boot from: no address,
@@ -215,61 +211,66 @@ func (h *Handler) subnetFor(req request) *Subnet {
 	return nil
 }
 
-func (h *Handler) authoritative(req request, res *Result, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
-	p, c, plan := req.pkt, res.Client, res.Plan
+func (h *Handler) authoritative(req request, res *Result, local, server netip.Addr) {
+	p, plan := req.pkt, res.Plan
 	sub := h.subnetFor(req)
 	if sub == nil {
-		return nil, ignored("no subnet for this client (giaddr or interface)")
+		res.Silent = "no subnet for this client (giaddr or interface)"
+		return
 	}
-	mac, id := p.ClientHWAddr, c.ClientID
+	mac, id := p.ClientHWAddr, res.Client.ClientID
 	switch p.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
 		requested, _ := addr4(p.RequestedIPAddress())
 		l, err := sub.Pool.Offer(mac, id, requested, h.OfferHold)
 		if err != nil {
-			return nil, ignored("no offer: " + err.Error())
+			res.Silent = "no offer: " + err.Error()
+			return
 		}
-		return h.reply(p, sub, l.IP, dhcpv4.MessageTypeOffer, plan, local, server, sub.LeaseTime)
+		res.answer(h.reply(p, sub, l.IP, dhcpv4.MessageTypeOffer, plan, local, server, sub.LeaseTime))
 
 	case dhcpv4.MessageTypeRequest:
-		return h.request(req, sub, res, local, server)
+		h.request(req, sub, res, local, server)
 
 	case dhcpv4.MessageTypeDecline:
-		if sid, ok := addr4(p.ServerIdentifier()); ok && sid != local {
-			return nil, ignored("DECLINE for another server")
-		}
 		ip, ok := addr4(p.RequestedIPAddress())
-		if !ok {
-			return nil, ignored("DECLINE without requested address")
+		switch sid, hasSID := addr4(p.ServerIdentifier()); {
+		case hasSID && sid != local:
+			res.Silent = "DECLINE for another server"
+		case !ok:
+			res.Silent = "DECLINE without requested address"
+		default:
+			if err := sub.Pool.Decline(ip, mac, id, sub.LeaseTime); err != nil {
+				res.Silent = "DECLINE: " + err.Error()
+				return
+			}
+			h.Log.Warn("dhcp: address declined, quarantined", "ip", ip, "mac", mac.String())
 		}
-		if err := sub.Pool.Decline(ip, mac, id, sub.LeaseTime); err != nil {
-			return nil, ignored("DECLINE: " + err.Error())
-		}
-		h.Log.Warn("dhcp: address declined, quarantined", "ip", ip, "mac", mac.String())
-		return nil, nil
 
 	case dhcpv4.MessageTypeRelease:
 		ip, ok := addr4(p.ClientIPAddr)
 		if !ok {
-			return nil, ignored("RELEASE without ciaddr")
+			res.Silent = "RELEASE without ciaddr"
+			return
 		}
 		if err := sub.Pool.Release(ip, mac, id); err != nil {
-			return nil, ignored("RELEASE: " + err.Error())
+			res.Silent = "RELEASE: " + err.Error()
+			return
 		}
 		h.Log.Info("dhcp: lease released", "ip", ip, "mac", mac.String())
-		return nil, nil
 
 	case dhcpv4.MessageTypeInform:
-		reply, err := h.reply(p, sub, netip.Addr{}, dhcpv4.MessageTypeAck, plan, local, server, 0)
-		return reply, err
+		res.answer(h.reply(p, sub, netip.Addr{}, dhcpv4.MessageTypeAck, plan, local, server, 0))
+
+	default:
+		res.Silent = fmt.Sprintf("message type %s not served", p.MessageType())
 	}
-	return nil, ignored(fmt.Sprintf("message type %s not served", p.MessageType()))
 }
 
 // request handles DHCPREQUEST in its three forms (RFC 2131 4.3.2).
-func (h *Handler) request(req request, sub *Subnet, res *Result, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
-	p, c, plan := req.pkt, res.Client, res.Plan
-	mac, id := p.ClientHWAddr, c.ClientID
+func (h *Handler) request(req request, sub *Subnet, res *Result, local, server netip.Addr) {
+	p := req.pkt
+	mac, id := p.ClientHWAddr, res.Client.ClientID
 	sid, hasSID := addr4(p.ServerIdentifier())
 	requested, hasReq := addr4(p.RequestedIPAddress())
 	ciaddr, hasCI := addr4(p.ClientIPAddr)
@@ -279,10 +280,12 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 	case hasSID: // SELECTING: the client chose an offer
 		if sid != local && (!h.ServerAddress.IsValid() || sid != h.ServerAddress) {
 			sub.Pool.Forget(mac, id)
-			return nil, ignored("client chose another server")
+			res.Silent = "client chose another server"
+			return
 		}
 		if !hasReq {
-			return nil, ignored("REQUEST with server id but no requested address")
+			res.Silent = "REQUEST with server id but no requested address"
+			return
 		}
 		ip = requested
 	case hasReq: // INIT-REBOOT: the client asks to keep its address
@@ -290,26 +293,26 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 	case hasCI: // RENEWING or REBINDING
 		ip = ciaddr
 	default:
-		return nil, ignored("REQUEST without an address")
+		res.Silent = "REQUEST without an address"
+		return
 	}
 	if !sub.Pool.Subnet.Contains(ip) {
-		return h.nak(p, local, fmt.Sprintf("%s is not on this network", ip))
+		res.answer(h.nak(p, local, fmt.Sprintf("%s is not on this network", ip)))
+		return
 	}
 	l, err := sub.Pool.Bind(ip, mac, id, p.HostName(), sub.LeaseTime)
-	if err != nil {
-		var ig ignored
-		if errors.As(err, &ig) {
-			return nil, err
-		}
-		if errors.Is(err, lease.ErrStore) {
-			return nil, ignored("lease not stored, no ACK: " + err.Error())
-		}
-		return h.nak(p, local, err.Error())
+	switch {
+	case errors.Is(err, lease.ErrStore):
+		res.Silent = "lease not stored, no ACK: " + err.Error()
+		return
+	case err != nil:
+		res.answer(h.nak(p, local, err.Error()))
+		return
 	}
 	res.Client.IP = l.IP
 	h.seen(res.Client)
-	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac.String(), "expires", l.Expires.Format(time.RFC3339), "boot", plan.BootFile)
-	return h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, plan, local, server, time.Until(l.Expires))
+	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac.String(), "expires", l.Expires.Format(time.RFC3339), "boot", res.Plan.BootFile)
+	res.answer(h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, res.Plan, local, server, time.Until(l.Expires)))
 }
 
 func (h *Handler) nak(p *dhcpv4.DHCPv4, local netip.Addr, msg string) (*dhcpv4.DHCPv4, error) {
