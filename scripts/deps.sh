@@ -19,6 +19,8 @@ PACKAGES=(
   isc-dhcp-client udhcpc isc-dhcp-relay nmap dnsmasq
   # network namespaces
   iproute2
+  # image workflow: ISOs, WIMs, OpenPGP-signed sums, Authenticode peers
+  genisoimage wimtools gnupg sbsigntool coreutils
 )
 
 retry() {
