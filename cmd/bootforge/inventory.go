@@ -382,6 +382,11 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 			if d.Boot != "" {
 				fmt.Fprintf(out, "# one-shot: boots %q (%s)\n", d.Boot, d.OneShot.State)
 			}
+			for _, e := range d.Choice.Menu.Entries {
+				if e.Image != "" {
+					fmt.Fprintf(out, "# image: entry %q boots %s (image: %s)\n", e.Name, e.ImageVersion, e.Image)
+				}
+			}
 			io.WriteString(out, text)
 			return nil
 		},

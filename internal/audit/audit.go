@@ -10,6 +10,7 @@
 package audit
 
 import (
+	"bootforge/internal/image"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -83,6 +84,9 @@ func (r *Recorder) Record(e Event) {
 		e.Time = time.Now()
 	}
 	e.Server = r.server
+	if id, ok := image.OfPath(e.File); ok && e.Image == "" {
+		e.Image = id.String()
+	}
 	if e.MAC == "" && e.IP != "" && r.macOf != nil {
 		if ip, err := netip.ParseAddr(e.IP); err == nil {
 			e.MAC = r.macOf(ip)

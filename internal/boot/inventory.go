@@ -128,6 +128,12 @@ type Entry struct {
 	// iso and chain
 	ISO string
 	URL string
+	// Image is the built image the entry boots, as written (NAME or
+	// NAME@CONSTRAINT); ImageVersion is the version it resolved to when
+	// the inventory was loaded (NAME@VERSION), whose files fill the
+	// fields above.
+	Image        string
+	ImageVersion string
 }
 
 // Entry returns the named entry.

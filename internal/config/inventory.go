@@ -68,6 +68,10 @@ type Entry struct {
 	BootWIM string   `yaml:"boot_wim"`
 	ISO     string   `yaml:"iso"`
 	URL     string   `yaml:"url"`
+	// Image boots a built image instead of kernel/initrds or the wimboot
+	// files: NAME (its active version) or NAME@CONSTRAINT (the highest
+	// built version that meets it, e.g. debian-12@^1.2).
+	Image string `yaml:"image"`
 }
 
 // Host is an inventory record as written in YAML.

@@ -71,7 +71,12 @@ type ID struct {
 	Version *semver.Version
 }
 
-func (id ID) String() string { return id.Name + "@" + id.Version.String() }
+func (id ID) String() string {
+	if id.Version == nil {
+		return id.Name
+	}
+	return id.Name + "@" + id.Version.String()
+}
 
 // Dir is the version's directory below the served root.
 func (id ID) Dir() string { return path.Join(Dir, id.Name, id.Version.String()) }
@@ -211,4 +216,15 @@ func (m *Manifest) File(p string) (File, bool) {
 		}
 	}
 	return File{}, false
+}
+
+// OfPath tells which version a served path belongs to:
+// images/NAME/VERSION/... gives NAME@VERSION.
+func OfPath(p string) (ID, bool) {
+	parts := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 4)
+	if len(parts) < 4 || parts[0] != Dir {
+		return ID{}, false
+	}
+	id, err := ParseID(parts[1] + "@" + parts[2])
+	return id, err == nil
 }

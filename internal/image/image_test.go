@@ -63,3 +63,19 @@ func TestRefPick(t *testing.T) {
 		}
 	}
 }
+
+func TestOfPath(t *testing.T) {
+	for p, want := range map[string]string{
+		"images/deb/1.2.0/vmlinuz":      "deb@1.2.0",
+		"/images/deb/1.2.0/sub/initrd":  "deb@1.2.0",
+		"images/deb/1.2.0":              "",
+		"images/deb/latest/vmlinuz":     "",
+		"other/deb/1.2.0/vmlinuz":       "",
+		"images/.build-1/1.2.0/vmlinuz": "",
+	} {
+		id, ok := OfPath(p)
+		if got := map[bool]string{true: id.String(), false: ""}[ok]; got != want {
+			t.Errorf("%s: %q, want %q", p, got, want)
+		}
+	}
+}

@@ -48,6 +48,9 @@ type Source struct {
 	CheckKernel func(path string) error
 	// SecureBootSubnets are the DHCP subnets with secure_boot.
 	SecureBootSubnets []netip.Prefix
+	// Images resolves menu entries that name a built image; nil: such
+	// entries refuse the inventory.
+	Images Images
 }
 
 // Load reads and checks the whole inventory.
@@ -127,6 +130,7 @@ func Load(src Source) (*boot.Inventory, error) {
 		}
 		hosts = append(hosts, stored...)
 	}
+	errs = append(errs, resolveImages(profiles, src.Images)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
@@ -287,7 +291,7 @@ func convertMenu(m config.Menu) boot.Menu {
 	for _, e := range m.Entries {
 		out.Entries = append(out.Entries, boot.Entry{
 			Name: e.Name, Label: e.Label, Kind: e.Kind, Kernel: e.Kernel, Initrds: e.Initrds, Cmdline: e.Cmdline,
-			Wimboot: e.Wimboot, BCD: e.BCD, BootSDI: e.BootSDI, BootWIM: e.BootWIM, ISO: e.ISO, URL: e.URL,
+			Wimboot: e.Wimboot, BCD: e.BCD, BootSDI: e.BootSDI, BootWIM: e.BootWIM, ISO: e.ISO, URL: e.URL, Image: e.Image,
 		})
 	}
 	return out
@@ -422,6 +426,14 @@ func (w *Watcher) fingerprint() string {
 	if src.Store != nil {
 		g, _ := src.Store.Generation()
 		fmt.Fprintf(&b, "store %d\n", g)
+	}
+	if src.Images != nil {
+		// A new build, or a version promoted, changes what image entries
+		// resolve to.
+		vs, _ := src.Images.Versions()
+		for _, v := range vs {
+			fmt.Fprintf(&b, "image %s %s\n", v.ID, v.State)
+		}
 	}
 	return b.String()
 }

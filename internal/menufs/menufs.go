@@ -274,11 +274,23 @@ func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format) (generated,
 			result = "one-shot " + d.Boot
 		}
 		m.Events.Record(audit.Event{MAC: macString(c.MAC), IP: client.String(), Arch: string(c.Firmware),
-			Stage: "menu", Protocol: ft.String(), Profile: d.Choice.Profile.Name, Result: result, Reason: d.Reason})
+			Stage: "menu", Protocol: ft.String(), Profile: d.Choice.Profile.Name, Result: result, Reason: d.Reason,
+			Image: bootsImage(d)})
 	}
 	m.Log.Info("menu", "client", client.String(), "mac", macString(c.MAC), "format", ft.String(),
 		"profile", d.Choice.Profile.Name, "boot", d.Boot, "why", d.Reason)
 	return generated{text: text, mac: c.MAC}, true, nil
+}
+
+// bootsImage is the image version the menu boots without a choice: the
+// one-shot's entry, else the default entry.
+func bootsImage(d boot.Decision) string {
+	name := d.Boot
+	if name == "" {
+		name = d.Choice.Menu.Default
+	}
+	e, _ := d.Choice.Menu.Entry(name)
+	return e.ImageVersion
 }
 
 func macString(mac net.HardwareAddr) string {
