@@ -15,7 +15,7 @@ import (
 
 // BlobDir is where source blobs live below the data dir, one file per
 // SHA-256 (hex).
-var BlobDir = filepath.Join("blobs", "sha256")
+const BlobDir = "blobs/sha256"
 
 // GCOptions say what GC keeps.
 type GCOptions struct {
@@ -99,7 +99,7 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 			used[strings.ToLower(s.SHA256)] = true
 		}
 	}
-	blobDir := filepath.Join(c.dataDir, BlobDir)
+	blobDir := filepath.Join(c.dataDir, filepath.FromSlash(BlobDir))
 	entries, err := os.ReadDir(blobDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return res, err
@@ -148,7 +148,7 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("gc: %w", err)
 		}
-		c.record(image.ID{}, filepath.ToSlash(filepath.Join(BlobDir, h)), "removed",
+		c.record(image.ID{}, BlobDir+"/"+h, "removed",
 			fmt.Sprintf("gc: blob of %d bytes that no manifest lists as a source", blobSizes[i]))
 	}
 	return res, nil
