@@ -25,6 +25,7 @@ import (
 	"bootforge/internal/authenticode"
 	"bootforge/internal/boot"
 	"bootforge/internal/bootfs"
+	"bootforge/internal/catalog"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/httpd"
@@ -182,7 +183,8 @@ func (s *services) start(ctx context.Context) error {
 		}, s.log)
 		go keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log)
 	}
-	s.menus = menufs.New(dir, s.inv.Current, s.db, sightings, s.log)
+	// Files of built image versions are served only as their manifests say.
+	s.menus = menufs.New(catalog.NewGuard(dir, s.log), s.inv.Current, s.db, sightings, s.log)
 	s.menus.Events = s.sink()
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
@@ -437,7 +439,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 		return
 	}
 	s.level.Set(parseLevel(run.Log.Level))
-	s.menus.SetDisk(dir)
+	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
 	if s.tftp != nil {
 		s.tftp.Update(s.menus, tftpSettings(run.TFTP))
 	}

@@ -87,6 +87,17 @@ var migrations = []string{
 	// DHCP decision's reason).
 	`ALTER TABLE hosts ADD COLUMN secure_boot INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE events ADD COLUMN reason TEXT NOT NULL DEFAULT ''`,
+	// 12: which built image versions are active or retired (a version
+	// without a row is staged). The partial index keeps one active version
+	// per name even if two writers race.
+	`CREATE TABLE image_state (
+		name    TEXT NOT NULL,
+		version TEXT NOT NULL,
+		state   TEXT NOT NULL, -- active or retired
+		changed INTEGER NOT NULL, -- unix nanoseconds
+		PRIMARY KEY (name, version)
+	);
+	CREATE UNIQUE INDEX image_state_one_active ON image_state (name) WHERE state = 'active'`,
 }
 
 // SQLite is the embedded store.

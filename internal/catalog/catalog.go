@@ -1,0 +1,358 @@
+// Package catalog knows which image versions exist and which one of each
+// name is active, and keeps what is served true to the manifests.
+//
+// It exists because that answer joins two places that no other package
+// owns together: the disk, where `image build` leaves immutable versions
+// at <root>/images/NAME/VERSION/ with a manifest.json, and the store,
+// which holds the active pointer. internal/image has the types and does
+// no I/O; internal/build writes versions and never decides which is
+// active; menus only ask. Promote, rollback and gc move the pointer (and
+// gc removes old versions and unused blobs) in one place, with one set of
+// rules, boot-log events and an inventory generation bump, so a running
+// server re-resolves `image:` menu entries within two seconds.
+//
+// The other half is integrity: Verify re-hashes a version against its
+// manifest, and Guard refuses to serve a file of a built version whose
+// size differs from its manifest, or that the manifest does not list.
+//
+// States: a built version with no row in the store is staged; the store
+// holds only active and retired versions. Promote retires the version it
+// replaces. Rollback makes the most recently retired version active again
+// and returns the version it rolls back from to staged: a rollback undoes
+// a promote, so a second rollback steps further back through history
+// instead of flipping between two versions, and the version rolled back
+// from is never the target of a later rollback (nor removed by gc) unless
+// it is promoted again.
+package catalog
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/image"
+	"bootforge/internal/store"
+)
+
+// Store keeps the states of versions: only active and retired ones.
+// *store.SQLite satisfies it.
+type Store interface {
+	ImageStates() ([]store.ImageState, error)
+	// SetImageStates applies changes in order in one transaction and
+	// bumps the inventory generation.
+	SetImageStates([]store.ImageState) error
+}
+
+// Catalog is the built versions below one served root, their states in
+// one store, and the source blobs below one data dir.
+type Catalog struct {
+	root    string
+	dataDir string
+	store   Store
+
+	// Events, if set, gets a boot-log event (stage "image") for every
+	// state change and every removal.
+	Events audit.Sink
+	// Protocol and Who say who makes changes, for the boot log: the
+	// protocol defaults to "cli"; Who (a user name) is appended to the
+	// result, as host writes do.
+	Protocol, Who string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedManifest // by manifest path
+}
+
+type cachedManifest struct {
+	info fs.FileInfo
+	m    *image.Manifest
+}
+
+// unchanged reports whether a file is still the one cached: the same
+// file (a manifest replaced by a rename is another), modification time
+// and size.
+func unchanged(cached, now fs.FileInfo) bool {
+	return cached != nil && os.SameFile(cached, now) && cached.ModTime().Equal(now.ModTime()) && cached.Size() == now.Size()
+}
+
+// New returns the catalog of the versions below root (the served root),
+// with states in st and source blobs below dataDir/blobs/sha256.
+func New(root, dataDir string, st Store) *Catalog {
+	return &Catalog{root: root, dataDir: dataDir, store: st, cache: map[string]cachedManifest{}}
+}
+
+func (c *Catalog) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// key names a version in maps: NAME@VERSION.
+func key(name, version string) string { return name + "@" + version }
+
+// built is one version found on disk.
+type built struct {
+	id image.ID
+	m  *image.Manifest
+}
+
+// scan finds every built version: <root>/images/NAME/VERSION/manifest.json.
+// Dot-directories (a build in progress, a removal in progress) and
+// directories whose names are not an image name or a semantic version
+// are not versions and are skipped; so is a version directory without a
+// manifest. A manifest that cannot be read is an error naming the file.
+func (c *Catalog) scan() ([]built, error) {
+	dir := filepath.Join(c.root, image.Dir)
+	names, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []built
+	for _, n := range names {
+		if !n.IsDir() || strings.HasPrefix(n.Name(), ".") || image.CheckName(n.Name()) != nil {
+			continue
+		}
+		vers, err := os.ReadDir(filepath.Join(dir, n.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vers {
+			if !v.IsDir() || strings.HasPrefix(v.Name(), ".") {
+				continue
+			}
+			sv, err := image.ParseVersion(v.Name())
+			if err != nil || sv.String() != v.Name() {
+				continue
+			}
+			id := image.ID{Name: n.Name(), Version: sv}
+			m, err := c.Manifest(id)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, built{id: id, m: m})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return less(out[i].id, out[j].id) })
+	return out, nil
+}
+
+func less(a, b image.ID) bool {
+	if a.Name != b.Name {
+		return a.Name < b.Name
+	}
+	return a.Version.LessThan(b.Version)
+}
+
+// states returns the stored states by NAME@VERSION.
+func (c *Catalog) states() (map[string]store.ImageState, error) {
+	rows, err := c.store.ImageStates()
+	if err != nil {
+		return nil, fmt.Errorf("image states: %w", err)
+	}
+	out := make(map[string]store.ImageState, len(rows))
+	for _, r := range rows {
+		out[key(r.Name, r.Version)] = r
+	}
+	return out, nil
+}
+
+// Versions returns every built version with its state, by name and then
+// version.
+func (c *Catalog) Versions() ([]image.Version, error) {
+	vs, _, err := c.versions()
+	return vs, err
+}
+
+// versions also returns the stored states, for the writers.
+func (c *Catalog) versions() ([]image.Version, map[string]store.ImageState, error) {
+	b, err := c.scan()
+	if err != nil {
+		return nil, nil, err
+	}
+	states, err := c.states()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]image.Version, len(b))
+	for i, v := range b {
+		st := image.Staged
+		if s, ok := states[key(v.id.Name, v.id.Version.String())]; ok {
+			st = s.State
+		}
+		out[i] = image.Version{ID: v.id, State: st, Built: v.m.Built}
+	}
+	return out, states, nil
+}
+
+// Find resolves what a command names: NAME@VERSION, which must be built,
+// or NAME alone: its active version, else its newest.
+func (c *Catalog) Find(arg string) (image.Version, error) {
+	vs, err := c.Versions()
+	if err != nil {
+		return image.Version{}, err
+	}
+	if strings.Contains(arg, "@") {
+		id, err := image.ParseID(arg)
+		if err != nil {
+			return image.Version{}, err
+		}
+		for _, v := range vs {
+			if v.ID.Name == id.Name && v.ID.Version.Equal(id.Version) {
+				return v, nil
+			}
+		}
+		return image.Version{}, fmt.Errorf("image %s is not built (no %s)", id, path.Join(id.Dir(), image.ManifestName))
+	}
+	if err := image.CheckName(arg); err != nil {
+		return image.Version{}, err
+	}
+	var newest *image.Version
+	for i, v := range vs {
+		if v.ID.Name != arg {
+			continue
+		}
+		if v.State == image.Active {
+			return v, nil
+		}
+		newest = &vs[i] // sorted: the last one is the newest
+	}
+	if newest == nil {
+		return image.Version{}, fmt.Errorf("no version of image %q is built", arg)
+	}
+	return *newest, nil
+}
+
+// maxManifest bounds a manifest read into memory.
+const maxManifest = 64 << 20
+
+// Manifest reads a version's manifest. It is cached while the file stays
+// the same (inode, modification time and size); callers must not modify
+// it.
+// A version that is not built is an error wrapping fs.ErrNotExist.
+func (c *Catalog) Manifest(id image.ID) (*image.Manifest, error) {
+	p := filepath.Join(c.root, filepath.FromSlash(id.Dir()), image.ManifestName)
+	st, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("image %s is not built: %w", id, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	hit, ok := c.cache[p]
+	c.mu.Unlock()
+	if ok && unchanged(hit.info, st) {
+		return hit.m, nil
+	}
+	if st.Size() > maxManifest {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a manifest", p, maxManifest)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeManifest(data)
+	if err == nil && (m.Name != id.Name || m.Version != id.Version.String()) {
+		err = fmt.Errorf("it describes %s@%s, not the version of its directory, %s", m.Name, m.Version, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	c.mu.Lock()
+	c.cache[p] = cachedManifest{info: st, m: m}
+	c.mu.Unlock()
+	return m, nil
+}
+
+// decodeManifest reads a manifest and checks what Verify, Guard and GC
+// rely on: file paths inside the version's directory, each once, with a
+// size and a SHA-256.
+func decodeManifest(data []byte) (*image.Manifest, error) {
+	var m image.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("not a manifest: %w", err)
+	}
+	seen := make(map[string]bool, len(m.Files))
+	for i, f := range m.Files {
+		switch {
+		case !validPath(f.Path):
+			return nil, fmt.Errorf("files[%d]: path %q is not a clean relative path inside the version", i, f.Path)
+		case f.Path == image.ManifestName:
+			return nil, fmt.Errorf("files[%d]: the manifest cannot list itself", i)
+		case seen[f.Path]:
+			return nil, fmt.Errorf("files[%d]: %s is listed twice", i, f.Path)
+		case f.Size < 0:
+			return nil, fmt.Errorf("files[%d]: %s: negative size", i, f.Path)
+		case !validDigest(f.SHA256):
+			return nil, fmt.Errorf("files[%d]: %s: sha256 %q is not 64 lower-case hex digits", i, f.Path, f.SHA256)
+		}
+		seen[f.Path] = true
+	}
+	return &m, nil
+}
+
+func validPath(p string) bool {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || strings.ContainsAny(p, "\\\x00") {
+		return false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." || part == "." {
+			return false
+		}
+	}
+	return true
+}
+
+func validDigest(s string) bool {
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// Size is the sum of a manifest's file sizes.
+func Size(m *image.Manifest) int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// record writes a boot-log event for one version.
+func (c *Catalog) record(id image.ID, file, result, reason string) {
+	if c.Events == nil {
+		return
+	}
+	proto := c.Protocol
+	if proto == "" {
+		proto = "cli"
+	}
+	if c.Who != "" {
+		result += " by " + c.Who
+	}
+	e := audit.Event{Time: c.now(), Stage: "image", Protocol: proto, File: file, Result: result, Reason: reason}
+	if id.Version != nil {
+		e.Image = id.String()
+	}
+	c.Events.Record(e)
+}

@@ -1,0 +1,175 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"bootforge/internal/image"
+	"bootforge/internal/store"
+)
+
+// BlobDir is where source blobs live below the data dir, one file per
+// SHA-256 (hex).
+const BlobDir = "blobs/sha256"
+
+// GCOptions say what GC keeps.
+type GCOptions struct {
+	// Keep is how many retired versions of each name stay, the most
+	// recently retired first: the depth of rollback.
+	Keep int
+	// DryRun reports what would be removed and removes nothing.
+	DryRun bool
+}
+
+// GCResult is what GC removed (or, in a dry run, would remove).
+type GCResult struct {
+	Versions []image.ID
+	Blobs    []string // SHA-256 (hex) of the blobs
+	Bytes    int64    // freed: the file sizes of the versions and blobs
+	// Forgotten are the stored states (NAME@VERSION) of versions no
+	// longer on disk.
+	Forgotten []string
+	DryRun    bool
+}
+
+// GC removes retired versions beyond the newest opts.Keep of each name
+// (never an active or staged one), then the blobs below
+// data_dir/blobs/sha256 that no remaining manifest lists as a source, and
+// forgets the states of versions that are no longer on disk. Only files
+// named by a SHA-256 are blobs; anything else there (an import's temporary
+// file) is left alone. Run it when no import or build is in progress: a
+// blob imported for a build that has not written its manifest yet is
+// unreferenced.
+//
+// A version's directory is first renamed to a dot-directory, which no
+// scan sees, and then removed: a version is never half there, and a
+// download in flight keeps reading its open file.
+func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
+	if opts.Keep < 0 {
+		return GCResult{}, fmt.Errorf("keep %d: must be 0 or more", opts.Keep)
+	}
+	res := GCResult{DryRun: opts.DryRun}
+	b, err := c.scan()
+	if err != nil {
+		return res, err
+	}
+	states, err := c.states()
+	if err != nil {
+		return res, err
+	}
+
+	// Retired versions per name, the most recently retired first.
+	retired := map[string][]store.ImageState{}
+	ids := map[string]map[string]image.ID{}
+	onDisk := map[string]bool{}
+	for _, v := range b {
+		k := key(v.id.Name, v.id.Version.String())
+		onDisk[k] = true
+		if s, ok := states[k]; ok && s.State == image.Retired {
+			retired[v.id.Name] = append(retired[v.id.Name], s)
+			if ids[v.id.Name] == nil {
+				ids[v.id.Name] = map[string]image.ID{}
+			}
+			ids[v.id.Name][s.Version] = v.id
+		}
+	}
+	remove := map[string]bool{}
+	for name, rows := range retired {
+		newestRetiredFirst(rows, ids[name])
+		for _, r := range rows[min(opts.Keep, len(rows)):] {
+			remove[key(name, r.Version)] = true
+		}
+	}
+
+	// Blobs that a remaining manifest lists stay.
+	used := map[string]bool{}
+	for _, v := range b {
+		k := key(v.id.Name, v.id.Version.String())
+		if remove[k] {
+			res.Versions = append(res.Versions, v.id)
+			res.Bytes += Size(v.m)
+			continue
+		}
+		for _, s := range v.m.Sources {
+			used[strings.ToLower(s.SHA256)] = true
+		}
+	}
+	blobDir := filepath.Join(c.dataDir, filepath.FromSlash(BlobDir))
+	entries, err := os.ReadDir(blobDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, err
+	}
+	var blobSizes []int64
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !validDigest(e.Name()) || used[e.Name()] {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // gone meanwhile
+		}
+		res.Blobs = append(res.Blobs, e.Name())
+		blobSizes = append(blobSizes, info.Size())
+		res.Bytes += info.Size()
+	}
+
+	var forget []store.ImageState
+	for k, s := range states {
+		if !onDisk[k] {
+			res.Forgotten = append(res.Forgotten, k)
+			forget = append(forget, store.ImageState{Name: s.Name, Version: s.Version, State: image.Staged})
+		}
+	}
+	sort.Strings(res.Forgotten)
+	if opts.DryRun {
+		return res, nil
+	}
+
+	reason := fmt.Sprintf("gc: retired beyond the newest %d", opts.Keep)
+	for _, id := range res.Versions {
+		if err := c.removeVersion(id); err != nil {
+			return res, err
+		}
+		forget = append(forget, store.ImageState{Name: id.Name, Version: id.Version.String(), State: image.Staged})
+		c.record(id, id.Dir(), "removed", reason)
+	}
+	if len(forget) > 0 {
+		if err := c.store.SetImageStates(forget); err != nil {
+			return res, fmt.Errorf("gc: image states: %w", err)
+		}
+	}
+	for i, h := range res.Blobs {
+		p := filepath.Join(blobDir, h)
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("gc: %w", err)
+		}
+		c.record(image.ID{}, BlobDir+"/"+h, "removed",
+			fmt.Sprintf("gc: blob of %d bytes that no manifest lists as a source", blobSizes[i]))
+	}
+	return res, nil
+}
+
+// removeVersion moves a version's directory out of sight, then deletes it.
+func (c *Catalog) removeVersion(id image.ID) error {
+	images := filepath.Join(c.root, image.Dir)
+	dir := filepath.Join(c.root, filepath.FromSlash(id.Dir()))
+	tmp, err := os.MkdirTemp(images, ".gc-"+id.Name+"-"+id.Version.String()+"-")
+	if err != nil {
+		return fmt.Errorf("gc %s: %w", id, err)
+	}
+	gone := filepath.Join(tmp, "version")
+	if err := os.Rename(dir, gone); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("gc %s: %w", id, err)
+	}
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("gc %s: removing %s: %w", id, tmp, err)
+	}
+	os.Remove(filepath.Dir(dir)) // the name's directory, if that was its last version
+	return nil
+}
