@@ -343,7 +343,8 @@ func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inv
 	}
 	return inventory.Source{Config: cfg.Inventory, ConfigFile: configFile, Dir: dir, Store: db,
 		CheckKernel:       func(path string) error { return checkSigned(cfg.Root, path) },
-		SecureBootSubnets: secure}
+		SecureBootSubnets: secure,
+		Images:            catalog.New(cfg.Root, cfg.DataDir, db)}
 }
 
 // checkSigned refuses a kernel that Secure Boot firmware would refuse: one
