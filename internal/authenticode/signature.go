@@ -151,10 +151,10 @@ func parseSignature(blob []byte) (*signature, error) {
 		return nil, badSignature("the signature is for %v, not a PE image", spc.Data.Type)
 	}
 	s := &signature{digest: spc.MessageDigest.Digest}
-	var err error
 	for _, a := range digestAlgorithms {
 		if a.oid.Equal(spc.MessageDigest.DigestAlgorithm.Algorithm) {
 			s.hash = a.hash
+			break
 		}
 	}
 	if s.hash == 0 {
@@ -165,9 +165,11 @@ func parseSignature(blob []byte) (*signature, error) {
 	}
 
 	// The certificates and the signer info.
-	if s.signer, err = checkSignedData(der, content.Bytes); err != nil {
+	signer, err := checkSignedData(der, content.Bytes)
+	if err != nil {
 		return nil, badSignature("%v", err)
 	}
+	s.signer = signer
 	return s, nil
 }
 
