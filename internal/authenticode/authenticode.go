@@ -8,15 +8,15 @@
 // the sections' raw data in file order (by PointerToRawData), then every
 // byte after the last section's data except the certificate table itself.
 // An unsigned file is padded with zeros to a multiple of 8 bytes, as
-// signers (sbsign, osslsigncode, pesign) pad it before they append the
-// table, so that its digest is the one a signature of it will carry. The
+// signers (sbsign, osslsigncode) pad it before they append the table, so
+// that its digest is the one a signature of it will carry. The
 // hash is the one the first signature's SpcIndirectDataContent names
 // (SHA-1, SHA-256, SHA-384 or SHA-512), SHA-256 for an unsigned file.
 // Where this differs from osslsigncode, which hashes the file straight
 // through from the end of the Certificate Table entry to the start of the
 // table: gaps between sections (hashed by osslsigncode, not by the
 // specification nor here) and data after the table (hashed here only).
-// Neither occurs in the files signed for Secure Boot.
+// Neither occurs in Debian's signed kernel, GRUB and shim.
 //
 // Each WIN_CERT_TYPE_PKCS_SIGNED_DATA entry of the certificate table is
 // read, and must be well formed (shim carries two; Signature describes the
