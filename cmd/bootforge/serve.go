@@ -348,7 +348,8 @@ func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inv
 }
 
 // checkSigned refuses a kernel that Secure Boot firmware would refuse: one
-// without an Authenticode signature, or one we cannot read.
+// without an Authenticode signature, one whose signature does not match
+// it, or one we cannot read.
 func checkSigned(root, path string) error {
 	if strings.Contains(path, "://") {
 		return errors.New("a Secure Boot kernel must be a file in root, so that its signature can be checked")
@@ -363,6 +364,9 @@ func checkSigned(root, path string) error {
 	}
 	if !sig.Signed {
 		return errors.New("not signed: Secure Boot firmware would refuse it")
+	}
+	if !sig.DigestMatches {
+		return fmt.Errorf("signature does not match the file (signed %s digest %s, the file's %s)", sig.Algorithm, sig.SignedDigest, sig.Digest)
 	}
 	return nil
 }
