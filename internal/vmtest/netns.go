@@ -19,6 +19,10 @@ import (
 // be told from one in use.
 const netnsPrefix = "bfvmtest-"
 
+// workPrefix starts the name of a run's work directory (private root, data
+// dir, config): bootforge-vmtest-<pid>-<random>.
+const workPrefix = "bootforge-vmtest-"
+
 // Where ip netns keeps namespaces, and where ip netns exec finds the files
 // it mounts over /etc for processes inside.
 const (
@@ -95,30 +99,38 @@ func createNetns(ctx context.Context, n network) (undo func() error, err error) 
 	return undo, nil
 }
 
-// sweepStaleNetns deletes namespaces (and their /etc/netns directories)
-// that an earlier run left when it was killed: those whose process is
-// gone. It kills nothing; a namespace's devices go with it.
-func sweepStaleNetns() {
-	stale := func(name string) bool {
-		pidStr, _, _ := strings.Cut(strings.TrimPrefix(name, netnsPrefix), "-")
-		pid, err := strconv.Atoi(pidStr)
-		if err != nil || pid <= 1 || pid == os.Getpid() {
-			return false
-		}
-		err = syscall.Kill(pid, 0)
-		return err == syscall.ESRCH
-	}
+// sweepStale deletes what an earlier run left when it was killed (and so
+// could not clean up): namespaces, their /etc/netns directories and work
+// directories in tmp whose process is gone. It kills nothing; a
+// namespace's devices go with it.
+func sweepStale(tmp string) {
 	names, _ := filepath.Glob(filepath.Join(netnsRun, netnsPrefix+"*"))
 	for _, p := range names {
-		if name := filepath.Base(p); stale(name) {
+		if name := filepath.Base(p); ownerGone(strings.TrimPrefix(name, netnsPrefix)) {
 			ipCmd(context.Background(), "netns", "del", name)
 		}
 	}
 	dirs, _ := filepath.Glob(filepath.Join(netnsEtc, netnsPrefix+"*"))
 	for _, d := range dirs {
 		name := filepath.Base(d)
-		if _, err := os.Stat(filepath.Join(netnsRun, name)); os.IsNotExist(err) && stale(name) {
+		if _, err := os.Stat(filepath.Join(netnsRun, name)); os.IsNotExist(err) && ownerGone(strings.TrimPrefix(name, netnsPrefix)) {
 			os.RemoveAll(d)
 		}
 	}
+	work, _ := filepath.Glob(filepath.Join(tmp, workPrefix+"*"))
+	for _, d := range work {
+		if ownerGone(strings.TrimPrefix(filepath.Base(d), workPrefix)) {
+			os.RemoveAll(d)
+		}
+	}
+}
+
+// ownerGone reads "<pid>-..." and reports whether that process is gone.
+func ownerGone(s string) bool {
+	pidStr, _, ok := strings.Cut(s, "-")
+	pid, err := strconv.Atoi(pidStr)
+	if !ok || err != nil || pid <= 1 || pid == os.Getpid() {
+		return false
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -387,5 +389,24 @@ func TestParseFirmware(t *testing.T) {
 	}
 	if _, err := ParseFirmware("efi"); err == nil {
 		t.Error("efi accepted")
+	}
+}
+
+func TestOwnerGone(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := cmd.Process.Pid
+	for s, want := range map[string]bool{
+		fmt.Sprintf("%d-abc", os.Getpid()): false, // this process
+		fmt.Sprintf("%d-abc", dead):        true,
+		"1-abc":                            false,
+		"x-abc":                            false,
+		fmt.Sprint(dead):                   false, // no "-": not one of ours
+	} {
+		if got := ownerGone(s); got != want {
+			t.Errorf("ownerGone(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

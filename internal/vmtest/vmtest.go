@@ -210,12 +210,12 @@ func run(ctx context.Context, o Options, sys system) (res *Result, err error) {
 		return nil
 	}
 
-	sweepStaleNetns()
 	tmp := o.TempDir
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	work, err := os.MkdirTemp(tmp, "bootforge-vmtest-")
+	sweepStale(tmp)
+	work, err := os.MkdirTemp(tmp, fmt.Sprintf("%s%d-", workPrefix, os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
