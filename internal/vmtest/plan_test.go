@@ -410,3 +410,29 @@ func TestOwnerGone(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.WriteFile(src, []byte("kernel"), 0o600)
+	dst := filepath.Join(dir, "root", "images", "deb", "1.0.0", "vmlinuz")
+	if err := linkFile(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(src)
+	b, err := os.Stat(dst)
+	if err != nil || !os.SameFile(a, b) {
+		t.Errorf("not a hard link: %v", err)
+	}
+	// Where a link cannot be made, a copy readable by all.
+	cp := filepath.Join(dir, "copy")
+	if err := copyFile(src, cp); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(cp); st.Mode().Perm() != 0o644 || os.SameFile(a, st) {
+		t.Errorf("copy: %v", st.Mode())
+	}
+	if err := copyFile(src, cp); err == nil {
+		t.Error("copyFile overwrote an existing file")
+	}
+}
