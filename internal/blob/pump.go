@@ -1,0 +1,128 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// chunkSize is the unit of reading, hashing and writing: large enough
+	// that the per-call cost vanishes next to hashing a chunk.
+	chunkSize = 1 << 20
+	// chunks in flight between the reading and the second stage.
+	chunks = 4
+	// writebackWindow is how much an import writes before it asks the
+	// kernel to start writing it out, so that the final sync finds little
+	// left to do and the disk works while the source is still being hashed.
+	writebackWindow = 32 << 20
+)
+
+// pump reads src in chunks. Each chunk goes to first on this goroutine, then
+// to second on another, so that reading (and first) overlap with second.
+// Buffers are reused: neither stage may keep a chunk. It returns the bytes
+// read, and the first error of reading, either stage, or ctx.
+func pump(ctx context.Context, src io.Reader, first, second func([]byte) (int, error)) (int64, error) {
+	free := make(chan []byte, chunks)
+	for range chunks {
+		free <- make([]byte, chunkSize)
+	}
+	work := make(chan []byte, chunks)
+	var (
+		mu      sync.Mutex
+		stopped error // second's error, once it failed
+	)
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return stopped
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range work {
+			if failed() == nil {
+				if _, err := second(b); err != nil {
+					mu.Lock()
+					stopped = err
+					mu.Unlock()
+				}
+			}
+			free <- b[:cap(b)]
+		}
+	}()
+
+	var total int64
+	err := func() error {
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if failed() != nil {
+				return nil
+			}
+			b := <-free
+			n, rerr := io.ReadFull(src, b)
+			if n > 0 && (rerr == nil || rerr == io.ErrUnexpectedEOF) {
+				if first != nil {
+					if _, err := first(b[:n]); err != nil {
+						return err
+					}
+				}
+				total += int64(n)
+				work <- b[:n]
+			} else {
+				free <- b
+			}
+			switch {
+			case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+				return nil
+			case rerr != nil:
+				return fmt.Errorf("reading source after %d bytes: %w", total+int64(n), rerr)
+			}
+		}
+	}()
+	close(work)
+	<-done
+	if err == nil {
+		err = failed()
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return total, err
+}
+
+// writeback writes a file front to back and keeps the kernel writing it
+// out as it grows: without it, gigabytes of dirty pages wait for the final
+// fsync, which then takes as long as the copy did.
+type writeback struct {
+	f       *os.File
+	off     int64 // bytes written
+	started int64 // bytes whose writeback was started
+}
+
+func newWriteback(f *os.File) *writeback { return &writeback{f: f} }
+
+func (w *writeback) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	w.off += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("blob store: write: %w", err)
+	}
+	if w.off-w.started >= writebackWindow {
+		// Start writing this window out, without waiting for it. A
+		// filesystem that cannot is no error: the final fsync does it all.
+		err := unix.SyncFileRange(int(w.f.Fd()), w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE)
+		if err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ESPIPE) {
+			return n, fmt.Errorf("blob store: writeback: %w", err)
+		}
+		w.started = w.off
+	}
+	return n, nil
+}
