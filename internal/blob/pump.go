@@ -67,8 +67,14 @@ func pump(ctx context.Context, src io.Reader, first, second func([]byte) (int, e
 				return nil
 			}
 			b := <-free
-			n, rerr := io.ReadFull(src, b)
-			if n > 0 && (rerr == nil || rerr == io.ErrUnexpectedEOF) {
+			n, rerr := fill(src, b)
+			if rerr != nil && rerr != io.EOF {
+				// A short chunk before an error is not content: a
+				// transfer that broke off is no shorter file.
+				free <- b
+				return fmt.Errorf("reading source after %d bytes: %w", total+int64(n), rerr)
+			}
+			if n > 0 {
 				if first != nil {
 					if _, err := first(b[:n]); err != nil {
 						return err
@@ -79,11 +85,8 @@ func pump(ctx context.Context, src io.Reader, first, second func([]byte) (int, e
 			} else {
 				free <- b
 			}
-			switch {
-			case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			if rerr == io.EOF {
 				return nil
-			case rerr != nil:
-				return fmt.Errorf("reading source after %d bytes: %w", total+int64(n), rerr)
 			}
 		}
 	}()
@@ -96,6 +99,21 @@ func pump(ctx context.Context, src io.Reader, first, second func([]byte) (int, e
 		err = ctx.Err()
 	}
 	return total, err
+}
+
+// fill reads into b until it is full or src ends. Unlike io.ReadFull, it
+// tells the end of the source (io.EOF) from a source that fails with
+// io.ErrUnexpectedEOF, as an HTTP body cut short does.
+func fill(src io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := src.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // writeback writes a file front to back and keeps the kernel writing it
