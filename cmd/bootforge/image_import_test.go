@@ -88,11 +88,12 @@ func TestStallReader(t *testing.T) {
 		t.Errorf("took %s to notice the stall", time.Since(start))
 	}
 
-	// A body that keeps delivering never stalls, however long it takes.
+	// A body that keeps delivering never stalls, though it takes longer
+	// than the idle time in all.
 	ctx2, cancel2 := context.WithCancelCause(context.Background())
-	slow := newStallReader(ctx2, cancel2, io.NopCloser(&tricklingReader{n: 10, every: 100 * time.Millisecond}), time.Second)
+	slow := newStallReader(ctx2, cancel2, io.NopCloser(&tricklingReader{n: 20, every: 100 * time.Millisecond}), time.Second)
 	defer slow.Close()
-	if b, err := io.ReadAll(slow); err != nil || len(b) != 10 {
+	if b, err := io.ReadAll(slow); err != nil || len(b) != 20 {
 		t.Fatalf("read %d bytes, err %v", len(b), err)
 	}
 }
