@@ -146,6 +146,8 @@ func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, src str
 	}
 	var mm *blob.MismatchError
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("%s: stopped (%s); nothing was stored", src, context.Cause(ctx))
 	case errors.As(err, &mm):
 		return fmt.Errorf("%s: SHA-256 mismatch: expected %s (%s), got %s (%d bytes); nothing was stored", src, mm.Want, from, mm.Got, mm.Size)
 	case err != nil:

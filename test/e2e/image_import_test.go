@@ -158,6 +158,17 @@ func (l *importLab) requireBlob(t *testing.T, digest, src string) {
 	}
 }
 
+// partialTemp says whether an import has written to a temporary file.
+func (l *importLab) partialTemp() bool {
+	entries, _ := os.ReadDir(filepath.Join(l.dataDir, "blobs", "tmp"))
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Size() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func requireRefused(t *testing.T, out string, code int, want ...string) {
 	t.Helper()
 	if code == 0 {
@@ -389,11 +400,20 @@ func TestImageImportSignedSums(t *testing.T) {
 	})
 }
 
-// imageServer serves body on 127.0.0.1. With cut, it sends the headers
-// (with the full Content-Length unless chunked) and the first half of the
-// body, waits until ready() says the import is writing, and drops the
-// connection, as a server killed mid-transfer does.
-func imageServer(t *testing.T, body []byte, cut, chunked bool, ready func() bool) string {
+// How imageServer ends a response.
+const (
+	serveAll = iota // the whole body
+	serveCut        // half, then drop the connection once ready() says so
+	serveHang       // half, then nothing until the client goes away
+)
+
+// imageServer serves body on 127.0.0.1 at /images/netinst.iso. Unless it
+// serves it all, it sends the headers (with the full Content-Length unless
+// chunked) and the first half of the body, waits until ready() says the
+// import is writing, and then drops the connection, as a server killed
+// mid-transfer does (serveCut), or waits for the client to give up
+// (serveHang).
+func imageServer(t *testing.T, body []byte, mode int, chunked bool, ready func() bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -407,7 +427,7 @@ func imageServer(t *testing.T, body []byte, cut, chunked bool, ready func() bool
 		if !chunked {
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		}
-		if !cut {
+		if mode == serveAll {
 			w.Write(body)
 			return
 		}
@@ -416,6 +436,9 @@ func imageServer(t *testing.T, body []byte, cut, chunked bool, ready func() bool
 		deadline := time.Now().Add(20 * time.Second)
 		for !ready() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
+		}
+		if mode == serveHang {
+			<-r.Context().Done()
 		}
 		panic(http.ErrAbortHandler) // closes the connection, mid-body
 	})}
@@ -429,7 +452,7 @@ func TestImageImportHTTP(t *testing.T) {
 	body := randomBytes(6<<20 + 17)
 	sum := sha256.Sum256(body)
 	digest := hex.EncodeToString(sum[:])
-	base := imageServer(t, body, false, false, nil)
+	base := imageServer(t, body, serveAll, false, nil)
 
 	out, code := l.importCmd(t, base+"/images/netinst.iso", "--sha256", digest)
 	if code != 0 || !strings.Contains(out, digest+" stored") {
@@ -472,15 +495,10 @@ func TestImageImportHTTPKilledMidTransfer(t *testing.T) {
 			// part of the body to its temporary file.
 			sawPartial := false
 			writing := func() bool {
-				entries, _ := os.ReadDir(filepath.Join(l.dataDir, "blobs", "tmp"))
-				for _, e := range entries {
-					if info, err := e.Info(); err == nil && info.Size() > 0 {
-						sawPartial = true
-					}
-				}
+				sawPartial = sawPartial || l.partialTemp()
 				return sawPartial
 			}
-			base := imageServer(t, body, true, chunked, writing)
+			base := imageServer(t, body, serveCut, chunked, writing)
 
 			out, code := l.importCmd(t, base+"/images/netinst.iso", "--sha256", digest)
 			requireRefused(t, out, code, base+"/images/netinst.iso", "reading source", "unexpected EOF", "nothing was stored")
@@ -491,4 +509,51 @@ func TestImageImportHTTPKilledMidTransfer(t *testing.T) {
 			l.requireNoTemps(t)
 		})
 	}
+}
+
+// Ctrl-C in the middle of a download: the temporary file goes too.
+func TestImageImportInterrupted(t *testing.T) {
+	l := newImportLab(t)
+	kept := l.source(t, "kept.iso", 1000)
+	if out, code := l.importCmd(t, kept, "--sha256", sha256sum(t, kept)); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	before := l.blobDir(t)
+	body := randomBytes(16 << 20)
+	sum := sha256.Sum256(body)
+	base := imageServer(t, body, serveHang, false, l.partialTemp)
+
+	cmd := exec.Command(binary, "--config", l.config, "image", "import", base+"/images/netinst.iso", "--sha256", hex.EncodeToString(sum[:]))
+	cmd.Env = clEnv()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !l.partialTemp() {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("the import never wrote a partial temporary file; output:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-done:
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		requireRefused(t, out.String(), code, "interrupt signal received", "nothing was stored")
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running 20 s after SIGINT; output:\n%s", out.String())
+	}
+	l.requireUnchanged(t, before)
+	l.requireNoTemps(t)
 }
