@@ -402,9 +402,9 @@ func TestImageImportSignedSums(t *testing.T) {
 
 // How imageServer ends a response.
 const (
-	serveAll = iota // the whole body
-	serveCut        // half, then drop the connection once ready() says so
-	serveHang       // half, then nothing until the client goes away
+	serveAll  = iota // the whole body
+	serveCut         // half, then drop the connection once ready() says so
+	serveHang        // half, then nothing until the client goes away
 )
 
 // imageServer serves body on 127.0.0.1 at /images/netinst.iso. Unless it
