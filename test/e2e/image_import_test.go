@@ -557,3 +557,24 @@ func TestImageImportInterrupted(t *testing.T) {
 	l.requireUnchanged(t, before)
 	l.requireNoTemps(t)
 }
+
+// On a terminal (script(1) gives the import one) a progress bar shows the
+// file's name and how far it got; without one, there is none (see
+// TestImageImportRightDigest).
+func TestImageImportProgressBar(t *testing.T) {
+	need(t, "script")
+	l := newImportLab(t)
+	src := l.source(t, "debian-12-netinst.iso", 64<<20)
+	digest := sha256sum(t, src)
+	cmdline := fmt.Sprintf("%s --config %s image import %s --sha256 %s", binary, l.config, src, digest)
+	out, err := run(t, 2*time.Minute, "script", "-qec", cmdline, "/dev/null")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, digest+" stored") {
+		t.Fatalf("no digest in the output:\n%q", out)
+	}
+	if !strings.Contains(out, "debian-12-netinst.iso") || !strings.Contains(out, "64 MiB") || !strings.Contains(out, "% |") || !strings.Contains(out, "\r") {
+		t.Errorf("no progress bar on the terminal:\n%q", out)
+	}
+}
