@@ -222,6 +222,7 @@ func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Res
 	if err := tmp.Sync(); err != nil {
 		return Result{}, fmt.Errorf("blob store: sync: %w", err)
 	}
+	w.drop()
 	err = tmp.Close()
 	tmp = nil
 	if err != nil {

@@ -18,6 +18,9 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func sum(b []byte) string {
@@ -551,5 +554,45 @@ func BenchmarkHash(b *testing.B) {
 		if _, _, err := Hash(context.Background(), bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// An import leaves its blob out of the page cache, so that a large import
+// does not push out what the server is serving.
+func TestImportLeavesPageCache(t *testing.T) {
+	s := openStore(t)
+	var fs unix.Statfs_t
+	if err := unix.Statfs(s.Dir(), &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Type == unix.TMPFS_MAGIC {
+		t.Skip("on tmpfs, the page cache is the storage")
+	}
+	data := randBytes(3*writebackWindow+5, 12)
+	res, err := s.Import(context.Background(), bytes.NewReader(data), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(mustPath(t, s, res.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	pages := (len(data) + os.Getpagesize() - 1) / os.Getpagesize()
+	vec := make([]byte, pages)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	resident := 0
+	for _, v := range vec {
+		resident += int(v & 1)
+	}
+	if resident > pages/4 {
+		t.Errorf("%d of %d pages of the blob are in the page cache", resident, pages)
 	}
 }

@@ -118,7 +118,10 @@ func fill(src io.Reader, b []byte) (int, error) {
 
 // writeback writes a file front to back and keeps the kernel writing it
 // out as it grows: without it, gigabytes of dirty pages wait for the final
-// fsync, which then takes as long as the copy did.
+// fsync, which then takes as long as the copy did. What is on disk already
+// is dropped from the page cache as it goes: importing a 5 GiB ISO must not
+// push out the files the server is serving, and reusing a few windows'
+// worth of pages is cheaper than finding gigabytes of new ones.
 type writeback struct {
 	f       *os.File
 	off     int64 // bytes written
@@ -133,14 +136,32 @@ func (w *writeback) Write(b []byte) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("blob store: write: %w", err)
 	}
-	if w.off-w.started >= writebackWindow {
-		// Start writing this window out, without waiting for it. A
-		// filesystem that cannot is no error: the final fsync does it all.
-		err := unix.SyncFileRange(int(w.f.Fd()), w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE)
-		if err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ESPIPE) {
-			return n, fmt.Errorf("blob store: writeback: %w", err)
-		}
-		w.started = w.off
+	if w.off-w.started < writebackWindow {
+		return n, nil
 	}
+	fd := int(w.f.Fd())
+	// Start writing this window out, without waiting for it.
+	if err := syncRange(fd, w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE); err != nil {
+		return n, err
+	}
+	// Drop what came before it. This does not wait either: the pages
+	// still being written stay, for a later call or the final drop.
+	unix.Fadvise(fd, 0, w.started, unix.FADV_DONTNEED)
+	w.started = w.off
 	return n, nil
+}
+
+// drop drops the whole file from the page cache, once it is synced.
+func (w *writeback) drop() {
+	unix.Fadvise(int(w.f.Fd()), 0, 0, unix.FADV_DONTNEED)
+}
+
+// syncRange is sync_file_range(2). A filesystem that cannot do it is no
+// error: the final fsync does it all.
+func syncRange(fd int, off, n int64, flags int) error {
+	err := unix.SyncFileRange(fd, off, n, flags)
+	if err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ESPIPE) {
+		return fmt.Errorf("blob store: writeback: %w", err)
+	}
+	return nil
 }
