@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"bootforge/internal/blob"
+	"bootforge/internal/config"
+	"bootforge/internal/sums"
+)
+
+// Limits on the small files an import reads whole.
+const (
+	maxSumsSize    = 16 << 20
+	maxSigSize     = 1 << 20
+	maxKeyringSize = 64 << 20
+)
+
+// HTTP timeouts of an import: connecting and waiting for the headers are
+// bounded, the transfer is not (a 5 GiB ISO over a slow link takes its
+// time), but one that delivers nothing for importStall fails.
+const (
+	importDialTimeout   = 30 * time.Second
+	importHeaderTimeout = time.Minute
+	importStall         = 2 * time.Minute
+)
+
+type importOptions struct {
+	sha256, sums, sumsSig, keyring string
+}
+
+func newImageImportCmd(g *globalFlags) *cobra.Command {
+	var o importOptions
+	cmd := &cobra.Command{
+		Use:   "import SRC (--sha256 HEX | --sums SHA256SUMS [--sums-sig SIG --keyring KEYRING])",
+		Short: "Import a source (a file or an http(s) URL) into the blob store, checking its SHA-256",
+		Long: `Stream SRC, a file or an http(s) URL, into the content-addressed blob store
+at data_dir/blobs/sha256/<hex>, hashing it as it is copied, and print its
+SHA-256. The same content imported twice is stored once.
+
+The expected digest is given with --sha256, or read from a SHA256SUMS file
+(--sums) on the line for SRC's file name. With --sums-sig and --keyring, the
+sums file must carry a good detached OpenPGP signature by a key in the
+keyring (what ` + "`gpg --export KEYID`" + ` writes; armored or binary).
+
+A digest that differs, a bad signature or a transfer that fails stores
+nothing: no blob, no temporary file. A progress bar shows when stderr is a
+terminal.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImageImport(cmd, g, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.sha256, "sha256", "", "the expected SHA-256 of SRC (64 hex digits)")
+	f.StringVar(&o.sums, "sums", "", "a SHA256SUMS file listing SRC's file name")
+	f.StringVar(&o.sumsSig, "sums-sig", "", "detached OpenPGP signature of the --sums file (armored or binary); needs --keyring")
+	f.StringVar(&o.keyring, "keyring", "", "OpenPGP public keys the --sums-sig must be made by (gpg --export output)")
+	for _, sf := range serveFlags {
+		if sf.key == "data_dir" {
+			f.String(sf.name, "", sf.usage+" (env "+config.EnvName(sf.key)+")")
+		}
+	}
+	return cmd
+}
+
+// checkImportFlags refuses every combination but the two forms.
+func checkImportFlags(o importOptions) error {
+	switch {
+	case o.sums == "" && (o.sumsSig != "" || o.keyring != ""):
+		return errors.New("--sums-sig and --keyring check a --sums file, and there is none")
+	case o.sha256 == "" && o.sums == "":
+		return errors.New("give the expected digest: --sha256 HEX or --sums SHA256SUMS")
+	case o.sha256 != "" && o.sums != "":
+		return errors.New("--sha256 and --sums both give the expected digest: use one")
+	case o.sumsSig != "" && o.keyring == "":
+		return errors.New("--sums-sig needs --keyring: the keys the signature must be made by")
+	case o.keyring != "" && o.sumsSig == "":
+		return errors.New("--keyring needs --sums-sig: the signature of the --sums file")
+	}
+	return nil
+}
+
+func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, src string) error {
+	if err := checkImportFlags(o); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(cmd, g)
+	if err != nil {
+		return err
+	}
+	name, err := sourceName(src)
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	want, from, err := expectedDigest(stderr, o, name)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	store, err := blob.Open(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	in, size, err := openSource(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+
+	var r io.Reader = in
+	var bar *progressbar.ProgressBar
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		bar = newImportBar(f, name, size)
+		pr := progressbar.NewReader(in, bar)
+		r = &pr
+	}
+	res, err := store.Import(ctx, r, want)
+	if bar != nil {
+		if err == nil {
+			bar.Finish()
+		}
+		bar.Clear()
+	}
+	var mm *blob.MismatchError
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("%s: stopped (%s); nothing was stored", src, context.Cause(ctx))
+	case errors.As(err, &mm):
+		return fmt.Errorf("%s: SHA-256 mismatch: expected %s (%s), got %s (%d bytes); nothing was stored", src, mm.Want, from, mm.Got, mm.Size)
+	case err != nil:
+		return fmt.Errorf("%s: %w; nothing was stored", src, err)
+	}
+	status := "stored"
+	if res.Existed {
+		status = "already stored"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%d bytes)\n", res.Digest, status, res.Size)
+	return nil
+}
+
+func newImportBar(w io.Writer, name string, size int64) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(name),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionSetRenderBlankState(true),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+// isURL says whether src is a URL rather than a path.
+func isURL(src string) (*url.URL, bool) {
+	u, err := url.Parse(src)
+	if err != nil || u.Scheme == "" || !strings.Contains(src, "://") {
+		return nil, false
+	}
+	return u, true
+}
+
+// sourceName is the file name SRC is listed under in a SHA256SUMS: the
+// path's base name, or a URL's last path segment.
+func sourceName(src string) (string, error) {
+	if u, ok := isURL(src); ok {
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return "", fmt.Errorf("%s: only http and https URLs (or a file path) can be imported", src)
+		}
+		if u.Host == "" {
+			return "", fmt.Errorf("%s: no host in the URL", src)
+		}
+		if u.Path == "" || strings.HasSuffix(u.Path, "/") {
+			return "", fmt.Errorf("%s: the URL names no file", src)
+		}
+		return path.Base(u.Path), nil
+	}
+	if src == "" || strings.HasSuffix(src, "/") {
+		return "", fmt.Errorf("%q names no file", src)
+	}
+	return filepath.Base(src), nil
+}
+
+// expectedDigest is the digest SRC must have, and where it comes from.
+func expectedDigest(w io.Writer, o importOptions, name string) (digest, from string, err error) {
+	if o.sha256 != "" {
+		d := strings.ToLower(strings.TrimSpace(o.sha256))
+		if err := blob.CheckDigest(d); err != nil {
+			return "", "", fmt.Errorf("--sha256: %w", err)
+		}
+		return d, "--sha256", nil
+	}
+	list, err := readSmall(o.sums, maxSumsSize)
+	if err != nil {
+		return "", "", err
+	}
+	if o.sumsSig != "" {
+		sig, err := readSmall(o.sumsSig, maxSigSize)
+		if err != nil {
+			return "", "", err
+		}
+		keys, err := readSmall(o.keyring, maxKeyringSize)
+		if err != nil {
+			return "", "", err
+		}
+		signer, err := sums.Verify(list, sig, keys)
+		if err != nil {
+			return "", "", fmt.Errorf("%s: signature %s, keyring %s: %w; nothing was imported", o.sums, o.sumsSig, o.keyring, err)
+		}
+		fmt.Fprintf(w, "%s: good signature by %s\n", o.sums, signer)
+	} else {
+		fmt.Fprintf(w, "warning: %s is not signature-checked (give --sums-sig and --keyring)\n", o.sums)
+	}
+	// The entries come from the very bytes whose signature was checked.
+	entries, err := sums.Parse(list)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", o.sums, err)
+	}
+	e, err := sums.Find(entries, name)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w; nothing was imported", o.sums, err)
+	}
+	return e.Digest, fmt.Sprintf("%s line %d", o.sums, e.Line), nil
+}
+
+// readSmall reads a file that must be small: a sums list, a signature, a
+// keyring.
+func readSmall(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d MiB; is it the right file?", name, limit>>20)
+	}
+	return b, nil
+}
+
+// openSource opens a file or starts an HTTP GET. size is -1 when unknown.
+func openSource(ctx context.Context, src string) (io.ReadCloser, int64, error) {
+	if _, ok := isURL(src); !ok {
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, 0, err
+		}
+		size := int64(-1)
+		if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
+			size = info.Size()
+		}
+		return f, size, nil
+	}
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, src, nil)
+	if err != nil {
+		cancel(nil)
+		return nil, 0, err
+	}
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: importDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   importDialTimeout,
+		ResponseHeaderTimeout: importHeaderTimeout,
+		ForceAttemptHTTP2:     true,
+	}}
+	resp, err := client.Do(req)
+	if err != nil {
+		cancel(nil)
+		return nil, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel(nil)
+		return nil, 0, fmt.Errorf("GET %s: %s", src, resp.Status)
+	}
+	return newStallReader(reqCtx, cancel, resp.Body, importStall), resp.ContentLength, nil
+}
+
+var errStalled = fmt.Errorf("the transfer stalled: no data for %s", importStall)
+
+// stallReader fails a transfer that delivers nothing for idle: the HTTP
+// client has no overall timeout, as a large image may take hours.
+type stallReader struct {
+	body   io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	idle   time.Duration
+}
+
+func newStallReader(ctx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser, idle time.Duration) *stallReader {
+	return &stallReader{body: body, ctx: ctx, cancel: cancel, idle: idle,
+		timer: time.AfterFunc(idle, func() { cancel(errStalled) })}
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.body.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.idle)
+	}
+	if err != nil && err != io.EOF && errors.Is(context.Cause(s.ctx), errStalled) {
+		err = errStalled
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error {
+	s.timer.Stop()
+	err := s.body.Close()
+	s.cancel(nil)
+	return err
+}

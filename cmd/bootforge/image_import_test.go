@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckImportFlags(t *testing.T) {
+	const d = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	for _, tc := range []struct {
+		o    importOptions
+		want string // "" accepted
+	}{
+		{importOptions{sha256: d}, ""},
+		{importOptions{sums: "S"}, ""},
+		{importOptions{sums: "S", sumsSig: "S.sig", keyring: "K"}, ""},
+		{importOptions{}, "--sha256 HEX or --sums"},
+		{importOptions{sha256: d, sums: "S"}, "use one"},
+		{importOptions{sums: "S", sumsSig: "S.sig"}, "--sums-sig needs --keyring"},
+		{importOptions{sums: "S", keyring: "K"}, "--keyring needs --sums-sig"},
+		{importOptions{sha256: d, sumsSig: "S.sig", keyring: "K"}, "check a --sums file"},
+		{importOptions{sumsSig: "S.sig"}, "check a --sums file"},
+	} {
+		err := checkImportFlags(tc.o)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.o, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: err = %v, want %q", tc.o, err, tc.want)
+		}
+	}
+}
+
+func TestSourceName(t *testing.T) {
+	for src, want := range map[string]string{
+		"debian-12.5.0-amd64-netinst.iso": "debian-12.5.0-amd64-netinst.iso",
+		"/srv/isos/debian.iso":            "debian.iso",
+		"./rel/path/x.wim":                "x.wim",
+		"https://cdimage.debian.org/debian-cd/current/amd64/iso-cd/debian-12.5.0-amd64-netinst.iso": "debian-12.5.0-amd64-netinst.iso",
+		"http://127.0.0.1:8080/a/b/boot.wim?token=1#frag":                                           "boot.wim",
+		"http://mirror.example/with%20space.iso":                                                    "with space.iso",
+	} {
+		got, err := sourceName(src)
+		if err != nil || got != want {
+			t.Errorf("sourceName(%q) = %q, %v; want %q", src, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "/srv/isos/", "http://mirror.example/", "http://mirror.example", "ftp://mirror.example/x.iso", "file:///srv/x.iso", "http:///x.iso"} {
+		if got, err := sourceName(bad); err == nil {
+			t.Errorf("sourceName(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// blockingBody delivers data, then blocks until its context ends, as a
+// server that stops sending does.
+type blockingBody struct {
+	ctx  context.Context
+	data []byte
+}
+
+func (b *blockingBody) Read(p []byte) (int, error) {
+	if len(b.data) > 0 {
+		n := copy(p, b.data)
+		b.data = b.data[n:]
+		return n, nil
+	}
+	<-b.ctx.Done()
+	return 0, b.ctx.Err()
+}
+
+func (b *blockingBody) Close() error { return nil }
+
+func TestStallReader(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := newStallReader(ctx, cancel, &blockingBody{ctx: ctx, data: []byte("some bytes")}, 50*time.Millisecond)
+	defer r.Close()
+	start := time.Now()
+	b, err := io.ReadAll(r)
+	if string(b) != "some bytes" || !errors.Is(err, errStalled) {
+		t.Fatalf("read %q, err %v; want the bytes, then errStalled", b, err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("took %s to notice the stall", time.Since(start))
+	}
+
+	// A body that keeps delivering never stalls, though it takes longer
+	// than the idle time in all.
+	ctx2, cancel2 := context.WithCancelCause(context.Background())
+	slow := newStallReader(ctx2, cancel2, io.NopCloser(&tricklingReader{n: 20, every: 100 * time.Millisecond}), time.Second)
+	defer slow.Close()
+	if b, err := io.ReadAll(slow); err != nil || len(b) != 20 {
+		t.Fatalf("read %d bytes, err %v", len(b), err)
+	}
+}
+
+// tricklingReader yields one byte every so often.
+type tricklingReader struct {
+	n     int
+	every time.Duration
+}
+
+func (r *tricklingReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.every)
+	r.n--
+	p[0] = 'x'
+	return 1, nil
+}

@@ -1,0 +1,284 @@
+// Package blob keeps image sources — vendor ISOs, WIMs, kernels, initrds —
+// in a content-addressed store below the data dir:
+//
+//	DATA_DIR/blobs/sha256/<hex>   one file per content, named by its SHA-256
+//	DATA_DIR/blobs/tmp/           imports in progress
+//
+// Naming a file by its digest is what lets the image workflow trust it: the
+// same source imported twice is stored once, a build names its inputs by
+// digest and gets exactly those bytes, and any stored file can be re-hashed
+// against its own name for an integrity audit.
+//
+// An import streams its source into a temporary file in the same tree,
+// hashing as it copies, syncs it and only then links it under its digest, so
+// that a blob is never seen half-written. Whatever goes wrong — a digest that
+// is not the expected one, a source that dies mid-transfer, a full disk, a
+// cancelled context — the temporary file is removed and the store is left as
+// it was.
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Algorithm is the only digest algorithm: the directory below blobs/.
+const Algorithm = "sha256"
+
+// staleTemp is how long an untouched temporary file may stay in blobs/tmp
+// before Open removes it: it belongs to an import that was killed. A running
+// import writes to its file at least once a chunk, so its mtime stays fresh.
+const staleTemp = 24 * time.Hour
+
+// CheckDigest accepts a SHA-256 digest as 64 lower-case hex digits, the only
+// form that names a blob. Everything that turns a digest into a path calls it
+// first.
+func CheckDigest(d string) error {
+	if len(d) != 2*sha256.Size {
+		return fmt.Errorf("digest %q: want 64 lower-case hex digits (a SHA-256)", d)
+	}
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return fmt.Errorf("digest %q: want 64 lower-case hex digits (a SHA-256)", d)
+		}
+	}
+	return nil
+}
+
+// Store is a blob store rooted at DATA_DIR/blobs. It is safe for concurrent
+// use, also by several processes.
+type Store struct {
+	dir string // DATA_DIR/blobs
+}
+
+// Open opens (and creates) the blob store below dataDir, and removes
+// temporary files that killed imports left behind.
+func Open(dataDir string) (*Store, error) {
+	if dataDir == "" {
+		return nil, errors.New("blob store: no data dir")
+	}
+	s := &Store{dir: filepath.Join(dataDir, "blobs")}
+	for _, d := range []string{s.blobDir(), s.tmpDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("blob store: %w", err)
+		}
+	}
+	s.removeStale(time.Now().Add(-staleTemp))
+	return s, nil
+}
+
+// Dir is the store's root, DATA_DIR/blobs.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) blobDir() string { return filepath.Join(s.dir, Algorithm) }
+func (s *Store) tmpDir() string  { return filepath.Join(s.dir, "tmp") }
+
+func (s *Store) removeStale(before time.Time) {
+	entries, err := os.ReadDir(s.tmpDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.ModTime().Before(before) {
+			os.Remove(filepath.Join(s.tmpDir(), e.Name()))
+		}
+	}
+}
+
+// Path is where the blob with this digest is (or would be) stored.
+func (s *Store) Path(digest string) (string, error) {
+	if err := CheckDigest(digest); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.blobDir(), digest), nil
+}
+
+// Has reports whether the blob is stored.
+func (s *Store) Has(digest string) (bool, error) {
+	p, err := s.Path(digest)
+	if err != nil {
+		return false, err
+	}
+	info, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !info.Mode().IsRegular() {
+		return false, fmt.Errorf("blob %s is not a regular file", digest)
+	}
+	return true, nil
+}
+
+// Info describes one stored blob.
+type Info struct {
+	Digest string
+	Size   int64
+}
+
+// List returns every stored blob, sorted by digest. Files whose names are
+// not digests are not blobs and are left out.
+func (s *Store) List() ([]Info, error) {
+	entries, err := os.ReadDir(s.blobDir())
+	if err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	var out []Info
+	for _, e := range entries {
+		if CheckDigest(e.Name()) != nil || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since ReadDir
+		}
+		if err != nil {
+			return nil, fmt.Errorf("blob store: %w", err)
+		}
+		out = append(out, Info{Digest: e.Name(), Size: info.Size()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
+	return out, nil
+}
+
+// Remove deletes a blob. Removing one that is not stored is an error that
+// matches fs.ErrNotExist. A reader that has the blob open keeps reading it.
+func (s *Store) Remove(digest string) error {
+	p, err := s.Path(digest)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	return syncDir(s.blobDir())
+}
+
+// Result is what an import stored.
+type Result struct {
+	Digest string
+	Size   int64
+	// Existed says the blob was already stored: the new copy was dropped.
+	Existed bool
+}
+
+// MismatchError is an import whose content is not the expected one.
+type MismatchError struct {
+	Want, Got string
+	Size      int64 // bytes read
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("SHA-256 mismatch: expected %s, got %s (%d bytes read)", e.Want, e.Got, e.Size)
+}
+
+// Import copies src into the store and returns its digest. If want is not
+// empty, the content must hash to it, or Import fails with a *MismatchError.
+// On any error nothing is left behind: no blob, no temporary file.
+func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Result, err error) {
+	if want != "" {
+		if err := CheckDigest(want); err != nil {
+			return Result{}, fmt.Errorf("expected %w", err)
+		}
+	}
+	tmp, err := os.CreateTemp(s.tmpDir(), "import-*")
+	if err != nil {
+		return Result{}, fmt.Errorf("blob store: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer func() {
+		if tmp != nil {
+			tmp.Close()
+		}
+		// The temp file goes in every case: linked into place, or dropped.
+		os.Remove(tmpName)
+	}()
+
+	h := sha256.New()
+	w := newWriteback(tmp)
+	n, err := pump(ctx, src, h.Write, w.Write)
+	if err != nil {
+		return Result{}, err
+	}
+	res = Result{Digest: hex.EncodeToString(h.Sum(nil)), Size: n}
+	if want != "" && res.Digest != want {
+		return Result{}, &MismatchError{Want: want, Got: res.Digest, Size: n}
+	}
+	if err := tmp.Chmod(0o444); err != nil {
+		return Result{}, fmt.Errorf("blob store: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return Result{}, fmt.Errorf("blob store: sync: %w", err)
+	}
+	w.drop()
+	err = tmp.Close()
+	tmp = nil
+	if err != nil {
+		return Result{}, fmt.Errorf("blob store: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	final := filepath.Join(s.blobDir(), res.Digest)
+	// A link never replaces: if the blob is there (maybe put there by a
+	// concurrent import of the same content), it is kept and so is its
+	// inode, which a reader may have open.
+	switch err := os.Link(tmpName, final); {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist):
+		res.Existed = true
+		return res, nil
+	default:
+		return Result{}, fmt.Errorf("blob store: %w", err)
+	}
+	if err := syncDir(s.blobDir()); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// HashFile returns the SHA-256 (hex) and size of the file at path, hashed
+// with the same fast path imports use.
+func HashFile(path string) (digest string, size int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	return Hash(context.Background(), f)
+}
+
+// Hash returns the SHA-256 (hex) and length of what r yields. Wrap r to
+// show progress; it is read in large chunks.
+func Hash(ctx context.Context, r io.Reader) (digest string, size int64, err error) {
+	h := sha256.New()
+	n, err := pump(ctx, r, nil, h.Write)
+	if err != nil {
+		return "", n, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("blob store: sync %s: %w", dir, err)
+	}
+	return nil
+}
