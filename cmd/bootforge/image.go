@@ -7,6 +7,6 @@ import "github.com/spf13/cobra"
 // subcommand lives in its own image_*.go file.
 func newImageCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Import sources, build, version, verify and test boot images"}
-	cmd.AddCommand()
+	cmd.AddCommand(newImageBuildCmd(g))
 	return cmd
 }
