@@ -178,6 +178,9 @@ func openISO(name string, f io.ReaderAt) (t *isoTree, err error) {
 			t, err = nil, fmt.Errorf("%s: malformed ISO 9660 image (%v)", name, r)
 		}
 	}()
+	if err := checkISO(f); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	img, err := iso9660.OpenImage(f)
 	if errors.Is(err, iso9660.ErrUDFNotSupported) {
 		return nil, fmt.Errorf("%s is a UDF image without ISO 9660 files; bootforge reads ISO 9660: extract it (7z x, or mount -o loop,ro and copy) and give the directory to --from", name)
