@@ -105,6 +105,9 @@ func (b *Builder) Build(ctx context.Context, s Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("the served root %s is not a directory: set root in the config or --root", root)
+	}
 	imagesDir := filepath.Join(root, image.Dir)
 	nameDir := filepath.Join(imagesDir, id.Name)
 	final := filepath.Join(root, filepath.FromSlash(id.Dir()))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -290,7 +291,7 @@ func TestBuildFromBlob(t *testing.T) {
 	iso := makeISO(t, linuxSrc(t), true)
 	e := newEnv(t)
 	digest := sum(t, iso)
-	blob := BlobPath(e.data, digest)
+	blob := blobPath(e.data, digest)
 	os.MkdirAll(filepath.Dir(blob), 0o755)
 	b, _ := os.ReadFile(iso)
 	os.WriteFile(blob, b, 0o644) // no .iso extension: found by its signature
@@ -306,7 +307,36 @@ func TestBuildFromBlob(t *testing.T) {
 	// A blob that is not an ISO cannot give named files.
 	other := writeTemp(t, "k")
 	d := sum(t, other)
-	os.WriteFile(BlobPath(e.data, d), []byte("x"), 0o644)
+	os.WriteFile(blobPath(e.data, d), []byte("x"), 0o644)
 	_, err = e.build(t, Spec{ID: id(t, "blob@1.0.2"), Template: "linux", From: d, Kernel: "vmlinuz"})
 	mustContain(t, err, "is a blob but not an ISO")
+}
+
+// A directory source's digest is what the shell formula in hashDir's
+// comment prints; symbolic links are not followed.
+func TestHashDirMatchesSha256sum(t *testing.T) {
+	need(t, "sha256sum", "sh")
+	d := t.TempDir()
+	writeFiles(t, d, map[string]string{"b": "2", "a/z": "1", "a/B": "3", "c d/e": "spaces"})
+	os.Symlink(".", filepath.Join(d, "debian"))
+	os.Symlink("/etc/passwd", filepath.Join(d, "passwd"))
+	size, digest, err := hashDir(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", `find . -type f | sed 's|^\./||' | LC_ALL=C sort | tr '\n' '\0' | xargs -0 sha256sum | sha256sum`)
+	cmd.Dir = d
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Fields(string(out))[0]; digest != want || size != 9 {
+		t.Fatalf("hashDir: %d %s, shell: %s", size, digest, want)
+	}
+}
+
+func TestBuildNeedsRoot(t *testing.T) {
+	b := &Builder{Root: filepath.Join(t.TempDir(), "missing")}
+	_, err := b.Build(context.Background(), Spec{ID: id(t, "a@1.0.0"), Template: "linux", Kernel: "k"})
+	mustContain(t, err, "missing is not a directory: set root")
 }

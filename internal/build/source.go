@@ -52,8 +52,8 @@ func blobDigest(s string) (string, bool) {
 	return strings.ToLower(m[1]), true
 }
 
-// BlobPath is where the content-addressed store keeps a blob.
-func BlobPath(dataDir, hexDigest string) string {
+// blobPath is where the content-addressed store keeps a blob.
+func blobPath(dataDir, hexDigest string) string {
 	return filepath.Join(dataDir, "blobs", "sha256", hexDigest)
 }
 
@@ -65,7 +65,7 @@ func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 	src := &source{given: s}
 	if d, ok := blobDigest(s); ok {
 		src.blob = true
-		src.path = BlobPath(b.dataDir, d)
+		src.path = blobPath(b.dataDir, d)
 		st, err := os.Stat(src.path)
 		if err != nil {
 			return nil, fmt.Errorf("blob sha256:%s is not in the store (%s): import it first with bootforge image import", d, src.path)
@@ -198,18 +198,17 @@ func hashFile(ctx context.Context, p string) (int64, string, error) {
 // format ("<hex>  <relative path>\n" for every regular file, sorted by
 // path), so `(cd DIR && find . -type f | sed 's|^\./||' | LC_ALL=C sort |
 // xargs sha256sum) | sha256sum` gives the same digest. Size is the sum of
-// the files'. Symbolic links and special files are refused.
+// the files'. A directory source is its regular files: symbolic links
+// (an extracted Debian ISO has debian -> .) and special files are neither
+// followed nor used.
 func hashDir(ctx context.Context, dir string) (int64, string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return nil
-		}
 		if !d.Type().IsRegular() {
-			return fmt.Errorf("%s is not a regular file or directory", p)
+			return nil
 		}
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {

@@ -161,7 +161,8 @@ func (r *run) wimlibPath() (string, error) {
 	return p, nil
 }
 
-// copyTree copies the regular files and directories below src to dst.
+// copyTree copies the directories and regular files below src to dst,
+// the files hashDir digests.
 func copyTree(ctx context.Context, r *run, dst, src string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -178,6 +179,6 @@ func copyTree(ctx context.Context, r *run, dst, src string) error {
 		case d.Type().IsRegular():
 			return r.copyFile(ctx, to, p)
 		}
-		return fmt.Errorf("%s is not a regular file or directory", p)
+		return nil
 	})
 }
