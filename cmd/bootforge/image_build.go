@@ -107,6 +107,7 @@ A version is written whole or not at all, and never rewritten.`,
 	f.StringVar(&s.Startnet, "startnet", "", `winpe: a file that replaces \Windows\System32\startnet.cmd in boot.wim`)
 	f.StringVar(&recipe, "recipe", "", "build from a YAML recipe instead of NAME@VERSION and flags")
 	f.BoolVar(&asJSON, "json", false, "print the manifest as JSON")
+	cmd.RegisterFlagCompletionFunc("template", cobra.FixedCompletions([]string{image.TemplateLinux, image.TemplateWinPE}, cobra.ShellCompDirectiveNoFileComp))
 	// Read by loadConfig, as for serve.
 	f.String("root", "", "served directory; the version goes to ROOT/images/NAME/VERSION")
 	f.String("data-dir", "", "state directory holding the blob store")

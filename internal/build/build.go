@@ -85,7 +85,6 @@ type Result struct {
 type run struct {
 	*Builder
 	spec    Spec
-	dataDir string
 	out     string // the version's files, inside the temp dir
 	stage   string // scratch space, inside the temp dir
 	sources map[string]*source
@@ -124,7 +123,7 @@ func (b *Builder) Build(ctx context.Context, s Spec) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	r := &run{Builder: b, spec: s, dataDir: b.DataDir,
+	r := &run{Builder: b, spec: s,
 		out: filepath.Join(tmp, "version"), stage: filepath.Join(tmp, "stage"),
 		sources: map[string]*source{}, names: map[string]string{}}
 	defer func() {
@@ -197,7 +196,7 @@ func (b *Builder) Build(ctx context.Context, s Spec) (*Result, error) {
 		return nil, err
 	}
 	if err := syncDir(nameDir); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s is in place in %s, but syncing its directory failed: %w", id, final, err)
 	}
 	return &Result{Dir: final, Manifest: m}, nil
 }

@@ -30,6 +30,16 @@ func (r *run) linux(ctx context.Context) error {
 			if !r.sameAsAny(src.path, append([]string{s.Kernel}, s.Initrds...)) {
 				return fmt.Errorf("linux: --from %s is neither an ISO, a directory, nor one of --kernel/--initrd", s.From)
 			}
+			// Recorded as the kernel or initrd it is, in their order, so
+			// that the manifest does not depend on whether --from was given.
+			defer func() {
+				r.order = r.order[:0]
+				for _, g := range append([]string{s.Kernel}, s.Initrds...) {
+					if src, ok := r.sources[g]; ok {
+						r.order = append(r.order, src)
+					}
+				}
+			}()
 		}
 	}
 	kernel, err := r.linuxFile(ctx, t, s.Kernel, "--kernel")

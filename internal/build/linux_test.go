@@ -143,10 +143,12 @@ func TestBuildLinuxFromFiles(t *testing.T) {
 	if k.Authenticode == nil || k.Authenticode.Signed {
 		t.Fatalf("unsigned kernel: %+v", k.Authenticode)
 	}
-	// --from naming the kernel is the same build.
-	res2 := e.mustBuild(t, Spec{ID: id(t, "files@1.0.1"), Template: "linux", From: kernel, Kernel: kernel, Initrds: []string{initrd}})
-	if !reflect.DeepEqual(res2.Manifest.Sources, m.Sources) {
-		t.Fatalf("--from as the kernel: %+v", res2.Manifest.Sources)
+	// --from naming the kernel or the initrd is the same build.
+	for i, from := range []string{kernel, initrd} {
+		res2 := e.mustBuild(t, Spec{ID: id(t, fmt.Sprintf("files@1.0.1-%d", i)), Template: "linux", From: from, Kernel: kernel, Initrds: []string{initrd}})
+		if !reflect.DeepEqual(res2.Manifest.Sources, m.Sources) {
+			t.Fatalf("--from %s: %+v", from, res2.Manifest.Sources)
+		}
 	}
 	// --from naming something else is refused.
 	_, err := e.build(t, Spec{ID: id(t, "files@1.0.2"), Template: "linux", From: filepath.Join(d, "other"), Kernel: kernel})

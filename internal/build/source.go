@@ -65,7 +65,7 @@ func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 	src := &source{given: s}
 	if d, ok := blobDigest(s); ok {
 		src.blob = true
-		src.path = blobPath(b.dataDir, d)
+		src.path = blobPath(b.DataDir, d)
 		st, err := os.Stat(src.path)
 		if err != nil {
 			return nil, fmt.Errorf("blob sha256:%s is not in the store (%s): import it first with bootforge image import", d, src.path)
