@@ -8,7 +8,7 @@ import "github.com/spf13/cobra"
 func newImageCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Import sources, build, version, verify and test boot images"}
 	cmd.AddCommand(
-		newImageImportCmd(g),
+		newImageImportCmd(g), newImageBuildCmd(g),
 		newImageListCmd(g), newImageShowCmd(g), newImagePromoteCmd(g), newImageRollbackCmd(g),
 		newImageGCCmd(g), newImageVerifyCmd(g), newImageTestCmd(g),
 	)
