@@ -103,6 +103,12 @@ func (s *Store) Path(digest string) (string, error) {
 	return filepath.Join(s.blobDir(), digest), nil
 }
 
+// PathIn is where the store in dataDir keeps the blob with this digest,
+// for readers that need no store of their own (a build's --from).
+func PathIn(dataDir, digest string) (string, error) {
+	return (&Store{dir: filepath.Join(dataDir, "blobs")}).Path(digest)
+}
+
 // Has reports whether the blob is stored.
 func (s *Store) Has(digest string) (bool, error) {
 	p, err := s.Path(digest)

@@ -1,6 +1,7 @@
 package build
 
 import (
+	blobpkg "bootforge/internal/blob"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -293,7 +294,7 @@ func TestBuildFromBlob(t *testing.T) {
 	iso := makeISO(t, linuxSrc(t), true)
 	e := newEnv(t)
 	digest := sum(t, iso)
-	blob := blobPath(e.data, digest)
+	blob, _ := blobpkg.PathIn(e.data, digest)
 	os.MkdirAll(filepath.Dir(blob), 0o755)
 	b, _ := os.ReadFile(iso)
 	os.WriteFile(blob, b, 0o644) // no .iso extension: found by its signature
@@ -309,7 +310,8 @@ func TestBuildFromBlob(t *testing.T) {
 	// A blob that is not an ISO cannot give named files.
 	other := writeTemp(t, "k")
 	d := sum(t, other)
-	os.WriteFile(blobPath(e.data, d), []byte("x"), 0o644)
+	p, _ := blobpkg.PathIn(e.data, d)
+	os.WriteFile(p, []byte("x"), 0o644)
 	_, err = e.build(t, Spec{ID: id(t, "blob@1.0.2"), Template: "linux", From: d, Kernel: "vmlinuz"})
 	mustContain(t, err, "is a blob but not an ISO")
 }

@@ -3,8 +3,6 @@ package build
 import (
 	"encoding/binary"
 	"io"
-	"regexp"
-	"strings"
 
 	"bootforge/internal/authenticode"
 	"bootforge/internal/image"
@@ -53,22 +51,5 @@ func inspect(p string) (*image.Signature, error) {
 // the hash of the signature blob, not the file's Authenticode digest, and
 // nothing checks that they match.
 func signature(s authenticode.Signature) *image.Signature {
-	return &image.Signature{Signed: s.Signed, Signer: commonName(s.Subject)}
-}
-
-var nextRDN = regexp.MustCompile(`, [A-Za-z][A-Za-z0-9.]* = `)
-
-// commonName picks the CN from a subject as openssl prints it
-// ("C = US, O = Example, CN = Example Signer"); the whole subject if it
-// has none.
-func commonName(subject string) string {
-	i := strings.LastIndex(subject, "CN = ")
-	if i < 0 || (i > 0 && !strings.HasSuffix(subject[:i], ", ")) {
-		return subject
-	}
-	cn := subject[i+len("CN = "):]
-	if loc := nextRDN.FindStringIndex(cn); loc != nil {
-		cn = cn[:loc[0]]
-	}
-	return strings.Trim(cn, `"`)
+	return &image.Signature{Signed: s.Signed, Signer: s.Signer, Digest: s.Digest, DigestMatches: s.DigestMatches}
 }

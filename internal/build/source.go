@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bootforge/internal/blob"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -52,11 +53,6 @@ func blobDigest(s string) (string, bool) {
 	return strings.ToLower(m[1]), true
 }
 
-// blobPath is where the content-addressed store keeps a blob.
-func blobPath(dataDir, hexDigest string) string {
-	return filepath.Join(dataDir, "blobs", "sha256", hexDigest)
-}
-
 // resolve finds, classifies and hashes the source given as s.
 func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 	if src, ok := b.sources[s]; ok {
@@ -65,7 +61,10 @@ func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 	src := &source{given: s}
 	if d, ok := blobDigest(s); ok {
 		src.blob = true
-		src.path = blobPath(b.DataDir, d)
+		var err error
+		if src.path, err = blob.PathIn(b.DataDir, d); err != nil {
+			return nil, err
+		}
 		st, err := os.Stat(src.path)
 		if err != nil {
 			return nil, fmt.Errorf("blob sha256:%s is not in the store (%s): import it first with bootforge image import", d, src.path)

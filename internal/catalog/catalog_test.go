@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -544,15 +543,3 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func TestHashFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	data := bytes.Repeat([]byte("0123456789"), 300_000)
-	os.WriteFile(p, data, 0o644)
-	h, n, err := hashFile(p)
-	if err != nil || n != int64(len(data)) || h != sum(data) {
-		t.Errorf("hashFile: %s %d %v", h, n, err)
-	}
-	if _, _, err := hashFile(p + ".missing"); err == nil {
-		t.Error("a missing file hashed")
-	}
-}

@@ -9,13 +9,10 @@ import (
 	"sort"
 	"strings"
 
+	"bootforge/internal/blob"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
 )
-
-// BlobDir is where source blobs live below the data dir, one file per
-// SHA-256 (hex).
-const BlobDir = "blobs/sha256"
 
 // GCOptions say what GC keeps.
 type GCOptions struct {
@@ -99,23 +96,22 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 			used[strings.ToLower(s.SHA256)] = true
 		}
 	}
-	blobDir := filepath.Join(c.dataDir, filepath.FromSlash(BlobDir))
-	entries, err := os.ReadDir(blobDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	blobs, err := blob.Open(c.dataDir)
+	if err != nil {
+		return res, err
+	}
+	stored, err := blobs.List()
+	if err != nil {
 		return res, err
 	}
 	var blobSizes []int64
-	for _, e := range entries {
-		if !e.Type().IsRegular() || !validDigest(e.Name()) || used[e.Name()] {
+	for _, b := range stored {
+		if used[b.Digest] {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue // gone meanwhile
-		}
-		res.Blobs = append(res.Blobs, e.Name())
-		blobSizes = append(blobSizes, info.Size())
-		res.Bytes += info.Size()
+		res.Blobs = append(res.Blobs, b.Digest)
+		blobSizes = append(blobSizes, b.Size)
+		res.Bytes += b.Size
 	}
 
 	var forget []store.ImageState
@@ -144,11 +140,10 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		}
 	}
 	for i, h := range res.Blobs {
-		p := filepath.Join(blobDir, h)
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := blobs.Remove(h); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("gc: %w", err)
 		}
-		c.record(image.ID{}, BlobDir+"/"+h, "removed",
+		c.record(image.ID{}, "blobs/"+blob.Algorithm+"/"+h, "removed",
 			fmt.Sprintf("gc: blob of %d bytes that no manifest lists as a source", blobSizes[i]))
 	}
 	return res, nil

@@ -1,11 +1,9 @@
 package catalog
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"bootforge/internal/blob"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -127,7 +125,7 @@ func (c *Catalog) verifyFile(root *os.Root, id image.ID, f image.File) (Drift, b
 		d.Kind, d.GotSize = SizeDiffers, st.Size()
 		return d, false
 	}
-	sum, n, err := hashFile(filepath.Join(c.root, rel))
+	sum, n, err := blob.HashFile(filepath.Join(c.root, rel))
 	switch {
 	case err != nil:
 		d.Kind, d.Err = Unreadable, err.Error()
@@ -177,21 +175,4 @@ func (c *Catalog) extraFiles(id image.ID, m *image.Manifest) ([]Drift, error) {
 		return nil, fmt.Errorf("%s: %w", id, err)
 	}
 	return out, nil
-}
-
-// hashFile returns a file's SHA-256 (hex) and size, reading it in 1 MiB
-// pieces. It stands in for blob.HashFile, which has the same signature.
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	// Wrapped so that io.CopyBuffer uses this buffer, not *os.File's WriteTo.
-	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, make([]byte, 1<<20))
-	if err != nil {
-		return "", n, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
