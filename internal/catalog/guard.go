@@ -71,6 +71,12 @@ func (g *Guard) Open(req bootfs.Request) (bootfs.File, error) {
 		return nil, err
 	}
 	parts := strings.SplitN(name, "/", 4)
+	if len(parts) >= 2 && strings.EqualFold(parts[0], image.Dir) && strings.HasPrefix(parts[1], ".") {
+		// A build in progress (.build-*) or a version being removed
+		// (.gc-*): never a version a client may boot.
+		f.Close()
+		return nil, fmt.Errorf("%w: not a built image", bootfs.ErrRefused)
+	}
 	if len(parts) < 4 || !strings.EqualFold(parts[0], image.Dir) || strings.EqualFold(parts[3], image.ManifestName) ||
 		image.CheckName(strings.ToLower(parts[1])) != nil {
 		return f, nil

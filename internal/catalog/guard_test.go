@@ -70,6 +70,12 @@ func TestGuard(t *testing.T) {
 	if _, err := open(g, "images/deb/1.0.0/nothere"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a missing file: %v", err)
 	}
+	// A build in progress is never served.
+	os.MkdirAll(filepath.Join(f.root, "images", ".build-deb-3.0.0-1", "version"), 0o755)
+	os.WriteFile(filepath.Join(f.root, "images", ".build-deb-3.0.0-1", "version", "vmlinuz"), []byte("half"), 0o644)
+	if _, err := open(g, "images/.build-deb-3.0.0-1/version/vmlinuz"); !errors.Is(err, bootfs.ErrRefused) {
+		t.Errorf("a build in progress: %v", err)
+	}
 
 	// Truncated: refused and logged as an error with path and sizes.
 	dir := filepath.Join(f.root, "images", "deb", "1.0.0")
