@@ -122,6 +122,7 @@ type Entry struct {
 	Cmdline string
 	// wimboot
 	Wimboot string
+	Bootmgr string // optional
 	BCD     string
 	BootSDI string
 	BootWIM string

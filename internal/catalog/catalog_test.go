@@ -542,4 +542,3 @@ func TestVerify(t *testing.T) {
 		t.Error("verifying an unbuilt version passed")
 	}
 }
-

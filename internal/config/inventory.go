@@ -63,6 +63,7 @@ type Entry struct {
 	Initrds []string `yaml:"initrds"`
 	Cmdline string   `yaml:"cmdline"`
 	Wimboot string   `yaml:"wimboot"`
+	Bootmgr string   `yaml:"bootmgr"`
 	BCD     string   `yaml:"bcd"`
 	BootSDI string   `yaml:"boot_sdi"`
 	BootWIM string   `yaml:"boot_wim"`

@@ -65,7 +65,7 @@ func fillFromImage(e *boot.Entry, versions []image.Version, imgs Images) error {
 	if err != nil {
 		return err
 	}
-	if e.Kernel != "" || len(e.Initrds) > 0 || e.Wimboot != "" || e.BCD != "" || e.BootSDI != "" || e.BootWIM != "" || e.ISO != "" || e.URL != "" {
+	if e.Kernel != "" || len(e.Initrds) > 0 || e.Wimboot != "" || e.Bootmgr != "" || e.BCD != "" || e.BootSDI != "" || e.BootWIM != "" || e.ISO != "" || e.URL != "" {
 		return fmt.Errorf("image %q: an image gives the kernel and initrds or the wimboot files; drop them from the entry", e.Image)
 	}
 	v, ok := ref.Pick(versions)
@@ -106,7 +106,7 @@ func fillFromImage(e *boot.Entry, versions []image.Version, imgs Images) error {
 		}
 		e.Cmdline = strings.TrimSpace(b.Cmdline + " " + e.Cmdline)
 	case boot.KindWimboot:
-		e.Wimboot, e.BCD, e.BootSDI, e.BootWIM = in(b.Wimboot), in(b.BCD), in(b.BootSDI), in(b.BootWIM)
+		e.Wimboot, e.Bootmgr, e.BCD, e.BootSDI, e.BootWIM = in(b.Wimboot), in(b.Bootmgr), in(b.BCD), in(b.BootSDI), in(b.BootWIM)
 	default:
 		return fmt.Errorf("image %q: %s has boot kind %q, which menus cannot boot", e.Image, v.ID, b.Kind)
 	}

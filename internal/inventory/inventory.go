@@ -291,7 +291,7 @@ func convertMenu(m config.Menu) boot.Menu {
 	for _, e := range m.Entries {
 		out.Entries = append(out.Entries, boot.Entry{
 			Name: e.Name, Label: e.Label, Kind: e.Kind, Kernel: e.Kernel, Initrds: e.Initrds, Cmdline: e.Cmdline,
-			Wimboot: e.Wimboot, BCD: e.BCD, BootSDI: e.BootSDI, BootWIM: e.BootWIM, ISO: e.ISO, URL: e.URL, Image: e.Image,
+			Wimboot: e.Wimboot, Bootmgr: e.Bootmgr, BCD: e.BCD, BootSDI: e.BootSDI, BootWIM: e.BootWIM, ISO: e.ISO, URL: e.URL, Image: e.Image,
 		})
 	}
 	return out

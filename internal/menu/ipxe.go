@@ -62,6 +62,9 @@ func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) {
 		b.WriteString("boot\n")
 	case boot.KindWimboot:
 		fmt.Fprintf(b, "kernel %s\n", r.url(e.Wimboot))
+		if e.Bootmgr != "" { // BIOS wimboot needs it; newer wimboot finds it in boot.wim
+			fmt.Fprintf(b, "initrd %s bootmgr\n", r.url(e.Bootmgr))
+		}
 		fmt.Fprintf(b, "initrd %s BCD\n", r.url(e.BCD))
 		fmt.Fprintf(b, "initrd %s boot.sdi\n", r.url(e.BootSDI))
 		fmt.Fprintf(b, "initrd %s boot.wim\n", r.url(e.BootWIM))
