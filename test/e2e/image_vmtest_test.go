@@ -1,22 +1,17 @@
 package e2e
 
 // `bootforge image test` (issue #12, "VM test") with the real binary, QEMU
-// and firmware. `image build` is another part of the workflow, so these
-// tests lay out what it writes themselves: images/deb/VERSION/ below the
-// config's root with the suite's test kernel (Debian's signed vmlinuz) and
-// initrd, and a manifest.json (internal/image's Manifest) whose boot
-// command line carries a bfmarker= word; the test initrd echoes the
-// command line to the serial port (BootMarker), so a pass names the
-// version that booted.
+// and firmware. Each version is built with `image build` from an ISO that
+// xorriso makes of the suite's test kernel (Debian's signed vmlinuz) and
+// initrd, with a boot command line that carries a bfmarker= word; the
+// test initrd echoes the command line to the serial port (BootMarker), so
+// a pass names the version that booted.
 //
 // Each test runs one VM at a time and none calls t.Parallel: `image test`
 // starts its own namespace, server and QEMU, and TCG needs a core per VM.
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,9 +19,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"bootforge/internal/boot"
-	"bootforge/internal/image"
 )
 
 // ivtTimeout is the --timeout of a boot that must pass; ivtRunTimeout
@@ -60,34 +52,20 @@ func newIVTSite(t *testing.T) *ivtSite {
 	return s
 }
 
-// addVersion writes images/deb/VERSION/ with kernel (a file to copy) and
-// the test initrd, and a manifest that boots them with cmdline.
+// addVersion builds deb@VERSION with the real `image build` from an ISO
+// that xorriso makes of kernel (a file to copy) and the test initrd, with
+// the boot command line cmdline.
 func (s *ivtSite) addVersion(t *testing.T, version, kernel, cmdline string) {
 	t.Helper()
 	_, initrd := NetbootKernel(t)
-	dir := filepath.Join(s.Root, "images", "deb", version)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	copyFile(t, kernel, filepath.Join(dir, "vmlinuz"))
-	copyFile(t, initrd, filepath.Join(dir, "initrd.gz"))
-	m := image.Manifest{Name: "deb", Version: version, Template: image.TemplateLinux,
-		Built: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
-		Boot:  image.Boot{Kind: boot.KindLinux, Kernel: "vmlinuz", Initrds: []string{"initrd.gz"}, Cmdline: cmdline}}
-	for _, f := range []string{"initrd.gz", "vmlinuz"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(b)
-		m.Files = append(m.Files, image.File{Path: f, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
-	}
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, image.ManifestName), b, 0o644); err != nil {
-		t.Fatal(err)
+	src := t.TempDir()
+	copyFileTo(t, kernel, filepath.Join(src, "install", "vmlinuz"))
+	copyFileTo(t, initrd, filepath.Join(src, "install", "initrd.gz"))
+	iso := isoOf(t, src, "xorriso")
+	out, code := clRun(t, 2*time.Minute, nil, "--config", s.Config, "image", "build", "deb@"+version, "--template", "linux",
+		"--from", iso, "--kernel", "/install/vmlinuz", "--initrd", "/install/initrd.gz", "--cmdline", cmdline)
+	if code != 0 {
+		t.Fatalf("bootforge image build deb@%s: exit %d\n%s", version, code, out)
 	}
 }
 
