@@ -19,6 +19,7 @@ package e2e
 // bootforge's own verifier (image verify) refuses it outright.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -155,6 +156,17 @@ inventory:
 		t.Errorf("%d menu log lines, want 6 (the .sig fetches must not count)\n%s", n, s.Log())
 	}
 
+	// Over TFTP, a per-client .sig signs what TFTP serves too.
+	tf := filepath.Join(fetched, "tftp-menu")
+	for _, n := range []string{"", ".sig"} {
+		if r, err := run(t, 20*time.Second, "curl", "-sSf", "-o", tf+n, "tftp://"+s.TFTPAddr+"/pxelinux.cfg/01-"+pxeMAC(macB)+n); err != nil {
+			t.Fatalf("curl tftp %s: %v %s", n, err, r)
+		}
+	}
+	if err := sgOpenSSLVerify(t, ca, tf, tf+".sig"); err != nil {
+		t.Errorf("pxelinux.cfg over TFTP: %v", err)
+	}
+
 	// A tampered file is rejected.
 	tampered := filepath.Join(fetched, "0")
 	b, _ := os.ReadFile(tampered)
@@ -232,5 +244,45 @@ func TestSigningKeysNeverServed(t *testing.T) {
 		if got := clGet(t, u); got != "" {
 			t.Errorf("%s served the private key (%d bytes)", u, len(got))
 		}
+	}
+}
+
+// TestSigningBringYourOwnCA: keys init --ca-cert/--ca-key takes an
+// operator's CA (made here with openssl), which issues the signing
+// certificate; keys show --json names it.
+func TestSigningBringYourOwnCA(t *testing.T) {
+	need(t, "openssl")
+	e := newImgEnv(t)
+	tmp := t.TempDir()
+	caCert, caKey := filepath.Join(tmp, "op-ca.pem"), filepath.Join(tmp, "op-ca.key")
+	if r, err := run(t, 30*time.Second, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", caKey,
+		"-out", caCert, "-days", "30", "-subj", "/CN=Operator Root", "-addext", "basicConstraints=critical,CA:TRUE",
+		"-addext", "keyUsage=critical,keyCertSign"); err != nil {
+		t.Fatalf("openssl req: %v\n%s", err, r)
+	}
+	dirs := []string{"--root", e.root, "--data-dir", e.data}
+	if out, code := clRun(t, time.Minute, nil, append([]string{"keys", "init", "--ca-cert", caCert, "--ca-key", caKey}, dirs...)...); code != 0 {
+		t.Fatalf("keys init --ca-cert: %d\n%s", code, out)
+	}
+	out, code := clRun(t, time.Minute, nil, append([]string{"keys", "show", "--json"}, dirs...)...)
+	var info []struct {
+		Subject, Issuer, SHA256 string
+		KeyMode                 string `json:"key_mode"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || len(info) != 2 ||
+		info[0].Subject != "CN=Operator Root" || info[1].Issuer != "CN=Operator Root" || info[1].KeyMode != "0600" || len(info[1].SHA256) != 64 {
+		t.Fatalf("keys show --json: %d\n%s", code, out)
+	}
+	// The signing certificate chains to the operator's CA, for openssl.
+	keysDir := filepath.Join(e.data, "keys")
+	if r, err := run(t, 10*time.Second, "openssl", "verify", "-CAfile", caCert, filepath.Join(keysDir, "signing.pem")); err != nil {
+		t.Fatalf("openssl verify: %v\n%s", err, r)
+	}
+	// --force replaces the keys with a new self-signed CA.
+	if out, code := clRun(t, time.Minute, nil, append([]string{"keys", "init", "--force"}, dirs...)...); code != 0 {
+		t.Fatalf("keys init --force: %d\n%s", code, out)
+	}
+	if r, err := run(t, 10*time.Second, "openssl", "verify", "-CAfile", caCert, filepath.Join(keysDir, "signing.pem")); err == nil {
+		t.Fatalf("after --force the signing certificate still chains to the operator's CA: %s", r)
 	}
 }
