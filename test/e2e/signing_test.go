@@ -215,6 +215,37 @@ inventory:
 	if out, code := clRun(t, time.Minute, nil, append([]string{"image", "verify"}, dirs...)...); code != 0 {
 		t.Errorf("image verify with signing off needs no signature: %d\n%s", code, out)
 	}
+
+	// bootforge check: the images item fails on the active version's
+	// unsigned manifest, and passes once it is signed again. (The other
+	// items fail here: nothing listens on the addresses given.)
+	if out, code := clRun(t, time.Minute, signOn, append([]string{"image", "promote", "sig@1.0.0"}, dirs...)...); code != 0 {
+		t.Fatalf("image promote: %d\n%s", code, out)
+	}
+	imagesItem := func() (status, detail string) {
+		t.Helper()
+		s.Stop() // its addresses are not the check's; it must not answer
+		out, _ := clRun(t, time.Minute, signOn, append([]string{"check", "--json", "--tftp-addr", "127.0.0.1:1",
+			"--http-addr", "127.0.0.1:1", "--api-addr", "127.0.0.1:1"}, dirs...)...)
+		var items []struct{ Name, Status, Detail string }
+		if err := json.Unmarshal([]byte(out[:strings.LastIndexByte(out, ']')+1]), &items); err != nil {
+			t.Fatalf("check --json: %v\n%s", err, out)
+		}
+		for _, it := range items {
+			if it.Name == "images" {
+				return it.Status, it.Detail
+			}
+		}
+		t.Fatalf("check --json has no images item:\n%s", out)
+		return "", ""
+	}
+	if st, d := imagesItem(); st != "fail" || !strings.Contains(d, "manifest signature missing") {
+		t.Errorf("images item of an unsigned active manifest: %s %s", st, d)
+	}
+	os.WriteFile(manifest+".sig", good, 0o644)
+	if st, d := imagesItem(); st != "pass" {
+		t.Errorf("images item of a signed active manifest: %s %s", st, d)
+	}
 }
 
 // TestSigningKeysNeverServed: a symlink inside root that points at the
