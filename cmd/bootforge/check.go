@@ -30,8 +30,9 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
             --interface (more than one giving addresses fails)
   health    the management API's /healthz and /readyz answer
   images    every file of every active image version matches its
-            manifest (size and SHA-256); passes saying so when no image
-            is built or none is active
+            manifest (size and SHA-256), and, with signing on, that the
+            manifest's signature verifies; passes saying so when no
+            image is built or none is active
 
 Prints a checklist with pass, fail or skip and the reason, or JSON, and
 exits non-zero if anything fails.`,

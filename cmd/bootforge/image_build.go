@@ -14,6 +14,7 @@ import (
 
 	"bootforge/internal/build"
 	"bootforge/internal/image"
+	"bootforge/internal/keys"
 )
 
 func newImageBuildCmd(g *globalFlags) *cobra.Command {
@@ -83,6 +84,13 @@ A version is written whole or not at all, and never rewritten.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			b := &build.Builder{Root: cfg.Root, DataDir: cfg.DataDir}
+			if cfg.Signing.Enabled {
+				s, err := keys.LoadSigner(cfg.KeysDir())
+				if err != nil {
+					return fmt.Errorf("signing is on: %w (bootforge keys init makes them)", err)
+				}
+				b.Signer = s
+			}
 			res, err := b.Build(ctx, spec)
 			if err != nil {
 				return err

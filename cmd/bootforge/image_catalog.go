@@ -19,6 +19,7 @@ import (
 	"bootforge/internal/check"
 	"bootforge/internal/config"
 	"bootforge/internal/image"
+	"bootforge/internal/keys"
 	"bootforge/internal/store"
 )
 
@@ -49,6 +50,7 @@ func openCatalog(cmd *cobra.Command, g *globalFlags) (*catalog.Catalog, *store.S
 
 func newCatalog(cfg config.Config, db *store.SQLite) *catalog.Catalog {
 	c := catalog.New(cfg.Root, cfg.DataDir, db)
+	setVerifier(c, cfg)
 	if cfg.Audit.Enabled {
 		server, _ := os.Hostname()
 		c.Events = storeSink{db: db, server: server}
@@ -436,8 +438,31 @@ func checkImages(cfg config.Config) check.Item {
 		return check.Fail("images", "%v", err)
 	}
 	defer db.Close()
-	return check.Images(catalog.New(cfg.Root, cfg.DataDir, db))
+	c := catalog.New(cfg.Root, cfg.DataDir, db)
+	if err := setVerifier(c, cfg); err != nil {
+		return check.Fail("images", "%v", err)
+	}
+	return check.Images(c)
 }
+
+// setVerifier has c check manifest signatures when signing is on. Without
+// the CA every version drifts, so verification still fails.
+func setVerifier(c *catalog.Catalog, cfg config.Config) error {
+	if !cfg.Signing.Enabled {
+		return nil
+	}
+	v, err := keys.LoadVerifier(cfg.KeysDir())
+	if err != nil {
+		c.Verifier = failVerifier{err}
+		return fmt.Errorf("signing is on: %w", err)
+	}
+	c.Verifier = v
+	return nil
+}
+
+type failVerifier struct{ err error }
+
+func (f failVerifier) Verify([]byte, []byte) error { return f.err }
 
 func countOf(n int, what string) string {
 	if n == 1 {

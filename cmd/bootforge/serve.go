@@ -30,6 +30,7 @@ import (
 	"bootforge/internal/dhcp"
 	"bootforge/internal/httpd"
 	"bootforge/internal/inventory"
+	"bootforge/internal/keys"
 	"bootforge/internal/menufs"
 	"bootforge/internal/store"
 	"bootforge/internal/tftp"
@@ -186,6 +187,15 @@ func (s *services) start(ctx context.Context) error {
 	// Files of built image versions are served only as their manifests say.
 	s.menus = menufs.New(catalog.NewGuard(dir, s.log), s.inv.Current, s.db, sightings, s.log)
 	s.menus.Events = s.sink()
+	if cfg.Signing.Enabled {
+		// Every generated menu gets a detached CMS signature at <path>.sig.
+		signer, err := keys.LoadSigner(cfg.KeysDir())
+		if err != nil {
+			return fmt.Errorf("signing is on: %w (bootforge keys init makes them)", err)
+		}
+		s.menus.Signer = signer
+		s.log.Info("signing generated menus", "keys", cfg.KeysDir(), "signer", signer.Certificate().Subject.String())
+	}
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {

@@ -73,6 +73,11 @@ type Builder struct {
 	Wimlib string
 	// Now is the manifest's build time; nil means time.Now.
 	Now func() time.Time
+	// Signer, if set, signs the manifest: its detached signature goes
+	// beside it as manifest.json.sig, in the temp dir before the rename.
+	Signer interface {
+		Sign([]byte) ([]byte, error)
+	}
 }
 
 // Result is a built version.
@@ -170,6 +175,11 @@ func (b *Builder) Build(ctx context.Context, s Spec) (*Result, error) {
 	}
 	if err := writeManifest(filepath.Join(r.out, image.ManifestName), &m); err != nil {
 		return nil, err
+	}
+	if b.Signer != nil {
+		if err := signManifest(r.out, b.Signer); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.Chmod(r.out, 0o755); err != nil {
 		return nil, err
@@ -297,7 +307,7 @@ func (r *run) claim(name, from string) (string, error) {
 	if !outNameRE.MatchString(name) || len(name) > 128 {
 		return "", fmt.Errorf("%s: output name %q: use letters, digits and . _ + - (not first: .)", from, name)
 	}
-	if strings.EqualFold(name, image.ManifestName) {
+	if strings.EqualFold(name, image.ManifestName) || strings.EqualFold(name, image.ManifestSigName) {
 		return "", fmt.Errorf("%s: output name %q is the manifest's", from, name)
 	}
 	if prev, ok := r.names[strings.ToLower(name)]; ok {
@@ -430,4 +440,29 @@ func renameNoReplace(from, to string) error {
 		return os.Rename(from, to)
 	}
 	return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+}
+
+// signManifest writes dir's manifest's detached signature beside it, synced.
+func signManifest(dir string, s interface{ Sign([]byte) ([]byte, error) }) error {
+	data, err := os.ReadFile(filepath.Join(dir, image.ManifestName))
+	if err != nil {
+		return err
+	}
+	sig, err := s.Sign(data)
+	if err != nil {
+		return fmt.Errorf("signing the manifest: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, image.ManifestSigName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(sig); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -69,6 +69,11 @@ type Catalog struct {
 	Protocol, Who string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Verifier, if set (signing is on), checks each manifest's detached
+	// signature in Verify: a missing or bad one is a drift.
+	Verifier interface {
+		Verify(data, sig []byte) error
+	}
 
 	mu    sync.Mutex
 	cache map[string]cachedManifest // by manifest path

@@ -77,7 +77,7 @@ func (g *Guard) Open(req bootfs.Request) (bootfs.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: not a built image", bootfs.ErrRefused)
 	}
-	if len(parts) < 4 || !strings.EqualFold(parts[0], image.Dir) || strings.EqualFold(parts[3], image.ManifestName) ||
+	if len(parts) < 4 || !strings.EqualFold(parts[0], image.Dir) || strings.EqualFold(parts[3], image.ManifestName) || strings.EqualFold(parts[3], image.ManifestSigName) ||
 		image.CheckName(strings.ToLower(parts[1])) != nil {
 		return f, nil
 	}

@@ -22,6 +22,10 @@ const (
 	DigestDiffers DriftKind = "digest differs"
 	Extra         DriftKind = "not in the manifest"
 	Unreadable    DriftKind = "unreadable"
+	// The manifest's signature (signing on) is not there, or does not
+	// verify against the signing CA: the manifest is unsigned or tampered.
+	Unsigned     DriftKind = "manifest signature missing"
+	BadSignature DriftKind = "manifest signature does not verify"
 )
 
 // Drift is one file of a version that is not as its manifest says.
@@ -45,7 +49,7 @@ func (d Drift) String() string {
 		s += fmt.Sprintf(" (manifest sha256 %s, file sha256 %s)", d.WantSHA256, d.GotSHA256)
 	case Extra:
 		s += fmt.Sprintf(" (%d bytes; it will not be served)", d.GotSize)
-	case Unreadable:
+	case Unreadable, BadSignature:
 		s += " (" + d.Err + ")"
 	}
 	return s
@@ -83,6 +87,9 @@ func (c *Catalog) Verify(progress Progress, ids ...image.ID) ([]Drift, error) {
 	progress(done, total)
 	for i, id := range ids {
 		m := manifests[i]
+		if d, ok := c.verifySignature(id); !ok {
+			drifts = append(drifts, d)
+		}
 		for _, f := range m.Files {
 			if d, ok := c.verifyFile(root, id, f); !ok {
 				drifts = append(drifts, d)
@@ -161,7 +168,7 @@ func (c *Catalog) extraFiles(id image.ID, m *image.Manifest) ([]Drift, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if rel == image.ManifestName || listed[rel] {
+		if rel == image.ManifestName || rel == image.ManifestSigName || listed[rel] {
 			return nil
 		}
 		d := Drift{ID: id, Path: rel, Kind: Extra, WantSize: -1, GotSize: -1}
@@ -175,4 +182,33 @@ func (c *Catalog) extraFiles(id image.ID, m *image.Manifest) ([]Drift, error) {
 		return nil, fmt.Errorf("%s: %w", id, err)
 	}
 	return out, nil
+}
+
+// verifySignature checks a version's manifest against its detached
+// signature, when the catalog has a Verifier (signing is on).
+func (c *Catalog) verifySignature(id image.ID) (Drift, bool) {
+	if c.Verifier == nil {
+		return Drift{}, true
+	}
+	d := Drift{ID: id, Path: image.ManifestSigName, WantSize: -1, GotSize: -1}
+	dir := filepath.Join(c.root, filepath.FromSlash(id.Dir()))
+	sig, err := os.ReadFile(filepath.Join(dir, image.ManifestSigName))
+	if errors.Is(err, fs.ErrNotExist) {
+		d.Kind = Unsigned
+		return d, false
+	}
+	if err != nil {
+		d.Kind, d.Err = Unreadable, err.Error()
+		return d, false
+	}
+	data, err := os.ReadFile(filepath.Join(dir, image.ManifestName))
+	if err != nil {
+		d.Kind, d.Err = Unreadable, err.Error()
+		return d, false
+	}
+	if err := c.Verifier.Verify(data, sig); err != nil {
+		d.Kind, d.Err = BadSignature, err.Error()
+		return d, false
+	}
+	return Drift{}, true
 }

@@ -39,6 +39,8 @@ type Config struct {
 	DHCP  DHCP  `yaml:"dhcp"`
 	API   API   `yaml:"api"`
 
+	Signing Signing `yaml:"signing"`
+
 	Inventory Inventory `yaml:"inventory"`
 }
 
@@ -103,6 +105,22 @@ type TLS struct {
 	Listen  string `yaml:"listen"`
 	Cert    string `yaml:"cert"`
 	Key     string `yaml:"key"`
+}
+
+// Signing configures detached CMS signatures of image manifests and
+// generated menus.
+type Signing struct {
+	Enabled bool `yaml:"enabled"`
+	// Dir holds the keys; empty means DataDir/keys. Never inside Root.
+	Dir string `yaml:"dir"`
+}
+
+// KeysDir is the signing keys directory: signing.dir, else data_dir/keys.
+func (c Config) KeysDir() string {
+	if c.Signing.Dir != "" {
+		return c.Signing.Dir
+	}
+	return filepath.Join(c.DataDir, "keys")
 }
 
 // Default returns the embedded defaults.
@@ -189,6 +207,13 @@ func (c *Config) Validate() error {
 		data, _ := filepath.Abs(c.DataDir)
 		if root == data || within(data, root) {
 			bad("data_dir", "%q must not be inside root %q: its keys would be served", c.DataDir, c.Root)
+		}
+	}
+	if c.Signing.Dir != "" && c.Root != "" {
+		root, _ := filepath.Abs(c.Root)
+		dir, _ := filepath.Abs(c.Signing.Dir)
+		if root == dir || within(dir, root) {
+			bad("signing.dir", "%q must not be inside root %q: its private keys would be served", c.Signing.Dir, c.Root)
 		}
 	}
 	switch c.StoreSync {

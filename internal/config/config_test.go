@@ -540,3 +540,20 @@ func TestDefaultsThatMatter(t *testing.T) {
 		t.Errorf("defaults: sync %q, dhcp %q, window %d", d.StoreSync, d.DHCP.Mode, d.TFTP.MaxWindowSize)
 	}
 }
+
+func TestSigningDir(t *testing.T) {
+	cfg := Default()
+	if cfg.Signing.Enabled || cfg.KeysDir() != "/var/lib/bootforge/keys" {
+		t.Errorf("defaults: %+v %q", cfg.Signing, cfg.KeysDir())
+	}
+	cfg.Signing.Dir = "/var/lib/bootforge/root/keys"
+	err := cfg.Validate()
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Key != "signing.dir" {
+		t.Errorf("signing.dir inside root: %v", err)
+	}
+	cfg.Signing.Dir = "/etc/bootforge/keys"
+	if err := cfg.Validate(); err != nil || cfg.KeysDir() != "/etc/bootforge/keys" {
+		t.Errorf("signing.dir outside root: %v", err)
+	}
+}

@@ -27,6 +27,10 @@ const Dir = "images"
 // ManifestName is the manifest's file name in a version's directory.
 const ManifestName = "manifest.json"
 
+// ManifestSigName is the manifest's detached CMS signature (DER), beside
+// it, when signing is on.
+const ManifestSigName = ManifestName + ".sig"
+
 // Templates.
 const (
 	TemplateLinux = "linux"

@@ -17,6 +17,12 @@
 // Only when the client fetches one of them is the one-shot consumed, so a
 // firmware that downloads its menu twice still gets the one-shot the
 // second time.
+//
+// With a Signer (signing on), every generated path also has a detached
+// signature at <path>.sig: the same request (path, query, client) renders
+// the same menu, which is signed instead of served. Rendering it for a
+// signature has no side effects: no sighting, no one-shot change, no
+// boot-log event.
 package menufs
 
 import (
@@ -54,9 +60,17 @@ type FS struct {
 	Now       func() time.Time
 	// Events, if set, gets a boot-log event per menu and one-shot change.
 	Events audit.Sink
+	// Signer, if set, answers <generated path>.sig with a detached
+	// signature of what <generated path> returns.
+	Signer Signer
 
 	mu      sync.Mutex
 	started map[netip.Addr]pendingBoot
+}
+
+// Signer makes a detached signature (CMS, DER) of data.
+type Signer interface {
+	Sign(data []byte) ([]byte, error)
 }
 
 // pendingBoot is a delivered one-shot waiting for its boot to start.
@@ -90,7 +104,10 @@ func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 	if cerr != nil {
 		return nil, err
 	}
-	g, ok, gerr := m.generate(name, req)
+	if m.Signer != nil && strings.HasSuffix(name, ".sig") {
+		return m.openSig(name, req, err)
+	}
+	g, ok, gerr := m.generate(name, req, false)
 	if !ok {
 		return nil, err
 	}
@@ -99,6 +116,42 @@ func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 		return nil, err
 	}
 	v := bootfs.NewVirtual(name, []byte(g.text), m.now())
+	v.MAC = g.mac
+	return v, nil
+}
+
+// openSig answers NAME.sig for a generated NAME: it renders NAME for the
+// same request, without side effects, and signs the bytes. notFound is the
+// disk's answer for NAME.sig, returned when NAME is not generated.
+func (m *FS) openSig(name string, req bootfs.Request, notFound error) (bootfs.File, error) {
+	base := strings.TrimSuffix(name, ".sig")
+	if base == "" {
+		return nil, notFound
+	}
+	breq := req
+	breq.Path = base
+	// A NAME on disk is served as is, not generated: it has no generated
+	// signature (an operator may put NAME.sig beside it).
+	if f, derr := (*m.disk.Load()).Open(breq); derr == nil {
+		f.Close()
+		return nil, notFound
+	} else if !errors.Is(derr, fs.ErrNotExist) {
+		return nil, notFound
+	}
+	g, ok, gerr := m.generate(base, breq, true)
+	if !ok {
+		return nil, notFound
+	}
+	if gerr != nil {
+		m.Log.Warn("menu: signature not generated", "client", req.Client.Addr().String(), "path", name, "err", gerr.Error())
+		return nil, notFound
+	}
+	sig, err := m.Signer.Sign([]byte(g.text))
+	if err != nil {
+		m.Log.Error("menu: signing failed", "client", req.Client.Addr().String(), "path", name, "err", err.Error())
+		return nil, notFound
+	}
+	v := bootfs.NewVirtual(name, sig, m.now())
 	v.MAC = g.mac
 	return v, nil
 }
@@ -116,8 +169,9 @@ type generated struct {
 	mac  net.HardwareAddr // nil when not made for one client
 }
 
-// generate answers the generated paths; ok is false for any other.
-func (m *FS) generate(name string, req bootfs.Request) (generated, bool, error) {
+// generate answers the generated paths; ok is false for any other. dry
+// renders only, for a signature: no sighting, one-shot change or event.
+func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, bool, error) {
 	base := path.Base(name)
 	ip := req.Client.Addr()
 	switch {
@@ -131,9 +185,14 @@ func (m *FS) generate(name string, req bootfs.Request) (generated, bool, error) 
 			return generated{}, true, err
 		}
 		c = m.known(c)
-		m.Sightings.Seen(c) // so that later steps by address know it
-		return m.menu(c, req, menu.FormatIPXE)
+		if !dry && m.Sightings != nil {
+			m.Sightings.Seen(c) // so that later steps by address know it
+		}
+		return m.menu(c, req, menu.FormatIPXE, dry)
 	case name == "bootforge/booted":
+		if dry {
+			return generated{}, false, nil // a beacon, not a menu: nothing to sign
+		}
 		mac, err := parseMAC(req.Query.Get("mac"))
 		if err != nil {
 			return generated{}, true, fmt.Errorf("booted beacon without a MAC")
@@ -141,11 +200,11 @@ func (m *FS) generate(name string, req bootfs.Request) (generated, bool, error) 
 		m.consume(mac, ip, "beacon")
 		return generated{text: "ok\n", mac: mac}, true, nil
 	case strings.HasPrefix(name, "pxelinux.cfg/"):
-		return m.pxelinux(strings.TrimPrefix(name, "pxelinux.cfg/"), req)
+		return m.pxelinux(strings.TrimPrefix(name, "pxelinux.cfg/"), req, dry)
 	case strings.HasPrefix(base, "grub.cfg-01-"):
-		return m.grub(strings.TrimPrefix(base, "grub.cfg-01-"), req)
+		return m.grub(strings.TrimPrefix(base, "grub.cfg-01-"), req, dry)
 	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, ".cfg"):
-		return m.grub(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), ".cfg"), req)
+		return m.grub(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), ".cfg"), req, dry)
 	case base == "grub.cfg":
 		// GRUB asks for grub.cfg-01-<mac> first; this root config is the
 		// fallback, and sends each client on to its own menu by MAC.
@@ -204,7 +263,7 @@ func ipxeClient(req bootfs.Request) (boot.Client, error) {
 
 // pxelinux answers pxelinux's lookups: 01-<mac>, then the hex IP
 // shortened digit by digit, then default.
-func (m *FS) pxelinux(file string, req bootfs.Request) (generated, bool, error) {
+func (m *FS) pxelinux(file string, req bootfs.Request, dry bool) (generated, bool, error) {
 	c := boot.Client{Firmware: boot.FirmwareBIOS, IP: req.Client.Addr()}
 	switch {
 	case strings.HasPrefix(file, "01-"):
@@ -225,16 +284,16 @@ func (m *FS) pxelinux(file string, req bootfs.Request) (generated, bool, error) 
 			return generated{}, false, nil
 		}
 	}
-	return m.menu(m.known(c), req, menu.FormatPXELinux)
+	return m.menu(m.known(c), req, menu.FormatPXELinux, dry)
 }
 
 // grub answers a GRUB client's own menu; mac is as the path writes it.
-func (m *FS) grub(mac string, req bootfs.Request) (generated, bool, error) {
+func (m *FS) grub(mac string, req bootfs.Request, dry bool) (generated, bool, error) {
 	hw, err := parseMAC(mac)
 	if err != nil {
 		return generated{}, false, nil
 	}
-	return m.menu(m.known(boot.Client{MAC: hw, IP: req.Client.Addr()}), req, menu.FormatGRUB)
+	return m.menu(m.known(boot.Client{MAC: hw, IP: req.Client.Addr()}), req, menu.FormatGRUB, dry)
 }
 
 func isHex(s string) bool {
@@ -249,8 +308,9 @@ func isHex(s string) bool {
 	return true
 }
 
-// menu decides and renders c's menu, and carries out the decision.
-func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format) (generated, bool, error) {
+// menu decides and renders c's menu, and carries out the decision unless
+// dry.
+func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format, dry bool) (generated, bool, error) {
 	var shot *boot.NextBoot
 	if m.OneShots != nil && c.MAC != nil {
 		var err error
@@ -265,6 +325,9 @@ func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format) (generated,
 	text, err := menu.Render(d, ft, req.Host)
 	if err != nil {
 		return generated{}, true, err
+	}
+	if dry {
+		return generated{text: text, mac: c.MAC}, true, nil
 	}
 	client := req.Client.Addr()
 	m.carryOut(d, client)

@@ -1,0 +1,86 @@
+// Package keys holds bootforge's signing keys: a signing CA and a
+// code-signing certificate it issues (X.509, for detached CMS signatures of
+// manifests and generated menus).
+//
+// The keys live in a directory of data_dir (default data_dir/keys, mode
+// 0700), which config validation keeps outside root, so they are never
+// served. Private keys are written 0600. Files:
+//
+//	ca.pem       the signing CA's certificate (what verifiers trust)
+//	ca.key       the CA's private key (PKCS#8 PEM)
+//	signing.pem  the code-signing certificate, issued by the CA
+//	signing.key  its private key (PKCS#8 PEM)
+//
+// Operators can bring their own: drop those four files in (the signing
+// certificate must carry extKeyUsage codeSigning), or give their CA to
+// "bootforge keys init --ca-cert F --ca-key F", which then issues the
+// signing certificate with it.
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// File names inside the keys directory.
+const (
+	CACert      = "ca.pem"
+	CAKey       = "ca.key"
+	SigningCert = "signing.pem"
+	SigningKey  = "signing.key"
+)
+
+// ErrExist is returned by Init when keys already exist and force is off.
+var ErrExist = errors.New("keys already exist (use --force to replace them)")
+
+// Dir returns the keys directory: dir if set, else dataDir/keys.
+func Dir(dataDir, dir string) string {
+	if dir != "" {
+		return dir
+	}
+	return filepath.Join(dataDir, "keys")
+}
+
+// writeFile writes data to dir/name atomically with the given mode.
+func writeFile(dir, name string, data []byte, mode fs.FileMode) error {
+	f, err := os.CreateTemp(dir, "."+name+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, name))
+}
+
+// ensureDir makes dir with mode 0700 (and tightens an existing one).
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func errf(format string, args ...any) error { return fmt.Errorf("keys: "+format, args...) }

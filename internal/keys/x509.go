@@ -1,0 +1,347 @@
+package keys
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+)
+
+// RSABits is the size of generated RSA keys. The CA is RSA because UEFI
+// HTTPS boot firmware (OVMF) accepts only RSA certificates, and the CA will
+// issue the boot TLS certificate too.
+const RSABits = 3072
+
+// InitOptions are the choices of Init.
+type InitOptions struct {
+	// Force replaces existing keys.
+	Force bool
+	// CACertFile and CAKeyFile bring the operator's own CA (PEM): it is
+	// copied in and issues the signing certificate.
+	CACertFile, CAKeyFile string
+	// Now is the start of validity; zero means time.Now.
+	Now time.Time
+}
+
+// Init makes the keys directory's X.509 keys: a self-signed signing CA (or
+// the operator's) and a code-signing certificate issued by it.
+func Init(dir string, o InitOptions) error {
+	if (o.CACertFile == "") != (o.CAKeyFile == "") {
+		return errf("--ca-cert and --ca-key must be given together")
+	}
+	if !o.Force {
+		for _, n := range []string{CACert, CAKey, SigningCert, SigningKey} {
+			if exists(filepath.Join(dir, n)) {
+				return fmt.Errorf("keys: %s: %w", filepath.Join(dir, n), ErrExist)
+			}
+		}
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var caCert *x509.Certificate
+	var caKey crypto.Signer
+	var caCertPEM []byte
+	if o.CACertFile != "" {
+		var err error
+		if caCert, caCertPEM, err = readCert(o.CACertFile); err != nil {
+			return err
+		}
+		if caKey, err = readKey(o.CAKeyFile); err != nil {
+			return err
+		}
+		if !publicEqual(caCert.PublicKey, caKey.Public()) {
+			return errf("%s does not hold the key of %s", o.CAKeyFile, o.CACertFile)
+		}
+		if !caCert.IsCA {
+			return errf("%s is not a CA certificate (basicConstraints CA:FALSE)", o.CACertFile)
+		}
+	} else {
+		k, err := rsa.GenerateKey(rand.Reader, RSABits)
+		if err != nil {
+			return err
+		}
+		caKey = k
+		tmpl := &x509.Certificate{
+			SerialNumber:          serial(),
+			Subject:               pkix.Name{CommonName: "bootforge signing CA"},
+			NotBefore:             now.Add(-time.Hour),
+			NotAfter:              now.AddDate(20, 0, 0),
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+			BasicConstraintsValid: true,
+			IsCA:                  true,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+		if err != nil {
+			return err
+		}
+		if caCert, err = x509.ParseCertificate(der); err != nil {
+			return err
+		}
+		caCertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	sk, err := rsa.GenerateKey(rand.Reader, RSABits)
+	if err != nil {
+		return err
+	}
+	notAfter := now.AddDate(5, 0, 0)
+	if notAfter.After(caCert.NotAfter) {
+		notAfter = caCert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: "bootforge code signing"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	}
+	sder, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, sk.Public(), caKey)
+	if err != nil {
+		return err
+	}
+	caKeyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
+	if err != nil {
+		return err
+	}
+	skDER, err := x509.MarshalPKCS8PrivateKey(sk)
+	if err != nil {
+		return err
+	}
+	if err := ensureDir(dir); err != nil {
+		return err
+	}
+	// Keys first, certificates last: a half-written set is never one whose
+	// certificates name keys that are not there.
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{CAKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: caKeyDER}), 0o600},
+		{SigningKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: skDER}), 0o600},
+		{CACert, caCertPEM, 0o644},
+		{SigningCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sder}), 0o644},
+	} {
+		if err := writeFile(dir, f.name, f.data, f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err)
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+func publicEqual(a, b crypto.PublicKey) bool {
+	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ea.Equal(b)
+}
+
+func readCert(path string) (*x509.Certificate, []byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, errf("%v", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, nil, errf("%s: no PEM CERTIFICATE", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, nil, errf("%s: %v", path, err)
+	}
+	return c, pem.EncodeToMemory(blk), nil
+}
+
+func readKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errf("%v", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errf("%s: no PEM key", path)
+	}
+	var k any
+	switch blk.Type {
+	case "PRIVATE KEY":
+		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
+	case "RSA PRIVATE KEY":
+		k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(blk.Bytes)
+	default:
+		return nil, errf("%s: unsupported PEM block %q (encrypted keys are not supported)", path, blk.Type)
+	}
+	if err != nil {
+		return nil, errf("%s: %v", path, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, errf("%s: not a signing key", path)
+	}
+	return s, nil
+}
+
+// Signer makes detached CMS signatures with the code-signing certificate.
+type Signer struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+// LoadSigner reads signing.pem and signing.key from dir.
+func LoadSigner(dir string) (*Signer, error) {
+	c, _, err := readCert(filepath.Join(dir, SigningCert))
+	if err != nil {
+		return nil, err
+	}
+	k, err := readKey(filepath.Join(dir, SigningKey))
+	if err != nil {
+		return nil, err
+	}
+	if !publicEqual(c.PublicKey, k.Public()) {
+		return nil, errf("%s does not hold the key of %s", SigningKey, SigningCert)
+	}
+	if !hasCodeSigning(c) {
+		return nil, errf("%s has no extKeyUsage codeSigning", SigningCert)
+	}
+	return &Signer{cert: c, key: k}, nil
+}
+
+// Certificate is the signer's certificate.
+func (s *Signer) Certificate() *x509.Certificate { return s.cert }
+
+// Sign returns a detached CMS SignedData (DER) over data: SHA-256, the
+// signing certificate included.
+func (s *Signer) Sign(data []byte) ([]byte, error) {
+	sd, err := pkcs7.NewSignedData(data)
+	if err != nil {
+		return nil, err
+	}
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.AddSigner(s.cert, s.key, pkcs7.SignerInfoConfig{}); err != nil {
+		return nil, err
+	}
+	sd.Detach()
+	return sd.Finish()
+}
+
+func hasCodeSigning(c *x509.Certificate) bool {
+	for _, u := range c.ExtKeyUsage {
+		if u == x509.ExtKeyUsageCodeSigning {
+			return true
+		}
+	}
+	return false
+}
+
+// Verifier checks detached CMS signatures against the signing CA.
+type Verifier struct {
+	roots *x509.CertPool
+}
+
+// LoadVerifier reads ca.pem from dir.
+func LoadVerifier(dir string) (*Verifier, error) {
+	c, _, err := readCert(filepath.Join(dir, CACert))
+	if err != nil {
+		return nil, err
+	}
+	p := x509.NewCertPool()
+	p.AddCert(c)
+	return &Verifier{roots: p}, nil
+}
+
+// Verify checks that sig is a detached CMS signature over data by a
+// certificate with extKeyUsage codeSigning that chains to the CA.
+func (v *Verifier) Verify(data, sig []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil { // a hostile DER must not crash a check
+			err = fmt.Errorf("signature: %v", r)
+		}
+	}()
+	p7, err := pkcs7.Parse(sig)
+	if err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	if len(p7.Content) != 0 && !bytes.Equal(p7.Content, data) {
+		return errors.New("signature: not detached, and its content differs")
+	}
+	p7.Content = data
+	if len(p7.Signers) != 1 {
+		return fmt.Errorf("signature: %d signers, want 1", len(p7.Signers))
+	}
+	if err := p7.Verify(); err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	signer := p7.GetOnlySigner()
+	if signer == nil {
+		return errors.New("signature: no signer certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range p7.Certificates {
+		if c != signer {
+			inter.AddCert(c)
+		}
+	}
+	if _, err := signer.Verify(x509.VerifyOptions{
+		Roots:         v.roots,
+		Intermediates: inter,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	}); err != nil {
+		return fmt.Errorf("signature: signer %q: %w", signer.Subject.CommonName, err)
+	}
+	return nil
+}
+
+// CertInfo describes one certificate for "keys show".
+type CertInfo struct {
+	File      string    `json:"file"`
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	SHA256    string    `json:"sha256"`
+	KeyFile   string    `json:"key_file,omitempty"`
+	KeyMode   string    `json:"key_mode,omitempty"`
+}
+
+// Show describes the certificates in dir.
+func Show(dir string) ([]CertInfo, error) {
+	var out []CertInfo
+	for _, p := range [][2]string{{CACert, CAKey}, {SigningCert, SigningKey}} {
+		c, _, err := readCert(filepath.Join(dir, p[0]))
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(c.Raw)
+		ci := CertInfo{
+			File: filepath.Join(dir, p[0]), Subject: c.Subject.String(), Issuer: c.Issuer.String(),
+			NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), SHA256: hex.EncodeToString(sum[:]),
+		}
+		if st, err := os.Stat(filepath.Join(dir, p[1])); err == nil {
+			ci.KeyFile, ci.KeyMode = filepath.Join(dir, p[1]), fmt.Sprintf("%04o", st.Mode().Perm())
+		}
+		out = append(out, ci)
+	}
+	return out, nil
+}
