@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -107,11 +108,7 @@ func LoadOpenPGP(dir string) (*openpgp.Entity, error) {
 // SignDetached makes a binary detached v4 signature of data, SHA-256,
 // as GRUB's pgp module verifies.
 func SignDetached(e *openpgp.Entity, data []byte) ([]byte, error) {
-	var sig bytes.Buffer
-	if err := openpgp.DetachSign(&sig, e, bytes.NewReader(data), openPGPConfig()); err != nil {
-		return nil, err
-	}
-	return withUnhashedIssuer(sig.Bytes(), e.PrimaryKey.KeyId)
+	return SignDetachedReader(e, bytes.NewReader(data))
 }
 
 // withUnhashedIssuer adds an issuer key ID subpacket to the unhashed area
@@ -199,4 +196,13 @@ func packetBody(pkt []byte) ([]byte, error) {
 		return nil, errors.New("openpgp: want exactly one signature packet")
 	}
 	return pkt[hdr:], nil
+}
+
+// SignDetachedReader is SignDetached over a reader, for large files.
+func SignDetachedReader(e *openpgp.Entity, r io.Reader) ([]byte, error) {
+	var sig bytes.Buffer
+	if err := openpgp.DetachSign(&sig, e, r, openPGPConfig()); err != nil {
+		return nil, err
+	}
+	return withUnhashedIssuer(sig.Bytes(), e.PrimaryKey.KeyId)
 }
