@@ -59,6 +59,10 @@ func InitOpenPGP(dir string) error {
 	if err := pubOnly.Serialize(&pub); err != nil {
 		return err
 	}
+	pubOld, err := oldFormat(pub.Bytes())
+	if err != nil {
+		return err
+	}
 	var sec bytes.Buffer
 	w, err := armor.Encode(&sec, openpgp.PrivateKeyType, nil)
 	if err != nil {
@@ -70,7 +74,7 @@ func InitOpenPGP(dir string) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(dir, OpenPGPPublicFile), pub.Bytes(), 0o644); err != nil {
+	if err := writeFile(filepath.Join(dir, OpenPGPPublicFile), pubOld, 0o644); err != nil {
 		return err
 	}
 	return writeFile(priv, sec.Bytes(), 0o600)
@@ -153,10 +157,52 @@ func withUnhashedIssuer(pkt []byte, keyID uint64) ([]byte, error) {
 
 // packetBody returns the body of the single signature packet in pkt.
 func packetBody(pkt []byte) ([]byte, error) {
-	if len(pkt) < 2 || pkt[0]&0x80 == 0 {
-		return nil, errors.New("openpgp: not a packet")
+	tag, body, rest, err := nextPacket(pkt)
+	if err != nil {
+		return nil, err
 	}
-	var tag byte
+	if tag != 2 {
+		return nil, fmt.Errorf("openpgp: packet tag %d, want a signature", tag)
+	}
+	if len(rest) != 0 {
+		return nil, errors.New("openpgp: want exactly one signature packet")
+	}
+	return body, nil
+}
+
+// oldFormat rewrites packets with old-format headers. GRUB 2.06 reads a
+// new-format two-byte length wrongly (it leaves out the 192), so a key
+// that go-crypto writes fails with "error loading initial key: bad
+// signature"; gpg writes old-format headers, which GRUB reads right.
+func oldFormat(pkts []byte) ([]byte, error) {
+	var out bytes.Buffer
+	for len(pkts) > 0 {
+		tag, body, rest, err := nextPacket(pkts)
+		if err != nil {
+			return nil, err
+		}
+		if tag > 15 {
+			return nil, fmt.Errorf("openpgp: packet tag %d has no old format", tag)
+		}
+		switch n := len(body); {
+		case n < 256:
+			out.Write([]byte{0x80 | tag<<2, byte(n)})
+		case n < 65536:
+			out.Write([]byte{0x80 | tag<<2 | 1, byte(n >> 8), byte(n)})
+		default:
+			out.Write([]byte{0x80 | tag<<2 | 2, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+		}
+		out.Write(body)
+		pkts = rest
+	}
+	return out.Bytes(), nil
+}
+
+// nextPacket splits the first packet off pkts.
+func nextPacket(pkt []byte) (tag byte, body, rest []byte, err error) {
+	if len(pkt) < 2 || pkt[0]&0x80 == 0 {
+		return 0, nil, nil, errors.New("openpgp: not a packet")
+	}
 	var n, hdr int
 	if pkt[0]&0x40 != 0 { // new format
 		tag = pkt[0] & 0x3f
@@ -168,7 +214,7 @@ func packetBody(pkt []byte) ([]byte, error) {
 		case l == 255 && len(pkt) >= 6:
 			n, hdr = int(binary.BigEndian.Uint32(pkt[2:6])), 6
 		default:
-			return nil, errors.New("openpgp: partial packet length")
+			return 0, nil, nil, errors.New("openpgp: partial packet length")
 		}
 	} else {
 		tag = (pkt[0] >> 2) & 0xf
@@ -177,25 +223,22 @@ func packetBody(pkt []byte) ([]byte, error) {
 			n, hdr = int(pkt[1]), 2
 		case 1:
 			if len(pkt) < 3 {
-				return nil, errors.New("openpgp: short packet")
+				return 0, nil, nil, errors.New("openpgp: short packet")
 			}
 			n, hdr = int(binary.BigEndian.Uint16(pkt[1:3])), 3
 		case 2:
 			if len(pkt) < 5 {
-				return nil, errors.New("openpgp: short packet")
+				return 0, nil, nil, errors.New("openpgp: short packet")
 			}
 			n, hdr = int(binary.BigEndian.Uint32(pkt[1:5])), 5
 		default:
-			return nil, errors.New("openpgp: indeterminate packet length")
+			return 0, nil, nil, errors.New("openpgp: indeterminate packet length")
 		}
 	}
-	if tag != 2 {
-		return nil, fmt.Errorf("openpgp: packet tag %d, want a signature", tag)
+	if n < 0 || hdr+n > len(pkt) {
+		return 0, nil, nil, errors.New("openpgp: short packet")
 	}
-	if hdr+n != len(pkt) {
-		return nil, errors.New("openpgp: want exactly one signature packet")
-	}
-	return pkt[hdr:], nil
+	return tag, pkt[hdr : hdr+n], pkt[hdr+n:], nil
 }
 
 // SignDetachedReader is SignDetached over a reader, for large files.
