@@ -50,7 +50,7 @@ func newRootCmd(g *globalFlags) *cobra.Command {
 	pf.StringVarP(&g.config, "config", "c", os.Getenv("BOOTFORGE_CONFIG"), "YAML config file (env BOOTFORGE_CONFIG); without one, the embedded defaults")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: text or json (env BOOTFORGE_LOG_FORMAT)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (env BOOTFORGE_LOG_LEVEL)")
-	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newVersionCmd())
+	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newVersionCmd())
 	return root
 }
 

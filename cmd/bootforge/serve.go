@@ -113,6 +113,7 @@ type services struct {
 	db    *store.SQLite
 	inv   *inventory.Watcher
 	menus *menufs.FS
+	sfs   bootfs.FS
 	audit *audit.Recorder
 
 	ready   atomic.Bool // every enabled service is bound
@@ -196,10 +197,12 @@ func (s *services) start(ctx context.Context) error {
 		s.menus.Signer = signer
 		s.log.Info("signing generated menus", "keys", cfg.KeysDir(), "signer", signer.Certificate().Subject.String())
 	}
+	// GRUB menus, kernels and initrds of signed profiles get <path>.sig.
+	s.sfs = grubSigned(cfg.DataDir, s.menus, s.inv.Current, s.log)
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {
-		s.tftp = tftp.New(s.menus, tftpSettings(cfg.TFTP), s.log)
+		s.tftp = tftp.New(s.sfs, tftpSettings(cfg.TFTP), s.log)
 		s.tftp.Events = s.sink()
 		conn, err := s.tftp.Listen(cfg.TFTP.Listen)
 		if err != nil {
@@ -214,7 +217,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "tftp", conn.LocalAddr().String())
 	}
 	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
-		s.files = httpd.New(s.menus, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
+		s.files = httpd.New(s.sfs, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
 		s.files.Events = s.sink()
 	}
 	if cfg.HTTP.Enabled {
@@ -456,10 +459,10 @@ func (s *services) reload(load func() (config.Config, error)) {
 	s.level.Set(parseLevel(run.Log.Level))
 	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
 	if s.tftp != nil {
-		s.tftp.Update(s.menus, tftpSettings(run.TFTP))
+		s.tftp.Update(s.sfs, tftpSettings(run.TFTP))
 	}
 	if s.files != nil {
-		s.files.Update(s.menus, run.HTTP.AccessLog, run.HTTP.MaxRequests)
+		s.files.Update(s.sfs, run.HTTP.AccessLog, run.HTTP.MaxRequests)
 	}
 	// The old directory stays open: transfers in flight may still read it,
 	// and an os.Root costs one descriptor.

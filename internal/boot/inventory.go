@@ -75,7 +75,10 @@ type Profile struct {
 	Variants map[Firmware]Menu
 	// SecureBoot sends x64 UEFI clients down the shim → signed GRUB chain.
 	SecureBoot bool
-	Source     string // "file:line", for messages
+	// Signed: GRUB menus, kernels and initrds come with detached OpenPGP
+	// signatures, and GRUB menus enforce them and stop when a load fails.
+	Signed bool
+	Source string // "file:line", for messages
 }
 
 // Selector is an AND of conditions; an empty field is no condition. Text

@@ -28,6 +28,7 @@ type Profile struct {
 	Priority   int             `yaml:"priority"`
 	Match      []Selector      `yaml:"match"`
 	SecureBoot bool            `yaml:"secure_boot"`
+	Signed     bool            `yaml:"signed"` // GRUB files with OpenPGP signatures (bootforge grub build)
 	Menu       Menu            `yaml:"menu"`
 	Variants   map[string]Menu `yaml:"variants"` // by firmware: bios, efi-x64, efi-arm64, ...
 }

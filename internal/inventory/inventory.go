@@ -210,7 +210,7 @@ func files(dir string) []string {
 }
 
 func convertProfile(p config.Profile, src string) (boot.Profile, error) {
-	bp := boot.Profile{Name: p.Name, Priority: p.Priority, SecureBoot: p.SecureBoot, Source: src}
+	bp := boot.Profile{Name: p.Name, Priority: p.Priority, SecureBoot: p.SecureBoot, Signed: p.Signed, Source: src}
 	fail := func(field, format string, args ...any) (boot.Profile, error) {
 		return boot.Profile{}, fmt.Errorf("%s: profile %q: %s: %s", src, p.Name, field, fmt.Sprintf(format, args...))
 	}

@@ -34,6 +34,8 @@ type Request struct {
 	// Vars are substituted into command lines as {name}: untrusted values,
 	// sanitised on the way in.
 	Vars map[string]string
+	// Signed makes GRUB enforce signatures and stop when a load fails.
+	Signed bool
 }
 
 // Safe reduces untrusted text to characters with no meaning in any of the

@@ -37,7 +37,7 @@ func ParseFormat(name string) (Format, error) {
 // empty, is where relative paths are fetched over HTTP.
 func Render(d boot.Decision, ft Format, host string) (string, error) {
 	c := d.Client
-	r := Request{Menu: d.Choice.Menu, Profile: d.Choice.Profile.Name, EFI: c.Firmware.EFI(), Boot: d.Boot}
+	r := Request{Menu: d.Choice.Menu, Profile: d.Choice.Profile.Name, EFI: c.Firmware.EFI(), Boot: d.Boot, Signed: d.Choice.Profile.Signed}
 	if host != "" {
 		r.BaseURL = "http://" + host
 	}
