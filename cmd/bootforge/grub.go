@@ -19,7 +19,6 @@ import (
 )
 
 // keysDir is where bootforge's signing keys live: never served.
-func keysDir(dataDir string) string { return filepath.Join(dataDir, "keys") }
 
 func newGrubCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "grub", Short: "Netboot GRUB that enforces bootforge's OpenPGP signatures"}
@@ -43,7 +42,7 @@ the signatures this GRUB asks for.`,
 			if !ok {
 				return fmt.Errorf("--platform: %q: want x86_64-efi or i386-pc", platform)
 			}
-			kd := keysDir(cfg.DataDir)
+			kd := cfg.KeysDir()
 			if err := keys.InitOpenPGP(kd); err != nil {
 				return err
 			}
@@ -68,7 +67,7 @@ the signatures this GRUB asks for.`,
 // detached OpenPGP signatures, made with the key in data_dir/keys. The key
 // is read when first needed, so one made by "grub build" while serving is
 // used without a restart; with no key, no signature is served.
-func grubSigned(dataDir string, menus *menufs.FS, inv func() *boot.Inventory, log *slog.Logger) bootfs.FS {
+func grubSigned(keysDir string, menus *menufs.FS, inv func() *boot.Inventory, log *slog.Logger) bootfs.FS {
 	var mu sync.Mutex
 	var entity *openpgp.Entity
 	sign := func(r io.Reader) ([]byte, error) {
@@ -76,7 +75,7 @@ func grubSigned(dataDir string, menus *menufs.FS, inv func() *boot.Inventory, lo
 		e := entity
 		if e == nil {
 			var err error
-			e, err = keys.LoadOpenPGP(keysDir(dataDir))
+			e, err = keys.LoadOpenPGP(keysDir)
 			if err != nil {
 				mu.Unlock()
 				if os.IsNotExist(err) {

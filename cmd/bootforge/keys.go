@@ -44,6 +44,10 @@ func newKeysInitCmd(g *globalFlags) *cobra.Command {
 			if err := keys.Init(dir, o); err != nil {
 				return err
 			}
+			// The OpenPGP key that GRUB checks signatures with (grub build).
+			if err := keys.InitOpenPGP(dir); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "keys written to %s\n", dir)
 			return nil
 		},

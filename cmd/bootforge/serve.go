@@ -198,7 +198,7 @@ func (s *services) start(ctx context.Context) error {
 		s.log.Info("signing generated menus", "keys", cfg.KeysDir(), "signer", signer.Certificate().Subject.String())
 	}
 	// GRUB menus, kernels and initrds of signed profiles get <path>.sig.
-	s.sfs = grubSigned(cfg.DataDir, s.menus, s.inv.Current, s.log)
+	s.sfs = grubSigned(cfg.KeysDir(), s.menus, s.inv.Current, s.log)
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {
