@@ -55,7 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$WORK/data" "$RESULTS_DIR"
+mkdir -p "$WORK/data" "$WORK/root" "$RESULTS_DIR"
 
 if [[ -n ${BOOTFORGE_BIN:-} ]]; then
   BF=$BOOTFORGE_BIN
