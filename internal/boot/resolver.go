@@ -34,16 +34,25 @@ func (r *Resolver) Resolve(c Client, inv *Inventory) Plan {
 	if !c.PXE() {
 		return Plan{Reason: "not a network-boot client"}
 	}
-	plan := r.resolve(c, inv)
-	if inv != nil && plan.Boot {
-		if choice, ok := inv.Choose(c); ok {
-			plan.Profile = choice.Profile.Name
+	// The client's profile, chosen once: it names the menu to come and
+	// may put the client on the Secure Boot chain.
+	var choice *Choice
+	if inv != nil {
+		if c.Firmware == FirmwareUnknown && c.HasArch {
+			c.Firmware, _ = c.Arch.Firmware()
 		}
+		if ch, ok := inv.Choose(c); ok {
+			choice = &ch
+		}
+	}
+	plan := r.resolve(c, choice)
+	if choice != nil && plan.Boot {
+		plan.Profile = choice.Profile.Name
 	}
 	return plan
 }
 
-func (r *Resolver) resolve(c Client, inv *Inventory) Plan {
+func (r *Resolver) resolve(c Client, choice *Choice) Plan {
 	fw, httpArch := c.Arch.Firmware()
 	switch {
 	case c.IsIPXE():
@@ -66,7 +75,7 @@ func (r *Resolver) resolve(c Client, inv *Inventory) Plan {
 			HTTPClient: true, Reason: "UEFI HTTP boot: loader over HTTP"}
 	}
 	if fw == FirmwareEFIx64 {
-		if why := r.secureBoot(c, inv); why != "" {
+		if why := r.secureBoot(c, choice); why != "" {
 			if r.SecureBootLoader == "" {
 				return Plan{Firmware: fw, Reason: why + ", but no Secure Boot loader is configured"}
 			}
@@ -82,20 +91,16 @@ func (r *Resolver) resolve(c Client, inv *Inventory) Plan {
 		Reason: fmt.Sprintf("%s PXE: loader over TFTP", fw)}
 }
 
-// secureBoot says why a client takes the Secure Boot chain, or "".
-func (r *Resolver) secureBoot(c Client, inv *Inventory) string {
+// secureBoot says why an x64 UEFI client takes the Secure Boot chain, or
+// "": its subnet, its host or its profile (choice, nil if none) says so.
+func (r *Resolver) secureBoot(c Client, choice *Choice) string {
 	for _, p := range r.SecureBootSubnets {
 		if c.OnNetwork(p) {
 			return fmt.Sprintf("Secure Boot for subnet %s", p)
 		}
 	}
-	if inv == nil {
-		return ""
-	}
-	c.Firmware = FirmwareEFIx64
-	choice, ok := inv.Choose(c)
 	switch {
-	case !ok:
+	case choice == nil:
 		return ""
 	case choice.Host != nil && choice.Host.SecureBoot:
 		return fmt.Sprintf("Secure Boot for host %q", choice.Host.Name)

@@ -225,6 +225,9 @@ func (m *Manifest) File(p string) (File, bool) {
 // OfPath tells which version a served path belongs to:
 // images/NAME/VERSION/... gives NAME@VERSION.
 func OfPath(p string) (ID, bool) {
+	if !strings.HasPrefix(strings.TrimPrefix(p, "/"), Dir+"/") {
+		return ID{}, false // most paths: no split, no allocation (every boot-log event asks)
+	}
 	parts := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 4)
 	if len(parts) < 4 || parts[0] != Dir {
 		return ID{}, false
