@@ -45,6 +45,9 @@ func newIVTSite(t *testing.T) *ivtSite {
 	s := &ivtSite{Dir: t.TempDir(), Tmp: t.TempDir()}
 	s.Root = filepath.Join(s.Dir, "root")
 	s.Config = filepath.Join(s.Dir, "bootforge.yaml")
+	if err := os.MkdirAll(s.Root, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cfg := "root: " + s.Root + "\ndata_dir: " + filepath.Join(s.Dir, "data") + "\n"
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
