@@ -208,15 +208,25 @@ dhcp:
 # Hardware profiles and hosts: here, or one file each (or a list) in
 # profiles/ and hosts/ beside this file, watched while bootforge runs.
 inventory:
-  default_profile: ""
-  # profiles:
-  #   - name: lab
-  #     match: [{oui: "52:54:00", arch: efi-x64}]
-  #     menu:
-  #       default: install
-  #       timeout: 5s
-  #       entries:
-  #         - {name: install, kind: linux, kernel: debian/vmlinuz,
-  #            initrds: [debian/initrd.gz], cmdline: "hostname={hostname}"}
-  #         - {name: disk, kind: local}
+  # The profile of every client that no other profile matches.
+  default_profile: starter
+  profiles:
+    # Boots the local disk after 10 s; the iPXE shell is one key away.
+    - name: starter
+      menu:
+        default: disk
+        timeout: 10s
+        entries:
+          - {name: disk, label: "Boot from local disk", kind: local}
+          - {name: shell, label: "iPXE shell", kind: shell}
+    # A Linux installer, matched by OUI and firmware:
+    # - name: lab
+    #   match: [{oui: "52:54:00", arch: efi-x64}]
+    #   menu:
+    #     default: install
+    #     timeout: 5s
+    #     entries:
+    #       - {name: install, kind: linux, kernel: debian/vmlinuz,
+    #          initrds: [debian/initrd.gz], cmdline: "hostname={hostname}"}
+    #       - {name: disk, kind: local}
 `

@@ -97,6 +97,7 @@ func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
 	if err := cfg.Apply(overrides); err != nil {
 		return config.Config{}, err
 	}
+	g.describe(cmd, cfg)
 	return cfg, nil
 }
 
@@ -330,7 +331,7 @@ func (s *services) closeStore() error {
 
 // openStore opens the embedded store under the data dir.
 func openStore(cfg config.Config) (*store.SQLite, error) {
-	db, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "bootforge.db"), cfg.StoreSync)
+	db, err := store.OpenSQLite(storePath(cfg), cfg.StoreSync)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
