@@ -32,6 +32,9 @@ func openConfiguredStore(cmd *cobra.Command, g *globalFlags) (config.Config, *st
 		return config.Config{}, nil, err
 	}
 	db, err := openStore(cfg)
+	if err == nil {
+		warnOtherStore(cmd, g, cfg)
+	}
 	return cfg, db, err
 }
 

@@ -4,14 +4,18 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -62,8 +66,15 @@ func defaultConfig() string {
 	return ""
 }
 
-// storePath is the embedded store's file.
-func storePath(cfg config.Config) string { return filepath.Join(cfg.DataDir, "bootforge.db") }
+// storePath is the embedded store's file, absolute so that two
+// processes can compare theirs.
+func storePath(cfg config.Config) string {
+	p := filepath.Join(cfg.DataDir, "bootforge.db")
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
 
 // describe says, with -v, which config and store a command works on.
 func (g *globalFlags) describe(cmd *cobra.Command, cfg config.Config) {
@@ -191,4 +202,44 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// warnOtherStore asks the server on cfg's API address which store it
+// uses, and warns when that is not the store the command just opened: the
+// classic first-hour trap is a token or host written to a store that the
+// running server never reads. No answer is no warning (no server, or one
+// that does not say); -v tells.
+func warnOtherStore(cmd *cobra.Command, g *globalFlags, cfg config.Config) {
+	if !cfg.API.Enabled {
+		return
+	}
+	host, port, err := net.SplitHostPort(cfg.API.Listen)
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(host); host == "" || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
+	client := &http.Client{Timeout: time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		if g.verbose {
+			fmt.Fprintf(cmd.ErrOrStderr(), "server: none answers at %s\n", url)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	var ready struct {
+		Store string `json:"store"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&ready); err != nil || ready.Store == "" {
+		return
+	}
+	mine := storePath(cfg)
+	if ready.Store != mine {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the server at %s uses the store %s, but this command opened %s: give it the server's config (--config or BOOTFORGE_CONFIG)\n", url, ready.Store, mine)
+	} else if g.verbose {
+		fmt.Fprintf(cmd.ErrOrStderr(), "server: %s uses this store\n", url)
+	}
 }

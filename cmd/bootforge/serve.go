@@ -260,7 +260,7 @@ func (s *services) start(ctx context.Context) error {
 			return fmt.Errorf("api.listen: %w", err)
 		}
 		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
-			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel}
+			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg)}
 		s.serveHTTP(httpd.NewHTTPServer(a.Handler(), s.log), ln)
 		attrs = append(attrs, "api", ln.Addr().String())
 	}

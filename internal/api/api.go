@@ -54,6 +54,9 @@ type Server struct {
 	// an unsigned kernel, as loading the inventory would (see
 	// inventory.Source.CheckKernel).
 	CheckKernel func(path string) error
+	// Store names the store the server uses (for SQLite, the file), so
+	// that a command run beside the server can tell it opened another.
+	Store string
 }
 
 // Handler returns the mux for the management listener.
@@ -137,7 +140,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "problems": problems})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "store": s.Store})
 }
 
 // hostService is the write service for hosts and one-shots, shared with
