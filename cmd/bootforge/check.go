@@ -17,15 +17,16 @@ import (
 )
 
 func newCheckCmd(g *globalFlags) *cobra.Command {
-	var loader, mac, expectProfile, iface string
+	var loader, mac, expectProfile, iface, arch string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "check [--loader FILE] [--mac M --expect-profile P] [--interface IF] [--json]",
+		Use:   "check [--loader FILE] [--mac M --expect-profile P] [--arch FW] [--interface IF] [--json]",
 		Short: "Run the validation checklist against the running server",
 		Long: `Check a running bootforge as a client would, with the same config:
 
-  tftp      a TFTP GET of a loader succeeds
-  menu      a test MAC gets a menu (of the expected profile, if given)
+  tftp      a TFTP GET of a loader succeeds (the --arch firmware's)
+  menu      a test MAC gets a menu (of the expected profile, if given),
+            asking as iPXE built for the --arch firmware would
   dhcp      the effective DHCP config, and the DHCP servers answering on
             --interface (more than one giving addresses fails)
   health    the management API's /healthz and /readyz answer
@@ -42,7 +43,11 @@ exits non-zero if anything fails.`,
 			if err != nil {
 				return err
 			}
-			items := runChecklist(cfg, loader, mac, expectProfile, iface)
+			fw, err := boot.ParseFirmware(arch)
+			if err != nil {
+				return fmt.Errorf("--arch: %w", err)
+			}
+			items := runChecklist(cfg, loader, mac, expectProfile, iface, fw)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -57,7 +62,8 @@ exits non-zero if anything fails.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&loader, "loader", "", "file to fetch over TFTP (default: the BIOS loader of dhcp.loaders)")
+	cmd.Flags().StringVar(&loader, "loader", "", "file to fetch over TFTP (default: the --arch firmware's loader of dhcp.loaders)")
+	cmd.Flags().StringVar(&arch, "arch", string(boot.FirmwareBIOS), "the test client's firmware: "+boot.FirmwareNames())
 	cmd.Flags().StringVar(&mac, "mac", "02:bf:00:00:00:01", "test MAC for the menu check")
 	cmd.Flags().StringVar(&expectProfile, "expect-profile", "", "the profile the test MAC must get")
 	cmd.Flags().StringVarP(&iface, "interface", "i", "", "probe this interface for DHCP servers (needs root and a free udp/68)")
@@ -81,16 +87,18 @@ func local(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) []check.Item {
+func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, fw boot.Firmware) []check.Item {
 	var items []check.Item
 	timeout := 3 * time.Second
 
 	switch {
 	case !cfg.TFTP.Enabled:
 		items = append(items, check.Skip("tftp", "TFTP is disabled"))
+	case loader == "" && cfg.DHCP.Loaders.TFTP()[fw] == "":
+		items = append(items, check.Fail("tftp", "dhcp.loaders has no loader for %s (give --loader)", fw))
 	default:
 		if loader == "" {
-			loader = cfg.DHCP.Loaders.TFTP()[boot.FirmwareBIOS]
+			loader = cfg.DHCP.Loaders.TFTP()[fw]
 		}
 		addr := local(cfg.TFTP.Listen)
 		if n, err := check.TFTPGet(addr, loader, timeout); err != nil {
@@ -107,8 +115,9 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) [
 		if err != nil {
 			items = append(items, check.Fail("menu", "--mac %q is not a MAC address", mac))
 		} else {
-			url := fmt.Sprintf("http://%s/bootforge/ipxe?mac=%s&buildarch=i386&platform=pcbios", local(cfg.HTTP.Listen),
-				strings.ReplaceAll(hw.String(), ":", "-"))
+			buildarch, platform, _ := fw.IPXE()
+			url := fmt.Sprintf("http://%s/bootforge/ipxe?mac=%s&buildarch=%s&platform=%s", local(cfg.HTTP.Listen),
+				strings.ReplaceAll(hw.String(), ":", "-"), buildarch, platform)
 			code, body, err := check.HTTPGet(url, timeout)
 			switch {
 			case err != nil:

@@ -176,3 +176,17 @@ func FirmwareOfIPXE(buildarch, platform string) Firmware {
 	}
 	return FirmwareUnknown
 }
+
+// IPXE is how an iPXE built for fw reports itself: ${buildarch} and
+// ${platform}, the inverse of FirmwareOfIPXE.
+func (fw Firmware) IPXE() (buildarch, platform string, ok bool) {
+	for _, f := range firmwares {
+		if f.fw == fw {
+			if f.efi {
+				return f.buildarch, "efi", true
+			}
+			return f.buildarch, "pcbios", true
+		}
+	}
+	return "", "", false
+}
