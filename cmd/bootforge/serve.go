@@ -111,6 +111,7 @@ type services struct {
 	http  []*http.Server
 	files *httpd.Server
 	dhcp  *dhcp.Server
+	watch *dhcp.Watch
 	db    *store.SQLite
 	inv   *inventory.Watcher
 	menus *menufs.FS
@@ -253,6 +254,9 @@ func (s *services) start(ctx context.Context) error {
 		}
 		s.dhcp = srv
 		attrs = append(attrs, "dhcp", cfg.DHCP.Mode, "dhcp_on", strings.Join(srv.Addrs(), ","))
+		if cfg.DHCP.Watch.Enabled {
+			s.watch = startWatch(cfg.DHCP, s.sink(), s.log)
+		}
 	}
 	if cfg.API.Enabled {
 		ln, err := net.Listen("tcp", cfg.API.Listen)
@@ -494,6 +498,9 @@ func (s *services) shutdown(ctx context.Context) error {
 	}
 	if s.dhcp != nil {
 		s.dhcp.Close()
+	}
+	if s.watch != nil {
+		s.watch.Close()
 	}
 	s.cancel()
 	if s.audit != nil {

@@ -45,6 +45,18 @@ type DHCP struct {
 	OfferHold Duration `yaml:"offer_hold"`
 	// Subnets are the address pools, for authoritative mode.
 	Subnets []Subnet `yaml:"subnets"`
+	// Watch looks for other DHCP servers on the served interfaces.
+	Watch Watch `yaml:"watch"`
+}
+
+// Watch is the rogue-DHCP watch.
+type Watch struct {
+	// Enabled listens for other servers' broadcast replies (needs
+	// CAP_NET_RAW; without it the watch is off, with a warning).
+	Enabled bool `yaml:"enabled"`
+	// Probe, if not 0, also broadcasts a DISCOVER this often, to find
+	// servers that answer clients by unicast.
+	Probe Duration `yaml:"probe"`
 }
 
 // Loaders are the first-stage boot loaders by firmware, as paths served
@@ -227,6 +239,7 @@ func defaultDHCP() DHCP {
 		RateLimit:  10,
 		LeaseTime:  Duration(time.Hour),
 		OfferHold:  Duration(30 * time.Second),
+		Watch:      Watch{Enabled: true},
 		Loaders: Loaders{
 			BIOS:          "undionly.kpxe",
 			EFIx64:        "snponly.efi",
@@ -263,6 +276,9 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 	}
 	if d.Mode == "authoritative" && len(d.Subnets) == 0 {
 		bad("dhcp.subnets", "authoritative mode needs at least one subnet")
+	}
+	if p := d.Watch.Probe.D(); p != 0 && p < 5*time.Second {
+		bad("dhcp.watch.probe", "%s: probe at most every 5s (0: passive only)", d.Watch.Probe)
 	}
 	seenIP := map[netip.Addr]string{}
 	seenMAC := map[string]string{}

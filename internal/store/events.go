@@ -23,6 +23,7 @@ func (s *SQLite) PutEvents(events []audit.Event) error {
 type EventFilter struct {
 	MAC   string
 	IP    string
+	Stage string
 	Since time.Time
 	After int64 // only events with a larger ID (for following)
 	Limit int   // 0: 1000
@@ -37,6 +38,9 @@ func (s *SQLite) Events(f EventFilter) ([]audit.Event, error) {
 	}
 	if f.IP != "" {
 		where, args = append(where, "ip = ?"), append(args, f.IP)
+	}
+	if f.Stage != "" {
+		where, args = append(where, "stage = ?"), append(args, f.Stage)
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
