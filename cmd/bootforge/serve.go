@@ -157,13 +157,15 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 
 func (s *services) start(ctx context.Context) error {
 	cfg := s.cfg
+	// data_dir first: root is inside it by default, and MkdirAll would
+	// make it 0755 on the way.
+	if err := makeDataDir(cfg.DataDir, s.log); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
-	}
-	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive)
+	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive, cfg.Private()...)
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
@@ -320,6 +322,27 @@ func keepEvents(ctx context.Context, db *store.SQLite, retention time.Duration, 
 	}
 }
 
+// makeDataDir makes data_dir 0700. One that others can read (an older
+// bootforge made it 0755) is tightened to 0700, with a warning: it holds
+// the store and the private keys, and nothing in it is for anyone else.
+func makeDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			log.Warn("data_dir is readable by others and could not be tightened", "data_dir", dir, "mode", fmt.Sprintf("%04o", perm), "err", err)
+			return nil
+		}
+		log.Warn("data_dir was readable by others; tightened to 0700", "data_dir", dir, "mode_was", fmt.Sprintf("%04o", perm))
+	}
+	return nil
+}
+
 func (s *services) closeStore() error {
 	if s.db == nil {
 		return nil
@@ -442,13 +465,19 @@ func (s *services) reload(load func() (config.Config, error)) {
 	}
 	old := s.cfg
 	run := liveConfig(old, cfg)
+	// The new root against the running data_dir, resolved now: the file
+	// system may have changed since start.
+	if err := run.Contained(); err != nil {
+		s.log.Error("reload refused, keeping the running config", "err", err)
+		return
+	}
 	dir := s.dir
 	if run.Root != old.Root || run.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive {
 		if err := os.MkdirAll(run.Root, 0o755); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
 			return
 		}
-		if dir, err = bootfs.OpenDir(run.Root, run.TFTP.CaseInsensitive); err != nil {
+		if dir, err = bootfs.OpenDir(run.Root, run.TFTP.CaseInsensitive, run.Private()...); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
 			return
 		}

@@ -98,16 +98,26 @@ func Clean(name string) (string, error) {
 type Dir struct {
 	root            *os.Root
 	caseInsensitive bool
+	rootReal        string   // the root, symlinks resolved
+	private         []string // paths never served, symlinks resolved (private.go)
 }
 
 // OpenDir opens dir as a root. With caseInsensitive, a name that does not
 // exist as spelled is looked up component by component ignoring case.
-func OpenDir(dir string, caseInsensitive bool) (*Dir, error) {
+// No file inside a private path (data_dir, the keys directory, the TLS
+// key) is served, whatever leads to it.
+func OpenDir(dir string, caseInsensitive bool, private ...string) (*Dir, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{root: r, caseInsensitive: caseInsensitive}, nil
+	d := &Dir{root: r, caseInsensitive: caseInsensitive, rootReal: realPath(dir)}
+	for _, p := range private {
+		if p != "" {
+			d.private = append(d.private, realPath(p))
+		}
+	}
+	return d, nil
 }
 
 // Path is the directory's name.
@@ -144,6 +154,10 @@ func (d *Dir) Open(req Request) (File, error) {
 	if st, err = f.Stat(); err != nil || regular(st) != nil { // swapped since the first Stat
 		f.Close()
 		return nil, refused("file changed while opening")
+	}
+	if err := d.guard(f, name); err != nil { // keys and the store: private.go
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }

@@ -275,8 +275,8 @@ func TestKeysGuardModes(t *testing.T) {
 		filepath.Join(data, "bootforge.db"):     "600",
 		filepath.Join(data, "bootforge.db-wal"): "600",
 		filepath.Join(data, "bootforge.db-shm"): "600",
-		filepath.Join(data, "tls"):             "700",
-		filepath.Join(data, "tls", "key.pem"):  "600",
+		filepath.Join(data, "tls"):              "700",
+		filepath.Join(data, "tls", "key.pem"):   "600",
 	}
 
 	s := StartServer(t, ServerOptions{Args: []string{"--data-dir", data, "--root", root}})
