@@ -5,9 +5,11 @@
 // anyone on the segment can send anything. So every name passes one set of
 // rules (Clean) before it touches the disk, and disk access goes through
 // os.Root, which resolves symlinks inside the root and refuses any that lead
-// out of it. Protocol servers depend only on the FS interface, so later
-// layers can answer virtual files (a generated pxelinux.cfg/01-<mac>, say)
-// without anything on disk.
+// out of it. Once open, a file that is a private key or the store, or
+// lies in data_dir, is refused too (private.go): names and config checks
+// cannot see hard links, copies or bind mounts. Protocol servers depend
+// only on the FS interface, so later layers can answer virtual files (a
+// generated pxelinux.cfg/01-<mac>, say) without anything on disk.
 package bootfs
 
 import (

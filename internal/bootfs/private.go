@@ -18,10 +18,10 @@ import (
 //
 //   - by name: *.key, key.pem, *-key.pem, PKCS#12 files, SQLite's -wal,
 //     -shm and -journal files;
-//   - by where it really is: inside a private path (data_dir, the keys
-//     directory, the TLS key) with symlinks resolved — unless root itself
-//     lies inside that path and the file inside root (the default layout,
-//     root = data_dir/root);
+//   - by where it really is: inside a private path (data_dir, its tls
+//     directory and store, the keys directory, the TLS key) with symlinks
+//     resolved — unless root lies strictly inside that path and the file
+//     inside root (the default layout, root = data_dir/root);
 //   - by content: a PEM "PRIVATE KEY" block, an OpenPGP secret key, a DER
 //     private key or PKCS#12 bag, a PuTTY key, a SQLite database or WAL.
 
@@ -56,7 +56,9 @@ func (d *Dir) guard(f *os.File, name string) error {
 			real = realPath(filepath.Join(d.rootReal, name))
 		}
 		for _, p := range d.private {
-			if inside(real, p) && !(inside(d.rootReal, p) && inside(real, d.rootReal)) {
+			// Root strictly inside p (root = data_dir/root) is served;
+			// root = p (the keys directory as root) is not.
+			if inside(real, p) && !(d.rootReal != p && inside(d.rootReal, p) && inside(real, d.rootReal)) {
 				return refused(fmt.Sprintf("resolves into private %s", p))
 			}
 		}

@@ -134,6 +134,16 @@ func TestGuardPrivatePaths(t *testing.T) {
 			t.Errorf("%s with data_dir inside root: %v, want refused", p, err)
 		}
 	}
+	// The keys directory as root: everything in it is private.
+	keys := filepath.Join(data, "keys")
+	must(t, os.MkdirAll(keys, 0o700))
+	must(t, os.WriteFile(filepath.Join(keys, "notes.txt"), []byte("x"), 0o600))
+	d4, err := OpenDir(keys, false, data, keys)
+	must(t, err)
+	defer d4.Close()
+	if _, err := d4.Open(Request{Path: "notes.txt"}); !errors.Is(err, ErrRefused) {
+		t.Errorf("root = the keys directory: %v, want refused", err)
+	}
 	d3, err := OpenDir(filepath.Join(base, "other"), false, data)
 	must(t, err)
 	defer d3.Close()

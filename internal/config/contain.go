@@ -9,21 +9,42 @@ import (
 )
 
 // Private lists the paths whose content must never be served: data_dir
-// (the store, the TLS key), the signing keys directory and a configured
-// TLS key. The serving guard (bootfs) refuses files under them.
+// and, named on their own because root may lie inside data_dir, its TLS
+// directory and the store (as serve.go names them), the signing keys
+// directory and a configured TLS key. The serving guard (bootfs) refuses
+// files under them.
 func (c Config) Private() []string {
-	ps := []string{c.DataDir, c.KeysDir()}
+	var ps []string
+	for _, p := range c.private() {
+		ps = append(ps, p.path)
+	}
+	return ps
+}
+
+type privatePath struct{ key, path, what string }
+
+func (c Config) private() []privatePath {
+	ps := []privatePath{
+		{"data_dir", c.DataDir, "its keys and store"},
+		{"data_dir", filepath.Join(c.DataDir, "tls"), "the TLS key"},
+		{"data_dir", filepath.Join(c.DataDir, "bootforge.db"), "the store"},
+		{"signing.dir", c.KeysDir(), "the private signing keys"},
+	}
+	if c.Signing.Dir == "" {
+		ps[3].key = "data_dir"
+	}
 	if c.HTTP.TLS.Key != "" {
-		ps = append(ps, c.HTTP.TLS.Key)
+		ps = append(ps, privatePath{"http.tls.key", c.HTTP.TLS.Key, "the TLS private key"})
 	}
 	return ps
 }
 
 // Contained checks that no private path is root or inside it, on paths
 // with every symlink resolved: "data_dir: /srv/link/st" with link -> r
-// lies inside "root: /srv/r" although the names say otherwise. Root inside
-// data_dir is the default layout and fine: nothing served climbs out of
-// root. Serve runs this at start (through Validate) and again on reload
+// lies inside "root: /srv/r" although the names say otherwise. Root may
+// lie inside data_dir (the default layout: nothing served climbs out of
+// root), but not be data_dir, its tls or keys directory, or hold the
+// store. Serve runs this at start (through Validate) and again on reload
 // for the config it is about to run, since the file system can change
 // between the two.
 func (c Config) Contained() error {
@@ -34,30 +55,27 @@ func (c Config) Contained() error {
 }
 
 func (c Config) containment() []*Error {
-	if c.Root == "" {
+	if c.Root == "" || c.DataDir == "" {
 		return nil
 	}
 	var errs []*Error
+	seen := map[string]bool{}
 	root, rootReal := absPath(c.Root), Resolve(c.Root)
-	check := func(key, p, what string) {
-		if p == "" {
-			return
+	for _, p := range c.private() {
+		if p.path == "" || seen[p.key] {
+			continue
 		}
-		abs, real := absPath(p), Resolve(p)
+		abs, real := absPath(p.path), Resolve(p.path)
 		if !(abs == root || within(abs, root) || real == rootReal || within(real, rootReal)) {
-			return
+			continue
 		}
-		msg := fmt.Sprintf("%q must not be inside root %q: %s would be served", p, c.Root, what)
+		seen[p.key] = true
+		msg := fmt.Sprintf("%q must not be inside root %q: %s would be served", p.path, c.Root, p.what)
 		if real != abs || rootReal != root {
-			msg += fmt.Sprintf(" (with symlinks resolved, %s is %s and root is %s)", key, real, rootReal)
+			msg += fmt.Sprintf(" (with symlinks resolved, %s is %s and root is %s)", p.path, real, rootReal)
 		}
-		errs = append(errs, &Error{Key: key, Msg: msg})
+		errs = append(errs, &Error{Key: p.key, Msg: msg})
 	}
-	check("data_dir", c.DataDir, "its keys and store")
-	if c.Signing.Dir != "" {
-		check("signing.dir", c.Signing.Dir, "its private keys")
-	}
-	check("http.tls.key", c.HTTP.TLS.Key, "the TLS private key")
 	return errs
 }
 

@@ -60,6 +60,9 @@ func TestContained(t *testing.T) {
 		{"root through a link above data_dir", base + "/up", base + "/st", "", "", "data_dir"},
 		{"signing.dir through a link into root", base + "/r", base + "/st", base + "/link/keys", "", "signing.dir"},
 		{"tls key inside root", base + "/r", base + "/st", "", base + "/link/tls.key", "http.tls.key"},
+		{"root is data_dir's tls directory", base + "/st/tls", base + "/st", "", "", "data_dir"},
+		{"root is the keys directory", base + "/st/keys", base + "/st", "", "", "data_dir"},
+		{"root is data_dir", base + "/st", base + "/st", "", "", "data_dir"},
 		{"lexical, not there yet", base + "/x", base + "/x/st", "", "", "data_dir"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

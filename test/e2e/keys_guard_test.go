@@ -195,6 +195,9 @@ func TestKeysGuardRefused(t *testing.T) {
 	must(t, os.Symlink(signingKey, filepath.Join(root, "abs-signing")))
 	must(t, os.Symlink(tlsKey, filepath.Join(root, "abs-tls")))
 	must(t, os.Symlink(filepath.Join(data, "bootforge.db"), filepath.Join(root, "abs-db")))
+	rel, err := filepath.Rel(root, signingKey)
+	must(t, err)
+	must(t, os.Symlink(rel, filepath.Join(root, "rel-signing")))
 	must(t, os.Link(tlsKey, filepath.Join(root, "hard-tls.bin")))
 	must(t, os.WriteFile(filepath.Join(root, "copy-signing.bin"), read(signingKey), 0o644))
 	must(t, os.WriteFile(filepath.Join(root, "pgp.txt"), read(pgpKey), 0o644))
@@ -215,6 +218,7 @@ func TestKeysGuardRefused(t *testing.T) {
 		{"abs-signing", read(signingKey), "symlink"},
 		{"abs-tls", read(tlsKey), "symlink"},
 		{"abs-db", nil, "symlink"},
+		{"rel-signing", read(signingKey), "symlink"},
 		{"hard-tls.bin", read(tlsKey), "private key"},
 		{"copy-signing.bin", read(signingKey), "private key"},
 		{"pgp.txt", read(pgpKey), "private key"},
