@@ -101,7 +101,8 @@ type Dir struct {
 	root            *os.Root
 	caseInsensitive bool
 	rootReal        string   // the root, symlinks resolved
-	private         []string // paths never served, symlinks resolved (private.go)
+	rootPrivate     string   // the private path root is, if any: nothing served
+	private         []string // private paths inside root, symlinks resolved (private.go)
 }
 
 // OpenDir opens dir as a root. With caseInsensitive, a name that does not
@@ -114,11 +115,7 @@ func OpenDir(dir string, caseInsensitive bool, private ...string) (*Dir, error) 
 		return nil, err
 	}
 	d := &Dir{root: r, caseInsensitive: caseInsensitive, rootReal: realPath(dir)}
-	for _, p := range private {
-		if p != "" {
-			d.private = append(d.private, realPath(p))
-		}
-	}
+	d.setPrivate(private)
 	return d, nil
 }
 
@@ -157,7 +154,7 @@ func (d *Dir) Open(req Request) (File, error) {
 		f.Close()
 		return nil, refused("file changed while opening")
 	}
-	if err := d.guard(f, name); err != nil { // keys and the store: private.go
+	if err := d.guard(f, name, st.Size()); err != nil { // keys and the store: private.go
 		f.Close()
 		return nil, err
 	}

@@ -28,16 +28,20 @@ import (
 // peekSize is how much of a file the content check reads.
 const peekSize = 4096
 
-// realPath is where a path really is: symlinks resolved, or as written
-// (absolute) where it does not exist.
+// realPath is where a path really is: symlinks resolved; where it does
+// not exist (yet), its parent's real path and its name.
 func realPath(p string) string {
 	if r, err := filepath.EvalSymlinks(p); err == nil {
 		return r
 	}
-	if a, err := filepath.Abs(p); err == nil {
-		return a
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
 	}
-	return filepath.Clean(p)
+	if parent := filepath.Dir(a); parent != a {
+		return filepath.Join(realPath(parent), filepath.Base(a))
+	}
+	return a
 }
 
 // inside reports whether p is dir or below it.
@@ -45,10 +49,34 @@ func inside(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
-// guard refuses f, opened as name below the root, if it is private.
-func (d *Dir) guard(f *os.File, name string) error {
+// setPrivate records the private paths that matter to this root. A file
+// opened through os.Root lies below root, so only a private path inside
+// root needs the file's real path checked (one readlink per open); root
+// strictly inside a private path (root = data_dir/root, the default) is
+// served; root equal to one is not served at all.
+func (d *Dir) setPrivate(paths []string) {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		p = realPath(p)
+		switch {
+		case p == d.rootReal:
+			d.rootPrivate = p
+		case inside(p, d.rootReal):
+			d.private = append(d.private, p)
+		}
+	}
+}
+
+// guard refuses f, opened as name below the root, of the given size, if
+// it is private.
+func (d *Dir) guard(f *os.File, name string, size int64) error {
 	if why := privateName(name); why != "" {
 		return refused(why)
+	}
+	if d.rootPrivate != "" {
+		return refused(fmt.Sprintf("root is private %s", d.rootPrivate))
 	}
 	if len(d.private) > 0 {
 		real := openedPath(f)
@@ -56,38 +84,17 @@ func (d *Dir) guard(f *os.File, name string) error {
 			real = realPath(filepath.Join(d.rootReal, name))
 		}
 		for _, p := range d.private {
-			// Root strictly inside p (root = data_dir/root) is served;
-			// root = p (the keys directory as root) is not.
-			if inside(real, p) && !(d.rootReal != p && inside(d.rootReal, p) && inside(real, d.rootReal)) {
+			if inside(real, p) {
 				return refused(fmt.Sprintf("resolves into private %s", p))
 			}
 		}
 	}
-	buf := make([]byte, peekSize)
-	n, _ := f.ReadAt(buf, 0)
-	size := int64(-1)
-	if st, err := f.Stat(); err == nil {
-		size = st.Size()
-	}
+	var buf [peekSize]byte
+	n, _ := f.ReadAt(buf[:], 0)
 	if why := privateContent(buf[:n], size); why != "" {
 		return refused(why)
 	}
 	return nil
-}
-
-// privateName says why a file name marks a private key or a store file,
-// or "".
-func privateName(name string) string {
-	base := strings.ToLower(path.Base(name))
-	switch {
-	case strings.HasSuffix(base, ".key"), base == "key.pem", strings.HasSuffix(base, "-key.pem"),
-		strings.HasSuffix(base, "_key.pem"), strings.HasSuffix(base, ".key.pem"),
-		strings.HasSuffix(base, ".p12"), strings.HasSuffix(base, ".pfx"), strings.HasSuffix(base, ".ppk"):
-		return "named like a private key file"
-	case strings.HasSuffix(base, ".db-wal"), strings.HasSuffix(base, ".db-shm"), strings.HasSuffix(base, ".db-journal"):
-		return "named like a store file (SQLite)"
-	}
-	return ""
 }
 
 // openedPath is where the open file f really is, from /proc (Linux), or
@@ -105,6 +112,21 @@ func openedPath(f *os.File) string {
 		return ""
 	}
 	return real
+}
+
+// privateName says why a file name marks a private key or a store file,
+// or "".
+func privateName(name string) string {
+	base := strings.ToLower(path.Base(name))
+	switch {
+	case strings.HasSuffix(base, ".key"), base == "key.pem", strings.HasSuffix(base, "-key.pem"),
+		strings.HasSuffix(base, "_key.pem"), strings.HasSuffix(base, ".key.pem"),
+		strings.HasSuffix(base, ".p12"), strings.HasSuffix(base, ".pfx"), strings.HasSuffix(base, ".ppk"):
+		return "named like a private key file"
+	case strings.HasSuffix(base, ".db-wal"), strings.HasSuffix(base, ".db-shm"), strings.HasSuffix(base, ".db-journal"):
+		return "named like a store file (SQLite)"
+	}
+	return ""
 }
 
 // privateContent says why the first bytes of a file (b; size is the whole
