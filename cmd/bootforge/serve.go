@@ -322,9 +322,10 @@ func keepEvents(ctx context.Context, db *store.SQLite, retention time.Duration, 
 	}
 }
 
-// makeDataDir makes data_dir 0700. One that others can read (an older
-// bootforge made it 0755) is tightened to 0700, with a warning: it holds
-// the store and the private keys, and nothing in it is for anyone else.
+// makeDataDir makes data_dir 0700. An existing one that others can read
+// (an older bootforge made it 0755) gets a warning, not a chmod: data_dir
+// may be a directory bootforge does not own alone, and the secrets in it
+// are 0600 each (the store, the TLS and signing keys).
 func makeDataDir(dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -334,11 +335,8 @@ func makeDataDir(dir string, log *slog.Logger) error {
 		return err
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			log.Warn("data_dir is readable by others and could not be tightened", "data_dir", dir, "mode", fmt.Sprintf("%04o", perm), "err", err)
-			return nil
-		}
-		log.Warn("data_dir was readable by others; tightened to 0700", "data_dir", dir, "mode_was", fmt.Sprintf("%04o", perm))
+		log.Warn("data_dir is readable by others; it holds the store and the keys: chmod 0700 it",
+			"data_dir", dir, "mode", fmt.Sprintf("%04o", perm))
 	}
 	return nil
 }
