@@ -31,6 +31,7 @@ func kgSpawn(t *testing.T, args ...string) *Server {
 	full := append([]string{"serve", "--tftp-addr", s.TFTPAddr, "--http-addr", s.HTTPAddr,
 		"--https-addr", s.HTTPSAddr, "--api-addr", s.APIAddr}, args...)
 	s.cmd = exec.Command(binary, full...)
+	s.cmd.Env = clEnv() // no BOOTFORGE_* from the caller's environment
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
