@@ -158,13 +158,15 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 
 func (s *services) start(ctx context.Context) error {
 	cfg := s.cfg
+	// data_dir first: root is inside it by default, and MkdirAll would
+	// make it 0755 on the way.
+	if err := makeDataDir(cfg.DataDir, s.log); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
-	}
-	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive)
+	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive, cfg.Private()...)
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
@@ -324,6 +326,25 @@ func keepEvents(ctx context.Context, db *store.SQLite, retention time.Duration, 
 	}
 }
 
+// makeDataDir makes data_dir 0700. An existing one that others can read
+// (an older bootforge made it 0755) gets a warning, not a chmod: data_dir
+// may be a directory bootforge does not own alone, and the secrets in it
+// are 0600 each (the store, the TLS and signing keys).
+func makeDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		log.Warn("data_dir is readable by others; it holds the store and the keys: chmod 0700 it",
+			"data_dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	}
+	return nil
+}
+
 func (s *services) closeStore() error {
 	if s.db == nil {
 		return nil
@@ -446,13 +467,19 @@ func (s *services) reload(load func() (config.Config, error)) {
 	}
 	old := s.cfg
 	run := liveConfig(old, cfg)
+	// The new root against the running data_dir, resolved now: the file
+	// system may have changed since start.
+	if err := run.Contained(); err != nil {
+		s.log.Error("reload refused, keeping the running config", "err", err)
+		return
+	}
 	dir := s.dir
 	if run.Root != old.Root || run.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive {
 		if err := os.MkdirAll(run.Root, 0o755); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
 			return
 		}
-		if dir, err = bootfs.OpenDir(run.Root, run.TFTP.CaseInsensitive); err != nil {
+		if dir, err = bootfs.OpenDir(run.Root, run.TFTP.CaseInsensitive, run.Private()...); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
 			return
 		}

@@ -202,20 +202,7 @@ func (c *Config) Validate() error {
 	if c.Root == "" {
 		bad("root", "must not be empty")
 	}
-	if c.DataDir != "" && c.Root != "" {
-		root, _ := filepath.Abs(c.Root)
-		data, _ := filepath.Abs(c.DataDir)
-		if root == data || within(data, root) {
-			bad("data_dir", "%q must not be inside root %q: its keys would be served", c.DataDir, c.Root)
-		}
-	}
-	if c.Signing.Dir != "" && c.Root != "" {
-		root, _ := filepath.Abs(c.Root)
-		dir, _ := filepath.Abs(c.Signing.Dir)
-		if root == dir || within(dir, root) {
-			bad("signing.dir", "%q must not be inside root %q: its private keys would be served", c.Signing.Dir, c.Root)
-		}
-	}
+	errs = append(errs, c.containment()...) // on resolved paths: contain.go
 	switch c.StoreSync {
 	case "full", "normal":
 	default:

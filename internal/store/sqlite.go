@@ -127,6 +127,9 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
+	if err := privateFiles(path); err != nil {
+		return nil, err
+	}
 	mode := "FULL"
 	if len(sync) > 0 && sync[0] == SyncNormal {
 		mode = "NORMAL" // in WAL mode: no fsync per commit, only at checkpoints
@@ -147,6 +150,25 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	s := &SQLite{db: db, writes: make(chan write, maxBatch), done: make(chan struct{})}
 	go s.writer()
 	return s, nil
+}
+
+// privateFiles makes the database file 0600 before SQLite opens it, so
+// that SQLite, which gives its -wal and -shm files the database's mode,
+// makes those 0600 too; files a looser older version left are tightened.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func migrate(db *sql.DB) error { return applyMigrations(db, migrations) }
