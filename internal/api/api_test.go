@@ -346,6 +346,12 @@ func TestNextBoot(t *testing.T) {
 	if code := a.call(a.admin, "DELETE", "/api/v1/next-boot/52:54:00:aa:00:01", "", nil); code != 200 || len(a.db.shots) != 0 {
 		t.Errorf("DELETE: %d %v", code, a.db.shots)
 	}
+	// Nothing left to clear: 404, and no boot-log event.
+	events := len(a.db.events)
+	a.wantError(a.admin, "DELETE", "/api/v1/next-boot/52:54:00:aa:00:01", "", 404, "not_found", "mac")
+	if len(a.db.events) != events {
+		t.Errorf("a DELETE that changed nothing is an event: %+v", a.db.events[events:])
+	}
 }
 
 // TestRequestEdges: the request plumbing in front of every handler.

@@ -174,14 +174,34 @@ func TestAPIEdges(t *testing.T) {
 		}
 	})
 
-	t.Run("DELETE missing host", func(t *testing.T) {
+	t.Run("DELETE of nothing", func(t *testing.T) {
 		r := call(admin, "DELETE", "/api/v1/hosts/nobody", "")
 		if r.code != 404 || r.obj["code"] != "not_found" {
 			t.Errorf("DELETE of a host that does not exist: %d %s, want 404", r.code, r.body)
 		}
-		time.Sleep(500 * time.Millisecond) // the boot log writes in batches
-		if ev := call(read, "GET", "/api/v1/events", ""); strings.Contains(ev.body, `"nobody"`) {
-			t.Errorf("the refused DELETE is a boot-log event:\n%s", ev.body)
+		// A host removed twice: 200, then 404.
+		for i, want := range []int{200, 404} {
+			if r := call(admin, "DELETE", "/api/v1/hosts/pc3", ""); r.code != want {
+				t.Errorf("DELETE pc3, time %d: %d %s, want %d", i+1, r.code, r.body, want)
+			}
+		}
+		// A one-shot cleared where none is set.
+		mac := "52:54:00:aa:00:09"
+		if r := call(admin, "DELETE", "/api/v1/next-boot/"+mac, ""); r.code != 404 || r.obj["field"] != "mac" {
+			t.Errorf("DELETE of a one-shot that is not set: %d %s, want 404 naming mac", r.code, r.body)
+		}
+		// The boot log is written in batches: wait for pc3's removal, which
+		// came after the first refusal and before the last.
+		var ev aeResult
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if ev = call(read, "GET", "/api/v1/events", ""); strings.Contains(ev.body, "host removed") {
+				break
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		ev = call(read, "GET", "/api/v1/events", "")
+		if strings.Contains(ev.body, `"nobody"`) || strings.Contains(ev.body, mac) || strings.Count(ev.body, "host removed") != 1 {
+			t.Errorf("refused DELETEs are boot-log events (want one \"host removed\", for pc3):\n%s", ev.body)
 		}
 	})
 }
