@@ -122,7 +122,8 @@ func TestAPIEdges(t *testing.T) {
 		}
 		for _, b := range bad {
 			r := call(admin, "PUT", "/api/v1/hosts/pc2", b.body)
-			if r.code != 400 || r.obj["code"] != "bad_request" || r.obj["field"] != anyOrNil(b.field) || !strings.Contains(r.body, b.words) {
+			msg, _ := r.obj["message"].(string)
+			if r.code != 400 || r.obj["code"] != "bad_request" || r.obj["field"] != anyOrNil(b.field) || !strings.Contains(msg, b.words) {
 				t.Errorf("PUT %s: %d %s, want 400 naming %q with %q", b.body, r.code, r.body, b.field, b.words)
 			}
 		}
