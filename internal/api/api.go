@@ -7,6 +7,13 @@
 // stored hashed. Reads need the read role, writes admin, and every write
 // is itself a boot-log event. Errors are JSON with a stable code and, for
 // a bad request, the field at fault.
+//
+// Every client gets the same answer for the same mistake, whatever its
+// HTTP library: a body past MaxBody is 413 (not a cut body that fails as
+// "unexpected EOF"), a body is one JSON value with each key once (a second
+// parser keeping the other duplicate would see another request), a method
+// the path does not take is 405 with Allow, and the bearer scheme is
+// matched in any case, as RFC 7235 says.
 package api
 
 import (
