@@ -326,4 +326,27 @@ func TestAPIListenerBounds(t *testing.T) {
 	if !strings.Contains(ts.Log(), "api_sha256=") {
 		t.Errorf("the ready line lacks the API certificate's fingerprint:\n%s", ts.Log())
 	}
+	// The commands that ask the API find it over TLS too, pinned to
+	// bootforge's certificate: check's health item, and -v's store probe.
+	env := []string{"BOOTFORGE_API_TLS_ENABLED=true", "BOOTFORGE_API_ADDR=" + ts.APIAddr}
+	cmd := exec.Command(binary, "check", "--json", "--data-dir", ts.DataDir, "--root", ts.Root,
+		"--tftp-addr", ts.TFTPAddr, "--http-addr", ts.HTTPAddr)
+	cmd.Env = append(cmd.Environ(), env...)
+	out, _ := cmd.CombinedOutput()
+	var items []struct{ Name, Status, Detail string }
+	json.Unmarshal(out[:strings.LastIndex(string(out), "]")+1], &items)
+	health := ""
+	for _, it := range items {
+		if it.Name == "health" {
+			health = it.Status + ": " + it.Detail
+		}
+	}
+	if !strings.HasPrefix(health, "pass") || !strings.Contains(health, "https://") {
+		t.Errorf("check's health item against a TLS API: %q\n%s", health, out)
+	}
+	cmd = exec.Command(binary, "token", "list", "-v")
+	cmd.Env = append(cmd.Environ(), append(env, "BOOTFORGE_DATA_DIR="+ts.DataDir, "BOOTFORGE_ROOT="+ts.Root)...)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "https://"+ts.APIAddr+"/readyz uses this store") {
+		t.Errorf("token list -v against a TLS API: %v\n%s", err, out)
+	}
 }
