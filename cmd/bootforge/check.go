@@ -180,10 +180,14 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 	if !cfg.API.Enabled {
 		items = append(items, check.Skip("health", "the management API is disabled"))
 	} else {
-		base := "http://" + local(cfg.API.Listen)
 		var bad []string
-		for _, p := range []string{"/healthz", "/readyz"} {
-			code, body, err := check.HTTPGet(base+p, timeout)
+		paths := []string{"/healthz", "/readyz"}
+		base, client, err := apiClient(cfg, timeout)
+		if err != nil {
+			bad, paths = append(bad, err.Error()), nil
+		}
+		for _, p := range paths {
+			code, body, err := apiGet(client, base+p)
 			if err != nil {
 				bad = append(bad, fmt.Sprintf("%s: %v", p, err))
 			} else if code != 200 {

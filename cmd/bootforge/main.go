@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -213,15 +211,14 @@ func warnOtherStore(cmd *cobra.Command, g *globalFlags, cfg config.Config) {
 	if !cfg.API.Enabled {
 		return
 	}
-	host, port, err := net.SplitHostPort(cfg.API.Listen)
+	base, client, err := apiClient(cfg, time.Second)
 	if err != nil {
+		if g.verbose {
+			fmt.Fprintf(cmd.ErrOrStderr(), "server: %v\n", err)
+		}
 		return
 	}
-	if ip := net.ParseIP(host); host == "" || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
-	client := &http.Client{Timeout: time.Second}
+	url := base + "/readyz"
 	resp, err := client.Get(url)
 	if err != nil {
 		if g.verbose {

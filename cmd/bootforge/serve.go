@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	"bootforge/internal/api"
 	"bootforge/internal/audit"
@@ -267,8 +268,23 @@ func (s *services) start(ctx context.Context) error {
 		}
 		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
 			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg)}
-		s.serveHTTP(httpd.NewHTTPServer(a.Handler(), s.log), ln)
+		// The boot HTTP server's header and idle timeouts and header
+		// bound; a whole request (at most api.MaxBody) within ReadTimeout;
+		// at most max_connections open, so at most that many requests.
+		srv := httpd.NewHTTPServer(a.Handler(), s.log)
+		srv.ReadTimeout = 30 * time.Second
 		attrs = append(attrs, "api", ln.Addr().String())
+		ln = netutil.LimitListener(ln, cfg.API.MaxConnections)
+		if cfg.API.TLS.Enabled {
+			cert, err := httpd.LoadOrCreateCert(cfg.API.TLS.Cert, cfg.API.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
+			if err != nil {
+				return fmt.Errorf("api.tls: %w", err)
+			}
+			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			ln = tls.NewListener(ln, srv.TLSConfig)
+			attrs = append(attrs, "api_sha256", httpd.Fingerprint(cert))
+		}
+		s.serveHTTP(srv, ln)
 	}
 	s.ready.Store(true)
 	s.log.Info("bootforge ready", attrs...)

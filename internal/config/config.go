@@ -54,6 +54,19 @@ type Log struct {
 type API struct {
 	Enabled bool   `yaml:"enabled"`
 	Listen  string `yaml:"listen"` // keep it on the management network
+	TLS     APITLS `yaml:"tls"`
+	// MaxConnections bounds the API's open connections; past it a new
+	// client waits to be accepted. A connection carries one request at a
+	// time, so this bounds requests in flight too.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// APITLS makes api.listen speak HTTPS only. Without Cert and Key it uses
+// the self-signed certificate of http.tls, kept in DataDir/tls.
+type APITLS struct {
+	Enabled bool   `yaml:"enabled"`
+	Cert    string `yaml:"cert"`
+	Key     string `yaml:"key"`
 }
 
 // Audit configures the boot log.
@@ -149,7 +162,7 @@ func Default() Config {
 			TLS:         TLS{Enabled: true, Listen: ":8443"},
 		},
 		DHCP: defaultDHCP(),
-		API:  API{Enabled: true, Listen: "127.0.0.1:9090"},
+		API:  API{Enabled: true, Listen: "127.0.0.1:9090", MaxConnections: 64},
 	}
 }
 
@@ -247,6 +260,12 @@ func (c *Config) Validate() error {
 	}
 	if c.API.Enabled {
 		checkAddr(bad, "api.listen", c.API.Listen)
+		if c.API.MaxConnections < 1 {
+			bad("api.max_connections", "%d must be at least 1", c.API.MaxConnections)
+		}
+		if c.API.TLS.Enabled && (c.API.TLS.Cert == "") != (c.API.TLS.Key == "") {
+			bad("api.tls.cert", "cert and key must be given together (or neither, for the self-signed certificate)")
+		}
 	}
 	if c.HTTP.MaxRequests < 1 {
 		bad("http.max_requests", "%d must be at least 1", c.HTTP.MaxRequests)

@@ -402,12 +402,19 @@ func quoteAll(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// ClearNextBoot removes the one-shot of mac, if any, and returns the MAC
-// as stored.
+// ClearNextBoot removes the one-shot of mac and returns the MAC as
+// stored; NotFound if mac has none.
 func (s *Service) ClearNextBoot(by Actor, macText string) (string, error) {
 	mac, err := parseMAC(macText)
 	if err != nil {
 		return "", err
+	}
+	shots, err := s.Store.NextBoots()
+	if err != nil {
+		return "", err
+	}
+	if shots[mac.String()] == nil { // nothing to clear: no 200, no event
+		return "", &Error{Kind: NotFound, Field: "mac", Msg: fmt.Sprintf("no next boot is set for %s", mac)}
 	}
 	if err := s.Store.DeleteNextBoot(mac); err != nil {
 		return "", err
