@@ -51,6 +51,20 @@ func CheckHostName(name string) error {
 	return nil
 }
 
+// TakenError refuses a host whose MAC or UUID already belongs to another
+// host: a client must lead to one host. Stores return it from the same
+// transaction as the write, so two writers cannot both take a MAC.
+type TakenError struct {
+	Host  string // the host being written
+	What  string // "MAC" or "UUID"
+	Value string
+	Owner string // the host it belongs to
+}
+
+func (e *TakenError) Error() string {
+	return fmt.Sprintf("host %q: %s %s belongs to host %q", e.Host, e.What, e.Value, e.Owner)
+}
+
 // NextBoot is a one-shot boot action: the next boot takes Entry instead of
 // the menu's default.
 type NextBoot struct {
