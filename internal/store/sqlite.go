@@ -128,7 +128,7 @@ type write struct {
 	query string
 	args  []any
 	fn    func(*sql.Tx) error // instead of query: reads and writes that must see the same state
-	group []write // statements that commit together (then query is empty)
+	group []write             // statements that commit together (then query is empty)
 	err   chan error
 }
 
