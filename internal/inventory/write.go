@@ -356,7 +356,7 @@ func (s *Service) SetNextBoot(by Actor, macText string, req NextBootRequest) (Ne
 		return NextBootResult{}, invalid("entry", "name the menu entry to boot")
 	}
 	if req.Expires < 0 {
-		return NextBootResult{}, invalid("expires", "%s is negative", req.Expires)
+		return NextBootResult{}, invalid("expires", "expires %s is negative; give how long the one-shot waits, e.g. 2h", req.Expires)
 	}
 	inv, _, err := s.current()
 	if err != nil {
