@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -85,5 +86,54 @@ func TestHostsListsRefusedStore(t *testing.T) {
 	}
 	if err := s.DeleteHost(cli, "b"); err != nil {
 		t.Fatalf("removing one of the duplicates: %v", err)
+	}
+}
+
+// readTogether is the real store, except that the first Hosts() of each
+// writer waits until every writer has read: the interleaving of two CLI
+// processes that both check, then both write.
+type readTogether struct {
+	*store.SQLite
+	all  *sync.WaitGroup
+	once sync.Once
+}
+
+func (r *readTogether) Hosts() ([]boot.Host, error) {
+	h, err := r.SQLite.Hosts()
+	r.once.Do(func() { r.all.Done(); r.all.Wait() })
+	return h, err
+}
+
+func TestPutHostBothCheckThenBothWrite(t *testing.T) {
+	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inv, err := boot.NewInventory([]boot.Profile{{Name: "lab", Menu: boot.Menu{Entries: []boot.Entry{{Name: "disk", Kind: boot.KindLocal}}}}}, nil, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all sync.WaitGroup
+	all.Add(2)
+	errs := make([]error, 2)
+	var done sync.WaitGroup
+	for i := range errs {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			s := &Service{Store: &readTogether{SQLite: db, all: &all}, Inventory: func() *boot.Inventory { return inv }}
+			_, errs[i] = s.PutHost(cli, config.Host{Name: fmt.Sprintf("h%d", i), MACs: []string{"52:54:00:00:00:01"}})
+		}()
+	}
+	done.Wait()
+	var e *Error
+	switch {
+	case errs[0] == nil && errs[1] == nil:
+		t.Fatal("two writers that both checked before either wrote were both told their hosts with one MAC were stored")
+	case errs[0] != nil && errs[1] != nil:
+		t.Fatalf("both refused: %v; %v", errs[0], errs[1])
+	case !errors.As(errors.Join(errs[0], errs[1]), &e) || e.Kind != Conflict || !strings.Contains(e.Msg, "belongs to host"):
+		t.Fatalf("the loser's refusal: %v, want a Conflict naming the owner", errors.Join(errs[0], errs[1]))
 	}
 }
