@@ -193,6 +193,13 @@ func TestOneShotProbeAndBeacon(t *testing.T) {
 	script(t, m) // delivered; seen at client's address (the script request's)
 	state := func() boot.OneShotState { nb, _ := db.NextBoot(macA); return nb.State }
 
+	// Any other file goes out as the disk's own file: sendfile stays.
+	if f, err := m.Open(bootfs.Request{Path: "static.txt", Client: client, Protocol: "http"}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := f.(*os.File); !ok {
+		t.Errorf("static.txt with a one-shot pending is a %T, want the *os.File", f)
+	}
+
 	// A probe of the kernel's first bytes, as a range request makes it.
 	f, err := m.Open(bootfs.Request{Path: "vmlinuz", Client: client, Protocol: "http"})
 	if err != nil {
