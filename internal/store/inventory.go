@@ -96,8 +96,8 @@ func (s *SQLite) DeleteHost(name string) error {
 // their transaction either way (PutHost).
 func ensureUnique(db *sql.DB) error {
 	for _, ix := range []struct{ name, create string }{
-		{"host_macs_one_host", `CREATE UNIQUE INDEX host_macs_one_host ON host_macs (mac)`},
-		{"hosts_uuid_one_host", `CREATE UNIQUE INDEX hosts_uuid_one_host ON hosts (uuid) WHERE uuid != ''`},
+		{"host_macs_one_host", `CREATE UNIQUE INDEX IF NOT EXISTS host_macs_one_host ON host_macs (mac)`},
+		{"hosts_uuid_one_host", `CREATE UNIQUE INDEX IF NOT EXISTS hosts_uuid_one_host ON hosts (uuid) WHERE uuid != ''`},
 	} {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, ix.name).Scan(&n); err != nil {
