@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -27,6 +28,20 @@ type EventFilter struct {
 	Since time.Time
 	After int64 // only events with a larger ID (for following)
 	Limit int   // 0: 1000
+}
+
+// CheckQuery is the one rule for what a reader may ask of the boot log,
+// for `bootforge log` and the API alike: a look-back (since) that is not
+// negative — a negative one would ask for events from the future and
+// silently get none — and a limit of at least 1.
+func CheckQuery(since time.Duration, limit int) error {
+	if since < 0 {
+		return fmt.Errorf("since %s is negative; give how far back to look, e.g. 1h", since)
+	}
+	if limit < 1 {
+		return fmt.Errorf("limit %d is not a positive number", limit)
+	}
+	return nil
 }
 
 // Events returns matching events, oldest first.

@@ -98,6 +98,22 @@ var migrations = []string{
 		PRIMARY KEY (name, version)
 	);
 	CREATE UNIQUE INDEX image_state_one_active ON image_state (name) WHERE state = 'active'`,
+	// One row per host MAC, so that the store itself can keep a MAC
+	// (and a UUID) to one host: hosts.macs stays as the list as written.
+	// The unique indexes come from ensureUnique, because a store that
+	// already holds duplicates must still open to be repaired.
+	`CREATE TABLE host_macs (
+		mac  TEXT NOT NULL, -- lower case, colons
+		host TEXT NOT NULL  -- hosts.name
+	);
+	INSERT INTO host_macs (mac, host)
+		WITH RECURSIVE split (host, mac, rest) AS (
+			SELECT name, '', trim(macs) || ' ' FROM hosts
+			UNION ALL
+			SELECT host, substr(rest, 1, instr(rest, ' ') - 1), ltrim(substr(rest, instr(rest, ' ') + 1)) FROM split WHERE rest != ''
+		)
+		SELECT mac, host FROM split WHERE mac != '';
+	CREATE INDEX host_macs_host ON host_macs (host)`,
 }
 
 // SQLite is the embedded store.
@@ -111,7 +127,8 @@ type SQLite struct {
 type write struct {
 	query string
 	args  []any
-	group []write // statements that commit together (then query is empty)
+	fn    func(*sql.Tx) error // instead of query: reads and writes that must see the same state
+	group []write             // statements that commit together (then query is empty)
 	err   chan error
 }
 
@@ -144,6 +161,10 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	}
 	db.SetMaxOpenConns(1) // one writer; SQLite serialises writes anyway
 	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if err := ensureUnique(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -250,7 +271,13 @@ func (s *SQLite) commit(batch []write) error {
 	}
 	for _, w := range batch {
 		for _, g := range w.group {
-			if _, err := tx.Exec(g.query, g.args...); err != nil {
+			var err error
+			if g.fn != nil {
+				err = g.fn(tx)
+			} else {
+				_, err = tx.Exec(g.query, g.args...)
+			}
+			if err != nil {
 				tx.Rollback()
 				return err
 			}
