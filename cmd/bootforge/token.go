@@ -69,7 +69,7 @@ func newTokenCmd(g *globalFlags) *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tROLE\tNAME\tCREATED")
 			for _, t := range toks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Role, t.Name, t.Created.UTC().Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(t.ID), t.Role, printable(t.Name), t.Created.UTC().Format(time.RFC3339))
 			}
 			return tw.Flush()
 		},

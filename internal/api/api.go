@@ -403,14 +403,21 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if sv := q.Get("since"); sv != "" {
 		d, err := time.ParseDuration(sv)
+		if err == nil {
+			err = store.CheckQuery(d, 1)
+		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "since", fmt.Sprintf("%q is not a duration like 1h", sv))
+			writeError(w, http.StatusBadRequest, "bad_request", "since", fmt.Sprintf("%q is not a duration like 1h: %v", sv, err))
 			return
 		}
 		f.Since = time.Now().Add(-d)
 	}
 	if lv := q.Get("limit"); lv != "" {
-		if _, err := fmt.Sscanf(lv, "%d", &f.Limit); err != nil || f.Limit < 1 {
+		_, err := fmt.Sscanf(lv, "%d", &f.Limit)
+		if err == nil {
+			err = store.CheckQuery(0, f.Limit)
+		}
+		if err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", "limit", fmt.Sprintf("%q is not a positive number", lv))
 			return
 		}
