@@ -67,7 +67,7 @@ func defaultConfig() string {
 // storePath is the embedded store's file, absolute so that two
 // processes can compare theirs.
 func storePath(cfg config.Config) string {
-	p := filepath.Join(cfg.DataDir, "bootforge.db")
+	p := cfg.StorePath()
 	if abs, err := filepath.Abs(p); err == nil {
 		return abs
 	}

@@ -21,13 +21,16 @@ func (c Config) Private() []string {
 	return ps
 }
 
+// StorePath is the embedded store's file in data_dir.
+func (c Config) StorePath() string { return filepath.Join(c.DataDir, "bootforge.db") }
+
 type privatePath struct{ key, path, what string }
 
 func (c Config) private() []privatePath {
 	ps := []privatePath{
 		{"data_dir", c.DataDir, "its keys and store"},
 		{"data_dir", filepath.Join(c.DataDir, "tls"), "the TLS key"},
-		{"data_dir", filepath.Join(c.DataDir, "bootforge.db"), "the store"},
+		{"data_dir", c.StorePath(), "the store"},
 		{"signing.dir", c.KeysDir(), "the private signing keys"},
 	}
 	if c.Signing.Dir == "" {
