@@ -42,6 +42,38 @@ type Config struct {
 	Signing Signing `yaml:"signing"`
 
 	Inventory Inventory `yaml:"inventory"`
+
+	// from is where the settings came from. It is not a setting: it has no
+	// yaml tag, so decoding, Keys and Changed pass it by.
+	from origin
+}
+
+// origin says where settings came from, so that a warning found after the
+// overrides names the file and line, or the variable or flag, that set the
+// value it is about.
+type origin struct {
+	file  string            // the config file; empty without one
+	lines map[string]int    // the line of each key the file sets
+	by    map[string]string // key → the variable or flag that set it, over the file
+}
+
+// IsSet reports whether key was given in the file, the environment or a
+// flag, rather than left to its default.
+func (c Config) IsSet(key string) bool {
+	_, inFile := c.from.lines[key]
+	_, over := c.from.by[key]
+	return inFile || over
+}
+
+// place stamps e with where its key was set: the variable or flag that set
+// it, else the file and line (the nearest enclosing key the file sets).
+func (c Config) place(e *Error) {
+	if src, ok := c.from.by[e.Key]; ok {
+		e.Msg = "from " + src + ": " + e.Msg
+		return
+	}
+	e.File = c.from.file
+	e.Line = lineOf(e.Key, c.from.lines)
 }
 
 // Log configures the service's own log.
@@ -277,6 +309,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.DHCP.validate(bad)
+	for i, p := range c.Inventory.Profiles {
+		perrs, _ := checkProfile(nil, p)
+		for _, e := range perrs {
+			bad(fmt.Sprintf("inventory.profiles[%d].%s", i, e.Key), "%s", e.Msg)
+		}
+	}
 	if len(errs) > 0 {
 		return errs
 	}
