@@ -133,6 +133,7 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 	}
 	s := &services{cfg: cfg, level: new(slog.LevelVar), configFile: configFile}
 	s.log = newLogger(os.Stderr, cfg.Log, s.level)
+	s.warn(cfg)
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	defer cancel()
@@ -477,10 +478,14 @@ func liveConfig(old, cfg config.Config) config.Config {
 // other change is named in a warning and applies on restart.
 func (s *services) reload(load func() (config.Config, error)) {
 	cfg, err := load()
+	if err == nil {
+		err = config.CheckReload(s.cfg, cfg)
+	}
 	if err != nil {
 		s.log.Error("reload refused, keeping the running config", "err", err)
 		return
 	}
+	s.warn(cfg)
 	old := s.cfg
 	run := liveConfig(old, cfg)
 	// The new root against the running data_dir, resolved now: the file
@@ -525,6 +530,14 @@ func (s *services) reload(load func() (config.Config, error)) {
 		}
 	}
 	s.log.Info("config reloaded", "root", run.Root, "applied", strings.Join(applied, ","))
+}
+
+// warn logs what cfg probably has wrong but does not stop the service,
+// each with its file, line and key.
+func (s *services) warn(cfg config.Config) {
+	for _, w := range cfg.Warnings() {
+		s.log.Warn("config: " + w.Error())
+	}
 }
 
 func (s *services) shutdown(ctx context.Context) error {
