@@ -485,7 +485,6 @@ func (s *services) reload(load func() (config.Config, error)) {
 		s.log.Error("reload refused, keeping the running config", "err", err)
 		return
 	}
-	s.warn(cfg)
 	old := s.cfg
 	run := liveConfig(old, cfg)
 	// The new root against the running data_dir, resolved now: the file
@@ -529,6 +528,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 			s.log.Warn("reload: " + key + " changed; it applies on restart")
 		}
 	}
+	s.warn(cfg)
 	s.log.Info("config reloaded", "root", run.Root, "applied", strings.Join(applied, ","))
 }
 
