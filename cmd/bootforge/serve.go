@@ -74,15 +74,9 @@ SIGINT stops accepting work and waits up to 30 s for transfers in flight.`,
 	return cmd
 }
 
-// loadConfig layers defaults, file, environment and flags.
+// loadConfig layers defaults, file, environment and flags, and validates
+// the result once.
 func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
-	cfg := config.Default()
-	if g.config != "" {
-		var err error
-		if cfg, err = config.Load(g.config); err != nil {
-			return config.Config{}, err
-		}
-	}
 	overrides := config.FromEnv()
 	for _, f := range serveFlags {
 		if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed {
@@ -95,7 +89,14 @@ func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
 	if g.logLevel != "" {
 		overrides = append(overrides, config.Override{Key: "log.level", Value: g.logLevel, Source: "--log-level"})
 	}
-	if err := cfg.Apply(overrides); err != nil {
+	cfg := config.Default()
+	var err error
+	if g.config != "" {
+		cfg, err = config.Load(g.config, overrides...)
+	} else {
+		err = cfg.Apply(overrides)
+	}
+	if err != nil {
 		return config.Config{}, err
 	}
 	g.describe(cmd, cfg)

@@ -255,6 +255,20 @@ func TestListFromEnv(t *testing.T) {
 	if err := cfg.Set("dhcp.interfaces", ""); err != nil || len(cfg.DHCP.Interfaces) != 0 {
 		t.Errorf("empty list: %v %q", err, cfg.DHCP.Interfaces)
 	}
+
+	// The variable may complete a file that turns DHCP on without naming
+	// interfaces: the file is validated with the overrides over it.
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(siblingPaths+"dhcp:\n  mode: proxy\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "c.yaml:4: dhcp.interfaces: name the interfaces") {
+		t.Errorf("without the variable: %v", err)
+	}
+	cfg, err = Load(path, Override{Key: "dhcp.interfaces", Value: "eth1", Source: "BOOTFORGE_DHCP_INTERFACES"})
+	if err != nil || strings.Join(cfg.DHCP.Interfaces, ",") != "eth1" {
+		t.Errorf("with the variable: %q, %v", cfg.DHCP.Interfaces, err)
+	}
 }
 
 // Relative paths in a file are taken from the file's directory, not the

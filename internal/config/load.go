@@ -16,14 +16,17 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads the YAML file at path on top of the defaults and validates the
-// result. Errors carry the file name and line.
+// Load reads the YAML file at path on top of the defaults, sets the
+// overrides (environment, flags) over it, and validates the result once,
+// so that an override can complete a file (BOOTFORGE_DHCP_INTERFACES for a
+// file that turns DHCP on). Errors carry the file name and line, or the
+// variable or flag that set the value.
 //
 // Relative paths in the file (root, data_dir, inventory.dir, signing.dir,
 // http.tls.cert, http.tls.key) are taken from the file's directory, not
 // from wherever bootforge was started: the same file means the same
 // directories whoever runs it.
-func Load(path string) (Config, error) {
+func Load(path string, overrides ...Override) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, err
@@ -32,21 +35,36 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	return parse(path, dir, data)
+	cfg, err := decodeFile(path, dir, data)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Apply(overrides); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
 }
 
-// Parse decodes YAML text on top of the defaults. name is used in errors.
-// Relative paths stay relative (to the working directory).
+// Parse decodes YAML text on top of the defaults and validates it. name
+// is used in errors. Relative paths stay relative (to the working
+// directory).
 func Parse(name string, data []byte) (Config, error) {
-	return parse(name, "", data)
+	cfg, err := decodeFile(name, "", data)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, cfg.placed(err)
+	}
+	return cfg, nil
 }
 
 // pathKeys are the settings that name files or directories on the server.
 var pathKeys = []string{"root", "data_dir", "inventory.dir", "signing.dir", "http.tls.cert", "http.tls.key"}
 
-// parse decodes data on top of the defaults; relative paths that the file
-// sets are joined to dir, if dir is not empty.
-func parse(name, dir string, data []byte) (Config, error) {
+// decodeFile decodes data on top of the defaults, without validating it;
+// relative paths that the file sets are joined to dir, if dir is not empty.
+func decodeFile(name, dir string, data []byte) (Config, error) {
 	cfg := Default()
 	lines, err := decodeInto(&cfg, data)
 	if err != nil {
@@ -64,10 +82,22 @@ func parse(name, dir string, data []byte) (Config, error) {
 			}
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, inFile(err, name, lines)
-	}
 	return cfg, nil
+}
+
+// placed stamps each of Validate's errors about a key the file set with
+// the file and line. (An error about a value from a flag or variable reads
+// as it always has: "tftp.listen: ...".)
+func (c Config) placed(err error) error {
+	var es Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if _, over := c.from.by[e.Key]; !over {
+				c.place(e)
+			}
+		}
+	}
+	return err
 }
 
 // path points at the string setting of one of pathKeys.

@@ -19,7 +19,8 @@ type Override struct {
 	Source string // for errors, e.g. "--tftp-addr" or "BOOTFORGE_TFTP_ADDR"
 }
 
-// Apply sets each override, then validates the result.
+// Apply sets each override, then validates the result. An error names
+// the variable or flag that set the value, or the file and line.
 func (c *Config) Apply(overrides []Override) error {
 	var errs Errors
 	by := maps.Clone(c.from.by) // c may share its map with a copy
@@ -37,7 +38,7 @@ func (c *Config) Apply(overrides []Override) error {
 	if len(errs) > 0 {
 		return errs
 	}
-	return c.Validate()
+	return c.placed(c.Validate())
 }
 
 // Set assigns one setting by its dotted key, parsing value as YAML would.

@@ -188,4 +188,10 @@ inventory:
 	if code == 0 || strings.Contains(out, "bf-file0") || !strings.Contains(out, "bf-none0") {
 		t.Errorf("with BOOTFORGE_DHCP_INTERFACES=bf-none0, bf-none1: exit %d, want a failure naming bf-none0\n%s", code, out)
 	}
+	// And it completes a file that names none.
+	ccWrite(t, proxy, fmt.Sprintf("root: %s\ndata_dir: %s\ndhcp:\n  mode: proxy\n", filepath.Join(etc, "root"), filepath.Join(dir, "state2")))
+	out, code = clRun(t, 15*time.Second, []string{"BOOTFORGE_DHCP_INTERFACES=bf-none0"}, append([]string{"serve", "--config", proxy}, addrs...)...)
+	if code == 0 || strings.Contains(out, "name the interfaces") || !strings.Contains(out, "bf-none0") {
+		t.Errorf("a file without interfaces and BOOTFORGE_DHCP_INTERFACES=bf-none0: exit %d, want a failure naming bf-none0\n%s", code, out)
+	}
 }
