@@ -1,10 +1,14 @@
 // Package config holds bootforge's settings: their schema, their embedded
 // defaults, strict YAML decoding and validation.
 //
-// Every setting has a default, so an empty file (or no file at all) is a
-// working configuration. Errors name the offending key by its dotted path and,
-// when it came from a file, the file and line, because an operator fixing a
-// boot server at 3 a.m. should not have to guess which "timeout" is wrong.
+// Every setting has a default, so no file at all is a working
+// configuration. An empty file is not: it is far more often a file cut
+// short than a wish for the defaults, and the defaults move root. Errors
+// name the offending key by its dotted path and, when it came from a file,
+// the file and line, because an operator fixing a boot server at 3 a.m.
+// should not have to guess which "timeout" is wrong. What is probably a
+// mistake but can work (a kernel not copied yet) is a warning, with the
+// same file, line and key, from Warnings.
 //
 // Precedence, lowest first: defaults, the YAML file, BOOTFORGE_* environment
 // variables, command-line flags. The overlay of the last two is done by the
