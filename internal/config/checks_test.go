@@ -328,6 +328,14 @@ func TestCheckReload(t *testing.T) {
 	if err := CheckReload(old, cut); err == nil || !strings.Contains(err.Error(), "c.yaml: root: no longer set") {
 		t.Errorf("root dropped from the file: %v", err)
 	}
+	// Cut just after "root:", the key is there but names nothing.
+	cutAfterColon, err := Parse("c.yaml", []byte("data_dir: /srv/state\nroot:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckReload(old, cutAfterColon); err == nil || !strings.Contains(err.Error(), "c.yaml: root: no longer set") {
+		t.Errorf("root: with no value: %v", err)
+	}
 	// Set by a flag instead, it is no accident.
 	byFlag := cut
 	if err := byFlag.Apply([]Override{{Key: "root", Value: filepath.Join(dir, "sub"), Source: "--root"}}); err != nil {

@@ -242,7 +242,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		if d.sectionsNeedValues && isSection(v.Type()) {
 			d.fail(n, path, "has no value: was the file cut short? Write {} or [] for none")
 		}
-		return // "key:" with no value keeps the default
+		delete(d.lines, path) // not set: "root:" cut after the colon is no root
+		return                // "key:" with no value keeps the default
 	}
 	if reflect.PointerTo(v.Type()).Implements(textUnmarshaler) {
 		if n.Kind != yaml.ScalarNode {
