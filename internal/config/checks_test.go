@@ -280,7 +280,8 @@ func TestRelativePathsFromConfigDir(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	text := "root: ../srv/root\ndata_dir: state\ninventory:\n  dir: inv\nsigning:\n  dir: /abs/keys\nhttp:\n  tls:\n    cert: tls/c.pem\n    key: tls/k.pem\n"
+	text := "root: ../srv/root\ndata_dir: state\ninventory:\n  dir: inv\nsigning:\n  dir: /abs/keys\nhttp:\n  tls:\n    cert: tls/c.pem\n    key: tls/k.pem\n" +
+		"api:\n  tls:\n    cert: api/c.pem\n    key: api/k.pem\n"
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -297,6 +298,8 @@ func TestRelativePathsFromConfigDir(t *testing.T) {
 		{"signing.dir", cfg.Signing.Dir, "/abs/keys"},
 		{"http.tls.cert", cfg.HTTP.TLS.Cert, filepath.Join(etc, "tls/c.pem")},
 		{"http.tls.key", cfg.HTTP.TLS.Key, filepath.Join(etc, "tls/k.pem")},
+		{"api.tls.cert", cfg.API.TLS.Cert, filepath.Join(etc, "api/c.pem")},
+		{"api.tls.key", cfg.API.TLS.Key, filepath.Join(etc, "api/k.pem")},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s = %q, want %q", tt.key, tt.got, tt.want)

@@ -22,8 +22,8 @@ import (
 // file that turns DHCP on). Errors carry the file name and line, or the
 // variable or flag that set the value.
 //
-// Relative paths in the file (root, data_dir, inventory.dir, signing.dir,
-// http.tls.cert, http.tls.key) are taken from the file's directory, not
+// Relative paths in the file (pathKeys: root, data_dir, inventory.dir,
+// signing.dir, the TLS certificates and keys) are taken from the file's directory, not
 // from wherever bootforge was started: the same file means the same
 // directories whoever runs it.
 func Load(path string, overrides ...Override) (Config, error) {
@@ -60,7 +60,7 @@ func Parse(name string, data []byte) (Config, error) {
 }
 
 // pathKeys are the settings that name files or directories on the server.
-var pathKeys = []string{"root", "data_dir", "inventory.dir", "signing.dir", "http.tls.cert", "http.tls.key"}
+var pathKeys = []string{"root", "data_dir", "inventory.dir", "signing.dir", "http.tls.cert", "http.tls.key", "api.tls.cert", "api.tls.key"}
 
 // decodeFile decodes data on top of the defaults, without validating it;
 // relative paths that the file sets are joined to dir, if dir is not empty.
@@ -115,6 +115,10 @@ func (c *Config) path(key string) *string {
 		return &c.HTTP.TLS.Cert
 	case "http.tls.key":
 		return &c.HTTP.TLS.Key
+	case "api.tls.cert":
+		return &c.API.TLS.Cert
+	case "api.tls.key":
+		return &c.API.TLS.Key
 	}
 	panic("config: not a path key: " + key)
 }
