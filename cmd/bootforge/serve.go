@@ -74,15 +74,9 @@ SIGINT stops accepting work and waits up to 30 s for transfers in flight.`,
 	return cmd
 }
 
-// loadConfig layers defaults, file, environment and flags.
+// loadConfig layers defaults, file, environment and flags, and validates
+// the result once.
 func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
-	cfg := config.Default()
-	if g.config != "" {
-		var err error
-		if cfg, err = config.Load(g.config); err != nil {
-			return config.Config{}, err
-		}
-	}
 	overrides := config.FromEnv()
 	for _, f := range serveFlags {
 		if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed {
@@ -95,7 +89,14 @@ func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
 	if g.logLevel != "" {
 		overrides = append(overrides, config.Override{Key: "log.level", Value: g.logLevel, Source: "--log-level"})
 	}
-	if err := cfg.Apply(overrides); err != nil {
+	cfg := config.Default()
+	var err error
+	if g.config != "" {
+		cfg, err = config.Load(g.config, overrides...)
+	} else {
+		err = cfg.Apply(overrides)
+	}
+	if err != nil {
 		return config.Config{}, err
 	}
 	g.describe(cmd, cfg)
@@ -133,6 +134,7 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 	}
 	s := &services{cfg: cfg, level: new(slog.LevelVar), configFile: configFile}
 	s.log = newLogger(os.Stderr, cfg.Log, s.level)
+	s.warn(cfg)
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	defer cancel()
@@ -477,6 +479,9 @@ func liveConfig(old, cfg config.Config) config.Config {
 // other change is named in a warning and applies on restart.
 func (s *services) reload(load func() (config.Config, error)) {
 	cfg, err := load()
+	if err == nil {
+		err = config.CheckReload(s.cfg, cfg)
+	}
 	if err != nil {
 		s.log.Error("reload refused, keeping the running config", "err", err)
 		return
@@ -524,7 +529,16 @@ func (s *services) reload(load func() (config.Config, error)) {
 			s.log.Warn("reload: " + key + " changed; it applies on restart")
 		}
 	}
+	s.warn(cfg)
 	s.log.Info("config reloaded", "root", run.Root, "applied", strings.Join(applied, ","))
+}
+
+// warn logs what cfg probably has wrong but does not stop the service,
+// each with its file, line and key.
+func (s *services) warn(cfg config.Config) {
+	for _, w := range cfg.Warnings() {
+		s.log.Warn("config: " + w.Error())
+	}
 }
 
 func (s *services) shutdown(ctx context.Context) error {

@@ -89,6 +89,9 @@ inventory:
 				val = "1h2m"
 			}
 		}
+		if key == "dhcp.allow" {
+			val = "192.0.2.0/24"
+		}
 		if err := cfg.Set(key, val); err != nil {
 			t.Errorf("Set(%q, %q): %v", key, val, err)
 			continue
