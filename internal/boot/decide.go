@@ -178,3 +178,63 @@ func (c Client) With(earlier Client) Client {
 	}
 	return c
 }
+
+// Pick is an entry a client chose in a menu of a loader that cannot boot
+// it: pxelinux, for an iso, chain or shell entry, which only iPXE runs.
+// pxelinux then chains iPXE, and iPXE asks for the client's menu again;
+// the pick makes that menu boot the chosen entry instead of showing the
+// menu a second time, so the choice is kept.
+type Pick struct {
+	Entry string
+	At    time.Time
+}
+
+// PickLifetime bounds how long a pick waits for the iPXE menu request that
+// carries it out. Loading iPXE and its DHCP take seconds; an older pick
+// belongs to a boot that never got there, and a later boot must show the
+// menu.
+const PickLifetime = 5 * time.Minute
+
+// Keep applies the client's pick p (nil for none) to d, as it stands at
+// now. A one-shot already booting an entry wins; a pick that is too old or
+// names no entry of d's menu is ignored, and the reason says so. used
+// reports whether the menu now boots the pick, which is then spent.
+func (d Decision) Keep(p *Pick, now time.Time) (kept Decision, used bool) {
+	switch {
+	case p == nil:
+		return d, false
+	case now.Sub(p.At) > PickLifetime || now.Before(p.At.Add(-time.Minute)):
+		d.Reason += fmt.Sprintf("; the choice %q made in pxelinux at %s is too old to keep", p.Entry, p.At.Format(time.RFC3339))
+		return d, false
+	case d.Boot != "":
+		if d.Boot != p.Entry {
+			d.Reason += fmt.Sprintf("; the choice %q made in pxelinux gives way to the one-shot", p.Entry)
+		}
+		return d, d.Boot == p.Entry
+	}
+	e, ok := d.Choice.Menu.Entry(p.Entry)
+	if !ok {
+		d.Reason += fmt.Sprintf("; the choice %q made in pxelinux is not in this menu, so the menu is shown", p.Entry)
+		return d, false
+	}
+	d.Boot = e.Name
+	d.Reason += fmt.Sprintf("; boots %q, chosen in pxelinux's menu", e.Name)
+	return d, true
+}
+
+// ChosenByUUID reports whether c's UUID decides its menu: a host has the
+// UUID, or the profile chosen for c differs from the one chosen without
+// it. pxelinux asks for pxelinux.cfg/<uuid> before 01-<mac>, so a menu by
+// a UUID that decides nothing would hide the one the MAC chooses.
+func (inv *Inventory) ChosenByUUID(c Client) bool {
+	with, ok := inv.Choose(c)
+	if !ok || c.UUID == "" {
+		return false
+	}
+	if with.Host != nil {
+		return true
+	}
+	c.UUID = ""
+	without, ok := inv.Choose(c)
+	return !ok || without.Profile.Name != with.Profile.Name
+}

@@ -2,6 +2,7 @@ package menu
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"bootforge/internal/boot"
@@ -9,8 +10,9 @@ import (
 
 // PXELinux renders pxelinux.cfg syntax for menu.c32. Kernels and initrds
 // are fetched by pxelinux over TFTP, so their paths are written relative to
-// the root (pxelinux.0 itself does no HTTP). Entry kinds pxelinux cannot run
-// (iso, wimboot) chain to iPXE instead.
+// the root (pxelinux.0 itself does no HTTP). wimboot entries boot natively
+// through linux.c32; the kinds only iPXE can run (iso, chain, shell) chain
+// to iPXE with the choice kept (see PickPath).
 func PXELinux(r Request) (string, error) {
 	entries, def, err := r.entries()
 	if err != nil {
@@ -47,12 +49,80 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) {
 			args = strings.TrimSpace("initrd=" + strings.Join(paths, ",") + " " + args)
 		}
 		fmt.Fprintf(b, "  APPEND %s\n", args)
+	case boot.KindWimboot:
+		// wimboot finds the WinPE files by name (bootmgr, BCD, boot.sdi,
+		// boot.wim) in cpio archives, as iPXE's "initrd URL NAME" hands
+		// them over. pxelinux's own INITRD loads raw files with no names;
+		// linux.c32's initrdfile=PATH@NAME wraps each file in a cpio entry
+		// called NAME. That is wimboot's documented syslinux usage, and it
+		// works with Debian's syslinux 6.04 (linux.c32 needs libcom32.c32).
+		var files []string
+		for _, f := range wimbootFiles(e) {
+			files = append(files, tftpPath(f[0])+"@"+f[1])
+		}
+		b.WriteString("  COM32 linux.c32\n")
+		fmt.Fprintf(b, "  APPEND %s initrdfile=%s\n", tftpPath(e.Wimboot), strings.Join(files, ","))
 	case boot.KindLocal:
 		b.WriteString("  LOCALBOOT 0\n")
 	default:
-		// iso, wimboot, chain, shell: hand over to iPXE, which can.
-		b.WriteString("  KERNEL undionly.kpxe\n")
+		// iso, chain, shell: only iPXE runs these. pxelinux chains iPXE's
+		// undionly.kpxe as a PXE program (the PXE keyword: syslinux takes
+		// the image type from the extension, and would load .kpxe as a
+		// Linux kernel). iPXE does its own DHCP, gets bootforge's script
+		// URL and asks for this client's menu again. So that the choice is
+		// not lost, undionly.kpxe is fetched under a path that names the
+		// client and the entry: bootforge notes the pick there, and the
+		// iPXE menu the client asks for next boots that entry directly
+		// (boot.Decision.Keep). Debian's iPXE cannot be told a script any
+		// other way without an embedded script: it always redoes DHCP.
+		if mac := r.Vars["mac"]; mac != "" {
+			fmt.Fprintf(b, "  PXE %s\n", PickPath(mac, e.Name))
+		} else {
+			b.WriteString("  PXE undionly.kpxe\n") // no client to note the pick for: iPXE shows the menu
+		}
 	}
+}
+
+// PickDir is where pxelinux fetches iPXE for an entry only iPXE can boot:
+// PickDir/<mac>/<entry>/undionly.kpxe.
+const PickDir = "bootforge/pick/"
+
+// PickLoader is the iPXE build pxelinux chains: it drives the NIC through
+// the PXE ROM's UNDI, so it works wherever pxelinux did.
+const PickLoader = "undionly.kpxe"
+
+// PickPath is the path that fetches PickLoader for mac's choice of entry.
+// The entry name is path-escaped; the MAC is written with hyphens, as
+// pxelinux writes it.
+func PickPath(mac, entry string) string {
+	return PickDir + strings.ReplaceAll(strings.ToLower(Safe(mac)), ":", "-") + "/" + url.PathEscape(entry) + "/" + PickLoader
+}
+
+// ParsePickPath reads a PickPath back: the MAC as written and the entry.
+func ParsePickPath(p string) (mac, entry string, ok bool) {
+	rest, found := strings.CutPrefix(p, PickDir)
+	if !found {
+		return "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[2] != PickLoader || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	entry, err := url.PathUnescape(parts[1])
+	if err != nil {
+		return "", "", false
+	}
+	return parts[0], entry, true
+}
+
+// wimbootFiles are a wimboot entry's files with the names wimboot looks
+// for; bootmgr is optional (newer wimboot finds it in boot.wim).
+func wimbootFiles(e boot.Entry) [][2]string {
+	var out [][2]string
+	if e.Bootmgr != "" {
+		out = append(out, [2]string{e.Bootmgr, "bootmgr"})
+	}
+	return append(out, [2]string{e.BCD, "BCD"}, [2]string{e.BootSDI, "boot.sdi"}, [2]string{e.BootWIM, "boot.wim"})
 }
 
 // tftpPath writes a path for a TFTP fetch: relative to the root.

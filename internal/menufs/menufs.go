@@ -76,6 +76,7 @@ type FS struct {
 
 	mu      sync.Mutex
 	started map[netip.Addr]pendingBoot
+	picks   map[string]boot.Pick // by MAC: choices made in pxelinux for iPXE to boot
 }
 
 // Signer makes a detached signature (CMS, DER) of data.
@@ -114,6 +115,9 @@ func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 	}
 	if m.Signer != nil && strings.HasSuffix(name, ".sig") {
 		return m.openSig(name, req, err)
+	}
+	if mac, entry, ok := menu.ParsePickPath(name); ok && m.Inventory().HasProfiles() {
+		return m.openPick(mac, entry, req)
 	}
 	g, ok, gerr := m.generate(name, req, false)
 	if !ok {
@@ -213,8 +217,9 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 		}
 		m.consume(mac, ip, "beacon")
 		return generated{text: "ok\n", mac: mac}, true, nil
-	case strings.HasPrefix(name, "pxelinux.cfg/"):
-		return m.pxelinux(strings.TrimPrefix(name, "pxelinux.cfg/"), req, dry)
+	case strings.HasPrefix(name, "pxelinux.cfg/") || strings.Contains(name, "/pxelinux.cfg/"):
+		// Any directory: syslinux.efi looks beside itself (efi64/pxelinux.cfg/).
+		return m.pxelinux(name[strings.LastIndex(name, "pxelinux.cfg/")+len("pxelinux.cfg/"):], req, dry)
 	case strings.HasPrefix(base, "grub.cfg-01-"):
 		return m.grub(strings.TrimPrefix(base, "grub.cfg-01-"), req, dry)
 	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, ".cfg"):
@@ -295,30 +300,141 @@ func ipxeClient(req bootfs.Request) (boot.Client, error) {
 	return c, nil
 }
 
-// pxelinux answers pxelinux's lookups: 01-<mac>, then the hex IP
-// shortened digit by digit, then default.
+// pxelinux answers pxelinux's lookups, in the order it makes them: the
+// client's UUID (lower case, with dashes), 01-<mac>, then the hex IP
+// shortened digit by digit, then default. A lookup by UUID, hex IP or
+// default learns the MAC from what DHCP saw at the asking address — in
+// proxy mode, the proxy exchange — so the client gets its own menu.
 func (m *FS) pxelinux(file string, req bootfs.Request, dry bool) (generated, bool, error) {
-	c := boot.Client{Firmware: boot.FirmwareBIOS, IP: req.Client.Addr()}
+	c := boot.Client{IP: req.Client.Addr()}
+	if m.Sightings != nil {
+		if seen, ok := m.Sightings.ByIP(c.IP); ok {
+			c = c.With(seen)
+		}
+	}
 	switch {
 	case strings.HasPrefix(file, "01-"):
 		mac, err := parseMAC(strings.TrimPrefix(file, "01-"))
 		if err != nil {
 			return generated{}, false, nil
 		}
-		c.MAC = mac
-	case file != "default" && !isHex(file):
-		return generated{}, false, nil // a UUID lookup or anything else: not found, pxelinux moves on
-	default:
-		if m.Sightings != nil {
-			if seen, ok := m.Sightings.ByIP(c.IP); ok {
-				c.MAC = seen.MAC
-			}
+		if !slices.Equal(c.MAC, mac) {
+			c = boot.Client{IP: c.IP} // what we saw at this address was another machine
 		}
+		c.MAC = mac
+	case isUUID(file):
+		// Asked first. A client without a MAC seen here still gets a menu
+		// when a rule or host names its UUID; else pxelinux moves on.
+		if c.UUID != "" && c.UUID != file {
+			c = boot.Client{IP: c.IP}
+		}
+		c.UUID = file
+		if c.MAC == nil && !m.Inventory().ChosenByUUID(c) {
+			return generated{}, false, nil
+		}
+	case file != "default" && !isHex(file):
+		return generated{}, false, nil // anything else: not found, pxelinux moves on
+	default:
 		if c.MAC == nil && file != "default" {
 			return generated{}, false, nil
 		}
 	}
-	return m.menu(m.known(c), req, menu.FormatPXELinux, dry)
+	c = m.known(c)
+	if c.Firmware == boot.FirmwareUnknown {
+		c.Firmware = boot.FirmwareBIOS // pxelinux.0; syslinux.efi clients were seen by DHCP
+	}
+	return m.menu(c, req, menu.FormatPXELinux, dry)
+}
+
+// isUUID reports whether s is a UUID as pxelinux asks for it: 36
+// characters, lower-case hex with dashes at 8, 13, 18 and 23.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdef", r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// openPick serves PickLoader (iPXE) from disk for a path that pxelinux's
+// menu wrote for an entry only iPXE can boot, and notes the choice for
+// the client: the iPXE menu it asks for next boots that entry
+// (boot.Decision.Keep). Like the booted beacon, the path carries no
+// secret, so the choice is taken only from the address where the MAC was
+// last seen; iPXE is served either way, and then shows the menu.
+func (m *FS) openPick(macText, entry string, req bootfs.Request) (bootfs.File, error) {
+	lreq := req
+	lreq.Path = menu.PickLoader
+	f, err := (*m.disk.Load()).Open(lreq)
+	if err != nil {
+		return nil, err
+	}
+	client := req.Client.Addr()
+	mac, err := parseMAC(macText)
+	if err != nil {
+		return f, nil
+	}
+	var seen boot.Client
+	found := false
+	if m.Sightings != nil {
+		seen, found = m.Sightings.ByMAC(mac)
+	}
+	if err := boot.CheckBeacon(mac, client, seen, found); err != nil {
+		m.Log.Warn("pxelinux: choice not kept", "client", client.String(), "mac", mac.String(), "entry", entry, "reason", err.Error())
+		return f, nil
+	}
+	now := m.now()
+	m.mu.Lock()
+	if m.picks == nil {
+		m.picks = map[string]boot.Pick{}
+	}
+	for k, p := range m.picks {
+		if now.Sub(p.At) > boot.PickLifetime {
+			delete(m.picks, k)
+		}
+	}
+	m.picks[mac.String()] = boot.Pick{Entry: entry, At: now}
+	m.mu.Unlock()
+	m.Log.Info("pxelinux: choice kept for iPXE", "client", client.String(), "mac", mac.String(), "entry", entry)
+	if m.Events != nil {
+		m.Events.Record(audit.Event{MAC: mac.String(), IP: client.String(), Stage: "menu", Protocol: "pxelinux",
+			Result: "chose " + entry + ", chaining iPXE"})
+	}
+	return f, nil
+}
+
+// pick returns the choice mac made in pxelinux, or nil.
+func (m *FS) pick(mac net.HardwareAddr) *boot.Pick {
+	if mac == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.picks[mac.String()]
+	if !ok {
+		return nil
+	}
+	return &p
+}
+
+// spend removes mac's choice once a menu has booted it.
+func (m *FS) spend(mac net.HardwareAddr, p *boot.Pick) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.picks[mac.String()]; ok && cur == *p {
+		delete(m.picks, mac.String())
+	}
 }
 
 // grub answers a GRUB client's own menu; mac is as the path writes it.
@@ -356,12 +472,24 @@ func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format, dry bool) (
 	if err != nil {
 		return generated{}, true, err
 	}
+	var kept *boot.Pick
+	if ft == menu.FormatIPXE {
+		// iPXE chained by pxelinux for an entry pxelinux could not boot.
+		p := m.pick(c.MAC)
+		var used bool
+		if d, used = d.Keep(p, m.now()); used {
+			kept = p
+		}
+	}
 	text, err := menu.Render(d, ft, req.Host)
 	if err != nil {
 		return generated{}, true, err
 	}
 	if dry {
 		return generated{text: text, mac: c.MAC}, true, nil
+	}
+	if kept != nil {
+		m.spend(c.MAC, kept)
 	}
 	client := req.Client.Addr()
 	m.carryOut(d, client)
