@@ -11,7 +11,7 @@ PACKAGES=(
   # HTTP peers
   openssl
   # boot firmware and loaders for QEMU tests
-  qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common
+  qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common syslinux-efi
   grub-efi-amd64-bin grub-pc-bin cpio xorriso isolinux
   # Secure Boot chain: shim and GRUB signed for it, and Authenticode tools
   shim-signed grub-efi-amd64-signed osslsigncode

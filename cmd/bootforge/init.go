@@ -24,6 +24,18 @@ var loaders = []struct{ src, dst, pkg string }{
 	{"/usr/lib/syslinux/modules/bios/menu.c32", "menu.c32", "syslinux-common"},
 	{"/usr/lib/syslinux/modules/bios/libutil.c32", "libutil.c32", "syslinux-common"},
 	{"/usr/lib/syslinux/modules/bios/libcom32.c32", "libcom32.c32", "syslinux-common"},
+	// linux.c32 boots wimboot entries from pxelinux with named initrds.
+	{"/usr/lib/syslinux/modules/bios/linux.c32", "linux.c32", "syslinux-common"},
+	// syslinux.efi for x64 UEFI clients given pxelinux-style menus
+	// (dhcp.loaders.efi_x64: efi64/syslinux.efi). It loads its modules and
+	// pxelinux.cfg/ from its own directory; the EFI modules have the same
+	// names as the BIOS ones, so they live apart.
+	{"/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "efi64/syslinux.efi", "syslinux-efi"},
+	{"/usr/lib/syslinux/modules/efi64/ldlinux.e64", "efi64/ldlinux.e64", "syslinux-common"},
+	{"/usr/lib/syslinux/modules/efi64/menu.c32", "efi64/menu.c32", "syslinux-common"},
+	{"/usr/lib/syslinux/modules/efi64/libutil.c32", "efi64/libutil.c32", "syslinux-common"},
+	{"/usr/lib/syslinux/modules/efi64/libcom32.c32", "efi64/libcom32.c32", "syslinux-common"},
+	{"/usr/lib/syslinux/modules/efi64/linux.c32", "efi64/linux.c32", "syslinux-common"},
 	{"/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi", "grubnetx64.efi", "grub-efi-amd64-bin"},
 	{"/usr/lib/shim/shimx64.efi.signed", "shimx64.efi", "shim-signed"},
 	{"/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grubx64.efi", "grub-efi-amd64-signed"},
@@ -89,6 +101,11 @@ func initDir(out io.Writer, dir, cfgPath string, force bool) error {
 	var missing []string
 	for _, l := range loaders {
 		dst := filepath.Join(root, l.dst)
+		if _, err := os.Stat(l.src); err == nil {
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+		}
 		switch err := copyNew(l.src, dst); {
 		case err == nil:
 			fmt.Fprintf(out, "copied    %s -> %s\n", l.src, dst)

@@ -145,6 +145,16 @@ func (h *Handler) seen(c boot.Client) {
 // address, just where to boot from (PXE spec 2.1, "ProxyDHCP").
 func (h *Handler) proxy(req request, res *Result, local, server netip.Addr) {
 	switch {
+	case req.pkt.MessageType() == dhcpv4.MessageTypeRequest && res.Client.PXE():
+		// The client takes the network's DHCP server's offer: the address
+		// it asks for is where its loader will ask from, so that a
+		// pxelinux.cfg by hex IP finds this MAC (boot.Sightings).
+		if ip, ok := addr4(req.pkt.RequestedIPAddress()); ok && !res.Client.IP.IsValid() {
+			c := res.Client
+			c.IP = ip
+			h.seen(c)
+		}
+		res.Silent = "proxy mode answers only DISCOVER on port 67"
 	case req.pkt.MessageType() != dhcpv4.MessageTypeDiscover:
 		res.Silent = "proxy mode answers only DISCOVER on port 67"
 	case !res.Client.PXE():
