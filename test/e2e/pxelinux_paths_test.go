@@ -141,8 +141,12 @@ func TestPXELinuxPathsWimboot(t *testing.T) {
 	}
 	// syslinux's own words: linux.c32 loaded wimboot and wrapped each file
 	// under its name (SeaBIOS copies the text console to serial).
-	if _, err := vm.WaitFor(regexp.MustCompile(`Encapsulating winpe-x64/boot\.wim@boot\.wim\.\.\. ok`), 20*time.Second); err != nil {
-		t.Logf("console does not show linux.c32's progress (%v); tail:\n%s", err, vm.Tail(15))
+	for _, f := range []string{"bootmgr", "Boot/BCD", "Boot/boot.sdi", "boot.wim"} {
+		name := f[strings.LastIndex(f, "/")+1:]
+		re := regexp.MustCompile(`Encapsulating winpe-x64/` + regexp.QuoteMeta(f+"@"+name) + `\.\.\. ok`)
+		if _, err := vm.WaitFor(re, 20*time.Second); err != nil {
+			t.Errorf("the console does not show linux.c32 wrapping %s as %s (%v); tail:\n%s", f, name, err, vm.Tail(15))
+		}
 	}
 	t.Logf("client TFTP transfers: %v", order)
 }
@@ -266,9 +270,6 @@ func TestPXELinuxPathsChoiceKept(t *testing.T) {
 	}
 	if len(ipxeMenus) == 0 || ipxeMenus[0]["boot"] != "chained" {
 		t.Errorf("the iPXE menu after pxelinux does not boot the choice: %v", ipxeMenus)
-	}
-	if strings.Contains(CleanConsole(vm.Console()), "Entry first") && strings.Count(CleanConsole(vm.Console()), "Chain a script") > 1 {
-		t.Logf("console shows the menu more than once")
 	}
 }
 
