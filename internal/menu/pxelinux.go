@@ -39,12 +39,12 @@ func PXELinux(r Request) (string, error) {
 func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) {
 	switch e.Kind {
 	case boot.KindLinux:
-		fmt.Fprintf(b, "  KERNEL %s\n", tftpPath(e.Kernel))
+		fmt.Fprintf(b, "  KERNEL %s\n", r.pxePath(e.Kernel))
 		args := r.cmdline(e)
 		if len(e.Initrds) > 0 {
 			paths := make([]string, len(e.Initrds))
 			for i, p := range e.Initrds {
-				paths[i] = tftpPath(p)
+				paths[i] = r.pxePath(p)
 			}
 			args = strings.TrimSpace("initrd=" + strings.Join(paths, ",") + " " + args)
 		}
@@ -58,13 +58,19 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) {
 		// works with Debian's syslinux 6.04 (linux.c32 needs libcom32.c32).
 		var files []string
 		for _, f := range wimbootFiles(e) {
-			files = append(files, tftpPath(f[0])+"@"+f[1])
+			files = append(files, r.pxePath(f[0])+"@"+f[1])
 		}
 		b.WriteString("  COM32 linux.c32\n")
-		fmt.Fprintf(b, "  APPEND %s initrdfile=%s\n", tftpPath(e.Wimboot), strings.Join(files, ","))
+		fmt.Fprintf(b, "  APPEND %s initrdfile=%s\n", r.pxePath(e.Wimboot), strings.Join(files, ","))
 	case boot.KindLocal:
 		b.WriteString("  LOCALBOOT 0\n")
 	default:
+		if r.EFI {
+			// syslinux.efi cannot chain iPXE's BIOS loader: the entry is
+			// shown but cannot be chosen.
+			fmt.Fprintf(b, "  MENU DISABLE\n  # kind %s needs iPXE, which syslinux.efi cannot chain\n", e.Kind)
+			return
+		}
 		// iso, chain, shell: only iPXE runs these. pxelinux chains iPXE's
 		// undionly.kpxe as a PXE program (the PXE keyword: syslinux takes
 		// the image type from the extension, and would load .kpxe as a
@@ -128,4 +134,16 @@ func wimbootFiles(e boot.Entry) [][2]string {
 // tftpPath writes a path for a TFTP fetch: relative to the root.
 func tftpPath(p string) string {
 	return strings.TrimPrefix(oneLine(p), "/")
+}
+
+// pxePath writes a file's path for pxelinux. pxelinux.0 sits in the root
+// and takes paths relative to it; syslinux.efi sits in efi64/ with its own
+// modules and takes paths relative to that, so for EFI clients the path
+// is written in syslinux's "server::path" form with the server left out
+// (the boot server), which no prefix is put before.
+func (r Request) pxePath(p string) string {
+	if r.EFI {
+		return "::" + tftpPath(p)
+	}
+	return tftpPath(p)
 }

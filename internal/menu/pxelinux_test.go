@@ -79,3 +79,27 @@ func TestPickPathRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// syslinux.efi lives in efi64/ and reads paths relative to itself: file
+// paths are absolute; entries only iPXE boots cannot be chosen.
+func TestPXELinuxEFI(t *testing.T) {
+	r := req()
+	r.EFI = true
+	r.Vars["mac"] = "52:54:00:ab:00:01"
+	s, err := PXELinux(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  KERNEL ::images/d/vmlinuz\n  APPEND initrd=::images/d/initrd.gz console=ttyS0",
+		"  APPEND ::wimboot initrdfile=::win/BCD@BCD,::win/boot.sdi@boot.sdi,::win/boot.wim@boot.wim\n",
+		"LABEL live\n  MENU LABEL live\n  MENU DISABLE\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("missing %q in:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "undionly.kpxe") {
+		t.Errorf("syslinux.efi is told to chain a BIOS loader:\n%s", s)
+	}
+}

@@ -355,3 +355,45 @@ inventory:
 		t.Errorf("bootforge logged %d pxelinux menus for %s, want 2", menus, mac)
 	}
 }
+
+// syslinux.efi (Debian's syslinux-efi 6.04) for an x64 UEFI client:
+// DHCP hands an arch-7 client efi64/syslinux.efi (dhcp.loaders.efi_x64),
+// EDK2's own PXE loads it over TFTP, it reads ldlinux.e64, menu.c32 and
+// efi64/pxelinux.cfg/01-<mac> from its own directory, and boots the
+// default Linux entry after the menu's timeout, by absolute paths.
+func TestPXELinuxPathsSyslinuxEFI(t *testing.T) {
+	const mac = "52:54:00:b8:00:03"
+	copies := map[string]string{"efi64/syslinux.efi": "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi"}
+	for _, f := range []string{"ldlinux.e64", "menu.c32", "libutil.c32", "libcom32.c32", "linux.c32"} {
+		copies["efi64/"+f] = "/usr/lib/syslinux/modules/efi64/" + f
+	}
+	m := newMenuLab(t, menuLabOptions{
+		DHCP: "  loaders: {efi_x64: efi64/syslinux.efi}\n",
+		Inventory: `inventory:
+  profiles:
+    - name: efi
+      match: [{mac: "` + mac + `"}]
+      menu:
+        title: syslinux.efi
+        default: second
+        timeout: 1s
+        entries:
+` + linuxEntries("", "first", "second"),
+		Copy: copies,
+	})
+	vm, got := BootVM(t, VMOptions{Lab: m.Lab, Firmware: "uefi", MAC: mac, Timeout: bmBootTimeout,
+		Expect: bmMarkerRE + `|Loading \S+ failed: [^\n\x1b]*`})
+	t.Logf("after %s: %s", vm.Elapsed().Round(time.Millisecond), strings.TrimSpace(got[0]))
+	if len(got) < 2 || got[1] == "" {
+		t.Fatalf("syslinux.efi: %q; TFTP log: %v", got[0], tftpLog(m.Server, ""))
+	}
+	if mk := markers(got[1]); len(mk) != 1 || mk[0] != "bfmarker=efi-second" {
+		t.Errorf("booted markers %v, want [bfmarker=efi-second]", mk)
+	}
+	for _, f := range []string{"efi64/syslinux.efi", "efi64/ldlinux.e64", "efi64/pxelinux.cfg/01-" + pxeMAC(mac), "efi64/menu.c32", "vmlinuz"} {
+		if !ppWaitTFTP(t, m.Server, f, time.Second) {
+			t.Errorf("no complete TFTP transfer of %s; TFTP log: %v", f, tftpLog(m.Server, ""))
+		}
+	}
+	t.Logf("TFTP: %v", tftpLog(m.Server, ""))
+}
