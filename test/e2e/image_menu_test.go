@@ -57,9 +57,9 @@ func TestImageWinPEMenuEntry(t *testing.T) {
 			"initrd http://SERVER:8080/" + dir + "BCD BCD\n",
 			"initrd http://SERVER:8080/" + dir + "boot.sdi boot.sdi\n",
 			"initrd http://SERVER:8080/" + dir + "boot.wim boot.wim\n"},
-		// pxelinux and GRUB cannot run wimboot here: pxelinux hands over
-		// to iPXE, GRUB says the entry needs iPXE.
-		"pxelinux": {"Windows PE", "KERNEL undionly.kpxe"},
+		// pxelinux runs wimboot through linux.c32 with named initrds;
+		// GRUB says the entry needs iPXE.
+		"pxelinux": {"Windows PE", "COM32 linux.c32\n", "APPEND " + dir + "wimboot initrdfile=" + dir + "bootmgr@bootmgr,"},
 		"grub":     {"Windows PE", "needs iPXE"},
 	}
 	for format, ws := range want {
