@@ -177,7 +177,7 @@ func (s *services) start(ctx context.Context) error {
 	if s.db, err = openStore(cfg); err != nil {
 		return err
 	}
-	if s.inv, err = inventory.NewWatcher(inventorySource(cfg, s.configFile, s.db), s.log); err != nil {
+	if s.inv, err = inventory.NewWatcher(s.inventorySource(cfg), s.log); err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
 	go s.inv.Run(ctx, 2*time.Second)
@@ -401,7 +401,16 @@ func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inv
 	return inventory.Source{Config: cfg.Inventory, ConfigFile: configFile, Dir: dir, Store: db,
 		CheckKernel:       func(path string) error { return checkSigned(cfg.Root, path) },
 		SecureBootSubnets: secure,
-		Images:            catalog.New(cfg.Root, cfg.DataDir, db)}
+		Images:            catalog.New(cfg.Root, cfg.DataDir, db),
+		Root:              cfg.Root, CaseInsensitive: cfg.TFTP.CaseInsensitive}
+}
+
+// inventorySource is the server's: warnings about profiles in the
+// inventory directory go to its log.
+func (s *services) inventorySource(cfg config.Config) inventory.Source {
+	src := inventorySource(cfg, s.configFile, s.db)
+	src.Warn = func(msg string) { s.log.Warn("inventory: " + msg) }
+	return src
 }
 
 // checkSigned refuses a kernel that Secure Boot firmware would refuse: one
@@ -505,7 +514,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 			return
 		}
 	}
-	if err := s.inv.SetSource(inventorySource(run, s.configFile, s.db)); err != nil {
+	if err := s.inv.SetSource(s.inventorySource(run)); err != nil {
 		s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("inventory: %w", err))
 		return
 	}
