@@ -379,3 +379,20 @@ func leasedIPs(s *Server) map[string]bool {
 	}
 	return out
 }
+
+// TestMetricsPrometheusExamples: the example scrape config and alert rules
+// in packaging/prometheus pass promtool's checks and the rules' own unit
+// tests (rules_test.yml).
+func TestMetricsPrometheusExamples(t *testing.T) {
+	need(t, "promtool")
+	dir := filepath.Join("..", "..", "packaging", "prometheus")
+	for _, args := range [][]string{
+		{"check", "config", filepath.Join(dir, "prometheus.yml")},
+		{"check", "rules", filepath.Join(dir, "rules.yml")},
+		{"test", "rules", filepath.Join(dir, "rules_test.yml")},
+	} {
+		if out, err := run(t, 60*time.Second, "promtool", args...); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
