@@ -37,18 +37,12 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	mac := e.MAC
-	if mac == "" && e.IP != "" && macOf != nil {
-		if ip, err := netip.ParseAddr(e.IP); err == nil {
-			mac = macOf(ip)
-		}
-	}
 	switch e.Protocol {
 	case "dhcp":
 		// A reply to a network-booting firmware (it sent option 93) may
 		// start a boot.
-		if e.Result == "ok" && e.Arch != "" && mac != "" {
-			m.starts.dhcp(mac, at)
+		if e.Result == "ok" && e.Arch != "" && e.MAC != "" {
+			m.starts.dhcp(e.MAC, at)
 		}
 	case "tftp", "http", "https":
 		if e.Protocol == "tftp" {
@@ -56,10 +50,19 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 		} else {
 			m.httpBytes.Add(float64(e.Bytes))
 		}
-		if e.Stage == "kernel" && e.Result == "ok" && mac != "" {
-			if d, ok := m.starts.reached(mac, "kernel", at); ok {
-				m.stages.WithLabelValues("kernel").Observe(d.Seconds())
+		if e.Stage != "kernel" || e.Result != "ok" {
+			break
+		}
+		// A kernel is a file on disk: its event names the client by
+		// address only.
+		mac := e.MAC
+		if mac == "" && macOf != nil {
+			if ip, err := netip.ParseAddr(e.IP); err == nil {
+				mac = macOf(ip)
 			}
+		}
+		if d, ok := m.starts.reached(mac, "kernel", at); ok {
+			m.stages.WithLabelValues("kernel").Observe(d.Seconds())
 		}
 	case "ipxe", "pxelinux", "grub": // a menu, built from a boot.Decision
 		if e.Stage == "menu" {
@@ -70,8 +73,8 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 			m.boots.WithLabelValues(fw, e.Profile).Inc()
 		}
 	case "menu":
-		if e.Stage == "one-shot" && strings.HasPrefix(e.Result, "booted") && mac != "" {
-			if d, ok := m.starts.reached(mac, "booted", at); ok {
+		if e.Stage == "one-shot" && strings.HasPrefix(e.Result, "booted") {
+			if d, ok := m.starts.reached(e.MAC, "booted", at); ok {
 				m.stages.WithLabelValues("booted").Observe(d.Seconds())
 			}
 		}
