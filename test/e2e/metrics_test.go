@@ -165,10 +165,15 @@ func TestMetricsHTTPAndTFTP(t *testing.T) {
 		t.Fatalf("tftp-hpa got %d bytes, want %d", len(got), len(blob))
 	}
 	run(t, 60*time.Second, "tftp", host, port, "-m", "binary", "-c", "get", "missing.bin", filepath.Join(t.TempDir(), "m"))
+	// Refused: a path out of the root (access violation), and a write.
+	run(t, 60*time.Second, "tftp", host, port, "-m", "binary", "-c", "get", "../../etc/passwd", filepath.Join(t.TempDir(), "p"))
+	run(t, 60*time.Second, "tftp", host, port, "-m", "binary", "-c", "put", out, "upload.bin")
 
 	// Events reach the metrics when a transfer ends, after the client has
-	// its last byte: wait for the log line of the second TFTP request.
-	waitUntil(t, 10*time.Second, func() bool { return s.CountLog(`msg="tftp: not found"`) >= 1 })
+	// its last byte: wait for the log lines of the last TFTP requests.
+	waitUntil(t, 10*time.Second, func() bool {
+		return s.CountLog(`msg="tftp: not found"`) >= 1 && s.CountLog(`msg="tftp: refused"`) >= 2
+	})
 	after := scrapeMetrics(t, s, "")
 	n := float64(len(blob))
 	checkDeltas(t, before, after, map[string]float64{
@@ -179,7 +184,9 @@ func TestMetricsHTTPAndTFTP(t *testing.T) {
 		`bootforge_tftp_transfers_total{result="ok"}`:        1,
 		`bootforge_tftp_transfers_total{result="not_found"}`: 1,
 		`bootforge_tftp_transfers_total{result="failed"}`:    0,
-		`bootforge_tftp_refused_total{reason="denied"}`:      0,
+		`bootforge_tftp_refused_total{reason="denied"}`:      1,
+		`bootforge_tftp_refused_total{reason="request"}`:     1,
+		`bootforge_tftp_refused_total{reason="busy"}`:        0,
 		`bootforge_tftp_active_transfers`:                    0,
 		`bootforge_bootlog_dropped_events_total`:             0,
 	})
@@ -395,4 +402,28 @@ func TestMetricsPrometheusExamples(t *testing.T) {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+}
+
+// TestMetricsTFTPRetransmit: a client that lets the first DATA time out
+// gets it again, and bootforge_tftp_retransmits_total counts it.
+func TestMetricsTFTPRetransmit(t *testing.T) {
+	need(t, "curl", "promtool")
+	root := t.TempDir()
+	payload := tfRandom(t, 3000)
+	tfWriteFile(t, root, "pub.bin", payload)
+	s := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n"})
+	before := scrapeMetrics(t, s, "")
+	cl := newTFClient(t)
+	cl.send(s.TFTPAddr, tfRRQ("pub.bin", "octet"))
+	cl.mustRecv(3*time.Second, "DATA 1")
+	p := cl.mustRecv(3*time.Second, "DATA 1 again") // not acknowledged: sent again
+	if got := cl.lockstep(p); !bytes.Equal(got, payload) {
+		t.Fatalf("got %d bytes, want %d", len(got), len(payload))
+	}
+	waitUntil(t, 10*time.Second, func() bool { return s.CountLog(`msg="tftp transfer"`) >= 1 })
+	after := scrapeMetrics(t, s, "")
+	if d := after.value(t, "bootforge_tftp_retransmits_total") - before.value(t, "bootforge_tftp_retransmits_total"); d < 1 {
+		t.Errorf("bootforge_tftp_retransmits_total moved by %g after a resent DATA 1", d)
+	}
+	checkDeltas(t, before, after, map[string]float64{`bootforge_tftp_transfers_total{result="ok"}`: 1})
 }
