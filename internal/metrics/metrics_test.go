@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -391,4 +392,28 @@ func checkValue(t *testing.T, m *Metrics, series string, want float64) {
 	if got := value(t, m, series); got != want {
 		t.Fatalf("%s = %g, want %g", series, got, want)
 	}
+}
+
+// TestSinkConcurrent: servers record from many goroutines at once.
+func TestSinkConcurrent(t *testing.T) {
+	m := New("test")
+	m.WatchTFTP(tftp.New(nil, tftp.Settings{}, quiet))
+	s := m.Sink(nil, func(netip.Addr) string { return "52:54:00:00:00:01" })
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				mac := fmt.Sprintf("52:54:00:00:%02x:%02x", g, i%50)
+				s.Record(audit.Event{MAC: mac, Protocol: "dhcp", Stage: "ack", Arch: "bios", Result: "ok"})
+				s.Record(audit.Event{IP: "192.0.2.9", Protocol: "tftp", Stage: "kernel", Bytes: 1, Result: "ok"})
+				s.Record(audit.Event{MAC: mac, Protocol: "ipxe", Stage: "menu", Arch: "bios", Profile: "p"})
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	checkValue(t, m, "bootforge_tftp_sent_bytes_total", 8*500)
+	checkValue(t, m, `bootforge_boots_total{firmware="bios",profile="p"}`, 8*500)
 }
