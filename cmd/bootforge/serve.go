@@ -194,7 +194,8 @@ func (s *services) start(ctx context.Context) error {
 		}
 		return ""
 	}
-	s.metrics = metrics.New(version)
+	v := buildVersion()
+	s.metrics = metrics.New(metrics.Build{Version: v.version, Revision: v.commit, GoVersion: v.goVersion})
 	var bootLog audit.Sink
 	if cfg.Audit.Enabled {
 		s.audit = audit.NewRecorder(s.db, host, macOf, s.log)

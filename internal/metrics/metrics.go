@@ -24,7 +24,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,10 +48,14 @@ type Metrics struct {
 	starts *bootStarts
 }
 
+// Build says which bootforge runs, for bootforge_build_info.
+type Build struct {
+	Version, Revision, GoVersion string
+}
+
 // New makes the registry with the Go and process collectors and
-// bootforge_build_info for version (its Go version and VCS revision come
-// from the binary's build info).
-func New(version string) *Metrics {
+// bootforge_build_info.
+func New(build Build) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		tftpBytes: prometheus.NewCounter(prometheus.CounterOpts{
@@ -83,11 +86,10 @@ func New(version string) *Metrics {
 		}),
 		starts: newBootStarts(),
 	}
-	goVersion, revision := buildInfo()
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "bootforge_build_info",
 		Help:        "Always 1; the labels say which bootforge runs.",
-		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion, "revision": revision},
+		ConstLabels: prometheus.Labels{"version": build.Version, "goversion": build.GoVersion, "revision": build.Revision},
 	})
 	info.Set(1)
 	m.reg.MustRegister(
@@ -99,22 +101,6 @@ func New(version string) *Metrics {
 		m.stages.WithLabelValues(stage) // present from the start, so that rate() sees the first boot
 	}
 	return m
-}
-
-// buildInfo reads the Go version and the VCS revision from the binary.
-func buildInfo() (goVersion, revision string) {
-	goVersion, revision = "unknown", "unknown"
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return
-	}
-	goVersion = info.GoVersion
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" {
-			revision = s.Value
-		}
-	}
-	return
 }
 
 // Registry is the registry /metrics serves.

@@ -43,7 +43,7 @@ func TestDHCPCollector(t *testing.T) {
 	st.Malformed.Add(4)
 	st.Ignored.Add(5)
 
-	m := New("test")
+	m := New(Build{Version: "test"})
 	m.WatchDHCP(srv)
 	want := `
 # HELP bootforge_dhcp_requests_total DHCP packets received and parsed, by message type and the server's mode.
@@ -100,7 +100,7 @@ func TestTFTPCollector(t *testing.T) {
 	st.Retransmits.Add(7)
 	st.Malformed.Add(8)
 
-	m := New("test")
+	m := New(Build{Version: "test"})
 	m.WatchTFTP(srv)
 	want := `
 # HELP bootforge_tftp_transfers_total TFTP transfers ended, by result: ok, not_found, aborted (by the client before any data, as EDK2's size probe does), failed.
@@ -135,7 +135,7 @@ func TestHTTPCollector(t *testing.T) {
 	srv.Responses[4].Add(2)
 	srv.Responses[5].Add(3)
 	srv.Busy.Add(3)
-	m := New("test")
+	m := New(Build{Version: "test"})
 	m.WatchHTTP(srv)
 	want := `
 # HELP bootforge_http_requests_total HTTP and HTTPS file requests answered, by status class (1xx to 5xx; other for a status outside them).
@@ -173,7 +173,7 @@ func TestBootLogCollector(t *testing.T) {
 	r := audit.NewRecorder(st, "test", nil, quiet)
 	defer r.Close()
 	defer close(st.release)
-	m := New("test")
+	m := New(Build{Version: "test"})
 	m.WatchBootLog(r)
 	r.Record(audit.Event{Protocol: "tftp"}) // taken by the writer, which blocks on the store
 	waitFor(t, func() bool { return r.Queued() == 0 })
@@ -198,7 +198,7 @@ func waitFor(t *testing.T, ok func() bool) {
 // DHCP answers, the menu, the kernel fetch by address only, the one-shot
 // consumed; then a second boot of the same client.
 func TestEvents(t *testing.T) {
-	m := New("test")
+	m := New(Build{Version: "test"})
 	m.WatchTFTP(tftp.New(nil, tftp.Settings{}, quiet))
 	m.WatchHTTP(httpd.New(nil, false, 10, quiet))
 	var passed []audit.Event
@@ -305,7 +305,7 @@ type slowLeases struct{ lease.Store }
 func (slowLeases) PutLease(lease.Lease) error { time.Sleep(3 * time.Millisecond); return nil }
 
 func TestLeaseCommit(t *testing.T) {
-	m := New("test")
+	m := New(Build{Version: "test"})
 	st := m.Leases(slowLeases{})
 	for range 2 {
 		if err := st.PutLease(lease.Lease{}); err != nil {
@@ -321,7 +321,7 @@ func TestLeaseCommit(t *testing.T) {
 // TestRegistryLint checks every family against Prometheus' naming rules,
 // and the build info.
 func TestRegistryLint(t *testing.T) {
-	m := New("1.2.3")
+	m := New(Build{Version: "1.2.3", Revision: "abc", GoVersion: "go1.26"})
 	m.WatchDHCP(dhcp.NewServer(&dhcp.Handler{Mode: dhcp.ModeProxy}, dhcp.Config{}, quiet))
 	m.WatchTFTP(tftp.New(nil, tftp.Settings{}, quiet))
 	m.WatchHTTP(httpd.New(nil, false, 10, quiet))
@@ -352,7 +352,7 @@ func TestRegistryLint(t *testing.T) {
 		for _, l := range mf.GetMetric()[0].GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
-		if labels["version"] != "1.2.3" || !strings.HasPrefix(labels["goversion"], "go") || labels["revision"] == "" {
+		if labels["version"] != "1.2.3" || labels["goversion"] != "go1.26" || labels["revision"] != "abc" {
 			t.Fatalf("build info labels %v", labels)
 		}
 		return
@@ -396,7 +396,7 @@ func checkValue(t *testing.T, m *Metrics, series string, want float64) {
 
 // TestSinkConcurrent: servers record from many goroutines at once.
 func TestSinkConcurrent(t *testing.T) {
-	m := New("test")
+	m := New(Build{Version: "test"})
 	m.WatchTFTP(tftp.New(nil, tftp.Settings{}, quiet))
 	s := m.Sink(nil, func(netip.Addr) string { return "52:54:00:00:00:01" })
 	done := make(chan struct{})

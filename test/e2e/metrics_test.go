@@ -146,6 +146,15 @@ func TestMetricsHTTPAndTFTP(t *testing.T) {
 			t.Errorf("/metrics has no %s", fam)
 		}
 	}
+	// bootforge_build_info says what `bootforge version` says.
+	vout, err := run(t, 10*time.Second, binary, "version")
+	if err != nil {
+		t.Fatalf("bootforge version: %v\n%s", err, vout)
+	}
+	ver, _, _ := strings.Cut(strings.TrimPrefix(vout, "bootforge "), "\n")
+	if !strings.Contains(before.text, `bootforge_build_info{goversion="go`) || !strings.Contains(before.text, `version="`+strings.TrimSpace(ver)+`"} 1`) {
+		t.Errorf("bootforge_build_info does not name version %q:\n%s", ver, grepLines(before.text, "bootforge_build_info"))
+	}
 	if exp := before.value(t, "bootforge_tls_cert_expiry_timestamp_seconds"); exp < float64(time.Now().Unix()) {
 		t.Errorf("the TLS certificate expires at %g, before now", exp)
 	}
@@ -211,6 +220,17 @@ func TestMetricsHTTPAndTFTP(t *testing.T) {
 	if code := curlStatus(t, "", url, "Authorization: Bearer "+strings.TrimSpace(string(tok))); code != 200 {
 		t.Errorf("GET /metrics with api.metrics_auth and a read token: %d, want 200", code)
 	}
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func waitUntil(t testing.TB, timeout time.Duration, ok func() bool) {
