@@ -3,9 +3,9 @@
 // the boot listeners, so that it can live on the management network only.
 //
 // Every request but the health checks, the OpenAPI document and /metrics
-// (unless api.metrics_auth) carries a bearer token (`bootforge token create --role read|admin`); tokens are
-// stored hashed. Reads need the read role, writes admin, and every write
-// is itself a boot-log event. Errors are JSON with a stable code and, for
+// (unless api.metrics_auth) carries a bearer token (`bootforge token
+// create --role read|admin`); tokens are stored hashed. Reads need the
+// read role, writes admin, and every write is itself a boot-log event. Errors are JSON with a stable code and, for
 // a bad request, the field at fault.
 //
 // Every client gets the same answer for the same mistake, whatever its
