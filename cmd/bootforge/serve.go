@@ -279,6 +279,9 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "dhcp", cfg.DHCP.Mode, "dhcp_on", strings.Join(srv.Addrs(), ","))
 		if cfg.DHCP.Watch.Enabled {
 			s.watch = startWatch(cfg.DHCP, s.sink(), s.log)
+			if s.watch != nil {
+				s.metrics.WatchForeignDHCP(s.watch)
+			}
 		}
 	}
 	if cfg.API.Enabled {

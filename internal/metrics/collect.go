@@ -33,6 +33,11 @@ func (m *Metrics) WatchHTTP(srv *httpd.Server) {
 	m.reg.MustRegister(httpCollector{srv}, m.httpBytes)
 }
 
+// WatchForeignDHCP exports what the rogue-DHCP watch has seen.
+func (m *Metrics) WatchForeignDHCP(w *dhcp.Watch) {
+	m.reg.MustRegister(foreignCollector{w})
+}
+
 // WatchBootLog exports the boot log's queue.
 func (m *Metrics) WatchBootLog(r *audit.Recorder) {
 	m.reg.MustRegister(bootLogCollector{r})
@@ -118,6 +123,25 @@ func typeName(mt dhcpv4.MessageType) string {
 		return strconv.Itoa(int(mt))
 	}
 	return strings.ToLower(strings.TrimPrefix(s, "DHCP"))
+}
+
+var dhcpForeign = prometheus.NewDesc("bootforge_dhcp_foreign_servers",
+	"Other DHCP servers the watch has seen answering on a served interface since the start, by kind (authoritative: gives addresses; proxy) and whether they conflict with bootforge (a second authoritative server).",
+	[]string{"interface", "kind", "conflict"}, nil)
+
+type foreignCollector struct{ w *dhcp.Watch }
+
+func (c foreignCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dhcpForeign }
+
+func (c foreignCollector) Collect(ch chan<- prometheus.Metric) {
+	type key struct{ iface, kind, conflict string }
+	counts := map[key]int{}
+	for _, f := range c.w.Servers() {
+		counts[key{f.Interface, f.Kind, strconv.FormatBool(c.w.Conflict(f))}]++
+	}
+	for k, n := range counts {
+		gauge(ch, dhcpForeign, float64(n), k.iface, k.kind, k.conflict)
+	}
 }
 
 var (

@@ -447,3 +447,30 @@ func TestMetricsTFTPRetransmit(t *testing.T) {
 	}
 	checkDeltas(t, before, after, map[string]float64{`bootforge_tftp_transfers_total{result="ok"}`: 1})
 }
+
+// TestMetricsForeignDHCP: dnsmasq giving addresses on the bridge beside
+// bootforge (authoritative) shows in bootforge_dhcp_foreign_servers as a
+// conflict within 10 s, found by the watch's probe with no client around.
+func TestMetricsForeignDHCP(t *testing.T) {
+	need(t, "curl", "promtool", "dnsmasq")
+	lab := NewLab(t)
+	rogue := dhAddHost(t, lab, "192.0.2.2")
+	StartDnsmasq(t, rogue.Netns, rogue.Iface, "--dhcp-range=192.0.2.200,192.0.2.220,1h")
+	s := StartServer(t, ServerOptions{Netns: lab.Netns, Addr: lab.IP(), Config: mtAuthConfig + "  watch:\n    probe: 5s\n"})
+	start := time.Now()
+	series := `bootforge_dhcp_foreign_servers{conflict="true",interface="br0",kind="authoritative"}`
+	for {
+		sc := scrapeMetrics(t, s, lab.Netns)
+		if v, ok := sc.series[series]; ok {
+			if v != 1 {
+				t.Errorf("%s = %g, want 1 (dnsmasq)", series, v)
+			}
+			t.Logf("%s after %.1f s", series, time.Since(start).Seconds())
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("no %s within 10 s:\n%s", series, grepLines(sc.text, "foreign"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
