@@ -161,37 +161,39 @@ bootforge_http_in_flight_requests 0
 
 // blockedStore holds the boot log's writer until released, so that events
 // stay queued.
-type blockedStore struct{ release chan struct{} }
+type blockedStore struct {
+	release chan struct{}
+	entered chan struct{} // gets a value each time the writer is held
+}
+
+func newBlockedStore() *blockedStore {
+	return &blockedStore{release: make(chan struct{}), entered: make(chan struct{}, 1)}
+}
 
 func (s *blockedStore) PutEvents([]audit.Event) error {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
 	<-s.release
 	return errors.New("store failing")
 }
 
 func TestBootLogCollector(t *testing.T) {
-	st := &blockedStore{release: make(chan struct{})}
+	st := newBlockedStore()
 	r := audit.NewRecorder(st, "test", nil, quiet)
 	defer r.Close()
 	defer close(st.release)
 	m := New(Build{Version: "test"})
 	m.WatchBootLog(r)
 	r.Record(audit.Event{Protocol: "tftp"}) // taken by the writer, which blocks on the store
-	waitFor(t, func() bool { return r.Queued() == 0 })
+	<-st.entered
 	for range 3 {
 		r.Record(audit.Event{Protocol: "tftp"})
 	}
 	checkValue(t, m, "bootforge_bootlog_queued_events", 3)
 	checkValue(t, m, "bootforge_bootlog_queue_capacity_events", audit.QueueSize)
 	checkValue(t, m, "bootforge_bootlog_dropped_events_total", 0)
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-	}
 }
 
 // TestEvents follows one boot through the events the servers build: the
@@ -326,7 +328,7 @@ func TestRegistryLint(t *testing.T) {
 	m.WatchTFTP(tftp.New(nil, tftp.Settings{}, quiet))
 	m.WatchHTTP(httpd.New(nil, false, 10, quiet))
 	m.Leases(nil)
-	st := &blockedStore{release: make(chan struct{})}
+	st := newBlockedStore()
 	r := audit.NewRecorder(st, "test", nil, quiet)
 	defer r.Close()
 	defer close(st.release)
