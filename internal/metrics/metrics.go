@@ -3,9 +3,10 @@
 //
 // It exists so that the protocol servers stay ignorant of Prometheus. They
 // already count what they do (dhcp.Server.Stats, tftp.Server.Stats,
-// httpd.Server's counters, the boot log's Recorder), and they already say
-// what they did in the boot-log events they build from their decisions.
-// This package reads both and keeps no second count of the same thing:
+// httpd.Server's counters, the boot log's Recorder, the servers the
+// rogue-DHCP watch has seen), and they already say what they did in the
+// boot-log events they build from their decisions. This package reads
+// both and keeps no second count of the same thing:
 //
 //   - the servers' counters are read at scrape time by one
 //     prometheus.Collector per server (dhcpCollector, tftpCollector, ...);
@@ -103,9 +104,6 @@ func New(build Build) *Metrics {
 	return m
 }
 
-// Registry is the registry /metrics serves.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // Handler serves the registry in the Prometheus text (or OpenMetrics)
 // format.
 func (m *Metrics) Handler() http.Handler {
@@ -128,14 +126,10 @@ func (m *Metrics) WatchCert(cert tls.Certificate) error {
 	return m.reg.Register(m.certExpiry)
 }
 
-// Leases wraps a lease store so that each commit (PutLease: the durable
-// write an ACK waits for) is timed.
+// Leases wraps the DHCP server's lease store so that each commit
+// (PutLease: the durable write an ACK waits for) is timed. Call it once.
 func (m *Metrics) Leases(s lease.Store) lease.Store {
-	if err := m.reg.Register(m.leaseCommit); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); !ok || are.ExistingCollector != m.leaseCommit {
-			panic(err)
-		}
-	}
+	m.reg.MustRegister(m.leaseCommit)
 	return timedLeases{Store: s, commit: m.leaseCommit}
 }
 

@@ -72,7 +72,7 @@ bootforge_dhcp_pool_addresses{subnet="192.0.2.0/24"} 10
 # TYPE bootforge_dhcp_pool_free_addresses gauge
 bootforge_dhcp_pool_free_addresses{subnet="192.0.2.0/24"} 9
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want),
 		"bootforge_dhcp_requests_total", "bootforge_dhcp_replies_total", "bootforge_dhcp_dropped_total",
 		"bootforge_dhcp_pool_addresses", "bootforge_dhcp_pool_free_addresses"); err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ bootforge_tftp_refused_total{reason="unreadable"} 5
 # TYPE bootforge_tftp_active_transfers gauge
 bootforge_tftp_active_transfers 0
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want),
 		"bootforge_tftp_transfers_total", "bootforge_tftp_refused_total", "bootforge_tftp_active_transfers"); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ bootforge_http_busy_total 3
 # TYPE bootforge_http_in_flight_requests gauge
 bootforge_http_in_flight_requests 0
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want),
 		"bootforge_http_requests_total", "bootforge_http_busy_total", "bootforge_http_in_flight_requests"); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ bootforge_boot_stage_seconds_bucket{stage="kernel",le="+Inf"} 2
 bootforge_boot_stage_seconds_sum{stage="kernel"} 17
 bootforge_boot_stage_seconds_count{stage="kernel"} 2
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "bootforge_boot_stage_seconds"); err != nil {
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "bootforge_boot_stage_seconds"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -333,7 +333,7 @@ func TestRegistryLint(t *testing.T) {
 	defer r.Close()
 	defer close(st.release)
 	m.WatchBootLog(r)
-	problems, err := testutil.GatherAndLint(m.Registry())
+	problems, err := testutil.GatherAndLint(m.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestRegistryLint(t *testing.T) {
 			t.Errorf("%s: %s", p.Metric, p.Text)
 		}
 	}
-	mfs, err := m.Registry().Gather()
+	mfs, err := m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestRegistryLint(t *testing.T) {
 // text format writes it, labels sorted.
 func value(t *testing.T, m *Metrics, series string) float64 {
 	t.Helper()
-	mfs, err := m.Registry().Gather()
+	mfs, err := m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
