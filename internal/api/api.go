@@ -2,10 +2,10 @@
 // health endpoints on the management listener — a separate address from
 // the boot listeners, so that it can live on the management network only.
 //
-// Every request but the health checks and the OpenAPI document carries a
-// bearer token (`bootforge token create --role read|admin`); tokens are
-// stored hashed. Reads need the read role, writes admin, and every write
-// is itself a boot-log event. Errors are JSON with a stable code and, for
+// Every request but the health checks, the OpenAPI document and /metrics
+// (unless api.metrics_auth) carries a bearer token (`bootforge token
+// create --role read|admin`); tokens are stored hashed. Reads need the
+// read role, writes admin, and every write is itself a boot-log event. Errors are JSON with a stable code and, for
 // a bad request, the field at fault.
 //
 // Every client gets the same answer for the same mistake, whatever its
@@ -65,6 +65,10 @@ type Server struct {
 	// Store names the store the server uses (for SQLite, the file), so
 	// that a command run beside the server can tell it opened another.
 	Store string
+	// Metrics, if set, answers /metrics: without a token, or with a read
+	// token when MetricsAuth is set (api.metrics_auth).
+	Metrics     http.Handler
+	MetricsAuth bool
 }
 
 // Handler returns the mux for the management listener.
@@ -88,6 +92,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /api/v1/next-boot/{mac}", s.auth(RoleAdmin, s.deleteNextBoot))
 	mux.Handle("GET /api/v1/leases", s.auth(RoleRead, s.listLeases))
 	mux.Handle("GET /api/v1/events", s.auth(RoleRead, s.listEvents))
+	if s.Metrics != nil {
+		if s.MetricsAuth {
+			mux.Handle("GET /metrics", s.auth(RoleRead, s.Metrics.ServeHTTP))
+		} else {
+			mux.Handle("GET /metrics", s.Metrics)
+		}
+	}
 	mux.HandleFunc("/", noRoute(mux))
 	return mux
 }
