@@ -116,7 +116,14 @@ var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 type decoder struct {
 	lines map[string]int
 	errs  Errors
+	// inAlias counts the aliases (*name) being followed, aliased the
+	// values reached through them: a few lines of nested aliases expand
+	// to billions of values.
+	inAlias, aliased int
 }
+
+// maxAliased bounds the values reached through aliases in one document.
+const maxAliased = 100_000
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
@@ -135,6 +142,16 @@ func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
+		d.inAlias++
+		defer func() { d.inAlias-- }()
+	}
+	if d.inAlias > 0 {
+		if d.aliased++; d.aliased > maxAliased {
+			if d.aliased == maxAliased+1 {
+				d.fail(n, path, "more than %d values reached through aliases (*name)", maxAliased)
+			}
+			return
+		}
 	}
 	if path != "" {
 		d.lines[path] = n.Line
