@@ -97,9 +97,12 @@ func floodCheckFile(t testing.TB, path string, want [32]byte, what, peerOutput s
 	}
 }
 
-// TestFloodDHCP: bench/dhcpload, playing a relay agent, leases for 10,000
-// random MACs as fast as the server answers, while busybox udhcpc on the
-// served link asks for its lease.
+// TestFloodDHCP: PXE DISCOVERs from 10,000 random MACs, relayed, sprayed
+// at about 10,000 a second without waiting for anything (open loop), while
+// busybox udhcpc on the served link asks for its lease. Beside the flood,
+// bench/dhcpload plays a second relay whose clients lease closed loop (64
+// in flight, 4 s per message as PXE firmware waits, no retries): it must
+// still get leases.
 func TestFloodDHCP(t *testing.T) {
 	need(t, "udhcpc")
 	load := filepath.Join(t.TempDir(), "dhcpload")
@@ -109,6 +112,7 @@ func TestFloodDHCP(t *testing.T) {
 	lab := NewLab(t)
 	relay := dhAddHost(t, lab, "192.0.2.2")
 	relay.MustExec("ip", "addr", "add", "198.18.0.1/16", "dev", "lo")
+	relay.MustExec("ip", "addr", "add", "198.18.0.2/16", "dev", "lo")
 	lab.MustExec("ip", "route", "add", "198.18.0.0/16", "via", "192.0.2.2")
 	srv := dhStart(t, lab, `dhcp:
   mode: authoritative
@@ -122,13 +126,13 @@ func TestFloodDHCP(t *testing.T) {
 `)
 	client := dhAddHost(t, lab, "")
 
-	// Random MACs: a random base, its low 24 bits scattered per client.
+	const macs = 10000
+	spray := floodSprayDHCP(t, relay, "198.18.0.2", macs)
 	var base [6]byte
 	rand.Read(base[:])
 	base[0] = base[0]&^1 | 2 // unicast, locally administered
-	const macs = 10000
 	gen := relay.Command(load, "-server", dhServerIP, "-relay", "198.18.0.1", "-clients", strconv.Itoa(macs),
-		"-inflight", "64", "-timeout", "1s", "-max-time", "30s", "-mac-base", net.HardwareAddr(base[:]).String(), "-json")
+		"-inflight", "64", "-timeout", "4s", "-max-time", "6s", "-mac-base", net.HardwareAddr(base[:]).String(), "-json")
 	var genOut, genErr bytes.Buffer
 	gen.Stdout, gen.Stderr = &genOut, &genErr
 	if err := gen.Start(); err != nil {
@@ -147,13 +151,15 @@ func TestFloodDHCP(t *testing.T) {
 	lease := dhMustUdhcpc(t, client)
 	select {
 	case <-genDone:
-		t.Fatalf("the flood ended before udhcpc got its lease: it proves nothing (dhcpload: %s%s)", genOut.String(), genErr.String())
+		t.Fatalf("dhcpload ended before udhcpc got its lease: %s%s", genOut.String(), genErr.String())
 	default:
 	}
-	t.Logf("during the flood: udhcpc got %s", lease["ip"])
+	duringSent := spray.sent.Load()
+	t.Logf("during the flood (%d DISCOVERs sprayed so far): udhcpc got %s", duringSent, lease["ip"])
 	if err := <-genDone; err != nil {
 		t.Fatalf("dhcpload: %v\n%s%s", err, genOut.String(), genErr.String())
 	}
+	spray.stop()
 	stopped := time.Now()
 	var res struct {
 		Started   int     `json:"started"`
@@ -167,10 +173,17 @@ func TestFloodDHCP(t *testing.T) {
 	if err := json.Unmarshal(genOut.Bytes(), &res); err != nil {
 		t.Fatalf("dhcpload output: %v\n%s", err, genOut.String())
 	}
-	t.Logf("flood: %d MACs started, %d leased, %d timed out, %d NAKs in %.1f s (%.0f leases/s)",
+	t.Logf("flood: %d relayed DISCOVERs sprayed from %d MACs, %d OFFERs back", spray.sent.Load(), macs, spray.offers.Load())
+	t.Logf("beside it, dhcpload: %d clients started, %d leased, %d timed out, %d NAKs in %.1f s (%.0f leases/s)",
 		res.Started, res.Completed, res.Timeouts, res.NAKs, res.WallS, res.PerSec)
-	if res.Started != macs {
-		t.Errorf("the flood started %d of %d clients", res.Started, macs)
+	if spray.sent.Load() < 2*macs {
+		t.Errorf("the spray sent only %d DISCOVERs: every MAC not even twice", spray.sent.Load())
+	}
+	if spray.offers.Load() == 0 {
+		t.Error("no OFFER to the sprayed DISCOVERs: the flood never reached the handler")
+	}
+	if res.Completed == 0 {
+		t.Error("dhcpload got no lease at all beside the flood")
 	}
 	if res.Dups != 0 {
 		t.Errorf("%d addresses leased to two MACs under the flood", res.Dups)
@@ -189,6 +202,78 @@ func TestFloodDHCP(t *testing.T) {
 		t.Errorf("after the flood: the lease took %s, more than %s", took, floodRecovery)
 	}
 	floodCheckMemory(t, srv, "DHCP flood")
+}
+
+// dhcpSpray is an open-loop flood of relayed DISCOVERs.
+type dhcpSpray struct {
+	sent, offers atomic.Int64
+	stop         func()
+}
+
+// floodSprayDHCP sends PXE DISCOVERs relayed by giaddr (bound to its port
+// 67 in relay's namespace) from n random MACs, round robin, at about
+// 10,000 a second, and counts the OFFERs that come back, until stopped.
+func floodSprayDHCP(t testing.TB, relay *LabHost, giaddr string, n int) *dhcpSpray {
+	t.Helper()
+	var c *net.UDPConn
+	if err := dhInNetns(relay.Netns, func() (err error) {
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(giaddr), Port: 67})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	packets := make([][]byte, n)
+	for i := range packets {
+		var mac [6]byte
+		rand.Read(mac[:])
+		mac[0] = mac[0]&^1 | 2
+		m := dhNewMsg(net.HardwareAddr(mac[:]).String(), dhDiscover, dhOS(60, "PXEClient:Arch:00007:UNDI:003016"), dhOArch(7))
+		m.GIAddr, m.Hops, m.Flags = giaddr, 1, 0
+		packets[i] = m.Bytes()
+	}
+	s := &dhcpSpray{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		server := netip.AddrPortFrom(netip.MustParseAddr(dhServerIP), 67)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			for k := 0; k < 100; k++ { // 100 per 10 ms
+				c.WriteToUDPAddrPort(packets[i%n], server)
+				s.sent.Add(1)
+				i++
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			m, err := c.Read(buf)
+			if err != nil {
+				return // closed by stop
+			}
+			if p, err := dhParse(buf[:m]); err == nil && p.Op == 2 && p.Type() == dhOffer {
+				s.offers.Add(1)
+			}
+		}
+	}()
+	s.stop = sync.OnceFunc(func() {
+		close(done)
+		time.Sleep(200 * time.Millisecond) // the last OFFERs
+		c.Close()
+		wg.Wait()
+	})
+	t.Cleanup(s.stop)
+	return s
 }
 
 // floodRRQ is a TFTP read request for name, octet, with a blksize option.
