@@ -133,13 +133,25 @@ var textFormats = map[reflect.Type]string{
 	reflect.TypeFor[netip.Addr](): "an IP address like 192.0.2.1",
 }
 
+// maxErrors bounds the errors reported for one document; past it, one
+// more says the rest are not shown.
+const maxErrors = 100
+
 func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
-	d.errs = append(d.errs, &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	switch {
+	case len(d.errs) < maxErrors:
+		d.errs = append(d.errs, &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	case len(d.errs) == maxErrors:
+		d.errs = append(d.errs, &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf("more than %d errors; the rest are not shown", maxErrors)})
+	}
 }
 
 // value decodes node n into v, walking structs, slices and maps itself so that
 // every error knows its key path and line.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
+	if len(d.errs) > maxErrors {
+		return // enough said
+	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 		d.inAlias++
