@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,20 +16,26 @@ import (
 	"bootforge/internal/boot"
 	"bootforge/internal/check"
 	"bootforge/internal/config"
+	"bootforge/internal/dhcp"
+	"bootforge/internal/store"
 )
 
 func newCheckCmd(g *globalFlags) *cobra.Command {
-	var loader, mac, expectProfile, iface string
+	var loader, mac, expectProfile, iface, arch string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "check [--loader FILE] [--mac M --expect-profile P] [--interface IF] [--json]",
+		Use:   "check [--loader FILE] [--mac M --expect-profile P] [--arch FW] [--interface IF] [--json]",
 		Short: "Run the validation checklist against the running server",
 		Long: `Check a running bootforge as a client would, with the same config:
 
-  tftp      a TFTP GET of a loader succeeds
-  menu      a test MAC gets a menu (of the expected profile, if given)
+  tftp      a TFTP GET of a loader succeeds (the --arch firmware's)
+  menu      a test MAC gets a menu (of the expected profile, if given),
+            asking as iPXE built for the --arch firmware would
   dhcp      the effective DHCP config, and the DHCP servers answering on
             --interface (more than one giving addresses fails)
+  dhcp watch  (DHCP on) the other DHCP servers the running server's watch
+            saw on its segments in the last 10 minutes (from the boot
+            log); a second authoritative one fails
   health    the management API's /healthz and /readyz answer
   images    every file of every active image version matches its
             manifest (size and SHA-256), and, with signing on, that the
@@ -42,7 +50,11 @@ exits non-zero if anything fails.`,
 			if err != nil {
 				return err
 			}
-			items := runChecklist(cfg, loader, mac, expectProfile, iface)
+			fw, err := boot.ParseFirmware(arch)
+			if err != nil {
+				return fmt.Errorf("--arch: %w", err)
+			}
+			items := runChecklist(cfg, loader, mac, expectProfile, iface, fw)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -57,7 +69,8 @@ exits non-zero if anything fails.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&loader, "loader", "", "file to fetch over TFTP (default: the BIOS loader of dhcp.loaders)")
+	cmd.Flags().StringVar(&loader, "loader", "", "file to fetch over TFTP (default: the --arch firmware's loader of dhcp.loaders)")
+	cmd.Flags().StringVar(&arch, "arch", string(boot.FirmwareBIOS), "the test client's firmware: "+boot.FirmwareNames())
 	cmd.Flags().StringVar(&mac, "mac", "02:bf:00:00:00:01", "test MAC for the menu check")
 	cmd.Flags().StringVar(&expectProfile, "expect-profile", "", "the profile the test MAC must get")
 	cmd.Flags().StringVarP(&iface, "interface", "i", "", "probe this interface for DHCP servers (needs root and a free udp/68)")
@@ -81,16 +94,18 @@ func local(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) []check.Item {
+func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, fw boot.Firmware) []check.Item {
 	var items []check.Item
 	timeout := 3 * time.Second
 
 	switch {
 	case !cfg.TFTP.Enabled:
 		items = append(items, check.Skip("tftp", "TFTP is disabled"))
+	case loader == "" && cfg.DHCP.Loaders.TFTP()[fw] == "":
+		items = append(items, check.Fail("tftp", "dhcp.loaders has no loader for %s (give --loader)", fw))
 	default:
 		if loader == "" {
-			loader = cfg.DHCP.Loaders.TFTP()[boot.FirmwareBIOS]
+			loader = cfg.DHCP.Loaders.TFTP()[fw]
 		}
 		addr := local(cfg.TFTP.Listen)
 		if n, err := check.TFTPGet(addr, loader, timeout); err != nil {
@@ -107,8 +122,9 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) [
 		if err != nil {
 			items = append(items, check.Fail("menu", "--mac %q is not a MAC address", mac))
 		} else {
-			url := fmt.Sprintf("http://%s/bootforge/ipxe?mac=%s&buildarch=i386&platform=pcbios", local(cfg.HTTP.Listen),
-				strings.ReplaceAll(hw.String(), ":", "-"))
+			buildarch, platform, _ := fw.IPXE()
+			url := fmt.Sprintf("http://%s/bootforge/ipxe?mac=%s&buildarch=%s&platform=%s", local(cfg.HTTP.Listen),
+				strings.ReplaceAll(hw.String(), ":", "-"), buildarch, platform)
 			code, body, err := check.HTTPGet(url, timeout)
 			switch {
 			case err != nil:
@@ -164,10 +180,14 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) [
 	if !cfg.API.Enabled {
 		items = append(items, check.Skip("health", "the management API is disabled"))
 	} else {
-		base := "http://" + local(cfg.API.Listen)
 		var bad []string
-		for _, p := range []string{"/healthz", "/readyz"} {
-			code, body, err := check.HTTPGet(base+p, timeout)
+		paths := []string{"/healthz", "/readyz"}
+		base, client, err := apiClient(cfg, timeout)
+		if err != nil {
+			bad, paths = append(bad, err.Error()), nil
+		}
+		for _, p := range paths {
+			code, body, err := apiGet(client, base+p)
 			if err != nil {
 				bad = append(bad, fmt.Sprintf("%s: %v", p, err))
 			} else if code != 200 {
@@ -180,8 +200,49 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string) [
 			items = append(items, check.Pass("health", "%s/healthz and /readyz answer 200", base))
 		}
 	}
+	if cfg.DHCP.Mode != "off" {
+		items = append(items, checkWatch(cfg))
+	}
 	items = append(items, checkImages(cfg))
 	return items
+}
+
+// watchWindow is how far back the checklist looks for other DHCP servers
+// that the running server's watch reported (it repeats a report every 5
+// minutes while it still sees the server).
+const watchWindow = 10 * time.Minute
+
+// checkWatch reports the other DHCP servers that the running server's
+// watch saw on its segments (from the boot log): a conflicting one fails.
+func checkWatch(cfg config.Config) check.Item {
+	if !cfg.DHCP.Watch.Enabled {
+		return check.Skip("dhcp watch", "dhcp.watch.enabled is false")
+	}
+	db, err := openStore(cfg)
+	if err != nil {
+		return check.Fail("dhcp watch", "%v", err)
+	}
+	defer db.Close()
+	events, err := db.Events(store.EventFilter{Stage: dhcp.StageForeignServer, Since: time.Now().Add(-watchWindow)})
+	if err != nil {
+		return check.Fail("dhcp watch", "reading the boot log: %v", err)
+	}
+	conflicts, seen := map[string]bool{}, map[string]bool{}
+	for _, e := range events {
+		if e.Result == "conflict" {
+			conflicts[e.Reason] = true
+		} else {
+			seen[e.Reason] = true
+		}
+	}
+	list := func(m map[string]bool) string { return strings.Join(slices.Sorted(maps.Keys(m)), "; ") }
+	switch {
+	case len(conflicts) > 0:
+		return check.Fail("dhcp watch", "in the last %s: %s", watchWindow, list(conflicts))
+	case len(seen) > 0:
+		return check.Pass("dhcp watch", "no conflict in the last %s; seen: %s", watchWindow, list(seen))
+	}
+	return check.Pass("dhcp watch", "no other DHCP server seen in the last %s", watchWindow)
 }
 
 func firstLines(s string, n int) string {

@@ -30,7 +30,7 @@ var loaders = []struct{ src, dst, pkg string }{
 }
 
 func newInitCmd() *cobra.Command {
-	var force bool
+	var force, install bool
 	cmd := &cobra.Command{
 		Use:   "init DIR",
 		Short: "Write a starter config and data directory, with loaders from Debian's packages",
@@ -38,17 +38,26 @@ func newInitCmd() *cobra.Command {
 state directory, and copy in the boot loaders that Debian's ipxe, pxelinux,
 syslinux-common and grub packages have installed. Nothing is downloaded.
 An existing config is kept unless --force is given; loaders already in the
-root are never overwritten.`,
+root are never overwritten. With --install the config goes to
+` + systemConfig + ` instead, where the service and every command
+find it without --config.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return initDir(cmd.OutOrStdout(), args[0], force)
+			cfgPath := ""
+			if install {
+				cfgPath = systemConfig
+			}
+			return initDir(cmd.OutOrStdout(), args[0], cfgPath, force)
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing bootforge.yaml")
+	cmd.Flags().BoolVar(&install, "install", false, "write the config to "+systemConfig)
 	return cmd
 }
 
-func initDir(out io.Writer, dir string, force bool) error {
+// initDir makes dir and writes the config to cfgPath, or to
+// dir/bootforge.yaml when cfgPath is empty.
+func initDir(out io.Writer, dir, cfgPath string, force bool) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -60,7 +69,14 @@ func initDir(out io.Writer, dir string, force bool) error {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return err
 	}
-	cfgPath := filepath.Join(dir, "bootforge.yaml")
+	start := "bootforge serve"
+	if cfgPath == "" {
+		cfgPath = filepath.Join(dir, "bootforge.yaml")
+		start += " --config " + cfgPath
+	}
+	if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
+		return err
+	}
 	if _, err := os.Stat(cfgPath); err == nil && !force {
 		fmt.Fprintf(out, "kept      %s (use --force to overwrite)\n", cfgPath)
 	} else {
@@ -87,7 +103,7 @@ func initDir(out io.Writer, dir string, force bool) error {
 	if len(missing) > 0 {
 		fmt.Fprintf(out, "not found: some loaders; install Debian packages: %s\n", strings.Join(uniq(missing), " "))
 	}
-	fmt.Fprintf(out, "\nStart with:  bootforge serve --config %s\n", cfgPath)
+	fmt.Fprintf(out, "\nStart with:  %s\n", start)
 	return nil
 }
 
@@ -208,15 +224,25 @@ dhcp:
 # Hardware profiles and hosts: here, or one file each (or a list) in
 # profiles/ and hosts/ beside this file, watched while bootforge runs.
 inventory:
-  default_profile: ""
-  # profiles:
-  #   - name: lab
-  #     match: [{oui: "52:54:00", arch: efi-x64}]
-  #     menu:
-  #       default: install
-  #       timeout: 5s
-  #       entries:
-  #         - {name: install, kind: linux, kernel: debian/vmlinuz,
-  #            initrds: [debian/initrd.gz], cmdline: "hostname={hostname}"}
-  #         - {name: disk, kind: local}
+  # The profile of every client that no other profile matches.
+  default_profile: starter
+  profiles:
+    # Boots the local disk after 10 s; the iPXE shell is one key away.
+    - name: starter
+      menu:
+        default: disk
+        timeout: 10s
+        entries:
+          - {name: disk, label: "Boot from local disk", kind: local}
+          - {name: shell, label: "iPXE shell", kind: shell}
+    # A Linux installer, matched by OUI and firmware:
+    # - name: lab
+    #   match: [{oui: "52:54:00", arch: efi-x64}]
+    #   menu:
+    #     default: install
+    #     timeout: 5s
+    #     entries:
+    #       - {name: install, kind: linux, kernel: debian/vmlinuz,
+    #          initrds: [debian/initrd.gz], cmdline: "hostname={hostname}"}
+    #       - {name: disk, kind: local}
 `

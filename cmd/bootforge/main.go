@@ -4,19 +4,30 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"bootforge/internal/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=$(git
+// describe)"; without it, the version comes from the module's build info.
+var version = ""
+
+// systemConfig is the config the service and every command use when
+// neither --config nor BOOTFORGE_CONFIG names one and it exists, so that
+// the CLI finds the store of a server started without flags.
+const systemConfig = "/etc/bootforge/bootforge.yaml"
 
 func main() {
 	g := &globalFlags{}
@@ -37,6 +48,42 @@ type globalFlags struct {
 	config    string
 	logFormat string
 	logLevel  string
+	verbose   bool
+}
+
+// defaultConfig is the config file a command uses without --config:
+// BOOTFORGE_CONFIG, else systemConfig if it exists, else none (the
+// embedded defaults).
+func defaultConfig() string {
+	if p := os.Getenv("BOOTFORGE_CONFIG"); p != "" {
+		return p
+	}
+	if _, err := os.Stat(systemConfig); err == nil {
+		return systemConfig
+	}
+	return ""
+}
+
+// storePath is the embedded store's file, absolute so that two
+// processes can compare theirs.
+func storePath(cfg config.Config) string {
+	p := cfg.StorePath()
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+// describe says, with -v, which config and store a command works on.
+func (g *globalFlags) describe(cmd *cobra.Command, cfg config.Config) {
+	if !g.verbose {
+		return
+	}
+	src := "the embedded defaults"
+	if g.config != "" {
+		src = g.config
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "config: %s\nstore:  %s\nroot:   %s\n", src, storePath(cfg), cfg.Root)
 }
 
 func newRootCmd(g *globalFlags) *cobra.Command {
@@ -47,32 +94,87 @@ func newRootCmd(g *globalFlags) *cobra.Command {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.config, "config", "c", os.Getenv("BOOTFORGE_CONFIG"), "YAML config file (env BOOTFORGE_CONFIG); without one, the embedded defaults")
+	pf.StringVarP(&g.config, "config", "c", defaultConfig(), "YAML config file (env BOOTFORGE_CONFIG, else "+systemConfig+" if it exists, else the embedded defaults)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "say which config and store the command uses")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: text or json (env BOOTFORGE_LOG_FORMAT)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (env BOOTFORGE_LOG_LEVEL)")
-	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newVersionCmd())
+	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newDHCPCmd(g), newVersionCmd(), newManCmd(root))
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group (host, image, ...)
+// fail on a subcommand it does not have. Cobra only checks that at the
+// root; a group without a Run of its own prints its help and exits 0, so
+// a typo in a script would pass unnoticed.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() || !c.HasParent() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, ", ") + "?"
+		}
+		return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
+	}
 }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, the commit and the Go version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			v := version
-			if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
-				for _, s := range info.Settings {
-					if s.Key == "vcs.revision" {
-						v += "+" + s.Value
-					}
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "bootforge %s (%s)\n", v, info.GoVersion)
-				return
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "bootforge %s\n", v)
+			v := buildVersion()
+			fmt.Fprintf(cmd.OutOrStdout(), "bootforge %s\ncommit    %s\ngo        %s\n", v.version, v.commit, v.goVersion)
 		},
 	}
+}
+
+// versionInfo is what a binary knows about how it was built.
+type versionInfo struct{ version, commit, goVersion string }
+
+// buildVersion reads the -X version and the build info that the go
+// command records: the module version (a pseudo-version from the VCS when
+// built in a checkout) and the commit, marked "-dirty" when the tree had
+// uncommitted changes.
+func buildVersion() versionInfo {
+	v := versionInfo{version: version, commit: "unknown", goVersion: runtime.Version()}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		if v.version == "" {
+			v.version = "unknown"
+		}
+		return v
+	}
+	if v.version == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		v.version = info.Main.Version
+	}
+	dirty := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.commit = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty {
+		v.commit += "-dirty"
+	}
+	if v.version == "" {
+		v.version = "devel"
+	}
+	return v
 }
 
 // newLogger makes the service log: text, or JSON for log collectors.
@@ -98,4 +200,43 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// warnOtherStore asks the server on cfg's API address which store it
+// uses, and warns when that is not the store the command just opened: the
+// classic first-hour trap is a token or host written to a store that the
+// running server never reads. No answer is no warning (no server, or one
+// that does not say); -v tells.
+func warnOtherStore(cmd *cobra.Command, g *globalFlags, cfg config.Config) {
+	if !cfg.API.Enabled {
+		return
+	}
+	base, client, err := apiClient(cfg, time.Second)
+	if err != nil {
+		if g.verbose {
+			fmt.Fprintf(cmd.ErrOrStderr(), "server: %v\n", err)
+		}
+		return
+	}
+	url := base + "/readyz"
+	resp, err := client.Get(url)
+	if err != nil {
+		if g.verbose {
+			fmt.Fprintf(cmd.ErrOrStderr(), "server: none answers at %s\n", url)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	var ready struct {
+		Store string `json:"store"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&ready); err != nil || ready.Store == "" {
+		return
+	}
+	mine := storePath(cfg)
+	if ready.Store != mine {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the server at %s uses the store %s, but this command opened %s: give it the server's config (--config or BOOTFORGE_CONFIG)\n", url, ready.Store, mine)
+	} else if g.verbose {
+		fmt.Fprintf(cmd.ErrOrStderr(), "server: %s uses this store\n", url)
+	}
 }

@@ -176,3 +176,31 @@ func FirmwareOfIPXE(buildarch, platform string) Firmware {
 	}
 	return FirmwareUnknown
 }
+
+// IPXE is how an iPXE built for fw reports itself: ${buildarch} and
+// ${platform}, the inverse of FirmwareOfIPXE.
+func (fw Firmware) IPXE() (buildarch, platform string, ok bool) {
+	for _, f := range firmwares {
+		if f.fw == fw {
+			if f.efi {
+				return f.buildarch, "efi", true
+			}
+			return f.buildarch, "pcbios", true
+		}
+	}
+	return "", "", false
+}
+
+// Arches are every option 93 code this firmware sends when it PXE-boots
+// (or HTTP-boots, if http), the one it is known by first.
+func (fw Firmware) Arches(http bool) []Arch {
+	for _, f := range firmwares {
+		if f.fw == fw {
+			if http {
+				return append([]Arch(nil), f.http...)
+			}
+			return append([]Arch(nil), f.pxe...)
+		}
+	}
+	return nil
+}

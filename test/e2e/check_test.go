@@ -84,7 +84,11 @@ func TestCheckChecklist(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "undionly.kpxe"), bytes.Repeat([]byte("L"), 1500), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := "inventory:\n  default_profile: lab\n  profiles:\n    - {name: lab, menu: {entries: [{name: disk, kind: local}]}}\n"
+	if err := os.WriteFile(filepath.Join(root, "snponly.efi"), bytes.Repeat([]byte("E"), 2000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "inventory:\n  default_profile: lab\n  profiles:\n    - {name: lab, menu: {entries: [{name: disk, kind: local}]}}\n" +
+		"    - {name: uefi, match: [{arch: efi-x64}], menu: {entries: [{name: disk, kind: local}]}}\n"
 	s := StartServer(t, ServerOptions{Root: root, Config: cfg})
 	args := func(extra ...string) []string {
 		return append([]string{"check", "--json", "--root", root, "--data-dir", s.DataDir, "--tftp-addr", s.TFTPAddr,
@@ -113,6 +117,14 @@ func TestCheckChecklist(t *testing.T) {
 	}
 	if !strings.Contains(got["tftp"], "1500 bytes") {
 		t.Errorf("tftp item: %s", got["tftp"])
+	}
+	// --arch asks as that firmware would: its loader, and its iPXE's menu.
+	out, err = run(t, 30*time.Second, binary, args("--arch", "efi-x64", "--expect-profile", "uefi")...)
+	if got := items(out); err != nil || !strings.Contains(got["tftp"], "snponly.efi") || !strings.Contains(got["tftp"], "2000 bytes") {
+		t.Errorf("check --arch efi-x64: %v\n%s", err, out)
+	}
+	if out, err := run(t, 30*time.Second, binary, args("--arch", "pc")...); err == nil || !strings.Contains(out, `"pc" is not one of bios`) {
+		t.Errorf("check --arch pc: %v\n%s", err, out)
 	}
 	// A wrong expectation fails the menu item.
 	if out, err := run(t, 30*time.Second, binary, args("--expect-profile", "other")...); err == nil || !strings.HasPrefix(items(out)["menu"], "fail") {

@@ -155,8 +155,30 @@ func TestCLIVersion(t *testing.T) {
 	if !regexp.MustCompile(`^bootforge \S+`).MatchString(out) || len(strings.TrimSpace(out)) <= len("bootforge ") {
 		t.Errorf("version printed %q", out)
 	}
-	if out, code := clRun(t, 10*time.Second, nil, "no-such-command"); code == 0 {
-		t.Errorf("an unknown command exited 0: %s", out)
+	if !regexp.MustCompile(`(?m)^commit +[0-9a-f]{40}(-dirty)?\n^go +go1\.`).MatchString(out) {
+		t.Errorf("version does not print the commit and the Go version:\n%s", out)
+	}
+	// The README promises a static binary, built as it says.
+	if out, _ := run(t, 10*time.Second, "ldd", binary); !strings.Contains(out, "not a dynamic executable") {
+		t.Errorf("ldd %s: %s", binary, out)
+	}
+	for _, args := range [][]string{{"no-such-command"}, {"host", "no-such-command"}, {"image", "lsit"}} {
+		if out, code := clRun(t, 10*time.Second, nil, args...); code == 0 {
+			t.Errorf("unknown command %q exited 0: %s", args, out)
+		}
+	}
+	if out, code := clRun(t, 10*time.Second, nil, "image", "lsit"); !strings.Contains(out, "did you mean list?") {
+		t.Errorf("a misspelled subcommand gets no suggestion (exit %d): %s", code, out)
+	}
+	man := t.TempDir()
+	if out, code := clRun(t, 30*time.Second, nil, "man", man); code != 0 {
+		t.Fatalf("man exited %d: %s", code, out)
+	}
+	for _, page := range []string{"bootforge.8", "bootforge-serve.8", "bootforge-host-next-boot.8", "bootforge-image-build.8"} {
+		b, err := os.ReadFile(filepath.Join(man, page))
+		if err != nil || !bytes.Contains(b, []byte(".SH NAME")) {
+			t.Errorf("man page %s: %v, %d bytes", page, err, len(b))
+		}
 	}
 	out, code = clRun(t, 10*time.Second, nil, "--help")
 	if code != 0 {
