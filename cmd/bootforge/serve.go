@@ -238,6 +238,7 @@ func (s *services) start(ctx context.Context) error {
 	}
 	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
 		s.files = httpd.New(s.sfs, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
+		s.files.SetPerClient(cfg.HTTP.MaxPerClient)
 		s.files.Events = s.sink()
 		s.metrics.WatchHTTP(s.files)
 	}
@@ -494,7 +495,7 @@ func liveConfig(old, cfg config.Config) config.Config {
 	run.Root = cfg.Root
 	run.TFTP = cfg.TFTP
 	run.TFTP.Listen, run.TFTP.Enabled = old.TFTP.Listen, old.TFTP.Enabled
-	run.HTTP.AccessLog, run.HTTP.MaxRequests = cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests
+	run.HTTP.AccessLog, run.HTTP.MaxRequests, run.HTTP.MaxPerClient = cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, cfg.HTTP.MaxPerClient
 	run.Log.Level = cfg.Log.Level
 	run.Inventory = cfg.Inventory
 	return run
@@ -542,6 +543,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 	}
 	if s.files != nil {
 		s.files.Update(s.sfs, run.HTTP.AccessLog, run.HTTP.MaxRequests)
+		s.files.SetPerClient(run.HTTP.MaxPerClient)
 	}
 	// The old directory stays open: transfers in flight may still read it,
 	// and an os.Root costs one descriptor.

@@ -147,6 +147,9 @@ type HTTP struct {
 	// MaxRequests bounds requests in flight, over HTTP and HTTPS together;
 	// past it a client gets 503 with Retry-After at once.
 	MaxRequests int `yaml:"max_requests"`
+	// MaxPerClient bounds requests in flight from one client address (0:
+	// none), so that one host cannot hold every slot of MaxRequests.
+	MaxPerClient int `yaml:"max_per_client"`
 }
 
 // TLS configures HTTPS. Without Cert and Key a self-signed certificate is
@@ -193,11 +196,12 @@ func Default() Config {
 			MaxPerClient:  16,
 		},
 		HTTP: HTTP{
-			Enabled:     true,
-			Listen:      ":8080",
-			AccessLog:   true,
-			MaxRequests: 1024,
-			TLS:         TLS{Enabled: true, Listen: ":8443"},
+			Enabled:      true,
+			Listen:       ":8080",
+			AccessLog:    true,
+			MaxRequests:  1024,
+			MaxPerClient: 32,
+			TLS:          TLS{Enabled: true, Listen: ":8443"},
 		},
 		DHCP: defaultDHCP(),
 		API:  API{Enabled: true, Listen: "127.0.0.1:9090", MaxConnections: 64},
@@ -304,6 +308,9 @@ func (c *Config) Validate() error {
 		if c.API.TLS.Enabled && (c.API.TLS.Cert == "") != (c.API.TLS.Key == "") {
 			bad("api.tls.cert", "cert and key must be given together (or neither, for the self-signed certificate)")
 		}
+	}
+	if c.HTTP.MaxPerClient < 0 {
+		bad("http.max_per_client", "%d is negative (0: no bound)", c.HTTP.MaxPerClient)
 	}
 	if c.HTTP.MaxRequests < 1 {
 		bad("http.max_requests", "%d must be at least 1", c.HTTP.MaxRequests)

@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,10 @@ type Server struct {
 	accessLog atomic.Bool
 	inflight  atomic.Int64
 	limit     atomic.Int64
+	perClient atomic.Int64 // 0: no per-client bound
+
+	mu       sync.Mutex
+	byClient map[netip.Addr]int // requests in flight per client address
 	// Busy counts requests answered 503 because of the limit.
 	Busy atomic.Int64
 	// Responses counts answered requests by status class: Responses[2]
@@ -57,6 +62,11 @@ func (s *Server) Update(files bootfs.FS, accessLog bool, maxRequests int) {
 	s.limit.Store(int64(maxRequests))
 }
 
+// SetPerClient bounds the requests in flight from one client address (0:
+// no bound). Without it, one host that opens many connections and stops
+// reading takes every slot of the limit, and every other client gets 503.
+func (s *Server) SetPerClient(n int) { s.perClient.Store(int64(n)) }
+
 // Handler returns the HTTP handler: files, behind the request limit,
 // wrapped in the access log.
 func (s *Server) Handler() http.Handler {
@@ -70,14 +80,57 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := s.inflight.Add(1); n > s.limit.Load() {
 			s.inflight.Add(-1)
-			s.Busy.Add(1)
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "busy, retry", http.StatusServiceUnavailable)
+			s.busy(w, r, "server limit (http.max_requests)")
 			return
 		}
 		defer s.inflight.Add(-1)
+		client, _ := netip.ParseAddrPort(r.RemoteAddr)
+		counted, ok := s.enter(client.Addr())
+		if !ok {
+			s.busy(w, r, "per-client limit (http.max_per_client)")
+			return
+		}
+		if counted {
+			defer s.leave(client.Addr())
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) busy(w http.ResponseWriter, r *http.Request, why string) {
+	s.Busy.Add(1)
+	s.log.Debug("http: busy", "client", r.RemoteAddr, "path", r.URL.Path, "limit", why)
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "busy, retry", http.StatusServiceUnavailable)
+}
+
+// enter counts a request of client (counted; leave must follow), unless
+// the client is at its bound (!ok) or there is none (neither).
+func (s *Server) enter(client netip.Addr) (counted, ok bool) {
+	max := int(s.perClient.Load())
+	if max <= 0 {
+		return false, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byClient == nil {
+		s.byClient = map[netip.Addr]int{}
+	}
+	if s.byClient[client] >= max {
+		return false, false
+	}
+	s.byClient[client]++
+	return true, true
+}
+
+func (s *Server) leave(client netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byClient[client] <= 1 {
+		delete(s.byClient, client)
+	} else {
+		s.byClient[client]--
+	}
 }
 
 // NewHTTPServer returns an http.Server with timeouts fit for boot clients:
