@@ -223,7 +223,7 @@ func (s *services) start(ctx context.Context) error {
 		}()
 		attrs = append(attrs, "tftp", conn.LocalAddr().String())
 	}
-	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
+	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled || cfg.HTTP.TLS.Boot {
 		s.files = httpd.New(s.sfs, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
 		s.files.Events = s.sink()
 	}
@@ -248,6 +248,25 @@ func (s *services) start(ctx context.Context) error {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
+	}
+	if cfg.HTTP.TLS.Boot {
+		// The boot TLS listener, for UEFI HTTP boot: an RSA certificate
+		// from bootforge's CA and RSA key exchange, which firmware needs.
+		addrs, names := bootTLSNames(cfg)
+		cert, issued, err := keys.BootTLSCert(cfg.KeysDir(), filepath.Join(cfg.DataDir, "tls"), addrs, names, time.Now())
+		if err != nil {
+			return fmt.Errorf("http.tls.boot: %w (bootforge keys init makes the CA)", err)
+		}
+		if issued {
+			s.log.Info("boot TLS certificate issued", "file", filepath.Join(cfg.DataDir, "tls", keys.BootCert), "addresses", fmt.Sprint(addrs))
+		}
+		ln, err := net.Listen("tcp", cfg.HTTP.TLS.BootListen)
+		if err != nil {
+			return fmt.Errorf("http.tls.boot_listen: %w", err)
+		}
+		srv := httpd.NewBootTLSServer(s.files.Handler(), cert, s.log)
+		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
+		attrs = append(attrs, "https_boot", ln.Addr().String(), "https_boot_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
 		srv, err := dhcp.FromConfig(cfg, s.db, s.inv.Current, sightings, s.sink(), s.log)
@@ -291,6 +310,43 @@ func (s *services) start(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("bootforge ready", attrs...)
 	return nil
+}
+
+// bootTLSNames are what the boot TLS certificate is issued for: the
+// addresses clients are sent to (every address of this machine but
+// link-local ones, dhcp.server_address, boot_listen's host) and the host
+// name. EDK2 checks the URL's host against them.
+func bootTLSNames(cfg config.Config) ([]net.IP, []string) {
+	var addrs []net.IP
+	add := func(ip net.IP) {
+		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+			return
+		}
+		for _, a := range addrs {
+			if a.Equal(ip) {
+				return
+			}
+		}
+		addrs = append(addrs, ip)
+	}
+	if ifaddrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range ifaddrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				add(ipn.IP)
+			}
+		}
+	}
+	if sa := cfg.DHCP.ServerAddress; sa.IsValid() {
+		add(net.IP(sa.AsSlice()))
+	}
+	if host, _, err := net.SplitHostPort(cfg.HTTP.TLS.BootListen); err == nil {
+		add(net.ParseIP(host))
+	}
+	names := []string{"localhost"}
+	if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
+		names = append(names, h)
+	}
+	return addrs, names
 }
 
 // sink is the boot log, or nil when it is off: a nil interface, not a nil
