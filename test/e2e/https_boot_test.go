@@ -1,0 +1,173 @@
+package e2e
+
+// UEFI HTTPS boot from bootforge (issue 13, item 4): with http.tls.boot on,
+// bootforge's DHCP hands OVMF's HTTP boot client (arch 16, vendor class
+// HTTPClient) an https:// URL of its loader on the boot TLS listener, whose
+// RSA certificate bootforge's CA issued. OVMF trusts that CA only when it
+// is handed over as an EFI signature list through QEMU's
+// -fw_cfg name=etc/edk2/https/cacerts, which "bootforge keys export-edk2"
+// writes.
+//
+// Only the firmware's own fetch (the loader, ipxe.efi) is over HTTPS. The
+// later stages are Debian's iPXE, which has no HTTPS: it gets its script,
+// kernel and initrd over plain http://, as bootforge's DHCP and menus give
+// it by default.
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hbBootListen is the boot TLS listener in the lab namespace.
+const hbBootListen = "192.0.2.1:4433"
+
+// hbLab is a dhcpBootLab whose bootforge has the boot TLS listener on, and
+// the CA as an EFI signature list for OVMF.
+type hbLab struct {
+	*dhcpBootLab
+	KeysDir string // the signing CA: ca.pem, ca.key
+	CertDB  string // keys export-edk2's output
+}
+
+func newHTTPSBootLab(t *testing.T) *hbLab {
+	t.Helper()
+	data := t.TempDir()
+	if out, err := run(t, 2*time.Minute, binary, "keys", "init", "--data-dir", data); err != nil {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	keysDir := filepath.Join(data, "keys")
+	certdb := filepath.Join(t.TempDir(), "cacerts.esl")
+	if out, err := run(t, time.Minute, binary, "keys", "export-edk2", "--data-dir", data, certdb); err != nil {
+		t.Fatalf("keys export-edk2: %v\n%s", err, out)
+	}
+	config := bdAuthConfig + fmt.Sprintf(`http:
+  tls: {boot: true, boot_listen: %q}
+signing: {dir: %q}
+`, hbBootListen, keysDir)
+	b := &hbLab{dhcpBootLab: newDHCPBootLab(t, config), KeysDir: keysDir, CertDB: certdb}
+	if !strings.Contains(b.Server.Log(), "https_boot="+hbBootListen) {
+		t.Fatalf("bootforge is ready without the boot TLS listener on %s:\n%s", hbBootListen, b.Server.Log())
+	}
+	b.copyLoader(t, "ipxe.efi")
+	b.writeScript(t, "uefi-https", true)
+	return b
+}
+
+// tlsGets returns bootforge's access-log records of GET /name over TLS.
+func (b *hbLab) tlsGets(name string) []LogRecord {
+	var out []LogRecord
+	for _, r := range ServerRecords(b.Server, "http request") {
+		if r["path"] == "/"+name && r["method"] == "GET" && r["tls"] == "true" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// rsaKeyExchange matches the suites with RSA key exchange, the only kind
+// both OVMF and Go have.
+var rsaKeyExchange = regexp.MustCompile(`^TLS_RSA_WITH_`)
+
+// TestHTTPSBootOVMF: OVMF with bootforge's CA fetches its loader over
+// https:// from the boot TLS listener (RSA key exchange, logged with
+// tls=true) and boots on to the marker through Debian's iPXE over http://.
+// Then a VM without the CA: the firmware does not even connect, and says
+// it could not get the file; and a VM that trusts another CA: it connects,
+// rejects the certificate, and bootforge logs the failed handshake. Neither
+// gets an answer nor reaches the marker.
+//
+// The two VMs run one after the other, not in parallel (TCG on two cores).
+func TestHTTPSBootOVMF(t *testing.T) {
+	b := newHTTPSBootLab(t)
+	loader := "https://" + hbBootListen + "/ipxe.efi"
+
+	// With the CA: boots to the marker.
+	mac := bdMAC(0x51)
+	vm, m := BootVM(t, VMOptions{Lab: b.Lab, Firmware: "uefi", HTTPBootOnly: true, MAC: mac,
+		Args:    []string{"-fw_cfg", "name=etc/edk2/https/cacerts,file=" + b.CertDB},
+		Timeout: bdBootTimeout, Expect: b.expectBoot()})
+	t.Logf("with the CA: marker after %s: %s", vm.Elapsed().Round(time.Millisecond), m[0])
+	bdCheckCmdline(t, m[1], b.Marker, "profile=uefi-https", "initrd=initrd.gz")
+	if !strings.Contains(vm.Console(), "URI: "+loader) {
+		t.Errorf("the firmware did not print the https:// URI %s; console tail:\n%s", loader, vm.Tail(30))
+	}
+	fwIPs := b.requireLeases(t, mac, loader)
+	var got []string
+	ok := false
+	for _, r := range b.tlsGets("ipxe.efi") {
+		got = append(got, fmt.Sprint(r))
+		if r["status"] == "200" && r["bytes"] == b.size(t, "ipxe.efi") && fwIPs[r["client"]] && rsaKeyExchange.MatchString(r["tls_suite"]) {
+			ok = true
+		}
+	}
+	if !ok {
+		t.Errorf("bootforge logged no complete GET /ipxe.efi over TLS (RSA key exchange) from the firmware's address %v: %v", bdKeys(fwIPs), got)
+	}
+	t.Logf("the firmware's TLS fetches: %v", got)
+	// The later stages: Debian's iPXE, plain http://.
+	ipxeIPs := b.requireLeases(t, mac, b.HTTP+"/boot.ipxe")
+	b.requireGetFrom(t, "boot.ipxe", ipxeIPs)
+	b.requireGetFrom(t, "vmlinuz", ipxeIPs)
+	b.requireGetFrom(t, "initrd.gz", ipxeIPs)
+	vm.Kill()
+
+	// Without the CA, the firmware refuses to fetch over HTTPS at all: it
+	// opens no connection, and its console says it could not get the file.
+	b.refused(t, bdMAC(0x52), "", loader)
+
+	// With another CA, it connects and rejects bootforge's certificate
+	// during the handshake, which bootforge logs.
+	other := t.TempDir()
+	if out, err := run(t, 2*time.Minute, binary, "keys", "init", "--data-dir", other); err != nil {
+		t.Fatalf("keys init (another CA): %v\n%s", err, out)
+	}
+	otherDB := filepath.Join(t.TempDir(), "other.esl")
+	if out, err := run(t, time.Minute, binary, "keys", "export-edk2", "--data-dir", other, otherDB); err != nil {
+		t.Fatalf("keys export-edk2 (another CA): %v\n%s", err, out)
+	}
+	ips := b.refused(t, bdMAC(0x53), otherDB, loader)
+	handshake := regexp.MustCompile(`level=WARN msg="http: TLS handshake error from (192\.0\.2\.\d+):\d+: ([^"]*)" listener=boot-tls`)
+	var failed []string
+	for _, m := range handshake.FindAllStringSubmatch(b.Server.Log(), -1) {
+		if ips[m[1]] {
+			failed = append(failed, m[0])
+		}
+	}
+	if len(failed) == 0 {
+		t.Errorf("bootforge logged no failed TLS handshake from the VM that trusts another CA (%v)", bdKeys(ips))
+	}
+	t.Logf("with another CA, bootforge logged: %v", failed)
+}
+
+// refused boots a VM that trusts certdb ("": no CA at all) and asserts that
+// its firmware gives up on the https:// loader: the console says so, no
+// marker, and no request from it was answered. It returns the addresses
+// bootforge leased to the VM.
+func (b *hbLab) refused(t *testing.T, mac, certdb, loader string) map[string]bool {
+	t.Helper()
+	o := VMOptions{Lab: b.Lab, Firmware: "uefi", HTTPBootOnly: true, MAC: mac}
+	if certdb != "" {
+		o.Args = []string{"-fw_cfg", "name=etc/edk2/https/cacerts,file=" + certdb}
+	}
+	vm := StartVM(t, o)
+	m := vm.Expect(regexp.MustCompile(`URI: (\S+)\s+Error: ([^\n]*)\n`), bdBootTimeout)
+	t.Logf("%s (CA %q): the firmware printed %q", mac, certdb, strings.Join(m[1:], " / "))
+	if m[1] != loader {
+		t.Errorf("the firmware tried %s, want %s", m[1], loader)
+	}
+	vm.Kill()
+	if strings.Contains(vm.Console(), BootMarker) {
+		t.Errorf("the VM that did not trust the server booted to the marker")
+	}
+	ips := b.requireLeases(t, mac, loader)
+	for _, r := range ServerRecords(b.Server, "http request") {
+		if ips[r["client"]] {
+			t.Errorf("the VM that did not trust the server got an HTTP answer: %v", r)
+		}
+	}
+	return ips
+}
