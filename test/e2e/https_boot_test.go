@@ -14,7 +14,10 @@ package e2e
 // it by default.
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -170,4 +173,113 @@ func (b *hbLab) refused(t *testing.T, mac, certdb, loader string) map[string]boo
 		}
 	}
 	return ips
+}
+
+// TestHTTPSBootListener: the boot TLS listener on loopback, against real
+// clients. openssl negotiates RSA key exchange (AES256-GCM-SHA384, as OVMF
+// offers it) there and verifies the certificate against bootforge's CA for
+// the address; the normal HTTPS listener refuses that suite. curl fetches
+// a file through the same path rules and access log. The certificate is
+// kept across restarts, its key is 0600, keys export-edk2 holds exactly
+// the CA's DER, and without a CA serve refuses to start.
+func TestHTTPSBootListener(t *testing.T) {
+	t.Parallel()
+	need(t, "openssl", "curl")
+	data := t.TempDir()
+	if out, err := run(t, 2*time.Minute, binary, "keys", "init", "--data-dir", data); err != nil {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	keysDir := filepath.Join(data, "keys")
+	ca := filepath.Join(keysDir, "ca.pem")
+	boot := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	config := fmt.Sprintf("http:\n  tls: {boot: true, boot_listen: %q}\nsigning: {dir: %q}\n", boot, keysDir)
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "loader.efi"), []byte("a loader\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(ca, filepath.Join(root, "ca-link.pem")); err != nil {
+		t.Fatal(err)
+	}
+	s := StartServer(t, ServerOptions{Root: root, Config: config})
+	fp := regexp.MustCompile(`https_boot_sha256=(\S+)`).FindStringSubmatch(s.Log())
+	if fp == nil || !strings.Contains(s.Log(), "https_boot="+boot) {
+		t.Fatalf("no boot TLS listener on %s in the ready line:\n%s", boot, s.Log())
+	}
+
+	sClient := func(addr string, args ...string) (string, error) {
+		cmd := append([]string{"s_client", "-connect", addr, "-tls1_2", "-cipher", "AES256-GCM-SHA384"}, args...)
+		c := exec.Command("openssl", cmd...)
+		c.Stdin = strings.NewReader("")
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	out, err := sClient(boot, "-CAfile", ca, "-verify_return_error", "-verify_ip", "127.0.0.1")
+	if err != nil || !strings.Contains(out, "Cipher is AES256-GCM-SHA384") || !strings.Contains(out, "Verify return code: 0 (ok)") {
+		t.Errorf("openssl with RSA key exchange and the CA, on the boot listener: %v\n%s", err, out)
+	}
+	if out, err := sClient(boot, "-CAfile", ca, "-verify_return_error", "-verify_ip", "198.51.100.1"); err == nil {
+		t.Errorf("the boot certificate verified for an address that is not the server's:\n%s", out)
+	}
+	if out, err := sClient(s.HTTPSAddr); err == nil || strings.Contains(out, "Cipher is AES256-GCM-SHA384") {
+		t.Errorf("the normal HTTPS listener accepted RSA key exchange: %v\n%s", err, out)
+	}
+
+	body, err := run(t, 20*time.Second, "curl", "-sSf", "--cacert", ca, "https://"+boot+"/loader.efi")
+	if err != nil || body != "a loader\n" {
+		t.Errorf("curl over the boot listener: %v %q", err, body)
+	}
+	if out, err := run(t, 20*time.Second, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "https://"+boot+"/ca-link.pem"); err != nil || out != "403" {
+		t.Errorf("a symlink out of root over the boot listener: %v %q, want 403", err, out)
+	}
+	var logged bool
+	for _, r := range ServerRecords(s, "http request") {
+		if r["path"] == "/loader.efi" && r["status"] == "200" && r["tls"] == "true" && r["tls_suite"] != "" {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no access-log line with tls=true for /loader.efi:\n%s", s.Log())
+	}
+
+	// The key is 0600 and in data_dir; a restart keeps the certificate.
+	st, err := os.Stat(filepath.Join(s.DataDir, "tls", "boot-rsa.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("boot TLS key: %v %v", st, err)
+	}
+	dataDir := s.DataDir
+	s.Stop()
+	s2 := StartServer(t, ServerOptions{Root: root, Config: config, Args: []string{"--data-dir", dataDir}})
+	if fp2 := regexp.MustCompile(`https_boot_sha256=(\S+)`).FindStringSubmatch(s2.Log()); fp2 == nil || fp2[1] != fp[1] {
+		t.Errorf("the boot certificate changed across a restart: %v, then %v", fp, fp2)
+	}
+	if strings.Contains(s2.Log(), "boot TLS certificate issued") {
+		t.Errorf("a restart issued a new boot certificate:\n%s", s2.Log())
+	}
+	s2.Stop()
+
+	// keys export-edk2: the signature list ends with the CA's DER.
+	esl := filepath.Join(t.TempDir(), "cacerts.esl")
+	if out, err := run(t, time.Minute, binary, "keys", "export-edk2", "--data-dir", data, esl); err != nil {
+		t.Fatalf("keys export-edk2: %v\n%s", err, out)
+	}
+	der := filepath.Join(t.TempDir(), "ca.der")
+	if out, err := run(t, 20*time.Second, "openssl", "x509", "-in", ca, "-outform", "DER", "-out", der); err != nil {
+		t.Fatalf("openssl x509: %v\n%s", err, out)
+	}
+	eb, _ := os.ReadFile(esl)
+	db, _ := os.ReadFile(der)
+	if len(eb) != 44+len(db) || !bytes.Equal(eb[44:], db) {
+		t.Errorf("the signature list (%d bytes) does not end with the CA's DER (%d bytes)", len(eb), len(db))
+	}
+
+	// No CA: serve refuses, and says how to make one.
+	empty := t.TempDir()
+	noCA := filepath.Join(t.TempDir(), "bootforge.yaml")
+	os.WriteFile(noCA, []byte(fmt.Sprintf("http:\n  tls: {boot: true, boot_listen: %q}\n", boot)), 0o644)
+	out, err = run(t, 20*time.Second, binary, "serve", "--config", noCA, "--data-dir", empty, "--root", root,
+		"--tftp-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")), "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
+		"--https-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")), "--api-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")))
+	if err == nil || !strings.Contains(out, "http.tls.boot") || !strings.Contains(out, "bootforge keys init") {
+		t.Errorf("serve without a CA: %v\n%s", err, out)
+	}
 }
