@@ -204,6 +204,8 @@ func (s *services) start(ctx context.Context) error {
 		s.menus.Signer = signer
 		s.log.Info("signing generated menus", "keys", cfg.KeysDir(), "signer", signer.Certificate().Subject.String())
 	}
+	// An operator's iPXE with HTTPS and image trust verifies what it loads.
+	s.menus.IPXETrust = cfg.HTTP.TLS.IPXETrust
 	// GRUB menus, kernels and initrds of signed profiles get <path>.sig.
 	s.sfs = grubSigned(cfg.KeysDir(), s.menus, s.inv.Current, s.log)
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
