@@ -283,3 +283,78 @@ func TestHTTPSBootListener(t *testing.T) {
 		t.Errorf("serve without a CA: %v\n%s", err, out)
 	}
 }
+
+// TestIPXETrustSignatures: with http.tls.ipxe_trust, what an iPXE built
+// with image trust would fetch is there and checks out with openssl, the
+// stand-in for iPXE's imgverify (Debian's iPXE has none; the iPXE side is
+// untested here): over the boot TLS listener, boot.ipxe turns image trust
+// on; the client's script verifies every file; and the CMS .sig of the
+// script, the kernel and the initrd verify against the CA, while a changed
+// kernel does not.
+func TestIPXETrustSignatures(t *testing.T) {
+	t.Parallel()
+	need(t, "openssl", "curl")
+	data := t.TempDir()
+	if out, err := run(t, 2*time.Minute, binary, "keys", "init", "--data-dir", data); err != nil {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	keysDir := filepath.Join(data, "keys")
+	ca := filepath.Join(keysDir, "ca.pem")
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "vmlinuz"), []byte("a kernel\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "initrd.gz"), []byte("an initrd\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "other.bin"), []byte("no menu names me\n"), 0o644)
+	const mac = "52:54:00:7a:00:01"
+	boot := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	StartServer(t, ServerOptions{Root: root, Config: fmt.Sprintf(`http:
+  tls: {boot: true, boot_listen: %q, ipxe_trust: true}
+signing: {enabled: true, dir: %q}
+inventory:
+  profiles:
+    - name: trusted
+      match: [{mac: %q}]
+      menu:
+        entries:
+`, boot, keysDir, mac) + linuxEntries("", "t1")})
+	base := "https://" + boot + "/"
+	dir := t.TempDir()
+	get := func(path, file string) string {
+		t.Helper()
+		if out, err := run(t, 20*time.Second, "curl", "-sSf", "--cacert", ca, "-o", file, base+path); err != nil {
+			t.Fatalf("curl %s: %v %s", path, err, out)
+		}
+		b, _ := os.ReadFile(file)
+		return string(b)
+	}
+	chain := get("boot.ipxe", filepath.Join(dir, "boot.ipxe"))
+	for _, want := range []string{"imgtrust --permanent\n", "imgfetch --name menu " + base + "bootforge/ipxe?", "imgverify menu " + base + "bootforge/ipxe.sig?"} {
+		if !strings.Contains(chain, want) {
+			t.Errorf("boot.ipxe over the boot listener lacks %q:\n%s", want, chain)
+		}
+	}
+	q := "?mac=" + pxeMAC(mac) + "&buildarch=x86_64&platform=efi"
+	script := get("bootforge/ipxe"+q, filepath.Join(dir, "script"))
+	get("bootforge/ipxe.sig"+q, filepath.Join(dir, "script.sig"))
+	for _, want := range []string{"imgverify vmlinuz " + base + "vmlinuz.sig\n", "imgverify initrd.gz " + base + "initrd.gz.sig\n"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the client's script lacks %q:\n%s", want, script)
+		}
+	}
+	if err := sgOpenSSLVerify(t, ca, filepath.Join(dir, "script"), filepath.Join(dir, "script.sig")); err != nil {
+		t.Errorf("the client's script: %v", err)
+	}
+	for _, f := range []string{"vmlinuz", "initrd.gz"} {
+		get(f, filepath.Join(dir, f))
+		get(f+".sig", filepath.Join(dir, f+".sig"))
+		if err := sgOpenSSLVerify(t, ca, filepath.Join(dir, f), filepath.Join(dir, f+".sig")); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("a kernel!\n"), 0o644)
+	if err := sgOpenSSLVerify(t, ca, filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "vmlinuz.sig")); err == nil {
+		t.Error("a changed kernel verified")
+	}
+	if out, _ := run(t, 20*time.Second, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, base+"other.bin.sig"); out != "404" {
+		t.Errorf("a file no menu names has a .sig: %s", out)
+	}
+}
