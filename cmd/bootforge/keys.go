@@ -105,7 +105,7 @@ func newKeysExportEDK2Cmd(g *globalFlags) *cobra.Command {
 The boot TLS listener (http.tls.boot) has a certificate issued by this CA.
 
   QEMU/OVMF:  -fw_cfg name=etc/edk2/https/cacerts,file=FILE
-  real UEFI:  enroll ca.pem (or FILE) in the firmware setup's TLS
+  real UEFI:  enroll ca.pem in the firmware setup's TLS
               Auth Configuration, where it has one`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
