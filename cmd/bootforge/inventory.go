@@ -460,7 +460,16 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			text, err := menu.Render(d, ft, server)
+			site := menu.Site{BaseURL: "http://" + server}
+			if o.cfg.HTTP.TLS.IPXETrust && ft == menu.FormatIPXE {
+				// An iPXE built with HTTPS and image trust: the boot TLS listener.
+				host, _, err := net.SplitHostPort(server)
+				if err != nil {
+					host = server
+				}
+				site = menu.Site{BaseURL: "https://" + net.JoinHostPort(host, portOf(o.cfg.HTTP.TLS.BootListen)), Trust: true}
+			}
+			text, err := menu.Render(d, ft, site)
 			if err != nil {
 				return err
 			}

@@ -216,6 +216,8 @@ func (s *services) start(ctx context.Context) error {
 		s.menus.Signer = signer
 		s.log.Info("signing generated menus", "keys", cfg.KeysDir(), "signer", signer.Certificate().Subject.String())
 	}
+	// An operator's iPXE with HTTPS and image trust verifies what it loads.
+	s.menus.IPXETrust = cfg.HTTP.TLS.IPXETrust
 	// GRUB menus, kernels and initrds of signed profiles get <path>.sig.
 	s.sfs = grubSigned(cfg.KeysDir(), s.menus, s.inv.Current, s.log)
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
@@ -236,7 +238,7 @@ func (s *services) start(ctx context.Context) error {
 		}()
 		attrs = append(attrs, "tftp", conn.LocalAddr().String())
 	}
-	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
+	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled || cfg.HTTP.TLS.Boot {
 		s.files = httpd.New(s.sfs, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
 		s.files.SetPerClient(cfg.HTTP.MaxPerClient)
 		s.files.Events = s.sink()
@@ -266,6 +268,25 @@ func (s *services) start(ctx context.Context) error {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
+	}
+	if cfg.HTTP.TLS.Boot {
+		// The boot TLS listener, for UEFI HTTP boot: an RSA certificate
+		// from bootforge's CA and RSA key exchange, which firmware needs.
+		addrs, names := bootTLSNames(cfg)
+		cert, issued, err := keys.BootTLSCert(cfg.KeysDir(), filepath.Join(cfg.DataDir, "tls"), addrs, names, time.Now())
+		if err != nil {
+			return fmt.Errorf("http.tls.boot: %w (bootforge keys init makes the CA)", err)
+		}
+		if issued {
+			s.log.Info("boot TLS certificate issued", "file", filepath.Join(cfg.DataDir, "tls", keys.BootCert), "addresses", fmt.Sprint(addrs))
+		}
+		ln, err := net.Listen("tcp", cfg.HTTP.TLS.BootListen)
+		if err != nil {
+			return fmt.Errorf("http.tls.boot_listen: %w", err)
+		}
+		srv := httpd.NewBootTLSServer(s.files.Handler(), cert, s.log)
+		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
+		attrs = append(attrs, "https_boot", ln.Addr().String(), "https_boot_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
 		srv, err := dhcp.FromConfig(cfg, s.metrics.Leases(s.db), s.inv.Current, sightings, s.sink(), s.log)
@@ -319,6 +340,44 @@ func (s *services) start(ctx context.Context) error {
 // sink takes the servers' events: it counts them for the metrics and
 // passes them on to the boot log, if it is on.
 func (s *services) sink() audit.Sink { return s.events }
+
+// bootTLSNames are what the boot TLS certificate is issued for: the
+// addresses clients are sent to (every address of this machine but
+// link-local ones, dhcp.server_address, boot_listen's host) and the host
+// name. EDK2 checks the URL's host against them.
+func bootTLSNames(cfg config.Config) ([]net.IP, []string) {
+	var addrs []net.IP
+	add := func(ip net.IP) {
+		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+			return
+		}
+		for _, a := range addrs {
+			if a.Equal(ip) {
+				return
+			}
+		}
+		addrs = append(addrs, ip)
+	}
+	if ifaddrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range ifaddrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				add(ipn.IP)
+			}
+		}
+	}
+	if sa := cfg.DHCP.ServerAddress; sa.IsValid() {
+		add(net.IP(sa.AsSlice()))
+	}
+	if host, _, err := net.SplitHostPort(cfg.HTTP.TLS.BootListen); err == nil {
+		add(net.ParseIP(host))
+	}
+	names := []string{"localhost"}
+	if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
+		names = append(names, h)
+	}
+	return addrs, names
+}
+
 
 // problems lists what keeps the service from being ready.
 func (s *services) problems() []string {

@@ -159,6 +159,17 @@ type TLS struct {
 	Listen  string `yaml:"listen"`
 	Cert    string `yaml:"cert"`
 	Key     string `yaml:"key"`
+	// Boot turns on the boot TLS listener at BootListen, for UEFI HTTP
+	// boot firmware: an RSA certificate issued by bootforge's CA, and RSA
+	// key exchange allowed (no forward secrecy for clients that offer
+	// nothing else). DHCP then hands arch 16/19 clients https:// loader URLs.
+	Boot       bool   `yaml:"boot"`
+	BootListen string `yaml:"boot_listen"`
+	// IPXETrust declares that the iPXE served was built by the operator
+	// with HTTPS and image trust, trusting bootforge's CA: its script URL
+	// and menus use the boot TLS listener, and menus verify every kernel
+	// and initrd (imgtrust, imgverify). Needs Boot and signing.enabled.
+	IPXETrust bool `yaml:"ipxe_trust"`
 }
 
 // Signing configures detached CMS signatures of image manifests and
@@ -201,7 +212,7 @@ func Default() Config {
 			AccessLog:    true,
 			MaxRequests:  1024,
 			MaxPerClient: 32,
-			TLS:          TLS{Enabled: true, Listen: ":8443"},
+			TLS:          TLS{Enabled: true, Listen: ":8443", BootListen: ":4433"},
 		},
 		DHCP: defaultDHCP(),
 		API:  API{Enabled: true, Listen: "127.0.0.1:9090", MaxConnections: 64},
@@ -321,6 +332,12 @@ func (c *Config) Validate() error {
 			bad("http.tls.cert", "cert and key must be given together (or neither, for a self-signed certificate)")
 		}
 	}
+	if c.HTTP.TLS.Boot {
+		checkAddr(bad, "http.tls.boot_listen", c.HTTP.TLS.BootListen)
+	}
+	if c.HTTP.TLS.IPXETrust && (!c.HTTP.TLS.Boot || !c.Signing.Enabled) {
+		bad("http.tls.ipxe_trust", "needs http.tls.boot (iPXE fetches over its listener) and signing.enabled (what iPXE verifies)")
+	}
 	c.DHCP.validate(bad)
 	for i, p := range c.Inventory.Profiles {
 		perrs, _ := checkProfile(nil, p)
@@ -342,6 +359,24 @@ func (c Config) URLPort() int {
 		return c.DHCP.HTTPPort
 	}
 	_, p, err := net.SplitHostPort(c.HTTP.Listen)
+	if err != nil {
+		return 0
+	}
+	port, err := net.LookupPort("tcp", p)
+	if err != nil {
+		return 0
+	}
+	return port
+}
+
+// BootURLPort is the port of the https:// URLs for UEFI HTTP boot (and a
+// trusting iPXE): the port of http.tls.boot_listen; 0 when the boot TLS
+// listener is off.
+func (c Config) BootURLPort() int {
+	if !c.HTTP.TLS.Boot {
+		return 0
+	}
+	_, p, err := net.SplitHostPort(c.HTTP.TLS.BootListen)
 	if err != nil {
 		return 0
 	}

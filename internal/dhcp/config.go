@@ -27,6 +27,8 @@ func NewResolver(cfg config.Config) *boot.Resolver {
 		HTTPLoaders:      l.HTTP(),
 		Script:           cfg.DHCP.IPXEScript,
 		HTTPPort:         cfg.URLPort(),
+		HTTPSPort:        cfg.BootURLPort(),
+		IPXEHTTPS:        cfg.HTTP.TLS.IPXETrust,
 		SecureBootLoader: l.SecureBootX64,
 	}
 	for _, s := range cfg.DHCP.Subnets {

@@ -9,6 +9,7 @@
 package httpd
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -251,7 +252,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, "range", rg)
 		}
 		if r.TLS != nil {
-			attrs = append(attrs, "tls", true)
+			attrs = append(attrs, "tls", true, "tls_suite", tls.CipherSuiteName(r.TLS.CipherSuite))
 		}
 		s.log.Info("http request", attrs...)
 	})
