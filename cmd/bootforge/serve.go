@@ -378,7 +378,6 @@ func bootTLSNames(cfg config.Config) ([]net.IP, []string) {
 	return addrs, names
 }
 
-
 // problems lists what keeps the service from being ready.
 func (s *services) problems() []string {
 	var out []string
@@ -530,7 +529,7 @@ func tftpSettings(c config.TFTP) tftp.Settings {
 // other key is logged by name and waits for a restart. liveConfig takes
 // exactly these over; TestReloadKeys holds the two together.
 var (
-	liveKeys    = []string{"root", "tftp", "http.access_log", "http.max_requests", "log.level", "inventory"}
+	liveKeys    = []string{"root", "tftp", "http.access_log", "http.max_requests", "http.max_per_client", "log.level", "inventory"}
 	restartKeys = []string{"tftp.listen", "tftp.enabled"}
 )
 
