@@ -260,8 +260,17 @@ func (s *services) start(ctx context.Context) error {
 			return fmt.Errorf("api.listen: %w", err)
 		}
 		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
-			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg)}
-		s.serveHTTP(httpd.NewHTTPServer(a.Handler(), s.log), ln)
+			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg),
+			Images: catalog.New(cfg.Root, cfg.DataDir, s.db)}
+		if err := setVerifier(a.Images, cfg); err != nil {
+			s.log.Warn("dashboard: image signatures cannot be checked", "err", err)
+		}
+		if s.audit != nil {
+			a.Feed = s.audit
+		}
+		srv := httpd.NewHTTPServer(a.Handler(), s.log)
+		srv.RegisterOnShutdown(a.CloseStreams) // the live feeds end, or Shutdown would wait for them
+		s.serveHTTP(srv, ln)
 		attrs = append(attrs, "api", ln.Addr().String())
 	}
 	s.ready.Store(true)

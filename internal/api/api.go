@@ -23,6 +23,7 @@ import (
 
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
+	"bootforge/internal/catalog"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/inventory"
@@ -57,6 +58,13 @@ type Server struct {
 	// Store names the store the server uses (for SQLite, the file), so
 	// that a command run beside the server can tell it opened another.
 	Store string
+	// Feed, if set, is the live boot log for /api/v1/events/stream, the
+	// dashboard's feed; Images, if set, the versions /api/v1/images lists.
+	Feed   Feed
+	Images *catalog.Catalog
+
+	streams  streams       // live feeds open (stream.go)
+	verified verifications // image verify results (images.go)
 }
 
 // Handler returns the mux for the management listener.
@@ -80,10 +88,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /api/v1/next-boot/{mac}", s.auth(RoleAdmin, s.deleteNextBoot))
 	mux.Handle("GET /api/v1/leases", s.auth(RoleRead, s.listLeases))
 	mux.Handle("GET /api/v1/events", s.auth(RoleRead, s.listEvents))
+	mux.Handle("GET /api/v1/events/stream", s.auth(RoleRead, s.streamEvents))
+	mux.Handle("GET /api/v1/images", s.auth(RoleRead, s.listImages))
+	s.dashboardRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return mux
+	return s.withSession(mux)
 }
 
 // apiError is the body of every error.
