@@ -21,6 +21,8 @@ PACKAGES=(
   iproute2
   # image workflow: ISOs, WIMs, OpenPGP-signed sums, Authenticode peers
   genisoimage wimtools gnupg sbsigntool coreutils
+  # the dashboard's browser (chromedp drives it headless)
+  chromium
 )
 
 retry() {

@@ -114,6 +114,7 @@ type apiTest struct {
 	db           *fakeStore
 	read, admin  string
 	handler      http.Handler
+	srv          *Server
 	lastResponse string
 }
 
@@ -149,7 +150,7 @@ func newAPITest(t *testing.T) *apiTest {
 		t.Fatal(err)
 	}
 	s := &Server{DB: db, Inventory: func() *boot.Inventory { return inv }, Events: db}
-	a.handler = s.Handler()
+	a.handler, a.srv = s.Handler(), s
 	return a
 }
 

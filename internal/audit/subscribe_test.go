@@ -112,7 +112,7 @@ func TestSubscribeCloseWhileRecording(t *testing.T) {
 			}
 		}
 	}()
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 50; i++ {
 		s := r.Subscribe(1)
 		if i%2 == 0 {
 			<-s.C

@@ -73,11 +73,16 @@ function feedRow(e) {
   return tr;
 }
 
+// The profile each MAC last got, from the events that name one (DHCP
+// answers and menus).
+const lastProfile = new Map();
+
 function remember(e) {
   if (!e.mac) return;
   const mac = e.mac.toLowerCase();
   const prev = lastEvent.get(mac);
   if (!prev || new Date(e.time) >= new Date(prev.time)) lastEvent.set(mac, e);
+  if (e.profile) lastProfile.set(mac, e.profile);
 }
 
 // The live events shown, so that history does not repeat them.
@@ -137,7 +142,7 @@ function renderHosts() {
   for (const [mac, e] of lastEvent) get(mac).last = e;
   const rows = [...byMAC.values()].sort((a, b) => a.mac.localeCompare(b.mac)).map((h) => {
     const e = h.last || {};
-    const tr = row([h.mac, h.name || "(not in inventory)", h.profile || e.profile, (h.lease && h.lease.ip) || e.ip,
+    const tr = row([h.mac, h.name || "(not in inventory)", h.profile || lastProfile.get(h.mac), (h.lease && h.lease.ip) || e.ip,
       when(e.time), e.stage, cell(e.result, resultClass(e.result)),
       h.oneshot ? h.oneshot.entry + " (" + h.oneshot.state + ")" : "",
       h.lease ? h.lease.state : ""]);
