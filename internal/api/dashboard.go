@@ -14,7 +14,6 @@
 // also carry the header X-Bootforge: 1, which a cross-site form cannot
 // send. The page's Content-Security-Policy allows scripts, styles and
 // connections from this origin only, and no inline script.
-
 package api
 
 import (

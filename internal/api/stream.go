@@ -20,7 +20,7 @@ type Feed interface {
 // (past that a slow watcher misses events and is told how many), and the
 // keep-alive comment that finds dead connections.
 const (
-	MaxStreams   = 16
+	maxStreams   = 16
 	streamBuffer = 256
 	streamPing   = 20 * time.Second
 )
@@ -55,9 +55,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "", "the boot log is off (audit.enabled: false)")
 		return
 	}
-	if n := s.streams.open.Add(1); n > MaxStreams {
+	if n := s.streams.open.Add(1); n > maxStreams {
 		s.streams.open.Add(-1)
-		writeError(w, http.StatusServiceUnavailable, "busy", "", fmt.Sprintf("%d live feeds are open already", MaxStreams))
+		writeError(w, http.StatusServiceUnavailable, "busy", "", fmt.Sprintf("%d live feeds are open already", maxStreams))
 		return
 	}
 	defer s.streams.open.Add(-1)
