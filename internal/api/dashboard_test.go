@@ -141,8 +141,8 @@ type discardEvents struct{}
 
 func (discardEvents) PutEvents([]audit.Event) error { return nil }
 
-// The live feed streams recorded events, and CloseStreams lets the
-// server's Shutdown finish at once.
+// The live feed streams recorded events past the server's deadlines, and
+// CloseStreams lets the server's Shutdown finish at once.
 func TestStreamEvents(t *testing.T) {
 	d := newDashTest(t)
 	rec := audit.NewRecorder(discardEvents{}, "srv1", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -150,6 +150,8 @@ func TestStreamEvents(t *testing.T) {
 	d.srv.Feed = rec
 	ts := httptest.NewUnstartedServer(d.srv.Handler())
 	ts.Config.RegisterOnShutdown(d.srv.CloseStreams)
+	// A feed outlives the server's request deadlines.
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond
 	ts.Start()
 	defer ts.Close()
 
@@ -167,6 +169,7 @@ func TestStreamEvents(t *testing.T) {
 	if !lines.Scan() || lines.Text() != "retry: 3000" {
 		t.Fatalf("first line %q", lines.Text())
 	}
+	time.Sleep(300 * time.Millisecond)
 	rec.Record(audit.Event{MAC: "52:54:00:00:00:10", Stage: "ack", Protocol: "dhcp", Result: "ok", Profile: "lab"})
 	var got []string
 	for lines.Scan() && len(got) < 2 {
