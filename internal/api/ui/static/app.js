@@ -106,7 +106,17 @@ function startFeed() {
   const state = document.getElementById("feed-state");
   const src = new EventSource("/api/v1/events/stream");
   src.onopen = () => { state.textContent = "live"; state.className = "ok"; };
-  src.onerror = () => { state.textContent = "reconnecting…"; state.className = "pending"; };
+  src.onerror = () => {
+    // The browser retries a dropped stream by itself; a refused one
+    // (the boot log is off, too many feeds open, signed out) it closes.
+    if (src.readyState === EventSource.CLOSED) {
+      state.textContent = "unavailable (is the boot log on? reload to retry)";
+      state.className = "error";
+    } else {
+      state.textContent = "reconnecting…";
+      state.className = "pending";
+    }
+  };
   src.addEventListener("boot", (m) => {
     try { addLive(JSON.parse(m.data)); } catch (err) { /* a malformed event is skipped */ }
   });
