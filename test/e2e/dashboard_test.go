@@ -28,9 +28,10 @@ import (
 
 // TestDashboard: a wrong token is refused; a read token sees the page
 // but no controls, and the API refuses its writes; an admin sees a QEMU
-// BIOS PXE boot appear in the live feed, sets a one-shot from the page,
-// and the next menu fetch for that MAC (curl, as iPXE asks) is the
-// one-shot's entry. Screenshots go to the test's artifact directory.
+// BIOS PXE boot appear in the live feed and the image versions verified,
+// sets a one-shot from the page, and the next menu fetch for that MAC
+// (curl, as iPXE asks) is the one-shot's entry. Screenshots go to the
+// test's artifact directory.
 func TestDashboard(t *testing.T) {
 	need(t, "chromium", "curl")
 	const mac = "52:54:00:da:5b:01"
@@ -45,6 +46,12 @@ func TestDashboard(t *testing.T) {
         entries:
 ` + linuxEntries("", "a", "b"),
 	})
+	// Two image versions: one as built, one with a file changed since.
+	icWriteVersion(t, m.Root, "demo@1.0.0", map[string][]byte{"vmlinuz": []byte("kernel one")})
+	icWriteVersion(t, m.Root, "demo@1.1.0", map[string][]byte{"vmlinuz": []byte("kernel two")})
+	if err := os.WriteFile(filepath.Join(m.Root, "images", "demo", "1.1.0", "vmlinuz"), []byte("kernel 2!!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	admin := strings.TrimSpace(m.cli(t, "token", "create", "--role", "admin", "--name", "dashboard-e2e"))
 	read := strings.TrimSpace(m.cli(t, "token", "create", "--role", "read", "--name", "dashboard-e2e-read"))
 	base := "http://" + forwardIntoLab(t, m.Lab.Netns, m.Server.APIAddr)
@@ -129,6 +136,9 @@ func TestDashboard(t *testing.T) {
 	t.Logf("the VM's first event in the feed after %s", vm.Elapsed().Round(time.Millisecond))
 	b.run("menu in the feed", 90*time.Second, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#feed tr.new[data-mac=%q][data-stage="menu"]`, mac))))
 	t.Logf("the VM's menu fetch in the feed after %s", vm.Elapsed().Round(time.Millisecond))
+	// The image versions with the outcome of re-hashing them.
+	b.waitText("image verified", 30*time.Second, `#images tr[data-image="demo@1.0.0"]`, "ok")
+	b.waitText("image drift", 30*time.Second, `#images tr[data-image="demo@1.1.0"]`, "drift: demo@1.1.0: vmlinuz: digest differs")
 	b.screenshot("boot-in-feed")
 	vm.Kill() // its next boot is the curl below
 

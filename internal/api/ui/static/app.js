@@ -205,7 +205,9 @@ function renderImages(images) {
     if (v.status === "drift") text = "drift: " + (v.drifts || []).join("; ");
     if (v.status === "error") text = "error: " + v.error;
     const cls = v.status === "ok" ? "ok" : v.status === "pending" ? "pending" : "error";
-    return row([i.name, i.version, i.state, when(i.built), cell(text, cls + " reason"), when(v.checked)]);
+    const tr = row([i.name, i.version, i.state, when(i.built), cell(text, cls + " reason"), when(v.checked)]);
+    tr.dataset.image = i.name + "@" + i.version;
+    return tr;
   }));
 }
 
