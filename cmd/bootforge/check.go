@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	"bootforge/internal/boot"
 	"bootforge/internal/check"
 	"bootforge/internal/config"
+	"bootforge/internal/dhcp"
+	"bootforge/internal/store"
 )
 
 func newCheckCmd(g *globalFlags) *cobra.Command {
@@ -29,6 +33,9 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
             asking as iPXE built for the --arch firmware would
   dhcp      the effective DHCP config, and the DHCP servers answering on
             --interface (more than one giving addresses fails)
+  dhcp watch  (DHCP on) the other DHCP servers the running server's watch
+            saw on its segments in the last 10 minutes (from the boot
+            log); a second authoritative one fails
   health    the management API's /healthz and /readyz answer
   images    every file of every active image version matches its
             manifest (size and SHA-256), and, with signing on, that the
@@ -173,10 +180,14 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 	if !cfg.API.Enabled {
 		items = append(items, check.Skip("health", "the management API is disabled"))
 	} else {
-		base := "http://" + local(cfg.API.Listen)
 		var bad []string
-		for _, p := range []string{"/healthz", "/readyz"} {
-			code, body, err := check.HTTPGet(base+p, timeout)
+		paths := []string{"/healthz", "/readyz"}
+		base, client, err := apiClient(cfg, timeout)
+		if err != nil {
+			bad, paths = append(bad, err.Error()), nil
+		}
+		for _, p := range paths {
+			code, body, err := apiGet(client, base+p)
 			if err != nil {
 				bad = append(bad, fmt.Sprintf("%s: %v", p, err))
 			} else if code != 200 {
@@ -189,8 +200,49 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 			items = append(items, check.Pass("health", "%s/healthz and /readyz answer 200", base))
 		}
 	}
+	if cfg.DHCP.Mode != "off" {
+		items = append(items, checkWatch(cfg))
+	}
 	items = append(items, checkImages(cfg))
 	return items
+}
+
+// watchWindow is how far back the checklist looks for other DHCP servers
+// that the running server's watch reported (it repeats a report every 5
+// minutes while it still sees the server).
+const watchWindow = 10 * time.Minute
+
+// checkWatch reports the other DHCP servers that the running server's
+// watch saw on its segments (from the boot log): a conflicting one fails.
+func checkWatch(cfg config.Config) check.Item {
+	if !cfg.DHCP.Watch.Enabled {
+		return check.Skip("dhcp watch", "dhcp.watch.enabled is false")
+	}
+	db, err := openStore(cfg)
+	if err != nil {
+		return check.Fail("dhcp watch", "%v", err)
+	}
+	defer db.Close()
+	events, err := db.Events(store.EventFilter{Stage: dhcp.StageForeignServer, Since: time.Now().Add(-watchWindow)})
+	if err != nil {
+		return check.Fail("dhcp watch", "reading the boot log: %v", err)
+	}
+	conflicts, seen := map[string]bool{}, map[string]bool{}
+	for _, e := range events {
+		if e.Result == "conflict" {
+			conflicts[e.Reason] = true
+		} else {
+			seen[e.Reason] = true
+		}
+	}
+	list := func(m map[string]bool) string { return strings.Join(slices.Sorted(maps.Keys(m)), "; ") }
+	switch {
+	case len(conflicts) > 0:
+		return check.Fail("dhcp watch", "in the last %s: %s", watchWindow, list(conflicts))
+	case len(seen) > 0:
+		return check.Pass("dhcp watch", "no conflict in the last %s; seen: %s", watchWindow, list(seen))
+	}
+	return check.Pass("dhcp watch", "no other DHCP server seen in the last %s", watchWindow)
 }
 
 func firstLines(s string, n int) string {

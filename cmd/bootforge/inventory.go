@@ -68,11 +68,27 @@ type hostService struct {
 	by inventory.Actor
 }
 
+// openHostService opens the write service. If the inventory with the
+// store's hosts is refused (say, an old store where two hosts share a
+// MAC), it warns and goes on with the config's and files' inventory, so
+// that `host list`, `show` and `rm` can still see and repair the store.
 func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
-	o, err := openOffline(cmd, g)
+	cfg, db, err := openConfiguredStore(cmd, g)
 	if err != nil {
 		return nil, err
 	}
+	src := inventorySource(cfg, g.config, db)
+	inv, err := inventory.Load(src)
+	if err != nil {
+		src.Store = nil
+		var lerr error
+		if inv, lerr = inventory.Load(src); lerr != nil {
+			db.Close()
+			return nil, fmt.Errorf("inventory: %w", err)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: the inventory is refused; the server keeps its last good one:\n%s\n", printable(err.Error()))
+	}
+	o := &offline{cfg: cfg, db: db, inv: inv}
 	svc := &inventory.Service{Store: o.db, Inventory: func() *boot.Inventory { return o.inv },
 		CheckKernel: inventorySource(o.cfg, g.config, o.db).CheckKernel}
 	if o.cfg.Audit.Enabled {
@@ -118,7 +134,7 @@ func newHostCmd(g *globalFlags) *cobra.Command {
 			if _, err := s.PutHost(s.by, h); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "host %s stored\n", h.Name)
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s stored\n", printable(h.Name))
 			return nil
 		},
 	}
@@ -141,7 +157,7 @@ func newHostCmd(g *globalFlags) *cobra.Command {
 			if err := s.DeleteHost(s.by, args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "host %s removed\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "host %s removed\n", printable(args[0]))
 			return nil
 		},
 	}
@@ -260,7 +276,8 @@ func printHosts(w io.Writer, views []inventory.HostView, asJSON bool) error {
 		if v.SecureBoot {
 			profile += " (secure boot)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, orDash(strings.Join(v.MACs, ",")), profile, nb, v.Source)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(v.Name), printable(orDash(strings.Join(v.MACs, ","))),
+			printable(profile), printable(nb), printable(v.Source))
 	}
 	return tw.Flush()
 }
@@ -284,7 +301,7 @@ func newProfileCmd(g *globalFlags) *cobra.Command {
 				if p.Name == o.inv.Default {
 					def += " (default profile)"
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", p.Name, p.Priority, len(p.Match), len(p.Menu.Entries), orDash(def), p.Source)
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", printable(p.Name), p.Priority, len(p.Match), len(p.Menu.Entries), printable(orDash(def)), printable(p.Source))
 			}
 			return tw.Flush()
 		},

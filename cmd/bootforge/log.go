@@ -7,8 +7,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +30,9 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 		Short: "Show the boot log: every DHCP, TFTP, HTTP and menu step, with MAC and IP",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := store.CheckQuery(since, limit); err != nil {
+				return fmt.Errorf("--%v", err)
+			}
 			_, db, err := openConfiguredStore(cmd, g)
 			if err != nil {
 				return err
@@ -118,7 +125,38 @@ func printEvents(w io.Writer, events []audit.Event, asJSON bool) error {
 			extra += " profile=" + e.Profile
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format("2006-01-02 15:04:05.000"),
-			orDash(e.MAC), orDash(e.IP), e.Protocol, e.Stage, orDash(e.File), e.Result, extra)
+			printable(orDash(e.MAC)), printable(orDash(e.IP)), printable(e.Protocol), printable(e.Stage),
+			printable(orDash(e.File)), printable(e.Result), printable(extra))
 	}
 	return tw.Flush()
+}
+
+// printable returns s fit for a terminal: control characters, other
+// runes that do not print and bytes that are not UTF-8 are escaped as Go
+// writes them (\x1b, \t, \u0085, \xff); the rest is kept. Host names,
+// labels, DHCP host names and vendor classes, paths and results come from
+// clients and API callers: printed raw, an escape sequence among them
+// could recolour, move or rewrite what the operator sees. Every table the
+// CLI prints passes its text through here; JSON output is escaped by its
+// encoder.
+func printable(s string) string {
+	clean := utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case !unicode.IsPrint(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += n
+	}
+	return b.String()
 }

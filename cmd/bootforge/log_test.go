@@ -126,3 +126,19 @@ func TestLogFollowEmptyThenNew(t *testing.T) {
 		t.Errorf("follow --mac did not print the new event:\n%s", got)
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"pc1":                  "pc1",
+		"Boot\\BCD and ü":      "Boot\\BCD and ü",
+		"\x1b[31mRED":          `\x1b[31mRED`,
+		"a\x00b\tc\x7f":        `a\x00b\tc\x7f`,
+		"c1 \u009b2J":          `c1 \u009b2J`,
+		"bad \xff utf-8":       `bad \xff utf-8`,
+		"PXEClient:Arch:00007": "PXEClient:Arch:00007",
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -69,7 +67,7 @@ func defaultConfig() string {
 // storePath is the embedded store's file, absolute so that two
 // processes can compare theirs.
 func storePath(cfg config.Config) string {
-	p := filepath.Join(cfg.DataDir, "bootforge.db")
+	p := cfg.StorePath()
 	if abs, err := filepath.Abs(p); err == nil {
 		return abs
 	}
@@ -100,7 +98,7 @@ func newRootCmd(g *globalFlags) *cobra.Command {
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "say which config and store the command uses")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: text or json (env BOOTFORGE_LOG_FORMAT)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (env BOOTFORGE_LOG_LEVEL)")
-	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newVersionCmd(), newManCmd(root))
+	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newDHCPCmd(g), newVersionCmd(), newManCmd(root))
 	refuseUnknownSubcommands(root)
 	return root
 }
@@ -213,15 +211,14 @@ func warnOtherStore(cmd *cobra.Command, g *globalFlags, cfg config.Config) {
 	if !cfg.API.Enabled {
 		return
 	}
-	host, port, err := net.SplitHostPort(cfg.API.Listen)
+	base, client, err := apiClient(cfg, time.Second)
 	if err != nil {
+		if g.verbose {
+			fmt.Fprintf(cmd.ErrOrStderr(), "server: %v\n", err)
+		}
 		return
 	}
-	if ip := net.ParseIP(host); host == "" || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
-	client := &http.Client{Timeout: time.Second}
+	url := base + "/readyz"
 	resp, err := client.Get(url)
 	if err != nil {
 		if g.verbose {

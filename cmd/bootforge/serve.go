@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	"bootforge/internal/api"
 	"bootforge/internal/audit"
@@ -73,15 +74,9 @@ SIGINT stops accepting work and waits up to 30 s for transfers in flight.`,
 	return cmd
 }
 
-// loadConfig layers defaults, file, environment and flags.
+// loadConfig layers defaults, file, environment and flags, and validates
+// the result once.
 func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
-	cfg := config.Default()
-	if g.config != "" {
-		var err error
-		if cfg, err = config.Load(g.config); err != nil {
-			return config.Config{}, err
-		}
-	}
 	overrides := config.FromEnv()
 	for _, f := range serveFlags {
 		if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed {
@@ -94,7 +89,14 @@ func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
 	if g.logLevel != "" {
 		overrides = append(overrides, config.Override{Key: "log.level", Value: g.logLevel, Source: "--log-level"})
 	}
-	if err := cfg.Apply(overrides); err != nil {
+	cfg := config.Default()
+	var err error
+	if g.config != "" {
+		cfg, err = config.Load(g.config, overrides...)
+	} else {
+		err = cfg.Apply(overrides)
+	}
+	if err != nil {
 		return config.Config{}, err
 	}
 	g.describe(cmd, cfg)
@@ -111,6 +113,7 @@ type services struct {
 	http  []*http.Server
 	files *httpd.Server
 	dhcp  *dhcp.Server
+	watch *dhcp.Watch
 	db    *store.SQLite
 	inv   *inventory.Watcher
 	menus *menufs.FS
@@ -131,6 +134,7 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 	}
 	s := &services{cfg: cfg, level: new(slog.LevelVar), configFile: configFile}
 	s.log = newLogger(os.Stderr, cfg.Log, s.level)
+	s.warn(cfg)
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	defer cancel()
@@ -157,13 +161,15 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 
 func (s *services) start(ctx context.Context) error {
 	cfg := s.cfg
+	// data_dir first: root is inside it by default, and MkdirAll would
+	// make it 0755 on the way.
+	if err := makeDataDir(cfg.DataDir, s.log); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
-	}
-	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive)
+	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive, cfg.Private()...)
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
@@ -253,6 +259,9 @@ func (s *services) start(ctx context.Context) error {
 		}
 		s.dhcp = srv
 		attrs = append(attrs, "dhcp", cfg.DHCP.Mode, "dhcp_on", strings.Join(srv.Addrs(), ","))
+		if cfg.DHCP.Watch.Enabled {
+			s.watch = startWatch(cfg.DHCP, s.sink(), s.log)
+		}
 	}
 	if cfg.API.Enabled {
 		ln, err := net.Listen("tcp", cfg.API.Listen)
@@ -269,9 +278,23 @@ func (s *services) start(ctx context.Context) error {
 			a.Feed = s.audit
 		}
 		srv := httpd.NewHTTPServer(a.Handler(), s.log)
+		// The boot HTTP server's header and idle timeouts and header
+		// bound; a whole request (at most api.MaxBody) within ReadTimeout;
+		// at most max_connections open, so at most that many requests.
+		srv.ReadTimeout = 30 * time.Second
 		srv.RegisterOnShutdown(a.CloseStreams) // the live feeds end, or Shutdown would wait for them
-		s.serveHTTP(srv, ln)
 		attrs = append(attrs, "api", ln.Addr().String())
+		ln = netutil.LimitListener(ln, cfg.API.MaxConnections)
+		if cfg.API.TLS.Enabled {
+			cert, err := httpd.LoadOrCreateCert(cfg.API.TLS.Cert, cfg.API.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
+			if err != nil {
+				return fmt.Errorf("api.tls: %w", err)
+			}
+			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			ln = tls.NewListener(ln, srv.TLSConfig)
+			attrs = append(attrs, "api_sha256", httpd.Fingerprint(cert))
+		}
+		s.serveHTTP(srv, ln)
 	}
 	s.ready.Store(true)
 	s.log.Info("bootforge ready", attrs...)
@@ -327,6 +350,25 @@ func keepEvents(ctx context.Context, db *store.SQLite, retention time.Duration, 
 		case <-t.C:
 		}
 	}
+}
+
+// makeDataDir makes data_dir 0700. An existing one that others can read
+// (an older bootforge made it 0755) gets a warning, not a chmod: data_dir
+// may be a directory bootforge does not own alone, and the secrets in it
+// are 0600 each (the store, the TLS and signing keys).
+func makeDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		log.Warn("data_dir is readable by others; it holds the store and the keys: chmod 0700 it",
+			"data_dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	}
+	return nil
 }
 
 func (s *services) closeStore() error {
@@ -445,19 +487,28 @@ func liveConfig(old, cfg config.Config) config.Config {
 // other change is named in a warning and applies on restart.
 func (s *services) reload(load func() (config.Config, error)) {
 	cfg, err := load()
+	if err == nil {
+		err = config.CheckReload(s.cfg, cfg)
+	}
 	if err != nil {
 		s.log.Error("reload refused, keeping the running config", "err", err)
 		return
 	}
 	old := s.cfg
 	run := liveConfig(old, cfg)
+	// The new root against the running data_dir, resolved now: the file
+	// system may have changed since start.
+	if err := run.Contained(); err != nil {
+		s.log.Error("reload refused, keeping the running config", "err", err)
+		return
+	}
 	dir := s.dir
 	if run.Root != old.Root || run.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive {
 		if err := os.MkdirAll(run.Root, 0o755); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
 			return
 		}
-		if dir, err = bootfs.OpenDir(run.Root, run.TFTP.CaseInsensitive); err != nil {
+		if dir, err = bootfs.OpenDir(run.Root, run.TFTP.CaseInsensitive, run.Private()...); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
 			return
 		}
@@ -486,7 +537,16 @@ func (s *services) reload(load func() (config.Config, error)) {
 			s.log.Warn("reload: " + key + " changed; it applies on restart")
 		}
 	}
+	s.warn(cfg)
 	s.log.Info("config reloaded", "root", run.Root, "applied", strings.Join(applied, ","))
+}
+
+// warn logs what cfg probably has wrong but does not stop the service,
+// each with its file, line and key.
+func (s *services) warn(cfg config.Config) {
+	for _, w := range cfg.Warnings() {
+		s.log.Warn("config: " + w.Error())
+	}
 }
 
 func (s *services) shutdown(ctx context.Context) error {
@@ -503,6 +563,9 @@ func (s *services) shutdown(ctx context.Context) error {
 	}
 	if s.dhcp != nil {
 		s.dhcp.Close()
+	}
+	if s.watch != nil {
+		s.watch.Close()
 	}
 	s.cancel()
 	if s.audit != nil {

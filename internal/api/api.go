@@ -7,6 +7,13 @@
 // stored hashed. Reads need the read role, writes admin, and every write
 // is itself a boot-log event. Errors are JSON with a stable code and, for
 // a bad request, the field at fault.
+//
+// Every client gets the same answer for the same mistake, whatever its
+// HTTP library: a body past MaxBody is 413 (not a cut body that fails as
+// "unexpected EOF"), a body is one JSON value with each key once (a second
+// parser keeping the other duplicate would see another request), a method
+// the path does not take is 405 with Allow, and the bearer scheme is
+// matched in any case, as RFC 7235 says.
 package api
 
 import (
@@ -21,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"bootforge/internal/api/strictjson"
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
 	"bootforge/internal/catalog"
@@ -91,10 +99,32 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/events/stream", s.auth(RoleRead, s.streamEvents))
 	mux.Handle("GET /api/v1/images", s.auth(RoleRead, s.listImages))
 	s.dashboardRoutes(mux)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	mux.HandleFunc("/", noRoute(mux))
 	return s.withSession(mux)
+}
+
+// noRoute answers what no route takes: 405 with Allow when the path has
+// routes for other methods, else 404. ServeMux would answer 405 itself,
+// but as text; this catch-all keeps every error JSON and asks the mux
+// which methods the path has.
+func noRoute(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{"DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			writeError(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "",
+			fmt.Sprintf("%s is not allowed on %s; it takes %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+	}
 }
 
 // apiError is the body of every error.
@@ -119,14 +149,15 @@ func writeError(w http.ResponseWriter, status int, code, field, msg string) {
 // auth requires a bearer token with at least role.
 func (s *Server) auth(role string, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || tok == "" {
+		// RFC 7235: the scheme is case-insensitive, "bearer" as good as "Bearer".
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		tok = strings.TrimSpace(tok)
+		if !strings.EqualFold(scheme, "Bearer") || tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bootforge"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "", "a bearer token is required (bootforge token create)")
 			return
 		}
-		got := roleOf(s.DB, strings.TrimSpace(tok))
+		got := roleOf(s.DB, tok)
 		switch {
 		case got == "":
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bootforge", error="invalid_token"`)
@@ -187,15 +218,32 @@ func writeServiceError(w http.ResponseWriter, err error) {
 	}
 }
 
-// decode reads a JSON body strictly; the error names the field at fault.
+// MaxBody bounds a request body. The API's bodies are a host or a
+// one-shot: a few hundred bytes.
+const MaxBody = 1 << 20
+
+// decode reads a JSON body strictly: at most MaxBody bytes (413 past it),
+// exactly one value, each key once, no unknown fields. A refusal names
+// the field at fault.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("the body is over the limit of %d bytes", mb.Limit))
+		} else {
+			writeError(w, http.StatusBadRequest, "bad_request", "", "reading the body: "+err.Error())
+		}
+		return false
+	}
+	if err := strictjson.Decode(data, v); err != nil {
 		field, msg := "", err.Error()
 		var te *json.UnmarshalTypeError
 		var se *json.SyntaxError
+		var dup *strictjson.DuplicateKeyError
 		switch {
+		case errors.As(err, &dup):
+			field, msg = dup.Path, fmt.Sprintf("duplicate key %q: give each key once (keys are matched ignoring case)", dup.Key)
 		case errors.As(err, &te):
 			field, msg = te.Field, fmt.Sprintf("%s must be %s, not %s", te.Field, te.Type, te.Value)
 		case errors.As(err, &se):
@@ -203,6 +251,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		case strings.HasPrefix(msg, "json: unknown field "):
 			field = strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
 			msg = "unknown field " + field
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			msg = "the body ends inside the JSON value"
 		case errors.Is(err, io.EOF):
 			msg = "the request needs a JSON body"
 		}
@@ -364,14 +414,21 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if sv := q.Get("since"); sv != "" {
 		d, err := time.ParseDuration(sv)
+		if err == nil {
+			err = store.CheckQuery(d, 1)
+		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "since", fmt.Sprintf("%q is not a duration like 1h", sv))
+			writeError(w, http.StatusBadRequest, "bad_request", "since", fmt.Sprintf("%q is not a duration like 1h: %v", sv, err))
 			return
 		}
 		f.Since = time.Now().Add(-d)
 	}
 	if lv := q.Get("limit"); lv != "" {
-		if _, err := fmt.Sscanf(lv, "%d", &f.Limit); err != nil || f.Limit < 1 {
+		_, err := fmt.Sscanf(lv, "%d", &f.Limit)
+		if err == nil {
+			err = store.CheckQuery(0, f.Limit)
+		}
+		if err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", "limit", fmt.Sprintf("%q is not a positive number", lv))
 			return
 		}

@@ -347,6 +347,82 @@ func TestNextBoot(t *testing.T) {
 	if code := a.call(a.admin, "DELETE", "/api/v1/next-boot/52:54:00:aa:00:01", "", nil); code != 200 || len(a.db.shots) != 0 {
 		t.Errorf("DELETE: %d %v", code, a.db.shots)
 	}
+	// Nothing left to clear: 404, and no boot-log event.
+	events := len(a.db.events)
+	a.wantError(a.admin, "DELETE", "/api/v1/next-boot/52:54:00:aa:00:01", "", 404, "not_found", "mac")
+	if len(a.db.events) != events {
+		t.Errorf("a DELETE that changed nothing is an event: %+v", a.db.events[events:])
+	}
+}
+
+// TestRequestEdges: the request plumbing in front of every handler.
+func TestRequestEdges(t *testing.T) {
+	a := newAPITest(t)
+	// Over MaxBody: 413, whether the JSON is cut or complete and padded.
+	huge := `{"macs":["52:54:00:aa:00:01"],"labels":["` + strings.Repeat("x", MaxBody) + `"]}`
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/big", huge, 413, "too_large", "", "1048576")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/big", `{"macs":["52:54:00:aa:00:01"]}`+strings.Repeat(" ", MaxBody), 413, "too_large", "")
+	// Exactly at the limit is fine.
+	body := `{"macs":["52:54:00:aa:00:01"]}`
+	if code := a.call(a.admin, "PUT", "/api/v1/hosts/edge", body+strings.Repeat(" ", MaxBody-len(body)), nil); code != 200 {
+		t.Errorf("a body of exactly MaxBody: %d %s", code, a.lastResponse)
+	}
+	// One value, each key once.
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"]} x`, 400, "bad_request", "", "after the JSON value")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"]}{}`, 400, "bad_request", "", "after the JSON value")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"],"macs":["52:54:00:aa:00:03"]}`, 400, "bad_request", "macs", `duplicate key "macs"`)
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"],"Macs":["52:54:00:aa:00:03"]}`, 400, "bad_request", "Macs", `duplicate key "Macs"`)
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:02", `{"entry":"install","expires":"1h","expires":"2h"}`, 400, "bad_request", "expires")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", `{"macs":[`, 400, "bad_request", "", "ends inside")
+	a.wantError(a.admin, "PUT", "/api/v1/hosts/pc2", ``, 400, "bad_request", "", "needs a JSON body")
+	if _, ok := a.db.hosts["pc2"]; ok || len(a.db.shots) != 0 {
+		t.Fatalf("refused bodies reached the store: %v %v", a.db.hosts, a.db.shots)
+	}
+
+	// A wrong method: 405 with Allow, as JSON; no path at all: 404.
+	for _, w := range []struct{ method, path, allow string }{
+		{"POST", "/api/v1/hosts", "GET, HEAD"},
+		{"GET", "/api/v1/hosts/pc1", "DELETE, PUT"},
+		{"PATCH", "/api/v1/next-boot/52:54:00:aa:00:01", "DELETE, PUT"},
+		{"DELETE", "/api/v1/openapi.json", "GET, HEAD"},
+		{"PUT", "/readyz", "GET, HEAD"},
+	} {
+		r := httptest.NewRequest(w.method, w.path, nil)
+		r.Header.Set("Authorization", "Bearer "+a.admin)
+		rec := httptest.NewRecorder()
+		a.handler.ServeHTTP(rec, r)
+		var e apiError
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		if rec.Code != 405 || rec.Header().Get("Allow") != w.allow || e.Code != "method_not_allowed" {
+			t.Errorf("%s %s: %d Allow %q %s, want 405 with Allow %q", w.method, w.path, rec.Code, rec.Header().Get("Allow"), rec.Body, w.allow)
+		}
+	}
+	a.wantError(a.admin, "GET", "/api/v1/nothing", "", 404, "not_found", "")
+	a.wantError(a.admin, "GET", "/nothing", "", 404, "not_found", "") // "/" is the dashboard
+
+	// The bearer scheme in any case (RFC 7235); anything else is 401.
+	for _, h := range []string{"bearer " + a.read, "BEARER " + a.read, "Bearer  " + a.read + " ", "bEaReR " + a.read} {
+		if code := a.callAuth(h, "GET", "/api/v1/hosts"); code != 200 {
+			t.Errorf("Authorization: %q: %d %s", h, code, a.lastResponse)
+		}
+	}
+	for _, h := range []string{"", "Bearer", "Bearer ", "Basic " + a.read, a.read, "Bearer" + a.read, "Bearer x " + a.read} {
+		if code := a.callAuth(h, "GET", "/api/v1/hosts"); code != 401 {
+			t.Errorf("Authorization: %q: %d, want 401", h, code)
+		}
+	}
+}
+
+// callAuth sends a request with the Authorization header as given.
+func (a *apiTest) callAuth(header, method, path string) int {
+	r := httptest.NewRequest(method, path, nil)
+	if header != "" {
+		r.Header.Set("Authorization", header)
+	}
+	w := httptest.NewRecorder()
+	a.handler.ServeHTTP(w, r)
+	a.lastResponse = w.Body.String()
+	return w.Code
 }
 
 // The fake must stay a Store and a token writer, like *store.SQLite.

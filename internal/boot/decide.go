@@ -2,6 +2,8 @@ package boot
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"path"
 	"strings"
 	"time"
@@ -74,6 +76,48 @@ func proof(e Entry) []string {
 		}
 	}
 	return out
+}
+
+// Fetch is what one transfer of a file gave a client: the bytes From up
+// to To (exclusive) of a file of Size bytes, read in one run.
+type Fetch struct {
+	Path     string // cleaned, below the root
+	Size     int64
+	From, To int64
+}
+
+// ProvedBy reports whether fetch f, by the client d was served to, proves
+// that d's one-shot boot started: f is of one of d's proof files and
+// reached the file's end — a whole download, or the range that finishes a
+// resumed one. A probe (the first bytes of a kernel, a HEAD, a TFTP size
+// query) proves nothing: the boot may never follow.
+func (d Decision) ProvedBy(f Fetch) bool {
+	if f.To < f.Size || f.From > f.To || (f.From == f.To && f.Size != 0) {
+		return false
+	}
+	for _, p := range d.Proof {
+		if p == f.Path {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckBeacon decides whether a "booted" beacon for mac, sent from the
+// address from, may consume mac's one-shot. The beacon carries no secret,
+// so the only proof that the booted system sends it is where it comes
+// from: the address the MAC was last seen at (seen, found). The error says
+// why a beacon is refused.
+func CheckBeacon(mac net.HardwareAddr, from netip.Addr, seen Client, found bool) error {
+	switch {
+	case !found:
+		return fmt.Errorf("%s has not been seen by DHCP or a menu request", mac)
+	case !seen.IP.IsValid() || seen.IP.IsUnspecified():
+		return fmt.Errorf("%s was seen without an address", mac)
+	case seen.IP.Unmap() != from.Unmap():
+		return fmt.Errorf("%s was last seen at %s, not at %s", mac, seen.IP, from)
+	}
+	return nil
 }
 
 // ProofPath reduces a file reference in a menu — a path below the root or

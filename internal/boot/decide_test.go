@@ -174,3 +174,61 @@ func TestSightings(t *testing.T) {
 		t.Fatal("unknown MAC found")
 	}
 }
+
+func TestProvedBy(t *testing.T) {
+	d := Decision{Proof: []string{"debian/vmlinuz", "pe/boot.wim"}}
+	const size = 1000
+	tests := []struct {
+		name string
+		f    Fetch
+		want bool
+	}{
+		{"whole kernel", Fetch{Path: "debian/vmlinuz", Size: size, From: 0, To: size}, true},
+		{"range that finishes a resumed download", Fetch{Path: "debian/vmlinuz", Size: size, From: 600, To: size}, true},
+		{"last byte", Fetch{Path: "debian/vmlinuz", Size: size, From: size - 1, To: size}, true},
+		{"second proof file", Fetch{Path: "pe/boot.wim", Size: size, To: size}, true},
+		{"first 100 bytes", Fetch{Path: "debian/vmlinuz", Size: size, From: 0, To: 100}, false},
+		{"a range in the middle", Fetch{Path: "debian/vmlinuz", Size: size, From: 100, To: 999}, false},
+		{"nothing read (HEAD, size query)", Fetch{Path: "debian/vmlinuz", Size: size, From: size, To: size}, false},
+		{"nothing read from the start", Fetch{Path: "debian/vmlinuz", Size: size}, false},
+		{"empty file read whole", Fetch{Path: "debian/vmlinuz", Size: 0}, true},
+		{"another file", Fetch{Path: "debian/initrd.gz", Size: size, To: size}, false},
+		{"backwards", Fetch{Path: "debian/vmlinuz", Size: size, From: size, To: 10}, false},
+	}
+	for _, tt := range tests {
+		if got := d.ProvedBy(tt.f); got != tt.want {
+			t.Errorf("%s: ProvedBy(%+v) = %v, want %v", tt.name, tt.f, got, tt.want)
+		}
+	}
+	if (Decision{}).ProvedBy(Fetch{Path: "debian/vmlinuz", Size: size, To: size}) {
+		t.Error("a decision without a one-shot has no proof files, yet a fetch proved it")
+	}
+}
+
+func TestCheckBeacon(t *testing.T) {
+	mac := mustMAC("52:54:00:00:00:01")
+	at := netip.MustParseAddr("192.0.2.10")
+	seen := Client{MAC: mac, IP: at}
+	if err := CheckBeacon(mac, at, seen, true); err != nil {
+		t.Errorf("beacon from the address the MAC was seen at refused: %v", err)
+	}
+	if err := CheckBeacon(mac, netip.MustParseAddr("::ffff:192.0.2.10"), seen, true); err != nil {
+		t.Errorf("beacon from the same address, IPv4-mapped, refused: %v", err)
+	}
+	for _, tt := range []struct {
+		name  string
+		from  string
+		seen  Client
+		found bool
+		want  string
+	}{
+		{"another address", "192.0.2.11", seen, true, "last seen at 192.0.2.10, not at 192.0.2.11"},
+		{"never seen", "192.0.2.10", Client{}, false, "has not been seen"},
+		{"seen without an address", "192.0.2.10", Client{MAC: mac}, true, "without an address"},
+	} {
+		err := CheckBeacon(mac, netip.MustParseAddr(tt.from), tt.seen, tt.found)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: CheckBeacon = %v, want an error with %q", tt.name, err, tt.want)
+		}
+	}
+}

@@ -190,3 +190,17 @@ func (fw Firmware) IPXE() (buildarch, platform string, ok bool) {
 	}
 	return "", "", false
 }
+
+// Arches are every option 93 code this firmware sends when it PXE-boots
+// (or HTTP-boots, if http), the one it is known by first.
+func (fw Firmware) Arches(http bool) []Arch {
+	for _, f := range firmwares {
+		if f.fw == fw {
+			if http {
+				return append([]Arch(nil), f.http...)
+			}
+			return append([]Arch(nil), f.pxe...)
+		}
+	}
+	return nil
+}

@@ -25,6 +25,46 @@ type Host struct {
 	Source     string    // "file:line" or "store", for messages
 }
 
+// MaxHostName is the longest host name: one DNS label (RFC 1035 2.3.4).
+const MaxHostName = 63
+
+// CheckHostName is the one rule for host names, wherever a host comes
+// from (config, host files, the store, the CLI, the API): a DNS label as
+// RFC 1123 2.1 allows it — 1 to 63 letters, digits and hyphens, neither
+// first nor last a hyphen. Names end up in terminals, logs, file names and
+// DHCP answers; a label is safe in all of them.
+func CheckHostName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("a host needs a name")
+	case len(name) > MaxHostName:
+		return fmt.Errorf("name is %d characters long; a host name is a DNS label of at most %d", len(name), MaxHostName)
+	case name[0] == '-' || name[len(name)-1] == '-':
+		return fmt.Errorf("name %q starts or ends with a hyphen; a host name is a DNS label (letters, digits, inner hyphens)", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("name %q has %q at byte %d; a host name is a DNS label (letters, digits, inner hyphens)", name, name[i:i+1], i)
+		}
+	}
+	return nil
+}
+
+// TakenError refuses a host whose MAC or UUID already belongs to another
+// host: a client must lead to one host. Stores return it from the same
+// transaction as the write, so two writers cannot both take a MAC.
+type TakenError struct {
+	Host  string // the host being written
+	What  string // "MAC" or "UUID"
+	Value string
+	Owner string // the host it belongs to
+}
+
+func (e *TakenError) Error() string {
+	return fmt.Sprintf("host %q: %s %s belongs to host %q", e.Host, e.What, e.Value, e.Owner)
+}
+
 // NextBoot is a one-shot boot action: the next boot takes Entry instead of
 // the menu's default.
 type NextBoot struct {
@@ -341,6 +381,9 @@ func NewInventory(profiles []Profile, hosts []Host, defaultProfile string) (*Inv
 	inv.hosts = append([]Host(nil), hosts...)
 	for i := range inv.hosts {
 		h := &inv.hosts[i]
+		if err := CheckHostName(h.Name); err != nil {
+			bad(h.Source, "host %q: %v", h.Name, err)
+		}
 		if h.Profile != "" && inv.byName[h.Profile] == nil {
 			bad(h.Source, "host %q: profile %q does not exist", h.Name, h.Profile)
 		}

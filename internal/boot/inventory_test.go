@@ -207,3 +207,27 @@ func TestNextBootActive(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckHostName(t *testing.T) {
+	for _, ok := range []string{"pc1", "a", "PC-01", "0lab", strings.Repeat("a", 63)} {
+		if err := CheckHostName(ok); err != nil {
+			t.Errorf("CheckHostName(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-pc", "pc-", "pc.lab", "pc_1", "a/b", "nul\x00", "\x1b[31mRED", "h\u00e9", "with space", strings.Repeat("a", 64)} {
+		err := CheckHostName(bad)
+		if err == nil {
+			t.Errorf("CheckHostName(%q) = nil, want a refusal", bad)
+			continue
+		}
+		if strings.ContainsAny(err.Error(), "\x00\x1b") {
+			t.Errorf("CheckHostName(%q): the message carries the raw control character: %q", bad, err)
+		}
+	}
+	// Every source goes through the inventory: a stored host too.
+	_, err := NewInventory([]Profile{{Name: "p", Menu: menu("a")}},
+		[]Host{{Name: "\x1b[31mRED", MACs: []net.HardwareAddr{mustMAC("52:54:00:00:00:01")}, Source: "store"}}, "p")
+	if err == nil || !strings.Contains(err.Error(), `store: host "\x1b[31mRED"`) {
+		t.Errorf("NewInventory with a host named ESC[31mRED: %v, want a refusal naming it escaped", err)
+	}
+}

@@ -5,9 +5,11 @@
 // anyone on the segment can send anything. So every name passes one set of
 // rules (Clean) before it touches the disk, and disk access goes through
 // os.Root, which resolves symlinks inside the root and refuses any that lead
-// out of it. Protocol servers depend only on the FS interface, so later
-// layers can answer virtual files (a generated pxelinux.cfg/01-<mac>, say)
-// without anything on disk.
+// out of it. Once open, a file that is a private key or the store, or
+// lies in data_dir, is refused too (private.go): names and config checks
+// cannot see hard links, copies or bind mounts. Protocol servers depend
+// only on the FS interface, so later layers can answer virtual files (a
+// generated pxelinux.cfg/01-<mac>, say) without anything on disk.
 package bootfs
 
 import (
@@ -98,16 +100,23 @@ func Clean(name string) (string, error) {
 type Dir struct {
 	root            *os.Root
 	caseInsensitive bool
+	rootReal        string   // the root, symlinks resolved
+	rootPrivate     string   // the private path root is, if any: nothing served
+	private         []string // private paths inside root, symlinks resolved (private.go)
 }
 
 // OpenDir opens dir as a root. With caseInsensitive, a name that does not
 // exist as spelled is looked up component by component ignoring case.
-func OpenDir(dir string, caseInsensitive bool) (*Dir, error) {
+// No file inside a private path (data_dir, the keys directory, the TLS
+// key) is served, whatever leads to it.
+func OpenDir(dir string, caseInsensitive bool, private ...string) (*Dir, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{root: r, caseInsensitive: caseInsensitive}, nil
+	d := &Dir{root: r, caseInsensitive: caseInsensitive, rootReal: realPath(dir)}
+	d.setPrivate(private)
+	return d, nil
 }
 
 // Path is the directory's name.
@@ -144,6 +153,10 @@ func (d *Dir) Open(req Request) (File, error) {
 	if st, err = f.Stat(); err != nil || regular(st) != nil { // swapped since the first Stat
 		f.Close()
 		return nil, refused("file changed while opening")
+	}
+	if err := d.guard(f, name, st.Size()); err != nil { // keys and the store: private.go
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }

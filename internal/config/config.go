@@ -1,10 +1,14 @@
 // Package config holds bootforge's settings: their schema, their embedded
 // defaults, strict YAML decoding and validation.
 //
-// Every setting has a default, so an empty file (or no file at all) is a
-// working configuration. Errors name the offending key by its dotted path and,
-// when it came from a file, the file and line, because an operator fixing a
-// boot server at 3 a.m. should not have to guess which "timeout" is wrong.
+// Every setting has a default, so no file at all is a working
+// configuration. An empty file is not: it is far more often a file cut
+// short than a wish for the defaults, and the defaults move root. Errors
+// name the offending key by its dotted path and, when it came from a file,
+// the file and line, because an operator fixing a boot server at 3 a.m.
+// should not have to guess which "timeout" is wrong. What is probably a
+// mistake but can work (a kernel not copied yet) is a warning, with the
+// same file, line and key, from Warnings.
 //
 // Precedence, lowest first: defaults, the YAML file, BOOTFORGE_* environment
 // variables, command-line flags. The overlay of the last two is done by the
@@ -42,6 +46,38 @@ type Config struct {
 	Signing Signing `yaml:"signing"`
 
 	Inventory Inventory `yaml:"inventory"`
+
+	// from is where the settings came from. It is not a setting: it has no
+	// yaml tag, so decoding, Keys and Changed pass it by.
+	from origin
+}
+
+// origin says where settings came from, so that a warning found after the
+// overrides names the file and line, or the variable or flag, that set the
+// value it is about.
+type origin struct {
+	file  string            // the config file; empty without one
+	lines map[string]int    // the line of each key the file sets
+	by    map[string]string // key → the variable or flag that set it, over the file
+}
+
+// IsSet reports whether key was given in the file, the environment or a
+// flag, rather than left to its default.
+func (c Config) IsSet(key string) bool {
+	_, inFile := c.from.lines[key]
+	_, over := c.from.by[key]
+	return inFile || over
+}
+
+// place stamps e with where its key was set: the variable or flag that set
+// it, else the file and line (the nearest enclosing key the file sets).
+func (c Config) place(e *Error) {
+	if src, ok := c.from.by[e.Key]; ok {
+		e.Msg = "from " + src + ": " + e.Msg
+		return
+	}
+	e.File = c.from.file
+	e.Line = lineOf(e.Key, c.from.lines)
 }
 
 // Log configures the service's own log.
@@ -54,6 +90,19 @@ type Log struct {
 type API struct {
 	Enabled bool   `yaml:"enabled"`
 	Listen  string `yaml:"listen"` // keep it on the management network
+	TLS     APITLS `yaml:"tls"`
+	// MaxConnections bounds the API's open connections; past it a new
+	// client waits to be accepted. A connection carries one request at a
+	// time, so this bounds requests in flight too.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// APITLS makes api.listen speak HTTPS only. Without Cert and Key it uses
+// the self-signed certificate of http.tls, kept in DataDir/tls.
+type APITLS struct {
+	Enabled bool   `yaml:"enabled"`
+	Cert    string `yaml:"cert"`
+	Key     string `yaml:"key"`
 }
 
 // Audit configures the boot log.
@@ -149,7 +198,7 @@ func Default() Config {
 			TLS:         TLS{Enabled: true, Listen: ":8443"},
 		},
 		DHCP: defaultDHCP(),
-		API:  API{Enabled: true, Listen: "127.0.0.1:9090"},
+		API:  API{Enabled: true, Listen: "127.0.0.1:9090", MaxConnections: 64},
 	}
 }
 
@@ -202,20 +251,7 @@ func (c *Config) Validate() error {
 	if c.Root == "" {
 		bad("root", "must not be empty")
 	}
-	if c.DataDir != "" && c.Root != "" {
-		root, _ := filepath.Abs(c.Root)
-		data, _ := filepath.Abs(c.DataDir)
-		if root == data || within(data, root) {
-			bad("data_dir", "%q must not be inside root %q: its keys would be served", c.DataDir, c.Root)
-		}
-	}
-	if c.Signing.Dir != "" && c.Root != "" {
-		root, _ := filepath.Abs(c.Root)
-		dir, _ := filepath.Abs(c.Signing.Dir)
-		if root == dir || within(dir, root) {
-			bad("signing.dir", "%q must not be inside root %q: its private keys would be served", c.Signing.Dir, c.Root)
-		}
-	}
+	errs = append(errs, c.containment()...) // on resolved paths: contain.go
 	switch c.StoreSync {
 	case "full", "normal":
 	default:
@@ -260,6 +296,12 @@ func (c *Config) Validate() error {
 	}
 	if c.API.Enabled {
 		checkAddr(bad, "api.listen", c.API.Listen)
+		if c.API.MaxConnections < 1 {
+			bad("api.max_connections", "%d must be at least 1", c.API.MaxConnections)
+		}
+		if c.API.TLS.Enabled && (c.API.TLS.Cert == "") != (c.API.TLS.Key == "") {
+			bad("api.tls.cert", "cert and key must be given together (or neither, for the self-signed certificate)")
+		}
 	}
 	if c.HTTP.MaxRequests < 1 {
 		bad("http.max_requests", "%d must be at least 1", c.HTTP.MaxRequests)
@@ -271,6 +313,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.DHCP.validate(bad)
+	for i, p := range c.Inventory.Profiles {
+		perrs, _ := checkProfile(nil, p)
+		for _, e := range perrs {
+			bad(fmt.Sprintf("inventory.profiles[%d].%s", i, e.Key), "%s", e.Msg)
+		}
+	}
 	if len(errs) > 0 {
 		return errs
 	}

@@ -243,21 +243,60 @@ func TestDefaultsValid(t *testing.T) {
 	if err := d.Validate(); err != nil {
 		t.Fatalf("the embedded defaults do not validate: %v", err)
 	}
-	// An empty file, a comment-only file and an explicit null all mean
-	// "the defaults".
-	for _, text := range []string{"", "# nothing here\n", "~\n"} {
-		cfg, err := Parse("empty.yaml", []byte(text))
-		if err != nil {
-			t.Errorf("Parse(%q): %v", text, err)
-			continue
-		}
-		if !reflect.DeepEqual(cfg, d) {
-			t.Errorf("Parse(%q) = %+v, want the defaults %+v", text, cfg, d)
-		}
-	}
 	if d.TFTP.MaxWindowSize != 64 || d.TFTP.Listen != ":69" || d.HTTP.Listen != ":8080" || d.HTTP.TLS.Listen != ":8443" ||
 		d.Root != "/var/lib/bootforge/root" || d.DataDir != "/var/lib/bootforge" || d.TFTP.Timeout.D() != time.Second {
 		t.Errorf("defaults changed: %+v", d)
+	}
+}
+
+// A config file without settings is refused, not taken as "the defaults":
+// it is far more likely cut short or written by a tool that failed, and
+// the defaults move root, so the service would go dark. (Without --config
+// the defaults are still there.)
+func TestEmptyFileRefused(t *testing.T) {
+	for _, text := range []string{"", "\n\n", "   \n\t\n", "# nothing here\n", "# a\n\n# b\n", "~\n", "---\n", "--- # x\n...\n"} {
+		cfg, err := Parse("empty.yaml", []byte(text))
+		if err == nil {
+			t.Errorf("Parse(%q) accepted it, root %q", text, cfg.Root)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "empty.yaml: ") || !strings.Contains(msg, "no settings") {
+			t.Errorf("Parse(%q): %q should name the file and say it has no settings", text, msg)
+		}
+	}
+}
+
+// A file cut in the middle of a mapping leaves a section key with nothing
+// under it; that is refused with the key's line rather than taken as "the
+// defaults of that section". A single value left empty still keeps its
+// default, as before.
+func TestTruncatedSectionRefused(t *testing.T) {
+	full := siblingPaths + "inventory:\n  profiles:\n    - name: lab\n      menu:\n        entries:\n          - {name: a, kind: local}\n"
+	if _, err := Parse("t.yaml", []byte(full)); err != nil {
+		t.Fatalf("the whole file: %v", err)
+	}
+	for _, tt := range []struct {
+		text string
+		line int
+		key  string
+	}{
+		{siblingPaths + "inventory:\n", 3, "inventory"},
+		{siblingPaths + "inventory:\n  profiles:\n", 4, "inventory.profiles"},
+		{siblingPaths + "inventory:\n  profiles:\n    - name: lab\n      menu:\n", 6, "inventory.profiles[0].menu"},
+		{siblingPaths + "inventory:\n  profiles:\n    - name: lab\n      menu:\n        entries:\n", 7, "inventory.profiles[0].menu.entries"},
+		{siblingPaths + "dhcp:\n  mode: proxy\n  interfaces:\n", 5, "dhcp.interfaces"},
+		{siblingPaths + "tftp:\n", 3, "tftp"},
+	} {
+		_, err := Parse("t.yaml", []byte(tt.text))
+		var es Errors
+		if !errors.As(err, &es) || es[0].Line != tt.line || es[0].Key != tt.key || !strings.Contains(es[0].Msg, "cut short") {
+			t.Errorf("Parse(%q): got %v, want t.yaml:%d: %s: ... cut short ...", tt.text, err, tt.line, tt.key)
+		}
+	}
+	for _, text := range []string{siblingPaths + "tftp:\n  timeout:\n", siblingPaths + "dhcp:\n  interfaces: []\ninventory: {}\n"} {
+		if _, err := Parse("t.yaml", []byte(text)); err != nil {
+			t.Errorf("Parse(%q): %v", text, err)
+		}
 	}
 }
 
@@ -273,6 +312,7 @@ func TestParseKeepsDefaults(t *testing.T) {
 	want.TFTP.Timeout = Duration(250 * time.Millisecond)
 	want.TFTP.CaseInsensitive = true
 	want.HTTP.AccessLog = false // "enabled:" with no value keeps the default
+	cfg.from = origin{}         // where the settings came from is not a setting
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
 	}
@@ -452,6 +492,25 @@ func valueOfKey(c *Config, key string) (string, bool) {
 	}
 	if m, ok := v.Interface().(encoding.TextMarshaler); ok {
 		text, err := m.MarshalText() // Duration as "1s", an unset netip.Addr as ""
+		return string(text), err == nil
+	}
+	if isList(v.Type()) { // "a,b", as the environment writes a list
+		items := make([]string, v.Len())
+		for i := range items {
+			text, ok := valueOf(v.Index(i))
+			if !ok {
+				return "", false
+			}
+			items[i] = text
+		}
+		return strings.Join(items, ","), true
+	}
+	return valueOf(v)
+}
+
+func valueOf(v reflect.Value) (string, bool) {
+	if m, ok := v.Interface().(encoding.TextMarshaler); ok {
+		text, err := m.MarshalText()
 		return string(text), err == nil
 	}
 	return fmt.Sprint(v.Interface()), true

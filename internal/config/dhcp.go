@@ -45,6 +45,18 @@ type DHCP struct {
 	OfferHold Duration `yaml:"offer_hold"`
 	// Subnets are the address pools, for authoritative mode.
 	Subnets []Subnet `yaml:"subnets"`
+	// Watch looks for other DHCP servers on the served interfaces.
+	Watch Watch `yaml:"watch"`
+}
+
+// Watch is the rogue-DHCP watch.
+type Watch struct {
+	// Enabled listens for other servers' broadcast replies (needs
+	// CAP_NET_RAW; without it the watch is off, with a warning).
+	Enabled bool `yaml:"enabled"`
+	// Probe, if not 0, also broadcasts a DISCOVER this often, to find
+	// servers that answer clients by unicast.
+	Probe Duration `yaml:"probe"`
 }
 
 // Loaders are the first-stage boot loaders by firmware, as paths served
@@ -123,13 +135,19 @@ type Reservation struct {
 // Prefix is a netip.Prefix written as "192.0.2.0/24".
 type Prefix struct{ netip.Prefix }
 
-// UnmarshalText parses CIDR notation.
+// UnmarshalText parses CIDR notation. An address with host bits set
+// ("192.0.2.5/24") is refused rather than masked: it is a typo in the
+// address or in the length, and masking it could serve a wider subnet than
+// the operator meant (192.0.2.128/24 for 192.0.2.128/25).
 func (p *Prefix) UnmarshalText(b []byte) error {
 	v, err := netip.ParsePrefix(string(b))
 	if err != nil {
 		return fmt.Errorf("%q is not a subnet like 192.0.2.0/24", b)
 	}
-	p.Prefix = v.Masked()
+	if v != v.Masked() {
+		return fmt.Errorf("%q has host bits set: the subnet is %s, or the length is wrong", b, v.Masked())
+	}
+	p.Prefix = v
 	return nil
 }
 
@@ -227,6 +245,7 @@ func defaultDHCP() DHCP {
 		RateLimit:  10,
 		LeaseTime:  Duration(time.Hour),
 		OfferHold:  Duration(30 * time.Second),
+		Watch:      Watch{Enabled: true},
 		Loaders: Loaders{
 			BIOS:          "undionly.kpxe",
 			EFIx64:        "snponly.efi",
@@ -264,6 +283,9 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 	if d.Mode == "authoritative" && len(d.Subnets) == 0 {
 		bad("dhcp.subnets", "authoritative mode needs at least one subnet")
 	}
+	if p := d.Watch.Probe.D(); p != 0 && p < 5*time.Second {
+		bad("dhcp.watch.probe", "%s: probe at most every 5s (0: passive only)", d.Watch.Probe)
+	}
 	seenIP := map[netip.Addr]string{}
 	seenMAC := map[string]string{}
 	for i, s := range d.Subnets {
@@ -280,9 +302,20 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 			case !s.Subnet.Contains(p.First) || !s.Subnet.Contains(p.Last):
 				bad(pkey, "%q is not inside %s", p, s.Subnet)
 			}
+			// Overlapping pools are refused, as Kea does: one of them is
+			// not what was meant, and a reader cannot tell which.
+			for k, q := range s.Pools[:j] {
+				if !p.Last.Less(q.First) && !q.Last.Less(p.First) {
+					bad(pkey, "%s overlaps %s.pools[%d] %s", p, key, k, q)
+				}
+			}
 		}
-		if s.Router.IsValid() && !s.Router.Is4() {
+		switch {
+		case s.Router.IsValid() && !s.Router.Is4():
 			bad(key+".router", "%q is not an IPv4 address", s.Router)
+		case s.Router.IsValid() && !s.Subnet.Contains(s.Router):
+			// A client can reach a default gateway only on its own link.
+			bad(key+".router", "%s is not in the subnet %s: clients could not reach it", s.Router, s.Subnet)
 		}
 		for _, list := range []struct {
 			name  string

@@ -24,7 +24,7 @@ func TestParseDHCPTyped(t *testing.T) {
 	cfg, err := Parse("d.yaml", []byte(siblingPaths+`dhcp:
   mode: authoritative
   interfaces: [eth1]
-  allow: [192.0.2.7/24]
+  allow: [192.0.2.0/24]
   server_address: 192.0.2.2
   subnets:
     - subnet: 192.0.2.0/24

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding"
 	"fmt"
+	"os"
 	"reflect"
 	"sort"
 	"strconv"
@@ -82,4 +83,26 @@ func sameText(a, b reflect.Value) bool {
 		return reflect.DeepEqual(a.Interface(), b.Interface())
 	}
 	return bytes.Equal(ta, tb)
+}
+
+// CheckReload refuses a reload from the running config old to cfg, valid
+// as cfg is, when it would take the files served away by accident: root
+// falling back to its default only because the file no longer names it
+// (a file cut short), or root moving to a directory that does not exist.
+func CheckReload(old, cfg Config) error {
+	if cfg.Root == old.Root {
+		return nil
+	}
+	if !cfg.IsSet("root") {
+		e := &Error{Key: "root", Msg: fmt.Sprintf("no longer set, so it would fall back to the default %s; "+
+			"keeping %s (was the file cut short? name the new root to move it)", cfg.Root, old.Root)}
+		e.File = cfg.from.file
+		return e
+	}
+	if st, err := os.Stat(cfg.Root); err != nil || !st.IsDir() {
+		e := &Error{Key: "root", Msg: fmt.Sprintf("%s is not a directory; keeping %s (make the new root first)", cfg.Root, old.Root)}
+		cfg.place(e)
+		return e
+	}
+	return nil
 }

@@ -85,9 +85,12 @@ inventory:
 		val := map[string]string{"": "192.0.2.1", "true": "false", "false": "true"}[v]
 		if val == "" {
 			val = v + "1"
-			if key == "tftp.timeout" || key == "audit.retention" || key == "dhcp.lease_time" || key == "dhcp.offer_hold" {
+			if key == "tftp.timeout" || key == "audit.retention" || key == "dhcp.lease_time" || key == "dhcp.offer_hold" || key == "dhcp.watch.probe" {
 				val = "1h2m"
 			}
+		}
+		if key == "dhcp.allow" {
+			val = "192.0.2.0/24"
 		}
 		if err := cfg.Set(key, val); err != nil {
 			t.Errorf("Set(%q, %q): %v", key, val, err)

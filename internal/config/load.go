@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -15,27 +16,111 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads the YAML file at path on top of the defaults and validates the
-// result. Errors carry the file name and line.
-func Load(path string) (Config, error) {
+// Load reads the YAML file at path on top of the defaults, sets the
+// overrides (environment, flags) over it, and validates the result once,
+// so that an override can complete a file (BOOTFORGE_DHCP_INTERFACES for a
+// file that turns DHCP on). Errors carry the file name and line, or the
+// variable or flag that set the value.
+//
+// Relative paths in the file (pathKeys: root, data_dir, inventory.dir,
+// signing.dir, the TLS certificates and keys) are taken from the file's directory, not
+// from wherever bootforge was started: the same file means the same
+// directories whoever runs it.
+func Load(path string, overrides ...Override) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, err
 	}
-	return Parse(path, data)
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg, err := decodeFile(path, dir, data)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Apply(overrides); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
 }
 
-// Parse decodes YAML text on top of the defaults. name is used in errors.
+// Parse decodes YAML text on top of the defaults and validates it. name
+// is used in errors. Relative paths stay relative (to the working
+// directory).
 func Parse(name string, data []byte) (Config, error) {
+	cfg, err := decodeFile(name, "", data)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, cfg.placed(err)
+	}
+	return cfg, nil
+}
+
+// pathKeys are the settings that name files or directories on the server.
+var pathKeys = []string{"root", "data_dir", "inventory.dir", "signing.dir", "http.tls.cert", "http.tls.key", "api.tls.cert", "api.tls.key"}
+
+// decodeFile decodes data on top of the defaults, without validating it;
+// relative paths that the file sets are joined to dir, if dir is not empty.
+func decodeFile(name, dir string, data []byte) (Config, error) {
 	cfg := Default()
 	lines, err := decodeInto(&cfg, data)
 	if err != nil {
 		return Config{}, inFile(err, name, nil)
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, inFile(err, name, lines)
+	cfg.from = origin{file: name, lines: lines}
+	if dir != "" {
+		for _, key := range pathKeys {
+			if _, set := lines[key]; !set {
+				continue
+			}
+			p := cfg.path(key)
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
 	}
 	return cfg, nil
+}
+
+// placed stamps each of Validate's errors about a key the file set with
+// the file and line. (An error about a value from a flag or variable reads
+// as it always has: "tftp.listen: ...".)
+func (c Config) placed(err error) error {
+	var es Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if _, over := c.from.by[e.Key]; !over {
+				c.place(e)
+			}
+		}
+	}
+	return err
+}
+
+// path points at the string setting of one of pathKeys.
+func (c *Config) path(key string) *string {
+	switch key {
+	case "root":
+		return &c.Root
+	case "data_dir":
+		return &c.DataDir
+	case "inventory.dir":
+		return &c.Inventory.Dir
+	case "signing.dir":
+		return &c.Signing.Dir
+	case "http.tls.cert":
+		return &c.HTTP.TLS.Cert
+	case "http.tls.key":
+		return &c.HTTP.TLS.Key
+	case "api.tls.cert":
+		return &c.API.TLS.Cert
+	case "api.tls.key":
+		return &c.API.TLS.Key
+	}
+	panic("config: not a path key: " + key)
 }
 
 // inFile stamps errors with the file name and, from lines, the line of their key.
@@ -76,11 +161,14 @@ func lineOf(key string, lines map[string]int) int {
 // decodeInto decodes data into the struct pointed to by dst, strictly, and
 // returns the line of every key it saw, by dotted path.
 func decodeInto(dst any, data []byte) (map[string]int, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errEmpty()
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		if err.Error() == "EOF" { // empty file: all defaults
-			return map[string]int{}, nil
+		if err.Error() == "EOF" {
+			return nil, errEmpty()
 		}
 		return nil, yamlError(err)
 	}
@@ -88,16 +176,27 @@ func decodeInto(dst any, data []byte) (map[string]int, error) {
 	if err := dec.Decode(&extra); err == nil {
 		return nil, &Error{Line: extra.Line, Msg: "more than one YAML document"}
 	}
-	d := decoder{lines: map[string]int{}}
+	d := decoder{lines: map[string]int{}, sectionsNeedValues: true}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil, errEmpty()
 	}
 	d.value(root, reflect.ValueOf(dst).Elem(), "")
 	if len(d.errs) > 0 {
 		return nil, d.errs
 	}
 	return d.lines, nil
+}
+
+// errEmpty refuses a config file without settings. Such a file is far
+// more often one cut short, or written by a failed tool, than a wish for
+// the defaults, and the defaults move root: the service would go dark.
+func errEmpty() *Error {
+	return &Error{Msg: "the file has no settings (it is empty, or only comments): refusing to run on the defaults " +
+		"by accident; start without --config for the defaults, or set at least root"}
 }
 
 // yamlError turns a YAML syntax error into an Error with its line.
@@ -116,6 +215,10 @@ var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 type decoder struct {
 	lines map[string]int
 	errs  Errors
+	// sectionsNeedValues refuses a section or list key with no value
+	// ("dhcp:" and nothing under it), the mark of a file cut in the middle
+	// of a mapping.
+	sectionsNeedValues bool
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -140,7 +243,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.lines[path] = n.Line
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return // "key:" with no value keeps the default
+		if d.sectionsNeedValues && isSection(v.Type()) {
+			d.fail(n, path, "has no value: was the file cut short? Write {} or [] for none")
+		}
+		delete(d.lines, path) // not set: "root:" cut after the colon is no root
+		return                // "key:" with no value keeps the default
 	}
 	if reflect.PointerTo(v.Type()).Implements(textUnmarshaler) {
 		if n.Kind != yaml.ScalarNode {
@@ -232,6 +339,18 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(n, path, "%q is not a valid %s", n.Value, typeName(v.Type()))
 		}
 	}
+}
+
+// isSection reports whether t is written as a mapping or a list in YAML.
+func isSection(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Slice, reflect.Map:
+		return true
+	}
+	return false
 }
 
 func join(path, key string) string {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"sort"
@@ -18,21 +19,31 @@ type Override struct {
 	Source string // for errors, e.g. "--tftp-addr" or "BOOTFORGE_TFTP_ADDR"
 }
 
-// Apply sets each override, then validates the result.
+// Apply sets each override, then validates the result. An error names
+// the variable or flag that set the value, or the file and line.
 func (c *Config) Apply(overrides []Override) error {
 	var errs Errors
+	by := maps.Clone(c.from.by) // c may share its map with a copy
+	if by == nil {
+		by = map[string]string{}
+	}
 	for _, o := range overrides {
 		if err := c.Set(o.Key, o.Value); err != nil {
 			errs = append(errs, &Error{Key: o.Key, Msg: fmt.Sprintf("from %s: %v", o.Source, err)})
+			continue
 		}
+		by[o.Key] = o.Source
 	}
+	c.from.by = by
 	if len(errs) > 0 {
 		return errs
 	}
-	return c.Validate()
+	return c.placed(c.Validate())
 }
 
 // Set assigns one setting by its dotted key, parsing value as YAML would.
+// A list of single values (dhcp.interfaces, dhcp.allow) is written with
+// commas: "eth1,eth2"; an empty value is the empty list.
 func (c *Config) Set(key, value string) error {
 	v := reflect.ValueOf(c).Elem()
 	for _, part := range strings.Split(key, ".") {
@@ -42,9 +53,14 @@ func (c *Config) Set(key, value string) error {
 		}
 		v = f
 	}
-	node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
-	if v.Kind() != reflect.String {
-		node.Tag = "" // let YAML resolve numbers and booleans
+	node := scalarNode(value, v.Type())
+	if isList(v.Type()) {
+		node = &yaml.Node{Kind: yaml.SequenceNode}
+		if strings.TrimSpace(value) != "" {
+			for _, item := range strings.Split(value, ",") {
+				node.Content = append(node.Content, scalarNode(strings.TrimSpace(item), v.Type().Elem()))
+			}
+		}
 	}
 	d := decoder{lines: map[string]int{}}
 	d.value(node, v, key)
@@ -52,6 +68,21 @@ func (c *Config) Set(key, value string) error {
 		return fmt.Errorf("%s", d.errs[0].Msg)
 	}
 	return nil
+}
+
+// scalarNode is value as YAML text for a setting of type t.
+func scalarNode(value string, t reflect.Type) *yaml.Node {
+	node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
+	if t.Kind() != reflect.String {
+		node.Tag = "" // let YAML resolve numbers and booleans
+	}
+	return node
+}
+
+// isList reports whether t is a list of single values, which the
+// environment and flags can set as "a,b,c".
+func isList(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && !reflect.PointerTo(t).Implements(textUnmarshaler) && !isSection(t.Elem())
 }
 
 func field(v reflect.Value, tag string) (reflect.Value, bool) {
@@ -66,7 +97,8 @@ func field(v reflect.Value, tag string) (reflect.Value, bool) {
 	return reflect.Value{}, false
 }
 
-// Keys lists every scalar setting by dotted path, sorted.
+// Keys lists every setting of a single value or a list of them (see Set)
+// by dotted path, sorted.
 func Keys() []string {
 	var keys []string
 	var walk func(t reflect.Type, prefix string)
@@ -81,7 +113,7 @@ func Keys() []string {
 				walk(f.Type, join(prefix, tag))
 				continue
 			}
-			if f.Type.Kind() == reflect.Slice || f.Type.Kind() == reflect.Map {
+			if (f.Type.Kind() == reflect.Slice && !isList(f.Type)) || f.Type.Kind() == reflect.Map {
 				continue
 			}
 			keys = append(keys, join(prefix, tag))

@@ -352,6 +352,9 @@ func (h *Handler) reply(p *dhcpv4.DHCPv4, sub *Subnet, ip netip.Addr, mt dhcpv4.
 	if sub.Domain != "" {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDomainName(sub.Domain)))
 	}
+	if name := sub.Pool.ReservedName(p.ClientHWAddr, p.Options.Get(dhcpv4.OptionClientIdentifier)); name != "" {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(name)))
+	}
 	reply, err := dhcpv4.NewReplyFromRequest(p, mods...)
 	if err != nil {
 		return nil, err

@@ -115,6 +115,43 @@ func TestProxyOffer(t *testing.T) {
 	if !reply.ServerIPAddr.Equal(serverIP.AsSlice()) || !reply.ServerIdentifier().Equal(serverIP.AsSlice()) {
 		t.Fatalf("siaddr %s, server id %s", reply.ServerIPAddr, reply.ServerIdentifier())
 	}
+	if got := reply.TFTPServerName(); got != serverIP.String() {
+		t.Fatalf("option 66 = %q, want the address in siaddr", got)
+	}
+}
+
+// A reservation's hostname goes out as option 12, in the OFFER and the
+// ACK; a client without one gets none.
+func TestReservedHostname(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	sub := h.Subnets[0]
+	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sub.Pool = lease.NewPool(sub.Pool.Subnet, []lease.Range{{First: netip.MustParseAddr("192.0.2.100"), Last: netip.MustParseAddr("192.0.2.110")}},
+		[]lease.Reservation{{IP: netip.MustParseAddr("192.0.2.50"), MAC: mac, Hostname: "pc1"}}, db, nil)
+	offer, err := handle(t, h, discover(t, pxeMods(0)...), 67)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offer.YourIPAddr.String() != "192.0.2.50" || offer.HostName() != "pc1" {
+		t.Fatalf("offer to the reserved client: yiaddr %s, option 12 %q", offer.YourIPAddr, offer.HostName())
+	}
+	req, _ := dhcpv4.NewRequestFromOffer(offer)
+	req, _ = parse(req.ToBytes())
+	if ack, err := handle(t, h, req, 67); err != nil || ack.HostName() != "pc1" {
+		t.Fatalf("ack: %v %v", ack, err)
+	}
+	other, err := dhcpv4.NewDiscovery(net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ = parse(other.ToBytes())
+	if o, err := handle(t, h, other, 67); err != nil || o.Options.Has(dhcpv4.OptionHostName) {
+		t.Fatalf("an unreserved client: %v %v", o, err)
+	}
 }
 
 func TestProxyIgnoresNonPXE(t *testing.T) {

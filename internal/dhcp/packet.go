@@ -135,7 +135,9 @@ func withBoot(reply, req *dhcpv4.DHCPv4, plan boot.Plan, server netip.Addr) {
 	if plan.HTTPClient {
 		reply.UpdateOption(dhcpv4.OptClassIdentifier("HTTPClient"))
 	} else {
+		// siaddr, and option 66 for the clients that read only options.
 		reply.ServerIPAddr = server.AsSlice()
+		reply.UpdateOption(dhcpv4.OptTFTPServerName(server.String()))
 		reply.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient"))
 		if plan.Stage == boot.StageFirmware {
 			reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeVendorOptions))

@@ -33,6 +33,13 @@ func LoadOrCreateCert(certFile, keyFile, dir string) (tls.Certificate, error) {
 				return tls.Certificate{}, fmt.Errorf("making a self-signed certificate in %s: %w", dir, err)
 			}
 		}
+		// Ours to keep private, whatever an older version or a copy left.
+		if err := tighten(dir, 0o700); err != nil {
+			return tls.Certificate{}, err
+		}
+		if err := tighten(keyFile, 0o600); err != nil {
+			return tls.Certificate{}, err
+		}
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
@@ -103,6 +110,15 @@ func writeSelfSigned(certFile, keyFile string) error {
 		return err
 	}
 	return writeFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+// tighten sets p's mode to perm if others or the group can read it.
+func tighten(p string, perm os.FileMode) error {
+	st, err := os.Stat(p)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return nil // a missing key fails at load, with its own message
+	}
+	return os.Chmod(p, perm)
 }
 
 // writeFile writes atomically: a crash leaves the old file or the new one.

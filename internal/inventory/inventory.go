@@ -135,6 +135,9 @@ func Load(src Source) (*boot.Inventory, error) {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	inv, err := boot.NewInventory(profiles, hosts, src.Config.DefaultProfile)
+	if err != nil && strings.Contains(err.Error(), storeSource+": ") {
+		return nil, fmt.Errorf("%w\n(hosts from the store are listed by `bootforge host list` and removed with `bootforge host rm NAME`)", err)
+	}
 	if err != nil || src.CheckKernel == nil {
 		return inv, err
 	}
@@ -310,8 +313,8 @@ func convertHost(h config.Host, src string) (boot.Host, error) {
 		}
 		return bh, &Error{Kind: Invalid, Field: field, Msg: fmt.Sprintf("%s%s: %s: %s", prefix(src), who, field, fmt.Sprintf(format, args...))}
 	}
-	if h.Name == "" {
-		return fail("name", "a host needs a name")
+	if err := boot.CheckHostName(h.Name); err != nil {
+		return fail("name", "%v", err)
 	}
 	if len(h.MACs) == 0 && h.UUID == "" {
 		return fail("macs", "a host needs a MAC or a UUID")

@@ -8,6 +8,7 @@ package inventory
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -23,6 +24,10 @@ import (
 // WriteStore is the part of the store a Service writes and reads back.
 type WriteStore interface {
 	Hosts() ([]boot.Host, error)
+	// PutHost refuses, with a *boot.TakenError, a host whose MAC or UUID
+	// another stored host has, checked in the transaction of the write:
+	// the Service's own checks read before they write, and two writers
+	// can both pass them.
 	PutHost(boot.Host) error
 	DeleteHost(name string) error
 	NextBoots() (map[string]*boot.NextBoot, error) // by lower-case MAC
@@ -273,6 +278,16 @@ func (s *Service) PutHost(by Actor, h config.Host) (HostView, error) {
 		}
 	}
 	if err := s.Store.PutHost(bh); err != nil {
+		var taken *boot.TakenError
+		if errors.As(err, &taken) {
+			field := "uuid"
+			for i, m := range bh.MACs {
+				if strings.EqualFold(m.String(), taken.Value) {
+					field = fmt.Sprintf("macs[%d]", i)
+				}
+			}
+			return HostView{}, conflict(field, "%v (%s)", taken, storeSource)
+		}
 		return HostView{}, err
 	}
 	s.record(by, audit.Event{MAC: firstMAC(bh), Stage: "host", File: bh.Name, Result: "host stored"})
@@ -341,7 +356,7 @@ func (s *Service) SetNextBoot(by Actor, macText string, req NextBootRequest) (Ne
 		return NextBootResult{}, invalid("entry", "name the menu entry to boot")
 	}
 	if req.Expires < 0 {
-		return NextBootResult{}, invalid("expires", "%s is negative", req.Expires)
+		return NextBootResult{}, invalid("expires", "expires %s is negative; give how long the one-shot waits, e.g. 2h", req.Expires)
 	}
 	inv, _, err := s.current()
 	if err != nil {
@@ -402,12 +417,19 @@ func quoteAll(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// ClearNextBoot removes the one-shot of mac, if any, and returns the MAC
-// as stored.
+// ClearNextBoot removes the one-shot of mac and returns the MAC as
+// stored; NotFound if mac has none.
 func (s *Service) ClearNextBoot(by Actor, macText string) (string, error) {
 	mac, err := parseMAC(macText)
 	if err != nil {
 		return "", err
+	}
+	shots, err := s.Store.NextBoots()
+	if err != nil {
+		return "", err
+	}
+	if shots[mac.String()] == nil { // nothing to clear: no 200, no event
+		return "", &Error{Kind: NotFound, Field: "mac", Msg: fmt.Sprintf("no next boot is set for %s", mac)}
 	}
 	if err := s.Store.DeleteNextBoot(mac); err != nil {
 		return "", err
@@ -417,26 +439,27 @@ func (s *Service) ClearNextBoot(by Actor, macText string) (string, error) {
 }
 
 // Hosts shows every host: the config's, the inventory files' and the
-// store's.
+// store's — the store's as they are stored, even when the inventory with
+// them is refused, so that they can be seen and repaired.
 func (s *Service) Hosts() ([]HostView, error) {
-	inv, _, err := s.current()
+	inv, stored, err := s.current()
 	if err != nil {
 		return nil, err
 	}
-	return s.views(inv, inv.Hosts())
+	return s.views(inv, append(notStored(inv.Hosts()), stored...))
 }
 
 // FindHosts shows the hosts named key or having the MAC key. A MAC that
 // no host has is shown as "(not in inventory)" with the profile it gets;
 // anything else that matches nothing is NotFound.
 func (s *Service) FindHosts(key string) ([]HostView, error) {
-	inv, _, err := s.current()
+	inv, stored, err := s.current()
 	if err != nil {
 		return nil, err
 	}
 	mac, macErr := net.ParseMAC(key)
 	var found []boot.Host
-	for _, h := range inv.Hosts() {
+	for _, h := range append(notStored(inv.Hosts()), stored...) {
 		if h.Name == key || (macErr == nil && hasMAC(h, mac)) {
 			found = append(found, h)
 		}

@@ -162,6 +162,10 @@ func TestPutHost(t *testing.T) {
 		words []string
 	}{
 		{"no name", config.Host{MACs: []string{"52:54:00:aa:00:09"}}, Invalid, "name", nil},
+		{"name with ESC", config.Host{Name: "\x1b[31mRED", MACs: []string{"52:54:00:aa:00:09"}}, Invalid, "name", []string{`"\x1b[31mRED"`, "DNS label"}},
+		{"name with NUL", config.Host{Name: "a\x00b", MACs: []string{"52:54:00:aa:00:09"}}, Invalid, "name", []string{"DNS label"}},
+		{"name with a slash", config.Host{Name: "a/b", MACs: []string{"52:54:00:aa:00:09"}}, Invalid, "name", []string{"DNS label"}},
+		{"name of 64 characters", config.Host{Name: strings.Repeat("a", 64), MACs: []string{"52:54:00:aa:00:09"}}, Invalid, "name", []string{"at most 63"}},
 		{"no mac or uuid", config.Host{Name: "x"}, Invalid, "macs", nil},
 		{"bad mac", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09", "zz"}}, Invalid, "macs[1]", []string{`"zz"`}},
 		{"mac twice", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09", "52-54-00-AA-00-09"}}, Invalid, "macs[1]", []string{"twice"}},

@@ -38,6 +38,11 @@ type Request struct {
 	Signed bool
 }
 
+// Placeholders are the names a command line may use as {name}: the keys
+// Render sets in Vars, and "entry". The config check warns about any
+// other name, which would reach the kernel as it was written.
+var Placeholders = []string{"hostname", "mac", "ip", "uuid", "arch", "profile", "entry"}
+
 // Safe reduces untrusted text to characters with no meaning in any of the
 // menu languages. Others become '_'.
 func Safe(s string) string {

@@ -1,6 +1,8 @@
 package menu
 
 import (
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +192,31 @@ func FuzzRender(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Placeholders is the one list of names a command line may use: Render
+// fills every one of them, so the config check's list and the expansion
+// cannot drift apart.
+func TestPlaceholdersAreRendered(t *testing.T) {
+	var cmdline strings.Builder
+	for _, name := range Placeholders {
+		cmdline.WriteString(" " + name + "={" + name + "}")
+	}
+	d := boot.Decision{
+		Client: boot.Client{MAC: net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}, UUID: "u-1", Firmware: boot.FirmwareEFIx64,
+			IP: netip.MustParseAddr("192.0.2.10")},
+		Choice: boot.Choice{Profile: boot.Profile{Name: "lab"}, Host: &boot.Host{Name: "pc1"},
+			Menu: boot.Menu{Entries: []boot.Entry{{Name: "install", Kind: boot.KindLinux, Kernel: "vmlinuz", Cmdline: cmdline.String()}}}},
+	}
+	for _, ft := range []Format{FormatIPXE, FormatPXELinux, FormatGRUB} {
+		out, err := Render(d, ft, "192.0.2.1:8080")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range Placeholders {
+			if strings.Contains(out, "{"+name+"}") {
+				t.Errorf("%s: {%s} is in Placeholders but Render left it:\n%s", ft, name, out)
+			}
+		}
+	}
 }

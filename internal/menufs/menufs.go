@@ -14,9 +14,18 @@
 // boot.Decide, renders the decision with internal/menu, and then carries
 // out the decision's side effects: the one-shot's new state, and, for
 // the client's address, the files whose fetch proves its boot started.
-// Only when the client fetches one of them is the one-shot consumed, so a
-// firmware that downloads its menu twice still gets the one-shot the
-// second time.
+// Only when the client has fetched one of them to its end
+// (boot.Decision.ProvedBy) is the one-shot consumed, so a firmware that
+// downloads its menu twice still gets the one-shot the second time, and
+// a probe of a kernel's first bytes consumes nothing. menufs learns how
+// far a fetch went by watching the reads of the file it hands to the
+// TFTP or HTTP server (only for a pending proof file; every other file
+// goes out untouched, keeping sendfile).
+//
+// The booted system may also report itself with GET
+// /bootforge/booted?mac=M. That beacon carries no secret, so it is taken
+// only from the address where M was last seen (boot.CheckBeacon); any
+// other is refused, logged with address, MAC and reason.
 //
 // With a Signer (signing on), every generated path also has a detached
 // signature at <path>.sig: the same request (path, query, client) renders
@@ -33,6 +42,7 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,8 +85,7 @@ type Signer interface {
 
 // pendingBoot is a delivered one-shot waiting for its boot to start.
 type pendingBoot struct {
-	mac     net.HardwareAddr
-	paths   []string
+	d       boot.Decision // the menu served; its Proof files prove the boot
 	expires time.Time
 }
 
@@ -94,8 +103,7 @@ func (m *FS) SetDisk(disk bootfs.FS) { m.disk.Store(&disk) }
 func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 	f, err := (*m.disk.Load()).Open(req)
 	if err == nil {
-		m.observe(req)
-		return f, nil
+		return m.observe(req, f), nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err // a refusal stays a refusal
@@ -112,6 +120,9 @@ func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 		return nil, err
 	}
 	if gerr != nil {
+		if errors.Is(gerr, bootfs.ErrRefused) {
+			return nil, gerr
+		}
 		m.Log.Warn("menu: not generated", "client", req.Client.Addr().String(), "path", name, "err", gerr.Error())
 		return nil, err
 	}
@@ -197,6 +208,9 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 		if err != nil {
 			return generated{}, true, fmt.Errorf("booted beacon without a MAC")
 		}
+		if err := m.checkBeacon(mac, ip); err != nil {
+			return generated{}, true, err
+		}
 		m.consume(mac, ip, "beacon")
 		return generated{text: "ok\n", mac: mac}, true, nil
 	case strings.HasPrefix(name, "pxelinux.cfg/"):
@@ -211,6 +225,26 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 		return generated{text: "# bootforge: per-client menus\nconfigfile /bootforge/grub/${net_default_mac}.cfg\n"}, true, nil
 	}
 	return generated{}, false, nil
+}
+
+// checkBeacon refuses a booted beacon for mac from an address where mac
+// was not last seen: anyone on the boot network could send it.
+func (m *FS) checkBeacon(mac net.HardwareAddr, from netip.Addr) error {
+	var seen boot.Client
+	found := false
+	if m.Sightings != nil {
+		seen, found = m.Sightings.ByMAC(mac)
+	}
+	err := boot.CheckBeacon(mac, from, seen, found)
+	if err == nil {
+		return nil
+	}
+	m.Log.Warn("one-shot: booted beacon refused", "client", from.String(), "mac", mac.String(), "reason", err.Error())
+	if m.Events != nil {
+		m.Events.Record(audit.Event{MAC: mac.String(), IP: from.String(), Stage: "one-shot", Protocol: "menu",
+			Result: "beacon refused", Reason: err.Error()})
+	}
+	return fmt.Errorf("%w: booted beacon: %v", bootfs.ErrRefused, err)
 }
 
 // parseMAC reads a MAC written with colons or, as iPXE's ${mac:hexhyp}
@@ -390,7 +424,7 @@ func (m *FS) carryOut(d boot.Decision, client netip.Addr) {
 			delete(m.started, ip)
 		}
 	}
-	m.started[client] = pendingBoot{mac: mac, paths: d.Proof, expires: now.Add(30 * time.Minute)}
+	m.started[client] = pendingBoot{d: d, expires: now.Add(30 * time.Minute)}
 }
 
 func (m *FS) advance(mac net.HardwareAddr, client netip.Addr, entry string, to boot.OneShotState, from ...boot.OneShotState) {
@@ -405,26 +439,86 @@ func (m *FS) advance(mac net.HardwareAddr, client netip.Addr, entry string, to b
 	}
 }
 
-// observe consumes a one-shot when its client fetches a file that proves
-// the boot started.
-func (m *FS) observe(req bootfs.Request) {
+// observe returns f, the disk file req opens, as it is, or, when it is a
+// proof file of the one-shot this client was served, wrapped so that the
+// one-shot is consumed once the client has read it to its end.
+func (m *FS) observe(req bootfs.Request, f bootfs.File) bootfs.File {
 	client := req.Client.Addr()
 	m.mu.Lock()
 	pb, ok := m.started[client]
 	m.mu.Unlock()
 	if !ok {
-		return
+		return f
 	}
 	name, err := bootfs.Clean(req.Path)
+	if err != nil || !slices.Contains(pb.d.Proof, name) {
+		return f
+	}
+	st, err := f.Stat()
 	if err != nil {
+		return f
+	}
+	return &watched{File: f, fetch: boot.Fetch{Path: name, Size: st.Size()}, proved: func(fe boot.Fetch) bool {
+		if !pb.d.ProvedBy(fe) {
+			return false
+		}
+		m.consume(pb.d.Client.MAC, client, fmt.Sprintf("%s, bytes %d-%d of %d", name, fe.From, fe.To, fe.Size))
+		return true
+	}}
+}
+
+// watched is a proof file on its way to the client: it notes the run of
+// bytes read and asks proved after each read, until it says yes.
+type watched struct {
+	bootfs.File
+	mu     sync.Mutex
+	pos    int64 // for Read: where the next one starts
+	read   bool  // fetch holds a run
+	fetch  boot.Fetch
+	done   bool
+	proved func(boot.Fetch) bool
+}
+
+func (w *watched) Read(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.File.Read(p)
+	w.saw(w.pos, n)
+	w.pos += int64(n)
+	return n, err
+}
+
+func (w *watched) ReadAt(p []byte, off int64) (int, error) {
+	n, err := w.File.ReadAt(p, off)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.saw(off, n)
+	return n, err
+}
+
+func (w *watched) Seek(offset int64, whence int) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pos, err := w.File.Seek(offset, whence)
+	if err == nil {
+		w.pos = pos
+	}
+	return pos, err
+}
+
+// saw notes that bytes [off, off+n) were read: they extend the current
+// run if they touch it, else start a new one. The caller holds w.mu.
+func (w *watched) saw(off int64, n int) {
+	if w.done {
 		return
 	}
-	for _, p := range pb.paths {
-		if p == name {
-			m.consume(pb.mac, client, name)
-			return
-		}
+	end := off + int64(n)
+	if w.read && off >= w.fetch.From && off <= w.fetch.To {
+		w.fetch.To = max(w.fetch.To, end)
+	} else {
+		w.fetch.From, w.fetch.To, w.read = off, end, true
 	}
+	w.done = w.proved(w.fetch)
 }
 
 func (m *FS) consume(mac net.HardwareAddr, client netip.Addr, why string) {

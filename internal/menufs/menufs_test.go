@@ -1,6 +1,7 @@
 package menufs
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -183,5 +184,55 @@ func TestGeneratedFileNamesItsClient(t *testing.T) {
 	}
 	if got := bootfs.MadeFor(f); got != "52:54:00:00:00:01" {
 		t.Errorf("by address: made for %q, want the MAC seen there", got)
+	}
+}
+
+func TestOneShotProbeAndBeacon(t *testing.T) {
+	m, db := setup(t)
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending})
+	script(t, m) // delivered; seen at client's address (the script request's)
+	state := func() boot.OneShotState { nb, _ := db.NextBoot(macA); return nb.State }
+
+	// Any other file goes out as the disk's own file: sendfile stays.
+	if f, err := m.Open(bootfs.Request{Path: "static.txt", Client: client, Protocol: "http"}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := f.(*os.File); !ok {
+		t.Errorf("static.txt with a one-shot pending is a %T, want the *os.File", f)
+	}
+
+	// A probe of the kernel's first bytes, as a range request makes it.
+	f, err := m.Open(bootfs.Request{Path: "vmlinuz", Client: client, Protocol: "http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Seek(0, io.SeekStart)
+	f.Read(make([]byte, 3))
+	f.Close()
+	if s := state(); s != boot.OneShotDelivered {
+		t.Fatalf("after reading 3 of 7 bytes of the kernel: %s, want delivered", s)
+	}
+
+	// The beacon from another address is refused and changes nothing.
+	other := netip.MustParseAddrPort("192.0.2.99:4000")
+	_, err = m.Open(bootfs.Request{Path: "bootforge/booted", Client: other, Protocol: "http", Query: url.Values{"mac": {macA.String()}}})
+	if !errors.Is(err, bootfs.ErrRefused) || !strings.Contains(err.Error(), "last seen at 192.0.2.50, not at 192.0.2.99") {
+		t.Fatalf("beacon from another address: %v, want a refusal naming both addresses", err)
+	}
+	if s := state(); s != boot.OneShotDelivered {
+		t.Fatalf("after a refused beacon: %s, want delivered", s)
+	}
+
+	// The rest of the kernel, from byte 3: the run reaches the end.
+	f, _ = m.Open(bootfs.Request{Path: "vmlinuz", Client: client, Protocol: "tftp"})
+	f.ReadAt(make([]byte, 4), 3)
+	f.Close()
+	if s := state(); s != boot.OneShotBooted {
+		t.Fatalf("after the range that finishes the kernel: %s, want booted", s)
+	}
+
+	// From the address it was seen at, the beacon is taken.
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending})
+	if got := read(t, m, "bootforge/booted", url.Values{"mac": {macA.String()}}); got != "ok\n" || state() != boot.OneShotBooted {
+		t.Fatalf("beacon from the client's own address: %q, state %s", got, state())
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -23,9 +24,24 @@ func (s *SQLite) PutEvents(events []audit.Event) error {
 type EventFilter struct {
 	MAC   string
 	IP    string
+	Stage string
 	Since time.Time
 	After int64 // only events with a larger ID (for following)
 	Limit int   // 0: 1000
+}
+
+// CheckQuery is the one rule for what a reader may ask of the boot log,
+// for `bootforge log` and the API alike: a look-back (since) that is not
+// negative — a negative one would ask for events from the future and
+// silently get none — and a limit of at least 1.
+func CheckQuery(since time.Duration, limit int) error {
+	if since < 0 {
+		return fmt.Errorf("since %s is negative; give how far back to look, e.g. 1h", since)
+	}
+	if limit < 1 {
+		return fmt.Errorf("limit %d is not a positive number", limit)
+	}
+	return nil
 }
 
 // Events returns matching events, oldest first.
@@ -37,6 +53,9 @@ func (s *SQLite) Events(f EventFilter) ([]audit.Event, error) {
 	}
 	if f.IP != "" {
 		where, args = append(where, "ip = ?"), append(args, f.IP)
+	}
+	if f.Stage != "" {
+		where, args = append(where, "stage = ?"), append(args, f.Stage)
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())

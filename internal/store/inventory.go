@@ -29,24 +29,88 @@ func (s *SQLite) Generation() (int64, error) {
 	return g, err
 }
 
-// PutHost adds or replaces a host.
+// PutHost adds or replaces a host. A MAC or UUID that belongs to another
+// stored host refuses it with a *boot.TakenError, checked in the
+// transaction that writes it: of two writers racing for one MAC, one
+// wins and the other is told.
 func (s *SQLite) PutHost(h boot.Host) error {
 	macs := make([]string, len(h.MACs))
 	for i, m := range h.MACs {
-		macs[i] = strings.ToLower(m.String())
+		macs[i] = macKey(m)
 	}
-	return s.execAll([]write{
-		{query: `INSERT INTO hosts (name, macs, uuid, labels, profile, secure_boot) VALUES (?, ?, ?, ?, ?, ?)
+	uuid := strings.ToLower(h.UUID)
+	return s.execAll([]write{{fn: func(tx *sql.Tx) error {
+		for _, m := range macs {
+			var owner string
+			err := tx.QueryRow(`SELECT host FROM host_macs WHERE mac = ? AND host != ? LIMIT 1`, m, h.Name).Scan(&owner)
+			if err == nil {
+				return &boot.TakenError{Host: h.Name, What: "MAC", Value: m, Owner: owner}
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if uuid != "" {
+			var owner string
+			err := tx.QueryRow(`SELECT name FROM hosts WHERE uuid = ? AND name != ? LIMIT 1`, uuid, h.Name).Scan(&owner)
+			if err == nil {
+				return &boot.TakenError{Host: h.Name, What: "UUID", Value: uuid, Owner: owner}
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if _, err := tx.Exec(`INSERT INTO hosts (name, macs, uuid, labels, profile, secure_boot) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET macs = excluded.macs, uuid = excluded.uuid,
 			labels = excluded.labels, profile = excluded.profile, secure_boot = excluded.secure_boot`,
-			args: []any{h.Name, strings.Join(macs, " "), strings.ToLower(h.UUID), strings.Join(h.Labels, " "), h.Profile, boolInt(h.SecureBoot)}},
-		{query: bumpGeneration},
-	})
+			h.Name, strings.Join(macs, " "), uuid, strings.Join(h.Labels, " "), h.Profile, boolInt(h.SecureBoot)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DELETE FROM host_macs WHERE host = ?`, h.Name); err != nil {
+			return err
+		}
+		for _, m := range macs {
+			if _, err := tx.Exec(`INSERT INTO host_macs (mac, host) VALUES (?, ?)`, m, h.Name); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(bumpGeneration)
+		return err
+	}}})
 }
 
 // DeleteHost removes a host; it is not an error if there was none.
 func (s *SQLite) DeleteHost(name string) error {
-	return s.execAll([]write{{query: `DELETE FROM hosts WHERE name = ?`, args: []any{name}}, {query: bumpGeneration}})
+	return s.execAll([]write{
+		{query: `DELETE FROM hosts WHERE name = ?`, args: []any{name}},
+		{query: `DELETE FROM host_macs WHERE host = ?`, args: []any{name}},
+		{query: bumpGeneration},
+	})
+}
+
+// ensureUnique makes the store keep each MAC and UUID to one host, with
+// unique indexes. A store written before those existed may hold
+// duplicates; it still opens, so that `bootforge host rm` can repair it
+// (the inventory load names the duplicates and refuses them), and the
+// indexes are made at the first open after the repair. Writes check in
+// their transaction either way (PutHost).
+func ensureUnique(db *sql.DB) error {
+	for _, ix := range []struct{ name, create string }{
+		{"host_macs_one_host", `CREATE UNIQUE INDEX IF NOT EXISTS host_macs_one_host ON host_macs (mac)`},
+		{"hosts_uuid_one_host", `CREATE UNIQUE INDEX IF NOT EXISTS hosts_uuid_one_host ON hosts (uuid) WHERE uuid != ''`},
+	} {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, ix.name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := db.Exec(ix.create); err != nil && !strings.Contains(err.Error(), "UNIQUE constraint failed") {
+			return err
+		}
+	}
+	return nil
 }
 
 // Hosts returns the stored hosts.

@@ -98,6 +98,22 @@ var migrations = []string{
 		PRIMARY KEY (name, version)
 	);
 	CREATE UNIQUE INDEX image_state_one_active ON image_state (name) WHERE state = 'active'`,
+	// One row per host MAC, so that the store itself can keep a MAC
+	// (and a UUID) to one host: hosts.macs stays as the list as written.
+	// The unique indexes come from ensureUnique, because a store that
+	// already holds duplicates must still open to be repaired.
+	`CREATE TABLE host_macs (
+		mac  TEXT NOT NULL, -- lower case, colons
+		host TEXT NOT NULL  -- hosts.name
+	);
+	INSERT INTO host_macs (mac, host)
+		WITH RECURSIVE split (host, mac, rest) AS (
+			SELECT name, '', trim(macs) || ' ' FROM hosts
+			UNION ALL
+			SELECT host, substr(rest, 1, instr(rest, ' ') - 1), ltrim(substr(rest, instr(rest, ' ') + 1)) FROM split WHERE rest != ''
+		)
+		SELECT mac, host FROM split WHERE mac != '';
+	CREATE INDEX host_macs_host ON host_macs (host)`,
 }
 
 // SQLite is the embedded store.
@@ -111,7 +127,8 @@ type SQLite struct {
 type write struct {
 	query string
 	args  []any
-	group []write // statements that commit together (then query is empty)
+	fn    func(*sql.Tx) error // instead of query: reads and writes that must see the same state
+	group []write             // statements that commit together (then query is empty)
 	err   chan error
 }
 
@@ -125,6 +142,9 @@ const (
 // schema up to date. sync is SyncFull or SyncNormal (empty means full).
 func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := privateFiles(path); err != nil {
 		return nil, err
 	}
 	mode := "FULL"
@@ -144,9 +164,32 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
+	if err := ensureUnique(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
 	s := &SQLite{db: db, writes: make(chan write, maxBatch), done: make(chan struct{})}
 	go s.writer()
 	return s, nil
+}
+
+// privateFiles makes the database file 0600 before SQLite opens it, so
+// that SQLite, which gives its -wal and -shm files the database's mode,
+// makes those 0600 too; files a looser older version left are tightened.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func migrate(db *sql.DB) error { return applyMigrations(db, migrations) }
@@ -228,7 +271,13 @@ func (s *SQLite) commit(batch []write) error {
 	}
 	for _, w := range batch {
 		for _, g := range w.group {
-			if _, err := tx.Exec(g.query, g.args...); err != nil {
+			var err error
+			if g.fn != nil {
+				err = g.fn(tx)
+			} else {
+				_, err = tx.Exec(g.query, g.args...)
+			}
+			if err != nil {
 				tx.Rollback()
 				return err
 			}

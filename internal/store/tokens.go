@@ -36,7 +36,27 @@ func (s *SQLite) TokenByID(id string) (Token, bool, error) {
 	return t, true, nil
 }
 
-// DeleteToken revokes a token.
+// Tokens returns every token, oldest first.
+func (s *SQLite) Tokens() ([]Token, error) {
+	rows, err := s.db.Query(`SELECT id, hash, role, name, created FROM tokens ORDER BY created, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		var t Token
+		var created int64
+		if err := rows.Scan(&t.ID, &t.Hash, &t.Role, &t.Name, &created); err != nil {
+			return nil, err
+		}
+		t.Created = time.Unix(0, created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteToken revokes a token: its row goes, so it can never match again.
 func (s *SQLite) DeleteToken(id string) error {
 	return s.exec(`DELETE FROM tokens WHERE id = ?`, id)
 }

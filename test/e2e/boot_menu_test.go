@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -713,97 +712,43 @@ func buildISO(t *testing.T, iso, kernel, initrd, cmdline string) {
 }
 
 // ---------------------------------------------------------------------------
-// 6. Hostile hostnames render as harmless text
+// 6. Hostile hostnames never reach a menu
 
-// bmSafe is the documented sanitising rule for inventory values: letters,
-// digits and ._:@+=,/- stay, anything else becomes _.
-func bmSafe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:@+=,/-", r) {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
-}
-
+// TestBootMenuHostileHostname: host names are DNS labels, so a name built
+// to break out of an iPXE or GRUB line is refused where it enters — in the
+// config at load, and by host add — and never reaches a menu. (Menus
+// still quote what they print; internal/menu's tests cover that.)
 func TestBootMenuHostileHostname(t *testing.T) {
 	t.Parallel()
-	const (
-		macIPXE = "52:54:00:b6:00:01" // BIOS iPXE, host from the config
-		macGRUB = "52:54:00:b6:00:02" // UEFI GRUB, host added with bootforge host add
-	)
 	hostileIPXE := `pc1;reboot "dq" 'sq' ${net0/mac} ${hostname} || shell && exit menuentry`
 	hostileGRUB := `pc2;reboot "dq" 'sq' ${net_default_mac} $(id) }; menuentry x { configfile`
 	name, _ := json.Marshal(hostileIPXE) // JSON is YAML
-	m := newMenuLab(t, menuLabOptions{
-		DHCP: "  loaders: {efi_x64: grubnetx64.efi}\n",
-		Inventory: `inventory:
-  hosts:
-    - {name: ` + string(name) + `, macs: ["` + macIPXE + `"]}
-  profiles:
-    - name: hostile
-      match: [{oui: "52:54:00"}]
-      menu:
-        entries:
-` + linuxEntries(" hn={hostname}", "boot"),
-		Copy: map[string]string{"grubnetx64.efi": "/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi"},
-	})
-	m.cli(t, "host", "add", hostileGRUB, "--mac", macGRUB)
-	// The store is re-read within two seconds; wait until the server's
-	// GRUB menu for macGRUB carries the host.
-	peer := m.Lab.AddHost(t, "192.0.2.10")
-	need(t, "curl")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		out, _ := peer.Exec(20*time.Second, "curl", "-sS", "--max-time", "10", m.HTTP+"/bootforge/grub/"+macGRUB+".cfg")
-		if strings.Contains(out, "hn="+bmSafe(hostileGRUB)) {
-			t.Logf("GRUB menu for %s:\n%s", macGRUB, out)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server's GRUB menu for %s never named the host added to the store:\n%s", macGRUB, out)
-		}
-		time.Sleep(500 * time.Millisecond)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	text := "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") +
+		"\ninventory:\n  hosts:\n    - {name: " + string(name) + `, macs: ["52:54:00:b6:00:01"]}` + "\n"
+	if err := os.MkdirAll(filepath.Join(dir, "root"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if out, err := peer.Exec(20*time.Second, "curl", "-sS", "--max-time", "10",
-		m.HTTP+"/bootforge/ipxe?mac="+strings.ReplaceAll(macIPXE, ":", "-")+"&platform=pcbios&buildarch=i386"); err == nil {
-		t.Logf("iPXE script for %s:\n%s", macIPXE, out)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
 	}
-
-	cases := []struct{ fw, mac, host string }{{"bios", macIPXE, hostileIPXE}, {"uefi", macGRUB, hostileGRUB}}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, c := range cases {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			vm, err := bmBootNoFatal(t, m, c.fw, c.mac)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				t.Errorf("%v\nconsole tail:\n%s", err, vm.Tail(30))
-				return
-			}
-			want := []string{"bfmarker=hostile-boot", "hn=" + bmSafe(c.host), "console=ttyS0", "quiet", "panic=-1"}
-			have := strings.Fields(vm.cmdline)
-			sort.Strings(have)
-			for _, w := range want {
-				if i := sort.SearchStrings(have, w); i == len(have) || have[i] != w {
-					t.Errorf("%s VM %s: booted cmdline %q lacks %q", c.fw, c.mac, vm.cmdline, w)
-				}
-			}
-			// Nothing but the expected words (and what loaders add).
-			for _, f := range strings.Fields(vm.cmdline) {
-				if !contains(want, f) && !strings.HasPrefix(f, "BOOT_IMAGE=") && !strings.HasPrefix(f, "initrd=") {
-					t.Errorf("%s VM %s: unexpected word %q in the booted cmdline %q", c.fw, c.mac, f, vm.cmdline)
-				}
-			}
-		}()
+	out, code := clRun(t, 30*time.Second, nil, "serve", "--config", cfg, "--tftp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--https-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(out, "DNS label") {
+		t.Errorf("a config host named %q: exit %d\n%s", hostileIPXE, code, out)
 	}
-	wg.Wait()
+	cfg2 := filepath.Join(dir, "clean.yaml")
+	if err := os.WriteFile(cfg2, []byte("root: "+filepath.Join(dir, "root")+"\ndata_dir: "+filepath.Join(dir, "data")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = clRun(t, 30*time.Second, nil, "--config", cfg2, "host", "add", hostileGRUB, "--mac", "52:54:00:b6:00:02")
+	if code == 0 || !strings.Contains(out, "DNS label") {
+		t.Errorf("host add %q: exit %d\n%s", hostileGRUB, code, out)
+	}
+	if out, _ := clRun(t, 30*time.Second, nil, "--config", cfg2, "host", "list"); strings.Contains(out, "pc2") {
+		t.Errorf("the refused host is listed:\n%s", out)
+	}
 }
 
 func contains(list []string, s string) bool {

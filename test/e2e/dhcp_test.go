@@ -1701,8 +1701,29 @@ func TestDHCPRelayDhcrelay(t *testing.T) {
 	s := dhStart(t, lab, dhRelayConfig(""))
 	client := dhLink(t, lab, relay.Netns, "eth1", "198.51.100.1/24", "")
 	sniff := dhSniff(t, relay.Netns, relay.Iface)
-	dhDaemon(t, relay.Netns, "Sending on   Socket/fallback", "dhcrelay", "-d", "-4", "-a",
-		"-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"), "-id", "eth1", "-iu", relay.Iface, dhServerIP)
+	// The relay runs as `bootforge dhcp relay-config` prints it for this
+	// config (in the server's namespace, where it sees the served
+	// interface), in the foreground and with a pid file of its own.
+	cfgFile := filepath.Join(t.TempDir(), "bootforge.yaml")
+	if err := os.WriteFile(cfgFile, []byte(dhRelayConfig("")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := lab.Exec(30*time.Second, binary, "dhcp", "relay-config", "--config", cfgFile, "--format", "isc",
+		"--client-iface", "eth1", "--upstream-iface", relay.Iface)
+	if err != nil || !strings.Contains(doc, "# Relayed subnet 198.51.100.0/24, gateway 198.51.100.1\n") || strings.Contains(doc, "192.0.2.0/24") {
+		t.Fatalf("relay-config: %v\n%s", err, doc)
+	}
+	var relayCmd []string
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(line, "dhcrelay ") {
+			relayCmd = strings.Fields(line)
+		}
+	}
+	if len(relayCmd) == 0 || relayCmd[len(relayCmd)-1] != dhServerIP {
+		t.Fatalf("relay-config prints no dhcrelay line to %s:\n%s", dhServerIP, doc)
+	}
+	args := append([]string{"-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid")}, relayCmd[1:]...)
+	dhDaemon(t, relay.Netns, "Sending on   Socket/fallback", "dhcrelay", args...)
 
 	l := dhMustUdhcpc(t, client)
 	if !dhInPool(l["ip"], "198.51.100.100", "198.51.100.150") {

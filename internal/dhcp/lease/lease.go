@@ -349,6 +349,14 @@ func (p *Pool) Leases() []Lease {
 	return out
 }
 
+// ReservedName is the hostname the client's reservation gives it, if any.
+func (p *Pool) ReservedName(mac net.HardwareAddr, clientID []byte) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, _ := p.reservation(mac, clientID)
+	return r.Hostname
+}
+
 func (p *Pool) reservation(mac net.HardwareAddr, clientID []byte) (Reservation, bool) {
 	if clientID != nil {
 		if r, ok := p.resv[idKey(clientID)]; ok {
