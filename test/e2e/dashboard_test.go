@@ -172,6 +172,14 @@ func TestDashboard(t *testing.T) {
 	if e, s := m.nextBootState(t, mac); e != "" {
 		t.Errorf("after clearing it from the page, host show says entry %q state %q", e, s)
 	}
+
+	// SIGTERM with the page's live feed open: the feed ends at once
+	// rather than holding shutdown for its 30 s grace.
+	start := time.Now()
+	m.Server.Stop()
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("bootforge took %s to stop with the dashboard's feed open", el.Round(time.Millisecond))
+	}
 }
 
 // putNextBoot is page script that sets a one-shot through the API with
