@@ -19,10 +19,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -68,8 +72,7 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("Content-Security-Policy %q: want script-src 'self' and nothing unsafe", csp)
 	}
 
-	ctx := startBrowser(t)
-	b := &browser{t: t, ctx: ctx, shots: shots}
+	b := startBrowser(t, shots)
 
 	// A wrong token: refused, the page says so, no cookie.
 	b.run("wrong token", 30*time.Second,
@@ -173,6 +176,12 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("after clearing it from the page, host show says entry %q state %q", e, s)
 	}
 
+	// The page's script ran without an uncaught error, and nothing broke
+	// the Content-Security-Policy.
+	for _, p := range b.problems() {
+		t.Errorf("browser: %s", p)
+	}
+
 	// SIGTERM with the page's live feed open: the feed ends at once
 	// rather than holding shutdown for its 30 s grace.
 	start := time.Now()
@@ -234,9 +243,11 @@ func forwardIntoLab(t *testing.T, netns, addr string) string {
 }
 
 // startBrowser starts headless Chromium; it is closed (the process
-// killed and waited for) when the test ends.
-func startBrowser(t *testing.T) context.Context {
+// killed and waited for) when the test ends. It notes the page's uncaught
+// script errors and Content-Security-Policy violations.
+func startBrowser(t *testing.T, shots string) *browser {
 	t.Helper()
+	b := &browser{t: t, shots: shots}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath("chromium"),
 		chromedp.NoSandbox, // the tests run as root
@@ -245,7 +256,7 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(b.listen))
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc() // kills Chromium and waits for it
@@ -255,7 +266,12 @@ func startBrowser(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	return ctx
+	b.ctx = ctx
+	b.run("enable the log", 10*time.Second, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
+		return err
+	}))
+	return b
 }
 
 // browser runs steps in one tab.
@@ -264,6 +280,37 @@ type browser struct {
 	ctx   context.Context
 	shots string
 	n     int
+
+	mu    sync.Mutex
+	trips []string // uncaught script errors and CSP violations
+}
+
+// listen notes uncaught script errors and CSP violations.
+func (b *browser) listen(ev any) {
+	var trip string
+	switch ev := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		trip = fmt.Sprintf("uncaught script error at %s:%d: %s", d.URL, d.LineNumber+1, d.Text)
+		if d.Exception != nil && d.Exception.Description != "" {
+			trip += " " + d.Exception.Description
+		}
+	case *cdplog.EventEntryAdded:
+		if e := ev.Entry; e.Source == cdplog.EntrySourceSecurity || strings.Contains(e.Text, "Content Security Policy") {
+			trip = fmt.Sprintf("%s %s: %s", e.Source, e.Level, e.Text)
+		}
+	}
+	if trip != "" {
+		b.mu.Lock()
+		b.trips = append(b.trips, trip)
+		b.mu.Unlock()
+	}
+}
+
+func (b *browser) problems() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.trips...)
 }
 
 // run runs actions within timeout; a failure saves a screenshot and

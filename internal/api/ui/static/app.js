@@ -170,7 +170,7 @@ function renderOneshots() {
       b.type = "button";
       b.textContent = "Clear";
       b.className = "oneshot-clear";
-      b.addEventListener("click", () => clearOneshot(s.mac));
+      b.addEventListener("click", () => clearOneshot(s.mac).catch((err) => say("could not reach the server: " + err.message, false)));
       actions.appendChild(b);
     }
     const tr = row([s.mac, s.entry, s.state, s.always ? "yes" : "", when(s.expires), actions]);
@@ -293,8 +293,10 @@ async function clearOneshot(mac) {
 }
 
 startFeed();
-history();
+history().catch(() => { /* the live feed still runs; refresh reports a dead server */ });
 refresh();
 setInterval(refresh, 10000);
 const form = document.getElementById("oneshot-form");
-if (form) form.addEventListener("submit", setOneshot);
+if (form) {
+  form.addEventListener("submit", (ev) => setOneshot(ev).catch((err) => say("could not reach the server: " + err.message, false)));
+}
