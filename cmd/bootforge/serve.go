@@ -33,6 +33,7 @@ import (
 	"bootforge/internal/inventory"
 	"bootforge/internal/keys"
 	"bootforge/internal/menufs"
+	"bootforge/internal/metrics"
 	"bootforge/internal/store"
 	"bootforge/internal/tftp"
 )
@@ -119,6 +120,10 @@ type services struct {
 	menus *menufs.FS
 	sfs   bootfs.FS
 	audit *audit.Recorder
+	// metrics counts every event on its way to the boot log (events) and
+	// reads the servers' counters when /metrics is scraped.
+	metrics *metrics.Metrics
+	events  audit.Sink
 
 	ready   atomic.Bool // every enabled service is bound
 	stopped sync.Map    // service name → error, for those that stopped
@@ -177,21 +182,28 @@ func (s *services) start(ctx context.Context) error {
 	if s.db, err = openStore(cfg); err != nil {
 		return err
 	}
-	if s.inv, err = inventory.NewWatcher(inventorySource(cfg, s.configFile, s.db), s.log); err != nil {
+	if s.inv, err = inventory.NewWatcher(s.inventorySource(cfg), s.log); err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
 	go s.inv.Run(ctx, 2*time.Second)
 	sightings := boot.NewSightingTable()
 	host, _ := os.Hostname()
+	macOf := func(ip netip.Addr) string {
+		if c, ok := sightings.ByIP(ip); ok {
+			return c.MAC.String()
+		}
+		return ""
+	}
+	v := buildVersion()
+	s.metrics = metrics.New(metrics.Build{Version: v.version, Revision: v.commit, GoVersion: v.goVersion})
+	var bootLog audit.Sink
 	if cfg.Audit.Enabled {
-		s.audit = audit.NewRecorder(s.db, host, func(ip netip.Addr) string {
-			if c, ok := sightings.ByIP(ip); ok {
-				return c.MAC.String()
-			}
-			return ""
-		}, s.log)
+		s.audit = audit.NewRecorder(s.db, host, macOf, s.log)
+		s.metrics.WatchBootLog(s.audit)
+		bootLog = s.audit
 		go keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log)
 	}
+	s.events = s.metrics.Sink(bootLog, macOf)
 	// Files of built image versions are served only as their manifests say.
 	s.menus = menufs.New(catalog.NewGuard(dir, s.log), s.inv.Current, s.db, sightings, s.log)
 	s.menus.Events = s.sink()
@@ -211,6 +223,7 @@ func (s *services) start(ctx context.Context) error {
 	if cfg.TFTP.Enabled {
 		s.tftp = tftp.New(s.sfs, tftpSettings(cfg.TFTP), s.log)
 		s.tftp.Events = s.sink()
+		s.metrics.WatchTFTP(s.tftp)
 		conn, err := s.tftp.Listen(cfg.TFTP.Listen)
 		if err != nil {
 			return fmt.Errorf("tftp.listen: %w", err)
@@ -226,6 +239,7 @@ func (s *services) start(ctx context.Context) error {
 	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
 		s.files = httpd.New(s.sfs, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
 		s.files.Events = s.sink()
+		s.metrics.WatchHTTP(s.files)
 	}
 	if cfg.HTTP.Enabled {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -244,16 +258,20 @@ func (s *services) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("http.tls.listen: %w", err)
 		}
+		if err := s.metrics.WatchCert(cert); err != nil {
+			return fmt.Errorf("http.tls: %w", err)
+		}
 		srv := httpd.NewHTTPServer(s.files.Handler(), s.log)
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, err := dhcp.FromConfig(cfg, s.db, s.inv.Current, sightings, s.sink(), s.log)
+		srv, err := dhcp.FromConfig(cfg, s.metrics.Leases(s.db), s.inv.Current, sightings, s.sink(), s.log)
 		if err != nil {
 			return err
 		}
+		s.metrics.WatchDHCP(srv)
 		if err := srv.Start(); err != nil {
 			return err
 		}
@@ -261,6 +279,9 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "dhcp", cfg.DHCP.Mode, "dhcp_on", strings.Join(srv.Addrs(), ","))
 		if cfg.DHCP.Watch.Enabled {
 			s.watch = startWatch(cfg.DHCP, s.sink(), s.log)
+			if s.watch != nil {
+				s.metrics.WatchForeignDHCP(s.watch)
+			}
 		}
 	}
 	if cfg.API.Enabled {
@@ -270,6 +291,7 @@ func (s *services) start(ctx context.Context) error {
 		}
 		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
 			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg),
+			Metrics: s.metrics.Handler(), MetricsAuth: cfg.API.MetricsAuth,
 			Images: catalog.New(cfg.Root, cfg.DataDir, s.db)}
 		if err := setVerifier(a.Images, cfg); err != nil {
 			s.log.Warn("dashboard: image signatures cannot be checked", "err", err)
@@ -301,14 +323,9 @@ func (s *services) start(ctx context.Context) error {
 	return nil
 }
 
-// sink is the boot log, or nil when it is off: a nil interface, not a nil
-// *Recorder, so that servers skip recording altogether.
-func (s *services) sink() audit.Sink {
-	if s.audit == nil {
-		return nil
-	}
-	return s.audit
-}
+// sink takes the servers' events: it counts them for the metrics and
+// passes them on to the boot log, if it is on.
+func (s *services) sink() audit.Sink { return s.events }
 
 // problems lists what keeps the service from being ready.
 func (s *services) problems() []string {
@@ -409,7 +426,16 @@ func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inv
 	return inventory.Source{Config: cfg.Inventory, ConfigFile: configFile, Dir: dir, Store: db,
 		CheckKernel:       func(path string) error { return checkSigned(cfg.Root, path) },
 		SecureBootSubnets: secure,
-		Images:            catalog.New(cfg.Root, cfg.DataDir, db)}
+		Images:            catalog.New(cfg.Root, cfg.DataDir, db),
+		Root:              cfg.Root, CaseInsensitive: cfg.TFTP.CaseInsensitive}
+}
+
+// inventorySource is the server's: warnings about profiles in the
+// inventory directory go to its log.
+func (s *services) inventorySource(cfg config.Config) inventory.Source {
+	src := inventorySource(cfg, s.configFile, s.db)
+	src.Warn = func(msg string) { s.log.Warn("inventory: " + msg) }
+	return src
 }
 
 // checkSigned refuses a kernel that Secure Boot firmware would refuse: one
@@ -513,7 +539,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 			return
 		}
 	}
-	if err := s.inv.SetSource(inventorySource(run, s.configFile, s.db)); err != nil {
+	if err := s.inv.SetSource(s.inventorySource(run)); err != nil {
 		s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("inventory: %w", err))
 		return
 	}

@@ -2,10 +2,10 @@
 // health endpoints on the management listener — a separate address from
 // the boot listeners, so that it can live on the management network only.
 //
-// Every request but the health checks and the OpenAPI document carries a
-// bearer token (`bootforge token create --role read|admin`); tokens are
-// stored hashed. Reads need the read role, writes admin, and every write
-// is itself a boot-log event. Errors are JSON with a stable code and, for
+// Every request but the health checks, the OpenAPI document and /metrics
+// (unless api.metrics_auth) carries a bearer token (`bootforge token
+// create --role read|admin`); tokens are stored hashed. Reads need the
+// read role, writes admin, and every write is itself a boot-log event. Errors are JSON with a stable code and, for
 // a bad request, the field at fault.
 //
 // Every client gets the same answer for the same mistake, whatever its
@@ -70,6 +70,10 @@ type Server struct {
 	// dashboard's feed; Images, if set, the versions /api/v1/images lists.
 	Feed   Feed
 	Images *catalog.Catalog
+	// Metrics, if set, answers /metrics: without a token, or with a read
+	// token when MetricsAuth is set (api.metrics_auth).
+	Metrics     http.Handler
+	MetricsAuth bool
 
 	streams  streams       // live feeds open (stream.go)
 	verified verifications // image verify results (images.go)
@@ -99,6 +103,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/events/stream", s.auth(RoleRead, s.streamEvents))
 	mux.Handle("GET /api/v1/images", s.auth(RoleRead, s.listImages))
 	s.dashboardRoutes(mux)
+	if s.Metrics != nil {
+		if s.MetricsAuth {
+			mux.Handle("GET /metrics", s.auth(RoleRead, s.Metrics.ServeHTTP))
+		} else {
+			mux.Handle("GET /metrics", s.Metrics)
+		}
+	}
 	mux.HandleFunc("/", noRoute(mux))
 	return s.withSession(mux)
 }

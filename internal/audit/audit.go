@@ -104,6 +104,9 @@ func (r *Recorder) Record(e Event) {
 // Dropped counts events lost to a full queue; Written those stored.
 func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 
+// Queued counts events waiting for the writer.
+func (r *Recorder) Queued() int { return len(r.queue) }
+
 // Written counts events stored.
 func (r *Recorder) Written() int64 { return r.written.Load() }
 

@@ -95,6 +95,8 @@ type API struct {
 	// client waits to be accepted. A connection carries one request at a
 	// time, so this bounds requests in flight too.
 	MaxConnections int `yaml:"max_connections"`
+	// MetricsAuth makes /metrics require a read token, as /api/v1 does.
+	MetricsAuth bool `yaml:"metrics_auth"`
 }
 
 // APITLS makes api.listen speak HTTPS only. Without Cert and Key it uses

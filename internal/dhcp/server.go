@@ -49,6 +49,10 @@ type Stats struct {
 	Denied      atomic.Int64 // outside the allowed subnets
 	RateLimited atomic.Int64
 	Dropped     atomic.Int64 // queue full
+	// Requests counts parsed packets, Replies sent replies, by DHCP
+	// message type (option 53): Requests[dhcpv4.MessageTypeDiscover].
+	Requests [256]atomic.Int64
+	Replies  [256]atomic.Int64
 }
 
 // Config is what the server needs besides the Handler.
@@ -129,6 +133,9 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// Handler returns the handler answering now: its mode and subnets.
+func (s *Server) Handler() *Handler { return s.handler.Load() }
+
 // Addrs lists the bound sockets, for the startup log.
 func (s *Server) Addrs() []string {
 	var out []string
@@ -188,6 +195,7 @@ func (s *Server) serve(p packet) {
 		s.log.Debug("dhcp: malformed packet", "iface", p.ic.name, "src", p.src, "len", len(p.data), "err", err)
 		return
 	}
+	s.Stats.Requests[req.MessageType()].Add(1)
 	h := s.handler.Load()
 	addrs := p.ic.addresses()
 	if !s.allowed(req, addrs, h) {
@@ -270,6 +278,7 @@ func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPo
 		return false
 	}
 	s.Stats.Replied.Add(1)
+	s.Stats.Replies[reply.MessageType()].Add(1)
 	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "mac", req.ClientHWAddr.String(), "yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName)
 	return true
 }

@@ -36,6 +36,9 @@ type Server struct {
 	limit     atomic.Int64
 	// Busy counts requests answered 503 because of the limit.
 	Busy atomic.Int64
+	// Responses counts answered requests by status class: Responses[2]
+	// counts 2xx, Responses[0] anything below 100 or above 599.
+	Responses [6]atomic.Int64
 	// Events, if set, gets one boot-log event per request.
 	Events audit.Sink
 }
@@ -135,6 +138,17 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
 }
 
+// InFlight is the number of requests being answered now.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
+
+// statusClass is the index of status in Responses.
+func statusClass(status int) int {
+	if status < 100 || status > 599 {
+		return 0
+	}
+	return status / 100
+}
+
 // httpResult words a status for the boot log.
 func httpResult(status int) string {
 	switch {
@@ -163,6 +177,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		s.Responses[statusClass(rec.status)].Add(1)
 		if s.Events != nil {
 			proto := "http"
 			if r.TLS != nil {

@@ -109,6 +109,19 @@ type Stats struct {
 	NotFound  atomic.Int64 // requests for files that do not exist
 	Aborted   atomic.Int64 // ended by the client before any data (EDK2's size probe)
 	Malformed atomic.Int64 // packets dropped without an answer
+	// Refusals splits Refused by reason.
+	Refusals Refusals
+	// Retransmits counts OACKs and windows sent again after a timeout.
+	Retransmits atomic.Int64
+}
+
+// Refusals counts refused requests by reason.
+type Refusals struct {
+	Busy       atomic.Int64 // at max_transfers, or shutting down
+	PerClient  atomic.Int64 // at max_per_client
+	Denied     atomic.Int64 // the path rules or the serving guard said no (access violation)
+	Request    atomic.Int64 // a write request, or a mode other than octet and netascii
+	Unreadable atomic.Int64 // the file could not be opened
 }
 
 // New returns a server for files with settings s.
@@ -213,18 +226,19 @@ func (s *Server) handle(conn net.PacketConn, pkt []byte, in inbound) {
 		s.mu.Unlock()
 		return
 	}
-	busy := ""
+	busy, why := "", &s.Stats.Refusals.Busy
 	switch {
 	case s.closing.Load():
 		busy = "server shutting down"
 	case len(s.active) >= st.MaxTransfers:
 		busy = "server busy, try again later"
 	case s.perClient[in.src.Addr()] >= st.MaxPerClient:
-		busy = "too many transfers from this client"
+		busy, why = "too many transfers from this client", &s.Stats.Refusals.PerClient
 	}
 	if busy != "" {
 		s.mu.Unlock()
 		s.Stats.Refused.Add(1)
+		why.Add(1)
 		s.log.Warn("tftp: refused", "client", in.src, "file", req.filename, "reason", busy)
 		conn.WriteTo(appendError(nil, errUndefined, busy), net.UDPAddrFromAddrPort(in.src))
 		return
