@@ -23,6 +23,8 @@ PACKAGES=(
   genisoimage wimtools gnupg sbsigntool coreutils
   # metrics: promtool checks the /metrics output and the example rules
   prometheus
+  # the dashboard's browser (chromedp drives it headless)
+  chromium
 )
 
 retry() {

@@ -313,12 +313,20 @@ func (s *services) start(ctx context.Context) error {
 		}
 		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
 			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg),
-			Metrics: s.metrics.Handler(), MetricsAuth: cfg.API.MetricsAuth}
+			Metrics: s.metrics.Handler(), MetricsAuth: cfg.API.MetricsAuth,
+			Images: catalog.New(cfg.Root, cfg.DataDir, s.db)}
+		if err := setVerifier(a.Images, cfg); err != nil {
+			s.log.Warn("dashboard: image signatures cannot be checked", "err", err)
+		}
+		if s.audit != nil {
+			a.Feed = s.audit
+		}
+		srv := httpd.NewHTTPServer(a.Handler(), s.log)
 		// The boot HTTP server's header and idle timeouts and header
 		// bound; a whole request (at most api.MaxBody) within ReadTimeout;
 		// at most max_connections open, so at most that many requests.
-		srv := httpd.NewHTTPServer(a.Handler(), s.log)
 		srv.ReadTimeout = 30 * time.Second
+		srv.RegisterOnShutdown(a.CloseStreams) // the live feeds end, or Shutdown would wait for them
 		attrs = append(attrs, "api", ln.Addr().String())
 		ln = netutil.LimitListener(ln, cfg.API.MaxConnections)
 		if cfg.API.TLS.Enabled {

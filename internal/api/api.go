@@ -31,6 +31,7 @@ import (
 	"bootforge/internal/api/strictjson"
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
+	"bootforge/internal/catalog"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/inventory"
@@ -65,10 +66,17 @@ type Server struct {
 	// Store names the store the server uses (for SQLite, the file), so
 	// that a command run beside the server can tell it opened another.
 	Store string
+	// Feed, if set, is the live boot log for /api/v1/events/stream, the
+	// dashboard's feed; Images, if set, the versions /api/v1/images lists.
+	Feed   Feed
+	Images *catalog.Catalog
 	// Metrics, if set, answers /metrics: without a token, or with a read
 	// token when MetricsAuth is set (api.metrics_auth).
 	Metrics     http.Handler
 	MetricsAuth bool
+
+	streams  streams       // live feeds open (stream.go)
+	verified verifications // image verify results (images.go)
 }
 
 // Handler returns the mux for the management listener.
@@ -92,6 +100,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /api/v1/next-boot/{mac}", s.auth(RoleAdmin, s.deleteNextBoot))
 	mux.Handle("GET /api/v1/leases", s.auth(RoleRead, s.listLeases))
 	mux.Handle("GET /api/v1/events", s.auth(RoleRead, s.listEvents))
+	mux.Handle("GET /api/v1/events/stream", s.auth(RoleRead, s.streamEvents))
+	mux.Handle("GET /api/v1/images", s.auth(RoleRead, s.listImages))
+	s.dashboardRoutes(mux)
 	if s.Metrics != nil {
 		if s.MetricsAuth {
 			mux.Handle("GET /metrics", s.auth(RoleRead, s.Metrics.ServeHTTP))
@@ -100,7 +111,7 @@ func (s *Server) Handler() http.Handler {
 		}
 	}
 	mux.HandleFunc("/", noRoute(mux))
-	return mux
+	return s.withSession(mux)
 }
 
 // noRoute answers what no route takes: 405 with Allow when the path has

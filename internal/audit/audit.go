@@ -61,6 +61,7 @@ type Recorder struct {
 	once    sync.Once
 	dropped atomic.Int64
 	written atomic.Int64
+	fan     subscribers // live watchers (Subscribe)
 }
 
 // QueueSize bounds the events waiting for the writer.
@@ -92,6 +93,7 @@ func (r *Recorder) Record(e Event) {
 			e.MAC = r.macOf(ip)
 		}
 	}
+	r.fan.publish(e)
 	select {
 	case r.queue <- e:
 	default:
