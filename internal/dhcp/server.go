@@ -290,7 +290,7 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 	}
 	s.Stats.Replied.Add(1)
 	s.Stats.Replies[reply.MessageType()].Add(1)
-	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "mac", req.ClientHWAddr.String(), "port", res.Port,
+	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "request", req.MessageType(), "mac", req.ClientHWAddr.String(), "port", res.Port,
 		"yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName, "discovery", res.Discovery)
 	return true
 }
