@@ -52,8 +52,7 @@ type Handler struct {
 	// BootServerDiscovery, in proxy mode, leaves the boot file out of the
 	// offer to PXE firmware and sends the firmware to the boot server on
 	// udp/4011 instead (PXE 2.1 boot server discovery), whose ACK names
-	// the file. Some networks filter or log that exchange; some firmware
-	// boots only through it.
+	// the file.
 	BootServerDiscovery bool
 }
 
