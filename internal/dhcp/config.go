@@ -79,6 +79,8 @@ func NewHandler(cfg config.Config, leases lease.Store, inv func() *boot.Inventor
 		ServerAddress: d.ServerAddress,
 		Log:           log,
 		Sightings:     seen,
+
+		BootServerDiscovery: d.BootServerDiscovery,
 	}
 	if d.Mode != ModeAuthoritative {
 		return h, nil

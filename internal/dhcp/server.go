@@ -200,7 +200,7 @@ func (s *Server) serve(p packet) {
 	addrs := p.ic.addresses()
 	if !s.allowed(req, addrs, h) {
 		s.Stats.Denied.Add(1)
-		s.record(req, Result{Client: clientOf(req, p.ic.name, netip.Addr{}), Silent: "outside the allowed subnets"}, "denied")
+		s.record(req, Result{Client: clientOf(req, p.ic.name, netip.Addr{}), Silent: "outside the allowed subnets", Port: p.ic.port}, "denied")
 		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr.String(), "giaddr", req.GatewayIPAddr)
 		return
 	}
@@ -215,18 +215,22 @@ func (s *Server) serve(p packet) {
 		s.log.Error("dhcp: handling request", "mac", req.ClientHWAddr.String(), "err", res.Err)
 	case res.Silent != "":
 		s.Stats.Ignored.Add(1)
-		s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "reason", res.Silent)
+		s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "port", res.Port, "reason", res.Silent)
 		if res.Client.PXE() && !res.Plan.Boot {
 			s.record(req, res, "not answered") // a network boot we cannot serve: worth a line in the boot log
 		}
 	case res.Reply == nil:
 		s.record(req, res, "ok") // RELEASE, DECLINE
 	default:
-		if s.send(p.ic, req, res.Reply, p.src) {
+		if s.send(p.ic, req, res, p.src) {
 			s.record(req, res, "ok")
 		}
 	}
 }
+
+// StageBootServer prefixes the boot-log stage of an exchange with the PXE
+// boot server on udp/4011: "bootserver-request", "bootserver-ack".
+const StageBootServer = "bootserver-"
 
 // record writes the boot-log event for a request from what the handler
 // decided: the client's firmware, its profile, the reason, and the reply
@@ -254,10 +258,17 @@ func (s *Server) record(req *dhcpv4.DHCPv4, res Result, result string) {
 		}
 		e.File = reply.BootFileName
 	}
+	if res.Discovery {
+		e.Reason += "; boot file from the boot server on udp/4011"
+	}
+	if res.Port == pxePort {
+		e.Stage = StageBootServer + e.Stage // the PXE boot server's exchange, not DHCP's
+	}
 	s.Events.Record(e)
 }
 
-func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPort) bool {
+func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.AddrPort) bool {
+	reply := res.Reply
 	if reply.GatewayIPAddr != nil && !reply.GatewayIPAddr.IsUnspecified() {
 		reply.HopCount = 0
 	}
@@ -279,7 +290,8 @@ func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPo
 	}
 	s.Stats.Replied.Add(1)
 	s.Stats.Replies[reply.MessageType()].Add(1)
-	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "mac", req.ClientHWAddr.String(), "yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName)
+	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "request", req.MessageType(), "mac", req.ClientHWAddr.String(), "port", res.Port,
+		"yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName, "discovery", res.Discovery)
 	return true
 }
 
