@@ -283,7 +283,8 @@ func convertProfile(p config.Profile, src string) (boot.Profile, error) {
 }
 
 func convertSelector(s config.Selector) (boot.Selector, error) {
-	out := boot.Selector{Vendor: s.Vendor, Manufacturer: s.Manufacturer, Product: s.Product, Serial: s.Serial, Labels: s.Labels}
+	out := boot.Selector{Vendor: s.Vendor, Manufacturer: s.Manufacturer, Product: s.Product, Serial: s.Serial, Labels: s.Labels,
+		CircuitID: s.CircuitID, RemoteID: s.RemoteID}
 	empty := true
 	if s.MAC != "" {
 		m, err := net.ParseMAC(s.MAC)
@@ -316,7 +317,7 @@ func convertSelector(s config.Selector) (boot.Selector, error) {
 		}
 		out.Subnet = p.Masked()
 	}
-	for _, v := range []string{s.MAC, s.OUI, s.UUID, s.Arch, s.Vendor, s.Manufacturer, s.Product, s.Serial, s.Subnet} {
+	for _, v := range []string{s.MAC, s.OUI, s.UUID, s.Arch, s.Vendor, s.Manufacturer, s.Product, s.Serial, s.Subnet, s.CircuitID, s.RemoteID} {
 		if v != "" {
 			empty = false
 		}
