@@ -35,6 +35,10 @@ type Config struct {
 	// "normal" hands it to the OS (survives a crash of bootforge, as Kea's
 	// memfile and dnsmasq's lease file do).
 	StoreSync string `yaml:"store_sync"`
+	// Allow lists the client subnets TFTP, HTTP(S) and DHCP answer, unless
+	// a listener has its own list (tftp.allow, http.allow, dhcp.allow).
+	// Empty: every client. See AllowList.
+	Allow []Prefix `yaml:"allow"`
 
 	Log   Log   `yaml:"log"`
 	Audit Audit `yaml:"audit"`
@@ -97,6 +101,9 @@ type API struct {
 	MaxConnections int `yaml:"max_connections"`
 	// MetricsAuth makes /metrics require a read token, as /api/v1 does.
 	MetricsAuth bool `yaml:"metrics_auth"`
+	// Allow lists the client subnets the API answers; others get 403.
+	// Empty: every client. The top-level allow does not apply here.
+	Allow []Prefix `yaml:"allow"`
 }
 
 // APITLS makes api.listen speak HTTPS only. Without Cert and Key it uses
@@ -135,6 +142,8 @@ type TFTP struct {
 	MaxPerClient int `yaml:"max_per_client"`
 	// CaseInsensitive lets "BOOT\BCD" find "boot/bcd", as Windows loaders expect.
 	CaseInsensitive bool `yaml:"case_insensitive"`
+	// Allow, if set, replaces the top-level allow for TFTP.
+	Allow []Prefix `yaml:"allow"`
 }
 
 // HTTP configures the HTTP and HTTPS servers.
@@ -150,6 +159,9 @@ type HTTP struct {
 	// MaxPerClient bounds requests in flight from one client address (0:
 	// none), so that one host cannot hold every slot of MaxRequests.
 	MaxPerClient int `yaml:"max_per_client"`
+	// Allow, if set, replaces the top-level allow for HTTP and HTTPS
+	// (every listener, the boot TLS one too).
+	Allow []Prefix `yaml:"allow"`
 }
 
 // TLS configures HTTPS. Without Cert and Key a self-signed certificate is
