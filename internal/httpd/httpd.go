@@ -6,6 +6,10 @@
 // we add a strong ETag so that If-Range works, never list directories, and
 // send every path through bootfs's rules. Disk files are *os.File, so on
 // plain HTTP net/http hands them to the kernel with sendfile(2).
+//
+// A client outside the allow-list (http.allow, else allow) gets 403 before
+// anything else is looked at, on every listener: HTTP, HTTPS and the boot
+// TLS one share one Handler.
 package httpd
 
 import (
@@ -25,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
 )
@@ -37,6 +42,7 @@ type Server struct {
 	inflight  atomic.Int64
 	limit     atomic.Int64
 	perClient atomic.Int64 // 0: no per-client bound
+	allow     atomic.Pointer[allow.List]
 
 	mu       sync.Mutex
 	byClient map[netip.Addr]int // requests in flight per client address
@@ -68,10 +74,39 @@ func (s *Server) Update(files bootfs.FS, accessLog bool, maxRequests int) {
 // reading takes every slot of the limit, and every other client gets 503.
 func (s *Server) SetPerClient(n int) { s.perClient.Store(int64(n)) }
 
-// Handler returns the HTTP handler: files, behind the request limit,
-// wrapped in the access log.
+// SetAllow replaces the clients answered; others get 403. An empty list
+// allows every client.
+func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
+
+// Handler returns the HTTP handler: files, behind the allow-list and the
+// request limit, wrapped in the access log.
 func (s *Server) Handler() http.Handler {
-	return s.logRequests(s.limitRequests(http.HandlerFunc(s.serveFile)))
+	return s.logRequests(s.allowClients(s.limitRequests(http.HandlerFunc(s.serveFile))))
+}
+
+// allowClients answers 403 to a client outside the allow-list, before it
+// takes a slot of the limits. A TCP client has shown its address with a
+// handshake, so unlike TFTP there is nothing to gain by silence; the
+// access log and the boot log get the reason.
+func (s *Server) allowClients(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := s.allow.Load()
+		if l == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		client, _ := netip.ParseAddrPort(r.RemoteAddr)
+		d := l.Check(client.Addr())
+		if d.Allowed {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if rec, ok := w.(*recorder); ok {
+			rec.reason = d.Reason
+		}
+		s.log.Warn("http: refused", "client", r.RemoteAddr, "path", r.URL.Path, "reason", d.Reason)
+		http.Error(w, "forbidden", http.StatusForbidden)
+	})
 }
 
 // limitRequests answers 503 at once past the limit: a storm of clients
@@ -239,7 +274,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			}
 			path := strings.TrimPrefix(r.URL.Path, "/")
 			s.Events.Record(audit.Event{Time: start, MAC: rec.mac, IP: host, Stage: audit.StageOf(path), Protocol: proto, File: path,
-				Bytes: rec.bytes, Duration: time.Since(start), Result: httpResult(rec.status)})
+				Bytes: rec.bytes, Duration: time.Since(start), Result: httpResult(rec.status), Reason: rec.reason})
 		}
 		if !s.accessLog.Load() {
 			return
@@ -265,6 +300,7 @@ type recorder struct {
 	status int
 	bytes  int64
 	mac    string // set by serveFile for a file made for one client
+	reason string // why the request was refused, if it was for a reason of ours
 }
 
 func (r *recorder) WriteHeader(code int) {
