@@ -14,6 +14,11 @@
 // parser keeping the other duplicate would see another request), a method
 // the path does not take is 405 with Allow, and the bearer scheme is
 // matched in any case, as RFC 7235 says.
+//
+// api.allow, if set, is checked before anything else, the health checks
+// included: a client outside it gets 403 in the same JSON shape, code
+// "client_not_allowed". The listener is on 127.0.0.1 by default; the
+// allow-list is for when it is not.
 package api
 
 import (
@@ -22,12 +27,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/api/strictjson"
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
@@ -74,6 +82,10 @@ type Server struct {
 	// token when MetricsAuth is set (api.metrics_auth).
 	Metrics     http.Handler
 	MetricsAuth bool
+	// Log, if set, gets a line for each client refused by the allow-list.
+	Log *slog.Logger
+
+	allow atomic.Pointer[allow.List] // api.allow (SetAllow)
 
 	streams  streams       // live feeds open (stream.go)
 	verified verifications // image verify results (images.go)
@@ -111,7 +123,33 @@ func (s *Server) Handler() http.Handler {
 		}
 	}
 	mux.HandleFunc("/", noRoute(mux))
-	return s.withSession(mux)
+	return s.allowClients(s.withSession(mux))
+}
+
+// SetAllow replaces the clients the API answers (api.allow); an empty list
+// allows every client.
+func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
+
+// allowClients answers 403 to a client outside api.allow, before any
+// route, token or cookie is looked at.
+func (s *Server) allowClients(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := s.allow.Load()
+		if l == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		client, _ := netip.ParseAddrPort(r.RemoteAddr)
+		d := l.Check(client.Addr())
+		if d.Allowed {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s.Log != nil {
+			s.Log.Warn("api: refused", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "reason", d.Reason)
+		}
+		writeError(w, http.StatusForbidden, "client_not_allowed", "", d.Reason)
+	})
 }
 
 // noRoute answers what no route takes: 405 with Allow when the path has
