@@ -26,6 +26,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/sockopt"
 )
@@ -58,9 +59,9 @@ type Stats struct {
 // Config is what the server needs besides the Handler.
 type Config struct {
 	Interfaces []string
-	Allow      []netip.Prefix // client subnets served; empty: the handler's subnets and the interfaces' own
-	RateLimit  int            // packets per second per MAC
-	BootServer bool           // also listen on 4011
+	Allow      allow.List // client subnets served; empty: the handler's subnets and the interfaces' own
+	RateLimit  int        // packets per second per MAC
+	BootServer bool       // also listen on 4011
 }
 
 // Server reads DHCP packets and answers them.
@@ -68,6 +69,7 @@ type Server struct {
 	log     *slog.Logger
 	handler atomic.Pointer[Handler]
 	cfg     Config
+	allow   atomic.Pointer[allow.List] // cfg.Allow, then SetAllow's
 	limiter *limiter
 	queue   chan packet
 	conns   []*ifaceConn
@@ -98,8 +100,13 @@ type packet struct {
 func NewServer(h *Handler, cfg Config, log *slog.Logger) *Server {
 	s := &Server{log: log, cfg: cfg, limiter: newLimiter(cfg.RateLimit), queue: make(chan packet, queueDepth)}
 	s.handler.Store(h)
+	s.allow.Store(&cfg.Allow)
 	return s
 }
+
+// SetAllow replaces the allow-list (a reload); an empty one means the
+// defaults, as in Config.
+func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
 
 // Start binds port 67 (and 4011 for the boot server) on each interface.
 func (s *Server) Start() error {
@@ -312,8 +319,8 @@ func (s *Server) allowed(req *dhcpv4.DHCPv4, ifAddrs []netip.Prefix, h *Handler)
 
 // allows checks one address against the allow-list, or the defaults.
 func (s *Server) allows(a netip.Addr, h *Handler, own []netip.Prefix) bool {
-	if len(s.cfg.Allow) > 0 {
-		return containedIn(a, s.cfg.Allow)
+	if l := s.allow.Load(); !l.Empty() {
+		return l.Check(a).Allowed
 	}
 	for _, sub := range h.Subnets {
 		if sub.Pool.Subnet.Contains(a) {
