@@ -114,6 +114,7 @@ type services struct {
 	http  []*http.Server
 	files *httpd.Server
 	dhcp  *dhcp.Server
+	api   *api.Server
 	watch *dhcp.Watch
 	db    *store.SQLite
 	inv   *inventory.Watcher
@@ -223,7 +224,7 @@ func (s *services) start(ctx context.Context) error {
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {
-		s.tftp = tftp.New(s.sfs, tftpSettings(cfg.TFTP), s.log)
+		s.tftp = tftp.New(s.sfs, tftpSettings(cfg), s.log)
 		s.tftp.Events = s.sink()
 		s.metrics.WatchTFTP(s.tftp)
 		conn, err := s.tftp.Listen(cfg.TFTP.Listen)
@@ -241,6 +242,7 @@ func (s *services) start(ctx context.Context) error {
 	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled || cfg.HTTP.TLS.Boot {
 		s.files = httpd.New(s.sfs, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
 		s.files.SetPerClient(cfg.HTTP.MaxPerClient)
+		s.files.SetAllow(cfg.AllowList("http"))
 		s.files.Events = s.sink()
 		s.metrics.WatchHTTP(s.files)
 	}
@@ -314,7 +316,9 @@ func (s *services) start(ctx context.Context) error {
 		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
 			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg),
 			Metrics: s.metrics.Handler(), MetricsAuth: cfg.API.MetricsAuth,
-			Images: catalog.New(cfg.Root, cfg.DataDir, s.db)}
+			Images: catalog.New(cfg.Root, cfg.DataDir, s.db), Log: s.log}
+		a.SetAllow(cfg.AllowList("api"))
+		s.api = a
 		if err := setVerifier(a.Images, cfg); err != nil {
 			s.log.Warn("dashboard: image signatures cannot be checked", "err", err)
 		}
@@ -521,7 +525,8 @@ func checkSigned(root, path string) error {
 	return nil
 }
 
-func tftpSettings(c config.TFTP) tftp.Settings {
+func tftpSettings(cfg config.Config) tftp.Settings {
+	c := cfg.TFTP
 	return tftp.Settings{
 		MaxBlockSize:  c.MaxBlockSize,
 		MaxWindowSize: c.MaxWindowSize,
@@ -529,6 +534,7 @@ func tftpSettings(c config.TFTP) tftp.Settings {
 		Retries:       c.Retries,
 		MaxTransfers:  c.MaxTransfers,
 		MaxPerClient:  c.MaxPerClient,
+		Allow:         cfg.AllowList("tftp"),
 	}
 }
 
@@ -537,7 +543,8 @@ func tftpSettings(c config.TFTP) tftp.Settings {
 // other key is logged by name and waits for a restart. liveConfig takes
 // exactly these over; TestReloadKeys holds the two together.
 var (
-	liveKeys    = []string{"root", "tftp", "http.access_log", "http.max_requests", "http.max_per_client", "log.level", "inventory"}
+	liveKeys = []string{"root", "allow", "tftp", "http.access_log", "http.max_requests", "http.max_per_client", "http.allow",
+		"dhcp.allow", "api.allow", "log.level", "inventory"}
 	restartKeys = []string{"tftp.listen", "tftp.enabled"}
 )
 
@@ -564,6 +571,7 @@ func liveConfig(old, cfg config.Config) config.Config {
 	run.HTTP.AccessLog, run.HTTP.MaxRequests, run.HTTP.MaxPerClient = cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, cfg.HTTP.MaxPerClient
 	run.Log.Level = cfg.Log.Level
 	run.Inventory = cfg.Inventory
+	run.Allow, run.HTTP.Allow, run.DHCP.Allow, run.API.Allow = cfg.Allow, cfg.HTTP.Allow, cfg.DHCP.Allow, cfg.API.Allow
 	return run
 }
 
@@ -605,11 +613,18 @@ func (s *services) reload(load func() (config.Config, error)) {
 	s.level.Set(parseLevel(run.Log.Level))
 	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
 	if s.tftp != nil {
-		s.tftp.Update(s.sfs, tftpSettings(run.TFTP))
+		s.tftp.Update(s.sfs, tftpSettings(run))
 	}
 	if s.files != nil {
 		s.files.Update(s.sfs, run.HTTP.AccessLog, run.HTTP.MaxRequests)
 		s.files.SetPerClient(run.HTTP.MaxPerClient)
+		s.files.SetAllow(run.AllowList("http"))
+	}
+	if s.dhcp != nil {
+		s.dhcp.SetAllow(run.AllowList("dhcp"))
+	}
+	if s.api != nil {
+		s.api.SetAllow(run.AllowList("api"))
 	}
 	// The old directory stays open: transfers in flight may still read it,
 	// and an os.Root costs one descriptor.
