@@ -26,16 +26,20 @@ func TestServerAllow(t *testing.T) {
 	relayed.GatewayIPAddr = net.IPv4(198, 51, 100, 1)
 	local, _ := dhcpv4.NewDiscovery(net.HardwareAddr{0x52, 0x54, 0, 0, 0, 2})
 
+	ok := func(s *Server, req *dhcpv4.DHCPv4) bool { a, _ := s.allowed(req, own, h); return a }
 	s := NewServer(h, Config{}, quiet)
-	if s.allowed(relayed, own, h) || !s.allowed(local, own, h) {
+	if ok(s, relayed) || !ok(s, local) {
 		t.Error("defaults: a relay from a subnet not served was allowed, or the link was not")
 	}
 	s.SetAllow(allow.List{Key: "allow", Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
-	if !s.allowed(relayed, own, h) || s.allowed(local, own, h) {
+	if !ok(s, relayed) || ok(s, local) {
 		t.Error("allow 198.51.100.0/24: the relay was refused, or the link outside it served")
 	}
+	if _, why := s.allowed(local, own, h); why != "192.0.2.1 is not in allow" {
+		t.Errorf("refusal reason %q", why)
+	}
 	s = NewServer(h, Config{Allow: allow.List{Key: "dhcp.allow", Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}}, quiet)
-	if s.allowed(relayed, own, h) || !s.allowed(local, own, h) {
+	if ok(s, relayed) || !ok(s, local) {
 		t.Error("dhcp.allow 192.0.2.0/24: wrong clients served")
 	}
 }

@@ -205,10 +205,10 @@ func (s *Server) serve(p packet) {
 	s.Stats.Requests[req.MessageType()].Add(1)
 	h := s.handler.Load()
 	addrs := p.ic.addresses()
-	if !s.allowed(req, addrs, h) {
+	if ok, why := s.allowed(req, addrs, h); !ok {
 		s.Stats.Denied.Add(1)
-		s.record(req, Result{Client: clientOf(req, p.ic.name, netip.Addr{}), Silent: "outside the allowed subnets", Port: p.ic.port}, "denied")
-		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr.String(), "giaddr", req.GatewayIPAddr)
+		s.record(req, Result{Client: clientOf(req, p.ic.name, netip.Addr{}), Silent: why, Port: p.ic.port}, "denied")
+		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr.String(), "giaddr", req.GatewayIPAddr, "reason", why)
 		return
 	}
 	if !s.limiter.allow(string(req.ClientHWAddr), time.Now()) {
@@ -303,31 +303,39 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 }
 
 // allowed reports whether the client's subnet — the relay's, or the
-// receiving interface's — is one we serve. Without an allow-list, that is
-// the handler's subnets and, for clients on the link, the interface's own.
-func (s *Server) allowed(req *dhcpv4.DHCPv4, ifAddrs []netip.Prefix, h *Handler) bool {
+// receiving interface's — is one we serve, and if not, why. Without an
+// allow-list, that is the handler's subnets and, for clients on the link,
+// the interface's own.
+func (s *Server) allowed(req *dhcpv4.DHCPv4, ifAddrs []netip.Prefix, h *Handler) (bool, string) {
 	if gi, ok := addr4(req.GatewayIPAddr); ok {
 		return s.allows(gi, h, nil)
 	}
+	why := "no address of the interface is in a served subnet"
 	for _, a := range ifAddrs {
-		if s.allows(a.Addr(), h, ifAddrs) {
-			return true
+		ok, reason := s.allows(a.Addr(), h, ifAddrs)
+		if ok {
+			return true, ""
 		}
+		why = reason
 	}
-	return false
+	return false, why
 }
 
 // allows checks one address against the allow-list, or the defaults.
-func (s *Server) allows(a netip.Addr, h *Handler, own []netip.Prefix) bool {
+func (s *Server) allows(a netip.Addr, h *Handler, own []netip.Prefix) (bool, string) {
 	if l := s.allow.Load(); !l.Empty() {
-		return l.Check(a).Allowed
+		d := l.Check(a)
+		return d.Allowed, d.Reason
 	}
 	for _, sub := range h.Subnets {
 		if sub.Pool.Subnet.Contains(a) {
-			return true
+			return true, ""
 		}
 	}
-	return containedIn(a, own)
+	if containedIn(a, own) {
+		return true, ""
+	}
+	return false, "outside the allowed subnets"
 }
 
 func containedIn(a netip.Addr, prefixes []netip.Prefix) bool {
