@@ -21,6 +21,10 @@ PACKAGES=(
   iproute2
   # image workflow: ISOs, WIMs, OpenPGP-signed sums, Authenticode peers
   genisoimage wimtools gnupg sbsigntool coreutils
+  # metrics: promtool checks the /metrics output and the example rules
+  prometheus
+  # the dashboard's browser (chromedp drives it headless)
+  chromium
 )
 
 retry() {

@@ -206,6 +206,7 @@ http:
   listen: ":8080"
   access_log: true
   max_requests: 1024   # in flight; past it, 503 with Retry-After
+  max_per_client: 32   # in flight from one address (0: no bound)
   tls:
     enabled: true
     listen: ":8443"

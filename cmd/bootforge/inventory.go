@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
@@ -204,10 +205,11 @@ func newHostCmd(g *globalFlags) *cobra.Command {
 	var req inventory.NextBootRequest
 	var clear bool
 	next := &cobra.Command{
-		Use:   "next-boot MAC [ENTRY] [--expires 2h] [--always] [--clear]",
-		Short: "Make the next boot of MAC take ENTRY instead of the menu",
+		Use:   "next-boot MAC|HOST [ENTRY] [--expires 2h] [--always] [--clear]",
+		Short: "Make the next boot of MAC (or of a host's one MAC) take ENTRY instead of the menu",
 		Long: `Set a one-shot: the next boot of MAC boots ENTRY of its profile's menu
-directly. ENTRY must be in a menu (the main one or a firmware variant) of
+directly. A host name stands for the host's MAC (a host with several
+must be given the one to boot). ENTRY must be in a menu (the main one or a firmware variant) of
 a profile MAC can get: its pinned profile, or any profile whose rules its
 MAC and labels do not rule out, and the default profile. It is consumed
 only when the boot has clearly started (the kernel, wimboot or ISO was
@@ -284,6 +286,7 @@ func printHosts(w io.Writer, views []inventory.HostView, asJSON bool) error {
 
 func newProfileCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "profile", Short: "Show hardware profiles"}
+	var listJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List profiles in precedence order",
@@ -294,6 +297,29 @@ func newProfileCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer o.db.Close()
+			if listJSON {
+				type view struct {
+					Name           string   `json:"name"`
+					Priority       int      `json:"priority"`
+					Rules          int      `json:"rules"`
+					Entries        []string `json:"entries"`
+					Default        string   `json:"default,omitempty"`
+					DefaultProfile bool     `json:"default_profile"`
+					Source         string   `json:"source"`
+				}
+				views := []view{}
+				for _, p := range o.inv.Profiles() {
+					v := view{Name: p.Name, Priority: p.Priority, Rules: len(p.Match), Entries: []string{}, Default: p.Menu.Default,
+						DefaultProfile: p.Name == o.inv.Default, Source: p.Source}
+					for _, e := range p.Menu.Entries {
+						v.Entries = append(v.Entries, e.Name)
+					}
+					views = append(views, v)
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(views)
+			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tPRIORITY\tRULES\tENTRIES\tDEFAULT\tSOURCE")
 			for _, p := range o.inv.Profiles() {
@@ -308,25 +334,72 @@ func newProfileCmd(g *globalFlags) *cobra.Command {
 	}
 	show := &cobra.Command{
 		Use:   "show NAME",
-		Short: "Show one profile as JSON",
+		Short: "Show one profile as written (YAML), and where",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := openOffline(cmd, g)
+			cfg, err := loadConfig(cmd, g)
 			if err != nil {
 				return err
 			}
-			defer o.db.Close()
-			p, ok := o.inv.Profile(args[0])
-			if !ok {
-				return fmt.Errorf("no profile %q", args[0])
+			profiles, _, errs := inventory.Read(inventorySource(cfg, g.config, nil))
+			for _, w := range profiles {
+				if w.Value.Name != args[0] {
+					continue
+				}
+				text, err := profileYAML(w.Value)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "# %s\n%s", printable(w.Source), text)
+				return nil
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(p)
+			if len(errs) > 0 {
+				return fmt.Errorf("no profile %q (and: %s)", args[0], strings.Join(errs, "; "))
+			}
+			return fmt.Errorf("no profile %q", args[0])
 		},
 	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
 	cmd.AddCommand(list, show)
 	return cmd
+}
+
+// profileYAML writes a profile as YAML without the keys left at their
+// zero value, so that it reads as it was written.
+func profileYAML(p config.Profile) (string, error) {
+	var n yaml.Node
+	if err := n.Encode(p); err != nil {
+		return "", err
+	}
+	pruneZero(&n)
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return "", err
+	}
+	return b.String(), enc.Close()
+}
+
+// pruneZero drops mapping keys whose value is "", 0, false, or an empty
+// list or mapping.
+func pruneZero(n *yaml.Node) {
+	for _, c := range n.Content {
+		pruneZero(c)
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		v := n.Content[i+1]
+		zero := (v.Kind == yaml.ScalarNode && (v.Value == "" || v.Tag == "!!int" && v.Value == "0" || v.Tag == "!!bool" && v.Value == "false" || v.Value == "0s")) ||
+			((v.Kind == yaml.SequenceNode || v.Kind == yaml.MappingNode) && len(v.Content) == 0)
+		if !zero {
+			kept = append(kept, n.Content[i], v)
+		}
+	}
+	n.Content = kept
 }
 
 func newMenuCmd(g *globalFlags) *cobra.Command {
@@ -387,7 +460,16 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			text, err := menu.Render(d, ft, server)
+			site := menu.Site{BaseURL: "http://" + server}
+			if o.cfg.HTTP.TLS.IPXETrust && ft == menu.FormatIPXE {
+				// An iPXE built with HTTPS and image trust: the boot TLS listener.
+				host, _, err := net.SplitHostPort(server)
+				if err != nil {
+					host = server
+				}
+				site = menu.Site{BaseURL: "https://" + net.JoinHostPort(host, portOf(o.cfg.HTTP.TLS.BootListen)), Trust: true}
+			}
+			text, err := menu.Render(d, ft, site)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,7 +26,7 @@ Private keys are 0600. To bring your own, drop those four PEM files in
 (keys unencrypted, PKCS#8, PKCS#1 or SEC 1), or give your CA to
 "keys init --ca-cert F --ca-key F", which issues the signing certificate.`,
 	}
-	cmd.AddCommand(newKeysInitCmd(g), newKeysShowCmd(g))
+	cmd.AddCommand(newKeysInitCmd(g), newKeysShowCmd(g), newKeysExportEDK2Cmd(g))
 	return cmd
 }
 
@@ -91,6 +92,38 @@ func newKeysShowCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	catalogFlags(cmd)
+	return cmd
+}
+
+func newKeysExportEDK2Cmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export-edk2 FILE",
+		Short: "Write the CA as the EFI signature list that UEFI HTTPS boot trusts",
+		Long: `Write the signing CA's certificate (ca.pem) as an EFI_SIGNATURE_LIST
+(EFI_CERT_X509_GUID, DER): the list of CAs that EDK2's HTTPS boot trusts.
+The boot TLS listener (http.tls.boot) has a certificate issued by this CA.
+
+  QEMU/OVMF:  -fw_cfg name=etc/edk2/https/cacerts,file=FILE
+  real UEFI:  enroll ca.pem in the firmware setup's TLS
+              Auth Configuration, where it has one`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd, g)
+			if err != nil {
+				return err
+			}
+			b, err := keys.EDK2CACerts(cfg.KeysDir())
+			if err != nil {
+				return fmt.Errorf("%w (bootforge keys init makes the CA)", err)
+			}
+			if err := os.WriteFile(args[0], b, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: the CA of %s as an EFI signature list (%d bytes)\n", args[0], cfg.KeysDir(), len(b))
+			return nil
+		},
+	}
 	catalogFlags(cmd)
 	return cmd
 }

@@ -33,6 +33,7 @@ import (
 	"bootforge/internal/inventory"
 	"bootforge/internal/keys"
 	"bootforge/internal/menufs"
+	"bootforge/internal/metrics"
 	"bootforge/internal/store"
 	"bootforge/internal/tftp"
 )
@@ -113,12 +114,17 @@ type services struct {
 	http  []*http.Server
 	files *httpd.Server
 	dhcp  *dhcp.Server
+	api   *api.Server
 	watch *dhcp.Watch
 	db    *store.SQLite
 	inv   *inventory.Watcher
 	menus *menufs.FS
 	sfs   bootfs.FS
 	audit *audit.Recorder
+	// metrics counts every event on its way to the boot log (events) and
+	// reads the servers' counters when /metrics is scraped.
+	metrics *metrics.Metrics
+	events  audit.Sink
 
 	ready   atomic.Bool // every enabled service is bound
 	stopped sync.Map    // service name → error, for those that stopped
@@ -177,21 +183,28 @@ func (s *services) start(ctx context.Context) error {
 	if s.db, err = openStore(cfg); err != nil {
 		return err
 	}
-	if s.inv, err = inventory.NewWatcher(inventorySource(cfg, s.configFile, s.db), s.log); err != nil {
+	if s.inv, err = inventory.NewWatcher(s.inventorySource(cfg), s.log); err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
 	go s.inv.Run(ctx, 2*time.Second)
 	sightings := boot.NewSightingTable()
 	host, _ := os.Hostname()
+	macOf := func(ip netip.Addr) string {
+		if c, ok := sightings.ByIP(ip); ok {
+			return c.MAC.String()
+		}
+		return ""
+	}
+	v := buildVersion()
+	s.metrics = metrics.New(metrics.Build{Version: v.version, Revision: v.commit, GoVersion: v.goVersion})
+	var bootLog audit.Sink
 	if cfg.Audit.Enabled {
-		s.audit = audit.NewRecorder(s.db, host, func(ip netip.Addr) string {
-			if c, ok := sightings.ByIP(ip); ok {
-				return c.MAC.String()
-			}
-			return ""
-		}, s.log)
+		s.audit = audit.NewRecorder(s.db, host, macOf, s.log)
+		s.metrics.WatchBootLog(s.audit)
+		bootLog = s.audit
 		go keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log)
 	}
+	s.events = s.metrics.Sink(bootLog, macOf)
 	// Files of built image versions are served only as their manifests say.
 	s.menus = menufs.New(catalog.NewGuard(dir, s.log), s.inv.Current, s.db, sightings, s.log)
 	s.menus.Events = s.sink()
@@ -204,13 +217,16 @@ func (s *services) start(ctx context.Context) error {
 		s.menus.Signer = signer
 		s.log.Info("signing generated menus", "keys", cfg.KeysDir(), "signer", signer.Certificate().Subject.String())
 	}
+	// An operator's iPXE with HTTPS and image trust verifies what it loads.
+	s.menus.IPXETrust = cfg.HTTP.TLS.IPXETrust
 	// GRUB menus, kernels and initrds of signed profiles get <path>.sig.
 	s.sfs = grubSigned(cfg.KeysDir(), s.menus, s.inv.Current, s.log)
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {
-		s.tftp = tftp.New(s.sfs, tftpSettings(cfg.TFTP), s.log)
+		s.tftp = tftp.New(s.sfs, tftpSettings(cfg), s.log)
 		s.tftp.Events = s.sink()
+		s.metrics.WatchTFTP(s.tftp)
 		conn, err := s.tftp.Listen(cfg.TFTP.Listen)
 		if err != nil {
 			return fmt.Errorf("tftp.listen: %w", err)
@@ -223,9 +239,12 @@ func (s *services) start(ctx context.Context) error {
 		}()
 		attrs = append(attrs, "tftp", conn.LocalAddr().String())
 	}
-	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled {
+	if cfg.HTTP.Enabled || cfg.HTTP.TLS.Enabled || cfg.HTTP.TLS.Boot {
 		s.files = httpd.New(s.sfs, cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, s.log)
+		s.files.SetPerClient(cfg.HTTP.MaxPerClient)
+		s.files.SetAllow(cfg.AllowList("http"))
 		s.files.Events = s.sink()
+		s.metrics.WatchHTTP(s.files)
 	}
 	if cfg.HTTP.Enabled {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -244,16 +263,39 @@ func (s *services) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("http.tls.listen: %w", err)
 		}
+		if err := s.metrics.WatchCert(cert); err != nil {
+			return fmt.Errorf("http.tls: %w", err)
+		}
 		srv := httpd.NewHTTPServer(s.files.Handler(), s.log)
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
+	if cfg.HTTP.TLS.Boot {
+		// The boot TLS listener, for UEFI HTTP boot: an RSA certificate
+		// from bootforge's CA and RSA key exchange, which firmware needs.
+		addrs, names := bootTLSNames(cfg)
+		cert, issued, err := keys.BootTLSCert(cfg.KeysDir(), filepath.Join(cfg.DataDir, "tls"), addrs, names, time.Now())
+		if err != nil {
+			return fmt.Errorf("http.tls.boot: %w (bootforge keys init makes the CA)", err)
+		}
+		if issued {
+			s.log.Info("boot TLS certificate issued", "file", filepath.Join(cfg.DataDir, "tls", keys.BootCert), "addresses", fmt.Sprint(addrs))
+		}
+		ln, err := net.Listen("tcp", cfg.HTTP.TLS.BootListen)
+		if err != nil {
+			return fmt.Errorf("http.tls.boot_listen: %w", err)
+		}
+		srv := httpd.NewBootTLSServer(s.files.Handler(), cert, s.log)
+		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
+		attrs = append(attrs, "https_boot", ln.Addr().String(), "https_boot_sha256", httpd.Fingerprint(cert))
+	}
 	if cfg.DHCP.Mode != dhcp.ModeOff {
-		srv, err := dhcp.FromConfig(cfg, s.db, s.inv.Current, sightings, s.sink(), s.log)
+		srv, err := dhcp.FromConfig(cfg, s.metrics.Leases(s.db), s.inv.Current, sightings, s.sink(), s.log)
 		if err != nil {
 			return err
 		}
+		s.metrics.WatchDHCP(srv)
 		if err := srv.Start(); err != nil {
 			return err
 		}
@@ -261,6 +303,9 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "dhcp", cfg.DHCP.Mode, "dhcp_on", strings.Join(srv.Addrs(), ","))
 		if cfg.DHCP.Watch.Enabled {
 			s.watch = startWatch(cfg.DHCP, s.sink(), s.log)
+			if s.watch != nil {
+				s.metrics.WatchForeignDHCP(s.watch)
+			}
 		}
 	}
 	if cfg.API.Enabled {
@@ -269,12 +314,23 @@ func (s *services) start(ctx context.Context) error {
 			return fmt.Errorf("api.listen: %w", err)
 		}
 		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
-			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg)}
+			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg),
+			Metrics: s.metrics.Handler(), MetricsAuth: cfg.API.MetricsAuth,
+			Images: catalog.New(cfg.Root, cfg.DataDir, s.db), Log: s.log}
+		a.SetAllow(cfg.AllowList("api"))
+		s.api = a
+		if err := setVerifier(a.Images, cfg); err != nil {
+			s.log.Warn("dashboard: image signatures cannot be checked", "err", err)
+		}
+		if s.audit != nil {
+			a.Feed = s.audit
+		}
+		srv := httpd.NewHTTPServer(a.Handler(), s.log)
 		// The boot HTTP server's header and idle timeouts and header
 		// bound; a whole request (at most api.MaxBody) within ReadTimeout;
 		// at most max_connections open, so at most that many requests.
-		srv := httpd.NewHTTPServer(a.Handler(), s.log)
 		srv.ReadTimeout = 30 * time.Second
+		srv.RegisterOnShutdown(a.CloseStreams) // the live feeds end, or Shutdown would wait for them
 		attrs = append(attrs, "api", ln.Addr().String())
 		ln = netutil.LimitListener(ln, cfg.API.MaxConnections)
 		if cfg.API.TLS.Enabled {
@@ -293,13 +349,45 @@ func (s *services) start(ctx context.Context) error {
 	return nil
 }
 
-// sink is the boot log, or nil when it is off: a nil interface, not a nil
-// *Recorder, so that servers skip recording altogether.
-func (s *services) sink() audit.Sink {
-	if s.audit == nil {
-		return nil
+// sink takes the servers' events: it counts them for the metrics and
+// passes them on to the boot log, if it is on.
+func (s *services) sink() audit.Sink { return s.events }
+
+// bootTLSNames are what the boot TLS certificate is issued for: the
+// addresses clients are sent to (every address of this machine but
+// link-local ones, dhcp.server_address, boot_listen's host) and the host
+// name. EDK2 checks the URL's host against them.
+func bootTLSNames(cfg config.Config) ([]net.IP, []string) {
+	var addrs []net.IP
+	add := func(ip net.IP) {
+		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+			return
+		}
+		for _, a := range addrs {
+			if a.Equal(ip) {
+				return
+			}
+		}
+		addrs = append(addrs, ip)
 	}
-	return s.audit
+	if ifaddrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range ifaddrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				add(ipn.IP)
+			}
+		}
+	}
+	if sa := cfg.DHCP.ServerAddress; sa.IsValid() {
+		add(net.IP(sa.AsSlice()))
+	}
+	if host, _, err := net.SplitHostPort(cfg.HTTP.TLS.BootListen); err == nil {
+		add(net.ParseIP(host))
+	}
+	names := []string{"localhost"}
+	if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
+		names = append(names, h)
+	}
+	return addrs, names
 }
 
 // problems lists what keeps the service from being ready.
@@ -401,7 +489,16 @@ func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inv
 	return inventory.Source{Config: cfg.Inventory, ConfigFile: configFile, Dir: dir, Store: db,
 		CheckKernel:       func(path string) error { return checkSigned(cfg.Root, path) },
 		SecureBootSubnets: secure,
-		Images:            catalog.New(cfg.Root, cfg.DataDir, db)}
+		Images:            catalog.New(cfg.Root, cfg.DataDir, db),
+		Root:              cfg.Root, CaseInsensitive: cfg.TFTP.CaseInsensitive}
+}
+
+// inventorySource is the server's: warnings about profiles in the
+// inventory directory go to its log.
+func (s *services) inventorySource(cfg config.Config) inventory.Source {
+	src := inventorySource(cfg, s.configFile, s.db)
+	src.Warn = func(msg string) { s.log.Warn("inventory: " + msg) }
+	return src
 }
 
 // checkSigned refuses a kernel that Secure Boot firmware would refuse: one
@@ -428,7 +525,8 @@ func checkSigned(root, path string) error {
 	return nil
 }
 
-func tftpSettings(c config.TFTP) tftp.Settings {
+func tftpSettings(cfg config.Config) tftp.Settings {
+	c := cfg.TFTP
 	return tftp.Settings{
 		MaxBlockSize:  c.MaxBlockSize,
 		MaxWindowSize: c.MaxWindowSize,
@@ -436,6 +534,7 @@ func tftpSettings(c config.TFTP) tftp.Settings {
 		Retries:       c.Retries,
 		MaxTransfers:  c.MaxTransfers,
 		MaxPerClient:  c.MaxPerClient,
+		Allow:         cfg.AllowList("tftp"),
 	}
 }
 
@@ -444,7 +543,8 @@ func tftpSettings(c config.TFTP) tftp.Settings {
 // other key is logged by name and waits for a restart. liveConfig takes
 // exactly these over; TestReloadKeys holds the two together.
 var (
-	liveKeys    = []string{"root", "tftp", "http.access_log", "http.max_requests", "log.level", "inventory"}
+	liveKeys = []string{"root", "allow", "tftp", "http.access_log", "http.max_requests", "http.max_per_client", "http.allow",
+		"dhcp.allow", "api.allow", "log.level", "inventory"}
 	restartKeys = []string{"tftp.listen", "tftp.enabled"}
 )
 
@@ -468,9 +568,10 @@ func liveConfig(old, cfg config.Config) config.Config {
 	run.Root = cfg.Root
 	run.TFTP = cfg.TFTP
 	run.TFTP.Listen, run.TFTP.Enabled = old.TFTP.Listen, old.TFTP.Enabled
-	run.HTTP.AccessLog, run.HTTP.MaxRequests = cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests
+	run.HTTP.AccessLog, run.HTTP.MaxRequests, run.HTTP.MaxPerClient = cfg.HTTP.AccessLog, cfg.HTTP.MaxRequests, cfg.HTTP.MaxPerClient
 	run.Log.Level = cfg.Log.Level
 	run.Inventory = cfg.Inventory
+	run.Allow, run.HTTP.Allow, run.DHCP.Allow, run.API.Allow = cfg.Allow, cfg.HTTP.Allow, cfg.DHCP.Allow, cfg.API.Allow
 	return run
 }
 
@@ -505,17 +606,25 @@ func (s *services) reload(load func() (config.Config, error)) {
 			return
 		}
 	}
-	if err := s.inv.SetSource(inventorySource(run, s.configFile, s.db)); err != nil {
+	if err := s.inv.SetSource(s.inventorySource(run)); err != nil {
 		s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("inventory: %w", err))
 		return
 	}
 	s.level.Set(parseLevel(run.Log.Level))
 	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
 	if s.tftp != nil {
-		s.tftp.Update(s.sfs, tftpSettings(run.TFTP))
+		s.tftp.Update(s.sfs, tftpSettings(run))
 	}
 	if s.files != nil {
 		s.files.Update(s.sfs, run.HTTP.AccessLog, run.HTTP.MaxRequests)
+		s.files.SetPerClient(run.HTTP.MaxPerClient)
+		s.files.SetAllow(run.AllowList("http"))
+	}
+	if s.dhcp != nil {
+		s.dhcp.SetAllow(run.AllowList("dhcp"))
+	}
+	if s.api != nil {
+		s.api.SetAllow(run.AllowList("api"))
 	}
 	// The old directory stays open: transfers in flight may still read it,
 	// and an os.Root costs one descriptor.

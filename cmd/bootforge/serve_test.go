@@ -68,7 +68,8 @@ func TestReloadKeys(t *testing.T) {
 
 	for key, live := range map[string]bool{
 		"root": true, "tftp.max_window_size": true, "tftp.case_insensitive": true, "tftp.timeout": true,
-		"http.access_log": true, "http.max_requests": true, "log.level": true,
+		"http.access_log": true, "http.max_requests": true, "log.level": true, "allow": true, "tftp.allow": true,
+		"http.allow": true, "dhcp.allow": true, "api.allow": true, "allowx": false, "dhcp.allowx": false,
 		"inventory.default_profile": true, "inventory.profiles": true, "inventory.profiles[2].menu.title": true,
 		"tftp.listen": false, "tftp.enabled": false, "data_dir": false, "store_sync": false, "log.format": false,
 		"http.listen": false, "http.enabled": false, "http.tls.listen": false, "http.tls.cert": false,

@@ -2,10 +2,10 @@
 // health endpoints on the management listener — a separate address from
 // the boot listeners, so that it can live on the management network only.
 //
-// Every request but the health checks and the OpenAPI document carries a
-// bearer token (`bootforge token create --role read|admin`); tokens are
-// stored hashed. Reads need the read role, writes admin, and every write
-// is itself a boot-log event. Errors are JSON with a stable code and, for
+// Every request but the health checks, the OpenAPI document and /metrics
+// (unless api.metrics_auth) carries a bearer token (`bootforge token
+// create --role read|admin`); tokens are stored hashed. Reads need the
+// read role, writes admin, and every write is itself a boot-log event. Errors are JSON with a stable code and, for
 // a bad request, the field at fault.
 //
 // Every client gets the same answer for the same mistake, whatever its
@@ -14,6 +14,11 @@
 // parser keeping the other duplicate would see another request), a method
 // the path does not take is 405 with Allow, and the bearer scheme is
 // matched in any case, as RFC 7235 says.
+//
+// api.allow, if set, is checked before anything else, the health checks
+// included: a client outside it gets 403 in the same JSON shape, code
+// "client_not_allowed". The listener is on 127.0.0.1 by default; the
+// allow-list is for when it is not.
 package api
 
 import (
@@ -22,15 +27,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/api/strictjson"
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
+	"bootforge/internal/catalog"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/inventory"
@@ -65,6 +74,21 @@ type Server struct {
 	// Store names the store the server uses (for SQLite, the file), so
 	// that a command run beside the server can tell it opened another.
 	Store string
+	// Feed, if set, is the live boot log for /api/v1/events/stream, the
+	// dashboard's feed; Images, if set, the versions /api/v1/images lists.
+	Feed   Feed
+	Images *catalog.Catalog
+	// Metrics, if set, answers /metrics: without a token, or with a read
+	// token when MetricsAuth is set (api.metrics_auth).
+	Metrics     http.Handler
+	MetricsAuth bool
+	// Log, if set, gets a line for each client refused by the allow-list.
+	Log *slog.Logger
+
+	allow atomic.Pointer[allow.List] // api.allow (SetAllow)
+
+	streams  streams       // live feeds open (stream.go)
+	verified verifications // image verify results (images.go)
 }
 
 // Handler returns the mux for the management listener.
@@ -88,8 +112,44 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /api/v1/next-boot/{mac}", s.auth(RoleAdmin, s.deleteNextBoot))
 	mux.Handle("GET /api/v1/leases", s.auth(RoleRead, s.listLeases))
 	mux.Handle("GET /api/v1/events", s.auth(RoleRead, s.listEvents))
+	mux.Handle("GET /api/v1/events/stream", s.auth(RoleRead, s.streamEvents))
+	mux.Handle("GET /api/v1/images", s.auth(RoleRead, s.listImages))
+	s.dashboardRoutes(mux)
+	if s.Metrics != nil {
+		if s.MetricsAuth {
+			mux.Handle("GET /metrics", s.auth(RoleRead, s.Metrics.ServeHTTP))
+		} else {
+			mux.Handle("GET /metrics", s.Metrics)
+		}
+	}
 	mux.HandleFunc("/", noRoute(mux))
-	return mux
+	return s.allowClients(s.withSession(mux))
+}
+
+// SetAllow replaces the clients the API answers (api.allow); an empty list
+// allows every client.
+func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
+
+// allowClients answers 403 to a client outside api.allow, before any
+// route, token or cookie is looked at.
+func (s *Server) allowClients(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := s.allow.Load()
+		if l == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		client, _ := netip.ParseAddrPort(r.RemoteAddr)
+		d := l.Check(client.Addr())
+		if d.Allowed {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s.Log != nil {
+			s.Log.Warn("api: refused", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "reason", d.Reason)
+		}
+		writeError(w, http.StatusForbidden, "client_not_allowed", "", d.Reason)
+	})
 }
 
 // noRoute answers what no route takes: 405 with Allow when the path has

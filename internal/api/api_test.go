@@ -114,6 +114,7 @@ type apiTest struct {
 	db           *fakeStore
 	read, admin  string
 	handler      http.Handler
+	srv          *Server
 	lastResponse string
 }
 
@@ -149,7 +150,7 @@ func newAPITest(t *testing.T) *apiTest {
 		t.Fatal(err)
 	}
 	s := &Server{DB: db, Inventory: func() *boot.Inventory { return inv }, Events: db}
-	a.handler = s.Handler()
+	a.handler, a.srv = s.Handler(), s
 	return a
 }
 
@@ -397,7 +398,7 @@ func TestRequestEdges(t *testing.T) {
 		}
 	}
 	a.wantError(a.admin, "GET", "/api/v1/nothing", "", 404, "not_found", "")
-	a.wantError(a.admin, "GET", "/", "", 404, "not_found", "")
+	a.wantError(a.admin, "GET", "/nothing", "", 404, "not_found", "") // "/" is the dashboard
 
 	// The bearer scheme in any case (RFC 7235); anything else is 401.
 	for _, h := range []string{"bearer " + a.read, "BEARER " + a.read, "Bearer  " + a.read + " ", "bEaReR " + a.read} {

@@ -61,6 +61,7 @@ type Recorder struct {
 	once    sync.Once
 	dropped atomic.Int64
 	written atomic.Int64
+	fan     subscribers // live watchers (Subscribe)
 }
 
 // QueueSize bounds the events waiting for the writer.
@@ -92,6 +93,7 @@ func (r *Recorder) Record(e Event) {
 			e.MAC = r.macOf(ip)
 		}
 	}
+	r.fan.publish(e)
 	select {
 	case r.queue <- e:
 	default:
@@ -101,6 +103,9 @@ func (r *Recorder) Record(e Event) {
 
 // Dropped counts events lost to a full queue; Written those stored.
 func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
+
+// Queued counts events waiting for the writer.
+func (r *Recorder) Queued() int { return len(r.queue) }
 
 // Written counts events stored.
 func (r *Recorder) Written() int64 { return r.written.Load() }

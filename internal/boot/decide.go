@@ -176,6 +176,9 @@ func (c Client) With(earlier Client) Client {
 	if !c.Link.IsValid() {
 		c.Link = earlier.Link
 	}
+	if c.CircuitID == nil && c.RemoteID == nil { // only a relayed DHCP packet carries them
+		c.CircuitID, c.RemoteID = earlier.CircuitID, earlier.RemoteID
+	}
 	return c
 }
 

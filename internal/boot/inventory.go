@@ -133,7 +133,12 @@ type Selector struct {
 	Product      string
 	Serial       string
 	Subnet       netip.Prefix // the client's address or its relay's
-	Labels       []string     // all must be on the host
+	// CircuitID and RemoteID are patterns on the relay agent information
+	// (option 82.1 and 82.2) a relay added: which switch port, which
+	// switch.
+	CircuitID string
+	RemoteID  string
+	Labels    []string // all must be on the host
 }
 
 // Menu is what a profile offers.
@@ -206,7 +211,7 @@ func (s Selector) specificity() int {
 	if len(s.OUI) > 0 {
 		n += 10 + len(s.OUI)
 	}
-	for _, v := range []string{s.Manufacturer, s.Product, s.Vendor} {
+	for _, v := range []string{s.Manufacturer, s.Product, s.Vendor, s.CircuitID, s.RemoteID} {
 		if v != "" {
 			n += 10
 		}
@@ -237,6 +242,10 @@ func (s *Selector) matches(c *Client, labels []string) bool {
 		return false
 	}
 	if !glob(s.Vendor, c.VendorClass) || !glob(s.Manufacturer, c.Manufacturer) || !glob(s.Product, c.Product) || !glob(s.Serial, c.Serial) {
+		return false
+	}
+	if (s.CircuitID != "" && !glob(s.CircuitID, strings.ToLower(string(c.CircuitID)))) ||
+		(s.RemoteID != "" && !glob(s.RemoteID, strings.ToLower(string(c.RemoteID)))) {
 		return false
 	}
 	if s.Subnet.IsValid() && !c.OnNetwork(s.Subnet) {
@@ -285,7 +294,8 @@ func disjoint(a, b Selector) bool {
 	if b.MAC != nil && len(a.OUI) > 0 && (len(b.MAC) < len(a.OUI) || string(b.MAC[:len(a.OUI)]) != string(a.OUI)) {
 		return true
 	}
-	for _, c := range [][2]string{{a.Vendor, b.Vendor}, {a.Manufacturer, b.Manufacturer}, {a.Product, b.Product}, {a.Serial, b.Serial}} {
+	for _, c := range [][2]string{{a.Vendor, b.Vendor}, {a.Manufacturer, b.Manufacturer}, {a.Product, b.Product}, {a.Serial, b.Serial},
+		{a.CircuitID, b.CircuitID}, {a.RemoteID, b.RemoteID}} {
 		if c[0] != "" && c[1] != "" && literal(c[0]) && literal(c[1]) && !strings.EqualFold(c[0], c[1]) {
 			return true
 		}
@@ -347,6 +357,7 @@ func NewInventory(profiles []Profile, hosts []Host, defaultProfile string) (*Inv
 			sel := &p.Match[si]
 			sel.Vendor, sel.Manufacturer = strings.ToLower(sel.Vendor), strings.ToLower(sel.Manufacturer)
 			sel.Product, sel.Serial, sel.UUID = strings.ToLower(sel.Product), strings.ToLower(sel.Serial), strings.ToLower(sel.UUID)
+			sel.CircuitID, sel.RemoteID = strings.ToLower(sel.CircuitID), strings.ToLower(sel.RemoteID)
 		}
 		for _, m := range append([]Menu{p.Menu}, variants(p)...) {
 			if err := m.check(); err != nil {

@@ -19,6 +19,14 @@ type Resolver struct {
 	Script string
 	// HTTPPort is the port of our HTTP server in URLs.
 	HTTPPort int
+	// HTTPSPort, if not 0, is the port of the boot TLS listener: UEFI HTTP
+	// boot clients (which can all do HTTPS, trusting the CA they were
+	// given) get https:// loader URLs on it.
+	HTTPSPort int
+	// IPXEHTTPS says that the iPXE we serve can do HTTPS and trusts our
+	// CA (an operator's build; Debian's iPXE cannot): it gets an https://
+	// script URL on HTTPSPort. Without HTTPSPort it has no effect.
+	IPXEHTTPS bool
 	// SecureBootLoader is the shim that x64 UEFI clients on the Secure Boot
 	// path get instead of their loader; shim then fetches grubx64.efi from
 	// the same directory, and GRUB its grub.cfg.
@@ -57,8 +65,12 @@ func (r *Resolver) resolve(c Client, choice *Choice) Plan {
 	switch {
 	case c.IsIPXE():
 		// iPXE gets the script, never the loader again: that would loop.
+		if r.IPXEHTTPS && r.HTTPSPort != 0 {
+			return Plan{Boot: true, Firmware: fw, Stage: StageIPXE,
+				BootFile: url("https", c.Server, r.HTTPSPort, r.Script), Reason: "iPXE (built with HTTPS): chain to the boot script over HTTPS"}
+		}
 		return Plan{Boot: true, Firmware: fw, Stage: StageIPXE,
-			BootFile: r.url(c.Server, r.Script), Reason: "iPXE: chain to the boot script"}
+			BootFile: url("http", c.Server, r.HTTPPort, r.Script), Reason: "iPXE: chain to the boot script"}
 	case !c.HasArch:
 		// A PXE client without option 93 is an old BIOS ROM (RFC 4578 made
 		// the option mandatory later).
@@ -71,7 +83,11 @@ func (r *Resolver) resolve(c Client, choice *Choice) Plan {
 		if path == "" {
 			return Plan{Firmware: fw, Reason: fmt.Sprintf("no HTTP boot loader configured for %s", fw)}
 		}
-		return Plan{Boot: true, Firmware: fw, Stage: StageFirmware, BootFile: r.url(c.Server, path),
+		if r.HTTPSPort != 0 {
+			return Plan{Boot: true, Firmware: fw, Stage: StageFirmware, BootFile: url("https", c.Server, r.HTTPSPort, path),
+				HTTPClient: true, Reason: "UEFI HTTP boot: loader over HTTPS"}
+		}
+		return Plan{Boot: true, Firmware: fw, Stage: StageFirmware, BootFile: url("http", c.Server, r.HTTPPort, path),
 			HTTPClient: true, Reason: "UEFI HTTP boot: loader over HTTP"}
 	}
 	if fw == FirmwareEFIx64 {
@@ -118,9 +134,9 @@ func FormatUUID(b []byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// url makes an HTTP URL for path on our server. An unknown server
-// address (a preview that names none) is written SERVER.
-func (r *Resolver) url(server netip.Addr, path string) string {
+// url makes a scheme:// URL for path on our server at port. An unknown
+// server address (a preview that names none) is written SERVER.
+func url(scheme string, server netip.Addr, port int, path string) string {
 	host := server.String()
 	switch {
 	case !server.IsValid():
@@ -128,9 +144,9 @@ func (r *Resolver) url(server netip.Addr, path string) string {
 	case server.Is6():
 		host = "[" + host + "]"
 	}
-	port := ""
-	if r.HTTPPort != 0 && r.HTTPPort != 80 {
-		port = ":" + strconv.Itoa(r.HTTPPort)
+	hostport := host
+	if port != 0 && !(scheme == "http" && port == 80) && !(scheme == "https" && port == 443) {
+		hostport += ":" + strconv.Itoa(port)
 	}
-	return "http://" + host + port + "/" + strings.TrimPrefix(path, "/")
+	return scheme + "://" + hostport + "/" + strings.TrimPrefix(path, "/")
 }

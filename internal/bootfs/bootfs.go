@@ -197,7 +197,9 @@ func classify(err error) error {
 func (d *Dir) fold(name string) (string, bool) {
 	dir := "."
 	for _, part := range strings.Split(name, "/") {
-		f, err := d.root.Open(dir)
+		// O_DIRECTORY: a component that is a FIFO fails at once instead of
+		// blocking the open until a writer comes.
+		f, err := d.root.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 		if err != nil {
 			return "", false
 		}

@@ -35,6 +35,10 @@ type Config struct {
 	// "normal" hands it to the OS (survives a crash of bootforge, as Kea's
 	// memfile and dnsmasq's lease file do).
 	StoreSync string `yaml:"store_sync"`
+	// Allow lists the client subnets TFTP, HTTP(S) and DHCP answer, unless
+	// a listener has its own list (tftp.allow, http.allow, dhcp.allow).
+	// Empty: every client. See AllowList.
+	Allow []Prefix `yaml:"allow"`
 
 	Log   Log   `yaml:"log"`
 	Audit Audit `yaml:"audit"`
@@ -95,6 +99,11 @@ type API struct {
 	// client waits to be accepted. A connection carries one request at a
 	// time, so this bounds requests in flight too.
 	MaxConnections int `yaml:"max_connections"`
+	// MetricsAuth makes /metrics require a read token, as /api/v1 does.
+	MetricsAuth bool `yaml:"metrics_auth"`
+	// Allow lists the client subnets the API answers; others get 403.
+	// Empty: every client. The top-level allow does not apply here.
+	Allow []Prefix `yaml:"allow"`
 }
 
 // APITLS makes api.listen speak HTTPS only. Without Cert and Key it uses
@@ -133,6 +142,8 @@ type TFTP struct {
 	MaxPerClient int `yaml:"max_per_client"`
 	// CaseInsensitive lets "BOOT\BCD" find "boot/bcd", as Windows loaders expect.
 	CaseInsensitive bool `yaml:"case_insensitive"`
+	// Allow, if set, replaces the top-level allow for TFTP.
+	Allow []Prefix `yaml:"allow"`
 }
 
 // HTTP configures the HTTP and HTTPS servers.
@@ -145,6 +156,12 @@ type HTTP struct {
 	// MaxRequests bounds requests in flight, over HTTP and HTTPS together;
 	// past it a client gets 503 with Retry-After at once.
 	MaxRequests int `yaml:"max_requests"`
+	// MaxPerClient bounds requests in flight from one client address (0:
+	// none), so that one host cannot hold every slot of MaxRequests.
+	MaxPerClient int `yaml:"max_per_client"`
+	// Allow, if set, replaces the top-level allow for HTTP and HTTPS
+	// (every listener, the boot TLS one too).
+	Allow []Prefix `yaml:"allow"`
 }
 
 // TLS configures HTTPS. Without Cert and Key a self-signed certificate is
@@ -154,6 +171,17 @@ type TLS struct {
 	Listen  string `yaml:"listen"`
 	Cert    string `yaml:"cert"`
 	Key     string `yaml:"key"`
+	// Boot turns on the boot TLS listener at BootListen, for UEFI HTTP
+	// boot firmware: an RSA certificate issued by bootforge's CA, and RSA
+	// key exchange allowed (no forward secrecy for clients that offer
+	// nothing else). DHCP then hands arch 16/19 clients https:// loader URLs.
+	Boot       bool   `yaml:"boot"`
+	BootListen string `yaml:"boot_listen"`
+	// IPXETrust declares that the iPXE served was built by the operator
+	// with HTTPS and image trust, trusting bootforge's CA: its script URL
+	// and menus use the boot TLS listener, and menus verify every kernel
+	// and initrd (imgtrust, imgverify). Needs Boot and signing.enabled.
+	IPXETrust bool `yaml:"ipxe_trust"`
 }
 
 // Signing configures detached CMS signatures of image manifests and
@@ -191,11 +219,12 @@ func Default() Config {
 			MaxPerClient:  16,
 		},
 		HTTP: HTTP{
-			Enabled:     true,
-			Listen:      ":8080",
-			AccessLog:   true,
-			MaxRequests: 1024,
-			TLS:         TLS{Enabled: true, Listen: ":8443"},
+			Enabled:      true,
+			Listen:       ":8080",
+			AccessLog:    true,
+			MaxRequests:  1024,
+			MaxPerClient: 32,
+			TLS:          TLS{Enabled: true, Listen: ":8443", BootListen: ":4433"},
 		},
 		DHCP: defaultDHCP(),
 		API:  API{Enabled: true, Listen: "127.0.0.1:9090", MaxConnections: 64},
@@ -303,6 +332,9 @@ func (c *Config) Validate() error {
 			bad("api.tls.cert", "cert and key must be given together (or neither, for the self-signed certificate)")
 		}
 	}
+	if c.HTTP.MaxPerClient < 0 {
+		bad("http.max_per_client", "%d is negative (0: no bound)", c.HTTP.MaxPerClient)
+	}
 	if c.HTTP.MaxRequests < 1 {
 		bad("http.max_requests", "%d must be at least 1", c.HTTP.MaxRequests)
 	}
@@ -311,6 +343,12 @@ func (c *Config) Validate() error {
 		if (c.HTTP.TLS.Cert == "") != (c.HTTP.TLS.Key == "") {
 			bad("http.tls.cert", "cert and key must be given together (or neither, for a self-signed certificate)")
 		}
+	}
+	if c.HTTP.TLS.Boot {
+		checkAddr(bad, "http.tls.boot_listen", c.HTTP.TLS.BootListen)
+	}
+	if c.HTTP.TLS.IPXETrust && (!c.HTTP.TLS.Boot || !c.Signing.Enabled) {
+		bad("http.tls.ipxe_trust", "needs http.tls.boot (iPXE fetches over its listener) and signing.enabled (what iPXE verifies)")
 	}
 	c.DHCP.validate(bad)
 	for i, p := range c.Inventory.Profiles {
@@ -333,6 +371,24 @@ func (c Config) URLPort() int {
 		return c.DHCP.HTTPPort
 	}
 	_, p, err := net.SplitHostPort(c.HTTP.Listen)
+	if err != nil {
+		return 0
+	}
+	port, err := net.LookupPort("tcp", p)
+	if err != nil {
+		return 0
+	}
+	return port
+}
+
+// BootURLPort is the port of the https:// URLs for UEFI HTTP boot (and a
+// trusting iPXE): the port of http.tls.boot_listen; 0 when the boot TLS
+// listener is off.
+func (c Config) BootURLPort() int {
+	if !c.HTTP.TLS.Boot {
+		return 0
+	}
+	_, p, err := net.SplitHostPort(c.HTTP.TLS.BootListen)
 	if err != nil {
 		return 0
 	}

@@ -36,6 +36,10 @@ type DHCP struct {
 	Loaders Loaders `yaml:"loaders"`
 	// IPXEScript is the path, below the HTTP root, of the script iPXE gets.
 	IPXEScript string `yaml:"ipxe_script"`
+	// BootServerDiscovery, in proxy mode, leaves the boot file out of the
+	// offer to PXE firmware and sends it to the boot server on udp/4011
+	// (PXE 2.1 boot server discovery), whose ACK names the file.
+	BootServerDiscovery bool `yaml:"boot_server_discovery"`
 	// RateLimit is the packets per second answered per MAC address (burst
 	// twice that); a firmware retry storm costs no more.
 	RateLimit int `yaml:"rate_limit"`
@@ -267,6 +271,10 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 	}
 	if d.Mode != "off" && len(d.Interfaces) == 0 {
 		bad("dhcp.interfaces", "name the interfaces to serve (a DHCP server must not answer everywhere)")
+	}
+	if d.BootServerDiscovery && d.Mode != "proxy" {
+		// Only proxy mode listens on udp/4011.
+		bad("dhcp.boot_server_discovery", "works only in proxy mode (mode is %q)", d.Mode)
 	}
 	if d.ServerAddress.IsValid() && !d.ServerAddress.Is4() {
 		bad("dhcp.server_address", "%q is not an IPv4 address", d.ServerAddress)

@@ -89,7 +89,7 @@ inventory:
 				val = "1h2m"
 			}
 		}
-		if key == "dhcp.allow" {
+		if key == "allow" || key == "tftp.allow" || key == "http.allow" || key == "dhcp.allow" || key == "api.allow" {
 			val = "192.0.2.0/24"
 		}
 		if err := cfg.Set(key, val); err != nil {

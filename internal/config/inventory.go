@@ -44,6 +44,8 @@ type Selector struct {
 	Product      string   `yaml:"product"`
 	Serial       string   `yaml:"serial"`
 	Subnet       string   `yaml:"subnet"`
+	CircuitID    string   `yaml:"circuit_id"` // relay agent option 82.1, a glob
+	RemoteID     string   `yaml:"remote_id"`  // relay agent option 82.2, a glob
 	Labels       []string `yaml:"labels"`
 }
 

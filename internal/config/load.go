@@ -215,11 +215,18 @@ var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 type decoder struct {
 	lines map[string]int
 	errs  Errors
+	// inAlias counts the aliases (*name) being followed, aliased the
+	// values reached through them: a few lines of nested aliases expand
+	// to billions of values.
+	inAlias, aliased int
 	// sectionsNeedValues refuses a section or list key with no value
 	// ("dhcp:" and nothing under it), the mark of a file cut in the middle
 	// of a mapping.
 	sectionsNeedValues bool
 }
+
+// maxAliased bounds the values reached through aliases in one document.
+const maxAliased = 100_000
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
@@ -229,15 +236,37 @@ var textFormats = map[reflect.Type]string{
 	reflect.TypeFor[netip.Addr](): "an IP address like 192.0.2.1",
 }
 
+// maxErrors bounds the errors reported for one document; past it, one
+// more says the rest are not shown.
+const maxErrors = 100
+
 func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
-	d.errs = append(d.errs, &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	switch {
+	case len(d.errs) < maxErrors:
+		d.errs = append(d.errs, &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	case len(d.errs) == maxErrors:
+		d.errs = append(d.errs, &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf("more than %d errors; the rest are not shown", maxErrors)})
+	}
 }
 
 // value decodes node n into v, walking structs, slices and maps itself so that
 // every error knows its key path and line.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
+	if len(d.errs) > maxErrors {
+		return // enough said
+	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
+		d.inAlias++
+		defer func() { d.inAlias-- }()
+	}
+	if d.inAlias > 0 {
+		if d.aliased++; d.aliased > maxAliased {
+			if d.aliased == maxAliased+1 {
+				d.fail(n, path, "more than %d values reached through aliases (*name)", maxAliased)
+			}
+			return
+		}
 	}
 	if path != "" {
 		d.lines[path] = n.Line

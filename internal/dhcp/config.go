@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"time"
 
 	"bootforge/internal/audit"
@@ -27,6 +26,8 @@ func NewResolver(cfg config.Config) *boot.Resolver {
 		HTTPLoaders:      l.HTTP(),
 		Script:           cfg.DHCP.IPXEScript,
 		HTTPPort:         cfg.URLPort(),
+		HTTPSPort:        cfg.BootURLPort(),
+		IPXEHTTPS:        cfg.HTTP.TLS.IPXETrust,
 		SecureBootLoader: l.SecureBootX64,
 	}
 	for _, s := range cfg.DHCP.Subnets {
@@ -47,20 +48,18 @@ func FromConfig(cfg config.Config, leases lease.Store, inv func() *boot.Inventor
 	if err != nil {
 		return nil, err
 	}
-	srv := NewServer(h, serverConfig(cfg.DHCP), log)
+	srv := NewServer(h, serverConfig(cfg), log)
 	srv.Events = events
 	return srv, nil
 }
 
-// serverConfig is what the server needs besides the handler.
-func serverConfig(d config.DHCP) Config {
-	allow := make([]netip.Prefix, len(d.Allow))
-	for i, p := range d.Allow {
-		allow[i] = p.Prefix
-	}
+// serverConfig is what the server needs besides the handler. The
+// allow-list is dhcp.allow, else the top-level allow.
+func serverConfig(cfg config.Config) Config {
+	d := cfg.DHCP
 	return Config{
 		Interfaces: d.Interfaces,
-		Allow:      allow,
+		Allow:      cfg.AllowList("dhcp"),
 		RateLimit:  d.RateLimit,
 		BootServer: d.Mode == ModeProxy,
 	}
@@ -77,6 +76,8 @@ func NewHandler(cfg config.Config, leases lease.Store, inv func() *boot.Inventor
 		ServerAddress: d.ServerAddress,
 		Log:           log,
 		Sightings:     seen,
+
+		BootServerDiscovery: d.BootServerDiscovery,
 	}
 	if d.Mode != ModeAuthoritative {
 		return h, nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/boot"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp/lease"
@@ -154,9 +155,18 @@ func TestNewHandlerAuthoritative(t *testing.T) {
 
 func TestFromConfigProxy(t *testing.T) {
 	cfg := parseConfig(t, "dhcp:\n  mode: proxy\n  interfaces: [br0, br1]\n  allow: [192.0.2.0/24]\n  rate_limit: 7\n")
-	want := Config{Interfaces: []string{"br0", "br1"}, Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, RateLimit: 7, BootServer: true}
-	if got := serverConfig(cfg.DHCP); !reflect.DeepEqual(got, want) {
+	want := Config{Interfaces: []string{"br0", "br1"}, Allow: allow.List{Key: "dhcp.allow", Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, RateLimit: 7, BootServer: true}
+	if got := serverConfig(cfg); !reflect.DeepEqual(got, want) {
 		t.Errorf("server config %+v, want %+v", got, want)
+	}
+	// The top-level allow is DHCP's when dhcp.allow is not set; dhcp.allow wins.
+	top := parseConfig(t, "allow: [198.51.100.0/24]\ndhcp:\n  mode: proxy\n  interfaces: [br0]\n")
+	if got := serverConfig(top).Allow; got.Key != "allow" || len(got.Prefixes) != 1 || got.Prefixes[0] != netip.MustParsePrefix("198.51.100.0/24") {
+		t.Errorf("top-level allow: DHCP got %+v", got)
+	}
+	both := parseConfig(t, "allow: [198.51.100.0/24]\ndhcp:\n  mode: proxy\n  interfaces: [br0]\n  allow: [192.0.2.0/24]\n")
+	if got := serverConfig(both).Allow; got.Key != "dhcp.allow" || len(got.Prefixes) != 1 || got.Prefixes[0] != netip.MustParsePrefix("192.0.2.0/24") {
+		t.Errorf("dhcp.allow over allow: DHCP got %+v", got)
 	}
 	store := &memLeases{err: errors.New("a proxy must not read leases")}
 	h, err := NewHandler(cfg, store, nil, nil, nil)

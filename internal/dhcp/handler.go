@@ -49,6 +49,11 @@ type Handler struct {
 	// gets, so that later steps (a pxelinux.cfg by IP, the iPXE script)
 	// know who asks and what its firmware said.
 	Sightings boot.Sightings
+	// BootServerDiscovery, in proxy mode, leaves the boot file out of the
+	// offer to PXE firmware and sends the firmware to the boot server on
+	// udp/4011 instead (PXE 2.1 boot server discovery), whose ACK names
+	// the file.
+	BootServerDiscovery bool
 }
 
 // Result is what the handler did with one request, and why: the client as
@@ -64,6 +69,12 @@ type Result struct {
 	Silent string
 	// Err is a failure of ours (a reply that could not be built).
 	Err error
+	// Port is the local port the request came in on: 67, or 4011 for the
+	// PXE boot server.
+	Port int
+	// Discovery says the reply is a proxy offer that names no boot file
+	// and sends the client to the boot server on udp/4011 for it.
+	Discovery bool
 }
 
 // request is one packet with where it came from.
@@ -102,7 +113,7 @@ func (h *Handler) handle(req request) Result {
 	if h.Inventory != nil {
 		inv = h.Inventory()
 	}
-	res := Result{Client: c, Plan: h.Resolver.Resolve(c, inv)}
+	res := Result{Client: c, Plan: h.Resolver.Resolve(c, inv), Port: req.port}
 	h.seen(c)
 	switch {
 	case req.port == pxePort:
@@ -161,9 +172,35 @@ func (h *Handler) proxy(req request, res *Result, local, server netip.Addr) {
 		res.Silent = "not a PXE client"
 	case !res.Plan.Boot:
 		res.Silent = res.Plan.Reason
+	case h.BootServerDiscovery && discoverable(res.Plan):
+		res.Discovery = true
+		res.answer(discoveryOffer(req.pkt, local, server))
 	default:
 		res.answer(bootReply(req.pkt, dhcpv4.MessageTypeOffer, res.Plan, local, server))
 	}
+}
+
+// discoverable says whether a plan's client can be sent to the boot server
+// on 4011: PXE firmware loading over TFTP. iPXE gets its script from the
+// offer, and UEFI HTTP boot knows no boot servers.
+func discoverable(plan boot.Plan) bool {
+	return plan.Stage == boot.StageFirmware && !plan.HTTPClient
+}
+
+// discoveryOffer is a proxy offer that names no boot file: PXEClient and
+// the discovery options that send the client to the boot server at server,
+// udp/4011, for its boot file (PXE 2.1, "Boot Server Discovery").
+func discoveryOffer(p *dhcpv4.DHCPv4, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
+	reply, err := dhcpv4.NewReplyFromRequest(p,
+		dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
+		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, discoveryOptions(server))))
+	if err != nil {
+		return nil, err
+	}
+	echoUUID(reply, p)
+	return reply, nil
 }
 
 // bootServer answers the PXE boot-server request on port 4011: a REQUEST
@@ -175,7 +212,14 @@ func (h *Handler) bootServer(req request, res *Result, local, server netip.Addr)
 	case !res.Plan.Boot:
 		res.Silent = res.Plan.Reason
 	default:
-		res.answer(bootReply(req.pkt, dhcpv4.MessageTypeAck, res.Plan, local, server))
+		reply, err := bootReply(req.pkt, dhcpv4.MessageTypeAck, res.Plan, local, server)
+		if item := bootItem(req.pkt); err == nil && item != nil {
+			// A request after discovery names the boot item it chose; the
+			// ACK answers for that item (PXE 2.1, "Boot Server Discovery").
+			reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation,
+				append([]byte{pxeBootItem, 4}, append(item, pxeEnd)...)))
+		}
+		res.answer(reply, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -462,4 +463,125 @@ func TestResultCarriesDecision(t *testing.T) {
 	if res.Reply != nil || res.Silent == "" {
 		t.Fatalf("non-PXE client in proxy mode: reply %v, silent %q", res.Reply != nil, res.Silent)
 	}
+}
+
+// With boot_server_discovery, the proxy offer to PXE firmware names no boot
+// file; its option 43 sends the firmware to the boot server on udp/4011 by
+// unicast, with a menu EDK2 takes at once. The 4011 ACK then names the
+// file and answers for the boot item the client chose. iPXE and UEFI HTTP
+// boot still get their file in the offer.
+func TestBootServerDiscoveryOffer(t *testing.T) {
+	h := newHandler(t, ModeProxy)
+	h.BootServerDiscovery = true
+	res := h.handle(request{pkt: discover(t, pxeMods(7)...), iface: "br0", ifAddrs: ifAddrs,
+		src: netip.MustParseAddrPort("0.0.0.0:68"), port: 67})
+	offer := res.Reply
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer || !res.Discovery || res.Port != 67 {
+		t.Fatalf("reply %v, discovery %v, port %d, silent %q", offer, res.Discovery, res.Port, res.Silent)
+	}
+	if offer.BootFileName != "" || offer.Options.Has(dhcpv4.OptionBootfileName) || offer.Options.Has(dhcpv4.OptionTFTPServerName) {
+		t.Fatalf("the discovery offer names a boot file: %q, options 66/67 %q %q",
+			offer.BootFileName, offer.Options.Get(dhcpv4.OptionTFTPServerName), offer.Options.Get(dhcpv4.OptionBootfileName))
+	}
+	if !offer.YourIPAddr.IsUnspecified() || offer.ClassIdentifier() != "PXEClient" || !offer.ServerIdentifier().Equal(serverIP.AsSlice()) {
+		t.Fatalf("yiaddr %s, option 60 %q, server id %s", offer.YourIPAddr, offer.ClassIdentifier(), offer.ServerIdentifier())
+	}
+	if u := offer.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(u) != 17 {
+		t.Fatalf("option 97 not echoed: %x", u)
+	}
+	sub := pxeSubOptions(t, offer.Options.Get(dhcpv4.OptionVendorSpecificInformation))
+	// Discovery control: no broadcast, no multicast, listed servers only;
+	// bit 3 ("boot file given, skip discovery") clear.
+	if !bytes.Equal(sub[6], []byte{7}) {
+		t.Errorf("PXE_DISCOVERY_CONTROL = %x, want 07", sub[6])
+	}
+	// One boot server of type 0x8000 at this server's address.
+	if want := []byte{0x80, 0, 1, 192, 0, 2, 1}; !bytes.Equal(sub[8], want) {
+		t.Errorf("PXE_BOOT_SERVERS = %x, want %x", sub[8], want)
+	}
+	// A menu whose first item is that type (type 0 means local boot to
+	// EDK2), and a prompt with timeout 0: take the first item at once.
+	if m := sub[9]; len(m) < 4 || m[0] != 0x80 || m[1] != 0 || int(m[2]) != len(m)-3 {
+		t.Errorf("PXE_BOOT_MENU = %x", m)
+	}
+	if p := sub[10]; len(p) < 2 || p[0] != 0 {
+		t.Errorf("PXE_MENU_PROMPT = %x, want timeout 0 and a prompt", p)
+	}
+
+	// The boot server's ACK on 4011: the boot file, and the boot item echoed.
+	req := discover(t, append(pxeMods(7), dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation,
+		[]byte{71, 4, 0x80, 0, 0, 0, 255})))...)
+	req.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
+	req.ClientIPAddr = net.IPv4(192, 0, 2, 77).To4()
+	sent := req.ToBytes()
+	res = h.handle(request{pkt: req, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("192.0.2.77:4011"), port: pxePort})
+	ack := res.Reply
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || res.Port != pxePort || res.Discovery {
+		t.Fatalf("4011: reply %v, port %d, discovery %v, silent %q", ack, res.Port, res.Discovery, res.Silent)
+	}
+	if ack.BootFileName != "snponly.efi" || !ack.ServerIPAddr.Equal(serverIP.AsSlice()) {
+		t.Fatalf("4011 ACK: file %q, siaddr %s", ack.BootFileName, ack.ServerIPAddr)
+	}
+	if got, want := ack.Options.Get(dhcpv4.OptionVendorSpecificInformation), []byte{71, 4, 0x80, 0, 0, 0, 255}; !bytes.Equal(got, want) {
+		t.Errorf("4011 ACK option 43 = %x, want the boot item echoed %x", got, want)
+	}
+	if !bytes.Equal(req.ToBytes(), sent) {
+		t.Error("answering changed the request")
+	}
+
+	// iPXE gets the script, UEFI HTTP boot its URL: neither does discovery.
+	for name, mods := range map[string][]dhcpv4.Modifier{
+		"iPXE": append(pxeMods(7), dhcpv4.WithOption(dhcpv4.OptUserClass("iPXE"))),
+		"HTTPClient": {
+			dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003000")),
+			dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 16})),
+		},
+	} {
+		res := h.handle(request{pkt: discover(t, mods...), iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("0.0.0.0:68"), port: 67})
+		if res.Reply == nil || res.Discovery || res.Reply.BootFileName == "" {
+			t.Errorf("%s: reply %v, discovery %v, silent %q", name, res.Reply, res.Discovery, res.Silent)
+		}
+	}
+
+	// With server_address set, that is the boot server the client asks
+	// (EDK2 also loads the file from it).
+	h.ServerAddress = netip.MustParseAddr("198.51.100.9")
+	res = h.handle(request{pkt: discover(t, pxeMods(0)...), iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("0.0.0.0:68"), port: 67})
+	if res.Reply == nil {
+		t.Fatalf("BIOS PXE: silent %q", res.Silent)
+	}
+	if want := []byte{0x80, 0, 1, 198, 51, 100, 9}; !bytes.Equal(pxeSubOptions(t, res.Reply.Options.Get(dhcpv4.OptionVendorSpecificInformation))[8], want) {
+		t.Errorf("PXE_BOOT_SERVERS with server_address: want %x", want)
+	}
+
+	// The boot log says which exchange it was.
+	var got events
+	s := &Server{Events: &got}
+	s.record(req, res, "ok")
+	s.record(req, Result{Plan: res.Plan, Reply: ack, Port: pxePort}, "ok")
+	if len(got) != 2 || got[0].Stage != "offer" || !strings.Contains(got[0].Reason, "udp/4011") || got[0].File != "" {
+		t.Fatalf("discovery offer event: %+v", got)
+	}
+	if got[1].Stage != "bootserver-ack" || got[1].File != "snponly.efi" {
+		t.Fatalf("4011 ACK event: %+v", got[1])
+	}
+}
+
+// pxeSubOptions splits option 43 into PXE sub-options, which must end with
+// 255.
+func pxeSubOptions(t *testing.T, b []byte) map[byte][]byte {
+	t.Helper()
+	out := map[byte][]byte{}
+	for len(b) > 0 {
+		switch {
+		case b[0] == 255:
+			return out
+		case len(b) < 2 || len(b) < 2+int(b[1]):
+			t.Fatalf("option 43 truncated at %x", b)
+		}
+		out[b[0]] = b[2 : 2+int(b[1])]
+		b = b[2+int(b[1]):]
+	}
+	t.Fatalf("option 43 does not end with 255")
+	return nil
 }

@@ -22,6 +22,65 @@ const (
 // sub-option 255.
 var pxeVendorOptions = []byte{6, 1, 8, 255}
 
+// PXE 2.1 vendor sub-options (option 43) for boot server discovery.
+const (
+	pxeDiscoveryControl = 6  // PXE_DISCOVERY_CONTROL
+	pxeBootServers      = 8  // PXE_BOOT_SERVERS: type, count, addresses
+	pxeBootMenu         = 9  // PXE_BOOT_MENU: type, description
+	pxeMenuPrompt       = 10 // PXE_MENU_PROMPT: timeout, prompt
+	pxeBootItem         = 71 // PXE_BOOT_ITEM: type, layer (client's request, server's ACK)
+	pxeEnd              = 255
+)
+
+// pxeBootServerType is the one boot server type bootforge announces, from
+// the range the PXE spec leaves to vendors (0x8000-0xFFFE). Type 0 would
+// mean "PXE bootstrap server": EDK2 takes it for local boot and gives up.
+const pxeBootServerType = 0x8000
+
+// Discovery control bits 0-2: no broadcast discovery (EDK2 broadcasts it to
+// port 67, where the proxy answers only DISCOVERs), no multicast discovery
+// (nobody listens on a multicast group), and accept only the servers in
+// PXE_BOOT_SERVERS. Left: unicast to the listed server on udp/4011. Bit 3
+// is clear, so the client does not expect a boot file in the offer.
+const discoverUnicastOnly = 1<<0 | 1<<1 | 1<<2
+
+// discoveryOptions is option 43 for a proxy offer that sends a PXE client
+// to the boot server at server instead of naming the boot file: discovery
+// control, one boot server, a one-item menu and a prompt with timeout 0,
+// which makes the firmware take that item at once (PXE 2.1, table 2-1).
+func discoveryOptions(server netip.Addr) []byte {
+	const desc = "bootforge"
+	ip := server.As4()
+	typ := []byte{pxeBootServerType >> 8, pxeBootServerType & 0xff}
+	b := []byte{pxeDiscoveryControl, 1, discoverUnicastOnly}
+	b = append(b, pxeBootServers, 7, typ[0], typ[1], 1, ip[0], ip[1], ip[2], ip[3])
+	b = append(b, pxeBootMenu, byte(3+len(desc)), typ[0], typ[1], byte(len(desc)))
+	b = append(b, desc...)
+	b = append(b, pxeMenuPrompt, byte(1+len(desc)), 0)
+	b = append(b, desc...)
+	return append(b, pxeEnd)
+}
+
+// bootItem returns the PXE_BOOT_ITEM (type and layer, 4 bytes) of a
+// boot server request, or nil.
+func bootItem(p *dhcpv4.DHCPv4) []byte {
+	v := p.Options.Get(dhcpv4.OptionVendorSpecificInformation)
+	for len(v) > 0 && v[0] != pxeEnd {
+		if v[0] == 0 { // pad
+			v = v[1:]
+			continue
+		}
+		if len(v) < 2 || len(v) < 2+int(v[1]) {
+			return nil
+		}
+		if v[0] == pxeBootItem && v[1] == 4 {
+			return append([]byte(nil), v[2:6]...)
+		}
+		v = v[2+int(v[1]):]
+	}
+	return nil
+}
+
 var errNotRequest = errors.New("not a BOOTREQUEST")
 
 // parse decodes a request. It merges options carried in the file and sname
@@ -143,6 +202,12 @@ func withBoot(reply, req *dhcpv4.DHCPv4, plan boot.Plan, server netip.Addr) {
 			reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeVendorOptions))
 		}
 	}
+	echoUUID(reply, req)
+}
+
+// echoUUID copies the client's machine identifier (option 97) into the
+// reply, as the PXE spec asks of PXE servers.
+func echoUUID(reply, req *dhcpv4.DHCPv4) {
 	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
 		reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/sockopt"
 )
@@ -49,14 +50,18 @@ type Stats struct {
 	Denied      atomic.Int64 // outside the allowed subnets
 	RateLimited atomic.Int64
 	Dropped     atomic.Int64 // queue full
+	// Requests counts parsed packets, Replies sent replies, by DHCP
+	// message type (option 53): Requests[dhcpv4.MessageTypeDiscover].
+	Requests [256]atomic.Int64
+	Replies  [256]atomic.Int64
 }
 
 // Config is what the server needs besides the Handler.
 type Config struct {
 	Interfaces []string
-	Allow      []netip.Prefix // client subnets served; empty: the handler's subnets and the interfaces' own
-	RateLimit  int            // packets per second per MAC
-	BootServer bool           // also listen on 4011
+	Allow      allow.List // client subnets served; empty: the handler's subnets and the interfaces' own
+	RateLimit  int        // packets per second per MAC
+	BootServer bool       // also listen on 4011
 }
 
 // Server reads DHCP packets and answers them.
@@ -64,6 +69,7 @@ type Server struct {
 	log     *slog.Logger
 	handler atomic.Pointer[Handler]
 	cfg     Config
+	allow   atomic.Pointer[allow.List] // cfg.Allow, then SetAllow's
 	limiter *limiter
 	queue   chan packet
 	conns   []*ifaceConn
@@ -94,8 +100,13 @@ type packet struct {
 func NewServer(h *Handler, cfg Config, log *slog.Logger) *Server {
 	s := &Server{log: log, cfg: cfg, limiter: newLimiter(cfg.RateLimit), queue: make(chan packet, queueDepth)}
 	s.handler.Store(h)
+	s.allow.Store(&cfg.Allow)
 	return s
 }
+
+// SetAllow replaces the allow-list (a reload); an empty one means the
+// defaults, as in Config.
+func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
 
 // Start binds port 67 (and 4011 for the boot server) on each interface.
 func (s *Server) Start() error {
@@ -128,6 +139,9 @@ func (s *Server) Start() error {
 	}
 	return nil
 }
+
+// Handler returns the handler answering now: its mode and subnets.
+func (s *Server) Handler() *Handler { return s.handler.Load() }
 
 // Addrs lists the bound sockets, for the startup log.
 func (s *Server) Addrs() []string {
@@ -188,12 +202,13 @@ func (s *Server) serve(p packet) {
 		s.log.Debug("dhcp: malformed packet", "iface", p.ic.name, "src", p.src, "len", len(p.data), "err", err)
 		return
 	}
+	s.Stats.Requests[req.MessageType()].Add(1)
 	h := s.handler.Load()
 	addrs := p.ic.addresses()
-	if !s.allowed(req, addrs, h) {
+	if ok, why := s.allowed(req, addrs, h); !ok {
 		s.Stats.Denied.Add(1)
-		s.record(req, Result{Client: clientOf(req, p.ic.name, netip.Addr{}), Silent: "outside the allowed subnets"}, "denied")
-		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr.String(), "giaddr", req.GatewayIPAddr)
+		s.record(req, Result{Client: clientOf(req, p.ic.name, netip.Addr{}), Silent: why, Port: p.ic.port}, "denied")
+		s.log.Debug("dhcp: outside the allowed subnets", "iface", p.ic.name, "mac", req.ClientHWAddr.String(), "giaddr", req.GatewayIPAddr, "reason", why)
 		return
 	}
 	if !s.limiter.allow(string(req.ClientHWAddr), time.Now()) {
@@ -207,18 +222,22 @@ func (s *Server) serve(p packet) {
 		s.log.Error("dhcp: handling request", "mac", req.ClientHWAddr.String(), "err", res.Err)
 	case res.Silent != "":
 		s.Stats.Ignored.Add(1)
-		s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "reason", res.Silent)
+		s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "port", res.Port, "reason", res.Silent)
 		if res.Client.PXE() && !res.Plan.Boot {
 			s.record(req, res, "not answered") // a network boot we cannot serve: worth a line in the boot log
 		}
 	case res.Reply == nil:
 		s.record(req, res, "ok") // RELEASE, DECLINE
 	default:
-		if s.send(p.ic, req, res.Reply, p.src) {
+		if s.send(p.ic, req, res, p.src) {
 			s.record(req, res, "ok")
 		}
 	}
 }
+
+// StageBootServer prefixes the boot-log stage of an exchange with the PXE
+// boot server on udp/4011: "bootserver-request", "bootserver-ack".
+const StageBootServer = "bootserver-"
 
 // record writes the boot-log event for a request from what the handler
 // decided: the client's firmware, its profile, the reason, and the reply
@@ -246,10 +265,17 @@ func (s *Server) record(req *dhcpv4.DHCPv4, res Result, result string) {
 		}
 		e.File = reply.BootFileName
 	}
+	if res.Discovery {
+		e.Reason += "; boot file from the boot server on udp/4011"
+	}
+	if res.Port == pxePort {
+		e.Stage = StageBootServer + e.Stage // the PXE boot server's exchange, not DHCP's
+	}
 	s.Events.Record(e)
 }
 
-func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPort) bool {
+func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.AddrPort) bool {
+	reply := res.Reply
 	if reply.GatewayIPAddr != nil && !reply.GatewayIPAddr.IsUnspecified() {
 		reply.HopCount = 0
 	}
@@ -270,36 +296,46 @@ func (s *Server) send(ic *ifaceConn, req, reply *dhcpv4.DHCPv4, src netip.AddrPo
 		return false
 	}
 	s.Stats.Replied.Add(1)
-	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "mac", req.ClientHWAddr.String(), "yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName)
+	s.Stats.Replies[reply.MessageType()].Add(1)
+	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "request", req.MessageType(), "mac", req.ClientHWAddr.String(), "port", res.Port,
+		"yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName, "discovery", res.Discovery)
 	return true
 }
 
 // allowed reports whether the client's subnet — the relay's, or the
-// receiving interface's — is one we serve. Without an allow-list, that is
-// the handler's subnets and, for clients on the link, the interface's own.
-func (s *Server) allowed(req *dhcpv4.DHCPv4, ifAddrs []netip.Prefix, h *Handler) bool {
+// receiving interface's — is one we serve, and if not, why. Without an
+// allow-list, that is the handler's subnets and, for clients on the link,
+// the interface's own.
+func (s *Server) allowed(req *dhcpv4.DHCPv4, ifAddrs []netip.Prefix, h *Handler) (bool, string) {
 	if gi, ok := addr4(req.GatewayIPAddr); ok {
 		return s.allows(gi, h, nil)
 	}
+	why := "no address of the interface is in a served subnet"
 	for _, a := range ifAddrs {
-		if s.allows(a.Addr(), h, ifAddrs) {
-			return true
+		ok, reason := s.allows(a.Addr(), h, ifAddrs)
+		if ok {
+			return true, ""
 		}
+		why = reason
 	}
-	return false
+	return false, why
 }
 
 // allows checks one address against the allow-list, or the defaults.
-func (s *Server) allows(a netip.Addr, h *Handler, own []netip.Prefix) bool {
-	if len(s.cfg.Allow) > 0 {
-		return containedIn(a, s.cfg.Allow)
+func (s *Server) allows(a netip.Addr, h *Handler, own []netip.Prefix) (bool, string) {
+	if l := s.allow.Load(); !l.Empty() {
+		d := l.Check(a)
+		return d.Allowed, d.Reason
 	}
 	for _, sub := range h.Subnets {
 		if sub.Pool.Subnet.Contains(a) {
-			return true
+			return true, ""
 		}
 	}
-	return containedIn(a, own)
+	if containedIn(a, own) {
+		return true, ""
+	}
+	return false, "outside the allowed subnets"
 }
 
 func containedIn(a netip.Addr, prefixes []netip.Prefix) bool {

@@ -131,6 +131,15 @@ func (w *Watch) Servers() []Foreign {
 	return out
 }
 
+// Conflict reports whether f, one of Servers, conflicts with bootforge:
+// the judgement its log line and boot-log event carry.
+func (w *Watch) Conflict(f Foreign) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, _ := w.judge(&f)
+	return c
+}
+
 func cmpString(a, b string) int {
 	switch {
 	case a < b:

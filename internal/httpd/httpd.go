@@ -6,9 +6,14 @@
 // we add a strong ETag so that If-Range works, never list directories, and
 // send every path through bootfs's rules. Disk files are *os.File, so on
 // plain HTTP net/http hands them to the kernel with sendfile(2).
+//
+// A client outside the allow-list (http.allow, else allow) gets 403 before
+// anything else is looked at, on every listener: HTTP, HTTPS and the boot
+// TLS one share one Handler.
 package httpd
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,9 +25,11 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
 )
@@ -34,8 +41,16 @@ type Server struct {
 	accessLog atomic.Bool
 	inflight  atomic.Int64
 	limit     atomic.Int64
+	perClient atomic.Int64 // 0: no per-client bound
+	allow     atomic.Pointer[allow.List]
+
+	mu       sync.Mutex
+	byClient map[netip.Addr]int // requests in flight per client address
 	// Busy counts requests answered 503 because of the limit.
 	Busy atomic.Int64
+	// Responses counts answered requests by status class: Responses[2]
+	// counts 2xx, Responses[0] anything below 100 or above 599.
+	Responses [6]atomic.Int64
 	// Events, if set, gets one boot-log event per request.
 	Events audit.Sink
 }
@@ -54,10 +69,44 @@ func (s *Server) Update(files bootfs.FS, accessLog bool, maxRequests int) {
 	s.limit.Store(int64(maxRequests))
 }
 
-// Handler returns the HTTP handler: files, behind the request limit,
-// wrapped in the access log.
+// SetPerClient bounds the requests in flight from one client address (0:
+// no bound). Without it, one host that opens many connections and stops
+// reading takes every slot of the limit, and every other client gets 503.
+func (s *Server) SetPerClient(n int) { s.perClient.Store(int64(n)) }
+
+// SetAllow replaces the clients answered; others get 403. An empty list
+// allows every client.
+func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
+
+// Handler returns the HTTP handler: files, behind the allow-list and the
+// request limit, wrapped in the access log.
 func (s *Server) Handler() http.Handler {
-	return s.logRequests(s.limitRequests(http.HandlerFunc(s.serveFile)))
+	return s.logRequests(s.allowClients(s.limitRequests(http.HandlerFunc(s.serveFile))))
+}
+
+// allowClients answers 403 to a client outside the allow-list, before it
+// takes a slot of the limits. A TCP client has shown its address with a
+// handshake, so unlike TFTP there is nothing to gain by silence; the
+// access log and the boot log get the reason.
+func (s *Server) allowClients(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := s.allow.Load()
+		if l == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		client, _ := netip.ParseAddrPort(r.RemoteAddr)
+		d := l.Check(client.Addr())
+		if d.Allowed {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if rec, ok := w.(*recorder); ok {
+			rec.reason = d.Reason
+		}
+		s.log.Warn("http: refused", "client", r.RemoteAddr, "path", r.URL.Path, "reason", d.Reason)
+		http.Error(w, "forbidden", http.StatusForbidden)
+	})
 }
 
 // limitRequests answers 503 at once past the limit: a storm of clients
@@ -67,14 +116,57 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := s.inflight.Add(1); n > s.limit.Load() {
 			s.inflight.Add(-1)
-			s.Busy.Add(1)
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "busy, retry", http.StatusServiceUnavailable)
+			s.busy(w, r, "server limit (http.max_requests)")
 			return
 		}
 		defer s.inflight.Add(-1)
+		client, _ := netip.ParseAddrPort(r.RemoteAddr)
+		counted, ok := s.enter(client.Addr())
+		if !ok {
+			s.busy(w, r, "per-client limit (http.max_per_client)")
+			return
+		}
+		if counted {
+			defer s.leave(client.Addr())
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) busy(w http.ResponseWriter, r *http.Request, why string) {
+	s.Busy.Add(1)
+	s.log.Debug("http: busy", "client", r.RemoteAddr, "path", r.URL.Path, "limit", why)
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "busy, retry", http.StatusServiceUnavailable)
+}
+
+// enter counts a request of client (counted; leave must follow), unless
+// the client is at its bound (!ok) or there is none (neither).
+func (s *Server) enter(client netip.Addr) (counted, ok bool) {
+	max := int(s.perClient.Load())
+	if max <= 0 {
+		return false, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byClient == nil {
+		s.byClient = map[netip.Addr]int{}
+	}
+	if s.byClient[client] >= max {
+		return false, false
+	}
+	s.byClient[client]++
+	return true, true
+}
+
+func (s *Server) leave(client netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byClient[client] <= 1 {
+		delete(s.byClient, client)
+	} else {
+		s.byClient[client]--
+	}
 }
 
 // NewHTTPServer returns an http.Server with timeouts fit for boot clients:
@@ -135,6 +227,17 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
 }
 
+// InFlight is the number of requests being answered now.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
+
+// statusClass is the index of status in Responses.
+func statusClass(status int) int {
+	if status < 100 || status > 599 {
+		return 0
+	}
+	return status / 100
+}
+
 // httpResult words a status for the boot log.
 func httpResult(status int) string {
 	switch {
@@ -163,6 +266,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		s.Responses[statusClass(rec.status)].Add(1)
 		if s.Events != nil {
 			proto := "http"
 			if r.TLS != nil {
@@ -170,7 +274,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			}
 			path := strings.TrimPrefix(r.URL.Path, "/")
 			s.Events.Record(audit.Event{Time: start, MAC: rec.mac, IP: host, Stage: audit.StageOf(path), Protocol: proto, File: path,
-				Bytes: rec.bytes, Duration: time.Since(start), Result: httpResult(rec.status)})
+				Bytes: rec.bytes, Duration: time.Since(start), Result: httpResult(rec.status), Reason: rec.reason})
 		}
 		if !s.accessLog.Load() {
 			return
@@ -183,7 +287,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, "range", rg)
 		}
 		if r.TLS != nil {
-			attrs = append(attrs, "tls", true)
+			attrs = append(attrs, "tls", true, "tls_suite", tls.CipherSuiteName(r.TLS.CipherSuite))
 		}
 		s.log.Info("http request", attrs...)
 	})
@@ -196,6 +300,7 @@ type recorder struct {
 	status int
 	bytes  int64
 	mac    string // set by serveFile for a file made for one client
+	reason string // why the request was refused, if it was for a reason of ours
 }
 
 func (r *recorder) WriteHeader(code int) {

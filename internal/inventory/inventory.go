@@ -51,77 +51,115 @@ type Source struct {
 	// Images resolves menu entries that name a built image; nil: such
 	// entries refuse the inventory.
 	Images Images
+	// Root, if set, is where the files of profiles in the inventory
+	// directory are looked up (as the config's own profiles are when it
+	// loads): a path that leaves root refuses the inventory, a missing
+	// file is a warning to Warn (nil: dropped).
+	Root            string
+	CaseInsensitive bool
+	Warn            func(msg string)
+}
+
+// checkFiles applies config.CheckProfile to a profile from the inventory
+// directory: its errors refuse the inventory, its warnings go to Warn.
+func checkFiles(src Source, w Written[config.Profile]) []string {
+	if src.Root == "" {
+		return nil
+	}
+	errs, warns := config.CheckProfile(src.Root, src.CaseInsensitive, w.Value)
+	if src.Warn != nil {
+		for _, e := range warns {
+			src.Warn(fmt.Sprintf("%s: profile %q: %s", w.Source, w.Value.Name, e))
+		}
+	}
+	var out []string
+	for _, e := range errs {
+		out = append(out, fmt.Sprintf("%s: profile %q: %s", w.Source, w.Value.Name, e))
+	}
+	return out
+}
+
+// Written is a profile or host as its file says it, with where it was
+// written ("file:line", or the config's key).
+type Written[T any] struct {
+	Value  T
+	Source string
+}
+
+// Read returns the profiles and hosts of the config and the inventory
+// directory as written, before any conversion; errs are the files that
+// could not be read. Load converts them; `profile show` prints them.
+func Read(src Source) (profiles []Written[config.Profile], hosts []Written[config.Host], errs []string) {
+	where := src.ConfigFile
+	if where == "" {
+		where = "config"
+	}
+	for i, p := range src.Config.Profiles {
+		profiles = append(profiles, Written[config.Profile]{p, fmt.Sprintf("%s: inventory.profiles[%d]", where, i)})
+	}
+	for i, h := range src.Config.Hosts {
+		hosts = append(hosts, Written[config.Host]{h, fmt.Sprintf("%s: inventory.hosts[%d]", where, i)})
+	}
+	if src.Dir == "" {
+		return profiles, hosts, errs
+	}
+	for _, f := range files(filepath.Join(src.Dir, "profiles")) {
+		items, err := readItems[config.Profile](f)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		for _, it := range items {
+			if it.Value.Name == "" && len(items) == 1 {
+				it.Value.Name = strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+			}
+			profiles = append(profiles, Written[config.Profile]{it.Value, fmt.Sprintf("%s:%d", f, it.Line)})
+		}
+	}
+	for _, f := range files(filepath.Join(src.Dir, "hosts")) {
+		items, err := readItems[config.Host](f)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		for _, it := range items {
+			hosts = append(hosts, Written[config.Host]{it.Value, fmt.Sprintf("%s:%d", f, it.Line)})
+		}
+	}
+	return profiles, hosts, errs
+}
+
+func readItems[T any](file string) ([]config.Item[T], error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return config.DecodeItems[T](file, data)
 }
 
 // Load reads and checks the whole inventory.
 func Load(src Source) (*boot.Inventory, error) {
 	var profiles []boot.Profile
 	var hosts []boot.Host
-	var errs []string
-	where := src.ConfigFile
-	if where == "" {
-		where = "config"
-	}
-	for i, p := range src.Config.Profiles {
-		bp, err := convertProfile(p, fmt.Sprintf("%s: inventory.profiles[%d]", where, i))
+	written, writtenHosts, errs := Read(src)
+	for i, w := range written {
+		if i >= len(src.Config.Profiles) { // the config's own were checked when it loaded
+			errs = append(errs, checkFiles(src, w)...)
+		}
+		bp, err := convertProfile(w.Value, w.Source)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
 		profiles = append(profiles, bp)
 	}
-	for i, h := range src.Config.Hosts {
-		bh, err := convertHost(h, fmt.Sprintf("%s: inventory.hosts[%d]", where, i))
+	for _, w := range writtenHosts {
+		bh, err := convertHost(w.Value, w.Source)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
 		hosts = append(hosts, bh)
-	}
-	if src.Dir != "" {
-		for _, f := range files(filepath.Join(src.Dir, "profiles")) {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
-			items, err := config.DecodeItems[config.Profile](f, data)
-			if err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
-			for _, it := range items {
-				if it.Value.Name == "" && len(items) == 1 {
-					it.Value.Name = strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-				}
-				bp, err := convertProfile(it.Value, fmt.Sprintf("%s:%d", f, it.Line))
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				profiles = append(profiles, bp)
-			}
-		}
-		for _, f := range files(filepath.Join(src.Dir, "hosts")) {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
-			items, err := config.DecodeItems[config.Host](f, data)
-			if err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
-			for _, it := range items {
-				bh, err := convertHost(it.Value, fmt.Sprintf("%s:%d", f, it.Line))
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				hosts = append(hosts, bh)
-			}
-		}
 	}
 	if src.Store != nil {
 		stored, err := src.Store.Hosts()
@@ -245,7 +283,8 @@ func convertProfile(p config.Profile, src string) (boot.Profile, error) {
 }
 
 func convertSelector(s config.Selector) (boot.Selector, error) {
-	out := boot.Selector{Vendor: s.Vendor, Manufacturer: s.Manufacturer, Product: s.Product, Serial: s.Serial, Labels: s.Labels}
+	out := boot.Selector{Vendor: s.Vendor, Manufacturer: s.Manufacturer, Product: s.Product, Serial: s.Serial, Labels: s.Labels,
+		CircuitID: s.CircuitID, RemoteID: s.RemoteID}
 	empty := true
 	if s.MAC != "" {
 		m, err := net.ParseMAC(s.MAC)
@@ -278,7 +317,7 @@ func convertSelector(s config.Selector) (boot.Selector, error) {
 		}
 		out.Subnet = p.Masked()
 	}
-	for _, v := range []string{s.MAC, s.OUI, s.UUID, s.Arch, s.Vendor, s.Manufacturer, s.Product, s.Serial, s.Subnet} {
+	for _, v := range []string{s.MAC, s.OUI, s.UUID, s.Arch, s.Vendor, s.Manufacturer, s.Product, s.Serial, s.Subnet, s.CircuitID, s.RemoteID} {
 		if v != "" {
 			empty = false
 		}

@@ -333,12 +333,33 @@ func (s *Service) DeleteHost(by Actor, name string) error {
 	return nil
 }
 
-func parseMAC(s string) (net.HardwareAddr, error) {
-	mac, err := net.ParseMAC(s)
-	if err != nil {
-		return nil, invalid("mac", "%q is not a MAC address", s)
+// clientMAC reads the client of a one-shot: a MAC address, or the name of
+// a host with exactly one MAC.
+func (s *Service) clientMAC(key string) (net.HardwareAddr, error) {
+	if mac, err := net.ParseMAC(key); err == nil {
+		return mac, nil
 	}
-	return mac, nil
+	inv, _, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range inv.Hosts() {
+		if !strings.EqualFold(h.Name, key) {
+			continue
+		}
+		switch len(h.MACs) {
+		case 1:
+			return h.MACs[0], nil
+		case 0:
+			return nil, invalid("mac", "host %q has no MAC address: give the MAC", h.Name)
+		}
+		macs := make([]string, len(h.MACs))
+		for i, m := range h.MACs {
+			macs[i] = m.String()
+		}
+		return nil, invalid("mac", "host %q has %d MAC addresses (%s): give the one to boot", h.Name, len(h.MACs), strings.Join(macs, ", "))
+	}
+	return nil, invalid("mac", "%q is neither a MAC address nor a host name", key)
 }
 
 // SetNextBoot makes the next boot of mac take req.Entry. The entry must
@@ -348,7 +369,7 @@ func parseMAC(s string) (net.HardwareAddr, error) {
 // profile); otherwise the one-shot could never be delivered and is
 // refused. An entry only in variants is accepted and the result says so.
 func (s *Service) SetNextBoot(by Actor, macText string, req NextBootRequest) (NextBootResult, error) {
-	mac, err := parseMAC(macText)
+	mac, err := s.clientMAC(macText)
 	if err != nil {
 		return NextBootResult{}, err
 	}
@@ -420,7 +441,7 @@ func quoteAll(names []string) string {
 // ClearNextBoot removes the one-shot of mac and returns the MAC as
 // stored; NotFound if mac has none.
 func (s *Service) ClearNextBoot(by Actor, macText string) (string, error) {
-	mac, err := parseMAC(macText)
+	mac, err := s.clientMAC(macText)
 	if err != nil {
 		return "", err
 	}

@@ -300,6 +300,19 @@ func TestSetNextBoot(t *testing.T) {
 		wantError(t, err, Invalid, tt.field)
 	}
 
+	// A host name stands for its one MAC; a host with two must be told
+	// which; an unknown name is neither.
+	if r, err := s.SetNextBoot(cli, "PC2", NextBootRequest{Entry: "rescue"}); err != nil || r.MAC != "52:54:00:aa:00:02" {
+		t.Fatalf("by host name: %+v %v", r, err)
+	}
+	if _, err := s.PutHost(cli, config.Host{Name: "pc3", MACs: []string{"52:54:00:aa:00:03", "52:54:00:aa:00:04"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.SetNextBoot(cli, "pc3", NextBootRequest{Entry: "install"})
+	wantError(t, err, Invalid, "mac", `host "pc3" has 2 MAC addresses (52:54:00:aa:00:03, 52:54:00:aa:00:04)`)
+	_, err = s.SetNextBoot(cli, "pc9", NextBootRequest{Entry: "install"})
+	wantError(t, err, Invalid, "mac", `"pc9" is neither a MAC address nor a host name`)
+
 	mac, err := s.ClearNextBoot(cli, "52:54:00:AA:00:01")
 	if err != nil || mac != "52:54:00:aa:00:01" || st.shots[mac] != nil {
 		t.Fatalf("clear: %q %v %v", mac, err, st.shots)

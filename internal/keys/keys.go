@@ -11,6 +11,10 @@
 //	signing.pem  the code-signing certificate, issued by the CA
 //	signing.key  its private key (PKCS#8 PEM)
 //
+// The CA also issues the certificate of the boot TLS listener (tlsboot.go:
+// RSA, kept in data_dir/tls), and is exported for UEFI firmware to trust
+// (edk2.go: an EFI signature list).
+//
 // Operators can bring their own: drop those four files in (the signing
 // certificate must carry extKeyUsage codeSigning), or give their CA to
 // "bootforge keys init --ca-cert F --ca-key F", which then issues the

@@ -17,6 +17,12 @@ func IPXE(r Request) (string, error) {
 	var b strings.Builder
 	b.WriteString("#!ipxe\n")
 	fmt.Fprintf(&b, "# bootforge profile %s\n", ident(r.Profile))
+	if r.Trust {
+		// From here on iPXE runs only images it verified (imgverify)
+		// against the CA it was built with; permanent: no later script
+		// can turn that off.
+		b.WriteString("imgtrust --permanent\n")
+	}
 	if len(entries) == 0 {
 		b.WriteString("echo bootforge: profile " + ident(r.Profile) + " has no entries\nexit\n")
 		return b.String(), nil
@@ -56,26 +62,61 @@ func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) {
 			}
 		}
 		fmt.Fprintf(b, "kernel %s %s\n", r.url(e.Kernel), args)
+		r.verify(b, base(e.Kernel), e.Kernel)
 		for _, i := range e.Initrds {
 			fmt.Fprintf(b, "initrd %s\n", r.url(i))
+			r.verify(b, base(i), i)
 		}
 		b.WriteString("boot\n")
 	case boot.KindWimboot:
 		fmt.Fprintf(b, "kernel %s\n", r.url(e.Wimboot))
+		r.verify(b, base(e.Wimboot), e.Wimboot)
 		if e.Bootmgr != "" { // BIOS wimboot needs it; newer wimboot finds it in boot.wim
 			fmt.Fprintf(b, "initrd %s bootmgr\n", r.url(e.Bootmgr))
+			r.verify(b, base(e.Bootmgr), e.Bootmgr)
 		}
 		fmt.Fprintf(b, "initrd %s BCD\n", r.url(e.BCD))
+		r.verify(b, base(e.BCD), e.BCD)
 		fmt.Fprintf(b, "initrd %s boot.sdi\n", r.url(e.BootSDI))
+		r.verify(b, base(e.BootSDI), e.BootSDI)
 		fmt.Fprintf(b, "initrd %s boot.wim\n", r.url(e.BootWIM))
+		r.verify(b, base(e.BootWIM), e.BootWIM)
 		b.WriteString("boot\n")
 	case boot.KindISO:
+		if r.Trust {
+			b.WriteString("# not verified: sanboot reads the ISO block by block\n")
+		}
 		fmt.Fprintf(b, "sanboot %s\n", r.url(e.ISO))
 	case boot.KindChain:
+		if r.Trust {
+			fmt.Fprintf(b, "imgfetch --name chained %s\n", r.url(e.URL))
+			r.verify(b, "chained", e.URL)
+			b.WriteString("chain chained\n")
+			break
+		}
 		fmt.Fprintf(b, "chain %s\n", r.url(e.URL))
 	case boot.KindLocal:
 		b.WriteString("exit\n")
 	case boot.KindShell:
 		b.WriteString("shell\n")
 	}
+}
+
+// verify writes, with Trust, the check of the image iPXE just fetched as
+// name (the last path component: iPXE's default image name) from path against path's detached CMS signature, <path>.sig. A
+// failed check stops the script, as any failed command does.
+func (r Request) verify(b *strings.Builder, name, path string) {
+	if !r.Trust {
+		return
+	}
+	fmt.Fprintf(b, "imgverify %s %s\n", name, r.url(sigPath(path)))
+}
+
+// sigPath is the path of p's detached signature: .sig after the path,
+// before any query.
+func sigPath(p string) string {
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		return p[:i] + ".sig" + p[i:]
+	}
+	return p + ".sig"
 }

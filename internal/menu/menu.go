@@ -36,6 +36,9 @@ type Request struct {
 	Vars map[string]string
 	// Signed makes GRUB enforce signatures and stop when a load fails.
 	Signed bool
+	// Trust makes iPXE scripts turn on image trust (imgtrust --permanent)
+	// and verify each file they load (imgverify FILE URL.sig).
+	Trust bool
 }
 
 // Placeholders are the names a command line may use as {name}: the keys

@@ -209,7 +209,7 @@ func TestPlaceholdersAreRendered(t *testing.T) {
 			Menu: boot.Menu{Entries: []boot.Entry{{Name: "install", Kind: boot.KindLinux, Kernel: "vmlinuz", Cmdline: cmdline.String()}}}},
 	}
 	for _, ft := range []Format{FormatIPXE, FormatPXELinux, FormatGRUB} {
-		out, err := Render(d, ft, "192.0.2.1:8080")
+		out, err := Render(d, ft, Site{BaseURL: "http://192.0.2.1:8080"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,14 +33,37 @@ func ParseFormat(name string) (Format, error) {
 	return 0, fmt.Errorf("format %q is not one of ipxe, pxelinux, grub", name)
 }
 
-// Render writes decision d in format ft. host ("192.0.2.1:8080"), if not
-// empty, is where relative paths are fetched over HTTP.
-func Render(d boot.Decision, ft Format, host string) (string, error) {
-	c := d.Client
-	r := Request{Menu: d.Choice.Menu, Profile: d.Choice.Profile.Name, EFI: c.Firmware.EFI(), Boot: d.Boot, Signed: d.Choice.Profile.Signed}
-	if host != "" {
-		r.BaseURL = "http://" + host
+// Site is where a rendered menu sends its client, and how far the client
+// is trusted to check what it loads.
+type Site struct {
+	// BaseURL prefixes relative paths, e.g. "http://192.0.2.1:8080"; see
+	// BaseURL. Empty: paths stay relative.
+	BaseURL string
+	// Trust (iPXE only) makes the script verify every file it loads
+	// against its detached CMS signature: an operator's iPXE built with
+	// image trust. Debian's iPXE has no imgtrust.
+	Trust bool
+}
+
+// BaseURL is the URL base for a menu fetched with protocol ("http",
+// "https", "tftp") from host ("192.0.2.1:8080", the request's Host):
+// https for a menu fetched over HTTPS, so that its client stays on the
+// listener it came by, else http. Empty when host is.
+func BaseURL(protocol, host string) string {
+	switch {
+	case host == "":
+		return ""
+	case protocol == "https":
+		return "https://" + host
 	}
+	return "http://" + host
+}
+
+// Render writes decision d in format ft for site.
+func Render(d boot.Decision, ft Format, site Site) (string, error) {
+	c := d.Client
+	r := Request{Menu: d.Choice.Menu, Profile: d.Choice.Profile.Name, EFI: c.Firmware.EFI(), Boot: d.Boot, Signed: d.Choice.Profile.Signed,
+		BaseURL: site.BaseURL, Trust: site.Trust}
 	r.Vars = map[string]string{"profile": d.Choice.Profile.Name, "arch": string(c.Firmware), "uuid": c.UUID}
 	if c.MAC != nil {
 		r.Vars["mac"] = c.MAC.String()

@@ -70,7 +70,7 @@ func BenchmarkRender(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := menu.Render(d, menu.FormatIPXE, "192.0.2.1:8080"); err != nil {
+		if _, err := menu.Render(d, menu.FormatIPXE, menu.Site{BaseURL: "http://192.0.2.1:8080"}); err != nil {
 			b.Fatal(err)
 		}
 		durs = append(durs, time.Since(start))

@@ -73,6 +73,13 @@ type FS struct {
 	// Signer, if set, answers <generated path>.sig with a detached
 	// signature of what <generated path> returns.
 	Signer Signer
+	// IPXETrust (http.tls.ipxe_trust) says the iPXE served can do HTTPS
+	// and image trust: iPXE scripts turn on imgtrust and verify every file
+	// they load, and with a Signer the files that iPXE menus name get a
+	// detached CMS signature at <path>.sig too (SignedFiles).
+	IPXETrust bool
+
+	fileSigs sync.Map // path → fileSig, signatures of files on disk
 
 	mu      sync.Mutex
 	started map[netip.Addr]pendingBoot
@@ -146,9 +153,13 @@ func (m *FS) openSig(name string, req bootfs.Request, notFound error) (bootfs.Fi
 	breq := req
 	breq.Path = base
 	// A NAME on disk is served as is, not generated: it has no generated
-	// signature (an operator may put NAME.sig beside it).
+	// signature (an operator may put NAME.sig beside it), unless iPXE
+	// verifies it (IPXETrust) because a menu names it.
 	if f, derr := (*m.disk.Load()).Open(breq); derr == nil {
-		f.Close()
+		defer f.Close()
+		if m.IPXETrust && SignedFiles(m.Inventory())[base] {
+			return m.signFile(name, base, f, req)
+		}
 		return nil, notFound
 	} else if !errors.Is(derr, fs.ErrNotExist) {
 		return nil, notFound
@@ -193,7 +204,7 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 	case !m.Inventory().HasProfiles():
 		return generated{}, false, nil // no profiles: nothing to generate
 	case name == "boot.ipxe":
-		return generated{text: chainScript(req)}, true, nil
+		return generated{text: chainScript(req, m.IPXETrust)}, true, nil
 	case name == "bootforge/ipxe":
 		c, err := ipxeClient(req)
 		if err != nil {
@@ -270,16 +281,27 @@ func (m *FS) known(c boot.Client) boot.Client {
 }
 
 // chainScript is what iPXE fetches first: it asks again with everything
-// iPXE knows about the machine, so one URL serves every client.
-func chainScript(req bootfs.Request) string {
+// iPXE knows about the machine, so one URL serves every client. The client
+// stays on the listener it came by (http or https). With trust, image
+// trust goes on here and the client's own script is verified against its
+// signature before it runs.
+func chainScript(req bootfs.Request, trust bool) string {
 	host := req.Host
 	if host == "" {
 		host = "${next-server}"
 	}
+	base := menu.BaseURL(req.Protocol, host)
+	query := "?mac=${mac:hexhyp}&uuid=${uuid}&buildarch=${buildarch}&platform=${platform}" +
+		"&manufacturer=${manufacturer:uristring}&product=${product:uristring}&serial=${serial:uristring}&ip=${ip}"
+	fail := "echo bootforge: could not fetch the boot script\nsleep 10\nreboot\n"
+	if trust {
+		return "#!ipxe\nimgtrust --permanent\n" +
+			"imgfetch --name menu " + base + "/bootforge/ipxe" + query + " || goto failed\n" +
+			"imgverify menu " + base + "/bootforge/ipxe.sig" + query + " || goto failed\n" +
+			"chain menu ||\n:failed\n" + fail
+	}
 	return "#!ipxe\n" +
-		"chain http://" + host + "/bootforge/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&buildarch=${buildarch}&platform=${platform}" +
-		"&manufacturer=${manufacturer:uristring}&product=${product:uristring}&serial=${serial:uristring}&ip=${ip} ||\n" +
-		"echo bootforge: could not fetch the boot script\nsleep 10\nreboot\n"
+		"chain " + base + "/bootforge/ipxe" + query + " ||\n" + fail
 }
 
 // ipxeClient reads the client from the chain script's request.
@@ -481,7 +503,7 @@ func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format, dry bool) (
 			kept = p
 		}
 	}
-	text, err := menu.Render(d, ft, req.Host)
+	text, err := menu.Render(d, ft, menu.Site{BaseURL: menu.BaseURL(req.Protocol, req.Host), Trust: m.IPXETrust && ft == menu.FormatIPXE})
 	if err != nil {
 		return generated{}, true, err
 	}
@@ -495,7 +517,10 @@ func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format, dry bool) (
 	m.carryOut(d, client)
 	if m.Events != nil {
 		result := "ok"
-		if d.Boot != "" {
+		switch {
+		case kept != nil && d.OneShot == nil:
+			result = "pxelinux choice " + d.Boot
+		case d.Boot != "":
 			result = "one-shot " + d.Boot
 		}
 		m.Events.Record(audit.Event{MAC: macString(c.MAC), IP: client.String(), Arch: string(c.Firmware),

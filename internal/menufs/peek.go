@@ -58,6 +58,6 @@ func (m *FS) PeekGRUB(name string, req bootfs.Request) (text string, p boot.Prof
 	if err != nil {
 		return "", boot.Profile{}, true, err
 	}
-	text, err = menu.Render(d, menu.FormatGRUB, req.Host)
+	text, err = menu.Render(d, menu.FormatGRUB, menu.Site{BaseURL: menu.BaseURL(req.Protocol, req.Host)})
 	return text, d.Choice.Profile, true, err
 }

@@ -19,6 +19,10 @@
 //     blocking recvfrom (see sock_linux.go for why not the netpoller). A
 //     window of DATA packets goes out in one sendmmsg call. A window holds
 //     at most 128 KiB, so that it fits a client's socket buffer.
+//   - A client outside the allow-list gets no answer at all, not even an
+//     ERROR packet: that would tell a scanner on a user network that a
+//     boot server is here. Its refusals are logged and recorded at most
+//     once per client per quietEvery, so that a flood cannot flood the log.
 //   - A duplicate ACK never triggers a resend (Sorcerer's Apprentice,
 //     RFC 1123 4.2.3.1); only a timeout does, from the block after the last
 //     acknowledged one, with exponential backoff and a bounded retry count.
@@ -37,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
 	"bootforge/internal/sockopt"
@@ -54,6 +59,7 @@ type Settings struct {
 	Retries       int           // retransmissions of one window before giving up
 	MaxTransfers  int           // concurrent transfers, in total
 	MaxPerClient  int           // concurrent transfers per client IP
+	Allow         allow.List    // clients answered; others get nothing
 }
 
 // Server serves read requests from an FS.
@@ -75,6 +81,8 @@ type Server struct {
 	Events audit.Sink
 
 	mtus sync.Map // interface index → mtuEntry
+
+	quiet quietLog // refusals of clients not allowed, logged sparingly
 }
 
 // mtuEntry is an interface's MTU as last read.
@@ -109,6 +117,20 @@ type Stats struct {
 	NotFound  atomic.Int64 // requests for files that do not exist
 	Aborted   atomic.Int64 // ended by the client before any data (EDK2's size probe)
 	Malformed atomic.Int64 // packets dropped without an answer
+	// Refusals splits Refused by reason.
+	Refusals Refusals
+	// Retransmits counts OACKs and windows sent again after a timeout.
+	Retransmits atomic.Int64
+}
+
+// Refusals counts refused requests by reason.
+type Refusals struct {
+	Busy       atomic.Int64 // at max_transfers, or shutting down
+	PerClient  atomic.Int64 // at max_per_client
+	Denied     atomic.Int64 // the path rules or the serving guard said no (access violation)
+	Request    atomic.Int64 // a write request, or a mode other than octet and netascii
+	Unreadable atomic.Int64 // the file could not be opened
+	NotAllowed atomic.Int64 // the client is outside the allow-list; not answered
 }
 
 // New returns a server for files with settings s.
@@ -205,6 +227,10 @@ func (s *Server) handle(conn net.PacketConn, pkt []byte, in inbound) {
 		return
 	}
 	st := *s.settings.Load()
+	if d := st.Allow.Check(in.src.Addr()); !d.Allowed {
+		s.notAllowed(in, req, d)
+		return
+	}
 	files := *s.files.Load()
 
 	s.mu.Lock()
@@ -213,18 +239,19 @@ func (s *Server) handle(conn net.PacketConn, pkt []byte, in inbound) {
 		s.mu.Unlock()
 		return
 	}
-	busy := ""
+	busy, why := "", &s.Stats.Refusals.Busy
 	switch {
 	case s.closing.Load():
 		busy = "server shutting down"
 	case len(s.active) >= st.MaxTransfers:
 		busy = "server busy, try again later"
 	case s.perClient[in.src.Addr()] >= st.MaxPerClient:
-		busy = "too many transfers from this client"
+		busy, why = "too many transfers from this client", &s.Stats.Refusals.PerClient
 	}
 	if busy != "" {
 		s.mu.Unlock()
 		s.Stats.Refused.Add(1)
+		why.Add(1)
 		s.log.Warn("tftp: refused", "client", in.src, "file", req.filename, "reason", busy)
 		conn.WriteTo(appendError(nil, errUndefined, busy), net.UDPAddrFromAddrPort(in.src))
 		return

@@ -101,18 +101,26 @@ func (t *transfer) serve() result {
 		res.outcome, res.err = "refused", err
 		return res
 	}
+	refusals := &t.srv.Stats.Refusals
 	if t.req.op == opWRQ {
+		refusals.Request.Add(1)
 		return refuse(errAccess, "write requests are not accepted", errors.New("write request"))
 	}
 	if t.req.mode != "octet" && t.req.mode != "netascii" {
+		refusals.Request.Add(1)
 		return refuse(errIllegalOp, "mode not supported: use octet or netascii", fmt.Errorf("mode %q", t.req.mode))
 	}
 	f, err := t.files.Open(bootfs.Request{Path: t.req.filename, Client: t.in.src, Protocol: "tftp"})
 	if err != nil {
 		code, msg := classify(err)
 		res := refuse(code, msg, err)
-		if code == errNotFound {
+		switch code {
+		case errNotFound:
 			res.outcome = "not found"
+		case errAccess:
+			refusals.Denied.Add(1)
+		default:
+			refusals.Unreadable.Add(1)
 		}
 		return res
 	}
@@ -226,6 +234,9 @@ func (s *sender) handshake(oack []byte) error {
 		if attempt > s.retries {
 			return fmt.Errorf("%w (no ACK for the OACK)", errTimeout)
 		}
+		if attempt > 0 {
+			s.t.srv.Stats.Retransmits.Add(1)
+		}
 		if err := s.t.send(oack); err != nil {
 			return err
 		}
@@ -248,6 +259,9 @@ func (s *sender) run() (int64, error) {
 	attempt, rto := 0, s.rto
 	progress := time.Now()
 	for {
+		if attempt > 0 {
+			s.t.srv.Stats.Retransmits.Add(1)
+		}
 		from := s.acked + 1
 		end, err := s.sendWindow(from)
 		if err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -103,5 +104,51 @@ func TestFirstHour(t *testing.T) {
 	}
 	if s := sections["other store"]; !regexp.MustCompile(`warning: the server at \S+ uses the store /srv/bootforge/bootforge.db, but this command opened /srv/elsewhere/bootforge.db`).MatchString(s) {
 		t.Errorf("a command on another store is not warned:\n%s", s)
+	}
+}
+
+// TestCLIProfileShowAndNextBootByName: profile show prints the profile as
+// written (YAML, the OUI as text), profile list --json parses, and a
+// one-shot can be set by host name.
+func TestCLIProfileShowAndNextBootByName(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "root"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	text := "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") + `
+inventory:
+  profiles:
+    - name: lab
+      priority: 5
+      match: [{oui: "52:54:00", arch: efi-x64}]
+      menu:
+        default: disk
+        entries:
+          - {name: disk, kind: local}
+          - {name: shell, kind: shell}
+`
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := clRun(t, 30*time.Second, nil, "--config", cfg, "profile", "show", "lab")
+	want := "# " + cfg + ": inventory.profiles[0]\nname: lab\npriority: 5\nmatch:\n  - oui: \"52:54:00\"\n    arch: efi-x64\n"
+	if code != 0 || !strings.HasPrefix(out, want) || strings.Contains(out, "secure_boot") {
+		t.Errorf("profile show (exit %d):\n%s\nwant it to start with:\n%s", code, out, want)
+	}
+	out, code = clRun(t, 30*time.Second, nil, "--config", cfg, "profile", "list", "--json")
+	var list []struct {
+		Name    string   `json:"name"`
+		Entries []string `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list) != 1 || list[0].Name != "lab" || len(list[0].Entries) != 2 {
+		t.Errorf("profile list --json (exit %d, %v):\n%s", code, err, out)
+	}
+	if out, code := clRun(t, 30*time.Second, nil, "--config", cfg, "host", "add", "pc1", "--mac", "52:54:00:12:34:56"); code != 0 {
+		t.Fatalf("host add: %s", out)
+	}
+	out, code = clRun(t, 30*time.Second, nil, "--config", cfg, "host", "next-boot", "pc1", "shell")
+	if code != 0 || !strings.Contains(out, "next boot of 52:54:00:12:34:56: shell") {
+		t.Errorf("next-boot by host name (exit %d): %s", code, out)
 	}
 }

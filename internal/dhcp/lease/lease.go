@@ -141,6 +141,26 @@ func (p *Pool) Used() int {
 	return n
 }
 
+// Free counts the addresses of the pool's ranges that a new client could
+// get now: neither held by a lease that has not expired nor reserved.
+func (p *Pool) Free() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	taken := 0
+	for ip, l := range p.byIP {
+		if l.Expires.After(now) && p.inRanges(ip) {
+			taken++
+		}
+	}
+	for ip := range p.resvIP {
+		if l, held := p.byIP[ip]; (!held || !l.Expires.After(now)) && p.inRanges(ip) {
+			taken++
+		}
+	}
+	return p.size - taken
+}
+
 // Offer picks an address for a client and holds it for hold. It prefers,
 // in order: the client's reservation, its current lease, the address it
 // asked for, and then the next free one.

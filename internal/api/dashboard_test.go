@@ -1,0 +1,195 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"bootforge/internal/audit"
+)
+
+// dashTest is an API server with the dashboard, over the fake store.
+type dashTest struct {
+	*apiTest
+	srv *Server
+}
+
+func newDashTest(t *testing.T) *dashTest {
+	a := newAPITest(t)
+	return &dashTest{apiTest: a, srv: a.srv}
+}
+
+// login posts the login form as a browser on this origin would.
+func (d *dashTest) login(token string, tlsOn bool, origin string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", "/ui/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Origin", origin)
+	if tlsOn {
+		r.TLS = &tls.ConnectionState{}
+	}
+	w := httptest.NewRecorder()
+	d.handler.ServeHTTP(w, r)
+	return w
+}
+
+// withCookie sends a request carrying the session cookie tok.
+func (d *dashTest) withCookie(tok, method, path, body string, header bool) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.RemoteAddr = "192.0.2.7:40000"
+	r.AddCookie(&http.Cookie{Name: sessionCookie, Value: tok})
+	if header {
+		r.Header.Set(csrfHeader, "1")
+	}
+	w := httptest.NewRecorder()
+	d.handler.ServeHTTP(w, r)
+	return w
+}
+
+func sessionOf(w *httptest.ResponseRecorder) *http.Cookie {
+	for _, c := range w.Result().Cookies() {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestDashboardLogin(t *testing.T) {
+	d := newDashTest(t)
+	// A wrong token: refused, no cookie.
+	w := d.login("bf_00000000_"+strings.Repeat("0", 40), false, "http://example.com")
+	if w.Code != http.StatusUnauthorized || sessionOf(w) != nil || !strings.Contains(w.Body.String(), "Unknown or revoked token") {
+		t.Errorf("wrong token: %d, cookie %v, body %q", w.Code, sessionOf(w), w.Body)
+	}
+	// A form from another site: refused.
+	if w := d.login(d.admin, false, "http://evil.example"); w.Code != http.StatusForbidden || sessionOf(w) != nil {
+		t.Errorf("cross-site login: %d, cookie %v", w.Code, sessionOf(w))
+	}
+	// A good one: the cookie, HttpOnly, Strict, for the whole site; Secure under TLS only.
+	for _, tlsOn := range []bool{false, true} {
+		w := d.login(d.admin, tlsOn, "http://example.com")
+		c := sessionOf(w)
+		if w.Code != http.StatusSeeOther || c == nil {
+			t.Fatalf("admin login (TLS %v): %d, no cookie", tlsOn, w.Code)
+		}
+		if c.Value != d.admin || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure != tlsOn {
+			t.Errorf("session cookie (TLS %v): %+v", tlsOn, c)
+		}
+	}
+	// The page: for a read token without the one-shot form, behind the CSP.
+	for _, tc := range []struct {
+		tok, role string
+		form      bool
+	}{{d.read, "read", false}, {d.admin, "admin", true}} {
+		w := d.withCookie(tc.tok, "GET", "/", "", false)
+		body := w.Body.String()
+		if w.Code != 200 || !strings.Contains(body, `data-role="`+tc.role+`"`) || strings.Contains(body, `id="oneshot-form"`) != tc.form {
+			t.Errorf("page for %s: %d, form %v want %v", tc.role, w.Code, strings.Contains(body, `id="oneshot-form"`), tc.form)
+		}
+		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+			t.Errorf("CSP %q", csp)
+		}
+	}
+	// A revoked or unknown cookie: the login form, and the cookie cleared.
+	w = d.withCookie("bf_00000000_nope", "GET", "/", "", false)
+	if c := sessionOf(w); c == nil || c.MaxAge >= 0 || !strings.Contains(w.Body.String(), `id="login"`) {
+		t.Errorf("stale cookie: cookie %+v, body %q", c, w.Body)
+	}
+	// Logout clears it.
+	r := httptest.NewRequest("POST", "/ui/logout", nil)
+	lw := httptest.NewRecorder()
+	d.handler.ServeHTTP(lw, r)
+	if c := sessionOf(lw); lw.Code != http.StatusSeeOther || c == nil || c.MaxAge >= 0 {
+		t.Errorf("logout: %d, cookie %+v", lw.Code, c)
+	}
+}
+
+// The cookie stands for the bearer token; a write with it needs the
+// X-Bootforge header, and the roles still hold.
+func TestDashboardCookieAuth(t *testing.T) {
+	d := newDashTest(t)
+	const path, body = "/api/v1/next-boot/52:54:00:00:00:10", `{"entry":"install"}`
+	if w := d.withCookie(d.read, "GET", "/api/v1/next-boot", "", false); w.Code != 200 {
+		t.Errorf("GET with a read cookie: %d %s", w.Code, w.Body)
+	}
+	if w := d.withCookie("bf_00000000_nope", "GET", "/api/v1/next-boot", "", false); w.Code != 401 {
+		t.Errorf("GET with an unknown cookie: %d", w.Code)
+	}
+	if w := d.withCookie(d.admin, "PUT", path, body, false); w.Code != 403 || !strings.Contains(w.Body.String(), "X-Bootforge") {
+		t.Errorf("PUT with the admin cookie and no X-Bootforge: %d %s", w.Code, w.Body)
+	}
+	if w := d.withCookie(d.read, "PUT", path, body, true); w.Code != 403 || !strings.Contains(w.Body.String(), "admin") {
+		t.Errorf("PUT with a read cookie: %d %s", w.Code, w.Body)
+	}
+	if w := d.withCookie(d.admin, "PUT", path, body, true); w.Code != 200 {
+		t.Errorf("PUT with the admin cookie and X-Bootforge: %d %s", w.Code, w.Body)
+	}
+	if w := d.withCookie(d.admin, "DELETE", path, "", true); w.Code != 200 {
+		t.Errorf("DELETE with the admin cookie and X-Bootforge: %d %s", w.Code, w.Body)
+	}
+}
+
+type discardEvents struct{}
+
+func (discardEvents) PutEvents([]audit.Event) error { return nil }
+
+// The live feed streams recorded events past the server's deadlines, and
+// CloseStreams lets the server's Shutdown finish at once.
+func TestStreamEvents(t *testing.T) {
+	d := newDashTest(t)
+	rec := audit.NewRecorder(discardEvents{}, "srv1", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer rec.Close()
+	d.srv.Feed = rec
+	ts := httptest.NewUnstartedServer(d.srv.Handler())
+	ts.Config.RegisterOnShutdown(d.srv.CloseStreams)
+	// A feed outlives the server's request deadlines.
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond
+	ts.Start()
+	defer ts.Close()
+
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+d.read)
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	lines := bufio.NewScanner(resp.Body)
+	if !lines.Scan() || lines.Text() != "retry: 3000" {
+		t.Fatalf("first line %q", lines.Text())
+	}
+	time.Sleep(300 * time.Millisecond)
+	rec.Record(audit.Event{MAC: "52:54:00:00:00:10", Stage: "ack", Protocol: "dhcp", Result: "ok", Profile: "lab"})
+	var got []string
+	for lines.Scan() && len(got) < 2 {
+		if l := lines.Text(); l != "" {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 2 || got[0] != "event: boot" || !strings.HasPrefix(got[1], "data: {") || !strings.Contains(got[1], `"mac":"52:54:00:00:00:10"`) || !strings.Contains(got[1], `"server":"srv1"`) {
+		t.Fatalf("streamed %q", got)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := ts.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a feed open: %v", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("Shutdown took %s with a feed open", el)
+	}
+	for lines.Scan() {
+	}
+}

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"bootforge/internal/catalog"
+	"bootforge/internal/image"
+	"bootforge/internal/store"
+)
+
+// writeVersion leaves a version on disk as `image build` would: its
+// files and a manifest listing them.
+func writeVersion(t *testing.T, root, ref string, files map[string]string) string {
+	t.Helper()
+	id, err := image.ParseID(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, filepath.FromSlash(id.Dir()))
+	m := image.Manifest{Name: id.Name, Version: id.Version.String(), Template: image.TemplateLinux,
+		Built: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), Boot: image.Boot{Kind: "linux", Kernel: "vmlinuz"}}
+	for p, content := range files {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256([]byte(content))
+		m.Files = append(m.Files, image.File{Path: p, Size: int64(len(content)), SHA256: hex.EncodeToString(h[:])})
+	}
+	data, _ := json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(dir, image.ManifestName), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// The image list shows every built version, first pending, then the
+// outcome of the background verify: ok, or drift naming the file.
+func TestListImagesVerifies(t *testing.T) {
+	d := newDashTest(t)
+	dir := t.TempDir()
+	root, data := filepath.Join(dir, "root"), filepath.Join(dir, "data")
+	db, err := store.OpenSQLite(filepath.Join(data, "bootforge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d.srv.Images = catalog.New(root, data, db)
+	writeVersion(t, root, "alpine@1.0.0", map[string]string{"vmlinuz": "kernel one"})
+	bad := writeVersion(t, root, "alpine@1.1.0", map[string]string{"vmlinuz": "kernel two"})
+	if err := os.WriteFile(filepath.Join(bad, "vmlinuz"), []byte("kernel 2!!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var list []imageView
+	if code := d.call(d.read, "GET", "/api/v1/images", "", &list); code != 200 || len(list) != 2 {
+		t.Fatalf("images: %d %s", code, d.lastResponse)
+	}
+	for _, v := range list {
+		if v.State != "staged" || (v.Verify.Status != "pending" && v.Verify.Status != "ok" && v.Verify.Status != "drift") {
+			t.Errorf("first listing: %+v", v)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.call(d.read, "GET", "/api/v1/images", "", &list)
+		if list[0].Verify.Status != "pending" && list[1].Verify.Status != "pending" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still pending after 10 s: %s", d.lastResponse)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := list[0]; v.Version != "1.0.0" || v.Verify.Status != "ok" || v.Verify.Checked.IsZero() {
+		t.Errorf("the intact version: %+v", v)
+	}
+	if v := list[1]; v.Version != "1.1.0" || v.Verify.Status != "drift" || len(v.Verify.Drifts) != 1 ||
+		!strings.Contains(v.Verify.Drifts[0], "vmlinuz: digest differs") {
+		t.Errorf("the tampered version: %+v", v)
+	}
+	if code := d.call("", "GET", "/api/v1/images", "", nil); code != 401 {
+		t.Errorf("images without a token: %d", code)
+	}
+}

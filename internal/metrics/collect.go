@@ -1,0 +1,246 @@
+package metrics
+
+import (
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/dhcp"
+	"bootforge/internal/httpd"
+	"bootforge/internal/tftp"
+)
+
+// The collectors below read a server's own counters at scrape time: the
+// server counts, once; a scrape only reads.
+
+// WatchDHCP exports srv's counters and its pools.
+func (m *Metrics) WatchDHCP(srv *dhcp.Server) {
+	m.reg.MustRegister(dhcpCollector{srv})
+}
+
+// WatchTFTP exports srv's counters, and the bytes its events carry.
+func (m *Metrics) WatchTFTP(srv *tftp.Server) {
+	m.reg.MustRegister(tftpCollector{srv}, m.tftpBytes)
+}
+
+// WatchHTTP exports the file server's counters, and the bytes its events
+// carry.
+func (m *Metrics) WatchHTTP(srv *httpd.Server) {
+	m.reg.MustRegister(httpCollector{srv}, m.httpBytes)
+}
+
+// WatchForeignDHCP exports what the rogue-DHCP watch has seen.
+func (m *Metrics) WatchForeignDHCP(w *dhcp.Watch) {
+	m.reg.MustRegister(foreignCollector{w})
+}
+
+// WatchBootLog exports the boot log's queue.
+func (m *Metrics) WatchBootLog(r *audit.Recorder) {
+	m.reg.MustRegister(bootLogCollector{r})
+}
+
+var (
+	dhcpRequests = prometheus.NewDesc("bootforge_dhcp_requests_total",
+		"DHCP packets received and parsed, by message type and the server's mode.", []string{"type", "mode"}, nil)
+	dhcpReplies = prometheus.NewDesc("bootforge_dhcp_replies_total",
+		"DHCP replies sent, by message type and the server's mode.", []string{"type", "mode"}, nil)
+	dhcpReceived = prometheus.NewDesc("bootforge_dhcp_received_packets_total",
+		"UDP datagrams read from the DHCP sockets, before any check.", nil, nil)
+	dhcpDropped = prometheus.NewDesc("bootforge_dhcp_dropped_total",
+		"DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed.", []string{"reason"}, nil)
+	dhcpUnanswered = prometheus.NewDesc("bootforge_dhcp_unanswered_total",
+		"Well-formed DHCP packets in scope that needed no answer or could not get one (not a PXE client in proxy mode, pool exhausted, ...).", nil, nil)
+	dhcpPoolSize = prometheus.NewDesc("bootforge_dhcp_pool_addresses",
+		"Addresses in the pool ranges of a subnet (authoritative mode).", []string{"subnet"}, nil)
+	dhcpPoolFree = prometheus.NewDesc("bootforge_dhcp_pool_free_addresses",
+		"Addresses of a subnet's pool ranges that a new client could get now: not leased, offered, declined or reserved.", []string{"subnet"}, nil)
+)
+
+// Message types that always have a series, even at zero: the ones a boot
+// exchanges, so that rate() sees the first packet.
+var (
+	requestTypes = []dhcpv4.MessageType{dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform,
+		dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline}
+	replyTypes = []dhcpv4.MessageType{dhcpv4.MessageTypeOffer, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak}
+)
+
+type dhcpCollector struct{ srv *dhcp.Server }
+
+func (c dhcpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dhcpRequests, dhcpReplies, dhcpReceived, dhcpDropped, dhcpUnanswered, dhcpPoolSize, dhcpPoolFree} {
+		ch <- d
+	}
+}
+
+func (c dhcpCollector) Collect(ch chan<- prometheus.Metric) {
+	st := &c.srv.Stats
+	h := c.srv.Handler()
+	byType(ch, dhcpRequests, &st.Requests, requestTypes, h.Mode)
+	byType(ch, dhcpReplies, &st.Replies, replyTypes, h.Mode)
+	counter(ch, dhcpReceived, st.Received.Load())
+	counter(ch, dhcpDropped, st.RateLimited.Load(), "rate_limit")
+	counter(ch, dhcpDropped, st.Denied.Load(), "not_allowed")
+	counter(ch, dhcpDropped, st.Dropped.Load(), "queue_full")
+	counter(ch, dhcpDropped, st.Malformed.Load(), "malformed")
+	counter(ch, dhcpUnanswered, st.Ignored.Load())
+	for _, sub := range h.Subnets {
+		name := sub.Pool.Subnet.String()
+		gauge(ch, dhcpPoolSize, float64(sub.Pool.Size()), name)
+		gauge(ch, dhcpPoolFree, float64(sub.Pool.Free()), name)
+	}
+}
+
+// byType sends one series per message type counted, and always those of
+// always.
+func byType(ch chan<- prometheus.Metric, d *prometheus.Desc, counts *[256]atomic.Int64, always []dhcpv4.MessageType, mode string) {
+	for i := range counts {
+		mt := dhcpv4.MessageType(i)
+		n := counts[i].Load()
+		if n == 0 && !contains(always, mt) {
+			continue
+		}
+		counter(ch, d, n, typeName(mt), mode)
+	}
+}
+
+func contains(types []dhcpv4.MessageType, mt dhcpv4.MessageType) bool {
+	for _, t := range types {
+		if t == mt {
+			return true
+		}
+	}
+	return false
+}
+
+// typeName is a message type as the boot log writes it: "discover".
+func typeName(mt dhcpv4.MessageType) string {
+	s := mt.String()
+	if strings.HasPrefix(s, "unknown") {
+		return strconv.Itoa(int(mt))
+	}
+	return strings.ToLower(strings.TrimPrefix(s, "DHCP"))
+}
+
+var dhcpForeign = prometheus.NewDesc("bootforge_dhcp_foreign_servers",
+	"Other DHCP servers the watch has seen answering on a served interface since the start, by kind (authoritative: gives addresses; proxy) and whether they conflict with bootforge (a second authoritative server).",
+	[]string{"interface", "kind", "conflict"}, nil)
+
+type foreignCollector struct{ w *dhcp.Watch }
+
+func (c foreignCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dhcpForeign }
+
+func (c foreignCollector) Collect(ch chan<- prometheus.Metric) {
+	type key struct{ iface, kind, conflict string }
+	counts := map[key]int{}
+	for _, f := range c.w.Servers() {
+		counts[key{f.Interface, f.Kind, strconv.FormatBool(c.w.Conflict(f))}]++
+	}
+	for k, n := range counts {
+		gauge(ch, dhcpForeign, float64(n), k.iface, k.kind, k.conflict)
+	}
+}
+
+var (
+	tftpTransfers = prometheus.NewDesc("bootforge_tftp_transfers_total",
+		"TFTP transfers ended, by result: ok, not_found, aborted (by the client before any data, as EDK2's size probe does), failed.", []string{"result"}, nil)
+	tftpRefused = prometheus.NewDesc("bootforge_tftp_refused_total",
+		"TFTP requests refused with an ERROR packet, by reason: busy (max_transfers or shutting down), per_client (max_per_client), denied (path rules or serving guard), request (write request or unsupported mode), unreadable.", []string{"reason"}, nil)
+	tftpRetransmits = prometheus.NewDesc("bootforge_tftp_retransmits_total",
+		"TFTP OACKs and windows sent again after a timeout.", nil, nil)
+	tftpMalformed = prometheus.NewDesc("bootforge_tftp_malformed_total",
+		"Packets on the TFTP port dropped without an answer.", nil, nil)
+	tftpActive = prometheus.NewDesc("bootforge_tftp_active_transfers",
+		"TFTP transfers in flight.", nil, nil)
+)
+
+type tftpCollector struct{ srv *tftp.Server }
+
+func (c tftpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{tftpTransfers, tftpRefused, tftpRetransmits, tftpMalformed, tftpActive} {
+		ch <- d
+	}
+}
+
+func (c tftpCollector) Collect(ch chan<- prometheus.Metric) {
+	st := &c.srv.Stats
+	counter(ch, tftpTransfers, st.Transfers.Load(), "ok")
+	counter(ch, tftpTransfers, st.NotFound.Load(), "not_found")
+	counter(ch, tftpTransfers, st.Aborted.Load(), "aborted")
+	counter(ch, tftpTransfers, st.Failed.Load(), "failed")
+	r := &st.Refusals
+	counter(ch, tftpRefused, r.Busy.Load(), "busy")
+	counter(ch, tftpRefused, r.PerClient.Load(), "per_client")
+	counter(ch, tftpRefused, r.Denied.Load(), "denied")
+	counter(ch, tftpRefused, r.Request.Load(), "request")
+	counter(ch, tftpRefused, r.Unreadable.Load(), "unreadable")
+	counter(ch, tftpRetransmits, st.Retransmits.Load())
+	counter(ch, tftpMalformed, st.Malformed.Load())
+	gauge(ch, tftpActive, float64(c.srv.Active()))
+}
+
+var (
+	httpRequests = prometheus.NewDesc("bootforge_http_requests_total",
+		"HTTP and HTTPS file requests answered, by status class (1xx to 5xx; other for a status outside them).", []string{"class"}, nil)
+	httpInFlight = prometheus.NewDesc("bootforge_http_in_flight_requests",
+		"HTTP and HTTPS file requests being answered now.", nil, nil)
+	httpBusy = prometheus.NewDesc("bootforge_http_busy_total",
+		"HTTP and HTTPS requests answered 503 at once because http.max_requests were in flight (also counted in class 5xx).", nil, nil)
+)
+
+type httpCollector struct{ srv *httpd.Server }
+
+func (c httpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{httpRequests, httpInFlight, httpBusy} {
+		ch <- d
+	}
+}
+
+func (c httpCollector) Collect(ch chan<- prometheus.Metric) {
+	for i := range c.srv.Responses {
+		class := "other"
+		if i > 0 {
+			class = strconv.Itoa(i) + "xx"
+		}
+		counter(ch, httpRequests, c.srv.Responses[i].Load(), class)
+	}
+	gauge(ch, httpInFlight, float64(c.srv.InFlight()))
+	counter(ch, httpBusy, c.srv.Busy.Load())
+}
+
+var (
+	bootLogQueued = prometheus.NewDesc("bootforge_bootlog_queued_events",
+		"Boot-log events waiting to be written to the store.", nil, nil)
+	bootLogCapacity = prometheus.NewDesc("bootforge_bootlog_queue_capacity_events",
+		"How many events the boot-log queue holds; past it, events are dropped.", nil, nil)
+	bootLogDropped = prometheus.NewDesc("bootforge_bootlog_dropped_events_total",
+		"Boot-log events lost to a full queue or a failing store.", nil, nil)
+	bootLogWritten = prometheus.NewDesc("bootforge_bootlog_written_events_total",
+		"Boot-log events written to the store.", nil, nil)
+)
+
+type bootLogCollector struct{ r *audit.Recorder }
+
+func (c bootLogCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{bootLogQueued, bootLogCapacity, bootLogDropped, bootLogWritten} {
+		ch <- d
+	}
+}
+
+func (c bootLogCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge(ch, bootLogQueued, float64(c.r.Queued()))
+	gauge(ch, bootLogCapacity, audit.QueueSize)
+	counter(ch, bootLogDropped, c.r.Dropped())
+	counter(ch, bootLogWritten, c.r.Written())
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v int64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}

@@ -1,0 +1,130 @@
+package metrics
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"bootforge/internal/audit"
+)
+
+// Sink returns a sink that counts each event and passes it on to next (nil:
+// to nothing). The servers build one event per decision they acted on
+// (DHCP answer, transfer, menu, one-shot change); this is where the
+// metrics that only an event carries are counted. macOf, if set, finds the
+// MAC of a client known only by its address, as the boot log does.
+func (m *Metrics) Sink(next audit.Sink, macOf func(netip.Addr) string) audit.Sink {
+	return &sink{m: m, next: next, macOf: macOf}
+}
+
+type sink struct {
+	m     *Metrics
+	next  audit.Sink
+	macOf func(netip.Addr) string
+}
+
+func (s *sink) Record(e audit.Event) {
+	s.m.observe(e, s.macOf)
+	if s.next != nil {
+		s.next.Record(e)
+	}
+}
+
+// observe counts one event.
+func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
+	at := e.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	switch e.Protocol {
+	case "dhcp":
+		// A reply to a network-booting firmware (it sent option 93) may
+		// start a boot.
+		if e.Result == "ok" && e.Arch != "" && e.MAC != "" {
+			m.starts.dhcp(e.MAC, at)
+		}
+	case "tftp", "http", "https":
+		if e.Protocol == "tftp" {
+			m.tftpBytes.Add(float64(e.Bytes))
+		} else {
+			m.httpBytes.Add(float64(e.Bytes))
+		}
+		if e.Stage != "kernel" || e.Result != "ok" {
+			break
+		}
+		// A kernel is a file on disk: its event names the client by
+		// address only.
+		mac := e.MAC
+		if mac == "" && macOf != nil {
+			if ip, err := netip.ParseAddr(e.IP); err == nil {
+				mac = macOf(ip)
+			}
+		}
+		if d, ok := m.starts.reached(mac, "kernel", at); ok {
+			m.stages.WithLabelValues("kernel").Observe(d.Seconds())
+		}
+	case "ipxe", "pxelinux", "grub": // a menu, built from a boot.Decision
+		if e.Stage == "menu" {
+			fw := e.Arch
+			if fw == "" {
+				fw = "unknown"
+			}
+			m.boots.WithLabelValues(fw, e.Profile).Inc()
+		}
+	case "menu":
+		if e.Stage == "one-shot" && strings.HasPrefix(e.Result, "booted") {
+			if d, ok := m.starts.reached(e.MAC, "booted", at); ok {
+				m.stages.WithLabelValues("booted").Observe(d.Seconds())
+			}
+		}
+	}
+}
+
+// bootStarts remembers, per MAC, when the client's current boot began: its
+// first DHCP answer. A boot ends when its kernel has been fetched and a
+// later DHCP answer begins another, or after bootWindow. It holds at most
+// maxBootStarts clients: a storm of spoofed MACs empties it rather than
+// grow it.
+type bootStarts struct {
+	mu sync.Mutex
+	m  map[string]*bootStart
+}
+
+type bootStart struct {
+	first   time.Time
+	reached map[string]bool // stages observed: kernel, booted
+}
+
+const (
+	bootWindow    = time.Hour
+	maxBootStarts = 100000
+)
+
+func newBootStarts() *bootStarts { return &bootStarts{m: map[string]*bootStart{}} }
+
+// dhcp notes a DHCP answer to mac at t.
+func (b *bootStarts) dhcp(mac string, t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s, ok := b.m[mac]; ok && !s.reached["kernel"] && t.Sub(s.first) < bootWindow {
+		return // the same boot: iPXE's own DHCP after the loader, a retry
+	}
+	if len(b.m) >= maxBootStarts {
+		b.m = map[string]*bootStart{}
+	}
+	b.m[mac] = &bootStart{first: t, reached: map[string]bool{}}
+}
+
+// reached notes that mac's boot reached stage at t, and returns the time
+// since its first DHCP answer the first time it does.
+func (b *bootStarts) reached(mac, stage string, t time.Time) (time.Duration, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.m[mac]
+	if !ok || s.reached[stage] || t.Sub(s.first) >= bootWindow {
+		return 0, false
+	}
+	s.reached[stage] = true
+	return max(t.Sub(s.first), 0), true
+}

@@ -1,0 +1,146 @@
+// Package metrics exports what bootforge does as Prometheus metrics, at
+// /metrics on the management listener.
+//
+// It exists so that the protocol servers stay ignorant of Prometheus. They
+// already count what they do (dhcp.Server.Stats, tftp.Server.Stats,
+// httpd.Server's counters, the boot log's Recorder, the servers the
+// rogue-DHCP watch has seen), and they already say what they did in the
+// boot-log events they build from their decisions. This package reads
+// both and keeps no second count of the same thing:
+//
+//   - the servers' counters are read at scrape time by one
+//     prometheus.Collector per server (dhcpCollector, tftpCollector, ...);
+//   - the events pass through Sink on their way to the boot log, which
+//     counts what only an event carries: bytes sent, boots by firmware and
+//     profile, and the time from a client's first DHCP answer to its kernel
+//     fetch and to its one-shot's booted state;
+//   - the lease store is wrapped (Leases) to time each lease commit.
+//
+// Every metric lives in one registry of our own, never the global default,
+// so that /metrics shows exactly what is listed here plus the Go runtime
+// and process collectors.
+package metrics
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"bootforge/internal/dhcp/lease"
+)
+
+// Metrics is bootforge's registry and the metrics that are not read from a
+// server's own counters.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	tftpBytes   prometheus.Counter
+	httpBytes   prometheus.Counter
+	boots       *prometheus.CounterVec   // by firmware and profile
+	stages      *prometheus.HistogramVec // by stage: kernel, booted
+	leaseCommit prometheus.Histogram
+	certExpiry  prometheus.Gauge
+
+	starts *bootStarts
+}
+
+// Build says which bootforge runs, for bootforge_build_info.
+type Build struct {
+	Version, Revision, GoVersion string
+}
+
+// New makes the registry with the Go and process collectors and
+// bootforge_build_info.
+func New(build Build) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		tftpBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bootforge_tftp_sent_bytes_total",
+			Help: "File bytes sent over TFTP, counted when a transfer ends.",
+		}),
+		httpBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bootforge_http_sent_bytes_total",
+			Help: "Body bytes sent over HTTP and HTTPS, counted when a request ends.",
+		}),
+		boots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootforge_boots_total",
+			Help: "Boot menus served (one per boot that reaches its menu), by firmware and profile.",
+		}, []string{"firmware", "profile"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bootforge_boot_stage_seconds",
+			Help:    "Time from a client's first DHCP answer of a boot to the start of its kernel fetch (stage=kernel) and to its one-shot's booted state (stage=booted).",
+			Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800},
+		}, []string{"stage"}),
+		leaseCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bootforge_dhcp_lease_commit_seconds",
+			Help:    "Time to store a lease durably, which an ACK waits for.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100µs to 3.3s
+		}),
+		certExpiry: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bootforge_tls_cert_expiry_timestamp_seconds",
+			Help: "When the HTTPS certificate expires (notAfter), in seconds since the epoch.",
+		}),
+		starts: newBootStarts(),
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "bootforge_build_info",
+		Help:        "Always 1; the labels say which bootforge runs.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "goversion": build.GoVersion, "revision": build.Revision},
+	})
+	info.Set(1)
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		info, m.boots, m.stages,
+	)
+	for _, stage := range []string{"kernel", "booted"} {
+		m.stages.WithLabelValues(stage) // present from the start, so that rate() sees the first boot
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text (or OpenMetrics)
+// format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// WatchCert exports the expiry of cert's leaf certificate.
+func (m *Metrics) WatchCert(cert tls.Certificate) error {
+	leaf := cert.Leaf
+	if leaf == nil {
+		if len(cert.Certificate) == 0 {
+			return nil
+		}
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return err
+		}
+	}
+	m.certExpiry.Set(float64(leaf.NotAfter.Unix()))
+	return m.reg.Register(m.certExpiry)
+}
+
+// Leases wraps the DHCP server's lease store so that each commit
+// (PutLease: the durable write an ACK waits for) is timed. Call it once.
+func (m *Metrics) Leases(s lease.Store) lease.Store {
+	m.reg.MustRegister(m.leaseCommit)
+	return timedLeases{Store: s, commit: m.leaseCommit}
+}
+
+type timedLeases struct {
+	lease.Store
+	commit prometheus.Histogram
+}
+
+func (t timedLeases) PutLease(l lease.Lease) error {
+	start := time.Now()
+	err := t.Store.PutLease(l)
+	t.commit.Observe(time.Since(start).Seconds())
+	return err
+}
