@@ -226,14 +226,14 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 		return generated{text: "ok\n", mac: mac}, true, nil
 	case strings.HasPrefix(name, "pxelinux.cfg/"):
 		return m.pxelinux(strings.TrimPrefix(name, "pxelinux.cfg/"), req, dry)
-	case strings.HasPrefix(base, "grub.cfg-01-"):
-		return m.grub(strings.TrimPrefix(base, "grub.cfg-01-"), req, dry)
+	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, "/grub.cfg"):
+		return m.grubFacts(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), "/grub.cfg"), req, dry)
 	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, ".cfg"):
 		return m.grub(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), ".cfg"), req, dry)
-	case base == "grub.cfg":
-		// GRUB asks for grub.cfg-01-<mac> first; this root config is the
-		// fallback, and sends each client on to its own menu by MAC.
-		return generated{text: "# bootforge: per-client menus\nconfigfile /bootforge/grub/${net_default_mac}.cfg\n"}, true, nil
+	case strings.HasPrefix(base, "grub.cfg-01-"), base == "grub.cfg":
+		// GRUB asks for grub.cfg-01-<mac> first, then grub.cfg. Both send
+		// it on to its own menu, with the SMBIOS facts it reads.
+		return generated{text: grubForward}, true, nil
 	}
 	return generated{}, false, nil
 }
@@ -350,6 +350,61 @@ func (m *FS) grub(mac string, req bootfs.Request, dry bool) (generated, bool, er
 		return generated{}, false, nil
 	}
 	return m.menu(m.known(boot.Client{MAC: hw, IP: req.Client.Addr()}), req, menu.FormatGRUB, dry)
+}
+
+// grubForward is what GRUB reads first: it reads the machine's SMBIOS
+// facts (type 1, System Information: manufacturer at offset 4, product 5,
+// serial 7, UUID 8) with GRUB's smbios command and asks for its menu by a
+// path that carries them, since GRUB has no query strings over TFTP and
+// profiles may match on them. Values go in as GRUB reads them; TFTP takes
+// spaces and any other printable byte in a file name. If that path fails
+// (no smbios command, a value bootfs refuses such as "..", a path over 255
+// bytes, or HTTP, where a space breaks the request line), the menu by MAC
+// alone follows.
+const grubForward = `# bootforge: per-client menus, chosen by MAC and SMBIOS facts
+smbios --type 1 --get-string 4 --set bf_manufacturer
+smbios --type 1 --get-string 5 --set bf_product
+smbios --type 1 --get-string 7 --set bf_serial
+smbios --type 1 --get-uuid 8 --set bf_uuid
+configfile "/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf_manufacturer}/product=${bf_product}/serial=${bf_serial}/grub.cfg"
+configfile "/bootforge/grub/${net_default_mac}.cfg"
+`
+
+// grubFacts answers the path grubForward makes: MAC/key=value/.../, as
+// GRUB wrote it. A value may hold "/": a component that does not start
+// with a known key continues the value before it.
+func (m *FS) grubFacts(p string, req bootfs.Request, dry bool) (generated, bool, error) {
+	mac, rest, _ := strings.Cut(p, "/")
+	hw, err := parseMAC(mac)
+	if err != nil {
+		return generated{}, false, nil
+	}
+	c := boot.Client{MAC: hw, IP: req.Client.Addr()}
+	var last *string
+	for _, part := range strings.Split(rest, "/") {
+		k, v, _ := strings.Cut(part, "=")
+		var field *string
+		switch k {
+		case "uuid":
+			field = &c.UUID
+		case "manufacturer":
+			field = &c.Manufacturer
+		case "product":
+			field = &c.Product
+		case "serial":
+			field = &c.Serial
+		}
+		switch {
+		case field != nil:
+			*field, last = v, field
+		case last != nil:
+			*last += "/" + part
+		default:
+			return generated{}, false, nil
+		}
+	}
+	c.UUID = strings.ToLower(c.UUID)
+	return m.menu(m.known(c), req, menu.FormatGRUB, dry)
 }
 
 func isHex(s string) bool {

@@ -1,0 +1,96 @@
+package menufs
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bootforge/internal/boot"
+	"bootforge/internal/bootfs"
+)
+
+// grubSetup serves two profiles: one for an SMBIOS product with a
+// slash and spaces in it, one by UUID, and a default.
+func grubSetup(t *testing.T) *FS {
+	t.Helper()
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "vmlinuz"), []byte("k"), 0o644)
+	dir, err := bootfs.OpenDir(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(name string) boot.Menu {
+		return boot.Menu{Entries: []boot.Entry{{Name: name, Kind: boot.KindLinux, Kernel: "vmlinuz", Cmdline: "m={profile} u={uuid}"}}}
+	}
+	inv, err := boot.NewInventory([]boot.Profile{
+		{Name: "optiplex", Menu: entry("o"), Match: []boot.Selector{{Manufacturer: "Dell*", Product: "OptiPlex 70?0 (a/b)", Serial: "S/N 1"}}},
+		{Name: "byuuid", Menu: entry("u"), Match: []boot.Selector{{UUID: "0b1c2d3e-0000-4000-8000-00000000000a"}}},
+		{Name: "other", Menu: entry("x")},
+	}, nil, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return New(dir, func() *boot.Inventory { return inv }, nil, boot.NewSightingTable(), log)
+}
+
+func grubRead(t *testing.T, m *FS, path string) (string, error) {
+	t.Helper()
+	f, err := m.Open(bootfs.Request{Path: path, Client: client, Protocol: "tftp"})
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	return string(b), nil
+}
+
+func TestGRUBForwardsSMBIOSFacts(t *testing.T) {
+	m := grubSetup(t)
+	for _, p := range []string{"grub.cfg", "grub/grub.cfg", "grub/i386-pc/grub.cfg", "grub.cfg-01-52-54-00-00-00-0a"} {
+		s, err := grubRead(t, m, p)
+		if err != nil || s != grubForward {
+			t.Fatalf("%s: %v\n%s", p, err, s)
+		}
+	}
+	for _, want := range []string{"smbios --type 1 --get-string 4 --set bf_manufacturer\n", "--get-string 5 --set bf_product\n",
+		"--get-string 7 --set bf_serial\n", "--get-uuid 8 --set bf_uuid\n",
+		// The facts path, then the menu by MAC alone if it fails.
+		"configfile \"/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf_manufacturer}/product=${bf_product}/serial=${bf_serial}/grub.cfg\"\nconfigfile \"/bootforge/grub/${net_default_mac}.cfg\"\n"} {
+		if !strings.Contains(grubForward, want) {
+			t.Errorf("forwarder lacks %q", want)
+		}
+	}
+
+	for _, c := range []struct{ path, profile string }{
+		// As GRUB expands the forwarder on a machine of each profile.
+		{"bootforge/grub/52:54:00:00:00:0a/uuid=/manufacturer=Dell Inc./product=OptiPlex 7050 (a/b)/serial=S/N 1/grub.cfg", "optiplex"},
+		{"/bootforge/grub/52:54:00:00:00:0a/uuid=0B1C2D3E-0000-4000-8000-00000000000A/manufacturer=QEMU/product=Standard PC (i440FX + PIIX, 1996)/serial=/grub.cfg", "byuuid"},
+		{"bootforge/grub/52:54:00:00:00:0a/uuid=/manufacturer=Dell Inc./product=OptiPlex 7050 (a/b)/serial=/grub.cfg", "other"},
+		{"bootforge/grub/52:54:00:00:00:0a.cfg", "other"},
+	} {
+		s, err := grubRead(t, m, c.path)
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		if !strings.Contains(s, "# bootforge profile "+c.profile+"\n") {
+			t.Errorf("%s: want profile %s, got:\n%s", c.path, c.profile, s)
+		}
+	}
+	s, _ := grubRead(t, m, "bootforge/grub/52:54:00:00:00:0a/uuid=0B1C2D3E-0000-4000-8000-00000000000A/manufacturer=/product=/serial=/grub.cfg")
+	if !strings.Contains(s, "u=0b1c2d3e-0000-4000-8000-00000000000a") {
+		t.Errorf("the UUID from the path does not reach {uuid}:\n%s", s)
+	}
+	for _, p := range []string{
+		"bootforge/grub/zz/uuid=/grub.cfg",                               // not a MAC
+		"bootforge/grub/52:54:00:00:00:0a/colour=red/grub.cfg",           // not a fact
+		"bootforge/grub/52:54:00:00:00:0a/uuid=/product=a/../b/grub.cfg", // refused by bootfs
+	} {
+		if _, err := grubRead(t, m, p); err == nil {
+			t.Errorf("%s: generated", p)
+		}
+	}
+}
