@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// GRUB paths (issue 18, item 2): BIOS GRUB from `bootforge init`
+// (grub-mknetdir's i386-pc PXE core), and profiles chosen by the SMBIOS
+// facts GRUB reads with its smbios module.
+
+// TestGRUBPathsBIOSSMBIOS boots the i386-pc core that `bootforge init`
+// built, with a QEMU SMBIOS product that one profile matches and a MAC
+// that another, lower-priority profile matches: the product's profile
+// must boot, which only happens if GRUB sent its facts.
+func TestGRUBPathsBIOSSMBIOS(t *testing.T) {
+	const (
+		mac     = "52:54:00:b9:18:01"
+		core    = "grub/i386-pc/core.0"
+		product = "bootforge e2e/grub" // a space and a slash, as real names have
+	)
+	initDir := filepath.Join(t.TempDir(), "bf")
+	out, err := run(t, 120*time.Second, binary, "init", initDir)
+	if err != nil || !strings.Contains(out, "built ") || !strings.Contains(out, "dhcp.loaders.bios: "+core) {
+		t.Fatalf("bootforge init: %v\n%s", err, out)
+	}
+	// The server's root gets what init built: core.0 and its module tree.
+	copies := map[string]string{}
+	initRoot := filepath.Join(initDir, "root")
+	filepath.WalkDir(filepath.Join(initRoot, "grub"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(initRoot, p)
+			copies[filepath.ToSlash(rel)] = p
+		}
+		return err
+	})
+	if copies[core] == "" || copies["grub/i386-pc/normal.mod"] == "" {
+		t.Fatalf("init built no GRUB netboot tree: %d files", len(copies))
+	}
+	m := newMenuLab(t, menuLabOptions{
+		DHCP: "  loaders: {bios: " + core + "}\n",
+		Inventory: `inventory:
+  profiles:
+    - name: byoui
+      priority: 10
+      match: [{oui: "52:54:00"}]
+      menu:
+        entries:
+` + linuxEntries("", "one") + `
+    - name: smbios
+      priority: 20
+      match: [{product: "bootforge e2e/*", manufacturer: "Bootforge*", serial: "SN-18"}]
+      menu:
+        entries:
+` + linuxEntries("", "one"),
+		Copy: copies,
+		// QEMU's BIOS ROM is iPXE, which DHCP sends to the boot script:
+		// this one (a disk file wins) loads the GRUB PXE core over TFTP, as
+		// a plain PXE ROM given dhcp.loaders.bios does.
+		Write: map[string]string{"boot.ipxe": "#!ipxe\n" +
+			"set net0/filename " + core + "\n" +
+			"chain tftp://192.0.2.1/" + core + "\n"},
+	})
+	vm, got := BootVM(t, VMOptions{Lab: m.Lab, Firmware: "bios", MAC: mac, Timeout: bmBootTimeout, Expect: bmMarkerRE,
+		Args: []string{"-smbios", "type=1,manufacturer=Bootforge Lab,product=" + product + ",serial=SN-18"}})
+	t.Logf("BIOS GRUB: marker after %s", vm.Elapsed().Round(time.Millisecond))
+	if mk := markers(got[1]); len(mk) != 1 || mk[0] != "bfmarker=smbios-one" {
+		t.Errorf("markers %v, want [bfmarker=smbios-one] (the profile of the SMBIOS product)", mk)
+	}
+	vm.Kill()
+
+	var coreSent, facts bool
+	var files []string
+	for _, r := range serverRecordsAny(m.Server, "tftp transfer") {
+		f := strings.TrimPrefix(r["file"], "/")
+		files = append(files, f+" "+r["result"])
+		switch {
+		case r["result"] != "ok":
+		case f == core:
+			coreSent = true
+		case strings.HasPrefix(f, "bootforge/grub/"+mac+"/") && strings.Contains(f, "/product="+product+"/"):
+			facts = true
+			t.Logf("GRUB asked for its menu as %s", f)
+		}
+	}
+	if !coreSent || !facts {
+		t.Errorf("TFTP: core.0 sent %v, menu by SMBIOS facts %v; transfers: %v", coreSent, facts, files)
+	}
+	menus := 0
+	for _, r := range ServerRecords(m.Server, "menu") {
+		if r["format"] == "grub" && r["mac"] == mac && r["profile"] == "smbios" {
+			menus++
+		}
+	}
+	if menus == 0 {
+		t.Errorf("bootforge logged no GRUB menu of profile smbios for %s", mac)
+	}
+}
