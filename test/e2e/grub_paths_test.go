@@ -21,6 +21,7 @@ func TestGRUBPathsBIOSSMBIOS(t *testing.T) {
 		mac     = "52:54:00:b9:18:01"
 		core    = "grub/i386-pc/core.0"
 		product = "bootforge e2e/grub" // a space and a slash, as real names have
+		uuid    = "0b1c2d3e-4f50-4617-8899-aabbccdd1801"
 	)
 	initDir := filepath.Join(t.TempDir(), "bf")
 	out, err := run(t, 120*time.Second, binary, "init", initDir)
@@ -65,7 +66,7 @@ func TestGRUBPathsBIOSSMBIOS(t *testing.T) {
 			"chain tftp://192.0.2.1/" + core + "\n"},
 	})
 	vm, got := BootVM(t, VMOptions{Lab: m.Lab, Firmware: "bios", MAC: mac, Timeout: bmBootTimeout, Expect: bmMarkerRE,
-		Args: []string{"-smbios", "type=1,manufacturer=Bootforge Lab,product=" + product + ",serial=SN-18"}})
+		Args: []string{"-smbios", "type=1,manufacturer=Bootforge Lab,product=" + product + ",serial=SN-18", "-uuid", uuid}})
 	t.Logf("BIOS GRUB: marker after %s", vm.Elapsed().Round(time.Millisecond))
 	if mk := markers(got[1]); len(mk) != 1 || mk[0] != "bfmarker=smbios-one" {
 		t.Errorf("markers %v, want [bfmarker=smbios-one] (the profile of the SMBIOS product)", mk)
@@ -82,6 +83,11 @@ func TestGRUBPathsBIOSSMBIOS(t *testing.T) {
 		case f == core:
 			coreSent = true
 		case strings.HasPrefix(f, "bootforge/grub/"+mac+"/") && strings.Contains(f, "/product="+product+"/"):
+			// GRUB writes the UUID as iPXE's ${uuid} does (SMBIOS 2.6
+			// byte order), so one host uuid: matches both.
+			if !strings.Contains(f, "/uuid="+uuid+"/") {
+				t.Errorf("GRUB sent another UUID than QEMU's %s: %s", uuid, f)
+			}
 			facts = true
 			t.Logf("GRUB asked for its menu as %s", f)
 		}
