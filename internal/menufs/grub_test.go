@@ -94,3 +94,26 @@ func TestGRUBForwardsSMBIOSFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestGRUBPeekMatchesOpen: a signature (made from PeekGRUB) must be of
+// exactly the bytes the same request returns.
+func TestGRUBPeekMatchesOpen(t *testing.T) {
+	m := grubSetup(t)
+	for _, c := range []struct{ path, profile string }{
+		{"grub/grub.cfg-01-52-54-00-00-00-0a", "other"},
+		{"bootforge/grub/52:54:00:00:00:0a.cfg", "other"},
+		{"bootforge/grub/52:54:00:00:00:0a/uuid=/manufacturer=Dell Inc./product=OptiPlex 7050 (a/b)/serial=S/N 1/grub.cfg", "optiplex"},
+	} {
+		req := bootfs.Request{Path: c.path, Client: client, Protocol: "tftp"}
+		peek, p, ok, err := m.PeekGRUB(c.path, req)
+		if err != nil || !ok || p.Name != c.profile {
+			t.Fatalf("%s: PeekGRUB ok %v, profile %q, err %v; want profile %s", c.path, ok, p.Name, err, c.profile)
+		}
+		if got, _ := grubRead(t, m, c.path); got != peek {
+			t.Errorf("%s: PeekGRUB gives\n%s\nOpen gives\n%s", c.path, peek, got)
+		}
+	}
+	if _, _, ok, _ := m.PeekGRUB("grub/grub.cfg", bootfs.Request{Path: "grub/grub.cfg", Client: client}); ok {
+		t.Error("grub.cfg names no client, so it has no signed profile")
+	}
+}

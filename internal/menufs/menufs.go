@@ -226,14 +226,15 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 		return generated{text: "ok\n", mac: mac}, true, nil
 	case strings.HasPrefix(name, "pxelinux.cfg/"):
 		return m.pxelinux(strings.TrimPrefix(name, "pxelinux.cfg/"), req, dry)
-	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, "/grub.cfg"):
-		return m.grubFacts(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), "/grub.cfg"), req, dry)
-	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, ".cfg"):
-		return m.grub(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), ".cfg"), req, dry)
-	case strings.HasPrefix(base, "grub.cfg-01-"), base == "grub.cfg":
-		// GRUB asks for grub.cfg-01-<mac> first, then grub.cfg. Both send
-		// it on to its own menu, with the SMBIOS facts it reads.
-		return generated{text: grubForward}, true, nil
+	case strings.HasPrefix(name, "bootforge/grub/") || strings.HasPrefix(base, "grub.cfg"):
+		c, forward, ok := grubRequest(name, ip)
+		switch {
+		case !ok:
+			return generated{}, false, nil
+		case forward:
+			return generated{text: grubForward, mac: c.MAC}, true, nil
+		}
+		return m.menu(m.known(c), req, menu.FormatGRUB, dry)
 	}
 	return generated{}, false, nil
 }
@@ -343,19 +344,10 @@ func (m *FS) pxelinux(file string, req bootfs.Request, dry bool) (generated, boo
 	return m.menu(m.known(c), req, menu.FormatPXELinux, dry)
 }
 
-// grub answers a GRUB client's own menu; mac is as the path writes it.
-func (m *FS) grub(mac string, req bootfs.Request, dry bool) (generated, bool, error) {
-	hw, err := parseMAC(mac)
-	if err != nil {
-		return generated{}, false, nil
-	}
-	return m.menu(m.known(boot.Client{MAC: hw, IP: req.Client.Addr()}), req, menu.FormatGRUB, dry)
-}
-
 // grubForward is what GRUB reads first: it reads the machine's SMBIOS
 // facts (type 1, System Information: manufacturer at offset 4, product 5,
 // serial 7, UUID 8) with GRUB's smbios command and asks for its menu by a
-// path that carries them, since GRUB has no query strings over TFTP and
+// path that carries them, since GRUB sends no query strings over TFTP and
 // profiles may match on them. Values go in as GRUB reads them; TFTP takes
 // spaces and any other printable byte in a file name. If that path fails
 // (no smbios command, a value bootfs refuses such as "..", a path over 255
@@ -370,18 +362,46 @@ configfile "/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf
 configfile "/bootforge/grub/${net_default_mac}.cfg"
 `
 
-// grubFacts answers the path grubForward makes: MAC/key=value/.../, as
-// GRUB wrote it. A value may hold "/": a component that does not start
-// with a known key continues the value before it.
-func (m *FS) grubFacts(p string, req bootfs.Request, dry bool) (generated, bool, error) {
-	mac, rest, _ := strings.Cut(p, "/")
-	hw, err := parseMAC(mac)
-	if err != nil {
-		return generated{}, false, nil
+// grubRequest reads what a GRUB file name asks for: grubForward (for
+// grub.cfg, and for grub.cfg-01-<mac> with its MAC, in any directory), or
+// a client's menu, by bootforge/grub/<mac>.cfg or by the path grubForward
+// makes, bootforge/grub/<mac>/key=value/.../grub.cfg. A value there may
+// hold "/": a component that does not start with a known key continues
+// the value before it. ok is false for any other name.
+func grubRequest(name string, ip netip.Addr) (c boot.Client, forward, ok bool) {
+	c.IP = ip
+	base := path.Base(name)
+	rest, isMenu := strings.CutPrefix(name, "bootforge/grub/")
+	switch {
+	case isMenu && strings.HasSuffix(rest, "/grub.cfg"):
+		mac, facts, _ := strings.Cut(strings.TrimSuffix(rest, "/grub.cfg"), "/")
+		if c.MAC, ok = grubMAC(mac); !ok || !readFacts(&c, facts) {
+			return c, false, false
+		}
+		c.UUID = strings.ToLower(c.UUID)
+		return c, false, true
+	case isMenu && strings.HasSuffix(rest, ".cfg") && !strings.Contains(rest, "/"):
+		c.MAC, ok = grubMAC(strings.TrimSuffix(rest, ".cfg"))
+		return c, false, ok
+	case strings.HasPrefix(base, "grub.cfg-01-"):
+		c.MAC, ok = grubMAC(strings.TrimPrefix(base, "grub.cfg-01-"))
+		return c, true, ok
+	case base == "grub.cfg":
+		return c, true, true
 	}
-	c := boot.Client{MAC: hw, IP: req.Client.Addr()}
+	return c, false, false
+}
+
+func grubMAC(s string) (net.HardwareAddr, bool) {
+	mac, err := parseMAC(s)
+	return mac, err == nil
+}
+
+// readFacts fills c's SMBIOS facts from key=value/... as grubForward
+// writes them; false if a component is neither a fact nor part of one.
+func readFacts(c *boot.Client, facts string) bool {
 	var last *string
-	for _, part := range strings.Split(rest, "/") {
+	for _, part := range strings.Split(facts, "/") {
 		k, v, _ := strings.Cut(part, "=")
 		var field *string
 		switch k {
@@ -400,11 +420,10 @@ func (m *FS) grubFacts(p string, req bootfs.Request, dry bool) (generated, bool,
 		case last != nil:
 			*last += "/" + part
 		default:
-			return generated{}, false, nil
+			return false
 		}
 	}
-	c.UUID = strings.ToLower(c.UUID)
-	return m.menu(m.known(c), req, menu.FormatGRUB, dry)
+	return true
 }
 
 func isHex(s string) bool {

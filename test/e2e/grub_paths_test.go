@@ -65,6 +65,15 @@ func TestGRUBPathsBIOSSMBIOS(t *testing.T) {
 			"set net0/filename " + core + "\n" +
 			"chain tftp://192.0.2.1/" + core + "\n"},
 	})
+	// A plain BIOS PXE ROM (arch 0, no iPXE options) is handed the core.
+	h := dhAddHost(t, m.Lab, "192.0.2.30")
+	c := dhSocket(t, h.Netns, h.Iface, 68)
+	offer := dhMustExchange(t, c, "255.255.255.255:67",
+		dhNewMsg("52:54:00:b9:18:02", dhDiscover, dhOS(60, "PXEClient:Arch:00000:UNDI:002001"), dhOArch(0)), dhOffer, dhReplyWait)
+	if offer.File != core {
+		t.Errorf("BIOS PXE client offered boot file %q, want %q: %s", offer.File, core, offer)
+	}
+
 	vm, got := BootVM(t, VMOptions{Lab: m.Lab, Firmware: "bios", MAC: mac, Timeout: bmBootTimeout, Expect: bmMarkerRE,
 		Args: []string{"-smbios", "type=1,manufacturer=Bootforge Lab,product=" + product + ",serial=SN-18", "-uuid", uuid}})
 	t.Logf("BIOS GRUB: marker after %s", vm.Elapsed().Round(time.Millisecond))
