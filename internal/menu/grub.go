@@ -143,3 +143,22 @@ func writeGRUBChain(b *strings.Builder, e boot.Entry) {
 	fmt.Fprintf(b, "    chainloader %s\n", p)
 	b.WriteString("  fi\n")
 }
+
+// GRUBForward is GRUB's first config, served as grub.cfg and
+// grub.cfg-01-<mac> and built into the signed GRUB: it reads the
+// machine's SMBIOS facts (type 1, System Information: manufacturer at
+// offset 4, product 5, serial 7, UUID 8) with GRUB's smbios command and
+// asks for its menu by a path that carries them, since GRUB sends no
+// query string over TFTP and profiles may match on them. Values go in as
+// GRUB reads them: TFTP takes spaces and any other printable byte in a
+// file name. If that path fails (no smbios command, a value the server
+// refuses such as "..", a path over 255 bytes, or HTTP, where a space
+// breaks the request line), the menu by MAC alone follows.
+const GRUBForward = `# bootforge: per-client menus, chosen by MAC and SMBIOS facts
+smbios --type 1 --get-string 4 --set bf_manufacturer
+smbios --type 1 --get-string 5 --set bf_product
+smbios --type 1 --get-string 7 --set bf_serial
+smbios --type 1 --get-uuid 8 --set bf_uuid
+configfile "/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf_manufacturer}/product=${bf_product}/serial=${bf_serial}/grub.cfg"
+configfile "/bootforge/grub/${net_default_mac}.cfg"
+`

@@ -10,6 +10,7 @@ import (
 
 	"bootforge/internal/boot"
 	"bootforge/internal/bootfs"
+	"bootforge/internal/menu"
 )
 
 // grubSetup serves two profiles: one for an SMBIOS product with a
@@ -52,7 +53,7 @@ func TestGRUBForwardsSMBIOSFacts(t *testing.T) {
 	m := grubSetup(t)
 	for _, p := range []string{"grub.cfg", "grub/grub.cfg", "grub/i386-pc/grub.cfg", "grub.cfg-01-52-54-00-00-00-0a"} {
 		s, err := grubRead(t, m, p)
-		if err != nil || s != grubForward {
+		if err != nil || s != menu.GRUBForward {
 			t.Fatalf("%s: %v\n%s", p, err, s)
 		}
 	}
@@ -60,7 +61,7 @@ func TestGRUBForwardsSMBIOSFacts(t *testing.T) {
 		"--get-string 7 --set bf_serial\n", "--get-uuid 8 --set bf_uuid\n",
 		// The facts path, then the menu by MAC alone if it fails.
 		"configfile \"/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf_manufacturer}/product=${bf_product}/serial=${bf_serial}/grub.cfg\"\nconfigfile \"/bootforge/grub/${net_default_mac}.cfg\"\n"} {
-		if !strings.Contains(grubForward, want) {
+		if !strings.Contains(menu.GRUBForward, want) {
 			t.Errorf("forwarder lacks %q", want)
 		}
 	}

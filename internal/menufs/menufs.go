@@ -232,7 +232,7 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 		case !ok:
 			return generated{}, false, nil
 		case forward:
-			return generated{text: grubForward, mac: c.MAC}, true, nil
+			return generated{text: menu.GRUBForward, mac: c.MAC}, true, nil
 		}
 		return m.menu(m.known(c), req, menu.FormatGRUB, dry)
 	}
@@ -344,27 +344,9 @@ func (m *FS) pxelinux(file string, req bootfs.Request, dry bool) (generated, boo
 	return m.menu(m.known(c), req, menu.FormatPXELinux, dry)
 }
 
-// grubForward is what GRUB reads first: it reads the machine's SMBIOS
-// facts (type 1, System Information: manufacturer at offset 4, product 5,
-// serial 7, UUID 8) with GRUB's smbios command and asks for its menu by a
-// path that carries them, since GRUB sends no query strings over TFTP and
-// profiles may match on them. Values go in as GRUB reads them; TFTP takes
-// spaces and any other printable byte in a file name. If that path fails
-// (no smbios command, a value bootfs refuses such as "..", a path over 255
-// bytes, or HTTP, where a space breaks the request line), the menu by MAC
-// alone follows.
-const grubForward = `# bootforge: per-client menus, chosen by MAC and SMBIOS facts
-smbios --type 1 --get-string 4 --set bf_manufacturer
-smbios --type 1 --get-string 5 --set bf_product
-smbios --type 1 --get-string 7 --set bf_serial
-smbios --type 1 --get-uuid 8 --set bf_uuid
-configfile "/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf_manufacturer}/product=${bf_product}/serial=${bf_serial}/grub.cfg"
-configfile "/bootforge/grub/${net_default_mac}.cfg"
-`
-
-// grubRequest reads what a GRUB file name asks for: grubForward (for
+// grubRequest reads what a GRUB file name asks for: menu.GRUBForward (for
 // grub.cfg, and for grub.cfg-01-<mac> with its MAC, in any directory), or
-// a client's menu, by bootforge/grub/<mac>.cfg or by the path grubForward
+// a client's menu, by bootforge/grub/<mac>.cfg or by the path menu.GRUBForward
 // makes, bootforge/grub/<mac>/key=value/.../grub.cfg. A value there may
 // hold "/": a component that does not start with a known key continues
 // the value before it. ok is false for any other name.
@@ -397,7 +379,7 @@ func grubMAC(s string) (net.HardwareAddr, bool) {
 	return mac, err == nil
 }
 
-// readFacts fills c's SMBIOS facts from key=value/... as grubForward
+// readFacts fills c's SMBIOS facts from key=value/... as menu.GRUBForward
 // writes them; false if a component is neither a fact nor part of one.
 func readFacts(c *boot.Client, facts string) bool {
 	var last *string

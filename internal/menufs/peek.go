@@ -46,7 +46,7 @@ func (m *FS) PeekGRUB(name string, req bootfs.Request) (text string, p boot.Prof
 		return "", boot.Profile{}, true, err
 	}
 	if forward {
-		return grubForward, d.Choice.Profile, true, nil
+		return menu.GRUBForward, d.Choice.Profile, true, nil
 	}
 	text, err = menu.Render(d, menu.FormatGRUB, menu.Site{BaseURL: menu.BaseURL(req.Protocol, req.Host)})
 	return text, d.Choice.Profile, true, err
