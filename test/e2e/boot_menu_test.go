@@ -410,12 +410,15 @@ func TestBootMenuGRUBUEFI(t *testing.T) {
 	perClient := false
 	for _, r := range serverRecordsAny(m.Server, "tftp transfer") {
 		f := strings.TrimPrefix(r["file"], "/")
-		if r["result"] == "ok" && (strings.HasSuffix(f, "grub.cfg-01-"+pxeMAC(mac)) || f == "bootforge/grub/"+mac+".cfg") {
+		// grub.cfg sends GRUB on with its SMBIOS facts in the path:
+		// bootforge/grub/<mac>/uuid=.../grub.cfg.
+		if r["result"] == "ok" && (strings.HasSuffix(f, "grub.cfg-01-"+pxeMAC(mac)) || f == "bootforge/grub/"+mac+".cfg" ||
+			strings.HasPrefix(f, "bootforge/grub/"+mac+"/uuid=")) {
 			perClient = true
 		}
 	}
 	if !perClient {
-		t.Errorf("GRUB fetched neither grub.cfg-01-%s nor bootforge/grub/%s.cfg; TFTP log: %v", pxeMAC(mac), mac, requests)
+		t.Errorf("GRUB fetched neither grub.cfg-01-%s nor bootforge/grub/%s(.cfg or /...); TFTP log: %v", pxeMAC(mac), mac, requests)
 	}
 }
 
