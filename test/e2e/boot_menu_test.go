@@ -329,8 +329,9 @@ func TestBootMenuPXELinuxBIOS(t *testing.T) {
 //
 // Debian's grubnetx64.efi (2.06) asks for /grub/x86_64-efi/{command,fs,
 // crypto,terminal}.lst (not found), then /grub/grub.cfg, never
-// grub.cfg-01-<mac>: the generated root grub.cfg sends it on to
-// /bootforge/grub/<mac>.cfg. The test logs the paths it asked for.
+// grub.cfg-01-<mac>: the generated root grub.cfg reads the SMBIOS facts
+// and sends it on to /bootforge/grub/<mac>/uuid=.../grub.cfg (else
+// /bootforge/grub/<mac>.cfg). The test logs the paths it asked for.
 
 func TestBootMenuGRUBUEFI(t *testing.T) {
 	t.Parallel()
