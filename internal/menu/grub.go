@@ -153,11 +153,16 @@ func writeGRUBChain(b *strings.Builder, e boot.Entry) {
 // GRUB reads them: TFTP takes spaces and any other printable byte in a
 // file name. If that path fails (no smbios command, a value the server
 // refuses such as "..", a path over 255 bytes, or HTTP, where a space
-// breaks the request line), the menu by MAC alone follows.
+// breaks the request line), the menu by MAC alone follows. A string is
+// read only when its index byte is not 0 (none set): GRUB would print an
+// error for it, and a machine without a serial number is not a fault.
 const GRUBForward = `# bootforge: per-client menus, chosen by MAC and SMBIOS facts
-smbios --type 1 --get-string 4 --set bf_manufacturer
-smbios --type 1 --get-string 5 --set bf_product
-smbios --type 1 --get-string 7 --set bf_serial
+smbios --type 1 --get-byte 4 --set bf_i
+if [ "$bf_i" -gt 0 ]; then smbios --type 1 --get-string 4 --set bf_manufacturer; fi
+smbios --type 1 --get-byte 5 --set bf_i
+if [ "$bf_i" -gt 0 ]; then smbios --type 1 --get-string 5 --set bf_product; fi
+smbios --type 1 --get-byte 7 --set bf_i
+if [ "$bf_i" -gt 0 ]; then smbios --type 1 --get-string 7 --set bf_serial; fi
 smbios --type 1 --get-uuid 8 --set bf_uuid
 configfile "/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf_manufacturer}/product=${bf_product}/serial=${bf_serial}/grub.cfg"
 configfile "/bootforge/grub/${net_default_mac}.cfg"

@@ -57,8 +57,10 @@ func TestGRUBForwardsSMBIOSFacts(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", p, err, s)
 		}
 	}
-	for _, want := range []string{"smbios --type 1 --get-string 4 --set bf_manufacturer\n", "--get-string 5 --set bf_product\n",
-		"--get-string 7 --set bf_serial\n", "--get-uuid 8 --set bf_uuid\n",
+	for _, want := range []string{"smbios --type 1 --get-byte 4 --set bf_i\nif [ \"$bf_i\" -gt 0 ]; then smbios --type 1 --get-string 4 --set bf_manufacturer; fi\n",
+		"--get-byte 5 --set bf_i\nif [ \"$bf_i\" -gt 0 ]; then smbios --type 1 --get-string 5 --set bf_product; fi\n",
+		"--get-byte 7 --set bf_i\nif [ \"$bf_i\" -gt 0 ]; then smbios --type 1 --get-string 7 --set bf_serial; fi\n",
+		"smbios --type 1 --get-uuid 8 --set bf_uuid\n",
 		// The facts path, then the menu by MAC alone if it fails.
 		"configfile \"/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf_manufacturer}/product=${bf_product}/serial=${bf_serial}/grub.cfg\"\nconfigfile \"/bootforge/grub/${net_default_mac}.cfg\"\n"} {
 		if !strings.Contains(menu.GRUBForward, want) {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"io/fs"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,28 +20,11 @@ import (
 func TestGRUBPathsBIOSSMBIOS(t *testing.T) {
 	const (
 		mac     = "52:54:00:b9:18:01"
-		core    = "grub/i386-pc/core.0"
+		core    = gpCore
 		product = "bootforge e2e/grub" // a space and a slash, as real names have
 		uuid    = "0b1c2d3e-4f50-4617-8899-aabbccdd1801"
 	)
-	initDir := filepath.Join(t.TempDir(), "bf")
-	out, err := run(t, 120*time.Second, binary, "init", initDir)
-	if err != nil || !strings.Contains(out, "built ") || !strings.Contains(out, "dhcp.loaders.bios: "+core) {
-		t.Fatalf("bootforge init: %v\n%s", err, out)
-	}
-	// The server's root gets what init built: core.0 and its module tree.
-	copies := map[string]string{}
-	initRoot := filepath.Join(initDir, "root")
-	filepath.WalkDir(filepath.Join(initRoot, "grub"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			rel, _ := filepath.Rel(initRoot, p)
-			copies[filepath.ToSlash(rel)] = p
-		}
-		return err
-	})
-	if copies[core] == "" || copies["grub/i386-pc/normal.mod"] == "" {
-		t.Fatalf("init built no GRUB netboot tree: %d files", len(copies))
-	}
+	copies := grubNetTree(t)
 	m := newMenuLab(t, menuLabOptions{
 		DHCP: "  loaders: {bios: " + core + "}\n",
 		Inventory: `inventory:
@@ -61,9 +45,7 @@ func TestGRUBPathsBIOSSMBIOS(t *testing.T) {
 		// QEMU's BIOS ROM is iPXE, which DHCP sends to the boot script:
 		// this one (a disk file wins) loads the GRUB PXE core over TFTP, as
 		// a plain PXE ROM given dhcp.loaders.bios does.
-		Write: map[string]string{"boot.ipxe": "#!ipxe\n" +
-			"set net0/filename " + core + "\n" +
-			"chain tftp://192.0.2.1/" + core + "\n"},
+		Write: map[string]string{"boot.ipxe": chainCoreScript},
 	})
 	// A plain BIOS PXE ROM (arch 0, no iPXE options) is handed the core.
 	h := dhAddHost(t, m.Lab, "192.0.2.30")
@@ -112,5 +94,83 @@ func TestGRUBPathsBIOSSMBIOS(t *testing.T) {
 	}
 	if menus == 0 {
 		t.Errorf("bootforge logged no GRUB menu of profile smbios for %s", mac)
+	}
+}
+
+const gpCore = "grub/i386-pc/core.0"
+
+// chainCoreScript is boot.ipxe for BIOS GRUB tests: QEMU's BIOS ROM is
+// iPXE, which DHCP sends to the boot script; this one (a disk file wins)
+// loads the GRUB PXE core over TFTP, as a plain PXE ROM given
+// dhcp.loaders.bios does.
+const chainCoreScript = "#!ipxe\n" +
+	"set net0/filename " + gpCore + "\n" +
+	"chain tftp://192.0.2.1/" + gpCore + "\n"
+
+// grubNetTree runs `bootforge init` and returns what it built for BIOS
+// GRUB (core.0 and its module tree), as root name -> file, for
+// menuLabOptions.Copy.
+func grubNetTree(t *testing.T) map[string]string {
+	t.Helper()
+	initDir := filepath.Join(t.TempDir(), "bf")
+	out, err := run(t, 120*time.Second, binary, "init", initDir)
+	if err != nil || !strings.Contains(out, "built ") || !strings.Contains(out, "dhcp.loaders.bios: "+gpCore) {
+		t.Fatalf("bootforge init: %v\n%s", err, out)
+	}
+	copies := map[string]string{}
+	initRoot := filepath.Join(initDir, "root")
+	filepath.WalkDir(filepath.Join(initRoot, "grub"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(initRoot, p)
+			copies[filepath.ToSlash(rel)] = p
+		}
+		return err
+	})
+	if copies[gpCore] == "" || copies["grub/i386-pc/normal.mod"] == "" {
+		t.Fatalf("init built no GRUB netboot tree: %d files", len(copies))
+	}
+	return copies
+}
+
+// TestGRUBPathsBIOSChain: a chain entry whose url is a loader below the
+// root runs on BIOS GRUB (pxechainloader): GRUB loads iPXE's
+// undionly.kpxe over TFTP and iPXE starts.
+func TestGRUBPathsBIOSChain(t *testing.T) {
+	const mac = "52:54:00:b9:18:03"
+	copies := grubNetTree(t)
+	copies["undionly.kpxe"] = "/usr/lib/ipxe/undionly.kpxe"
+	m := newMenuLab(t, menuLabOptions{
+		DHCP: "  loaders: {bios: " + gpCore + "}\n",
+		Inventory: `inventory:
+  profiles:
+    - name: chain
+      match: [{oui: "52:54:00"}]
+      menu:
+        entries:
+          - {name: ipxe, kind: chain, url: undionly.kpxe}
+`,
+		Copy:  copies,
+		Write: map[string]string{"boot.ipxe": chainCoreScript},
+	})
+	vm := StartVM(t, VMOptions{Lab: m.Lab, Firmware: "bios", MAC: mac})
+	// undionly.kpxe, unlike QEMU's iPXE ROM, starts on the PXE stack it
+	// was loaded by, and says so.
+	started := regexp.MustCompile(`PXE->EB: !PXE at`)
+	if _, err := vm.WaitFor(started, bmBootTimeout); err != nil {
+		t.Fatalf("GRUB did not start undionly.kpxe: %v\nconsole tail:\n%s", err, vm.Tail(40))
+	}
+	t.Logf("GRUB chained undionly.kpxe; it started after %s", vm.Elapsed().Round(time.Millisecond))
+	if con := vm.Console(); strings.Contains(con, "error:") {
+		t.Errorf("GRUB printed an error on the way:\n%s", vm.Tail(30))
+	}
+	vm.Kill()
+	sent := false
+	for _, r := range serverRecordsAny(m.Server, "tftp transfer") {
+		if strings.TrimPrefix(r["file"], "/") == "undionly.kpxe" && r["result"] == "ok" {
+			sent = true
+		}
+	}
+	if !sent {
+		t.Errorf("undionly.kpxe was not sent over TFTP: %v", tftpLog(m.Server, `^192\.0\.2\.1\d\d`))
 	}
 }
