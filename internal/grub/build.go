@@ -22,7 +22,7 @@ type Platform struct {
 
 // common are the modules of both platforms: network, menus, Linux, and
 // OpenPGP verification (Debian's 2.06 has no separate verifiers module).
-var common = []string{"tftp", "net", "normal", "linux", "echo", "configfile", "sleep", "reboot", "smbios",
+var common = []string{"tftp", "net", "normal", "linux", "echo", "configfile", "sleep", "reboot", "smbios", "test",
 	"pgp", "gcry_sha256", "gcry_sha512", "gcry_rsa", "gcry_dsa", "serial", "terminal"}
 
 // Platforms are the targets of `bootforge grub build`.

@@ -46,8 +46,9 @@ func requireSigs(t *testing.T, m *menuLab, mac string) {
 	t.Helper()
 	got := sigTransfers(m)
 	// The menu comes by the path that carries GRUB's SMBIOS facts
-	// (bootforge/grub/<mac>/uuid=.../grub.cfg), else by MAC alone.
-	menuSig := "bootforge/grub/" + mac + ".cfg.sig"
+	// (bootforge/grub/<mac>/uuid=.../grub.cfg): smbios and test are
+	// built into this GRUB.
+	menuSig := "bootforge/grub/" + mac + "/uuid=....../grub.cfg.sig"
 	for f := range got {
 		if strings.HasPrefix(f, "bootforge/grub/"+mac+"/uuid=") && strings.HasSuffix(f, "/grub.cfg.sig") {
 			menuSig = f
