@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"bootforge/internal/grub"
 )
 
 // loaders are the boot loaders `init` copies from Debian's packages, by
@@ -48,7 +51,9 @@ func newInitCmd() *cobra.Command {
 		Short: "Write a starter config and data directory, with loaders from Debian's packages",
 		Long: `Create DIR with a commented bootforge.yaml, a served root DIR/root and a
 state directory, and copy in the boot loaders that Debian's ipxe, pxelinux,
-syslinux-common and grub packages have installed. Nothing is downloaded.
+syslinux-common and grub packages have installed, and build BIOS GRUB's
+netboot core with grub-mknetdir (root/grub/i386-pc/core.0). Nothing is
+downloaded.
 An existing config is kept unless --force is given; loaders already in the
 root are never overwritten. With --install the config goes to
 ` + systemConfig + ` instead, where the service and every command
@@ -116,6 +121,16 @@ func initDir(out io.Writer, dir, cfgPath string, force bool) error {
 		default:
 			return err
 		}
+	}
+	// BIOS GRUB: grub-mknetdir builds the PXE core and its module tree.
+	core := filepath.Join(root, filepath.FromSlash(grub.NetCore))
+	if _, err := os.Stat(core); err == nil {
+		fmt.Fprintf(out, "kept      %s\n", core)
+	} else if err := grub.MkNetDir(context.Background(), "/usr/lib/grub", root); err != nil {
+		fmt.Fprintf(out, "not built: BIOS GRUB (%v)\n", err)
+		missing = append(missing, "grub-pc-bin")
+	} else {
+		fmt.Fprintf(out, "built     %s (grub-mknetdir; for BIOS clients set dhcp.loaders.bios: %s)\n", core, grub.NetCore)
 	}
 	if len(missing) > 0 {
 		fmt.Fprintf(out, "not found: some loaders; install Debian packages: %s\n", strings.Join(uniq(missing), " "))

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"bootforge/internal/menu"
 )
 
 // Platform is a GRUB target bootforge builds for network boot.
@@ -20,7 +22,7 @@ type Platform struct {
 
 // common are the modules of both platforms: network, menus, Linux, and
 // OpenPGP verification (Debian's 2.06 has no separate verifiers module).
-var common = []string{"tftp", "net", "normal", "linux", "echo", "configfile", "sleep", "reboot",
+var common = []string{"tftp", "net", "normal", "linux", "echo", "configfile", "sleep", "reboot", "smbios", "test",
 	"pgp", "gcry_sha256", "gcry_sha512", "gcry_rsa", "gcry_dsa", "serial", "terminal"}
 
 // Platforms are the targets of `bootforge grub build`.
@@ -32,12 +34,11 @@ var Platforms = map[string]Platform{
 }
 
 // EarlyConfig is embedded in the image: it enforces signatures and goes on
-// to the client's own generated menu, which must then be signed too. If
-// that fails (no menu, a bad signature), the machine does not boot.
-const EarlyConfig = `set check_signatures=enforce
-set root=(tftp)
-configfile (tftp)/bootforge/grub/${net_default_mac}.cfg
-echo "bootforge: no verified menu for ${net_default_mac}; not booting"
+// to the client's own generated menu (through menu.GRUBForward, with its
+// SMBIOS facts), which must then be signed too. If that fails (no menu, a
+// bad signature), the machine does not boot.
+const EarlyConfig = "set check_signatures=enforce\nset root=(tftp)\n" + menu.GRUBForward +
+	`echo "bootforge: no verified menu for ${net_default_mac}; not booting"
 sleep 10
 reboot
 `

@@ -51,8 +51,10 @@ func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry) {
 		}
 	case boot.KindLocal:
 		b.WriteString("  exit\n")
+	case boot.KindWimboot:
+		writeGRUBWimboot(b, e)
 	case boot.KindChain:
-		fmt.Fprintf(b, "  chainloader %s\n", quote(grubPath(e.URL)))
+		writeGRUBChain(b, e)
 	default:
 		fmt.Fprintf(b, "  echo %s\n", quote("bootforge: entry kind "+e.Kind+" needs iPXE"))
 		b.WriteString("  sleep 5\n")
@@ -94,3 +96,74 @@ func writeGRUBSigned(b *strings.Builder, r Request, e boot.Entry) {
 		stop("initrd")
 	}
 }
+
+// writeGRUBWimboot loads wimboot as wimboot's documentation shows for
+// GRUB: as a 16-bit Linux kernel, with the WinPE files as initrds that
+// GRUB wraps in a cpio archive under the names wimboot looks for
+// ("newc:NAME:PATH"). That is BIOS GRUB only: GRUB 2.06 on EFI has no
+// linux16, and its chainloader cannot hand wimboot the files, so an EFI
+// GRUB says so and stops instead of booting a half-loaded wimboot. The
+// platform is tested when the entry runs, since the menu may be fetched
+// before the firmware is known.
+func writeGRUBWimboot(b *strings.Builder, e boot.Entry) {
+	files := []string{}
+	add := func(name, p string) {
+		if p != "" {
+			files = append(files, quote("newc:"+name+":"+grubPath(p)))
+		}
+	}
+	add("bootmgr", e.Bootmgr) // BIOS wimboot needs it; newer wimboot finds it in boot.wim
+	add("BCD", e.BCD)
+	add("boot.sdi", e.BootSDI)
+	add("boot.wim", e.BootWIM)
+	b.WriteString("  if [ \"$grub_platform\" = pc ]; then\n")
+	fmt.Fprintf(b, "    linux16 %s\n", quote(grubPath(e.Wimboot)))
+	fmt.Fprintf(b, "    initrd16 %s\n", strings.Join(files, " "))
+	b.WriteString("  else\n")
+	fmt.Fprintf(b, "    echo %s\n", quote("bootforge: wimboot needs iPXE or BIOS GRUB; this EFI GRUB cannot load it"))
+	b.WriteString("    sleep 10\n  fi\n")
+}
+
+// writeGRUBChain chains what GRUB can run: a loader below the root,
+// fetched from GRUB's root device (TFTP or HTTP), as an EFI image on EFI
+// and as a PXE network boot program (pxechainloader) on BIOS. A URL is
+// not: GRUB cannot chainload "http://..." (it reads paths on devices), and
+// what such a URL names is usually an iPXE script, which only iPXE runs.
+// Such an entry says so and does not boot.
+func writeGRUBChain(b *strings.Builder, e boot.Entry) {
+	if strings.Contains(e.URL, "://") {
+		fmt.Fprintf(b, "  echo %s\n", quote("bootforge: chain to "+oneLine(e.URL)+" needs iPXE; GRUB cannot run it"))
+		b.WriteString("  sleep 10\n")
+		return
+	}
+	p := quote(grubPath(e.URL))
+	b.WriteString("  if [ \"$grub_platform\" = pc ]; then\n")
+	fmt.Fprintf(b, "    pxechainloader %s\n", p)
+	b.WriteString("  else\n")
+	fmt.Fprintf(b, "    chainloader %s\n", p)
+	b.WriteString("  fi\n")
+}
+
+// GRUBForward is GRUB's first config, served as grub.cfg and
+// grub.cfg-01-<mac> and built into the signed GRUB: it reads the
+// machine's SMBIOS facts (type 1, System Information: manufacturer at
+// offset 4, product 5, serial 7, UUID 8) with GRUB's smbios command and
+// asks for its menu by a path that carries them, since GRUB sends no
+// query string over TFTP and profiles may match on them. Values go in as
+// GRUB reads them: TFTP takes spaces and any other printable byte in a
+// file name. If that path fails (no smbios command, a value the server
+// refuses such as "..", a path over 255 bytes, or HTTP, where a space
+// breaks the request line), the menu by MAC alone follows. A string is
+// read only when its index byte is not 0 (none set): GRUB would print an
+// error for it, and a machine without a serial number is not a fault.
+const GRUBForward = `# bootforge: per-client menus, chosen by MAC and SMBIOS facts
+smbios --type 1 --get-byte 4 --set bf_i
+if [ "$bf_i" -gt 0 ]; then smbios --type 1 --get-string 4 --set bf_manufacturer; fi
+smbios --type 1 --get-byte 5 --set bf_i
+if [ "$bf_i" -gt 0 ]; then smbios --type 1 --get-string 5 --set bf_product; fi
+smbios --type 1 --get-byte 7 --set bf_i
+if [ "$bf_i" -gt 0 ]; then smbios --type 1 --get-string 7 --set bf_serial; fi
+smbios --type 1 --get-uuid 8 --set bf_uuid
+configfile "/bootforge/grub/${net_default_mac}/uuid=${bf_uuid}/manufacturer=${bf_manufacturer}/product=${bf_product}/serial=${bf_serial}/grub.cfg"
+configfile "/bootforge/grub/${net_default_mac}.cfg"
+`

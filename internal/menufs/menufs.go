@@ -231,14 +231,15 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 	case strings.HasPrefix(name, "pxelinux.cfg/") || strings.Contains(name, "/pxelinux.cfg/"):
 		// Any directory: syslinux.efi looks beside itself (efi64/pxelinux.cfg/).
 		return m.pxelinux(name[strings.LastIndex(name, "pxelinux.cfg/")+len("pxelinux.cfg/"):], req, dry)
-	case strings.HasPrefix(base, "grub.cfg-01-"):
-		return m.grub(strings.TrimPrefix(base, "grub.cfg-01-"), req, dry)
-	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, ".cfg"):
-		return m.grub(strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), ".cfg"), req, dry)
-	case base == "grub.cfg":
-		// GRUB asks for grub.cfg-01-<mac> first; this root config is the
-		// fallback, and sends each client on to its own menu by MAC.
-		return generated{text: "# bootforge: per-client menus\nconfigfile /bootforge/grub/${net_default_mac}.cfg\n"}, true, nil
+	case strings.HasPrefix(name, "bootforge/grub/") || strings.HasPrefix(base, "grub.cfg"):
+		c, forward, ok := grubRequest(name, ip)
+		switch {
+		case !ok:
+			return generated{}, false, nil
+		case forward:
+			return generated{text: menu.GRUBForward, mac: c.MAC}, true, nil
+		}
+		return m.menu(m.known(c), req, menu.FormatGRUB, dry)
 	}
 	return generated{}, false, nil
 }
@@ -459,13 +460,68 @@ func (m *FS) spend(mac net.HardwareAddr, p *boot.Pick) {
 	}
 }
 
-// grub answers a GRUB client's own menu; mac is as the path writes it.
-func (m *FS) grub(mac string, req bootfs.Request, dry bool) (generated, bool, error) {
-	hw, err := parseMAC(mac)
-	if err != nil {
-		return generated{}, false, nil
+// grubRequest reads what a GRUB file name asks for: menu.GRUBForward (for
+// grub.cfg, and for grub.cfg-01-<mac> with its MAC, in any directory), or
+// a client's menu, by bootforge/grub/<mac>.cfg or by the path menu.GRUBForward
+// makes, bootforge/grub/<mac>/key=value/.../grub.cfg. A value there may
+// hold "/": a component that does not start with a known key continues
+// the value before it. ok is false for any other name.
+func grubRequest(name string, ip netip.Addr) (c boot.Client, forward, ok bool) {
+	c.IP = ip
+	base := path.Base(name)
+	rest, isMenu := strings.CutPrefix(name, "bootforge/grub/")
+	switch {
+	case isMenu && strings.HasSuffix(rest, "/grub.cfg"):
+		mac, facts, _ := strings.Cut(strings.TrimSuffix(rest, "/grub.cfg"), "/")
+		if c.MAC, ok = grubMAC(mac); !ok || !readFacts(&c, facts) {
+			return c, false, false
+		}
+		c.UUID = strings.ToLower(c.UUID)
+		return c, false, true
+	case isMenu && strings.HasSuffix(rest, ".cfg") && !strings.Contains(rest, "/"):
+		c.MAC, ok = grubMAC(strings.TrimSuffix(rest, ".cfg"))
+		return c, false, ok
+	case strings.HasPrefix(base, "grub.cfg-01-"):
+		c.MAC, ok = grubMAC(strings.TrimPrefix(base, "grub.cfg-01-"))
+		return c, true, ok
+	case base == "grub.cfg":
+		return c, true, true
 	}
-	return m.menu(m.known(boot.Client{MAC: hw, IP: req.Client.Addr()}), req, menu.FormatGRUB, dry)
+	return c, false, false
+}
+
+func grubMAC(s string) (net.HardwareAddr, bool) {
+	mac, err := parseMAC(s)
+	return mac, err == nil
+}
+
+// readFacts fills c's SMBIOS facts from key=value/... as menu.GRUBForward
+// writes them; false if a component is neither a fact nor part of one.
+func readFacts(c *boot.Client, facts string) bool {
+	var last *string
+	for _, part := range strings.Split(facts, "/") {
+		k, v, _ := strings.Cut(part, "=")
+		var field *string
+		switch k {
+		case "uuid":
+			field = &c.UUID
+		case "manufacturer":
+			field = &c.Manufacturer
+		case "product":
+			field = &c.Product
+		case "serial":
+			field = &c.Serial
+		}
+		switch {
+		case field != nil:
+			*field, last = v, field
+		case last != nil:
+			*last += "/" + part
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(s string) bool {

@@ -15,6 +15,7 @@ import (
 
 	"bootforge/internal/boot"
 	"bootforge/internal/bootfs"
+	"bootforge/internal/menu"
 	"bootforge/internal/store"
 )
 
@@ -121,7 +122,7 @@ func TestGeneratedPaths(t *testing.T) {
 	if s := read(t, m, "pxelinux.cfg/01-52-54-00-00-00-0a", nil); !strings.Contains(s, "LABEL b") {
 		t.Fatalf("pxelinux:\n%s", s)
 	}
-	if s := read(t, m, "grub/grub.cfg-01-52-54-00-00-00-0a", nil); !strings.Contains(s, "menuentry") {
+	if s := read(t, m, "grub/grub.cfg-01-52-54-00-00-00-0a", nil); s != menu.GRUBForward {
 		t.Fatalf("grub:\n%s", s)
 	}
 	if s := read(t, m, "grub/x86_64-efi/grub.cfg", nil); !strings.Contains(s, "${net_default_mac}") {

@@ -3,7 +3,6 @@ package menufs
 import (
 	"errors"
 	"io/fs"
-	"strings"
 
 	"bootforge/internal/boot"
 	"bootforge/internal/bootfs"
@@ -16,23 +15,15 @@ func (m *FS) Disk(req bootfs.Request) (bootfs.File, error) {
 	return (*m.disk.Load()).Open(req)
 }
 
-// PeekGRUB renders the per-client GRUB menu that name (cleaned;
-// bootforge/grub/<mac>.cfg or .../grub.cfg-01-<mac>) would return to req,
-// and the profile it comes from, without any side effect: no one-shot
-// moves, nothing is logged or recorded. ok is false when name is not a
-// generated per-client GRUB menu (a file on disk wins, as in Open).
+// PeekGRUB renders the GRUB file that name (cleaned; a client's menu,
+// bootforge/grub/<mac>.cfg or the SMBIOS facts path, or the forwarder
+// grub.cfg-01-<mac>) would return to req, and the profile of its client,
+// without any side effect: no one-shot moves, nothing is logged or
+// recorded. ok is false when name is not a generated GRUB file for one
+// client (a file on disk wins, as in Open).
 func (m *FS) PeekGRUB(name string, req bootfs.Request) (text string, p boot.Profile, ok bool, err error) {
-	var mac string
-	base := name[strings.LastIndex(name, "/")+1:]
-	switch {
-	case strings.HasPrefix(base, "grub.cfg-01-"):
-		mac = strings.TrimPrefix(base, "grub.cfg-01-")
-	case strings.HasPrefix(name, "bootforge/grub/") && strings.HasSuffix(name, ".cfg"):
-		mac = strings.TrimSuffix(strings.TrimPrefix(name, "bootforge/grub/"), ".cfg")
-	default:
-		return "", boot.Profile{}, false, nil
-	}
-	if !m.Inventory().HasProfiles() {
+	c, forward, ok := grubRequest(name, req.Client.Addr())
+	if !ok || c.MAC == nil || !m.Inventory().HasProfiles() {
 		return "", boot.Profile{}, false, nil
 	}
 	dreq := req
@@ -43,11 +34,7 @@ func (m *FS) PeekGRUB(name string, req bootfs.Request) (text string, p boot.Prof
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", boot.Profile{}, false, err
 	}
-	hw, err := parseMAC(mac)
-	if err != nil {
-		return "", boot.Profile{}, false, nil
-	}
-	c := m.known(boot.Client{MAC: hw, IP: req.Client.Addr()})
+	c = m.known(c)
 	var shot *boot.NextBoot
 	if m.OneShots != nil {
 		if shot, err = m.OneShots.NextBoot(c.MAC); err != nil {
@@ -57,6 +44,9 @@ func (m *FS) PeekGRUB(name string, req bootfs.Request) (text string, p boot.Prof
 	d, err := boot.Decide(c, m.Inventory(), shot, m.now())
 	if err != nil {
 		return "", boot.Profile{}, true, err
+	}
+	if forward {
+		return menu.GRUBForward, d.Choice.Profile, true, nil
 	}
 	text, err = menu.Render(d, menu.FormatGRUB, menu.Site{BaseURL: menu.BaseURL(req.Protocol, req.Host)})
 	return text, d.Choice.Profile, true, err

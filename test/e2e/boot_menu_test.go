@@ -329,8 +329,9 @@ func TestBootMenuPXELinuxBIOS(t *testing.T) {
 //
 // Debian's grubnetx64.efi (2.06) asks for /grub/x86_64-efi/{command,fs,
 // crypto,terminal}.lst (not found), then /grub/grub.cfg, never
-// grub.cfg-01-<mac>: the generated root grub.cfg sends it on to
-// /bootforge/grub/<mac>.cfg. The test logs the paths it asked for.
+// grub.cfg-01-<mac>: the generated root grub.cfg reads the SMBIOS facts
+// and sends it on to /bootforge/grub/<mac>/uuid=.../grub.cfg (else
+// /bootforge/grub/<mac>.cfg). The test logs the paths it asked for.
 
 func TestBootMenuGRUBUEFI(t *testing.T) {
 	t.Parallel()
@@ -410,12 +411,15 @@ func TestBootMenuGRUBUEFI(t *testing.T) {
 	perClient := false
 	for _, r := range serverRecordsAny(m.Server, "tftp transfer") {
 		f := strings.TrimPrefix(r["file"], "/")
-		if r["result"] == "ok" && (strings.HasSuffix(f, "grub.cfg-01-"+pxeMAC(mac)) || f == "bootforge/grub/"+mac+".cfg") {
+		// grub.cfg sends GRUB on with its SMBIOS facts in the path:
+		// bootforge/grub/<mac>/uuid=.../grub.cfg.
+		if r["result"] == "ok" && (strings.HasSuffix(f, "grub.cfg-01-"+pxeMAC(mac)) || f == "bootforge/grub/"+mac+".cfg" ||
+			strings.HasPrefix(f, "bootforge/grub/"+mac+"/uuid=")) {
 			perClient = true
 		}
 	}
 	if !perClient {
-		t.Errorf("GRUB fetched neither grub.cfg-01-%s nor bootforge/grub/%s.cfg; TFTP log: %v", pxeMAC(mac), mac, requests)
+		t.Errorf("GRUB fetched neither grub.cfg-01-%s nor bootforge/grub/%s(.cfg or /...); TFTP log: %v", pxeMAC(mac), mac, requests)
 	}
 }
 

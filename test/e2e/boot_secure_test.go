@@ -156,7 +156,15 @@ func requireSecureChain(t *testing.T, s *Server, mac string) []string {
 	}
 	all, ok := sbTFTP(s, ip)
 	t.Logf("TFTP requests of %s (%s), in order: %v", mac, ip, all)
-	for _, f := range []string{"shimx64.efi", "grubx64.efi", "bootforge/grub/" + mac + ".cfg", "vmlinuz", "initrd.gz"} {
+	// The client's menu comes by the path with GRUB's SMBIOS facts
+	// (bootforge/grub/<mac>/uuid=.../grub.cfg), else by MAC alone.
+	menu := "bootforge/grub/" + mac + ".cfg"
+	for f := range ok {
+		if strings.HasPrefix(f, "bootforge/grub/"+mac+"/uuid=") {
+			menu = f
+		}
+	}
+	for _, f := range []string{"shimx64.efi", "grubx64.efi", menu, "vmlinuz", "initrd.gz"} {
 		if _, found := ok[f]; !found {
 			t.Errorf("%s (%s): no TFTP transfer of %s with result=ok; its TFTP log: %v", mac, ip, f, all)
 		}

@@ -45,7 +45,16 @@ func sigTransfers(m *menuLab) map[string]bool {
 func requireSigs(t *testing.T, m *menuLab, mac string) {
 	t.Helper()
 	got := sigTransfers(m)
-	for _, want := range []string{"bootforge/grub/" + mac + ".cfg.sig", "vmlinuz.sig", "initrd.gz.sig"} {
+	// The menu comes by the path that carries GRUB's SMBIOS facts
+	// (bootforge/grub/<mac>/uuid=.../grub.cfg): smbios and test are
+	// built into this GRUB.
+	menuSig := "bootforge/grub/" + mac + "/uuid=....../grub.cfg.sig"
+	for f := range got {
+		if strings.HasPrefix(f, "bootforge/grub/"+mac+"/uuid=") && strings.HasSuffix(f, "/grub.cfg.sig") {
+			menuSig = f
+		}
+	}
+	for _, want := range []string{menuSig, "vmlinuz.sig", "initrd.gz.sig"} {
 		if !got[want] {
 			t.Errorf("GRUB did not fetch %s over TFTP; .sig transfers: %v; log: %v", want, got, tftpLog(m.Server, `^192\.0\.2\.1\d\d`))
 		}
