@@ -78,6 +78,7 @@ func NewHandler(cfg config.Config, leases lease.Store, inv func() *boot.Inventor
 		Sightings:     seen,
 
 		BootServerDiscovery: d.BootServerDiscovery,
+		TFTPAllow:           cfg.AllowList("tftp"),
 	}
 	if d.Mode != ModeAuthoritative {
 		return h, nil

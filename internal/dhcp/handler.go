@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
 )
@@ -54,6 +56,11 @@ type Handler struct {
 	// udp/4011 instead (PXE 2.1 boot server discovery), whose ACK names
 	// the file.
 	BootServerDiscovery bool
+	// TFTPAllow, if not empty, is the TFTP listener's allow-list: a
+	// reply that sends a client to a TFTP boot file the TFTP server will
+	// not answer it for is still sent (the client may be allowed
+	// elsewhere), but says so in the log and the boot log.
+	TFTPAllow allow.List
 }
 
 // Result is what the handler did with one request, and why: the client as
@@ -75,6 +82,10 @@ type Result struct {
 	// Discovery says the reply is a proxy offer that names no boot file
 	// and sends the client to the boot server on udp/4011 for it.
 	Discovery bool
+	// Unreachable says why the boot file in the reply cannot be fetched
+	// by this client (TFTP's allow-list refuses its address); empty when
+	// it can, or when that is not known.
+	Unreachable string
 }
 
 // request is one packet with where it came from.
@@ -125,7 +136,31 @@ func (h *Handler) handle(req request) Result {
 	default:
 		res.Silent = "dhcp is off"
 	}
+	res.Unreachable = h.unreachable(res)
 	return res
+}
+
+// unreachable checks a reply that names a TFTP boot file against TFTP's
+// allow-list, for the address the client will fetch from: the one the
+// reply gives it, else the one it has.
+func (h *Handler) unreachable(res Result) string {
+	r := res.Reply
+	if h.TFTPAllow.Empty() || r == nil || r.BootFileName == "" || strings.Contains(r.BootFileName, "://") {
+		return ""
+	}
+	addr, ok := addr4(r.YourIPAddr)
+	if !ok {
+		if addr, ok = addr4(r.ClientIPAddr); !ok {
+			if !res.Client.IP.IsValid() {
+				return ""
+			}
+			addr = res.Client.IP
+		}
+	}
+	if d := h.TFTPAllow.Check(addr); !d.Allowed {
+		return "boot file " + r.BootFileName + " is unreachable over TFTP: " + d.Reason
+	}
+	return ""
 }
 
 // link picks the receiving interface's address that names the client's

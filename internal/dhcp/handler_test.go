@@ -14,6 +14,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/store"
@@ -584,4 +585,24 @@ func pxeSubOptions(t *testing.T, b []byte) map[byte][]byte {
 	}
 	t.Fatalf("option 43 does not end with 255")
 	return nil
+}
+
+// A reply that sends a relayed client to a TFTP boot file that TFTP's
+// allow-list will not serve it says so; one to an allowed client does not.
+func TestUnreachableBootFile(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	h.TFTPAllow = allow.List{Key: "tftp.allow", Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	relayed := discover(t, append(pxeMods(0), dhcpv4.WithGatewayIP(net.IPv4(198, 51, 100, 1)))...)
+	relayed.HopCount = 1
+	res := h.handle(request{pkt: relayed, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("198.51.100.1:67"), port: 67})
+	if res.Reply == nil || res.Reply.BootFileName != "undionly.kpxe" {
+		t.Fatalf("relayed PXE client: %+v", res)
+	}
+	if want := "boot file undionly.kpxe is unreachable over TFTP: " + res.Reply.YourIPAddr.String() + " is not in tftp.allow"; res.Unreachable != want {
+		t.Fatalf("Unreachable = %q, want %q", res.Unreachable, want)
+	}
+	res = h.handle(request{pkt: discover(t, pxeMods(0)...), iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("0.0.0.0:68"), port: 67})
+	if res.Reply == nil || res.Unreachable != "" {
+		t.Fatalf("a client on the allowed subnet: %+v", res)
+	}
 }

@@ -229,6 +229,10 @@ func (s *Server) serve(p packet) {
 	case res.Reply == nil:
 		s.record(req, res, "ok") // RELEASE, DECLINE
 	default:
+		if res.Unreachable != "" {
+			s.log.Warn("dhcp: reply names a boot file the client cannot fetch", "mac", req.ClientHWAddr.String(),
+				"giaddr", req.GatewayIPAddr.String(), "reason", res.Unreachable)
+		}
 		if s.send(p.ic, req, res, p.src) {
 			s.record(req, res, "ok")
 		}
@@ -251,6 +255,9 @@ func (s *Server) record(req *dhcpv4.DHCPv4, res Result, result string) {
 		Stage: strings.ToLower(strings.TrimPrefix(req.MessageType().String(), "DHCP")), Reason: plan.Reason}
 	if res.Silent != "" {
 		e.Reason = res.Silent
+	}
+	if res.Unreachable != "" {
+		e.Reason += "; " + res.Unreachable
 	}
 	if c.HasArch {
 		e.Arch = c.Arch.String()
