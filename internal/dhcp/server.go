@@ -299,7 +299,9 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 		}
 	}
 	if _, err := ic.conn.WriteToUDPAddrPort(b, dst.addr); err != nil {
-		s.log.Warn("dhcp: send", "to", dst.addr, "err", err)
+		if !s.closed.Load() { // after Close, the queue drains into closed sockets: not worth a line each
+			s.log.Warn("dhcp: send", "to", dst.addr, "err", err)
+		}
 		return false
 	}
 	s.Stats.Replied.Add(1)
