@@ -15,6 +15,7 @@ package menu
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"bootforge/internal/boot"
@@ -111,6 +112,9 @@ func (r Request) cmdline(e boot.Entry) string {
 		v, ok := r.Vars[name]
 		if name == "entry" {
 			v, ok = e.Name, true
+		}
+		if !ok && slices.Contains(Placeholders, name) {
+			ok = true // known, but unknown for this client (no host, no address yet): empty
 		}
 		b.WriteString(s[:i])
 		if ok {

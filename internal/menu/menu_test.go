@@ -220,3 +220,22 @@ func TestPlaceholdersAreRendered(t *testing.T) {
 		}
 	}
 }
+
+// A known placeholder this client has no value for — no host for
+// {hostname}, no address yet for {ip} — is empty, not the literal text;
+// an unknown one stays as written (the config check warns about it).
+func TestPlaceholderWithoutValue(t *testing.T) {
+	d := boot.Decision{
+		Client: boot.Client{MAC: net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}, Firmware: boot.FirmwareBIOS},
+		Choice: boot.Choice{Profile: boot.Profile{Name: "lab"},
+			Menu: boot.Menu{Entries: []boot.Entry{{Name: "install", Kind: boot.KindLinux, Kernel: "vmlinuz",
+				Cmdline: "hostname={hostname} ip={ip} mac={mac} x={nope}"}}}},
+	}
+	out, err := Render(d, FormatIPXE, Site{BaseURL: "http://192.0.2.1:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "hostname= ip= mac=52:54:00:12:34:56 x={nope}") {
+		t.Errorf("command line:\n%s", out)
+	}
+}
