@@ -14,6 +14,7 @@ package allow
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 )
 
@@ -59,3 +60,13 @@ func (l List) Check(client netip.Addr) Decision {
 
 // Empty reports whether the list allows every client.
 func (l List) Empty() bool { return len(l.Prefixes) == 0 }
+
+// Request checks the client of an HTTP request (its RemoteAddr). A nil
+// list allows every client.
+func (l *List) Request(r *http.Request) Decision {
+	client, _ := netip.ParseAddrPort(r.RemoteAddr)
+	if l == nil {
+		return Decision{Client: client.Addr().Unmap(), Allowed: true}
+	}
+	return l.Check(client.Addr())
+}

@@ -134,13 +134,7 @@ func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
 // route, token or cookie is looked at.
 func (s *Server) allowClients(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l := s.allow.Load()
-		if l == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		client, _ := netip.ParseAddrPort(r.RemoteAddr)
-		d := l.Check(client.Addr())
+		d := s.allow.Load().Request(r)
 		if d.Allowed {
 			next.ServeHTTP(w, r)
 			return
