@@ -99,8 +99,42 @@ type ServerOptions struct {
 }
 
 // StartServer starts bootforge serve on free loopback ports and waits until
-// it logs that it is ready. It is stopped when the test ends.
+// it logs that it is ready. It is stopped when the test ends. freePort
+// finds a port free and lets it go, so a test running in parallel can take
+// it first: a server that exits because a listen address is in use is
+// started again on new ports.
 func StartServer(t testing.TB, o ServerOptions) *Server {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		s := launchServer(t, o)
+		if attempt < 5 && s.portTaken(10*time.Second) {
+			t.Logf("a listen port was taken in the meantime; starting again on new ports:\n%s", s.Log())
+			continue
+		}
+		t.Cleanup(s.Stop)
+		s.WaitLog("bootforge ready", 10*time.Second)
+		return s
+	}
+}
+
+// portTaken waits until the server is ready or has exited, and reports
+// whether it exited because a listen address was in use.
+func (s *Server) portTaken(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.Log(), "bootforge ready") {
+			return false
+		}
+		if _, exited := s.Exited(0); exited {
+			return strings.Contains(s.Log(), "address already in use")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// launchServer starts bootforge serve on ports free at this moment.
+func launchServer(t testing.TB, o ServerOptions) *Server {
 	t.Helper()
 	host := o.Addr
 	if host == "" {
@@ -136,8 +170,6 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 		t.Fatal(err)
 	}
 	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(s.Stop)
-	s.WaitLog("bootforge ready", 10*time.Second)
 	return s
 }
 
