@@ -51,6 +51,10 @@ type Config struct {
 
 	Inventory Inventory `yaml:"inventory"`
 
+	// Mirrors send some clients' image files to other bootforge servers
+	// (mirrors.go).
+	Mirrors []Mirror `yaml:"mirrors"`
+
 	// from is where the settings came from. It is not a setting: it has no
 	// yaml tag, so decoding, Keys and Changed pass it by.
 	from origin
@@ -351,6 +355,7 @@ func (c *Config) Validate() error {
 		bad("http.tls.ipxe_trust", "needs http.tls.boot (iPXE fetches over its listener) and signing.enabled (what iPXE verifies)")
 	}
 	c.DHCP.validate(bad)
+	validateMirrors(c.Mirrors, bad)
 	for i, p := range c.Inventory.Profiles {
 		perrs, _ := checkProfile(nil, p)
 		for _, e := range perrs {
