@@ -61,25 +61,25 @@ func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) {
 				}
 			}
 		}
-		fmt.Fprintf(b, "kernel %s %s\n", r.url(e.Kernel), args)
+		fmt.Fprintf(b, "kernel %s %s\n", r.fileURL(e, e.Kernel), args)
 		r.verify(b, base(e.Kernel), e.Kernel)
 		for _, i := range e.Initrds {
-			fmt.Fprintf(b, "initrd %s\n", r.url(i))
+			fmt.Fprintf(b, "initrd %s\n", r.fileURL(e, i))
 			r.verify(b, base(i), i)
 		}
 		b.WriteString("boot\n")
 	case boot.KindWimboot:
-		fmt.Fprintf(b, "kernel %s\n", r.url(e.Wimboot))
+		fmt.Fprintf(b, "kernel %s\n", r.fileURL(e, e.Wimboot))
 		r.verify(b, base(e.Wimboot), e.Wimboot)
 		if e.Bootmgr != "" { // BIOS wimboot needs it; newer wimboot finds it in boot.wim
-			fmt.Fprintf(b, "initrd %s bootmgr\n", r.url(e.Bootmgr))
+			fmt.Fprintf(b, "initrd %s bootmgr\n", r.fileURL(e, e.Bootmgr))
 			r.verify(b, base(e.Bootmgr), e.Bootmgr)
 		}
-		fmt.Fprintf(b, "initrd %s BCD\n", r.url(e.BCD))
+		fmt.Fprintf(b, "initrd %s BCD\n", r.fileURL(e, e.BCD))
 		r.verify(b, base(e.BCD), e.BCD)
-		fmt.Fprintf(b, "initrd %s boot.sdi\n", r.url(e.BootSDI))
+		fmt.Fprintf(b, "initrd %s boot.sdi\n", r.fileURL(e, e.BootSDI))
 		r.verify(b, base(e.BootSDI), e.BootSDI)
-		fmt.Fprintf(b, "initrd %s boot.wim\n", r.url(e.BootWIM))
+		fmt.Fprintf(b, "initrd %s boot.wim\n", r.fileURL(e, e.BootWIM))
 		r.verify(b, base(e.BootWIM), e.BootWIM)
 		b.WriteString("boot\n")
 	case boot.KindISO:

@@ -40,6 +40,9 @@ type Request struct {
 	// Trust makes iPXE scripts turn on image trust (imgtrust --permanent)
 	// and verify each file they load (imgverify FILE URL.sig).
 	Trust bool
+	// Mirror, if it has a URL, prefixes the files of image entries whose
+	// version it holds instead of BaseURL (boot.ChooseMirror).
+	Mirror boot.Mirror
 }
 
 // Placeholders are the names a command line may use as {name}: the keys
@@ -134,6 +137,16 @@ func (r Request) url(p string) string {
 		return oneLine(p)
 	}
 	return strings.TrimSuffix(r.BaseURL, "/") + "/" + strings.TrimPrefix(oneLine(p), "/")
+}
+
+// fileURL makes the URL of a file entry e loads: on the mirror when e
+// boots an image version the mirror holds, else as url does. Signatures
+// (Trust) and everything else stay on this server.
+func (r Request) fileURL(e boot.Entry, p string) string {
+	if r.Mirror.URL != "" && e.ImageVersion != "" && r.Mirror.Versions[e.ImageVersion] && !strings.Contains(p, "://") {
+		return strings.TrimSuffix(r.Mirror.URL, "/") + "/" + strings.TrimPrefix(oneLine(p), "/")
+	}
+	return r.url(p)
 }
 
 // entries returns the entries to show: one if a one-shot names it.

@@ -43,6 +43,9 @@ type Site struct {
 	// against its detached CMS signature: an operator's iPXE built with
 	// image trust. Debian's iPXE has no imgtrust.
 	Trust bool
+	// Mirror (iPXE only), if it has a URL, serves the files of image
+	// entries whose versions it holds: boot.ChooseMirror's choice.
+	Mirror boot.Mirror
 }
 
 // BaseURL is the URL base for a menu fetched with protocol ("http",
@@ -63,7 +66,7 @@ func BaseURL(protocol, host string) string {
 func Render(d boot.Decision, ft Format, site Site) (string, error) {
 	c := d.Client
 	r := Request{Menu: d.Choice.Menu, Profile: d.Choice.Profile.Name, EFI: c.Firmware.EFI(), Boot: d.Boot, Signed: d.Choice.Profile.Signed,
-		BaseURL: site.BaseURL, Trust: site.Trust}
+		BaseURL: site.BaseURL, Trust: site.Trust, Mirror: site.Mirror}
 	r.Vars = map[string]string{"profile": d.Choice.Profile.Name, "arch": string(c.Firmware), "uuid": c.UUID}
 	if c.MAC != nil {
 		r.Vars["mac"] = c.MAC.String()

@@ -54,6 +54,10 @@ import (
 	"bootforge/internal/menu"
 )
 
+// IndexPath is the generated index of the active image versions that
+// mirrors sync from (internal/mirror.Index).
+const IndexPath = "bootforge/images.json"
+
 // OneShots is the store of one-shot next boots.
 type OneShots interface {
 	NextBoot(mac net.HardwareAddr) (*boot.NextBoot, error)
@@ -78,6 +82,13 @@ type FS struct {
 	// they load, and with a Signer the files that iPXE menus name get a
 	// detached CMS signature at <path>.sig too (SignedFiles).
 	IPXETrust bool
+	// Mirrors, if set, returns the configured mirrors with what the last
+	// check verified on each: iPXE menus for their clients name the
+	// mirror for the files of image entries (boot.ChooseMirror).
+	Mirrors func() []boot.Mirror
+	// Index, if set, answers IndexPath: the active image versions, for
+	// mirrors to sync from (internal/mirror).
+	Index func() ([]byte, error)
 
 	fileSigs sync.Map // path → fileSig, signatures of files on disk
 
@@ -201,6 +212,9 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 	base := path.Base(name)
 	ip := req.Client.Addr()
 	switch {
+	case name == IndexPath && m.Index != nil:
+		data, err := m.Index()
+		return generated{text: string(data)}, true, err
 	case !m.Inventory().HasProfiles():
 		return generated{}, false, nil // no profiles: nothing to generate
 	case name == "boot.ipxe":
@@ -559,7 +573,16 @@ func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format, dry bool) (
 			kept = p
 		}
 	}
-	text, err := menu.Render(d, ft, menu.Site{BaseURL: menu.BaseURL(req.Protocol, req.Host), Trust: m.IPXETrust && ft == menu.FormatIPXE})
+	site := menu.Site{BaseURL: menu.BaseURL(req.Protocol, req.Host), Trust: m.IPXETrust && ft == menu.FormatIPXE}
+	if ft == menu.FormatIPXE && m.Mirrors != nil {
+		// Only iPXE menus name URLs; pxelinux and GRUB load over TFTP.
+		var why string
+		var ok bool
+		if site.Mirror, why, ok = boot.ChooseMirror(d, m.Mirrors()); ok || why != "" {
+			d.Reason += "; files: " + why
+		}
+	}
+	text, err := menu.Render(d, ft, site)
 	if err != nil {
 		return generated{}, true, err
 	}

@@ -1,0 +1,416 @@
+package mirror
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"bootforge/internal/catalog"
+	"bootforge/internal/image"
+)
+
+// maxManifest and maxIndex bound what a sync reads into memory.
+const (
+	maxManifest = 64 << 20
+	maxIndex    = 16 << 20
+)
+
+// PartialDir holds files being fetched, below the root's images/: named by
+// their SHA-256, kept when a sync is interrupted so that the next one
+// resumes with a Range request, removed when what arrived is not what the
+// manifest says. Like `image build`'s temporary directories it is hidden
+// (no version), private (0700), and on the file system of the versions,
+// so that a verified file is renamed into place, not copied.
+const PartialDir = ".mirror-partial"
+
+// Syncer pulls the active versions of a primary into a mirror's root.
+type Syncer struct {
+	Base    string           // the primary's file server, e.g. http://192.0.2.1:8080
+	Root    string           // the mirror's served root
+	Catalog *catalog.Catalog // the mirror's catalog over Root
+	Client  *http.Client     // nil: http.DefaultClient
+	// Verifier, if set, checks each manifest's detached CMS signature
+	// (manifest.json.sig); a missing or bad one refuses the version.
+	Verifier interface {
+		Verify(data, sig []byte) error
+	}
+	// Progress, if set, is told of each file fetched: its name, size and
+	// the bytes already there (a resume); what it returns gets every byte
+	// that arrives.
+	Progress func(name string, size, have int64) io.Writer
+	// Log, if set, gets one line per step.
+	Log func(format string, args ...any)
+}
+
+// Result is what a sync did.
+type Result struct {
+	Installed []image.ID     // versions fetched and installed
+	Present   []image.ID     // versions the mirror already had, with the same manifest
+	Moves     []catalog.Move // versions made active
+	Resumed   []string       // files whose fetch resumed a partial one
+}
+
+// MismatchError is a file that is not what its manifest says.
+type MismatchError struct {
+	Version image.ID
+	Path    string
+	Want    string // sha256, or a size as "N bytes"
+	Got     string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("%s: %s: expected %s, got %s", e.Version, e.Path, e.Want, e.Got)
+}
+
+func (s *Syncer) logf(format string, args ...any) {
+	if s.Log != nil {
+		s.Log(format, args...)
+	}
+}
+
+func (s *Syncer) client() *http.Client {
+	if s.Client != nil {
+		return s.Client
+	}
+	return http.DefaultClient
+}
+
+// fileURL is the primary's URL of a path below its root.
+func (s *Syncer) fileURL(p string) string {
+	return strings.TrimSuffix(s.Base, "/") + (&url.URL{Path: "/" + p}).EscapedPath()
+}
+
+// get fetches a small document whole.
+func (s *Syncer) get(ctx context.Context, p string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.fileURL(p), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", req.URL, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("GET %s: larger than %d bytes", req.URL, limit)
+	}
+	return data, nil
+}
+
+// FetchIndex reads the index of active versions at base.
+func FetchIndex(ctx context.Context, client *http.Client, base string) (Index, error) {
+	s := &Syncer{Base: base, Client: client}
+	data, err := s.get(ctx, "bootforge/images.json", maxIndex)
+	if err != nil {
+		return Index{}, err
+	}
+	var idx Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return Index{}, fmt.Errorf("%s: not an image index: %w", s.fileURL("bootforge/images.json"), err)
+	}
+	for i, v := range idx.Versions {
+		id, err := v.ID()
+		if err != nil {
+			return Index{}, fmt.Errorf("index: versions[%d]: %w", i, err)
+		}
+		if v.Manifest != path.Join(id.Dir(), image.ManifestName) {
+			return Index{}, fmt.Errorf("index: versions[%d]: manifest %q is not %s's", i, v.Manifest, id)
+		}
+		if _, err := hex.DecodeString(v.SHA256); err != nil || len(v.SHA256) != 64 {
+			return Index{}, fmt.Errorf("index: versions[%d]: sha256 %q is not 64 hex digits", i, v.SHA256)
+		}
+	}
+	return idx, nil
+}
+
+// Sync installs every version the primary's index lists that the mirror
+// lacks, and makes each the active one of its name. A version with any
+// file that does not match its manifest is not installed; the others are,
+// and the error names every version refused.
+func (s *Syncer) Sync(ctx context.Context) (Result, error) {
+	var res Result
+	idx, err := FetchIndex(ctx, s.client(), s.Base)
+	if err != nil {
+		return res, err
+	}
+	s.logf("%s: %d active versions", s.Base, len(idx.Versions))
+	var failed []error
+	var ready []image.ID
+	for _, v := range idx.Versions {
+		id, _ := v.ID()
+		installed, err := s.syncVersion(ctx, v, id, &res)
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("%s: stopped (%w); partial files are kept for the next sync", id, context.Cause(ctx))
+			}
+			failed = append(failed, err)
+			continue
+		}
+		if installed {
+			res.Installed = append(res.Installed, id)
+		} else {
+			res.Present = append(res.Present, id)
+		}
+		ready = append(ready, id)
+	}
+	for _, id := range ready {
+		mv, err := s.Catalog.Promote(id)
+		if err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		res.Moves = append(res.Moves, mv)
+	}
+	return res, errors.Join(failed...)
+}
+
+// syncVersion fetches and installs one version unless the mirror has it.
+func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *Result) (bool, error) {
+	final := filepath.Join(s.Root, filepath.FromSlash(id.Dir()))
+	if have, err := os.ReadFile(filepath.Join(final, image.ManifestName)); err == nil {
+		if sum := sha256.Sum256(have); hex.EncodeToString(sum[:]) != v.SHA256 {
+			return false, fmt.Errorf("%s: this mirror has the version with another manifest (sha256 %x, the primary's %s); versions are immutable: remove it (image gc) to sync it again",
+				id, sum, v.SHA256)
+		}
+		s.logf("%s: present", id)
+		return false, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	data, err := s.get(ctx, v.Manifest, maxManifest)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", id, err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != v.SHA256 {
+		return false, &MismatchError{Version: id, Path: image.ManifestName, Want: v.SHA256, Got: hex.EncodeToString(sum[:])}
+	}
+	var sig []byte
+	if s.Verifier != nil {
+		if sig, err = s.get(ctx, v.Manifest+".sig", 1<<20); err != nil {
+			return false, fmt.Errorf("%s: signing is on and the manifest's signature cannot be fetched: %w", id, err)
+		}
+		if err := s.Verifier.Verify(data, sig); err != nil {
+			return false, fmt.Errorf("%s: manifest: %w", id, err)
+		}
+	}
+	imagesDir := filepath.Join(s.Root, image.Dir)
+	partial := filepath.Join(imagesDir, PartialDir)
+	if err := os.MkdirAll(partial, 0o700); err != nil {
+		return false, err
+	}
+	stage, err := os.MkdirTemp(imagesDir, ".mirror-"+id.Name+"-"+id.Version.String()+"-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(stage)
+	out := filepath.Join(stage, filepath.FromSlash(id.Dir()))
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return false, err
+	}
+	if err := writeFile(filepath.Join(out, image.ManifestName), data); err != nil {
+		return false, err
+	}
+	if sig != nil {
+		if err := writeFile(filepath.Join(out, image.ManifestSigName), sig); err != nil {
+			return false, err
+		}
+	}
+	// The catalog reads the staged manifest as it will read the
+	// installed one: paths inside the version, each once, NAME@VERSION.
+	m, err := catalog.New(stage, "", nil).Manifest(id)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", id, err)
+	}
+	done := map[string]string{} // sha256 → a staged file with that content
+	for _, f := range m.Files {
+		dst := filepath.Join(out, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return false, err
+		}
+		if prev, ok := done[f.SHA256]; ok {
+			if err := os.Link(prev, dst); err != nil {
+				return false, err
+			}
+			continue
+		}
+		p, err := s.fetch(ctx, id, path.Join(id.Dir(), f.Path), f, partial, res)
+		if err != nil {
+			return false, err
+		}
+		if err := os.Rename(p, dst); err != nil {
+			return false, err
+		}
+		done[f.SHA256] = dst
+	}
+	if err := syncTree(out); err != nil {
+		return false, err
+	}
+	nameDir := filepath.Dir(final)
+	if err := os.MkdirAll(nameDir, 0o755); err != nil {
+		return false, err
+	}
+	if _, err := os.Lstat(final); err == nil {
+		return false, fmt.Errorf("%s appeared in %s during the sync; versions are immutable", id, final)
+	}
+	if err := os.Rename(out, final); err != nil {
+		return false, err
+	}
+	if err := syncDir(nameDir); err != nil {
+		return false, err
+	}
+	s.logf("%s: installed (%d files, %d bytes)", id, len(m.Files), catalog.Size(m))
+	return true, nil
+}
+
+// fetch gets one file into partial/<sha256>, resuming what an earlier
+// sync left there, and checks its size and SHA-256. It returns the
+// partial file's path; on a mismatch the file is removed.
+func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result) (string, error) {
+	name := filepath.Join(partial, f.SHA256)
+	fh, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return "", err
+	}
+	have := st.Size()
+	h := sha256.New()
+	if have > f.Size {
+		have = 0
+	}
+	if have > 0 {
+		if _, err := io.Copy(h, io.NewSectionReader(fh, 0, have)); err != nil {
+			return "", err
+		}
+	}
+	restart := func() error {
+		have = 0
+		h.Reset()
+		if err := fh.Truncate(0); err != nil {
+			return err
+		}
+		_, err := fh.Seek(0, io.SeekStart)
+		return err
+	}
+	if have == 0 {
+		if err := restart(); err != nil {
+			return "", err
+		}
+	} else if _, err := fh.Seek(have, io.SeekStart); err != nil {
+		return "", err
+	}
+	if have < f.Size {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.fileURL(p), nil)
+		if err != nil {
+			return "", err
+		}
+		if have > 0 {
+			req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+		}
+		resp, err := s.client().Do(req)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", id, err)
+		}
+		defer resp.Body.Close()
+		switch {
+		case have > 0 && resp.StatusCode == http.StatusPartialContent && strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(have, 10)+"-"):
+			res.Resumed = append(res.Resumed, p)
+			s.logf("%s: resuming at byte %d", p, have)
+		case resp.StatusCode == http.StatusOK:
+			if err := restart(); err != nil {
+				return "", err
+			}
+		default:
+			return "", fmt.Errorf("%s: GET %s: %s", id, req.URL, resp.Status)
+		}
+		var w io.Writer = io.MultiWriter(fh, h)
+		if s.Progress != nil {
+			w = io.MultiWriter(fh, h, s.Progress(p, f.Size, have))
+		}
+		// One byte past the size tells a longer file from a complete one.
+		n, err := io.Copy(w, io.LimitReader(resp.Body, f.Size-have+1))
+		have += n
+		if err != nil {
+			return "", fmt.Errorf("%s: GET %s after %d bytes: %w", id, req.URL, have, err)
+		}
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	switch {
+	case have != f.Size:
+		fh.Close()
+		os.Remove(name)
+		return "", &MismatchError{Version: id, Path: f.Path, Want: fmt.Sprintf("%d bytes", f.Size), Got: fmt.Sprintf("%d bytes", have)}
+	case got != f.SHA256:
+		fh.Close()
+		os.Remove(name)
+		return "", &MismatchError{Version: id, Path: f.Path, Want: "sha256 " + f.SHA256, Got: "sha256 " + got}
+	}
+	if err := fh.Chmod(0o644); err != nil {
+		return "", err
+	}
+	if err := fh.Sync(); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func writeFile(p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncTree syncs every directory of a staged version, so that its entries
+// survive a crash once it is renamed into place.
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return syncDir(p)
+		}
+		return nil
+	})
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
