@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -42,8 +43,9 @@ func Check(ctx context.Context, client *http.Client, base string, want Index) St
 			return st
 		}
 		data, err := s.get(ctx, v.Manifest, maxManifest)
+		var se *StatusError
 		switch {
-		case err != nil && strings.Contains(err.Error(), "404"):
+		case errors.As(err, &se) && se.Code == http.StatusNotFound:
 			st.Reason = fmt.Sprintf("missing %s", id)
 			return st
 		case err != nil:

@@ -74,6 +74,15 @@ func (e *MismatchError) Error() string {
 	return fmt.Sprintf("%s: %s: expected %s, got %s", e.Version, e.Path, e.Want, e.Got)
 }
 
+// StatusError is an answer other than 200 to a GET.
+type StatusError struct {
+	URL    string
+	Code   int
+	Status string
+}
+
+func (e *StatusError) Error() string { return "GET " + e.URL + ": " + e.Status }
+
 func (s *Syncer) logf(format string, args ...any) {
 	if s.Log != nil {
 		s.Log(format, args...)
@@ -104,7 +113,7 @@ func (s *Syncer) get(ctx context.Context, p string, limit int64) ([]byte, error)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", req.URL, resp.Status)
+		return nil, &StatusError{URL: req.URL.String(), Code: resp.StatusCode, Status: resp.Status}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
