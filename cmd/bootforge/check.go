@@ -41,6 +41,9 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
             manifest (size and SHA-256), and, with signing on, that the
             manifest's signature verifies; passes saying so when no
             image is built or none is active
+  mirrors   (mirrors configured) each mirror holds every active image
+            version with this server's manifest; one that is
+            unreachable, lacks a version or differs fails
 
 Prints a checklist with pass, fail or skip and the reason, or JSON, and
 exits non-zero if anything fails.`,
@@ -204,6 +207,7 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 		items = append(items, checkWatch(cfg))
 	}
 	items = append(items, checkImages(cfg))
+	items = append(items, checkMirrors(cfg))
 	return items
 }
 

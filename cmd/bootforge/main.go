@@ -98,7 +98,7 @@ func newRootCmd(g *globalFlags) *cobra.Command {
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "say which config and store the command uses")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: text or json (env BOOTFORGE_LOG_FORMAT)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (env BOOTFORGE_LOG_LEVEL)")
-	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newDHCPCmd(g), newVersionCmd(), newManCmd(root))
+	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newDHCPCmd(g), newMirrorCmd(g), newVersionCmd(), newManCmd(root))
 	refuseUnknownSubcommands(root)
 	return root
 }

@@ -33,6 +33,7 @@ import (
 	"bootforge/internal/inventory"
 	"bootforge/internal/keys"
 	"bootforge/internal/menufs"
+	"bootforge/internal/mirror"
 	"bootforge/internal/metrics"
 	"bootforge/internal/store"
 	"bootforge/internal/tftp"
@@ -125,6 +126,7 @@ type services struct {
 	// reads the servers' counters when /metrics is scraped.
 	metrics *metrics.Metrics
 	events  audit.Sink
+	mirrors *mirror.Checker // nil without mirrors
 
 	ready   atomic.Bool // every enabled service is bound
 	stopped sync.Map    // service name → error, for those that stopped
@@ -290,6 +292,7 @@ func (s *services) start(ctx context.Context) error {
 		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
 		attrs = append(attrs, "https_boot", ln.Addr().String(), "https_boot_sha256", httpd.Fingerprint(cert))
 	}
+	s.startMirrors(ctx, cfg, sightings)
 	if cfg.DHCP.Mode != dhcp.ModeOff {
 		srv, err := dhcp.FromConfig(cfg, s.metrics.Leases(s.db), s.inv.Current, sightings, s.sink(), s.log)
 		if err != nil {
@@ -625,6 +628,9 @@ func (s *services) reload(load func() (config.Config, error)) {
 	}
 	if s.api != nil {
 		s.api.SetAllow(run.AllowList("api"))
+	}
+	if s.mirrors != nil {
+		s.mirrors.Kick()
 	}
 	// The old directory stays open: transfers in flight may still read it,
 	// and an os.Root costs one descriptor.

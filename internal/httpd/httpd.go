@@ -43,6 +43,7 @@ type Server struct {
 	limit     atomic.Int64
 	perClient atomic.Int64 // 0: no per-client bound
 	allow     atomic.Pointer[allow.List]
+	redirect  atomic.Pointer[Redirector]
 
 	mu       sync.Mutex
 	byClient map[netip.Addr]int // requests in flight per client address
@@ -77,6 +78,14 @@ func (s *Server) SetPerClient(n int) { s.perClient.Store(int64(n)) }
 // SetAllow replaces the clients answered; others get 403. An empty list
 // allows every client.
 func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
+
+// Redirector names where a client should fetch a file instead (a
+// mirror's URL of the same path), or "" to serve it here.
+type Redirector func(client netip.Addr, path string) string
+
+// SetRedirect sets the redirector asked before each file is served; nil
+// serves every file here.
+func (s *Server) SetRedirect(r Redirector) { s.redirect.Store(&r) }
 
 // Handler returns the HTTP handler: files, behind the allow-list and the
 // request limit, wrapped in the access log.
@@ -186,6 +195,17 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		proto = "https"
 	}
 	client, _ := netip.ParseAddrPort(r.RemoteAddr)
+	if rd := s.redirect.Load(); rd != nil && *rd != nil {
+		if name, err := bootfs.Clean(r.URL.Path); err == nil {
+			if to := (*rd)(client.Addr(), name); to != "" {
+				if rec, ok := w.(*recorder); ok {
+					rec.reason = "redirected to mirror"
+				}
+				http.Redirect(w, r, to, http.StatusFound)
+				return
+			}
+		}
+	}
 	files := *s.files.Load()
 	f, err := files.Open(bootfs.Request{Path: r.URL.Path, Client: client, Protocol: proto, Query: r.URL.Query(), Host: r.Host})
 	if err != nil {
@@ -279,6 +299,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		if rg := r.Header.Get("Range"); rg != "" {
 			attrs = append(attrs, "range", rg)
+		}
+		if rec.status == http.StatusFound {
+			attrs = append(attrs, "location", rec.Header().Get("Location"))
 		}
 		if r.TLS != nil {
 			attrs = append(attrs, "tls", true, "tls_suite", tls.CipherSuiteName(r.TLS.CipherSuite))
