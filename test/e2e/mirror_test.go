@@ -414,7 +414,7 @@ func mirrorCheckItem(t *testing.T, lab *Lab, args []string) mirrorItem {
 	out, _ := lab.Exec(3*time.Minute, binary, args...)
 	start := strings.Index(out, "[")
 	var items []mirrorItem
-	if start < 0 || json.Unmarshal([]byte(out[start:]), &items) != nil {
+	if start < 0 || json.NewDecoder(strings.NewReader(out[start:])).Decode(&items) != nil {
 		t.Fatalf("check --json printed:\n%s", out)
 	}
 	for _, it := range items {
