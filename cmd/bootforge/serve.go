@@ -33,8 +33,8 @@ import (
 	"bootforge/internal/inventory"
 	"bootforge/internal/keys"
 	"bootforge/internal/menufs"
-	"bootforge/internal/mirror"
 	"bootforge/internal/metrics"
+	"bootforge/internal/mirror"
 	"bootforge/internal/store"
 	"bootforge/internal/tftp"
 )
