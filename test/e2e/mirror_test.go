@@ -53,8 +53,8 @@ func mirrorBuild(t *testing.T, e imgEnv, cmdline string) {
 }
 
 // mirrorSyncCmd is `bootforge mirror sync base` into e, in netns if given.
-func mirrorSyncCmd(netns, base string, e imgEnv) *exec.Cmd {
-	args := []string{"mirror", "sync", base, "--root", e.root, "--data-dir", e.data}
+func mirrorSyncCmd(netns, base string, e imgEnv, extra ...string) *exec.Cmd {
+	args := append([]string{"mirror", "sync", base, "--root", e.root, "--data-dir", e.data}, extra...)
 	var cmd *exec.Cmd
 	if netns != "" {
 		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, binary}, args...)...)
@@ -66,9 +66,9 @@ func mirrorSyncCmd(netns, base string, e imgEnv) *exec.Cmd {
 }
 
 // mirrorSync runs a sync to its end and returns its output and exit code.
-func mirrorSync(t *testing.T, netns, base string, e imgEnv) (string, int) {
+func mirrorSync(t *testing.T, netns, base string, e imgEnv, extra ...string) (string, int) {
 	t.Helper()
-	cmd := mirrorSyncCmd(netns, base, e)
+	cmd := mirrorSyncCmd(netns, base, e, extra...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := runWithin(cmd, 3*time.Minute)
@@ -110,8 +110,21 @@ func mirrorHolds(t *testing.T, primary, mirror imgEnv) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("the mirror's manifest (%v) is not the primary's:\n%s", err, got)
 	}
-	m := loadManifest(t, mirror.versionDir("deb", "1.0.0"))
-	checkFiles(t, mirror.versionDir("deb", "1.0.0"), m, "initrd.gz", "vmlinuz")
+	dir := mirror.versionDir("deb", "1.0.0")
+	m := loadManifest(t, dir)
+	var files []string
+	for _, f := range m.Files {
+		files = append(files, filepath.Join(dir, f.Path))
+	}
+	sums := sha256sums(t, files...)
+	for _, f := range m.Files {
+		if got := sums[filepath.Join(dir, f.Path)]; got != f.SHA256 {
+			t.Errorf("the mirror's %s: sha256 %s, the manifest says %s", f.Path, got, f.SHA256)
+		}
+	}
+	if len(m.Files) != 2 {
+		t.Errorf("the manifest lists %d files, want vmlinuz and initrd.gz", len(m.Files))
+	}
 	out, code := clRun(t, time.Minute, nil, "image", "list", "--json", "--root", mirror.root, "--data-dir", mirror.data)
 	if code != 0 || !regexp.MustCompile(`"version":\s*"1.0.0",\s*"state":\s*"active"`).MatchString(out) {
 		t.Fatalf("image list on the mirror: exit %d, want deb@1.0.0 active:\n%s", code, out)
@@ -189,6 +202,51 @@ func TestMirrorSyncTampered(t *testing.T) {
 	if out, code = mirrorSync(t, "", base, mirror); code != 0 || !strings.Contains(out, "deb@1.0.0 already here") {
 		t.Fatalf("second sync: exit %d\n%s", code, out)
 	}
+}
+
+// With --ca, a manifest must carry a CMS signature that chains to that CA:
+// one from another CA is refused and nothing is installed; with the
+// primary's CA the version and its signature are installed.
+func TestMirrorSyncSigned(t *testing.T) {
+	t.Parallel()
+	primary, mirror, other := newImgEnv(t), newImgEnv(t), newImgEnv(t)
+	for _, e := range []imgEnv{primary, other} {
+		if out, code := clRun(t, time.Minute, nil, "keys", "init", "--root", e.root, "--data-dir", e.data); code != 0 {
+			t.Fatalf("keys init: exit %d\n%s", code, out)
+		}
+	}
+	k, i := NetbootKernel(t)
+	src := t.TempDir()
+	copyFileTo(t, k, filepath.Join(src, "vmlinuz"))
+	copyFileTo(t, i, filepath.Join(src, "initrd.gz"))
+	signOn := []string{"BOOTFORGE_SIGNING_ENABLED=true"}
+	if out, code := clRun(t, 2*time.Minute, signOn, "image", "build", "deb@1.0.0", "--template", "linux", "--root", primary.root, "--data-dir", primary.data,
+		"--kernel", filepath.Join(src, "vmlinuz"), "--initrd", filepath.Join(src, "initrd.gz")); code != 0 {
+		t.Fatalf("signed image build: exit %d\n%s", code, out)
+	}
+	if out, code := clRun(t, time.Minute, nil, "image", "promote", "deb@1.0.0", "--root", primary.root, "--data-dir", primary.data); code != 0 {
+		t.Fatalf("image promote: exit %d\n%s", code, out)
+	}
+	s := StartServer(t, ServerOptions{Root: primary.root, Args: []string{"--data-dir", primary.data}})
+	base := "http://" + s.HTTPAddr
+
+	out, code := mirrorSync(t, "", base, mirror, "--ca", filepath.Join(other.data, "keys", "ca.pem"))
+	if code == 0 || !strings.Contains(out, "deb@1.0.0: manifest: signature: ") {
+		t.Fatalf("sync with another CA: exit %d, want the manifest's signature refused:\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(mirror.root, "images", "deb")); !os.IsNotExist(err) {
+		t.Errorf("a manifest with a bad signature installed images/deb (%v)", err)
+	}
+	out, code = mirrorSync(t, "", base, mirror, "--ca", filepath.Join(primary.data, "keys", "ca.pem"))
+	if code != 0 || !strings.Contains(out, "deb@1.0.0 installed") {
+		t.Fatalf("sync with the primary's CA: exit %d\n%s", code, out)
+	}
+	want, _ := os.ReadFile(filepath.Join(primary.versionDir("deb", "1.0.0"), "manifest.json.sig"))
+	got, err := os.ReadFile(filepath.Join(mirror.versionDir("deb", "1.0.0"), "manifest.json.sig"))
+	if err != nil || len(want) == 0 || !bytes.Equal(got, want) {
+		t.Errorf("the mirror's manifest signature (%v) is not the primary's", err)
+	}
+	mirrorHolds(t, primary, mirror)
 }
 
 // A sync killed mid-file leaves its partial file; the next sync asks for
