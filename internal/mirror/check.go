@@ -78,7 +78,7 @@ type Checker struct {
 // NewChecker checks mirrors against index (the primary's active versions).
 func NewChecker(mirrors []config.Mirror, index func() (Index, error), log *slog.Logger) *Checker {
 	return &Checker{mirrors: mirrors, index: index, log: log, kick: make(chan struct{}, 1),
-		client: &http.Client{Timeout: 30 * time.Second}, state: map[string]Status{}}
+		client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects.CheckRedirect}, state: map[string]Status{}}
 }
 
 // Run checks at once, then every interval and whenever Kick is called,

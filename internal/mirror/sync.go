@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"bootforge/internal/catalog"
 	"bootforge/internal/image"
@@ -93,7 +94,14 @@ func (s *Syncer) client() *http.Client {
 	if s.Client != nil {
 		return s.Client
 	}
-	return http.DefaultClient
+	return noRedirects
+}
+
+// noRedirects fetches from the primary only: a primary with
+// mirrors[].redirect could send a mirror on its subnet to itself.
+var noRedirects = &http.Client{
+	Transport:     &http.Transport{Proxy: http.ProxyFromEnvironment, ResponseHeaderTimeout: time.Minute, IdleConnTimeout: time.Minute},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
 // fileURL is the primary's URL of a path below its root.
