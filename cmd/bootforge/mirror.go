@@ -55,15 +55,12 @@ func runMirrorSync(cmd *cobra.Command, g *globalFlags, base, ca string) error {
 	if err := config.CheckMirrorURL(base); err != nil {
 		return err
 	}
-	c, db, err := openCatalog(cmd, g)
+	cfg, db, err := openConfiguredStore(cmd, g)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	cfg, err := loadConfig(cmd, g)
-	if err != nil {
-		return err
-	}
+	c := newCatalog(cfg, db)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s := &mirror.Syncer{Base: base, Root: cfg.Root, Catalog: c,
