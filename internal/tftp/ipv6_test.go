@@ -82,22 +82,24 @@ func TestDualStackServesBothFamilies(t *testing.T) {
 	want := bytes.Repeat([]byte("6"), 1300)
 	_, port, ev, _ := startDual(t, Settings{MaxWindowSize: 1, Timeout: time.Second, Retries: 2, MaxTransfers: 4, MaxPerClient: 4},
 		map[string][]byte{"snponly.efi": want})
-	for _, c := range []struct{ network, addr string }{{"udp6", "::1"}, {"udp4", "127.0.0.1"}} {
+	// 127.0.0.2 is on lo too; an answer from any address but the one
+	// asked would come from 127.0.0.1.
+	for _, c := range []struct{ network, addr string }{{"udp6", "::1"}, {"udp4", "127.0.0.1"}, {"udp4", "127.0.0.2"}} {
 		got, err := fetch(t, c.network, netip.AddrPortFrom(netip.MustParseAddr(c.addr), uint16(port)), "snponly.efi")
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%s: %d bytes, %v", c.addr, len(got), err)
 		}
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for len(ev.all()) < 2 && time.Now().Before(deadline) {
+	for len(ev.all()) < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	ips := map[string]bool{}
 	for _, e := range ev.all() {
 		ips[e.IP] = e.Result == "ok"
 	}
-	if !ips["::1"] || !ips["127.0.0.1"] {
-		t.Errorf("boot-log events %+v, want ok transfers of ::1 and 127.0.0.1", ev.all())
+	if !ips["::1"] || !ips["127.0.0.1"] || len(ev.all()) != 3 {
+		t.Errorf("boot-log events %+v, want three ok transfers, of ::1 and 127.0.0.1", ev.all())
 	}
 }
 
@@ -132,7 +134,7 @@ func TestAllowListIPv6(t *testing.T) {
 func TestPerClientIPv6(t *testing.T) {
 	_, port, _, _ := startDual(t, Settings{MaxWindowSize: 1, Timeout: 2 * time.Second, Retries: 1, MaxTransfers: 4, MaxPerClient: 1},
 		map[string][]byte{"big.img": bytes.Repeat([]byte("x"), 4096)})
-	for _, c := range []struct{ network, addr string }{{"udp6", "::1"}, {"udp4", "127.0.0.1"}} {
+	for _, c := range []struct{ network, addr string }{{"udp6", "::1"}, {"udp4", "127.0.0.2"}} {
 		server := netip.AddrPortFrom(netip.MustParseAddr(c.addr), uint16(port))
 		first, err := net.ListenUDP(c.network, nil)
 		if err != nil {

@@ -376,14 +376,9 @@ func (r *requestReader) reply(pkt []byte, in inbound) error {
 		if r.v4 != nil {
 			oob = (&ipv4.ControlMessage{Src: in.dst.AsSlice()}).Marshal()
 		} else {
-			cm := &ipv6.ControlMessage{Src: in.dst.AsSlice()}
-			if in.dst.Is4() {
-				cm.Src = net.IP(netip.AddrFrom16(in.dst.As16()).AsSlice())
-			}
-			if scope := scopeID(in.src.Addr(), in.ifindex); scope != 0 {
-				cm.IfIndex = int(scope)
-			}
-			oob = cm.Marshal()
+			// Built by hand: x/net's ipv6.ControlMessage leaves out an
+			// IPv4-mapped source.
+			oob = pktinfo6(netip.AddrFrom16(in.dst.As16()), scopeID(in.src.Addr(), in.ifindex))
 		}
 	}
 	_, _, err := r.conn.WriteMsgUDPAddrPort(pkt, oob, in.src)

@@ -121,6 +121,20 @@ func rawSockaddr(ap netip.AddrPort, scope uint32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)
 }
 
+// pktinfo6 is an IPV6_PKTINFO control message: send from src (an IPv6
+// or IPv4-mapped address) out of interface ifindex (0: as routed).
+func pktinfo6(src netip.Addr, ifindex uint32) []byte {
+	b := make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level = unix.IPPROTO_IPV6
+	h.Type = unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
+	pi.Addr = src.As16()
+	pi.Ifindex = ifindex
+	return b
+}
+
 // send sends one packet to the peer.
 func (s *sock) send(pkt []byte) error {
 	return unix.Sendto(s.fd, pkt, 0, s.peer)
