@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
-	"github.com/insomniacslk/dhcp/dhcpv6/nclient6"
 	"github.com/insomniacslk/dhcp/iana"
 )
 
@@ -147,9 +146,16 @@ func advertised(m *dhcpv6.Message) DHCPv6Server {
 func listen6(iface string, patience time.Duration) (net.PacketConn, error) {
 	deadline := time.Now().Add(patience)
 	for {
-		conn, err := nclient6.NewIPv6UDPConn(iface, dhcpv6.DefaultClientPort)
-		if err == nil || time.Now().After(deadline) {
-			return conn, err
+		ll, err := dhcpv6.GetLinkLocalAddr(iface)
+		if err == nil {
+			var conn *net.UDPConn
+			conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: ll, Port: dhcpv6.DefaultClientPort, Zone: iface})
+			if err == nil {
+				return conn, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, err
 		}
 		if !errors.Is(err, syscall.EADDRNOTAVAIL) && !strings.Contains(err.Error(), "no matching address") {
 			return nil, err
