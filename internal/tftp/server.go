@@ -14,6 +14,10 @@
 //     request, applies the concurrency caps, and only then starts a transfer;
 //     nothing is sent before a valid RRQ, so the server cannot be used as an
 //     amplifier.
+//   - IPv4 and IPv6 clients alike: ":69" is one dual-stack socket. Every
+//     answer leaves from the address the client asked (a host may have
+//     several on a link, and a client may drop a packet from another), a
+//     link-local one scoped to the interface the request came in on.
 //   - Each transfer has its own socket (its TID) bound to the address the
 //     client asked, and its own goroutine, which waits for ACKs in a
 //     blocking recvfrom (see sock_linux.go for why not the netpoller). A
@@ -382,6 +386,11 @@ func (r *requestReader) reply(pkt []byte, in inbound) error {
 		}
 	}
 	_, _, err := r.conn.WriteMsgUDPAddrPort(pkt, oob, in.src)
+	if err != nil && oob != nil {
+		// The address asked cannot be a source (a subnet's broadcast
+		// address): answer from any.
+		_, _, err = r.conn.WriteMsgUDPAddrPort(pkt, nil, in.src)
+	}
 	return err
 }
 
