@@ -159,22 +159,19 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 	if iface == "" {
 		items = append(items, check.Pass("dhcp config", "%s (no --interface: other servers not probed)", summary))
 	} else {
-		res, err := check.ProbeDHCP(iface, 5*time.Second)
+		res, err := probeDHCP(iface, 5*time.Second)
 		switch {
 		case err != nil:
 			items = append(items, check.Fail("dhcp", "%s; probing %s: %v", summary, iface, err))
-		case res.Conflict:
-			var ids []string
-			for _, s := range res.Servers {
-				if s.Kind == "authoritative" {
-					ids = append(ids, s.ServerID)
-				}
-			}
-			items = append(items, check.Fail("dhcp", "%s; more than one authoritative DHCP server on %s: %s", summary, iface, strings.Join(ids, ", ")))
+		case len(res.conflicts()) > 0:
+			items = append(items, check.Fail("dhcp", "%s; %s", summary, strings.Join(res.conflicts(), "; ")))
 		default:
 			var seen []string
 			for _, s := range res.Servers {
 				seen = append(seen, s.Kind+" "+s.ServerID)
+			}
+			for _, s := range res.DHCPv6.Servers {
+				seen = append(seen, "DHCPv6 "+s.Kind+" "+s.Source)
 			}
 			items = append(items, check.Pass("dhcp", "%s; answering on %s: %s", summary, iface, orDash(strings.Join(seen, ", "))))
 		}
@@ -264,24 +261,83 @@ func printChecklist(w io.Writer, items []check.Item) {
 	}
 }
 
+// dhcpProbe is what `check dhcp` found on a segment: the DHCPv4 servers
+// (the fields of check.DHCPResult, at the top of the JSON as before) and
+// the DHCPv6 ones.
+type dhcpProbe struct {
+	check.DHCPResult
+	DHCPv6 check.DHCPv6Result `json:"dhcpv6"`
+	// V6Error says why DHCPv6 was not probed (no IPv6 on the interface,
+	// udp/546 taken); it does not fail the command.
+	V6Error string `json:"dhcpv6_error,omitempty"`
+}
+
+// probeDHCP probes iface for DHCPv4 and DHCPv6 servers at once.
+func probeDHCP(iface string, wait time.Duration) (dhcpProbe, error) {
+	var p dhcpProbe
+	var v6err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.DHCPv6, v6err = check.ProbeDHCPv6(iface, wait)
+	}()
+	var err error
+	p.DHCPResult, err = check.ProbeDHCP(iface, wait)
+	<-done
+	if v6err != nil {
+		p.V6Error = v6err.Error()
+	}
+	return p, err
+}
+
+// conflicts names the servers that make the segment fail: more than one
+// hands out addresses, over DHCPv4 or over DHCPv6.
+func (p dhcpProbe) conflicts() []string {
+	var out []string
+	if p.Conflict {
+		var ids []string
+		for _, s := range p.Servers {
+			if s.Kind == "authoritative" {
+				ids = append(ids, s.ServerID)
+			}
+		}
+		out = append(out, "more than one authoritative DHCP server on "+p.Interface+": "+strings.Join(ids, ", "))
+	}
+	if p.DHCPv6.Conflict {
+		var ids []string
+		for _, s := range p.DHCPv6.Servers {
+			if s.Kind == "authoritative" {
+				ids = append(ids, s.Source+" (DUID "+s.DUID+")")
+			}
+		}
+		out = append(out, "more than one DHCPv6 server offering addresses on "+p.Interface+": "+strings.Join(ids, ", "))
+	}
+	return out
+}
+
 func newCheckDHCPCmd() *cobra.Command {
 	var iface string
 	var wait time.Duration
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "dhcp --interface IF",
-		Short: "List the DHCP servers answering on a segment; fail if more than one gives addresses",
+		Short: "List the DHCP and DHCPv6 servers answering on a segment; fail if more than one gives addresses",
 		Long: `Broadcast a DISCOVER with PXE options on the interface and list every
 server that offers: authoritative servers (they offer an address) and
-proxyDHCP servers (PXE answers without an address). More than one
-authoritative server on a segment is a misconfiguration or a rogue server,
-and makes this command exit non-zero. Needs root and a free udp/68.`,
+proxyDHCP servers (PXE answers without an address). At the same time,
+send a DHCPv6 Solicit (asking for an address and a boot file URL, as UEFI
+PXE over IPv6 does) to ff02::1:2 and list every server that advertises:
+its DUID, its link-local address, the addresses it offers (IA_NA) and its
+boot file URL. More than one server handing out addresses, over either
+protocol, is a misconfiguration or a rogue server, and makes this command
+exit non-zero. Needs root, a free udp/68 and a free udp/546. An interface
+without IPv6 is probed over DHCPv4 only, saying why.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if iface == "" {
 				return errors.New("--interface is required")
 			}
-			res, err := check.ProbeDHCP(iface, wait)
+			res, err := probeDHCP(iface, wait)
 			if err != nil {
 				return err
 			}
@@ -301,9 +357,24 @@ and makes this command exit non-zero. Needs root and a free udp/68.`,
 					fmt.Fprintf(out, "  %-13s server-id %-15s from %-15s offered %-15s next-server %-15s file %q\n",
 						s.Kind, s.ServerID, s.Source, orDash(s.OfferedIP), orDash(s.NextServer), s.BootFile)
 				}
+				fmt.Fprintf(out, "DHCPv6 servers answering on %s within %s:\n", iface, wait)
+				switch {
+				case res.V6Error != "":
+					fmt.Fprintf(out, "  not probed: %s\n", printable(res.V6Error))
+				case len(res.DHCPv6.Servers) == 0:
+					fmt.Fprintln(out, "  none")
+				}
+				for _, s := range res.DHCPv6.Servers {
+					status := ""
+					if s.Status != "" {
+						status = " status " + printable(s.Status)
+					}
+					fmt.Fprintf(out, "  %-13s from %-25s duid %s offered %s boot-file-url %q%s\n",
+						s.Kind, s.Source, s.DUID, orDash(strings.Join(s.Addresses, ",")), printable(s.BootFileURL), status)
+				}
 			}
-			if res.Conflict {
-				return errors.New("more than one authoritative DHCP server on " + iface)
+			if c := res.conflicts(); len(c) > 0 {
+				return errors.New(strings.Join(c, "; "))
 			}
 			return nil
 		},

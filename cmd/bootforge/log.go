@@ -50,6 +50,7 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 				if _, err := netip.ParseAddr(ip); err != nil {
 					return fmt.Errorf("--ip %q is not an IP address", ip)
 				}
+				f.IP = audit.ClientIP(ip) // as the log keeps it: 2001:DB8:0::5 finds 2001:db8::5
 			}
 			if since > 0 {
 				f.Since = time.Now().Add(-since)

@@ -454,6 +454,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "bad_request", "ip", fmt.Sprintf("%q is not an IP address", ip))
 			return
 		}
+		f.IP = audit.ClientIP(ip)
 	}
 	if sv := q.Get("since"); sv != "" {
 		d, err := time.ParseDuration(sv)

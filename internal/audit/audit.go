@@ -88,6 +88,7 @@ func (r *Recorder) Record(e Event) {
 	if id, ok := image.OfPath(e.File); ok && e.Image == "" {
 		e.Image = id.String()
 	}
+	e.IP = ClientIP(e.IP)
 	if e.MAC == "" && e.IP != "" && r.macOf != nil {
 		if ip, err := netip.ParseAddr(e.IP); err == nil {
 			e.MAC = r.macOf(ip)
@@ -99,6 +100,20 @@ func (r *Recorder) Record(e Event) {
 	default:
 		r.dropped.Add(1)
 	}
+}
+
+// ClientIP writes a client address as the boot log keeps it, so that a
+// filter finds it however it was written: canonical text (2001:db8::5,
+// never 2001:DB8:0::5), an IPv4-mapped IPv6 address (what a dual-stack
+// socket reports for an IPv4 peer) as the IPv4 address, and no zone (a
+// link-local client's zone names our interface, not the client). Text
+// that is not an address is kept as it is.
+func ClientIP(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return s
+	}
+	return a.Unmap().WithZone("").String()
 }
 
 // Dropped counts events lost to a full queue; Written those stored.

@@ -106,3 +106,39 @@ func TestStageOf(t *testing.T) {
 		}
 	}
 }
+
+// The boot log keeps one spelling of each client address, so that a
+// filter by IP finds an IPv6 client however the protocol wrote it, and
+// the MAC of an IPv6 client known only by address is filled in.
+func TestRecorderCanonicalIP(t *testing.T) {
+	for in, want := range map[string]string{
+		"2001:db8::5":                "2001:db8::5",
+		"2001:DB8:0:0::5":            "2001:db8::5",
+		"2001:0db8:0000::0005":       "2001:db8::5",
+		"fe80::5%eth0":               "fe80::5",
+		"::ffff:192.0.2.7":           "192.0.2.7",
+		"192.0.2.7":                  "192.0.2.7",
+		"":                           "",
+		"not an address":             "not an address",
+		"2001:db8:1:2:3:4:5:6":       "2001:db8:1:2:3:4:5:6",
+		"2001:db8:0:0:1:0:0:1":       "2001:db8::1:0:0:1",
+		"2001:db8::ffff:192.0.2.128": "2001:db8::ffff:c000:280",
+	} {
+		if got := ClientIP(in); got != want {
+			t.Errorf("ClientIP(%q) = %q, want %q", in, got, want)
+		}
+	}
+	st := &memStore{}
+	r := NewRecorder(st, "srv1", func(ip netip.Addr) string {
+		if ip == netip.MustParseAddr("2001:db8::5") {
+			return "52:54:00:00:00:05"
+		}
+		return ""
+	}, quiet())
+	r.Record(Event{IP: "2001:DB8::5", Protocol: "http", Stage: "kernel", Result: "ok"})
+	r.Record(Event{IP: "fe80::5%br0", Protocol: "tftp", Stage: "loader", Result: "ok"})
+	r.Close()
+	if len(st.events) != 2 || st.events[0].IP != "2001:db8::5" || st.events[0].MAC != "52:54:00:00:00:05" || st.events[1].IP != "fe80::5" {
+		t.Fatalf("events %+v", st.events)
+	}
+}

@@ -60,9 +60,12 @@ type Client struct {
 
 // OnNetwork reports whether the client is on p: by its address, its
 // relay's, or, for a client on a link we serve directly, that link's.
+// IPv4 and IPv6 prefixes alike; an address is compared as it is, not as
+// a socket wrote it (an IPv4-mapped ::ffff:192.0.2.7 is 192.0.2.7, a
+// link-local zone is dropped), since netip's Contains matches neither.
 func (c *Client) OnNetwork(p netip.Prefix) bool {
-	return (c.IP.IsValid() && p.Contains(c.IP)) || (c.Relay.IsValid() && p.Contains(c.Relay)) ||
-		(!c.Relay.IsValid() && c.Link.IsValid() && p.Contains(c.Link))
+	in := func(a netip.Addr) bool { return a.IsValid() && p.Contains(a.Unmap().WithZone("")) }
+	return in(c.IP) || in(c.Relay) || (!c.Relay.IsValid() && in(c.Link))
 }
 
 // PXE reports whether the client is network-booting: vendor class

@@ -123,14 +123,14 @@ func (s *Server) limitRequests(next http.Handler) http.Handler {
 			return
 		}
 		defer s.inflight.Add(-1)
-		client, _ := netip.ParseAddrPort(r.RemoteAddr)
-		counted, ok := s.enter(client.Addr())
+		client := perClientKey(r.RemoteAddr)
+		counted, ok := s.enter(client)
 		if !ok {
 			s.busy(w, r, "per-client limit (http.max_per_client)")
 			return
 		}
 		if counted {
-			defer s.leave(client.Addr())
+			defer s.leave(client)
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -141,6 +141,16 @@ func (s *Server) busy(w http.ResponseWriter, r *http.Request, why string) {
 	s.log.Debug("http: busy", "client", r.RemoteAddr, "path", r.URL.Path, "limit", why)
 	w.Header().Set("Retry-After", "1")
 	http.Error(w, "busy, retry", http.StatusServiceUnavailable)
+}
+
+// perClientKey is the client that max_per_client counts: its address,
+// unmapped and without a zone. An IPv6 client is one address, not its
+// /64: on a provisioning link every machine shares the link's /64, so
+// counting by prefix would make the whole link one client. A host that
+// uses many addresses is still bounded by http.max_requests.
+func perClientKey(remote string) netip.Addr {
+	ap, _ := netip.ParseAddrPort(remote)
+	return ap.Addr().Unmap().WithZone("")
 }
 
 // enter counts a request of client (counted; leave must follow), unless

@@ -313,7 +313,13 @@ func convertSelector(s config.Selector) (boot.Selector, error) {
 	if s.Subnet != "" {
 		p, err := netip.ParsePrefix(s.Subnet)
 		if err != nil {
-			return out, fmt.Errorf("subnet %q is not like 192.0.2.0/24", s.Subnet)
+			return out, fmt.Errorf("subnet %q is not like 192.0.2.0/24 or 2001:db8:10::/48", s.Subnet)
+		}
+		if p.Addr().Is4In6() {
+			// Clients are matched by their plain IPv4 address: this would
+			// never match.
+			return out, fmt.Errorf("subnet %q is an IPv4-mapped IPv6 prefix; write the IPv4 subnet (%s/%d)", s.Subnet,
+				p.Addr().Unmap(), max(p.Bits()-96, 0))
 		}
 		out.Subnet = p.Masked()
 	}

@@ -71,6 +71,8 @@ func TestLoadErrorsNameFileLineField(t *testing.T) {
 		{"host bad mac", "hosts/h.yaml", "- {name: h, macs: [zz]}\n", []string{"h.yaml:1", `"zz"`}},
 		{"host pins unknown profile", "hosts/h.yaml", "- {name: h, macs: [\"52:54:00:00:00:01\"], profile: ghost}\n", []string{"h.yaml:1", `"ghost" does not exist`}},
 		{"bad YAML", "profiles/p.yaml", "name: [p\n", []string{"p.yaml:"}},
+		{"bad subnet", "profiles/p.yaml", "name: p\nmatch:\n  - subnet: 2001:db8::/129\n", []string{"p.yaml:1", "match[0]", `subnet "2001:db8::/129" is not like 192.0.2.0/24 or 2001:db8:10::/48`}},
+		{"v4-mapped subnet", "profiles/p.yaml", "name: p\nmatch:\n  - subnet: \"::ffff:192.0.2.0/120\"\n", []string{"p.yaml:1", "match[0]", "IPv4-mapped", "192.0.2.0/24"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +96,20 @@ func TestLoadErrorsNameFileLineField(t *testing.T) {
 	_, err := Load(Source{Dir: dir})
 	if err == nil || !strings.Contains(err.Error(), "priority 5") || !strings.Contains(err.Error(), ".yaml:1") {
 		t.Fatalf("duplicate priority: %v", err)
+	}
+}
+
+// A profile subnet rule takes an IPv6 prefix as it takes an IPv4 one.
+func TestSubnetRuleIPv6(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "profiles/v6.yaml", "name: v6\nmatch:\n  - subnet: \"2001:db8:10::/48\"\n  - subnet: 192.0.2.0/24\n")
+	inv, err := Load(Source{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := inv.Profile("v6")
+	if len(p.Match) != 2 || p.Match[0].Subnet.String() != "2001:db8:10::/48" || p.Match[1].Subnet.String() != "192.0.2.0/24" {
+		t.Fatalf("rules %+v", p.Match)
 	}
 }
 

@@ -2,6 +2,10 @@ package menu
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
 
 	"bootforge/internal/boot"
 )
@@ -51,15 +55,45 @@ type Site struct {
 // BaseURL is the URL base for a menu fetched with protocol ("http",
 // "https", "tftp") from host ("192.0.2.1:8080", the request's Host):
 // https for a menu fetched over HTTPS, so that its client stays on the
-// listener it came by, else http. Empty when host is.
+// listener it came by, else http. Empty when host is. An IPv6 literal
+// comes out bracketed ("[2001:db8::1]:8080" as the Host header has it,
+// and a bare "2001:db8::1" too), with a zone written %25 as RFC 6874 asks.
 func BaseURL(protocol, host string) string {
-	switch {
-	case host == "":
+	if host == "" {
 		return ""
-	case protocol == "https":
-		return "https://" + host
 	}
-	return "http://" + host
+	scheme := "http://"
+	if protocol == "https" {
+		scheme = "https://"
+	}
+	return scheme + urlHost(host)
+}
+
+// urlHost writes host (host, host:port, [v6]:port or a bare v6 address)
+// as the authority of a URL.
+func urlHost(host string) string {
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		h, port = host, "" // no port, or a bare IPv6 address
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	a, err := netip.ParseAddr(strings.Replace(h, "%25", "%", 1)) // a zone as a URL writes it
+	if err != nil || !a.Is6() {
+		return host
+	}
+	if port != "" {
+		return "[" + v6Literal(a) + "]:" + port
+	}
+	return "[" + v6Literal(a) + "]"
+}
+
+func v6Literal(a netip.Addr) string {
+	zone := a.Zone()
+	a = a.WithZone("")
+	if zone == "" {
+		return a.String()
+	}
+	return a.String() + "%25" + url.PathEscape(zone)
 }
 
 // Render writes decision d in format ft for site.

@@ -70,6 +70,15 @@ func TestBaseURL(t *testing.T) {
 		{"https", "192.0.2.1:4433", "https://192.0.2.1:4433"},
 		{"tftp", "", ""},
 		{"https", "", ""},
+		{"http", "boot.example:8080", "http://boot.example:8080"},
+		{"http", "boot.example", "http://boot.example"},
+		// IPv6 literals stay bracketed, however the Host header wrote them
+		{"http", "[2001:db8::1]:8080", "http://[2001:db8::1]:8080"},
+		{"https", "[2001:db8::1]", "https://[2001:db8::1]"},
+		{"http", "2001:db8::1", "http://[2001:db8::1]"},
+		{"http", "[2001:DB8:0::1]:80", "http://[2001:db8::1]:80"},
+		{"http", "[fe80::1%25br0]:8080", "http://[fe80::1%25br0]:8080"},
+		{"http", "[::ffff:192.0.2.1]:8080", "http://[::ffff:192.0.2.1]:8080"},
 	} {
 		if got := BaseURL(tt.proto, tt.host); got != tt.want {
 			t.Errorf("BaseURL(%q, %q) = %q, want %q", tt.proto, tt.host, got, tt.want)

@@ -120,6 +120,7 @@ func (m *FS) SetDisk(disk bootfs.FS) { m.disk.Store(&disk) }
 
 // Open serves a disk file, or else a generated one.
 func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
+	req.Client = plainClient(req.Client)
 	f, err := (*m.disk.Load()).Open(req)
 	if err == nil {
 		return m.observe(req, f), nil
@@ -151,6 +152,13 @@ func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 	v := bootfs.NewVirtual(name, []byte(g.text), m.now())
 	v.MAC = g.mac
 	return v, nil
+}
+
+// plainClient is the client's address as sightings, one-shots and the
+// boot log know it: an IPv4 client of a dual-stack socket as IPv4, an
+// IPv6 client without the zone of our interface it came in on.
+func plainClient(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
 }
 
 // openSig answers NAME.sig for a generated NAME: it renders NAME for the
@@ -303,7 +311,7 @@ func (m *FS) known(c boot.Client) boot.Client {
 func chainScript(req bootfs.Request, trust bool) string {
 	host := req.Host
 	if host == "" {
-		host = "${next-server}"
+		host = "${next-server}" // fetched over TFTP: IPv4 (DHCPv6 has no next-server)
 	}
 	base := menu.BaseURL(req.Protocol, host)
 	query := "?mac=${mac:hexhyp}&uuid=${uuid}&buildarch=${buildarch}&platform=${platform}" +
@@ -342,6 +350,8 @@ func ipxeClient(req bootfs.Request) (boot.Client, error) {
 // shortened digit by digit, then default. A lookup by UUID, hex IP or
 // default learns the MAC from what DHCP saw at the asking address — in
 // proxy mode, the proxy exchange — so the client gets its own menu.
+// pxelinux is IPv4 only (its hex names are IPv4 addresses): an IPv6
+// client gets 01-<mac> and default, never a hex-address menu.
 func (m *FS) pxelinux(file string, req bootfs.Request, dry bool) (generated, bool, error) {
 	c := boot.Client{IP: req.Client.Addr()}
 	if m.Sightings != nil {

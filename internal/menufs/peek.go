@@ -22,6 +22,7 @@ func (m *FS) Disk(req bootfs.Request) (bootfs.File, error) {
 // recorded. ok is false when name is not a generated GRUB file for one
 // client (a file on disk wins, as in Open).
 func (m *FS) PeekGRUB(name string, req bootfs.Request) (text string, p boot.Profile, ok bool, err error) {
+	req.Client = plainClient(req.Client)
 	c, forward, ok := grubRequest(name, req.Client.Addr())
 	if !ok || c.MAC == nil || !m.Inventory().HasProfiles() {
 		return "", boot.Profile{}, false, nil

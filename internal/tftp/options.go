@@ -12,6 +12,8 @@ const (
 	maxBlockSize     = 65464 // RFC 2348
 	maxWindowSize    = 65535 // RFC 7440
 	headerOverhead   = 32    // IPv4 20 + UDP 8 + TFTP 4: blksize = MTU - 32 fills one frame
+	headerOverhead6  = 52    // IPv6 40 + UDP 8 + TFTP 4
+	ethernetMTU      = 1500  // assumed when the interface is unknown
 
 	// maxWindowBytes bounds one window's data. A window arrives as one
 	// burst, and a burst larger than the client's socket buffer (Linux's
@@ -86,13 +88,19 @@ func negotiate(opts []option, mode string, size int64, maxBlock, maxWindow int) 
 }
 
 // blockLimit is the largest blksize for an interface of the given MTU (0 if
-// unknown), under the configured cap (0 if none).
-func blockLimit(configured, mtu int) int {
+// unknown), under the configured cap (0 if none): one block fills one
+// frame without IP fragments, after the IPv4 or (v6) the IPv6 header. An
+// unknown interface is taken for Ethernet.
+func blockLimit(configured, mtu int, v6 bool) int {
 	if configured > 0 {
 		return min(configured, maxBlockSize)
 	}
-	if mtu > headerOverhead+minBlockSize {
-		return min(mtu-headerOverhead, maxBlockSize)
+	if mtu <= 0 {
+		mtu = ethernetMTU
 	}
-	return maxBlockSize
+	overhead := headerOverhead
+	if v6 {
+		overhead = headerOverhead6
+	}
+	return max(min(mtu-overhead, maxBlockSize), minBlockSize)
 }

@@ -73,18 +73,30 @@ func TestNegotiate(t *testing.T) {
 }
 
 func TestBlockLimit(t *testing.T) {
-	tests := []struct{ configured, mtu, want int }{
-		{0, 1500, 1468},
-		{0, 9000, 8968},
-		{0, 65536, 65464}, // loopback
-		{0, 0, 65464},
-		{1024, 1500, 1024},   // configured wins
-		{8192, 1500, 8192},   // even above the MTU: the operator said so
-		{99999, 1500, 65464}, // never above the RFC
+	tests := []struct {
+		configured, mtu int
+		v6              bool
+		want            int
+	}{
+		{0, 1500, false, 1468},
+		{0, 9000, false, 8968},
+		{0, 65536, false, 65464},    // loopback
+		{0, 0, false, 1468},         // unknown interface: one Ethernet frame
+		{1024, 1500, false, 1024},   // configured wins
+		{8192, 1500, false, 8192},   // even above the MTU: the operator said so
+		{99999, 1500, false, 65464}, // never above the RFC
+		// IPv6: MTU - 40 - 8 - 4
+		{0, 1500, true, 1448},
+		{0, 1280, true, 1228}, // IPv6's minimum MTU
+		{0, 9000, true, 8948},
+		{0, 65536, true, 65464},  // ::1
+		{0, 0, true, 1448},       // unknown interface: one Ethernet frame
+		{1468, 1500, true, 1468}, // configured wins over IPv6 too
+		{0, 40, true, minBlockSize},
 	}
 	for _, tt := range tests {
-		if got := blockLimit(tt.configured, tt.mtu); got != tt.want {
-			t.Errorf("blockLimit(%d, %d) = %d, want %d", tt.configured, tt.mtu, got, tt.want)
+		if got := blockLimit(tt.configured, tt.mtu, tt.v6); got != tt.want {
+			t.Errorf("blockLimit(%d, %d, v6=%v) = %d, want %d", tt.configured, tt.mtu, tt.v6, got, tt.want)
 		}
 	}
 }

@@ -14,6 +14,10 @@
 //     request, applies the concurrency caps, and only then starts a transfer;
 //     nothing is sent before a valid RRQ, so the server cannot be used as an
 //     amplifier.
+//   - IPv4 and IPv6 clients alike: ":69" is one dual-stack socket. Every
+//     answer leaves from the address the client asked (a host may have
+//     several on a link, and a client may drop a packet from another), a
+//     link-local one scoped to the interface the request came in on.
 //   - Each transfer has its own socket (its TID) bound to the address the
 //     client asked, and its own goroutine, which waits for ACKs in a
 //     blocking recvfrom (see sock_linux.go for why not the netpoller). A
@@ -195,7 +199,7 @@ func (s *Server) Serve(conn net.PacketConn) error {
 			}
 			return err
 		}
-		s.handle(conn, buf[:n], in)
+		s.handle(rd, buf[:n], in)
 	}
 }
 
@@ -207,7 +211,7 @@ type inbound struct {
 }
 
 // handle checks one packet on the well-known port and starts its transfer.
-func (s *Server) handle(conn net.PacketConn, pkt []byte, in inbound) {
+func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 	if !in.src.IsValid() || in.src.Port() == 0 {
 		s.Stats.Malformed.Add(1)
 		return
@@ -253,7 +257,7 @@ func (s *Server) handle(conn net.PacketConn, pkt []byte, in inbound) {
 		s.Stats.Refused.Add(1)
 		why.Add(1)
 		s.log.Warn("tftp: refused", "client", in.src, "file", req.filename, "reason", busy)
-		conn.WriteTo(appendError(nil, errUndefined, busy), net.UDPAddrFromAddrPort(in.src))
+		rd.reply(appendError(nil, errUndefined, busy), in)
 		return
 	}
 	t := &transfer{srv: s, req: req, in: in, settings: st, files: files}
@@ -309,27 +313,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // requestReader reads the well-known socket with the destination address and
 // interface of each packet, which pick the reply address and the blksize cap.
 type requestReader struct {
-	v4 *ipv4.PacketConn
-	v6 *ipv6.PacketConn
+	conn *net.UDPConn
+	v4   *ipv4.PacketConn
+	v6   *ipv6.PacketConn
 }
 
 func newRequestReader(conn net.PacketConn) (*requestReader, error) {
-	la, ok := conn.LocalAddr().(*net.UDPAddr)
+	uc, ok := conn.(*net.UDPConn)
 	if !ok {
 		return nil, fmt.Errorf("tftp: need a UDP socket, got %T", conn)
 	}
+	la := uc.LocalAddr().(*net.UDPAddr)
 	if la.IP.To4() != nil {
 		p := ipv4.NewPacketConn(conn)
 		if err := p.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
 			return nil, fmt.Errorf("tftp: IP_PKTINFO: %w", err)
 		}
-		return &requestReader{v4: p}, nil
+		return &requestReader{conn: uc, v4: p}, nil
 	}
 	p := ipv6.NewPacketConn(conn)
 	if err := p.SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
 		return nil, fmt.Errorf("tftp: IPV6_RECVPKTINFO: %w", err)
 	}
-	return &requestReader{v6: p}, nil
+	return &requestReader{conn: uc, v6: p}, nil
 }
 
 func (r *requestReader) read(b []byte) (int, inbound, error) {
@@ -361,6 +367,31 @@ func (r *requestReader) read(b []byte) (int, inbound, error) {
 	}
 	in.dst = in.dst.Unmap()
 	return n, in, nil
+}
+
+// reply answers a request from the well-known socket, from the address
+// the client sent it to (a host may have several on the link, and a
+// client may ignore a packet from another), out of the interface it came
+// in. An IPv4 client of a dual-stack socket gets the source as an
+// IPv4-mapped IPV6_PKTINFO, which Linux honours.
+func (r *requestReader) reply(pkt []byte, in inbound) error {
+	var oob []byte
+	if in.dst.IsValid() && !in.dst.IsMulticast() && in.dst != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		if r.v4 != nil {
+			oob = (&ipv4.ControlMessage{Src: in.dst.AsSlice()}).Marshal()
+		} else {
+			// Built by hand: x/net's ipv6.ControlMessage leaves out an
+			// IPv4-mapped source.
+			oob = pktinfo6(netip.AddrFrom16(in.dst.As16()), scopeID(in.src.Addr(), in.ifindex))
+		}
+	}
+	_, _, err := r.conn.WriteMsgUDPAddrPort(pkt, oob, in.src)
+	if err != nil && oob != nil {
+		// The address asked cannot be a source (a subnet's broadcast
+		// address): answer from any.
+		_, _, err = r.conn.WriteMsgUDPAddrPort(pkt, nil, in.src)
+	}
+	return err
 }
 
 // classify names the TFTP error for an FS error.

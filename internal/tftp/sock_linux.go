@@ -2,7 +2,9 @@ package tftp
 
 import (
 	"errors"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -23,6 +25,7 @@ import (
 type sock struct {
 	fd      int
 	peer    unix.Sockaddr
+	scope   uint32 // the peer's interface, if its address is link-local
 	name    []byte // the peer as a raw sockaddr, for sendmmsg
 	timeout time.Duration
 	closed  atomic.Bool
@@ -42,8 +45,11 @@ type mmsghdr struct {
 var errRecvTimeout = errors.New("receive timed out")
 
 // openSock binds a socket to local (any address if invalid or not ours)
-// and port 0, for talking to peer.
-func openSock(local netip.Addr, peer netip.AddrPort) (*sock, error) {
+// and port 0, for talking to peer. ifindex is the interface the request
+// came in on: a link-local address (fe80::/10) means nothing without it,
+// so it becomes the scope of a link-local local or peer address that has
+// no zone of its own.
+func openSock(local netip.Addr, peer netip.AddrPort, ifindex int) (*sock, error) {
 	family := unix.AF_INET
 	if peer.Addr().Is6() {
 		family = unix.AF_INET6
@@ -52,21 +58,39 @@ func openSock(local netip.Addr, peer netip.AddrPort) (*sock, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sock{fd: fd}
-	if err := unix.Bind(fd, sockaddr(local, 0, family)); err != nil {
-		if err := unix.Bind(fd, sockaddr(netip.Addr{}, 0, family)); err != nil {
+	s := &sock{fd: fd, scope: scopeID(peer.Addr(), ifindex)}
+	if err := unix.Bind(fd, sockaddr(local, 0, family, scopeID(local, ifindex))); err != nil {
+		if err := unix.Bind(fd, sockaddr(netip.Addr{}, 0, family, 0)); err != nil {
 			unix.Close(fd)
 			return nil, err
 		}
 	}
-	s.peer = sockaddr(peer.Addr(), peer.Port(), family)
-	s.name = rawSockaddr(peer)
+	s.peer = sockaddr(peer.Addr(), peer.Port(), family, s.scope)
+	s.name = rawSockaddr(peer, s.scope)
 	return s, nil
 }
 
-func sockaddr(a netip.Addr, port uint16, family int) unix.Sockaddr {
+// scopeID is the interface index a link-local IPv6 address is scoped to:
+// its zone (an interface name or number), else ifindex. Other addresses
+// have none (0).
+func scopeID(a netip.Addr, ifindex int) uint32 {
+	if !a.Is6() || !(a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast()) {
+		return 0
+	}
+	if z := a.Zone(); z != "" {
+		if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+			return uint32(n)
+		}
+		if ifc, err := net.InterfaceByName(z); err == nil {
+			return uint32(ifc.Index)
+		}
+	}
+	return uint32(max(ifindex, 0))
+}
+
+func sockaddr(a netip.Addr, port uint16, family int, scope uint32) unix.Sockaddr {
 	if family == unix.AF_INET6 {
-		sa := &unix.SockaddrInet6{Port: int(port)}
+		sa := &unix.SockaddrInet6{Port: int(port), ZoneId: scope}
 		if a.IsValid() {
 			sa.Addr = a.As16()
 		}
@@ -80,7 +104,7 @@ func sockaddr(a netip.Addr, port uint16, family int) unix.Sockaddr {
 }
 
 // rawSockaddr lays out sockaddr_in or sockaddr_in6 for sendmmsg.
-func rawSockaddr(ap netip.AddrPort) []byte {
+func rawSockaddr(ap netip.AddrPort, scope uint32) []byte {
 	port := ap.Port()
 	if ap.Addr().Is4() {
 		var sa unix.RawSockaddrInet4
@@ -93,7 +117,22 @@ func rawSockaddr(ap netip.AddrPort) []byte {
 	sa.Family = unix.AF_INET6
 	sa.Port = port<<8 | port>>8
 	sa.Addr = ap.Addr().As16()
+	sa.Scope_id = scope
 	return unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)
+}
+
+// pktinfo6 is an IPV6_PKTINFO control message: send from src (an IPv6
+// or IPv4-mapped address) out of interface ifindex (0: as routed).
+func pktinfo6(src netip.Addr, ifindex uint32) []byte {
+	b := make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level = unix.IPPROTO_IPV6
+	h.Type = unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
+	pi.Addr = src.As16()
+	pi.Ifindex = ifindex
+	return b
 }
 
 // send sends one packet to the peer.
@@ -107,7 +146,7 @@ func (s *sock) sendTo(pkt []byte, to netip.AddrPort) error {
 	if to.Addr().Is6() {
 		family = unix.AF_INET6
 	}
-	return unix.Sendto(s.fd, pkt, 0, sockaddr(to.Addr(), to.Port(), family))
+	return unix.Sendto(s.fd, pkt, 0, sockaddr(to.Addr(), to.Port(), family, s.scope))
 }
 
 // sendBatch sends packets to the peer with as few sendmmsg calls as the

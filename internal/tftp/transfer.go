@@ -162,12 +162,14 @@ func (t *transfer) serve() result {
 
 // open creates the transfer's socket, bound to the address the client used.
 func (t *transfer) open() error {
-	t.peer = t.in.src
+	// The peer as recv reports it: without a zone. The socket has the
+	// zone (link-local clients) as its scope.
+	t.peer = netip.AddrPortFrom(t.in.src.Addr().WithZone(""), t.in.src.Port())
 	local := t.in.dst
 	if local.IsMulticast() || local == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		local = netip.Addr{} // a broadcast request: answer from any address
 	}
-	sk, err := openSock(local, t.peer)
+	sk, err := openSock(local, t.in.src, t.in.ifindex)
 	if err != nil {
 		return err
 	}
@@ -183,15 +185,7 @@ func (t *transfer) open() error {
 
 // blockLimit is the largest blksize for the interface the request came in on.
 func (t *transfer) blockLimit() int {
-	mtu := t.srv.mtu(t.in.ifindex)
-	limit := blockLimit(t.settings.MaxBlockSize, mtu)
-	if t.settings.MaxBlockSize == 0 && t.peer.Addr().Is6() && mtu > 0 {
-		limit = min(limit, mtu-headerOverhead-20) // IPv6 header is 20 bytes longer
-	}
-	if mtu == 0 && t.settings.MaxBlockSize == 0 {
-		limit = 1468 // unknown interface: one Ethernet frame
-	}
-	return max(limit, minBlockSize)
+	return blockLimit(t.settings.MaxBlockSize, t.srv.mtu(t.in.ifindex), t.peer.Addr().Is6())
 }
 
 func (t *transfer) send(pkt []byte) error { return t.sock.send(pkt) }
