@@ -55,6 +55,8 @@ type Store interface {
 	PutLease(lease.Lease) error
 	DeleteLease(ip netip.Addr) error
 	ClaimLease(l lease.Lease) (lease.Lease, bool, error)
+	// Shared: other servers may use the same store (PostgreSQL).
+	Shared() bool
 
 	// Hosts and one-shots.
 	Generation() (int64, error)
@@ -199,6 +201,10 @@ func apply(t tx, ws []write) error {
 	}
 	return nil
 }
+
+// Shared reports whether other servers may allocate from this store:
+// PostgreSQL's is meant to be shared, SQLite's file is one server's.
+func (c *core) Shared() bool { return c.pg }
 
 // Name says which store this is.
 func (c *core) Name() string { return c.name }
