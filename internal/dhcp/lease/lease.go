@@ -21,6 +21,7 @@ package lease
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -125,6 +126,11 @@ func NewPool(subnet netip.Prefix, ranges []Range, resv []Reservation, store Stor
 	}
 	for _, r := range ranges {
 		p.size += int(ipToU32(r.Last)-ipToU32(r.First)) + 1
+	}
+	if store.Shared() && p.size > 0 {
+		// Servers sharing a store start looking at different places, so
+		// that they seldom claim the same address at once.
+		p.cursor = rand.IntN(p.size)
 	}
 	for _, r := range resv {
 		if r.MAC != nil {
