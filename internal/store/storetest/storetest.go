@@ -20,15 +20,20 @@ import (
 // (peer authentication), in the database scripts/deps.sh creates.
 const DefaultPostgres = "postgres:///bootforge_test?host=/var/run/postgresql"
 
+// AdminURL is the test server's database the tests create theirs from.
+func AdminURL() string {
+	if u := os.Getenv("BOOTFORGE_TEST_POSTGRES"); u != "" {
+		return u
+	}
+	return DefaultPostgres
+}
+
 // PostgresURL returns the URL of a new, empty database on the test
 // server (BOOTFORGE_TEST_POSTGRES, else DefaultPostgres), dropped when the
 // test ends, so that tests can run in parallel.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("BOOTFORGE_TEST_POSTGRES")
-	if base == "" {
-		base = DefaultPostgres
-	}
+	base := AdminURL()
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		t.Fatalf("test PostgreSQL %s: %v", base, err)
