@@ -127,7 +127,7 @@ func NewPool(subnet netip.Prefix, ranges []Range, resv []Reservation, store Stor
 	for _, r := range ranges {
 		p.size += int(ipToU32(r.Last)-ipToU32(r.First)) + 1
 	}
-	if store.Shared() && p.size > 0 {
+	if store != nil && store.Shared() && p.size > 0 {
 		// Servers sharing a store start looking at different places, so
 		// that they seldom claim the same address at once.
 		p.cursor = rand.IntN(p.size)
