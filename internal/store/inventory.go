@@ -211,17 +211,9 @@ func (s *core) AdvanceNextBoot(mac net.HardwareAddr, to boot.OneShotState, from 
 	for _, f := range from {
 		args = append(args, string(f))
 	}
-	var moved bool
-	err := s.execAll([]write{{fn: func(t tx) error {
-		res, err := t.Exec(`UPDATE next_boot SET state = ?, updated = ? WHERE mac = ? AND state IN (`+ph+`)`, args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		moved = n > 0
-		return err
-	}}})
-	return moved, err
+	var n int64
+	err := s.execAll([]write{{affected: &n, query: `UPDATE next_boot SET state = ?, updated = ? WHERE mac = ? AND state IN (` + ph + `)`, args: args}})
+	return n > 0, err
 }
 
 func scanNextBoot(scan func(...any) error) (*boot.NextBoot, error) {

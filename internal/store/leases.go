@@ -21,25 +21,24 @@ func (s *core) PutLease(l lease.Lease) error {
 // an expired row, or a row of the same client that is not declined. It is
 // one statement, so that of two servers claiming one address for two
 // clients, exactly one wins; the loser gets the row that beat it (won
-// false) and tries another address. Durable when it returns.
+// false) and tries another address. A bound lease is durable when it
+// returns; an offer (state offered) is only visible to every server, as it
+// need not outlive a crash of the database.
 func (s *core) ClaimLease(l lease.Lease) (lease.Lease, bool, error) {
-	var won bool
+	var n int64
 	now := time.Now().UnixNano()
-	err := s.execAll([]write{{fn: func(t tx) error {
-		res, err := t.Exec(`INSERT INTO leases (ip, mac, client_id, hostname, expires, state) VALUES (?, ?, ?, ?, ?, ?)
+	run := s.run
+	if l.State == lease.Offered {
+		run = s.runBrief
+	}
+	err := run([]write{{affected: &n, query: `INSERT INTO leases (ip, mac, client_id, hostname, expires, state) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
 			hostname = excluded.hostname, expires = excluded.expires, state = excluded.state
 			WHERE leases.expires <= ? OR (leases.state != 'declined' AND (
 				(leases.client_id IS NOT NULL AND excluded.client_id IS NOT NULL AND leases.client_id = excluded.client_id) OR
 				((leases.client_id IS NULL OR excluded.client_id IS NULL) AND leases.mac = excluded.mac)))`,
-			l.IP.String(), nilBytes(l.MAC), nilBytes(l.ClientID), l.Hostname, l.Expires.UnixNano(), string(l.State), now)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		won = n > 0
-		return err
-	}}})
+		args: []any{l.IP.String(), nilBytes(l.MAC), nilBytes(l.ClientID), l.Hostname, l.Expires.UnixNano(), string(l.State), now}}})
+	won := n > 0
 	if err != nil || won {
 		return l, won, err
 	}

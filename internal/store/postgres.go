@@ -92,13 +92,14 @@ const migrateLock = `SELECT pg_advisory_xact_lock(7236561)`
 // share.
 type Postgres struct {
 	core
+	brief *sql.DB // synchronous_commit off: for offers
 }
 
 // OpenPostgres connects to the database at dsn (a postgres:// URL) and
 // checks that its schema is this program's: it does not migrate
 // (MigratePostgres does).
 func OpenPostgres(dsn string) (*Postgres, error) {
-	db, err := openPG(dsn)
+	db, err := openPG(dsn, 16)
 	if err != nil {
 		return nil, err
 	}
@@ -111,15 +112,37 @@ func OpenPostgres(dsn string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", Redact(dsn), &VersionError{Have: v, Know: len(postgresMigrations)})
 	}
-	s := &Postgres{core{db: db, pg: true, name: Redact(dsn)}}
-	s.run = s.commit
+	// Offers go through connections that do not wait for the WAL flush
+	// (synchronous_commit off): every server sees them at once, and a
+	// crash of the database may forget them, as it may forget an offer
+	// in memory.
+	brief, err := openPG(withParam(dsn, "synchronous_commit", "off"), 8)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Postgres{core: core{db: db, pg: true, name: Redact(dsn)}, brief: brief}
+	s.run = func(ws []write) error { return commit(s.db, ws) }
+	s.runBrief = func(ws []write) error { return commit(s.brief, ws) }
 	return s, nil
+}
+
+// withParam adds a run-time parameter to a connection URL.
+func withParam(dsn, key, value string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // MigratePostgres brings the schema of the database at dsn up to this
 // program's version. It returns the versions before and after.
 func MigratePostgres(dsn string) (from, to int, err error) {
-	db, err := openPG(dsn)
+	db, err := openPG(dsn, 1)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -133,13 +156,15 @@ func MigratePostgres(dsn string) (from, to int, err error) {
 	return from, len(postgresMigrations), nil
 }
 
-func openPG(dsn string) (*sql.DB, error) {
+// openPG connects with at most conns connections: PostgreSQL allows 100
+// by default, shared by every server.
+func openPG(dsn string, conns int) (*sql.DB, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", Redact(dsn), err)
 	}
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	if err := db.Ping(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", Redact(dsn), err)
@@ -147,13 +172,17 @@ func openPG(dsn string) (*sql.DB, error) {
 	return db, nil
 }
 
-// commit runs writes in one transaction; durable when it returns.
-func (s *Postgres) commit(ws []write) error {
+// commit runs writes in one transaction (a single statement on its own,
+// in one round trip); durable when it returns.
+func commit(db *sql.DB, ws []write) error {
 	if len(ws) == 1 && ws[0].fn == nil {
-		_, err := s.db.Exec(rebind(true, ws[0].query), ws[0].args...)
+		res, err := db.Exec(rebind(true, ws[0].query), ws[0].args...)
+		if err == nil && ws[0].affected != nil {
+			*ws[0].affected, err = res.RowsAffected()
+		}
 		return err
 	}
-	t, err := s.db.Begin()
+	t, err := db.Begin()
 	if err != nil {
 		return err
 	}
@@ -165,7 +194,10 @@ func (s *Postgres) commit(ws []write) error {
 }
 
 // Close closes the connections.
-func (s *Postgres) Close() error { return s.db.Close() }
+func (s *Postgres) Close() error {
+	s.brief.Close()
+	return s.db.Close()
+}
 
 // Redact drops the password from a URL, for messages.
 func Redact(dsn string) string {

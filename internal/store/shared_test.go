@@ -118,6 +118,15 @@ func TestClaimLeaseRace(t *testing.T) {
 			if _, ok, _ := dbs[0].ClaimLease(stranger); !ok {
 				t.Fatal("an expired address was not free")
 			}
+			// An offer is claimed like a binding (on PostgreSQL through the
+			// connections that do not wait for the WAL flush).
+			off := netip.MustParseAddr("198.18.0.200")
+			if _, ok, err := dbs[0].ClaimLease(lease.Lease{IP: off, MAC: net.HardwareAddr{2, 1, 1, 1, 1, 1}, Expires: exp, State: lease.Offered}); !ok || err != nil {
+				t.Fatalf("offer claim: %v %v", ok, err)
+			}
+			if held, ok, _ := dbs[1].ClaimLease(lease.Lease{IP: off, MAC: net.HardwareAddr{2, 1, 1, 1, 1, 2}, Expires: exp, State: lease.Offered}); ok || held.State != lease.Offered {
+				t.Fatalf("a second offer of one address: won %v, shown %+v", ok, held)
+			}
 			dec := netip.MustParseAddr("198.18.0.2")
 			if err := dbs[0].PutLease(lease.Lease{IP: dec, Expires: exp, State: lease.Declined}); err != nil {
 				t.Fatal(err)

@@ -148,6 +148,7 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	}
 	s := &SQLite{core: core{db: db, name: path}, writes: make(chan write, maxBatch), done: make(chan struct{})}
 	s.run = s.queue
+	s.runBrief = s.queue
 	go s.writer()
 	return s, nil
 }

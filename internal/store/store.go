@@ -146,6 +146,10 @@ type core struct {
 	// run commits writes that must commit together and returns when they
 	// are durable.
 	run func([]write) error
+	// runBrief commits writes that need not survive a crash of the
+	// database (offers: a client whose offer is forgotten asks again),
+	// but are seen by every server as soon as it returns.
+	runBrief func([]write) error
 }
 
 type write struct {
@@ -154,6 +158,9 @@ type write struct {
 	fn    func(tx) error // instead of query: reads and writes that must see the same state
 	group []write        // statements that commit together (then query is empty)
 	err   chan error
+	// affected, if set, gets the number of rows query changed: the result
+	// of a conditional write.
+	affected *int64
 }
 
 // tx is a transaction that speaks the shared "?" dialect.
@@ -193,7 +200,11 @@ func apply(t tx, ws []write) error {
 		if w.fn != nil {
 			err = w.fn(t)
 		} else {
-			_, err = t.Exec(w.query, w.args...)
+			var res sql.Result
+			res, err = t.Exec(w.query, w.args...)
+			if err == nil && w.affected != nil {
+				*w.affected, err = res.RowsAffected()
+			}
 		}
 		if err != nil {
 			return err
