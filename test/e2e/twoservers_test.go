@@ -184,7 +184,7 @@ func TestTwoServersOneSegment(t *testing.T) {
 	// every client, bf-a's too.
 	runBoth(gen("192.0.2.1", "198.18.0.1", "02:a1:00:00:00:00", 4000, "6s", ackedPath("a2")),
 		gen("192.0.2.3", "198.18.0.2", "02:b1:00:00:00:00", 2000, "60s", ackedPath("b2")),
-		func() { time.Sleep(1500 * time.Millisecond); a.kill9(t)})
+		func() { time.Sleep(1500 * time.Millisecond); a.kill9(t) })
 	ackA2 := readAcked(t, ackedPath("a2"))
 	if len(ackA2) < 50 {
 		t.Fatalf("bf-a ACKed only %d before the kill: the load did not run", len(ackA2))
