@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -97,7 +98,11 @@ func TestMigrateHostsWithDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := applyMigrations(old, false, sqliteMigrations[:len(sqliteMigrations)-1], ""); err != nil { // before host_macs
+	before := 0 // the migrations before host_macs
+	for !strings.Contains(sqliteMigrations[before], "CREATE TABLE host_macs") {
+		before++
+	}
+	if err := applyMigrations(old, false, sqliteMigrations[:before], ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{

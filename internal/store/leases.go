@@ -1,6 +1,8 @@
 package store
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -45,6 +47,25 @@ func (s *core) ClaimLease(l lease.Lease) (lease.Lease, bool, error) {
 	row := s.queryRow(`SELECT ip, mac, client_id, hostname, expires, state FROM leases WHERE ip = ?`, l.IP.String())
 	held, err := scanLease(row.Scan)
 	return held, false, err
+}
+
+// LeaseOf returns the client's bound, unexpired lease, whichever server
+// made it (the latest if there are several), or false. The client is
+// matched as the pool matches it: by client id where both have one,
+// else by MAC.
+func (s *core) LeaseOf(mac net.HardwareAddr, clientID []byte) (lease.Lease, bool, error) {
+	where, args := `mac = ?`, []any{nilBytes(mac)}
+	if len(clientID) > 0 {
+		where, args = `(client_id = ? OR (client_id IS NULL AND mac = ?))`, []any{clientID, nilBytes(mac)}
+	}
+	row := s.queryRow(`SELECT ip, mac, client_id, hostname, expires, state FROM leases
+		WHERE state = 'bound' AND expires > ? AND `+where+` ORDER BY expires DESC LIMIT 1`,
+		append([]any{time.Now().UnixNano()}, args...)...)
+	l, err := scanLease(row.Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return lease.Lease{}, false, nil
+	}
+	return l, err == nil, err
 }
 
 // DeleteLease forgets the lease of ip.

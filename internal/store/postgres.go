@@ -24,6 +24,7 @@ var postgresMigrations = []string{
 		expires   BIGINT NOT NULL, -- unix nanoseconds
 		state     TEXT NOT NULL
 	);
+	CREATE INDEX leases_mac ON leases (mac);
 	CREATE TABLE hosts (
 		name        TEXT PRIMARY KEY,
 		macs        TEXT NOT NULL DEFAULT '', -- space-separated, lower case

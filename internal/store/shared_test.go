@@ -127,6 +127,25 @@ func TestClaimLeaseRace(t *testing.T) {
 			if held, ok, _ := dbs[1].ClaimLease(lease.Lease{IP: off, MAC: net.HardwareAddr{2, 1, 1, 1, 1, 2}, Expires: exp, State: lease.Offered}); ok || held.State != lease.Offered {
 				t.Fatalf("a second offer of one address: won %v, shown %+v", ok, held)
 			}
+			// Another server finds a client's lease by MAC, or by client id.
+			var mac net.HardwareAddr
+			for _, l := range all {
+				if l.IP == netip.MustParseAddr("198.18.0.6") {
+					mac = l.MAC
+				}
+			}
+			if l, ok, err := dbs[1].LeaseOf(mac, nil); !ok || err != nil || l.IP != netip.MustParseAddr("198.18.0.6") {
+				t.Fatalf("LeaseOf %s: %+v %v %v", mac, l, ok, err)
+			}
+			if err := dbs[0].PutLease(lease.Lease{IP: netip.MustParseAddr("198.18.0.201"), MAC: net.HardwareAddr{2, 9, 9, 9, 9, 6}, ClientID: []byte{1, 9}, Expires: exp.Add(time.Hour), State: lease.Bound}); err != nil {
+				t.Fatal(err)
+			}
+			if l, ok, _ := dbs[1].LeaseOf(net.HardwareAddr{2, 9, 9, 9, 9, 8}, []byte{1, 9}); !ok || l.IP != netip.MustParseAddr("198.18.0.201") {
+				t.Fatalf("LeaseOf by client id: %+v %v", l, ok)
+			}
+			if _, ok, _ := dbs[1].LeaseOf(net.HardwareAddr{2, 9, 9, 9, 9, 7}, nil); ok {
+				t.Fatal("LeaseOf found a lease for a client without one")
+			}
 			dec := netip.MustParseAddr("198.18.0.2")
 			if err := dbs[0].PutLease(lease.Lease{IP: dec, Expires: exp, State: lease.Declined}); err != nil {
 				t.Fatal(err)

@@ -100,6 +100,9 @@ var sqliteMigrations = []string{
 		)
 		SELECT mac, host FROM split WHERE mac != '';
 	CREATE INDEX host_macs_host ON host_macs (host)`,
+	// A server sharing its store finds the lease another server gave a
+	// client by the client's MAC (LeaseOf).
+	`CREATE INDEX leases_mac ON leases (mac)`,
 }
 
 // SQLite is the embedded store.

@@ -182,9 +182,23 @@ func TestTwoServersOneSegment(t *testing.T) {
 
 	// 2. kill -9 bf-a mid-load: what it ACKed is stored, and bf-b serves
 	// every client, bf-a's too.
-	runBoth(gen("192.0.2.1", "198.18.0.1", "02:a1:00:00:00:00", 4000, "6s", ackedPath("a2")),
+	runBoth(gen("192.0.2.1", "198.18.0.1", "02:a1:00:00:00:00", 4000, "10s", ackedPath("a2")),
 		gen("192.0.2.3", "198.18.0.2", "02:b1:00:00:00:00", 2000, "60s", ackedPath("b2")),
-		func() { time.Sleep(1500 * time.Millisecond); a.kill9(t) })
+		func() {
+			// Mid-load: once bf-a has stored a few hundred of its new clients.
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				n := 0
+				for _, mac := range tsLeases(t, url) {
+					if strings.HasPrefix(mac, "02a1") {
+						n++
+					}
+				}
+				if n >= 300 {
+					break
+				}
+			}
+			a.kill9(t)
+		})
 	ackA2 := readAcked(t, ackedPath("a2"))
 	if len(ackA2) < 50 {
 		t.Fatalf("bf-a ACKed only %d before the kill: the load did not run", len(ackA2))
@@ -199,11 +213,11 @@ func TestTwoServersOneSegment(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("phase 2: bf-a killed %s after the start, %d ACKs before, %d lost", 1500*time.Millisecond, len(ackA2), lost)
+	t.Logf("phase 2: bf-a killed mid-load, %d ACKs before, %d lost", len(ackA2), lost)
 	// bf-a's clients (all 4000) now ask bf-b: every one is served. The
 	// generator does not retry; a client that timed out on the busy
 	// machine asks again in the next round, as a real one would.
-	served := map[string]bool{}
+	served := map[string]string{} // MAC → IP
 	var out string
 	for round := 1; round <= 3 && len(served) < 4000; round++ {
 		acked := ackedPath(fmt.Sprintf("a2b-%d", round))
@@ -213,12 +227,21 @@ func TestTwoServersOneSegment(t *testing.T) {
 		if err != nil {
 			t.Fatalf("bf-a's clients to bf-b: %v\n%s", err, out)
 		}
-		for _, mac := range readAcked(t, acked) {
-			served[mac] = true
+		for ip, mac := range readAcked(t, acked) {
+			served[mac] = ip
 		}
 	}
 	if len(served) != 4000 {
 		t.Errorf("bf-b served %d of bf-a's 4000 clients after bf-a died (3 rounds):\n%s", len(served), out)
+	}
+	kept := 0
+	for ip, mac := range ackA2 {
+		if served[mac] == ip {
+			kept++
+		} else if kept >= 0 {
+			t.Errorf("%s had %s from bf-a; bf-b gave it %s", mac, ip, served[mac])
+			kept = -len(ackA2) // one message is enough
+		}
 	}
 	stored = tsLeases(t, url)
 	for ip, mac := range ackA2 {
@@ -227,6 +250,7 @@ func TestTwoServersOneSegment(t *testing.T) {
 			break
 		}
 	}
+	t.Logf("phase 2: bf-b served all %d of bf-a's clients; those bf-a had ACKed kept their addresses", len(served))
 
 	// 3. Restart both: returning clients keep their addresses, whichever
 	// server they ask.

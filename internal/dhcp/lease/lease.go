@@ -65,6 +65,9 @@ type Store interface {
 	ClaimLease(l Lease) (held Lease, won bool, err error)
 	// Shared reports whether other servers allocate from the same store.
 	Shared() bool
+	// LeaseOf returns the client's bound, unexpired lease in the store,
+	// or false: on a shared store, another server may have made it.
+	LeaseOf(mac net.HardwareAddr, clientID []byte) (Lease, bool, error)
 }
 
 // Reservation is a fixed address for one client.
@@ -198,14 +201,27 @@ func (p *Pool) Free() int {
 // in order: the client's reservation, its current lease, the address it
 // asked for, and then the next free one.
 //
-// On a shared store the offer is claimed there for hold; an address
-// another server holds is learnt and the next one tried. An unreachable
+// On a shared store, a client this server does not know is looked up
+// there first (it keeps a lease another server gave it), the offer is
+// claimed there for hold, and an address another server holds is learnt
+// and the next one tried. An unreachable
 // store gets no offer: a server that cannot claim offers nothing new.
 func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr, hold time.Duration) (Lease, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
 	key := clientKey(mac, clientID)
+	if _, resv := p.reservation(mac, clientID); !resv && p.store.Shared() && p.holding(key, mac, clientID) == nil {
+		// A client new to this server may hold a lease from another one
+		// (which may have died): it keeps that address.
+		l, ok, err := p.store.LeaseOf(mac, clientID)
+		if err != nil {
+			return Lease{}, fmt.Errorf("%w: %w", ErrStore, err)
+		}
+		if ok && p.inRanges(l.IP) {
+			p.learn(l)
+		}
+	}
 	for tries := 0; ; tries++ {
 		ip, err := p.pick(key, mac, clientID, requested, now)
 		if err != nil {

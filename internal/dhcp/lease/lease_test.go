@@ -56,6 +56,20 @@ func (s *memStore) ClaimLease(l Lease) (Lease, bool, error) {
 
 func (s *memStore) Shared() bool { return s.shared }
 
+func (s *memStore) LeaseOf(mac net.HardwareAddr, clientID []byte) (Lease, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return Lease{}, false, errors.New("disk full")
+	}
+	for _, l := range s.m {
+		if l.State == Bound && l.Expires.After(time.Now()) && sameClient(&l, mac, clientID) {
+			return l, true, nil
+		}
+	}
+	return Lease{}, false, nil
+}
+
 func (s *memStore) DeleteLease(ip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -72,3 +72,23 @@ func TestStoreDownRenewsFromCache(t *testing.T) {
 		t.Fatalf("A moving to another address with the store down: %v, want ErrStore", err)
 	}
 }
+
+// A client that another server (now dead) gave a lease keeps its address
+// when it asks this one, which never saw it.
+func TestSharedStoreKeepsAnotherServersClient(t *testing.T) {
+	st := newMemStore()
+	st.shared = true
+	dead := NewPool(subnet, []Range{{ip("192.0.2.100"), ip("192.0.2.120")}}, nil, st, nil)
+	o, _ := dead.Offer(macA, nil, ip("192.0.2.117"), time.Minute)
+	if _, err := dead.Bind(o.IP, macA, nil, "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPool(subnet, []Range{{ip("192.0.2.100"), ip("192.0.2.120")}}, nil, st, nil)
+	got, err := p.Offer(macA, nil, netip.Addr{}, time.Minute)
+	if err != nil || got.IP != o.IP {
+		t.Fatalf("the other server's client was offered %s, %v; want its lease %s", got.IP, err, o.IP)
+	}
+	if l, err := p.Bind(got.IP, macA, nil, "", time.Hour); err != nil || l.IP != o.IP {
+		t.Fatalf("bind: %+v %v", l, err)
+	}
+}
