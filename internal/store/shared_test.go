@@ -298,3 +298,26 @@ func TestSQLiteNewerSchema(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestLocate(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want Location
+		bad  bool
+	}{
+		{"", Location{Path: "/srv/state/bootforge.db"}, false},
+		{"sqlite:/data/bf.db", Location{Path: "/data/bf.db"}, false},
+		{"postgres://bf@db/bootforge", Location{Postgres: true, URL: "postgres://bf@db/bootforge"}, false},
+		{"postgresql:///bf?host=/run/postgresql", Location{Postgres: true, URL: "postgresql:///bf?host=/run/postgresql"}, false},
+		{"sqlite:", Location{}, true},
+		{"mysql://db/bf", Location{}, true},
+	} {
+		got, err := Locate(c.url, "/srv/state")
+		if (err != nil) != c.bad || got != c.want {
+			t.Errorf("Locate(%q) = %+v, %v", c.url, got, err)
+		}
+	}
+	if r := Redact("postgres://bf:secret@db/bootforge"); strings.Contains(r, "secret") {
+		t.Errorf("Redact kept the password: %s", r)
+	}
+}

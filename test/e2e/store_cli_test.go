@@ -23,6 +23,9 @@ func TestStoreMigrateAndCopy(t *testing.T) {
 	if out, code := clRun(t, 60*time.Second, dd, "host", "add", "pc2", "--mac", "52:54:00:16:00:02"); code != 0 {
 		t.Fatalf("host add: %d\n%s", code, out)
 	}
+	if out, code := clRun(t, 60*time.Second, dd, "store", "migrate"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("store migrate on the SQLite store, which migrates itself: exit %d\n%s", code, out)
+	}
 	u := storetest.PostgresURL(t)
 	pgEnv := []string{"BOOTFORGE_STORE_URL=" + u, "BOOTFORGE_DATA_DIR=" + t.TempDir()}
 
