@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # DHCP server benchmark: Kea 2.2, dnsmasq and bootforge (if its DHCP server
 # is in the build), each driven by bench/dhcpload acting as a relay agent.
+# bootforge runs in three modes: "bootforge" (its embedded SQLite store),
+# "bootforge-pg" (one server on PostgreSQL) and "bootforge-pg2" (two servers
+# sharing one PostgreSQL database, each driven by its own generator with
+# half the clients; the row adds their leases per second).
 #
 #   sudo bench/dhcp.sh            # from the repository root (or anywhere)
 #
@@ -24,19 +28,29 @@
 #   BF_STORE_SYNC=full|normal   bootforge's store_sync: full fsyncs each
 #                 group commit (survives power loss), normal survives a crash
 #                 of the process only, like Kea's memfile and dnsmasq
+#   PG_ADMIN=postgres:///bootforge_test?host=/var/run/postgresql   where the
+#                 PostgreSQL modes create (and drop) a database per run; the
+#                 server is Debian's cluster that scripts/deps.sh starts
+#
+#   [srv2 ns] vsrv2 198.18.1.1/24 ---- vrly2 198.18.1.2/24 [rly ns]   (bootforge-pg2 only)
+#             route 198.19.0.0/16 via 198.18.1.2            198.19.0.2/16 (second giaddr)
 set -euo pipefail
 
 CLIENTS=${CLIENTS:-20000}
 INFLIGHTS=${INFLIGHTS:-"16 64"}
 TIMEOUT=${TIMEOUT:-2s}
 MAX_TIME=${MAX_TIME:-480s}          # per generator run (dhcpload -max-time); dnsmasq needs ~300 s
-SERVERS=${SERVERS:-"kea dnsmasq bootforge"}
+SERVERS=${SERVERS:-"kea dnsmasq bootforge bootforge-pg bootforge-pg2"}
+PG_ADMIN=${PG_ADMIN:-"postgres:///bootforge_test?host=/var/run/postgresql"}
 MAC_ORDER=${MAC_ORDER:-scatter}     # dhcpload -mac-order: scatter (mixed fleet) or seq
 KEEP=${KEEP:-0}
 
 SRV_IP=198.18.0.1
 RLY_IP=198.18.0.2
 GIADDR=198.19.0.1
+SRV2_IP=198.18.1.1
+RLY2_IP=198.18.1.2
+GIADDR2=198.19.0.2
 POOL_NET=198.19.0.0/16
 POOL_FIRST=198.19.0.10
 POOL_LAST=198.19.255.250
@@ -46,13 +60,19 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 NS_SRV=bfdhcp-srv-$$
 NS_RLY=bfdhcp-rly-$$
+NS_SRV2=bfdhcp-srv2-$$
 T=$(mktemp -d "${TMPDIR:-/tmp}/bench-dhcp.XXXXXX") # lease files live here: disk vs tmpfs matters
 DAEMON_PID=
+DAEMON2_PID= # the second bootforge of bootforge-pg2
+PG_DB=       # the PostgreSQL database of the current run
 POLICY_RC_CREATED=0
 
 log() { echo "[dhcp.sh $(date +%T)] $*" >&2; }
 
 stop_daemon() {
+	local pid2=${DAEMON2_PID:-}
+	DAEMON2_PID=
+	[ -n "$pid2" ] && DAEMON_PID=$pid2 stop_daemon
 	local pid=${DAEMON_PID:-}
 	DAEMON_PID=
 	[ -n "$pid" ] || return 0
@@ -69,7 +89,9 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	stop_daemon
+	drop_pg
 	ip netns del "$NS_SRV" 2>/dev/null || true
+	ip netns del "$NS_SRV2" 2>/dev/null || true
 	ip netns del "$NS_RLY" 2>/dev/null || true
 	[ "$POLICY_RC_CREATED" = 1 ] && rm -f /usr/sbin/policy-rc.d
 	if [ "$KEEP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
@@ -167,6 +189,15 @@ ip -n "$NS_RLY" addr add "$GIADDR/16" dev vrly
 ip -n "$NS_SRV" link set vsrv up
 ip -n "$NS_RLY" link set vrly up
 ip -n "$NS_SRV" route add "$POOL_NET" via "$RLY_IP"
+ip netns add "$NS_SRV2"
+ip -n "$NS_SRV2" link set lo up
+ip -n "$NS_SRV2" link add vsrv2 type veth peer name vrly2 netns "$NS_RLY"
+ip -n "$NS_SRV2" addr add "$SRV2_IP/24" dev vsrv2
+ip -n "$NS_RLY" addr add "$RLY2_IP/24" dev vrly2
+ip -n "$NS_RLY" addr add "$GIADDR2/16" dev vrly2
+ip -n "$NS_SRV2" link set vsrv2 up
+ip -n "$NS_RLY" link set vrly2 up
+ip -n "$NS_SRV2" route add "$POOL_NET" via "$RLY2_IP"
 # Daemons are started as "ip netns exec ... &" (ip execs the daemon, so $! is
 # the daemon's pid); short commands go through these helpers.
 in_srv() { ip netns exec "$NS_SRV" "$@"; }
@@ -238,8 +269,49 @@ start_dnsmasq() {
 	wait_port67
 }
 
-start_bootforge() {
-	local d=$1
+# PostgreSQL modes: a fresh database per run, migrated by bootforge itself.
+new_pg() {
+	drop_pg
+	PG_DB=bfbench_$$_$1
+	psql -qX "$PG_ADMIN" -c "CREATE DATABASE $PG_DB" >/dev/null || { PG_DB=; return 1; }
+	"$T/bootforge" store migrate "$(pg_url)" >/dev/null
+}
+pg_url() {
+	local base=${PG_ADMIN%%\?*} query=
+	[[ $PG_ADMIN == *\?* ]] && query="?${PG_ADMIN#*\?}"
+	echo "${base%/*}/$PG_DB$query"
+}
+drop_pg() {
+	[ -n "${PG_DB:-}" ] || return 0
+	psql -qX "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+	PG_DB=
+}
+
+start_bootforge() { bf_start "$1" ""; }
+start_bootforge-pg() { [ "$BOOTFORGE_BUILT" = 1 ] && new_pg "$run_idx" && bf_start "$1" "$(pg_url)"; }
+start_bootforge-pg2() {
+	[ "$BOOTFORGE_BUILT" = 1 ] && new_pg "$run_idx" && bf_start "$1" "$(pg_url)" || return $?
+	# The second server, in its own namespace, on the same database.
+	local d2=$1/second
+	mkdir -p "$d2/root" "$d2/data"
+	cp "$1"/root/* "$d2/root/"
+	sed 's/\[vsrv\]/[vsrv2]/' "$1/bootforge.yaml" >"$d2/bootforge.yaml"
+	ip netns exec "$NS_SRV2" "$T/bootforge" serve --config "$d2/bootforge.yaml" --root "$d2/root" --data-dir "$d2/data" \
+		--tftp-addr "$SRV2_IP:69" --http-addr "$SRV2_IP:8080" --https-addr "$SRV2_IP:8443" --api-addr "$SRV2_IP:9090" \
+		>"$d2/bootforge.out" 2>&1 &
+	DAEMON2_PID=$!
+	local i
+	for i in $(seq 100); do
+		ip netns exec "$NS_SRV2" ss -Hlun 'sport = :67' 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# bf_start DIR STORE_URL: bootforge on its SQLite store (URL empty) or on
+# PostgreSQL.
+bf_start() {
+	local d=$1 url=$2
 	[ "$BOOTFORGE_BUILT" = 1 ] || return 1
 	mkdir -p "$d/root" "$d/data"
 	: >"$d/root/undionly.kpxe"
@@ -247,6 +319,8 @@ start_bootforge() {
 	printf '#!ipxe\nexit\n' >"$d/root/boot.ipxe"
 	cat >"$d/bootforge.yaml" <<EOF
 store_sync: ${BF_STORE_SYNC:-full}
+store:
+  url: "$url"
 dhcp:
   mode: authoritative
   interfaces: [vsrv]
@@ -269,6 +343,9 @@ EOF
 	mv "$d/bootforge.out" "$d/bootforge-probe.out"
 	rm -rf "$d/data"
 	mkdir -p "$d/data"
+	if [ -n "$url" ]; then
+		psql -qX "$url" -c "DELETE FROM leases; DELETE FROM events" >/dev/null
+	fi
 	ip netns exec "$NS_SRV" "$T/bootforge" serve --config "$d/bootforge.yaml" --root "$d/root" --data-dir "$d/data" \
 		--tftp-addr "$SRV_IP:69" --http-addr "$SRV_IP:8080" --https-addr "$SRV_IP:8443" \
 		>"$d/bootforge.out" 2>&1 &
@@ -288,6 +365,9 @@ lease_check() {
 	dnsmasq)
 		[ -r "$d/dnsmasq.leases" ] || { echo "- -"; return; }
 		echo "$(grep -c . "$d/dnsmasq.leases") $(awk '{print $3}' "$d/dnsmasq.leases" | sort -u | grep -c .)"
+		;;
+	bootforge-pg | bootforge-pg2)
+		psql -qXtA -F ' ' "$(pg_url)" -c "select count(*), count(distinct ip) from leases where state = 'bound'" 2>/dev/null || echo "- -"
 		;;
 	bootforge)
 		local db=$d/data/bootforge.db
@@ -346,10 +426,25 @@ for inflight in $INFLIGHTS; do
 		macbase=$(printf '02:bf:%02x:00:00:00' "$run_idx")
 		log "$srv, inflight $inflight: $CLIENTS clients (mac base $macbase)"
 		# dhcpload stops itself after -max-time; the outer timeout is a backstop.
-		in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
-			-server "$SRV_IP" -relay "$GIADDR" -clients "$CLIENTS" -inflight "$inflight" \
-			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
-			-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
+		if [ "$srv" = bootforge-pg2 ]; then
+			# Half the clients to each server, at the same time; the row
+			# is the first generator's, with the two rates added.
+			in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+				-server "$SRV2_IP" -relay "$GIADDR2" -clients "$((CLIENTS / 2))" -inflight "$inflight" \
+				-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$(printf '02:c0:%02x:00:00:00' "$run_idx")" -mac-order "$MAC_ORDER" \
+				-label "$srv second inflight=$inflight" -json >"$d/result2.json" 2>"$d/dhcpload2.err" &
+			gen2=$!
+			in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+				-server "$SRV_IP" -relay "$GIADDR" -clients "$((CLIENTS - CLIENTS / 2))" -inflight "$inflight" \
+				-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
+				-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
+			wait "$gen2" || true
+		else
+			in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+				-server "$SRV_IP" -relay "$GIADDR" -clients "$CLIENTS" -inflight "$inflight" \
+				-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
+				-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
+		fi
 		sleep 0.5 # let the server finish writing its last leases
 		stop_daemon
 		if ! grep -q leases_per_sec "$d/result.json"; then
@@ -359,9 +454,14 @@ for inflight in $INFLIGHTS; do
 		fi
 		r=$d/result.json
 		lps=$(jget leases_per_sec "$r")
+		if [ "$srv" = bootforge-pg2 ] && grep -q leases_per_sec "$d/result2.json" 2>/dev/null; then
+			lps=$(awk -v a="$lps" -v b="$(jget leases_per_sec "$d/result2.json")" 'BEGIN { print a + b }')
+			log "$srv: the two generators: $(jget leases_per_sec "$r") + $(jget leases_per_sec "$d/result2.json") leases/s, $(jget completed "$r") + $(jget completed "$d/result2.json") ACKs"
+		fi
 		LPS[$srv-$inflight]=$lps
 		ROWS+=("$srv|$inflight|$r")
 		read -r recs addrs < <(lease_check "$srv" "$d")
+		drop_pg
 		CHECKS+=("| $srv | $inflight | $(jget completed "$r") | $(jget distinct_ips "$r") | $recs | $addrs | $(jget mismatches "$r") | $(jget no_opt82_echo "$r") | $(jget with_bootfile "$r") | $(jget stray "$r") | $(jget aborted "$r") | $(printf '%.2f' "$(jget cpu_s "$r")") | $(jget load_start "$r") / $(jget load_end "$r") |")
 		log "$srv, inflight $inflight: $(printf '%.0f' "$lps") leases/s, $(jget completed "$r") ACKs"
 	done
@@ -389,7 +489,7 @@ for row in "${ROWS[@]}"; do
 		partial=
 		[ "$(jget aborted "$r")" = true ] && partial=" (stopped at -max-time: $(jget completed "$r") of $CLIENTS)"
 		printf '| %s | %s | %.0f%s | %.2f | %.2f | %s | %s | %s | %s |\n' "$srv" "$inflight" \
-			"$(jget leases_per_sec "$r")" "$partial" "$(jget p50_ms "$r")" "$(jget p99_ms "$r")" \
+			"${LPS[$srv-$inflight]}" "$partial" "$(jget p50_ms "$r")" "$(jget p99_ms "$r")" \
 			"$(jget timeouts "$r")" "$(jget duplicates "$r")" "$(jget naks "$r")" \
 			"$(ratio "${LPS[$srv-$inflight]:-}" "${LPS[kea-$inflight]:-}")"
 		;;

@@ -25,6 +25,8 @@ PACKAGES=(
   prometheus
   # the dashboard's browser (chromedp drives it headless)
   chromium
+  # the PostgreSQL store (store.url: postgres://...)
+  postgresql
 )
 
 retry() {
@@ -49,6 +51,26 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   retry apt-get update -q
   retry apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# PostgreSQL for the store tests: Debian's cluster, listening on its socket
+# and 127.0.0.1 only, with a role for root (peer auth on the socket) that
+# may create the per-test databases. The tests read BOOTFORGE_TEST_POSTGRES
+# or default to postgres:///bootforge_test?host=/var/run/postgresql.
+if [[ $(id -u) -eq 0 ]]; then
+  pgver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  pg_lsclusters -h | grep -q "^$pgver main" || pg_createcluster "$pgver" main
+  # conf.d, not pg_conftool: it writes the address unquoted, which the server rejects.
+  echo "listen_addresses = '127.0.0.1'" >"/etc/postgresql/$pgver/main/conf.d/bootforge.conf"
+  pg_ctlcluster "$pgver" main status >/dev/null 2>&1 || pg_ctlcluster "$pgver" main start
+  for n in $(seq 1 30); do
+    pg_isready -q -h /var/run/postgresql && break
+    sleep 1
+  done
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'root'\"" | grep -q 1 ||
+    su postgres -c "psql -qc 'CREATE ROLE root LOGIN CREATEDB'"
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname = 'bootforge_test'\"" | grep -q 1 ||
+    su postgres -c "psql -qc 'CREATE DATABASE bootforge_test OWNER root'"
 fi
 
 cd "$(dirname "$0")/.."

@@ -40,7 +40,7 @@ func catalogFlags(cmd *cobra.Command) {
 
 // openCatalog loads the config and opens the catalog over its root, store
 // and data dir. Changes are boot-log events by the current user.
-func openCatalog(cmd *cobra.Command, g *globalFlags) (*catalog.Catalog, *store.SQLite, error) {
+func openCatalog(cmd *cobra.Command, g *globalFlags) (*catalog.Catalog, store.Store, error) {
 	cfg, db, err := openConfiguredStore(cmd, g)
 	if err != nil {
 		return nil, nil, err
@@ -48,7 +48,7 @@ func openCatalog(cmd *cobra.Command, g *globalFlags) (*catalog.Catalog, *store.S
 	return newCatalog(cfg, db), db, nil
 }
 
-func newCatalog(cfg config.Config, db *store.SQLite) *catalog.Catalog {
+func newCatalog(cfg config.Config, db store.Store) *catalog.Catalog {
 	c := catalog.New(cfg.Root, cfg.DataDir, db)
 	setVerifier(c, cfg)
 	if cfg.Audit.Enabled {

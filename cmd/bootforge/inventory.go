@@ -27,7 +27,7 @@ import (
 
 // openConfiguredStore loads the config and opens its store, for commands
 // that work beside (or without) a running server.
-func openConfiguredStore(cmd *cobra.Command, g *globalFlags) (config.Config, *store.SQLite, error) {
+func openConfiguredStore(cmd *cobra.Command, g *globalFlags) (config.Config, store.Store, error) {
 	cfg, err := loadConfig(cmd, g)
 	if err != nil {
 		return config.Config{}, nil, err
@@ -44,7 +44,7 @@ func openConfiguredStore(cmd *cobra.Command, g *globalFlags) (config.Config, *st
 // WAL mode lets both write.
 type offline struct {
 	cfg config.Config
-	db  *store.SQLite
+	db  store.Store
 	inv *boot.Inventory
 }
 
@@ -65,7 +65,7 @@ func openOffline(cmd *cobra.Command, g *globalFlags) (*offline, error) {
 // the same one the API uses: one set of rules, events and views.
 type hostService struct {
 	*inventory.Service
-	db *store.SQLite
+	db store.Store
 	by inventory.Actor
 }
 
@@ -106,7 +106,7 @@ func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
 // storeSink writes the CLI's events to the store at once: the command
 // exits right after, so there is no recorder to batch them.
 type storeSink struct {
-	db     *store.SQLite
+	db     store.Store
 	server string
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bootforge/internal/config"
+	"bootforge/internal/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=$(git
@@ -67,7 +68,14 @@ func defaultConfig() string {
 // storePath is the embedded store's file, absolute so that two
 // processes can compare theirs.
 func storePath(cfg config.Config) string {
-	p := cfg.StorePath()
+	loc, err := store.Locate(cfg.Store.URL, cfg.DataDir)
+	if err != nil {
+		return cfg.Store.URL
+	}
+	if loc.Postgres {
+		return store.Redact(loc.URL)
+	}
+	p := loc.Path
 	if abs, err := filepath.Abs(p); err == nil {
 		return abs
 	}
@@ -98,7 +106,7 @@ func newRootCmd(g *globalFlags) *cobra.Command {
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "say which config and store the command uses")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: text or json (env BOOTFORGE_LOG_FORMAT)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (env BOOTFORGE_LOG_LEVEL)")
-	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newDHCPCmd(g), newMirrorCmd(g), newVersionCmd(), newManCmd(root))
+	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newDHCPCmd(g), newMirrorCmd(g), newStoreCmd(g), newVersionCmd(), newManCmd(root))
 	refuseUnknownSubcommands(root)
 	return root
 }

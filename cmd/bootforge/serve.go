@@ -117,7 +117,7 @@ type services struct {
 	dhcp  *dhcp.Server
 	api   *api.Server
 	watch *dhcp.Watch
-	db    *store.SQLite
+	db    store.Store
 	inv   *inventory.Watcher
 	menus *menufs.FS
 	sfs   bootfs.FS
@@ -417,7 +417,7 @@ func (s *services) serveHTTP(srv *http.Server, ln net.Listener) {
 }
 
 // keepEvents deletes boot-log events older than retention, hourly.
-func keepEvents(ctx context.Context, db *store.SQLite, retention time.Duration, log *slog.Logger) {
+func keepEvents(ctx context.Context, db store.Store, retention time.Duration, log *slog.Logger) {
 	if retention <= 0 {
 		return
 	}
@@ -463,9 +463,13 @@ func (s *services) closeStore() error {
 	return err
 }
 
-// openStore opens the embedded store under the data dir.
-func openStore(cfg config.Config) (*store.SQLite, error) {
-	db, err := store.OpenSQLite(storePath(cfg), cfg.StoreSync)
+// openStore opens the store store.url names: by default the embedded
+// SQLite file under the data dir.
+func openStore(cfg config.Config) (store.Store, error) {
+	if loc, err := store.Locate(cfg.Store.URL, cfg.DataDir); err == nil && !loc.Postgres {
+		cfg.Store.URL = "sqlite:" + storePath(cfg) // absolute, as the server reports it
+	}
+	db, err := store.Open(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -475,7 +479,7 @@ func openStore(cfg config.Config) (*store.SQLite, error) {
 // inventorySource says where profiles and hosts come from: the config,
 // the inventory directory (default: beside the config file, else the data
 // dir), and the store.
-func inventorySource(cfg config.Config, configFile string, db *store.SQLite) inventory.Source {
+func inventorySource(cfg config.Config, configFile string, db store.Store) inventory.Source {
 	dir := cfg.Inventory.Dir
 	if dir == "" {
 		dir = cfg.DataDir

@@ -219,7 +219,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		problems = s.Ready()
 	}
 	if err := s.DB.Ping(); err != nil {
-		problems = append(problems, "store: "+err.Error())
+		problems = append(problems, "store unreachable (DHCP offers nothing new; renewals are answered from the cache): "+err.Error())
 	}
 	if len(problems) > 0 {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "problems": problems})

@@ -35,6 +35,8 @@ type Config struct {
 	// "normal" hands it to the OS (survives a crash of bootforge, as Kea's
 	// memfile and dnsmasq's lease file do).
 	StoreSync string `yaml:"store_sync"`
+	// Store says which database holds the durable state (store.url).
+	Store Store `yaml:"store"`
 	// Allow lists the client subnets TFTP, HTTP(S) and DHCP answer, unless
 	// a listener has its own list (tftp.allow, http.allow, dhcp.allow).
 	// Empty: every client. See AllowList.
@@ -204,6 +206,14 @@ func (c Config) KeysDir() string {
 	return filepath.Join(c.DataDir, "keys")
 }
 
+// Store is the store section.
+type Store struct {
+	// URL is empty or "sqlite:PATH" for the embedded SQLite file (empty:
+	// data_dir/bootforge.db), or "postgres://..." for a PostgreSQL
+	// database that several servers share (BOOTFORGE_STORE_URL).
+	URL string `yaml:"url"`
+}
+
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
@@ -289,6 +299,10 @@ func (c *Config) Validate() error {
 	case "full", "normal":
 	default:
 		bad("store_sync", "%q is not one of full, normal", c.StoreSync)
+	}
+	if u := c.Store.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") &&
+		(!strings.HasPrefix(u, "sqlite:") || u == "sqlite:") {
+		bad("store.url", "%q is neither sqlite:PATH nor postgres://...", u)
 	}
 	if c.Audit.Retention < 0 {
 		bad("audit.retention", "%s is negative", c.Audit.Retention)

@@ -25,6 +25,14 @@ type memLeases struct {
 func (m *memLeases) LoadLeases() ([]lease.Lease, error) { return m.leases, m.err }
 func (m *memLeases) PutLease(l lease.Lease) error       { m.leases = append(m.leases, l); return nil }
 func (m *memLeases) DeleteLease(netip.Addr) error       { return nil }
+func (m *memLeases) Shared() bool                       { return false }
+func (m *memLeases) LeaseOf(net.HardwareAddr, []byte) (lease.Lease, bool, error) {
+	return lease.Lease{}, false, nil
+}
+func (m *memLeases) ClaimLease(l lease.Lease) (lease.Lease, bool, error) {
+	m.leases = append(m.leases, l)
+	return l, true, nil
+}
 
 func parseConfig(t *testing.T, text string) config.Config {
 	t.Helper()

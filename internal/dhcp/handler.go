@@ -391,6 +391,11 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 	}
 	l, err := sub.Pool.Bind(ip, mac, id, p.HostName(), sub.LeaseTime)
 	switch {
+	case errors.Is(err, lease.ErrCached):
+		// The store is unreachable: the client keeps its unexpired lease
+		// for the time it has left, and nothing new is bound.
+		h.Log.Warn("dhcp: store unreachable, renewal answered from the cache", "ip", l.IP, "mac", mac.String(),
+			"expires", l.Expires.Format(time.RFC3339), "err", err)
 	case errors.Is(err, lease.ErrStore):
 		res.Silent = "lease not stored, no ACK: " + err.Error()
 		return

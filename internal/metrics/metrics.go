@@ -138,6 +138,14 @@ type timedLeases struct {
 	commit prometheus.Histogram
 }
 
+// ClaimLease is the write a new binding's ACK waits for.
+func (t timedLeases) ClaimLease(l lease.Lease) (lease.Lease, bool, error) {
+	start := time.Now()
+	held, won, err := t.Store.ClaimLease(l)
+	t.commit.Observe(time.Since(start).Seconds())
+	return held, won, err
+}
+
 func (t timedLeases) PutLease(l lease.Lease) error {
 	start := time.Now()
 	err := t.Store.PutLease(l)

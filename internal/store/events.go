@@ -9,7 +9,7 @@ import (
 )
 
 // PutEvents appends boot-log events in one transaction.
-func (s *SQLite) PutEvents(events []audit.Event) error {
+func (s *core) PutEvents(events []audit.Event) error {
 	ws := make([]write, len(events))
 	for i, e := range events {
 		ws[i] = write{query: `INSERT INTO events (time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server)
@@ -45,7 +45,7 @@ func CheckQuery(since time.Duration, limit int) error {
 }
 
 // Events returns matching events, oldest first.
-func (s *SQLite) Events(f EventFilter) ([]audit.Event, error) {
+func (s *core) Events(f EventFilter) ([]audit.Event, error) {
 	var where []string
 	var args []any
 	if f.MAC != "" {
@@ -72,9 +72,9 @@ func (s *SQLite) Events(f EventFilter) ([]audit.Event, error) {
 		limit = 1000
 	}
 	// The newest N, returned oldest first.
-	q = `SELECT * FROM (` + q + ` ORDER BY id DESC LIMIT ?) ORDER BY time, id`
+	q = `SELECT * FROM (` + q + ` ORDER BY id DESC LIMIT ?) AS newest ORDER BY time, id`
 	args = append(args, limit)
-	rows, err := s.db.Query(q, args...)
+	rows, err := s.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +94,6 @@ func (s *SQLite) Events(f EventFilter) ([]audit.Event, error) {
 }
 
 // DeleteEventsBefore removes events older than t (retention).
-func (s *SQLite) DeleteEventsBefore(t time.Time) error {
+func (s *core) DeleteEventsBefore(t time.Time) error {
 	return s.exec(`DELETE FROM events WHERE time < ?`, t.UnixNano())
 }

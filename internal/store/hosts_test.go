@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -25,67 +26,67 @@ func host(name, uuid string, macs ...string) boot.Host {
 }
 
 func TestPutHostKeepsMACAndUUIDToOneHost(t *testing.T) {
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.PutHost(host("a", "4c4c4544-0000-0000-0000-00000000000a", "52:54:00:00:00:01", "52:54:00:00:00:02")); err != nil {
-		t.Fatal(err)
-	}
-	var taken *boot.TakenError
-	err = s.PutHost(host("b", "", "52:54:00:00:00:03", "52:54:00:00:00:02"))
-	if !errors.As(err, &taken) || taken.What != "MAC" || taken.Value != "52:54:00:00:00:02" || taken.Owner != "a" {
-		t.Fatalf("second host with a's MAC: %v, want a TakenError naming the MAC and host a", err)
-	}
-	err = s.PutHost(host("b", "4C4C4544-0000-0000-0000-00000000000A", "52:54:00:00:00:03"))
-	if !errors.As(err, &taken) || taken.What != "UUID" || taken.Owner != "a" {
-		t.Fatalf("second host with a's UUID: %v, want a TakenError naming the UUID and host a", err)
-	}
-	// Replacing a host with its own MACs, or moving a MAC from it, is fine.
-	if err := s.PutHost(host("a", "", "52:54:00:00:00:02")); err != nil {
-		t.Fatalf("replace a: %v", err)
-	}
-	if err := s.PutHost(host("b", "4c4c4544-0000-0000-0000-00000000000a", "52:54:00:00:00:01")); err != nil {
-		t.Fatalf("b takes the MAC and UUID a gave up: %v", err)
-	}
-	if err := s.DeleteHost("a"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutHost(host("c", "", "52:54:00:00:00:02")); err != nil {
-		t.Fatalf("c takes the MAC of the removed host a: %v", err)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			if err := s.PutHost(host("a", "4c4c4544-0000-0000-0000-00000000000a", "52:54:00:00:00:01", "52:54:00:00:00:02")); err != nil {
+				t.Fatal(err)
+			}
+			var taken *boot.TakenError
+			err := s.PutHost(host("b", "", "52:54:00:00:00:03", "52:54:00:00:00:02"))
+			if !errors.As(err, &taken) || taken.What != "MAC" || taken.Value != "52:54:00:00:00:02" || taken.Owner != "a" {
+				t.Fatalf("second host with a's MAC: %v, want a TakenError naming the MAC and host a", err)
+			}
+			err = s.PutHost(host("b", "4C4C4544-0000-0000-0000-00000000000A", "52:54:00:00:00:03"))
+			if !errors.As(err, &taken) || taken.What != "UUID" || taken.Owner != "a" {
+				t.Fatalf("second host with a's UUID: %v, want a TakenError naming the UUID and host a", err)
+			}
+			// Replacing a host with its own MACs, or moving a MAC from it, is fine.
+			if err := s.PutHost(host("a", "", "52:54:00:00:00:02")); err != nil {
+				t.Fatalf("replace a: %v", err)
+			}
+			if err := s.PutHost(host("b", "4c4c4544-0000-0000-0000-00000000000a", "52:54:00:00:00:01")); err != nil {
+				t.Fatalf("b takes the MAC and UUID a gave up: %v", err)
+			}
+			if err := s.DeleteHost("a"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutHost(host("c", "", "52:54:00:00:00:02")); err != nil {
+				t.Fatalf("c takes the MAC of the removed host a: %v", err)
+			}
+		})
 	}
 }
 
 func TestPutHostRace(t *testing.T) {
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var wg sync.WaitGroup
-	errs := make([]error, 10)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.PutHost(host(fmt.Sprintf("h%d", i), "", "52:54:00:00:00:01"))
-		}()
-	}
-	wg.Wait()
-	stored := 0
-	for _, err := range errs {
-		var taken *boot.TakenError
-		switch {
-		case err == nil:
-			stored++
-		case !errors.As(err, &taken):
-			t.Errorf("refusal that is not a TakenError: %v", err)
-		}
-	}
-	hosts, _ := s.Hosts()
-	if stored != 1 || len(hosts) != 1 {
-		t.Fatalf("10 writers racing for one MAC: %d stored, %d hosts in the store; want 1", stored, len(hosts))
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			var wg sync.WaitGroup
+			errs := make([]error, 10)
+			for i := range errs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = s.PutHost(host(fmt.Sprintf("h%d", i), "", "52:54:00:00:00:01"))
+				}()
+			}
+			wg.Wait()
+			stored := 0
+			for _, err := range errs {
+				var taken *boot.TakenError
+				switch {
+				case err == nil:
+					stored++
+				case !errors.As(err, &taken):
+					t.Errorf("refusal that is not a TakenError: %v", err)
+				}
+			}
+			hosts, _ := s.Hosts()
+			if stored != 1 || len(hosts) != 1 {
+				t.Fatalf("10 writers racing for one MAC: %d stored, %d hosts in the store; want 1", stored, len(hosts))
+			}
+		})
 	}
 }
 
@@ -97,7 +98,11 @@ func TestMigrateHostsWithDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := applyMigrations(old, migrations[:len(migrations)-1]); err != nil { // before host_macs
+	before := 0 // the migrations before host_macs
+	for !strings.Contains(sqliteMigrations[before], "CREATE TABLE host_macs") {
+		before++
+	}
+	if err := applyMigrations(old, false, sqliteMigrations[:before], ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{

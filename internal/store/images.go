@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"bootforge/internal/image"
@@ -23,8 +22,8 @@ type ImageState struct {
 var ErrImageRace = errors.New("another change to this image happened at the same time; look again and retry")
 
 // ImageStates returns every stored image state, by name and version.
-func (s *SQLite) ImageStates() ([]ImageState, error) {
-	rows, err := s.db.Query(`SELECT name, version, state, changed FROM image_state ORDER BY name, version`)
+func (s *core) ImageStates() ([]ImageState, error) {
+	rows, err := s.query(`SELECT name, version, state, changed FROM image_state ORDER BY name, version`)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +47,7 @@ func (s *SQLite) ImageStates() ([]ImageState, error) {
 // the menu entries that name images. A change to image.Staged (or "")
 // deletes the row. Retire the old active version before activating the
 // new one: one name never has two active versions.
-func (s *SQLite) SetImageStates(changes []ImageState) error {
+func (s *core) SetImageStates(changes []ImageState) error {
 	ws := make([]write, 0, len(changes)+1)
 	for _, c := range changes {
 		switch c.State {
@@ -64,7 +63,7 @@ func (s *SQLite) SetImageStates(changes []ImageState) error {
 	}
 	ws = append(ws, write{query: bumpGeneration})
 	err := s.execAll(ws)
-	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
+	if isUnique(err) {
 		return ErrImageRace
 	}
 	return err

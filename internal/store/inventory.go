@@ -17,12 +17,12 @@ import (
 // every host write bumps, and reads one-shots on every menu it renders.
 
 const bumpGeneration = `INSERT INTO meta (key, value) VALUES ('inventory_generation', 1)
-	ON CONFLICT (key) DO UPDATE SET value = value + 1`
+	ON CONFLICT (key) DO UPDATE SET value = meta.value + 1`
 
 // Generation changes whenever stored hosts change.
-func (s *SQLite) Generation() (int64, error) {
+func (s *core) Generation() (int64, error) {
 	var g int64
-	err := s.db.QueryRow(`SELECT value FROM meta WHERE key = 'inventory_generation'`).Scan(&g)
+	err := s.queryRow(`SELECT value FROM meta WHERE key = 'inventory_generation'`).Scan(&g)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -33,13 +33,20 @@ func (s *SQLite) Generation() (int64, error) {
 // stored host refuses it with a *boot.TakenError, checked in the
 // transaction that writes it: of two writers racing for one MAC, one
 // wins and the other is told.
-func (s *SQLite) PutHost(h boot.Host) error {
+func (s *core) PutHost(h boot.Host) error {
 	macs := make([]string, len(h.MACs))
 	for i, m := range h.MACs {
 		macs[i] = macKey(m)
 	}
 	uuid := strings.ToLower(h.UUID)
-	return s.execAll([]write{{fn: func(tx *sql.Tx) error {
+	return s.execAll([]write{{fn: func(tx tx) error {
+		if tx.pg {
+			// Host writes are rare: one at a time across every server, so
+			// that the checks below see every other writer's MACs.
+			if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(7236562)`); err != nil {
+				return err
+			}
+		}
 		for _, m := range macs {
 			var owner string
 			err := tx.QueryRow(`SELECT host FROM host_macs WHERE mac = ? AND host != ? LIMIT 1`, m, h.Name).Scan(&owner)
@@ -80,7 +87,7 @@ func (s *SQLite) PutHost(h boot.Host) error {
 }
 
 // DeleteHost removes a host; it is not an error if there was none.
-func (s *SQLite) DeleteHost(name string) error {
+func (s *core) DeleteHost(name string) error {
 	return s.execAll([]write{
 		{query: `DELETE FROM hosts WHERE name = ?`, args: []any{name}},
 		{query: `DELETE FROM host_macs WHERE host = ?`, args: []any{name}},
@@ -114,8 +121,8 @@ func ensureUnique(db *sql.DB) error {
 }
 
 // Hosts returns the stored hosts.
-func (s *SQLite) Hosts() ([]boot.Host, error) {
-	rows, err := s.db.Query(`SELECT name, macs, uuid, labels, profile, secure_boot FROM hosts ORDER BY name`)
+func (s *core) Hosts() ([]boot.Host, error) {
+	rows, err := s.query(`SELECT name, macs, uuid, labels, profile, secure_boot FROM hosts ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +153,7 @@ func (s *SQLite) Hosts() ([]boot.Host, error) {
 func macKey(mac net.HardwareAddr) string { return strings.ToLower(mac.String()) }
 
 // PutNextBoot sets a host's one-shot, replacing any other.
-func (s *SQLite) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
+func (s *core) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
 	var exp int64
 	if !nb.Expires.IsZero() {
 		exp = nb.Expires.UnixNano()
@@ -158,13 +165,13 @@ func (s *SQLite) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
 }
 
 // DeleteNextBoot clears a one-shot.
-func (s *SQLite) DeleteNextBoot(mac net.HardwareAddr) error {
+func (s *core) DeleteNextBoot(mac net.HardwareAddr) error {
 	return s.exec(`DELETE FROM next_boot WHERE mac = ?`, macKey(mac))
 }
 
 // NextBoot returns the one-shot for mac, or nil.
-func (s *SQLite) NextBoot(mac net.HardwareAddr) (*boot.NextBoot, error) {
-	row := s.db.QueryRow(`SELECT entry, expires, always, state, updated FROM next_boot WHERE mac = ?`, macKey(mac))
+func (s *core) NextBoot(mac net.HardwareAddr) (*boot.NextBoot, error) {
+	row := s.queryRow(`SELECT entry, expires, always, state, updated FROM next_boot WHERE mac = ?`, macKey(mac))
 	nb, err := scanNextBoot(row.Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -173,8 +180,8 @@ func (s *SQLite) NextBoot(mac net.HardwareAddr) (*boot.NextBoot, error) {
 }
 
 // NextBoots returns every one-shot by MAC.
-func (s *SQLite) NextBoots() (map[string]*boot.NextBoot, error) {
-	rows, err := s.db.Query(`SELECT mac, entry, expires, always, state, updated FROM next_boot`)
+func (s *core) NextBoots() (map[string]*boot.NextBoot, error) {
+	rows, err := s.query(`SELECT mac, entry, expires, always, state, updated FROM next_boot`)
 	if err != nil {
 		return nil, err
 	}
@@ -192,8 +199,10 @@ func (s *SQLite) NextBoots() (map[string]*boot.NextBoot, error) {
 }
 
 // AdvanceNextBoot moves a one-shot to state to if it is in one of from.
-// It reports whether it moved.
-func (s *SQLite) AdvanceNextBoot(mac net.HardwareAddr, to boot.OneShotState, from ...boot.OneShotState) (bool, error) {
+// It reports whether it moved. It is one conditional UPDATE: of two
+// servers (or two requests) advancing one one-shot from the same state,
+// exactly one moves it, so a one-shot is consumed once.
+func (s *core) AdvanceNextBoot(mac net.HardwareAddr, to boot.OneShotState, from ...boot.OneShotState) (bool, error) {
 	if len(from) == 0 {
 		return false, nil
 	}
@@ -202,18 +211,9 @@ func (s *SQLite) AdvanceNextBoot(mac net.HardwareAddr, to boot.OneShotState, fro
 	for _, f := range from {
 		args = append(args, string(f))
 	}
-	before, err := s.NextBoot(mac)
-	if err != nil || before == nil {
-		return false, err
-	}
-	if err := s.exec(`UPDATE next_boot SET state = ?, updated = ? WHERE mac = ? AND state IN (`+ph+`)`, args...); err != nil {
-		return false, err
-	}
-	after, err := s.NextBoot(mac)
-	if err != nil || after == nil {
-		return false, err
-	}
-	return before.State != after.State, nil
+	var n int64
+	err := s.execAll([]write{{affected: &n, query: `UPDATE next_boot SET state = ?, updated = ? WHERE mac = ? AND state IN (` + ph + `)`, args: args}})
+	return n > 0, err
 }
 
 func scanNextBoot(scan func(...any) error) (*boot.NextBoot, error) {

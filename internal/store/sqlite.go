@@ -1,37 +1,23 @@
-// Package store keeps bootforge's durable state: leases now; hosts,
-// one-shots, images and boot events as they arrive.
-//
-// The embedded default is SQLite through modernc.org/sqlite (pure Go, no
-// cgo, one file under the data dir). Writes that a protocol answer depends
-// on — a lease before its ACK — must be on disk before the answer leaves,
-// yet a sync per lease would cap a server at a few hundred leases a second.
-// So writes go through one writer goroutine that commits whatever has queued
-// up in a single transaction: group commit. Under load many leases share
-// one sync; alone, a lease costs one.
 package store
 
 import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
-
-	"bootforge/internal/dhcp/lease"
 )
 
 // maxBatch bounds the writes in one transaction.
 const maxBatch = 1024
 
-// migrations are applied in order; the index+1 is the schema version.
-var migrations = []string{
+// sqliteMigrations are applied in order; the index+1 is the schema
+// version. PostgreSQL has its own list (postgresMigrations).
+var sqliteMigrations = []string{
 	`CREATE TABLE leases (
 		ip        TEXT PRIMARY KEY,
 		mac       BLOB,
@@ -114,22 +100,17 @@ var migrations = []string{
 		)
 		SELECT mac, host FROM split WHERE mac != '';
 	CREATE INDEX host_macs_host ON host_macs (host)`,
+	// A server sharing its store finds the lease another server gave a
+	// client by the client's MAC (LeaseOf).
+	`CREATE INDEX leases_mac ON leases (mac)`,
 }
 
 // SQLite is the embedded store.
 type SQLite struct {
-	db     *sql.DB
+	core
 	writes chan write
 	done   chan struct{}
 	once   sync.Once
-}
-
-type write struct {
-	query string
-	args  []any
-	fn    func(*sql.Tx) error // instead of query: reads and writes that must see the same state
-	group []write             // statements that commit together (then query is empty)
-	err   chan error
 }
 
 // Sync modes for OpenSQLite.
@@ -168,7 +149,9 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &SQLite{db: db, writes: make(chan write, maxBatch), done: make(chan struct{})}
+	s := &SQLite{core: core{db: db, name: path}, writes: make(chan write, maxBatch), done: make(chan struct{})}
+	s.run = s.queue
+	s.runBrief = s.queue
 	go s.writer()
 	return s, nil
 }
@@ -192,40 +175,7 @@ func privateFiles(path string) error {
 	return nil
 }
 
-func migrate(db *sql.DB) error { return applyMigrations(db, migrations) }
-
-// applyMigrations brings db up to len(ms), each migration in its own
-// transaction with its version.
-func applyMigrations(db *sql.DB, ms []string) error {
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	var v int
-	if err := db.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
-		return err
-	}
-	if v > len(ms) {
-		return fmt.Errorf("schema version %d is newer than this bootforge (%d)", v, len(ms))
-	}
-	for i := v; i < len(ms); i++ {
-		tx, err := db.Begin()
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ms[i]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if _, err := tx.Exec(`INSERT INTO schema_version (version) VALUES (?)`, i+1); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func migrate(db *sql.DB) error { return applyMigrations(db, false, sqliteMigrations, "") }
 
 // Close stops the writer after the queued writes and closes the database.
 func (s *SQLite) Close() error {
@@ -265,36 +215,23 @@ func (s *SQLite) writer() {
 }
 
 func (s *SQLite) commit(batch []write) error {
-	tx, err := s.db.Begin()
+	t, err := s.db.Begin()
 	if err != nil {
 		return err
 	}
 	for _, w := range batch {
-		for _, g := range w.group {
-			var err error
-			if g.fn != nil {
-				err = g.fn(tx)
-			} else {
-				_, err = tx.Exec(g.query, g.args...)
-			}
-			if err != nil {
-				tx.Rollback()
-				return err
-			}
+		if err := apply(tx{Tx: t}, w.group); err != nil {
+			t.Rollback()
+			return err
 		}
 	}
-	return tx.Commit()
+	return t.Commit()
 }
 
-// exec queues a write and waits until it is durable.
-func (s *SQLite) exec(query string, args ...any) error {
-	return s.execAll([]write{{query: query, args: args}})
-}
-
-// execAll queues writes that must commit together and waits until they
-// are durable. They go into the same transaction because the writer takes
-// them from the queue in one piece.
-func (s *SQLite) execAll(ws []write) (err error) {
+// queue hands writes that must commit together to the writer and waits
+// until they are durable. They go into the same transaction because the
+// writer takes them from the queue in one piece.
+func (s *SQLite) queue(ws []write) (err error) {
 	defer func() {
 		if recover() != nil {
 			err = errors.New("store is closed")
@@ -303,48 +240,4 @@ func (s *SQLite) execAll(ws []write) (err error) {
 	done := make(chan error, 1)
 	s.writes <- write{group: ws, err: done}
 	return <-done
-}
-
-// PutLease stores a lease durably.
-func (s *SQLite) PutLease(l lease.Lease) error {
-	return s.exec(`INSERT INTO leases (ip, mac, client_id, hostname, expires, state) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
-		hostname = excluded.hostname, expires = excluded.expires, state = excluded.state`,
-		l.IP.String(), []byte(l.MAC), l.ClientID, l.Hostname, l.Expires.UnixNano(), string(l.State))
-}
-
-// DeleteLease forgets the lease of ip.
-func (s *SQLite) DeleteLease(ip netip.Addr) error {
-	return s.exec(`DELETE FROM leases WHERE ip = ?`, ip.String())
-}
-
-// LoadLeases returns every stored lease.
-func (s *SQLite) LoadLeases() ([]lease.Lease, error) {
-	rows, err := s.db.Query(`SELECT ip, mac, client_id, hostname, expires, state FROM leases`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []lease.Lease
-	for rows.Next() {
-		var ip, host, state string
-		var mac, id []byte
-		var exp int64
-		if err := rows.Scan(&ip, &mac, &id, &host, &exp, &state); err != nil {
-			return nil, err
-		}
-		addr, err := netip.ParseAddr(ip)
-		if err != nil {
-			return nil, fmt.Errorf("lease with bad address %q: %w", ip, err)
-		}
-		l := lease.Lease{IP: addr, Hostname: host, Expires: time.Unix(0, exp), State: lease.State(state)}
-		if len(mac) > 0 {
-			l.MAC = net.HardwareAddr(mac)
-		}
-		if len(id) > 0 {
-			l.ClientID = id
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
 }

@@ -17,12 +17,14 @@ import (
 	"bootforge/internal/dhcp/lease"
 )
 
-func TestSQLiteLeases(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bf.db")
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
+func TestLeases(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testLeases(t, b) })
 	}
+}
+
+func testLeases(t *testing.T, b backend) {
+	s := b.open(t)
 	exp := time.Unix(2_000_000_000, 123)
 	l := lease.Lease{IP: netip.MustParseAddr("192.0.2.10"), MAC: net.HardwareAddr{1, 2, 3, 4, 5, 6},
 		ClientID: []byte{1, 1, 2}, Hostname: "pc1", Expires: exp, State: lease.Bound}
@@ -41,11 +43,7 @@ func TestSQLiteLeases(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = OpenSQLite(path) // reopen: migrations are idempotent
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = b.open(t) // reopen: migrations are idempotent
 	got, err := s.LoadLeases()
 	if err != nil || len(got) != 1 {
 		t.Fatalf("%v %v", got, err)
@@ -60,30 +58,30 @@ func TestSQLiteLeases(t *testing.T) {
 // TestSQLiteGroupCommit checks that concurrent writers all get durable
 // writes, and that they share transactions.
 func TestSQLiteGroupCommit(t *testing.T) {
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	const n = 500
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			ip := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
-			if err := s.PutLease(lease.Lease{IP: ip, Expires: time.Now().Add(time.Hour), State: lease.Bound}); err != nil {
-				t.Error(err)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			const n = 500
+			var wg sync.WaitGroup
+			start := time.Now()
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					ip := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+					if err := s.PutLease(lease.Lease{IP: ip, Expires: time.Now().Add(time.Hour), State: lease.Bound}); err != nil {
+						t.Error(err)
+					}
+				}(i)
 			}
-		}(i)
+			wg.Wait()
+			got, _ := s.LoadLeases()
+			if len(got) != n {
+				t.Fatalf("%d leases stored, want %d", len(got), n)
+			}
+			t.Logf("%d concurrent durable writes in %s", n, time.Since(start))
+		})
 	}
-	wg.Wait()
-	got, _ := s.LoadLeases()
-	if len(got) != n {
-		t.Fatalf("%d leases stored, want %d", len(got), n)
-	}
-	t.Logf("%d concurrent durable writes in %s", n, time.Since(start))
 }
 
 func TestSQLiteClosed(t *testing.T) {
@@ -97,46 +95,46 @@ func TestSQLiteClosed(t *testing.T) {
 	}
 }
 
-func TestSQLiteEvents(t *testing.T) {
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	base := time.Now().Add(-time.Hour)
-	var evs []audit.Event
-	for i := 0; i < 10; i++ {
-		evs = append(evs, audit.Event{Time: base.Add(time.Duration(i) * time.Minute), MAC: fmt.Sprintf("52:54:00:00:00:0%d", i%2),
-			IP: "192.0.2.9", Protocol: "tftp", Stage: "kernel", Bytes: int64(i), Result: "ok"})
-	}
-	if err := s.PutEvents(evs); err != nil {
-		t.Fatal(err)
-	}
-	all, _ := s.Events(EventFilter{})
-	if len(all) != 10 || all[0].Bytes != 0 || all[9].Bytes != 9 {
-		t.Fatalf("all: %d events", len(all))
-	}
-	byMAC, _ := s.Events(EventFilter{MAC: "52:54:00:00:00:01"})
-	if len(byMAC) != 5 {
-		t.Fatalf("by MAC: %d", len(byMAC))
-	}
-	recent, _ := s.Events(EventFilter{Since: base.Add(7 * time.Minute)})
-	if len(recent) != 3 {
-		t.Fatalf("since: %d", len(recent))
-	}
-	after, _ := s.Events(EventFilter{After: all[7].ID})
-	if len(after) != 2 {
-		t.Fatalf("after: %d", len(after))
-	}
-	last, _ := s.Events(EventFilter{Limit: 2})
-	if len(last) != 2 || last[1].Bytes != 9 {
-		t.Fatalf("limit keeps the newest: %+v", last)
-	}
-	if err := s.DeleteEventsBefore(base.Add(5 * time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if kept, _ := s.Events(EventFilter{}); len(kept) != 5 {
-		t.Fatalf("after retention: %d", len(kept))
+func TestEvents(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			base := time.Now().Add(-time.Hour)
+			var evs []audit.Event
+			for i := 0; i < 10; i++ {
+				evs = append(evs, audit.Event{Time: base.Add(time.Duration(i) * time.Minute), MAC: fmt.Sprintf("52:54:00:00:00:0%d", i%2),
+					IP: "192.0.2.9", Protocol: "tftp", Stage: "kernel", Bytes: int64(i), Result: "ok"})
+			}
+			if err := s.PutEvents(evs); err != nil {
+				t.Fatal(err)
+			}
+			all, _ := s.Events(EventFilter{})
+			if len(all) != 10 || all[0].Bytes != 0 || all[9].Bytes != 9 {
+				t.Fatalf("all: %d events", len(all))
+			}
+			byMAC, _ := s.Events(EventFilter{MAC: "52:54:00:00:00:01"})
+			if len(byMAC) != 5 {
+				t.Fatalf("by MAC: %d", len(byMAC))
+			}
+			recent, _ := s.Events(EventFilter{Since: base.Add(7 * time.Minute)})
+			if len(recent) != 3 {
+				t.Fatalf("since: %d", len(recent))
+			}
+			after, _ := s.Events(EventFilter{After: all[7].ID})
+			if len(after) != 2 {
+				t.Fatalf("after: %d", len(after))
+			}
+			last, _ := s.Events(EventFilter{Limit: 2})
+			if len(last) != 2 || last[1].Bytes != 9 {
+				t.Fatalf("limit keeps the newest: %+v", last)
+			}
+			if err := s.DeleteEventsBefore(base.Add(5 * time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if kept, _ := s.Events(EventFilter{}); len(kept) != 5 {
+				t.Fatalf("after retention: %d", len(kept))
+			}
+		})
 	}
 }
 
@@ -159,12 +157,14 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 	}
 }
 
-func TestSQLiteHostsRoundTrip(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bf.db")
-	s, err := OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
+func TestHostsRoundTrip(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testHostsRoundTrip(t, b) })
 	}
+}
+
+func testHostsRoundTrip(t *testing.T, b backend) {
+	s := b.open(t)
 	g0, _ := s.Generation()
 	mac, _ := net.ParseMAC("52:54:00:AA:00:01")
 	hosts := []boot.Host{
@@ -181,11 +181,7 @@ func TestSQLiteHostsRoundTrip(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = b.open(t)
 	got, err := s.Hosts()
 	if err != nil || len(got) != 2 {
 		t.Fatalf("%+v %v", got, err)
@@ -214,23 +210,23 @@ func TestSQLiteHostsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSQLiteEventReason(t *testing.T) {
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	e := audit.Event{Time: time.Now(), MAC: "52:54:00:00:00:01", Stage: "offer", Protocol: "dhcp", Result: "ok",
-		Reason: "efi-x64 PXE client: snponly.efi over TFTP"}
-	if err := s.PutEvents([]audit.Event{e, {Time: time.Now(), Stage: "kernel", Protocol: "http", Result: "ok"}}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Events(EventFilter{})
-	if err != nil || len(got) != 2 {
-		t.Fatalf("%+v %v", got, err)
-	}
-	if got[0].Reason != e.Reason || got[1].Reason != "" {
-		t.Fatalf("reasons %q, %q; want %q, \"\"", got[0].Reason, got[1].Reason, e.Reason)
+func TestEventReason(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			e := audit.Event{Time: time.Now(), MAC: "52:54:00:00:00:01", Stage: "offer", Protocol: "dhcp", Result: "ok",
+				Reason: "efi-x64 PXE client: snponly.efi over TFTP"}
+			if err := s.PutEvents([]audit.Event{e, {Time: time.Now(), Stage: "kernel", Protocol: "http", Result: "ok"}}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Events(EventFilter{})
+			if err != nil || len(got) != 2 {
+				t.Fatalf("%+v %v", got, err)
+			}
+			if got[0].Reason != e.Reason || got[1].Reason != "" {
+				t.Fatalf("reasons %q, %q; want %q, \"\"", got[0].Reason, got[1].Reason, e.Reason)
+			}
+		})
 	}
 }
 
@@ -242,7 +238,7 @@ func TestSQLiteMigrateKeepsRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := applyMigrations(old, migrations[:10]); err != nil {
+	if err := applyMigrations(old, false, sqliteMigrations[:10], ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := old.Exec(`INSERT INTO hosts (name, macs, profile) VALUES ('old', '52:54:00:00:00:09', 'lab')`); err != nil {
@@ -268,7 +264,7 @@ func TestSQLiteMigrateKeepsRows(t *testing.T) {
 	}
 	var v int
 	s.db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v)
-	if v != len(migrations) {
-		t.Fatalf("schema version %d, want %d", v, len(migrations))
+	if v != len(sqliteMigrations) {
+		t.Fatalf("schema version %d, want %d", v, len(sqliteMigrations))
 	}
 }

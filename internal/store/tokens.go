@@ -16,16 +16,16 @@ type Token struct {
 }
 
 // PutToken stores a token.
-func (s *SQLite) PutToken(t Token) error {
+func (s *core) PutToken(t Token) error {
 	return s.exec(`INSERT INTO tokens (id, hash, role, name, created) VALUES (?, ?, ?, ?, ?)`,
 		t.ID, t.Hash, t.Role, t.Name, t.Created.UnixNano())
 }
 
 // TokenByID returns a token, or false.
-func (s *SQLite) TokenByID(id string) (Token, bool, error) {
+func (s *core) TokenByID(id string) (Token, bool, error) {
 	var t Token
 	var created int64
-	err := s.db.QueryRow(`SELECT id, hash, role, name, created FROM tokens WHERE id = ?`, id).Scan(&t.ID, &t.Hash, &t.Role, &t.Name, &created)
+	err := s.queryRow(`SELECT id, hash, role, name, created FROM tokens WHERE id = ?`, id).Scan(&t.ID, &t.Hash, &t.Role, &t.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, false, nil
 	}
@@ -37,8 +37,8 @@ func (s *SQLite) TokenByID(id string) (Token, bool, error) {
 }
 
 // Tokens returns every token, oldest first.
-func (s *SQLite) Tokens() ([]Token, error) {
-	rows, err := s.db.Query(`SELECT id, hash, role, name, created FROM tokens ORDER BY created, id`)
+func (s *core) Tokens() ([]Token, error) {
+	rows, err := s.query(`SELECT id, hash, role, name, created FROM tokens ORDER BY created, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -57,12 +57,6 @@ func (s *SQLite) Tokens() ([]Token, error) {
 }
 
 // DeleteToken revokes a token: its row goes, so it can never match again.
-func (s *SQLite) DeleteToken(id string) error {
+func (s *core) DeleteToken(id string) error {
 	return s.exec(`DELETE FROM tokens WHERE id = ?`, id)
-}
-
-// Ping checks that the database answers.
-func (s *SQLite) Ping() error {
-	var one int
-	return s.db.QueryRow(`SELECT 1`).Scan(&one)
 }

@@ -18,7 +18,9 @@ import (
 // DHCP load generator (bench/dhcpload, acting as a relay agent) is leasing,
 // then checks that every lease the generator saw ACKed is in the store,
 // and that after a restart the same clients get the same addresses back.
-func TestCrashUnderLoadKeepsAckedLeases(t *testing.T) {
+func TestCrashUnderLoadKeepsAckedLeases(t *testing.T) { eachStore(t, testCrashUnderLoad) }
+
+func testCrashUnderLoad(t *testing.T, st e2eStore) {
 	load := filepath.Join(t.TempDir(), "dhcpload")
 	if out, err := exec.Command("go", "build", "-o", load, "bootforge/bench/dhcpload").CombinedOutput(); err != nil {
 		t.Fatalf("building dhcpload: %v\n%s", err, out)
@@ -34,7 +36,7 @@ func TestCrashUnderLoadKeepsAckedLeases(t *testing.T) {
   subnets:
     - subnet: 198.18.0.0/16
       pools: ["198.18.1.0-198.18.255.250"]
-`
+` + st.yaml()
 	data := t.TempDir()
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "undionly.kpxe"), []byte("loader"), 0o644)
@@ -58,7 +60,11 @@ func TestCrashUnderLoadKeepsAckedLeases(t *testing.T) {
 		t.Fatalf("only %d leases ACKed before the kill: the load did not run", len(before))
 	}
 
-	db, err := store.OpenSQLite(filepath.Join(data, "bootforge.db"))
+	loc, err := store.Locate(st.url, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenAt(loc, store.SyncFull)
 	if err != nil {
 		t.Fatal(err)
 	}

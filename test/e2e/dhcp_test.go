@@ -1071,11 +1071,15 @@ func TestDHCPAuthoritativeLeaseOptions(t *testing.T) {
 // RENEWING (unicast REQUEST with ciaddr).
 func TestDHCPLeaseSurvivesRestart(t *testing.T) {
 	t.Parallel()
+	eachStore(t, testDHCPLeaseSurvivesRestart)
+}
+
+func testDHCPLeaseSurvivesRestart(t *testing.T, st e2eStore) {
 	lab := NewLab(t)
 	dataDir := t.TempDir()
 	// Two addresses: if the server forgot A's lease, B would be given A's
 	// address (the allocator starts at the pool's first address).
-	cfg := dhAuthConfig("192.0.2.100", "192.0.2.101", "")
+	cfg := dhAuthConfig("192.0.2.100", "192.0.2.101", "") + st.yaml()
 	checkDataDir := func(s *Server) {
 		t.Helper()
 		r := dhRecords(s, "bootforge ready", nil)

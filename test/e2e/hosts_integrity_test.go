@@ -44,7 +44,7 @@ const hiConfig = `inventory:
 
 // hiStart starts bootforge on hiConfig with a 64 KiB kernel in its root
 // and returns it and a CLI config for the same root, store and inventory.
-func hiStart(t *testing.T) (*Server, string) {
+func hiStart(t *testing.T, st ...e2eStore) (*Server, string) {
 	t.Helper()
 	need(t, "curl")
 	root := t.TempDir()
@@ -54,8 +54,12 @@ func hiStart(t *testing.T) (*Server, string) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(root, "initrd.gz"), []byte("initrd"), 0o644)
-	s := StartServer(t, ServerOptions{Root: root, Config: hiConfig})
-	return s, dcCLIConfig(t, s, hiConfig)
+	cfg := hiConfig
+	if len(st) > 0 {
+		cfg += st[0].yaml()
+	}
+	s := StartServer(t, ServerOptions{Root: root, Config: cfg})
+	return s, dcCLIConfig(t, s, cfg)
 }
 
 // hiCurl runs curl with args and returns the HTTP status and the body.
@@ -109,8 +113,10 @@ func hiDeliver(t *testing.T, s *Server, cli, mac string) {
 
 // #14.2: the booted beacon counts only from where the MAC was seen, and a
 // kernel probe is not a boot.
-func TestHostsIntegrityOneShot(t *testing.T) {
-	s, cli := hiStart(t)
+func TestHostsIntegrityOneShot(t *testing.T) { eachStore(t, testHostsIntegrityOneShot) }
+
+func testHostsIntegrityOneShot(t *testing.T, st e2eStore) {
+	s, cli := hiStart(t, st)
 	kernel := "http://" + s.HTTPAddr + "/vmlinuz"
 	mac := "52:54:00:14:02:01"
 	hiDeliver(t, s, cli, mac)

@@ -1,16 +1,27 @@
 // Package lease allocates IPv4 addresses from a subnet's pools and keeps
 // track of who holds which.
 //
-// The allocator works in memory, under one lock per subnet, because a DHCP
-// exchange must be answered in microseconds. Durability comes from the
-// Store: a binding is written (and synced) before its ACK is sent, so an
-// ACKed lease survives a crash. Offers are held in memory only; a crash
-// forgets them and the client simply asks again.
+// The allocator picks in memory, under one lock per subnet, because a DHCP
+// exchange must be answered in microseconds. The store decides: a binding
+// is claimed there (Store.ClaimLease: one statement that takes the address
+// only if it is free or already this client's) before its ACK is sent, so
+// an ACKed lease survives a crash, and two servers sharing one database
+// never bind one address to two clients. The in-memory pool is a cache of
+// the store: a lost claim teaches it the winner's lease, and it tries the
+// next address. On a store several servers share (Store.Shared), offers
+// are claimed too, for the offer hold, so that two servers do not offer
+// one address to two clients; on a store of its own, a server keeps offers
+// in memory only (a crash forgets them and the client asks again).
+//
+// When the store cannot be reached, a client renewing a lease the cache
+// holds and that has not expired is answered from the cache (ErrCached:
+// the lease is not extended), and nothing new is offered or bound.
 package lease
 
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -46,6 +57,17 @@ type Store interface {
 	PutLease(l Lease) error
 	// DeleteLease forgets the lease of ip.
 	DeleteLease(ip netip.Addr) error
+	// ClaimLease stores l durably only if its address is free in the
+	// store: no lease, an expired one, or one of the same client that is
+	// not declined. Otherwise it returns the lease that holds the address
+	// and false. Two concurrent claims of one address for two clients
+	// never both win.
+	ClaimLease(l Lease) (held Lease, won bool, err error)
+	// Shared reports whether other servers allocate from the same store.
+	Shared() bool
+	// LeaseOf returns the client's bound, unexpired lease in the store,
+	// or false: on a shared store, another server may have made it.
+	LeaseOf(mac net.HardwareAddr, clientID []byte) (Lease, bool, error)
 }
 
 // Reservation is a fixed address for one client.
@@ -64,6 +86,15 @@ var ErrNoAddress = errors.New("no free address in the pool")
 
 // ErrStore wraps a failure to store a lease: the client must not get an ACK.
 var ErrStore = errors.New("storing lease")
+
+// ErrCached says the store could not be reached and the returned lease is
+// the client's unexpired one from the cache, not extended: it may be
+// ACKed for the time it has left.
+var ErrCached = errors.New("store unreachable, lease answered from the cache")
+
+// ErrTaken says the store gave the address to another client (another
+// server's, or an exchange this server had not seen).
+var ErrTaken = errors.New("held by another client")
 
 // Pool hands out the addresses of one subnet.
 type Pool struct {
@@ -98,6 +129,11 @@ func NewPool(subnet netip.Prefix, ranges []Range, resv []Reservation, store Stor
 	}
 	for _, r := range ranges {
 		p.size += int(ipToU32(r.Last)-ipToU32(r.First)) + 1
+	}
+	if store != nil && store.Shared() && p.size > 0 {
+		// Servers sharing a store start looking at different places, so
+		// that they seldom claim the same address at once.
+		p.cursor = rand.IntN(p.size)
 	}
 	for _, r := range resv {
 		if r.MAC != nil {
@@ -164,27 +200,80 @@ func (p *Pool) Free() int {
 // Offer picks an address for a client and holds it for hold. It prefers,
 // in order: the client's reservation, its current lease, the address it
 // asked for, and then the next free one.
+//
+// On a shared store, a client this server does not know is looked up
+// there first (it keeps a lease another server gave it), the offer is
+// claimed there for hold, and an address another server holds is learnt
+// and the next one tried. An unreachable
+// store gets no offer: a server that cannot claim offers nothing new.
 func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr, hold time.Duration) (Lease, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
 	key := clientKey(mac, clientID)
-	ip, err := p.pick(key, mac, clientID, requested, now)
-	if err != nil {
-		return Lease{}, err
+	if _, resv := p.reservation(mac, clientID); !resv && p.store.Shared() && p.holding(key, mac, clientID) == nil {
+		// A client new to this server may hold a lease from another one
+		// (which may have died): it keeps that address.
+		l, ok, err := p.store.LeaseOf(mac, clientID)
+		if err != nil {
+			return Lease{}, fmt.Errorf("%w: %w", ErrStore, err)
+		}
+		if ok && p.inRanges(l.IP) {
+			p.learn(l)
+		}
 	}
-	l := p.byIP[ip]
-	if l != nil && l.State == Bound && l.Expires.After(now) {
-		return *l, nil // already bound to this client: offer it as it is
+	for tries := 0; ; tries++ {
+		ip, err := p.pick(key, mac, clientID, requested, now)
+		if err != nil {
+			return Lease{}, err
+		}
+		l := p.byIP[ip]
+		if l != nil && l.State == Bound && l.Expires.After(now) {
+			return *l, nil // already bound to this client: offer it as it is
+		}
+		nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Expires: now.Add(hold), State: Offered}
+		if r, ok := p.resvIP[ip]; ok {
+			nl.Hostname = r.Hostname
+		}
+		if p.store.Shared() {
+			held, won, err := p.store.ClaimLease(*nl)
+			if err != nil {
+				return Lease{}, fmt.Errorf("%w: %w", ErrStore, err)
+			}
+			if !won {
+				p.learn(held)
+				if tries < 64 {
+					continue
+				}
+				return Lease{}, fmt.Errorf("%s: %w", ip, ErrTaken)
+			}
+		}
+		p.byIP[ip] = nl
+		p.byClient[key] = nl
+		p.byMAC[string(mac)] = nl
+		return *nl, nil
 	}
-	nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Expires: now.Add(hold), State: Offered}
-	if r, ok := p.resvIP[ip]; ok {
-		nl.Hostname = r.Hostname
+}
+
+// learn records a lease another server holds, as the store showed it.
+// Caller holds p.mu.
+func (p *Pool) learn(l Lease) {
+	if !p.Subnet.Contains(l.IP) {
+		return
 	}
-	p.byIP[ip] = nl
-	p.byClient[key] = nl
-	p.byMAC[string(mac)] = nl
-	return *nl, nil
+	if old := p.byIP[l.IP]; old != nil {
+		if c := p.byClient[clientKey(old.MAC, old.ClientID)]; c == old {
+			delete(p.byClient, clientKey(old.MAC, old.ClientID))
+		}
+	}
+	nl := l
+	p.byIP[l.IP] = &nl
+	if l.State == Bound {
+		p.byClient[clientKey(l.MAC, l.ClientID)] = &nl
+		if l.MAC != nil {
+			p.byMAC[string(l.MAC)] = &nl
+		}
+	}
 }
 
 // holding returns the client's live record: by its key, or, when the
@@ -249,11 +338,11 @@ func (p *Pool) Bind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, hostna
 	p.byMAC[string(mac)] = nl // a hint: checked against byIP on use
 	p.mu.Unlock()
 
-	err := p.store.PutLease(*nl)
+	held, won, err := p.store.ClaimLease(*nl)
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err != nil {
+	if err != nil || !won {
 		if p.byIP[ip] == nl {
 			restore(p.byIP, ip, prevIP)
 		}
@@ -263,11 +352,24 @@ func (p *Pool) Bind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, hostna
 				p.byClient[clientKey(prevClient.MAC, prevClient.ClientID)] = prevClient
 			}
 		}
+	}
+	switch {
+	case err != nil:
+		// A renewal of a lease the cache holds and that has not expired is
+		// answered from the cache, unchanged.
+		if prevIP != nil && prevIP == prevClient && prevIP.State == Bound && prevIP.Expires.After(now) {
+			return *prevIP, fmt.Errorf("%w: %w", ErrCached, err)
+		}
 		return Lease{}, fmt.Errorf("%w: %w", ErrStore, err)
+	case !won:
+		p.learn(held)
+		return Lease{}, fmt.Errorf("%s: %w", ip, ErrTaken)
 	}
 	if prevClient != nil && prevClient.IP != ip && p.byIP[prevClient.IP] == prevClient {
 		delete(p.byIP, prevClient.IP) // the client moved: its old address is free
-		if prevClient.State == Bound {
+		// Only an unexpired lease is surely still this client's in the
+		// store: an expired one may have gone to another client since.
+		if prevClient.State == Bound && prevClient.Expires.After(now) {
 			p.store.DeleteLease(prevClient.IP)
 		}
 	}
@@ -322,8 +424,12 @@ func (p *Pool) Release(ip netip.Addr, mac net.HardwareAddr, clientID []byte) err
 	if !ok || !sameClient(l, mac, clientID) {
 		return fmt.Errorf("%s is not held by this client", ip)
 	}
-	if err := p.store.DeleteLease(ip); err != nil {
-		return err
+	// An expired lease may have gone to another client through another
+	// server: it is not this client's to delete.
+	if l.Expires.After(p.now()) {
+		if err := p.store.DeleteLease(ip); err != nil {
+			return err
+		}
 	}
 	delete(p.byIP, ip)
 	if c, ok := p.byClient[clientKey(mac, clientID)]; ok && c == l {

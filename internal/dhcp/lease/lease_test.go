@@ -13,9 +13,10 @@ import (
 // memStore is an in-memory Store for logic tests; the SQLite store has its
 // own tests against a real database.
 type memStore struct {
-	mu   sync.Mutex
-	m    map[netip.Addr]Lease
-	fail bool
+	mu     sync.Mutex
+	m      map[netip.Addr]Lease
+	fail   bool
+	shared bool // as a store other servers use
 }
 
 func newMemStore() *memStore { return &memStore{m: map[netip.Addr]Lease{}} }
@@ -38,6 +39,35 @@ func (s *memStore) PutLease(l Lease) error {
 	}
 	s.m[l.IP] = l
 	return nil
+}
+
+func (s *memStore) ClaimLease(l Lease) (Lease, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return Lease{}, false, errors.New("disk full")
+	}
+	if h, ok := s.m[l.IP]; ok && h.Expires.After(time.Now()) && (h.State == Declined || !sameClient(&h, l.MAC, l.ClientID)) {
+		return h, false, nil
+	}
+	s.m[l.IP] = l
+	return l, true, nil
+}
+
+func (s *memStore) Shared() bool { return s.shared }
+
+func (s *memStore) LeaseOf(mac net.HardwareAddr, clientID []byte) (Lease, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return Lease{}, false, errors.New("disk full")
+	}
+	for _, l := range s.m {
+		if l.State == Bound && l.Expires.After(time.Now()) && sameClient(&l, mac, clientID) {
+			return l, true, nil
+		}
+	}
+	return Lease{}, false, nil
 }
 
 func (s *memStore) DeleteLease(ip netip.Addr) error {

@@ -1,0 +1,323 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/boot"
+	"bootforge/internal/dhcp/lease"
+	"bootforge/internal/image"
+	"bootforge/internal/store/storetest"
+)
+
+// Of many servers (goroutines, each with its own connection pool to the
+// one database) consuming one one-shot, exactly one moves it.
+func TestAdvanceNextBootOnce(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			other := b.open(t) // a second server on the same store
+			mac, _ := net.ParseMAC("52:54:00:00:00:07")
+			if err := s.PutNextBoot(mac, boot.NextBoot{Entry: "rescue", State: boot.OneShotState("pending")}); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			moved := 0
+			for i := 0; i < 16; i++ {
+				wg.Add(1)
+				go func(db Store) {
+					defer wg.Done()
+					ok, err := db.AdvanceNextBoot(mac, "served", "pending")
+					if err != nil {
+						t.Error(err)
+					}
+					if ok {
+						mu.Lock()
+						moved++
+						mu.Unlock()
+					}
+				}([]Store{s, other}[i%2])
+			}
+			wg.Wait()
+			if moved != 1 {
+				t.Fatalf("the one-shot was consumed %d times, want once", moved)
+			}
+			if nb, _ := s.NextBoot(mac); nb == nil || nb.State != "served" {
+				t.Fatalf("after: %+v", nb)
+			}
+		})
+	}
+}
+
+// Two servers claiming the same addresses for different clients: each
+// address goes to one client, and the loser is shown the winner's row.
+func TestClaimLeaseRace(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			dbs := []Store{b.open(t), b.open(t)}
+			exp := time.Now().Add(time.Hour)
+			const n = 50
+			won := make([][2]bool, n)
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				for side := 0; side < 2; side++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ip := netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)})
+						l := lease.Lease{IP: ip, MAC: net.HardwareAddr{2, 0, 0, 0, byte(side), byte(i)}, Expires: exp, State: lease.Bound}
+						got, ok, err := dbs[side].ClaimLease(l)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						won[i][side] = ok
+						if !ok && got.MAC[4] == byte(side) {
+							t.Errorf("%s: lost, but shown its own claim", ip)
+						}
+					}()
+				}
+			}
+			wg.Wait()
+			for i, w := range won {
+				if w[0] == w[1] {
+					t.Errorf("address %d: won by both or neither: %v", i+1, w)
+				}
+			}
+			// The holder renews; an expired lease goes to anyone; a declined
+			// one to no one until it expires.
+			ip := netip.MustParseAddr("198.18.0.1")
+			all, _ := dbs[0].LoadLeases()
+			var holder lease.Lease
+			for _, l := range all {
+				if l.IP == ip {
+					holder = l
+				}
+			}
+			holder.Expires = exp.Add(time.Hour)
+			if _, ok, err := dbs[1].ClaimLease(holder); !ok || err != nil {
+				t.Fatalf("renewal by the holder: %v %v", ok, err)
+			}
+			stranger := lease.Lease{IP: ip, MAC: net.HardwareAddr{2, 9, 9, 9, 9, 9}, Expires: exp, State: lease.Bound}
+			if _, ok, _ := dbs[0].ClaimLease(stranger); ok {
+				t.Fatal("a stranger took a held address")
+			}
+			if err := dbs[0].PutLease(lease.Lease{IP: ip, Expires: time.Now().Add(-time.Second), State: lease.Bound, MAC: holder.MAC}); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := dbs[0].ClaimLease(stranger); !ok {
+				t.Fatal("an expired address was not free")
+			}
+			// An offer is claimed like a binding (on PostgreSQL through the
+			// connections that do not wait for the WAL flush).
+			off := netip.MustParseAddr("198.18.0.200")
+			if _, ok, err := dbs[0].ClaimLease(lease.Lease{IP: off, MAC: net.HardwareAddr{2, 1, 1, 1, 1, 1}, Expires: exp, State: lease.Offered}); !ok || err != nil {
+				t.Fatalf("offer claim: %v %v", ok, err)
+			}
+			if held, ok, _ := dbs[1].ClaimLease(lease.Lease{IP: off, MAC: net.HardwareAddr{2, 1, 1, 1, 1, 2}, Expires: exp, State: lease.Offered}); ok || held.State != lease.Offered {
+				t.Fatalf("a second offer of one address: won %v, shown %+v", ok, held)
+			}
+			// Another server finds a client's lease by MAC, or by client id.
+			var mac net.HardwareAddr
+			for _, l := range all {
+				if l.IP == netip.MustParseAddr("198.18.0.6") {
+					mac = l.MAC
+				}
+			}
+			if l, ok, err := dbs[1].LeaseOf(mac, nil); !ok || err != nil || l.IP != netip.MustParseAddr("198.18.0.6") {
+				t.Fatalf("LeaseOf %s: %+v %v %v", mac, l, ok, err)
+			}
+			if err := dbs[0].PutLease(lease.Lease{IP: netip.MustParseAddr("198.18.0.201"), MAC: net.HardwareAddr{2, 9, 9, 9, 9, 6}, ClientID: []byte{1, 9}, Expires: exp.Add(time.Hour), State: lease.Bound}); err != nil {
+				t.Fatal(err)
+			}
+			if l, ok, _ := dbs[1].LeaseOf(net.HardwareAddr{2, 9, 9, 9, 9, 8}, []byte{1, 9}); !ok || l.IP != netip.MustParseAddr("198.18.0.201") {
+				t.Fatalf("LeaseOf by client id: %+v %v", l, ok)
+			}
+			if _, ok, _ := dbs[1].LeaseOf(net.HardwareAddr{2, 9, 9, 9, 9, 7}, nil); ok {
+				t.Fatal("LeaseOf found a lease for a client without one")
+			}
+			dec := netip.MustParseAddr("198.18.0.2")
+			if err := dbs[0].PutLease(lease.Lease{IP: dec, Expires: exp, State: lease.Declined}); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := dbs[1].ClaimLease(lease.Lease{IP: dec, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Expires: exp, State: lease.Bound}); ok {
+				t.Fatal("a declined address was claimed")
+			}
+		})
+	}
+}
+
+// fill writes one of everything Copy moves.
+func fill(t *testing.T, s Store) {
+	t.Helper()
+	mac, _ := net.ParseMAC("52:54:00:00:00:01")
+	if err := s.PutHost(boot.Host{Name: "pc1", MACs: []net.HardwareAddr{mac}, Labels: []string{"lab"}, Profile: "lab", SecureBoot: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutNextBoot(mac, boot.NextBoot{Entry: "rescue", State: "pending", Expires: time.Unix(2_000_000_000, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutLease(lease.Lease{IP: netip.MustParseAddr("192.0.2.10"), MAC: mac, ClientID: []byte{1, 2}, Expires: time.Unix(2_000_000_000, 7), State: lease.Bound}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutToken(Token{ID: "abcd", Hash: "h", Role: "admin", Name: "ops", Created: time.Unix(1_900_000_000, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetImageStates([]ImageState{{Name: "deb", Version: "1.0.0", State: image.Active, Changed: time.Unix(1_900_000_000, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	var evs []audit.Event
+	for i := 0; i < 3; i++ {
+		evs = append(evs, audit.Event{Time: time.Unix(1_900_000_000+int64(i), 0), MAC: "52:54:00:00:00:01", Stage: "kernel", Bytes: int64(i), Server: "a"})
+	}
+	if err := s.PutEvents(evs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dump is a store's content as text, for comparing two stores.
+func dump(t *testing.T, s Store) string {
+	t.Helper()
+	var b strings.Builder
+	hosts, _ := s.Hosts()
+	nbs, _ := s.NextBoots()
+	leases, _ := s.LoadLeases()
+	toks, _ := s.Tokens()
+	imgs, _ := s.ImageStates()
+	evs, _ := s.Events(EventFilter{})
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "host %s %v %v %s %v\n", h.Name, h.MACs, h.Labels, h.Profile, h.SecureBoot)
+	}
+	for m, nb := range nbs {
+		fmt.Fprintf(&b, "next %s %s %s %d\n", m, nb.Entry, nb.State, nb.Expires.UnixNano())
+	}
+	for _, l := range leases {
+		fmt.Fprintf(&b, "lease %s %s %x %d %s\n", l.IP, l.MAC, l.ClientID, l.Expires.UnixNano(), l.State)
+	}
+	for _, k := range toks {
+		fmt.Fprintf(&b, "token %s %s %s %d\n", k.ID, k.Role, k.Name, k.Created.UnixNano())
+	}
+	for _, i := range imgs {
+		fmt.Fprintf(&b, "image %s %s %s %d\n", i.Name, i.Version, i.State, i.Changed.UnixNano())
+	}
+	for _, e := range evs {
+		fmt.Fprintf(&b, "event %d %d %s %d %s\n", e.ID, e.Time.UnixNano(), e.Stage, e.Bytes, e.Server)
+	}
+	return b.String()
+}
+
+// SQLite to PostgreSQL and back: the same content; a non-empty target is
+// refused without force; the PostgreSQL boot log goes on after the copied
+// ids.
+func TestCopyRoundTrip(t *testing.T) {
+	bs := backends(t)
+	sq, pg := bs[0].open(t), bs[1].open(t)
+	fill(t, sq)
+	want := dump(t, sq)
+	counts, err := Copy(sq, pg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != len(copyTables) || counts[0].Table != "hosts" || counts[0].Rows != 1 || counts[6].Rows != 3 {
+		t.Fatalf("counts %+v", counts)
+	}
+	if got := dump(t, pg); got != want {
+		t.Fatalf("postgres after copy:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := Copy(sq, pg, false); !errors.Is(err, errNotEmpty) {
+		t.Fatalf("copy into a filled store: %v", err)
+	}
+	if _, err := Copy(sq, pg, true); err != nil {
+		t.Fatalf("--force: %v", err)
+	}
+	if err := pg.PutEvents([]audit.Event{{Time: time.Unix(1_900_000_100, 0), Stage: "menu"}}); err != nil {
+		t.Fatalf("an event after the copy: %v", err)
+	}
+	back := backend{"sqlite", Location{Path: filepath.Join(t.TempDir(), "back.db")}}.open(t)
+	if _, err := Copy(pg, back, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(t, back), dump(t, pg); got != want {
+		t.Fatalf("sqlite after the copy back:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// PostgreSQL is migrated only by Migrate: opening an empty database, or
+// one with a newer schema, fails naming the versions and what to do.
+func TestPostgresSchemaVersion(t *testing.T) {
+	u := storetest.PostgresURL(t)
+	if _, err := OpenPostgres(u); err == nil || !strings.Contains(err.Error(), "bootforge store migrate") {
+		t.Fatalf("an un-migrated database: %v", err)
+	}
+	from, to, err := MigratePostgres(u)
+	if err != nil || from != 0 || to != len(postgresMigrations) {
+		t.Fatalf("migrate: %d %d %v", from, to, err)
+	}
+	if from, to, err := MigratePostgres(u); err != nil || from != to {
+		t.Fatalf("migrate again: %d %d %v", from, to, err)
+	}
+	s, err := OpenPostgres(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`INSERT INTO schema_version (version) VALUES ($1)`, len(postgresMigrations)+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	want := fmt.Sprintf("schema version %d is newer than this bootforge knows (%d)", len(postgresMigrations)+1, len(postgresMigrations))
+	if _, err := OpenPostgres(u); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a newer schema: %v, want %q", err, want)
+	}
+	if _, _, err := MigratePostgres(u); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("migrate a newer schema: %v", err)
+	}
+}
+
+// SQLite migrates itself, but refuses a newer schema too.
+func TestSQLiteNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bf.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, _ := sql.Open("sqlite", path)
+	db.Exec(`INSERT INTO schema_version (version) VALUES (99)`)
+	db.Close()
+	if _, err := OpenSQLite(path); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version 99 is newer than this bootforge knows (%d)", len(sqliteMigrations))) {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestLocate(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want Location
+		bad  bool
+	}{
+		{"", Location{Path: "/srv/state/bootforge.db"}, false},
+		{"sqlite:/data/bf.db", Location{Path: "/data/bf.db"}, false},
+		{"postgres://bf@db/bootforge", Location{Postgres: true, URL: "postgres://bf@db/bootforge"}, false},
+		{"postgresql:///bf?host=/run/postgresql", Location{Postgres: true, URL: "postgresql:///bf?host=/run/postgresql"}, false},
+		{"sqlite:", Location{}, true},
+		{"mysql://db/bf", Location{}, true},
+	} {
+		got, err := Locate(c.url, "/srv/state")
+		if (err != nil) != c.bad || got != c.want {
+			t.Errorf("Locate(%q) = %+v, %v", c.url, got, err)
+		}
+	}
+	if r := Redact("postgres://bf:secret@db/bootforge"); strings.Contains(r, "secret") {
+		t.Errorf("Redact kept the password: %s", r)
+	}
+}
