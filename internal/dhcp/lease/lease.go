@@ -207,20 +207,30 @@ func (p *Pool) Free() int {
 // and the next one tried. An unreachable
 // store gets no offer: a server that cannot claim offers nothing new.
 func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr, hold time.Duration) (Lease, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
 	key := clientKey(mac, clientID)
-	if _, resv := p.reservation(mac, clientID); !resv && p.store.Shared() && p.holding(key, mac, clientID) == nil {
+	p.mu.Lock()
+	_, resv := p.reservation(mac, clientID)
+	unknown := !resv && p.store.Shared() && p.holding(key, mac, clientID) == nil
+	p.mu.Unlock()
+	var found *Lease
+	if unknown {
 		// A client new to this server may hold a lease from another one
-		// (which may have died): it keeps that address.
+		// (which may have died): it keeps that address. The lookup is a
+		// read, made without the pool's lock so that other clients'
+		// offers do not wait for it.
 		l, ok, err := p.store.LeaseOf(mac, clientID)
 		if err != nil {
 			return Lease{}, fmt.Errorf("%w: %w", ErrStore, err)
 		}
-		if ok && p.inRanges(l.IP) {
-			p.learn(l)
+		if ok {
+			found = &l
 		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if found != nil && p.inRanges(found.IP) && p.holding(key, mac, clientID) == nil {
+		p.learn(*found)
 	}
 	for tries := 0; ; tries++ {
 		ip, err := p.pick(key, mac, clientID, requested, now)
