@@ -74,26 +74,65 @@ type eventLister interface {
 
 // showLog prints the events f selects; with follow, it then polls every
 // interval and prints new events until ctx is done.
+//
+// Following goes by event ID, but IDs need not become visible in order:
+// on PostgreSQL two servers' recorders commit concurrently, and an ID
+// taken first may commit last. So each poll reads again from the largest
+// ID printed at least followLookback ago (never below the first page's),
+// and skips the IDs it has printed since.
 func showLog(ctx context.Context, db eventLister, f store.EventFilter, follow, asJSON bool, out io.Writer, interval time.Duration) error {
+	type mark struct {
+		at    time.Time
+		maxID int64
+	}
+	var (
+		marks   []mark
+		printed = map[int64]bool{}
+		first   = true
+		floor   int64 // every ID up to here is settled
+		maxID   int64
+	)
 	for {
 		events, err := db.Events(f)
 		if err != nil {
 			return err
 		}
-		if err := printEvents(out, events, asJSON); err != nil {
+		fresh := events[:0:0]
+		for _, e := range events {
+			if !printed[e.ID] {
+				fresh = append(fresh, e)
+			}
+			maxID = max(maxID, e.ID) // pages are ordered by time: take the largest
+		}
+		if err := printEvents(out, fresh, asJSON); err != nil {
 			return err
 		}
 		if !follow {
 			return nil
 		}
-		// From now on only events newer than the newest printed. The
-		// other conditions stay, --since included: if nothing matched
-		// yet (After is still 0), the next poll must not fall back to
-		// older history. Pages are ordered by time, so take the
-		// largest ID, not the last row's.
-		for _, e := range events {
-			f.After = max(f.After, e.ID)
+		now := time.Now()
+		if first {
+			// The history before following is what the first page
+			// showed; only later events are looked for again.
+			floor, first = maxID, false
 		}
+		for _, e := range fresh {
+			printed[e.ID] = true
+		}
+		marks = append(marks, mark{now, maxID})
+		for len(marks) > 0 && now.Sub(marks[0].at) >= followLookback {
+			floor = max(floor, marks[0].maxID)
+			marks = marks[1:]
+		}
+		for id := range printed {
+			if id <= floor {
+				delete(printed, id)
+			}
+		}
+		// The other conditions stay, --since included: if nothing matched
+		// yet (floor is still 0), the next poll must not fall back to
+		// older history.
+		f.After = floor
 		f.Limit = 0
 		select {
 		case <-ctx.Done():
@@ -102,6 +141,10 @@ func showLog(ctx context.Context, db eventLister, f store.EventFilter, follow, a
 		}
 	}
 }
+
+// followLookback is how long after an event ID is printed a later poll
+// still looks for smaller IDs committed late.
+const followLookback = 2 * time.Second
 
 func printEvents(w io.Writer, events []audit.Event, asJSON bool) error {
 	if asJSON {

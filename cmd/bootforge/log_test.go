@@ -142,3 +142,59 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+// lateLister is a boot log whose events become visible in an order other
+// than their IDs, as on PostgreSQL when two servers commit at once.
+type lateLister struct {
+	mu      sync.Mutex
+	visible []audit.Event
+}
+
+func (l *lateLister) Events(f store.EventFilter) ([]audit.Event, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []audit.Event
+	for _, e := range l.visible {
+		if e.ID > f.After {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (l *lateLister) add(id int64, file string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.visible = append(l.visible, audit.Event{ID: id, Time: time.Now(), MAC: "52:54:00:12:34:56",
+		Protocol: "tftp", Stage: "kernel", File: file, Result: "ok"})
+}
+
+// An event whose ID is smaller than one already printed, committed a
+// moment later, is still printed, and nothing is printed twice.
+func TestLogFollowLateCommit(t *testing.T) {
+	l := &lateLister{}
+	l.add(1, "before.efi")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- showLog(ctx, l, store.EventFilter{Limit: 1000}, true, false, out, 20*time.Millisecond) }()
+	time.Sleep(60 * time.Millisecond)
+	l.add(3, "third.efi") // ID 2 is taken but not yet committed
+	time.Sleep(60 * time.Millisecond)
+	l.add(2, "second.efi")
+	for ctx.Err() == nil && !strings.Contains(out.String(), "second.efi") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, name := range []string{"before.efi", "second.efi", "third.efi"} {
+		if n := strings.Count(got, name); n != 1 {
+			t.Errorf("%s printed %d times, want once:\n%s", name, n, got)
+		}
+	}
+}
