@@ -469,11 +469,7 @@ func openStore(cfg config.Config) (store.Store, error) {
 	if loc, err := store.Locate(cfg.Store.URL, cfg.DataDir); err == nil && !loc.Postgres {
 		cfg.Store.URL = "sqlite:" + storePath(cfg) // absolute, as the server reports it
 	}
-	db, err := store.Open(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	return db, nil
+	return store.Open(cfg) // its errors name the store
 }
 
 // inventorySource says where profiles and hosts come from: the config,
