@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"fmt"
 	"net/netip"
 	neturl "net/url"
 	"strings"
@@ -41,6 +42,17 @@ func VendorClass6(items [][]byte) string {
 		return string(items[0])
 	}
 	return ""
+}
+
+// ClassOfArch is the vendor class a boot client of architecture a sends
+// over DHCPv4 ("PXEClient:Arch:00007", "HTTPClient:Arch:00016"). A DHCPv6
+// client may send option 61 without option 16, and the resolver knows
+// boot clients by their class.
+func ClassOfArch(a Arch) string {
+	if _, http := a.Firmware(); http {
+		return fmt.Sprintf("HTTPClient:Arch:%05d", uint16(a))
+	}
+	return fmt.Sprintf("PXEClient:Arch:%05d", uint16(a))
 }
 
 // BootClient6 reports whether a DHCPv6 client is network-booting: it sent

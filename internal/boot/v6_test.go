@@ -28,6 +28,9 @@ func TestURL6(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.c.Server = srv
+			if tc.c.HasArch && tc.c.VendorClass == "" {
+				tc.c.VendorClass = ClassOfArch(tc.c.Arch)
+			}
 			if got := URL6(r.Resolve(tc.c, nil), srv); got != tc.want {
 				t.Errorf("URL6 = %q, want %q", got, tc.want)
 			}
@@ -54,6 +57,9 @@ func TestVendorClass6(t *testing.T) {
 		if got := VendorClass6(tc.items); got != tc.want {
 			t.Errorf("VendorClass6(%q) = %q, want %q", tc.items, got, tc.want)
 		}
+	}
+	if ClassOfArch(ArchEFIx64) != "PXEClient:Arch:00007" || ClassOfArch(ArchHTTPx64) != "HTTPClient:Arch:00016" {
+		t.Error("ClassOfArch")
 	}
 	if (Client{}).BootClient6() || !(Client{HasArch: true}).BootClient6() || !(Client{VendorClass: "HTTPClient"}).BootClient6() {
 		t.Error("BootClient6")
