@@ -34,6 +34,10 @@ const (
 	enterprisePXE = 343
 )
 
+// ErrPanic is a packet that made the decoder or the handler panic: the
+// server survives it, and the fuzz target fails on it.
+var ErrPanic = errors.New("panic while handling a packet")
+
 // Subnet is one served /64: its pool and the options its clients get.
 type Subnet struct {
 	Pool      *Pool
@@ -120,7 +124,7 @@ func (h *Handler) Handle(req Request) (res Result) {
 		// The library decodes untrusted bytes; a panic in it must cost
 		// one packet, not the server.
 		if r := recover(); r != nil {
-			res = Result{Port: req.Port, Malformed: true, Silent: fmt.Sprintf("malformed: %v", r)}
+			res = Result{Port: req.Port, Malformed: true, Silent: fmt.Sprintf("malformed: %v", r), Err: fmt.Errorf("%w: %v", ErrPanic, r)}
 		}
 	}()
 	r, why := h.parse(req)

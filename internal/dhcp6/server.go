@@ -212,6 +212,10 @@ func (s *Server) serve(p packet) {
 	switch {
 	case res.Malformed:
 		s.Stats.Malformed.Add(1)
+		if res.Err != nil {
+			s.log.Error("dhcp6: packet made the handler panic", "iface", name, "src", p.src, "len", len(p.data), "err", res.Err)
+			return
+		}
 		s.log.Debug("dhcp6: malformed packet", "iface", name, "src", p.src, "len", len(p.data), "reason", res.Silent)
 		return
 	case res.Err != nil:
