@@ -166,7 +166,9 @@ func TestProxyAnswersBootClientsOnly(t *testing.T) {
 	}
 }
 
-func sol(t testing.TB) *dhcpv6.Message { return edk2(t, iana.EFI_X86_64, "PXEClient:Arch:00007:UNDI:003001") }
+func sol(t testing.TB) *dhcpv6.Message {
+	return edk2(t, iana.EFI_X86_64, "PXEClient:Arch:00007:UNDI:003001")
+}
 
 func TestAuthoritativeLeaseStoredBeforeReply(t *testing.T) {
 	h, db := newHandler(t, ModeAuthoritative)
