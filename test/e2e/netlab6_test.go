@@ -183,4 +183,3 @@ func StartRadvd(t testing.TB, lab *Lab, prefix string, managed, other, autonomou
 	case <-time.After(300 * time.Millisecond):
 	}
 }
-
