@@ -246,7 +246,8 @@ func (s *Server) serve(p packet) {
 		return
 	}
 	s.Stats.Replied.Add(1)
-	s.log.Debug("dhcp6: replied", "type", res.Reply.MessageType, "request", res.Type, "to", dst, "addrs", res.Addrs, "url", res.URL)
+	s.log.Debug("dhcp6: replied", "type", res.Reply.MessageType, "request", res.Type, "to", dst, "addrs", res.Addrs, "url", res.URL,
+		"class", res.Client.VendorClass, "reason", res.Plan.Reason)
 	s.record(res, "ok")
 }
 
