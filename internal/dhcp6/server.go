@@ -45,6 +45,12 @@ const (
 	maxReply = 1232
 )
 
+// bootServerDelay holds back the answer on udp/4011. EDK2 sends its
+// request there and only then opens the socket it reads the answer from
+// (PxeBcRequestBootService); under a slow firmware an answer sent at once
+// arrives before that socket exists, and is lost.
+const bootServerDelay = 200 * time.Millisecond
+
 // AllServers is the All_DHCP_Relay_Agents_and_Servers address.
 var AllServers = netip.MustParseAddr("ff02::1:2")
 
@@ -234,6 +240,9 @@ func (s *Server) serve(p packet) {
 		s.Stats.Ignored.Add(1)
 		s.log.Error("dhcp6: reply too large, not sent", "src", p.src, "bytes", len(res.Packet))
 		return
+	}
+	if p.port == BootServerPort {
+		time.Sleep(bootServerDelay)
 	}
 	dst := p.src
 	if dst.Addr().IsLinkLocalUnicast() && dst.Addr().Zone() == "" {
