@@ -50,6 +50,14 @@ func (b *boot6Lab) expectBoot() string {
 	return regexp.QuoteMeta(BootMarker) + ` ([^\n]*` + regexp.QuoteMeta(b.Marker) + `[^\n]*)\n`
 }
 
+// TestBoot6 runs the two IPv6 boots one after the other (beside the rest
+// of the suite): two TCG guests at once on CI's two cores would slow both.
+func TestBoot6(t *testing.T) {
+	t.Parallel()
+	t.Run("UEFIPXEAuthoritative", testBoot6UEFIPXE)
+	t.Run("UEFIHTTPProxyBesideDnsmasq", testBoot6ProxyBesideDnsmasq)
+}
+
 const boot6Authoritative = `    mode: authoritative
     interfaces: [br0]
     subnets:
@@ -62,8 +70,7 @@ const boot6Authoritative = `    mode: authoritative
 // DHCPv6, fetches snponly.efi over TFTP/IPv6; iPXE then does DHCPv6 itself,
 // gets the script URL (not the loader again), and fetches the script,
 // kernel and initrd over HTTP/IPv6, to the marker.
-func TestBoot6UEFIPXE(t *testing.T) {
-	t.Parallel()
+func testBoot6UEFIPXE(t *testing.T) {
 	b := newBoot6Lab(t, boot6Authoritative, true, false)
 	b.writeScript(t)
 	vm, m := BootVM(t, VMOptions{Lab: b.Lab, Firmware: "uefi", Timeout: 240 * time.Second, Expect: b.expectBoot(),
@@ -161,8 +168,7 @@ func startDnsmasq6(t *testing.T, h *LabHost, args ...string) *consoleLog {
 // proxy's answer: the network's server must send iPXE to bootforge's
 // script, as dnsmasq does here by user class "iPXE". The script, kernel
 // and initrd then come over HTTP/IPv6, to the marker.
-func TestBoot6ProxyBesideDnsmasq(t *testing.T) {
-	t.Parallel()
+func testBoot6ProxyBesideDnsmasq(t *testing.T) {
 	b := newBoot6Lab(t, "    mode: proxy\n    interfaces: [br0]\n", true, false)
 	b.writeScript(t)
 	copyFile(t, "/usr/lib/ipxe/ipxe.efi", filepath.Join(b.Root, "ipxe.efi"))
