@@ -329,3 +329,60 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// In proxy mode a boot client that took another server's address asks
+// bootforge again on udp/4011, as EDK2 does: a Request from port 4011
+// naming bootforge's server id, answered with the boot file URL, after a
+// short delay (EDK2 opens its reading socket only after sending).
+func TestDHCP6ProxyBootServer(t *testing.T) {
+	t.Parallel()
+	lab := NewLab6(t, "2001:db8:1::1/64")
+	dh6Start(t, lab, "dhcp:\n  v6:\n    mode: proxy\n    interfaces: [br0]\n")
+	h := AddHost6(t, lab, "2001:db8:1::9/64")
+	c := dh6Socket(t, h.Netns)
+	mac := net.HardwareAddr{0x52, 0x54, 0, 0x66, 0, 2}
+	to := func(s string) *net.UDPAddr { return net.UDPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
+	if _, err := c.WriteToUDP(dh6BootSolicit(0x42, mac), to("[2001:db8:1::1]:547")); err != nil {
+		t.Fatal(err)
+	}
+	var adv map[uint16][]byte
+	for _, b := range dh6Read(c, 3*time.Second) {
+		if adv = dh6Options(b, 0x42); adv != nil {
+			break
+		}
+	}
+	if adv == nil || adv[0][0] != 2 || adv[2] == nil || adv[3] != nil {
+		t.Fatalf("no Advertise with a server id and without IA_NA: %v", adv)
+	}
+	var bs *net.UDPConn
+	if err := dhInNetns(h.Netns, func() (err error) {
+		bs, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("2001:db8:1::9"), Port: 4011})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	duid := append([]byte{0, 3, 0, 1}, mac...)
+	req := dh6Msg(3, 0x43, dh6Opt{2, adv[2]}, dh6Opt{1, duid}, dh6Opt{61, []byte{0, 7}})
+	sent := time.Now()
+	if _, err := bs.WriteToUDP(req, to("[2001:db8:1::1]:4011")); err != nil {
+		t.Fatal(err)
+	}
+	var reply map[uint16][]byte
+	var at time.Duration
+	for _, b := range dh6Read(bs, 3*time.Second) {
+		if reply = dh6Options(b, 0x43); reply != nil {
+			at = time.Since(sent)
+			break
+		}
+	}
+	if reply == nil || reply[0][0] != 7 || string(reply[59]) != "tftp://[2001:db8:1::1]/snponly.efi" {
+		t.Fatalf("udp/4011 reply %v", reply)
+	}
+	if at < 150*time.Millisecond {
+		t.Errorf("udp/4011 answered after %s: EDK2 may not listen yet", at)
+	}
+	if cls := reply[16]; len(cls) < 15 || string(cls[6:15]) != "PXEClient" {
+		t.Errorf("vendor class %x", cls)
+	}
+}
