@@ -636,6 +636,9 @@ func (s *services) reload(load func() (config.Config, error)) {
 	if s.dhcp != nil {
 		s.dhcp.SetAllow(run.AllowList("dhcp"))
 	}
+	if s.dhcp6 != nil {
+		s.dhcp6.SetAllow(run.AllowList("dhcp"))
+	}
 	if s.api != nil {
 		s.api.SetAllow(run.AllowList("api"))
 	}

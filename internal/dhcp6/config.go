@@ -24,6 +24,7 @@ func FromConfig(cfg config.Config, r *boot.Resolver, leases lease.Store, inv fun
 		return nil, err
 	}
 	srv := NewServer(h, cfg.DHCP.Interfaces6(), log)
+	srv.SetAllow(cfg.AllowList("dhcp"))
 	srv.Events = events
 	return srv, nil
 }

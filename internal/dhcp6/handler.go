@@ -12,6 +12,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
 )
@@ -62,6 +63,10 @@ type Handler struct {
 	OfferHold     time.Duration
 	Log           *slog.Logger
 	Sightings     boot.Sightings
+	// Allow, if set, is the allow-list: dhcp.allow, else the top-level
+	// allow (the server swaps it on reload). Empty: every client of a
+	// served interface, and in authoritative mode only the served subnets.
+	Allow func() allow.List
 }
 
 // Request is one packet with where it came from.
@@ -96,6 +101,8 @@ type Result struct {
 	Relayed bool
 	// Malformed says the packet could not be parsed.
 	Malformed bool
+	// Denied says the client's link is outside the allow-list.
+	Denied bool
 	// Silent says why no reply is sent.
 	Silent string
 	// Err is a failure of ours.
@@ -133,6 +140,10 @@ func (h *Handler) Handle(req Request) (res Result) {
 	}
 	res.Type, res.Relayed = r.msg.MessageType, r.relay != nil
 	res.Client = h.clientOf(r)
+	if ok, denied := h.allowed(res.Client); !ok && why == "" {
+		res.Denied, res.Silent = true, denied
+		return res
+	}
 	var inv *boot.Inventory
 	if h.Inventory != nil {
 		inv = h.Inventory()
@@ -219,6 +230,29 @@ func (h *Handler) parse(req Request) (*request, string) {
 		return r, fmt.Sprintf("%s must not carry a server identifier", mt)
 	}
 	return r, ""
+}
+
+// allowed checks the client's link — its relay's link-address, else the
+// receiving interface's address — against the allow-list, as the IPv4
+// server checks giaddr or the interface. Before a client has an address,
+// its link is all there is to check.
+func (h *Handler) allowed(c boot.Client) (bool, string) {
+	if h.Allow == nil {
+		return true, ""
+	}
+	l := h.Allow()
+	if l.Empty() {
+		return true, ""
+	}
+	link := c.Link
+	if c.Relay.IsValid() {
+		link = c.Relay
+	}
+	if !link.IsValid() {
+		return false, "the client's link has no IPv6 address to check against the allow-list"
+	}
+	d := l.Check(link)
+	return d.Allowed, d.Reason
 }
 
 // serverAddr is the address a client fetches its boot files from.

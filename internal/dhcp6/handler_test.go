@@ -13,6 +13,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/store"
@@ -303,5 +304,28 @@ func TestSilentOnOthersAndGarbage(t *testing.T) {
 				t.Errorf("%s, %s: %+v", mode, name, res)
 			}
 		}
+	}
+}
+
+func TestAllowList(t *testing.T) {
+	h, db := newHandler(t, ModeAuthoritative)
+	list := allow.List{}
+	h.Allow = func() allow.List { return list }
+	if res := handle(h, sol(t), 547); res.Denied || res.Reply == nil {
+		t.Fatalf("empty list: %+v", res)
+	}
+	list = allow.List{Key: "dhcp.allow", Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:2::/64")}}
+	res := handle(h, sol(t), 547)
+	if !res.Denied || res.Reply != nil || res.Packet != nil {
+		t.Fatalf("a client of 2001:db8:1::/64 outside the list: %+v", res)
+	}
+	// A relayed client of the allowed link is served, and nothing of the
+	// denied one was held or stored.
+	fwd, _ := dhcpv6.EncapsulateRelay(sol(t), dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:2::1"), net.ParseIP("fe80::1"))
+	if res := h.Handle(Request{Data: fwd.ToBytes(), Iface: "br0", IfAddrs: ifAddrs, Dst: ourAddr, Port: 547}); res.Denied || res.Packet == nil {
+		t.Fatalf("relayed client of an allowed link: %+v", res)
+	}
+	if ls, _ := db.LoadLeases(); len(ls) != 0 {
+		t.Errorf("stored %v", ls)
 	}
 }

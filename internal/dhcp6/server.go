@@ -34,6 +34,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"golang.org/x/net/ipv6"
 
+	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 )
 
@@ -61,6 +62,7 @@ type Stats struct {
 	Ignored   atomic.Int64
 	Malformed atomic.Int64
 	Dropped   atomic.Int64
+	Denied    atomic.Int64 // outside the allow-list
 }
 
 // Server reads DHCPv6 packets and answers them.
@@ -75,6 +77,7 @@ type Server struct {
 	queue      chan packet
 	wg         sync.WaitGroup
 	closed     atomic.Bool
+	allow      atomic.Pointer[allow.List]
 	Stats      Stats
 	// Events, if set, gets a boot-log event per answer and per boot client
 	// left unanswered.
@@ -92,9 +95,16 @@ type packet struct {
 
 // NewServer makes a server for h on interfaces; Start opens its sockets.
 func NewServer(h *Handler, interfaces []string, log *slog.Logger) *Server {
-	return &Server{log: log, handler: h, interfaces: interfaces, bootServer: h.Mode == ModeProxy,
+	s := &Server{log: log, handler: h, interfaces: interfaces, bootServer: h.Mode == ModeProxy,
 		ifaces: map[int]string{}, queue: make(chan packet, queueDepth)}
+	s.allow.Store(&allow.List{})
+	h.Allow = func() allow.List { return *s.allow.Load() }
+	return s
 }
+
+// SetAllow replaces the allow-list (a reload); an empty one means the
+// defaults, as in Handler.Allow.
+func (s *Server) SetAllow(l allow.List) { s.allow.Store(&l) }
 
 // Start binds [::]:547, joins ff02::1:2 on each interface, and in proxy
 // mode binds [::]:4011.
@@ -223,6 +233,11 @@ func (s *Server) serve(p packet) {
 			return
 		}
 		s.log.Debug("dhcp6: malformed packet", "iface", name, "src", p.src, "len", len(p.data), "reason", res.Silent)
+		return
+	case res.Denied:
+		s.Stats.Denied.Add(1)
+		s.log.Debug("dhcp6: outside the allowed subnets", "iface", name, "src", p.src, "reason", res.Silent)
+		s.record(res, "denied")
 		return
 	case res.Err != nil:
 		s.Stats.Ignored.Add(1)
