@@ -17,6 +17,8 @@ PACKAGES=(
   shim-signed grub-efi-amd64-signed osslsigncode
   # DHCP peers
   isc-dhcp-client udhcpc isc-dhcp-relay nmap dnsmasq
+  # the IPv6 lab's router advertisements
+  radvd
   # network namespaces
   iproute2
   # image workflow: ISOs, WIMs, OpenPGP-signed sums, Authenticode peers

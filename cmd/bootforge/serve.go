@@ -29,6 +29,7 @@ import (
 	"bootforge/internal/catalog"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
+	"bootforge/internal/dhcp6"
 	"bootforge/internal/httpd"
 	"bootforge/internal/inventory"
 	"bootforge/internal/keys"
@@ -115,6 +116,7 @@ type services struct {
 	http  []*http.Server
 	files *httpd.Server
 	dhcp  *dhcp.Server
+	dhcp6 *dhcp6.Server
 	api   *api.Server
 	watch *dhcp.Watch
 	db    store.Store
@@ -310,6 +312,17 @@ func (s *services) start(ctx context.Context) error {
 				s.metrics.WatchForeignDHCP(s.watch)
 			}
 		}
+	}
+	if cfg.DHCP.V6.Mode != dhcp6.ModeOff {
+		srv, err := dhcp6.FromConfig(cfg, dhcp.NewResolver(cfg), s.metrics.Leases(s.db), s.inv.Current, sightings, s.sink(), s.log)
+		if err != nil {
+			return err
+		}
+		if err := srv.Start(); err != nil {
+			return err
+		}
+		s.dhcp6 = srv
+		attrs = append(attrs, "dhcp6", cfg.DHCP.V6.Mode, "dhcp6_on", strings.Join(srv.Addrs(), ","))
 	}
 	if cfg.API.Enabled {
 		ln, err := net.Listen("tcp", cfg.API.Listen)
@@ -626,6 +639,9 @@ func (s *services) reload(load func() (config.Config, error)) {
 	if s.dhcp != nil {
 		s.dhcp.SetAllow(run.AllowList("dhcp"))
 	}
+	if s.dhcp6 != nil {
+		s.dhcp6.SetAllow(run.AllowList("dhcp"))
+	}
 	if s.api != nil {
 		s.api.SetAllow(run.AllowList("api"))
 	}
@@ -670,6 +686,9 @@ func (s *services) shutdown(ctx context.Context) error {
 	}
 	if s.dhcp != nil {
 		s.dhcp.Close()
+	}
+	if s.dhcp6 != nil {
+		s.dhcp6.Close()
 	}
 	if s.watch != nil {
 		s.watch.Close()

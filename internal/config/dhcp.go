@@ -51,6 +51,9 @@ type DHCP struct {
 	Subnets []Subnet `yaml:"subnets"`
 	// Watch looks for other DHCP servers on the served interfaces.
 	Watch Watch `yaml:"watch"`
+	// V6 is the DHCPv6 server (internal/dhcp6), configured apart from the
+	// IPv4 one above: its own mode and /64 pools.
+	V6 DHCP6 `yaml:"v6"`
 }
 
 // Watch is the rogue-DHCP watch.
@@ -250,6 +253,7 @@ func defaultDHCP() DHCP {
 		LeaseTime:  Duration(time.Hour),
 		OfferHold:  Duration(30 * time.Second),
 		Watch:      Watch{Enabled: true},
+		V6:         DHCP6{Mode: "off"},
 		Loaders: Loaders{
 			BIOS:          "undionly.kpxe",
 			EFIx64:        "snponly.efi",
@@ -294,6 +298,7 @@ func (d *DHCP) validate(bad func(key, format string, args ...any)) {
 	if p := d.Watch.Probe.D(); p != 0 && p < 5*time.Second {
 		bad("dhcp.watch.probe", "%s: probe at most every 5s (0: passive only)", d.Watch.Probe)
 	}
+	d.V6.validate(d, bad)
 	seenIP := map[netip.Addr]string{}
 	seenMAC := map[string]string{}
 	for i, s := range d.Subnets {

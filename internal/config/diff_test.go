@@ -85,7 +85,8 @@ inventory:
 		val := map[string]string{"": "192.0.2.1", "true": "false", "false": "true"}[v]
 		if val == "" {
 			val = v + "1"
-			if key == "tftp.timeout" || key == "audit.retention" || key == "dhcp.lease_time" || key == "dhcp.offer_hold" || key == "dhcp.watch.probe" {
+			if key == "tftp.timeout" || key == "audit.retention" || key == "dhcp.lease_time" || key == "dhcp.offer_hold" || key == "dhcp.watch.probe" ||
+				key == "dhcp.v6.lease_time" {
 				val = "1h2m"
 			}
 		}

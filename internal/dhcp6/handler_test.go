@@ -1,0 +1,331 @@
+package dhcp6
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"bootforge/internal/allow"
+	"bootforge/internal/boot"
+	"bootforge/internal/dhcp/lease"
+	"bootforge/internal/store"
+)
+
+var (
+	mac      = net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
+	serverID = &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}}
+	ourAddr  = netip.MustParseAddr("2001:db8:1::1")
+	ifAddrs  = []netip.Prefix{netip.MustParsePrefix("2001:db8:1::1/64")}
+	client   = netip.MustParseAddrPort("[fe80::5054:ff:fe12:3456%br0]:546")
+)
+
+func resolver() *boot.Resolver {
+	return &boot.Resolver{
+		Loaders:     map[boot.Firmware]string{boot.FirmwareEFIx64: "snponly.efi", boot.FirmwareBIOS: "undionly.kpxe"},
+		HTTPLoaders: map[boot.Firmware]string{boot.FirmwareEFIx64: "ipxe.efi"},
+		Script:      "boot.ipxe",
+		HTTPPort:    8080,
+	}
+}
+
+func newHandler(t testing.TB, mode string) (*Handler, *store.SQLite) {
+	h := &Handler{Mode: mode, Resolver: resolver(), ServerID: serverID, OfferHold: time.Minute,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "leases.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if mode == ModeAuthoritative {
+		for _, p := range []string{"2001:db8:1::/64", "2001:db8:2::/64"} {
+			pfx := netip.MustParsePrefix(p)
+			first := pfx.Addr().As16()
+			first[14] = 1
+			last := first
+			last[15] = 0xff
+			h.Subnets = append(h.Subnets, &Subnet{
+				Pool:      NewPool(pfx, []Range{{netip.AddrFrom16(first), netip.AddrFrom16(last)}}, db, nil),
+				DNS:       []netip.Addr{pfx.Addr().Next()},
+				LeaseTime: time.Hour,
+			})
+		}
+	}
+	return h, db
+}
+
+// edk2 is a Solicit as OVMF's PXE client sends it: DUID-LLT, IA_NA, ORO
+// for options 59 and 60, arch 7, vendor class 343 "PXEClient:...".
+func edk2(t testing.TB, arch iana.Arch, class string, mods ...dhcpv6.Modifier) *dhcpv6.Message {
+	base := []dhcpv6.Modifier{
+		dhcpv6.WithArchType(arch),
+		dhcpv6.WithRequestedOptions(dhcpv6.OptionBootfileURL, dhcpv6.OptionBootfileParam),
+		dhcpv6.WithOption(&dhcpv6.OptVendorClass{EnterpriseNumber: 343, Data: [][]byte{[]byte(class)}}),
+	}
+	m, err := dhcpv6.NewSolicit(mac, append(base, mods...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func handle(h *Handler, m dhcpv6.DHCPv6, port int) Result {
+	return h.Handle(Request{Data: m.ToBytes(), Iface: "br0", IfAddrs: ifAddrs, Dst: AllServers, Src: client, Port: port})
+}
+
+// vendorClass reports the class EDK2 reads from option 16: enterprise 343,
+// and the bytes after the first item's length.
+func vendorClass(t *testing.T, m *dhcpv6.Message) string {
+	t.Helper()
+	o := m.GetOneOption(dhcpv6.OptionVendorClass)
+	if o == nil {
+		return ""
+	}
+	b := o.ToBytes()
+	if len(b) < 6 || !bytes.Equal(b[:4], []byte{0, 0, 1, 0x57}) {
+		t.Fatalf("vendor class %x: not enterprise 343", b)
+	}
+	return string(b[6:])
+}
+
+func TestProxyAdvertiseForEDK2(t *testing.T) {
+	h, _ := newHandler(t, ModeProxy)
+	sol := edk2(t, iana.EFI_X86_64, "PXEClient:Arch:00007:UNDI:003001")
+	res := handle(h, sol, 547)
+	if res.Reply == nil {
+		t.Fatalf("no reply: %s", res.Silent)
+	}
+	adv, err := dhcpv6.MessageFromBytes(res.Packet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adv.MessageType != dhcpv6.MessageTypeAdvertise || adv.TransactionID != sol.TransactionID {
+		t.Fatalf("got %s xid %v", adv.MessageType, adv.TransactionID)
+	}
+	if got := adv.Options.BootFileURL(); got != "tftp://[2001:db8:1::1]/snponly.efi" {
+		t.Errorf("boot file URL %q", got)
+	}
+	// EDK2 takes an answer without IA_NA and with class PXEClient as a
+	// proxy offer (PxeOfferTypeProxyBinl) and asks udp/4011 for the file.
+	if adv.Options.OneIANA() != nil {
+		t.Error("a proxy advertise carries an IA_NA")
+	}
+	if got := vendorClass(t, adv); got != "PXEClient" {
+		t.Errorf("vendor class %q", got)
+	}
+	if !adv.Options.ServerID().Equal(serverID) || !adv.Options.ClientID().Equal(sol.Options.ClientID()) {
+		t.Error("server or client id")
+	}
+	if res.Plan.Firmware != boot.FirmwareEFIx64 || res.Client.MAC.String() != mac.String() {
+		t.Errorf("decision %+v client %+v", res.Plan, res.Client)
+	}
+
+	// The boot-server request EDK2 sends to udp/4011 next: the client's
+	// Request without IA_NA, with our server id.
+	req, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(sol.Options.ClientID()), dhcpv6.WithServerID(serverID),
+		dhcpv6.WithArchType(iana.EFI_X86_64),
+		dhcpv6.WithOption(&dhcpv6.OptVendorClass{EnterpriseNumber: 343, Data: [][]byte{[]byte("PXEClient:Arch:00007:UNDI:003001")}}))
+	req.MessageType = dhcpv6.MessageTypeRequest
+	req.TransactionID = adv.TransactionID
+	res = handle(h, req, BootServerPort)
+	if res.Reply == nil || res.Reply.MessageType != dhcpv6.MessageTypeReply || res.URL != "tftp://[2001:db8:1::1]/snponly.efi" {
+		t.Fatalf("4011: %+v", res)
+	}
+}
+
+func TestProxyAnswersBootClientsOnly(t *testing.T) {
+	h, _ := newHandler(t, ModeProxy)
+	plain, _ := dhcpv6.NewSolicit(mac)
+	if res := handle(h, plain, 547); res.Reply != nil || res.Silent != "not a boot client" {
+		t.Errorf("plain client: %+v", res)
+	}
+	httpc := edk2(t, iana.EFI_X86_64_HTTP, "HTTPClient:Arch:00016:UNDI:003001")
+	res := handle(h, httpc, 547)
+	if res.Reply == nil || res.URL != "http://[2001:db8:1::1]:8080/ipxe.efi" || vendorClass(t, res.Reply) != "HTTPClient" {
+		t.Fatalf("HTTP client: %+v", res)
+	}
+	ipxe := edk2(t, iana.EFI_X86_64, "PXEClient:Arch:00007:UNDI:003010", dhcpv6.WithUserClass([]byte("iPXE")))
+	res = handle(h, ipxe, 547)
+	if res.URL != "http://[2001:db8:1::1]:8080/boot.ipxe" {
+		t.Fatalf("iPXE gets %q, want the script", res.URL)
+	}
+	if vendorClass(t, res.Reply) != "" {
+		t.Error("iPXE got a PXEClient class, which would send EDK2 to udp/4011")
+	}
+	// Messages a proxy leaves to the network's server.
+	renew, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(sol(t).Options.ClientID()), dhcpv6.WithArchType(iana.EFI_X86_64))
+	renew.MessageType = dhcpv6.MessageTypeRebind
+	if res := handle(h, renew, 547); res.Reply != nil {
+		t.Errorf("rebind answered in proxy mode")
+	}
+}
+
+func sol(t testing.TB) *dhcpv6.Message {
+	return edk2(t, iana.EFI_X86_64, "PXEClient:Arch:00007:UNDI:003001")
+}
+
+func TestAuthoritativeLeaseStoredBeforeReply(t *testing.T) {
+	h, db := newHandler(t, ModeAuthoritative)
+	s := sol(t)
+	res := handle(h, s, 547)
+	if res.Reply == nil || len(res.Addrs) != 1 {
+		t.Fatalf("advertise: %+v", res)
+	}
+	offered := res.Addrs[0]
+	if !h.Subnets[0].Pool.Subnet.Contains(offered) {
+		t.Fatalf("offered %s", offered)
+	}
+	if vendorClass(t, res.Reply) != "" || res.URL != "tftp://[2001:db8:1::1]/snponly.efi" {
+		t.Errorf("authoritative boot options: class %q url %q", vendorClass(t, res.Reply), res.URL)
+	}
+	if ls, _ := db.LoadLeases(); len(ls) != 0 {
+		t.Fatalf("an advertise stored %v", ls)
+	}
+	req, err := dhcpv6.NewRequestFromAdvertise(res.Reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = handle(h, req, 547)
+	if res.Reply == nil || res.Reply.MessageType != dhcpv6.MessageTypeReply || len(res.Addrs) != 1 || res.Addrs[0] != offered {
+		t.Fatalf("reply: %+v", res)
+	}
+	ia := res.Reply.Options.OneIANA()
+	if ia == nil || ia.Options.OneAddress() == nil || ia.Options.OneAddress().ValidLifetime != time.Hour {
+		t.Fatalf("IA_NA %v", ia)
+	}
+	ls, err := db.LoadLeases()
+	if err != nil || len(ls) != 1 || ls[0].IP != offered || ls[0].State != lease.Bound {
+		t.Fatalf("stored %v %v", ls, err)
+	}
+	iaid := s.Options.OneIANA().IaId
+	if !bytes.Equal(ls[0].ClientID, IAKey(s.Options.ClientID().ToBytes(), iaid)) || ls[0].MAC.String() != mac.String() {
+		t.Errorf("lease names %x / %v", ls[0].ClientID, ls[0].MAC)
+	}
+
+	// A Renew keeps the address; a Release frees it.
+	renew := *req
+	renew.MessageType = dhcpv6.MessageTypeRenew
+	renew.Options = dhcpv6.MessageOptions{}
+	renew.AddOption(req.GetOneOption(dhcpv6.OptionClientID))
+	renew.AddOption(dhcpv6.OptServerID(serverID))
+	renew.AddOption(ia)
+	if res := handle(h, &renew, 547); len(res.Addrs) != 1 || res.Addrs[0] != offered {
+		t.Fatalf("renew: %+v", res)
+	}
+	rel := renew
+	rel.MessageType = dhcpv6.MessageTypeRelease
+	if res := handle(h, &rel, 547); res.Reply == nil || res.Reply.Options.Status() == nil {
+		t.Fatalf("release: %+v", res)
+	}
+	if ls, _ := db.LoadLeases(); len(ls) != 0 {
+		t.Errorf("after release: %v", ls)
+	}
+}
+
+func TestAuthoritativeNoReplyWhenStoreFails(t *testing.T) {
+	h, db := newHandler(t, ModeAuthoritative)
+	res := handle(h, sol(t), 547)
+	req, _ := dhcpv6.NewRequestFromAdvertise(res.Reply)
+	db.Close()
+	res = handle(h, req, 547)
+	if res.Reply != nil || res.Packet != nil || res.Err == nil {
+		t.Fatalf("a Reply without a stored lease: %+v", res)
+	}
+}
+
+func TestRelayReply(t *testing.T) {
+	h, _ := newHandler(t, ModeAuthoritative)
+	link := net.ParseIP("2001:db8:2::1")
+	peer := net.ParseIP("fe80::5054:ff:fe12:3456")
+	fwd, err := dhcpv6.EncapsulateRelay(sol(t), dhcpv6.MessageTypeRelayForward, link, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd.AddOption(dhcpv6.OptInterfaceID([]byte("eth7")))
+	res := h.Handle(Request{Data: fwd.ToBytes(), Iface: "br0", IfAddrs: ifAddrs, Dst: ourAddr,
+		Src: netip.MustParseAddrPort("[2001:db8:2::1]:547"), Port: 547})
+	if res.Packet == nil {
+		t.Fatalf("no reply: %s", res.Silent)
+	}
+	out, err := dhcpv6.RelayMessageFromBytes(res.Packet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.MessageType != dhcpv6.MessageTypeRelayReply || !out.LinkAddr.Equal(link) || !out.PeerAddr.Equal(peer) {
+		t.Fatalf("relay-reply %s", out)
+	}
+	if string(out.Options.InterfaceID()) != "eth7" {
+		t.Errorf("interface-id %q", out.Options.InterfaceID())
+	}
+	inner, err := out.GetInnerMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := inner.Options.OneIANA().Options.OneAddress()
+	if a == nil || !netip.MustParsePrefix("2001:db8:2::/64").Contains(netip.AddrFrom16([16]byte(a.IPv6Addr.To16()))) {
+		t.Fatalf("address %v is not from the relay's link", a)
+	}
+	// The boot URL names the address the relay reached us at.
+	if res.URL != "tftp://[2001:db8:1::1]/snponly.efi" || res.Client.Relay.String() != "2001:db8:2::1" {
+		t.Errorf("url %q relay %v", res.URL, res.Client.Relay)
+	}
+	// A link we do not serve gets nothing.
+	fwd2, _ := dhcpv6.EncapsulateRelay(sol(t), dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:9::1"), peer)
+	if res := h.Handle(Request{Data: fwd2.ToBytes(), Iface: "br0", IfAddrs: ifAddrs, Dst: ourAddr, Port: 547}); res.Packet != nil {
+		t.Error("answered a relay of a link we do not serve")
+	}
+}
+
+func TestSilentOnOthersAndGarbage(t *testing.T) {
+	for _, mode := range []string{ModeProxy, ModeAuthoritative} {
+		h, _ := newHandler(t, mode)
+		other := &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 0, 9}}
+		req, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(sol(t).Options.ClientID()), dhcpv6.WithServerID(other),
+			dhcpv6.WithArchType(iana.EFI_X86_64))
+		req.MessageType = dhcpv6.MessageTypeRequest
+		adv := *sol(t)
+		adv.MessageType = dhcpv6.MessageTypeAdvertise
+		for name, data := range map[string][]byte{
+			"request for another server": req.ToBytes(),
+			"an advertise":               adv.ToBytes(),
+			"empty":                      nil,
+			"truncated option":           {1, 0, 0, 1, 0, 1, 0, 40, 0},
+			"relay loop":                 bytes.Repeat([]byte{12, 0}, 40),
+		} {
+			res := h.Handle(Request{Data: data, Iface: "br0", IfAddrs: ifAddrs, Dst: AllServers, Src: client, Port: 547})
+			if res.Packet != nil || res.Err != nil {
+				t.Errorf("%s, %s: %+v", mode, name, res)
+			}
+		}
+	}
+}
+
+func TestAllowList(t *testing.T) {
+	h, db := newHandler(t, ModeAuthoritative)
+	list := allow.List{}
+	h.Allow = func() allow.List { return list }
+	if res := handle(h, sol(t), 547); res.Denied || res.Reply == nil {
+		t.Fatalf("empty list: %+v", res)
+	}
+	list = allow.List{Key: "dhcp.allow", Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:2::/64")}}
+	res := handle(h, sol(t), 547)
+	if !res.Denied || res.Reply != nil || res.Packet != nil {
+		t.Fatalf("a client of 2001:db8:1::/64 outside the list: %+v", res)
+	}
+	// A relayed client of the allowed link is served, and nothing of the
+	// denied one was held or stored.
+	fwd, _ := dhcpv6.EncapsulateRelay(sol(t), dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:2::1"), net.ParseIP("fe80::1"))
+	if res := h.Handle(Request{Data: fwd.ToBytes(), Iface: "br0", IfAddrs: ifAddrs, Dst: ourAddr, Port: 547}); res.Denied || res.Packet == nil {
+		t.Fatalf("relayed client of an allowed link: %+v", res)
+	}
+	if ls, _ := db.LoadLeases(); len(ls) != 0 {
+		t.Errorf("stored %v", ls)
+	}
+}
