@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# 19 targets at 12 s, plus a build each, keep the fuzz phase under 6 minutes;
+# Every target at 12 s, plus a build each: about 6 minutes for 20 targets;
 # scripts/fuzz-long.sh runs every target for 10 minutes.
 FUZZTIME=${FUZZTIME:-12s}
 
