@@ -22,8 +22,8 @@ var ErrNoAddress = errors.New("no free address in the pool")
 // Pool hands out the addresses of one /64 to IAs. A client's IA is named
 // by its DUID and IAID together (RFC 8415 §12), which is what the lease's
 // ClientID holds; the lease's MAC is the one a link-layer DUID carries, if
-// any. Offers are held in memory; a binding is stored (PutLease returned)
-// before the Reply that carries it is built.
+// any. Offers are held in memory; a binding is claimed in the store
+// (ClaimLease won) before the Reply that carries it is built.
 type Pool struct {
 	Subnet netip.Prefix
 
@@ -158,8 +158,16 @@ func (p *Pool) Bind(ia []byte, mac net.HardwareAddr, ip netip.Addr, d time.Durat
 		return lease.Lease{}, fmt.Errorf("%s is held by another client", ip)
 	}
 	l := &lease.Lease{IP: ip, MAC: mac, ClientID: ia, Expires: now.Add(d), State: lease.Bound}
-	if err := p.store.PutLease(*l); err != nil {
+	// Claimed, not just written: on a store several servers share, the
+	// store decides who gets an address, as for DHCPv4.
+	held, won, err := p.store.ClaimLease(*l)
+	if err != nil {
 		return lease.Lease{}, fmt.Errorf("%w: %w", lease.ErrStore, err)
+	}
+	if !won {
+		h := held
+		p.byIP[ip] = &h // learnt: another server's client holds it
+		return lease.Lease{}, fmt.Errorf("%s is held by another client", ip)
 	}
 	if prev, ok := p.byIA[string(ia)]; ok && prev.IP != ip && p.byIP[prev.IP] == prev {
 		delete(p.byIP, prev.IP) // the IA moved: its old address is free

@@ -47,3 +47,38 @@ func TestPoolWalksRangesAndRunsOut(t *testing.T) {
 		t.Error("bound an address outside the ranges")
 	}
 }
+
+// Two servers' pools over one store: the second, which has not seen the
+// first's binding, offers the same address to another IA, and its bind is
+// refused by the store instead of taking the address.
+func TestPoolBindClaimedInStore(t *testing.T) {
+	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "l.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := netip.MustParseAddr
+	pfx := netip.MustParsePrefix("2001:db8:1::/64")
+	ranges := []Range{{a("2001:db8:1::10"), a("2001:db8:1::10")}}
+	one := NewPool(pfx, ranges, db, nil)
+	two := NewPool(pfx, ranges, db, nil)
+	if _, err := one.Bind([]byte("ia-a"), nil, a("2001:db8:1::10"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := two.Offer([]byte("ia-b"), nil, netip.Addr{}, time.Minute); err != nil || l.IP != a("2001:db8:1::10") {
+		t.Fatalf("second pool's offer: %v %v (it has not seen the binding)", l, err)
+	}
+	if _, err := two.Bind([]byte("ia-b"), nil, a("2001:db8:1::10"), time.Hour); err == nil {
+		t.Fatal("second pool bound an address the store gives to another IA")
+	}
+	leases, err := db.LoadLeases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases) != 1 || string(leases[0].ClientID) != "ia-a" {
+		t.Fatalf("stored leases %+v, want the first IA's only", leases)
+	}
+	if two.Holds([]byte("ia-b"), a("2001:db8:1::10")) {
+		t.Error("the second pool still thinks ia-b holds the address")
+	}
+}
