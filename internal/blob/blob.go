@@ -29,6 +29,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"bootforge/internal/durable"
 )
 
 // Algorithm is the only digest algorithm: the directory below blobs/.
@@ -169,7 +171,10 @@ func (s *Store) Remove(digest string) error {
 	if err := os.Remove(p); err != nil {
 		return err
 	}
-	return syncDir(s.blobDir())
+	if err := durable.SyncDir(s.blobDir()); err != nil {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	return nil
 }
 
 // Result is what an import stored.
@@ -249,8 +254,8 @@ func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Res
 	default:
 		return Result{}, fmt.Errorf("blob store: %w", err)
 	}
-	if err := syncDir(s.blobDir()); err != nil {
-		return Result{}, err
+	if err := durable.SyncDir(s.blobDir()); err != nil {
+		return Result{}, fmt.Errorf("blob store: %w", err)
 	}
 	return res, nil
 }
@@ -275,16 +280,4 @@ func Hash(ctx context.Context, r io.Reader) (digest string, size int64, err erro
 		return "", n, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("blob store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("blob store: sync %s: %w", dir, err)
-	}
-	return nil
 }

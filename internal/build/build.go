@@ -31,6 +31,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bootforge/internal/durable"
 	"bootforge/internal/image"
 )
 
@@ -184,7 +185,7 @@ func (b *Builder) Build(ctx context.Context, s Spec) (*Result, error) {
 	if err := os.Chmod(r.out, 0o755); err != nil {
 		return nil, err
 	}
-	if err := syncDir(r.out); err != nil {
+	if err := durable.SyncDir(r.out); err != nil {
 		return nil, err
 	}
 	// The name's directory appears with its first version, and goes
@@ -205,7 +206,7 @@ func (b *Builder) Build(ctx context.Context, s Spec) (*Result, error) {
 		}
 		return nil, err
 	}
-	if err := syncDir(nameDir); err != nil {
+	if err := durable.SyncDir(nameDir); err != nil {
 		return nil, fmt.Errorf("%s is in place in %s, but syncing its directory failed: %w", id, final, err)
 	}
 	return &Result{Dir: final, Manifest: m}, nil
@@ -398,28 +399,7 @@ func writeManifest(p string, m *image.Manifest) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return durable.WriteFile(p, append(data, '\n'), 0o644)
 }
 
 // renameNoReplace renames a directory into place unless the target

@@ -24,7 +24,6 @@ package keys
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -46,32 +45,6 @@ func Dir(dataDir, dir string) string {
 		return dir
 	}
 	return filepath.Join(dataDir, "keys")
-}
-
-// writeFile writes data to dir/name atomically with the given mode.
-func writeFile(dir, name string, data []byte, mode fs.FileMode) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, name))
 }
 
 // ensureDir makes dir with mode 0700 (and tightens an existing one).

@@ -14,6 +14,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"bootforge/internal/durable"
 )
 
 // Files of the OpenPGP key in the keys directory.
@@ -73,10 +75,10 @@ func InitOpenPGP(dir string) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if err := writeFile(dir, OpenPGPPublicFile, pubOld, 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, OpenPGPPublicFile), pubOld, 0o644); err != nil {
 		return err
 	}
-	return writeFile(dir, OpenPGPPrivateFile, sec.Bytes(), 0o600)
+	return durable.WriteFile(filepath.Join(dir, OpenPGPPrivateFile), sec.Bytes(), 0o600)
 }
 
 // LoadOpenPGP reads the private key from dir.

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"bootforge/internal/durable"
 )
 
 // The boot TLS certificate, kept in the TLS directory of data_dir.
@@ -95,10 +97,10 @@ func BootTLSCert(keysDir, dir string, addrs []net.IP, names []string, now time.T
 	// the CA's fingerprint can still see it.
 	certPEM := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
-	if err := writeFile(dir, BootKey, keyPEM, 0o600); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, BootKey), keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, false, err
 	}
-	if err := writeFile(dir, BootCert, certPEM, 0o644); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, BootCert), certPEM, 0o644); err != nil {
 		return tls.Certificate{}, false, err
 	}
 	c, err := tls.X509KeyPair(certPEM, keyPEM)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/smallstep/pkcs7"
+
+	"bootforge/internal/durable"
 )
 
 // RSABits is the size of generated RSA keys. The CA is RSA because UEFI
@@ -137,7 +139,7 @@ func Init(dir string, o InitOptions) error {
 		{CACert, caCertPEM, 0o644},
 		{SigningCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sder}), 0o644},
 	} {
-		if err := writeFile(dir, f.name, f.data, f.mode); err != nil {
+		if err := durable.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return err
 		}
 	}

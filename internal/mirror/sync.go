@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"bootforge/internal/catalog"
+	"bootforge/internal/durable"
 	"bootforge/internal/image"
 )
 
@@ -243,11 +244,11 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return false, err
 	}
-	if err := writeFile(filepath.Join(out, image.ManifestName), data); err != nil {
+	if err := durable.WriteFile(filepath.Join(out, image.ManifestName), data, 0o644); err != nil {
 		return false, err
 	}
 	if sig != nil {
-		if err := writeFile(filepath.Join(out, image.ManifestSigName), sig); err != nil {
+		if err := durable.WriteFile(filepath.Join(out, image.ManifestSigName), sig, 0o644); err != nil {
 			return false, err
 		}
 	}
@@ -278,7 +279,7 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 		}
 		done[f.SHA256] = dst
 	}
-	if err := syncTree(out); err != nil {
+	if err := durable.SyncTree(out); err != nil {
 		return false, err
 	}
 	nameDir := filepath.Dir(final)
@@ -291,7 +292,7 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	if err := os.Rename(out, final); err != nil {
 		return false, err
 	}
-	if err := syncDir(nameDir); err != nil {
+	if err := durable.SyncDir(nameDir); err != nil {
 		return false, err
 	}
 	s.logf("%s: installed (%d files, %d bytes)", id, len(m.Files), catalog.Size(m))
@@ -391,43 +392,4 @@ func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File,
 		return "", err
 	}
 	return name, nil
-}
-
-func writeFile(p string, data []byte) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// syncTree syncs every directory of a staged version, so that its entries
-// survive a crash once it is renamed into place.
-func syncTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return syncDir(p)
-		}
-		return nil
-	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
