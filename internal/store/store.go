@@ -130,12 +130,21 @@ func Open(cfg config.Config) (Store, error) {
 	return OpenAt(loc, cfg.StoreSync)
 }
 
-// OpenAt opens the store at loc; sync applies to SQLite only.
+// OpenAt opens the store at loc; sync applies to SQLite only. On an
+// error the Store is nil, not an interface holding a nil pointer.
 func OpenAt(loc Location, sync string) (Store, error) {
 	if loc.Postgres {
-		return OpenPostgres(loc.URL)
+		db, err := OpenPostgres(loc.URL)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
 	}
-	return OpenSQLite(loc.Path, sync)
+	db, err := OpenSQLite(loc.Path, sync)
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
 
 // core holds the queries both backends share. Methods on it are promoted
