@@ -245,21 +245,36 @@ func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr
 		if r, ok := p.resvIP[ip]; ok {
 			nl.Hostname = r.Hostname
 		}
+		prevIP, prevClient := p.byIP[ip], p.byClient[key]
+		p.byIP[ip] = nl // held: other offers pick around it meanwhile
+		p.byClient[key] = nl
 		if p.store.Shared() {
+			// The claim's round trip is made without the pool's lock,
+			// as Bind's is, so that one client's wait on the database
+			// does not hold up every other client of the subnet.
+			p.mu.Unlock()
 			held, won, err := p.store.ClaimLease(*nl)
+			p.mu.Lock()
+			if err != nil || !won {
+				if p.byIP[ip] == nl {
+					restore(p.byIP, ip, prevIP)
+				}
+				if p.byClient[key] == nl {
+					restore(p.byClient, key, prevClient)
+				}
+			}
 			if err != nil {
 				return Lease{}, fmt.Errorf("%w: %w", ErrStore, err)
 			}
 			if !won {
 				p.learn(held)
 				if tries < 64 {
+					now = p.now()
 					continue
 				}
 				return Lease{}, fmt.Errorf("%s: %w", ip, ErrTaken)
 			}
 		}
-		p.byIP[ip] = nl
-		p.byClient[key] = nl
 		p.byMAC[string(mac)] = nl
 		return *nl, nil
 	}
