@@ -176,8 +176,11 @@ func (r *Range) UnmarshalText(b []byte) error {
 	}
 	first, err1 := netip.ParseAddr(strings.TrimSpace(a))
 	last, err2 := netip.ParseAddr(strings.TrimSpace(z))
-	if err1 != nil || err2 != nil || first.Is4() != last.Is4() {
-		return fmt.Errorf("%q is not a range of IPv4 addresses", s)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("%q is not a range of addresses", s)
+	}
+	if first.Is4() != last.Is4() {
+		return fmt.Errorf("%q mixes an IPv4 and an IPv6 address", s)
 	}
 	if last.Less(first) {
 		return fmt.Errorf("%q: the last address is before the first", s)
