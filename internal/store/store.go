@@ -177,9 +177,15 @@ type write struct {
 type tx struct {
 	*sql.Tx
 	pg bool
+	// stmts, if set, are statements prepared on the transaction's
+	// connection, by SQL text.
+	stmts map[string]*sql.Stmt
 }
 
 func (t tx) Exec(q string, args ...any) (sql.Result, error) {
+	if st := t.stmts[q]; st != nil {
+		return t.Tx.Stmt(st).Exec(args...)
+	}
 	return t.Tx.Exec(rebind(t.pg, q), args...)
 }
 
