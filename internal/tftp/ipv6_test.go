@@ -17,7 +17,8 @@ import (
 )
 
 // startDual serves root on a dual-stack socket ([::]:0), as ":69" does.
-func startDual(t *testing.T, st Settings, files map[string][]byte) (*Server, int, *events, bootfs.FS) {
+// Each of prepare runs on the server before it serves.
+func startDual(t *testing.T, st Settings, files map[string][]byte, prepare ...func(*Server)) (*Server, int, *events, bootfs.FS) {
 	t.Helper()
 	root := t.TempDir()
 	for name, data := range files {
@@ -32,6 +33,9 @@ func startDual(t *testing.T, st Settings, files map[string][]byte) (*Server, int
 	srv := New(dir, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ev := &events{}
 	srv.Events = ev
+	for _, p := range prepare {
+		p(srv)
+	}
 	conn, err := srv.Listen("[::]:0")
 	if err != nil {
 		t.Fatalf("dual-stack listen: %v", err)

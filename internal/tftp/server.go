@@ -19,10 +19,12 @@
 //     several on a link, and a client may drop a packet from another), a
 //     link-local one scoped to the interface the request came in on.
 //   - Each transfer has its own socket (its TID) bound to the address the
-//     client asked, and its own goroutine, which waits for ACKs in a
-//     blocking recvfrom (see sock_linux.go for why not the netpoller). A
-//     window of DATA packets goes out in one sendmmsg call. A window holds
-//     at most 128 KiB, so that it fits a client's socket buffer.
+//     client asked, and its own goroutine. While there are no more
+//     transfers than processors, each waits for ACKs in a blocking
+//     recvfrom; the ones beyond wait through the netpoller (see
+//     sock_linux.go for why both). A window of DATA packets goes out in one
+//     sendmmsg call. A window holds at most 128 KiB, so that it fits a
+//     client's socket buffer. File data is read ahead in 128 KiB pieces.
 //   - A client outside the allow-list gets no answer at all, not even an
 //     ERROR packet: that would tell a scanner on a user network that a
 //     boot server is here. Its refusals are logged and recorded at most
@@ -40,6 +42,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -85,6 +88,10 @@ type Server struct {
 	Events audit.Sink
 
 	mtus sync.Map // interface index → mtuEntry
+
+	// blocking is how many transfers may wait for ACKs in blocking system
+	// calls; the ones beyond wait through the netpoller (see sock).
+	blocking int
 
 	quiet quietLog // refusals of clients not allowed, logged sparingly
 }
@@ -143,6 +150,7 @@ func New(files bootfs.FS, s Settings, log *slog.Logger) *Server {
 		log:       log,
 		active:    map[netip.AddrPort]*transfer{},
 		perClient: map[netip.Addr]int{},
+		blocking:  runtime.GOMAXPROCS(0),
 	}
 	srv.Update(files, s)
 	return srv
@@ -260,7 +268,11 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 		rd.reply(appendError(nil, errUndefined, busy), in)
 		return
 	}
-	t := &transfer{srv: s, req: req, in: in, settings: st, files: files}
+	// The first few transfers wait in blocking calls, the lowest latency
+	// and CPU per ACK; beyond one per processor, threads waiting for ACKs
+	// would only fight over the processors, so the rest use the netpoller.
+	poll := len(s.active) >= s.blocking
+	t := &transfer{srv: s, req: req, in: in, settings: st, files: files, poll: poll}
 	s.active[in.src] = t
 	s.perClient[in.src.Addr()]++
 	s.wg.Add(1)

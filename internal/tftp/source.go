@@ -17,21 +17,63 @@ type source interface {
 	acked(n uint64)
 }
 
-// octetSource reads the file as it is.
+// octetSource reads the file as it is, through a read-ahead buffer: a
+// lockstep transfer asks for one 512-byte block per ACK, and a pread per
+// block would be a third system call beside the ACK's recvfrom and the
+// block's sendto (atftpd reads through stdio for the same reason). A resent
+// window starts at or after the buffer's start, so it is served from the
+// buffer too.
 type octetSource struct {
 	r       io.ReaderAt
 	blksize int
+
+	buf []byte // file bytes from off; shorter than its capacity only at the end of the file
+	off int64
+	eof bool // the file ends at off+len(buf)
 }
 
-func (octetSource) acked(uint64) {}
+// readAhead is the most a source reads from the file at once.
+const readAhead = 128 << 10
 
-func (s octetSource) read(buf []byte, first uint64) (int, error) {
+func newOctetSource(r io.ReaderAt, blksize int) *octetSource {
+	return &octetSource{r: r, blksize: blksize, buf: make([]byte, 0, max(readAhead, blksize))}
+}
+
+func (*octetSource) acked(uint64) {}
+
+func (s *octetSource) read(buf []byte, first uint64) (int, error) {
 	off := int64(first-1) * int64(s.blksize)
-	n, err := s.r.ReadAt(buf, off)
-	if errors.Is(err, io.EOF) {
-		err = nil
+	end := s.off + int64(len(s.buf))
+	if off < s.off || off+int64(len(buf)) > end && !s.eof {
+		if err := s.fill(off, len(buf)); err != nil {
+			return 0, err
+		}
+		end = s.off + int64(len(s.buf))
 	}
-	return n, err
+	if off >= end {
+		return 0, nil
+	}
+	return copy(buf, s.buf[off-s.off:]), nil
+}
+
+// fill reads the file from off into the buffer, at least want bytes unless
+// the file ends first.
+func (s *octetSource) fill(off int64, want int) error {
+	if want > cap(s.buf) {
+		s.buf = make([]byte, 0, want)
+	}
+	b := s.buf[:cap(s.buf)]
+	n, err := s.r.ReadAt(b, off)
+	s.buf, s.off, s.eof = b[:n], off, false
+	switch {
+	case n == len(b):
+		return nil
+	case err == nil || errors.Is(err, io.EOF):
+		s.eof = true // ReaderAt returns a short read only with an error
+		return nil
+	default:
+		return err
+	}
 }
 
 // netasciiSource converts LF to CR LF and CR to CR NUL (RFC 764) as it reads.

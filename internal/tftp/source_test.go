@@ -102,9 +102,43 @@ func TestOctetSource(t *testing.T) {
 		in[i] = byte(i)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	got := readAll(t, octetSource{r: bytes.NewReader(in), blksize: 512}, 512, 4, rng)
+	got := readAll(t, newOctetSource(bytes.NewReader(in), 512), 512, 4, rng)
 	if !bytes.Equal(got, in) {
 		t.Fatal("octet source differs")
+	}
+}
+
+// countingReader counts ReadAt calls.
+type countingReader struct {
+	r     *bytes.Reader
+	calls int
+}
+
+func (c *countingReader) ReadAt(b []byte, off int64) (int, error) {
+	c.calls++
+	return c.r.ReadAt(b, off)
+}
+
+// TestOctetSourceReadAhead crosses many read-ahead buffers, with resends,
+// at sizes that end inside a block and exactly on a block boundary (an
+// empty final block), and checks that the file is read in large pieces.
+func TestOctetSourceReadAhead(t *testing.T) {
+	for _, size := range []int{0, 1, 512, 3*readAhead + 777, 4 * readAhead, 1468 * 300} {
+		for _, bw := range [][2]int{{512, 1}, {1468, 16}, {8192, 16}} {
+			in := make([]byte, size)
+			rng := rand.New(rand.NewPCG(uint64(size), uint64(bw[0])))
+			for i := range in {
+				in[i] = byte(rng.Uint32())
+			}
+			cr := &countingReader{r: bytes.NewReader(in)}
+			got := readAll(t, newOctetSource(cr, bw[0]), bw[0], bw[1], rng)
+			if !bytes.Equal(got, in) {
+				t.Fatalf("size %d blksize %d window %d: data differs", size, bw[0], bw[1])
+			}
+			if limit := 2 + 2*size/readAhead; cr.calls > limit {
+				t.Errorf("size %d blksize %d: %d reads of the file, want at most %d", size, bw[0], cr.calls, limit)
+			}
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ type transfer struct {
 	in       inbound
 	settings Settings
 	files    bootfs.FS
+	poll     bool // wait through the netpoller, not in blocking calls (see sock)
 
 	mu   sync.Mutex
 	sock *sock
@@ -60,6 +61,9 @@ func (t *transfer) run() {
 		"client", t.in.src, "file", t.req.filename, "mode", t.req.mode,
 		"bytes", res.bytes, "blksize", res.blksize, "windowsize", res.window,
 		"duration", took.Round(time.Microsecond), "result", res.outcome,
+	}
+	if t.poll {
+		attrs = append(attrs, "wait", "netpoller")
 	}
 	if s.Events != nil {
 		name := t.req.filename
@@ -133,7 +137,7 @@ func (t *transfer) serve() result {
 
 	p, oack := negotiate(t.req.options, t.req.mode, size, t.blockLimit(), t.settings.MaxWindowSize)
 	res.blksize, res.window = p.blksize, p.window
-	var src source = octetSource{r: f, blksize: p.blksize}
+	var src source = newOctetSource(f, p.blksize)
 	if t.req.mode == "netascii" {
 		src = newNetasciiSource(f, p.blksize)
 	}
@@ -169,7 +173,7 @@ func (t *transfer) open() error {
 	if local.IsMulticast() || local == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		local = netip.Addr{} // a broadcast request: answer from any address
 	}
-	sk, err := openSock(local, t.in.src, t.in.ifindex)
+	sk, err := openSock(local, t.in.src, t.in.ifindex, t.poll)
 	if err != nil {
 		return err
 	}

@@ -1135,74 +1135,121 @@ func TestTFTPLargeWindowRecovery(t *testing.T) {
 		text.WriteString([]string{"\n", "\r", "\r\n"}[i%3])
 	}
 	tfWriteFile(t, root, "big.txt", text.Bytes())
-	s := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n"})
+	// Two servers: one whose transfers wait for ACKs in blocking calls, and
+	// one that has a transfer running on its only processor
+	// (GOMAXPROCS=1), so that the next ones wait through the netpoller.
+	blocking := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n"})
+	netpoller := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n", Env: []string{"GOMAXPROCS=1"}})
+	tfHold(t, netpoller.TFTPAddr, "big.bin")
 
-	for _, mode := range []string{"octet", "netascii"} {
-		for _, scenario := range []string{"lost-window", "ack-mid-window"} {
-			t.Run(mode+"-"+scenario, func(t *testing.T) {
-				name, want := "big.bin", payload
-				if mode == "netascii" {
-					name, want = "big.txt", text.Bytes()
-				}
-				cl := newTFClient(t)
-				cl.conn.SetReadBuffer(8 << 20)
-				cl.send(s.TFTPAddr, tfRRQ(name, mode, "blksize", "16384", "windowsize", "8"))
-				p := cl.mustRecv(3*time.Second, "OACK")
-				if p.op != tfOpOACK || p.opts["blksize"] != "16384" || p.opts["windowsize"] != "8" {
-					t.Fatalf("want OACK blksize 16384 windowsize 8, got %s", p)
-				}
-				tid := p.from
-				cl.sendAddr(tid, tfACK(0))
-				var data []byte
-				var next uint16
-				switch scenario {
-				case "lost-window":
-					// ACK nothing; the server must resend from DATA 1.
-					seen := 0
-					deadline := time.Now().Add(3 * time.Second)
-					for seen < 2 {
-						p, ok := cl.recv(time.Until(deadline))
-						if !ok {
-							t.Fatalf("%s: no ACK for the first window, and DATA 1 was not resent within 3 s; server log: %s",
-								mode, tfTransferLine(s, cl.port()))
-						}
-						if p.op != tfOpDATA {
-							t.Fatalf("want DATA, got %s", p)
-						}
-						if p.block == 1 {
-							seen++
-							if seen == 2 {
-								data, next = append([]byte{}, p.data...), 2
+	for _, wait := range []string{"blocking", "netpoller"} {
+		s := map[string]*Server{"blocking": blocking, "netpoller": netpoller}[wait]
+		for _, mode := range []string{"octet", "netascii"} {
+			for _, scenario := range []string{"lost-window", "ack-mid-window"} {
+				t.Run(wait+"-"+mode+"-"+scenario, func(t *testing.T) {
+					name, want := "big.bin", payload
+					if mode == "netascii" {
+						name, want = "big.txt", text.Bytes()
+					}
+					cl := newTFClient(t)
+					cl.conn.SetReadBuffer(8 << 20)
+					cl.send(s.TFTPAddr, tfRRQ(name, mode, "blksize", "16384", "windowsize", "8"))
+					p := cl.mustRecv(3*time.Second, "OACK")
+					if p.op != tfOpOACK || p.opts["blksize"] != "16384" || p.opts["windowsize"] != "8" {
+						t.Fatalf("want OACK blksize 16384 windowsize 8, got %s", p)
+					}
+					tid := p.from
+					cl.sendAddr(tid, tfACK(0))
+					var data []byte
+					var next uint16
+					switch scenario {
+					case "lost-window":
+						// ACK nothing; the server must resend from DATA 1.
+						seen := 0
+						deadline := time.Now().Add(3 * time.Second)
+						for seen < 2 {
+							p, ok := cl.recv(time.Until(deadline))
+							if !ok {
+								t.Fatalf("%s: no ACK for the first window, and DATA 1 was not resent within 3 s; server log: %s",
+									mode, tfTransferLine(s, cl.port()))
+							}
+							if p.op != tfOpDATA {
+								t.Fatalf("want DATA, got %s", p)
+							}
+							if p.block == 1 {
+								seen++
+								if seen == 2 {
+									data, next = append([]byte{}, p.data...), 2
+								}
 							}
 						}
-					}
-				case "ack-mid-window":
-					// Take DATA 1 and 2, then ACK 2 as a receiver that saw
-					// a gap would: the next window starts at DATA 3.
-					for b := uint16(1); b <= 2; b++ {
-						p := cl.mustRecv(3*time.Second, fmt.Sprintf("DATA %d", b))
-						if p.op != tfOpDATA || p.block != b {
-							t.Fatalf("want DATA %d, got %s", b, p)
+					case "ack-mid-window":
+						// Take DATA 1 and 2, then ACK 2 as a receiver that saw
+						// a gap would: the next window starts at DATA 3.
+						for b := uint16(1); b <= 2; b++ {
+							p := cl.mustRecv(3*time.Second, fmt.Sprintf("DATA %d", b))
+							if p.op != tfOpDATA || p.block != b {
+								t.Fatalf("want DATA %d, got %s", b, p)
+							}
+							data = append(data, p.data...)
 						}
-						data = append(data, p.data...)
+						cl.sendAddr(tid, tfACK(2))
+						next = 3
 					}
-					cl.sendAddr(tid, tfACK(2))
-					next = 3
+					data, err := cl.receiveRest(tid, 16384, 8, next, data)
+					if err != nil {
+						t.Fatalf("%s %s: %v; server log: %s", mode, scenario, err, tfTransferLine(s, cl.port()))
+					}
+					if mode == "netascii" {
+						data = tfFromNetascii(t, data)
+					}
+					if !bytes.Equal(data, want) {
+						t.Fatalf("%s %s: got %d bytes (sha256 %s), want %d (sha256 %s)", mode, scenario,
+							len(data), tfSHA(data), len(want), tfSHA(want))
+					}
+					line := tfTransferLine(s, cl.port())
+				for deadline := time.Now().Add(5 * time.Second); !strings.Contains(line, "result=") && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+					line = tfTransferLine(s, cl.port())
 				}
-				data, err := cl.receiveRest(tid, 16384, 8, next, data)
-				if err != nil {
-					t.Fatalf("%s %s: %v; server log: %s", mode, scenario, err, tfTransferLine(s, cl.port()))
-				}
-				if mode == "netascii" {
-					data = tfFromNetascii(t, data)
-				}
-				if !bytes.Equal(data, want) {
-					t.Fatalf("%s %s: got %d bytes (sha256 %s), want %d (sha256 %s)", mode, scenario,
-						len(data), tfSHA(data), len(want), tfSHA(want))
-				}
-			})
+					if got := strings.Contains(line, "wait=netpoller"); got != (wait == "netpoller") {
+						t.Fatalf("want a transfer that waits with %s; its log line: %s", wait, line)
+					}
+				})
+			}
 		}
 	}
+}
+
+// tfHold keeps a lockstep transfer of name running until the test ends,
+// acknowledging a block every 100 ms.
+func tfHold(t *testing.T, server, name string) {
+	t.Helper()
+	cl := newTFClient(t)
+	cl.send(server, tfRRQ(name, "octet"))
+	first := cl.mustRecv(3*time.Second, "DATA 1 of the held transfer")
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	t.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		p := first
+		for {
+			select {
+			case <-done:
+				// End the transfer, so that the server stops at once.
+				cl.sendAddr(p.from, append([]byte{0, tfOpERROR, 0, 0}, "test over\x00"...))
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			cl.sendAddr(p.from, tfACK(p.block))
+			next, ok := cl.recv(2 * time.Second)
+			if !ok || next.op != tfOpDATA {
+				return
+			}
+			p = next
+		}
+	}()
 }
 
 // tfTransferLine returns the server's transfer log line for a client port,
