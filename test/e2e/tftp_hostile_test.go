@@ -1208,10 +1208,10 @@ func TestTFTPLargeWindowRecovery(t *testing.T) {
 							len(data), tfSHA(data), len(want), tfSHA(want))
 					}
 					line := tfTransferLine(s, cl.port())
-				for deadline := time.Now().Add(5 * time.Second); !strings.Contains(line, "result=") && time.Now().Before(deadline); {
-					time.Sleep(20 * time.Millisecond)
-					line = tfTransferLine(s, cl.port())
-				}
+					for deadline := time.Now().Add(5 * time.Second); !strings.Contains(line, "result=") && time.Now().Before(deadline); {
+						time.Sleep(20 * time.Millisecond)
+						line = tfTransferLine(s, cl.port())
+					}
 					if got := strings.Contains(line, "wait=netpoller"); got != (wait == "netpoller") {
 						t.Fatalf("want a transfer that waits with %s; its log line: %s", wait, line)
 					}
