@@ -260,8 +260,8 @@ SERVERS=(bootforge atftpd tftpd-hpa dnsmasq)
 declare -A HOST PORT PID
 
 start_bootforge() {
-  local port http https
-  free_port port; free_port http; free_port https
+  local port http https api
+  free_port port; free_port http; free_port https; free_port api
   cat >"$WORK/bootforge.yaml" <<EOF
 tftp:
   max_window_size: 64
@@ -269,6 +269,8 @@ tftp:
   max_transfers: $((CAP > 1000 ? CAP : 1000))
 http:
   access_log: false
+api:
+  listen: 127.0.0.1:$api # its default 127.0.0.1:9090 may be taken
 EOF
   "$BF" --config "$WORK/bootforge.yaml" --log-level info serve --root "$ROOT" --data-dir "$WORK/data" \
     --tftp-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$http" --https-addr "127.0.0.1:$https" \
@@ -346,7 +348,6 @@ done
 # ---------------------------------------------------------------- single transfers
 
 CASES=("512" "1468" "8192" "1468 w16" "1468 w64")
-# shellcheck disable=SC2034 # read through a nameref in the report
 declare -A RESULT  # "$server|$case" -> median seconds (or FAIL)
 declare -A SAMPLES # "$server|$case" -> "t1 t2 t3"
 declare -A FAILS   # "$server|$case" -> failed repetitions
@@ -385,6 +386,7 @@ for s in "${SERVERS[@]}"; do
     key="$s|$c"
     # shellcheck disable=SC2086
     m=$(median ${SAMPLES[$key]:-})
+    # shellcheck disable=SC2034 # read through a nameref in the report
     RESULT[$key]=${m:-FAIL}
   done
 done
@@ -392,14 +394,18 @@ done
 # ---------------------------------------------------------------- concurrency
 
 declare -A CONC_WALL CONC_FAIL CONC_SLOWEST CONC_P50 CONC_P99 # "$server|$clients" -> one value per round
-HPA_CHILD_HWM=""                                              # kB, largest tftpd-hpa transfer process seen
+HPA_CHILD_HWM="" HPA_CHILD_MOST="" HPA_CHILD_SAMPLES="" # largest tftpd-hpa transfer process seen (kB), ...
 
 # sample_children PPID STOPFILE OUTFILE: until STOPFILE exists, every 0.2 s,
-# the largest VmHWM (kB) among PPID's child processes; writes the maximum.
+# the largest VmHWM (kB) among PPID's child processes; writes
+# "max_kB most_children_at_once samples".
 sample_children() {
-  local ppid=$1 stop=$2 out=$3 max=0 kids v
+  local ppid=$1 stop=$2 out=$3 max=0 kids v most=0 samples=0 k
   while [[ ! -e $stop ]]; do
     kids=$(cat "/proc/$ppid/task/$ppid/children" 2>/dev/null || true)
+    samples=$((samples + 1))
+    k=$(wc -w <<<"$kids")
+    ((k > most)) && most=$k
     if [[ -n $kids ]]; then
       # shellcheck disable=SC2086 # one path per child pid
       v=$(printf '/proc/%s/status\n' $kids | xargs cat 2>/dev/null | awk '$1 == "VmHWM:" && $2 > m { m = $2 } END { print m + 0 }' || true)
@@ -407,12 +413,13 @@ sample_children() {
     fi
     sleep 0.2
   done
-  echo "$max" >"$out"
+  echo "$max $most $samples" >"$out"
 }
 
 # conc_round SERVER N ROUND: N clients at once; prints
-# "wall failed slowest p50 p99 child_hwm_kB" (seconds; p50/p99 over the N
-# per-client durations, failed clients included; child_hwm only when sampled).
+# "wall failed slowest p50 p99 CHILD" (seconds; p50/p99 over the N
+# per-client durations, failed clients included; CHILD is "-", or when
+# tftpd-hpa's children were sampled, sample_children's "kB most samples").
 conc_round() {
   local s=$1 n=$2 r=$3 dir=$WORK/out/conc.$1.$2.$3 lock ino i t0 deadline ready_at=0 waiting=0 ready
   local failed=0 rc start sampler="" child="" wall slowest p50 p99
@@ -504,8 +511,12 @@ for n in "${CLIENT_COUNTS[@]}"; do
       CONC_SLOWEST[$key]="${CONC_SLOWEST[$key]:-} $slowest"
       CONC_P50[$key]="${CONC_P50[$key]:-} $p50"
       CONC_P99[$key]="${CONC_P99[$key]:-} $p99"
-      [[ $child != - ]] && HPA_CHILD_HWM=$child
-      log "concurrency $n x ${SMALL_KIB}KiB round $r $s: wall=${wall}s failed=$failed p50=${p50}s p99=${p99}s slowest_client=${slowest}s server_cpu=${cpu}s$([[ $child == - ]] || echo " largest_child_VmHWM=${child}kB")"
+      extra=""
+      if [[ $child != - ]]; then
+        read -r HPA_CHILD_HWM HPA_CHILD_MOST HPA_CHILD_SAMPLES <<<"$child"
+        extra=" largest_child_VmHWM=${HPA_CHILD_HWM}kB (most children at once $HPA_CHILD_MOST, $HPA_CHILD_SAMPLES samples)"
+      fi
+      log "concurrency $n x ${SMALL_KIB}KiB round $r $s: wall=${wall}s failed=$failed p50=${p50}s p99=${p99}s slowest_client=${slowest}s server_cpu=${cpu}s$extra"
       sleep 1
     done
   done
@@ -647,7 +658,7 @@ SINGLE_COLS="| bs 512 | bs 1468 | bs 8192 | bs 1468 ws 16 | bs 1468 ws 64 |"
     note=""
     if [[ $s == tftpd-hpa ]]; then
       note="parent (listener) only: it forks one process per transfer"
-      [[ -n $HPA_CHILD_HWM ]] && note+="; largest transfer process sampled in round 1 of $MAXC clients: $(mib "$HPA_CHILD_HWM") MiB"
+      [[ -z $HPA_CHILD_HWM ]] || note+="; largest transfer process in round 1 of $MAXC clients: $(mib "$HPA_CHILD_HWM") MiB (sampled every 0.2 s: $HPA_CHILD_SAMPLES samples, up to $HPA_CHILD_MOST transfer processes at once)"
     fi
     echo "| $s | $(mib "${HWM[$s]}") | $note |"
   done
