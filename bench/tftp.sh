@@ -658,7 +658,11 @@ SINGLE_COLS="| bs 512 | bs 1468 | bs 8192 | bs 1468 ws 16 | bs 1468 ws 64 |"
     note=""
     if [[ $s == tftpd-hpa ]]; then
       note="parent (listener) only: it forks one process per transfer"
-      [[ -z $HPA_CHILD_HWM ]] || note+="; largest transfer process in round 1 of $MAXC clients: $(mib "$HPA_CHILD_HWM") MiB (sampled every 0.2 s: $HPA_CHILD_SAMPLES samples, up to $HPA_CHILD_MOST transfer processes at once)"
+      if [[ ${HPA_CHILD_MOST:-0} -gt 0 ]]; then
+        note+="; largest transfer process in round 1 of $MAXC clients: $(mib "$HPA_CHILD_HWM") MiB (sampled every 0.2 s: $HPA_CHILD_SAMPLES samples, up to $HPA_CHILD_MOST transfer processes at once)"
+      elif [[ -n $HPA_CHILD_SAMPLES ]]; then
+        note+="; the sampler saw no transfer process in round 1 of $MAXC clients ($HPA_CHILD_SAMPLES samples)"
+      fi
     fi
     echo "| $s | $(mib "${HWM[$s]}") | $note |"
   done
