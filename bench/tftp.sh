@@ -499,7 +499,10 @@ conc_round() {
 
 for n in "${CLIENT_COUNTS[@]}"; do
   for r in $(seq "$CONC_ROUNDS"); do
-    for s in "${SERVERS[@]}"; do # interleaved, as above
+    # interleaved, as above, and the order rotates each round, so that no
+    # server always goes first (right after the single transfers or a rest)
+    k=$(((r - 1) % ${#SERVERS[@]}))
+    for s in "${SERVERS[@]:k}" "${SERVERS[@]:0:k}"; do
       key="$s|$n"
       c0=$(cpu_ns "$s" "${PID[$s]}")
       read -r wall failed slowest p50 p99 child < <(conc_round "$s" "$n" "$r")
