@@ -3,16 +3,19 @@
 # side in one run on this machine, all driven by the atftp client over
 # loopback.
 #
-#   bench/tftp.sh                  # full run (about 5 minutes)
-#   REPS=1 CONC_ROUNDS=1 bench/tftp.sh   # quicker, noisier
+#   bench/tftp.sh                  # full run (about 10-15 minutes; estimate printed at start)
+#   REPS=1 CONC_ROUNDS=1 BIG_MIB=8 CLIENTS="20 50" bench/tftp.sh   # smoke test
 #
 # Measures (see bench/README.md):
 #   - one 64 MiB transfer at blksize 512, 1468, 8192 and at 1468 with
-#     windowsize 16 and 64; REPS (3) repetitions, median seconds;
-#   - CLIENTS (200) atftp clients fetching a 1 MiB file at once (blksize
-#     1468), released together by a lock; wall time from release to the last
-#     client's exit, and failed transfers (non-zero exit or wrong SHA-256);
-#     CONC_ROUNDS (3) rounds, median wall time, failures summed.
+#     windowsize 16 and 64; REPS (5) repetitions, median (min-max) seconds
+#     and server CPU seconds;
+#   - for each N in CLIENTS ("200 500"): N atftp clients fetching a 1 MiB
+#     file at once (blksize 1468), released together by a lock; wall time
+#     from release to the last client's exit, per-client p50 and p99,
+#     slowest client, and failed transfers (non-zero exit or wrong SHA-256);
+#     CONC_ROUNDS (5) rounds, median (min-max) over rounds, failures summed;
+#   - peak RSS (VmHWM) of each server process, read after the last test.
 #
 # atftpd and tftpd-hpa conflict as Debian packages (both ship in.tftpd), so
 # neither is installed: both .debs are fetched with `apt-get download` into a
@@ -29,13 +32,23 @@
 #   KEEP_WORK=1    keep the temporary work directory
 set -euo pipefail
 
-REPS=${REPS:-3}
-CLIENTS=${CLIENTS:-200}
-CONC_ROUNDS=${CONC_ROUNDS:-3}
+REPS=${REPS:-5}
+CLIENTS=${CLIENTS:-200 500} # a list: one concurrency test per client count
+CONC_ROUNDS=${CONC_ROUNDS:-5}
 BIG_MIB=${BIG_MIB:-64}
 SMALL_KIB=${SMALL_KIB:-1024}
 SINGLE_TIMEOUT=${SINGLE_TIMEOUT:-300} # seconds, one 64 MiB transfer
 CONC_TIMEOUT=${CONC_TIMEOUT:-120}     # seconds, one client of the concurrency test
+
+read -r -a CLIENT_COUNTS <<<"$CLIENTS"
+((${#CLIENT_COUNTS[@]})) || { echo "CLIENTS is empty" >&2; exit 1; }
+MAXC=0
+for n in "${CLIENT_COUNTS[@]}"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "CLIENTS: not a positive number: $n" >&2; exit 1; }
+  ((n > MAXC)) && MAXC=$n
+done
+# concurrency caps of the servers, from the largest client count (+ warm-up slack)
+CAP=$((MAXC + 56))
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -51,6 +64,22 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_START=$(loadavg)
 if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
   log "WARNING: load average is $LOAD_START on $(nproc) cores; other work will skew the figures"
+fi
+
+# Rough run time, from earlier runs on 2 cores: per repetition the five
+# single cases take about 6 s per 64 MiB per server plus 0.5 s of checks per
+# transfer; a concurrency round about 1.5 s plus 25 ms per client per MiB.
+EST=$(awk -v reps="$REPS" -v big="$BIG_MIB" -v rounds="$CONC_ROUNDS" -v kib="$SMALL_KIB" -v cl="$CLIENTS" 'BEGIN {
+  single = reps * 4 * (6 * big / 64 + 5 * 0.5)
+  n = split(cl, c, " "); conc = 0
+  for (i = 1; i <= n; i++) conc += rounds * 4 * (1.5 + 1 + c[i] * (0.01 + 0.025 * kib / 1024))
+  printf "about %.0f min (single transfers %.0f s, concurrency %.0f s)", (single + conc + 20) / 60, single, conc }')
+log "REPS=$REPS BIG_MIB=$BIG_MIB CLIENTS=\"$CLIENTS\" CONC_ROUNDS=$CONC_ROUNDS SMALL_KIB=$SMALL_KIB: estimate $EST"
+
+# the servers and MAXC clients need file descriptors (dnsmasq caps --tftp-max
+# at what its limit allows)
+if (($(ulimit -n) < 4 * MAXC + 1024)); then
+  ulimit -n "$(($(ulimit -Hn) < 4 * MAXC + 1024 ? $(ulimit -Hn) : 4 * MAXC + 1024))" 2>/dev/null || true
 fi
 
 for tool in atftp dnsmasq ss flock sha256sum dpkg-deb apt-get timeout awk; do
@@ -84,7 +113,7 @@ ROOT=$WORK/root
 # ---------------------------------------------------------------- helpers
 
 # in_use PORT [PROTO]: is anything listening on PORT (any address)?
-in_use() { [[ -n $(ss -Hln${2:-tu} "sport = :$1" 2>/dev/null) ]]; }
+in_use() { [[ -n $(ss -Hln"${2:-tu}" "sport = :$1" 2>/dev/null) ]]; }
 
 # free_port VAR: sets VAR to a port nobody listens on (TCP or UDP) and that
 # this run has not handed out yet.
@@ -146,7 +175,22 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 median() {
   (($#)) || { echo ""; return; }
   printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
-    if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+    if (NR % 2) printf "%.3f", a[(NR + 1) / 2]; else printf "%.3f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+# stats DECIMALS VALUES...: "median (min–max)" ("" if none)
+stats() {
+  local d=$1
+  shift
+  (($#)) || { echo ""; return; }
+  printf '%s\n' "$@" | sort -g | awk -v d="$d" '{ a[NR] = $1 } END {
+    m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    f = "%." d "f"
+    printf f " (" f "–" f ")", m, a[1], a[NR] }'
+}
+# vmhwm PID: peak resident set size (VmHWM) in kB, "" if unreadable
+vmhwm() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
+mib() {
+  if [[ -n $1 ]]; then awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; else echo "n/a"; fi
 }
 
 # ---------------------------------------------------------------- peers
@@ -191,6 +235,9 @@ LD_LIBRARY_PATH=$PEER_LD "$ATFTPD" --version >/dev/null 2>&1 || die "atftpd from
 
 if [[ -n ${BOOTFORGE_BIN:-} ]]; then
   BF=$BOOTFORGE_BIN
+  # the binary's own commit, when it was built with VCS stamping
+  bin_rev=$(go version -m "$BF" 2>/dev/null | awk '$2 == "vcs.revision" { r = substr($3, 1, 12) } $2 == "vcs.modified" && $3 == "true" { d = "-dirty" } END { if (r != "") print r d }' || true)
+  REV="${bin_rev:-unknown} (BOOTFORGE_BIN=$BF; work tree $REV)"
 else
   BF=$WORK/bootforge
   log "building bootforge"
@@ -213,15 +260,17 @@ SERVERS=(bootforge atftpd tftpd-hpa dnsmasq)
 declare -A HOST PORT PID
 
 start_bootforge() {
-  local port http https
-  free_port port; free_port http; free_port https
+  local port http https api
+  free_port port; free_port http; free_port https; free_port api
   cat >"$WORK/bootforge.yaml" <<EOF
 tftp:
   max_window_size: 64
-  max_per_client: $((CLIENTS + 56))
-  max_transfers: 1000
+  max_per_client: $CAP
+  max_transfers: $((CAP > 1000 ? CAP : 1000))
 http:
   access_log: false
+api:
+  listen: 127.0.0.1:$api # its default 127.0.0.1:9090 may be taken
 EOF
   "$BF" --config "$WORK/bootforge.yaml" --log-level info serve --root "$ROOT" --data-dir "$WORK/data" \
     --tftp-addr "127.0.0.1:$port" --http-addr "127.0.0.1:$http" --https-addr "127.0.0.1:$https" \
@@ -231,9 +280,9 @@ EOF
 
 start_atftpd() {
   local port; free_port port
-  # --maxthread: its default of 100 would refuse half of the 200 clients.
+  # --maxthread: its default of 100 would refuse most of the clients.
   LD_LIBRARY_PATH=$PEER_LD "$ATFTPD" --daemon --no-fork --bind-address 127.0.0.1 --port "$port" --user root --group root \
-    --maxthread $((CLIENTS + 56)) --logfile "$WORK/logs/atftpd.log" "$ROOT" >"$WORK/logs/atftpd.out" 2>&1 &
+    --maxthread "$CAP" --logfile "$WORK/logs/atftpd.log" "$ROOT" >"$WORK/logs/atftpd.out" 2>&1 &
   PID[atftpd]=$!; HOST[atftpd]=127.0.0.1; PORT[atftpd]=$port
 }
 
@@ -256,10 +305,10 @@ start_dnsmasq() {
     if ! ss -Hlnu "sport = :69" | grep -qF "$x:69"; then addr=$x; break; fi
   done
   [[ -n $addr ]] || die "no free 127.0.0.X:69 for dnsmasq"
-  # --tftp-max: its default of 50 would refuse most of the 200 clients.
+  # --tftp-max: its default of 50 would refuse most of the clients.
   dnsmasq --no-daemon --conf-file=/dev/null --port=0 --enable-tftp --tftp-root="$ROOT" \
     --listen-address="$addr" --bind-interfaces --user=root --group=root --pid-file= \
-    --tftp-max=$((CLIENTS + 56)) --log-facility="$WORK/logs/dnsmasq.log" >"$WORK/logs/dnsmasq.out" 2>&1 &
+    --tftp-max="$CAP" --log-facility="$WORK/logs/dnsmasq.log" >"$WORK/logs/dnsmasq.out" 2>&1 &
   PID[dnsmasq]=$!; HOST[dnsmasq]=$addr; PORT[dnsmasq]=69
 }
 
@@ -337,22 +386,51 @@ for s in "${SERVERS[@]}"; do
     key="$s|$c"
     # shellcheck disable=SC2086
     m=$(median ${SAMPLES[$key]:-})
+    # shellcheck disable=SC2034 # read through a nameref in the report
     RESULT[$key]=${m:-FAIL}
   done
 done
 
 # ---------------------------------------------------------------- concurrency
 
-declare -A CONC_WALL CONC_FAIL CONC_SLOWEST
-# conc_round SERVER ROUND: prints "wall failed slowest_client"
+declare -A CONC_WALL CONC_FAIL CONC_SLOWEST CONC_P50 CONC_P99 # "$server|$clients" -> one value per round
+HPA_CHILD_HWM="" HPA_CHILD_MOST="" HPA_CHILD_SAMPLES="" # largest tftpd-hpa transfer process seen (kB), ...
+
+# sample_children PPID STOPFILE OUTFILE: until STOPFILE exists, every 0.2 s,
+# the largest VmHWM (kB) among PPID's child processes; writes
+# "max_kB most_children_at_once samples".
+sample_children() {
+  local ppid=$1 stop=$2 out=$3 max=0 kids v most=0 samples=0 k
+  while [[ ! -e $stop ]]; do
+    kids=$(cat "/proc/$ppid/task/$ppid/children" 2>/dev/null || true)
+    samples=$((samples + 1))
+    k=$(wc -w <<<"$kids")
+    ((k > most)) && most=$k
+    if [[ -n $kids ]]; then
+      # shellcheck disable=SC2086 # one path per child pid
+      v=$(printf '/proc/%s/status\n' $kids | xargs cat 2>/dev/null | awk '$1 == "VmHWM:" && $2 > m { m = $2 } END { print m + 0 }' || true)
+      ((${v:-0} > max)) && max=$v
+    fi
+    sleep 0.2
+  done
+  echo "$max $most $samples" >"$out"
+}
+
+# conc_round SERVER N ROUND: N clients at once; prints
+# "wall failed slowest p50 p99 CHILD" (seconds; p50/p99 over the N
+# per-client durations, failed clients included; CHILD is "-", or when
+# tftpd-hpa's children were sampled, sample_children's "kB most samples").
 conc_round() {
-  local s=$1 r=$2 dir=$WORK/out/conc.$1.$2 lock i n t0 wall failed=0 line rc start end
+  local s=$1 n=$2 r=$3 dir=$WORK/out/conc.$1.$2.$3 lock ino i t0 deadline ready_at=0 waiting=0 ready
+  local failed=0 rc start sampler="" child="" wall slowest p50 p99
+  local -a cpids=() files
   mkdir -p "$dir"
   lock=$dir/lock
   : >"$lock"
+  ino=$(stat -c %i "$lock")
   exec 9>"$lock"
   flock -x 9
-  for i in $(seq "$CLIENTS"); do
+  for i in $(seq "$n"); do
     {
       : >"$dir/ready.$i"
       flock -s "$lock" true # blocks until the parent releases the lock
@@ -362,44 +440,94 @@ conc_round() {
         "${HOST[$s]}" "${PORT[$s]}" >"$dir/log.$i" 2>&1 || rc=$?
       echo "$rc $start $EPOCHREALTIME" >"$dir/rc.$i"
     } 9>&- &
+    cpids+=($!)
   done
-  for i in $(seq 600); do
-    n=$(find "$dir" -maxdepth 1 -name 'ready.*' | wc -l)
-    ((n >= CLIENTS)) && break
+  # Release only when all N clients block in flock: /proc/locks lists each
+  # blocked waiter ("->") with the lock file's inode. Scales with N: up to
+  # 30 s + 0.1 s per client. If /proc/locks never shows waiters, fall back
+  # to "all have written ready.*" plus a pause.
+  deadline=$((SECONDS + 30 + n / 10))
+  while ((SECONDS < deadline)); do
+    waiting=$(awk -v ino="$ino" '$2 == "->" { split($7, a, ":"); if (a[3] == ino) k++ } END { print k + 0 }' /proc/locks)
+    ((waiting >= n)) && break
+    files=("$dir"/ready.*)
+    ready=${#files[@]}
+    if ((ready >= n && waiting == 0)); then
+      ((ready_at)) || ready_at=$SECONDS
+      if ((SECONDS - ready_at >= 3)); then
+        log "no flock waiters visible in /proc/locks; releasing $n clients after a pause"
+        sleep "$(awk -v n="$n" 'BEGIN { printf "%.2f", 0.3 + n / 500 }')"
+        waiting=$n
+        break
+      fi
+    fi
     sleep 0.05
   done
-  sleep 0.3 # let the last ones reach flock
+  ((waiting >= n)) || log "WARNING: $s round $r: only $waiting of $n clients waiting on the lock after $((30 + n / 10)) s; releasing anyway (the late ones start late)"
   t0=$(now)
   flock -u 9
   exec 9>&-
-  wait
-  wall=$(cat "$dir"/rc.* | awk -v t0="$t0" 'BEGIN { m = t0 } $3 > m { m = $3 } END { printf "%.3f", m - t0 }')
-  slowest=$(cat "$dir"/rc.* | awk 'BEGIN { m = 0 } $3 - $2 > m { m = $3 - $2 } END { printf "%.3f", m }')
-  for i in $(seq "$CLIENTS"); do
+  # tftpd-hpa forks one process per transfer: sample the largest one once,
+  # in the first round at the largest client count (costs one cat+awk per 0.2 s)
+  if [[ $s == tftpd-hpa && $n == "$MAXC" && $r == 1 ]]; then
+    sample_children "${PID[$s]}" "$dir/stop" "$dir/child_hwm" &
+    sampler=$!
+  fi
+  wait "${cpids[@]}" || true
+  if [[ -n $sampler ]]; then
+    : >"$dir/stop"
+    wait "$sampler" || true
+    child=$(cat "$dir/child_hwm" 2>/dev/null || true)
+  fi
+  read -r wall < <(cat "$dir"/rc.* 2>/dev/null | awk -v t0="$t0" 'BEGIN { m = t0 } $3 > m { m = $3 } END { printf "%.3f\n", m - t0 }')
+  # nearest-rank percentiles of the per-client durations
+  read -r slowest p50 p99 < <(cat "$dir"/rc.* 2>/dev/null | awk '{ printf "%.6f\n", $3 - $2 }' | sort -g | awk '{ a[NR] = $1 } END {
+    if (NR == 0) { print "0 0 0"; exit }
+    i50 = int(0.5 * NR); if (i50 < 0.5 * NR) i50++
+    i99 = int(0.99 * NR); if (i99 < 0.99 * NR) i99++
+    printf "%.3f %.3f %.3f\n", a[NR], a[i50], a[i99] }')
+  for i in $(seq "$n"); do
     read -r rc _ <"$dir/rc.$i" || rc=missing
     if [[ $rc != 0 ]] || [[ ! -f $dir/out.$i ]] || [[ $(sha256sum <"$dir/out.$i" | cut -d' ' -f1) != "$SMALL_SHA" ]]; then
       failed=$((failed + 1))
-      { echo "== client $i rc=$rc"; cat "$dir/log.$i"; } >>"$WORK/logs/conc-fail.$s.$r.log"
+      { echo "== client $i rc=$rc"; cat "$dir/log.$i"; } >>"$WORK/logs/conc-fail.$s.$n.$r.log"
     fi
   done
   rm -rf "$dir"
-  echo "$wall $failed $slowest"
+  echo "$wall $failed $slowest $p50 $p99 ${child:--}"
 }
 
-for r in $(seq "$CONC_ROUNDS"); do
-  for s in "${SERVERS[@]}"; do
-    c0=$(cpu_ns "$s" "${PID[$s]}")
-    read -r wall failed slowest < <(conc_round "$s" "$r")
-    sleep 0.1
-    cpu=$(cpu_secs "$c0" "$(cpu_ns "$s" "${PID[$s]}")")
-    CPU[$s|conc]="${CPU[$s|conc]:-} $cpu"
-    CONC_WALL[$s]="${CONC_WALL[$s]:-} $wall"
-    CONC_FAIL[$s]=$((${CONC_FAIL[$s]:-0} + failed))
-    CONC_SLOWEST[$s]="${CONC_SLOWEST[$s]:-} $slowest"
-    log "concurrency round $r $s: $CLIENTS x ${SMALL_KIB}KiB wall=${wall}s failed=$failed slowest_client=${slowest}s server_cpu=${cpu}s"
-    sleep 1
+for n in "${CLIENT_COUNTS[@]}"; do
+  for r in $(seq "$CONC_ROUNDS"); do
+    # interleaved, as above, and the order rotates each round, so that no
+    # server always goes first (right after the single transfers or a rest)
+    k=$(((r - 1) % ${#SERVERS[@]}))
+    for s in "${SERVERS[@]:k}" "${SERVERS[@]:0:k}"; do
+      key="$s|$n"
+      c0=$(cpu_ns "$s" "${PID[$s]}")
+      read -r wall failed slowest p50 p99 child < <(conc_round "$s" "$n" "$r")
+      sleep 0.1
+      cpu=$(cpu_secs "$c0" "$(cpu_ns "$s" "${PID[$s]}")")
+      CPU[$s|c$n]="${CPU[$s|c$n]:-} $cpu"
+      CONC_WALL[$key]="${CONC_WALL[$key]:-} $wall"
+      CONC_FAIL[$key]=$((${CONC_FAIL[$key]:-0} + failed))
+      CONC_SLOWEST[$key]="${CONC_SLOWEST[$key]:-} $slowest"
+      CONC_P50[$key]="${CONC_P50[$key]:-} $p50"
+      CONC_P99[$key]="${CONC_P99[$key]:-} $p99"
+      extra=""
+      if [[ $child != - ]]; then
+        read -r HPA_CHILD_HWM HPA_CHILD_MOST HPA_CHILD_SAMPLES <<<"$child"
+        extra=" largest_child_VmHWM=${HPA_CHILD_HWM}kB (most children at once $HPA_CHILD_MOST, $HPA_CHILD_SAMPLES samples)"
+      fi
+      log "concurrency $n x ${SMALL_KIB}KiB round $r $s: wall=${wall}s failed=$failed p50=${p50}s p99=${p99}s slowest_client=${slowest}s server_cpu=${cpu}s$extra"
+      sleep 1
+    done
   done
 done
+
+# peak RSS, read now, just before the EXIT trap stops the servers
+declare -A HWM
+for s in "${SERVERS[@]}"; do HWM[$s]=$(vmhwm "${PID[$s]}"); done
 
 # ---------------------------------------------------------------- report
 
@@ -407,56 +535,148 @@ ratio() { # peer / bootforge
   if [[ $1 == FAIL* || $2 == FAIL* || -z $1 || -z $2 ]]; then echo "n/a"; return; fi
   awk -v p="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", p / b; else print "n/a" }'
 }
+# best_peer VAR KEY-SUFFIX: name of the peer with the lowest value in
+# VAR[peer|KEY-SUFFIX] (FAIL and empty skipped); "" if none
+best_peer() {
+  local -n _v=$1
+  local s best="" bv=""
+  for s in "${SERVERS[@]:1}"; do
+    [[ -z ${_v[$s|$2]:-} || ${_v[$s|$2]} == FAIL* ]] && continue
+    if [[ -z $bv ]] || awk -v a="${_v[$s|$2]}" -v b="$bv" 'BEGIN { exit !(a < b) }'; then best=$s bv=${_v[$s|$2]}; fi
+  done
+  echo "$best"
+}
 cell() { # value plus failed-repetition marker
   local v=$1 f=${2:-0}
   if ((f)); then echo "$v ($f/$REPS failed)"; else echo "$v"; fi
 }
 
-{
-  echo "### TFTP: ${BIG_MIB} MiB single transfer (median of $REPS, seconds) and $CLIENTS concurrent clients"
-  echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), bootforge $REV, $(nproc) cores, load average $LOAD_START at start and $(loadavg) at end, $(uname -r), client $(atftp --version 2>&1 | head -n1), loopback."
-  echo "Peers: atftpd $(cat "$ATFTPD_DIR/.done"), tftpd-hpa $(cat "$HPA_DIR/.done"), $(dnsmasq --version | head -n1)."
-  echo
-  hdr="| server | bs 512 | bs 1468 | bs 8192 | bs 1468 ws 16 | bs 1468 ws 64 | ${CLIENTS}×${SMALL_KIB} KiB wall (s, median of $CONC_ROUNDS) | failed / $((CLIENTS * CONC_ROUNDS)) | slowest client (s) |"
-  echo "$hdr"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for s in "${SERVERS[@]}"; do
-    row="| $s"
-    for c in "${CASES[@]}"; do row+=" | $(cell "${RESULT[$s|$c]}" "${FAILS[$s|$c]:-0}")"; done
+# medians that the ratio rows compare
+declare -A CPUMED WALLMED P50MED P99MED
+for s in "${SERVERS[@]}"; do
+  # shellcheck disable=SC2086
+  for c in "${CASES[@]}"; do CPUMED[$s|$c]=$(median ${CPU[$s|$c]:-}); done
+  for n in "${CLIENT_COUNTS[@]}"; do
     # shellcheck disable=SC2086
-    row+=" | $(median ${CONC_WALL[$s]}) | ${CONC_FAIL[$s]} | $(printf '%s\n' ${CONC_SLOWEST[$s]} | sort -g | tail -n1) |"
-    echo "$row"
+    {
+      CPUMED[$s|c$n]=$(median ${CPU[$s|c$n]:-})
+      WALLMED[$s|$n]=$(median ${CONC_WALL[$s|$n]:-})
+      P50MED[$s|$n]=$(median ${CONC_P50[$s|$n]:-})
+      P99MED[$s|$n]=$(median ${CONC_P99[$s|$n]:-})
+    }
   done
-  echo
-  echo "Ratio peer_time / bootforge_time (> 1: bootforge is faster):"
-  echo
-  echo "| peer | bs 512 | bs 1468 | bs 8192 | bs 1468 ws 16 | bs 1468 ws 64 | ${CLIENTS} clients |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+done
+# ratio_rows VAR KEYS...: one "peer / bootforge" row per peer, then "best peer"
+ratio_rows() {
+  local var=$1 s k b row
+  local -n _r=$1
+  shift
   for s in "${SERVERS[@]:1}"; do
     row="| $s"
-    for c in "${CASES[@]}"; do row+=" | $(ratio "${RESULT[$s|$c]}" "${RESULT[bootforge|$c]}")"; done
-    # shellcheck disable=SC2086
-    row+=" | $(ratio "$(median ${CONC_WALL[$s]})" "$(median ${CONC_WALL[bootforge]})") |"
-    echo "$row"
+    for k in "$@"; do row+=" | $(ratio "${_r[$s|$k]:-}" "${_r[bootforge|$k]:-}")"; done
+    echo "$row |"
   done
+  row="| **best peer**"
+  for k in "$@"; do
+    b=$(best_peer "$var" "$k")
+    if [[ -n $b ]]; then row+=" | **$(ratio "${_r[$b|$k]}" "${_r[bootforge|$k]:-}")** ($b)"; else row+=" | n/a"; fi
+  done
+  echo "$row |"
+}
+
+SINGLE_COLS="| bs 512 | bs 1468 | bs 8192 | bs 1468 ws 16 | bs 1468 ws 64 |"
+{
+  echo "### TFTP: ${BIG_MIB} MiB single transfer and ${CLIENTS// /, } concurrent clients × ${SMALL_KIB} KiB"
   echo
-  echo "Server CPU seconds (user + system, median; less sensitive to other load than wall time; from $CPU_SRC):"
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), bootforge $REV, $(nproc) cores, load average $LOAD_START at start and $(loadavg) at end, $(uname -r), client $(atftp --version 2>&1 | head -n1), loopback."
+  echo "Peers: atftpd $(cat "$ATFTPD_DIR/.done"), tftpd-hpa $(cat "$HPA_DIR/.done") ($(LD_LIBRARY_PATH=$PEER_LD "$INTFTPD" -V 2>&1 | head -n1)), $(dnsmasq --version | head -n1)."
+  echo "Cells: median (min–max). Concurrency caps raised to $CAP (largest CLIENTS + 56)."
   echo
-  echo "| server | bs 512 | bs 1468 | bs 8192 | bs 1468 ws 16 | bs 1468 ws 64 | ${CLIENTS} clients |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "Single ${BIG_MIB} MiB transfer, wall seconds (median of $REPS):"
+  echo
+  echo "| server $SINGLE_COLS"
+  echo "|---|---:|---:|---:|---:|---:|"
   for s in "${SERVERS[@]}"; do
     row="| $s"
     # shellcheck disable=SC2086
-    for c in "${CASES[@]}" conc; do row+=" | $(median ${CPU[$s|$c]:-})"; done
+    for c in "${CASES[@]}"; do v=$(stats 3 ${SAMPLES[$s|$c]:-}); row+=" | $(cell "${v:-FAIL}" "${FAILS[$s|$c]:-0}")"; done
     echo "$row |"
+  done
+  echo
+  echo "Ratio peer / bootforge of the medians (> 1: bootforge is faster):"
+  echo
+  echo "| peer $SINGLE_COLS"
+  echo "|---|---:|---:|---:|---:|---:|"
+  ratio_rows RESULT "${CASES[@]}"
+  echo
+  echo "Server CPU seconds per transfer (user + system, median of $REPS; from $CPU_SRC):"
+  echo
+  echo "| server $SINGLE_COLS"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for s in "${SERVERS[@]}"; do
+    row="| $s"
+    # shellcheck disable=SC2086
+    for c in "${CASES[@]}"; do row+=" | $(stats 2 ${CPU[$s|$c]:-})"; done
+    echo "$row |"
+  done
+  echo
+  echo "Ratio of server CPU, peer / bootforge (> 1: bootforge uses less):"
+  echo
+  echo "| peer $SINGLE_COLS"
+  echo "|---|---:|---:|---:|---:|---:|"
+  ratio_rows CPUMED "${CASES[@]}"
+  for n in "${CLIENT_COUNTS[@]}"; do
+    echo
+    echo "$n clients at once × ${SMALL_KIB} KiB (blksize 1468), seconds, median of $CONC_ROUNDS rounds; p50/p99 over the $n clients of a round (failed ones included):"
+    echo
+    echo "| server | wall | client p50 | client p99 | slowest client | failed / $((n * CONC_ROUNDS)) | server CPU |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for s in "${SERVERS[@]}"; do
+      # shellcheck disable=SC2086
+      echo "| $s | $(stats 3 ${CONC_WALL[$s|$n]:-}) | $(stats 3 ${CONC_P50[$s|$n]:-}) | $(stats 3 ${CONC_P99[$s|$n]:-}) | $(stats 3 ${CONC_SLOWEST[$s|$n]:-}) | ${CONC_FAIL[$s|$n]:-n/a} | $(stats 2 ${CPU[$s|c$n]:-}) |"
+    done
+    echo
+    echo "| peer / bootforge | wall | client p50 | client p99 | server CPU |"
+    echo "|---|---:|---:|---:|---:|"
+    for s in "${SERVERS[@]:1}"; do
+      echo "| $s | $(ratio "${WALLMED[$s|$n]}" "${WALLMED[bootforge|$n]}") | $(ratio "${P50MED[$s|$n]}" "${P50MED[bootforge|$n]}") | $(ratio "${P99MED[$s|$n]}" "${P99MED[bootforge|$n]}") | $(ratio "${CPUMED[$s|c$n]}" "${CPUMED[bootforge|c$n]}") |"
+    done
+    row="| **best peer**"
+    for v in WALLMED P50MED P99MED CPUMED; do
+      k=$n
+      [[ $v == CPUMED ]] && k=c$n
+      declare -n _m=$v
+      b=$(best_peer "$v" "$k")
+      if [[ -n $b ]]; then row+=" | **$(ratio "${_m[$b|$k]}" "${_m[bootforge|$k]}")** ($b)"; else row+=" | n/a"; fi
+      unset -n _m
+    done
+    echo "$row |"
+  done
+  echo
+  echo "Peak RSS (VmHWM of the server process, MiB, read after the last test, before the server is stopped):"
+  echo
+  echo "| server | peak RSS (MiB) | note |"
+  echo "|---|---:|---|"
+  for s in "${SERVERS[@]}"; do
+    note=""
+    if [[ $s == tftpd-hpa ]]; then
+      note="parent (listener) only: it forks one process per transfer"
+      if [[ ${HPA_CHILD_MOST:-0} -gt 0 ]]; then
+        note+="; largest transfer process in round 1 of $MAXC clients: $(mib "$HPA_CHILD_HWM") MiB (sampled every 0.2 s: $HPA_CHILD_SAMPLES samples, up to $HPA_CHILD_MOST transfer processes at once)"
+      elif [[ -n $HPA_CHILD_SAMPLES ]]; then
+        note+="; the sampler saw no transfer process in round 1 of $MAXC clients ($HPA_CHILD_SAMPLES samples)"
+      fi
+    fi
+    echo "| $s | $(mib "${HWM[$s]}") | $note |"
   done
   echo
   echo "Samples (seconds):"
   echo
   for s in "${SERVERS[@]}"; do
     for c in "${CASES[@]}"; do echo "- $s, $c: wall${SAMPLES[$s|$c]:-}; server CPU${CPU[$s|$c]:-}${FAILS[$s|$c]:+ (failed: ${FAILS[$s|$c]})}"; done
-    echo "- $s, ${CLIENTS} clients: wall${CONC_WALL[$s]}; server CPU${CPU[$s|conc]:-}"
+    for n in "${CLIENT_COUNTS[@]}"; do
+      echo "- $s, $n clients: wall${CONC_WALL[$s|$n]:-}; p50${CONC_P50[$s|$n]:-}; p99${CONC_P99[$s|$n]:-}; slowest${CONC_SLOWEST[$s|$n]:-}; server CPU${CPU[$s|c$n]:-}; failed ${CONC_FAIL[$s|$n]:-n/a}"
+    done
   done
 } | tee "$RESULTS_DIR/table.md"
 
@@ -468,5 +688,8 @@ if [[ -n $bad ]]; then
   head -n 20 <<<"$bad"
 else
   echo "bootforge log: no WARN/ERROR lines."
+fi
+if grep -qi 'restricting maximum simultaneous TFTP' "$WORK/logs/dnsmasq.log" 2>/dev/null; then
+  echo "WARNING: dnsmasq lowered --tftp-max: $(grep -i 'restricting maximum simultaneous TFTP' "$WORK/logs/dnsmasq.log" | head -n1)"
 fi
 echo "Logs and table: $RESULTS_DIR"
