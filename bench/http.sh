@@ -91,8 +91,8 @@ in_use() { [[ -n $(ss -Hlntu "sport = :$1" 2>/dev/null) ]]; }
 USED_PORTS=" "
 free_port() { # free_port VAR
   local -n _port=$1
-  local p i
-  for i in $(seq 200); do
+  local p _
+  for _ in $(seq 200); do
     p=$((20000 + RANDOM % 40000))
     if [[ $USED_PORTS != *" $p "* ]] && ! in_use "$p"; then
       USED_PORTS+="$p "
@@ -104,8 +104,8 @@ free_port() { # free_port VAR
 }
 # wait_listen PID PORT: until PID (or a child of it) listens on 127.0.0.1:PORT/tcp
 wait_listen() {
-  local pid=$1 port=$2 i
-  for i in $(seq 100); do
+  local pid=$1 port=$2 _
+  for _ in $(seq 100); do
     kill -0 "$pid" 2>/dev/null || return 1
     if ss -Hltnp "sport = :$port" 2>/dev/null | grep -F "127.0.0.1:$port" | grep -q "pid=$pid,"; then
       return 0
@@ -212,7 +212,9 @@ declare -A PORT SPORT PID
 # (default 32 requests in flight per client address) is raised above wrk's
 # connections, all from 127.0.0.1, so that the bound is still counted but
 # never refuses; nginx has no such bound.
-free_port tftp; free_port http; free_port https
+tftp="" http="" https="" api="" nport="" nsport=""
+free_port tftp; free_port http; free_port https; free_port api
+chmod 700 "$WORK/data"
 cat >"$WORK/bootforge.yaml" <<EOC
 http:
   access_log: true
@@ -225,7 +227,7 @@ http:
 EOC
 "$BF" --config "$WORK/bootforge.yaml" --log-level info serve --root "$ROOT" --data-dir "$WORK/data" \
   --tftp-addr "127.0.0.1:$tftp" --http-addr "127.0.0.1:$http" \
-  >"$WORK/logs/bootforge.log" 2>&1 &
+  --api-addr "127.0.0.1:$api" >"$WORK/logs/bootforge.log" 2>&1 &
 PID[bootforge]=$!; PORT[bootforge]=$http; SPORT[bootforge]=$https; PIDS+=("$!")
 cg_join bootforge "${PID[bootforge]}"
 
@@ -254,6 +256,9 @@ http {
   scgi_temp_path $WORK/nginx/tmp/scgi;
   ssl_protocols TLSv1.2 TLSv1.3;
   ssl_session_cache shared:SSL:10m;
+  # the suite Go's server picks (AES-128-GCM), not the client's first choice
+  ssl_prefer_server_ciphers on;
+  ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
   server {
     listen 127.0.0.1:$nport;
     root $ROOT;
@@ -275,8 +280,10 @@ url() { if [[ $2 == https ]]; then echo "https://127.0.0.1:${SPORT[$1]}"; else e
 CURL_TLS=(--cacert "$CERT")
 declare -A REQS TLSINFO # requests sent to each server, as counted by the clients
 for s in "${SERVERS[@]}"; do
-  wait_listen "${PID[$s]}" "${PORT[$s]}" && wait_listen "${PID[$s]}" "${SPORT[$s]}" ||
-    { tail -n 20 "$WORK/logs/$s"* >&2 || true; die "$s did not start on 127.0.0.1:${PORT[$s]} and :${SPORT[$s]}"; }
+  if ! wait_listen "${PID[$s]}" "${PORT[$s]}" || ! wait_listen "${PID[$s]}" "${SPORT[$s]}"; then
+    tail -n 20 "$WORK/logs/$s"* >&2 || true
+    die "$s did not start on 127.0.0.1:${PORT[$s]} and :${SPORT[$s]}"
+  fi
   if [[ $s == nginx ]]; then # the master and the workers it has forked
     for p in "${PID[nginx]}" $(pgrep -P "${PID[nginx]}"); do cg_join nginx "$p"; done
   fi
