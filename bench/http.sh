@@ -342,6 +342,7 @@ for proto in "${PROTOS[@]}"; do
     for rep in $(seq "$WRK_REPS"); do
       for s in "${SERVERS[@]}"; do
         out=$WORK/logs/wrk.$s.$key.$rep.txt
+        PORT_OF=${PORT[$s]}; [[ $proto == https ]] && PORT_OF=${SPORT[$s]}
         s0=$(cpu_ns "$s" "${PID[$s]}"); c0=$(cpu_ns client 0)
         # shellcheck disable=SC2086
         as_client wrk $WRK_ARGS "$(url "$s" "$proto")/w$k.bin" >"$out" 2>&1 || log "wrk $s exited non-zero"
@@ -351,6 +352,8 @@ for proto in "${PROTOS[@]}"; do
         REQS[$s]=$((REQS[$s] + ${reqs:-0}))
         if [[ -z $rps || ${reqs:-0} -le 0 ]]; then
           log "wrk $key $s rep=$rep: FAILED, no result"; cat "$out" >&2
+          # for the record: the TCP states on the server's port just after
+          ss -tan "( sport = :$PORT_OF )" | awk 'NR > 1 { n[$1]++ } END { for (k in n) printf "%s %d\n", k, n[k] }' >>"$out" || true
           VAL[$s|$key|fail]=$((${VAL[$s|$key|fail]:-0} + 1))
           continue
         fi
