@@ -383,6 +383,9 @@ LOGLINES[bootforge]=$(grep -c 'msg="http request"' "$WORK/logs/bootforge.log" ||
 LOGLINES[nginx]=$(wc -l <"$WORK/logs/nginx-access.log" 2>/dev/null || echo 0)
 for s in "${SERVERS[@]}"; do
   log "$s access log: ${LOGLINES[$s]} lines, ${REQS[$s]} requests counted by the clients (wrk's count leaves out those cut off at its end)"
+  if ((LOGLINES[$s] < REQS[$s])); then
+    log "WARNING: $s's access log has fewer lines (${LOGLINES[$s]}) than the requests sent (${REQS[$s]})"
+  fi
 done
 
 # ---------------------------------------------------------------- report
