@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
 # HTTP benchmark: bootforge's HTTP file server against nginx (sendfile on),
-# both serving the same directory on loopback, side by side in one run.
+# both serving the same directory on loopback over HTTP and HTTPS (one
+# ECDSA P-256 certificate for both), access logs on, side by side in one run.
 #
-#   bench/http.sh          # full run (about 2 minutes)
+#   bench/http.sh          # full run (about 7 minutes; the estimate is printed at start)
 #
-# Measures (see bench/README.md):
-#   - a 1 GiB download with curl to /dev/null: REPS (3) runs each, interleaved,
-#     median MB/s (MB = 10^6 bytes);
-#   - wrk -t2 -c32 -d10s on a 1 MiB file: WRK_REPS (3) runs each,
-#     interleaved, median requests/s and MB/s.
+# Measures (see bench/README.md), the servers taking turns, median (min-max):
+#   - a 1 GiB download with curl to /dev/null, over HTTP and HTTPS: REPS (5)
+#     runs each, MB/s (MB = 10^6 bytes);
+#   - wrk -t2 -c64 -d8s on a 1 MiB and on an 8 KiB file, over HTTP and
+#     HTTPS: WRK_REPS (5) runs each, requests/s;
+#   - CPU per download / per request (server, server + client), peak RSS.
 #
 # Environment:
 #   BOOTFORGE_BIN  use this binary instead of building ./cmd/bootforge
 #   RESULTS_DIR    where the table and server logs are kept
 #                  (default bench/results/http-<timestamp>, git-ignored)
-#   REPS, WRK_REPS, WRK_ARGS ("-t2 -c32 -d10s"), BIG_MIB (1024)
+#   REPS (5), WRK_REPS (5), WRK_ARGS ("-t2 -c64 -d8s"), BIG_MIB (1024),
+#   WRK_KIB ("1024 8": the wrk file sizes in KiB)
 #   KEEP_WORK=1    keep the temporary work directory
 set -euo pipefail
 
-REPS=${REPS:-3}
-WRK_REPS=${WRK_REPS:-3}
-WRK_ARGS=${WRK_ARGS:--t2 -c32 -d10s}
+REPS=${REPS:-5}
+WRK_REPS=${WRK_REPS:-5}
+WRK_ARGS=${WRK_ARGS:--t2 -c64 -d8s}
 BIG_MIB=${BIG_MIB:-1024}
-SMALL_KIB=${SMALL_KIB:-1024}
+read -r -a WRK_KIB <<<"${WRK_KIB:-1024 8}"
+PROTOS=(http https)
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -49,7 +53,7 @@ if ((${#missing[@]})); then
   apt-get install -y -q "${missing[@]}" >&2 || { apt-get update -q >&2 && apt-get install -y -q "${missing[@]}" >&2; } ||
     die "cannot install ${missing[*]}"
 fi
-for tool in ss awk sha256sum; do command -v "$tool" >/dev/null || die "missing $tool"; done
+for tool in ss awk sha256sum openssl; do command -v "$tool" >/dev/null || die "missing $tool"; done
 
 WORK=$(mktemp -d /tmp/bootforge-bench-http.XXXXXX)
 chmod 755 "$WORK" # nginx workers run as nobody
@@ -63,22 +67,32 @@ cleanup() {
     sleep 0.2
     rmdir "$CG"/*/ "$CG" 2>/dev/null || log "could not remove cgroup $CG"
   fi
-  if [[ -d $WORK/logs && -d $RESULTS_DIR ]]; then cp -a "$WORK"/logs/. "$RESULTS_DIR"/ 2>/dev/null || true; fi
+  if [[ -d $WORK/logs && -d $RESULTS_DIR ]]; then
+    # the access logs can have millions of lines: keep their first 1000
+    local f
+    for f in "$WORK"/logs/*; do
+      [[ -f $f ]] || continue
+      case ${f##*/} in
+        bootforge.log | nginx-access.log) head -n 1000 "$f" >"$RESULTS_DIR/${f##*/}.head" 2>/dev/null || true ;;
+        *) cp -a "$f" "$RESULTS_DIR"/ 2>/dev/null || true ;;
+      esac
+    done
+  fi
   if [[ ${KEEP_WORK:-0} == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$WORK"/{root,logs,data,nginx/tmp} "$RESULTS_DIR"
+mkdir -p "$WORK"/{root,logs,data,tls,nginx/tmp} "$RESULTS_DIR"
 ROOT=$WORK/root
 
 in_use() { [[ -n $(ss -Hlntu "sport = :$1" 2>/dev/null) ]]; }
 USED_PORTS=" "
 free_port() { # free_port VAR
   local -n _port=$1
-  local p i
-  for i in $(seq 200); do
+  local p _
+  for _ in $(seq 200); do
     p=$((20000 + RANDOM % 40000))
     if [[ $USED_PORTS != *" $p "* ]] && ! in_use "$p"; then
       USED_PORTS+="$p "
@@ -90,8 +104,8 @@ free_port() { # free_port VAR
 }
 # wait_listen PID PORT: until PID (or a child of it) listens on 127.0.0.1:PORT/tcp
 wait_listen() {
-  local pid=$1 port=$2 i
-  for i in $(seq 100); do
+  local pid=$1 port=$2 _
+  for _ in $(seq 100); do
     kill -0 "$pid" 2>/dev/null || return 1
     if ss -Hltnp "sport = :$port" 2>/dev/null | grep -F "127.0.0.1:$port" | grep -q "pid=$pid,"; then
       return 0
@@ -142,15 +156,43 @@ median() {
     if (NR % 2) printf f, a[(NR + 1) / 2]; else printf f, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+# cell [-pN] VALUES...: "median (min–max)", or "" without values
+cell() {
+  local prec=1
+  if [[ ${1:-} == -p* ]]; then prec=${1#-p}; shift; fi
+  (($#)) || { echo ""; return; }
+  printf '%s\n' "$@" | sort -g | awk -v p="$prec" '{ a[NR] = $1 } END {
+    f = "%." p "f"
+    m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    printf f " (" f "–" f ")", m, a[1], a[NR] }'
+}
+
+# ---------------------------------------------------------------- time estimate
+
+wrk_secs=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^-d/) { v = substr($i, 3); if (v == "" ) v = $(i + 1)
+  n = v + 0; if (v ~ /m$/) n *= 60; print n; exit } } END { if (!n) print 10 }' <<<"$WRK_ARGS")
+# 1 GiB: ~3 s to create, ~1 s per HTTP and ~2 s per HTTPS download; wrk: its duration + 1 s
+EST=$(awk -v big="$BIG_MIB" -v r="$REPS" -v wr="$WRK_REPS" -v w="$wrk_secs" -v nk="${#WRK_KIB[@]}" \
+  'BEGIN { printf "%.0f", 20 + big / 1024 * (3 + 2 * r * (1 + 2)) + 2 * 2 * nk * wr * (w + 1) }')
+log "estimated duration: about $((EST / 60)) min $((EST % 60)) s (REPS=$REPS WRK_REPS=$WRK_REPS WRK_ARGS='$WRK_ARGS' BIG_MIB=$BIG_MIB)"
+
 # ---------------------------------------------------------------- data
 
-log "creating ${BIG_MIB} MiB and ${SMALL_KIB} KiB test files"
+log "creating a ${BIG_MIB} MiB file and wrk files of ${WRK_KIB[*]} KiB"
 head -c $((BIG_MIB << 20)) /dev/urandom >"$ROOT/big.bin"
-head -c $((SMALL_KIB << 10)) /dev/urandom >"$ROOT/small.bin"
+for k in "${WRK_KIB[@]}"; do head -c $((k << 10)) /dev/urandom >"$ROOT/w$k.bin"; done
 chmod 644 "$ROOT"/*.bin
 chmod 755 "$ROOT"
 BIG_SIZE=$((BIG_MIB << 20))
-SMALL_SHA=$(sha256sum <"$ROOT/small.bin" | cut -d' ' -f1)
+CHECK=w${WRK_KIB[-1]}.bin # the smallest by default: checked over both protocols before measuring
+CHECK_SHA=$(sha256sum <"$ROOT/$CHECK" | cut -d' ' -f1)
+
+# one certificate for both servers: ECDSA P-256, CN and SAN 127.0.0.1
+CERT=$WORK/tls/cert.pem KEY=$WORK/tls/key.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout "$KEY" -out "$CERT" 2>"$WORK/logs/openssl.log" ||
+  die "openssl could not make the certificate: $(cat "$WORK/logs/openssl.log")"
+chmod 600 "$KEY"
 
 # ---------------------------------------------------------------- servers
 
@@ -163,24 +205,38 @@ else
 fi
 
 SERVERS=(bootforge nginx)
-declare -A PORT PID
+declare -A PORT SPORT PID
 
-free_port tftp; free_port http; free_port https
-cat >"$WORK/bootforge.yaml" <<'EOF'
+# The access log stays on: bootforge logs each request at info level
+# (internal/httpd logRequests) to stderr, here a file. max_per_client
+# (default 32 requests in flight per client address) is raised above wrk's
+# connections, all from 127.0.0.1, so that the bound is still counted but
+# never refuses; nginx has no such bound.
+tftp="" http="" https="" api="" nport="" nsport=""
+free_port tftp; free_port http; free_port https; free_port api
+chmod 700 "$WORK/data"
+cat >"$WORK/bootforge.yaml" <<EOC
 http:
-  access_log: false
-EOF
-"$BF" --config "$WORK/bootforge.yaml" --log-level warn serve --root "$ROOT" --data-dir "$WORK/data" \
-  --tftp-addr "127.0.0.1:$tftp" --http-addr "127.0.0.1:$http" --https-addr "127.0.0.1:$https" \
-  >"$WORK/logs/bootforge.log" 2>&1 &
-PID[bootforge]=$!; PORT[bootforge]=$http; PIDS+=("$!")
+  access_log: true
+  max_per_client: 256
+  tls:
+    enabled: true
+    listen: 127.0.0.1:$https
+    cert: $CERT
+    key: $KEY
+EOC
+"$BF" --config "$WORK/bootforge.yaml" --log-level info serve --root "$ROOT" --data-dir "$WORK/data" \
+  --tftp-addr "127.0.0.1:$tftp" --http-addr "127.0.0.1:$http" \
+  --api-addr "127.0.0.1:$api" >"$WORK/logs/bootforge.log" 2>&1 &
+PID[bootforge]=$!; PORT[bootforge]=$http; SPORT[bootforge]=$https; PIDS+=("$!")
 cg_join bootforge "${PID[bootforge]}"
 
-free_port nport
+free_port nport; free_port nsport
 # keepalive_requests: nginx closes a keep-alive connection after 1000
-# requests by default, Go's server never; raised so both keep wrk's 32
-# connections. Access logs are off on both sides.
-cat >"$WORK/nginx.conf" <<EOF
+# requests by default, Go's server never; raised so both keep wrk's
+# connections. The access log is on, combined format, with its fastest
+# honest setting: written in 64 KiB blocks, at the latest after 1 s.
+cat >"$WORK/nginx.conf" <<EOF2
 daemon off;
 master_process on;
 worker_processes auto;
@@ -188,7 +244,7 @@ pid $WORK/nginx/nginx.pid;
 error_log $WORK/logs/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  access_log $WORK/logs/nginx-access.log combined buffer=64k flush=1s;
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
@@ -198,29 +254,54 @@ http {
   fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
   uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
   scgi_temp_path $WORK/nginx/tmp/scgi;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:SSL:10m;
+  # the suite Go's server picks (AES-128-GCM), not the client's first choice
+  ssl_prefer_server_ciphers on;
+  ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
   server {
     listen 127.0.0.1:$nport;
     root $ROOT;
   }
+  server {
+    listen 127.0.0.1:$nsport ssl;
+    ssl_certificate $CERT;
+    ssl_certificate_key $KEY;
+    root $ROOT;
+  }
 }
-EOF
+EOF2
 nginx -t -q -p "$WORK/nginx" -e "$WORK/logs/nginx-error.log" -c "$WORK/nginx.conf" || die "nginx config rejected"
 nginx -p "$WORK/nginx" -e "$WORK/logs/nginx-error.log" -c "$WORK/nginx.conf" >"$WORK/logs/nginx.out" 2>&1 &
-PID[nginx]=$!; PORT[nginx]=$nport; PIDS+=("$!")
+PID[nginx]=$!; PORT[nginx]=$nport; SPORT[nginx]=$nsport; PIDS+=("$!")
 
+# url SERVER PROTO
+url() { if [[ $2 == https ]]; then echo "https://127.0.0.1:${SPORT[$1]}"; else echo "http://127.0.0.1:${PORT[$1]}"; fi; }
+CURL_TLS=(--cacert "$CERT")
+declare -A REQS TLSINFO # requests sent to each server, as counted by the clients
 for s in "${SERVERS[@]}"; do
-  wait_listen "${PID[$s]}" "${PORT[$s]}" || { tail -n 20 "$WORK/logs/$s"* >&2 || true; die "$s did not start on 127.0.0.1:${PORT[$s]}"; }
+  if ! wait_listen "${PID[$s]}" "${PORT[$s]}" || ! wait_listen "${PID[$s]}" "${SPORT[$s]}"; then
+    tail -n 20 "$WORK/logs/$s"* >&2 || true
+    die "$s did not start on 127.0.0.1:${PORT[$s]} and :${SPORT[$s]}"
+  fi
   if [[ $s == nginx ]]; then # the master and the workers it has forked
     for p in "${PID[nginx]}" $(pgrep -P "${PID[nginx]}"); do cg_join nginx "$p"; done
   fi
-  url=http://127.0.0.1:${PORT[$s]}
-  [[ $(curl -fsS "$url/small.bin" | sha256sum | cut -d' ' -f1) == "$SMALL_SHA" ]] || die "$s serves a wrong small.bin"
-  log "$s (pid ${PID[$s]}) on 127.0.0.1:${PORT[$s]}"
+  for proto in "${PROTOS[@]}"; do
+    REQS[$s]=$((${REQS[$s]:-0} + 1))
+    [[ $(curl -fsS "${CURL_TLS[@]}" "$(url "$s" "$proto")/$CHECK" | sha256sum | cut -d' ' -f1) == "$CHECK_SHA" ]] ||
+      die "$s serves a wrong $CHECK over $proto"
+  done
+  TLSINFO[$s]=$(openssl s_client -connect "127.0.0.1:${SPORT[$s]}" -CAfile "$CERT" </dev/null 2>/dev/null |
+    awk '/Cipher is/ { sub(/^.*, /, ""); sub(/Cipher is /, ""); print; exit }')
+  log "$s (pid ${PID[$s]}) on 127.0.0.1:${PORT[$s]} (http) and :${SPORT[$s]} (https, ${TLSINFO[$s]:-cipher unknown})"
 done
 
 # ---------------------------------------------------------------- 1 GiB with curl
 
-declare -A CURL WRK_RPS WRK_MBS WRK_ERR CPU
+# VAL[SERVER|CASE] and CPU[SERVER|CASE|server/total]: sample lists.
+# Cases: curl-http, curl-https, wrk<KiB>-http, wrk<KiB>-https.
+declare -A VAL CPU WRK_ERR
 # note_cpu SERVER KEY SERVER_NS0 CLIENT_NS0 [DIVISOR]: record server and
 # server + client CPU since the marks, divided by DIVISOR
 note_cpu() {
@@ -232,98 +313,158 @@ note_cpu() {
   NOTE="server CPU ${sv}s, client CPU ${cl}s"
 }
 
-for rep in $(seq "$REPS"); do
-  for s in "${SERVERS[@]}"; do
-    s0=$(cpu_ns "$s" "${PID[$s]}"); c0=$(cpu_ns client 0)
-    read -r code size secs < <(as_client curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_total}\n' \
-      "http://127.0.0.1:${PORT[$s]}/big.bin" || echo "000 0 0")
-    if [[ $code != 200 || $size != "$BIG_SIZE" ]]; then
-      log "curl $s rep=$rep FAILED: http $code, $size bytes"
-      continue
-    fi
-    note_cpu "$s" curl "$s0" "$c0"
-    mbs=$(awk -v b="$size" -v t="$secs" 'BEGIN { printf "%.1f", b / t / 1e6 }')
-    CURL[$s]="${CURL[$s]:-} $mbs"
-    log "curl ${BIG_MIB}MiB rep=$rep $s: ${secs}s ${mbs} MB/s, $NOTE"
+for proto in "${PROTOS[@]}"; do
+  for rep in $(seq "$REPS"); do
+    for s in "${SERVERS[@]}"; do
+      key=curl-$proto
+      s0=$(cpu_ns "$s" "${PID[$s]}"); c0=$(cpu_ns client 0)
+      REQS[$s]=$((REQS[$s] + 1))
+      read -r code size secs < <(as_client curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code} %{size_download} %{time_total}\n' \
+        "$(url "$s" "$proto")/big.bin" || echo "000 0 0")
+      if [[ $code != 200 || $size != "$BIG_SIZE" ]]; then
+        log "curl $proto $s rep=$rep FAILED: http $code, $size bytes"
+        VAL[$s|$key|fail]=$((${VAL[$s|$key|fail]:-0} + 1))
+        continue
+      fi
+      note_cpu "$s" "$key" "$s0" "$c0"
+      mbs=$(awk -v b="$size" -v t="$secs" 'BEGIN { printf "%.1f", b / t / 1e6 }')
+      VAL[$s|$key]="${VAL[$s|$key]:-} $mbs"
+      log "curl ${BIG_MIB}MiB $proto rep=$rep $s: ${secs}s ${mbs} MB/s, $NOTE"
+    done
   done
 done
 
-# ---------------------------------------------------------------- wrk on 1 MiB
+# ---------------------------------------------------------------- wrk
 
-# to_bytes 1.23GB -> bytes (wrk's units are powers of 1024)
-to_bytes() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-    m = 1; if (u == "KB") m = 1024; else if (u == "MB") m = 1024^2; else if (u == "GB") m = 1024^3; else if (u == "TB") m = 1024^4
-    printf "%.0f", n * m }'
-}
-
-for rep in $(seq "$WRK_REPS"); do
-  for s in "${SERVERS[@]}"; do
-    out=$WORK/logs/wrk.$s.$rep.txt
-    s0=$(cpu_ns "$s" "${PID[$s]}"); c0=$(cpu_ns client 0)
-    # shellcheck disable=SC2086
-    as_client wrk $WRK_ARGS "http://127.0.0.1:${PORT[$s]}/small.bin" >"$out" 2>&1 || log "wrk $s exited non-zero"
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    tps=$(awk '/^Transfer\/sec:/ { print $2 }' "$out")
-    reqs=$(awk '/requests in/ { print $1 }' "$out")
-    errs=$(awk '/Non-2xx|Socket errors/ { $1 = $1; printf "%s; ", $0 }' "$out")
-    [[ -n $rps && -n $tps && ${reqs:-0} -gt 0 ]] || { log "wrk $s rep=$rep: no result"; cat "$out" >&2; continue; }
-    # CPU in microseconds per request
-    note_cpu "$s" wrk "$s0" "$c0" "$(awk -v n="$reqs" 'BEGIN { print n / 1e6 }')"
-    mbs=$(awk -v b="$(to_bytes "$tps")" 'BEGIN { printf "%.1f", b / 1e6 }')
-    WRK_RPS[$s]="${WRK_RPS[$s]:-} $rps"
-    WRK_MBS[$s]="${WRK_MBS[$s]:-} $mbs"
-    [[ -n $errs ]] && WRK_ERR[$s]="${WRK_ERR[$s]:-}$errs"
-    log "wrk $WRK_ARGS 1MiB rep=$rep $s: ${rps} req/s ${mbs} MB/s, $reqs requests, CPU µs/request: server ${CPU[$s|wrk|server]##* }, server + wrk ${CPU[$s|wrk|total]##* } ${errs}"
+for proto in "${PROTOS[@]}"; do
+  for k in "${WRK_KIB[@]}"; do
+    key=wrk$k-$proto
+    for rep in $(seq "$WRK_REPS"); do
+      for s in "${SERVERS[@]}"; do
+        out=$WORK/logs/wrk.$s.$key.$rep.txt
+        PORT_OF=${PORT[$s]}; [[ $proto == https ]] && PORT_OF=${SPORT[$s]}
+        s0=$(cpu_ns "$s" "${PID[$s]}"); c0=$(cpu_ns client 0)
+        # shellcheck disable=SC2086
+        as_client wrk $WRK_ARGS "$(url "$s" "$proto")/w$k.bin" >"$out" 2>&1 || log "wrk $s exited non-zero"
+        rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+        reqs=$(awk '/requests in/ { print $1 }' "$out")
+        errs=$(awk '/Non-2xx|Socket errors/ { $1 = $1; printf "%s; ", $0 }' "$out")
+        REQS[$s]=$((REQS[$s] + ${reqs:-0}))
+        if [[ -z $rps || ${reqs:-0} -le 0 ]]; then
+          log "wrk $key $s rep=$rep: FAILED, no result"; cat "$out" >&2
+          # for the record: the TCP states on the server's port just after
+          ss -tan "( sport = :$PORT_OF )" | awk 'NR > 1 { n[$1]++ } END { for (k in n) printf "%s %d\n", k, n[k] }' >>"$out" || true
+          VAL[$s|$key|fail]=$((${VAL[$s|$key|fail]:-0} + 1))
+          continue
+        fi
+        # CPU in microseconds per request
+        note_cpu "$s" "$key" "$s0" "$c0" "$(awk -v n="$reqs" 'BEGIN { print n / 1e6 }')"
+        VAL[$s|$key]="${VAL[$s|$key]:-} $rps"
+        [[ -n $errs ]] && WRK_ERR[$s]="${WRK_ERR[$s]:-}$key rep $rep: $errs"
+        log "wrk $WRK_ARGS $key rep=$rep $s: ${rps} req/s, $reqs requests, CPU µs/request: server ${CPU[$s|$key|server]##* }, server + wrk ${CPU[$s|$key|total]##* } ${errs}"
+      done
+    done
   done
+done
+
+# ---------------------------------------------------------------- RSS, access logs
+
+# peak RSS in MiB: VmHWM of bootforge; of nginx's master and workers, summed
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+declare -A RSS
+RSS[bootforge]=$(hwm_kib "${PID[bootforge]}")
+RSS[nginx]=0
+for p in "${PID[nginx]}" $(pgrep -P "${PID[nginx]}"); do RSS[nginx]=$((RSS[nginx] + $(hwm_kib "$p"))); done
+for s in "${SERVERS[@]}"; do RSS[$s]=$(awk -v k="${RSS[$s]}" 'BEGIN { printf "%.1f", k / 1024 }'); done
+
+sleep 2 # nginx writes its buffered access log at the latest after 1 s
+declare -A LOGLINES
+LOGLINES[bootforge]=$(grep -c 'msg="http request"' "$WORK/logs/bootforge.log" || true)
+LOGLINES[nginx]=$(wc -l <"$WORK/logs/nginx-access.log" 2>/dev/null || echo 0)
+for s in "${SERVERS[@]}"; do
+  log "$s access log: ${LOGLINES[$s]} lines, ${REQS[$s]} requests counted by the clients (wrk's count leaves out those cut off at its end)"
+  if ((LOGLINES[$s] < REQS[$s])); then
+    log "WARNING: $s's access log has fewer lines (${LOGLINES[$s]}) than the requests sent (${REQS[$s]})"
+  fi
 done
 
 # ---------------------------------------------------------------- report
 
-ratio() { # bootforge / nginx
+ratio() { # bootforge / nginx, from the medians
   if [[ -z $1 || -z $2 ]]; then echo "n/a"; return; fi
   awk -v b="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", b / n; else print "n/a" }'
 }
+fails() { # fails SERVER KEY: " (N failed)" or ""
+  local n=${VAL[$1|$2|fail]:-0}
+  ((n == 0)) || echo " ($n of $3 FAILED)"
+}
 # shellcheck disable=SC2086
 {
-  c_bf=$(median ${CURL[bootforge]:-}); c_ng=$(median ${CURL[nginx]:-})
-  r_bf=$(median ${WRK_RPS[bootforge]:-}); r_ng=$(median ${WRK_RPS[nginx]:-})
-  m_bf=$(median ${WRK_MBS[bootforge]:-}); m_ng=$(median ${WRK_MBS[nginx]:-})
-  echo "### HTTP: bootforge vs nginx (loopback, MB = 10^6 bytes)"
+  echo "### HTTP and HTTPS: bootforge vs nginx (loopback, MB = 10^6 bytes)"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), bootforge $REV, $(nproc) cores, load average $LOAD_START at start and $(loadavg) at end, $(uname -r), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(curl --version | head -n1 | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)."
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), bootforge $REV, $(nproc) cores, load average $LOAD_START at start and $(loadavg) at end, $(uname -r), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(curl --version | head -n1 | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(openssl version | cut -d' ' -f1-2)."
   echo
   echo "| metric | bootforge | nginx | bootforge / nginx |"
   echo "|---|---:|---:|---:|"
-  echo "| ${BIG_MIB} MiB curl download, MB/s (median of $REPS) | ${c_bf:-FAIL} | ${c_ng:-FAIL} | $(ratio "$c_bf" "$c_ng") |"
-  echo "| wrk $WRK_ARGS, ${SMALL_KIB} KiB file, requests/s (median of $WRK_REPS) | ${r_bf:-FAIL} | ${r_ng:-FAIL} | $(ratio "$r_bf" "$r_ng") |"
-  echo "| wrk $WRK_ARGS, ${SMALL_KIB} KiB file, MB/s (median of $WRK_REPS) | ${m_bf:-FAIL} | ${m_ng:-FAIL} | $(ratio "$m_bf" "$m_ng") |"
+  row() { # row LABEL KEY REPS PREC: median (min–max) of VAL
+    local b n
+    b=$(cell "-p$4" ${VAL[bootforge|$2]:-}); n=$(cell "-p$4" ${VAL[nginx|$2]:-})
+    echo "| $1 | ${b:-FAIL}$(fails bootforge "$2" "$3") | ${n:-FAIL}$(fails nginx "$2" "$3") | $(ratio "$(median ${VAL[bootforge|$2]:-})" "$(median ${VAL[nginx|$2]:-})") |"
+  }
+  for proto in "${PROTOS[@]}"; do
+    row "${BIG_MIB} MiB curl download, $proto, MB/s (median of $REPS)" "curl-$proto" "$REPS" 1
+  done
+  for proto in "${PROTOS[@]}"; do
+    for k in "${WRK_KIB[@]}"; do
+      row "wrk $WRK_ARGS, $k KiB file, $proto, requests/s (median of $WRK_REPS)" "wrk$k-$proto" "$WRK_REPS" 0
+    done
+  done
+  echo "| peak RSS, MiB (nginx: master + workers) | ${RSS[bootforge]} | ${RSS[nginx]} | $(ratio "${RSS[bootforge]}" "${RSS[nginx]}") |"
+  echo "| access log lines (requests sent) | ${LOGLINES[bootforge]} (${REQS[bootforge]}) | ${LOGLINES[nginx]} (${REQS[nginx]}) | |"
   cpu_row() { # cpu_row LABEL KEY KIND PREC
     local b n
-    b=$(median "-p$4" ${CPU[bootforge|$2|$3]:-}); n=$(median "-p$4" ${CPU[nginx|$2|$3]:-})
-    echo "| $1 | ${b:-n/a} | ${n:-n/a} | $(ratio "$b" "$n") |"
+    b=$(cell "-p$4" ${CPU[bootforge|$2|$3]:-}); n=$(cell "-p$4" ${CPU[nginx|$2|$3]:-})
+    echo "| $1 | ${b:-n/a} | ${n:-n/a} | $(ratio "$(median "-p$4" ${CPU[bootforge|$2|$3]:-})" "$(median "-p$4" ${CPU[nginx|$2|$3]:-})") |"
   }
-  cpu_row "CPU s per ${BIG_MIB} MiB download, server only" curl server 2
-  cpu_row "CPU s per ${BIG_MIB} MiB download, server + curl" curl total 2
-  cpu_row "CPU µs per wrk request, server only" wrk server 0
-  cpu_row "CPU µs per wrk request, server + wrk" wrk total 0
+  for proto in "${PROTOS[@]}"; do
+    cpu_row "CPU s per ${BIG_MIB} MiB download, $proto, server only" "curl-$proto" server 2
+    cpu_row "CPU s per ${BIG_MIB} MiB download, $proto, server + curl" "curl-$proto" total 2
+  done
+  for proto in "${PROTOS[@]}"; do
+    for k in "${WRK_KIB[@]}"; do
+      cpu_row "CPU µs per wrk request, $k KiB, $proto, server only" "wrk$k-$proto" server 0
+      cpu_row "CPU µs per wrk request, $k KiB, $proto, server + wrk" "wrk$k-$proto" total 0
+    done
+  done
   echo
+  echo "Cells: median (min–max); the ratio is of the medians. The servers took turns in every repetition."
+  echo "Both access logs are on: bootforge \`http.access_log: true\` at \`--log-level info\`, one line per request"
+  echo "written to a file as it happens; nginx \`access_log ... combined buffer=64k flush=1s\` (its fastest"
+  echo "honest setting: lines are written in 64 KiB blocks, at the latest after 1 s). The request count"
+  echo "is what curl and wrk report; wrk leaves out requests cut off when it stops, so a log may have a few more."
+  echo "bootforge runs with \`http.max_per_client: 256\` (default 32), since all of wrk's connections come from"
+  echo "127.0.0.1. HTTPS: one ECDSA P-256 certificate; nginx with \`ssl_protocols TLSv1.2 TLSv1.3\` and"
+  echo "\`ssl_session_cache shared:SSL:10m\`; negotiated with openssl s_client: bootforge ${TLSINFO[bootforge]:-?},"
+  echo "nginx ${TLSINFO[nginx]:-?}. nginx's sendfile does not apply to TLS (no kTLS here)."
   echo "CPU is user + system time from $CPU_SRC; lower is better. Loopback TCP work is charged partly"
   echo "to the sender and partly to the receiver, so compare server + client."
   echo
   echo "Samples:"
   echo
   for s in "${SERVERS[@]}"; do
-    echo "- $s: curl MB/s:${CURL[$s]:-}; wrk req/s:${WRK_RPS[$s]:-}; wrk MB/s:${WRK_MBS[$s]:-}; CPU s/download server:${CPU[$s|curl|server]:-}, total:${CPU[$s|curl|total]:-}; CPU µs/request server:${CPU[$s|wrk|server]:-}, total:${CPU[$s|wrk|total]:-}${WRK_ERR[$s]:+; wrk errors: ${WRK_ERR[$s]}}"
+    line="- $s:"
+    for proto in "${PROTOS[@]}"; do line+=" curl $proto MB/s:${VAL[$s|curl-$proto]:-};"; done
+    for proto in "${PROTOS[@]}"; do for k in "${WRK_KIB[@]}"; do line+=" wrk $k KiB $proto req/s:${VAL[$s|wrk$k-$proto]:-};"; done; done
+    echo "$line${WRK_ERR[$s]:+ wrk errors: ${WRK_ERR[$s]}}"
   done
 } | tee "$RESULTS_DIR/table.md"
 
 echo
-if [[ -s $WORK/logs/bootforge.log ]]; then
-  echo "bootforge log (warn level and above), first 20 lines:"
-  head -n 20 "$WORK/logs/bootforge.log"
+others=$(grep -v 'msg="http request"' "$WORK/logs/bootforge.log" | grep -E 'level=(WARN|ERROR)' || true)
+if [[ -n $others ]]; then
+  echo "bootforge log, WARN and ERROR lines, first 20:"
+  head -n 20 <<<"$others"
 else
-  echo "bootforge log: empty (no warnings or errors)."
+  echo "bootforge log: no WARN or ERROR lines."
 fi
 echo "Logs and table: $RESULTS_DIR"
