@@ -177,17 +177,27 @@ dhcp:
     - subnet: $POOL_NET
       pools: ["$POOL_FIRST-$POOL_LAST"]
       router: $GIADDR
+  loaders: # only the loader the clients (EFI x64) fetch; no warnings about absent ones
+    bios: ""
+    efi_x64: loader.efi
+    efi_ia32: ""
+    efi_arm64: ""
+    efi_arm32: ""
+    http_x64: ""
+    http_arm64: ""
+    secure_boot_x64: ""
 tftp:
   max_per_client: 1000
   max_transfers: 2000
 http:
   max_requests: 4096
+  max_per_client: 1000 # every client shares one source address (default 32)
 EOF
 
 run_bf() { # run_bf N: one run on a fresh bootforge (new data dir)
 	local out=$RESULTS_DIR/bootforge-$1.json
 	rm -rf "$T/bf-data"
-	mkdir -p "$T/bf-data"
+	mkdir -m 700 "$T/bf-data"
 	ip netns exec "$NS_SRV" "$T/bootforge" --log-level warn serve --config "$T/bootforge.yaml" --root "$ROOT" \
 		--data-dir "$T/bf-data" --tftp-addr "$SRV_IP:69" --http-addr "$SRV_IP:8080" --https-addr "$SRV_IP:8443" \
 		--api-addr 127.0.0.1:18081 >>"$T/bootforge.log" 2>&1 &
