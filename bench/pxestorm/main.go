@@ -1029,7 +1029,7 @@ func summary(args []string) error {
 		}
 	}
 	r0 := a.runs[0]
-	fmt.Printf("%d clients, %s; %d runs of %s and %d of %s, taking turns. Each cell: median over the runs (min–max); ratio: median %s / median %s, below 1 means %s is faster; failures: summed over the runs.\n\n",
+	fmt.Printf("%d clients, %s; runs: %d of %s and %d of %s, taking turns. Each cell: median over the runs (min–max); ratio: median %s / median %s, below 1 means %s is faster; failures: summed over the runs.\n\n",
 		r0.Clients, modeStr(r0), len(a.runs), a.name, len(b.runs), b.name, a.name, b.name, a.name)
 	fmt.Printf("| stage | %s p50 ms | %s p50 ms | p50 ratio | %s p99 ms | %s p99 ms | p99 ratio | failed %s / %s |\n",
 		a.name, b.name, a.name, b.name, a.name, b.name)
@@ -1037,6 +1037,8 @@ func summary(args []string) error {
 	names := append(slices.Clone(stageNames[:]), "whole boot")
 	p50 := func(s StageResult) float64 { return s.P50MS }
 	p99 := func(s StageResult) float64 { return s.P99MS }
+	var worse []string
+	failed := 0
 	for i, name := range names {
 		var size int64
 		if i < len(r0.Stages) {
@@ -1058,10 +1060,33 @@ func summary(args []string) error {
 			}
 		}
 		a50, b50, a99, b99 := a.stageVals(i, p50), b.stageVals(i, p50), a.stageVals(i, p99), b.stageVals(i, p99)
+		if i < nStages {
+			failed += fa
+			for _, c := range []struct {
+				what string
+				x, y []float64
+			}{{"p50", a50, b50}, {"p99", a99, b99}} {
+				mx, _, _ := medMinMax(c.x)
+				my, _, _ := medMinMax(c.y)
+				if mx > my {
+					worse = append(worse, name+" "+c.what)
+				}
+			}
+		}
 		fmt.Printf("| %s%s | %s | %s | %s | %s | %s | %s | %d / %d |\n", name, sizeStr(size),
 			mmm(a50, 1), mmm(b50, 1), medRatio(a50, b50), mmm(a99, 1), mmm(b99, 1), medRatio(a99, b99), fa, fb)
 	}
 	fmt.Println()
+	if len(worse) == 0 && failed == 0 {
+		fmt.Printf("%s no worse than %s at every stage (median p50 and p99), 0 failures: **yes**\n\n", a.name, b.name)
+	} else {
+		w := "none"
+		if len(worse) > 0 {
+			w = strings.Join(worse, ", ")
+		}
+		fmt.Printf("%s no worse than %s at every stage (median p50 and p99), 0 failures: **no** (worse: %s; %s failures: %d)\n\n",
+			a.name, b.name, w, a.name, failed)
+	}
 	fmt.Printf("| per run | %s | %s | ratio |\n|---|---:|---:|---:|\n", a.name, b.name)
 	wall := func(sd *side) []float64 {
 		var v []float64
