@@ -1,5 +1,6 @@
-// Command pxestorm simulates a PXE boot storm: -clients machines power on at
-// the same instant and each one
+// Command pxestorm simulates a PXE boot storm: -clients machines, released
+// at -dhcp-rate first DISCOVERs per second (0: all at the same instant), each
+// one
 //
 //  1. runs a relayed DHCP DORA (pxestorm plays the relay agent with
 //     bench/internal/relayclient, as bench/dhcpload does: one UDP socket
@@ -17,11 +18,20 @@
 // hand out real addresses here), so servers must allow many transfers per
 // client address.
 //
+// With -sync (the default) the stages run behind barriers: every client
+// finishes DHCP, then all start TFTP at one instant, then all start HTTP at
+// one instant, so each stage is the same storm whatever the server's earlier
+// stages did; a client that fails leaves the barriers. -sync=false: each
+// client goes on as soon as its previous stage is done (free-running).
+//
 // A stage fails on an error, a wrong size or its -stage-timeout; a client
 // that fails a stage skips the rest. -max-time bounds the whole run.
 // pxestorm prints a markdown table (or -json); -table R.json prints an
 // earlier -json result as the table; -compare A.json B.json prints
-// two earlier -json results side by side with the ratio A/B.
+// two earlier -json results side by side with the ratio A/B; -summary
+// A1.json A2.json ... -vs B1.json ... prints several runs of each side as
+// medians (min–max) over the runs, with <file>.srv (peak RSS kB, server CPU
+// s, written by bench/pxestorm.sh) when present.
 package main
 
 import (
