@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# PXE storm benchmark: CLIENTS (500) simulated machines power on at once and
-# each does a relayed DHCP DORA, a TFTP download of a 1 MiB loader (blksize
-# 1468) and HTTP downloads of an 8 MiB kernel and a 4 MiB initrd. Run against
-#   (a) bootforge alone (DHCP + TFTP + HTTP), then
-#   (b) dnsmasq (DHCP + TFTP) with nginx (HTTP, sendfile on).
-# The generator is bench/pxestorm; see its package comment for the details.
+# PXE storm benchmark: CLIENTS (500) simulated machines each do a relayed DHCP
+# DORA, a TFTP download of a 1 MiB loader (blksize 1468) and HTTP downloads
+# of an 8 MiB kernel and a 4 MiB initrd. Run against
+#   (a) bootforge alone (DHCP + TFTP + HTTP), and
+#   (b) dnsmasq (DHCP + TFTP) with nginx (HTTP, sendfile on),
+# RUNS times each, the two taking turns (a b, b a, a b, ...), each run on a
+# freshly started server. The generator is bench/pxestorm; see its package
+# comment and bench/pxestorm.md.
 #
-#   sudo bench/pxestorm.sh          # from anywhere; about 1-3 minutes
+# Default (like for like): the clients' first DISCOVERs are released at
+# DHCP_RATE (250/s), the same pace for both servers, and with SYNC=1 every
+# client finishes DHCP, then all start TFTP at one instant, then all start
+# HTTP at one instant (pxestorm -sync): each stage is the same storm for both.
+# FREE=1 is the earlier free-running method: all DISCOVERs at once, each
+# client going on as soon as its previous stage is done.
+#
+#   sudo bench/pxestorm.sh          # from anywhere; about 3-5 minutes
 #
 # Layout (two network namespaces joined by a veth pair, nothing on the host):
 #
@@ -17,14 +26,24 @@
 # 198.18.0.1:67; the pool is 198.19.0.0/16. TFTP and HTTP go from ephemeral
 # ports on 198.19.0.1 (every client shares that address) to 198.18.0.1.
 #
-# Environment: CLIENTS=500 STAGE_TIMEOUT=60s MAX_TIME=120s KEEP=1 (keep the
-# temp dir with configs, logs and JSON results).
+# Environment: CLIENTS=500 RUNS=5 DHCP_RATE=250/s SYNC=1 FREE=0
+# STAGE_TIMEOUT=60s MAX_TIME=120s KEEP=1 (keep the temp dir with the
+# binaries and files) RESULTS_DIR (default bench/results/pxestorm-<UTC time>,
+# git-ignored: table.md, the JSON result of every run, configs and logs).
 set -euo pipefail
 
 CLIENTS=${CLIENTS:-500}
 STAGE_TIMEOUT=${STAGE_TIMEOUT:-60s}
 MAX_TIME=${MAX_TIME:-120s}
 KEEP=${KEEP:-0}
+RUNS=${RUNS:-5}
+DHCP_RATE=${DHCP_RATE:-250/s}
+SYNC=${SYNC:-1}
+FREE=${FREE:-0}
+if [ "$FREE" = 1 ]; then DHCP_RATE=0 SYNC=0; fi
+SYNC_FLAG=-sync=true
+[ "$SYNC" = 1 ] || SYNC_FLAG=-sync=false
+case $RUNS in '' | *[!0-9]* | 0) echo "pxestorm.sh: RUNS must be a positive integer" >&2; exit 2 ;; esac
 
 SRV_IP=198.18.0.1
 RLY_IP=198.18.0.2
@@ -34,9 +53,11 @@ POOL_FIRST=198.19.0.10
 POOL_LAST=198.19.255.250
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results/pxestorm-$STAMP}
 [ "$(id -u)" = 0 ] || { echo "pxestorm.sh: needs root (network namespaces)" >&2; exit 1; }
 export PATH=$PATH:/usr/sbin:/sbin
-for tool in dnsmasq nginx ip ss go timeout; do
+for tool in dnsmasq nginx ip ss go timeout pgrep; do
 	command -v "$tool" >/dev/null || { echo "pxestorm.sh: missing $tool" >&2; exit 1; }
 done
 
@@ -44,6 +65,7 @@ NS_SRV=bfpxe-srv-$$
 NS_RLY=bfpxe-rly-$$
 T=$(mktemp -d "${TMPDIR:-/tmp}/bench-pxestorm.XXXXXX")
 chmod 755 "$T" # nginx workers may read as another user
+mkdir -p "$RESULTS_DIR"
 PIDS=()
 
 log() { echo "[pxestorm.sh $(date +%T)] $*" >&2; }
@@ -65,6 +87,7 @@ cleanup() {
 	stop_pids
 	ip netns del "$NS_SRV" 2>/dev/null || true
 	ip netns del "$NS_RLY" 2>/dev/null || true
+	cp -a "$T"/*.log "$T"/*.out "$T"/*.yaml "$T"/*.conf "$RESULTS_DIR"/ 2>/dev/null || true
 	if [ "$KEEP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
 	exit "$rc"
 }
@@ -105,8 +128,8 @@ in_rly() { ip netns exec "$NS_RLY" "$@"; }
 # wait_up: until UDP 67, UDP 69 and TCP 8080 listen in the server namespace
 # (and every PID started is alive).
 wait_up() {
-	local i p ok
-	for i in $(seq 150); do
+	local p ok
+	for _ in $(seq 150); do
 		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || return 1; done
 		ok=1
 		in_srv ss -Hlun 'sport = :67' | grep -q . || ok=0
@@ -118,17 +141,33 @@ wait_up() {
 	return 1
 }
 
+# srv_stats PID...: "peak_rss_kB cpu_s" of the given processes and their
+# children (nginx workers), read while they run: VmHWM summed, user+sys CPU.
+srv_stats() {
+	local p c all=() kb=0 ticks=0 v
+	for p in "$@"; do
+		all+=("$p")
+		for c in $(pgrep -P "$p" 2>/dev/null || true); do all+=("$c"); done
+	done
+	for p in "${all[@]}"; do
+		v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status" 2>/dev/null || true)
+		kb=$((kb + ${v:-0}))
+		v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true)
+		ticks=$((ticks + ${v:-0}))
+	done
+	awk -v kb="$kb" -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%d %.2f\n", kb, t / hz }'
+}
+
 storm() { # storm LABEL MACBASE OUT.json
-	log "$1: $CLIENTS clients"
+	log "$1: $CLIENTS clients, DHCP_RATE=$DHCP_RATE $SYNC_FLAG"
 	in_rly timeout --kill-after=5 $(( ${MAX_TIME%s} + 30 )) "$T/pxestorm" -server "$SRV_IP" -relay "$GIADDR" \
 		-clients "$CLIENTS" -stage-timeout "$STAGE_TIMEOUT" -max-time "$MAX_TIME" -mac-base "$2" \
-		-label "$1" -json >"$3" 2>"$3.err" || true
+		-dhcp-rate "$DHCP_RATE" "$SYNC_FLAG" -label "$1" -json >"$3" 2>"$3.err" || true
 	grep -q '"wall_s"' "$3" || { log "$1: pxestorm failed"; cat "$3.err" >&2; return 1; }
 }
 
 # --- (a) bootforge ---------------------------------------------------------
 
-mkdir -p "$T/bf-data"
 cat >"$T/bootforge.yaml" <<EOF
 dhcp:
   mode: authoritative
@@ -138,35 +177,41 @@ dhcp:
     - subnet: $POOL_NET
       pools: ["$POOL_FIRST-$POOL_LAST"]
       router: $GIADDR
+  loaders: # only the loader the clients (EFI x64) fetch; no warnings about absent ones
+    bios: ""
+    efi_x64: loader.efi
+    efi_ia32: ""
+    efi_arm64: ""
+    efi_arm32: ""
+    http_x64: ""
+    http_arm64: ""
+    secure_boot_x64: ""
 tftp:
   max_per_client: 1000
   max_transfers: 2000
 http:
   max_requests: 4096
+  max_per_client: 1000 # every client shares one source address (default 32)
 EOF
-ip netns exec "$NS_SRV" "$T/bootforge" --log-level warn serve --config "$T/bootforge.yaml" --root "$ROOT" \
-	--data-dir "$T/bf-data" --tftp-addr "$SRV_IP:69" --http-addr "$SRV_IP:8080" --https-addr "$SRV_IP:8443" \
-	--api-addr 127.0.0.1:18081 >"$T/bootforge.log" 2>&1 &
-PIDS+=("$!")
-BF_OK=1
-if wait_up; then
-	storm bootforge 02:bf:50:00:00:00 "$T/bootforge.json" || BF_OK=0
-else
-	log "bootforge did not come up"; BF_OK=0
-fi
-BF_CPU=$(awk '{ printf "%.1f", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/${PIDS[0]}/stat" 2>/dev/null || echo -)
-stop_pids
+
+run_bf() { # run_bf N: one run on a fresh bootforge (new data dir)
+	local out=$RESULTS_DIR/bootforge-$1.json
+	rm -rf "$T/bf-data"
+	mkdir -m 700 "$T/bf-data"
+	ip netns exec "$NS_SRV" "$T/bootforge" --log-level warn serve --config "$T/bootforge.yaml" --root "$ROOT" \
+		--data-dir "$T/bf-data" --tftp-addr "$SRV_IP:69" --http-addr "$SRV_IP:8080" --https-addr "$SRV_IP:8443" \
+		--api-addr 127.0.0.1:18081 >>"$T/bootforge.log" 2>&1 &
+	PIDS+=("$!")
+	if wait_up; then
+		storm bootforge 02:bf:50:00:00:00 "$out" && srv_stats "${PIDS[0]}" >"$out.srv" || BF_FAIL=$((BF_FAIL + 1))
+	else
+		log "bootforge did not come up"; BF_FAIL=$((BF_FAIL + 1))
+	fi
+	stop_pids
+}
 
 # --- (b) dnsmasq + nginx ---------------------------------------------------
 
-# dnsmasq needs the netmask for a range on no local subnet (relayed only).
-ip netns exec "$NS_SRV" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --no-ping \
-	--interface=vsrv --bind-interfaces --user=root --group=root --pid-file= \
-	--dhcp-authoritative --dhcp-range="$POOL_FIRST,$POOL_LAST,255.255.0.0,1h" \
-	--dhcp-option=option:router,"$GIADDR" --dhcp-leasefile="$T/dnsmasq.leases" \
-	--enable-tftp --tftp-root="$ROOT" --tftp-max=1000 \
-	--log-facility="$T/dnsmasq.log" >"$T/dnsmasq.out" 2>&1 &
-PIDS+=("$!")
 mkdir -p "$T/nginx"
 cat >"$T/nginx.conf" <<EOF
 daemon off;
@@ -192,34 +237,70 @@ http {
   }
 }
 EOF
-ip netns exec "$NS_SRV" nginx -p "$T/nginx" -e "$T/nginx-error.log" -c "$T/nginx.conf" >"$T/nginx.out" 2>&1 &
-PIDS+=("$!")
-REF_OK=1
-if wait_up; then
-	storm dnsmasq+nginx 02:bf:51:00:00:00 "$T/ref.json" || REF_OK=0
-else
-	log "dnsmasq or nginx did not come up"; tail -5 "$T/dnsmasq.out" "$T/nginx-error.log" >&2 || true; REF_OK=0
-fi
-DM_CPU=$(awk '{ printf "%.1f", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/${PIDS[0]}/stat" 2>/dev/null || echo -)
-stop_pids
+
+run_ref() { # run_ref N: one run on a fresh dnsmasq (new lease file) and nginx
+	local out=$RESULTS_DIR/ref-$1.json
+	rm -f "$T/dnsmasq.leases"
+	# dnsmasq needs the netmask for a range on no local subnet (relayed only).
+	ip netns exec "$NS_SRV" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --no-ping \
+		--interface=vsrv --bind-interfaces --user=root --group=root --pid-file= \
+		--dhcp-authoritative --dhcp-range="$POOL_FIRST,$POOL_LAST,255.255.0.0,1h" \
+		--dhcp-option=option:router,"$GIADDR" --dhcp-leasefile="$T/dnsmasq.leases" \
+		--enable-tftp --tftp-root="$ROOT" --tftp-max=1000 \
+		--log-facility="$T/dnsmasq.log" >>"$T/dnsmasq.out" 2>&1 &
+	PIDS+=("$!")
+	ip netns exec "$NS_SRV" nginx -p "$T/nginx" -e "$T/nginx-error.log" -c "$T/nginx.conf" >>"$T/nginx.out" 2>&1 &
+	PIDS+=("$!")
+	if wait_up; then
+		if storm dnsmasq+nginx 02:bf:51:00:00:00 "$out"; then
+			srv_stats "${PIDS[0]}" >"$out.srv.dnsmasq"
+			srv_stats "${PIDS[1]}" >"$out.srv.nginx"
+			# the table's figure is the sum; the parts stay in the results dir
+			awk '{ kb += $1; cpu += $2 } END { printf "%d %.2f\n", kb, cpu }' "$out.srv.dnsmasq" "$out.srv.nginx" >"$out.srv"
+		else
+			REF_FAIL=$((REF_FAIL + 1))
+		fi
+	else
+		log "dnsmasq or nginx did not come up"; tail -5 "$T/dnsmasq.out" "$T/nginx-error.log" >&2 || true
+		REF_FAIL=$((REF_FAIL + 1))
+	fi
+	stop_pids
+}
+
+# --- runs: the sides take turns (a b, b a, a b, ...) -----------------------
+
+BF_FAIL=0
+REF_FAIL=0
+for r in $(seq "$RUNS"); do
+	log "run $r of $RUNS"
+	if [ $((r % 2)) = 1 ]; then run_bf "$r"; run_ref "$r"; else run_ref "$r"; run_bf "$r"; fi
+done
 
 # --- report ---------------------------------------------------------------
 
-echo
-echo "PXE storm, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), bootforge $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3)"
-echo "$CLIENTS clients at once; DHCP relayed via $GIADDR; TFTP 1 MiB blksize 1468; HTTP 8 MiB + 4 MiB on one connection per client; stage timeout $STAGE_TIMEOUT"
-echo "server process CPU (user+sys s): bootforge $BF_CPU, dnsmasq $DM_CPU (nginx workers not counted)"
-echo
-[ "$BF_OK" = 1 ] && "$T/pxestorm" -table "$T/bootforge.json" && echo
-[ "$REF_OK" = 1 ] && "$T/pxestorm" -table "$T/ref.json" && echo
-if [ "$BF_OK" = 1 ] && [ "$REF_OK" = 1 ]; then
-	echo "Ratio bootforge / (dnsmasq+nginx), below 1 means bootforge is faster:"
+BF_RUNS=()
+REF_RUNS=()
+for r in $(seq "$RUNS"); do
+	[ -s "$RESULTS_DIR/bootforge-$r.json" ] && grep -q '"wall_s"' "$RESULTS_DIR/bootforge-$r.json" && BF_RUNS+=("$RESULTS_DIR/bootforge-$r.json")
+	[ -s "$RESULTS_DIR/ref-$r.json" ] && grep -q '"wall_s"' "$RESULTS_DIR/ref-$r.json" && REF_RUNS+=("$RESULTS_DIR/ref-$r.json")
+done
+{
+	echo "PXE storm, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), bootforge $(cd "$REPO" && git describe --dirty --always 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3)"
+	echo "TFTP 1 MiB blksize 1468; HTTP 8 MiB + 4 MiB on one connection per client; DHCP relayed via $GIADDR; stage timeout $STAGE_TIMEOUT"
+	echo "peak RSS: bootforge VmHWM; dnsmasq VmHWM + nginx master and workers VmHWM, summed. Server CPU: the same processes, user+sys."
+	[ "$BF_FAIL" = 0 ] && [ "$REF_FAIL" = 0 ] || echo "**FAILED runs (no result, not in the table): bootforge $BF_FAIL, dnsmasq+nginx $REF_FAIL**"
 	echo
-	"$T/pxestorm" -compare "$T/bootforge.json" "$T/ref.json"
-fi
-if [ -s "$T/bootforge.log" ]; then
-	echo
-	echo "bootforge log (warn and above), last 20 lines:"
-	tail -20 "$T/bootforge.log" | sed 's/^/    /'
-fi
-[ "$BF_OK" = 1 ] && [ "$REF_OK" = 1 ]
+	if [ ${#BF_RUNS[@]} -gt 0 ] && [ ${#REF_RUNS[@]} -gt 0 ]; then
+		"$T/pxestorm" -summary "${BF_RUNS[@]}" -vs "${REF_RUNS[@]}"
+	fi
+	if [ -s "$T/bootforge.log" ]; then
+		echo
+		echo "bootforge log (warn and above), last 20 lines:"
+		tail -20 "$T/bootforge.log" | sed 's/^/    /'
+	fi
+} | tee "$RESULTS_DIR/table.md"
+for f in "${BF_RUNS[@]}" "${REF_RUNS[@]}"; do
+	"$T/pxestorm" -table "$f" >"${f%.json}.md"
+done
+log "table, per-run tables and JSON: $RESULTS_DIR"
+[ "$BF_FAIL" = 0 ] && [ "$REF_FAIL" = 0 ]

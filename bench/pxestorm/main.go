@@ -1,5 +1,6 @@
-// Command pxestorm simulates a PXE boot storm: -clients machines power on at
-// the same instant and each one
+// Command pxestorm simulates a PXE boot storm: -clients machines, released
+// at -dhcp-rate first DISCOVERs per second (0: all at the same instant), each
+// one
 //
 //  1. runs a relayed DHCP DORA (pxestorm plays the relay agent with
 //     bench/internal/relayclient, as bench/dhcpload does: one UDP socket
@@ -17,11 +18,20 @@
 // hand out real addresses here), so servers must allow many transfers per
 // client address.
 //
+// With -sync (the default) the stages run behind barriers: every client
+// finishes DHCP, then all start TFTP at one instant, then all start HTTP at
+// one instant, so each stage is the same storm whatever the server's earlier
+// stages did; a client that fails leaves the barriers. -sync=false: each
+// client goes on as soon as its previous stage is done (free-running).
+//
 // A stage fails on an error, a wrong size or its -stage-timeout; a client
 // that fails a stage skips the rest. -max-time bounds the whole run.
 // pxestorm prints a markdown table (or -json); -table R.json prints an
 // earlier -json result as the table; -compare A.json B.json prints
-// two earlier -json results side by side with the ratio A/B.
+// two earlier -json results side by side with the ratio A/B; -summary
+// A1.json A2.json ... -vs B1.json ... prints several runs of each side as
+// medians (min–max) over the runs, with <file>.srv (peak RSS kB, server CPU
+// s, written by bench/pxestorm.sh) when present.
 package main
 
 import (
@@ -32,6 +42,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -68,6 +79,8 @@ type config struct {
 	tftpRetry    time.Duration
 	maxTime      time.Duration
 	macs         relayclient.MACs // scatter order
+	dhcpRate     float64          // DISCOVERs released per second; 0: all at once
+	sync         bool             // barrier before TFTP and before HTTP
 	label        string
 	jsonOut      bool
 	verbose      bool
@@ -97,6 +110,7 @@ type StageResult struct {
 	Retrans  int64    `json:"retransmits"`      // DHCP: DISCOVER/REQUEST resent; TFTP: RRQ/ACK resent
 	Errors   []string `json:"errors,omitempty"` // up to 5 distinct failure reasons with counts
 	NAKs     int64    `json:"naks,omitempty"`   // DHCP: NAKs to a REQUEST (the client starts over)
+	SpanMS   float64  `json:"span_ms"`          // first client's start of the stage to the last one's end
 }
 
 // Result is one run.
@@ -109,7 +123,9 @@ type Result struct {
 	Booted       int           `json:"booted"` // clients that passed every stage
 	WallS        float64       `json:"wall_s"` // start to the last client done
 	StageTimeout float64       `json:"stage_timeout_s"`
-	Aborted      bool          `json:"aborted"` // -max-time or a signal cut the run short
+	DHCPRate     float64       `json:"dhcp_rate"` // DISCOVERs released per second, 0: all at once
+	Sync         bool          `json:"sync"`      // barrier before TFTP and before HTTP
+	Aborted      bool          `json:"aborted"`   // -max-time or a signal cut the run short
 	Stages       []StageResult `json:"stages"`
 	Boot         StageResult   `json:"boot"` // whole boot (all stages) of the clients that booted
 	CPUS         float64       `json:"cpu_s"`
@@ -126,6 +142,13 @@ func main() {
 			os.Exit(2)
 		}
 		fmt.Print(table(r))
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "-summary" {
+		if err := summary(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "pxestorm:", err)
+			os.Exit(2)
+		}
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "-compare" {
@@ -160,7 +183,9 @@ func parseFlags() (config, error) {
 	server := flag.String("server", "", "server address (DHCP :67, TFTP and HTTP)")
 	relay := flag.String("relay", "", "relay address: bound on UDP 67 and sent as giaddr")
 	clientIP := flag.String("client-ip", "", "source address of the TFTP and HTTP clients (default: -relay)")
-	flag.IntVar(&c.clients, "clients", 500, "clients, all started at once")
+	flag.IntVar(&c.clients, "clients", 500, "clients")
+	rate := flag.String("dhcp-rate", "250/s", "pace of the clients' first DISCOVERs, N/s (or N); 0: all at once (the free-running storm)")
+	flag.BoolVar(&c.sync, "sync", true, "barriers: every client finishes DHCP, then all start TFTP at one instant, then all start HTTP at one instant; -sync=false: each client goes on as soon as its previous stage is done")
 	flag.IntVar(&c.tftpPort, "tftp-port", 69, "server TFTP port")
 	flag.IntVar(&c.httpPort, "http-port", 8080, "server HTTP port")
 	flag.StringVar(&c.loader, "loader", "loader.efi", "TFTP file name of the loader")
@@ -202,7 +227,11 @@ func parseFlags() (config, error) {
 	if c.stageTimeout <= 0 || c.maxTime <= 0 || c.tftpRetry <= 0 {
 		return c, errors.New("-stage-timeout, -tftp-retry and -max-time must be positive")
 	}
-	var err error
+	r, err := strconv.ParseFloat(strings.TrimSuffix(*rate, "/s"), 64)
+	if err != nil || r < 0 {
+		return c, fmt.Errorf("-dhcp-rate: %q is not N/s with N >= 0", *rate)
+	}
+	c.dhcpRate = r
 	if c.macs.Base, err = relayclient.ParseMAC(*macBase); err != nil {
 		return c, fmt.Errorf("-mac-base: %q is not a 6-byte MAC", *macBase)
 	}
@@ -216,6 +245,49 @@ type outcome struct {
 	dur     [nStages]time.Duration
 	err     [nStages]string
 	total   time.Duration
+	start   [nStages]time.Duration // since the run's start
+	end     [nStages]time.Duration
+}
+
+// barrier releases the clients that arrive at it all at once, when every
+// client still running has arrived (a client that drops out leaves it).
+type barrier struct {
+	mu      sync.Mutex
+	n       int // clients still expected (arrived or not)
+	arrived int
+	open    chan struct{}
+	opened  bool
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, open: make(chan struct{})} }
+
+func (b *barrier) check() {
+	if !b.opened && b.arrived >= b.n {
+		b.opened = true
+		close(b.open)
+	}
+}
+
+// arrive waits for the others; false if ctx ended first.
+func (b *barrier) arrive(ctx context.Context) bool {
+	b.mu.Lock()
+	b.arrived++
+	b.check()
+	b.mu.Unlock()
+	select {
+	case <-b.open:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// leave: one client fewer to wait for.
+func (b *barrier) leave() {
+	b.mu.Lock()
+	b.n--
+	b.check()
+	b.mu.Unlock()
 }
 
 type storm struct {
@@ -224,6 +296,8 @@ type storm struct {
 
 	retrans [nStages]atomic.Int64 // DHCP's come from the relay's Stats
 	naks    atomic.Int64          // DHCP NAKs to a REQUEST (each restarts the DORA)
+	t0      time.Time             // start of the run
+	bars    [nStages]*barrier     // -sync: before TFTP and before the HTTP kernel
 }
 
 // paramRequest is the parameter request list (option 55) of pxestorm's
@@ -249,6 +323,10 @@ func run(cfg config) (*Result, error) {
 	}
 	defer relay.Close()
 	s := &storm{cfg: cfg, relay: relay}
+	if cfg.sync {
+		s.bars[stTFTP] = newBarrier(cfg.clients)
+		s.bars[stKernel] = newBarrier(cfg.clients)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -266,11 +344,19 @@ func run(cfg config) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			<-gate
+			if cfg.dhcpRate > 0 { // client i sends its first DISCOVER at i/rate
+				at := s.t0.Add(time.Duration(float64(i) / cfg.dhcpRate * float64(time.Second)))
+				select {
+				case <-time.After(time.Until(at)):
+				case <-ctx.Done():
+				}
+			}
 			s.client(ctx, i, &outs[i])
 		}()
 	}
 	time.Sleep(50 * time.Millisecond) // let every goroutine reach the gate
 	t0 := time.Now()
+	s.t0 = t0
 	close(gate)
 	wg.Wait()
 	wall := time.Since(t0)
@@ -285,6 +371,8 @@ func run(cfg config) (*Result, error) {
 		Clients:      cfg.clients,
 		WallS:        wall.Seconds(),
 		StageTimeout: cfg.stageTimeout.Seconds(),
+		DHCPRate:     cfg.dhcpRate,
+		Sync:         cfg.sync,
 		Aborted:      ctx.Err() != nil,
 		LoadStart:    load0,
 		LoadEnd:      loadavg(),
@@ -300,11 +388,16 @@ func run(cfg config) (*Result, error) {
 		}
 		var d []time.Duration
 		errs := map[string]int{}
+		first, last := time.Duration(-1), time.Duration(0)
 		for i := range outs {
 			o := &outs[i]
 			if o.reached <= st {
 				continue
 			}
+			if first < 0 || o.start[st] < first {
+				first = o.start[st]
+			}
+			last = max(last, o.end[st])
 			sr.Attempts++
 			if o.ok[st] {
 				sr.OK++
@@ -315,6 +408,9 @@ func run(cfg config) (*Result, error) {
 			}
 		}
 		sr.P50MS, sr.P99MS, sr.MaxMS = summarize(d)
+		if first >= 0 {
+			sr.SpanMS = ms(last - first)
+		}
 		sr.Errors = topErrors(errs, 5)
 		res.Stages = append(res.Stages, sr)
 	}
@@ -413,15 +509,31 @@ func (s *storm) client(ctx context.Context, i int, o *outcome) {
 	hc := &http.Client{Transport: tr}
 	steps[stKernel] = func(ctx context.Context) error { return s.httpGet(ctx, hc, s.cfg.kernel, s.cfg.kernelSize) }
 	steps[stInitrd] = func(ctx context.Context) error { return s.httpGet(ctx, hc, s.cfg.initrd, s.cfg.initrdSize) }
+	var arrived [nStages]bool
+	defer func() { // a client that stops early must not hold the others
+		for st, b := range s.bars {
+			if b != nil && !arrived[st] {
+				b.leave()
+			}
+		}
+	}()
 	for st, f := range steps {
 		if ctx.Err() != nil {
 			return
 		}
+		if b := s.bars[st]; b != nil {
+			arrived[st] = true
+			if !b.arrive(ctx) {
+				return
+			}
+		}
 		o.reached = st + 1
 		sctx, cancel := context.WithTimeout(ctx, s.cfg.stageTimeout)
 		ts := time.Now()
+		o.start[st] = ts.Sub(s.t0)
 		err := f(sctx)
 		o.dur[st] = time.Since(ts)
+		o.end[st] = time.Since(s.t0)
 		if err == nil && sctx.Err() != nil {
 			err = sctx.Err()
 		}
@@ -720,11 +832,11 @@ func table(r *Result) string {
 	if r.Label != "" {
 		fmt.Fprintf(&b, "**%s**: ", r.Label)
 	}
-	fmt.Fprintf(&b, "%d clients at once, %d booted, wall time %.2f s%s (stage timeout %.0f s; load avg %s → %s)\n\n",
-		r.Clients, r.Booted, r.WallS, map[bool]string{true: ", stopped at -max-time", false: ""}[r.Aborted],
+	fmt.Fprintf(&b, "%d clients, %s, %d booted, wall time %.2f s%s (stage timeout %.0f s; load avg %s → %s)\n\n",
+		r.Clients, modeStr(r), r.Booted, r.WallS, map[bool]string{true: ", stopped at -max-time", false: ""}[r.Aborted],
 		r.StageTimeout, r.LoadStart, r.LoadEnd)
-	b.WriteString("| stage | started | ok | failed | p50 ms | p99 ms | max ms | retransmits |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| stage | started | ok | failed | p50 ms | p99 ms | max ms | span ms | retransmits |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range append(slices.Clone(r.Stages), r.Boot) {
 		re := strconv.FormatInt(s.Retrans, 10)
 		if s.NAKs > 0 {
@@ -733,8 +845,12 @@ func table(r *Result) string {
 		if s.Name == "whole boot" || s.Name == stageNames[stKernel] || s.Name == stageNames[stInitrd] {
 			re = ""
 		}
-		fmt.Fprintf(&b, "| %s%s | %d | %d | %d | %.1f | %.1f | %.1f | %s |\n",
-			s.Name, sizeStr(s.Size), s.Attempts, s.OK, s.Failed, s.P50MS, s.P99MS, s.MaxMS, re)
+		span := fmt.Sprintf("%.1f", s.SpanMS)
+		if s.Name == "whole boot" {
+			span = ""
+		}
+		fmt.Fprintf(&b, "| %s%s | %d | %d | %d | %.1f | %.1f | %.1f | %s | %s |\n",
+			s.Name, sizeStr(s.Size), s.Attempts, s.OK, s.Failed, s.P50MS, s.P99MS, s.MaxMS, span, re)
 	}
 	for _, s := range r.Stages {
 		for _, e := range s.Errors {
@@ -794,5 +910,239 @@ func compare(args []string) error {
 			x.P50MS, x.P99MS, y.P50MS, y.P99MS, ratio(x.P50MS, y.P50MS), ratio(x.P99MS, y.P99MS), x.Failed, y.Failed)
 	}
 	fmt.Printf("| **wall time** | %.2f s | %.2f s | %s | | %d / %d booted |\n", a.WallS, b.WallS, ratio(a.WallS, b.WallS), a.Booted, b.Booted)
+	return nil
+}
+
+// modeStr describes how the clients were released.
+func modeStr(r *Result) string {
+	m := "all DISCOVERs at once"
+	if r.DHCPRate > 0 {
+		m = fmt.Sprintf("DISCOVERs paced at %g/s", r.DHCPRate)
+	}
+	if r.Sync {
+		return m + ", barriers before TFTP and HTTP (-sync)"
+	}
+	return m + ", free-running stages"
+}
+
+// side is the runs of one server under -summary.
+type side struct {
+	name string
+	runs []*Result
+	rss  []float64 // peak RSS, MiB, from <run>.srv when present
+	cpu  []float64 // server CPU s, from <run>.srv
+}
+
+// readSide reads the -json results files and, next to each, the optional
+// <file>.srv written by pxestorm.sh: "peak_rss_kB server_cpu_s".
+func readSide(files []string) (*side, error) {
+	sd := &side{}
+	for _, f := range files {
+		r, err := readResult(f)
+		if err != nil {
+			return nil, err
+		}
+		sd.runs = append(sd.runs, r)
+		if sd.name == "" {
+			sd.name = r.Label
+		}
+		if b, err := os.ReadFile(f + ".srv"); err == nil {
+			var kb, cpu float64
+			if n, _ := fmt.Sscan(string(b), &kb, &cpu); n == 2 {
+				sd.rss = append(sd.rss, kb/1024)
+				sd.cpu = append(sd.cpu, cpu)
+			}
+		}
+	}
+	if len(sd.runs) == 0 {
+		return nil, errors.New("no runs")
+	}
+	return sd, nil
+}
+
+// median of v (the mean of the middle two for an even count), min and max.
+func medMinMax(v []float64) (med, lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0, 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	med = v[n/2]
+	if n%2 == 0 {
+		med = (v[n/2-1] + v[n/2]) / 2
+	}
+	return med, v[0], v[n-1]
+}
+
+// mmm formats median (min–max) with the given precision.
+func mmm(v []float64, prec int) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	m, lo, hi := medMinMax(v)
+	if len(v) == 1 {
+		return strconv.FormatFloat(m, 'f', prec, 64)
+	}
+	return fmt.Sprintf("%.*f (%.*f–%.*f)", prec, m, prec, lo, prec, hi)
+}
+
+func medRatio(a, b []float64) string {
+	if len(a) == 0 || len(b) == 0 {
+		return "-"
+	}
+	x, _, _ := medMinMax(a)
+	y, _, _ := medMinMax(b)
+	return ratio(x, y)
+}
+
+// stageVals collects, over the runs, field f of stage i (nStages: whole boot).
+func (sd *side) stageVals(i int, f func(StageResult) float64) []float64 {
+	var v []float64
+	for _, r := range sd.runs {
+		st := r.Boot
+		if i < len(r.Stages) {
+			st = r.Stages[i]
+		}
+		v = append(v, f(st))
+	}
+	return v
+}
+
+func (sd *side) sum(f func(*Result) int64) int64 {
+	var n int64
+	for _, r := range sd.runs {
+		n += f(r)
+	}
+	return n
+}
+
+// summary prints the runs of two servers (-summary A1.json A2.json ... -vs
+// B1.json ...): per stage the median over runs of p50 and p99, each with
+// min–max, failures summed; then wall time, peak RSS and server CPU.
+func summary(args []string) error {
+	k := slices.Index(args, "-vs")
+	if k < 1 || k == len(args)-1 {
+		return errors.New("usage: pxestorm -summary A1.json [A2.json ...] -vs B1.json [B2.json ...]")
+	}
+	a, err := readSide(args[:k])
+	if err != nil {
+		return err
+	}
+	b, err := readSide(args[k+1:])
+	if err != nil {
+		return err
+	}
+	for i, sd := range []*side{a, b} {
+		if sd.name == "" {
+			sd.name = string(rune('A' + i))
+		}
+	}
+	r0 := a.runs[0]
+	fmt.Printf("%d clients, %s; runs: %d of %s and %d of %s, taking turns. Each cell: median over the runs (min–max); ratio: median %s / median %s, below 1 means %s is faster; failures: summed over the runs.\n\n",
+		r0.Clients, modeStr(r0), len(a.runs), a.name, len(b.runs), b.name, a.name, b.name, a.name)
+	fmt.Printf("| stage | %s p50 ms | %s p50 ms | p50 ratio | %s p99 ms | %s p99 ms | p99 ratio | failed %s / %s |\n",
+		a.name, b.name, a.name, b.name, a.name, b.name)
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	names := append(slices.Clone(stageNames[:]), "whole boot")
+	p50 := func(s StageResult) float64 { return s.P50MS }
+	p99 := func(s StageResult) float64 { return s.P99MS }
+	var worse []string
+	failed := 0
+	for i, name := range names {
+		var size int64
+		if i < len(r0.Stages) {
+			size = r0.Stages[i].Size
+		}
+		fa, fb := 0, 0
+		for _, r := range a.runs {
+			if i < len(r.Stages) {
+				fa += r.Stages[i].Failed
+			} else {
+				fa += r.Boot.Failed
+			}
+		}
+		for _, r := range b.runs {
+			if i < len(r.Stages) {
+				fb += r.Stages[i].Failed
+			} else {
+				fb += r.Boot.Failed
+			}
+		}
+		a50, b50, a99, b99 := a.stageVals(i, p50), b.stageVals(i, p50), a.stageVals(i, p99), b.stageVals(i, p99)
+		if i < nStages {
+			failed += fa
+			for _, c := range []struct {
+				what string
+				x, y []float64
+			}{{"p50", a50, b50}, {"p99", a99, b99}} {
+				mx, _, _ := medMinMax(c.x)
+				my, _, _ := medMinMax(c.y)
+				if mx > my {
+					worse = append(worse, name+" "+c.what)
+				}
+			}
+		}
+		fmt.Printf("| %s%s | %s | %s | %s | %s | %s | %s | %d / %d |\n", name, sizeStr(size),
+			mmm(a50, 1), mmm(b50, 1), medRatio(a50, b50), mmm(a99, 1), mmm(b99, 1), medRatio(a99, b99), fa, fb)
+	}
+	fmt.Println()
+	if len(worse) == 0 && failed == 0 {
+		fmt.Printf("%s no worse than %s at every stage (median p50 and p99), 0 failures: **yes**\n\n", a.name, b.name)
+	} else {
+		w := "none"
+		if len(worse) > 0 {
+			w = strings.Join(worse, ", ")
+		}
+		fmt.Printf("%s no worse than %s at every stage (median p50 and p99), 0 failures: **no** (worse: %s; %s failures: %d)\n\n",
+			a.name, b.name, w, a.name, failed)
+	}
+	fmt.Printf("| per run | %s | %s | ratio |\n|---|---:|---:|---:|\n", a.name, b.name)
+	wall := func(sd *side) []float64 {
+		var v []float64
+		for _, r := range sd.runs {
+			v = append(v, r.WallS)
+		}
+		return v
+	}
+	fmt.Printf("| wall time s | %s | %s | %s |\n", mmm(wall(a), 2), mmm(wall(b), 2), medRatio(wall(a), wall(b)))
+	for i := range nStages {
+		span := func(s StageResult) float64 { return s.SpanMS / 1000 }
+		va, vb := a.stageVals(i, span), b.stageVals(i, span)
+		fmt.Printf("| %s span s (first start to last end) | %s | %s | %s |\n", stageNames[i], mmm(va, 2), mmm(vb, 2), medRatio(va, vb))
+	}
+	fmt.Printf("| peak RSS MiB (VmHWM) | %s | %s | %s |\n", mmm(a.rss, 1), mmm(b.rss, 1), medRatio(a.rss, b.rss))
+	fmt.Printf("| server CPU s (user+sys) | %s | %s | %s |\n", mmm(a.cpu, 1), mmm(b.cpu, 1), medRatio(a.cpu, b.cpu))
+	booted := func(r *Result) int64 { return int64(r.Booted) }
+	clients := func(r *Result) int64 { return int64(r.Clients) }
+	fmt.Printf("| booted, all runs | %d / %d | %d / %d | |\n", a.sum(booted), a.sum(clients), b.sum(booted), b.sum(clients))
+	dre := func(r *Result) int64 { return r.Stages[stDHCP].Retrans }
+	nak := func(r *Result) int64 { return r.Stages[stDHCP].NAKs }
+	tre := func(r *Result) int64 { return r.Stages[stTFTP].Retrans }
+	fmt.Printf("| DHCP resends (NAKs), all runs | %d (%d) | %d (%d) | |\n", a.sum(dre), a.sum(nak), b.sum(dre), b.sum(nak))
+	fmt.Printf("| TFTP resends, all runs | %d | %d | |\n", a.sum(tre), b.sum(tre))
+	aborted := func(r *Result) int64 {
+		if r.Aborted {
+			return 1
+		}
+		return 0
+	}
+	if n, m := a.sum(aborted), b.sum(aborted); n+m > 0 {
+		fmt.Printf("| runs stopped at -max-time | %d | %d | |\n", n, m)
+	}
+	for _, sd := range []*side{a, b} {
+		errs := map[string]bool{}
+		for _, r := range sd.runs {
+			for _, s := range r.Stages {
+				for _, e := range s.Errors {
+					errs[s.Name+" failure: "+e] = true
+				}
+			}
+		}
+		for _, e := range slices.Sorted(maps.Keys(errs)) {
+			fmt.Printf("\n- %s, %s", sd.name, e)
+		}
+	}
+	fmt.Println()
 	return nil
 }

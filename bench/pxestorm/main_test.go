@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -46,3 +47,30 @@ func TestShortErr(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+func TestBarrier(t *testing.T) {
+	b := newBarrier(3)
+	b.leave() // one client dropped out
+	done := make(chan bool, 2)
+	go func() { done <- b.arrive(context.Background()) }()
+	select {
+	case <-done:
+		t.Fatal("barrier opened with one of two clients")
+	case <-time.After(20 * time.Millisecond):
+	}
+	go func() { done <- b.arrive(context.Background()) }()
+	for range 2 {
+		if !<-done {
+			t.Fatal("arrive = false")
+		}
+	}
+}
+
+func TestMedMinMax(t *testing.T) {
+	if m, lo, hi := medMinMax([]float64{5, 1, 3, 2}); m != 2.5 || lo != 1 || hi != 5 {
+		t.Fatalf("medMinMax = %v %v %v", m, lo, hi)
+	}
+	if got := mmm([]float64{3, 1, 2}, 1); got != "2.0 (1.0–3.0)" {
+		t.Fatalf("mmm = %q", got)
+	}
+}
