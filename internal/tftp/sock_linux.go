@@ -178,9 +178,15 @@ func (s *sock) write(call func(fd uintptr) unix.Errno) error {
 	return nil
 }
 
-// send sends one packet to the peer.
+// send sends one packet to the peer. The raw system call takes the
+// peer's prepared sockaddr; unix.Sendto would convert and allocate one per
+// packet.
 func (s *sock) send(pkt []byte) error {
-	return s.write(func(fd uintptr) unix.Errno { return errnoOf(unix.Sendto(int(fd), pkt, 0, s.peer)) })
+	return s.write(func(fd uintptr) unix.Errno {
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+			0, uintptr(unsafe.Pointer(&s.name[0])), uintptr(len(s.name)))
+		return errno
+	})
 }
 
 // sendTo sends one packet elsewhere (ERROR 5 to a stranger).
