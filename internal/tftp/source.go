@@ -32,11 +32,14 @@ type octetSource struct {
 	eof bool // the file ends at off+len(buf)
 }
 
-// readAhead is the most a source reads from the file at once.
-const readAhead = 128 << 10
+// readAhead is the least a source reads from the file at once. A window
+// is read whole, so the buffer is the larger of the two: 16 KiB for a
+// lockstep transfer (a pread per 11 blocks of 1468 bytes), at most 128 KiB
+// for the largest window. A storm of 500 lockstep transfers holds 8 MiB.
+const readAhead = 16 << 10
 
-func newOctetSource(r io.ReaderAt, blksize int) *octetSource {
-	return &octetSource{r: r, blksize: blksize, buf: make([]byte, 0, max(readAhead, blksize))}
+func newOctetSource(r io.ReaderAt, blksize, window int) *octetSource {
+	return &octetSource{r: r, blksize: blksize, buf: make([]byte, 0, max(readAhead, blksize*window))}
 }
 
 func (*octetSource) acked(uint64) {}

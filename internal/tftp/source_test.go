@@ -102,7 +102,7 @@ func TestOctetSource(t *testing.T) {
 		in[i] = byte(i)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	got := readAll(t, newOctetSource(bytes.NewReader(in), 512), 512, 4, rng)
+	got := readAll(t, newOctetSource(bytes.NewReader(in), 512, 4), 512, 4, rng)
 	if !bytes.Equal(got, in) {
 		t.Fatal("octet source differs")
 	}
@@ -131,11 +131,11 @@ func TestOctetSourceReadAhead(t *testing.T) {
 				in[i] = byte(rng.Uint32())
 			}
 			cr := &countingReader{r: bytes.NewReader(in)}
-			got := readAll(t, newOctetSource(cr, bw[0]), bw[0], bw[1], rng)
+			got := readAll(t, newOctetSource(cr, bw[0], bw[1]), bw[0], bw[1], rng)
 			if !bytes.Equal(got, in) {
 				t.Fatalf("size %d blksize %d window %d: data differs", size, bw[0], bw[1])
 			}
-			if limit := 2 + 2*size/readAhead; cr.calls > limit {
+			if limit := 2 + 2*size/max(readAhead, bw[0]*bw[1]); cr.calls > limit {
 				t.Errorf("size %d blksize %d: %d reads of the file, want at most %d", size, bw[0], cr.calls, limit)
 			}
 		}

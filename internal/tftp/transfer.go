@@ -137,7 +137,7 @@ func (t *transfer) serve() result {
 
 	p, oack := negotiate(t.req.options, t.req.mode, size, t.blockLimit(), t.settings.MaxWindowSize)
 	res.blksize, res.window = p.blksize, p.window
-	var src source = newOctetSource(f, p.blksize)
+	var src source = newOctetSource(f, p.blksize, p.window)
 	if t.req.mode == "netascii" {
 		src = newNetasciiSource(f, p.blksize)
 	}
