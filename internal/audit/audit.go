@@ -4,7 +4,7 @@
 //
 // Recording must never slow serving down. Protocol servers hand events to
 // a Recorder, which queues them in a bounded channel and writes them to
-// the store in batches from one goroutine. When the queue is full (a boot
+// the store in batches from one goroutine, at most every 100 ms. When the queue is full (a boot
 // storm faster than the disk), events are dropped — and the drops are
 // counted and reported in the log, never silent.
 package audit
@@ -131,6 +131,10 @@ func (r *Recorder) Close() {
 	<-r.done
 }
 
+// linger is how long the recorder waits for more events before it writes
+// a batch: an event reaches the store at most this late.
+const linger = 100 * time.Millisecond
+
 func (r *Recorder) write() {
 	defer close(r.done)
 	tick := time.NewTicker(10 * time.Second)
@@ -157,20 +161,25 @@ func (r *Recorder) write() {
 				return
 			}
 			batch = append(batch, e)
-			// Take whatever else is waiting, up to a batch.
+			// Gather what comes in the next linger, up to a batch: every
+			// commit costs an fsync, and a busy server sends thousands of
+			// events a second.
+			wait := time.NewTimer(linger)
+		gather:
 			for len(batch) < cap(batch) {
 				select {
 				case e, ok := <-r.queue:
 					if !ok {
+						wait.Stop()
 						flush()
 						return
 					}
 					batch = append(batch, e)
-					continue
-				default:
+				case <-wait.C:
+					break gather
 				}
-				break
 			}
+			wait.Stop()
 			flush()
 		case <-tick.C:
 			if d := r.dropped.Load(); d != reported {

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/store/storetest"
 )
 
@@ -36,4 +39,46 @@ func (b backend) open(t *testing.T) Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// PutEvents writes a batch in multi-row INSERTs of several sizes: every
+// event arrives once, in order, with its fields, whatever the batch size.
+func TestPutEventsChunks(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			base := time.Unix(1_900_000_000, 0)
+			total := 0
+			for _, n := range []int{1, 3, 4, 5, 16, 21, 64, 85, 150} {
+				evs := make([]audit.Event, n)
+				for i := range evs {
+					evs[i] = audit.Event{Time: base.Add(time.Duration(total+i) * time.Millisecond), MAC: "AA:BB:CC:00:00:01",
+						IP: "192.0.2.7", Stage: "kernel", Protocol: "http", File: fmt.Sprintf("f%d", total+i), Bytes: int64(total + i),
+						Duration: time.Second, Result: "ok", Reason: "r", Profile: "p", Image: "i@1", Server: "s", Arch: "bios"}
+				}
+				if err := s.PutEvents(evs); err != nil {
+					t.Fatalf("%d events: %v", n, err)
+				}
+				total += n
+			}
+			got, err := s.Events(EventFilter{Limit: 10000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != total {
+				t.Fatalf("%d events stored, want %d", len(got), total)
+			}
+			seen := map[string]bool{}
+			for _, e := range got {
+				if e.MAC != "aa:bb:cc:00:00:01" || e.Server != "s" || e.Arch != "bios" || e.Image != "i@1" || e.Duration != time.Second ||
+					e.File != fmt.Sprintf("f%d", e.Bytes) || !e.Time.Equal(base.Add(time.Duration(e.Bytes)*time.Millisecond)) {
+					t.Fatalf("event stored as %+v", e)
+				}
+				seen[e.File] = true
+			}
+			if len(seen) != total {
+				t.Fatalf("%d distinct events, want %d", len(seen), total)
+			}
+		})
+	}
 }

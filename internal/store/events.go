@@ -8,17 +8,53 @@ import (
 	"bootforge/internal/audit"
 )
 
-// PutEvents appends boot-log events in one transaction.
+// PutEvents appends boot-log events in one transaction. Rows go in
+// multi-row INSERTs of eventChunks rows, so that a batch costs a few
+// statements rather than one per event: a busy HTTP server records
+// thousands of events a second, and each statement costs more to bind and
+// run than its row costs to store.
 func (s *core) PutEvents(events []audit.Event) error {
-	ws := make([]write, len(events))
-	for i, e := range events {
-		ws[i] = write{query: `INSERT INTO events (time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			args: []any{e.Time.UnixNano(), strings.ToLower(e.MAC), e.IP, e.Arch, e.Stage, e.Protocol, e.File,
-				e.Bytes, int64(e.Duration), e.Result, e.Reason, e.Profile, e.Image, e.Server}}
+	var ws []write
+	for len(events) > 0 {
+		n := eventChunk(len(events))
+		args := make([]any, 0, n*eventColumns)
+		for _, e := range events[:n] {
+			args = append(args, e.Time.UnixNano(), strings.ToLower(e.MAC), e.IP, e.Arch, e.Stage, e.Protocol, e.File,
+				e.Bytes, int64(e.Duration), e.Result, e.Reason, e.Profile, e.Image, e.Server)
+		}
+		ws = append(ws, write{query: insertEvents[n], args: args})
+		events = events[n:]
 	}
 	return s.execAll(ws)
 }
+
+// eventColumns is the number of values of one event row.
+const eventColumns = 14
+
+// eventChunks are the row counts of the INSERTs PutEvents makes, largest
+// first; few sizes keep the prepared statements few.
+var eventChunks = []int{64, 16, 4, 1}
+
+// eventChunk is the rows of the next INSERT for n events left.
+func eventChunk(n int) int {
+	for _, c := range eventChunks {
+		if n >= c {
+			return c
+		}
+	}
+	return n
+}
+
+// insertEvents is the INSERT of each chunk size.
+var insertEvents = func() map[int]string {
+	m := map[int]string{}
+	row := "(?" + strings.Repeat(", ?", eventColumns-1) + ")"
+	for _, n := range eventChunks {
+		m[n] = `INSERT INTO events (time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server) VALUES ` +
+			row + strings.Repeat(", "+row, n-1)
+	}
+	return m
+}()
 
 // EventFilter selects events; zero fields select everything.
 type EventFilter struct {
