@@ -76,6 +76,8 @@ stop_daemon() {
 	local pid=${DAEMON_PID:-}
 	DAEMON_PID=
 	[ -n "$pid" ] || return 0
+	# peak resident memory of the server process (ip netns exec has exec'd it)
+	LAST_RSS_MIB=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true)
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for _ in $(seq 50); do
 		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
@@ -398,6 +400,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A LPS
 ROWS=()
 CHECKS=()
+RSS=()
 run_idx=0
 for inflight in $INFLIGHTS; do
 	for srv in $SERVERS; do
@@ -446,7 +449,9 @@ for inflight in $INFLIGHTS; do
 				-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
 		fi
 		sleep 0.5 # let the server finish writing its last leases
+		LAST_RSS_MIB=
 		stop_daemon
+		RSS+=("| $srv | $inflight | ${LAST_RSS_MIB:-?} |")
 		if ! grep -q leases_per_sec "$d/result.json"; then
 			ROWS+=("| $srv | $inflight | generator failed | | | | | | |")
 			cat "$d/dhcpload.err" >&2 || true
@@ -502,3 +507,9 @@ echo
 echo "| server | inflight | ACKs | distinct IPs | lease records | distinct IPs in store | mismatches | no opt82 echo | with boot file | stray | aborted | generator CPU s | load avg start / end |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
 for c in "${CHECKS[@]}"; do echo "$c"; done
+echo
+echo "Peak resident memory of the server process (VmHWM, MiB; bootforge-pg2: the second server's is not counted):"
+echo
+echo "| server | inflight | peak RSS MiB |"
+echo "|---|---:|---:|"
+for c in "${RSS[@]}"; do echo "$c"; done
