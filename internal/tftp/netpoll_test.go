@@ -49,6 +49,37 @@ func TestNetpollerTransfers(t *testing.T) {
 		}
 	})
 
+	t.Run("two-at-once", func(t *testing.T) {
+		// A stranger's packet and the client's ACK arrive together: the
+		// stranger gets ERROR 5 and the client DATA 2 at once (a lost ACK
+		// would bring DATA 1 again after the timeout). Then a duplicate
+		// ACK comes with its original: DATA 3 is sent once.
+		c, stranger := dial(t), dial(t)
+		c.WriteToUDPAddrPort([]byte("\x00\x01big.bin\x00octet\x00"), server)
+		pkt, tid := c.read(t)
+		if pkt[1] != opDATA || pkt[3] != 1 {
+			t.Fatalf("want DATA 1, got % x", pkt[:4])
+		}
+		stranger.WriteToUDPAddrPort([]byte{0, opACK, 0, 1}, tid)
+		c.WriteToUDPAddrPort([]byte{0, opACK, 0, 1}, tid)
+		if e, _ := stranger.read(t); e[1] != opERROR || e[3] != errUnknownTID {
+			t.Fatalf("stranger got % x, want ERROR 5", e)
+		}
+		if pkt, _ := c.read(t); pkt[1] != opDATA || pkt[3] != 2 {
+			t.Fatalf("want DATA 2, got % x", pkt[:4])
+		}
+		c.WriteToUDPAddrPort([]byte{0, opACK, 0, 2}, tid)
+		c.WriteToUDPAddrPort([]byte{0, opACK, 0, 2}, tid)
+		if pkt, _ := c.read(t); pkt[1] != opDATA || pkt[3] != 3 {
+			t.Fatalf("after ACK 2, got % x, want DATA 3", pkt[:4])
+		}
+		c.WriteToUDPAddrPort([]byte{0, opACK, 0, 3}, tid)
+		if pkt, _ := c.read(t); pkt[1] != opDATA || pkt[3] != 4 {
+			t.Fatalf("after ACK 3, got % x, want DATA 4 (a duplicate ACK must not bring a resend)", pkt[:4])
+		}
+		c.WriteToUDPAddrPort([]byte{0, opERROR, 0, 0, 0}, tid)
+	})
+
 	t.Run("silent-client", func(t *testing.T) {
 		failed := srv.Stats.Failed.Load()
 		c := dial(t)

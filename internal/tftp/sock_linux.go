@@ -39,8 +39,9 @@ type sock struct {
 
 	// In netpoller mode, the socket is non-blocking and registered with
 	// the runtime through file; rc runs system calls that wait on it.
-	file *os.File
-	rc   syscall.RawConn
+	file  *os.File
+	rc    syscall.RawConn
+	armed time.Time // the read deadline set on file; zero if none or passed
 
 	msgs []mmsghdr
 	iovs []unix.Iovec
@@ -283,32 +284,44 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 	}
 }
 
-// recvPoll is recv in netpoller mode.
+// recvPoll is recv in netpoller mode. Moving the read deadline is a timer
+// change in the runtime, so it is moved only when it must come sooner:
+// when it fires before the deadline asked for, it is moved there and the
+// wait goes on. It moves about once per timeout rather than once per ACK.
 func (s *sock) recvPoll(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
-	if s.closed.Load() {
-		return 0, netip.AddrPort{}, errClosed
-	}
-	if err := s.file.SetReadDeadline(deadline); err != nil {
-		return 0, netip.AddrPort{}, err
-	}
-	var r int
-	var errno unix.Errno
-	err := s.rc.Read(func(fd uintptr) bool {
-		for r, errno = s.recvfrom(fd, buf); errno == unix.EINTR; r, errno = s.recvfrom(fd, buf) {
+	for {
+		if s.closed.Load() {
+			return 0, netip.AddrPort{}, errClosed
 		}
-		return errno != unix.EAGAIN
-	})
-	switch {
-	case s.closed.Load():
-		return 0, netip.AddrPort{}, errClosed // woken by abort's deadline
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return 0, netip.AddrPort{}, errRecvTimeout
-	case err != nil:
-		return 0, netip.AddrPort{}, err
-	case errno != 0:
-		return 0, netip.AddrPort{}, errno
+		if s.armed.IsZero() || deadline.Before(s.armed) {
+			if err := s.file.SetReadDeadline(deadline); err != nil {
+				return 0, netip.AddrPort{}, err
+			}
+			s.armed = deadline
+		}
+		var r int
+		var errno unix.Errno
+		err := s.rc.Read(func(fd uintptr) bool {
+			for r, errno = s.recvfrom(fd, buf); errno == unix.EINTR; r, errno = s.recvfrom(fd, buf) {
+			}
+			return errno != unix.EAGAIN
+		})
+		switch {
+		case s.closed.Load():
+			return 0, netip.AddrPort{}, errClosed // woken by abort's deadline
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.armed = time.Time{} // passed: set it again before the next wait
+			if time.Now().Before(deadline) {
+				continue // it was an earlier wait's deadline
+			}
+			return 0, netip.AddrPort{}, errRecvTimeout
+		case err != nil:
+			return 0, netip.AddrPort{}, err
+		case errno != 0:
+			return 0, netip.AddrPort{}, errno
+		}
+		return r, rawAddrPort(&s.from), nil
 	}
-	return r, rawAddrPort(&s.from), nil
 }
 
 // recvfrom is one recvfrom(2) into buf, the source into s.from.
