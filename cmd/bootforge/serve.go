@@ -148,14 +148,16 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	defer cancel()
+	// SIGHUP is caught before start logs "bootforge ready": a reload asked
+	// for right after must not be lost (or, by default, end the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := s.start(bg); err != nil {
 		s.closeStore()
 		return err
 	}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:

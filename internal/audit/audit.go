@@ -4,7 +4,7 @@
 //
 // Recording must never slow serving down. Protocol servers hand events to
 // a Recorder, which queues them in a bounded channel and writes them to
-// the store in batches from one goroutine, at most every 100 ms. When the queue is full (a boot
+// the store in batches from one goroutine, at most every 20 ms. When the queue is full (a boot
 // storm faster than the disk), events are dropped — and the drops are
 // counted and reported in the log, never silent.
 package audit
@@ -131,9 +131,13 @@ func (r *Recorder) Close() {
 	<-r.done
 }
 
-// linger is how long the recorder waits for more events before it writes
-// a batch: an event reaches the store at most this late.
-const linger = 100 * time.Millisecond
+// linger spaces the recorder's writes: an event that comes when the last
+// write is older than linger is written at once; one that comes sooner
+// waits, with those that follow, until linger has passed since that write.
+// So a quiet server's events reach the store at once (`bootforge check`
+// reads them), and a busy one commits, with its fsync, at most 50 times a
+// second.
+const linger = 20 * time.Millisecond
 
 func (r *Recorder) write() {
 	defer close(r.done)
@@ -141,6 +145,7 @@ func (r *Recorder) write() {
 	defer tick.Stop()
 	var reported int64
 	batch := make([]Event, 0, 1024)
+	var last time.Time // of the last write
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -161,10 +166,10 @@ func (r *Recorder) write() {
 				return
 			}
 			batch = append(batch, e)
-			// Gather what comes in the next linger, up to a batch: every
-			// commit costs an fsync, and a busy server sends thousands of
-			// events a second.
-			wait := time.NewTimer(linger)
+			// Gather until linger after the last write, up to a batch:
+			// every commit costs an fsync, and a busy server sends
+			// thousands of events a second.
+			wait := time.NewTimer(time.Until(last.Add(linger)))
 		gather:
 			for len(batch) < cap(batch) {
 				select {
@@ -181,6 +186,7 @@ func (r *Recorder) write() {
 			}
 			wait.Stop()
 			flush()
+			last = time.Now()
 		case <-tick.C:
 			if d := r.dropped.Load(); d != reported {
 				r.log.Warn("boot log: events dropped (queue full or store failing)", "dropped_total", d, "since_last_report", d-reported)
