@@ -4,7 +4,8 @@
 //
 // Recording must never slow serving down. Protocol servers hand events to
 // a Recorder, which queues them in a bounded channel and writes them to
-// the store in batches from one goroutine, at most every 20 ms. When the queue is full (a boot
+// the store in batches from one goroutine: at once when the server is
+// quiet, at most every 20 ms when it is busy. When the queue is full (a boot
 // storm faster than the disk), events are dropped — and the drops are
 // counted and reported in the log, never silent.
 package audit

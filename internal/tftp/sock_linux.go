@@ -31,9 +31,8 @@ import (
 //     runtime every transfer whose ACK has arrived.
 type sock struct {
 	fd      int
-	peer    unix.Sockaddr
 	scope   uint32 // the peer's interface, if its address is link-local
-	name    []byte // the peer as a raw sockaddr, for sendmmsg
+	name    []byte // the peer as a raw sockaddr, for sendto and sendmmsg
 	timeout time.Duration
 	closed  atomic.Bool
 
@@ -82,7 +81,6 @@ func openSock(local netip.Addr, peer netip.AddrPort, ifindex int, poll bool) (*s
 			return nil, err
 		}
 	}
-	s.peer = sockaddr(peer.Addr(), peer.Port(), family, s.scope)
 	s.name = rawSockaddr(peer, s.scope)
 	if poll {
 		s.file = os.NewFile(uintptr(fd), "tftp") // non-blocking: registered with the netpoller
