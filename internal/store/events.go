@@ -8,11 +8,12 @@ import (
 	"bootforge/internal/audit"
 )
 
-// PutEvents appends boot-log events in one transaction. Rows go in
-// multi-row INSERTs of eventChunks rows, so that a batch costs a few
-// statements rather than one per event: a busy HTTP server records
-// thousands of events a second, and each statement costs more to bind and
-// run than its row costs to store.
+// PutEvents appends boot-log events. Rows go in multi-row INSERTs of
+// eventChunks rows, so that a batch costs a few statements rather than one
+// per event: a busy HTTP server records thousands of events a second, and
+// each statement costs more to bind and run than its row costs to store.
+// They are committed as runLog says: after the writes clients wait on, and
+// without a disk sync of their own.
 func (s *core) PutEvents(events []audit.Event) error {
 	var ws []write
 	for len(events) > 0 {
@@ -25,7 +26,7 @@ func (s *core) PutEvents(events []audit.Event) error {
 		ws = append(ws, write{query: insertEvents[n], args: args})
 		events = events[n:]
 	}
-	return s.execAll(ws)
+	return s.runLog(ws)
 }
 
 // eventColumns is the number of values of one event row.

@@ -125,6 +125,7 @@ func OpenPostgres(dsn string) (*Postgres, error) {
 	s := &Postgres{core: core{db: db, pg: true, name: Redact(dsn)}, brief: brief}
 	s.run = func(ws []write) error { return commit(s.db, ws) }
 	s.runBrief = func(ws []write) error { return commit(s.brief, ws) }
+	s.runLog = s.runBrief
 	return s, nil
 }
 

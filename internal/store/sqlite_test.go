@@ -84,6 +84,71 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	}
 }
 
+// TestSQLiteBootLogBesideLeases writes boot-log events and leases at once:
+// every one of both is stored, and the events' commits skip the disk sync
+// while the leases' do not.
+func TestSQLiteBootLogBesideLeases(t *testing.T) {
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const writers, each = 8, 50
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(2)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				ip := netip.AddrFrom4([4]byte{198, 18, byte(w), byte(i)})
+				if _, won, err := s.ClaimLease(lease.Lease{IP: ip, MAC: net.HardwareAddr{2, 0, 0, 0, byte(w), byte(i)},
+					Expires: time.Now().Add(time.Hour), State: lease.Bound}); err != nil || !won {
+					t.Error(won, err)
+				}
+			}
+		}(w)
+		go func(w int) {
+			defer wg.Done()
+			batch := make([]audit.Event, each)
+			for i := range batch {
+				batch[i] = audit.Event{Time: time.Now(), MAC: fmt.Sprintf("02:00:00:00:%02x:%02x", w, i), Stage: "ack", Protocol: "dhcp", Result: "ok"}
+			}
+			if err := s.PutEvents(batch); err != nil {
+				t.Error(err)
+			}
+		}(w)
+	}
+	wg.Wait()
+	leases, _ := s.LoadLeases()
+	events, _ := s.Events(EventFilter{Limit: 10 * writers * each})
+	if len(leases) != writers*each || len(events) != writers*each {
+		t.Fatalf("%d leases and %d events stored, want %d of each", len(leases), len(events), writers*each)
+	}
+
+	// The store has one connection: PRAGMA synchronous reads its mode
+	// after the last commit (1 NORMAL, 2 FULL).
+	mode := func() int {
+		var m int
+		if err := s.db.QueryRow(`PRAGMA synchronous`).Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if err := s.PutEvents([]audit.Event{{Time: time.Now(), Stage: "menu", Protocol: "http", Result: "ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(); m != 1 {
+		t.Errorf("after a boot-log commit: synchronous %d, want 1 (NORMAL)", m)
+	}
+	if err := s.PutLease(lease.Lease{IP: netip.MustParseAddr("198.18.100.1"), Expires: time.Now().Add(time.Hour), State: lease.Bound}); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(); m != 2 {
+		t.Errorf("after a lease commit: synchronous %d, want 2 (FULL)", m)
+	}
+
+}
+
 func TestSQLiteClosed(t *testing.T) {
 	s, err := OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
 	if err != nil {

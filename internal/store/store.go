@@ -160,6 +160,10 @@ type core struct {
 	// database (offers: a client whose offer is forgotten asks again),
 	// but are seen by every server as soon as it returns.
 	runBrief func([]write) error
+	// runLog appends boot-log rows. They need not survive a crash of the
+	// database, may commit apart from one another, and give way to the
+	// writes a client waits on.
+	runLog func([]write) error
 }
 
 type write struct {
