@@ -1,0 +1,70 @@
+package dhcp
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"bootforge/internal/dhcp/lease"
+)
+
+// discardLeases is a lease store that keeps nothing, so that the benchmark
+// measures the handler alone.
+type discardLeases struct{}
+
+func (discardLeases) LoadLeases() ([]lease.Lease, error)                  { return nil, nil }
+func (discardLeases) PutLease(lease.Lease) error                          { return nil }
+func (discardLeases) DeleteLease(netip.Addr) error                        { return nil }
+func (discardLeases) ClaimLease(l lease.Lease) (lease.Lease, bool, error) { return l, true, nil }
+func (discardLeases) Shared() bool                                        { return false }
+func (discardLeases) LeaseOf(net.HardwareAddr, []byte) (lease.Lease, bool, error) {
+	return lease.Lease{}, false, nil
+}
+
+// BenchmarkDORA is the handler's CPU for one relayed PXE client's
+// DISCOVER and REQUEST: parsing, deciding, and the replies' bytes.
+func BenchmarkDORA(b *testing.B) {
+	pfx := netip.MustParsePrefix("198.19.0.0/16")
+	h := &Handler{Mode: ModeAuthoritative, Resolver: resolver(), OfferHold: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h.Subnets = []*Subnet{{
+		Pool:      lease.NewPool(pfx, []lease.Range{{First: netip.MustParseAddr("198.19.0.10"), Last: netip.MustParseAddr("198.19.255.250")}}, nil, discardLeases{}, nil),
+		Router:    netip.MustParseAddr("198.19.0.1"),
+		LeaseTime: time.Hour,
+	}}
+	giaddr := net.IPv4(198, 19, 0, 1)
+	src := netip.MustParseAddrPort("198.19.0.1:67")
+	own := []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := net.HardwareAddr{2, 0xbf, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+		mods := append(pxeMods(0), dhcpv4.WithGatewayIP(giaddr))
+		d, _ := dhcpv4.NewDiscovery(m, mods...)
+		req := d.ToBytes()
+		p, err := parse(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res := h.handle(request{pkt: p, iface: "vsrv", ifAddrs: own, src: src, port: 67})
+		if res.Reply == nil {
+			b.Fatal(res.Err, res.Silent)
+		}
+		offer := res.Reply.ToBytes()
+		o, _ := dhcpv4.FromBytes(offer)
+		r, _ := dhcpv4.NewRequestFromOffer(o, mods...)
+		p, err = parse(r.ToBytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		res = h.handle(request{pkt: p, iface: "vsrv", ifAddrs: own, src: src, port: 67})
+		if res.Reply == nil || res.Reply.MessageType() != dhcpv4.MessageTypeAck {
+			b.Fatal(res.Err, res.Silent)
+		}
+		_ = res.Reply.ToBytes()
+	}
+}
