@@ -42,6 +42,17 @@ type sock struct {
 	rc    syscall.RawConn
 	armed time.Time // the read deadline set on file; zero if none or passed
 
+	// The system calls, as rc runs them: method values made once, with
+	// their arguments and results in the fields below. A closure per
+	// packet would be a heap allocation per packet, as the runtime keeps
+	// what rc runs.
+	sendFn, manyFn, recvFn func(fd uintptr) bool
+	pkt                    []byte     // sendOne's packet
+	batch                  []mmsghdr  // sendMany's messages not yet sent
+	buf                    []byte     // recvOne's buffer
+	n                      int        // recvOne's length
+	errno                  unix.Errno // the last call's
+
 	msgs []mmsghdr
 	iovs []unix.Iovec
 	from unix.RawSockaddrAny // recv's source, reused: unix.Recvfrom allocates and asks getsockopt per call
@@ -88,6 +99,7 @@ func openSock(local netip.Addr, peer netip.AddrPort, ifindex int, poll bool) (*s
 			s.file.Close()
 			return nil, err
 		}
+		s.sendFn, s.manyFn, s.recvFn = s.sendOne, s.sendMany, s.recvOne
 	}
 	return s, nil
 }
@@ -157,45 +169,93 @@ func pktinfo6(src netip.Addr, ifindex uint32) []byte {
 	return b
 }
 
-// write runs a sending system call, again while it is interrupted and, in
-// netpoller mode, after waiting while the socket buffer is full.
-func (s *sock) write(call func(fd uintptr) unix.Errno) error {
-	var errno unix.Errno
-	if s.rc == nil {
-		for errno = call(uintptr(s.fd)); errno == unix.EINTR; errno = call(uintptr(s.fd)) {
-		}
-	} else if err := s.rc.Write(func(fd uintptr) bool {
-		for errno = call(fd); errno == unix.EINTR; errno = call(fd) {
-		}
-		return errno != unix.EAGAIN
-	}); err != nil {
+// do runs a system call in s.errno: at once on a blocking socket; in
+// netpoller mode through rc, which waits while the call would block.
+func (s *sock) do(call func(fd uintptr) bool, fn func(fd uintptr) bool, write bool) error {
+	var err error
+	switch {
+	case s.rc == nil:
+		call(uintptr(s.fd))
+	case write:
+		err = s.rc.Write(fn)
+	default:
+		err = s.rc.Read(fn)
+	}
+	if err != nil {
 		return err
 	}
-	if errno != 0 {
-		return errno
+	if s.errno != 0 {
+		return s.errno
 	}
 	return nil
 }
 
-// send sends one packet to the peer. The raw system call takes the
-// peer's prepared sockaddr; unix.Sendto would convert and allocate one per
-// packet.
-func (s *sock) send(pkt []byte) error {
-	return s.write(func(fd uintptr) unix.Errno {
-		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+// sendOne is sendto(2) of s.pkt to the peer, again while interrupted. The
+// raw system call takes the peer's prepared sockaddr; unix.Sendto would
+// convert and allocate one per packet. It reports whether the call is
+// done (it would not block).
+func (s *sock) sendOne(fd uintptr) bool {
+	for {
+		_, _, s.errno = unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&s.pkt[0])), uintptr(len(s.pkt)),
 			0, uintptr(unsafe.Pointer(&s.name[0])), uintptr(len(s.name)))
-		return errno
-	})
+		if s.errno != unix.EINTR {
+			return s.errno != unix.EAGAIN
+		}
+	}
 }
 
-// sendTo sends one packet elsewhere (ERROR 5 to a stranger).
+// sendMany is one sendmmsg(2) of s.batch, which it advances past the
+// messages sent.
+func (s *sock) sendMany(fd uintptr) bool {
+	for {
+		var n uintptr
+		n, _, s.errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.batch[0])), uintptr(len(s.batch)), 0, 0, 0)
+		if s.errno == 0 {
+			s.batch = s.batch[n:]
+		}
+		if s.errno != unix.EINTR {
+			return s.errno != unix.EAGAIN
+		}
+	}
+}
+
+// recvOne is recvfrom(2) into s.buf, the length in s.n and the source in
+// s.from.
+func (s *sock) recvOne(fd uintptr) bool {
+	for {
+		fromLen := uint32(unix.SizeofSockaddrAny)
+		var r uintptr
+		r, _, s.errno = unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+			0, uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fromLen)))
+		s.n = int(r)
+		if s.errno != unix.EINTR {
+			return s.errno != unix.EAGAIN
+		}
+	}
+}
+
+// send sends one packet to the peer.
+func (s *sock) send(pkt []byte) error {
+	s.pkt = pkt
+	return s.do(s.sendOne, s.sendFn, true)
+}
+
+// sendTo sends one packet elsewhere (ERROR 5 to a stranger). It is rare,
+// and may allocate.
 func (s *sock) sendTo(pkt []byte, to netip.AddrPort) error {
 	family := unix.AF_INET
 	if to.Addr().Is6() {
 		family = unix.AF_INET6
 	}
 	sa := sockaddr(to.Addr(), to.Port(), family, s.scope)
-	return s.write(func(fd uintptr) unix.Errno { return errnoOf(unix.Sendto(int(fd), pkt, 0, sa)) })
+	call := func(fd uintptr) bool {
+		for {
+			if s.errno = errnoOf(unix.Sendto(int(fd), pkt, 0, sa)); s.errno != unix.EINTR {
+				return s.errno != unix.EAGAIN
+			}
+		}
+	}
+	return s.do(call, call, true)
 }
 
 func errnoOf(err error) unix.Errno {
@@ -228,16 +288,8 @@ func (s *sock) sendBatch(pkts [][]byte) error {
 		msgs[i].hdr.Iov = &iovs[i]
 		msgs[i].hdr.SetIovlen(1)
 	}
-	for sent := 0; sent < len(msgs); {
-		err := s.write(func(fd uintptr) unix.Errno {
-			n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-				uintptr(unsafe.Pointer(&msgs[sent])), uintptr(len(msgs)-sent), 0, 0, 0)
-			if errno == 0 {
-				sent += int(n)
-			}
-			return errno
-		})
-		if err != nil {
+	for s.batch = msgs; len(s.batch) > 0; {
+		if err := s.do(s.sendMany, s.manyFn, true); err != nil {
 			return err
 		}
 	}
@@ -267,7 +319,9 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 			}
 			s.timeout = wait
 		}
-		r, errno := s.recvfrom(uintptr(s.fd), buf)
+		s.buf = buf
+		s.recvOne(uintptr(s.fd))
+		r, errno := s.n, s.errno
 		if s.closed.Load() {
 			return 0, netip.AddrPort{}, errClosed // woken by abort's shutdown
 		}
@@ -297,13 +351,9 @@ func (s *sock) recvPoll(buf []byte, deadline time.Time) (int, netip.AddrPort, er
 			}
 			s.armed = deadline
 		}
-		var r int
-		var errno unix.Errno
-		err := s.rc.Read(func(fd uintptr) bool {
-			for r, errno = s.recvfrom(fd, buf); errno == unix.EINTR; r, errno = s.recvfrom(fd, buf) {
-			}
-			return errno != unix.EAGAIN
-		})
+		s.buf = buf
+		err := s.rc.Read(s.recvFn)
+		r, errno := s.n, s.errno
 		switch {
 		case s.closed.Load():
 			return 0, netip.AddrPort{}, errClosed // woken by abort's deadline
@@ -320,14 +370,6 @@ func (s *sock) recvPoll(buf []byte, deadline time.Time) (int, netip.AddrPort, er
 		}
 		return r, rawAddrPort(&s.from), nil
 	}
-}
-
-// recvfrom is one recvfrom(2) into buf, the source into s.from.
-func (s *sock) recvfrom(fd uintptr, buf []byte) (int, unix.Errno) {
-	fromLen := uint32(unix.SizeofSockaddrAny)
-	r, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-		0, uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fromLen)))
-	return int(r), errno
 }
 
 // rawAddrPort reads a sockaddr_in or sockaddr_in6.
