@@ -42,10 +42,10 @@ type sock struct {
 	rc    syscall.RawConn
 	armed time.Time // the read deadline set on file; zero if none or passed
 
-	// The system calls, as rc runs them: method values made once, with
-	// their arguments and results in the fields below. A closure per
-	// packet would be a heap allocation per packet, as the runtime keeps
-	// what rc runs.
+	// The system calls, as write and recv run them: method values made
+	// once, with their arguments and results in the fields below. A
+	// function handed to rc escapes to the heap, so a closure per packet
+	// would be an allocation per packet.
 	sendFn, manyFn, recvFn func(fd uintptr) bool
 	pkt                    []byte     // sendOne's packet
 	batch                  []mmsghdr  // sendMany's messages not yet sent
@@ -99,8 +99,8 @@ func openSock(local netip.Addr, peer netip.AddrPort, ifindex int, poll bool) (*s
 			s.file.Close()
 			return nil, err
 		}
-		s.sendFn, s.manyFn, s.recvFn = s.sendOne, s.sendMany, s.recvOne
 	}
+	s.sendFn, s.manyFn, s.recvFn = s.sendOne, s.sendMany, s.recvOne
 	return s, nil
 }
 
@@ -169,19 +169,13 @@ func pktinfo6(src netip.Addr, ifindex uint32) []byte {
 	return b
 }
 
-// do runs a system call in s.errno: at once on a blocking socket; in
-// netpoller mode through rc, which waits while the call would block.
-func (s *sock) do(call func(fd uintptr) bool, fn func(fd uintptr) bool, write bool) error {
-	var err error
-	switch {
-	case s.rc == nil:
-		call(uintptr(s.fd))
-	case write:
-		err = s.rc.Write(fn)
-	default:
-		err = s.rc.Read(fn)
-	}
-	if err != nil {
+// write runs a sending system call, which leaves its result in s.errno:
+// at once on a blocking socket; in netpoller mode through rc, which waits
+// while the socket buffer is full.
+func (s *sock) write(fn func(fd uintptr) bool) error {
+	if s.rc == nil {
+		fn(uintptr(s.fd))
+	} else if err := s.rc.Write(fn); err != nil {
 		return err
 	}
 	if s.errno != 0 {
@@ -237,7 +231,7 @@ func (s *sock) recvOne(fd uintptr) bool {
 // send sends one packet to the peer.
 func (s *sock) send(pkt []byte) error {
 	s.pkt = pkt
-	return s.do(s.sendOne, s.sendFn, true)
+	return s.write(s.sendFn)
 }
 
 // sendTo sends one packet elsewhere (ERROR 5 to a stranger). It is rare,
@@ -248,14 +242,13 @@ func (s *sock) sendTo(pkt []byte, to netip.AddrPort) error {
 		family = unix.AF_INET6
 	}
 	sa := sockaddr(to.Addr(), to.Port(), family, s.scope)
-	call := func(fd uintptr) bool {
+	return s.write(func(fd uintptr) bool {
 		for {
 			if s.errno = errnoOf(unix.Sendto(int(fd), pkt, 0, sa)); s.errno != unix.EINTR {
 				return s.errno != unix.EAGAIN
 			}
 		}
-	}
-	return s.do(call, call, true)
+	})
 }
 
 func errnoOf(err error) unix.Errno {
@@ -289,7 +282,7 @@ func (s *sock) sendBatch(pkts [][]byte) error {
 		msgs[i].hdr.SetIovlen(1)
 	}
 	for s.batch = msgs; len(s.batch) > 0; {
-		if err := s.do(s.sendMany, s.manyFn, true); err != nil {
+		if err := s.write(s.manyFn); err != nil {
 			return err
 		}
 	}
@@ -320,7 +313,7 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 			s.timeout = wait
 		}
 		s.buf = buf
-		s.recvOne(uintptr(s.fd))
+		s.recvFn(uintptr(s.fd))
 		r, errno := s.n, s.errno
 		if s.closed.Load() {
 			return 0, netip.AddrPort{}, errClosed // woken by abort's shutdown
