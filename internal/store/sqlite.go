@@ -260,28 +260,26 @@ func (s *SQLite) writer() {
 	defer close(s.done)
 	writes, logs := s.writes, s.logs
 	for writes != nil || logs != nil {
+		var w write
+		var ok, durable bool
 		select {
-		case w, ok := <-writes:
-			if !ok {
-				writes = nil
-				continue
-			}
-			s.commitDurable(w)
-			continue
+		case w, ok = <-writes: // a waiting durable write goes first
+			durable = true
 		default:
+			select {
+			case w, ok = <-writes:
+				durable = true
+			case w, ok = <-logs:
+			}
 		}
-		select {
-		case w, ok := <-writes:
-			if !ok {
-				writes = nil
-				continue
-			}
+		switch {
+		case !ok && durable:
+			writes = nil // closed: a nil channel is never chosen
+		case !ok:
+			logs = nil
+		case durable:
 			s.commitDurable(w)
-		case w, ok := <-logs:
-			if !ok {
-				logs = nil
-				continue
-			}
+		default:
 			s.commitLog(w)
 		}
 	}
