@@ -199,8 +199,9 @@ const checkpointInterval = 50 * time.Millisecond
 // database on its own connection, while the writer goes on committing.
 // Without it, SQLite's automatic checkpoint does all the copying, and the
 // fsync of the database file, inside the commit that takes the log past
-// 1,000 pages: every client waiting on that commit waited 20 ms and more,
-// the DHCP server's p99. The automatic checkpoint still runs, so that the
+// 1,000 pages, and every client waiting on that commit waits for it (the
+// writer's commit p99 grew from 9 to 21 ms over a 40,000-lease DHCP run
+// as the database grew). The automatic checkpoint still runs, so that the
 // log is restarted rather than growing under steady load, but finds
 // little left to copy. A passive checkpoint never blocks the writer.
 func (s *SQLite) checkpointer() {
