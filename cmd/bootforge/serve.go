@@ -324,6 +324,7 @@ func (s *services) start(ctx context.Context) error {
 			return err
 		}
 		s.dhcp6 = srv
+		s.metrics.WatchDHCP6(srv)
 		attrs = append(attrs, "dhcp6", cfg.DHCP.V6.Mode, "dhcp6_on", strings.Join(srv.Addrs(), ","))
 	}
 	if cfg.API.Enabled {

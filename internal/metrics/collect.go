@@ -10,6 +10,7 @@ import (
 
 	"bootforge/internal/audit"
 	"bootforge/internal/dhcp"
+	"bootforge/internal/dhcp6"
 	"bootforge/internal/httpd"
 	"bootforge/internal/tftp"
 )
@@ -20,6 +21,11 @@ import (
 // WatchDHCP exports srv's counters and its pools.
 func (m *Metrics) WatchDHCP(srv *dhcp.Server) {
 	m.reg.MustRegister(dhcpCollector{srv})
+}
+
+// WatchDHCP6 exports the DHCPv6 server's counters.
+func (m *Metrics) WatchDHCP6(srv *dhcp6.Server) {
+	m.reg.MustRegister(dhcp6Collector{srv})
 }
 
 // WatchTFTP exports srv's counters, and the bytes its events carry.
@@ -123,6 +129,35 @@ func typeName(mt dhcpv4.MessageType) string {
 		return strconv.Itoa(int(mt))
 	}
 	return strings.ToLower(strings.TrimPrefix(s, "DHCP"))
+}
+
+var (
+	dhcp6Received = prometheus.NewDesc("bootforge_dhcp6_received_packets_total",
+		"UDP datagrams read from the DHCPv6 sockets, before any check.", nil, nil)
+	dhcp6Replied = prometheus.NewDesc("bootforge_dhcp6_replies_total",
+		"DHCPv6 replies sent (Advertise, Reply, Relay-reply).", nil, nil)
+	dhcp6Dropped = prometheus.NewDesc("bootforge_dhcp6_dropped_total",
+		"DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed.", []string{"reason"}, nil)
+	dhcp6Unanswered = prometheus.NewDesc("bootforge_dhcp6_unanswered_total",
+		"DHCPv6 packets that needed no answer or could not get one (another interface, not a network boot in proxy mode, pool exhausted, ...).", nil, nil)
+)
+
+type dhcp6Collector struct{ srv *dhcp6.Server }
+
+func (c dhcp6Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dhcp6Received, dhcp6Replied, dhcp6Dropped, dhcp6Unanswered} {
+		ch <- d
+	}
+}
+
+func (c dhcp6Collector) Collect(ch chan<- prometheus.Metric) {
+	st := &c.srv.Stats
+	counter(ch, dhcp6Received, st.Received.Load())
+	counter(ch, dhcp6Replied, st.Replied.Load())
+	counter(ch, dhcp6Dropped, st.Denied.Load(), "not_allowed")
+	counter(ch, dhcp6Dropped, st.Dropped.Load(), "queue_full")
+	counter(ch, dhcp6Dropped, st.Malformed.Load(), "malformed")
+	counter(ch, dhcp6Unanswered, st.Ignored.Load())
 }
 
 var dhcpForeign = prometheus.NewDesc("bootforge_dhcp_foreign_servers",

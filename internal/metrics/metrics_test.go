@@ -18,6 +18,7 @@ import (
 	"bootforge/internal/audit"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/dhcp/lease"
+	"bootforge/internal/dhcp6"
 	"bootforge/internal/httpd"
 	"bootforge/internal/tftp"
 )
@@ -83,6 +84,35 @@ bootforge_dhcp_pool_free_addresses{subnet="192.0.2.0/24"} 9
 	// A scrape reads the counters as they are now: nothing is copied.
 	st.Requests[dhcpv4.MessageTypeDiscover].Add(1)
 	checkValue(t, m, `bootforge_dhcp_requests_total{mode="authoritative",type="discover"}`, 4)
+}
+
+func TestDHCP6Collector(t *testing.T) {
+	srv := dhcp6.NewServer(&dhcp6.Handler{Mode: dhcp6.ModeAuthoritative}, nil, quiet)
+	st := &srv.Stats
+	st.Received.Add(9)
+	st.Replied.Add(4)
+	st.Denied.Add(1)
+	st.Dropped.Add(2)
+	st.Malformed.Add(3)
+	st.Ignored.Add(5)
+
+	m := New(Build{Version: "test"})
+	m.WatchDHCP6(srv)
+	want := `
+# HELP bootforge_dhcp6_dropped_total DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed.
+# TYPE bootforge_dhcp6_dropped_total counter
+bootforge_dhcp6_dropped_total{reason="malformed"} 3
+bootforge_dhcp6_dropped_total{reason="not_allowed"} 1
+bootforge_dhcp6_dropped_total{reason="queue_full"} 2
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "bootforge_dhcp6_dropped_total"); err != nil {
+		t.Fatal(err)
+	}
+	checkValue(t, m, "bootforge_dhcp6_received_packets_total", 9)
+	checkValue(t, m, "bootforge_dhcp6_replies_total", 4)
+	checkValue(t, m, "bootforge_dhcp6_unanswered_total", 5)
+	st.Replied.Add(1) // a scrape reads the counters as they are now
+	checkValue(t, m, "bootforge_dhcp6_replies_total", 5)
 }
 
 func TestTFTPCollector(t *testing.T) {

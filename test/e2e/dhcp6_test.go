@@ -122,6 +122,15 @@ func TestDHCP6ClientGetsAddress(t *testing.T) {
 		t.Errorf("%s is not on the client's interface:\n%s", addr, got)
 	}
 	dh6StoredLease(t, s, addr)
+	// /metrics counts the exchange: Solicit and Request in, Advertise and
+	// Reply out, at the least.
+	m := scrapeMetrics(t, s, lab.Netns)
+	if got := m.value(t, "bootforge_dhcp6_received_packets_total"); got < 2 {
+		t.Errorf("bootforge_dhcp6_received_packets_total = %v, want at least 2", got)
+	}
+	if got := m.value(t, "bootforge_dhcp6_replies_total"); got < 2 {
+		t.Errorf("bootforge_dhcp6_replies_total = %v, want at least 2", got)
+	}
 	// The client's router is radvd's: it learnt the lab's link-local
 	// router from an RA (the M flag sent it to DHCPv6).
 	waitFor(t, 10*time.Second, "a default route from radvd", func() bool {
