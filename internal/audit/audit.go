@@ -136,8 +136,7 @@ func (r *Recorder) Close() {
 // write is older than linger is written at once; one that comes sooner
 // waits, with those that follow, until linger has passed since that write.
 // So a quiet server's events reach the store at once (`bootforge check`
-// reads them), and a busy one commits, with its fsync, at most 50 times a
-// second.
+// reads them), and a busy one commits at most 50 times a second.
 const linger = 20 * time.Millisecond
 
 func (r *Recorder) write() {
@@ -168,8 +167,8 @@ func (r *Recorder) write() {
 			}
 			batch = append(batch, e)
 			// Gather until linger after the last write, up to a batch:
-			// every commit costs an fsync, and a busy server sends
-			// thousands of events a second.
+			// every commit rewrites the events' index pages, and a busy
+			// server sends thousands of events a second.
 			wait := time.NewTimer(time.Until(last.Add(linger)))
 		gather:
 			for len(batch) < cap(batch) {

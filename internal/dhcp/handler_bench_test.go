@@ -13,26 +13,13 @@ import (
 	"bootforge/internal/dhcp/lease"
 )
 
-// discardLeases is a lease store that keeps nothing, so that the benchmark
-// measures the handler alone.
-type discardLeases struct{}
-
-func (discardLeases) LoadLeases() ([]lease.Lease, error)                  { return nil, nil }
-func (discardLeases) PutLease(lease.Lease) error                          { return nil }
-func (discardLeases) DeleteLease(netip.Addr) error                        { return nil }
-func (discardLeases) ClaimLease(l lease.Lease) (lease.Lease, bool, error) { return l, true, nil }
-func (discardLeases) Shared() bool                                        { return false }
-func (discardLeases) LeaseOf(net.HardwareAddr, []byte) (lease.Lease, bool, error) {
-	return lease.Lease{}, false, nil
-}
-
 // BenchmarkDORA is the handler's CPU for one relayed PXE client's
 // DISCOVER and REQUEST: parsing, deciding, and the replies' bytes.
 func BenchmarkDORA(b *testing.B) {
 	pfx := netip.MustParsePrefix("198.19.0.0/16")
 	h := &Handler{Mode: ModeAuthoritative, Resolver: resolver(), OfferHold: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	h.Subnets = []*Subnet{{
-		Pool:      lease.NewPool(pfx, []lease.Range{{First: netip.MustParseAddr("198.19.0.10"), Last: netip.MustParseAddr("198.19.255.250")}}, nil, discardLeases{}, nil),
+		Pool:      lease.NewPool(pfx, []lease.Range{{First: netip.MustParseAddr("198.19.0.10"), Last: netip.MustParseAddr("198.19.255.250")}}, nil, &memLeases{}, nil),
 		Router:    netip.MustParseAddr("198.19.0.1"),
 		LeaseTime: time.Hour,
 	}}
