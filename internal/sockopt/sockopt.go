@@ -25,3 +25,23 @@ func GrowReadBuffer(conn syscall.Conn, size int) {
 		}
 	})
 }
+
+// Cork sets or clears TCP_CORK on a TCP connection. While it is set the
+// kernel sends only full segments; clearing it sends what is left. An
+// HTTP response written as a header and then a sendfile(2) body goes out
+// as one stream of segments instead of a header-only segment first:
+// nginx's tcp_nopush does the same. Errors are ignored: without the
+// option the response is the same, only sent in more segments.
+func Cork(conn syscall.Conn, on bool) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	rc.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, v)
+	})
+}
