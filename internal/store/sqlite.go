@@ -185,7 +185,7 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	s := &SQLite{core: core{db: db, name: path}, writes: make(chan write, maxBatch), logs: make(chan write, 16),
 		sync: mode, current: mode, done: make(chan struct{}), ckpt: ckpt, stop: make(chan struct{}), stopped: make(chan struct{})}
 	s.run = s.queue
-	s.runBrief = s.queue
+	s.runBrief = s.queueBrief
 	s.runLog = s.queueLog
 	go s.writer()
 	go s.checkpointer()
@@ -254,9 +254,10 @@ func (s *SQLite) Close() error {
 }
 
 // writer commits queued writes. Durable writes go first, in batches that
-// share one commit and its fsync. A boot-log write goes when no durable
-// write waits, in a commit of its own that does not fsync: a lease's ACK
-// waits neither behind a thousand events nor for their disk sync.
+// share one commit and its fsync; a batch of brief writes only (offers)
+// commits without the fsync. A boot-log write goes when no durable write
+// waits, in a commit of its own that does not fsync: a lease's ACK waits
+// neither behind a thousand events nor for their disk sync.
 func (s *SQLite) writer() {
 	defer close(s.done)
 	writes, logs := s.writes, s.logs
@@ -301,7 +302,14 @@ fill:
 			break fill
 		}
 	}
-	if err := s.setSync(s.sync); err != nil {
+	mode := SyncNormal // offers alone: synced by the next durable commit or checkpoint
+	for _, w := range batch {
+		if !w.brief {
+			mode = s.sync
+			break
+		}
+	}
+	if err := s.setSync(mode); err != nil {
 		for _, w := range batch {
 			w.err <- err
 		}
@@ -385,17 +393,26 @@ func (s *SQLite) prepare(batch []write) {
 // writer takes them from the queue in one piece.
 func (s *SQLite) queue(ws []write) error { return send(s.writes, ws) }
 
+// queueBrief is queue for writes that need not survive a crash of the
+// database: they wait for their commit, not for its disk sync.
+func (s *SQLite) queueBrief(ws []write) error {
+	return sendWrite(s.writes, write{group: ws, brief: true})
+}
+
 // queueLog hands boot-log writes to the writer and waits until they are
 // committed.
 func (s *SQLite) queueLog(ws []write) error { return send(s.logs, ws) }
 
-func send(c chan write, ws []write) (err error) {
+func send(c chan write, ws []write) error { return sendWrite(c, write{group: ws}) }
+
+// sendWrite queues w and waits for its commit.
+func sendWrite(c chan write, w write) (err error) {
 	defer func() {
 		if recover() != nil {
 			err = errors.New("store is closed")
 		}
 	}()
-	done := make(chan error, 1)
-	c <- write{group: ws, err: done}
-	return <-done
+	w.err = make(chan error, 1)
+	c <- w
+	return <-w.err
 }

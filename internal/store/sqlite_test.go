@@ -146,7 +146,23 @@ func TestSQLiteBootLogBesideLeases(t *testing.T) {
 	if m := mode(); m != 2 {
 		t.Errorf("after a lease commit: synchronous %d, want 2 (FULL)", m)
 	}
-
+	// An offer need not survive a crash of the database: its commit does
+	// not wait for the disk. The ACK's claim that follows does.
+	offer := lease.Lease{IP: netip.MustParseAddr("198.18.100.2"), MAC: net.HardwareAddr{2, 0, 0, 0, 100, 2},
+		Expires: time.Now().Add(time.Minute), State: lease.Offered}
+	if _, won, err := s.ClaimLease(offer); err != nil || !won {
+		t.Fatal(won, err)
+	}
+	if m := mode(); m != 1 {
+		t.Errorf("after an offer's commit: synchronous %d, want 1 (NORMAL)", m)
+	}
+	offer.State, offer.Expires = lease.Bound, time.Now().Add(time.Hour)
+	if _, won, err := s.ClaimLease(offer); err != nil || !won {
+		t.Fatal(won, err)
+	}
+	if m := mode(); m != 2 {
+		t.Errorf("after a bound lease's commit: synchronous %d, want 2 (FULL)", m)
+	}
 }
 
 func TestSQLiteClosed(t *testing.T) {

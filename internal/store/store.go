@@ -175,6 +175,8 @@ type write struct {
 	// affected, if set, gets the number of rows query changed: the result
 	// of a conditional write.
 	affected *int64
+	// brief: the write need not survive a crash of the database (runBrief).
+	brief bool
 }
 
 // tx is a transaction that speaks the shared "?" dialect.
