@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -314,7 +315,12 @@ func httpResult(status int) string {
 // etag is a strong validator from size and modification time, as nginx
 // makes them; If-Range needs a strong one.
 func etag(st fs.FileInfo) string {
-	return fmt.Sprintf(`"%x-%x"`, st.ModTime().UnixNano(), st.Size())
+	b := make([]byte, 0, 36)
+	b = append(b, '"')
+	b = strconv.AppendInt(b, st.ModTime().UnixNano(), 16)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, st.Size(), 16)
+	return string(append(b, '"'))
 }
 
 // logRequests writes one access-log line per request, with the client IP.
@@ -334,23 +340,24 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			s.Events.Record(audit.Event{Time: start, MAC: rec.mac, IP: host, Stage: audit.StageOf(path), Protocol: proto, File: path,
 				Bytes: rec.bytes, Duration: time.Since(start), Result: httpResult(rec.status), Reason: rec.reason})
 		}
-		if !s.accessLog.Load() {
+		if !s.accessLog.Load() || !s.log.Enabled(r.Context(), slog.LevelInfo) {
 			return
 		}
-		attrs := []any{
-			"client", host, "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond),
-		}
+		// Attrs, not alternating keys and values: one line per request
+		// should not box each value on the heap.
+		attrs := make([]slog.Attr, 0, 10)
+		attrs = append(attrs, slog.String("client", host), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", time.Since(start).Round(time.Microsecond)))
 		if rg := r.Header.Get("Range"); rg != "" {
-			attrs = append(attrs, "range", rg)
+			attrs = append(attrs, slog.String("range", rg))
 		}
 		if rec.status == http.StatusFound {
-			attrs = append(attrs, "location", rec.Header().Get("Location"))
+			attrs = append(attrs, slog.String("location", rec.Header().Get("Location")))
 		}
 		if r.TLS != nil {
-			attrs = append(attrs, "tls", true, "tls_suite", tls.CipherSuiteName(r.TLS.CipherSuite))
+			attrs = append(attrs, slog.Bool("tls", true), slog.String("tls_suite", tls.CipherSuiteName(r.TLS.CipherSuite)))
 		}
-		s.log.Info("http request", attrs...)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 	})
 }
 
