@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"bootforge/internal/boot"
+	"bootforge/internal/dhcp/lease"
 )
 
 // DHCP configures the DHCP server and the PXE boot server.
@@ -119,7 +120,7 @@ func loaderKey(fw boot.Firmware, http bool) string {
 // Subnet is one IPv4 subnet with its pool and options.
 type Subnet struct {
 	Subnet       Prefix        `yaml:"subnet"`
-	Pools        []Range       `yaml:"pools"` // "first-last", e.g. "192.0.2.100-192.0.2.200"
+	Pools        []lease.Range `yaml:"pools"` // "first-last", e.g. "192.0.2.100-192.0.2.200"
 	Router       netip.Addr    `yaml:"router"`
 	DNS          []netip.Addr  `yaml:"dns"`
 	Domain       string        `yaml:"domain"`
@@ -160,39 +161,6 @@ func (p *Prefix) UnmarshalText(b []byte) error {
 
 // MarshalText writes CIDR notation.
 func (p Prefix) MarshalText() ([]byte, error) { return []byte(p.Prefix.String()), nil }
-
-// Range is an inclusive range of addresses, written "first-last" as in
-// "192.0.2.100-192.0.2.200". Both ends are of one address family and Last
-// is not before First; that they are IPv4 is for validation to say.
-type Range struct{ First, Last netip.Addr }
-
-// UnmarshalText parses "first-last"; spaces around either address are
-// allowed.
-func (r *Range) UnmarshalText(b []byte) error {
-	s := string(b)
-	a, z, ok := strings.Cut(s, "-")
-	if !ok {
-		return fmt.Errorf("%q is not a range like 192.0.2.100-192.0.2.200", s)
-	}
-	first, err1 := netip.ParseAddr(strings.TrimSpace(a))
-	last, err2 := netip.ParseAddr(strings.TrimSpace(z))
-	if err1 != nil || err2 != nil {
-		return fmt.Errorf("%q is not a range of addresses", s)
-	}
-	if first.Is4() != last.Is4() {
-		return fmt.Errorf("%q mixes an IPv4 and an IPv6 address", s)
-	}
-	if last.Less(first) {
-		return fmt.Errorf("%q: the last address is before the first", s)
-	}
-	*r = Range{First: first, Last: last}
-	return nil
-}
-
-// MarshalText writes "first-last".
-func (r Range) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
-
-func (r Range) String() string { return r.First.String() + "-" + r.Last.String() }
 
 // MAC is a hardware address, written as net.ParseMAC reads it
 // ("52:54:00:12:34:56"). Empty text is no address (nil).

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"bootforge/internal/dhcp/lease"
 )
 
 // DHCP6 configures the DHCPv6 server, under dhcp.v6. It shares the
@@ -34,10 +36,10 @@ type DHCP6 struct {
 // Subnet6 is one IPv6 link (a /64) with its pools. A relayed client gets
 // the subnet that holds the relay's link-address.
 type Subnet6 struct {
-	Subnet    Prefix       `yaml:"subnet"` // e.g. 2001:db8:1::/64
-	Pools     []Range      `yaml:"pools"`  // "2001:db8:1::100-2001:db8:1::1ff"
-	DNS       []netip.Addr `yaml:"dns"`
-	LeaseTime Duration     `yaml:"lease_time"` // 0: dhcp.v6.lease_time
+	Subnet    Prefix        `yaml:"subnet"` // e.g. 2001:db8:1::/64
+	Pools     []lease.Range `yaml:"pools"`  // "2001:db8:1::100-2001:db8:1::1ff"
+	DNS       []netip.Addr  `yaml:"dns"`
+	LeaseTime Duration      `yaml:"lease_time"` // 0: dhcp.v6.lease_time
 }
 
 // Interfaces6 are the interfaces DHCPv6 serves: dhcp.v6.interfaces, else

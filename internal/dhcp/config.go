@@ -97,10 +97,6 @@ func NewHandler(cfg config.Config, leases lease.Store, inv func() *boot.Inventor
 // that are its own, and its options. leaseTime applies unless the subnet
 // sets its own.
 func NewSubnet(sc config.Subnet, leaseTime time.Duration, leases lease.Store, existing []lease.Lease) *Subnet {
-	ranges := make([]lease.Range, len(sc.Pools))
-	for i, p := range sc.Pools {
-		ranges[i] = lease.Range{First: p.First, Last: p.Last}
-	}
 	resv := make([]lease.Reservation, len(sc.Reservations))
 	for i, r := range sc.Reservations {
 		resv[i] = lease.Reservation{IP: r.IP, MAC: net.HardwareAddr(r.MAC), ClientID: r.ClientID, Hostname: r.Hostname}
@@ -109,7 +105,7 @@ func NewSubnet(sc config.Subnet, leaseTime time.Duration, leases lease.Store, ex
 		leaseTime = sc.LeaseTime.D()
 	}
 	return &Subnet{
-		Pool:      lease.NewPool(sc.Subnet.Prefix, ranges, resv, leases, existing),
+		Pool:      lease.NewPool(sc.Subnet.Prefix, sc.Pools, resv, leases, existing),
 		Router:    sc.Router,
 		DNS:       sc.DNS,
 		NTP:       sc.NTP,

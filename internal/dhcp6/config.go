@@ -56,12 +56,8 @@ func NewHandler(cfg config.Config, r *boot.Resolver, leases lease.Store, inv fun
 		return nil, fmt.Errorf("loading leases: %w", err)
 	}
 	for _, sc := range d.V6.Subnets {
-		ranges := make([]Range, len(sc.Pools))
-		for i, p := range sc.Pools {
-			ranges[i] = Range{First: p.First, Last: p.Last}
-		}
 		h.Subnets = append(h.Subnets, &Subnet{
-			Pool:      NewPool(sc.Subnet.Prefix, ranges, leases, existing),
+			Pool:      NewPool(sc.Subnet.Prefix, sc.Pools, leases, existing),
 			DNS:       sc.DNS,
 			LeaseTime: d.LeaseTime6(sc),
 		})

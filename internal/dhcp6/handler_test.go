@@ -52,7 +52,7 @@ func newHandler(t testing.TB, mode string) (*Handler, *store.SQLite) {
 			last := first
 			last[15] = 0xff
 			h.Subnets = append(h.Subnets, &Subnet{
-				Pool:      NewPool(pfx, []Range{{netip.AddrFrom16(first), netip.AddrFrom16(last)}}, db, nil),
+				Pool:      NewPool(pfx, []lease.Range{{First: netip.AddrFrom16(first), Last: netip.AddrFrom16(last)}}, db, nil),
 				DNS:       []netip.Addr{pfx.Addr().Next()},
 				LeaseTime: time.Hour,
 			})

@@ -11,11 +11,6 @@ import (
 	"bootforge/internal/dhcp/lease"
 )
 
-// Range is an inclusive range of IPv6 addresses.
-type Range struct{ First, Last netip.Addr }
-
-func (r Range) contains(a netip.Addr) bool { return !a.Less(r.First) && !r.Last.Less(a) }
-
 // ErrNoAddress means every address of the pool is held.
 var ErrNoAddress = errors.New("no free address in the pool")
 
@@ -28,7 +23,7 @@ type Pool struct {
 	Subnet netip.Prefix
 
 	mu     sync.Mutex
-	ranges []Range
+	ranges []lease.Range
 	byIP   map[netip.Addr]*lease.Lease
 	byIA   map[string]*lease.Lease
 	cursor netip.Addr
@@ -38,7 +33,7 @@ type Pool struct {
 
 // NewPool makes the pool of subnet with ranges, holding the leases of
 // existing that are inside subnet.
-func NewPool(subnet netip.Prefix, ranges []Range, store lease.Store, existing []lease.Lease) *Pool {
+func NewPool(subnet netip.Prefix, ranges []lease.Range, store lease.Store, existing []lease.Lease) *Pool {
 	p := &Pool{Subnet: subnet, ranges: ranges, byIP: map[netip.Addr]*lease.Lease{}, byIA: map[string]*lease.Lease{},
 		store: store, now: time.Now}
 	if len(ranges) > 0 {
@@ -110,8 +105,8 @@ func (p *Pool) pick(ia []byte, hint netip.Addr, now time.Time) (netip.Addr, erro
 // after is the address after a in the ranges, wrapping to the first.
 func (p *Pool) after(a netip.Addr) netip.Addr {
 	for i, r := range p.ranges {
-		if r.contains(a) {
-			if n := a.Next(); n.IsValid() && r.contains(n) {
+		if r.Contains(a) {
+			if n := a.Next(); n.IsValid() && r.Contains(n) {
 				return n
 			}
 			return p.ranges[(i+1)%len(p.ranges)].First
@@ -127,7 +122,7 @@ func (p *Pool) after(a netip.Addr) netip.Addr {
 
 func (p *Pool) inRanges(a netip.Addr) bool {
 	for _, r := range p.ranges {
-		if r.contains(a) {
+		if r.Contains(a) {
 			return true
 		}
 	}

@@ -22,7 +22,7 @@ func TestPoolWalksRangesAndRunsOut(t *testing.T) {
 		{IP: a("2001:db8:1::10"), ClientID: []byte("old"), Expires: time.Now().Add(time.Hour), State: lease.Bound},
 		{IP: a("192.0.2.10"), ClientID: []byte("v4"), Expires: time.Now().Add(time.Hour), State: lease.Bound},
 	}
-	p := NewPool(pfx, []Range{{a("2001:db8:1::10"), a("2001:db8:1::11")}, {a("2001:db8:1::20"), a("2001:db8:1::20")}}, db, existing)
+	p := NewPool(pfx, []lease.Range{{First: a("2001:db8:1::10"), Last: a("2001:db8:1::11")}, {First: a("2001:db8:1::20"), Last: a("2001:db8:1::20")}}, db, existing)
 	got := map[netip.Addr]bool{}
 	for _, ia := range []string{"a", "b"} {
 		l, err := p.Offer([]byte(ia), nil, netip.Addr{}, time.Minute)
@@ -59,7 +59,7 @@ func TestPoolBindClaimedInStore(t *testing.T) {
 	defer db.Close()
 	a := netip.MustParseAddr
 	pfx := netip.MustParsePrefix("2001:db8:1::/64")
-	ranges := []Range{{a("2001:db8:1::10"), a("2001:db8:1::10")}}
+	ranges := []lease.Range{{First: a("2001:db8:1::10"), Last: a("2001:db8:1::10")}}
 	one := NewPool(pfx, ranges, db, nil)
 	two := NewPool(pfx, ranges, db, nil)
 	if _, err := one.Bind([]byte("ia-a"), nil, a("2001:db8:1::10"), time.Hour); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"bootforge/internal/boot"
 	"bootforge/internal/config"
+	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/image"
 )
 
@@ -166,7 +167,7 @@ type network struct {
 	Tap    string           // the VM's tap device on the bridge
 	Server netip.Prefix     // the bridge's address and prefix
 	VMIP   netip.Addr       // reserved for the VM's MAC
-	Pool   config.Range     // for anything else that asks
+	Pool   lease.Range      // for anything else that asks
 	MAC    net.HardwareAddr // the VM's
 }
 
@@ -179,7 +180,7 @@ func newNetwork(netns string, mac net.HardwareAddr) network {
 		Tap:    "tap0",
 		Server: netip.MustParsePrefix("192.0.2.1/24"),
 		VMIP:   netip.MustParseAddr("192.0.2.10"),
-		Pool:   config.Range{First: netip.MustParseAddr("192.0.2.100"), Last: netip.MustParseAddr("192.0.2.199")},
+		Pool:   lease.Range{First: netip.MustParseAddr("192.0.2.100"), Last: netip.MustParseAddr("192.0.2.199")},
 		MAC:    mac,
 	}
 }
@@ -242,7 +243,7 @@ func serverConfig(n network, fw Firmware, d workDirs, e config.Entry) config.Con
 	c.DHCP.LeaseTime = config.Duration(10 * time.Minute)
 	c.DHCP.Subnets = []config.Subnet{{
 		Subnet: config.Prefix{Prefix: n.Server.Masked()},
-		Pools:  []config.Range{n.Pool},
+		Pools:  []lease.Range{n.Pool},
 		Reservations: []config.Reservation{
 			{MAC: config.MAC(n.MAC), IP: n.VMIP, Hostname: "vmtest"},
 		},

@@ -17,6 +17,7 @@ import (
 
 	"bootforge/internal/boot"
 	"bootforge/internal/config"
+	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/image"
 )
 
@@ -175,7 +176,7 @@ func TestNetworkCheck(t *testing.T) {
 	n := testNetwork()
 	n.Server = netip.MustParsePrefix("198.18.0.1/15")
 	n.VMIP = netip.MustParseAddr("198.18.0.10")
-	n.Pool = config.Range{First: netip.MustParseAddr("198.18.1.0"), Last: netip.MustParseAddr("198.18.1.255")}
+	n.Pool = lease.Range{First: netip.MustParseAddr("198.18.1.0"), Last: netip.MustParseAddr("198.18.1.255")}
 	if err := n.check(); err != nil {
 		t.Errorf("198.18.0.0/15: %v", err)
 	}

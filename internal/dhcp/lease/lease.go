@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -78,8 +79,42 @@ type Reservation struct {
 	Hostname string
 }
 
-// Range is an inclusive range of addresses.
+// Range is an inclusive range of addresses, written "first-last" as in
+// "192.0.2.100-192.0.2.200" (configuration, API, logs). Both ends are of
+// one address family and Last is not before First; which family a pool
+// needs is for validation to say. DHCPv4 and DHCPv6 pools share it.
 type Range struct{ First, Last netip.Addr }
+
+// Contains reports whether a is in the range.
+func (r Range) Contains(a netip.Addr) bool { return !a.Less(r.First) && !r.Last.Less(a) }
+
+// UnmarshalText parses "first-last"; spaces around either address are
+// allowed.
+func (r *Range) UnmarshalText(b []byte) error {
+	s := string(b)
+	a, z, ok := strings.Cut(s, "-")
+	if !ok {
+		return fmt.Errorf("%q is not a range like 192.0.2.100-192.0.2.200", s)
+	}
+	first, err1 := netip.ParseAddr(strings.TrimSpace(a))
+	last, err2 := netip.ParseAddr(strings.TrimSpace(z))
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("%q is not a range of addresses", s)
+	}
+	if first.Is4() != last.Is4() {
+		return fmt.Errorf("%q mixes an IPv4 and an IPv6 address", s)
+	}
+	if last.Less(first) {
+		return fmt.Errorf("%q: the last address is before the first", s)
+	}
+	*r = Range{First: first, Last: last}
+	return nil
+}
+
+// MarshalText writes "first-last".
+func (r Range) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+func (r Range) String() string { return r.First.String() + "-" + r.Last.String() }
 
 // ErrNoAddress means the pool is exhausted.
 var ErrNoAddress = errors.New("no free address in the pool")
@@ -536,7 +571,7 @@ func (p *Pool) freeFor(ip netip.Addr, mac net.HardwareAddr, clientID []byte, now
 
 func (p *Pool) inRanges(ip netip.Addr) bool {
 	for _, r := range p.ranges {
-		if !ip.Less(r.First) && !r.Last.Less(ip) {
+		if r.Contains(ip) {
 			return true
 		}
 	}

@@ -303,3 +303,30 @@ func TestFirmwareThenIPXEKeepOneAddress(t *testing.T) {
 		t.Fatal("a second client id got the first one's address")
 	}
 }
+
+// A range reads and writes "first-last" and refuses what is not one.
+func TestRangeText(t *testing.T) {
+	for in, out := range map[string]string{
+		"192.0.2.1-192.0.2.9":       "192.0.2.1-192.0.2.9",
+		" 192.0.2.1 -192.0.2.1":     "192.0.2.1-192.0.2.1",
+		"2001:db8::10-2001:db8::1f": "2001:db8::10-2001:db8::1f",
+	} {
+		var r Range
+		if err := r.UnmarshalText([]byte(in)); err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if text, _ := r.MarshalText(); string(text) != out {
+			t.Errorf("%q wrote %q, want %q", in, text, out)
+		}
+		if !r.Contains(r.First) || !r.Contains(r.Last) || r.Contains(r.Last.Next()) || r.Contains(r.First.Prev()) {
+			t.Errorf("%q: Contains is wrong at an end", in)
+		}
+	}
+	for _, in := range []string{"", "192.0.2.1", "192.0.2.9-192.0.2.1", "192.0.2.1-2001:db8::1", "x-y"} {
+		var r Range
+		if err := r.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q accepted as %v", in, r)
+		}
+	}
+}
