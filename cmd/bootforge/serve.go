@@ -113,7 +113,8 @@ type services struct {
 	level *slog.LevelVar
 	dir   *bootfs.Dir
 	tftp  *tftp.Server
-	http  []*http.Server
+	http  []*http.Server      // the API
+	fast  []*httpd.FastServer // the file listeners
 	files *httpd.Server
 	dhcp  *dhcp.Server
 	dhcp6 *dhcp6.Server
@@ -257,7 +258,7 @@ func (s *services) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("http.listen: %w", err)
 		}
-		s.serveHTTP(httpd.NewHTTPServer(s.files.Handler(), s.log), ln)
+		s.serveFiles(ln)
 		attrs = append(attrs, "http", ln.Addr().String())
 	}
 	if cfg.HTTP.TLS.Enabled {
@@ -272,9 +273,8 @@ func (s *services) start(ctx context.Context) error {
 		if err := s.metrics.WatchCert(cert); err != nil {
 			return fmt.Errorf("http.tls: %w", err)
 		}
-		srv := httpd.NewHTTPServer(s.files.Handler(), s.log)
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.serveFiles(httpd.TLSListener(ln, tc, s.log, false))
 		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
 	}
 	if cfg.HTTP.TLS.Boot {
@@ -292,8 +292,7 @@ func (s *services) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("http.tls.boot_listen: %w", err)
 		}
-		srv := httpd.NewBootTLSServer(s.files.Handler(), cert, s.log)
-		s.serveHTTP(srv, tls.NewListener(ln, srv.TLSConfig))
+		s.serveFiles(httpd.TLSListener(ln, httpd.BootTLSConfig(cert), s.log.With("listener", "boot-tls"), true))
 		attrs = append(attrs, "https_boot", ln.Addr().String(), "https_boot_sha256", httpd.Fingerprint(cert))
 	}
 	s.startMirrors(ctx, cfg, sightings)
@@ -420,6 +419,18 @@ func (s *services) problems() []string {
 		return true
 	})
 	return out
+}
+
+// serveFiles serves the files on ln, a file listener (HTTP or HTTPS).
+func (s *services) serveFiles(ln net.Listener) {
+	srv := httpd.NewFastServer(s.files.FastHandler(), s.log)
+	s.fast = append(s.fast, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			s.stopped.Store("http "+ln.Addr().String(), err)
+			s.log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
 }
 
 func (s *services) serveHTTP(srv *http.Server, ln net.Listener) {
@@ -679,6 +690,11 @@ func (s *services) shutdown(ctx context.Context) error {
 	var errs []error
 	for _, srv := range s.http {
 		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, srv := range s.fast {
+		if err := srv.ShutdownWithContext(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -1,10 +1,6 @@
 package httpd
 
-import (
-	"crypto/tls"
-	"log/slog"
-	"net/http"
-)
+import "crypto/tls"
 
 // BootCipherSuites are the TLS 1.2 suites of the boot TLS listener, in
 // order of preference. UEFI HTTPS boot (EDK2, e.g. Debian's OVMF) offers
@@ -27,18 +23,14 @@ var BootCipherSuites = []uint16{
 	tls.TLS_RSA_WITH_AES_128_CBC_SHA,    // 0x2f
 }
 
-// NewBootTLSServer returns the boot TLS listener's server: h (the same
-// files, path rules, access log and limits as the other listeners) with
-// cert (RSA, issued by bootforge's CA) and BootCipherSuites, TLS 1.2 at
-// least. A failed handshake is logged as a warning: on this listener it
-// usually means a firmware that does not trust the CA.
-func NewBootTLSServer(h http.Handler, cert tls.Certificate, log *slog.Logger) *http.Server {
-	srv := NewHTTPServer(h, log)
-	srv.ErrorLog = slog.NewLogLogger(log.With("listener", "boot-tls").Handler(), slog.LevelWarn)
-	srv.TLSConfig = &tls.Config{
+// BootTLSConfig is the boot TLS listener's TLS: cert (RSA, issued by
+// bootforge's CA) and BootCipherSuites, TLS 1.2 at least. It serves the
+// same files, path rules, access log and limits as the other listeners;
+// TLSListener logs its failed handshakes as warnings.
+func BootTLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: BootCipherSuites,
 	}
-	return srv
 }

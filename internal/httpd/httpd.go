@@ -1,15 +1,17 @@
 // Package httpd serves boot files over HTTP and HTTPS.
 //
 // Large images (boot.wim, ISOs, kernels, initrds) belong on HTTP, not TFTP:
-// iPXE, UEFI HTTP boot and GRUB all speak it, and it resumes. Range,
-// If-Range, conditional requests and HEAD come from net/http's ServeContent;
-// we add a strong ETag so that If-Range works, never list directories, and
-// send every path through bootfs's rules. Disk files are *os.File, so on
-// plain HTTP net/http hands them to the kernel with sendfile(2).
+// iPXE, UEFI HTTP boot and GRUB all speak it, and it resumes. The file
+// listeners run on fasthttp (fast.go says why): it answers the plain GET
+// and HEAD requests that make up a boot, sending a disk file with
+// sendfile(2) on plain HTTP. Range, If-Range, conditional requests and
+// everything else go to Handler, where net/http's ServeContent decides
+// them. We add a strong ETag so that If-Range works, never list
+// directories, and send every path through bootfs's rules.
 //
 // A client outside the allow-list (http.allow, else allow) gets 403 before
 // anything else is looked at, on every listener: HTTP, HTTPS and the boot
-// TLS one share one Handler.
+// TLS one share one Server.
 package httpd
 
 import (
@@ -34,7 +36,6 @@ import (
 	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
-	"bootforge/internal/sockopt"
 )
 
 // Server answers file requests.
@@ -194,37 +195,6 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnContext:       withConn,
-	}
-}
-
-// connKey is the context key of a request's connection.
-type connKey struct{}
-
-// withConn is an http.Server's ConnContext: it keeps the connection in
-// each request's context, where serveFile finds it to cork.
-func withConn(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, c)
-}
-
-// corked sets TCP_CORK on r's connection (its TCP one under TLS) and
-// returns the function that writes out what w holds and clears it. Without
-// it a file's response leaves as a header-only segment and then the body,
-// which costs both ends a segment per request: about a seventh of
-// bootforge's CPU per request on small files.
-func corked(w http.ResponseWriter, r *http.Request) (uncork func()) {
-	c, _ := r.Context().Value(connKey{}).(net.Conn)
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	tcp, ok := c.(*net.TCPConn)
-	if !ok {
-		return func() {}
-	}
-	sockopt.Cork(tcp, true)
-	return func() {
-		http.NewResponseController(w).Flush()
-		sockopt.Cork(tcp, false)
 	}
 }
 
@@ -253,16 +223,8 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	files := *s.files.Load()
 	f, err := files.Open(bootfs.Request{Path: r.URL.Path, Client: client, Protocol: proto, Query: r.URL.Query(), Host: r.Host})
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			http.Error(w, "not found", http.StatusNotFound)
-		case errors.Is(err, bootfs.ErrRefused):
-			s.log.Warn("http: refused", "client", r.RemoteAddr, "path", r.URL.Path, "reason", err.Error())
-			http.Error(w, "forbidden", http.StatusForbidden)
-		default:
-			s.log.Error("http: open failed", "client", r.RemoteAddr, "path", r.URL.Path, "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
-		}
+		status, msg := s.openFailed(err, r.RemoteAddr, r.URL.Path)
+		http.Error(w, msg, status)
 		return
 	}
 	defer f.Close()
@@ -277,13 +239,31 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("ETag", etag(st))
 	h.Set("Accept-Ranges", "bytes")
-	if ct := mime.TypeByExtension(path.Ext(st.Name())); ct != "" {
-		h.Set("Content-Type", ct)
-	} else {
-		h.Set("Content-Type", "application/octet-stream") // kernels, .wim, .efi: never sniff
-	}
-	defer corked(w, r)()
+	h.Set("Content-Type", contentType(st.Name()))
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+}
+
+// openFailed logs why a file could not be opened for client (address and
+// port) and returns the status and message to answer with.
+func (s *Server) openFailed(err error, client, path string) (int, string) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return http.StatusNotFound, "not found"
+	case errors.Is(err, bootfs.ErrRefused):
+		s.log.Warn("http: refused", "client", client, "path", path, "reason", err.Error())
+		return http.StatusForbidden, "forbidden"
+	default:
+		s.log.Error("http: open failed", "client", client, "path", path, "err", err)
+		return http.StatusInternalServerError, "internal error"
+	}
+}
+
+// contentType is the Content-Type of a file named name.
+func contentType(name string) string {
+	if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+		return ct
+	}
+	return "application/octet-stream" // kernels, .wim, .efi: never sniff
 }
 
 // InFlight is the number of requests being answered now.
@@ -330,35 +310,62 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		s.Responses[statusClass(rec.status)].Add(1)
-		if s.Events != nil {
-			proto := "http"
-			if r.TLS != nil {
-				proto = "https"
-			}
-			path := strings.TrimPrefix(r.URL.Path, "/")
-			s.Events.Record(audit.Event{Time: start, MAC: rec.mac, IP: host, Stage: audit.StageOf(path), Protocol: proto, File: path,
-				Bytes: rec.bytes, Duration: time.Since(start), Result: httpResult(rec.status), Reason: rec.reason})
-		}
-		if !s.accessLog.Load() || !s.log.Enabled(r.Context(), slog.LevelInfo) {
-			return
-		}
-		// Attrs, not alternating keys and values: one line per request
-		// should not box each value on the heap.
-		attrs := make([]slog.Attr, 0, 10)
-		attrs = append(attrs, slog.String("client", host), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", time.Since(start).Round(time.Microsecond)))
-		if rg := r.Header.Get("Range"); rg != "" {
-			attrs = append(attrs, slog.String("range", rg))
-		}
+		q := answered{start: start, client: host, method: r.Method, path: r.URL.Path, status: rec.status, bytes: rec.bytes,
+			rangeHdr: r.Header.Get("Range"), tls: r.TLS, mac: rec.mac, reason: rec.reason}
 		if rec.status == http.StatusFound {
-			attrs = append(attrs, slog.String("location", rec.Header().Get("Location")))
+			q.location = rec.Header().Get("Location")
 		}
-		if r.TLS != nil {
-			attrs = append(attrs, slog.Bool("tls", true), slog.String("tls_suite", tls.CipherSuiteName(r.TLS.CipherSuite)))
-		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+		s.done(q)
 	})
+}
+
+// answered is what the access log and the boot log say of one request.
+type answered struct {
+	start    time.Time
+	client   string // IP address, no port
+	method   string
+	path     string
+	status   int
+	bytes    int64 // body bytes sent
+	rangeHdr string
+	location string // of a redirect
+	tls      *tls.ConnectionState
+	mac      string // of a file made for one client
+	reason   string // why it was refused, if for a reason of ours
+}
+
+// done counts an answered request and writes its boot-log event and its
+// access-log line: the one place both listeners' paths (net/http and
+// fasthttp, fast.go) report a request.
+func (s *Server) done(q answered) {
+	s.Responses[statusClass(q.status)].Add(1)
+	proto := "http"
+	if q.tls != nil {
+		proto = "https"
+	}
+	if s.Events != nil {
+		path := strings.TrimPrefix(q.path, "/")
+		s.Events.Record(audit.Event{Time: q.start, MAC: q.mac, IP: q.client, Stage: audit.StageOf(path), Protocol: proto, File: path,
+			Bytes: q.bytes, Duration: time.Since(q.start), Result: httpResult(q.status), Reason: q.reason})
+	}
+	if !s.accessLog.Load() || !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	// Attrs, not alternating keys and values: one line per request
+	// should not box each value on the heap.
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs, slog.String("client", q.client), slog.String("method", q.method), slog.String("path", q.path),
+		slog.Int("status", q.status), slog.Int64("bytes", q.bytes), slog.Duration("duration", time.Since(q.start).Round(time.Microsecond)))
+	if q.rangeHdr != "" {
+		attrs = append(attrs, slog.String("range", q.rangeHdr))
+	}
+	if q.location != "" {
+		attrs = append(attrs, slog.String("location", q.location))
+	}
+	if q.tls != nil {
+		attrs = append(attrs, slog.Bool("tls", true), slog.String("tls_suite", tls.CipherSuiteName(q.tls.CipherSuite)))
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "http request", attrs...)
 }
 
 // recorder notes the status and body size. It keeps ReadFrom so that the

@@ -1,0 +1,350 @@
+package httpd
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"bootforge/internal/bootfs"
+)
+
+// acceptedConns is a listener that keeps the connections it accepted, so
+// that a test can look at the server's side of them.
+type acceptedConns struct {
+	net.Listener
+	conns chan net.Conn
+}
+
+func (l acceptedConns) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		select {
+		case l.conns <- c:
+		default:
+		}
+	}
+	return c, err
+}
+
+// syncBuffer is a log destination that tests read while servers write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+
+type fastSite struct {
+	srv    *Server
+	ev     *events
+	log    *syncBuffer
+	url    string
+	conns  chan net.Conn
+	client *http.Client
+}
+
+// startFast serves root's files on a loopback file listener (fasthttp).
+func startFast(t *testing.T, root string, maxRequests int) *fastSite {
+	t.Helper()
+	dir, err := bootfs.OpenDir(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(out, nil))
+	s := New(dir, true, maxRequests, log)
+	ev := &events{}
+	s.Events = ev
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := acceptedConns{ln, make(chan net.Conn, 16)}
+	srv := NewFastServer(s.FastHandler(), log)
+	go srv.Serve(lc)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	t.Cleanup(func() { client.CloseIdleConnections(); srv.Shutdown() })
+	return &fastSite{srv: s, ev: ev, log: out, url: "http://" + ln.Addr().String(), conns: lc.conns, client: client}
+}
+
+func (f *fastSite) do(t *testing.T, method, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.url+path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body
+}
+
+func writeFile(t *testing.T, name string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The fast path answers GET and HEAD with the file and net/http's
+// headers, counts each request once in the access log, the boot log and
+// the limits, and leaves a range to net/http's ServeContent.
+func TestFastPath(t *testing.T) {
+	root := t.TempDir()
+	small := bytes.Repeat([]byte("0123456789abcdef"), 500) // 8000 bytes
+	big := bytes.Repeat([]byte("bootforge-"), 30000)       // 300,000 bytes
+	writeFile(t, filepath.Join(root, "boot", "small.efi"), small)
+	writeFile(t, filepath.Join(root, "boot", "big.img"), big)
+	types := map[string]string{"/boot/small.efi": "application/octet-stream", "/boot/big.img": contentType("big.img")}
+	f := startFast(t, root, 8)
+
+	for _, tt := range []struct {
+		path string
+		want []byte
+	}{{"/boot/small.efi", small}, {"/boot/big.img", big}} {
+		res, body := f.do(t, "GET", tt.path)
+		if res.StatusCode != 200 || !bytes.Equal(body, tt.want) {
+			t.Fatalf("GET %s: status %d, %d bytes (identical: %v)", tt.path, res.StatusCode, len(body), bytes.Equal(body, tt.want))
+		}
+		for _, h := range []string{"ETag", "Last-Modified", "Date"} {
+			if res.Header.Get(h) == "" {
+				t.Errorf("GET %s: no %s", tt.path, h)
+			}
+		}
+		if res.Header.Get("Accept-Ranges") != "bytes" || res.Header.Get("Content-Type") != types[tt.path] ||
+			res.Header.Get("Content-Length") != strconv.Itoa(len(tt.want)) || res.Header.Get("Server") != "" {
+			t.Errorf("GET %s: headers %v", tt.path, res.Header)
+		}
+		head, hb := f.do(t, "HEAD", tt.path)
+		if head.StatusCode != 200 || len(hb) != 0 || head.Header.Get("Content-Length") != strconv.Itoa(len(tt.want)) ||
+			head.Header.Get("ETag") != res.Header.Get("ETag") {
+			t.Errorf("HEAD %s: status %d, %d body bytes, headers %v", tt.path, head.StatusCode, len(hb), head.Header)
+		}
+	}
+
+	// One range is answered here, others by ServeContent: the same
+	// statuses, bodies and headers.
+	n := len(big)
+	for _, tt := range []struct {
+		rng         string
+		code        int
+		first, last int
+	}{
+		{"bytes=100-199", 206, 100, 199},
+		{"bytes=1000-", 206, 1000, n - 1},
+		{"bytes=-500", 206, n - 500, n - 1},
+		{"bytes=-999999", 206, 0, n - 1},
+		{fmt.Sprintf("bytes=%d-%d", n-10, n+1000), 206, n - 10, n - 1},
+		{"bytes=0-9,20-29", 206, -1, -1},
+		{fmt.Sprintf("bytes=%d-", n), 416, 0, 0},
+		{"bytes=500-100", 416, 0, 0},
+		{"bytes=abc-def", 416, 0, 0},
+	} {
+		res, body := f.do(t, "GET", "/boot/big.img", "Range", tt.rng)
+		if res.StatusCode != tt.code {
+			t.Errorf("Range %s: status %d, want %d", tt.rng, res.StatusCode, tt.code)
+			continue
+		}
+		if tt.code != 206 || tt.first < 0 {
+			continue
+		}
+		want := big[tt.first : tt.last+1]
+		if !bytes.Equal(body, want) || res.Header.Get("Content-Length") != strconv.Itoa(len(want)) ||
+			res.Header.Get("Content-Range") != fmt.Sprintf("bytes %d-%d/%d", tt.first, tt.last, n) {
+			t.Errorf("Range %s: %d bytes (identical %v), headers %v", tt.rng, len(body), bytes.Equal(body, want), res.Header)
+		}
+	}
+	res, _ := f.do(t, "GET", "/boot/small.efi")
+	res, _ = f.do(t, "GET", "/boot/small.efi", "If-None-Match", res.Header.Get("ETag"))
+	if res.StatusCode != 304 {
+		t.Errorf("conditional GET: status %d, want 304", res.StatusCode)
+	}
+
+	// Missing, refused, escaped: the same answers as net/http's path.
+	for path, want := range map[string]int{"/boot/none": 404, "/boot": 403, "/boot/../boot/small.efi": 403, "/boot/sm%61ll.efi": 200, "/.hidden": 404} {
+		if res, _ := f.do(t, "GET", path); res.StatusCode != want {
+			t.Errorf("GET %s: status %d, want %d", path, res.StatusCode, want)
+		}
+	}
+	res, _ = f.do(t, "POST", "/boot/small.efi")
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: status %d, want 405", res.StatusCode)
+	}
+
+	f.client.CloseIdleConnections()
+	time.Sleep(50 * time.Millisecond)
+	if n := f.srv.InFlight(); n != 0 {
+		t.Errorf("%d requests still counted in flight", n)
+	}
+	f.ev.mu.Lock()
+	defer f.ev.mu.Unlock()
+	lines := strings.Count(f.log.String(), `msg="http request"`)
+	if lines != len(f.ev.ev) || lines != 21 {
+		t.Errorf("%d access-log lines and %d events for 21 requests:\n%s", lines, len(f.ev.ev), f.log.String())
+	}
+	if e := f.ev.ev[0]; e.File != "boot/small.efi" || e.Bytes != int64(len(small)) || e.Result != "ok" || e.Protocol != "http" || e.IP != "127.0.0.1" {
+		t.Errorf("first event %+v", e)
+	}
+	if !strings.Contains(f.log.String(), `path=/boot/big.img status=200 bytes=300000`) {
+		t.Errorf("no access-log line with the big file's bytes:\n%s", f.log.String())
+	}
+}
+
+// A file's response leaves the server as one TCP segment, small (header
+// and body in one write) or over 8 KiB (header, then sendfile(2), under
+// TCP_CORK). Measured with the server socket's own count.
+func TestFastResponseIsOneSegment(t *testing.T) {
+	root := t.TempDir()
+	for name, size := range map[string]int{"small": 8000, "mid": 40000} {
+		writeFile(t, filepath.Join(root, name), bytes.Repeat([]byte{'x'}, size))
+	}
+	for _, name := range []string{"small", "mid"} {
+		t.Run(name, func(t *testing.T) {
+			f := startFast(t, root, 8)
+			const requests = 20
+			var server *net.TCPConn
+			for i := range requests {
+				if res, _ := f.do(t, "GET", "/"+name); res.StatusCode != 200 {
+					t.Fatalf("status %d", res.StatusCode)
+				}
+				if i == 0 {
+					server = (<-f.conns).(*net.TCPConn)
+				}
+			}
+			rc, err := server.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var info *unix.TCPInfo
+			var infoErr error
+			rc.Control(func(fd uintptr) { info, infoErr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+			if infoErr != nil {
+				t.Fatal(infoErr)
+			}
+			// One more is TCP's, not ours: the first response can meet a
+			// receive window not yet open to its size. Header and body
+			// apart would be two each.
+			if info.Data_segs_out > requests+1 {
+				t.Errorf("the server sent %d data segments for %d responses, want one each", info.Data_segs_out, requests)
+			}
+		})
+	}
+}
+
+// Past the limit, a request gets 503 from the shared limit, whichever
+// path it took.
+func TestFastPathLimit(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "f"), []byte("file"))
+	f := startFast(t, root, 0)
+	if res, _ := f.do(t, "GET", "/f"); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "1" {
+		t.Errorf("status %d, Retry-After %q; want 503 and 1", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if f.srv.Busy.Load() != 1 {
+		t.Errorf("busy count %d, want 1", f.srv.Busy.Load())
+	}
+}
+
+// A client that fails the TLS handshake on a listener with warn is logged
+// as net/http logged it; a TLS request is served, its access-log line says
+// TLS.
+func TestTLSListenerLogsHandshake(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "f"), []byte("file"))
+	dir, err := bootfs.OpenDir(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(out, nil))
+	s := New(dir, true, 8, log)
+	cert, err := LoadOrCreateCert("", "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewFastServer(s.FastHandler(), log)
+	go srv.Serve(TLSListener(ln, BootTLSConfig(cert), log.With("listener", "boot-tls"), true))
+	defer srv.Shutdown()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("GET /f HTTP/1.1\r\nHost: x\r\n\r\n")) // plain HTTP to a TLS port
+	io.Copy(io.Discard, c)
+	c.Close()
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
+	res, err := client.Get("https://" + ln.Addr().String() + "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != "file" {
+		t.Errorf("over TLS: status %d, body %q", res.StatusCode, body)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(out.String(), "tls=true") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	logged := out.String()
+	if !strings.Contains(logged, `level=WARN msg="http: TLS handshake error from 127.0.0.1:`) || !strings.Contains(logged, "listener=boot-tls") {
+		t.Errorf("no handshake warning:\n%s", logged)
+	}
+	if !strings.Contains(logged, "path=/f status=200 bytes=4") || !strings.Contains(logged, "tls=true") {
+		t.Errorf("no access-log line for the TLS request:\n%s", logged)
+	}
+}
+
+// oneRange accepts one well-formed byte range and nothing else; what it
+// accepts is ordered (a suffix as a negative first).
+func FuzzOneRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-0", "bytes=100-", "bytes=-5", "bytes=1-2,3-4", "bytes=+1-2", "bytes= 1-2", "bytes=9223372036854775807-", "items=1-2", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		first, last, ok := oneRange(h)
+		if !ok {
+			return
+		}
+		if !strings.HasPrefix(h, "bytes=") || strings.Contains(h, ",") {
+			t.Fatalf("%q accepted", h)
+		}
+		if first < 0 && last != 0 || first >= 0 && last < first {
+			t.Fatalf("%q read as %d-%d", h, first, last)
+		}
+	})
+}
