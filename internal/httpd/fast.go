@@ -4,14 +4,19 @@ package httpd
 // 100 µs of CPU on each request before a byte of the file moves: a bare
 // net/http server answering an 8 KiB file from memory made 0.67× nginx's
 // requests per second here, a bare fasthttp one 1.45×, and menus, loaders
-// and small EFI files are small. fasthttp answers the plain requests,
-// which are nearly every request of a boot: GET or HEAD of a path of
-// plain characters, without Range and without conditions. The rest —
-// ranges and If-Range, conditional requests, other methods, escaped or
+// and small EFI files are small. fasthttp answers the requests that make
+// up a boot: GET or HEAD of a path of plain characters, with no condition
+// and at most one byte range (a resumed download). The rest — several
+// ranges, If-Range, conditional requests, other methods, escaped or
 // unusual paths, a client outside the allow-list or past a limit, a
 // mirror redirect — goes to the net/http Handler through fasthttpadaptor,
 // so that net/http's ServeContent keeps deciding them. Both paths share
 // the limits, the counters, the access log and the boot log (done).
+//
+// The adaptor streams a body over 64 KiB chunked, without its
+// Content-Length (streamed says why it must stream). Only those fallback
+// requests meet that: a full body after a failed condition, or several
+// ranges.
 
 import (
 	"bytes"
