@@ -232,7 +232,7 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 		q.status = http.StatusPartialContent
 		ctx.SetStatusCode(q.status)
 	}
-	b := &fastBody{s: s, f: f, answered: q, release: release}
+	b := &fastBody{s: s, f: f, body: io.LimitedReader{R: f, N: length}, answered: q, release: release}
 	if length > corkAbove {
 		b.tcp = tcpOf(ctx.Conn())
 	}
@@ -283,15 +283,19 @@ const corkAbove = 8 << 10
 // handler returned, then closes it: the close ends the request, releasing
 // its slots in the limits and reporting it with the bytes that went out.
 type fastBody struct {
-	s        *Server
-	f        bootfs.File
+	s *Server
+	f bootfs.File
+	// body is f from the range's first byte, limited to its length:
+	// fasthttp reads a stream that is not an *os.File past the length it
+	// was given, and drops the connection if a byte is left.
+	body     io.LimitedReader
 	answered answered
 	release  func()
 	tcp      *net.TCPConn // to cork while writing, if set
 }
 
 func (b *fastBody) Read(p []byte) (int, error) {
-	n, err := b.f.Read(p)
+	n, err := b.body.Read(p)
 	b.answered.bytes += int64(n)
 	return n, err
 }
@@ -307,9 +311,9 @@ func (b *fastBody) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	var err error
 	if rf, ok := w.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(b.f)
+		n, err = rf.ReadFrom(&b.body) // an *os.File in a LimitedReader still gets sendfile
 	} else {
-		n, err = io.Copy(w, struct{ io.Reader }{b.f})
+		n, err = io.Copy(w, struct{ io.Reader }{&b.body})
 	}
 	b.answered.bytes += n
 	return n, err

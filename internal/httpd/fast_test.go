@@ -68,9 +68,15 @@ func startFast(t *testing.T, root string, maxRequests int) *fastSite {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startFastFS(t, dir, maxRequests)
+}
+
+// startFastFS serves files on a loopback file listener (fasthttp).
+func startFastFS(t *testing.T, files bootfs.FS, maxRequests int) *fastSite {
+	t.Helper()
 	out := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(out, nil))
-	s := New(dir, true, maxRequests, log)
+	s := New(files, true, maxRequests, log)
 	ev := &events{}
 	s.Events = ev
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -347,4 +353,47 @@ func FuzzOneRange(f *testing.F) {
 			t.Fatalf("%q read as %d-%d", h, first, last)
 		}
 	})
+}
+
+// wrapped serves its files as another type than *os.File, as menufs does
+// a file whose fetch it watches.
+type wrapped struct{ bootfs.FS }
+
+type wrappedFile struct{ bootfs.File }
+
+func (w wrapped) Open(req bootfs.Request) (bootfs.File, error) {
+	f, err := w.FS.Open(req)
+	if err != nil {
+		return nil, err
+	}
+	return wrappedFile{f}, nil
+}
+
+// A file that is not an *os.File is served whole and in ranges: the body
+// stops at the range's end (fasthttp drops a connection whose stream
+// goes on past the length it was given).
+func TestFastPathWrappedFile(t *testing.T) {
+	root := t.TempDir()
+	data := bytes.Repeat([]byte("0123456789"), 5000)
+	writeFile(t, filepath.Join(root, "vmlinuz"), data)
+	dir, err := bootfs.OpenDir(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFastFS(t, wrapped{dir}, 8)
+	for _, tt := range []struct {
+		rng         string
+		first, last int
+	}{{"", 0, len(data) - 1}, {"bytes=0-99", 0, 99}, {"bytes=100-20099", 100, 20099}, {"bytes=-10", len(data) - 10, len(data) - 1}} {
+		var hdr []string
+		if tt.rng != "" {
+			hdr = []string{"Range", tt.rng}
+		}
+		for range 2 { // twice on one connection: it must survive the first
+			res, body := f.do(t, "GET", "/vmlinuz", hdr...)
+			if !bytes.Equal(body, data[tt.first:tt.last+1]) {
+				t.Fatalf("Range %q: status %d, %d bytes", tt.rng, res.StatusCode, len(body))
+			}
+		}
+	}
 }

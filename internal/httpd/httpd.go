@@ -186,8 +186,9 @@ func (s *Server) leave(client netip.Addr) {
 	}
 }
 
-// NewHTTPServer returns an http.Server with timeouts fit for boot clients:
-// headers must arrive promptly, bodies may take as long as they take.
+// NewHTTPServer returns an http.Server (the API's; the file listeners run
+// on NewFastServer): headers must arrive promptly, bodies may take as long
+// as they take.
 func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
