@@ -145,20 +145,9 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 	if l := s.allow.Load(); l != nil && !l.Check(client).Allowed {
 		return false
 	}
-	if n := s.inflight.Add(1); n > s.limit.Load() {
-		s.inflight.Add(-1)
-		return false
-	}
-	counted, ok := s.enter(client)
-	if !ok {
-		s.inflight.Add(-1)
-		return false
-	}
-	release := func() {
-		if counted {
-			s.leave(client)
-		}
-		s.inflight.Add(-1)
+	release, why := s.take(client)
+	if why != "" {
+		return false // Handler answers 503 and counts it
 	}
 	if rd := s.redirect.Load(); rd != nil && *rd != nil {
 		if name, err := bootfs.Clean(path); err == nil && (*rd)(remote.Addr(), name) != "" {

@@ -3,10 +3,10 @@
 // Large images (boot.wim, ISOs, kernels, initrds) belong on HTTP, not TFTP:
 // iPXE, UEFI HTTP boot and GRUB all speak it, and it resumes. The file
 // listeners run on fasthttp (fast.go says why): it answers the plain GET
-// and HEAD requests that make up a boot, sending a disk file with
-// sendfile(2) on plain HTTP. Range, If-Range, conditional requests and
-// everything else go to Handler, where net/http's ServeContent decides
-// them. We add a strong ETag so that If-Range works, never list
+// and HEAD requests that make up a boot, with one byte range at most,
+// sending a disk file over 8 KiB with sendfile(2) on plain HTTP. Several
+// ranges, If-Range, conditional requests and everything else go to
+// Handler, where net/http's ServeContent decides them. We add a strong ETag so that If-Range works, never list
 // directories, and send every path through bootfs's rules.
 //
 // A client outside the allow-list (http.allow, else allow) gets 403 before
@@ -121,23 +121,35 @@ func (s *Server) allowClients(next http.Handler) http.Handler {
 // curl retry on 503).
 func (s *Server) limitRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := s.inflight.Add(1); n > s.limit.Load() {
-			s.inflight.Add(-1)
-			s.busy(w, r, "server limit (http.max_requests)")
+		release, why := s.take(perClientKey(r.RemoteAddr))
+		if why != "" {
+			s.busy(w, r, why)
 			return
 		}
-		defer s.inflight.Add(-1)
-		client := perClientKey(r.RemoteAddr)
-		counted, ok := s.enter(client)
-		if !ok {
-			s.busy(w, r, "per-client limit (http.max_per_client)")
-			return
-		}
-		if counted {
-			defer s.leave(client)
-		}
+		defer release()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// take takes a slot of the limits for a request of client (unmapped, no
+// zone): both paths, net/http's and the fast one, count here. It returns
+// the function that gives the slot back, or which limit refused.
+func (s *Server) take(client netip.Addr) (release func(), refused string) {
+	if n := s.inflight.Add(1); n > s.limit.Load() {
+		s.inflight.Add(-1)
+		return nil, "server limit (http.max_requests)"
+	}
+	counted, ok := s.enter(client)
+	if !ok {
+		s.inflight.Add(-1)
+		return nil, "per-client limit (http.max_per_client)"
+	}
+	return func() {
+		if counted {
+			s.leave(client)
+		}
+		s.inflight.Add(-1)
+	}, ""
 }
 
 func (s *Server) busy(w http.ResponseWriter, r *http.Request, why string) {
