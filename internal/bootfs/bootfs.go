@@ -103,6 +103,7 @@ type Dir struct {
 	rootReal        string   // the root, symlinks resolved
 	rootPrivate     string   // the private path root is, if any: nothing served
 	private         []string // private paths inside root, symlinks resolved (private.go)
+	clean           cleanFiles
 }
 
 // OpenDir opens dir as a root. With caseInsensitive, a name that does not
@@ -115,6 +116,7 @@ func OpenDir(dir string, caseInsensitive bool, private ...string) (*Dir, error) 
 		return nil, err
 	}
 	d := &Dir{root: r, caseInsensitive: caseInsensitive, rootReal: realPath(dir)}
+	d.clean.settle = settleTime
 	d.setPrivate(private)
 	return d, nil
 }
@@ -158,7 +160,7 @@ func (d *Dir) Open(req Request) (File, error) {
 		f.Close()
 		return nil, refused("file changed while opening")
 	}
-	if err := d.guard(f, name, st.Size()); err != nil { // keys and the store: private.go
+	if err := d.guard(f, name, st); err != nil { // keys and the store: private.go
 		f.Close()
 		return nil, err
 	}

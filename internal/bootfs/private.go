@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 )
 
 // The serving guard: private keys and the store are never served, whatever
 // the config says and whatever path leads to them. Config validation keeps
 // data_dir out of root, but a hard link, a copy, a bind mount or a symlink
 // made later gets around any check on names. So every file, once open, is
-// checked three ways, cheaply (one readlink and one 4 KiB read):
+// checked three ways, cheaply (one readlink and one 4 KiB read, the read
+// only the first time a file is served: see clean):
 //
 //   - by name: *.key, key.pem, *-key.pem, PKCS#12 files, SQLite's -wal,
 //     -shm and -journal files;
@@ -69,9 +74,9 @@ func (d *Dir) setPrivate(paths []string) {
 	}
 }
 
-// guard refuses f, opened as name below the root, of the given size, if
-// it is private.
-func (d *Dir) guard(f *os.File, name string, size int64) error {
+// guard refuses f, opened as name below the root, if it is private. st
+// is f's Stat.
+func (d *Dir) guard(f *os.File, name string, st fs.FileInfo) error {
 	if why := privateName(name); why != "" {
 		return refused(why)
 	}
@@ -89,12 +94,82 @@ func (d *Dir) guard(f *os.File, name string, size int64) error {
 			}
 		}
 	}
+	key, known := identify(st)
+	if known && d.clean.has(key) {
+		return nil
+	}
+	// A file changed within the last moments may change again within the
+	// same tick of the clock its ctime comes from, keeping its key: only
+	// a settled file's verdict is kept (as git treats a "racily clean"
+	// file).
+	known = known && time.Since(time.Unix(0, key.ctime)) >= d.clean.settle
 	var buf [peekSize]byte
 	n, _ := f.ReadAt(buf[:], 0)
-	if why := privateContent(buf[:n], size); why != "" {
+	if why := privateContent(buf[:n], st.Size()); why != "" {
 		return refused(why)
 	}
+	if known {
+		d.clean.add(key)
+	}
 	return nil
+}
+
+// fileKey identifies one version of a file's content: the file (device
+// and inode) and its size, mtime and ctime. Writing to a file moves its
+// ctime, and nothing but the kernel sets a ctime (utimes can set mtime
+// back, not ctime), so a key seen before names content seen before, as
+// long as the file was not written in the same tick of the kernel's
+// coarse clock as it was read (see settle).
+type fileKey struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64 // nanoseconds
+}
+
+// identify is the key of an open file's Stat, if the system gives one.
+func identify(st fs.FileInfo) (fileKey, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileKey{}, false
+	}
+	return fileKey{dev: uint64(sys.Dev), ino: uint64(sys.Ino), size: sys.Size,
+		mtime: sys.Mtim.Nano(), ctime: sys.Ctim.Nano()}, true
+}
+
+// cleanFiles remembers the file versions whose content the guard read and
+// found not private, so that a file served again needs no 4 KiB read: a
+// busy HTTP server serves the same few files thousands of times a second.
+// It forgets everything when full, and is then refilled as files are
+// served.
+type cleanFiles struct {
+	mu     sync.Mutex
+	seen   map[fileKey]struct{}
+	settle time.Duration // how old a ctime must be to be remembered
+}
+
+const (
+	// maxClean bounds cleanFiles: a boot root serves a few hundred files.
+	maxClean = 4096
+	// settleTime is how long after its last change a file's verdict may
+	// be kept: far longer than a tick of the kernel's timestamp clock
+	// (1–10 ms).
+	settleTime = 2 * time.Second
+)
+
+func (c *cleanFiles) has(k fileKey) bool {
+	c.mu.Lock()
+	_, ok := c.seen[k]
+	c.mu.Unlock()
+	return ok
+}
+
+func (c *cleanFiles) add(k fileKey) {
+	c.mu.Lock()
+	if c.seen == nil || len(c.seen) >= maxClean {
+		c.seen = make(map[fileKey]struct{})
+	}
+	c.seen[k] = struct{}{}
+	c.mu.Unlock()
 }
 
 // openedPath is where the open file f really is, from /proc (Linux), or

@@ -153,7 +153,8 @@ func TestGuardPrivatePaths(t *testing.T) {
 }
 
 // BenchmarkDirOpen is the cost of one open of a served file, the guard
-// included (a readlink and a 4 KiB read).
+// included (a readlink; the 4 KiB read only the first time, as for a file
+// that has settled).
 func BenchmarkDirOpen(b *testing.B) {
 	root := b.TempDir()
 	data := b.TempDir()
@@ -165,11 +166,63 @@ func BenchmarkDirOpen(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer d.Close()
+	d.clean.settle = 0 // a file written now has not settled; served files have
 	for b.Loop() {
 		f, err := d.Open(Request{Path: "vmlinuz"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		f.Close()
+	}
+}
+
+// TestGuardRemembersCleanFiles: a settled file the guard has read once is
+// not read again, but any change to it, even one that keeps its size and
+// its mtime, is read afresh; and a file changed just now is never
+// remembered.
+func TestGuardRemembersCleanFiles(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "boot.bin")
+	clean := bytes.Repeat([]byte("x"), 200)
+	must(t, os.WriteFile(p, clean, 0o644))
+	d, err := OpenDir(root, false)
+	must(t, err)
+	defer d.Close()
+	open := func() error {
+		f, err := d.Open(Request{Path: "boot.bin"})
+		if err == nil {
+			f.Close()
+		}
+		return err
+	}
+	remembered := func() bool {
+		st, err := os.Stat(p)
+		must(t, err)
+		k, ok := identify(st)
+		return ok && d.clean.has(k)
+	}
+
+	must(t, open())
+	if remembered() {
+		t.Fatal("a file written just now was remembered as clean")
+	}
+	d.clean.settle = 0 // as if it had settled
+	must(t, open())
+	if !remembered() {
+		t.Fatal("a settled clean file was not remembered")
+	}
+	// The same size and the same mtime, a private key inside: its ctime
+	// moved, so it is a new key and read again.
+	st, err := os.Stat(p)
+	must(t, err)
+	time.Sleep(20 * time.Millisecond) // past a tick of the kernel's timestamp clock
+	key := []byte("-----BEGIN PRIVATE KEY-----\n")
+	must(t, os.WriteFile(p, append(key, clean[len(key):]...), 0o644))
+	must(t, os.Chtimes(p, st.ModTime(), st.ModTime()))
+	if err := open(); !errors.Is(err, ErrRefused) {
+		t.Fatalf("a remembered file rewritten as a private key: %v, want refused", err)
+	}
+	if remembered() {
+		t.Fatal("a private file was remembered as clean")
 	}
 }
