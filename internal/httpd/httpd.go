@@ -381,8 +381,10 @@ func (s *Server) done(q answered) {
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "http request", attrs...)
 }
 
-// recorder notes the status and body size. It keeps ReadFrom so that the
-// sendfile path survives the wrapping.
+// recorder notes the status and body size. Its ReadFrom hands a copy to
+// the writer inside, so that one with a faster path of its own (net/http's
+// sendfile) keeps it; under fasthttpadaptor (fast.go), the listeners'
+// fallback, it is a plain copy into the adaptor's buffer.
 type recorder struct {
 	http.ResponseWriter
 	status int
@@ -403,7 +405,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
-	n, err := io.Copy(r.ResponseWriter, src) // uses the inner ReadFrom: sendfile
+	n, err := io.Copy(r.ResponseWriter, src) // the inner ReadFrom, if it has one
 	r.bytes += n
 	return n, err
 }
