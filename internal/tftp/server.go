@@ -21,8 +21,7 @@
 //   - Each transfer has its own socket (its TID) bound to the address the
 //     client asked, and its own goroutine. While there are no more
 //     transfers than processors, each waits for ACKs in a blocking
-//     recvfrom; the ones beyond are run by a few waiters, a thread each
-//     that waits for many transfers in one epoll set (waiter.go; see
+//     recvfrom; the ones beyond wait through the netpoller (see
 //     sock_linux.go for why both). A window of DATA packets goes out in one
 //     sendmmsg call. A window holds at most 128 KiB, so that it fits a
 //     client's socket buffer. File data is read a window, and at least
@@ -92,10 +91,8 @@ type Server struct {
 	mtus sync.Map // interface index → mtuEntry
 
 	// blocking is how many transfers may wait for ACKs in blocking system
-	// calls; the ones beyond wait in the waiters' loops (see sock).
+	// calls; the ones beyond wait through the netpoller (see sock).
 	blocking int
-	waiters  []*waiter // made as needed, at most one per processor
-	turn     int       // the waiter the next transfer goes to
 
 	quiet quietLog // refusals of clients not allowed, logged sparingly
 }
@@ -274,8 +271,7 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 	}
 	// The first few transfers wait in blocking calls, the lowest latency
 	// and CPU per ACK; beyond one per processor, threads waiting for ACKs
-	// would only fight over the processors, so the rest go to the
-	// waiters.
+	// would only fight over the processors, so the rest use the netpoller.
 	poll := len(s.active) >= s.blocking
 	t := &transfer{srv: s, req: req, in: in, settings: st, files: files, poll: poll}
 	s.active[in.src] = t
@@ -295,23 +291,6 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 	}()
 }
 
-// waiter picks the waiter for a transfer beyond the blocking ones, in
-// turn, making it if need be.
-func (s *Server) waiter() (*waiter, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.turn++
-	if len(s.waiters) < max(s.blocking, 1) {
-		w, err := newWaiter()
-		if err != nil {
-			return nil, err
-		}
-		s.waiters = append(s.waiters, w)
-		return w, nil
-	}
-	return s.waiters[s.turn%len(s.waiters)], nil
-}
-
 // Active returns the number of transfers in flight.
 func (s *Server) Active() int {
 	s.mu.Lock()
@@ -329,16 +308,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		s.mu.Lock()
-		for _, w := range s.waiters {
-			w.close()
-		}
-		s.waiters = nil
-		s.mu.Unlock()
-		close(done)
-	}()
+	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil

@@ -18,7 +18,7 @@ type transfer struct {
 	in       inbound
 	settings Settings
 	files    bootfs.FS
-	poll     bool // wait in a waiter's loop, not in blocking calls (see sock)
+	poll     bool // wait through the netpoller, not in blocking calls (see sock)
 
 	mu   sync.Mutex
 	sock *sock
@@ -63,7 +63,7 @@ func (t *transfer) run() {
 		"duration", took.Round(time.Microsecond), "result", res.outcome,
 	}
 	if t.poll {
-		attrs = append(attrs, "wait", "loop")
+		attrs = append(attrs, "wait", "netpoller")
 	}
 	if s.Events != nil {
 		name := t.req.filename
@@ -145,20 +145,14 @@ func (t *transfer) serve() result {
 	if p.timeout > 0 {
 		rto = p.timeout
 	}
-	s := &sender{t: t, src: src, p: p, rto: rto, retries: t.settings.Retries}
-	var oackPkt []byte
+	s := sender{t: t, src: src, p: p, rto: rto, retries: t.settings.Retries}
 	if len(oack) > 0 {
-		oackPkt = appendOACK(nil, oack)
+		if err := s.handshake(appendOACK(nil, oack)); err != nil {
+			res.outcome, res.err = "failed", err
+			return res
+		}
 	}
-	s.start(oackPkt)
-	if !t.poll {
-		s.drive()
-	} else if w, err := t.srv.waiter(); err != nil {
-		s.fail(fmt.Errorf("no waiter for the transfer: %w", err))
-	} else {
-		w.wait(s)
-	}
-	res.bytes, res.err = s.bytes, s.err
+	res.bytes, res.err = s.run()
 	res.outcome = "ok"
 	if res.err != nil {
 		res.outcome = "failed"
@@ -211,35 +205,20 @@ type clientError struct {
 
 func (e clientError) Error() string { return fmt.Sprintf("client sent error %d: %q", e.code, e.msg) }
 
-// sender runs the DATA/ACK exchange of one transfer as a state machine:
-// start sends the OACK or the first window, packet takes each packet that
-// arrives, and expire the passing of the deadline with no progress. Two
-// drivers feed it the same way: drive, with blocking receives while few
-// transfers run, and a waiter's loop (waiter.go) beyond.
+// sender runs the DATA/ACK exchange of one transfer.
 type sender struct {
 	t       *transfer
 	src     source
 	p       params
-	rto     time.Duration // the first timeout
+	rto     time.Duration
 	retries int
 
-	oack  []byte // the OACK, until its ACK 0 arrives
 	acked uint64 // highest block acknowledged; 0 before any DATA
-	end   uint64 // the last block sent
+	oack  bool   // an OACK awaits its ACK 0
 	final uint64 // the last block, once known (0 until then)
 	last  int    // bytes in the final block
 
-	attempt  int           // resends since the last progress
-	wait     time.Duration // the timeout now: rto, doubled at each resend
-	deadline time.Time     // when the timeout passes
-	progress time.Time     // of the last ACK that moved the transfer on
-
-	done  bool  // the transfer is over, with err if it failed
-	err   error // why it failed
-	bytes int64 // sent, once done without err
-
-	pkts     [][]byte      // one buffer per block of a window: 4-byte header, then data
-	finished chan struct{} // closed by a waiter when it lets go of a done transfer
+	pkts [][]byte // one buffer per block of a window: 4-byte header, then data
 }
 
 // maxIdle bounds how long a transfer waits for a client that makes no
@@ -247,121 +226,66 @@ type sender struct {
 // for hours.
 const maxIdle = 2 * time.Minute
 
-// start sends the OACK, if there is one, else the first window.
-func (s *sender) start(oack []byte) {
+// handshake sends the OACK until the client acknowledges it with ACK 0.
+func (s *sender) handshake(oack []byte) error {
+	for attempt, rto := 0, s.rto; ; attempt, rto = attempt+1, rto*2 {
+		if attempt > s.retries {
+			return fmt.Errorf("%w (no ACK for the OACK)", errTimeout)
+		}
+		if attempt > 0 {
+			s.t.srv.Stats.Retransmits.Add(1)
+		}
+		if err := s.t.send(oack); err != nil {
+			return err
+		}
+		s.oack = true
+		if _, err := s.await(time.Now().Add(rto), 0); err != nil {
+			return err
+		}
+		if !s.oack {
+			return nil
+		}
+	}
+}
+
+// run sends windows until the final block is acknowledged.
+func (s *sender) run() (int64, error) {
 	s.pkts = make([][]byte, s.p.window) // negotiate bounds window × blksize
 	for i := range s.pkts {
 		s.pkts[i] = make([]byte, 4+s.p.blksize)
 	}
-	s.wait, s.progress = s.rto, time.Now()
-	if len(oack) > 0 {
-		s.oack = oack
-		s.sendOACK()
-		return
-	}
-	s.sendNext()
-}
-
-// drive runs the transfer with blocking receives until it is done.
-func (s *sender) drive() {
-	t := s.t
-	for !s.done {
-		n, from, err := t.sock.recv(t.rbuf, s.deadline)
-		switch {
-		case errors.Is(err, errRecvTimeout):
-			s.expire()
-		case err != nil:
-			s.fail(err)
-		default:
-			s.packet(t.rbuf[:n], from)
+	attempt, rto := 0, s.rto
+	progress := time.Now()
+	for {
+		if attempt > 0 {
+			s.t.srv.Stats.Retransmits.Add(1)
 		}
-	}
-}
-
-// packet handles one packet from the address from. Packets from other
-// addresses get ERROR 5 and change nothing; a duplicate or stale ACK
-// never triggers a resend (only expire does).
-func (s *sender) packet(pkt []byte, from netip.AddrPort) {
-	t := s.t
-	if from != t.peer {
-		t.sock.sendTo(appendError(nil, errUnknownTID, "unknown transfer ID"), from)
-		return
-	}
-	if block, ok := parseAck(pkt); ok {
-		if s.oack != nil {
-			if block == 0 {
-				s.oack = nil
-				s.moved()
-			}
-			return
+		from := s.acked + 1
+		end, err := s.sendWindow(from)
+		if err != nil {
+			return 0, err
 		}
-		// Map the 16-bit wire number onto the blocks in flight.
-		ahead := uint64(uint16(block - uint16(s.acked)))
-		if ahead == 0 || s.acked+ahead > s.end {
-			return // duplicate or stale
+		before := s.acked
+		if _, err := s.await(time.Now().Add(rto), end); err != nil {
+			return 0, err
 		}
-		s.acked += ahead
-		s.src.acked(s.acked)
+		if s.acked > before {
+			s.src.acked(s.acked)
+		}
 		if s.final != 0 && s.acked == s.final {
-			s.done, s.bytes = true, int64(s.final-1)*int64(s.p.blksize)+int64(s.last)
-			return
+			return int64(s.final-1)*int64(s.p.blksize) + int64(s.last), nil
 		}
-		s.moved()
-		return
-	}
-	if code, msg, ok := parseError(pkt); ok {
-		s.fail(clientError{code, msg})
-		return
-	}
-	t.send(appendError(nil, errIllegalOp, "expected ACK"))
-	s.fail(fmt.Errorf("client sent opcode %d during transfer", opcode(pkt)))
-}
-
-// moved sends the next window after an ACK that moved the transfer on.
-func (s *sender) moved() {
-	s.attempt, s.wait, s.progress = 0, s.rto, time.Now()
-	s.sendNext()
-}
-
-// expire handles a timeout: the OACK or the window from the block after
-// the last ACK goes again, with the timeout doubled, or the transfer gives
-// up.
-func (s *sender) expire() {
-	s.attempt++
-	s.wait *= 2
-	switch {
-	case s.attempt > s.retries && s.oack != nil:
-		s.fail(fmt.Errorf("%w (no ACK for the OACK)", errTimeout))
-	case s.attempt > s.retries || time.Since(s.progress) > max(maxIdle, s.rto):
-		s.fail(fmt.Errorf("%w after block %d", errTimeout, s.acked))
-	default:
-		s.t.srv.Stats.Retransmits.Add(1)
-		if s.oack != nil {
-			s.sendOACK()
-		} else {
-			s.sendNext()
+		if s.acked > before {
+			attempt, rto, progress = 0, s.rto, time.Now()
+			continue
+		}
+		// Timeout: resend the window from the block after the last ACK.
+		attempt++
+		rto *= 2
+		if attempt > s.retries || time.Since(progress) > max(maxIdle, s.rto) {
+			return 0, fmt.Errorf("%w after block %d", errTimeout, s.acked)
 		}
 	}
-}
-
-func (s *sender) fail(err error) { s.done, s.err = true, err }
-
-func (s *sender) sendOACK() {
-	if err := s.t.send(s.oack); err != nil {
-		s.fail(err)
-		return
-	}
-	s.deadline = time.Now().Add(s.wait)
-}
-
-// sendNext sends the window from the block after the last ACK.
-func (s *sender) sendNext() {
-	end, err := s.sendWindow(s.acked + 1)
-	if err != nil {
-		s.fail(err)
-		return
-	}
-	s.end, s.deadline = end, time.Now().Add(s.wait)
 }
 
 // sendWindow sends up to window blocks starting at block from, in one
@@ -391,4 +315,46 @@ func (s *sender) sendWindow(from uint64) (uint64, error) {
 		return 0, err
 	}
 	return from + uint64(count) - 1, nil
+}
+
+// await reads until the client acknowledges a block in (acked, end], the
+// deadline passes, or the client gives up. It reports whether the ACK
+// arrived. Packets from other addresses get ERROR 5 and change nothing.
+func (s *sender) await(deadline time.Time, end uint64) (bool, error) {
+	t := s.t
+	for {
+		n, from, err := t.sock.recv(t.rbuf, deadline)
+		if errors.Is(err, errRecvTimeout) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if from != t.peer {
+			t.sock.sendTo(appendError(nil, errUnknownTID, "unknown transfer ID"), from)
+			continue
+		}
+		pkt := t.rbuf[:n]
+		if block, ok := parseAck(pkt); ok {
+			if s.oack {
+				if block == 0 {
+					s.oack = false
+					return true, nil
+				}
+				continue
+			}
+			// Map the 16-bit wire number onto the blocks in flight.
+			ahead := uint64(uint16(block - uint16(s.acked)))
+			if ahead == 0 || s.acked+ahead > end {
+				continue // duplicate or stale: never resend on it
+			}
+			s.acked += ahead
+			return true, nil
+		}
+		if code, msg, ok := parseError(pkt); ok {
+			return false, clientError{code, msg}
+		}
+		t.send(appendError(nil, errIllegalOp, "expected ACK"))
+		return false, fmt.Errorf("client sent opcode %d during transfer", opcode(pkt))
+	}
 }

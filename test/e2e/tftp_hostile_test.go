@@ -1137,13 +1137,13 @@ func TestTFTPLargeWindowRecovery(t *testing.T) {
 	tfWriteFile(t, root, "big.txt", text.Bytes())
 	// Two servers: one whose transfers wait for ACKs in blocking calls, and
 	// one that has a transfer running on its only processor
-	// (GOMAXPROCS=1), so that the next ones are run by a waiter's loop.
+	// (GOMAXPROCS=1), so that the next ones wait through the netpoller.
 	blocking := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n"})
-	loop := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n", Env: []string{"GOMAXPROCS=1"}})
-	tfHold(t, loop.TFTPAddr, "big.bin")
+	netpoller := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n", Env: []string{"GOMAXPROCS=1"}})
+	tfHold(t, netpoller.TFTPAddr, "big.bin")
 
-	for _, wait := range []string{"blocking", "loop"} {
-		s := map[string]*Server{"blocking": blocking, "loop": loop}[wait]
+	for _, wait := range []string{"blocking", "netpoller"} {
+		s := map[string]*Server{"blocking": blocking, "netpoller": netpoller}[wait]
 		for _, mode := range []string{"octet", "netascii"} {
 			for _, scenario := range []string{"lost-window", "ack-mid-window"} {
 				t.Run(wait+"-"+mode+"-"+scenario, func(t *testing.T) {
@@ -1212,7 +1212,7 @@ func TestTFTPLargeWindowRecovery(t *testing.T) {
 						time.Sleep(20 * time.Millisecond)
 						line = tfTransferLine(s, cl.port())
 					}
-					if got := strings.Contains(line, "wait=loop"); got != (wait == "loop") {
+					if got := strings.Contains(line, "wait=netpoller"); got != (wait == "netpoller") {
 						t.Fatalf("want a transfer that waits with %s; its log line: %s", wait, line)
 					}
 				})
