@@ -19,7 +19,7 @@ import (
 // data_dir out of root, but a hard link, a copy, a bind mount or a symlink
 // made later gets around any check on names. So every file, once open, is
 // checked three ways, cheaply (one readlink and one 4 KiB read, the read
-// only the first time a file is served: see clean):
+// only the first time a file is served: see cleanFiles):
 //
 //   - by name: *.key, key.pem, *-key.pem, PKCS#12 files, SQLite's -wal,
 //     -shm and -journal files;
@@ -126,7 +126,7 @@ type fileKey struct {
 	mtime, ctime int64 // nanoseconds
 }
 
-// identify is the key of an open file's Stat, if the system gives one.
+// identify is the key of an open file's Stat (Linux's stat fields), if it has one.
 func identify(st fs.FileInfo) (fileKey, bool) {
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
