@@ -6,8 +6,9 @@
 // and HEAD requests that make up a boot, with one byte range at most,
 // sending a disk file over 8 KiB with sendfile(2) on plain HTTP. Several
 // ranges, If-Range, conditional requests and everything else go to
-// Handler, where net/http's ServeContent decides them. We add a strong ETag so that If-Range works, never list
-// directories, and send every path through bootfs's rules.
+// Handler, where net/http's ServeContent decides them. We add a strong
+// ETag so that If-Range works, never list directories, and send every
+// path through bootfs's rules.
 //
 // A client outside the allow-list (http.allow, else allow) gets 403 before
 // anything else is looked at, on every listener: HTTP, HTTPS and the boot
