@@ -74,8 +74,6 @@ type Result struct {
 	// Silent says why no reply is sent; empty when one is, or when the
 	// request needs none (RELEASE, DECLINE).
 	Silent string
-	// Err is a failure of ours (a reply that could not be built).
-	Err error
 	// Port is the local port the request came in on: 67, or 4011 for the
 	// PXE boot server.
 	Port int
@@ -95,15 +93,6 @@ type request struct {
 	ifAddrs []netip.Prefix // the receiving interface's IPv4 addresses
 	src     netip.AddrPort
 	port    int // the local port: 67 or 4011
-}
-
-// answer sets the reply, or the failure to build one.
-func (r *Result) answer(reply *dhcpv4.DHCPv4, err error) {
-	if err != nil {
-		r.Silent, r.Err = "failed: "+err.Error(), err
-		return
-	}
-	r.Reply = reply
 }
 
 // handle decides the answer to req.
@@ -209,9 +198,9 @@ func (h *Handler) proxy(req request, res *Result, local, server netip.Addr) {
 		res.Silent = res.Plan.Reason
 	case h.BootServerDiscovery && discoverable(res.Plan):
 		res.Discovery = true
-		res.answer(discoveryOffer(req.pkt, local, server))
+		res.Reply = discoveryOffer(req.pkt, local, server)
 	default:
-		res.answer(bootReply(req.pkt, dhcpv4.MessageTypeOffer, res.Plan, local, server))
+		res.Reply = bootReply(req.pkt, dhcpv4.MessageTypeOffer, res.Plan, local, server)
 	}
 }
 
@@ -225,17 +214,14 @@ func discoverable(plan boot.Plan) bool {
 // discoveryOffer is a proxy offer that names no boot file: PXEClient and
 // the discovery options that send the client to the boot server at server,
 // udp/4011, for its boot file (PXE 2.1, "Boot Server Discovery").
-func discoveryOffer(p *dhcpv4.DHCPv4, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
-	reply, err := dhcpv4.NewReplyFromRequest(p,
+func discoveryOffer(p *dhcpv4.DHCPv4, local, server netip.Addr) *dhcpv4.DHCPv4 {
+	reply := newReply(p,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")),
 		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, discoveryOptions(server))))
-	if err != nil {
-		return nil, err
-	}
 	echoUUID(reply, p)
-	return reply, nil
+	return reply
 }
 
 // bootServer answers the PXE boot-server request on port 4011: a REQUEST
@@ -247,29 +233,26 @@ func (h *Handler) bootServer(req request, res *Result, local, server netip.Addr)
 	case !res.Plan.Boot:
 		res.Silent = res.Plan.Reason
 	default:
-		reply, err := bootReply(req.pkt, dhcpv4.MessageTypeAck, res.Plan, local, server)
-		if item := bootItem(req.pkt); err == nil && item != nil {
+		reply := bootReply(req.pkt, dhcpv4.MessageTypeAck, res.Plan, local, server)
+		if item := bootItem(req.pkt); item != nil {
 			// A request after discovery names the boot item it chose; the
 			// ACK answers for that item (PXE 2.1, "Boot Server Discovery").
 			reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation,
 				append([]byte{pxeBootItem, 4}, append(item, pxeEnd)...)))
 		}
-		res.answer(reply, err)
+		res.Reply = reply
 	}
 }
 
 // bootReply is a reply that carries only where to boot from: no address,
 // no lease (the proxy offer and the boot server's ACK).
-func bootReply(p *dhcpv4.DHCPv4, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr) (*dhcpv4.DHCPv4, error) {
-	reply, err := dhcpv4.NewReplyFromRequest(p,
+func bootReply(p *dhcpv4.DHCPv4, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr) *dhcpv4.DHCPv4 {
+	reply := newReply(p,
 		dhcpv4.WithMessageType(mt),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())))
-	if err != nil {
-		return nil, err
-	}
 	withBoot(reply, p, plan, server)
 	reply.UpdateOption(dhcpv4.OptClassIdentifier(classFor(plan)))
-	return reply, nil
+	return reply
 }
 
 func classFor(plan boot.Plan) string {
@@ -316,7 +299,7 @@ func (h *Handler) authoritative(req request, res *Result, local, server netip.Ad
 			res.Silent = "no offer: " + err.Error()
 			return
 		}
-		res.answer(h.reply(p, sub, l.IP, dhcpv4.MessageTypeOffer, plan, local, server, sub.LeaseTime))
+		res.Reply = h.reply(p, sub, l.IP, dhcpv4.MessageTypeOffer, plan, local, server, sub.LeaseTime)
 
 	case dhcpv4.MessageTypeRequest:
 		h.request(req, sub, res, local, server)
@@ -349,7 +332,7 @@ func (h *Handler) authoritative(req request, res *Result, local, server netip.Ad
 		h.Log.Info("dhcp: lease released", "ip", ip, "mac", mac.String())
 
 	case dhcpv4.MessageTypeInform:
-		res.answer(h.reply(p, sub, netip.Addr{}, dhcpv4.MessageTypeAck, plan, local, server, 0))
+		res.Reply = h.reply(p, sub, netip.Addr{}, dhcpv4.MessageTypeAck, plan, local, server, 0)
 
 	default:
 		res.Silent = fmt.Sprintf("message type %s not served", p.MessageType())
@@ -386,7 +369,7 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 		return
 	}
 	if !sub.Pool.Subnet.Contains(ip) {
-		res.answer(h.nak(p, local, fmt.Sprintf("%s is not on this network", ip)))
+		res.Reply = h.nak(p, local, fmt.Sprintf("%s is not on this network", ip))
 		return
 	}
 	l, err := sub.Pool.Bind(ip, mac, id, p.HostName(), sub.LeaseTime)
@@ -400,25 +383,25 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 		res.Silent = "lease not stored, no ACK: " + err.Error()
 		return
 	case err != nil:
-		res.answer(h.nak(p, local, err.Error()))
+		res.Reply = h.nak(p, local, err.Error())
 		return
 	}
 	res.Client.IP = l.IP
 	h.seen(res.Client)
 	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac.String(), "expires", l.Expires.Format(time.RFC3339), "boot", res.Plan.BootFile)
-	res.answer(h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, res.Plan, local, server, time.Until(l.Expires)))
+	res.Reply = h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, res.Plan, local, server, time.Until(l.Expires))
 }
 
-func (h *Handler) nak(p *dhcpv4.DHCPv4, local netip.Addr, msg string) (*dhcpv4.DHCPv4, error) {
+func (h *Handler) nak(p *dhcpv4.DHCPv4, local netip.Addr, msg string) *dhcpv4.DHCPv4 {
 	h.Log.Debug("dhcp: NAK", "mac", p.ClientHWAddr.String(), "reason", msg)
-	return dhcpv4.NewReplyFromRequest(p,
+	return newReply(p,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptMessage(msg)))
 }
 
 // reply builds an OFFER or ACK with the subnet's options and the boot plan.
-func (h *Handler) reply(p *dhcpv4.DHCPv4, sub *Subnet, ip netip.Addr, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr, leaseTime time.Duration) (*dhcpv4.DHCPv4, error) {
+func (h *Handler) reply(p *dhcpv4.DHCPv4, sub *Subnet, ip netip.Addr, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr, leaseTime time.Duration) *dhcpv4.DHCPv4 {
 	mods := []dhcpv4.Modifier{
 		dhcpv4.WithMessageType(mt),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
@@ -449,15 +432,12 @@ func (h *Handler) reply(p *dhcpv4.DHCPv4, sub *Subnet, ip netip.Addr, mt dhcpv4.
 	if name := sub.Pool.ReservedName(p.ClientHWAddr, p.Options.Get(dhcpv4.OptionClientIdentifier)); name != "" {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(name)))
 	}
-	reply, err := dhcpv4.NewReplyFromRequest(p, mods...)
-	if err != nil {
-		return nil, err
-	}
+	reply := newReply(p, mods...)
 	if mt == dhcpv4.MessageTypeAck && !ip.IsValid() {
 		reply.ClientIPAddr = p.ClientIPAddr // INFORM
 	}
 	withBoot(reply, p, plan, server)
-	return reply, nil
+	return reply
 }
 
 func ips(addrs []netip.Addr) []net.IP {

@@ -39,7 +39,7 @@ func BenchmarkDORA(b *testing.B) {
 		}
 		res := h.handle(request{pkt: p, iface: "vsrv", ifAddrs: own, src: src, port: 67})
 		if res.Reply == nil {
-			b.Fatal(res.Err, res.Silent)
+			b.Fatal(res.Silent)
 		}
 		offer := res.Reply.ToBytes()
 		o, _ := dhcpv4.FromBytes(offer)
@@ -50,7 +50,7 @@ func BenchmarkDORA(b *testing.B) {
 		}
 		res = h.handle(request{pkt: p, iface: "vsrv", ifAddrs: own, src: src, port: 67})
 		if res.Reply == nil || res.Reply.MessageType() != dhcpv4.MessageTypeAck {
-			b.Fatal(res.Err, res.Silent)
+			b.Fatal(res.Silent)
 		}
 		_ = res.Reply.ToBytes()
 	}

@@ -606,3 +606,31 @@ func TestUnreachableBootFile(t *testing.T) {
 		t.Fatalf("a client on the allowed subnet: %+v", res)
 	}
 }
+
+// newReply builds the same packet as the library's NewReplyFromRequest,
+// byte for byte: for a relayed request with option 82 and a client
+// identifier, for a broadcast one, and for one without either option.
+func TestNewReplyMatchesLibrary(t *testing.T) {
+	mac := net.HardwareAddr{2, 0xbf, 0, 0, 0, 1}
+	relayed, _ := dhcpv4.NewDiscovery(mac,
+		dhcpv4.WithGatewayIP(net.IPv4(198, 19, 0, 1)),
+		dhcpv4.WithOption(dhcpv4.OptClientIdentifier([]byte{1, 2, 0xbf, 0, 0, 0, 1})),
+		dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(1), []byte("port7")))))
+	broadcast, _ := dhcpv4.NewDiscovery(mac, dhcpv4.WithBroadcast(true))
+	bare, _ := dhcpv4.NewDiscovery(mac)
+	bare.Options.Del(dhcpv4.OptionParameterRequestList)
+	mods := []dhcpv4.Modifier{
+		dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
+		dhcpv4.WithYourIP(net.IPv4(198, 19, 0, 10)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(198, 18, 0, 1))),
+	}
+	for name, req := range map[string]*dhcpv4.DHCPv4{"relayed": relayed, "broadcast": broadcast, "bare": bare} {
+		want, err := dhcpv4.NewReplyFromRequest(req, mods...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := newReply(req, mods...); !bytes.Equal(got.ToBytes(), want.ToBytes()) {
+			t.Errorf("%s: newReply\n%s\nwant\n%s", name, got.Summary(), want.Summary())
+		}
+	}
+}

@@ -217,9 +217,6 @@ func (s *Server) serve(p packet) {
 	}
 	res := h.handle(request{pkt: req, iface: p.ic.name, ifAddrs: addrs, src: p.src, port: p.ic.port})
 	switch {
-	case res.Err != nil:
-		s.Stats.Ignored.Add(1)
-		s.log.Error("dhcp: handling request", "mac", req.ClientHWAddr.String(), "err", res.Err)
 	case res.Silent != "":
 		s.Stats.Ignored.Add(1)
 		s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "port", res.Port, "reason", res.Silent)
