@@ -52,7 +52,8 @@ func (s *core) ClaimLease(l lease.Lease) (lease.Lease, bool, error) {
 // LeaseOf returns the client's bound, unexpired lease, whichever server
 // made it (the latest if there are several), or false. The client is
 // matched as the pool matches it: by client id where both have one,
-// else by MAC.
+// else by MAC. The pool asks only a shared store (PostgreSQL, where
+// leases_mac serves it); on SQLite it would read the whole table.
 func (s *core) LeaseOf(mac net.HardwareAddr, clientID []byte) (lease.Lease, bool, error) {
 	where, args := `mac = ?`, []any{nilBytes(mac)}
 	if len(clientID) > 0 {
