@@ -184,13 +184,26 @@ func (s *sock) write(fn func(fd uintptr) bool) error {
 	return nil
 }
 
+// syscall6 runs a system call on the socket. In netpoller mode the
+// socket is non-blocking, so the call returns at once (EAGAIN rather
+// than wait) and runs raw: without telling the scheduler it entered a
+// system call. A told scheduler lets its monitor take the processor of a
+// call that lasts over 20 µs and start another thread for it, and a
+// sendto that delivers a block to a local client takes about that long.
+func (s *sock) syscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, uintptr, unix.Errno) {
+	if s.rc != nil {
+		return unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
+	}
+	return unix.Syscall6(trap, a1, a2, a3, a4, a5, a6)
+}
+
 // sendOne is sendto(2) of s.pkt to the peer, again while interrupted. The
 // raw system call takes the peer's prepared sockaddr; unix.Sendto would
 // convert and allocate one per packet. It reports whether the call is
 // done (it would not block).
 func (s *sock) sendOne(fd uintptr) bool {
 	for {
-		_, _, s.errno = unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&s.pkt[0])), uintptr(len(s.pkt)),
+		_, _, s.errno = s.syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&s.pkt[0])), uintptr(len(s.pkt)),
 			0, uintptr(unsafe.Pointer(&s.name[0])), uintptr(len(s.name)))
 		if s.errno != unix.EINTR {
 			return s.errno != unix.EAGAIN
@@ -203,7 +216,7 @@ func (s *sock) sendOne(fd uintptr) bool {
 func (s *sock) sendMany(fd uintptr) bool {
 	for {
 		var n uintptr
-		n, _, s.errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.batch[0])), uintptr(len(s.batch)), 0, 0, 0)
+		n, _, s.errno = s.syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.batch[0])), uintptr(len(s.batch)), 0, 0, 0)
 		if s.errno == 0 {
 			s.batch = s.batch[n:]
 		}
@@ -219,7 +232,7 @@ func (s *sock) recvOne(fd uintptr) bool {
 	for {
 		fromLen := uint32(unix.SizeofSockaddrAny)
 		var r uintptr
-		r, _, s.errno = unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+		r, _, s.errno = s.syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
 			0, uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fromLen)))
 		s.n = int(r)
 		if s.errno != unix.EINTR {
