@@ -13,6 +13,7 @@
 package dhcp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -303,8 +304,10 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 	}
 	s.Stats.Replied.Add(1)
 	s.Stats.Replies[reply.MessageType()].Add(1)
-	s.log.Debug("dhcp: replied", "type", reply.MessageType(), "request", req.MessageType(), "mac", req.ClientHWAddr.String(), "port", res.Port,
-		"yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName, "discovery", res.Discovery)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // the arguments alone cost allocations per reply
+		s.log.Debug("dhcp: replied", "type", reply.MessageType(), "request", req.MessageType(), "mac", req.ClientHWAddr.String(), "port", res.Port,
+			"yiaddr", reply.YourIPAddr, "to", dst.addr, "file", reply.BootFileName, "discovery", res.Discovery)
+	}
 	return true
 }
 
