@@ -187,9 +187,10 @@ func (s *sock) write(fn func(fd uintptr) bool) error {
 // syscall6 runs a system call on the socket. In netpoller mode the
 // socket is non-blocking, so the call returns at once (EAGAIN rather
 // than wait) and runs raw: without telling the scheduler it entered a
-// system call. A told scheduler lets its monitor take the processor of a
-// call that lasts over 20 µs and start another thread for it, and a
-// sendto that delivers a block to a local client takes about that long.
+// system call. Told, the scheduler's monitor hands the processor of a
+// call that lasts over 20 µs, while other goroutines wait, to another
+// thread, and a sendto that delivers a block to a local client takes
+// about that long.
 func (s *sock) syscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, uintptr, unix.Errno) {
 	if s.rc != nil {
 		return unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
