@@ -106,10 +106,10 @@ var sqliteMigrations = []string{
 	// A server sharing its store finds the lease another server gave a
 	// client by the client's MAC (LeaseOf).
 	`CREATE INDEX leases_mac ON leases (mac)`,
-	// ... but a SQLite store is never shared (Shared is PostgreSQL's), so
-	// nothing asks it for a lease by MAC, and the index only cost every
-	// lease write a b-tree insert at a random place: a fifth of a lease
-	// claim's CPU (BenchmarkDHCPWrites, MACs scattered as a fleet's are).
+	// A SQLite store is never shared (Shared is PostgreSQL's), so nothing
+	// asks it for a lease by MAC, and that index only cost every lease
+	// write a b-tree insert at a random place: a fifth of a lease claim's
+	// CPU (BenchmarkDHCPWrites, MACs scattered as a fleet's are).
 	`DROP INDEX leases_mac`,
 }
 

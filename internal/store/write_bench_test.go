@@ -16,8 +16,9 @@ import (
 // BenchmarkDHCPWrites is the store's share of a DHCP lease under load: 16
 // clients claiming leases at once, and the boot log's two events per
 // lease written in batches beside them. The MACs are scattered, as a
-// fleet's are: an index on them is written at random places. It reports the writer's CPU
-// per lease, which is what bounds leases per second on a small server.
+// fleet's are: an index on them is written at random places. It reports
+// the writer's CPU per lease, which is what bounds leases per second on a
+// small server.
 func BenchmarkDHCPWrites(b *testing.B) {
 	for _, withLog := range []bool{false, true} {
 		name := "leases"
