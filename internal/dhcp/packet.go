@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
 
 	"bootforge/internal/boot"
 )
@@ -217,31 +218,24 @@ func echoUUID(reply, req *dhcpv4.DHCPv4) {
 // transaction ID: dhcpv4.New draws a random one from crypto/rand, under a
 // context with a timer, for every packet it makes, and a reply replaces it
 // with the request's at once. That draw was a tenth of the handler's CPU
-// per DORA (BenchmarkDORA). Like the library, the reply copies the
-// request's opcode (as BOOTREPLY), hardware type and address, transaction
-// ID, flags and relay address, and its relay agent information (RFC 3046)
-// and client identifier (RFC 6842); then mods apply.
+// per DORA (BenchmarkDORA). The packet starts with dhcpv4.New's defaults
+// (its constructor is not exported; the hardware address is left to
+// WithReply, which sets it); then the library's own modifiers make it the
+// reply, as NewReplyFromRequest applies them, and mods follow.
 func newReply(req *dhcpv4.DHCPv4, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 	d := &dhcpv4.DHCPv4{
-		OpCode:        dhcpv4.OpcodeBootReply,
-		HWType:        req.HWType,
-		ClientHWAddr:  req.ClientHWAddr,
-		TransactionID: req.TransactionID,
-		Flags:         req.Flags,
+		OpCode:        dhcpv4.OpcodeBootRequest,
+		HWType:        iana.HWTypeEthernet,
 		ClientIPAddr:  net.IPv4zero,
 		YourIPAddr:    net.IPv4zero,
 		ServerIPAddr:  net.IPv4zero,
-		GatewayIPAddr: req.GatewayIPAddr,
+		GatewayIPAddr: net.IPv4zero,
 		Options:       make(dhcpv4.Options, 16), // a reply has about a dozen: no growing
 	}
-	if req.OpCode != dhcpv4.OpcodeBootRequest {
-		d.OpCode = dhcpv4.OpcodeBootRequest
-	}
-	for _, code := range []dhcpv4.OptionCode{dhcpv4.OptionRelayAgentInformation, dhcpv4.OptionClientIdentifier} {
-		if v := req.Options.Get(code); v != nil {
-			d.UpdateOption(dhcpv4.OptGeneric(code, v))
-		}
-	}
+	dhcpv4.WithReply(req)(d)
+	dhcpv4.WithGatewayIP(req.GatewayIPAddr)(d)
+	dhcpv4.WithOptionCopied(req, dhcpv4.OptionRelayAgentInformation)(d) // RFC 3046
+	dhcpv4.WithOptionCopied(req, dhcpv4.OptionClientIdentifier)(d)      // RFC 6842
 	for _, m := range mods {
 		m(d)
 	}
