@@ -33,6 +33,7 @@ import (
 	"bootforge/internal/httpd"
 	"bootforge/internal/inventory"
 	"bootforge/internal/keys"
+	"bootforge/internal/logbuf"
 	"bootforge/internal/menufs"
 	"bootforge/internal/metrics"
 	"bootforge/internal/mirror"
@@ -144,7 +145,11 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 		return err
 	}
 	s := &services{cfg: cfg, level: new(slog.LevelVar), configFile: configFile}
-	s.log = newLogger(os.Stderr, cfg.Log, s.level)
+	// The log's lines go out in batches, each at most a millisecond
+	// after it was logged (logbuf says why).
+	out := logbuf.New(os.Stderr, time.Millisecond)
+	defer out.Close()
+	s.log = newLogger(out, cfg.Log, s.level)
 	s.warn(cfg)
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

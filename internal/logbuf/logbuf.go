@@ -1,0 +1,144 @@
+// Package logbuf batches the service log's writes.
+//
+// Every access-log line, TFTP transfer and DHCP lease is a line of the
+// service log, and a write(2) of one line to a file on ext4 cost about
+// 18 µs of the server's CPU here: a quarter of what serving an 8 KiB file
+// costs in all. nginx buffers its access log for the same reason (its
+// buffer= and flush=). A Writer holds the lines written within a short
+// delay (a millisecond for the service) and writes them in one call, so
+// that under load one write carries dozens of lines, while a lone line
+// still goes out a millisecond after it was logged: a reader following
+// the log, or a test waiting for a line, sees no difference.
+//
+// bufio.Writer flushes only when full or told to, and is not safe for
+// concurrent use; the log libraries that flush on a timer (zap's
+// BufferedWriteSyncer) come with a whole logging stack. This is the part
+// the service needs, on top of slog.
+//
+// What a crash loses: the lines of its last delay. A panic's trace goes to
+// stderr directly, after them.
+package logbuf
+
+import (
+	"io"
+	"sync"
+	"time"
+)
+
+// maxPending bounds the lines held: when the output stalls (a full pipe
+// to a stuck reader), writers wait for it as they would without a Writer,
+// rather than the process growing.
+const maxPending = 1 << 20
+
+// Writer is an io.Writer that writes to out what it was given, in the same
+// order, at most delay later. It is safe for concurrent use.
+type Writer struct {
+	out   io.Writer
+	delay time.Duration
+
+	mu      sync.Mutex
+	room    sync.Cond // broadcast when the pending lines were taken
+	pending []byte
+	closed  bool
+	wake    chan struct{} // a flush is due
+	stop    chan struct{} // closed by Close
+
+	// outMu orders the writes to out: a flush takes it before it lets go
+	// of mu, so batches go out in the order they were taken.
+	outMu sync.Mutex
+	spare []byte // the last batch's buffer, reused; under outMu
+	done  chan struct{}
+}
+
+// New returns a Writer to out that holds lines for delay, and starts the
+// goroutine that writes them. Close stops it.
+func New(out io.Writer, delay time.Duration) *Writer {
+	w := &Writer{out: out, delay: delay, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	w.room.L = &w.mu
+	go w.run()
+	return w
+}
+
+// Write takes p to be written within the delay. It never fails: an error
+// of the output has nowhere to go but the log that failed. After Close,
+// it writes p at once.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.pending) >= maxPending && !w.closed {
+		w.room.Wait()
+	}
+	if w.closed {
+		w.outMu.Lock()
+		defer w.outMu.Unlock()
+		if len(w.pending) > 0 { // ahead of p
+			w.out.Write(w.pending)
+			w.pending = nil
+		}
+		w.out.Write(p)
+		return len(p), nil
+	}
+	if len(w.pending) == 0 {
+		select {
+		case w.wake <- struct{}{}:
+		default: // a flush is already due
+		}
+	}
+	w.pending = append(w.pending, p...)
+	return len(p), nil
+}
+
+// run writes the pending lines a delay after the first of them came.
+func (w *Writer) run() {
+	defer close(w.done)
+	t := time.NewTimer(w.delay)
+	t.Stop()
+	for {
+		select {
+		case <-w.wake:
+		case <-w.stop:
+			return
+		}
+		t.Reset(w.delay)
+		select {
+		case <-t.C:
+		case <-w.stop:
+			return // Close flushes
+		}
+		w.flush()
+	}
+}
+
+// flush writes the pending lines.
+func (w *Writer) flush() {
+	w.mu.Lock()
+	b := w.pending
+	w.outMu.Lock()
+	w.pending, w.spare = w.spare[:0], nil
+	w.room.Broadcast()
+	w.mu.Unlock()
+	defer w.outMu.Unlock()
+	if len(b) > 0 {
+		w.out.Write(b)
+	}
+	if cap(b) <= maxPending {
+		w.spare = b
+	}
+}
+
+// Close writes the pending lines and stops the goroutine; later writes go
+// straight to out.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.stop)
+	w.room.Broadcast()
+	w.mu.Unlock()
+	<-w.done
+	w.flush()
+	return nil
+}
