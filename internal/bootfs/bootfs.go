@@ -104,6 +104,7 @@ type Dir struct {
 	rootPrivate     string   // the private path root is, if any: nothing served
 	private         []string // private paths inside root, symlinks resolved (private.go)
 	clean           cleanFiles
+	regularNames    memory[string] // names last opened as regular files
 }
 
 // OpenDir opens dir as a root. With caseInsensitive, a name that does not
@@ -134,6 +135,17 @@ func (d *Dir) Open(req Request) (File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A name that was a regular file when last opened is opened without
+	// the Stat that guards the open: a file is replaced with a device
+	// node only by root. Anything else (a FIFO, a directory) is refused
+	// by the Stat of the open file, and the name looked at again.
+	if d.regularNames.has(name) {
+		f, st, err := d.openRegular(name)
+		if err == nil {
+			return d.guarded(f, name, st)
+		}
+		d.regularNames.forget(name)
+	}
 	// Stat before Open: opening a FIFO or device could block or have effects.
 	st, err := d.root.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) && d.caseInsensitive {
@@ -148,19 +160,37 @@ func (d *Dir) Open(req Request) (File, error) {
 	if err := regular(st); err != nil {
 		return nil, err
 	}
+	f, st, err := d.openRegular(name)
+	if err != nil {
+		return nil, err
+	}
+	d.regularNames.add(name)
+	return d.guarded(f, name, st)
+}
+
+// openRegular opens name and checks that what it opened is a regular file.
+func (d *Dir) openRegular(name string) (*os.File, fs.FileInfo, error) {
 	// O_NONBLOCK: a FIFO swapped in since the Stat cannot block the open
 	// (the Stat below refuses it), and Go, finding the flag set, skips the
 	// four fcntl calls it makes on every opened file to try the netpoller.
-	// A regular file's reads ignore it.
-	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// A regular file's reads ignore it. O_NOCTTY: a terminal swapped in
+	// does not become the process's.
+	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return nil, classify(err)
+		return nil, nil, classify(err)
 	}
-	if st, err = f.Stat(); err != nil || regular(st) != nil { // swapped since the first Stat
+	st, err := f.Stat()
+	if err != nil || regular(st) != nil { // swapped since the first Stat
 		f.Close()
-		return nil, refused("file changed while opening")
+		return nil, nil, refused("file changed while opening")
 	}
-	if err := d.guard(f, name, st); err != nil { // keys and the store: private.go
+	return f, st, nil
+}
+
+// guarded returns f if the guard lets it be served (keys and the store:
+// private.go), else closes it.
+func (d *Dir) guarded(f *os.File, name string, st fs.FileInfo) (File, error) {
+	if err := d.guard(f, name, st); err != nil {
 		f.Close()
 		return nil, err
 	}

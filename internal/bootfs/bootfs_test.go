@@ -113,3 +113,74 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestDirOpenRemembersRegularNames checks that a name opened before is
+// still judged afresh when what it names changes: a FIFO, a directory or
+// a symlink out of the root put in its place is refused, a removed file is
+// missing, and a file renamed to another case is still found by a
+// case-insensitive root.
+func TestDirOpenRemembersRegularNames(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644))
+	d, err := OpenDir(root, true)
+	must(t, err)
+	defer d.Close()
+	name := filepath.Join(root, "f")
+	open := func(path string) (string, error) {
+		f, err := d.Open(Request{Path: path})
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		return string(b), err
+	}
+	served := func(want string) {
+		t.Helper()
+		if got, err := open("f"); err != nil || got != want {
+			t.Fatalf("f = %q, %v, want %q", got, err, want)
+		}
+		if !d.regularNames.has("f") {
+			t.Fatal("f not remembered as a regular file")
+		}
+	}
+	replace := func(put func() error) {
+		t.Helper()
+		must(t, os.RemoveAll(name))
+		must(t, put())
+	}
+
+	must(t, os.WriteFile(name, []byte("one"), 0o644))
+	served("one")
+	for what, put := range map[string]func() error{
+		"fifo":      func() error { return syscall.Mkfifo(name, 0o644) },
+		"directory": func() error { return os.Mkdir(name, 0o755) },
+		"escape":    func() error { return os.Symlink(filepath.Join(outside, "secret"), name) },
+	} {
+		replace(put)
+		done := make(chan error, 1)
+		go func() { _, err := open("f"); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrRefused) {
+				t.Errorf("%s in place of a served file: %v, want refused", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s in place of a served file: the open blocked", what)
+		}
+		if d.regularNames.has("f") {
+			t.Errorf("%s: f still remembered as a regular file", what)
+		}
+		replace(func() error { return os.WriteFile(name, []byte("two"), 0o644) })
+		served("two")
+	}
+
+	must(t, os.Rename(name, filepath.Join(root, "F")))
+	if got, err := open("f"); err != nil || got != "two" {
+		t.Errorf("f renamed to F, case-insensitive: %q, %v", got, err)
+	}
+	must(t, os.Remove(filepath.Join(root, "F")))
+	if _, err := open("f"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("f removed: %v, want not-exist", err)
+	}
+}

@@ -139,37 +139,47 @@ func identify(st fs.FileInfo) (fileKey, bool) {
 // cleanFiles remembers the file versions whose content the guard read and
 // found not private, so that a file served again needs no 4 KiB read: a
 // busy HTTP server serves the same few files thousands of times a second.
-// It forgets everything when full, and is then refilled as files are
-// served.
 type cleanFiles struct {
-	mu     sync.Mutex
-	seen   map[fileKey]struct{}
+	memory[fileKey]
 	settle time.Duration // how old a ctime must be to be remembered
 }
 
 const (
-	// maxClean bounds cleanFiles: a boot root serves a few hundred files.
-	maxClean = 4096
+	// maxMemory bounds a memory: a boot root serves a few hundred files.
+	maxMemory = 4096
 	// settleTime is how long after its last change a file's verdict may
 	// be kept: far longer than a tick of the kernel's timestamp clock
 	// (1–10 ms).
 	settleTime = 2 * time.Second
 )
 
-func (c *cleanFiles) has(k fileKey) bool {
-	c.mu.Lock()
-	_, ok := c.seen[k]
-	c.mu.Unlock()
+// memory is a set of what was found true of files served. It forgets
+// everything when full, and is then refilled as files are served.
+type memory[K comparable] struct {
+	mu   sync.Mutex
+	seen map[K]struct{}
+}
+
+func (m *memory[K]) has(k K) bool {
+	m.mu.Lock()
+	_, ok := m.seen[k]
+	m.mu.Unlock()
 	return ok
 }
 
-func (c *cleanFiles) add(k fileKey) {
-	c.mu.Lock()
-	if c.seen == nil || len(c.seen) >= maxClean {
-		c.seen = make(map[fileKey]struct{})
+func (m *memory[K]) add(k K) {
+	m.mu.Lock()
+	if m.seen == nil || len(m.seen) >= maxMemory {
+		m.seen = make(map[K]struct{})
 	}
-	c.seen[k] = struct{}{}
-	c.mu.Unlock()
+	m.seen[k] = struct{}{}
+	m.mu.Unlock()
+}
+
+func (m *memory[K]) forget(k K) {
+	m.mu.Lock()
+	delete(m.seen, k)
+	m.mu.Unlock()
 }
 
 // openedPath is where the open file f really is, from /proc (Linux), or
