@@ -207,12 +207,15 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 	}
 	q.mac = bootfs.MadeFor(f)
 
+	// The headers net/http's ServeContent sends, set the cheap way: keys
+	// already canonical, values appended into buffers.
 	h := &ctx.Response.Header
-	h.Set("ETag", etag(st))
-	h.Set("Accept-Ranges", "bytes")
+	var tag [40]byte
+	h.SetCanonical(headerETag, appendETag(tag[:0], st))
+	h.SetCanonical(headerAcceptRanges, bytesUnit)
 	h.SetContentType(contentType(st.Name()))
 	if mt := st.ModTime(); !mt.IsZero() && !mt.Equal(time.Unix(0, 0)) {
-		h.Set("Last-Modified", mt.UTC().Format(http.TimeFormat))
+		h.SetLastModified(mt)
 	}
 	length := size
 	if ranged {
@@ -228,6 +231,12 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 	ctx.SetBodyStream(b, int(length))
 	return true
 }
+
+var (
+	headerETag         = []byte("ETag")
+	headerAcceptRanges = []byte("Accept-Ranges")
+	bytesUnit          = []byte("bytes")
+)
 
 // oneRange reads a Range header of one byte range: "bytes=first-last",
 // "bytes=first-" (last is then MaxInt64) or "bytes=-n" (first is then -n).

@@ -144,6 +144,14 @@ func TestFastPath(t *testing.T) {
 				t.Errorf("GET %s: no %s", tt.path, h)
 			}
 		}
+		// As ServeContent writes them.
+		st, err := os.Stat(filepath.Join(root, tt.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lm := st.ModTime().UTC().Format(http.TimeFormat); res.Header.Get("Last-Modified") != lm || res.Header.Get("ETag") != etag(st) {
+			t.Errorf("GET %s: Last-Modified %q, ETag %q; want %q, %q", tt.path, res.Header.Get("Last-Modified"), res.Header.Get("ETag"), lm, etag(st))
+		}
 		if res.Header.Get("Accept-Ranges") != "bytes" || res.Header.Get("Content-Type") != types[tt.path] ||
 			res.Header.Get("Content-Length") != strconv.Itoa(len(tt.want)) || res.Header.Get("Server") != "" {
 			t.Errorf("GET %s: headers %v", tt.path, res.Header)

@@ -308,13 +308,14 @@ func httpResult(status int) string {
 
 // etag is a strong validator from size and modification time, as nginx
 // makes them; If-Range needs a strong one.
-func etag(st fs.FileInfo) string {
-	b := make([]byte, 0, 36)
+func etag(st fs.FileInfo) string { return string(appendETag(make([]byte, 0, 36), st)) }
+
+func appendETag(b []byte, st fs.FileInfo) []byte {
 	b = append(b, '"')
 	b = strconv.AppendInt(b, st.ModTime().UnixNano(), 16)
 	b = append(b, '-')
 	b = strconv.AppendInt(b, st.Size(), 16)
-	return string(append(b, '"'))
+	return append(b, '"')
 }
 
 // logRequests writes one access-log line per request, with the client IP.
