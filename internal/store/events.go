@@ -1,7 +1,9 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,34 +85,10 @@ func CheckQuery(since time.Duration, limit int) error {
 
 // Events returns matching events, oldest first.
 func (s *core) Events(f EventFilter) ([]audit.Event, error) {
-	var where []string
-	var args []any
-	if f.MAC != "" {
-		where, args = append(where, "mac = ?"), append(args, strings.ToLower(f.MAC))
+	q, args, ok, err := s.eventsQuery(f)
+	if err != nil || !ok {
+		return nil, err
 	}
-	if f.IP != "" {
-		where, args = append(where, "ip = ?"), append(args, f.IP)
-	}
-	if f.Stage != "" {
-		where, args = append(where, "stage = ?"), append(args, f.Stage)
-	}
-	if !f.Since.IsZero() {
-		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
-	}
-	if f.After > 0 {
-		where, args = append(where, "id > ?"), append(args, f.After)
-	}
-	q := `SELECT id, time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	// The newest N, returned oldest first.
-	q = `SELECT * FROM (` + q + ` ORDER BY id DESC LIMIT ?) AS newest ORDER BY time, id`
-	args = append(args, limit)
 	rows, err := s.query(q, args...)
 	if err != nil {
 		return nil, err
@@ -128,6 +106,92 @@ func (s *core) Events(f EventFilter) ([]audit.Event, error) {
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// eventsQuery is the query of Events for f; ok is false if no event can
+// match (none is as new as f.Since).
+func (s *core) eventsQuery(f EventFilter) (q string, args []any, ok bool, err error) {
+	var where []string
+	if f.MAC != "" || f.IP != "" {
+		// The indexes by MAC and by IP lead with the day (migration 15):
+		// name the days the events asked for lie in.
+		days, ok, err := s.eventDays(f.Since)
+		if err != nil || !ok {
+			return "", nil, false, err
+		}
+		if days != "" {
+			where = append(where, eventDay+" IN ("+days+")")
+		}
+	}
+	if f.MAC != "" {
+		where, args = append(where, "mac = ?"), append(args, strings.ToLower(f.MAC))
+	}
+	if f.IP != "" {
+		where, args = append(where, "ip = ?"), append(args, f.IP)
+	}
+	if f.Stage != "" {
+		where, args = append(where, "stage = ?"), append(args, f.Stage)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
+	}
+	if f.After > 0 {
+		where, args = append(where, "id > ?"), append(args, f.After)
+	}
+	q = `SELECT id, time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	// The newest N, returned oldest first.
+	q = `SELECT * FROM (` + q + ` ORDER BY id DESC LIMIT ?) AS newest ORDER BY time, id`
+	return q, append(args, limit), true, nil
+}
+
+// eventDay is an event's day, as the indexes by MAC and by IP lead with it,
+// so that a day's events are inserted into that day's part of them. The
+// expression must read exactly as in the indexes for a query to use them.
+const eventDay = "(time / 86400000000000)"
+
+// maxEventDays bounds the days a lookup names; a longer span (a log with
+// an event stamped decades ago) is searched without the day.
+const maxEventDays = 4000
+
+// eventDays lists the days, as eventDay numbers them, from since (or the
+// oldest event) to the newest event. ok is false if no event is that
+// new; days is empty if there are more than maxEventDays.
+func (s *core) eventDays(since time.Time) (days string, ok bool, err error) {
+	// Two subqueries, not MIN and MAX in one: SQLite reads one end of
+	// the time index only for a lone MIN or MAX.
+	var lo, hi sql.NullInt64
+	if err := s.queryRow(`SELECT (SELECT MIN(time) FROM events), (SELECT MAX(time) FROM events)`).Scan(&lo, &hi); err != nil {
+		return "", false, err
+	}
+	if !lo.Valid {
+		return "", false, nil
+	}
+	first, last := lo.Int64, hi.Int64
+	if !since.IsZero() {
+		first = max(first, since.UnixNano())
+	}
+	if first > last {
+		return "", false, nil
+	}
+	const day = int64(24 * time.Hour)
+	if last/day-first/day >= maxEventDays {
+		return "", true, nil
+	}
+	var b strings.Builder
+	for d := first / day; d <= last/day; d++ {
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatInt(d, 10))
+	}
+	return b.String(), true, nil
 }
 
 // DeleteEventsBefore removes events older than t (retention).

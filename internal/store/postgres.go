@@ -84,6 +84,12 @@ var postgresMigrations = []string{
 		PRIMARY KEY (name, version)
 	);
 	CREATE UNIQUE INDEX image_state_one_active ON image_state (name) WHERE state = 'active'`,
+	// 2: the boot log's per-client indexes lead with the event's day, as
+	// SQLite's do since its version 15.
+	`DROP INDEX events_mac_time;
+	DROP INDEX events_ip_time;
+	CREATE INDEX events_day_mac ON events ((time / 86400000000000), mac, time);
+	CREATE INDEX events_day_ip ON events ((time / 86400000000000), ip, time)`,
 }
 
 // migrateLock serialises concurrent `bootforge store migrate` runs.

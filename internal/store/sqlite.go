@@ -111,6 +111,14 @@ var sqliteMigrations = []string{
 	// write a b-tree insert at a random place: a fifth of a lease claim's
 	// CPU (BenchmarkDHCPWrites, MACs scattered as a fleet's are).
 	`DROP INDEX leases_mac`,
+	// 15: the boot log's per-client indexes lead with the event's day
+	// (eventDay), so that a day's events go into that day's part of them:
+	// keyed by MAC or IP alone, every event landed at a random place in
+	// indexes as large as the whole log.
+	`DROP INDEX events_mac_time;
+	DROP INDEX events_ip_time;
+	CREATE INDEX events_day_mac ON events ((time / 86400000000000), mac, time);
+	CREATE INDEX events_day_ip ON events ((time / 86400000000000), ip, time)`,
 }
 
 // SQLite is the embedded store.

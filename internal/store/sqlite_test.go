@@ -219,6 +219,91 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// Events by MAC and by IP find a client's events over the days they span,
+// however the days fall, and a lookup on SQLite goes through the indexes
+// that lead with the day.
+func TestEventsByClientAcrossDays(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			if evs, err := s.Events(EventFilter{MAC: "52:54:00:00:00:01"}); err != nil || len(evs) != 0 {
+				t.Fatalf("empty log: %d events, %v", len(evs), err)
+			}
+			now := time.Now()
+			var evs []audit.Event
+			for i := 0; i < 40; i++ { // one event every 18 hours, two clients taking turns
+				evs = append(evs, audit.Event{Time: now.Add(-time.Duration(39-i) * 18 * time.Hour), MAC: fmt.Sprintf("52:54:00:00:00:0%d", i%2),
+					IP: fmt.Sprintf("192.0.2.%d", i%2), Protocol: "http", Stage: "kernel", Bytes: int64(i), Result: "ok"})
+			}
+			// An event decades old: too many days to name.
+			evs = append(evs, audit.Event{Time: time.Unix(1, 0), MAC: "52:54:00:00:00:09", IP: "192.0.2.9", Protocol: "tftp", Result: "ok"})
+			if err := s.PutEvents(evs); err != nil {
+				t.Fatal(err)
+			}
+			for _, tt := range []struct {
+				f    EventFilter
+				want []int64 // Bytes of the events, oldest first
+			}{
+				{EventFilter{MAC: "52:54:00:00:00:01", Limit: 3}, []int64{35, 37, 39}},
+				{EventFilter{IP: "192.0.2.0", Limit: 3}, []int64{34, 36, 38}},
+				{EventFilter{MAC: "52:54:00:00:00:00", Since: now.Add(-5 * 18 * time.Hour)}, []int64{34, 36, 38}},
+				{EventFilter{IP: "192.0.2.1", Since: now.Add(-3*18*time.Hour - time.Minute)}, []int64{37, 39}},
+				{EventFilter{MAC: "52:54:00:00:00:01", Since: now.Add(time.Hour)}, nil},
+				{EventFilter{MAC: "52:54:00:00:00:09"}, []int64{0}},
+				{EventFilter{IP: "192.0.2.9"}, []int64{0}},
+			} {
+				got, err := s.Events(tt.f)
+				if err != nil {
+					t.Fatalf("%+v: %v", tt.f, err)
+				}
+				var bytes []int64
+				for _, e := range got {
+					bytes = append(bytes, e.Bytes)
+				}
+				if fmt.Sprint(bytes) != fmt.Sprint(tt.want) {
+					t.Errorf("%+v: events %v, want %v", tt.f, bytes, tt.want)
+				}
+			}
+			all, _ := s.Events(EventFilter{MAC: "52:54:00:00:00:00", Limit: 1000})
+			if len(all) != 20 {
+				t.Errorf("all of one MAC over 30 days: %d events, want 20", len(all))
+			}
+
+			sq, ok := s.(*SQLite)
+			if !ok {
+				return
+			}
+			if err := s.DeleteEventsBefore(time.Unix(2, 0)); err != nil { // the decades-old event
+				t.Fatal(err)
+			}
+			for f, index := range map[*EventFilter]string{
+				{MAC: "52:54:00:00:00:01"}:                         "events_day_mac",
+				{IP: "192.0.2.1", Since: now.Add(-48 * time.Hour)}: "events_day_ip",
+			} {
+				q, args, ok, err := sq.eventsQuery(*f)
+				if err != nil || !ok {
+					t.Fatalf("%+v: %v %v", f, ok, err)
+				}
+				rows, err := sq.db.Query("EXPLAIN QUERY PLAN "+q, args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var plan []string
+				for rows.Next() {
+					var id, parent, unused int
+					var detail string
+					rows.Scan(&id, &parent, &unused, &detail)
+					plan = append(plan, detail)
+				}
+				rows.Close()
+				if !strings.Contains(strings.Join(plan, "; "), "USING INDEX "+index) {
+					t.Errorf("%+v: plan %q does not use %s", *f, plan, index)
+				}
+			}
+		})
+	}
+}
+
 // A data_dir whose name holds URI characters opens its own database, not
 // one named by the path cut at "#" or "?".
 func TestOpenPathWithURICharacters(t *testing.T) {
