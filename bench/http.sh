@@ -439,7 +439,7 @@ fails() { # fails SERVER KEY: " (N failed)" or ""
   echo
   echo "Cells: median (min–max); the ratio is of the medians. The servers took turns in every repetition."
   echo "Both access logs are on: bootforge \`http.access_log: true\` at \`--log-level info\`, one line per request"
-  echo "written to a file in batches, each line within 1 ms (internal/logbuf); nginx \`access_log ... combined buffer=64k flush=1s\` (its fastest"
+  echo "written to a file, in batches when lines come within 1 ms of a write (internal/logbuf); nginx \`access_log ... combined buffer=64k flush=1s\` (its fastest"
   echo "honest setting: lines are written in 64 KiB blocks, at the latest after 1 s). The request count"
   echo "is what curl and wrk report; wrk leaves out requests cut off when it stops, so a log may have a few more."
   echo "bootforge runs with \`http.max_per_client: 256\` (default 32), since all of wrk's connections come from"

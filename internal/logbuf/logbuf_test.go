@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -34,7 +35,7 @@ func (r *recorder) all() (string, int) {
 
 func TestLinesGoOutInOrderAndTogether(t *testing.T) {
 	out := &recorder{}
-	w := New(out, 20*time.Millisecond)
+	w := New(out, time.Hour)
 	var want bytes.Buffer
 	for i := range 100 {
 		line := fmt.Sprintf("line %d\n", i)
@@ -43,44 +44,54 @@ func TestLinesGoOutInOrderAndTogether(t *testing.T) {
 			t.Fatalf("Write = %d, %v", n, err)
 		}
 	}
-	if got, _ := out.all(); got != "" {
-		t.Fatalf("written before the delay: %q", got)
+	// The first line found the log quiet and went out at once; the rest
+	// came within the delay and wait for it.
+	if got, _ := out.all(); got != "line 0\n" {
+		t.Fatalf("written before the delay: %q, want the first line", got)
 	}
 	w.Close()
 	got, writes := out.all()
 	if got != want.String() {
 		t.Fatalf("got %q, want %q", got, want.String())
 	}
-	if writes != 1 {
-		t.Errorf("100 lines within the delay took %d writes, want 1", writes)
+	if writes != 2 {
+		t.Errorf("100 lines within the delay took %d writes, want 2", writes)
 	}
 }
 
-func TestALoneLineGoesOutAfterTheDelay(t *testing.T) {
+func TestLinesWithinTheDelayGoOutAfterIt(t *testing.T) {
 	out := &recorder{}
-	w := New(out, time.Millisecond)
+	w := New(out, 20*time.Millisecond)
 	defer w.Close()
-	w.Write([]byte("ready\n"))
-	deadline := time.Now().Add(5 * time.Second)
+	w.Write([]byte("quiet\n"))
+	start := time.Now()
+	w.Write([]byte("soon\n"))
+	w.Write([]byte("after\n"))
+	deadline := start.Add(5 * time.Second)
 	for {
-		if got, _ := out.all(); got == "ready\n" {
+		got, n := out.all()
+		if got == "quiet\nsoon\nafter\n" {
+			if n != 2 {
+				t.Errorf("%d writes, want 2", n)
+			}
+			if waited := time.Since(start); waited < 20*time.Millisecond {
+				t.Errorf("the lines within the delay went out after %s, before it ended", waited)
+			}
 			break
 		}
+		if got != "quiet\n" {
+			t.Fatalf("got %q", got)
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("the line was never written")
+			t.Fatal("the lines within the delay were never written")
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// The next line starts a new batch.
-	w.Write([]byte("more\n"))
-	for {
-		if got, n := out.all(); got == "ready\nmore\n" && n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second line was never written")
-		}
-		time.Sleep(time.Millisecond)
+	// Once the delay has passed, a line goes out at once again.
+	time.Sleep(25 * time.Millisecond)
+	w.Write([]byte("quiet again\n"))
+	if got, _ := out.all(); !strings.HasSuffix(got, "after\nquiet again\n") {
+		t.Errorf("a line after a quiet spell waited: %q", got)
 	}
 }
 
@@ -119,37 +130,32 @@ func TestConcurrentWritersKeepTheirLinesWhole(t *testing.T) {
 
 func TestAStalledOutputHoldsWritersBack(t *testing.T) {
 	out := &recorder{gate: make(chan struct{})}
-	w := New(out, 0)
+	w := New(out, time.Millisecond)
 	line := bytes.Repeat([]byte("x"), 1023)
 	line = append(line, '\n')
-	wrote := make(chan int)
+	var taken atomic.Int64
+	total := 4 * maxPending / len(line)
+	done := make(chan struct{})
 	go func() {
-		n := 0
-		for range 4 * maxPending / len(line) {
+		for range total {
 			w.Write(line)
-			n++
+			taken.Add(1)
 		}
-		wrote <- n
+		close(done)
 	}()
-	// The first batch is stuck in the output; at most maxPending more
-	// can wait behind it.
+	// The first write is stuck in the output; the lines behind it wait in
+	// memory, at most maxPending of them, or in their writers.
 	time.Sleep(200 * time.Millisecond)
-	select {
-	case n := <-wrote:
+	if n := taken.Load(); n == int64(total) {
 		t.Fatalf("all %d lines taken while the output was stalled", n)
-	default:
-	}
-	w.mu.Lock()
-	held := len(w.pending)
-	w.mu.Unlock()
-	if held > maxPending+len(line) {
-		t.Errorf("%d bytes held, more than the bound %d", held, maxPending)
+	} else if held := n * int64(len(line)); held > maxPending+2*int64(len(line)) {
+		t.Errorf("%d bytes taken while the output was stalled, more than the bound %d", held, maxPending)
 	}
 	close(out.gate) // the output moves again
-	n := <-wrote
+	<-done
 	w.Close()
-	if got, _ := out.all(); len(got) != n*len(line) {
-		t.Errorf("%d bytes written, want %d", len(got), n*len(line))
+	if got, _ := out.all(); len(got) != total*len(line) {
+		t.Errorf("%d bytes written, want %d", len(got), total*len(line))
 	}
 }
 

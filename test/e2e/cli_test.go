@@ -123,7 +123,20 @@ var clWindowRE = regexp.MustCompile(`msg="tftp transfer".* windowsize=(\d+) `)
 // the window the server's log says it used.
 func clTFTPWindow(t testing.TB, s *Server, tftpAddr, file string, want []byte) string {
 	t.Helper()
-	before := s.CountLog(`msg="tftp transfer"`)
+	// This file's lines only: the line of a transfer just before may
+	// still be on its way to the log.
+	match := `msg="tftp transfer" client=` // the line's start, then:
+	mine := func(l string) bool { return strings.Contains(l, match) && strings.Contains(l, " file="+file+" ") }
+	count := func() int {
+		n := 0
+		for _, l := range strings.Split(s.Log(), "\n") {
+			if mine(l) {
+				n++
+			}
+		}
+		return n
+	}
+	before := count()
 	out := filepath.Join(t.TempDir(), "got")
 	res, err := run(t, 30*time.Second, "atftp", "--option", "windowsize 64", "--option", "blksize 1024",
 		"-g", "-r", file, "-l", out, Host(tftpAddr), Port(tftpAddr))
@@ -133,10 +146,16 @@ func clTFTPWindow(t testing.TB, s *Server, tftpAddr, file string, want []byte) s
 	if got := mustRead(t, out); !bytes.Equal(got, want) {
 		t.Fatalf("atftp got %d bytes, not the %d-byte file", len(got), len(want))
 	}
-	clWaitCount(t, s, `msg="tftp transfer"`, before+1)
+	deadline := time.Now().Add(10 * time.Second)
+	for count() < before+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no tftp transfer line for %s; log:\n%s", file, s.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	var lines []string
 	for _, l := range strings.Split(s.Log(), "\n") {
-		if strings.Contains(l, `msg="tftp transfer"`) {
+		if mine(l) {
 			lines = append(lines, l)
 		}
 	}
