@@ -145,8 +145,8 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 		return err
 	}
 	s := &services{cfg: cfg, level: new(slog.LevelVar), configFile: configFile}
-	// The log's lines go out in batches, each at most a millisecond
-	// after it was logged (logbuf says why).
+	// Lines that come within a millisecond of a write go out together
+	// (logbuf says why).
 	out := logbuf.New(os.Stderr, time.Millisecond)
 	defer out.Close()
 	s.log = newLogger(out, cfg.Log, s.level)

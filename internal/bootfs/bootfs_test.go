@@ -64,15 +64,7 @@ func TestDirOpen(t *testing.T) {
 	must(t, err)
 	defer ci.Close()
 
-	read := func(d *Dir, name string) (string, error) {
-		f, err := d.Open(Request{Path: name})
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		b, err := io.ReadAll(f)
-		return string(b), err
-	}
+	read := readFile
 	if got, err := read(d, `Boot\BCD`); err != nil || got != "bcd" {
 		t.Errorf(`Boot\BCD = %q, %v`, got, err)
 	}
@@ -126,15 +118,7 @@ func TestDirOpenRemembersRegularNames(t *testing.T) {
 	must(t, err)
 	defer d.Close()
 	name := filepath.Join(root, "f")
-	open := func(path string) (string, error) {
-		f, err := d.Open(Request{Path: path})
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		b, err := io.ReadAll(f)
-		return string(b), err
-	}
+	open := func(path string) (string, error) { return readFile(d, path) }
 	served := func(want string) {
 		t.Helper()
 		if got, err := open("f"); err != nil || got != want {
@@ -183,4 +167,15 @@ func TestDirOpenRemembersRegularNames(t *testing.T) {
 	if _, err := open("f"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("f removed: %v, want not-exist", err)
 	}
+}
+
+// readFile opens name in d and reads it whole.
+func readFile(d *Dir, name string) (string, error) {
+	f, err := d.Open(Request{Path: name})
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	return string(b), err
 }

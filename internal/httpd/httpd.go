@@ -310,6 +310,7 @@ func httpResult(status int) string {
 // makes them; If-Range needs a strong one.
 func etag(st fs.FileInfo) string { return string(appendETag(make([]byte, 0, 36), st)) }
 
+// appendETag appends etag(st) to b.
 func appendETag(b []byte, st fs.FileInfo) []byte {
 	b = append(b, '"')
 	b = strconv.AppendInt(b, st.ModTime().UnixNano(), 16)

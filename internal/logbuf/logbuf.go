@@ -34,7 +34,8 @@ import (
 const maxPending = 1 << 20
 
 // Writer is an io.Writer that writes to out what it was given, in the same
-// order, at most delay later. It is safe for concurrent use.
+// order: at once if the last write is older than delay, else at most delay
+// later. It is safe for concurrent use.
 type Writer struct {
 	out   io.Writer
 	delay time.Duration
@@ -54,8 +55,8 @@ type Writer struct {
 	done  chan struct{}
 }
 
-// New returns a Writer to out that holds lines for delay, and starts the
-// goroutine that writes them. Close stops it.
+// New returns a Writer to out that holds the lines that come within delay
+// of a write, and starts the goroutine that writes them. Close stops it.
 func New(out io.Writer, delay time.Duration) *Writer {
 	w := &Writer{out: out, delay: delay, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	w.room.L = &w.mu

@@ -115,8 +115,8 @@ func (s *core) eventsQuery(f EventFilter) (q string, args []any, ok bool, err er
 	if f.MAC != "" || f.IP != "" {
 		// The indexes by MAC and by IP lead with the day (migration 15):
 		// name the days the events asked for lie in.
-		days, ok, err := s.eventDays(f.Since)
-		if err != nil || !ok {
+		days, found, err := s.eventDays(f.Since)
+		if err != nil || !found {
 			return "", nil, false, err
 		}
 		if days != "" {
