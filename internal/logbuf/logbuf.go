@@ -6,8 +6,8 @@
 // costs in all. nginx buffers its access log for the same reason (its
 // buffer= and flush=). A Writer writes a line at once when the last write
 // is older than a short delay (a millisecond for the service); a line
-// that comes sooner waits, with those that follow, until the delay has
-// passed, and they go out in one call. So under load one write carries
+// that comes sooner waits that delay, and goes out in one call with the
+// lines that came meanwhile. So under load one write carries
 // dozens of lines, while on a quiet server a line is in the log when the
 // call that logged it returns, as it was without a Writer: a reader
 // following the log, or a test that reads it after an action, sees no
