@@ -23,7 +23,9 @@
 # every inflight level. Environment knobs:
 #   CLIENTS=20000 INFLIGHTS="16 64" TIMEOUT=2s MAX_TIME=480s SERVERS="kea dnsmasq bootforge"
 #   MAC_ORDER=scatter|seq
-#   KEEP=1   keep the temp dir (configs, logs, lease files, JSON results)
+#   KEEP=1   keep the temp dir (configs, logs, lease files, JSON results,
+#            each run's per-client times: trace.txt)
+#   BOOTFORGE_BIN=path   measure this binary instead of building ./cmd/bootforge
 #   TMPDIR=/tmp   where the temp dir (and so every lease database) goes
 #   BF_STORE_SYNC=full|normal   bootforge's store_sync: full fsyncs each
 #                 group commit (survives power loss), normal survives a crash
@@ -171,7 +173,10 @@ export PATH=$PATH:/usr/sbin:/sbin
 log "building bench/dhcpload"
 (cd "$REPO" && go build -o "$T/dhcpload" ./bench/dhcpload)
 BOOTFORGE_BUILT=0
-if (cd "$REPO" && timeout 300 go build -o "$T/bootforge" ./cmd/bootforge) >"$T/bootforge-build.log" 2>&1; then
+if [ -n "${BOOTFORGE_BIN:-}" ]; then
+	cp "$BOOTFORGE_BIN" "$T/bootforge"
+	BOOTFORGE_BUILT=1
+elif (cd "$REPO" && timeout 300 go build -o "$T/bootforge" ./cmd/bootforge) >"$T/bootforge-build.log" 2>&1; then
 	BOOTFORGE_BUILT=1
 else
 	log "bootforge does not build (see below); its rows will say so"
@@ -446,7 +451,7 @@ for inflight in $INFLIGHTS; do
 			in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
 				-server "$SRV_IP" -relay "$GIADDR" -clients "$CLIENTS" -inflight "$inflight" \
 				-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
-				-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
+				-trace "$d/trace.txt" -label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
 		fi
 		sleep 0.5 # let the server finish writing its last leases
 		LAST_RSS_MIB=
@@ -481,11 +486,11 @@ ratio() { # $1 / $2, or -
 echo
 echo "DHCP DORA benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 echo "$CLIENTS clients per run, relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER"
-echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$( [ -n "$(cd "$REPO" && git status --porcelain -- cmd internal 2>/dev/null)" ] && echo ' + uncommitted changes')"
+echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && git rev-parse --short HEAD 2>/dev/null; [ -n "$(git status --porcelain -- cmd internal 2>/dev/null)" ] && echo ' + uncommitted changes'; fi)"
 echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)$(awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 > n + 0) print " (busier than the core count: other work shares the CPUs, treat the figures with care)" }')"
 echo
-echo "| server | inflight | leases/s | p50 ms | p99 ms | timeouts | duplicates | NAKs | vs Kea |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| server | inflight | leases/s | p50 ms | p99 ms | OFFER p50 / p99 ms | ACK p50 / p99 ms | timeouts | duplicates | NAKs | vs Kea |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${ROWS[@]}"; do
 	case $row in
 	"|"*) echo "$row" ;;
@@ -493,13 +498,18 @@ for row in "${ROWS[@]}"; do
 		IFS='|' read -r srv inflight r <<<"$row"
 		partial=
 		[ "$(jget aborted "$r")" = true ] && partial=" (stopped at -max-time: $(jget completed "$r") of $CLIENTS)"
-		printf '| %s | %s | %.0f%s | %.2f | %.2f | %s | %s | %s | %s |\n' "$srv" "$inflight" \
+		printf '| %s | %s | %.0f%s | %.2f | %.2f | %.2f / %.2f | %.2f / %.2f | %s | %s | %s | %s |\n' "$srv" "$inflight" \
 			"${LPS[$srv-$inflight]}" "$partial" "$(jget p50_ms "$r")" "$(jget p99_ms "$r")" \
+			"$(jget offer_p50_ms "$r")" "$(jget offer_p99_ms "$r")" "$(jget ack_p50_ms "$r")" "$(jget ack_p99_ms "$r")" \
 			"$(jget timeouts "$r")" "$(jget duplicates "$r")" "$(jget naks "$r")" \
 			"$(ratio "${LPS[$srv-$inflight]:-}" "${LPS[kea-$inflight]:-}")"
 		;;
 	esac
 done
+echo
+echo "p50 and p99: DISCOVER sent to ACK received. OFFER: DISCOVER sent to OFFER received; ACK: REQUEST"
+echo "sent to ACK received, where a server that stores the lease before it answers waits for the store"
+echo "(bootforge with store_sync: full, an fsync)."
 echo
 echo "Checks: ACKs seen by the generator vs the server's own lease store (Kea: lease-file CSV lines;"
 echo "dnsmasq: lease-file lines; bootforge: 'bound' rows in its SQLite leases table)."

@@ -10,7 +10,9 @@
 // within -timeout fails the client and counts as a timeout.
 //
 // It reports completed leases per second over the run's wall time, the
-// p50/p99/max latency of a full DORA, NAKs, timeouts, and duplicates (an
+// p50/p99/max latency of a full DORA, the same split into the OFFER's wait
+// and the ACK's (which is where a server that stores the lease durably
+// before answering pays for it), NAKs, timeouts, and duplicates (an
 // address ACKed to two different MACs).
 //
 // The relay socket, the packets and the client MACs come from
@@ -54,6 +56,7 @@ type config struct {
 	jsonOut  bool
 	verbose  bool
 	acked    string // file for "ip mac" of every ACK seen
+	trace    string // file for each ACKed client's times
 }
 
 // Result is what a run prints (with -json, as one JSON object).
@@ -71,6 +74,10 @@ type Result struct {
 	P50MS        float64 `json:"p50_ms"`
 	P99MS        float64 `json:"p99_ms"`
 	MaxMS        float64 `json:"max_ms"`
+	OfferP50MS   float64 `json:"offer_p50_ms"` // DISCOVER sent to OFFER received
+	OfferP99MS   float64 `json:"offer_p99_ms"`
+	AckP50MS     float64 `json:"ack_p50_ms"` // REQUEST sent to ACK received
+	AckP99MS     float64 `json:"ack_p99_ms"`
 	NAKs         int64   `json:"naks"`
 	Timeouts     int64   `json:"timeouts"` // offer_timeouts + ack_timeouts
 	OfferTO      int64   `json:"offer_timeouts"`
@@ -147,6 +154,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.label, "label", "", "free text copied into the result")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as one JSON object")
 	flag.BoolVar(&c.verbose, "v", false, "log each failure to stderr")
+	flag.StringVar(&c.trace, "trace", "", "write \"start_us offer_us ack_us\" for every ACKed client to this file: when its DISCOVER went out (from the run's start), its OFFER's and its ACK's wait")
 	flag.StringVar(&c.acked, "acked", "", "write \"IP MAC\" for every ACK seen to this file (crash-safety checks)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -191,7 +199,8 @@ type loader struct {
 
 	leaseMu sync.Mutex
 	leases  map[[4]byte]uint64 // IP -> MAC of the last ACK
-	lat     []time.Duration
+	t0      time.Time          // the run's start
+	times   []times            // of each ACKed client
 
 	completed, naks, offerTO, ackTO, dups, mismatch atomic.Int64
 	noEcho, bootfile, sendErr                       atomic.Int64
@@ -217,7 +226,7 @@ func run(cfg config) (*Result, error) {
 		relay:  relay,
 		sched:  relayclient.Once(cfg.timeout),
 		leases: make(map[[4]byte]uint64, cfg.clients),
-		lat:    make([]time.Duration, 0, cfg.clients),
+		times:  make([]times, 0, cfg.clients),
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -231,6 +240,7 @@ func run(cfg config) (*Result, error) {
 	var started atomic.Int64
 	var wg sync.WaitGroup
 	t0 := time.Now()
+	l.t0 = t0
 	for w := 0; w < cfg.inflight; w++ {
 		wg.Add(1)
 		go func() {
@@ -249,6 +259,15 @@ func run(cfg config) (*Result, error) {
 	wall := time.Since(t0)
 	relay.Close()
 	rs := relay.Stats()
+	if cfg.trace != "" {
+		var b strings.Builder
+		for _, t := range l.times {
+			fmt.Fprintf(&b, "%d %d %d\n", t.start.Microseconds(), t.offer.Microseconds(), t.ack.Microseconds())
+		}
+		if err := os.WriteFile(cfg.trace, []byte(b.String()), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.acked != "" {
 		var b strings.Builder
 		for ip, mac := range l.leases {
@@ -290,17 +309,29 @@ func run(cfg config) (*Result, error) {
 	if wall > 0 {
 		res.LeasesPerSec = float64(res.Completed) / wall.Seconds()
 	}
-	if n := len(l.lat); n > 0 {
-		slices.Sort(l.lat)
-		res.P50MS = ms(percentile(l.lat, 50))
-		res.P99MS = ms(percentile(l.lat, 99))
-		res.MaxMS = ms(l.lat[n-1])
+	if len(l.times) > 0 {
+		var total, offer, ack []time.Duration
+		for _, t := range l.times {
+			total, offer, ack = append(total, t.total), append(offer, t.offer), append(ack, t.ack)
+		}
+		res.P50MS, res.P99MS, res.MaxMS = ms(percentile(total, 50)), ms(percentile(total, 99)), ms(slices.Max(total))
+		res.OfferP50MS, res.OfferP99MS = ms(percentile(offer, 50)), ms(percentile(offer, 99))
+		res.AckP50MS, res.AckP99MS = ms(percentile(ack, 50)), ms(percentile(ack, 99))
 	}
 	return res, nil
 }
 
-// percentile is the nearest-rank percentile of sorted d.
+// times are one ACKed client's.
+type times struct {
+	start time.Duration // DISCOVER sent, from the run's start
+	offer time.Duration // DISCOVER sent to OFFER received
+	ack   time.Duration // REQUEST sent to ACK received
+	total time.Duration // DISCOVER sent to ACK received
+}
+
+// percentile is the nearest-rank percentile of d, which it sorts.
 func percentile(d []time.Duration, p float64) time.Duration {
+	slices.Sort(d)
 	rank := int(p/100*float64(len(d))+0.999999999) - 1
 	rank = max(0, min(rank, len(d)-1))
 	return d[rank]
@@ -348,6 +379,7 @@ func (l *loader) dora(i int) {
 		l.sendErr.Add(1)
 		return
 	}
+	t1 := time.Now()
 	ack, err := c.Exchange(context.Background(), request, l.sched, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
 	if err != nil {
 		l.failed(err, &l.ackTO, "client %d %s: no ACK for %s", i, mac, yi)
@@ -370,8 +402,8 @@ func (l *loader) dora(i int) {
 	if ack.Msg.BootFileName != "" || ack.Msg.BootFileNameOption() != "" {
 		l.bootfile.Add(1)
 	}
-	lat := ack.At.Sub(t0)
 	key := [4]byte(ai)
+	tm := times{start: t0.Sub(l.t0), offer: offer.At.Sub(t0), ack: ack.At.Sub(t1), total: ack.At.Sub(t0)}
 
 	l.leaseMu.Lock()
 	if prev, seen := l.leases[key]; seen && prev != m {
@@ -379,7 +411,7 @@ func (l *loader) dora(i int) {
 		l.logf("duplicate: %s ACKed to %012x and %s", ai, prev, mac)
 	}
 	l.leases[key] = m
-	l.lat = append(l.lat, lat)
+	l.times = append(l.times, tm)
 	l.leaseMu.Unlock()
 	l.completed.Add(1)
 }
@@ -411,6 +443,8 @@ func printText(r *Result) {
 	fmt.Printf("clients:      %d started of %d, %d in flight, timeout %.0f ms, no retries\n", r.Started, r.Clients, r.Inflight, r.TimeoutMS)
 	fmt.Printf("completed:    %d DORA in %.2f s = %.0f leases/s\n", r.Completed, r.WallS, r.LeasesPerSec)
 	fmt.Printf("latency:      p50 %.2f ms, p99 %.2f ms, max %.2f ms (DISCOVER sent to ACK received)\n", r.P50MS, r.P99MS, r.MaxMS)
+	fmt.Printf("              OFFER p50 %.2f ms, p99 %.2f ms; ACK p50 %.2f ms, p99 %.2f ms (each from its request sent)\n",
+		r.OfferP50MS, r.OfferP99MS, r.AckP50MS, r.AckP99MS)
 	fmt.Printf("failures:     %d timeouts (%d OFFER, %d ACK), %d NAKs, %d mismatches\n", r.Timeouts, r.OfferTO, r.AckTO, r.NAKs, r.Mismatches)
 	fmt.Printf("addresses:    %d distinct IPs, %d duplicates\n", r.DistinctIPs, r.Duplicates)
 	fmt.Printf("other:        %d with boot file, %d without option 82 echo, %d stray, %d unparsable, %d send errors\n",
