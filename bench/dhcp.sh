@@ -486,7 +486,7 @@ ratio() { # $1 / $2, or -
 echo
 echo "DHCP DORA benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 echo "$CLIENTS clients per run, relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER"
-echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && git rev-parse --short HEAD 2>/dev/null; [ -n "$(git status --porcelain -- cmd internal 2>/dev/null)" ] && echo ' + uncommitted changes'; fi)"
+echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && printf '%s' "$(git rev-parse --short HEAD 2>/dev/null)"; [ -z "$(git status --porcelain -- cmd internal 2>/dev/null)" ] || echo ' + uncommitted changes'; fi)"
 echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)$(awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 > n + 0) print " (busier than the core count: other work shares the CPUs, treat the figures with care)" }')"
 echo
 echo "| server | inflight | leases/s | p50 ms | p99 ms | OFFER p50 / p99 ms | ACK p50 / p99 ms | timeouts | duplicates | NAKs | vs Kea |"

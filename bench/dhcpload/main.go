@@ -200,7 +200,7 @@ type loader struct {
 	leaseMu sync.Mutex
 	leases  map[[4]byte]uint64 // IP -> MAC of the last ACK
 	t0      time.Time          // the run's start
-	times   []times            // of each ACKed client
+	times   []clientTimes      // of each ACKed client
 
 	completed, naks, offerTO, ackTO, dups, mismatch atomic.Int64
 	noEcho, bootfile, sendErr                       atomic.Int64
@@ -226,7 +226,7 @@ func run(cfg config) (*Result, error) {
 		relay:  relay,
 		sched:  relayclient.Once(cfg.timeout),
 		leases: make(map[[4]byte]uint64, cfg.clients),
-		times:  make([]times, 0, cfg.clients),
+		times:  make([]clientTimes, 0, cfg.clients),
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -321,8 +321,8 @@ func run(cfg config) (*Result, error) {
 	return res, nil
 }
 
-// times are one ACKed client's.
-type times struct {
+// clientTimes are one ACKed client's.
+type clientTimes struct {
 	start time.Duration // DISCOVER sent, from the run's start
 	offer time.Duration // DISCOVER sent to OFFER received
 	ack   time.Duration // REQUEST sent to ACK received
@@ -403,7 +403,7 @@ func (l *loader) dora(i int) {
 		l.bootfile.Add(1)
 	}
 	key := [4]byte(ai)
-	tm := times{start: t0.Sub(l.t0), offer: offer.At.Sub(t0), ack: ack.At.Sub(t1), total: ack.At.Sub(t0)}
+	tm := clientTimes{start: t0.Sub(l.t0), offer: offer.At.Sub(t0), ack: ack.At.Sub(t1), total: ack.At.Sub(t0)}
 
 	l.leaseMu.Lock()
 	if prev, seen := l.leases[key]; seen && prev != m {
