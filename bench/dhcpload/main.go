@@ -314,7 +314,10 @@ func run(cfg config) (*Result, error) {
 		for _, t := range l.times {
 			total, offer, ack = append(total, t.total), append(offer, t.offer), append(ack, t.ack)
 		}
-		res.P50MS, res.P99MS, res.MaxMS = ms(percentile(total, 50)), ms(percentile(total, 99)), ms(slices.Max(total))
+		slices.Sort(total)
+		slices.Sort(offer)
+		slices.Sort(ack)
+		res.P50MS, res.P99MS, res.MaxMS = ms(percentile(total, 50)), ms(percentile(total, 99)), ms(total[len(total)-1])
 		res.OfferP50MS, res.OfferP99MS = ms(percentile(offer, 50)), ms(percentile(offer, 99))
 		res.AckP50MS, res.AckP99MS = ms(percentile(ack, 50)), ms(percentile(ack, 99))
 	}
@@ -329,9 +332,8 @@ type clientTimes struct {
 	total time.Duration // DISCOVER sent to ACK received
 }
 
-// percentile is the nearest-rank percentile of d, which it sorts.
+// percentile is the nearest-rank percentile of sorted d.
 func percentile(d []time.Duration, p float64) time.Duration {
-	slices.Sort(d)
 	rank := int(p/100*float64(len(d))+0.999999999) - 1
 	rank = max(0, min(rank, len(d)-1))
 	return d[rank]
