@@ -30,6 +30,7 @@
 #   BF_STORE_SYNC=full|normal   bootforge's store_sync: full fsyncs each
 #                 group commit (survives power loss), normal survives a crash
 #                 of the process only, like Kea's memfile and dnsmasq
+#   BF_AUDIT=true|false   bootforge's boot log (audit.enabled; on by default)
 #   PG_ADMIN=postgres:///bootforge_test?host=/var/run/postgresql   where the
 #                 PostgreSQL modes create (and drop) a database per run; the
 #                 server is Debian's cluster that scripts/deps.sh starts
@@ -326,6 +327,8 @@ bf_start() {
 	printf '#!ipxe\nexit\n' >"$d/root/boot.ipxe"
 	cat >"$d/bootforge.yaml" <<EOF
 store_sync: ${BF_STORE_SYNC:-full}
+audit:
+  enabled: ${BF_AUDIT:-true}
 store:
   url: "$url"
 dhcp:

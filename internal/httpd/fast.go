@@ -226,7 +226,7 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 	}
 	b := &fastBody{s: s, f: f, body: io.LimitedReader{R: f, N: length}, answered: q, release: release}
 	if length > corkAbove {
-		b.tcp = tcpOf(ctx.Conn())
+		b.tcp, b.records = connOf(ctx.Conn())
 	}
 	ctx.SetBodyStream(b, int(length))
 	return true
@@ -290,6 +290,7 @@ type fastBody struct {
 	answered answered
 	release  func()
 	tcp      *net.TCPConn // to cork while writing, if set
+	records  *recordConn  // to gather TLS records in while writing, if set (records.go)
 }
 
 func (b *fastBody) Read(p []byte) (int, error) {
@@ -300,14 +301,21 @@ func (b *fastBody) Read(p []byte) (int, error) {
 
 // WriteTo hands the file itself to w (fasthttp's body writer), which sends
 // a disk file with sendfile(2) on a plain connection; a file that is not
-// on disk (a menu) or is watched for a one-shot's proof is copied.
-func (b *fastBody) WriteTo(w io.Writer) (int64, error) {
+// on disk (a menu) or is watched for a one-shot's proof is copied. Over
+// TLS, the records sealed meanwhile leave in writes of several.
+func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 	if b.tcp != nil {
 		sockopt.Cork(b.tcp, true)
 		defer sockopt.Cork(b.tcp, false)
 	}
-	var n int64
-	var err error
+	if b.records != nil {
+		b.records.gather()
+		defer func() {
+			if ferr := b.records.release(); err == nil {
+				err = ferr
+			}
+		}()
+	}
 	if rf, ok := w.(io.ReaderFrom); ok {
 		n, err = rf.ReadFrom(&b.body) // an *os.File in a LimitedReader still gets sendfile
 	} else {
@@ -337,16 +345,20 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// tcpOf is the TCP connection under c (a TLS one's too), or nil.
-func tcpOf(c net.Conn) *net.TCPConn {
-	if tc, ok := c.(*handshakeLogged); ok {
-		c = tc.Conn
+// connOf is what lies under c: the TCP connection (a TLS one's too), and
+// for TLS the recordConn between them. Either is nil if there is none.
+func connOf(c net.Conn) (tcp *net.TCPConn, records *recordConn) {
+	if hl, ok := c.(*handshakeLogged); ok {
+		c = hl.Conn
 	}
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	tcp, _ := c.(*net.TCPConn)
-	return tcp
+	if rc, ok := c.(*recordConn); ok {
+		records, c = rc, rc.Conn
+	}
+	tcp, _ = c.(*net.TCPConn)
+	return tcp, records
 }
 
 // FastServer is a file listener's server.
@@ -388,7 +400,7 @@ func (l fastLog) Printf(format string, args ...any) {
 // from ..."): on the boot TLS listener it usually means a firmware that
 // does not trust bootforge's CA.
 func TLSListener(ln net.Listener, cfg *tls.Config, log *slog.Logger, warn bool) net.Listener {
-	return &tlsListener{Listener: tls.NewListener(ln, cfg), log: log, warn: warn}
+	return &tlsListener{Listener: tls.NewListener(recordListener{ln}, cfg), log: log, warn: warn}
 }
 
 type tlsListener struct {

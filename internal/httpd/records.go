@@ -1,0 +1,95 @@
+package httpd
+
+import (
+	"net"
+	"sync"
+)
+
+// crypto/tls writes each record it seals, 16 KiB of a body at most, with
+// a write(2) of its own, and each write costs a system call, a pass
+// through the TCP stack and, on a fast network, a wakeup of the client.
+// OpenSSL's callers do the same, but each system call costs Go more: an
+// HTTPS download took 1.39× nginx's server CPU. So while a body is sent,
+// the connection under TLS gathers the records and writes eight at a
+// time: 1.10× nginx's CPU, and 0.72× → 0.85× its speed (bench/README.md).
+//
+// Only bodies are gathered (fastBody.WriteTo brackets them): the
+// handshake and the headers of a small answer go out as crypto/tls writes
+// them, so that nothing waits in a buffer for a write that may not come.
+
+// recordListener hands out its connections as recordConns, for TLS.
+type recordListener struct{ net.Listener }
+
+func (l recordListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordConn{Conn: c}, nil
+}
+
+// recordConn is the connection under a TLS one: it writes through, except
+// between gather and release, when it writes in pieces of gatherSize.
+type recordConn struct {
+	net.Conn
+	mu  sync.Mutex // Write runs under crypto/tls's lock; gather and release do not
+	buf []byte     // gathered, not yet written; nil when not gathering
+}
+
+// gatherSize holds eight full TLS records (16 KiB of data each, with
+// header, content type and tag). Four records a write took 8% less CPU
+// than one, eight 15% less, sixteen no less than eight.
+const gatherSize = 8 * (16<<10 + 64)
+
+var gatherBufs = sync.Pool{New: func() any { b := make([]byte, 0, gatherSize); return &b }}
+
+func (c *recordConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		return c.Conn.Write(p)
+	}
+	if len(c.buf)+len(p) > cap(c.buf) {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if len(p) > cap(c.buf) {
+			return c.Conn.Write(p)
+		}
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+// gather starts gathering writes.
+func (c *recordConn) gather() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		c.buf = (*gatherBufs.Get().(*[]byte))[:0]
+	}
+}
+
+// release writes what was gathered and stops gathering.
+func (c *recordConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		return nil
+	}
+	err := c.flush()
+	b := c.buf
+	c.buf = nil
+	gatherBufs.Put(&b)
+	return err
+}
+
+// flush writes the gathered bytes; it runs under mu.
+func (c *recordConn) flush() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
