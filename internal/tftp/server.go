@@ -21,8 +21,9 @@
 //   - Each transfer has its own socket (its TID) bound to the address the
 //     client asked, and its own goroutine. While there are no more
 //     transfers than processors, each waits for ACKs in a blocking
-//     recvfrom; the ones beyond wait through the netpoller (see
-//     sock_linux.go for why both). A window of DATA packets goes out in one
+//     recvfrom, made raw (hidden from the scheduler) while a processor is
+//     left to the rest of the server; the ones beyond wait through the
+//     netpoller (see sock_linux.go for why all three). A window of DATA packets goes out in one
 //     sendmmsg call. A window holds at most 128 KiB, so that it fits a
 //     client's socket buffer. File data is read a window, and at least
 //     16 KiB, at a time.
@@ -270,10 +271,18 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 		return
 	}
 	// The first few transfers wait in blocking calls, the lowest latency
-	// and CPU per ACK; beyond one per processor, threads waiting for ACKs
-	// would only fight over the processors, so the rest use the netpoller.
-	poll := len(s.active) >= s.blocking
-	t := &transfer{srv: s, req: req, in: in, settings: st, files: files, poll: poll}
+	// and CPU per ACK: raw ones while a processor is left to the rest of
+	// the server, then through the scheduler. Beyond one per processor,
+	// threads waiting for ACKs would only fight over the processors, so
+	// the rest use the netpoller.
+	w := waitPoll
+	switch n := len(s.active); {
+	case n < s.blocking-1:
+		w = waitRaw
+	case n < s.blocking:
+		w = waitBlocking
+	}
+	t := &transfer{srv: s, req: req, in: in, settings: st, files: files, wait: w}
 	s.active[in.src] = t
 	s.perClient[in.src.Addr()]++
 	s.wg.Add(1)

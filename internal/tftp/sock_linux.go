@@ -15,7 +15,7 @@ import (
 )
 
 // sock is a transfer's own UDP socket (its TID). It waits for ACKs in one
-// of two ways, chosen when the transfer starts:
+// of three ways (waitMode), chosen when the transfer starts:
 //
 //   - Blocking system calls from the transfer's goroutine, while few
 //     transfers run. A lockstep transfer (windowsize 1) waits for one ACK
@@ -23,17 +23,29 @@ import (
 //     and wakes it through epoll — measured here at 1.5–1.9× atftpd's CPU
 //     per block. A blocking recvfrom with SO_RCVTIMEO costs one system
 //     call and one context switch per ACK, as in atftpd.
-//   - The netpoller, once more transfers run than the runtime has
-//     processors. A blocking wait holds an OS thread, and hundreds of
+//   - Those calls made raw (waitRaw), for the first transfers: one fewer
+//     than the runtime has processors. A call made through
+//     syscall.Syscall tells the scheduler it may block, and while such
+//     calls keep coming the runtime's monitor (sysmon) wakes every 20 µs
+//     to take the processor of one that lasts: on two processors it took
+//     a quarter of the server's samples in a lockstep transfer, and the
+//     transfer ran at 0.78× tftpd-hpa's speed. A raw call keeps its
+//     processor while it waits. So one processor is always left to the
+//     rest of the server, and a raw wait lasts at most rawWait; an ACK
+//     that takes longer is awaited in a call the scheduler knows of.
+//   - The netpoller (waitPoll), once more transfers run than the runtime
+//     has processors. A blocking wait holds an OS thread, and hundreds of
 //     threads waking for ACKs fight over two processors: in a storm of 500
 //     clients perf put 39% of the time in the scheduler's context switch.
 //     Parked goroutines cost no thread, and one epoll_wait hands the
 //     runtime every transfer whose ACK has arrived.
 type sock struct {
 	fd      int
-	scope   uint32 // the peer's interface, if its address is link-local
-	name    []byte // the peer as a raw sockaddr, for sendto and sendmmsg
-	timeout time.Duration
+	wait    waitMode
+	scope   uint32        // the peer's interface, if its address is link-local
+	name    []byte        // the peer as a raw sockaddr, for sendto and sendmmsg
+	timeout time.Duration // SO_RCVTIMEO as last set
+	raw     bool          // system calls are made raw (waitRaw, but for a long wait)
 	closed  atomic.Bool
 
 	// In netpoller mode, the socket is non-blocking and registered with
@@ -65,14 +77,32 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
+// waitMode is how a transfer's socket waits for ACKs (see sock).
+type waitMode int
+
+const (
+	waitRaw      waitMode = iota // blocking calls made raw, rawWait at a time
+	waitBlocking                 // blocking calls through the scheduler
+	waitPoll                     // the netpoller
+)
+
+func (w waitMode) String() string { return [...]string{"raw", "blocking", "netpoller"}[w] }
+
+// rawWait bounds a raw wait for an ACK: the time a processor is kept
+// from the rest of the server. A client on the same network ACKs well
+// within it. SO_RCVTIMEO counts in clock ticks, so the kernel may wait up
+// to one tick (4 ms at 250 Hz).
+const rawWait = time.Millisecond
+
 var errRecvTimeout = errors.New("receive timed out")
 
 // openSock binds a socket to local (any address if invalid or not ours)
 // and port 0, for talking to peer. ifindex is the interface the request
 // came in on: a link-local address (fe80::/10) means nothing without it,
 // so it becomes the scope of a link-local local or peer address that has
-// no zone of its own. poll chooses the netpoller over blocking calls.
-func openSock(local netip.Addr, peer netip.AddrPort, ifindex int, poll bool) (*sock, error) {
+// no zone of its own. w is how it waits for ACKs.
+func openSock(local netip.Addr, peer netip.AddrPort, ifindex int, w waitMode) (*sock, error) {
+	poll := w == waitPoll
 	family := unix.AF_INET
 	if peer.Addr().Is6() {
 		family = unix.AF_INET6
@@ -85,7 +115,7 @@ func openSock(local netip.Addr, peer netip.AddrPort, ifindex int, poll bool) (*s
 	if err != nil {
 		return nil, err
 	}
-	s := &sock{fd: fd, scope: scopeID(peer.Addr(), ifindex)}
+	s := &sock{fd: fd, wait: w, raw: w == waitRaw, scope: scopeID(peer.Addr(), ifindex)}
 	if err := unix.Bind(fd, sockaddr(local, 0, family, scopeID(local, ifindex))); err != nil {
 		if err := unix.Bind(fd, sockaddr(netip.Addr{}, 0, family, 0)); err != nil {
 			unix.Close(fd)
@@ -190,9 +220,9 @@ func (s *sock) write(fn func(fd uintptr) bool) error {
 // system call. Told, the scheduler's monitor hands the processor of a
 // call that lasts over 20 µs, while other goroutines wait, to another
 // thread, and a sendto that delivers a block to a local client takes
-// about that long.
+// about that long. In raw mode the calls block, for rawWait at most.
 func (s *sock) syscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, uintptr, unix.Errno) {
-	if s.rc != nil {
+	if s.rc != nil || s.raw {
 		return unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
 	}
 	return unix.Syscall6(trap, a1, a2, a3, a4, a5, a6)
@@ -309,6 +339,10 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 	if s.rc != nil {
 		return s.recvPoll(buf, deadline)
 	}
+	// In raw mode the wait starts raw, for rawWait at most, and goes on
+	// through the scheduler.
+	s.raw = s.wait == waitRaw
+	defer func() { s.raw = s.wait == waitRaw }()
 	for {
 		if s.closed.Load() {
 			return 0, netip.AddrPort{}, errClosed
@@ -316,6 +350,9 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			return 0, netip.AddrPort{}, errRecvTimeout
+		}
+		if s.raw {
+			wait = min(wait, rawWait)
 		}
 		// Round up, so that a wait never rounds to zero (which means forever).
 		wait = (wait + time.Millisecond - 1).Truncate(time.Millisecond)
@@ -335,8 +372,11 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 		switch errno {
 		case 0:
 			return r, rawAddrPort(&s.from), nil
-		case unix.EAGAIN, unix.EINTR:
-			continue // timed out (checked above) or interrupted
+		case unix.EAGAIN:
+			s.raw = false // timed out: the deadline (checked above), or the raw part of the wait
+			continue
+		case unix.EINTR:
+			continue
 		default:
 			return 0, netip.AddrPort{}, errno
 		}

@@ -18,7 +18,7 @@ type transfer struct {
 	in       inbound
 	settings Settings
 	files    bootfs.FS
-	poll     bool // wait through the netpoller, not in blocking calls (see sock)
+	wait     waitMode // how the socket waits for ACKs (see sock)
 
 	mu   sync.Mutex
 	sock *sock
@@ -60,10 +60,7 @@ func (t *transfer) run() {
 	attrs := []any{
 		"client", t.in.src, "file", t.req.filename, "mode", t.req.mode,
 		"bytes", res.bytes, "blksize", res.blksize, "windowsize", res.window,
-		"duration", took.Round(time.Microsecond), "result", res.outcome,
-	}
-	if t.poll {
-		attrs = append(attrs, "wait", "netpoller")
+		"duration", took.Round(time.Microsecond), "result", res.outcome, "wait", t.wait.String(),
 	}
 	if s.Events != nil {
 		name := t.req.filename
@@ -173,7 +170,7 @@ func (t *transfer) open() error {
 	if local.IsMulticast() || local == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		local = netip.Addr{} // a broadcast request: answer from any address
 	}
-	sk, err := openSock(local, t.in.src, t.in.ifindex, t.poll)
+	sk, err := openSock(local, t.in.src, t.in.ifindex, t.wait)
 	if err != nil {
 		return err
 	}
