@@ -4,9 +4,10 @@
 // iPXE, UEFI HTTP boot and GRUB all speak it, and it resumes. The file
 // listeners run on fasthttp (fast.go says why): it answers the plain GET
 // and HEAD requests that make up a boot, with one byte range at most,
-// sending a disk file over 8 KiB with sendfile(2) on plain HTTP. Several
-// ranges, If-Range, conditional requests and everything else go to
-// Handler, where net/http's ServeContent decides them. We add a strong
+// sending a disk file over 8 KiB with sendfile(2) on plain HTTP, and over
+// TLS its records eight to a write (records.go). Several ranges, If-Range,
+// conditional requests and everything else go to Handler, where
+// net/http's ServeContent decides them. We add a strong
 // ETag so that If-Range works, never list directories, and send every
 // path through bootfs's rules.
 //
