@@ -29,7 +29,8 @@
 # Environment: CLIENTS=500 RUNS=5 DHCP_RATE=250/s SYNC=1 FREE=0
 # STAGE_TIMEOUT=60s MAX_TIME=120s KEEP=1 (keep the temp dir with the
 # binaries and files) RESULTS_DIR (default bench/results/pxestorm-<UTC time>,
-# git-ignored: table.md, the JSON result of every run, configs and logs).
+# git-ignored: table.md, the JSON result of every run, configs and logs),
+# BOOTFORGE_BIN (measure this binary instead of building ./cmd/bootforge).
 set -euo pipefail
 
 CLIENTS=${CLIENTS:-500}
@@ -96,8 +97,14 @@ trap 'exit 130' INT TERM
 
 # --- build ----------------------------------------------------------------
 
-log "building bootforge and bench/pxestorm"
-(cd "$REPO" && go build -o "$T/bootforge" ./cmd/bootforge && go build -o "$T/pxestorm" ./bench/pxestorm)
+if [ -n "${BOOTFORGE_BIN:-}" ]; then
+	log "building bench/pxestorm; bootforge is $BOOTFORGE_BIN"
+	cp "$BOOTFORGE_BIN" "$T/bootforge"
+	(cd "$REPO" && go build -o "$T/pxestorm" ./bench/pxestorm)
+else
+	log "building bootforge and bench/pxestorm"
+	(cd "$REPO" && go build -o "$T/bootforge" ./cmd/bootforge && go build -o "$T/pxestorm" ./bench/pxestorm)
+fi
 
 # --- files ----------------------------------------------------------------
 
@@ -285,7 +292,7 @@ for r in $(seq "$RUNS"); do
 	[ -s "$RESULTS_DIR/ref-$r.json" ] && grep -q '"wall_s"' "$RESULTS_DIR/ref-$r.json" && REF_RUNS+=("$RESULTS_DIR/ref-$r.json")
 done
 {
-	echo "PXE storm, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), bootforge $(cd "$REPO" && git describe --dirty --always 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3)"
+	echo "PXE storm, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), bootforge ${BOOTFORGE_BIN:-$(cd "$REPO" && git describe --dirty --always 2>/dev/null)}, $(dnsmasq --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3)"
 	echo "TFTP 1 MiB blksize 1468; HTTP 8 MiB + 4 MiB on one connection per client; DHCP relayed via $GIADDR; stage timeout $STAGE_TIMEOUT"
 	echo "peak RSS: bootforge VmHWM; dnsmasq VmHWM + nginx master and workers VmHWM, summed. Server CPU: the same processes, user+sys."
 	[ "$BF_FAIL" = 0 ] && [ "$REF_FAIL" = 0 ] || echo "**FAILED runs (no result, not in the table): bootforge $BF_FAIL, dnsmasq+nginx $REF_FAIL**"
