@@ -38,6 +38,9 @@
 #   [srv2 ns] vsrv2 198.18.1.1/24 ---- vrly2 198.18.1.2/24 [rly ns]   (bootforge-pg2 only)
 #             route 198.19.0.0/16 via 198.18.1.2            198.19.0.2/16 (second giaddr)
 set -euo pipefail
+# bootforge warns of BOOTFORGE_* variables it does not know: this one is
+# the script's own, not the server's.
+export -n BOOTFORGE_BIN
 
 CLIENTS=${CLIENTS:-20000}
 INFLIGHTS=${INFLIGHTS:-"16 64"}

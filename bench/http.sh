@@ -20,6 +20,9 @@
 #   WRK_KIB ("1024 8": the wrk file sizes in KiB)
 #   KEEP_WORK=1    keep the temporary work directory
 set -euo pipefail
+# bootforge warns of BOOTFORGE_* variables it does not know: this one is
+# the script's own, not the server's.
+export -n BOOTFORGE_BIN
 
 REPS=${REPS:-5}
 WRK_REPS=${WRK_REPS:-5}

@@ -24,6 +24,9 @@
 #   RESULTS_DIR    where the table goes (default bench/results/image-<time>)
 #   KEEP_WORK=1    keep the work directory (and its 2 GiB file)
 set -euo pipefail
+# bootforge warns of BOOTFORGE_* variables it does not know: this one is
+# the script's own, not the server's.
+export -n BOOTFORGE_BIN
 
 SIZE_MIB=${SIZE_MIB:-2048}
 REPS=${REPS:-3}

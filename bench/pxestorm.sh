@@ -32,6 +32,9 @@
 # git-ignored: table.md, the JSON result of every run, configs and logs),
 # BOOTFORGE_BIN (measure this binary instead of building ./cmd/bootforge).
 set -euo pipefail
+# bootforge warns of BOOTFORGE_* variables it does not know: this one is
+# the script's own, not the server's.
+export -n BOOTFORGE_BIN
 
 CLIENTS=${CLIENTS:-500}
 STAGE_TIMEOUT=${STAGE_TIMEOUT:-60s}

@@ -31,6 +31,9 @@
 #   REPS, CLIENTS, CONC_ROUNDS, BIG_MIB, SMALL_KIB
 #   KEEP_WORK=1    keep the temporary work directory
 set -euo pipefail
+# bootforge warns of BOOTFORGE_* variables it does not know: this one is
+# the script's own, not the server's.
+export -n BOOTFORGE_BIN
 
 REPS=${REPS:-5}
 CLIENTS=${CLIENTS:-200 500} # a list: one concurrency test per client count
