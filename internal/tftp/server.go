@@ -23,10 +23,10 @@
 //     transfers than processors, each waits for ACKs in a blocking
 //     recvfrom, made raw (hidden from the scheduler) while a processor is
 //     left to the rest of the server; the ones beyond wait through the
-//     netpoller (see sock_linux.go for why all three). A window of DATA packets goes out in one
-//     sendmmsg call. A window holds at most 128 KiB, so that it fits a
-//     client's socket buffer. File data is read a window, and at least
-//     16 KiB, at a time.
+//     netpoller (see sock_linux.go for why all three). A window of DATA
+//     packets goes out in one sendmmsg call. A window holds at most
+//     128 KiB, so that it fits a client's socket buffer. File data is
+//     read a window, and at least 16 KiB, at a time.
 //   - A client outside the allow-list gets no answer at all, not even an
 //     ERROR packet: that would tell a scanner on a user network that a
 //     boot server is here. Its refusals are logged and recorded at most

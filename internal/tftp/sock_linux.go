@@ -34,7 +34,8 @@ import (
 //     collector's) waits for it. So one processor is always left to the
 //     rest of the server, and a raw wait lasts at most rawWait; an ACK
 //     that takes longer is awaited in a call the scheduler knows of.
-//     Lockstep transfers took a third less CPU and wall time (bench/).
+//     Lockstep transfers took a quarter to a third less wall time and a
+//     third to a half less CPU (bench/README.md).
 //   - The netpoller (waitPoll), once more transfers run than the runtime
 //     has processors. A blocking wait holds an OS thread, and hundreds of
 //     threads waking for ACKs fight over two processors: in a storm of 500
@@ -342,8 +343,7 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 		return s.recvPoll(buf, deadline)
 	}
 	// In raw mode the wait starts raw, for rawWait at most, and goes on
-	// through the scheduler.
-	s.raw = s.wait == waitRaw
+	// through the scheduler (s.raw false) until it returns.
 	defer func() { s.raw = s.wait == waitRaw }()
 	for {
 		if s.closed.Load() {
