@@ -10,6 +10,9 @@ package e2e
 //
 // to /dev/ttyS0 and powers off, so a test can both see that the boot
 // reached user space and tell which menu entry (cmdline marker) booted.
+// Before it prints, it quiets the kernel's console messages: a late one
+// (the TSC's recalibration, say) once landed in the middle of the marker's
+// line and made "bfmarker=x[    2.37] tsc: …" of it.
 //
 // Both files are cached under <repo root>/.cache/e2e/ (ignored by git) and
 // built at most once per test run; writes go to a temporary file that is
@@ -41,6 +44,7 @@ const BootMarker = "NETBOOT-OK cmdline:"
 const testInit = `#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo 1 > /proc/sys/kernel/printk
 [ -c /dev/ttyS0 ] || /bin/busybox mknod /dev/ttyS0 c 4 64
 echo "` + BootMarker + ` $(/bin/busybox cat /proc/cmdline)" > /dev/ttyS0
 /bin/busybox sync
