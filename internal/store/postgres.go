@@ -90,6 +90,11 @@ var postgresMigrations = []string{
 	DROP INDEX events_ip_time;
 	CREATE INDEX events_day_mac ON events ((time / 86400000000000), mac, time);
 	CREATE INDEX events_day_ip ON events ((time / 86400000000000), ip, time)`,
+	// 3: and with the event's segment, as SQLite's do since its version 16.
+	`DROP INDEX events_day_mac;
+	DROP INDEX events_day_ip;
+	CREATE INDEX events_seg_mac ON events ((id / 1024), mac, time);
+	CREATE INDEX events_seg_ip ON events ((id / 1024), ip, time)`,
 }
 
 // migrateLock serialises concurrent `bootforge store migrate` runs.

@@ -119,6 +119,13 @@ var sqliteMigrations = []string{
 	DROP INDEX events_ip_time;
 	CREATE INDEX events_day_mac ON events ((time / 86400000000000), mac, time);
 	CREATE INDEX events_day_ip ON events ((time / 86400000000000), ip, time)`,
+	// 16: they lead with the event's segment (eventSegment) instead: a
+	// day holds a whole storm's clients, so the day's part of them was
+	// still written at random places.
+	`DROP INDEX events_day_mac;
+	DROP INDEX events_day_ip;
+	CREATE INDEX events_seg_mac ON events ((id / 1024), mac, time);
+	CREATE INDEX events_seg_ip ON events ((id / 1024), ip, time)`,
 }
 
 // SQLite is the embedded store.

@@ -230,13 +230,21 @@ func TestEventsByClientAcrossDays(t *testing.T) {
 				t.Fatalf("empty log: %d events, %v", len(evs), err)
 			}
 			now := time.Now()
-			var evs []audit.Event
+			var clients []audit.Event
 			for i := 0; i < 40; i++ { // one event every 18 hours, two clients taking turns
-				evs = append(evs, audit.Event{Time: now.Add(-time.Duration(39-i) * 18 * time.Hour), MAC: fmt.Sprintf("52:54:00:00:00:0%d", i%2),
+				clients = append(clients, audit.Event{Time: now.Add(-time.Duration(39-i) * 18 * time.Hour), MAC: fmt.Sprintf("52:54:00:00:00:0%d", i%2),
 					IP: fmt.Sprintf("192.0.2.%d", i%2), Protocol: "http", Stage: "kernel", Bytes: int64(i), Result: "ok"})
 			}
-			// An event decades old: too many days to name.
+			// The first half of them, an event decades old, other clients'
+			// events enough to fill two segments (eventSegment), and the
+			// second half in the segment after those.
+			evs := append([]audit.Event{}, clients[:20]...)
 			evs = append(evs, audit.Event{Time: time.Unix(1, 0), MAC: "52:54:00:00:00:09", IP: "192.0.2.9", Protocol: "tftp", Result: "ok"})
+			for i := 0; i < 2*segmentEvents; i++ {
+				evs = append(evs, audit.Event{Time: now.Add(-time.Duration(i) * time.Second), MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", 1+i/256, i%256),
+					IP: fmt.Sprintf("198.51.100.%d", i%256), Protocol: "http", Stage: "kernel", Result: "ok"})
+			}
+			evs = append(evs, clients[20:]...)
 			if err := s.PutEvents(evs); err != nil {
 				t.Fatal(err)
 			}
@@ -266,19 +274,26 @@ func TestEventsByClientAcrossDays(t *testing.T) {
 			}
 			all, _ := s.Events(EventFilter{MAC: "52:54:00:00:00:00", Limit: 1000})
 			if len(all) != 20 {
-				t.Errorf("all of one MAC over 30 days: %d events, want 20", len(all))
+				t.Errorf("all of one MAC over 30 days and three segments: %d events, want 20", len(all))
+			}
+			// Following a client: only events after the last one seen.
+			for _, tt := range []struct {
+				after int64
+				want  int
+			}{{all[9].ID, 10}, {all[18].ID, 1}, {all[19].ID, 0}, {all[19].ID + 5*segmentEvents, 0}} {
+				got, err := s.Events(EventFilter{MAC: "52:54:00:00:00:00", After: tt.after})
+				if err != nil || len(got) != tt.want || len(got) > 0 && got[0].ID <= tt.after {
+					t.Errorf("after %d: %d events, %v; want %d after it", tt.after, len(got), err, tt.want)
+				}
 			}
 
 			sq, ok := s.(*SQLite)
 			if !ok {
 				return
 			}
-			if err := s.DeleteEventsBefore(time.Unix(2, 0)); err != nil { // the decades-old event
-				t.Fatal(err)
-			}
 			for f, index := range map[*EventFilter]string{
-				{MAC: "52:54:00:00:00:01"}:                         "events_day_mac",
-				{IP: "192.0.2.1", Since: now.Add(-48 * time.Hour)}: "events_day_ip",
+				{MAC: "52:54:00:00:00:01"}:                         "events_seg_mac",
+				{IP: "192.0.2.1", Since: now.Add(-48 * time.Hour)}: "events_seg_ip",
 			} {
 				q, args, ok, err := sq.eventsQuery(*f)
 				if err != nil || !ok {
