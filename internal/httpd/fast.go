@@ -162,7 +162,10 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 	if q.tls != nil {
 		proto = "https"
 	}
-	query, _ := url.ParseQuery(string(ctx.URI().QueryString()))
+	var query url.Values // most requests have none: no map for them
+	if qs := ctx.URI().QueryString(); len(qs) > 0 {
+		query, _ = url.ParseQuery(string(qs))
+	}
 	files := *s.files.Load()
 	f, err := files.Open(bootfs.Request{Path: path, Client: remote, Protocol: proto, Query: query, Host: string(ctx.Host())})
 	var st fs.FileInfo

@@ -368,21 +368,24 @@ func (s *Server) done(q answered) {
 	if !s.accessLog.Load() || !s.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	// Attrs, not alternating keys and values: one line per request
-	// should not box each value on the heap.
-	attrs := make([]slog.Attr, 0, 10)
-	attrs = append(attrs, slog.String("client", q.client), slog.String("method", q.method), slog.String("path", q.path),
+	// The record is handed to the handler directly, as slog's docs show
+	// for wrappers: Logger.LogAttrs would first walk the stack for a
+	// source line that the access log does not print. Attrs, not
+	// alternating keys and values: one line per request should not box
+	// each value on the heap.
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "http request", 0)
+	r.AddAttrs(slog.String("client", q.client), slog.String("method", q.method), slog.String("path", q.path),
 		slog.Int("status", q.status), slog.Int64("bytes", q.bytes), slog.Duration("duration", time.Since(q.start).Round(time.Microsecond)))
 	if q.rangeHdr != "" {
-		attrs = append(attrs, slog.String("range", q.rangeHdr))
+		r.AddAttrs(slog.String("range", q.rangeHdr))
 	}
 	if q.location != "" {
-		attrs = append(attrs, slog.String("location", q.location))
+		r.AddAttrs(slog.String("location", q.location))
 	}
 	if q.tls != nil {
-		attrs = append(attrs, slog.Bool("tls", true), slog.String("tls_suite", tls.CipherSuiteName(q.tls.CipherSuite)))
+		r.AddAttrs(slog.Bool("tls", true), slog.String("tls_suite", tls.CipherSuiteName(q.tls.CipherSuite)))
 	}
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "http request", attrs...)
+	_ = s.log.Handler().Handle(context.Background(), r) // its error dropped, as LogAttrs drops it
 }
 
 // recorder notes the status and body size. Its ReadFrom hands a copy to

@@ -700,11 +700,14 @@ func (m *FS) observe(req bootfs.Request, f bootfs.File) bootfs.File {
 	if err != nil {
 		return f
 	}
+	// The closure holds its own copy: were it to capture pb, every
+	// request, proof or not, would move pb to the heap.
+	d := pb.d
 	return &watched{File: f, fetch: boot.Fetch{Path: name, Size: st.Size()}, proved: func(fe boot.Fetch) bool {
-		if !pb.d.ProvedBy(fe) {
+		if !d.ProvedBy(fe) {
 			return false
 		}
-		m.consume(pb.d.Client.MAC, client, fmt.Sprintf("%s, bytes %d-%d of %d", name, fe.From, fe.To, fe.Size))
+		m.consume(d.Client.MAC, client, fmt.Sprintf("%s, bytes %d-%d of %d", name, fe.From, fe.To, fe.Size))
 		return true
 	}}
 }
