@@ -155,6 +155,12 @@ func TestFloodDHCP(t *testing.T) {
 	if err := <-genDone; err != nil {
 		t.Fatalf("dhcpload: %v\n%s%s", err, genOut.String(), genErr.String())
 	}
+	// The flood lasts until every MAC was sprayed twice, however soon
+	// dhcpload's clients were all leased: a fast server can lease them
+	// before the spray (about 10,000 a second) got that far.
+	for deadline := time.Now().Add(10 * time.Second); spray.sent.Load() < 2*macs && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	spray.stop()
 	stopped := time.Now()
 	var res struct {
