@@ -99,6 +99,7 @@ func Clean(name string) (string, error) {
 // Dir serves the regular files below one directory.
 type Dir struct {
 	root            *os.Root
+	beneath         *beneath // opens served files in one system call; nil: through root (open_linux.go)
 	caseInsensitive bool
 	rootReal        string   // the root, symlinks resolved
 	rootPrivate     string   // the private path root is, if any: nothing served
@@ -116,7 +117,7 @@ func OpenDir(dir string, caseInsensitive bool, private ...string) (*Dir, error) 
 	if err != nil {
 		return nil, err
 	}
-	d := &Dir{root: r, caseInsensitive: caseInsensitive, rootReal: realPath(dir)}
+	d := &Dir{root: r, beneath: openBeneath(r), caseInsensitive: caseInsensitive, rootReal: realPath(dir)}
 	d.clean.settle = settleTime
 	d.setPrivate(private)
 	return d, nil
@@ -126,7 +127,12 @@ func OpenDir(dir string, caseInsensitive bool, private ...string) (*Dir, error) 
 func (d *Dir) Path() string { return d.root.Name() }
 
 // Close releases the directory.
-func (d *Dir) Close() error { return d.root.Close() }
+func (d *Dir) Close() error {
+	if d.beneath != nil {
+		d.beneath.close()
+	}
+	return d.root.Close()
+}
 
 // Open opens a regular file. Errors wrap ErrRefused for a rule broken and
 // fs.ErrNotExist for a missing file.
@@ -169,13 +175,19 @@ func (d *Dir) Open(req Request) (File, error) {
 }
 
 // openRegular opens name and checks that what it opened is a regular file.
-func (d *Dir) openRegular(name string) (*os.File, fs.FileInfo, error) {
-	// O_NONBLOCK: a FIFO swapped in since the Stat cannot block the open
-	// (the Stat below refuses it), and Go, finding the flag set, skips the
-	// four fcntl calls it makes on every opened file to try the netpoller.
-	// A regular file's reads ignore it. O_NOCTTY: a terminal swapped in
-	// does not become the process's.
-	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+// O_NONBLOCK: a FIFO swapped in since the Stat cannot block the open (the
+// Stat after it refuses it); a regular file's reads ignore the flag.
+// O_NOCTTY: a terminal swapped in does not become the process's.
+func (d *Dir) openRegular(name string) (File, fs.FileInfo, error) {
+	var f File
+	var err error
+	if d.beneath != nil {
+		f, err = d.beneath.open(name)
+	} else {
+		// Go, finding O_NONBLOCK set, also skips the four fcntl calls it
+		// makes on every opened file to try the netpoller.
+		f, err = d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	}
 	if err != nil {
 		return nil, nil, classify(err)
 	}
@@ -189,7 +201,7 @@ func (d *Dir) openRegular(name string) (*os.File, fs.FileInfo, error) {
 
 // guarded returns f if the guard lets it be served (keys and the store:
 // private.go), else closes it.
-func (d *Dir) guarded(f *os.File, name string, st fs.FileInfo) (File, error) {
+func (d *Dir) guarded(f File, name string, st fs.FileInfo) (File, error) {
 	if err := d.guard(f, name, st); err != nil {
 		f.Close()
 		return nil, err
@@ -214,7 +226,7 @@ func classify(err error) error {
 		return err
 	}
 	var pe *fs.PathError
-	if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes") {
+	if errors.As(err, &pe) && (strings.Contains(pe.Err.Error(), "escapes") || escaped(err)) {
 		return refused("symlink leads out of the root")
 	}
 	if errors.Is(err, fs.ErrPermission) {

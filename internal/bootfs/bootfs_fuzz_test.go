@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,46 +70,48 @@ func FuzzDirOpen(f *testing.F) {
 		f.Add(s, true)
 	}
 	root, outside := fuzzTree(f)
-	dirs := map[bool]*Dir{}
+	// Each path is opened both ways a Dir can open: with openat2, and
+	// through os.Root where openat2 is missing.
+	type mode struct{ caseInsensitive, throughRoot bool }
+	dirs := map[mode]*Dir{}
 	for _, ci := range []bool{false, true} {
-		d, err := OpenDir(root, ci)
-		if err != nil {
-			f.Fatal(err)
+		for _, throughRoot := range []bool{false, true} {
+			dirs[mode{ci, throughRoot}] = openWay(f, root, ci, throughRoot)
 		}
-		f.Cleanup(func() { d.Close() })
-		dirs[ci] = d
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, name string, caseInsensitive bool) {
-		file, err := dirs[caseInsensitive].Open(Request{Path: name, Protocol: "tftp"})
-		if err != nil {
-			if !errors.Is(err, ErrRefused) && !errors.Is(err, fs.ErrNotExist) {
-				t.Fatalf("%q: %v: neither refused nor missing", name, err)
-			}
-			return
-		}
-		defer file.Close()
-		osf, ok := file.(*os.File)
-		if !ok {
-			t.Fatalf("%q: a %T, not a disk file", name, file)
-		}
-		where, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(osf.Fd())))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.HasPrefix(where, realRoot+string(filepath.Separator)) {
-			t.Fatalf("%q opened %s, outside the root %s", name, where, realRoot)
-		}
-		st, err := file.Stat()
-		if err != nil || !st.Mode().IsRegular() {
-			t.Fatalf("%q: not a regular file: %v %v", name, st, err)
-		}
-		b, _ := io.ReadAll(file)
-		if strings.Contains(string(b), "SECRET") {
-			t.Fatalf("%q served the secret from %s", name, outside)
+		for _, throughRoot := range []bool{false, true} {
+			fuzzOpen(t, dirs[mode{caseInsensitive, throughRoot}], name, realRoot, outside)
 		}
 	})
+}
+
+// fuzzOpen opens name in d and checks what it got.
+func fuzzOpen(t *testing.T, d *Dir, name, realRoot, outside string) {
+	file, err := d.Open(Request{Path: name, Protocol: "tftp"})
+	if err != nil {
+		if !errors.Is(err, ErrRefused) && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%q: %v: neither refused nor missing", name, err)
+		}
+		return
+	}
+	defer file.Close()
+	if _, ok := file.(syscall.Conn); !ok {
+		t.Fatalf("%q: a %T, not a disk file", name, file)
+	}
+	if where := openedPath(file); !strings.HasPrefix(where, realRoot+string(filepath.Separator)) {
+		t.Fatalf("%q opened %q, outside the root %s", name, where, realRoot)
+	}
+	st, err := file.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		t.Fatalf("%q: not a regular file: %v %v", name, st, err)
+	}
+	b, _ := io.ReadAll(file)
+	if strings.Contains(string(b), "SECRET") {
+		t.Fatalf("%q served the secret from %s", name, outside)
+	}
 }

@@ -43,7 +43,9 @@ func TestClean(t *testing.T) {
 	}
 }
 
-func TestDirOpen(t *testing.T) {
+func TestDirOpen(t *testing.T) { bothWays(t, testDirOpen) }
+
+func testDirOpen(t *testing.T, open openDir) {
 	outside := t.TempDir()
 	secret := filepath.Join(outside, "secret")
 	must(t, os.WriteFile(secret, []byte("secret"), 0o644))
@@ -57,12 +59,7 @@ func TestDirOpen(t *testing.T) {
 	must(t, os.Symlink(rel, filepath.Join(root, "rel-link")))
 	must(t, syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
 
-	d, err := OpenDir(root, false)
-	must(t, err)
-	defer d.Close()
-	ci, err := OpenDir(root, true)
-	must(t, err)
-	defer ci.Close()
+	d, ci := open(t, root, false), open(t, root, true)
 
 	read := readFile
 	if got, err := read(d, `Boot\BCD`); err != nil || got != "bcd" {
@@ -111,12 +108,12 @@ func must(t *testing.T, err error) {
 // a symlink out of the root put in its place is refused, a removed file is
 // missing, and a file renamed to another case is still found by a
 // case-insensitive root.
-func TestDirOpenRemembersRegularNames(t *testing.T) {
+func TestDirOpenRemembersRegularNames(t *testing.T) { bothWays(t, testDirOpenRemembersRegularNames) }
+
+func testDirOpenRemembersRegularNames(t *testing.T, openDir openDir) {
 	root, outside := t.TempDir(), t.TempDir()
 	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644))
-	d, err := OpenDir(root, true)
-	must(t, err)
-	defer d.Close()
+	d := openDir(t, root, true)
 	name := filepath.Join(root, "f")
 	open := func(path string) (string, error) { return readFile(d, path) }
 	served := func(want string) {
@@ -167,6 +164,44 @@ func TestDirOpenRemembersRegularNames(t *testing.T) {
 	if _, err := open("f"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("f removed: %v, want not-exist", err)
 	}
+}
+
+// openDir opens a Dir that the test closes.
+type openDir func(t *testing.T, root string, caseInsensitive bool) *Dir
+
+// bothWays runs test with Dirs that open files with openat2, and again
+// with Dirs that open them through os.Root, as where openat2 is missing.
+func bothWays(t *testing.T, test func(*testing.T, openDir)) {
+	for _, throughRoot := range []bool{false, true} {
+		name := "openat2"
+		if throughRoot {
+			name = "os.Root"
+		}
+		t.Run(name, func(t *testing.T) {
+			test(t, func(t *testing.T, root string, caseInsensitive bool) *Dir {
+				return openWay(t, root, caseInsensitive, throughRoot)
+			})
+		})
+	}
+}
+
+// openWay opens a Dir on root that the test closes. throughRoot makes it
+// open files through os.Root, as where openat2 is missing.
+func openWay(tb testing.TB, root string, caseInsensitive, throughRoot bool) *Dir {
+	tb.Helper()
+	d, err := OpenDir(root, caseInsensitive)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	if d.beneath == nil {
+		tb.Fatal("openat2 is not available: the tests need Linux 5.6 or later")
+	}
+	if throughRoot {
+		d.beneath.close()
+		d.beneath = nil
+	}
+	return d
 }
 
 // readFile opens name in d and reads it whole.

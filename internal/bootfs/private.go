@@ -76,7 +76,7 @@ func (d *Dir) setPrivate(paths []string) {
 
 // guard refuses f, opened as name below the root, if it is private. st
 // is f's Stat.
-func (d *Dir) guard(f *os.File, name string, st fs.FileInfo) error {
+func (d *Dir) guard(f File, name string, st fs.FileInfo) error {
 	if why := privateName(name); why != "" {
 		return refused(why)
 	}
@@ -184,8 +184,12 @@ func (m *memory[K]) forget(k K) {
 
 // openedPath is where the open file f really is, from /proc (Linux), or
 // "".
-func openedPath(f *os.File) string {
-	rc, err := f.SyscallConn()
+func openedPath(f File) string {
+	sc, ok := f.(syscall.Conn)
+	if !ok {
+		return ""
+	}
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return ""
 	}

@@ -154,25 +154,49 @@ func TestGuardPrivatePaths(t *testing.T) {
 
 // BenchmarkDirOpen is the cost of one open of a served file, the guard
 // included (a readlink; the 4 KiB read only the first time, as for a file
-// that has settled).
+// that has settled), and of the two Stats a request makes of it after
+// (the catalog's guard, the HTTP headers): a file at the top of the root
+// and one three directories down, opened with openat2 and through os.Root.
 func BenchmarkDirOpen(b *testing.B) {
 	root := b.TempDir()
 	data := b.TempDir()
-	if err := os.WriteFile(filepath.Join(root, "vmlinuz"), make([]byte, 1<<20), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	d, err := OpenDir(root, false, data)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	d.clean.settle = 0 // a file written now has not settled; served files have
-	for b.Loop() {
-		f, err := d.Open(Request{Path: "vmlinuz"})
-		if err != nil {
+	for _, name := range []string{"vmlinuz", "images/debian/1.2.0/vmlinuz"} {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			b.Fatal(err)
 		}
-		f.Close()
+		if err := os.WriteFile(p, make([]byte, 1<<20), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, throughRoot := range []bool{false, true} {
+		for where, name := range map[string]string{"top": "vmlinuz", "nested": "images/debian/1.2.0/vmlinuz"} {
+			way := "openat2"
+			if throughRoot {
+				way = "os.Root"
+			}
+			b.Run(way+"/"+where, func(b *testing.B) {
+				d, err := OpenDir(root, false, data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer d.Close()
+				if throughRoot {
+					d.beneath.close()
+					d.beneath = nil
+				}
+				d.clean.settle = 0 // a file written now has not settled; served files have
+				for b.Loop() {
+					f, err := d.Open(Request{Path: name})
+					if err != nil {
+						b.Fatal(err)
+					}
+					f.Stat()
+					f.Stat()
+					f.Close()
+				}
+			})
+		}
 	}
 }
 

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"bootforge/internal/audit"
+	"bootforge/internal/bootfs"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
 )
@@ -88,7 +89,7 @@ type cachedManifest struct {
 // file (a manifest replaced by a rename is another), modification time
 // and size.
 func unchanged(cached, now fs.FileInfo) bool {
-	return cached != nil && os.SameFile(cached, now) && cached.ModTime().Equal(now.ModTime()) && cached.Size() == now.Size()
+	return cached != nil && bootfs.SameFile(cached, now) && cached.ModTime().Equal(now.ModTime()) && cached.Size() == now.Size()
 }
 
 // New returns the catalog of the versions below root (the served root),
