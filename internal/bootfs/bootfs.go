@@ -78,6 +78,9 @@ func Clean(name string) (string, error) {
 			return "", refused("control character in path")
 		}
 	}
+	if c, ok := tidy(name); ok {
+		return c, nil
+	}
 	name = strings.ReplaceAll(name, `\`, "/")
 	parts := strings.Split(name, "/")
 	kept := parts[:0]
@@ -94,6 +97,27 @@ func Clean(name string) (string, error) {
 		return "", fmt.Errorf("the root directory: %w", fs.ErrNotExist) // not a file; nothing to refuse
 	}
 	return strings.Join(kept, "/"), nil
+}
+
+// tidy returns name without its leading slashes if that is already what
+// Clean would make of it, as nearly every request's path is: no
+// backslash, and no empty, "." or ".." component. Clean then makes no
+// copy; a request's path is cleaned by each layer it passes.
+func tidy(name string) (string, bool) {
+	name = strings.TrimLeft(name, "/")
+	if name == "" || strings.IndexByte(name, '\\') >= 0 {
+		return "", false
+	}
+	for rest := name; ; {
+		part, after, more := strings.Cut(rest, "/")
+		if part == "" || part == "." || part == ".." {
+			return "", false
+		}
+		if !more {
+			return name, true
+		}
+		rest = after
+	}
 }
 
 // Dir serves the regular files below one directory.

@@ -214,3 +214,40 @@ func readFile(d *Dir, name string) (string, error) {
 	b, err := io.ReadAll(f)
 	return string(b), err
 }
+
+// FuzzClean: Clean's result is a relative path of plain components that
+// Clean leaves as it is, and where tidy takes its shortcut, the result is
+// what cleaning component by component gives.
+func FuzzClean(f *testing.F) {
+	for _, s := range []string{"pxelinux.0", "/a/b", `\a\b`, "a//b", "a/./b", "a/../b", "..a", "a/", "//", "."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got, err := Clean(name)
+		if err != nil {
+			if !errors.Is(err, ErrRefused) && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("Clean(%q): %v: neither refused nor missing", name, err)
+			}
+			return
+		}
+		for _, part := range strings.Split(got, "/") {
+			if part == "" || part == "." || part == ".." || strings.Contains(part, `\`) {
+				t.Fatalf("Clean(%q) = %q: component %q", name, got, part)
+			}
+		}
+		if again, err := Clean(got); err != nil || again != got {
+			t.Fatalf("Clean(%q) = %q, but Clean(%q) = %q, %v", name, got, got, again, err)
+		}
+		if _, ok := tidy(name); ok {
+			var parts []string
+			for _, p := range strings.Split(name, "/") {
+				if p != "" {
+					parts = append(parts, p)
+				}
+			}
+			if want := strings.Join(parts, "/"); got != want {
+				t.Fatalf("Clean(%q) = %q by the shortcut, want %q", name, got, want)
+			}
+		}
+	})
+}
