@@ -3,13 +3,15 @@
 //
 // Boot clients are untrusted: firmware sends whatever path it was told, and
 // anyone on the segment can send anything. So every name passes one set of
-// rules (Clean) before it touches the disk, and disk access goes through
-// os.Root, which resolves symlinks inside the root and refuses any that lead
-// out of it. Once open, a file that is a private key or the store, or
-// lies in data_dir, is refused too (private.go): names and config checks
-// cannot see hard links, copies or bind mounts. Protocol servers depend
-// only on the FS interface, so later layers can answer virtual files (a
-// generated pxelinux.cfg/01-<mac>, say) without anything on disk.
+// rules (Clean) before it touches the disk, and disk access stays beneath
+// the root: through os.Root, and for the open of a file to serve through
+// openat2 (open_linux.go); both resolve symlinks inside the root and
+// refuse any that lead out of it. Once open, a file that is a private key
+// or the store, or lies in data_dir, is refused too (private.go): names
+// and config checks cannot see hard links, copies or bind mounts. Protocol
+// servers depend only on the FS interface, so later layers can answer
+// virtual files (a generated pxelinux.cfg/01-<mac>, say) without anything
+// on disk.
 package bootfs
 
 import (
@@ -41,8 +43,9 @@ type Request struct {
 	Host     string         // HTTP Host header: how the client reached us
 }
 
-// File is an open file. *os.File satisfies it, which lets HTTP hand disk
-// files to the kernel's sendfile path.
+// File is an open file. A file on disk (an *os.File, or the file
+// open_linux.go opens) is also a syscall.Conn, which lets HTTP hand it to
+// the kernel's sendfile path.
 type File interface {
 	io.ReaderAt
 	io.ReadSeeker

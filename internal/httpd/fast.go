@@ -320,7 +320,7 @@ func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 		}()
 	}
 	if rf, ok := w.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(&b.body) // an *os.File in a LimitedReader still gets sendfile
+		n, err = rf.ReadFrom(&b.body) // a disk file (a syscall.Conn) in a LimitedReader still gets sendfile
 	} else {
 		n, err = io.Copy(w, struct{ io.Reader }{&b.body})
 	}
