@@ -202,7 +202,7 @@ chmod 600 "$KEY"
 if [[ -n ${BOOTFORGE_BIN:-} ]]; then
   BF=$BOOTFORGE_BIN
   # the binary's own commit, when it was built with VCS stamping
-  bin_rev=$(go version -m "$BF" 2>/dev/null | awk '$2 == "vcs.revision" { r = substr($3, 1, 12) } $2 == "vcs.modified" && $3 == "true" { d = "-dirty" } END { if (r != "") print r d }' || true)
+  bin_rev=$(go version -m "$BF" 2>/dev/null | awk '$2 ~ /^vcs\.revision=/ { r = substr($2, 14, 12) } $2 == "vcs.modified=true" { d = "-dirty" } END { if (r != "") print r d }' || true)
   REV="${bin_rev:-unknown} (BOOTFORGE_BIN=$BF; work tree $REV)"
 else
   BF=$WORK/bootforge

@@ -239,7 +239,7 @@ LD_LIBRARY_PATH=$PEER_LD "$ATFTPD" --version >/dev/null 2>&1 || die "atftpd from
 if [[ -n ${BOOTFORGE_BIN:-} ]]; then
   BF=$BOOTFORGE_BIN
   # the binary's own commit, when it was built with VCS stamping
-  bin_rev=$(go version -m "$BF" 2>/dev/null | awk '$2 == "vcs.revision" { r = substr($3, 1, 12) } $2 == "vcs.modified" && $3 == "true" { d = "-dirty" } END { if (r != "") print r d }' || true)
+  bin_rev=$(go version -m "$BF" 2>/dev/null | awk '$2 ~ /^vcs\.revision=/ { r = substr($2, 14, 12) } $2 == "vcs.modified=true" { d = "-dirty" } END { if (r != "") print r d }' || true)
   REV="${bin_rev:-unknown} (BOOTFORGE_BIN=$BF; work tree $REV)"
 else
   BF=$WORK/bootforge
