@@ -31,15 +31,9 @@ BIG_MIB=${BIG_MIB:-1024}
 read -r -a WRK_KIB <<<"${WRK_KIB:-1024 8}"
 PROTOS=(http https)
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-# what was measured: the work tree as it is, uncommitted changes included
-REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
-RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results/http-$STAMP}
-
-log() { printf '[http.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+BENCH=http
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Other work on this machine skews every figure: say so, in the log and table.
 LOAD_START=$(loadavg)
 if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
@@ -90,21 +84,6 @@ trap 'exit 130' INT TERM
 mkdir -p "$WORK"/{root,logs,data,tls,nginx/tmp} "$RESULTS_DIR"
 ROOT=$WORK/root
 
-in_use() { [[ -n $(ss -Hlntu "sport = :$1" 2>/dev/null) ]]; }
-USED_PORTS=" "
-free_port() { # free_port VAR
-  local -n _port=$1
-  local p _
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    if [[ $USED_PORTS != *" $p "* ]] && ! in_use "$p"; then
-      USED_PORTS+="$p "
-      _port=$p
-      return
-    fi
-  done
-  die "no free port found"
-}
 # wait_listen PID PORT: until PID (or a child of it) listens on 127.0.0.1:PORT/tcp
 wait_listen() {
   local pid=$1 port=$2 _
@@ -199,16 +178,7 @@ chmod 600 "$KEY"
 
 # ---------------------------------------------------------------- servers
 
-if [[ -n ${BOOTFORGE_BIN:-} ]]; then
-  BF=$BOOTFORGE_BIN
-  # the binary's own commit, when it was built with VCS stamping
-  bin_rev=$(go version -m "$BF" 2>/dev/null | awk '$2 ~ /^vcs\.revision=/ { r = substr($2, 14, 12) } $2 == "vcs.modified=true" { d = "-dirty" } END { if (r != "") print r d }' || true)
-  REV="${bin_rev:-unknown} (BOOTFORGE_BIN=$BF; work tree $REV)"
-else
-  BF=$WORK/bootforge
-  log "building bootforge"
-  (cd "$REPO" && go build -o "$BF" ./cmd/bootforge)
-fi
+use_bootforge "$WORK"
 
 SERVERS=(bootforge nginx)
 declare -A PORT SPORT PID

@@ -32,14 +32,9 @@ SIZE_MIB=${SIZE_MIB:-2048}
 REPS=${REPS:-3}
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
-RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results/image-$STAMP}
-
-log() { printf '[image.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+BENCH=image
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 for tool in sha256sum awk sort head sync; do command -v "$tool" >/dev/null || die "missing $tool"; done
 
 LOAD_START=$(loadavg)
@@ -60,13 +55,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$WORK/data" "$WORK/root" "$RESULTS_DIR"
 
-if [[ -n ${BOOTFORGE_BIN:-} ]]; then
-  BF=$BOOTFORGE_BIN
-else
-  BF=$WORK/bootforge
-  log "building bootforge"
-  (cd "$REPO" && go build -o "$BF" ./cmd/bootforge)
-fi
+use_bootforge "$WORK"
 
 SRC=$WORK/source.iso
 SIZE=$((SIZE_MIB << 20))

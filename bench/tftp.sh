@@ -53,16 +53,11 @@ done
 # concurrency caps of the servers, from the largest client count (+ warm-up slack)
 CAP=$((MAXC + 56))
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-# what was measured: the work tree as it is, uncommitted changes included
-REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
-RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results/tftp-$STAMP}
+BENCH=tftp
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BENCH_CACHE=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bootforge-bench}
 
-log() { printf '[tftp.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # Other work on this machine skews every figure: say so, in the log and table.
 LOAD_START=$(loadavg)
 if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
@@ -114,26 +109,6 @@ mkdir -p "$WORK"/{root,logs,out,data} "$RESULTS_DIR"
 ROOT=$WORK/root
 
 # ---------------------------------------------------------------- helpers
-
-# in_use PORT [PROTO]: is anything listening on PORT (any address)?
-in_use() { [[ -n $(ss -Hln"${2:-tu}" "sport = :$1" 2>/dev/null) ]]; }
-
-# free_port VAR: sets VAR to a port nobody listens on (TCP or UDP) and that
-# this run has not handed out yet.
-USED_PORTS=" "
-free_port() {
-  local -n _port=$1
-  local p i
-  for i in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    if [[ $USED_PORTS != *" $p "* ]] && ! in_use "$p"; then
-      USED_PORTS+="$p "
-      _port=$p
-      return
-    fi
-  done
-  die "no free port found"
-}
 
 # wait_listen PID PROTO ADDR PORT: until PID listens on ADDR:PORT.
 wait_listen() {
@@ -236,16 +211,7 @@ LD_LIBRARY_PATH=$PEER_LD "$ATFTPD" --version >/dev/null 2>&1 || die "atftpd from
 
 # ---------------------------------------------------------------- bootforge
 
-if [[ -n ${BOOTFORGE_BIN:-} ]]; then
-  BF=$BOOTFORGE_BIN
-  # the binary's own commit, when it was built with VCS stamping
-  bin_rev=$(go version -m "$BF" 2>/dev/null | awk '$2 ~ /^vcs\.revision=/ { r = substr($2, 14, 12) } $2 == "vcs.modified=true" { d = "-dirty" } END { if (r != "") print r d }' || true)
-  REV="${bin_rev:-unknown} (BOOTFORGE_BIN=$BF; work tree $REV)"
-else
-  BF=$WORK/bootforge
-  log "building bootforge"
-  (cd "$REPO" && go build -o "$BF" ./cmd/bootforge)
-fi
+use_bootforge "$WORK"
 
 # ---------------------------------------------------------------- data
 
