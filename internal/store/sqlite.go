@@ -212,8 +212,19 @@ func OpenSQLite(path string, sync ...string) (*SQLite, error) {
 	return s, nil
 }
 
-// checkpointInterval is how often the checkpointer looks for new commits.
-const checkpointInterval = 50 * time.Millisecond
+// The checkpointer looks for new commits every checkpointInterval. It
+// checkpoints once checkpointCommits have come since the last checkpoint,
+// or at checkpointMaxAge after it if any have: under DHCP load (hundreds
+// of commits a second) that is every look, and a quiet store is copied
+// within a second. A checkpoint costs about a millisecond of CPU however
+// little it copies, and a busy file server's boot log commits about 50
+// times a second (one per linger): checkpointing on every look cost 5% of
+// the server's CPU on 8 MiB downloads at 290 a second.
+const (
+	checkpointInterval = 50 * time.Millisecond
+	checkpointCommits  = 16
+	checkpointMaxAge   = time.Second
+)
 
 // checkpointer copies committed pages from the write-ahead log into the
 // database on its own connection, while the writer goes on committing.
@@ -228,16 +239,25 @@ func (s *SQLite) checkpointer() {
 	defer close(s.stopped)
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
-			if s.commits.Swap(0) > 0 {
+		case now := <-t.C:
+			if n := s.commits.Load(); checkpointDue(n, now.Sub(last)) {
+				s.commits.Add(-n)
+				last = now
 				s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`) // busy or failed: the automatic one covers it
 			}
 		}
 	}
+}
+
+// checkpointDue reports whether a checkpoint is due with n commits since
+// the last, which was age ago.
+func checkpointDue(n int64, age time.Duration) bool {
+	return n >= checkpointCommits || n > 0 && age >= checkpointMaxAge
 }
 
 // privateFiles makes the database file 0600 before SQLite opens it, so

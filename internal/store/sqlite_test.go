@@ -449,3 +449,23 @@ func TestSQLiteMigrateKeepsRows(t *testing.T) {
 		t.Fatalf("schema version %d, want %d", v, len(sqliteMigrations))
 	}
 }
+
+// A checkpoint is due after checkpointCommits commits, or after
+// checkpointMaxAge if there was any, and never without a commit.
+func TestCheckpointDue(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		age  time.Duration
+		want bool
+	}{
+		{0, time.Hour, false},
+		{1, checkpointInterval, false},
+		{checkpointCommits - 1, checkpointMaxAge - time.Millisecond, false},
+		{checkpointCommits, checkpointInterval, true},
+		{1, checkpointMaxAge, true},
+	} {
+		if got := checkpointDue(c.n, c.age); got != c.want {
+			t.Errorf("checkpointDue(%d, %v) = %v, want %v", c.n, c.age, got, c.want)
+		}
+	}
+}
