@@ -31,9 +31,9 @@ import (
 // check, the catalog's guard, the HTTP headers). A file keeps the Stat it
 // was checked with and reads with plain system calls, as an *os.File
 // reads a regular file; it is a syscall.Conn, which is what sendfile(2)
-// needs. BenchmarkDirOpen: about 2 times cheaper than os.Root with
-// *os.File for a file at the top of the root, about 3 times for one three
-// directories down.
+// needs. An open, two Stats and a close make 3 system calls instead of 6
+// for a file at the top of the root and 12 for one three directories
+// down; BenchmarkDirOpen: about 1.5 and 2.4 times cheaper.
 //
 // Where the kernel lacks openat2 (Linux before 5.6) or a seccomp filter
 // refuses it, openBeneath returns nil, and Dir opens through os.Root.
@@ -129,14 +129,12 @@ type file struct {
 	cleanup runtime.Cleanup
 }
 
-var errClosed = &fs.PathError{Op: "read", Err: fs.ErrClosed}
-
 // Stat returns what the file was when it was opened.
 func (f *file) Stat() (fs.FileInfo, error) { return &f.info, nil }
 
 func (f *file) Read(p []byte) (int, error) {
 	if f.fd < 0 {
-		return 0, errClosed
+		return 0, f.closed("read")
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -158,7 +156,7 @@ func (f *file) Read(p []byte) (int, error) {
 // asks.
 func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	if f.fd < 0 {
-		return 0, errClosed
+		return 0, f.closed("read")
 	}
 	read := 0
 	for read < len(p) {
@@ -179,7 +177,7 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 
 func (f *file) Seek(offset int64, whence int) (int64, error) {
 	if f.fd < 0 {
-		return 0, errClosed
+		return 0, f.closed("seek")
 	}
 	pos, err := syscall.Seek(f.fd, offset, whence)
 	if err != nil {
@@ -192,12 +190,17 @@ func (f *file) Seek(offset int64, whence int) (int64, error) {
 // of a descriptor since given to another file.
 func (f *file) Close() error {
 	if f.fd < 0 {
-		return &fs.PathError{Op: "close", Path: f.info.name, Err: fs.ErrClosed}
+		return f.closed("close")
 	}
 	f.cleanup.Stop()
 	fd := f.fd
 	f.fd = -1
 	return unix.Close(fd)
+}
+
+// closed is the error of op on a closed file, as *os.File reports it.
+func (f *file) closed(op string) error {
+	return &fs.PathError{Op: op, Path: f.info.name, Err: fs.ErrClosed}
 }
 
 // SyscallConn hands the descriptor to sendfile(2) and to the guard's
