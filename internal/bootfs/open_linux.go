@@ -72,8 +72,8 @@ func openBeneath(r *os.Root) *beneath {
 const maxRetries = 8
 
 // open opens name, a path cleaned by Clean, below the directory, and
-// returns it if it is a regular file. O_NONBLOCK and O_NOCTTY: see
-// Dir.openRegular.
+// takes its Stat, by which Dir.openRegular refuses anything but a regular
+// file. O_NONBLOCK and O_NOCTTY: see Dir.openRegular.
 func (b *beneath) open(name string) (*file, error) {
 	fd, err := b.openat2(name, unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
