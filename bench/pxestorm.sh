@@ -29,7 +29,8 @@
 # Environment: CLIENTS=500 RUNS=5 DHCP_RATE=250/s SYNC=1 FREE=0
 # STAGE_TIMEOUT=60s MAX_TIME=120s KEEP=1 (keep the temp dir with the
 # binaries and files) RESULTS_DIR (default bench/results/pxestorm-<UTC time>,
-# git-ignored: table.md, the JSON result of every run, configs and logs),
+# git-ignored: table.md, the JSON result of every run and each client's
+# stage times (*.json.trace), configs and logs),
 # BOOTFORGE_BIN (measure this binary instead of building ./cmd/bootforge).
 set -euo pipefail
 # bootforge warns of BOOTFORGE_* variables it does not know: this one is
@@ -172,7 +173,7 @@ storm() { # storm LABEL MACBASE OUT.json
 	log "$1: $CLIENTS clients, DHCP_RATE=$DHCP_RATE $SYNC_FLAG"
 	in_rly timeout --kill-after=5 $(( ${MAX_TIME%s} + 30 )) "$T/pxestorm" -server "$SRV_IP" -relay "$GIADDR" \
 		-clients "$CLIENTS" -stage-timeout "$STAGE_TIMEOUT" -max-time "$MAX_TIME" -mac-base "$2" \
-		-dhcp-rate "$DHCP_RATE" "$SYNC_FLAG" -label "$1" -json >"$3" 2>"$3.err" || true
+		-dhcp-rate "$DHCP_RATE" "$SYNC_FLAG" -label "$1" -trace "$3.trace" -json >"$3" 2>"$3.err" || true
 	grep -q '"wall_s"' "$3" || { log "$1: pxestorm failed"; cat "$3.err" >&2; return 1; }
 }
 

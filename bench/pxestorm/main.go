@@ -84,6 +84,7 @@ type config struct {
 	label        string
 	jsonOut      bool
 	verbose      bool
+	trace        string // file for every client's stage times, if set
 }
 
 // Stage names, in order.
@@ -202,6 +203,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.label, "label", "", "free text copied into the result")
 	flag.BoolVar(&c.jsonOut, "json", false, "print the result as one JSON object")
 	flag.BoolVar(&c.verbose, "v", false, "log each failure to stderr")
+	flag.StringVar(&c.trace, "trace", "", "write every client's stage times to this file: client, stage, start and end (ms since the run's start), ok")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		return c, fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -422,7 +424,29 @@ func run(cfg config) (*Result, error) {
 	res.Booted = len(boot)
 	res.Boot = StageResult{Name: "whole boot", Attempts: cfg.clients, OK: len(boot), Failed: cfg.clients - len(boot)}
 	res.Boot.P50MS, res.Boot.P99MS, res.Boot.MaxMS = summarize(boot)
+	if cfg.trace != "" {
+		if err := writeTrace(cfg.trace, outs); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// writeTrace writes a line per client and stage reached: the client's
+// number, the stage, its start and end in ms since the run's start, and
+// whether it succeeded. The summary's percentiles cannot tell a slow
+// tail from a step (a connection retried after a second) or a uniform
+// slowdown; these lines can.
+func writeTrace(name string, outs []outcome) error {
+	var b strings.Builder
+	b.WriteString("client\tstage\tstart_ms\tend_ms\tok\n")
+	for i := range outs {
+		o := &outs[i]
+		for st := range min(o.reached, nStages) {
+			fmt.Fprintf(&b, "%d\t%s\t%.3f\t%.3f\t%t\n", i, stageNames[st], ms(o.start[st]), ms(o.end[st]), o.ok[st])
+		}
+	}
+	return os.WriteFile(name, []byte(b.String()), 0o644)
 }
 
 func summarize(d []time.Duration) (p50, p99, mx float64) {
