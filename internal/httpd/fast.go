@@ -227,7 +227,7 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 		q.status = http.StatusPartialContent
 		ctx.SetStatusCode(q.status)
 	}
-	b := &fastBody{s: s, f: f, body: io.LimitedReader{R: f, N: length}, answered: q, release: release}
+	b := &fastBody{s: s, f: f, body: io.LimitedReader{R: f, N: length}, answered: q, release: release, conn: ctx.ConnTime()}
 	if length > corkAbove {
 		b.tcp, b.records = connOf(ctx.Conn())
 	}
@@ -294,6 +294,7 @@ type fastBody struct {
 	release  func()
 	tcp      *net.TCPConn // to cork while writing, if set
 	records  *recordConn  // to gather TLS records in while writing, if set (records.go)
+	conn     time.Time    // when the connection was opened: its place in turns
 }
 
 func (b *fastBody) Read(p []byte) (int, error) {
@@ -307,6 +308,9 @@ func (b *fastBody) Read(p []byte) (int, error) {
 // on disk (a menu) or is watched for a one-shot's proof is copied. Over
 // TLS, the records sealed meanwhile leave in writes of several.
 func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
+	if b.body.N > turnAbove {
+		defer b.s.turns.take(b.conn)()
+	}
 	if b.tcp != nil {
 		sockopt.Cork(b.tcp, true)
 		defer sockopt.Cork(b.tcp, false)

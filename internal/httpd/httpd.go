@@ -60,11 +60,13 @@ type Server struct {
 	Responses [6]atomic.Int64
 	// Events, if set, gets one boot-log event per request.
 	Events audit.Sink
+
+	turns *turns // large bodies stream in turns (turns.go)
 }
 
 // New returns a server for files with at most maxRequests in flight.
 func New(files bootfs.FS, accessLog bool, maxRequests int, log *slog.Logger) *Server {
-	s := &Server{log: log}
+	s := &Server{log: log, turns: newTurns(turnCount, turnWait, turnHold)}
 	s.Update(files, accessLog, maxRequests)
 	return s
 }

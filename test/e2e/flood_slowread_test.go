@@ -50,3 +50,64 @@ func TestFloodHTTPSlowRead(t *testing.T) {
 	floodCheckFile(t, out, sum, "curl during the slow read", o)
 	floodCheckMemory(t, srv, "HTTP slow read")
 }
+
+// TestFloodHTTPSlowReadTurns: large bodies stream in turns, and a turn
+// ends after a while even if its client stopped reading. Connections from
+// one host that ask for a large file and stop reading take every turn and
+// more; curl's downloads from another address, forty at once, still all
+// complete, each byte for byte.
+func TestFloodHTTPSlowReadTurns(t *testing.T) {
+	need(t, "curl")
+	root := t.TempDir()
+	sum := floodRandomFile(t, root, "images/big.img", 16<<20)
+	srv := StartServer(t, ServerOptions{Root: root, Addr: "0.0.0.0",
+		Config: "log: {level: info}\nhttp: {access_log: false, max_requests: 256, max_per_client: 64}\n"})
+	addr := "127.0.0.1:" + Port(srv.HTTPAddr)
+
+	const readers = 24 // more than the 16 turns
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := 0; i < readers; i++ {
+		c, err := d.Dial("tcp4", addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		conns = append(conns, c)
+		if _, err := fmt.Fprintf(c, "GET /images/big.img HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+	}
+	time.Sleep(time.Second) // every request reaches the handler
+
+	const downloads = 40
+	dir := t.TempDir()
+	errs := make(chan error, downloads)
+	outs := make([]string, downloads)
+	for i := range downloads {
+		outs[i] = filepath.Join(dir, fmt.Sprint(i))
+		go func() {
+			o, err := run(t, 90*time.Second, "curl", "-sS", "--fail", "-o", outs[i], "http://"+addr+"/images/big.img")
+			if err != nil {
+				err = fmt.Errorf("curl %d: %v\n%s", i+1, err, o)
+			}
+			errs <- err
+		}()
+	}
+	for range downloads {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	for i, out := range outs {
+		floodCheckFile(t, out, sum, fmt.Sprintf("curl %d while %d connections stop reading", i+1, readers), "")
+	}
+}

@@ -1,0 +1,179 @@
+package httpd
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// waitQueued waits until n bodies wait for a turn.
+func waitQueued(t *testing.T, tr *turns, n int) {
+	t.Helper()
+	for range 2000 {
+		tr.mu.Lock()
+		got := len(tr.waiting)
+		tr.mu.Unlock()
+		if got == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%d bodies never came to wait", n)
+}
+
+func TestTurnsOldestConnectionFirst(t *testing.T) {
+	tr := newTurns(1, time.Hour, time.Hour)
+	first := tr.take(time.Now())
+
+	// Three bodies wait, the newest connection's arriving first.
+	base := time.Now()
+	order := make(chan int, 3)
+	var wg sync.WaitGroup
+	for i, age := range []time.Duration{0, 2 * time.Second, time.Second} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := tr.take(base.Add(-age))
+			order <- i
+			done()
+		}()
+		waitQueued(t, tr, i+1)
+	}
+	first()
+	wg.Wait()
+	close(order)
+	var got []int
+	for i := range order {
+		got = append(got, i)
+	}
+	if want := []int{1, 2, 0}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("turns went to %v, want %v (oldest connection first)", got, want)
+	}
+}
+
+func TestTurnsSameConnectionInArrivalOrder(t *testing.T) {
+	tr := newTurns(1, time.Hour, time.Hour)
+	first := tr.take(time.Now())
+	conn := time.Now()
+	order := make(chan int, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := tr.take(conn)
+			order <- i
+			done()
+		}()
+		waitQueued(t, tr, i+1)
+	}
+	first()
+	wg.Wait()
+	for want := range 3 {
+		if got := <-order; got != want {
+			t.Fatalf("turn %d went to body %d", want, got)
+		}
+	}
+}
+
+// A body that waits longer than wait streams anyway, without a turn: the
+// turns stay as they were.
+func TestTurnsWaitIsBounded(t *testing.T) {
+	tr := newTurns(1, 20*time.Millisecond, time.Hour)
+	held := tr.take(time.Now())
+	done := tr.take(time.Now()) // returns after 20 ms
+	tr.mu.Lock()
+	free, waiting := tr.free, len(tr.waiting)
+	tr.mu.Unlock()
+	if free != 0 || waiting != 0 {
+		t.Fatalf("after a wait ran out: %d free, %d waiting; want 0, 0", free, waiting)
+	}
+	done() // nothing to give back
+	held()
+	held() // a second call gives nothing back either
+	if tr.free != 1 {
+		t.Errorf("%d turns free, want 1", tr.free)
+	}
+}
+
+// A turn ends after hold even if its body is still streaming, and the
+// body's own end then gives nothing back.
+func TestTurnsHoldIsBounded(t *testing.T) {
+	tr := newTurns(1, time.Hour, 20*time.Millisecond)
+	stuck := tr.take(time.Now())
+	got := make(chan func(), 1)
+	go func() { got <- tr.take(time.Now()) }() // gets the turn after 20 ms
+	var next func()
+	select {
+	case next = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the turn was never handed on")
+	}
+	stuck()
+	tr.mu.Lock()
+	free := tr.free
+	tr.mu.Unlock()
+	if free != 0 {
+		t.Fatalf("%d turns free while one is taken", free)
+	}
+	next()
+	if tr.free != 1 {
+		t.Errorf("%d turns free, want 1", tr.free)
+	}
+}
+
+// Many bodies at once: never more than n stream in turns, and every turn
+// comes back.
+func TestTurnsConcurrent(t *testing.T) {
+	const n = 4
+	tr := newTurns(n, time.Hour, time.Hour)
+	var streaming, most atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := tr.take(time.Unix(int64(i%7), 0))
+			now := streaming.Add(1)
+			for {
+				m := most.Load()
+				if now <= m || most.CompareAndSwap(m, now) {
+					break
+				}
+			}
+			time.Sleep(100 * time.Microsecond)
+			streaming.Add(-1)
+			done()
+		}()
+	}
+	wg.Wait()
+	if m := most.Load(); m > n {
+		t.Errorf("%d bodies streamed at once, turns allow %d", m, n)
+	}
+	if tr.free != n || len(tr.waiting) != 0 {
+		t.Errorf("at the end %d turns free and %d waiting, want %d and 0", tr.free, len(tr.waiting), n)
+	}
+}
+
+// Timers firing while turns are handed over: no turn is lost or made.
+func TestTurnsTimeoutsRace(t *testing.T) {
+	tr := newTurns(2, time.Millisecond, time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := tr.take(time.Unix(int64(i%5), 0))
+			time.Sleep(time.Duration(i%3) * time.Millisecond)
+			done()
+		}()
+	}
+	wg.Wait()
+	time.Sleep(10 * time.Millisecond) // the holds' timers that already fired have run
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.free != 2 || len(tr.waiting) != 0 {
+		t.Errorf("at the end %d turns free and %d waiting, want 2 and 0", tr.free, len(tr.waiting))
+	}
+}
