@@ -78,6 +78,9 @@ func (s *Server) Update(files bootfs.FS, accessLog bool, maxRequests int) {
 	s.limit.Store(int64(maxRequests))
 }
 
+// Turns counts the large bodies that waited for their turn (turns.go).
+func (s *Server) Turns() *TurnStats { return &s.turns.stats }
+
 // SetPerClient bounds the requests in flight from one client address (0:
 // no bound). Without it, one host that opens many connections and stops
 // reading takes every slot of the limit, and every other client gets 503.

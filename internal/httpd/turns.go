@@ -3,6 +3,7 @@ package httpd
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,16 @@ type turns struct {
 	free    int // turns not taken
 	waiting turnQueue
 	seq     uint64
+
+	stats TurnStats
+}
+
+// TurnStats count the large bodies that waited for a turn (metrics).
+type TurnStats struct {
+	Waited   atomic.Int64 // bodies that waited for a turn
+	Waiting  atomic.Int64 // bodies waiting now
+	TimedOut atomic.Int64 // of those that waited, ones that streamed without a turn
+	WaitNano atomic.Int64 // time they waited, in total
 }
 
 // The turns of the file listeners: bodies above turnAbove bytes (kernels,
@@ -60,6 +71,13 @@ func (t *turns) take(since time.Time) (done func()) {
 	heap.Push(&t.waiting, w)
 	t.mu.Unlock()
 
+	start := time.Now()
+	t.stats.Waited.Add(1)
+	t.stats.Waiting.Add(1)
+	defer func() {
+		t.stats.Waiting.Add(-1)
+		t.stats.WaitNano.Add(int64(time.Since(start)))
+	}()
 	timer := time.NewTimer(t.wait)
 	defer timer.Stop()
 	select {
@@ -76,6 +94,7 @@ func (t *turns) take(since time.Time) (done func()) {
 	if given {
 		return t.turn()
 	}
+	t.stats.TimedOut.Add(1)
 	return func() {}
 }
 

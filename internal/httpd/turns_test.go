@@ -95,6 +95,11 @@ func TestTurnsWaitIsBounded(t *testing.T) {
 	if tr.free != 1 {
 		t.Errorf("%d turns free, want 1", tr.free)
 	}
+	st := &tr.stats
+	if st.Waited.Load() != 1 || st.TimedOut.Load() != 1 || st.Waiting.Load() != 0 || st.WaitNano.Load() < int64(20*time.Millisecond) {
+		t.Errorf("stats: %d waited, %d timed out, %d waiting, %v waited in all; want 1, 1, 0, at least 20ms",
+			st.Waited.Load(), st.TimedOut.Load(), st.Waiting.Load(), time.Duration(st.WaitNano.Load()))
+	}
 }
 
 // A turn ends after hold even if its body is still streaming, and the
@@ -153,6 +158,9 @@ func TestTurnsConcurrent(t *testing.T) {
 	}
 	if tr.free != n || len(tr.waiting) != 0 {
 		t.Errorf("at the end %d turns free and %d waiting, want %d and 0", tr.free, len(tr.waiting), n)
+	}
+	if st := &tr.stats; st.TimedOut.Load() != 0 || st.Waiting.Load() != 0 || st.Waited.Load() < 1 {
+		t.Errorf("stats: %d waited, %d timed out, %d waiting; want some, 0, 0", st.Waited.Load(), st.TimedOut.Load(), st.Waiting.Load())
 	}
 }
 

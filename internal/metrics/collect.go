@@ -224,12 +224,20 @@ var (
 		"HTTP and HTTPS file requests being answered now.", nil, nil)
 	httpBusy = prometheus.NewDesc("bootforge_http_busy_total",
 		"HTTP and HTTPS requests answered 503 at once because http.max_requests were in flight (also counted in class 5xx).", nil, nil)
+	httpTurnWaits = prometheus.NewDesc("bootforge_http_turn_waits_total",
+		"Bodies over 2 MiB that waited for their turn to stream (at most 16 stream at once, the oldest connection's first).", nil, nil)
+	httpTurnWaiting = prometheus.NewDesc("bootforge_http_turn_waiting_bodies",
+		"Bodies over 2 MiB waiting for their turn now.", nil, nil)
+	httpTurnTimeouts = prometheus.NewDesc("bootforge_http_turn_wait_timeouts_total",
+		"Bodies that waited 10 s for a turn and then streamed without one.", nil, nil)
+	httpTurnWaitSeconds = prometheus.NewDesc("bootforge_http_turn_wait_seconds_total",
+		"Time bodies spent waiting for their turn, in total.", nil, nil)
 )
 
 type httpCollector struct{ srv *httpd.Server }
 
 func (c httpCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{httpRequests, httpInFlight, httpBusy} {
+	for _, d := range []*prometheus.Desc{httpRequests, httpInFlight, httpBusy, httpTurnWaits, httpTurnWaiting, httpTurnTimeouts, httpTurnWaitSeconds} {
 		ch <- d
 	}
 }
@@ -244,6 +252,11 @@ func (c httpCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(ch, httpInFlight, float64(c.srv.InFlight()))
 	counter(ch, httpBusy, c.srv.Busy.Load())
+	t := c.srv.Turns()
+	counter(ch, httpTurnWaits, t.Waited.Load())
+	gauge(ch, httpTurnWaiting, float64(t.Waiting.Load()))
+	counter(ch, httpTurnTimeouts, t.TimedOut.Load())
+	ch <- prometheus.MustNewConstMetric(httpTurnWaitSeconds, prometheus.CounterValue, float64(t.WaitNano.Load())/1e9)
 }
 
 var (

@@ -187,6 +187,15 @@ bootforge_http_in_flight_requests 0
 		"bootforge_http_requests_total", "bootforge_http_busy_total", "bootforge_http_in_flight_requests"); err != nil {
 		t.Fatal(err)
 	}
+	turns := srv.Turns()
+	turns.Waited.Add(5)
+	turns.Waiting.Add(2)
+	turns.TimedOut.Add(1)
+	turns.WaitNano.Add(1500e6)
+	checkValue(t, m, "bootforge_http_turn_waits_total", 5)
+	checkValue(t, m, "bootforge_http_turn_waiting_bodies", 2)
+	checkValue(t, m, "bootforge_http_turn_wait_timeouts_total", 1)
+	checkValue(t, m, "bootforge_http_turn_wait_seconds_total", 1.5)
 }
 
 // blockedStore holds the boot log's writer until released, so that events

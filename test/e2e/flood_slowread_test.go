@@ -55,9 +55,10 @@ func TestFloodHTTPSlowRead(t *testing.T) {
 // ends after a while even if its client stopped reading. Connections from
 // one host that ask for a large file and stop reading take every turn and
 // more; curl's downloads from another address, forty at once, still all
-// complete, each byte for byte.
+// complete, each byte for byte, and /metrics (checked by promtool) counts
+// the bodies that waited.
 func TestFloodHTTPSlowReadTurns(t *testing.T) {
-	need(t, "curl")
+	need(t, "curl", "promtool")
 	root := t.TempDir()
 	sum := floodRandomFile(t, root, "images/big.img", 16<<20)
 	srv := StartServer(t, ServerOptions{Root: root, Addr: "0.0.0.0",
@@ -109,5 +110,17 @@ func TestFloodHTTPSlowReadTurns(t *testing.T) {
 	}
 	for i, out := range outs {
 		floodCheckFile(t, out, sum, fmt.Sprintf("curl %d while %d connections stop reading", i+1, readers), "")
+	}
+	m := scrapeMetrics(t, srv, "")
+	// At least the readers beyond the 16 turns waited: every turn was
+	// taken for 2 s when they asked.
+	if n := m.value(t, "bootforge_http_turn_waits_total"); n < readers-16 {
+		t.Errorf("bootforge_http_turn_waits_total %v, want at least %d", n, readers-16)
+	}
+	if n := m.value(t, "bootforge_http_turn_wait_seconds_total"); n <= 0 {
+		t.Errorf("bootforge_http_turn_wait_seconds_total %v, want more than 0", n)
+	}
+	if n := m.value(t, "bootforge_http_turn_waiting_bodies"); n != 0 {
+		t.Errorf("bootforge_http_turn_waiting_bodies %v after every download ended, want 0", n)
 	}
 }
