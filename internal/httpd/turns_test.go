@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,13 +29,24 @@ func TestTurnsOldestConnectionFirst(t *testing.T) {
 
 	// Three bodies wait, the newest connection's arriving first.
 	base := time.Now()
-	order := make(chan int, 3)
+	got := takeInTurn(t, tr, first, base, base.Add(-2*time.Second), base.Add(-time.Second))
+	if want := []int{1, 2, 0}; !slices.Equal(got, want) {
+		t.Errorf("turns went to %v, want %v (oldest connection first)", got, want)
+	}
+}
+
+// takeInTurn queues a body for each connection time, in that order, while
+// the only turn is taken, then ends that turn (first); it returns the
+// order, by index, in which the bodies got their turns.
+func takeInTurn(t *testing.T, tr *turns, first func(), conns ...time.Time) []int {
+	t.Helper()
+	order := make(chan int, len(conns))
 	var wg sync.WaitGroup
-	for i, age := range []time.Duration{0, 2 * time.Second, time.Second} {
+	for i, since := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done := tr.take(base.Add(-age))
+			done := tr.take(since)
 			order <- i
 			done()
 		}()
@@ -47,33 +59,15 @@ func TestTurnsOldestConnectionFirst(t *testing.T) {
 	for i := range order {
 		got = append(got, i)
 	}
-	if want := []int{1, 2, 0}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
-		t.Errorf("turns went to %v, want %v (oldest connection first)", got, want)
-	}
+	return got
 }
 
 func TestTurnsSameConnectionInArrivalOrder(t *testing.T) {
 	tr := newTurns(1, time.Hour, time.Hour)
 	first := tr.take(time.Now())
 	conn := time.Now()
-	order := make(chan int, 3)
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			done := tr.take(conn)
-			order <- i
-			done()
-		}()
-		waitQueued(t, tr, i+1)
-	}
-	first()
-	wg.Wait()
-	for want := range 3 {
-		if got := <-order; got != want {
-			t.Fatalf("turn %d went to body %d", want, got)
-		}
+	if got, want := takeInTurn(t, tr, first, conn, conn, conn), []int{0, 1, 2}; !slices.Equal(got, want) {
+		t.Errorf("turns went to %v, want %v (in arrival order)", got, want)
 	}
 }
 

@@ -22,23 +22,7 @@ func TestFloodHTTPSlowRead(t *testing.T) {
 	addr := "127.0.0.1:" + Port(srv.HTTPAddr)
 
 	const readers = 100
-	var conns []net.Conn
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	for i := 0; i < readers; i++ {
-		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i+1, err)
-		}
-		c.(*net.TCPConn).SetReadBuffer(4096)
-		conns = append(conns, c)
-		if _, err := fmt.Fprintf(c, "GET /images/big.img HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
-			t.Fatalf("connection %d: %v", i+1, err)
-		}
-	}
+	stopReading(t, addr, "/images/big.img", readers, nil)
 	time.Sleep(time.Second) // every request reaches the handler, or its 503
 
 	out := filepath.Join(t.TempDir(), "during")
@@ -66,24 +50,7 @@ func TestFloodHTTPSlowReadTurns(t *testing.T) {
 	addr := "127.0.0.1:" + Port(srv.HTTPAddr)
 
 	const readers = 24 // more than the 16 turns
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
-	var conns []net.Conn
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	for i := 0; i < readers; i++ {
-		c, err := d.Dial("tcp4", addr)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i+1, err)
-		}
-		c.(*net.TCPConn).SetReadBuffer(4096)
-		conns = append(conns, c)
-		if _, err := fmt.Fprintf(c, "GET /images/big.img HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
-			t.Fatalf("connection %d: %v", i+1, err)
-		}
-	}
+	stopReading(t, addr, "/images/big.img", readers, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)})
 	time.Sleep(time.Second) // every request reaches the handler
 
 	const downloads = 40
@@ -122,5 +89,27 @@ func TestFloodHTTPSlowReadTurns(t *testing.T) {
 	}
 	if n := m.value(t, "bootforge_http_turn_waiting_bodies"); n != 0 {
 		t.Errorf("bootforge_http_turn_waiting_bodies %v after every download ended, want 0", n)
+	}
+}
+
+// stopReading opens n connections to addr (from local, if not nil), asks
+// for path on each and never reads the answer; they are closed when the
+// test ends.
+func stopReading(t *testing.T, addr, path string, n int, local *net.TCPAddr) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local != nil {
+		d.LocalAddr = local
+	}
+	for i := range n {
+		c, err := d.Dial("tcp4", addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr); err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
 	}
 }
