@@ -22,9 +22,8 @@
 //     client asked, and its own goroutine. While there are no more
 //     transfers than processors, each waits for ACKs in a blocking
 //     recvfrom, made raw (hidden from the scheduler) while a processor is
-//     left to the rest of the server; the ones beyond are handed to one
-//     loop that waits for all their ACKs at once and answers them inline
-//     (see sock_linux.go and loop_linux.go for why all three). A window of DATA
+//     left to the rest of the server; the ones beyond wait through the
+//     netpoller (see sock_linux.go for why all three). A window of DATA
 //     packets goes out in one sendmmsg call. A window holds at most
 //     128 KiB, so that it fits a client's socket buffer. File data is
 //     read a window, and at least 16 KiB, at a time.
@@ -93,11 +92,8 @@ type Server struct {
 	mtus sync.Map // interface index → mtuEntry
 
 	// blocking is how many transfers may wait for ACKs in blocking system
-	// calls; the ones beyond wait in the loop (see sock).
+	// calls; the ones beyond wait through the netpoller (see sock).
 	blocking int
-	loopOnce sync.Once
-	acks     *loop // the loop, once started
-	loopErr  error // why it could not start
 
 	quiet quietLog // refusals of clients not allowed, logged sparingly
 }
@@ -278,8 +274,8 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 	// and CPU per ACK: raw ones while a processor is left to the rest of
 	// the server, then through the scheduler. Beyond one per processor,
 	// threads waiting for ACKs would only fight over the processors, so
-	// the rest wait in the loop.
-	w := waitLoop
+	// the rest use the netpoller.
+	w := waitPoll
 	switch n := len(s.active); {
 	case n < s.blocking-1:
 		w = waitRaw
@@ -324,7 +320,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		s.stopLoop()
 		return nil
 	case <-ctx.Done():
 	}
@@ -334,17 +329,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	<-done
-	s.stopLoop()
 	return ctx.Err()
-}
-
-// stopLoop ends the loop, if it was started, once no transfer is left.
-func (s *Server) stopLoop() {
-	s.loopOnce.Do(func() {}) // none starts from now on
-	if s.acks != nil {
-		s.acks.close()
-		s.acks = nil
-	}
 }
 
 // requestReader reads the well-known socket with the destination address and

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -34,12 +36,12 @@ import (
 //     that takes longer is awaited in a call the scheduler knows of.
 //     Lockstep transfers took a quarter to a third less wall time and a
 //     third to a half less CPU (bench/README.md).
-//   - The server's loop (waitLoop, loop_linux.go), once more transfers
-//     run than the runtime has processors. A blocking wait holds an OS
-//     thread, and hundreds of threads waking for ACKs fight over two
-//     processors: in a storm of 500 clients perf put 39% of the time in
-//     the scheduler's context switch. The socket is non-blocking, and the
-//     loop waits for it with every other one in a single epoll_wait.
+//   - The netpoller (waitPoll), once more transfers run than the runtime
+//     has processors. A blocking wait holds an OS thread, and hundreds of
+//     threads waking for ACKs fight over two processors: in a storm of 500
+//     clients perf put 39% of the time in the scheduler's context switch.
+//     Parked goroutines cost no thread, and one epoll_wait hands the
+//     runtime every transfer whose ACK has arrived.
 type sock struct {
 	fd      int
 	wait    waitMode
@@ -49,8 +51,16 @@ type sock struct {
 	raw     bool          // system calls are made raw (waitRaw, but for a long wait)
 	closed  atomic.Bool
 
+	// In netpoller mode, the socket is non-blocking and registered with
+	// the runtime through file; rc runs system calls that wait on it.
+	file  *os.File
+	rc    syscall.RawConn
+	armed time.Time // the read deadline set on file; zero if none or passed
+
 	// The system calls, as write and recv run them: method values made
-	// once, with their arguments and results in the fields below.
+	// once, with their arguments and results in the fields below. A
+	// function handed to rc escapes to the heap, so a closure per packet
+	// would be an allocation per packet.
 	sendFn, manyFn, recvFn func(fd uintptr) bool
 	pkt                    []byte     // sendOne's packet
 	batch                  []mmsghdr  // sendMany's messages not yet sent
@@ -76,10 +86,10 @@ type waitMode int
 const (
 	waitRaw      waitMode = iota // blocking calls made raw, rawWait at a time
 	waitBlocking                 // blocking calls through the scheduler
-	waitLoop                     // a non-blocking socket in the server's loop
+	waitPoll                     // the netpoller
 )
 
-func (w waitMode) String() string { return [...]string{"raw", "blocking", "loop"}[w] }
+func (w waitMode) String() string { return [...]string{"raw", "blocking", "netpoller"}[w] }
 
 // rawWait bounds a raw wait for an ACK: the time a processor is kept
 // from the rest of the server. A client on the same network ACKs well
@@ -95,12 +105,13 @@ var errRecvTimeout = errors.New("receive timed out")
 // so it becomes the scope of a link-local local or peer address that has
 // no zone of its own. w is how it waits for ACKs.
 func openSock(local netip.Addr, peer netip.AddrPort, ifindex int, w waitMode) (*sock, error) {
+	poll := w == waitPoll
 	family := unix.AF_INET
 	if peer.Addr().Is6() {
 		family = unix.AF_INET6
 	}
 	typ := unix.SOCK_DGRAM | unix.SOCK_CLOEXEC
-	if w == waitLoop {
+	if poll {
 		typ |= unix.SOCK_NONBLOCK
 	}
 	fd, err := unix.Socket(family, typ, unix.IPPROTO_UDP)
@@ -115,6 +126,13 @@ func openSock(local netip.Addr, peer netip.AddrPort, ifindex int, w waitMode) (*
 		}
 	}
 	s.name = rawSockaddr(peer, s.scope)
+	if poll {
+		s.file = os.NewFile(uintptr(fd), "tftp") // non-blocking: registered with the netpoller
+		if s.rc, err = s.file.SyscallConn(); err != nil {
+			s.file.Close()
+			return nil, err
+		}
+	}
 	s.sendFn, s.manyFn, s.recvFn = s.sendOne, s.sendMany, s.recvOne
 	return s, nil
 }
@@ -184,27 +202,30 @@ func pktinfo6(src netip.Addr, ifindex uint32) []byte {
 	return b
 }
 
-// write runs a sending system call, which leaves its result in s.errno.
-// A socket in the loop is non-blocking: a packet that does not fit its
-// buffer (EAGAIN) is dropped, as the network could drop it, and the
-// timeout sends it again.
+// write runs a sending system call, which leaves its result in s.errno:
+// at once on a blocking socket; in netpoller mode through rc, which waits
+// while the socket buffer is full.
 func (s *sock) write(fn func(fd uintptr) bool) error {
-	fn(uintptr(s.fd))
-	if s.errno != 0 && s.errno != unix.EAGAIN {
+	if s.rc == nil {
+		fn(uintptr(s.fd))
+	} else if err := s.rc.Write(fn); err != nil {
+		return err
+	}
+	if s.errno != 0 {
 		return s.errno
 	}
 	return nil
 }
 
-// syscall6 runs a system call on the socket. A socket in the loop is
-// non-blocking, so the call returns at once (EAGAIN rather than wait)
-// and runs raw: without telling the scheduler it entered a system call.
-// Told, the scheduler's monitor hands the processor of a call that lasts
-// over 20 µs, while other goroutines wait, to another thread, and a
-// sendto that delivers a block to a local client takes about that long.
-// In raw mode the calls block, for rawWait at most.
+// syscall6 runs a system call on the socket. In netpoller mode the
+// socket is non-blocking, so the call returns at once (EAGAIN rather
+// than wait) and runs raw: without telling the scheduler it entered a
+// system call. Told, the scheduler's monitor hands the processor of a
+// call that lasts over 20 µs, while other goroutines wait, to another
+// thread, and a sendto that delivers a block to a local client takes
+// about that long. In raw mode the calls block, for rawWait at most.
 func (s *sock) syscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, uintptr, unix.Errno) {
-	if s.wait == waitLoop || s.raw {
+	if s.rc != nil || s.raw {
 		return unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
 	}
 	return unix.Syscall6(trap, a1, a2, a3, a4, a5, a6)
@@ -311,9 +332,6 @@ func (s *sock) sendBatch(pkts [][]byte) error {
 		if err := s.write(s.manyFn); err != nil {
 			return err
 		}
-		if s.errno == unix.EAGAIN {
-			break // the rest is dropped (write)
-		}
 	}
 	return nil
 }
@@ -321,6 +339,9 @@ func (s *sock) sendBatch(pkts [][]byte) error {
 // recv waits until deadline for a packet. It returns errRecvTimeout when
 // the deadline passes and errClosed after abort.
 func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	if s.rc != nil {
+		return s.recvPoll(buf, deadline)
+	}
 	// In raw mode the wait starts raw, for rawWait at most, and goes on
 	// through the scheduler (s.raw false) until it returns.
 	defer func() { s.raw = s.wait == waitRaw }()
@@ -364,21 +385,40 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 	}
 }
 
-// recvNow reads a packet if one has arrived, for the loop: ok is false
-// if none has.
-func (s *sock) recvNow(buf []byte) (n int, from netip.AddrPort, ok bool, err error) {
-	if s.closed.Load() {
-		return 0, netip.AddrPort{}, false, errClosed // woken by abort's shutdown
+// recvPoll is recv in netpoller mode. Moving the read deadline is a timer
+// change in the runtime, so it is moved only when it must come sooner:
+// when it fires before the deadline asked for, it is moved there and the
+// wait goes on. It moves about once per timeout rather than once per ACK.
+func (s *sock) recvPoll(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	for {
+		if s.closed.Load() {
+			return 0, netip.AddrPort{}, errClosed
+		}
+		if s.armed.IsZero() || deadline.Before(s.armed) {
+			if err := s.file.SetReadDeadline(deadline); err != nil {
+				return 0, netip.AddrPort{}, err
+			}
+			s.armed = deadline
+		}
+		s.buf = buf
+		err := s.rc.Read(s.recvFn)
+		r, errno := s.n, s.errno
+		switch {
+		case s.closed.Load():
+			return 0, netip.AddrPort{}, errClosed // woken by abort's deadline
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.armed = time.Time{} // passed: set it again before the next wait
+			if time.Now().Before(deadline) {
+				continue // it was an earlier wait's deadline
+			}
+			return 0, netip.AddrPort{}, errRecvTimeout
+		case err != nil:
+			return 0, netip.AddrPort{}, err
+		case errno != 0:
+			return 0, netip.AddrPort{}, errno
+		}
+		return r, rawAddrPort(&s.from), nil
 	}
-	s.buf = buf
-	s.recvFn(uintptr(s.fd))
-	switch s.errno {
-	case 0:
-		return s.n, rawAddrPort(&s.from), true, nil
-	case unix.EAGAIN:
-		return 0, netip.AddrPort{}, false, nil
-	}
-	return 0, netip.AddrPort{}, false, s.errno
 }
 
 // rawAddrPort reads a sockaddr_in or sockaddr_in6.
@@ -396,11 +436,19 @@ func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 
 var errClosed = errors.New("transfer aborted")
 
-// abort wakes a blocked recv, or the loop's wait, and makes every later
-// one fail. (Closing here could free the fd number under a running call.)
+// abort wakes a blocked recv and makes every later one fail.
 func (s *sock) abort() {
 	s.closed.Store(true)
+	if s.file != nil {
+		s.file.SetDeadline(time.Unix(1, 0)) // closing here could free the fd number under a running call
+		return
+	}
 	unix.Shutdown(s.fd, unix.SHUT_RDWR)
 }
 
-func (s *sock) close() error { return unix.Close(s.fd) }
+func (s *sock) close() error {
+	if s.file != nil {
+		return s.file.Close()
+	}
+	return unix.Close(s.fd)
+}

@@ -142,20 +142,16 @@ func (t *transfer) serve() result {
 	if p.timeout > 0 {
 		rto = p.timeout
 	}
-	s := &sender{t: t, src: src, p: p, rto0: rto, retries: t.settings.Retries}
-	if err := s.start(oack); err != nil {
-		res.outcome, res.err = "failed", err
-		return res
+	s := sender{t: t, src: src, p: p, rto: rto, retries: t.settings.Retries}
+	if len(oack) > 0 {
+		if err := s.handshake(appendOACK(nil, oack)); err != nil {
+			res.outcome, res.err = "failed", err
+			return res
+		}
 	}
-	if t.wait == waitLoop {
-		res.err = t.srv.loop().run(s)
-	} else {
-		res.err = s.drive()
-	}
+	res.bytes, res.err = s.run()
 	res.outcome = "ok"
-	if res.err == nil {
-		res.bytes = s.sent()
-	} else {
+	if res.err != nil {
 		res.outcome = "failed"
 		var ce clientError
 		if !errors.Is(res.err, errTimeout) && !errors.As(res.err, &ce) {
@@ -206,30 +202,18 @@ type clientError struct {
 
 func (e clientError) Error() string { return fmt.Sprintf("client sent error %d: %q", e.code, e.msg) }
 
-// sender is the DATA/ACK exchange of one transfer, as a state machine:
-// start sends the OACK or the first window, and then each packet from the
-// client (packet) and each deadline passed without the ACK awaited
-// (timeout) says what to send next, until the last block is acknowledged
-// or the transfer fails. A transfer that waits in blocking calls drives it
-// itself (drive); the many beyond are driven by the server's loop, which
-// waits for the ACKs of all of them at once (loop_linux.go).
+// sender runs the DATA/ACK exchange of one transfer.
 type sender struct {
 	t       *transfer
 	src     source
 	p       params
-	rto0    time.Duration // the first retransmission timeout
+	rto     time.Duration
 	retries int
 
 	acked uint64 // highest block acknowledged; 0 before any DATA
-	oack  []byte // the OACK, while it awaits its ACK 0
-	end   uint64 // the last block of the window in flight
+	oack  bool   // an OACK awaits its ACK 0
 	final uint64 // the last block, once known (0 until then)
 	last  int    // bytes in the final block
-
-	attempt  int           // resends of the OACK or window in flight
-	rto      time.Duration // the timeout of this attempt
-	deadline time.Time     // when this attempt times out
-	progress time.Time     // the last ACK that moved the transfer on
 
 	pkts [][]byte // one buffer per block of a window: 4-byte header, then data
 }
@@ -239,118 +223,66 @@ type sender struct {
 // for hours.
 const maxIdle = 2 * time.Minute
 
-// start sends the OACK, if the request had options the server took, or
-// else the first window.
-func (s *sender) start(oack []option) error {
+// handshake sends the OACK until the client acknowledges it with ACK 0.
+func (s *sender) handshake(oack []byte) error {
+	for attempt, rto := 0, s.rto; ; attempt, rto = attempt+1, rto*2 {
+		if attempt > s.retries {
+			return fmt.Errorf("%w (no ACK for the OACK)", errTimeout)
+		}
+		if attempt > 0 {
+			s.t.srv.Stats.Retransmits.Add(1)
+		}
+		if err := s.t.send(oack); err != nil {
+			return err
+		}
+		s.oack = true
+		if _, err := s.await(time.Now().Add(rto), 0); err != nil {
+			return err
+		}
+		if !s.oack {
+			return nil
+		}
+	}
+}
+
+// run sends windows until the final block is acknowledged.
+func (s *sender) run() (int64, error) {
 	s.pkts = make([][]byte, s.p.window) // negotiate bounds window × blksize
 	for i := range s.pkts {
 		s.pkts[i] = make([]byte, 4+s.p.blksize)
 	}
-	s.rto, s.progress = s.rto0, time.Now()
-	if len(oack) > 0 {
-		s.oack = appendOACK(nil, oack)
-	}
-	return s.sendNext()
-}
-
-// sendNext sends what the client is to acknowledge next: the OACK until
-// its ACK 0 came, then the window from the block after the last ACK.
-func (s *sender) sendNext() error {
-	if s.attempt > 0 {
-		s.t.srv.Stats.Retransmits.Add(1)
-	}
-	if s.oack != nil {
-		if err := s.t.send(s.oack); err != nil {
-			return err
-		}
-	} else {
-		end, err := s.sendWindow(s.acked + 1)
-		if err != nil {
-			return err
-		}
-		s.end = end
-	}
-	s.deadline = time.Now().Add(s.rto)
-	return nil
-}
-
-// packet handles a packet from from. done is true once the transfer has
-// ended: with err nil when the final block was acknowledged. Packets from
-// other addresses get ERROR 5 and change nothing; a duplicate or stale
-// ACK changes nothing either (it never causes a resend: RFC 1123
-// 4.2.3.1).
-func (s *sender) packet(pkt []byte, from netip.AddrPort) (done bool, err error) {
-	t := s.t
-	if from != t.peer {
-		t.sock.sendTo(appendError(nil, errUnknownTID, "unknown transfer ID"), from)
-		return false, nil
-	}
-	if block, ok := parseAck(pkt); ok {
-		if s.oack != nil {
-			if block != 0 {
-				return false, nil
-			}
-			s.oack = nil
-		} else {
-			// Map the 16-bit wire number onto the blocks in flight.
-			ahead := uint64(uint16(block - uint16(s.acked)))
-			if ahead == 0 || s.acked+ahead > s.end {
-				return false, nil
-			}
-			s.acked += ahead
-			s.src.acked(s.acked)
-			if s.final != 0 && s.acked == s.final {
-				return true, nil
-			}
-		}
-		s.attempt, s.rto, s.progress = 0, s.rto0, time.Now()
-		return false, s.sendNext()
-	}
-	if code, msg, ok := parseError(pkt); ok {
-		return true, clientError{code, msg}
-	}
-	t.send(appendError(nil, errIllegalOp, "expected ACK"))
-	return true, fmt.Errorf("client sent opcode %d during transfer", opcode(pkt))
-}
-
-// timeout handles the deadline passing without the ACK awaited: the
-// OACK or the window goes again, with the timeout doubled, until the
-// retries are spent or the client has made no progress for maxIdle.
-func (s *sender) timeout() error {
-	s.attempt++
-	s.rto *= 2
-	if s.attempt > s.retries || time.Since(s.progress) > max(maxIdle, s.rto0) {
-		if s.oack != nil {
-			return fmt.Errorf("%w (no ACK for the OACK)", errTimeout)
-		}
-		return fmt.Errorf("%w after block %d", errTimeout, s.acked)
-	}
-	return s.sendNext()
-}
-
-// drive waits for the client's packets in the transfer's own goroutine
-// until the transfer ends.
-func (s *sender) drive() error {
-	t := s.t
+	attempt, rto := 0, s.rto
+	progress := time.Now()
 	for {
-		n, from, err := t.sock.recv(t.rbuf, s.deadline)
-		if errors.Is(err, errRecvTimeout) {
-			err = s.timeout()
-		} else if err == nil {
-			var done bool
-			if done, err = s.packet(t.rbuf[:n], from); done {
-				return err
-			}
+		if attempt > 0 {
+			s.t.srv.Stats.Retransmits.Add(1)
 		}
+		from := s.acked + 1
+		end, err := s.sendWindow(from)
 		if err != nil {
-			return err
+			return 0, err
+		}
+		before := s.acked
+		if _, err := s.await(time.Now().Add(rto), end); err != nil {
+			return 0, err
+		}
+		if s.acked > before {
+			s.src.acked(s.acked)
+		}
+		if s.final != 0 && s.acked == s.final {
+			return int64(s.final-1)*int64(s.p.blksize) + int64(s.last), nil
+		}
+		if s.acked > before {
+			attempt, rto, progress = 0, s.rto, time.Now()
+			continue
+		}
+		// Timeout: resend the window from the block after the last ACK.
+		attempt++
+		rto *= 2
+		if attempt > s.retries || time.Since(progress) > max(maxIdle, s.rto) {
+			return 0, fmt.Errorf("%w after block %d", errTimeout, s.acked)
 		}
 	}
-}
-
-// sent is the bytes of a transfer whose final block was acknowledged.
-func (s *sender) sent() int64 {
-	return int64(s.final-1)*int64(s.p.blksize) + int64(s.last)
 }
 
 // sendWindow sends up to window blocks starting at block from, in one
@@ -380,4 +312,46 @@ func (s *sender) sendWindow(from uint64) (uint64, error) {
 		return 0, err
 	}
 	return from + uint64(count) - 1, nil
+}
+
+// await reads until the client acknowledges a block in (acked, end], the
+// deadline passes, or the client gives up. It reports whether the ACK
+// arrived. Packets from other addresses get ERROR 5 and change nothing.
+func (s *sender) await(deadline time.Time, end uint64) (bool, error) {
+	t := s.t
+	for {
+		n, from, err := t.sock.recv(t.rbuf, deadline)
+		if errors.Is(err, errRecvTimeout) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if from != t.peer {
+			t.sock.sendTo(appendError(nil, errUnknownTID, "unknown transfer ID"), from)
+			continue
+		}
+		pkt := t.rbuf[:n]
+		if block, ok := parseAck(pkt); ok {
+			if s.oack {
+				if block == 0 {
+					s.oack = false
+					return true, nil
+				}
+				continue
+			}
+			// Map the 16-bit wire number onto the blocks in flight.
+			ahead := uint64(uint16(block - uint16(s.acked)))
+			if ahead == 0 || s.acked+ahead > end {
+				continue // duplicate or stale: never resend on it
+			}
+			s.acked += ahead
+			return true, nil
+		}
+		if code, msg, ok := parseError(pkt); ok {
+			return false, clientError{code, msg}
+		}
+		t.send(appendError(nil, errIllegalOp, "expected ACK"))
+		return false, fmt.Errorf("client sent opcode %d during transfer", opcode(pkt))
+	}
 }

@@ -1139,14 +1139,14 @@ func TestTFTPLargeWindowRecovery(t *testing.T) {
 	// internal/tftp/sock_linux.go): on two processors the first transfer
 	// waits in raw blocking calls; on one it waits in blocking calls
 	// through the scheduler, and with a transfer running there, the next
-	// ones wait in the server's loop.
+	// ones wait through the netpoller.
 	raw := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n", Env: []string{"GOMAXPROCS=2"}})
 	blocking := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n", Env: []string{"GOMAXPROCS=1"}})
-	loop := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n", Env: []string{"GOMAXPROCS=1"}})
-	tfHold(t, loop.TFTPAddr, "big.bin")
+	netpoller := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 200ms\n", Env: []string{"GOMAXPROCS=1"}})
+	tfHold(t, netpoller.TFTPAddr, "big.bin")
 
-	for _, wait := range []string{"raw", "blocking", "loop"} {
-		s := map[string]*Server{"raw": raw, "blocking": blocking, "loop": loop}[wait]
+	for _, wait := range []string{"raw", "blocking", "netpoller"} {
+		s := map[string]*Server{"raw": raw, "blocking": blocking, "netpoller": netpoller}[wait]
 		for _, mode := range []string{"octet", "netascii"} {
 			for _, scenario := range []string{"lost-window", "ack-mid-window"} {
 				t.Run(wait+"-"+mode+"-"+scenario, func(t *testing.T) {

@@ -9,16 +9,16 @@ import (
 	"time"
 )
 
-// Transfers past the first few wait in the server's loop: they deliver
+// Transfers past the first few wait through the netpoller: they deliver
 // the same bytes, resend a window after a timeout, give up on a silent
 // client, and are aborted by Shutdown.
-func TestLoopTransfers(t *testing.T) {
+func TestNetpollerTransfers(t *testing.T) {
 	want := make([]byte, 300_000)
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
 	srv, port, ev, _ := startDual(t, Settings{MaxWindowSize: 8, Timeout: 100 * time.Millisecond, Retries: 2, MaxTransfers: 8, MaxPerClient: 8},
-		map[string][]byte{"big.bin": want}, func(s *Server) { s.blocking = 0 }) // every transfer waits in the loop
+		map[string][]byte{"big.bin": want}, func(s *Server) { s.blocking = 0 }) // every transfer uses the netpoller
 	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 
 	t.Run("lockstep", func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestLoopTransfers(t *testing.T) {
 		start := time.Now()
 		srv.Shutdown(ctx)
 		if took := time.Since(start); took > 2*time.Second {
-			t.Fatalf("Shutdown took %v with a transfer waiting in the loop", took)
+			t.Fatalf("Shutdown took %v with a waiting netpoller transfer", took)
 		}
 		if n := srv.Active(); n != 0 {
 			t.Fatalf("%d transfers still active", n)
