@@ -95,7 +95,7 @@ func (t *transfer) serve() result {
 		res.outcome, res.err = "failed", err
 		return res
 	}
-	defer t.sock.close()
+	defer t.closeSock()
 
 	refuse := func(code uint16, msg string, err error) result {
 		t.send(appendError(nil, code, msg))
@@ -182,6 +182,16 @@ func (t *transfer) open() error {
 	}
 	t.rbuf = make([]byte, 1024)
 	return nil
+}
+
+// closeSock closes the transfer's socket. abort, which Shutdown may call
+// until the transfer has left the server's list, then finds none: the
+// number of a closed socket may already belong to another file.
+func (t *transfer) closeSock() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sock.close()
+	t.sock = nil
 }
 
 // blockLimit is the largest blksize for the interface the request came in on.
