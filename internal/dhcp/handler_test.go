@@ -634,3 +634,18 @@ func TestNewReplyMatchesLibrary(t *testing.T) {
 		}
 	}
 }
+
+// A request from UDP port 0 (forged or broken) is answered as one from a
+// client on 68 would be, never to port 0.
+func TestRouteFromPortZero(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	d := discover(t)
+	offer, err := handle(t, h, d, 67)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := route(d, offer, netip.MustParseAddrPort("192.0.2.9:0"))
+	if dst.addr.Port() != dhcpv4.ClientPort {
+		t.Fatalf("reply to a request from port 0 goes to %s, want port %d", dst.addr, dhcpv4.ClientPort)
+	}
+}

@@ -24,9 +24,11 @@ func route(req, reply *dhcpv4.DHCPv4, src netip.AddrPort) destination {
 	if gi, ok := addr4(req.GatewayIPAddr); ok {
 		return destination{addr: netip.AddrPortFrom(gi, dhcpv4.ServerPort)}
 	}
-	if src.Port() != dhcpv4.ClientPort && src.Addr().IsValid() && !src.Addr().IsUnspecified() {
+	if src.Port() != dhcpv4.ClientPort && src.Port() != 0 && src.Addr().IsValid() && !src.Addr().IsUnspecified() {
 		// A PXE boot-server request on 4011 or a client on an odd port:
-		// answer where it came from.
+		// answer where it came from. Port 0 is no port (a forged or
+		// broken packet): that one is answered as a client on 68 would
+		// be, never sent to port 0.
 		return destination{addr: src}
 	}
 	if reply.MessageType() == dhcpv4.MessageTypeNak {
