@@ -308,7 +308,7 @@ func (b *fastBody) Read(p []byte) (int, error) {
 // on disk (a menu) or is watched for a one-shot's proof is copied. Over
 // TLS, the records sealed meanwhile leave in writes of several.
 func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
-	if b.body.N > turnAbove {
+	if b.body.N > TurnAbove {
 		defer b.s.turns.take(b.conn)()
 	}
 	if b.tcp != nil {

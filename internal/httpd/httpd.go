@@ -66,7 +66,7 @@ type Server struct {
 
 // New returns a server for files with at most maxRequests in flight.
 func New(files bootfs.FS, accessLog bool, maxRequests int, log *slog.Logger) *Server {
-	s := &Server{log: log, turns: newTurns(turnCount, turnWait, turnHold)}
+	s := &Server{log: log, turns: newTurns(TurnCount, TurnWait, turnHold)}
 	s.Update(files, accessLog, maxRequests)
 	return s
 }

@@ -41,14 +41,15 @@ type TurnStats struct {
 	WaitNano atomic.Int64 // time they waited, in total
 }
 
-// The turns of the file listeners: bodies above turnAbove bytes (kernels,
+// The turns of the file listeners: bodies above TurnAbove bytes (kernels,
 // initrds, WIM and ISO images; not loaders and menus) take turns, at most
-// turnCount at once, enough streams to fill a link from a LAN. A body waits
-// at most turnWait, and a turn lasts at most turnHold.
+// TurnCount at once, enough streams to fill a link from a LAN. A body waits
+// at most TurnWait, and a turn lasts at most turnHold. (Exported for the
+// metrics' help text.)
 const (
-	turnAbove = 2 << 20
-	turnCount = 16
-	turnWait  = 10 * time.Second
+	TurnAbove = 2 << 20
+	TurnCount = 16
+	TurnWait  = 10 * time.Second
 	turnHold  = 2 * time.Second
 )
 

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -225,11 +226,12 @@ var (
 	httpBusy = prometheus.NewDesc("bootforge_http_busy_total",
 		"HTTP and HTTPS requests answered 503 at once because http.max_requests were in flight (also counted in class 5xx).", nil, nil)
 	httpTurnWaits = prometheus.NewDesc("bootforge_http_turn_waits_total",
-		"Bodies over 2 MiB that waited for their turn to stream (at most 16 stream at once, the oldest connection's first).", nil, nil)
+		fmt.Sprintf("Bodies over %d MiB that waited for their turn to stream (at most %d stream at once, the oldest connection's first).",
+			httpd.TurnAbove>>20, httpd.TurnCount), nil, nil)
 	httpTurnWaiting = prometheus.NewDesc("bootforge_http_turn_waiting_bodies",
-		"Bodies over 2 MiB waiting for their turn now.", nil, nil)
+		fmt.Sprintf("Bodies over %d MiB waiting for their turn now.", httpd.TurnAbove>>20), nil, nil)
 	httpTurnTimeouts = prometheus.NewDesc("bootforge_http_turn_wait_timeouts_total",
-		"Bodies that waited 10 s for a turn and then streamed without one.", nil, nil)
+		fmt.Sprintf("Bodies that waited %s for a turn and then streamed without one.", httpd.TurnWait), nil, nil)
 	httpTurnWaitSeconds = prometheus.NewDesc("bootforge_http_turn_wait_seconds_total",
 		"Time bodies spent waiting for their turn, in total.", nil, nil)
 )
