@@ -228,8 +228,17 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 		ctx.SetStatusCode(q.status)
 	}
 	b := &fastBody{s: s, f: f, body: io.LimitedReader{R: f, N: length}, answered: q, release: release, conn: ctx.ConnTime()}
-	if length > corkAbove {
+	if length > corkAbove && !ctx.IsHead() {
 		b.tcp, b.records = connOf(ctx.Conn())
+		if b.tcp != nil && b.records == nil {
+			// A plain connection: the header goes out ahead of the body,
+			// corked so that both still leave in full segments. Left in
+			// fasthttp's buffer, it would make bufio first read the file
+			// into the rest of the buffer (a read and a copy of 16 KiB each
+			// way) and only then sendfile what remains.
+			b.cork()
+			ctx.Response.ImmediateHeaderFlush = true
+		}
 	}
 	ctx.SetBodyStream(b, int(length))
 	return true
@@ -274,10 +283,11 @@ func oneRange(h string) (first, last int64, ok bool) {
 	return first, last, true
 }
 
-// corkAbove is the body size above which fasthttp writes the header on its
-// own ahead of the body (its maxSmallFileSize); the fast path then corks
-// the connection for the response, so both leave in one stream of
-// segments. A smaller body goes out with its header in one write.
+// corkAbove is the body size above which the header is written on its own
+// ahead of the body (over TLS, sealed with the body's first bytes); the
+// fast path then corks the connection for the response, so both leave in
+// one stream of segments. A smaller body goes out with its header in one
+// write.
 const corkAbove = 8 << 10
 
 // fastBody is a file's body on the fast path. fasthttp writes it after the
@@ -293,6 +303,7 @@ type fastBody struct {
 	answered answered
 	release  func()
 	tcp      *net.TCPConn // to cork while writing, if set
+	corked   bool         // tcp is corked
 	records  *recordConn  // to gather TLS records in while writing, if set (records.go)
 	conn     time.Time    // when the connection was opened: its place in turns
 }
@@ -312,8 +323,8 @@ func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 		defer b.s.turns.take(b.conn)()
 	}
 	if b.tcp != nil {
-		sockopt.Cork(b.tcp, true)
-		defer sockopt.Cork(b.tcp, false)
+		b.cork()
+		defer b.uncork()
 	}
 	if b.records != nil {
 		b.records.gather()
@@ -332,9 +343,24 @@ func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 	return n, err
 }
 
+func (b *fastBody) cork() {
+	if !b.corked {
+		sockopt.Cork(b.tcp, true)
+		b.corked = true
+	}
+}
+
+func (b *fastBody) uncork() {
+	if b.corked {
+		sockopt.Cork(b.tcp, false)
+		b.corked = false
+	}
+}
+
 // CloseWithError is called by fasthttp once the response is written, or
 // given up (err).
 func (b *fastBody) CloseWithError(error) error {
+	b.uncork() // if the body was never written
 	b.f.Close()
 	b.release()
 	b.s.done(b.answered)

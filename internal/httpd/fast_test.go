@@ -405,3 +405,52 @@ func TestFastPathWrappedFile(t *testing.T) {
 		}
 	}
 }
+
+// A response over corkAbove corks the connection before its header and
+// uncorks it after its body, whatever the request: left corked, the next
+// response's last partial segment would wait for the kernel's 200 ms
+// timer.
+func TestFastPathUncorksAfterEachResponse(t *testing.T) {
+	root := t.TempDir()
+	data := bytes.Repeat([]byte("0123456789"), 10000) // 100,000 bytes, past corkAbove
+	writeFile(t, filepath.Join(root, "vmlinuz"), data)
+	dir, err := bootfs.OpenDir(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, files := range map[string]bootfs.FS{"disk": dir, "wrapped": wrapped{dir}} {
+		t.Run(name, func(t *testing.T) {
+			f := startFastFS(t, files, 8)
+			var server *net.TCPConn
+			for i, tt := range []struct {
+				method string
+				header []string
+				want   []byte
+			}{
+				{"GET", nil, data},
+				{"GET", []string{"Range", "bytes=10-50009"}, data[10:50010]},
+				{"HEAD", nil, nil},
+				{"GET", []string{"If-None-Match", `"other"`}, data}, // net/http's path
+				{"GET", nil, data},
+			} {
+				res, body := f.do(t, tt.method, "/vmlinuz", tt.header...)
+				if res.StatusCode/100 != 2 || !bytes.Equal(body, tt.want) {
+					t.Fatalf("%s %v: status %d, %d bytes", tt.method, tt.header, res.StatusCode, len(body))
+				}
+				if i == 0 {
+					server = (<-f.conns).(*net.TCPConn)
+				}
+				rc, err := server.SyscallConn()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var cork int
+				var corkErr error
+				rc.Control(func(fd uintptr) { cork, corkErr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK) })
+				if corkErr != nil || cork != 0 {
+					t.Errorf("after %s %v: TCP_CORK %d (%v), want 0", tt.method, tt.header, cork, corkErr)
+				}
+			}
+		})
+	}
+}
