@@ -111,11 +111,7 @@ type storeSink struct {
 }
 
 func (s storeSink) Record(e audit.Event) {
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	e.Server = s.server
-	s.db.PutEvents([]audit.Event{e})
+	s.db.PutEvents([]audit.Event{audit.Stamp(e, s.server)})
 }
 
 func newHostCmd(g *globalFlags) *cobra.Command {

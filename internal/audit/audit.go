@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one line of the boot log.
@@ -82,10 +83,7 @@ func (r *Recorder) Record(e Event) {
 	if r == nil {
 		return
 	}
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	e.Server = r.server
+	e = Stamp(e, r.server)
 	if id, ok := image.OfPath(e.File); ok && e.Image == "" {
 		e.Image = id.String()
 	}
@@ -102,6 +100,43 @@ func (r *Recorder) Record(e Event) {
 		r.dropped.Add(1)
 	}
 }
+
+// Stamp readies an event for the log, whoever records it: its time if it
+// has none, the server that records it, and text that every store keeps.
+func Stamp(e Event, server string) Event {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Server = server
+	for _, f := range []*string{&e.MAC, &e.IP, &e.Arch, &e.Stage, &e.Protocol, &e.File, &e.Result, &e.Reason, &e.Profile, &e.Image, &e.Server} {
+		*f = Text(*f)
+	}
+	return e
+}
+
+// Text returns s as the boot log keeps text: valid UTF-8 without NUL, a
+// byte that is neither written as \xNN. A client names the file it asks
+// for with any bytes it likes, and PostgreSQL refuses text that is not
+// UTF-8, or holds NUL, and with it the whole batch of other clients'
+// events it came in. Written as \xNN, the log still shows what was asked.
+func Text(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == 0 || r == utf8.RuneError && n == 1 {
+			b = append(b, '\\', 'x', hex[s[i]>>4], hex[s[i]&0xf])
+		} else {
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return string(b)
+}
+
+const hex = "0123456789abcdef"
 
 // ClientIP writes a client address as the boot log keeps it, so that a
 // filter finds it however it was written: canonical text (2001:db8::5,

@@ -5,9 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 type memStore struct {
@@ -140,5 +142,63 @@ func TestRecorderCanonicalIP(t *testing.T) {
 	r.Close()
 	if len(st.events) != 2 || st.events[0].IP != "2001:db8::5" || st.events[0].MAC != "52:54:00:00:00:05" || st.events[1].IP != "fe80::5" {
 		t.Fatalf("events %+v", st.events)
+	}
+}
+
+// Text keeps valid UTF-8 as it is and writes each byte that is not UTF-8,
+// and NUL, as \xNN: what every store keeps, and still what was asked.
+func TestText(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                    "",
+		"boot/vmlinuz":        "boot/vmlinuz",
+		"Windows 10/Ä/日本.wim": "Windows 10/Ä/日本.wim",
+		"\uFFFD":              "\uFFFD", // a real U+FFFD stays
+		"a\xffb":              `a\xffb`,
+		"nul\x00x":            `nul\x00x`,
+		"\xc3":                `\xc3`,         // a cut sequence
+		"\xed\xa0\x80":        `\xed\xa0\x80`, // a UTF-16 surrogate
+		"\xc0\xaf":            `\xc0\xaf`,     // an over-long '/'
+		"ok\x01ctl":           "ok\x01ctl",    // control characters are UTF-8
+	} {
+		if got := Text(in); got != want {
+			t.Errorf("Text(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Whatever the input, Text's result is valid UTF-8 without NUL, and input
+// that already is comes back unchanged.
+func FuzzText(f *testing.F) {
+	for _, s := range []string{"", "a\xffb", "nul\x00", "日本", "\xed\xa0\x80", `\x41`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Text(s)
+		if !utf8.ValidString(got) || strings.IndexByte(got, 0) >= 0 {
+			t.Fatalf("Text(%q) = %q: not valid UTF-8 without NUL", s, got)
+		}
+		if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 && got != s {
+			t.Fatalf("Text(%q) = %q: changed valid text", s, got)
+		}
+	})
+}
+
+// Every event the recorder keeps and shows is stamped: a client's odd
+// bytes reach neither a store nor a watcher raw.
+func TestRecorderStampsText(t *testing.T) {
+	st := &memStore{}
+	r := NewRecorder(st, "srv\xff", nil, quiet())
+	sub := r.Subscribe(1)
+	defer sub.Close()
+	r.Record(Event{IP: "192.0.2.9", Protocol: "tftp", Stage: "loader", File: "a\xffb", Reason: "x\x00y", Result: "not found"})
+	seen := <-sub.C
+	r.Close()
+	if len(st.events) != 1 {
+		t.Fatalf("stored %d events", len(st.events))
+	}
+	for _, e := range []Event{st.events[0], seen} {
+		if e.File != `a\xffb` || e.Reason != `x\x00y` || e.Server != `srv\xff` {
+			t.Errorf("event %+v", e)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"strings"
+
+	"bootforge/internal/audit"
 )
 
 // copyTables are the tables Copy moves, with their columns, parents
@@ -89,6 +91,16 @@ func copyTable(src *core, dst tx, table, cols string) (int, error) {
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return n, err
+		}
+		if table == "events" {
+			// A SQLite store keeps any bytes, and holds the names clients
+			// asked for as they came before audit.Stamp; PostgreSQL would
+			// refuse the whole copy for one that is not UTF-8.
+			for i, v := range vals {
+				if s, ok := v.(string); ok {
+					vals[i] = audit.Text(s)
+				}
+			}
 		}
 		if _, err := dst.Exec(insert, vals...); err != nil {
 			return n, err

@@ -237,8 +237,16 @@ func TestCopyRoundTrip(t *testing.T) {
 	if _, err := Copy(sq, pg, false); !errors.Is(err, errNotEmpty) {
 		t.Fatalf("copy into a filled store: %v", err)
 	}
+	// An event stored raw before audit.Stamp, with a name that is not
+	// UTF-8, moves as the boot log now keeps it.
+	if err := sq.PutEvents([]audit.Event{{Time: time.Unix(1_900_000_200, 0), Stage: "loader", File: "a\xffb"}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Copy(sq, pg, true); err != nil {
 		t.Fatalf("--force: %v", err)
+	}
+	if evs, err := pg.Events(EventFilter{Stage: "loader"}); err != nil || len(evs) != 1 || evs[0].File != `a\xffb` {
+		t.Fatalf("the raw event after the copy: %+v, %v", evs, err)
 	}
 	if err := pg.PutEvents([]audit.Event{{Time: time.Unix(1_900_000_100, 0), Stage: "menu"}}); err != nil {
 		t.Fatalf("an event after the copy: %v", err)

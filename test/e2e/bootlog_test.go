@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +104,56 @@ func dump(events []logEvent) string {
 		b.WriteString(e.Protocol + " " + e.Stage + " " + e.File + " " + e.IP + " " + e.Result + "\n")
 	}
 	return b.String()
+}
+
+// TestBootLogHostileNames: a client names the file it asks for with any
+// bytes it likes, UTF-8 or not, NUL included where the protocol lets it.
+// PostgreSQL refuses such text, and with it used to refuse the whole batch
+// of events it was written in, other clients' too. Every request's event
+// is kept on both stores, its odd bytes written as \xNN.
+func TestBootLogHostileNames(t *testing.T) { eachStore(t, testBootLogHostileNames) }
+
+func testBootLogHostileNames(t *testing.T, st e2eStore) {
+	need(t, "atftp", "curl")
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "good.efi"), []byte("loader"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := StartServer(t, ServerOptions{Root: root, Config: st.yaml()})
+	cli := dcCLIConfig(t, s, st.yaml())
+
+	// Not found, so atftp fails; its event is what counts.
+	run(t, 20*time.Second, "atftp", "-g", "-r", "tftp\xffname.efi", "-l", os.DevNull, Host(s.TFTPAddr), Port(s.TFTPAddr))
+	for _, p := range []string{"/http%FFname.efi", "/nul%00name.efi"} {
+		hiCurl(t, "http://"+s.HTTPAddr+p)
+	}
+	if out, err := run(t, 20*time.Second, "atftp", "-g", "-r", "good.efi", "-l", os.DevNull, Host(s.TFTPAddr), Port(s.TFTPAddr)); err != nil {
+		t.Fatalf("atftp good.efi: %v\n%s", err, out)
+	}
+
+	want := []string{`tftp\xffname.efi`, `http\xffname.efi`, `nul\x00name.efi`, "good.efi"}
+	has := func(events []map[string]any, file string) bool {
+		for _, e := range events {
+			if dcStr(e, "file") == file {
+				return true
+			}
+		}
+		return false
+	}
+	events := dcEvents(t, cli, func(events []map[string]any) bool {
+		for _, f := range want {
+			if !has(events, f) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, f := range want {
+		if !has(events, f) {
+			t.Errorf("no event for %q in the boot log", f)
+		}
+	}
+	if strings.Contains(s.Log(), "events not stored") || t.Failed() {
+		t.Errorf("boot log:\n%s\nserver log:\n%s", dcDump(events), s.Log())
+	}
 }
