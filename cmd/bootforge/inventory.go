@@ -418,13 +418,18 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--arch: %v", err)
 			}
+			if uuid != "" {
+				if uuid, err = boot.ParseUUID(uuid); err != nil {
+					return fmt.Errorf("--uuid: %v", err)
+				}
+			}
 			o, err := openOffline(cmd, g)
 			if err != nil {
 				return err
 			}
 			defer o.db.Close()
 			// The client as its firmware's DHCP request shows it.
-			f := boot.Client{MAC: mac, UUID: strings.ToLower(uuid), Arch: a, HasArch: true, VendorClass: "PXEClient"}
+			f := boot.Client{MAC: mac, UUID: uuid, Arch: a, HasArch: true, VendorClass: "PXEClient"}
 			fw, http := a.Firmware()
 			f.Firmware = fw
 			if http {

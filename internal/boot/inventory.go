@@ -9,6 +9,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Host is an inventory record: one machine, known by its MACs or UUID.
@@ -49,6 +53,38 @@ func CheckHostName(name string) error {
 		}
 	}
 	return nil
+}
+
+// MaxLabel is the longest host label.
+const MaxLabel = 63
+
+// CheckLabel is the one rule for host labels, in hosts and in profile
+// rules alike, wherever they come from: a single word of 1 to MaxLabel
+// bytes of printable characters. The store keeps a host's labels space
+// separated, and labels end up in terminals and logs.
+func CheckLabel(l string) error {
+	switch {
+	case l == "":
+		return fmt.Errorf("a label is empty")
+	case len(l) > MaxLabel:
+		return fmt.Errorf("label %q is %d bytes long; at most %d", l, len(l), MaxLabel)
+	case !utf8.ValidString(l) || strings.ContainsFunc(l, func(r rune) bool { return !unicode.IsGraphic(r) || unicode.IsSpace(r) }):
+		return fmt.Errorf("label %q is not a single word of printable characters", l)
+	}
+	return nil
+}
+
+// ParseUUID reads an SMBIOS UUID as operators copy it — with or without
+// dashes, braces or a urn:uuid: prefix, in either case — and returns it
+// as clients are matched by it: lower case, with dashes, as iPXE prints
+// ${uuid} and FormatUUID writes option 97. Any other form would silently
+// never match, so it is refused.
+func ParseUUID(s string) (string, error) {
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a UUID like 4c4c4544-0042-3510-8052-b4c04f4a4d32", s)
+	}
+	return u.String(), nil
 }
 
 // TakenError refuses a host whose MAC or UUID already belongs to another

@@ -231,3 +231,39 @@ func TestCheckHostName(t *testing.T) {
 		t.Errorf("NewInventory with a host named ESC[31mRED: %v, want a refusal naming it escaped", err)
 	}
 }
+
+// A UUID is read in the forms operators copy it in and kept as clients
+// are matched by it; anything else is refused rather than kept to never
+// match.
+func TestParseUUID(t *testing.T) {
+	const want = "4c4c4544-0042-3510-8052-b4c04f4a4d32"
+	for _, in := range []string{want, "4C4C4544-0042-3510-8052-B4C04F4A4D32", "{4C4C4544-0042-3510-8052-B4C04F4A4D32}",
+		"4c4c4544004235108052b4c04f4a4d32", "urn:uuid:4c4c4544-0042-3510-8052-b4c04f4a4d32"} {
+		if got, err := ParseUUID(in); err != nil || got != want {
+			t.Errorf("ParseUUID(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "u-1", "4c4c4544-0042-3510-8052", "4c4c4544-0042-3510-8052-b4c04f4a4d3g", "4c4c4544-0042-3510-8052-b4c04f4a4d32\x00"} {
+		if got, err := ParseUUID(bad); err == nil {
+			t.Errorf("ParseUUID(%q) = %q, want a refusal", bad, got)
+		}
+	}
+}
+
+func TestCheckLabel(t *testing.T) {
+	for _, ok := range []string{"kiosk", "rack:4", "dept=it", "Lab_2", "étage-3", strings.Repeat("a", MaxLabel)} {
+		if err := CheckLabel(ok); err != nil {
+			t.Errorf("CheckLabel(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a b", "tab\there", "nul\x00", "\x1b[31mRED", "bad\xffutf8", "nbsp\u00a0x", strings.Repeat("a", MaxLabel+1)} {
+		err := CheckLabel(bad)
+		if err == nil {
+			t.Errorf("CheckLabel(%q) = nil, want a refusal", bad)
+			continue
+		}
+		if strings.ContainsAny(err.Error(), "\x00\x1b") {
+			t.Errorf("CheckLabel(%q): the message carries the raw control character: %q", bad, err)
+		}
+	}
+}

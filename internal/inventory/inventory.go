@@ -301,7 +301,16 @@ func convertSelector(s config.Selector) (boot.Selector, error) {
 		out.OUI = b
 	}
 	if s.UUID != "" {
-		out.UUID = strings.ToLower(s.UUID)
+		u, err := boot.ParseUUID(s.UUID)
+		if err != nil {
+			return out, fmt.Errorf("uuid %v", err)
+		}
+		out.UUID = u
+	}
+	for _, l := range s.Labels {
+		if err := boot.CheckLabel(l); err != nil {
+			return out, err
+		}
 	}
 	if s.Arch != "" {
 		fw, err := boot.ParseFirmware(s.Arch)
@@ -350,7 +359,7 @@ func convertMenu(m config.Menu) boot.Menu {
 // from, for messages; it may be empty. An error is an *Error naming the
 // field at fault.
 func convertHost(h config.Host, src string) (boot.Host, error) {
-	bh := boot.Host{Name: h.Name, UUID: strings.ToLower(h.UUID), Labels: h.Labels, Profile: h.Profile, SecureBoot: h.SecureBoot, Source: src}
+	bh := boot.Host{Name: h.Name, Labels: h.Labels, Profile: h.Profile, SecureBoot: h.SecureBoot, Source: src}
 	fail := func(field, format string, args ...any) (boot.Host, error) {
 		who := "host"
 		if h.Name != "" {
@@ -370,6 +379,18 @@ func convertHost(h config.Host, src string) (boot.Host, error) {
 			return fail(fmt.Sprintf("macs[%d]", i), "%q is not a MAC address", m)
 		}
 		bh.MACs = append(bh.MACs, hw)
+	}
+	if h.UUID != "" {
+		u, err := boot.ParseUUID(h.UUID)
+		if err != nil {
+			return fail("uuid", "%v", err)
+		}
+		bh.UUID = u
+	}
+	for i, l := range h.Labels {
+		if err := boot.CheckLabel(l); err != nil {
+			return fail(fmt.Sprintf("labels[%d]", i), "%v", err)
+		}
 	}
 	return bh, nil
 }

@@ -71,6 +71,10 @@ func TestLoadErrorsNameFileLineField(t *testing.T) {
 		{"host bad mac", "hosts/h.yaml", "- {name: h, macs: [zz]}\n", []string{"h.yaml:1", `"zz"`}},
 		{"host pins unknown profile", "hosts/h.yaml", "- {name: h, macs: [\"52:54:00:00:00:01\"], profile: ghost}\n", []string{"h.yaml:1", `"ghost" does not exist`}},
 		{"bad YAML", "profiles/p.yaml", "name: [p\n", []string{"p.yaml:"}},
+		{"rule UUID", "profiles/p.yaml", "name: p\nmatch:\n  - uuid: u-1\n", []string{"p.yaml:1", "match[0]", `"u-1" is not a UUID`}},
+		{"rule label", "profiles/p.yaml", "name: p\nmatch:\n  - labels: [\"a b\"]\n", []string{"p.yaml:1", "match[0]", "single word"}},
+		{"host UUID", "hosts/h.yaml", "- {name: h, uuid: 4c4c4544-0000}\n", []string{"h.yaml:1", "uuid", "not a UUID"}},
+		{"host label", "hosts/h.yaml", "- {name: h, macs: [\"52:54:00:00:00:01\"], labels: [\"a\\tb\"]}\n", []string{"h.yaml:1", "labels[0]", "single word"}},
 		{"bad subnet", "profiles/p.yaml", "name: p\nmatch:\n  - subnet: 2001:db8::/129\n", []string{"p.yaml:1", "match[0]", `subnet "2001:db8::/129" is not like 192.0.2.0/24 or 2001:db8:10::/48`}},
 		{"v4-mapped subnet", "profiles/p.yaml", "name: p\nmatch:\n  - subnet: \"::ffff:192.0.2.0/120\"\n", []string{"p.yaml:1", "match[0]", "IPv4-mapped", "192.0.2.0/24"}},
 	}

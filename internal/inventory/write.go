@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
 
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
@@ -214,11 +213,6 @@ const storeSource = "store"
 // shares a MAC or UUID with another host, has the name of a host kept in
 // the config or a file, or would make the inventory refused.
 func (s *Service) PutHost(by Actor, h config.Host) (HostView, error) {
-	for i, l := range h.Labels {
-		if l == "" || strings.ContainsFunc(l, unicode.IsSpace) {
-			return HostView{}, invalid(fmt.Sprintf("labels[%d]", i), "host %q: label %q: labels are single words (the store keeps them space-separated)", h.Name, l)
-		}
-	}
 	bh, err := convertHost(h, "")
 	if err != nil {
 		return HostView{}, err

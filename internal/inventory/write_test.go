@@ -170,6 +170,10 @@ func TestPutHost(t *testing.T) {
 		{"bad mac", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09", "zz"}}, Invalid, "macs[1]", []string{`"zz"`}},
 		{"mac twice", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09", "52-54-00-AA-00-09"}}, Invalid, "macs[1]", []string{"twice"}},
 		{"label with a space", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09"}, Labels: []string{"ok", "a b"}}, Invalid, "labels[1]", nil},
+		{"label with NUL", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09"}, Labels: []string{"a\x00b"}}, Invalid, "labels[0]", []string{"printable"}},
+		{"label with ESC", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09"}, Labels: []string{"\x1b[31m"}}, Invalid, "labels[0]", []string{"printable"}},
+		{"empty label", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09"}, Labels: []string{""}}, Invalid, "labels[0]", nil},
+		{"not a UUID", config.Host{Name: "x", UUID: "u-1"}, Invalid, "uuid", []string{`"u-1"`}},
 		{"ghost profile", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:09"}, Profile: "ghost"}, Invalid, "profile", []string{`"ghost"`}},
 		{"MAC of a stored host", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:01"}}, Conflict, "macs[0]", []string{`"pc1"`}},
 		{"MAC of a file host", config.Host{Name: "x", MACs: []string{"00:16:3e:00:00:01", "52:54:00:00:00:10"}}, Conflict, "macs[1]", []string{`"pc0"`, "hosts/site.yaml:1"}},
@@ -185,11 +189,16 @@ func TestPutHost(t *testing.T) {
 		t.Fatalf("refused writes reached the store or the log: %v %v", st.hosts, *ev)
 	}
 
-	// A UUID, case aside, belongs to one host.
-	if _, err := s.PutHost(cli, config.Host{Name: "u1", UUID: "4C4C4544-0000-1000-8000-000000000001"}); err != nil {
+	// A UUID, however it is written, belongs to one host, kept as
+	// clients are matched by it.
+	v, err = s.PutHost(cli, config.Host{Name: "u1", UUID: "{4C4C4544-0000-1000-8000-000000000001}"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.PutHost(cli, config.Host{Name: "u2", UUID: "4c4c4544-0000-1000-8000-000000000001"})
+	if v.UUID != "4c4c4544-0000-1000-8000-000000000001" {
+		t.Errorf("UUID kept as %q", v.UUID)
+	}
+	_, err = s.PutHost(cli, config.Host{Name: "u2", UUID: "4c4c4544000010008000000000000001"})
 	wantError(t, err, Conflict, "uuid", `"u1"`)
 }
 

@@ -375,3 +375,48 @@ func TestHostsIntegrityNegativeFlags(t *testing.T) {
 		t.Errorf("bootforge log --since 1h --limit 5: exit %d\n%s", code, out)
 	}
 }
+
+// Labels are single words of printable characters, and a UUID is read in
+// the forms operators copy it in (any case, dashes or none, braces) and
+// kept as clients are matched by it: one rule for the API, the CLI and
+// host files, on either store. A label with NUL used to pass the API's
+// check and fail in PostgreSQL; a UUID in braces was kept as written and
+// never matched a client.
+func TestHostsIntegrityLabelsAndUUIDs(t *testing.T) { eachStore(t, testHostsIntegrityLabelsAndUUIDs) }
+
+func testHostsIntegrityLabelsAndUUIDs(t *testing.T, st e2eStore) {
+	s, cli := hiStart(t, st)
+	out, code := dcCLI(t, cli, "token", "create", "--role", "admin")
+	api := &dcAPI{t: t, base: "http://" + s.APIAddr}
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "bf_") {
+			api.token = f
+		}
+	}
+	if code != 0 || api.token == "" {
+		t.Fatalf("token create: exit %d\n%s", code, out)
+	}
+	for _, label := range []string{`a\u0000b`, `\u001b[31m`, `two words`, ``} {
+		code, body := api.call("PUT", "/api/v1/hosts/pc-l", `{"macs": ["52:54:00:14:05:01"], "labels": ["`+label+`"]}`)
+		if code != 400 || !strings.Contains(body, `"field":"labels[0]"`) {
+			t.Errorf("PUT a host with label %s: %d %s, want 400 naming labels[0]", label, code, body)
+		}
+	}
+	if code, body := api.call("PUT", "/api/v1/hosts/pc-l", `{"macs": ["52:54:00:14:05:01"], "labels": ["rack:4"]}`); code != 200 {
+		t.Errorf("PUT a host with label rack:4: %d %s", code, body)
+	}
+
+	const want = "4c4c4544-0042-3510-8052-b4c04f4a4d32"
+	if out, code := dcCLI(t, cli, "host", "add", "pc-u", "--uuid", "{4C4C4544-0042-3510-8052-B4C04F4A4D32}"); code != 0 {
+		t.Fatalf("host add --uuid {…}: exit %d\n%s", code, out)
+	}
+	if out, code := dcCLI(t, cli, "host", "show", "pc-u", "--json"); code != 0 || !strings.Contains(out, `"uuid": "`+want+`"`) && !strings.Contains(out, `"uuid":"`+want+`"`) {
+		t.Errorf("host show pc-u: exit %d, want uuid %s:\n%s", code, want, out)
+	}
+	if out, code := dcCLI(t, cli, "host", "add", "pc-v", "--uuid", "4c4c4544-0042"); code == 0 || !strings.Contains(out, "not a UUID") {
+		t.Errorf("host add --uuid 4c4c4544-0042: exit %d, want a refusal:\n%s", code, out)
+	}
+	if code, body := api.call("PUT", "/api/v1/hosts/pc-w", `{"uuid": "4C4C4544004235108052B4C04F4A4D32"}`); code != 409 || !strings.Contains(body, "pc-u") {
+		t.Errorf("PUT pc-w with pc-u's UUID written without dashes: %d %s, want 409 naming pc-u", code, body)
+	}
+}
