@@ -3,9 +3,13 @@ package tftp
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A transfer that waits in raw calls (waitRaw) and a client that ACKs each
@@ -40,5 +44,88 @@ func TestRawWaitOutlastedByAnACK(t *testing.T) {
 	}
 	if n := srv.Stats.Retransmits.Load(); n != 0 {
 		t.Errorf("%d blocks resent: a wait past rawWait timed out", n)
+	}
+}
+
+// A wait that starts after its deadline has passed (a goroutine that got
+// no CPU in time) still returns the packet already in the socket, in
+// every wait mode; only an empty socket is a timeout.
+func TestLateWaitReadsWhatCame(t *testing.T) {
+	for _, w := range []waitMode{waitRaw, waitBlocking, waitPoll} {
+		t.Run(w.String(), func(t *testing.T) {
+			c := dial(t)
+			peer := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(c.LocalAddr().(*net.UDPAddr).Port))
+			s, err := openSock(netip.MustParseAddr("127.0.0.1"), peer, 0, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			sa, err := unix.Getsockname(s.fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tid := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sa.(*unix.SockaddrInet4).Port))
+			buf := make([]byte, 64)
+			past := time.Now().Add(-time.Second)
+			if _, _, err := s.recv(buf, past); !errors.Is(err, errRecvTimeout) {
+				t.Fatalf("empty socket: %v, want a timeout", err)
+			}
+			c.WriteToUDPAddrPort([]byte{0, opACK, 0, 7}, tid)
+			fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}}
+			if n, err := unix.Poll(fds, 5000); n != 1 || err != nil {
+				t.Fatalf("the ACK never reached the socket: %d, %v", n, err)
+			}
+			n, from, err := s.recv(buf, past)
+			if err != nil || from != peer || !bytes.Equal(buf[:n], []byte{0, opACK, 0, 7}) {
+				t.Fatalf("late wait: % x from %v, %v; want the ACK from %v", buf[:n], from, err, peer)
+			}
+		})
+	}
+}
+
+// The first OACK waits oackPatience timeouts for its ACK when the client
+// negotiated none: a client that ACKs it late, but within that, gets DATA 1
+// next, not the OACK again (atftp aborts on a second OACK). Without an
+// ACK the OACK does come again; a client that negotiated a timeout gets
+// exactly that.
+func TestOACKWaitsLongerForItsFirstACK(t *testing.T) {
+	const rto = 200 * time.Millisecond
+	srv, port, _, _ := startDual(t, Settings{MaxWindowSize: 8, Timeout: rto, Retries: 2, MaxTransfers: 8, MaxPerClient: 8},
+		map[string][]byte{"f.bin": bytes.Repeat([]byte("x"), 3000)})
+	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+
+	c := dial(t)
+	c.WriteToUDPAddrPort([]byte("\x00\x01f.bin\x00octet\x00blksize\x001024\x00"), server)
+	oack, tid := c.read(t)
+	if oack[1] != opOACK {
+		t.Fatalf("want OACK, got % x", oack)
+	}
+	time.Sleep(3 * rto / 2) // past one timeout, well within oackPatience of them
+	c.WriteToUDPAddrPort([]byte{0, opACK, 0, 0}, tid)
+	if pkt, _ := c.read(t); pkt[1] != opDATA || pkt[3] != 1 {
+		t.Fatalf("after a late ACK 0, got % x, want DATA 1", pkt[:4])
+	}
+	if n := srv.Stats.Retransmits.Load(); n != 0 {
+		t.Errorf("%d retransmits for a client that was late, not lost", n)
+	}
+
+	for _, tt := range []struct {
+		rrq  string
+		want time.Duration
+	}{
+		{"\x00\x01f.bin\x00octet\x00blksize\x001024\x00", oackPatience * rto},
+		{"\x00\x01f.bin\x00octet\x00blksize\x001024\x00timeout\x001\x00", time.Second},
+	} {
+		c := dial(t)
+		c.WriteToUDPAddrPort([]byte(tt.rrq), server)
+		start := time.Now()
+		if oack, _ := c.read(t); oack[1] != opOACK {
+			t.Fatalf("want OACK, got % x", oack)
+		}
+		again, tid := c.read(t)
+		if took := time.Since(start); again[1] != opOACK || took < tt.want {
+			t.Errorf("RRQ %q: % x after %s, want the OACK again after %s at the earliest", tt.rrq, again[:2], took, tt.want)
+		}
+		c.WriteToUDPAddrPort([]byte{0, opERROR, 0, 0, 0}, tid)
 	}
 }

@@ -65,6 +65,7 @@ type sock struct {
 	pkt                    []byte     // sendOne's packet
 	batch                  []mmsghdr  // sendMany's messages not yet sent
 	buf                    []byte     // recvOne's buffer
+	rflags                 int        // recvOne's flags: MSG_DONTWAIT in late, else none
 	n                      int        // recvOne's length
 	errno                  unix.Errno // the last call's
 
@@ -267,7 +268,7 @@ func (s *sock) recvOne(fd uintptr) bool {
 		fromLen := uint32(unix.SizeofSockaddrAny)
 		var r uintptr
 		r, _, s.errno = s.syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
-			0, uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fromLen)))
+			uintptr(s.rflags), uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fromLen)))
 		s.n = int(r)
 		if s.errno != unix.EINTR {
 			return s.errno != unix.EAGAIN
@@ -351,7 +352,7 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return 0, netip.AddrPort{}, errRecvTimeout
+			return s.late(buf)
 		}
 		if s.raw {
 			wait = min(wait, rawWait)
@@ -411,7 +412,7 @@ func (s *sock) recvPoll(buf []byte, deadline time.Time) (int, netip.AddrPort, er
 			if time.Now().Before(deadline) {
 				continue // it was an earlier wait's deadline
 			}
-			return 0, netip.AddrPort{}, errRecvTimeout
+			return s.late(buf)
 		case err != nil:
 			return 0, netip.AddrPort{}, err
 		case errno != 0:
@@ -419,6 +420,31 @@ func (s *sock) recvPoll(buf []byte, deadline time.Time) (int, netip.AddrPort, er
 		}
 		return r, rawAddrPort(&s.from), nil
 	}
+}
+
+// late is the end of a wait whose deadline has passed: a packet already
+// in the socket is returned, and only an empty socket means a timeout. A
+// goroutine that got no CPU until after its deadline (a storm on a busy
+// machine) finds the client's ACK waiting there; calling that a timeout
+// would resend what the client has acknowledged.
+func (s *sock) late(buf []byte) (int, netip.AddrPort, error) {
+	s.buf = buf
+	peek := func(fd uintptr) {
+		s.rflags = unix.MSG_DONTWAIT
+		s.recvOne(fd)
+		s.rflags = 0
+	}
+	if s.rc != nil {
+		if err := s.rc.Control(peek); err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+	} else {
+		peek(uintptr(s.fd))
+	}
+	if s.errno != 0 {
+		return 0, netip.AddrPort{}, errRecvTimeout
+	}
+	return s.n, rawAddrPort(&s.from), nil
 }
 
 // rawAddrPort reads a sockaddr_in or sockaddr_in6.

@@ -233,6 +233,15 @@ type sender struct {
 // for hours.
 const maxIdle = 2 * time.Minute
 
+// oackPatience multiplies the first wait for ACK 0 when the client did not
+// negotiate a timeout. Nothing is known yet of how fast it answers, and a
+// client that is merely slow (starved of CPU in a storm) gets the OACK
+// twice, which some abort on rather than acknowledge again: atftp, with
+// "unexpected OACK", in one of 2,500 transfers of bench/tftp.sh's
+// 500-client rounds. A lost OACK is rare on a boot network, and costs
+// this much more time.
+const oackPatience = 3
+
 // handshake sends the OACK until the client acknowledges it with ACK 0.
 func (s *sender) handshake(oack []byte) error {
 	for attempt, rto := 0, s.rto; ; attempt, rto = attempt+1, rto*2 {
@@ -246,7 +255,11 @@ func (s *sender) handshake(oack []byte) error {
 			return err
 		}
 		s.oack = true
-		if _, err := s.await(time.Now().Add(rto), 0); err != nil {
+		wait := rto
+		if attempt == 0 && s.p.timeout == 0 {
+			wait *= oackPatience
+		}
+		if _, err := s.await(time.Now().Add(wait), 0); err != nil {
 			return err
 		}
 		if !s.oack {
