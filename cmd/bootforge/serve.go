@@ -113,19 +113,21 @@ type services struct {
 	log   *slog.Logger
 	level *slog.LevelVar
 	dir   *bootfs.Dir
-	tftp  *tftp.Server
-	http  []*http.Server      // the API
-	fast  []*httpd.FastServer // the file listeners
-	files *httpd.Server
-	dhcp  *dhcp.Server
-	dhcp6 *dhcp6.Server
-	api   *api.Server
-	watch *dhcp.Watch
-	db    store.Store
-	inv   *inventory.Watcher
-	menus *menufs.FS
-	sfs   bootfs.FS
-	audit *audit.Recorder
+	// rootErr is why a replaced root could not be opened, logged once.
+	rootErr string
+	tftp    *tftp.Server
+	http    []*http.Server      // the API
+	fast    []*httpd.FastServer // the file listeners
+	files   *httpd.Server
+	dhcp    *dhcp.Server
+	dhcp6   *dhcp6.Server
+	api     *api.Server
+	watch   *dhcp.Watch
+	db      store.Store
+	inv     *inventory.Watcher
+	menus   *menufs.FS
+	sfs     bootfs.FS
+	audit   *audit.Recorder
 	// metrics counts every event on its way to the boot log (events) and
 	// reads the servers' counters when /metrics is scraped.
 	metrics *metrics.Metrics
@@ -164,10 +166,14 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 		return err
 	}
 
+	follow := time.NewTicker(rootCheckEvery)
+	defer follow.Stop()
 	for {
 		select {
 		case <-hup:
 			s.reload(load)
+		case <-follow.C:
+			s.followRoot()
 		case <-ctx.Done():
 			s.log.Info("shutting down", "grace", shutdownGrace)
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -184,12 +190,9 @@ func (s *services) start(ctx context.Context) error {
 	if err := makeDataDir(cfg.DataDir, s.log); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
-		return fmt.Errorf("root: %w", err)
-	}
-	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive, cfg.Private()...)
+	dir, err := openRoot(cfg)
 	if err != nil {
-		return fmt.Errorf("root: %w", err)
+		return err
 	}
 	s.dir = dir
 	if s.db, err = openStore(cfg); err != nil {
@@ -631,13 +634,9 @@ func (s *services) reload(load func() (config.Config, error)) {
 		return
 	}
 	dir := s.dir
-	if run.Root != old.Root || run.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive {
-		if err := os.MkdirAll(run.Root, 0o755); err != nil {
-			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
-			return
-		}
-		if dir, err = bootfs.OpenDir(run.Root, run.TFTP.CaseInsensitive, run.Private()...); err != nil {
-			s.log.Error("reload refused, keeping the running config", "err", fmt.Errorf("root: %w", err))
+	if run.Root != old.Root || run.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive || dir.Replaced() {
+		if dir, err = openRoot(run); err != nil {
+			s.log.Error("reload refused, keeping the running config", "err", err)
 			return
 		}
 	}
@@ -681,6 +680,45 @@ func (s *services) reload(load func() (config.Config, error)) {
 	}
 	s.warn(cfg)
 	s.log.Info("config reloaded", "root", run.Root, "applied", strings.Join(applied, ","))
+}
+
+// openRoot makes cfg's root if it is missing and opens it.
+func openRoot(cfg config.Config) (*bootfs.Dir, error) {
+	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	dir, err := bootfs.OpenDir(cfg.Root, cfg.TFTP.CaseInsensitive, cfg.Private()...)
+	if err != nil {
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	return dir, nil
+}
+
+// rootCheckEvery is how often serve looks whether root still names the
+// directory it serves.
+const rootCheckEvery = 2 * time.Second
+
+// followRoot opens root again when its path names another directory than
+// the one served: a deployment that renames a new tree into place, or
+// flips a symlink, is served within rootCheckEvery, as a server that
+// resolves the path on every request would. Transfers in flight finish
+// from the old directory, which stays open (see reload).
+func (s *services) followRoot() {
+	if !s.dir.Replaced() {
+		return
+	}
+	dir, err := openRoot(s.cfg)
+	if err != nil {
+		if err.Error() != s.rootErr {
+			s.log.Error("root was replaced but cannot be opened; still serving the old directory", "root", s.cfg.Root, "err", err)
+			s.rootErr = err.Error()
+		}
+		return
+	}
+	s.rootErr = ""
+	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
+	s.dir = dir
+	s.log.Info("root replaced; serving the new directory", "root", s.cfg.Root)
 }
 
 // warn logs what cfg probably has wrong but does not stop the service,

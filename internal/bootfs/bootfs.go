@@ -153,6 +153,20 @@ func OpenDir(dir string, caseInsensitive bool, private ...string) (*Dir, error) 
 // Path is the directory's name.
 func (d *Dir) Path() string { return d.root.Name() }
 
+// Replaced reports whether Path now names another directory than the one
+// open: the root swapped for a new one (renamed into place, or a symlink
+// flipped), as deployments do. The open directory is followed, wherever
+// it moves, until the root is opened again. A Path that is gone or
+// unreadable is no replacement.
+func (d *Dir) Replaced() bool {
+	now, err := os.Stat(d.Path())
+	if err != nil {
+		return false
+	}
+	open, err := d.root.Stat(".")
+	return err == nil && !os.SameFile(now, open)
+}
+
 // Close releases the directory.
 func (d *Dir) Close() error {
 	if d.beneath != nil {

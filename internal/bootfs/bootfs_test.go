@@ -251,3 +251,48 @@ func FuzzClean(f *testing.F) {
 		}
 	})
 }
+
+// Replaced tells when the root's path names another directory than the
+// one open: renamed into place, or a symlink flipped. A path that is gone
+// is no replacement (the open directory is still served).
+func TestDirReplaced(t *testing.T) {
+	base := t.TempDir()
+	p := filepath.Join(base, "root")
+	for _, d := range []string{"r1", "r2", "r3"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("r1", p); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDir(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Replaced() {
+		t.Fatal("replaced right after opening")
+	}
+	// Flip the symlink as deployments do: a new link renamed over the old.
+	if err := os.Symlink("r2", p+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".new", p); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Replaced() {
+		t.Error("the symlink now names r2: not seen as replaced")
+	}
+	os.Remove(p)
+	if d.Replaced() {
+		t.Error("the path is gone: seen as replaced")
+	}
+	// A directory renamed into place.
+	if err := os.Rename(filepath.Join(base, "r3"), p); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Replaced() {
+		t.Error("a directory renamed into place: not seen as replaced")
+	}
+}
