@@ -666,9 +666,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 	if s.mirrors != nil {
 		s.mirrors.Kick()
 	}
-	// The old directory stays open: transfers in flight may still read it,
-	// and an os.Root costs one descriptor.
-	s.dir = dir
+	s.retire(dir)
 	s.cfg = run
 	var applied []string
 	for _, key := range config.Changed(old, cfg) {
@@ -717,8 +715,24 @@ func (s *services) followRoot() {
 	}
 	s.rootErr = ""
 	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
-	s.dir = dir
+	s.retire(dir)
 	s.log.Info("root replaced; serving the new directory", "root", s.cfg.Root)
+}
+
+// retireAfter is how long a replaced root directory stays open. Files
+// already open have descriptors of their own, so transfers in flight do
+// not need it; an open that began just before the switch still may, and
+// closing it then could hand its descriptor number to another file.
+const retireAfter = time.Minute
+
+// retire makes dir the served root and closes the one it replaces once
+// retireAfter has passed, so that a root replaced every hour does not
+// hold a descriptor per deployment.
+func (s *services) retire(dir *bootfs.Dir) {
+	if old := s.dir; old != dir {
+		time.AfterFunc(retireAfter, func() { old.Close() })
+	}
+	s.dir = dir
 }
 
 // warn logs what cfg probably has wrong but does not stop the service,
