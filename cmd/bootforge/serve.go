@@ -645,7 +645,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 		return
 	}
 	s.level.Set(parseLevel(run.Log.Level))
-	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
+	s.serveRoot(dir)
 	if s.tftp != nil {
 		s.tftp.Update(s.sfs, tftpSettings(run))
 	}
@@ -666,7 +666,6 @@ func (s *services) reload(load func() (config.Config, error)) {
 	if s.mirrors != nil {
 		s.mirrors.Kick()
 	}
-	s.retire(dir)
 	s.cfg = run
 	var applied []string
 	for _, key := range config.Changed(old, cfg) {
@@ -714,8 +713,7 @@ func (s *services) followRoot() {
 		return
 	}
 	s.rootErr = ""
-	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
-	s.retire(dir)
+	s.serveRoot(dir)
 	s.log.Info("root replaced; serving the new directory", "root", s.cfg.Root)
 }
 
@@ -725,10 +723,11 @@ func (s *services) followRoot() {
 // closing it then could hand its descriptor number to another file.
 const retireAfter = time.Minute
 
-// retire makes dir the served root and closes the one it replaces once
-// retireAfter has passed, so that a root replaced every hour does not
-// hold a descriptor per deployment.
-func (s *services) retire(dir *bootfs.Dir) {
+// serveRoot makes dir the directory served, under the menus, and closes
+// the one it replaces once retireAfter has passed, so that a root replaced
+// every hour does not hold a descriptor per deployment.
+func (s *services) serveRoot(dir *bootfs.Dir) {
+	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
 	if old := s.dir; old != dir {
 		time.AfterFunc(retireAfter, func() { old.Close() })
 	}

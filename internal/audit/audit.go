@@ -127,7 +127,7 @@ func Text(s string) string {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == 0 || r == utf8.RuneError && n == 1 {
-			b = append(b, '\\', 'x', hex[s[i]>>4], hex[s[i]&0xf])
+			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
 		} else {
 			b = append(b, s[i:i+n]...)
 		}
@@ -136,7 +136,7 @@ func Text(s string) string {
 	return string(b)
 }
 
-const hex = "0123456789abcdef"
+const hexDigits = "0123456789abcdef"
 
 // ClientIP writes a client address as the boot log keeps it, so that a
 // filter finds it however it was written: canonical text (2001:db8::5,
