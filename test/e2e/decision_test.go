@@ -105,12 +105,19 @@ type dcAPI struct {
 	token string
 }
 
-// dcAdminAPI makes an admin token for s with the CLI and returns a client.
-func dcAdminAPI(t *testing.T, s *Server) *dcAPI {
+// dcAdminAPI makes an admin token for s with the CLI and returns a client;
+// with cliCfg, through that config, so that the token is in its store.
+func dcAdminAPI(t *testing.T, s *Server, cliCfg ...string) *dcAPI {
 	t.Helper()
 	need(t, "curl")
-	out, code := clRun(t, 30*time.Second, []string{"BOOTFORGE_DATA_DIR=" + s.DataDir, "BOOTFORGE_ROOT=" + s.Root},
-		"token", "create", "--role", "admin")
+	var out string
+	var code int
+	if len(cliCfg) > 0 { // the server's own config: its store, PostgreSQL too
+		out, code = dcCLI(t, cliCfg[0], "token", "create", "--role", "admin")
+	} else {
+		out, code = clRun(t, 30*time.Second, []string{"BOOTFORGE_DATA_DIR=" + s.DataDir, "BOOTFORGE_ROOT=" + s.Root},
+			"token", "create", "--role", "admin")
+	}
 	tok := ""
 	for _, f := range strings.Fields(out) {
 		if strings.HasPrefix(f, "bf_") {

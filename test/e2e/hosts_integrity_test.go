@@ -386,16 +386,7 @@ func TestHostsIntegrityLabelsAndUUIDs(t *testing.T) { eachStore(t, testHostsInte
 
 func testHostsIntegrityLabelsAndUUIDs(t *testing.T, st e2eStore) {
 	s, cli := hiStart(t, st)
-	out, code := dcCLI(t, cli, "token", "create", "--role", "admin")
-	api := &dcAPI{t: t, base: "http://" + s.APIAddr}
-	for _, f := range strings.Fields(out) {
-		if strings.HasPrefix(f, "bf_") {
-			api.token = f
-		}
-	}
-	if code != 0 || api.token == "" {
-		t.Fatalf("token create: exit %d\n%s", code, out)
-	}
+	api := dcAdminAPI(t, s, cli)
 	for _, label := range []string{`a\u0000b`, `\u001b[31m`, `two words`, ``} {
 		code, body := api.call("PUT", "/api/v1/hosts/pc-l", `{"macs": ["52:54:00:14:05:01"], "labels": ["`+label+`"]}`)
 		if code != 400 || !strings.Contains(body, `"field":"labels[0]"`) {
