@@ -135,3 +135,53 @@ func TestOACKWaitsLongerForItsFirstACK(t *testing.T) {
 		c.WriteToUDPAddrPort([]byte{0, opERROR, 0, 0, 0}, tid)
 	}
 }
+
+// A client that repeats its RRQ before acknowledging the OACK has not
+// seen it: it gets the OACK again at once, not after the transfer's own
+// timeout (oackPatience of them). Once it has acknowledged, a repeated
+// RRQ changes nothing, and neither does a request for another file from
+// the same port.
+func TestRepeatedRequestGetsTheOACKAgain(t *testing.T) {
+	const rto = 2 * time.Second // the transfer's own resend comes after 6 s
+	srv, port, _, _ := startDual(t, Settings{MaxWindowSize: 8, Timeout: rto, Retries: 2, MaxTransfers: 8, MaxPerClient: 8},
+		map[string][]byte{"f.bin": bytes.Repeat([]byte("x"), 3000), "g.bin": []byte("g")})
+	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	rrq := []byte("\x00\x01f.bin\x00octet\x00blksize\x001024\x00")
+
+	c := dial(t)
+	c.WriteToUDPAddrPort(rrq, server)
+	first, tid := c.read(t)
+	if first[1] != opOACK {
+		t.Fatalf("want OACK, got % x", first)
+	}
+	c.WriteToUDPAddrPort([]byte("\x00\x01g.bin\x00octet\x00blksize\x001024\x00"), server) // another file: not a repeat
+	c.WriteToUDPAddrPort(rrq, server)
+	start := time.Now()
+	again, from := c.read(t) // c.read waits 2 s, a third of the transfer's own wait
+	if again[1] != opOACK || from != tid || !bytes.Equal(again, first) {
+		t.Fatalf("after a repeated RRQ: % x from %s, want the OACK % x from %s", again, from, first, tid)
+	}
+	t.Logf("OACK again %s after the repeated RRQ", time.Since(start).Round(time.Microsecond))
+	if n := srv.Stats.Retransmits.Load(); n != 1 {
+		t.Errorf("%d retransmits counted, want 1", n)
+	}
+
+	c.WriteToUDPAddrPort([]byte{0, opACK, 0, 0}, tid)
+	if pkt, _ := c.read(t); pkt[1] != opDATA || pkt[3] != 1 {
+		t.Fatalf("after ACK 0, got % x, want DATA 1", pkt[:4])
+	}
+	c.WriteToUDPAddrPort(rrq, server) // after ACK 0: the transfer answers by its own timeout
+	buf := make([]byte, 2048)
+	c.SetReadDeadline(time.Now().Add(rto / 2))
+	if n, _, err := c.ReadFromUDPAddrPort(buf); err == nil {
+		t.Fatalf("a repeated RRQ after ACK 0 got % x", buf[:n])
+	}
+	for b := byte(1); b <= 3; b++ {
+		c.WriteToUDPAddrPort([]byte{0, opACK, 0, b}, tid)
+		if b < 3 {
+			if pkt, _ := c.read(t); pkt[1] != opDATA || pkt[3] != b+1 {
+				t.Fatalf("after ACK %d, got % x", b, pkt[:4])
+			}
+		}
+	}
+}

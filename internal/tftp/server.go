@@ -248,9 +248,15 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 	files := *s.files.Load()
 
 	s.mu.Lock()
-	if _, dup := s.active[in.src]; dup {
-		// A retransmitted RRQ while its transfer runs: the transfer answers.
+	if t, dup := s.active[in.src]; dup {
+		// A retransmitted RRQ while its transfer runs. Once the client
+		// has acknowledged something, the transfer's own retransmission
+		// answers; before, the OACK goes again now.
 		s.mu.Unlock()
+		if t.repeat(req) {
+			s.Stats.Retransmits.Add(1)
+			s.log.Debug("tftp: OACK sent again for a repeated request", "client", in.src, "file", req.filename)
+		}
 		return
 	}
 	busy, why := "", &s.Stats.Refusals.Busy

@@ -282,6 +282,19 @@ func (s *sock) send(pkt []byte) error {
 	return s.write(s.sendFn)
 }
 
+// sendAside sends pkt to the peer from a goroutine other than the
+// transfer's: it shares none of the fields send uses, and never waits.
+// The caller holds the transfer's lock, so the socket is not closed
+// under it.
+func (s *sock) sendAside(pkt []byte) error {
+	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&s.name[0])), uintptr(len(s.name)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // sendTo sends one packet elsewhere (ERROR 5 to a stranger). It is rare,
 // and may allocate.
 func (s *sock) sendTo(pkt []byte, to netip.AddrPort) error {

@@ -20,8 +20,9 @@ type transfer struct {
 	files    bootfs.FS
 	wait     waitMode // how the socket waits for ACKs (see sock)
 
-	mu   sync.Mutex
-	sock *sock
+	mu    sync.Mutex
+	sock  *sock
+	again []byte // the OACK while it awaits ACK 0: what a repeated RRQ gets (see repeat)
 
 	peer netip.AddrPort
 	rbuf []byte
@@ -34,6 +35,26 @@ func (t *transfer) abort() {
 	if t.sock != nil {
 		t.sock.abort()
 	}
+}
+
+// repeat answers a repeated request at once, while the transfer has sent
+// its OACK and heard nothing since: the client has not seen the OACK (lost,
+// or late on a busy machine), and waiting for the transfer's own timeout,
+// oackPatience of them, would hold it up for seconds. It reports whether
+// it sent. A request for another file from the same port is not a repeat.
+func (t *transfer) repeat(req request) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sock == nil || t.again == nil || req.filename != t.req.filename || req.mode != t.req.mode {
+		return false
+	}
+	return t.sock.sendAside(t.again) == nil
+}
+
+func (t *transfer) setAgain(pkt []byte) {
+	t.mu.Lock()
+	t.again = pkt
+	t.mu.Unlock()
 }
 
 // result is what the transfer log records.
@@ -238,12 +259,14 @@ const maxIdle = 2 * time.Minute
 // client that is merely slow (starved of CPU in a storm) gets the OACK
 // twice, which some abort on rather than acknowledge again: atftp, with
 // "unexpected OACK", in one of 2,500 transfers of bench/tftp.sh's
-// 500-client rounds. A lost OACK is rare on a boot network, and costs
-// this much more time.
+// 500-client rounds. A lost OACK is rare on a boot network, and the
+// client's repeated RRQ gets the OACK again at once (transfer.repeat).
 const oackPatience = 3
 
 // handshake sends the OACK until the client acknowledges it with ACK 0.
 func (s *sender) handshake(oack []byte) error {
+	s.t.setAgain(oack)
+	defer s.t.setAgain(nil)
 	for attempt, rto := 0, s.rto; ; attempt, rto = attempt+1, rto*2 {
 		if attempt > s.retries {
 			return fmt.Errorf("%w (no ACK for the OACK)", errTimeout)
