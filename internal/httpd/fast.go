@@ -13,10 +13,11 @@ package httpd
 // so that net/http's ServeContent keeps deciding them. Both paths share
 // the limits, the counters, the access log and the boot log (done).
 //
-// The adaptor streams a body over 64 KiB chunked, without its
-// Content-Length (streamed says why it must stream). Only those fallback
-// requests meet that: a full body after a failed condition, or several
-// ranges.
+// The adaptor streams a body over 64 KiB (streamed says why it must) and
+// drops its Content-Length, which would make it chunked; FastHandler puts
+// the length back (streamLength), so that a file whose name is escaped,
+// several ranges or a full body after a failed condition go out framed as
+// on the fast path. Firmware sizes its buffer from the Content-Length.
 
 import (
 	"bytes"
@@ -47,10 +48,35 @@ import (
 func (s *Server) FastHandler() fasthttp.RequestHandler {
 	slow := fasthttpadaptor.NewFastHTTPHandler(streamed(s.Handler()))
 	return func(ctx *fasthttp.RequestCtx) {
-		if !s.serveFast(ctx) {
-			slow(ctx)
+		if s.serveFast(ctx) {
+			return
+		}
+		slow(ctx)
+		if n, ok := streamedLength(&ctx.Response); ok {
+			ctx.Response.Header.SetContentLength(n)
 		}
 	}
+}
+
+// streamLength carries a response's Content-Length from the net/http
+// handler through fasthttpadaptor, which drops that header from a
+// streamed body. It never leaves the server.
+const streamLength = "X-Bootforge-Stream-Length"
+
+// streamedLength removes streamLength from r and returns the length it
+// held, if r is a streamed body without trailers: the adaptor kept a
+// buffered body's Content-Length itself, and trailers need chunks.
+func streamedLength(r *fasthttp.Response) (int, bool) {
+	v := r.Header.Peek(streamLength)
+	if v == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(v))
+	r.Header.Del(streamLength)
+	if err != nil || n < 0 || !r.IsBodyStream() || r.Header.Peek(fasthttp.HeaderTrailer) != nil {
+		return 0, false
+	}
+	return n, true
 }
 
 // streamed makes fasthttpadaptor stream a large body as it is written:
@@ -63,13 +89,27 @@ func streamed(h http.Handler) http.Handler {
 }
 
 // flushing flushes once before the first write of a body over 64 KiB or
-// of unknown length.
+// of unknown length. The header it commits carries the Content-Length
+// again as streamLength.
 type flushing struct {
 	http.ResponseWriter
-	flushed bool
+	wrote, flushed bool
+}
+
+func (f *flushing) WriteHeader(code int) {
+	if !f.wrote {
+		f.wrote = true
+		if cl := f.Header().Get("Content-Length"); cl != "" {
+			f.Header().Set(streamLength, cl)
+		}
+	}
+	f.ResponseWriter.WriteHeader(code)
 }
 
 func (f *flushing) Write(p []byte) (int, error) {
+	if !f.wrote {
+		f.WriteHeader(http.StatusOK)
+	}
 	if !f.flushed {
 		f.flushed = true
 		if n, err := strconv.ParseInt(f.Header().Get("Content-Length"), 10, 64); err != nil || n > 64<<10 {

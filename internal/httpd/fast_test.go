@@ -454,3 +454,38 @@ func TestFastPathUncorksAfterEachResponse(t *testing.T) {
 		})
 	}
 }
+
+// Bodies over 64 KiB that net/http's Handler answers through the adaptor
+// (an escaped name, several ranges, a full body after a failed If-Range)
+// keep their Content-Length and are not chunked, as on the fast path;
+// the header that carries the length through stays inside.
+func TestFallbackKeepsContentLength(t *testing.T) {
+	root := t.TempDir()
+	big := bytes.Repeat([]byte("bootforge-"), 30000) // 300,000 bytes
+	writeFile(t, filepath.Join(root, "boot", "big file.img"), big)
+	small := []byte("small")
+	writeFile(t, filepath.Join(root, "boot", "small file.txt"), small)
+	f := startFast(t, root, 8)
+
+	for _, tt := range []struct {
+		name, path string
+		header     []string
+		code       int
+		want       []byte // nil: only the length is checked
+	}{
+		{"escaped name", "/boot/big%20file.img", nil, 200, big},
+		{"escaped small", "/boot/small%20file.txt", nil, 200, small},
+		{"two ranges", "/boot/big%20file.img", []string{"Range", "bytes=0-9,200000-299999"}, 206, nil},
+		{"failed If-Range", "/boot/big%20file.img", []string{"Range", "bytes=0-9", "If-Range", `"stale"`}, 200, big},
+	} {
+		res, body := f.do(t, "GET", tt.path, tt.header...)
+		if res.StatusCode != tt.code || (tt.want != nil && !bytes.Equal(body, tt.want)) {
+			t.Errorf("%s: status %d, %d bytes", tt.name, res.StatusCode, len(body))
+			continue
+		}
+		if res.ContentLength != int64(len(body)) || len(res.TransferEncoding) != 0 || res.Header.Get("X-Bootforge-Stream-Length") != "" {
+			t.Errorf("%s: Content-Length %d for %d bytes, Transfer-Encoding %v, headers %v",
+				tt.name, res.ContentLength, len(body), res.TransferEncoding, res.Header)
+		}
+	}
+}

@@ -298,6 +298,29 @@ func TestHTTPIfRange(t *testing.T) {
 	})
 }
 
+// A file whose name is escaped in the URL (an operator's "Windows 11
+// x64.iso") is answered by net/http's path; curl still gets its
+// Content-Length, not a chunked body, as firmware needs to size its
+// buffer. So do several ranges.
+func TestHTTPEscapedNameHasLength(t *testing.T) {
+	need(t, "curl")
+	s := htStartJSON(t, ServerOptions{})
+	const n = 1 << 20
+	data := htRandomFile(t, filepath.Join(s.Root, "Windows 11 x64.iso"), n, 4)
+	url := "http://" + s.HTTPAddr + "/Windows%2011%20x64.iso"
+	res := htCurl(t, url)
+	if res.code != 200 || !bytes.Equal(res.body, data) {
+		t.Fatalf("status %d, %d bytes; want 200 and the file", res.code, len(res.body))
+	}
+	if cl, te := res.header.Get("Content-Length"), res.header.Get("Transfer-Encoding"); cl != strconv.Itoa(n) || te != "" {
+		t.Errorf("Content-Length %q, Transfer-Encoding %q; want %d and none", cl, te, n)
+	}
+	res = htCurl(t, "-r", "0-99,200000-999999", url)
+	if cl, te := res.header.Get("Content-Length"), res.header.Get("Transfer-Encoding"); res.code != 206 || cl != strconv.Itoa(len(res.body)) || te != "" {
+		t.Errorf("two ranges: status %d, Content-Length %q for %d bytes, Transfer-Encoding %q", res.code, cl, len(res.body), te)
+	}
+}
+
 func TestHTTPResume(t *testing.T) {
 	need(t, "curl")
 	s := htStartJSON(t, ServerOptions{})
