@@ -50,8 +50,10 @@ import (
 type Store interface {
 	ImageStates() ([]store.ImageState, error)
 	// SetImageStates applies changes in order in one transaction and
-	// bumps the inventory generation.
-	SetImageStates([]store.ImageState) error
+	// bumps the inventory generation; unless was is nil, only if the
+	// stored rows of the names changed are still was
+	// (store.ErrImageRace).
+	SetImageStates(was, changes []store.ImageState) error
 }
 
 // Catalog is the built versions below one served root, their states in

@@ -542,3 +542,51 @@ func TestVerify(t *testing.T) {
 		t.Error("verifying an unbuilt version passed")
 	}
 }
+
+// racingStore runs another writer's change just before the first write
+// it is given, between that writer's read and its write.
+type racingStore struct {
+	Store
+	first func()
+}
+
+func (r *racingStore) SetImageStates(was, changes []store.ImageState) error {
+	if f := r.first; f != nil {
+		r.first = nil
+		f()
+	}
+	return r.Store.SetImageStates(was, changes)
+}
+
+// Of two rollbacks (or promotes) of one name at once, one steps back and
+// the other is refused; before, both reported the same single step.
+func TestConcurrentStateChangesRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
+		f.build(t, v, kernel)
+		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := New(f.root, f.data, f.db)
+	racing := &racingStore{Store: f.db, first: func() {
+		if _, err := other.Rollback("deb"); err != nil {
+			t.Errorf("the other rollback: %v", err)
+		}
+	}}
+	c := New(f.root, f.data, racing)
+	if _, err := c.Rollback("deb"); !errors.Is(err, store.ErrImageRace) {
+		t.Errorf("the second rollback: %v, want ErrImageRace", err)
+	}
+	f.wantStates(t, map[string]image.State{"deb@1.0.0": image.Retired, "deb@2.0.0": image.Active, "deb@3.0.0": image.Staged})
+
+	racing.first = func() {
+		if _, err := other.Promote(mustID(t, "deb@3.0.0")); err != nil {
+			t.Errorf("the other promote: %v", err)
+		}
+	}
+	if _, err := c.Promote(mustID(t, "deb@1.0.0")); !errors.Is(err, store.ErrImageRace) {
+		t.Errorf("a promote racing another: %v, want ErrImageRace", err)
+	}
+	f.wantStates(t, map[string]image.State{"deb@1.0.0": image.Retired, "deb@2.0.0": image.Retired, "deb@3.0.0": image.Active})
+}

@@ -135,7 +135,7 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		c.record(id, id.Dir(), "removed", reason)
 	}
 	if len(forget) > 0 {
-		if err := c.store.SetImageStates(forget); err != nil {
+		if err := c.store.SetImageStates(nil, forget); err != nil {
 			return res, fmt.Errorf("gc: image states: %w", err)
 		}
 	}

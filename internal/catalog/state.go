@@ -71,7 +71,7 @@ func (c *Catalog) Promote(id image.ID) (Move, error) {
 		}
 	}
 	changes = append(changes, store.ImageState{Name: id.Name, Version: id.Version.String(), State: image.Active, Changed: now})
-	if err := c.store.SetImageStates(changes); err != nil {
+	if err := c.store.SetImageStates(rowsOf(states, id.Name), changes); err != nil {
 		return Move{}, fmt.Errorf("promote %s: %w", id, err)
 	}
 	mv.Changed = true
@@ -82,6 +82,19 @@ func (c *Catalog) Promote(id image.ID) (Move, error) {
 	}
 	c.record(id, id.Dir(), "promoted", reason)
 	return mv, nil
+}
+
+// rowsOf returns the stored rows of name as read: a promote or rollback
+// writes only if they are still the same (never nil, so that "none" is
+// checked too).
+func rowsOf(states map[string]store.ImageState, name string) []store.ImageState {
+	rows := []store.ImageState{}
+	for _, s := range states {
+		if s.Name == name {
+			rows = append(rows, s)
+		}
+	}
+	return rows
 }
 
 // onDisk returns the ID of a stored version if it is still built, or nil.
@@ -138,7 +151,7 @@ func (c *Catalog) Rollback(name string) (Move, error) {
 		{Name: name, Version: cur.Version, State: image.Staged},
 		{Name: name, Version: to.Version.String(), State: image.Active, Changed: c.now()},
 	}
-	if err := c.store.SetImageStates(changes); err != nil {
+	if err := c.store.SetImageStates(rowsOf(states, name), changes); err != nil {
 		return Move{}, fmt.Errorf("rollback %s: %w", name, err)
 	}
 	reason := fmt.Sprintf("rollback of %s from %s to %s", name, cur.Version, to.Version)

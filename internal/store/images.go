@@ -47,8 +47,16 @@ func (s *core) ImageStates() ([]ImageState, error) {
 // the menu entries that name images. A change to image.Staged (or "")
 // deletes the row. Retire the old active version before activating the
 // new one: one name never has two active versions.
-func (s *core) SetImageStates(changes []ImageState) error {
-	ws := make([]write, 0, len(changes)+1)
+//
+// was, unless nil, is every row the writer read of the names it changes:
+// if the store holds other rows of those names now, another writer moved
+// them since, and nothing is written (ErrImageRace). Two rollbacks at once
+// would otherwise both succeed and step back once.
+func (s *core) SetImageStates(was, changes []ImageState) error {
+	ws := make([]write, 0, len(changes)+2)
+	if was != nil {
+		ws = append(ws, write{fn: func(tx tx) error { return unchangedImages(tx, was, changes) }})
+	}
 	for _, c := range changes {
 		switch c.State {
 		case image.Staged, "":
@@ -67,4 +75,58 @@ func (s *core) SetImageStates(changes []ImageState) error {
 		return ErrImageRace
 	}
 	return err
+}
+
+// unchangedImages returns ErrImageRace unless the stored rows of every
+// name in changes are exactly those of was. On PostgreSQL, image state
+// writers take one lock first, so that the rows cannot change between
+// this read and the writes after it; SQLite has one writer at a time.
+func unchangedImages(tx tx, was, changes []ImageState) error {
+	if tx.pg {
+		if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(7236563)`); err != nil {
+			return err
+		}
+	}
+	read := map[string]bool{}
+	for _, c := range changes {
+		if read[c.Name] {
+			continue
+		}
+		read[c.Name] = true
+		want := map[ImageState]bool{}
+		for _, w := range was {
+			if w.Name == c.Name {
+				w.Changed = time.Unix(0, w.Changed.UnixNano())
+				want[w] = true
+			}
+		}
+		rows, err := tx.Query(`SELECT version, state, changed FROM image_state WHERE name = ?`, c.Name)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			st := ImageState{Name: c.Name}
+			var state string
+			var changed int64
+			if err := rows.Scan(&st.Version, &state, &changed); err != nil {
+				rows.Close()
+				return err
+			}
+			st.State, st.Changed = image.State(state), time.Unix(0, changed)
+			if !want[st] {
+				rows.Close()
+				return ErrImageRace
+			}
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n != len(want) {
+			return ErrImageRace
+		}
+	}
+	return nil
 }

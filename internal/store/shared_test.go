@@ -173,7 +173,7 @@ func fill(t *testing.T, s Store) {
 	if err := s.PutToken(Token{ID: "abcd", Hash: "h", Role: "admin", Name: "ops", Created: time.Unix(1_900_000_000, 0)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetImageStates([]ImageState{{Name: "deb", Version: "1.0.0", State: image.Active, Changed: time.Unix(1_900_000_000, 1)}}); err != nil {
+	if err := s.SetImageStates(nil, []ImageState{{Name: "deb", Version: "1.0.0", State: image.Active, Changed: time.Unix(1_900_000_000, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 	var evs []audit.Event

@@ -83,7 +83,7 @@ type Store interface {
 
 	// Image states.
 	ImageStates() ([]ImageState, error)
-	SetImageStates([]ImageState) error
+	SetImageStates(was, changes []ImageState) error
 
 	// Ping checks that the database answers.
 	Ping() error
@@ -197,6 +197,10 @@ func (t tx) Exec(q string, args ...any) (sql.Result, error) {
 
 func (t tx) QueryRow(q string, args ...any) *sql.Row {
 	return t.Tx.QueryRow(rebind(t.pg, q), args...)
+}
+
+func (t tx) Query(q string, args ...any) (*sql.Rows, error) {
+	return t.Tx.Query(rebind(t.pg, q), args...)
 }
 
 func (c *core) query(q string, args ...any) (*sql.Rows, error) {
