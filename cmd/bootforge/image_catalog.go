@@ -19,6 +19,7 @@ import (
 	"bootforge/internal/check"
 	"bootforge/internal/config"
 	"bootforge/internal/image"
+	"bootforge/internal/inventory"
 	"bootforge/internal/keys"
 	"bootforge/internal/store"
 )
@@ -89,6 +90,7 @@ func newImageListCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warnBroken(cmd, c, "")
 			views := make([]versionView, 0, len(vs))
 			for _, v := range vs {
 				m, err := c.Manifest(v.ID)
@@ -283,18 +285,26 @@ func newImageGCCmd(g *globalFlags) *cobra.Command {
 		Use:   "gc [--keep N] [--dry-run]",
 		Short: "Remove retired versions past the newest N of each name, and blobs no manifest uses",
 		Long: `Remove the retired versions of each name beyond the --keep most recently
-retired (active and staged versions are never removed), then the blobs
-in data_dir/blobs/sha256 that no remaining manifest lists as a source.
-Run it when no import or build is in progress: a blob imported for a
-build that has not finished is not used yet. --dry-run lists what would
-go and removes nothing.`,
+retired (active and staged versions are never removed, nor a version a
+menu entry resolves to), then the blobs in data_dir/blobs/sha256 that no
+remaining manifest lists as a source (none while a version's manifest
+cannot be read), and the work directories of builds, mirror syncs and
+gc runs that were killed. Run it when no import or build is in progress:
+a blob imported for a build that has not finished is not used yet.
+--dry-run lists what would go and removes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, db, err := openCatalog(cmd, g)
+			cfg, db, err := openConfiguredStore(cmd, g)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			c := newCatalog(cfg, db)
+			inv, err := inventory.Load(inventorySource(cfg, g.config, db))
+			if err != nil {
+				return fmt.Errorf("gc: the inventory is refused, so which versions its menus boot is unknown; nothing removed:\n%w", err)
+			}
+			opts.InUse = inventory.ImagesInUse(inv)
 			res, err := c.GC(opts)
 			verb := "removed"
 			if opts.DryRun {
@@ -306,6 +316,15 @@ go and removes nothing.`,
 			}
 			for _, b := range res.Blobs {
 				fmt.Fprintf(out, "%s blob %s\n", verb, b)
+			}
+			for _, id := range res.InUse {
+				fmt.Fprintf(out, "kept %s: a menu entry boots it\n", id)
+			}
+			for _, b := range res.Broken {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: %s; no blob removed while it is there\n", printable(b.String()))
+			}
+			for _, d := range res.Stale {
+				fmt.Fprintf(out, "%s %s (left by a build, mirror sync or gc that was killed)\n", verb, d)
 			}
 			for _, f := range res.Forgotten {
 				fmt.Fprintf(out, "%s the state of %s (no longer on disk)\n", map[bool]string{true: "would forget", false: "forgot"}[opts.DryRun], f)
@@ -347,19 +366,42 @@ terminal, prints each drift, and exits non-zero if there is any.`,
 			if err != nil {
 				return err
 			}
+			// Version directories whose manifests cannot be used are drifts
+			// too; NAME@VERSION of one is refused by verifyTargets.
+			var broken []catalog.Broken
+			if len(args) == 0 || !strings.Contains(args[0], "@") {
+				all, err := c.Broken()
+				if err != nil {
+					return err
+				}
+				for _, b := range all {
+					if len(args) == 0 || b.ID.Name == args[0] {
+						broken = append(broken, b)
+						ids = append(ids, b.ID)
+					}
+				}
+			}
+			if len(args) == 1 && len(ids) == 0 {
+				return fmt.Errorf("no version of image %q is built", args[0])
+			}
 			out := cmd.OutOrStdout()
 			if len(ids) == 0 {
 				fmt.Fprintln(out, "no images built: nothing to verify")
 				return nil
 			}
 			progress, done := verifyProgress(cmd.ErrOrStderr())
-			drifts, err := c.Verify(progress, ids...)
+			drifts, err := c.Verify(progress, ids[:len(ids)-len(broken)]...)
 			done()
 			if err != nil {
 				return err
 			}
 			for _, d := range drifts {
 				fmt.Fprintln(out, "DRIFT", d)
+			}
+			for _, b := range broken {
+				d := b.Drift()
+				fmt.Fprintln(out, "DRIFT", printable(d.String()))
+				drifts = append(drifts, d)
 			}
 			names := make([]string, len(ids))
 			for i, id := range ids {
@@ -378,7 +420,7 @@ terminal, prints each drift, and exits non-zero if there is any.`,
 }
 
 // verifyTargets resolves verify's argument: NAME@VERSION, NAME (all of
-// its versions) or nothing (all versions).
+// its versions, possibly none) or nothing (all versions).
 func verifyTargets(c *catalog.Catalog, args []string) ([]image.ID, error) {
 	if len(args) == 1 && strings.Contains(args[0], "@") {
 		v, err := c.Find(args[0])
@@ -401,9 +443,6 @@ func verifyTargets(c *catalog.Catalog, args []string) ([]image.ID, error) {
 		if len(args) == 0 || v.ID.Name == args[0] {
 			ids = append(ids, v.ID)
 		}
-	}
-	if len(args) == 1 && len(ids) == 0 {
-		return nil, fmt.Errorf("no version of image %q is built", args[0])
 	}
 	return ids, nil
 }
@@ -496,4 +535,19 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// warnBroken names on stderr the version directories of name (all if
+// empty) whose manifests cannot be used: they are left out of every list,
+// menu and index, so without a word they would just be missing.
+func warnBroken(cmd *cobra.Command, c *catalog.Catalog, name string) {
+	broken, err := c.Broken()
+	if err != nil {
+		return
+	}
+	for _, b := range broken {
+		if name == "" || b.ID.Name == name {
+			fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: %s; left out (rebuild it, or remove its directory)\n", printable(b.String()))
+		}
+	}
 }

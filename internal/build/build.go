@@ -124,11 +124,15 @@ func (b *Builder) Build(ctx context.Context, s Spec) (*Result, error) {
 	}
 	// Hidden, and private until complete: the catalog lists no ".*"
 	// directory as a version.
-	tmp, err := os.MkdirTemp(imagesDir, ".build-"+id.Name+"-"+id.Version.String()+"-")
+	// Locked while this build runs: one killed halfway leaves its
+	// directory unlocked, and the next build or gc removes it.
+	durable.SweepWorkDirs(imagesDir, image.BuildWorkPrefix)
+	work, err := durable.NewWorkDir(imagesDir, image.BuildWorkPrefix+id.Name+"-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer work.Done()
+	tmp := work.Path
 	r := &run{Builder: b, spec: s,
 		out: filepath.Join(tmp, "version"), stage: filepath.Join(tmp, "stage"),
 		sources: map[string]*source{}, names: map[string]string{}}

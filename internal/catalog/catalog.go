@@ -116,28 +116,45 @@ type built struct {
 	m  *image.Manifest
 }
 
+// Broken is a version directory whose manifest cannot be used: unreadable,
+// not a manifest, or one that describes another version (a directory
+// copied by hand). It is not a version: menus, lists and the mirror index
+// leave it out, so that one bad directory does not take every other
+// version with it; Broken lists it, `image list` and `bootforge check`
+// name it, and `image verify` counts it as a drift.
+type Broken struct {
+	ID  image.ID
+	Err error
+}
+
+func (b Broken) String() string { return fmt.Sprintf("%s: %v", b.ID, b.Err) }
+
+// Drift is b as `image verify` reports it: its manifest is unreadable.
+func (b Broken) Drift() Drift {
+	return Drift{ID: b.ID, Path: image.ManifestName, Kind: Unreadable, Err: b.Err.Error()}
+}
+
 // scan finds every built version: <root>/images/NAME/VERSION/manifest.json.
 // Dot-directories (a build in progress, a removal in progress) and
 // directories whose names are not an image name or a semantic version
 // are not versions and are skipped; so is a version directory without a
-// manifest. A manifest that cannot be read is an error naming the file.
-func (c *Catalog) scan() ([]built, error) {
+// manifest. A version whose manifest cannot be used is returned in broken.
+func (c *Catalog) scan() (out []built, broken []Broken, err error) {
 	dir := filepath.Join(c.root, image.Dir)
 	names, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []built
 	for _, n := range names {
 		if !n.IsDir() || strings.HasPrefix(n.Name(), ".") || image.CheckName(n.Name()) != nil {
 			continue
 		}
 		vers, err := os.ReadDir(filepath.Join(dir, n.Name()))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, v := range vers {
 			if !v.IsDir() || strings.HasPrefix(v.Name(), ".") {
@@ -153,13 +170,21 @@ func (c *Catalog) scan() ([]built, error) {
 				continue
 			}
 			if err != nil {
-				return nil, err
+				broken = append(broken, Broken{ID: id, Err: err})
+				continue
 			}
 			out = append(out, built{id: id, m: m})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return less(out[i].id, out[j].id) })
-	return out, nil
+	sort.Slice(broken, func(i, j int) bool { return less(broken[i].ID, broken[j].ID) })
+	return out, broken, nil
+}
+
+// Broken returns the version directories whose manifests cannot be used.
+func (c *Catalog) Broken() ([]Broken, error) {
+	_, broken, err := c.scan()
+	return broken, err
 }
 
 func less(a, b image.ID) bool {
@@ -191,7 +216,7 @@ func (c *Catalog) Versions() ([]image.Version, error) {
 
 // versions also returns the stored states, for the writers.
 func (c *Catalog) versions() ([]image.Version, map[string]store.ImageState, error) {
-	b, err := c.scan()
+	b, _, err := c.scan()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,6 +251,9 @@ func (c *Catalog) Find(arg string) (image.Version, error) {
 			if v.ID.Name == id.Name && v.ID.Version.Equal(id.Version) {
 				return v, nil
 			}
+		}
+		if _, err := c.Manifest(id); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return image.Version{}, fmt.Errorf("image %s is broken: %w", id, err)
 		}
 		return image.Version{}, fmt.Errorf("image %s is not built (no %s)", id, path.Join(id.Dir(), image.ManifestName))
 	}

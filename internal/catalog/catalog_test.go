@@ -230,9 +230,24 @@ func TestBrokenManifest(t *testing.T) {
 				f.writeManifest(t, id, c)
 				// The cache notices the new manifest by its size.
 			}
-			_, err := f.cat.Versions()
-			if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Versions: %v; want an error naming %s and %q", err, p, tt.want)
+			// Broken, but not in the way of the others.
+			good := f.build(t, "deb@0.9.0", map[string]string{"vmlinuz": "k"})
+			vs, err := f.cat.Versions()
+			if err != nil || len(vs) != 1 || vs[0].ID.String() != good.String() {
+				t.Errorf("Versions: %v, %v; want only %s", vs, err, good)
+			}
+			broken, err := f.cat.Broken()
+			if err != nil || len(broken) != 1 || broken[0].ID.String() != id.String() {
+				t.Fatalf("Broken: %v, %v; want %s", broken, err, id)
+			}
+			if msg := broken[0].Err.Error(); !strings.Contains(msg, p) || !strings.Contains(msg, tt.want) {
+				t.Errorf("Broken: %q; want an error naming %s and %q", msg, p, tt.want)
+			}
+			if _, err := f.cat.Find(id.String()); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Find %s: %v; want the manifest's error", id, err)
+			}
+			if _, err := f.cat.Promote(id); err == nil {
+				t.Errorf("a broken version was promoted")
 			}
 		})
 	}
@@ -589,4 +604,62 @@ func TestConcurrentStateChangesRefused(t *testing.T) {
 		t.Errorf("a promote racing another: %v, want ErrImageRace", err)
 	}
 	f.wantStates(t, map[string]image.State{"deb@1.0.0": image.Retired, "deb@2.0.0": image.Retired, "deb@3.0.0": image.Active})
+}
+
+// gc keeps a retired version that a menu entry resolves to, removes no
+// blob while a version's manifest cannot be read (nor that version, nor
+// its state), and removes the work directory of a build that was killed.
+func TestGCKeepsInUseBrokenAndSweeps(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0", "deb@4.0.0"} {
+		f.build(t, v, kernel)
+		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	images := filepath.Join(f.root, "images")
+	killed := filepath.Join(images, image.BuildWorkPrefix+"deb-123")
+	os.MkdirAll(filepath.Join(killed, "version"), 0o755)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(killed, old, old)
+
+	res, err := f.cat.GC(GCOptions{Keep: 1, InUse: []image.ID{mustID(t, "deb@1.0.0")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Versions) != 1 || res.Versions[0].String() != "deb@2.0.0" || len(res.InUse) != 1 || res.InUse[0].String() != "deb@1.0.0" {
+		t.Errorf("removed %v, kept in use %v; want deb@2.0.0 removed, deb@1.0.0 kept", res.Versions, res.InUse)
+	}
+	if len(res.Stale) != 1 || res.Stale[0] != killed {
+		t.Errorf("stale %v, want %s", res.Stale, killed)
+	}
+	if _, err := os.Stat(killed); !os.IsNotExist(err) {
+		t.Errorf("the killed build's directory: %v", err)
+	}
+	f.wantStates(t, map[string]image.State{"deb@1.0.0": image.Retired, "deb@3.0.0": image.Retired, "deb@4.0.0": image.Active})
+
+	// A broken manifest: no blob goes, and the broken version keeps its
+	// directory and its state.
+	blobs := filepath.Join(f.data, "blobs", "sha256")
+	os.MkdirAll(blobs, 0o755)
+	unused := sum([]byte("unused"))
+	os.WriteFile(filepath.Join(blobs, unused), []byte("unused"), 0o644)
+	os.WriteFile(filepath.Join(images, "deb", "3.0.0", "manifest.json"), []byte("{"), 0o644)
+	res, err = f.cat.GC(GCOptions{Keep: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Broken) != 1 || len(res.Blobs) != 0 || len(res.Forgotten) != 0 {
+		t.Errorf("broken %v, blobs %v, forgotten %v; want one broken, no blob, nothing forgotten", res.Broken, res.Blobs, res.Forgotten)
+	}
+	if _, err := os.Stat(filepath.Join(blobs, unused)); err != nil {
+		t.Errorf("a blob was removed while a manifest is broken: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(images, "deb", "3.0.0")); err != nil {
+		t.Errorf("the broken version: %v", err)
+	}
+	rows, _ := f.db.ImageStates()
+	if len(rows) != 2 || rows[0].Version != "3.0.0" || rows[0].State != image.Retired || rows[1].Version != "4.0.0" {
+		t.Errorf("stored states %+v; want deb@3.0.0 retired, deb@4.0.0 active", rows)
+	}
 }

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"bootforge/internal/blob"
+	"bootforge/internal/durable"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
 )
@@ -21,6 +23,10 @@ type GCOptions struct {
 	Keep int
 	// DryRun reports what would be removed and removes nothing.
 	DryRun bool
+	// InUse are the versions that menu entries resolve to now: never
+	// removed, whatever Keep says. An entry may name a retired version
+	// (`image: deb@~1.0`), and removing it would refuse the inventory.
+	InUse []image.ID
 }
 
 // GCResult is what GC removed (or, in a dry run, would remove).
@@ -31,7 +37,17 @@ type GCResult struct {
 	// Forgotten are the stored states (NAME@VERSION) of versions no
 	// longer on disk.
 	Forgotten []string
-	DryRun    bool
+	// InUse are retired versions beyond Keep that stay because a menu
+	// entry resolves to them.
+	InUse []image.ID
+	// Broken are version directories whose manifests cannot be used.
+	// While there is one, no blob is removed: which blobs it was built
+	// from is unknown.
+	Broken []Broken
+	// Stale are work directories left by a build, mirror sync or gc that
+	// was killed; removed (in a dry run: would be).
+	Stale  []string
+	DryRun bool
 }
 
 // GC removes retired versions beyond the newest opts.Keep of each name
@@ -51,9 +67,14 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		return GCResult{}, fmt.Errorf("keep %d: must be 0 or more", opts.Keep)
 	}
 	res := GCResult{DryRun: opts.DryRun}
-	b, err := c.scan()
+	b, broken, err := c.scan()
 	if err != nil {
 		return res, err
+	}
+	res.Broken = broken
+	inUse := map[string]bool{}
+	for _, id := range opts.InUse {
+		inUse[key(id.Name, id.Version.String())] = true
 	}
 	states, err := c.states()
 	if err != nil {
@@ -64,6 +85,9 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	retired := map[string][]store.ImageState{}
 	ids := map[string]map[string]image.ID{}
 	onDisk := map[string]bool{}
+	for _, v := range broken {
+		onDisk[key(v.ID.Name, v.ID.Version.String())] = true // its state stays
+	}
 	for _, v := range b {
 		k := key(v.id.Name, v.id.Version.String())
 		onDisk[k] = true
@@ -79,7 +103,11 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	for name, rows := range retired {
 		newestRetiredFirst(rows, ids[name])
 		for _, r := range rows[min(opts.Keep, len(rows)):] {
-			remove[key(name, r.Version)] = true
+			if k := key(name, r.Version); inUse[k] {
+				res.InUse = append(res.InUse, ids[name][r.Version])
+			} else {
+				remove[k] = true
+			}
 		}
 	}
 
@@ -106,7 +134,7 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	}
 	var blobSizes []int64
 	for _, b := range stored {
-		if used[b.Digest] {
+		if used[b.Digest] || len(broken) > 0 {
 			continue
 		}
 		res.Blobs = append(res.Blobs, b.Digest)
@@ -122,8 +150,17 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		}
 	}
 	sort.Strings(res.Forgotten)
+	sort.Slice(res.InUse, func(i, j int) bool { return less(res.InUse[i], res.InUse[j]) })
+	images := filepath.Join(c.root, image.Dir)
 	if opts.DryRun {
+		res.Stale = durable.StaleWorkDirs(images, workPrefixes...)
 		return res, nil
+	}
+	if res.Stale, err = durable.SweepWorkDirs(images, workPrefixes...); err != nil {
+		return res, fmt.Errorf("gc: %w", err)
+	}
+	for _, d := range res.Stale {
+		c.record(image.ID{}, path.Join(image.Dir, filepath.Base(d)), "removed", "gc: work directory of a build, mirror sync or gc that was killed")
 	}
 
 	reason := fmt.Sprintf("gc: retired beyond the newest %d", opts.Keep)
@@ -153,18 +190,20 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 func (c *Catalog) removeVersion(id image.ID) error {
 	images := filepath.Join(c.root, image.Dir)
 	dir := filepath.Join(c.root, filepath.FromSlash(id.Dir()))
-	tmp, err := os.MkdirTemp(images, ".gc-"+id.Name+"-"+id.Version.String()+"-")
+	work, err := durable.NewWorkDir(images, image.GCWorkPrefix+id.Name+"-")
 	if err != nil {
 		return fmt.Errorf("gc %s: %w", id, err)
 	}
-	gone := filepath.Join(tmp, "version")
-	if err := os.Rename(dir, gone); err != nil {
-		os.Remove(tmp)
+	if err := os.Rename(dir, filepath.Join(work.Path, "version")); err != nil {
+		work.Done()
 		return fmt.Errorf("gc %s: %w", id, err)
 	}
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("gc %s: removing %s: %w", id, tmp, err)
+	if err := work.Done(); err != nil {
+		return fmt.Errorf("gc %s: removing %s: %w", id, work.Path, err)
 	}
 	os.Remove(filepath.Dir(dir)) // the name's directory, if that was its last version
 	return nil
 }
+
+// workPrefixes are the work directories gc sweeps.
+var workPrefixes = []string{image.BuildWorkPrefix, image.MirrorWorkPrefix, image.GCWorkPrefix}

@@ -59,10 +59,8 @@ func (c *Catalog) Promote(id image.ID) (Move, error) {
 		if cur.Version == id.Version.String() {
 			return mv, nil
 		}
-		from, err := c.onDisk(cur)
+		from := c.onDisk(cur)
 		switch {
-		case err != nil:
-			return Move{}, err
 		case from == nil: // gone from disk: forget it
 			changes = append(changes, store.ImageState{Name: cur.Name, Version: cur.Version, State: image.Staged})
 		default:
@@ -97,19 +95,17 @@ func rowsOf(states map[string]store.ImageState, name string) []store.ImageState 
 	return rows
 }
 
-// onDisk returns the ID of a stored version if it is still built, or nil.
-func (c *Catalog) onDisk(s store.ImageState) (*image.ID, error) {
+// onDisk returns the ID of a stored version if it is still built (its
+// manifest broken or not: it can still be retired), or nil.
+func (c *Catalog) onDisk(s store.ImageState) *image.ID {
 	id, err := image.ParseID(key(s.Name, s.Version))
 	if err != nil {
-		return nil, nil // a row no version directory can match
+		return nil // a row no version directory can match
 	}
-	if _, err := c.Manifest(id); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
+	if _, err := c.Manifest(id); errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return &id, nil
+	return &id
 }
 
 // Rollback makes the most recently retired version of name active again;
@@ -142,10 +138,7 @@ func (c *Catalog) Rollback(name string) (Move, error) {
 	}
 	newestRetiredFirst(retired, ids)
 	to := ids[retired[0].Version]
-	from, err := c.onDisk(cur)
-	if err != nil {
-		return Move{}, err
-	}
+	from := c.onDisk(cur)
 	mv := Move{Name: name, To: to, From: from, FromState: image.Staged, Changed: true}
 	changes := []store.ImageState{
 		{Name: name, Version: cur.Version, State: image.Staged},

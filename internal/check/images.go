@@ -16,13 +16,21 @@ const maxDriftsShown = 5
 // file of every active version against its manifest and fails on any
 // drift. When images are built it never skips: with none active it passes
 // and says so (nothing is served by name), and it fails if the versions
-// cannot be read. With no image built at all it passes too, saying "no
+// cannot be read or a version's manifest cannot be used. With no image built at all it passes too, saying "no
 // images": there is nothing that could drift.
 func Images(c *catalog.Catalog) Item {
 	const name = "images"
 	vs, err := c.Versions()
 	if err != nil {
 		return Fail(name, "%v", err)
+	}
+	broken, err := c.Broken()
+	if err != nil {
+		return Fail(name, "%v", err)
+	}
+	if len(broken) > 0 {
+		return Fail(name, "%s with a manifest that cannot be used (left out of menus and lists; rebuild or remove): %v",
+			count(len(broken), "version"), broken[0])
 	}
 	if len(vs) == 0 {
 		return Pass(name, "no images built: nothing to verify")

@@ -4,7 +4,8 @@
 // Keys, certificates, manifests and mirrored image versions are written
 // by several packages; each used to carry its own copy of "write a temp
 // file, sync it, rename it, sync the directory". One copy is one place to
-// get the order right.
+// get the order right. Work directories (workdir.go) are the other half:
+// what a writer killed halfway leaves behind is found and removed.
 package durable
 
 import (

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestWriteFile(t *testing.T) {
@@ -44,5 +45,45 @@ func TestSyncTree(t *testing.T) {
 	}
 	if err := SyncTree(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("synced a tree that does not exist")
+	}
+}
+
+// A work directory is swept only once its writer is gone (its lock free)
+// and it is older than a minute; one whose writer lives stays.
+func TestSweepWorkDirs(t *testing.T) {
+	parent := t.TempDir()
+	live, err := NewWorkDir(parent, ".build-a-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(parent, ".build-b-1")
+	young := filepath.Join(parent, ".build-c-1")
+	other := filepath.Join(parent, "deb")
+	for _, d := range []string{dead, young, other} {
+		if err := os.MkdirAll(filepath.Join(d, "version"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, d := range []string{live.Path, dead, other} {
+		os.Chtimes(d, old, old)
+	}
+	if stale := StaleWorkDirs(parent, ".build-", ".gc-"); len(stale) != 1 || stale[0] != dead {
+		t.Errorf("stale %v; want only %s", stale, dead)
+	}
+	removed, err := SweepWorkDirs(parent, ".build-", ".gc-")
+	if err != nil || len(removed) != 1 || removed[0] != dead {
+		t.Fatalf("removed %v, %v; want only %s", removed, err, dead)
+	}
+	for _, d := range []string{live.Path, young, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	if err := live.Done(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(live.Path); !os.IsNotExist(err) {
+		t.Errorf("after Done: %v", err)
 	}
 }

@@ -27,6 +27,16 @@ const Dir = "images"
 // ManifestName is the manifest's file name in a version's directory.
 const ManifestName = "manifest.json"
 
+// Work directories in Dir: where a build, a mirror sync and gc assemble or
+// take apart a version out of sight of the catalog, which lists no
+// dot-directory. Each writer locks its own (durable.NewWorkDir), so gc
+// and builds remove those whose writer was killed.
+const (
+	BuildWorkPrefix  = ".build-"
+	MirrorWorkPrefix = ".mirror-stage-"
+	GCWorkPrefix     = ".gc-"
+)
+
 // ManifestSigName is the manifest's detached CMS signature (DER), beside
 // it, when signing is on.
 const ManifestSigName = ManifestName + ".sig"

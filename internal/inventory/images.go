@@ -113,3 +113,28 @@ func fillFromImage(e *boot.Entry, versions []image.Version, imgs Images) error {
 	e.Kind, e.ImageVersion = b.Kind, v.ID.String()
 	return nil
 }
+
+// ImagesInUse returns the versions that the menu entries of inv resolve
+// to, each once: what `image gc` must keep.
+func ImagesInUse(inv *boot.Inventory) []image.ID {
+	seen := map[string]bool{}
+	var out []image.ID
+	add := func(m boot.Menu) {
+		for _, e := range m.Entries {
+			if e.ImageVersion == "" || seen[e.ImageVersion] {
+				continue
+			}
+			seen[e.ImageVersion] = true
+			if id, err := image.ParseID(e.ImageVersion); err == nil {
+				out = append(out, id)
+			}
+		}
+	}
+	for _, p := range inv.Profiles() {
+		add(p.Menu)
+		for _, m := range p.Variants {
+			add(m)
+		}
+	}
+	return out
+}

@@ -235,11 +235,12 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	if err := os.MkdirAll(partial, 0o700); err != nil {
 		return false, err
 	}
-	stage, err := os.MkdirTemp(imagesDir, ".mirror-"+id.Name+"-"+id.Version.String()+"-")
+	work, err := durable.NewWorkDir(imagesDir, image.MirrorWorkPrefix+id.Name+"-")
 	if err != nil {
 		return false, err
 	}
-	defer os.RemoveAll(stage)
+	defer work.Done()
+	stage := work.Path
 	out := filepath.Join(stage, filepath.FromSlash(id.Dir()))
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return false, err
