@@ -108,6 +108,9 @@ type NextBoot struct {
 	Expires time.Time // zero: never
 	Always  bool      // keep it after use (a standing override)
 	State   OneShotState
+	// Updated is when the one-shot was set; its state changes keep it.
+	// With Entry it names this one-shot: the store moves a one-shot's
+	// state only if it is still the one that was read (not replaced).
 	Updated time.Time
 }
 

@@ -61,7 +61,9 @@ const IndexPath = "bootforge/images.json"
 // OneShots is the store of one-shot next boots.
 type OneShots interface {
 	NextBoot(mac net.HardwareAddr) (*boot.NextBoot, error)
-	AdvanceNextBoot(mac net.HardwareAddr, to boot.OneShotState, from ...boot.OneShotState) (bool, error)
+	// AdvanceNextBoot moves mac's one-shot to state to if it is still
+	// shot (not replaced since shot was read) and in one of from.
+	AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) (bool, error)
 }
 
 // FS serves generated menus over a directory.
@@ -93,8 +95,8 @@ type FS struct {
 	fileSigs sync.Map // path → fileSig, signatures of files on disk
 
 	mu      sync.Mutex
-	started map[netip.Addr]pendingBoot
-	picks   map[string]boot.Pick // by MAC: choices made in pxelinux for iPXE to boot
+	started map[netip.Addr]*pendingBoot // by client address: the last menu's one-shot
+	picks   map[string]boot.Pick        // by MAC: choices made in pxelinux for iPXE to boot
 }
 
 // Signer makes a detached signature (CMS, DER) of data.
@@ -104,7 +106,7 @@ type Signer interface {
 
 // pendingBoot is a delivered one-shot waiting for its boot to start.
 type pendingBoot struct {
-	d       boot.Decision // the menu served; its Proof files prove the boot
+	d       boot.Decision // the menu served; its OneShot is what a proof consumes
 	expires time.Time
 }
 
@@ -248,7 +250,7 @@ func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, boo
 		if err := m.checkBeacon(mac, ip); err != nil {
 			return generated{}, true, err
 		}
-		m.consume(mac, ip, "beacon")
+		m.beacon(mac, ip)
 		return generated{text: "ok\n", mac: mac}, true, nil
 	case strings.HasPrefix(name, "pxelinux.cfg/") || strings.Contains(name, "/pxelinux.cfg/"):
 		// Any directory: syslinux.efi looks beside itself (efi64/pxelinux.cfg/).
@@ -640,44 +642,49 @@ func macString(mac net.HardwareAddr) string {
 }
 
 // carryOut applies a served decision: the one-shot's new state, and the
-// fetches from this client that will prove its boot started.
+// fetches from this client that will prove its boot started. The menu
+// served last to an address is the one whose files prove a boot there: a
+// menu without a one-shot, for this MAC or another behind the same
+// address, leaves nothing for a later fetch to consume.
 func (m *FS) carryOut(d boot.Decision, client netip.Addr) {
-	if d.OneShot == nil || m.OneShots == nil {
-		return
-	}
-	mac := d.Client.MAC
-	switch d.Advance {
-	case boot.OneShotExpired:
-		m.advance(mac, client, d.OneShot.Entry, boot.OneShotExpired, boot.OneShotPending, boot.OneShotDelivered)
-	case boot.OneShotDelivered:
-		m.advance(mac, client, d.OneShot.Entry, boot.OneShotDelivered, boot.OneShotPending)
-	}
-	if d.Boot == "" {
-		return
+	if d.OneShot != nil && m.OneShots != nil {
+		mac := d.Client.MAC
+		switch d.Advance {
+		case boot.OneShotExpired:
+			m.advance(mac, client, *d.OneShot, boot.OneShotExpired, boot.OneShotPending, boot.OneShotDelivered)
+		case boot.OneShotDelivered:
+			m.advance(mac, client, *d.OneShot, boot.OneShotDelivered, boot.OneShotPending)
+		}
 	}
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.started == nil {
-		m.started = map[netip.Addr]pendingBoot{}
-	}
 	for ip, pb := range m.started {
 		if now.After(pb.expires) {
 			delete(m.started, ip)
 		}
 	}
-	m.started[client] = pendingBoot{d: d, expires: now.Add(30 * time.Minute)}
+	if d.OneShot == nil || m.OneShots == nil || len(d.Proof) == 0 {
+		delete(m.started, client)
+		return
+	}
+	if m.started == nil {
+		m.started = map[netip.Addr]*pendingBoot{}
+	}
+	m.started[client] = &pendingBoot{d: d, expires: now.Add(30 * time.Minute)}
 }
 
-func (m *FS) advance(mac net.HardwareAddr, client netip.Addr, entry string, to boot.OneShotState, from ...boot.OneShotState) {
-	moved, err := m.OneShots.AdvanceNextBoot(mac, to, from...)
+// advance moves shot, mac's one-shot as the menu found it, to state to;
+// a one-shot set since then is left as it is.
+func (m *FS) advance(mac net.HardwareAddr, client netip.Addr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) {
+	moved, err := m.OneShots.AdvanceNextBoot(mac, shot, to, from...)
 	if err != nil {
 		m.Log.Error("one-shot: state not stored", "mac", mac.String(), "to", string(to), "err", err)
 		return
 	}
 	if moved {
-		m.Log.Info("one-shot "+string(to), "mac", mac.String(), "entry", entry, "client", client.String())
-		m.oneShotEvent(mac, client, string(to)+" "+entry)
+		m.Log.Info("one-shot "+string(to), "mac", mac.String(), "entry", shot.Entry, "client", client.String())
+		m.oneShotEvent(mac, client, string(to)+" "+shot.Entry)
 	}
 }
 
@@ -687,9 +694,9 @@ func (m *FS) advance(mac net.HardwareAddr, client netip.Addr, entry string, to b
 func (m *FS) observe(req bootfs.Request, f bootfs.File) bootfs.File {
 	client := req.Client.Addr()
 	m.mu.Lock()
-	pb, ok := m.started[client]
+	pb := m.started[client]
 	m.mu.Unlock()
-	if !ok {
+	if pb == nil {
 		return f
 	}
 	name, err := bootfs.Clean(req.Path)
@@ -700,14 +707,11 @@ func (m *FS) observe(req bootfs.Request, f bootfs.File) bootfs.File {
 	if err != nil {
 		return f
 	}
-	// The closure holds its own copy: were it to capture pb, every
-	// request, proof or not, would move pb to the heap.
-	d := pb.d
 	return &watched{File: f, fetch: boot.Fetch{Path: name, Size: st.Size()}, proved: func(fe boot.Fetch) bool {
-		if !d.ProvedBy(fe) {
+		if !pb.d.ProvedBy(fe) {
 			return false
 		}
-		m.consume(d.Client.MAC, client, fmt.Sprintf("%s, bytes %d-%d of %d", name, fe.From, fe.To, fe.Size))
+		m.consume(client, pb, fmt.Sprintf("%s, bytes %d-%d of %d", name, fe.From, fe.To, fe.Size))
 		return true
 	}}
 }
@@ -766,22 +770,55 @@ func (w *watched) saw(off int64, n int) {
 	w.done = w.proved(w.fetch)
 }
 
-func (m *FS) consume(mac net.HardwareAddr, client netip.Addr, why string) {
+// consume marks booted the one-shot that pb's menu served to client, as
+// a fetch or beacon proves its boot started; a one-shot set since that
+// menu was served is another one, which stays pending for the next menu.
+func (m *FS) consume(client netip.Addr, pb *pendingBoot, why string) {
 	m.mu.Lock()
-	delete(m.started, client)
+	if m.started[client] == pb {
+		delete(m.started, client)
+	}
 	m.mu.Unlock()
+	mac, shot := pb.d.Client.MAC, *pb.d.OneShot
+	moved, err := m.OneShots.AdvanceNextBoot(mac, shot, boot.OneShotBooted, boot.OneShotPending, boot.OneShotDelivered)
+	switch {
+	case err != nil:
+		m.Log.Error("one-shot: could not mark booted", "mac", mac.String(), "err", err)
+	case moved:
+		m.Log.Info("one-shot booted", "mac", mac.String(), "entry", shot.Entry, "client", client.String(), "fetched", why)
+		m.oneShotEvent(mac, client, "booted (fetched "+why+")")
+	default:
+		m.Log.Info("one-shot: not marked booted, it was replaced or consumed since its menu was served",
+			"mac", mac.String(), "served", shot.Entry, "client", client.String(), "fetched", why)
+	}
+}
+
+// beacon takes a booted beacon for mac from client (checked by
+// checkBeacon): it consumes the one-shot of the menu served there, or,
+// when this server has no record of that menu (it restarted, the record
+// expired, or another server on the same store served it), the stored
+// one-shot if it is delivered. A pending one-shot was never served, so
+// the boot that sends the beacon is not its boot.
+func (m *FS) beacon(mac net.HardwareAddr, client netip.Addr) {
 	if m.OneShots == nil {
 		return
 	}
-	moved, err := m.OneShots.AdvanceNextBoot(mac, boot.OneShotBooted, boot.OneShotPending, boot.OneShotDelivered)
+	m.mu.Lock()
+	pb := m.started[client]
+	m.mu.Unlock()
+	if pb != nil && slices.Equal(pb.d.Client.MAC, mac) {
+		m.consume(client, pb, "beacon")
+		return
+	}
+	shot, err := m.OneShots.NextBoot(mac)
 	if err != nil {
 		m.Log.Error("one-shot: could not mark booted", "mac", mac.String(), "err", err)
 		return
 	}
-	if moved {
-		m.Log.Info("one-shot booted", "mac", mac.String(), "client", client.String(), "fetched", why)
-		m.oneShotEvent(mac, client, "booted (fetched "+why+")")
+	if shot == nil || shot.State != boot.OneShotDelivered {
+		return
 	}
+	m.consume(client, &pendingBoot{d: boot.Decision{Client: boot.Client{MAC: mac}, OneShot: shot}}, "beacon")
 }
 
 func (m *FS) oneShotEvent(mac net.HardwareAddr, client netip.Addr, result string) {

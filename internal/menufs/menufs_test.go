@@ -232,9 +232,72 @@ func TestOneShotProbeAndBeacon(t *testing.T) {
 		t.Fatalf("after the range that finishes the kernel: %s, want booted", s)
 	}
 
-	// From the address it was seen at, the beacon is taken.
+	// A beacon is the boot of a one-shot that was served: one set since
+	// then, and never served, stays pending.
 	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending})
+	if got := read(t, m, "bootforge/booted", url.Values{"mac": {macA.String()}}); got != "ok\n" || state() != boot.OneShotPending {
+		t.Fatalf("beacon for a one-shot never served: %q, state %s, want pending", got, state())
+	}
+
+	// From the address it was seen at, the beacon is taken.
+	script(t, m)
 	if got := read(t, m, "bootforge/booted", url.Values{"mac": {macA.String()}}); got != "ok\n" || state() != boot.OneShotBooted {
 		t.Fatalf("beacon from the client's own address: %q, state %s", got, state())
+	}
+
+	// A server without a record of the menu (restarted, say) takes the
+	// beacon for a delivered one-shot.
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending})
+	script(t, m)
+	m2 := New(*m.disk.Load(), m.Inventory, db, m.Sightings, m.Log)
+	if got := read(t, m2, "bootforge/booted", url.Values{"mac": {macA.String()}}); got != "ok\n" || state() != boot.OneShotBooted {
+		t.Fatalf("beacon to a server that did not serve the menu: %q, state %s, want booted", got, state())
+	}
+}
+
+// Only the one-shot a menu served is consumed by a fetch of that menu's
+// kernel: one set while the boot is under way stays pending and is served
+// by the next menu, and a menu without a one-shot, served to another MAC
+// from the same address, leaves nothing for a later fetch there to consume.
+func TestOneShotConsumedOnlyAsServed(t *testing.T) {
+	m, db := setup(t)
+	shot := func() *boot.NextBoot {
+		t.Helper()
+		nb, err := db.NextBoot(macA)
+		if err != nil || nb == nil {
+			t.Fatalf("NextBoot: %v, %v", nb, err)
+		}
+		return nb
+	}
+
+	// Replaced while the boot is under way.
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending})
+	if s := script(t, m); !strings.Contains(s, "marker=lab-b") {
+		t.Fatalf("one-shot b not served:\n%s", s)
+	}
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "a", State: boot.OneShotPending})
+	read(t, m, "vmlinuz", nil) // the kernel of the menu served, with b
+	if nb := shot(); nb.Entry != "a" || nb.State != boot.OneShotPending {
+		t.Fatalf("the one-shot set after the menu, after that menu's kernel: %s %s, want a pending", nb.Entry, nb.State)
+	}
+	if s := script(t, m); !strings.Contains(s, "exit") || strings.Contains(s, "choose") || strings.Contains(s, "marker=") {
+		t.Fatalf("the next menu does not boot the one-shot a:\n%s", s)
+	}
+	if nb := shot(); nb.Entry != "a" || nb.State != boot.OneShotDelivered {
+		t.Fatalf("after the next menu: %s %s, want a delivered", nb.Entry, nb.State)
+	}
+
+	// Another MAC behind the same address gets a menu without a one-shot.
+	db.PutNextBoot(macA, boot.NextBoot{Entry: "b", State: boot.OneShotPending})
+	script(t, m)
+	read(t, m, "/bootforge/ipxe", url.Values{"mac": {"52-54-00-00-00-0b"}, "buildarch": {"i386"}, "platform": {"pcbios"}})
+	read(t, m, "vmlinuz", nil)
+	if nb := shot(); nb.State != boot.OneShotDelivered {
+		t.Fatalf("a kernel fetched after another MAC's plain menu from the same address: %s, want still delivered", nb.State)
+	}
+	script(t, m)
+	read(t, m, "vmlinuz", nil)
+	if nb := shot(); nb.State != boot.OneShotBooted {
+		t.Fatalf("the kernel after the one-shot's own menu again: %s, want booted", nb.State)
 	}
 }

@@ -152,7 +152,11 @@ func (s *core) Hosts() ([]boot.Host, error) {
 
 func macKey(mac net.HardwareAddr) string { return strings.ToLower(mac.String()) }
 
-// PutNextBoot sets a host's one-shot, replacing any other.
+// PutNextBoot sets a host's one-shot, replacing any other. The new one
+// is stamped with a later updated time than the one it replaces, even if
+// the clock stepped back or two writes fell in one tick: entry and
+// updated name a one-shot for AdvanceNextBoot, so a replacement must never
+// look like the one-shot it replaced.
 func (s *core) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
 	var exp int64
 	if !nb.Expires.IsZero() {
@@ -160,7 +164,8 @@ func (s *core) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
 	}
 	return s.exec(`INSERT INTO next_boot (mac, entry, expires, always, state, updated) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mac) DO UPDATE SET entry = excluded.entry, expires = excluded.expires,
-		always = excluded.always, state = excluded.state, updated = excluded.updated`,
+		always = excluded.always, state = excluded.state,
+		updated = CASE WHEN excluded.updated > next_boot.updated THEN excluded.updated ELSE next_boot.updated + 1 END`,
 		macKey(mac), nb.Entry, exp, boolInt(nb.Always), string(nb.State), time.Now().UnixNano())
 }
 
@@ -198,21 +203,27 @@ func (s *core) NextBoots() (map[string]*boot.NextBoot, error) {
 	return out, rows.Err()
 }
 
-// AdvanceNextBoot moves a one-shot to state to if it is in one of from.
-// It reports whether it moved. It is one conditional UPDATE: of two
-// servers (or two requests) advancing one one-shot from the same state,
-// exactly one moves it, so a one-shot is consumed once.
-func (s *core) AdvanceNextBoot(mac net.HardwareAddr, to boot.OneShotState, from ...boot.OneShotState) (bool, error) {
+// AdvanceNextBoot moves mac's one-shot to state to if it is still shot —
+// the same entry, set at the same time (shot.Updated): not replaced since
+// shot was read — and in one of from. It reports whether it moved. It is
+// one conditional UPDATE: of two servers (or two requests) advancing one
+// one-shot from the same state, exactly one moves it, so a one-shot is
+// consumed once; and a one-shot set while a menu carrying the one it
+// replaced was on its way is never moved by that menu's boot. A state
+// change keeps updated, so that the one-shot keeps its identity through
+// its states.
+func (s *core) AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) (bool, error) {
 	if len(from) == 0 {
 		return false, nil
 	}
 	ph := strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")
-	args := []any{string(to), time.Now().UnixNano(), macKey(mac)}
+	args := []any{string(to), macKey(mac), shot.Entry, shot.Updated.UnixNano()}
 	for _, f := range from {
 		args = append(args, string(f))
 	}
 	var n int64
-	err := s.execAll([]write{{affected: &n, query: `UPDATE next_boot SET state = ?, updated = ? WHERE mac = ? AND state IN (` + ph + `)`, args: args}})
+	err := s.execAll([]write{{affected: &n, query: `UPDATE next_boot SET state = ?
+		WHERE mac = ? AND entry = ? AND updated = ? AND state IN (` + ph + `)`, args: args}})
 	return n > 0, err
 }
 

@@ -30,6 +30,10 @@ func TestAdvanceNextBootOnce(t *testing.T) {
 			if err := s.PutNextBoot(mac, boot.NextBoot{Entry: "rescue", State: boot.OneShotState("pending")}); err != nil {
 				t.Fatal(err)
 			}
+			shot, err := s.NextBoot(mac)
+			if err != nil || shot == nil {
+				t.Fatalf("NextBoot: %v, %v", shot, err)
+			}
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			moved := 0
@@ -37,7 +41,7 @@ func TestAdvanceNextBootOnce(t *testing.T) {
 				wg.Add(1)
 				go func(db Store) {
 					defer wg.Done()
-					ok, err := db.AdvanceNextBoot(mac, "served", "pending")
+					ok, err := db.AdvanceNextBoot(mac, *shot, "served", "pending")
 					if err != nil {
 						t.Error(err)
 					}
@@ -54,6 +58,80 @@ func TestAdvanceNextBootOnce(t *testing.T) {
 			}
 			if nb, _ := s.NextBoot(mac); nb == nil || nb.State != "served" {
 				t.Fatalf("after: %+v", nb)
+			}
+		})
+	}
+}
+
+// A one-shot replaced after it was read — by the same entry or another,
+// set at once or after its state moved — is another one-shot: advancing
+// the one read moves nothing, on either server, and the replacement
+// stays pending. The one read moves as long as it is still there, and
+// keeps its identity through its states.
+func TestAdvanceNextBootOnlyTheOneRead(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			other := b.open(t)
+			mac, _ := net.ParseMAC("52:54:00:00:00:08")
+			read := func() boot.NextBoot {
+				t.Helper()
+				nb, err := s.NextBoot(mac)
+				if err != nil || nb == nil {
+					t.Fatalf("NextBoot: %v, %v", nb, err)
+				}
+				return *nb
+			}
+			put := func(entry string) {
+				t.Helper()
+				if err := s.PutNextBoot(mac, boot.NextBoot{Entry: entry, State: boot.OneShotPending}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			advance := func(db Store, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) bool {
+				t.Helper()
+				ok, err := db.AdvanceNextBoot(mac, shot, to, from...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+
+			put("install")
+			served := read()
+			if !advance(s, served, boot.OneShotDelivered, boot.OneShotPending) {
+				t.Fatal("the one-shot read was not delivered")
+			}
+			if now := read(); now.State != boot.OneShotDelivered || !now.Updated.Equal(served.Updated) {
+				t.Fatalf("after delivery: %+v, want delivered with updated kept at %v", now, served.Updated)
+			}
+
+			// The operator sets another entry while the boot is under way.
+			put("rescue")
+			for _, db := range []Store{s, other} {
+				if advance(db, served, boot.OneShotBooted, boot.OneShotPending, boot.OneShotDelivered) {
+					t.Fatal("the replaced one-shot's boot consumed its replacement")
+				}
+			}
+			if now := read(); now.Entry != "rescue" || now.State != boot.OneShotPending {
+				t.Fatalf("the replacement: %+v, want rescue pending", now)
+			}
+
+			// The same entry set again, in quick succession: each is a new
+			// one-shot, never taken for the one before.
+			for i := 0; i < 50; i++ {
+				before := read()
+				put("rescue")
+				if advance(other, before, boot.OneShotBooted, boot.OneShotPending, boot.OneShotDelivered) {
+					t.Fatalf("set %d: the same entry set again was consumed by the boot of the one it replaced", i)
+				}
+			}
+			now := read()
+			if !advance(other, now, boot.OneShotBooted, boot.OneShotPending, boot.OneShotDelivered) {
+				t.Fatal("the one-shot as read was not consumed")
+			}
+			if got := read(); got.State != boot.OneShotBooted {
+				t.Fatalf("after its boot: %+v, want booted", got)
 			}
 		})
 	}

@@ -68,7 +68,7 @@ type Store interface {
 	NextBoots() (map[string]*boot.NextBoot, error)
 	PutNextBoot(net.HardwareAddr, boot.NextBoot) error
 	DeleteNextBoot(net.HardwareAddr) error
-	AdvanceNextBoot(mac net.HardwareAddr, to boot.OneShotState, from ...boot.OneShotState) (bool, error)
+	AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) (bool, error)
 
 	// The boot log.
 	PutEvents([]audit.Event) error
