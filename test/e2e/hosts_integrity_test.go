@@ -167,6 +167,70 @@ func testHostsIntegrityOneShot(t *testing.T, st e2eStore) {
 	}
 }
 
+// A one-shot set while its machine is mid-boot is not consumed by the
+// boot of the menu served before it: it stays pending and the next menu
+// serves it. A plain menu for another MAC at the same address leaves
+// nothing for a later kernel fetch there to consume.
+func TestHostsIntegrityOneShotReplacedMidBoot(t *testing.T) {
+	eachStore(t, testHostsIntegrityOneShotReplacedMidBoot)
+}
+
+func testHostsIntegrityOneShotReplacedMidBoot(t *testing.T, st e2eStore) {
+	s, cli := hiStart(t, st)
+	kernel := "http://" + s.HTTPAddr + "/vmlinuz"
+	script := func(mac string) string {
+		t.Helper()
+		code, body := hiCurl(t, "http://"+s.HTTPAddr+"/bootforge/ipxe?mac="+pxeMAC(mac)+"&buildarch=x86_64&platform=efi")
+		if code != 200 {
+			t.Fatalf("iPXE script for %s: %d\n%s", mac, code, body)
+		}
+		return body
+	}
+	shown := func(mac string) string {
+		t.Helper()
+		out, code := dcCLI(t, cli, "host", "show", mac)
+		if code != 0 {
+			t.Fatalf("host show %s: exit %d\n%s", mac, code, out)
+		}
+		return out
+	}
+	mac := "52:54:00:12:34:56"
+	hiDeliver(t, s, cli, mac) // "install" served
+	if out, code := dcCLI(t, cli, "host", "next-boot", mac, "disk"); code != 0 {
+		t.Fatalf("host next-boot %s disk: exit %d\n%s", mac, code, out)
+	}
+	if code, body := hiCurl(t, kernel); code != 200 || len(body) != 64<<10 {
+		t.Fatalf("the kernel of the menu served: %d, %d bytes", code, len(body))
+	}
+	if out := shown(mac); !strings.Contains(out, "disk (pending)") {
+		t.Errorf("host show after the old menu's kernel: want disk (pending):\n%s", out)
+	}
+	if !strings.Contains(s.Log(), "not marked booted") {
+		t.Errorf("the fetch that consumed nothing is not logged:\n%s", s.Log())
+	}
+	if body := script(mac); strings.Contains(body, "marker=install") || strings.Contains(body, "choose") {
+		t.Errorf("the next menu does not boot the one-shot disk:\n%s", body)
+	}
+	if st := hiState(t, cli, mac); st != "delivered" {
+		t.Errorf("disk after the next menu: %s, want delivered", st)
+	}
+
+	// Another MAC fetches a menu without a one-shot from the same address.
+	hiDeliver(t, s, cli, mac)
+	if body := script("52:54:00:12:34:57"); !strings.Contains(body, "choose --default disk") {
+		t.Fatalf("the other MAC did not get the plain menu:\n%s", body)
+	}
+	hiCurl(t, kernel)
+	if st := hiState(t, cli, mac); st != "delivered" {
+		t.Errorf("install after another MAC's plain menu and a kernel fetch from the same address: %s, want still delivered", st)
+	}
+	script(mac)
+	hiCurl(t, kernel)
+	if out := shown(mac); !strings.Contains(out, "install (booted)") {
+		t.Errorf("after its own menu and kernel: want install (booted):\n%s", out)
+	}
+}
+
 // #14.4: host names are DNS labels everywhere, and the terminal never
 // gets a raw escape from a client.
 func TestHostsIntegrityNames(t *testing.T) {
