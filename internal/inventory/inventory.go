@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +59,10 @@ type Source struct {
 	Root            string
 	CaseInsensitive bool
 	Warn            func(msg string)
+	// LeaveOut are files of Dir that Read skips. The host commands leave
+	// out the files that cannot be read (Unreadable), which have no last
+	// good version to fall back on as the server's Watcher has.
+	LeaveOut []string
 }
 
 // checkFiles applies config.CheckProfile to a profile from the inventory
@@ -104,6 +109,9 @@ func Read(src Source) (profiles []Written[config.Profile], hosts []Written[confi
 		return profiles, hosts, errs
 	}
 	for _, f := range files(filepath.Join(src.Dir, "profiles")) {
+		if slices.Contains(src.LeaveOut, f) {
+			continue
+		}
 		items, err := readItems[config.Profile](f)
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -117,6 +125,9 @@ func Read(src Source) (profiles []Written[config.Profile], hosts []Written[confi
 		}
 	}
 	for _, f := range files(filepath.Join(src.Dir, "hosts")) {
+		if slices.Contains(src.LeaveOut, f) {
+			continue
+		}
 		items, err := readItems[config.Host](f)
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -127,6 +138,33 @@ func Read(src Source) (profiles []Written[config.Profile], hosts []Written[confi
 		}
 	}
 	return profiles, hosts, errs
+}
+
+// FileError is an inventory file that cannot be read, and why.
+type FileError struct {
+	File     string
+	Profiles bool // under profiles/, else under hosts/
+	Err      error
+}
+
+// Unreadable returns the files of the inventory directory that cannot be
+// read (not YAML, unreadable): each refuses the whole inventory.
+func Unreadable(src Source) []FileError {
+	if src.Dir == "" {
+		return nil
+	}
+	var out []FileError
+	for _, f := range files(filepath.Join(src.Dir, "profiles")) {
+		if _, err := readItems[config.Profile](f); err != nil {
+			out = append(out, FileError{File: f, Profiles: true, Err: err})
+		}
+	}
+	for _, f := range files(filepath.Join(src.Dir, "hosts")) {
+		if _, err := readItems[config.Host](f); err != nil {
+			out = append(out, FileError{File: f, Err: err})
+		}
+	}
+	return out
 }
 
 func readItems[T any](file string) ([]config.Item[T], error) {

@@ -231,6 +231,68 @@ func testHostsIntegrityOneShotReplacedMidBoot(t *testing.T, st e2eStore) {
 	}
 }
 
+// A broken inventory file does not stop the host commands, as it does not
+// stop the server (which keeps its last good inventory): they warn, naming
+// file and line, and go on without it, refusing only the writes the
+// unread file may bear on.
+func TestHostsIntegrityBrokenFile(t *testing.T) { eachStore(t, testHostsIntegrityBrokenFile) }
+
+func testHostsIntegrityBrokenFile(t *testing.T, st e2eStore) {
+	need(t, "curl")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "hosts"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "profiles"), 0o755)
+	os.WriteFile(filepath.Join(dir, "hosts", "good.yaml"), []byte("- {name: pc1, macs: [\"52:54:00:aa:00:01\"]}\n"), 0o644)
+	cfg := strings.Replace(hiConfig, "inventory:\n", "inventory:\n  dir: "+dir+"\n", 1) + st.yaml()
+	s := StartServer(t, ServerOptions{Config: cfg})
+	cli := dcCLIConfig(t, s, cfg)
+	api := dcAdminAPI(t, s, cli)
+	broken := filepath.Join(dir, "hosts", "broken.yaml")
+	os.WriteFile(broken, []byte("- {name: t1, macs: [\"52:54:00:aa:00:09\"]\n"), 0o644)
+
+	out, code := dcCLI(t, cli, "host", "list")
+	if code != 0 || !strings.Contains(out, "pc1") || !strings.Contains(out, "warning") || !strings.Contains(out, broken+":1") {
+		t.Errorf("host list with a broken host file: exit %d, want pc1 and a warning naming %s:1:\n%s", code, broken, out)
+	}
+	if out, code := dcCLI(t, cli, "host", "next-boot", "pc1", "install"); code != 0 || !strings.Contains(out, "install (pending)") {
+		t.Errorf("host next-boot pc1 install: exit %d, want it set:\n%s", code, out)
+	}
+	if code, body := api.call("PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{"entry": "install"}`); code != 200 {
+		t.Errorf("the same through the API: %d %s", code, body)
+	}
+	if out, code := dcCLI(t, cli, "host", "add", "pc2", "--mac", "52:54:00:aa:00:02"); code != 0 {
+		t.Errorf("host add pc2, which the broken file does not mention: exit %d\n%s", code, out)
+	}
+	// What the unread file may hold is refused, naming it.
+	for _, args := range [][]string{
+		{"host", "add", "t1", "--mac", "52:54:00:aa:00:10"},
+		{"host", "add", "pc3", "--mac", "52-54-00-AA-00-09"},
+		{"host", "next-boot", "52:54:00:aa:00:09", "install"},
+	} {
+		if out, code := dcCLI(t, cli, args...); code == 0 || !strings.Contains(out, broken+" cannot be read") {
+			t.Errorf("%s: exit %d, want a refusal naming %s:\n%s", strings.Join(args, " "), code, broken, out)
+		}
+	}
+	if out, _ := dcCLI(t, cli, "host", "list"); strings.Contains(out, "pc3") || strings.Contains(out, "t1 ") {
+		t.Errorf("a refused write was stored:\n%s", out)
+	}
+
+	// An unreadable profile file: which entries a MAC may boot depends on
+	// it, so one-shots wait for the fix; reads go on.
+	os.WriteFile(filepath.Join(dir, "profiles", "broken.yaml"), []byte("name: x\nmenu: {entries: [\n"), 0o644)
+	if out, code := dcCLI(t, cli, "host", "show", "pc1"); code != 0 || !strings.Contains(out, "install") {
+		t.Errorf("host show pc1 with a broken profile file: exit %d\n%s", code, out)
+	}
+	if out, code := dcCLI(t, cli, "host", "next-boot", "pc1", "disk"); code == 0 || !strings.Contains(out, "profiles") {
+		t.Errorf("host next-boot with a broken profile file: exit %d, want a refusal naming it:\n%s", code, out)
+	}
+	os.Remove(filepath.Join(dir, "profiles", "broken.yaml"))
+	os.Remove(broken)
+	if out, code := dcCLI(t, cli, "host", "next-boot", "pc1", "disk"); code != 0 || strings.Contains(out, "warning") {
+		t.Errorf("host next-boot once the files are fixed: exit %d\n%s", code, out)
+	}
+}
+
 // #14.4: host names are DNS labels everywhere, and the terminal never
 // gets a raw escape from a client.
 func TestHostsIntegrityNames(t *testing.T) {
