@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,15 +67,9 @@ type hostService struct {
 	*inventory.Service
 	db      store.Store
 	by      inventory.Actor
-	leftOut []leftOutFile
+	leftOut []inventory.FileError // files that cannot be read, left out
 }
 
-// leftOutFile is an inventory file that cannot be read, left out of the
-// inventory the host commands check against.
-type leftOutFile struct {
-	inventory.FileError
-	text []byte // as much of it as could be read: what it may hold
-}
 
 // openHostService opens the write service. If the inventory with the
 // store's hosts is refused (say, an old store where two hosts share a
@@ -96,18 +89,17 @@ func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
 	}
 	src := inventorySource(cfg, g.config, db)
 	inv, err := inventory.Load(src)
-	var leftOut []leftOutFile
+	var leftOut []inventory.FileError
 	if err != nil {
 		if bad := inventory.Unreadable(src); len(bad) > 0 {
 			var why []string
 			for _, b := range bad {
-				text, _ := os.ReadFile(b.File)
-				leftOut = append(leftOut, leftOutFile{FileError: b, text: text})
+				leftOut = append(leftOut, b)
 				src.LeaveOut = append(src.LeaveOut, b.File)
 				why = append(why, b.Err.Error())
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: inventory files that cannot be read are left out "+
-				"(the server keeps its last good inventory); host and one-shot writes they may bear on are refused until they are fixed:\n%s\n",
+				"(the server keeps its last good inventory); host and one-shot writes are refused until they are fixed:\n%s\n",
 				printable(strings.Join(why, "\n")))
 			inv, err = inventory.Load(src)
 		}
@@ -135,94 +127,18 @@ func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
 	return &hostService{Service: svc, db: o.db, by: inventory.Actor{Protocol: "cli", Who: who}, leftOut: leftOut}, nil
 }
 
-// namesAndMACs is what a one-shot for target (a MAC or a host name)
-// involves, for refuseLeftOut: the MAC, or the host's name and MACs.
-func (s *hostService) namesAndMACs(target string) (names []string, macs []net.HardwareAddr, uuid string, profiles bool) {
-	if mac, err := net.ParseMAC(strings.ReplaceAll(target, "-", ":")); err == nil {
-		return nil, []net.HardwareAddr{mac}, "", true
+// refuseLeftOut refuses a write while an inventory file is left out.
+// Unread, such a file may hold a host with the same name, MAC or UUID,
+// which the checks cannot see, or the profiles that decide which entries
+// a MAC may boot; the write could clash once the file is fixed. Removals
+// go on. The API checks against the server's last good inventory.
+func (s *hostService) refuseLeftOut() error {
+	if len(s.leftOut) == 0 {
+		return nil
 	}
-	views, _ := s.FindHosts(target)
-	for _, v := range views {
-		for _, m := range v.MACs {
-			if hw, err := net.ParseMAC(m); err == nil {
-				macs = append(macs, hw)
-			}
-		}
-	}
-	return []string{target}, macs, "", true
-}
-
-// refuseLeftOut refuses a write that a left-out inventory file may bear
-// on: one whose text mentions a name, MAC or UUID the write involves, or,
-// with profiles, any left-out profile file (which profiles a MAC can get,
-// and so which entries it may boot, depends on every profile). Unread,
-// such a file may hold a host with the same name or MAC, which the checks
-// cannot see, and the write would clash with it once the file is fixed.
-// A false alarm only asks the operator to fix the file first (or to use
-// the API, which checks against the server's last good inventory).
-func (s *hostService) refuseLeftOut(names []string, macs []net.HardwareAddr, uuid string, profiles bool) error {
-	for _, f := range s.leftOut {
-		var what string
-		switch {
-		case profiles && f.Profiles:
-			what = "profiles, which decide the entries a MAC can boot"
-		case mentionsWord(f.text, names):
-			what = "a name this write involves"
-		case mentionsHex(f.text, macs, uuid):
-			what = "a MAC or UUID this write involves"
-		default:
-			continue
-		}
-		return fmt.Errorf("%s cannot be read and may hold %s: fix it first, or use the API, which checks against the server's last good inventory (%s)",
-			printable(f.File), what, printable(f.Err.Error()))
-	}
-	return nil
-}
-
-// mentionsWord reports whether text holds one of words as a whole word,
-// in any case.
-func mentionsWord(text []byte, words []string) bool {
-	t := strings.ToLower(string(text))
-	inWord := func(i int) bool {
-		if i < 0 || i >= len(t) {
-			return false
-		}
-		c := t[i]
-		return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-	}
-	for _, w := range words {
-		w = strings.ToLower(w)
-		if w == "" {
-			continue
-		}
-		for i := 0; ; {
-			j := strings.Index(t[i:], w)
-			if j < 0 {
-				break
-			}
-			j += i
-			if !inWord(j-1) && !inWord(j+len(w)) {
-				return true
-			}
-			i = j + 1
-		}
-	}
-	return false
-}
-
-// mentionsHex reports whether text holds one of macs or uuid, however it
-// is written (upper or lower case, with colons, hyphens, dots or none):
-// both are compared as bare hex digits.
-func mentionsHex(text []byte, macs []net.HardwareAddr, uuid string) bool {
-	bare := strings.NewReplacer(":", "", "-", "", ".", "")
-	t := bare.Replace(strings.ToLower(string(text)))
-	for _, m := range macs {
-		if len(m) > 0 && strings.Contains(t, hex.EncodeToString(m)) {
-			return true
-		}
-	}
-	u := bare.Replace(strings.ToLower(uuid))
-	return u != "" && strings.Contains(t, u)
+	f := s.leftOut[0]
+	return fmt.Errorf("%s cannot be read, and what it holds may bear on this write: fix it first, or use the API, which checks against the server's last good inventory (%s)",
+		printable(f.File), printable(f.Err.Error()))
 }
 
 // storeSink writes the CLI's events to the store at once: the command
@@ -250,13 +166,7 @@ func newHostCmd(g *globalFlags) *cobra.Command {
 			}
 			defer s.db.Close()
 			h.Name = args[0]
-			var macs []net.HardwareAddr
-			for _, m := range h.MACs {
-				if hw, err := net.ParseMAC(m); err == nil {
-					macs = append(macs, hw)
-				}
-			}
-			if err := s.refuseLeftOut([]string{h.Name, h.Profile}, macs, h.UUID, false); err != nil {
+			if err := s.refuseLeftOut(); err != nil {
 				return err
 			}
 			if _, err := s.PutHost(s.by, h); err != nil {
@@ -362,7 +272,7 @@ States: pending, delivered (a menu with it was served), booted, expired.`,
 				return nil
 			}
 			req.Entry = args[1]
-			if err := s.refuseLeftOut(s.namesAndMACs(args[0])); err != nil {
+			if err := s.refuseLeftOut(); err != nil {
 				return err
 			}
 			res, err := s.SetNextBoot(s.by, args[0], req)

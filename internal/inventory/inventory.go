@@ -142,9 +142,8 @@ func Read(src Source) (profiles []Written[config.Profile], hosts []Written[confi
 
 // FileError is an inventory file that cannot be read, and why.
 type FileError struct {
-	File     string
-	Profiles bool // under profiles/, else under hosts/
-	Err      error
+	File string
+	Err  error
 }
 
 // Unreadable returns the files of the inventory directory that cannot be
@@ -156,7 +155,7 @@ func Unreadable(src Source) []FileError {
 	var out []FileError
 	for _, f := range files(filepath.Join(src.Dir, "profiles")) {
 		if _, err := readItems[config.Profile](f); err != nil {
-			out = append(out, FileError{File: f, Profiles: true, Err: err})
+			out = append(out, FileError{File: f, Err: err})
 		}
 	}
 	for _, f := range files(filepath.Join(src.Dir, "hosts")) {
