@@ -70,7 +70,6 @@ type hostService struct {
 	leftOut []inventory.FileError // files that cannot be read, left out
 }
 
-
 // openHostService opens the write service. If the inventory with the
 // store's hosts is refused (say, an old store where two hosts share a
 // MAC), it warns and goes on with the config's and files' inventory, so
