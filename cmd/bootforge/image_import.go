@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -97,7 +98,7 @@ func checkImportFlags(o importOptions) error {
 	return nil
 }
 
-func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, src string) error {
+func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, arg string) error {
 	if err := checkImportFlags(o); err != nil {
 		return err
 	}
@@ -105,12 +106,12 @@ func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, src str
 	if err != nil {
 		return err
 	}
-	name, err := sourceName(src)
+	src, err := parseSource(arg)
 	if err != nil {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
-	want, from, err := expectedDigest(stderr, o, name)
+	want, from, err := expectedDigest(stderr, o, src.name)
 	if err != nil {
 		return err
 	}
@@ -133,7 +134,7 @@ func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, src str
 	var r io.Reader = in
 	var bar *progressbar.ProgressBar
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		bar = newImportBar(f, name, size)
+		bar = newImportBar(f, src.name, size)
 		pr := progressbar.NewReader(in, bar)
 		r = &pr
 	}
@@ -147,11 +148,11 @@ func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, src str
 	var mm *blob.MismatchError
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return fmt.Errorf("%s: stopped (%s); nothing was stored", src, context.Cause(ctx))
+		return fmt.Errorf("%s: stopped (%s); nothing was stored", src.shown, context.Cause(ctx))
 	case errors.As(err, &mm):
-		return fmt.Errorf("%s: SHA-256 mismatch: expected %s (%s), got %s (%d bytes); nothing was stored", src, mm.Want, from, mm.Got, mm.Size)
+		return fmt.Errorf("%s: SHA-256 mismatch: expected %s (%s), got %s (%d bytes); nothing was stored", src.shown, mm.Want, from, mm.Got, mm.Size)
 	case err != nil:
-		return fmt.Errorf("%s: %w; nothing was stored", src, err)
+		return fmt.Errorf("%s: %w; nothing was stored", src.shown, err)
 	}
 	status := "stored"
 	if res.Existed {
@@ -177,34 +178,76 @@ func newImportBar(w io.Writer, name string, size int64) *progressbar.ProgressBar
 	)
 }
 
-// isURL says whether src is a URL rather than a path.
-func isURL(src string) (*url.URL, bool) {
-	u, err := url.Parse(src)
-	if err != nil || u.Scheme == "" || !strings.Contains(src, "://") {
-		return nil, false
-	}
-	return u, true
+// source is what SRC names: a file, or an http(s) URL.
+type source struct {
+	arg  string   // as given: what is opened
+	url  *url.URL // nil for a file
+	name string   // the file name: a path's base name, a URL's last path segment
+	// shown stands for SRC in every message: a URL's password, the
+	// operator's secret, is masked.
+	shown string
 }
 
-// sourceName is the file name SRC is listed under in a SHA256SUMS: the
-// path's base name, or a URL's last path segment.
-func sourceName(src string) (string, error) {
-	if u, ok := isURL(src); ok {
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return "", fmt.Errorf("%s: only http and https URLs (or a file path) can be imported", src)
+// urlScheme matches the start of an absolute URL, "scheme://".
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+
+// parseSource reads SRC. Anything that starts like a URL is taken as one,
+// so that a mistyped URL is refused as such rather than looked for as a
+// file, which would print it whole.
+func parseSource(arg string) (*source, error) {
+	if !urlScheme.MatchString(arg) {
+		if arg == "" || strings.HasSuffix(arg, "/") {
+			return nil, fmt.Errorf("%q names no file", arg)
 		}
-		if u.Host == "" {
-			return "", fmt.Errorf("%s: no host in the URL", src)
-		}
-		if u.Path == "" || strings.HasSuffix(u.Path, "/") {
-			return "", fmt.Errorf("%s: the URL names no file", src)
-		}
-		return path.Base(u.Path), nil
+		return &source{arg: arg, name: filepath.Base(arg), shown: arg}, nil
 	}
-	if src == "" || strings.HasSuffix(src, "/") {
-		return "", fmt.Errorf("%q names no file", src)
+	u, err := url.Parse(arg)
+	if err != nil {
+		shown := maskUserinfo(arg)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // what is wrong, without the URL
+		}
+		var ee url.EscapeError
+		if errors.As(err, &ee) {
+			// The bad escape may be part of the password.
+			return nil, fmt.Errorf("%s: not a valid URL: a %% not followed by two hex digits", shown)
+		}
+		return nil, fmt.Errorf("%s: not a valid URL: %v", shown, err)
 	}
-	return filepath.Base(src), nil
+	shown := u.Redacted()
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%s: only http and https URLs (or a file path) can be imported", shown)
+	case u.Host == "":
+		return nil, fmt.Errorf("%s: no host in the URL", shown)
+	case u.Path == "" || strings.HasSuffix(u.Path, "/"):
+		return nil, fmt.Errorf("%s: the URL names no file", shown)
+	}
+	return &source{arg: arg, url: u, name: path.Base(u.Path), shown: shown}, nil
+}
+
+// maskUserinfo masks the password in a URL that url.Parse refused, as
+// url.URL.Redacted does in one it accepts.
+func maskUserinfo(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	start := i + len("://")
+	authority := s[start:]
+	if end := strings.IndexAny(authority, "/?#"); end >= 0 {
+		authority = authority[:end]
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return s
+	}
+	user, _, hasPassword := strings.Cut(authority[:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return s[:start] + user + ":xxxxx" + s[start+at:]
 }
 
 // expectedDigest is the digest SRC must have, and where it comes from.
@@ -268,9 +311,9 @@ func readSmall(name string, limit int64) ([]byte, error) {
 }
 
 // openSource opens a file or starts an HTTP GET. size is -1 when unknown.
-func openSource(ctx context.Context, src string) (io.ReadCloser, int64, error) {
-	if _, ok := isURL(src); !ok {
-		f, err := os.Open(src)
+func openSource(ctx context.Context, src *source) (io.ReadCloser, int64, error) {
+	if src.url == nil {
+		f, err := os.Open(src.arg)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -281,10 +324,10 @@ func openSource(ctx context.Context, src string) (io.ReadCloser, int64, error) {
 		return f, size, nil
 	}
 	reqCtx, cancel := context.WithCancelCause(ctx)
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, src, nil)
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, src.url.String(), nil)
 	if err != nil {
 		cancel(nil)
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("GET %s: %w", src.shown, err)
 	}
 	client := &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -296,12 +339,16 @@ func openSource(ctx context.Context, src string) (io.ReadCloser, int64, error) {
 	resp, err := client.Do(req)
 	if err != nil {
 		cancel(nil)
-		return nil, 0, err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // named by src.shown instead
+		}
+		return nil, 0, fmt.Errorf("GET %s: %w", src.shown, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		cancel(nil)
-		return nil, 0, fmt.Errorf("GET %s: %s", src, resp.Status)
+		return nil, 0, fmt.Errorf("GET %s: %s", src.shown, resp.Status)
 	}
 	return newStallReader(reqCtx, cancel, resp.Body, importStall), resp.ContentLength, nil
 }

@@ -35,23 +35,56 @@ func TestCheckImportFlags(t *testing.T) {
 	}
 }
 
-func TestSourceName(t *testing.T) {
-	for src, want := range map[string]string{
+func TestParseSource(t *testing.T) {
+	for arg, want := range map[string]string{
 		"debian-12.5.0-amd64-netinst.iso": "debian-12.5.0-amd64-netinst.iso",
 		"/srv/isos/debian.iso":            "debian.iso",
 		"./rel/path/x.wim":                "x.wim",
+		"/srv/odd:name/x.iso":             "x.iso",
 		"https://cdimage.debian.org/debian-cd/current/amd64/iso-cd/debian-12.5.0-amd64-netinst.iso": "debian-12.5.0-amd64-netinst.iso",
 		"http://127.0.0.1:8080/a/b/boot.wim?token=1#frag":                                           "boot.wim",
 		"http://mirror.example/with%20space.iso":                                                    "with space.iso",
 	} {
-		got, err := sourceName(src)
-		if err != nil || got != want {
-			t.Errorf("sourceName(%q) = %q, %v; want %q", src, got, err, want)
+		got, err := parseSource(arg)
+		if err != nil || got.name != want {
+			t.Errorf("parseSource(%q) = %+v, %v; want the name %q", arg, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "/srv/isos/", "http://mirror.example/", "http://mirror.example", "ftp://mirror.example/x.iso", "file:///srv/x.iso", "http:///x.iso"} {
-		if got, err := sourceName(bad); err == nil {
-			t.Errorf("sourceName(%q) = %q, want an error", bad, got)
+	for _, bad := range []string{"", "/srv/isos/", "http://mirror.example/", "http://mirror.example", "ftp://mirror.example/x.iso", "file:///srv/x.iso", "http:///x.iso", "http://mirror.example:port/x.iso"} {
+		if got, err := parseSource(bad); err == nil {
+			t.Errorf("parseSource(%q) = %+v, want an error", bad, got)
+		}
+	}
+}
+
+// The password in a URL shows in no message, the URL valid or not.
+func TestParseSourceHidesPassword(t *testing.T) {
+	for arg, want := range map[string]string{
+		"http://admin:S3cret@mirror.example/x.iso":        "http://admin:xxxxx@mirror.example/x.iso",
+		"https://admin:S3cret@mirror.example:443/a/x.iso": "https://admin:xxxxx@mirror.example:443/a/x.iso",
+		"http://admin@mirror.example/x.iso":               "http://admin@mirror.example/x.iso",
+	} {
+		got, err := parseSource(arg)
+		if err != nil || got.shown != want {
+			t.Errorf("parseSource(%q) = %+v, %v; want it shown as %q", arg, got, err, want)
+		}
+	}
+	for _, bad := range []string{
+		"ftp://admin:S3cret@mirror.example/x.iso",
+		"http://admin:S3cret@mirror.example:port/x.iso",
+		"http://admin:S3cret@/x.iso",
+		"http://admin:S3cret@mirror.example/",
+		"http://admin:S3cret%zz@mirror.example/x.iso",
+		"http://admin:S3cret@mirror example/x.iso",
+		"http://admin:S3cret@@mirror.example:port/x.iso",
+	} {
+		_, err := parseSource(bad)
+		if err == nil {
+			t.Errorf("parseSource(%q) accepted it", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), "admin:xxxxx@") {
+			t.Errorf("parseSource(%q): %v", bad, err)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -577,4 +578,115 @@ func TestImageImportProgressBar(t *testing.T) {
 	if !strings.Contains(out, "debian-12-netinst.iso") || !strings.Contains(out, "64 MiB") || !strings.Contains(out, "% |") || !strings.Contains(out, "\r") {
 		t.Errorf("no progress bar on the terminal:\n%q", out)
 	}
+}
+
+// vendorFile is what vendorServer answers for one path.
+type vendorFile struct {
+	body   []byte
+	header map[string]string // set on the response, e.g. Content-Encoding
+}
+
+// vendorServer is a download site on 127.0.0.1 serving files by URL path.
+// With user set, every request must carry that user and password (basic
+// auth). It keeps the header of the last request it answered.
+type vendorServer struct {
+	URL            string // http://127.0.0.1:PORT
+	user, password string
+
+	mu   sync.Mutex
+	last http.Header
+}
+
+func newVendorServer(t *testing.T, user, password string, files map[string]vendorFile) *vendorServer {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vendorServer{URL: "http://" + ln.Addr().String(), user: user, password: password}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v.mu.Lock()
+		v.last = r.Header.Clone()
+		v.mu.Unlock()
+		if v.user != "" {
+			if u, p, ok := r.BasicAuth(); !ok || u != v.user || p != v.password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="vendor"`)
+				http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
+		f, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		for k, val := range f.header {
+			w.Header().Set(k, val)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(f.body)))
+		w.Write(f.body)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return v
+}
+
+// lastRequest is the header of the last request the server answered.
+func (v *vendorServer) lastRequest() http.Header {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.last
+}
+
+// A password in the import URL is the operator's secret: no message the
+// import prints may show it, whether the import works or not.
+func TestImageImportURLPasswordHidden(t *testing.T) {
+	l := newImportLab(t)
+	body := randomBytes(1<<20 + 3)
+	sum := sha256.Sum256(body)
+	digest := hex.EncodeToString(sum[:])
+	v := newVendorServer(t, "admin", "S3cret", map[string]vendorFile{"/images/netinst.iso": {body: body}})
+	withPassword := strings.Replace(v.URL, "http://", "http://admin:S3cret@", 1)
+	hostPort := strings.TrimPrefix(v.URL, "http://")
+	wrong := strings.Repeat("ab", 32)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string // besides no password; a refusal unless it says "stored"
+	}{
+		{"missing", []string{withPassword + "/images/missing.iso", "--sha256", digest}, []string{"404 Not Found", "admin:xxxxx@" + hostPort + "/images/missing.iso"}},
+		{"wrong password", []string{"http://admin:Wr0ng@" + hostPort + "/images/netinst.iso", "--sha256", digest}, []string{"401 Unauthorized", "admin:xxxxx@"}},
+		{"mismatch", []string{withPassword + "/images/netinst.iso", "--sha256", wrong}, []string{"mismatch", "admin:xxxxx@" + hostPort + "/images/netinst.iso"}},
+		{"nobody listening", []string{fmt.Sprintf("http://admin:S3cret@127.0.0.1:%d/x.iso", freePort(t, "tcp")), "--sha256", digest}, []string{"connection refused", "admin:xxxxx@"}},
+		{"not http", []string{"ftp://admin:S3cret@" + hostPort + "/x.iso", "--sha256", digest}, []string{"http and https", "admin:xxxxx@"}},
+		{"bad port", []string{"http://admin:S3cret@127.0.0.1:port/x.iso", "--sha256", digest}, []string{"invalid port", "admin:xxxxx@"}},
+		{"no host", []string{"http://admin:S3cret@/x.iso", "--sha256", digest}, []string{"no host", "admin:xxxxx@"}},
+		{"names no file", []string{withPassword + "/images/", "--sha256", digest}, []string{"names no file", "admin:xxxxx@"}},
+		{"stored", []string{withPassword + "/images/netinst.iso", "--sha256", digest}, []string{digest + " stored"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := l.importCmd(t, tc.args...)
+			if strings.Contains(out, "S3cret") {
+				t.Errorf("the password shows:\n%s", out)
+			}
+			if tc.name == "stored" {
+				if code != 0 {
+					t.Fatalf("exit %d:\n%s", code, out)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("output does not say %q:\n%s", w, out)
+					}
+				}
+				return
+			}
+			requireRefused(t, out, code, tc.want...)
+		})
+	}
+	got, err := os.ReadFile(filepath.Join(l.dataDir, "blobs", "sha256", digest))
+	if err != nil || string(got) != string(body) {
+		t.Fatalf("blob differs from what was served (%v)", err)
+	}
+	l.requireNoTemps(t)
 }
