@@ -335,6 +335,10 @@ func openSource(ctx context.Context, src *source) (io.ReadCloser, int64, error) 
 		TLSHandshakeTimeout:   importDialTimeout,
 		ResponseHeaderTimeout: importHeaderTimeout,
 		ForceAttemptHTTP2:     true,
+		// What is stored must be the bytes the server sent, the bytes the
+		// vendor's digest is of: without this the transport asks for gzip
+		// and undoes the Content-Encoding: gzip a server puts on a .gz.
+		DisableCompression: true,
 	}}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -690,3 +690,35 @@ func TestImageImportURLPasswordHidden(t *testing.T) {
 	}
 	l.requireNoTemps(t)
 }
+
+// A .gz that the server labels Content-Encoding: gzip (as Apache's
+// AddEncoding and nginx's gzip_static do) is stored as the bytes the
+// server sent, the bytes curl and wget save and the vendor's digest is of,
+// not decompressed on the way.
+func TestImageImportHTTPGzipEncoded(t *testing.T) {
+	need(t, "gzip")
+	l := newImportLab(t)
+	raw := l.source(t, "initrd", 2<<20+9)
+	if out, err := run(t, time.Minute, "gzip", "-k", "-n", raw); err != nil {
+		t.Fatalf("gzip: %v\n%s", err, out)
+	}
+	gz, err := os.ReadFile(raw + ".gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256sum(t, raw+".gz")
+	v := newVendorServer(t, "", "", map[string]vendorFile{"/debian/initrd.gz": {body: gz, header: map[string]string{
+		"Content-Type":     "application/x-gzip",
+		"Content-Encoding": "gzip",
+	}}})
+
+	out, code := l.importCmd(t, v.URL+"/debian/initrd.gz", "--sha256", digest)
+	if code != 0 || !strings.Contains(out, digest+" stored") {
+		t.Fatalf("exit %d, output:\n%s\nwant %q", code, out, digest+" stored")
+	}
+	l.requireBlob(t, digest, raw+".gz")
+	if ae := v.lastRequest().Values("Accept-Encoding"); len(ae) > 0 {
+		t.Errorf("the import sent Accept-Encoding %q; it stores what is served, so it must ask for no encoding", ae)
+	}
+	l.requireNoTemps(t)
+}
