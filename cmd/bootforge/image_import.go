@@ -154,11 +154,14 @@ func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, arg str
 	case err != nil:
 		return fmt.Errorf("%s: %w; nothing was stored", src.shown, err)
 	}
-	status := "stored"
-	if res.Existed {
-		status = "already stored"
+	switch {
+	case res.Existed:
+		fmt.Fprintf(cmd.OutOrStdout(), "%s already stored (%d bytes)\n", res.Digest, res.Size)
+	case res.Replaced:
+		fmt.Fprintf(cmd.OutOrStdout(), "%s stored (%d bytes): replaced a damaged copy\n", res.Digest, res.Size)
+	default:
+		fmt.Fprintf(cmd.OutOrStdout(), "%s stored (%d bytes)\n", res.Digest, res.Size)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%d bytes)\n", res.Digest, status, res.Size)
 	return nil
 }
 

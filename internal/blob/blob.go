@@ -11,7 +11,10 @@
 //
 // An import streams its source into a temporary file in the same tree,
 // hashing as it copies, syncs it and only then links it under its digest, so
-// that a blob is never seen half-written. Whatever goes wrong — a digest that
+// that a blob is never seen half-written. A file already under that name is
+// checked; if it is damaged (truncated, overwritten), the fresh copy is
+// renamed over it, so that importing a source again repairs its blob.
+// Whatever goes wrong — a digest that
 // is not the expected one, a source that dies mid-transfer, a full disk, a
 // cancelled context — the temporary file is removed and the store is left as
 // it was.
@@ -181,8 +184,12 @@ func (s *Store) Remove(digest string) error {
 type Result struct {
 	Digest string
 	Size   int64
-	// Existed says the blob was already stored: the new copy was dropped.
+	// Existed says the blob was already stored, intact: the new copy was
+	// dropped.
 	Existed bool
+	// Replaced says a damaged copy was stored under the digest: the new
+	// copy took its place.
+	Replaced bool
 }
 
 // MismatchError is an import whose content is not the expected one.
@@ -197,7 +204,9 @@ func (e *MismatchError) Error() string {
 
 // Import copies src into the store and returns its digest. If want is not
 // empty, the content must hash to it, or Import fails with a *MismatchError.
-// On any error nothing is left behind: no blob, no temporary file.
+// A blob already stored is checked, by its size and then its hash, and
+// replaced if it is damaged. On any error nothing is left behind: no blob,
+// no temporary file, and a stored blob as it was.
 func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Result, err error) {
 	if want != "" {
 		if err := CheckDigest(want); err != nil {
@@ -214,7 +223,11 @@ func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Res
 			tmp.Close()
 		}
 		// The temp file goes in every case: linked into place, or dropped.
-		os.Remove(tmpName)
+		// Once renamed into place its name is free, and may be another
+		// import's by now.
+		if tmpName != "" {
+			os.Remove(tmpName)
+		}
 	}()
 
 	h := sha256.New()
@@ -249,8 +262,24 @@ func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Res
 	switch err := os.Link(tmpName, final); {
 	case err == nil:
 	case errors.Is(err, fs.ErrExist):
-		res.Existed = true
-		return res, nil
+		there, ok, err := holds(ctx, final, res)
+		if err != nil {
+			return Result{}, fmt.Errorf("blob store: checking the stored copy: %w", err)
+		}
+		if ok {
+			res.Existed = true
+			return res, nil
+		}
+		// The stored copy is damaged (or was removed since). The fresh
+		// one, verified and synced, takes its name in one rename: a reader
+		// sees the old file or the whole new one, never a part. Imports
+		// racing here each rename a whole, verified copy, so whichever is
+		// last, the blob is intact.
+		if err := os.Rename(tmpName, final); err != nil {
+			return Result{}, fmt.Errorf("blob store: replacing a damaged copy: %w", err)
+		}
+		tmpName = ""
+		res.Replaced = there
 	default:
 		return Result{}, fmt.Errorf("blob store: %w", err)
 	}
@@ -258,6 +287,36 @@ func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Res
 		return Result{}, fmt.Errorf("blob store: %w", err)
 	}
 	return res, nil
+}
+
+// holds says whether the file at p is there, and whether it is a blob with
+// the content res describes. The size is compared first, so that a
+// truncated copy is found without reading it; a copy of the right size is
+// hashed. A file that is not a regular one does not hold it.
+func holds(ctx context.Context, p string, res Result) (there, ok bool, err error) {
+	info, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, false, nil
+	}
+	if err != nil {
+		return true, false, err
+	}
+	if !info.Mode().IsRegular() || info.Size() != res.Size {
+		return true, false, nil
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, false, nil
+	}
+	if err != nil {
+		return true, false, err
+	}
+	defer f.Close()
+	digest, _, err := Hash(ctx, f)
+	if err != nil {
+		return true, false, err
+	}
+	return true, digest == res.Digest, nil
 }
 
 // HashFile returns the SHA-256 (hex) and size of the file at path, hashed

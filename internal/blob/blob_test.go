@@ -258,6 +258,207 @@ func TestImportTwiceStoredOnce(t *testing.T) {
 	requireNoTemps(t, s)
 }
 
+// A damaged blob is replaced by importing its content again; the rename
+// leaves a reader of the damaged file with what it opened.
+func TestImportReplacesDamagedBlob(t *testing.T) {
+	data := randBytes(2*chunkSize+5, 12)
+	for name, damage := range map[string]func(t *testing.T, p string){
+		"truncated": func(t *testing.T, p string) {
+			if err := os.Truncate(p, 1000); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"longer": func(t *testing.T, p string) {
+			os.Chmod(p, 0o644)
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("junk"))
+			f.Close()
+		},
+		"same size, other bytes": func(t *testing.T, p string) {
+			os.Chmod(p, 0o644)
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt(make([]byte, 4096), chunkSize+17)
+			f.Close()
+		},
+		"empty": func(t *testing.T, p string) {
+			if err := os.Truncate(p, 0); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"a symlink": func(t *testing.T, p string) {
+			os.Remove(p)
+			if err := os.Symlink("/dev/null", p); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := openStore(t)
+			first, err := s.Import(context.Background(), bytes.NewReader(data), sum(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := mustPath(t, s, first.Digest)
+			damage(t, p)
+			reader, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reader.Close()
+			damaged, _ := io.ReadAll(reader)
+
+			res, err := s.Import(context.Background(), bytes.NewReader(data), sum(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Replaced || res.Existed || res.Digest != sum(data) || res.Size != int64(len(data)) {
+				t.Fatalf("%+v, want Replaced", res)
+			}
+			info, err := os.Lstat(p)
+			if err != nil || !info.Mode().IsRegular() || info.Mode().Perm() != 0o444 {
+				t.Fatalf("the blob now: %v, %v", info, err)
+			}
+			if b, _ := os.ReadFile(p); !bytes.Equal(b, data) {
+				t.Fatal("the blob is still damaged")
+			}
+			reader.Seek(0, io.SeekStart)
+			if b, _ := io.ReadAll(reader); !bytes.Equal(b, damaged) {
+				t.Error("a reader of the damaged copy saw it change")
+			}
+			requireNoTemps(t, s)
+
+			again, err := s.Import(context.Background(), bytes.NewReader(data), "")
+			if err != nil || !again.Existed || again.Replaced {
+				t.Fatalf("the import after the repair: %+v, %v; want Existed", again, err)
+			}
+		})
+	}
+}
+
+// A blob that cannot be checked or replaced fails the import, and the store
+// is left as it was.
+func TestImportDamagedBlobNotReplaceable(t *testing.T) {
+	s := openStore(t)
+	data := randBytes(1000, 13)
+	p := mustPath(t, s, sum(data))
+	if err := os.Mkdir(p, 0o755); err != nil { // not a file at all
+		t.Fatal(err)
+	}
+	before := snapshot(t, s.Dir())
+	if res, err := s.Import(context.Background(), bytes.NewReader(data), sum(data)); err == nil {
+		t.Fatalf("imported over a directory: %+v", res)
+	}
+	if after := snapshot(t, s.Dir()); after != before {
+		t.Fatalf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// Checking a stored copy of the right size means hashing it, which a
+// cancelled context stops.
+func TestHoldsCancelled(t *testing.T) {
+	s := openStore(t)
+	data := randBytes(3*chunkSize, 14)
+	res, err := s.Import(context.Background(), bytes.NewReader(data), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustPath(t, s, res.Digest)
+	if there, ok, err := holds(context.Background(), p, res); !there || !ok || err != nil {
+		t.Fatalf("holds = %v, %v, %v; want there and intact", there, ok, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, ok, err := holds(ctx, p, res); ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("holds with a cancelled context = %v, %v; want context.Canceled", ok, err)
+	}
+	os.Remove(p)
+	if there, ok, err := holds(context.Background(), p, res); there || ok || err != nil {
+		t.Fatalf("holds on a removed blob = %v, %v, %v", there, ok, err)
+	}
+}
+
+// Imports of the same content at once, over a damaged blob, all succeed;
+// the name shows the damaged copy or the whole new one, never a part.
+func TestImportConcurrentOverDamaged(t *testing.T) {
+	s := openStore(t)
+	data := randBytes(3*chunkSize+77, 15)
+	if _, err := s.Import(context.Background(), bytes.NewReader(data), ""); err != nil {
+		t.Fatal(err)
+	}
+	p := mustPath(t, s, sum(data))
+	const damagedSize = 1000
+	if err := os.Truncate(p, damagedSize); err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	watched := make(chan error, 1)
+	go func() {
+		// Every look at the name finds one of the two whole files.
+		for {
+			select {
+			case <-stop:
+				watched <- nil
+				return
+			default:
+			}
+			info, err := os.Stat(p)
+			if err != nil {
+				watched <- err
+				return
+			}
+			if info.Size() != damagedSize && info.Size() != int64(len(data)) {
+				watched <- fmt.Errorf("the blob showed %d bytes", info.Size())
+				return
+			}
+		}
+	}()
+
+	const n = 4
+	results := make([]Result, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			other, err := Open(filepath.Dir(s.Dir()))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			results[i], errs[i] = other.Import(context.Background(), iotest.HalfReader(bytes.NewReader(data)), sum(data))
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if err := <-watched; err != nil {
+		t.Error(err)
+	}
+	replaced := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("import %d: %v", i, errs[i])
+		}
+		if results[i].Replaced {
+			replaced++
+		}
+	}
+	if replaced == 0 {
+		t.Errorf("no import says it replaced the damaged copy: %+v", results)
+	}
+	if b, _ := os.ReadFile(p); !bytes.Equal(b, data) {
+		t.Error("the blob is still damaged")
+	}
+	requireNoTemps(t, s)
+}
+
 func TestImportWrongDigestLeavesStoreUnchanged(t *testing.T) {
 	s := openStore(t)
 	for i := range 3 {

@@ -722,3 +722,77 @@ func TestImageImportHTTPGzipEncoded(t *testing.T) {
 	}
 	l.requireNoTemps(t)
 }
+
+// A blob damaged on disk (truncated by a full disk, overwritten in place)
+// is repaired by importing its source again; an intact one is kept.
+func TestImageImportRepairsDamagedBlob(t *testing.T) {
+	need(t, "truncate", "dd")
+	l := newImportLab(t)
+	src := l.source(t, "debian-12-netinst.iso", 3<<20+11)
+	digest := sha256sum(t, src)
+	if out, code := l.importCmd(t, src, "--sha256", digest); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	blobPath := filepath.Join(l.dataDir, "blobs", "sha256", digest)
+
+	for _, damage := range []struct {
+		name string
+		cmd  []string
+	}{
+		{"truncated", []string{"truncate", "-s", "1000", blobPath}},
+		// Same size, other bytes: only hashing finds it.
+		{"overwritten", []string{"dd", "if=/dev/zero", "of=" + blobPath, "bs=4096", "count=1", "seek=10", "conv=notrunc"}},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			if out, err := run(t, time.Minute, damage.cmd[0], damage.cmd[1:]...); err != nil {
+				t.Fatalf("%s: %v\n%s", damage.cmd[0], err, out)
+			}
+			if sha256sum(t, blobPath) == digest {
+				t.Fatal("the blob is not damaged")
+			}
+			out, code := l.importCmd(t, src, "--sha256", digest)
+			if code != 0 || !strings.Contains(out, digest+" stored") || !strings.Contains(out, "replaced a damaged copy") {
+				t.Fatalf("exit %d, output:\n%s\nwant %q", code, out, "replaced a damaged copy")
+			}
+			l.requireBlob(t, digest, src)
+			if info, err := os.Stat(blobPath); err != nil || info.Mode().Perm() != 0o444 {
+				t.Errorf("the repaired blob: %v, %v; want mode 0444", info, err)
+			}
+			l.requireNoTemps(t)
+
+			// Intact now: kept as it is.
+			before := l.blobDir(t)
+			out, code = l.importCmd(t, src, "--sha256", digest)
+			if code != 0 || !strings.Contains(out, digest+" already stored") {
+				t.Fatalf("exit %d, output:\n%s", code, out)
+			}
+			l.requireUnchanged(t, before)
+		})
+	}
+
+	// Four imports of the same source at once, over a damaged blob: all
+	// succeed, and the blob is whole afterwards.
+	t.Run("concurrent", func(t *testing.T) {
+		if out, err := run(t, time.Minute, "truncate", "-s", "1000", blobPath); err != nil {
+			t.Fatalf("truncate: %v\n%s", err, out)
+		}
+		var wg sync.WaitGroup
+		outs := make([]string, 4)
+		codes := make([]int, 4)
+		for i := range outs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				outs[i], codes[i] = l.importCmd(t, src, "--sha256", digest)
+			}()
+		}
+		wg.Wait()
+		for i := range outs {
+			if codes[i] != 0 || !strings.Contains(outs[i], digest) {
+				t.Errorf("import %d: exit %d, output:\n%s", i, codes[i], outs[i])
+			}
+		}
+		l.requireBlob(t, digest, src)
+		l.requireNoTemps(t)
+	})
+}
