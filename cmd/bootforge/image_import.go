@@ -56,7 +56,9 @@ at data_dir/blobs/sha256/<hex>, hashing it as it is copied, and print its
 SHA-256. The same content imported twice is stored once.
 
 The expected digest is given with --sha256, or read from a SHA256SUMS file
-(--sums) on the line for SRC's file name. With --sums-sig and --keyring, the
+(--sums): the line whose name (without a leading ./) is SRC's file name, or
+the end of SRC's path (a URL's path, a file's absolute path) after a /; the
+longest such name wins. With --sums-sig and --keyring, the
 sums file must carry a good detached OpenPGP signature by a key in the
 keyring (what ` + "`gpg --export KEYID`" + ` writes; armored or binary).
 
@@ -70,7 +72,7 @@ terminal.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.sha256, "sha256", "", "the expected SHA-256 of SRC (64 hex digits)")
-	f.StringVar(&o.sums, "sums", "", "a SHA256SUMS file listing SRC's file name")
+	f.StringVar(&o.sums, "sums", "", "a SHA256SUMS file listing SRC by its file name or the end of its path")
 	f.StringVar(&o.sumsSig, "sums-sig", "", "detached OpenPGP signature of the --sums file (armored or binary); needs --keyring")
 	f.StringVar(&o.keyring, "keyring", "", "OpenPGP public keys the --sums-sig must be made by (gpg --export output)")
 	for _, sf := range serveFlags {
@@ -111,7 +113,7 @@ func runImageImport(cmd *cobra.Command, g *globalFlags, o importOptions, arg str
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
-	want, from, err := expectedDigest(stderr, o, src.name)
+	want, from, err := expectedDigest(stderr, o, src.path)
 	if err != nil {
 		return err
 	}
@@ -186,6 +188,9 @@ type source struct {
 	arg  string   // as given: what is opened
 	url  *url.URL // nil for a file
 	name string   // the file name: a path's base name, a URL's last path segment
+	// path is what a SHA256SUMS line is matched against: a URL's path, or
+	// a file's absolute path, with slashes.
+	path string
 	// shown stands for SRC in every message: a URL's password, the
 	// operator's secret, is masked.
 	shown string
@@ -202,7 +207,11 @@ func parseSource(arg string) (*source, error) {
 		if arg == "" || strings.HasSuffix(arg, "/") {
 			return nil, fmt.Errorf("%q names no file", arg)
 		}
-		return &source{arg: arg, name: filepath.Base(arg), shown: arg}, nil
+		abs, err := filepath.Abs(arg)
+		if err != nil {
+			return nil, err
+		}
+		return &source{arg: arg, name: filepath.Base(arg), path: filepath.ToSlash(abs), shown: arg}, nil
 	}
 	u, err := url.Parse(arg)
 	if err != nil {
@@ -227,7 +236,7 @@ func parseSource(arg string) (*source, error) {
 	case u.Path == "" || strings.HasSuffix(u.Path, "/"):
 		return nil, fmt.Errorf("%s: the URL names no file", shown)
 	}
-	return &source{arg: arg, url: u, name: path.Base(u.Path), shown: shown}, nil
+	return &source{arg: arg, url: u, name: path.Base(u.Path), path: u.Path, shown: shown}, nil
 }
 
 // maskUserinfo masks the password in a URL that url.Parse refused, as
@@ -254,7 +263,7 @@ func maskUserinfo(s string) string {
 }
 
 // expectedDigest is the digest SRC must have, and where it comes from.
-func expectedDigest(w io.Writer, o importOptions, name string) (digest, from string, err error) {
+func expectedDigest(w io.Writer, o importOptions, srcPath string) (digest, from string, err error) {
 	if o.sha256 != "" {
 		d := strings.ToLower(strings.TrimSpace(o.sha256))
 		if err := blob.CheckDigest(d); err != nil {
@@ -288,7 +297,7 @@ func expectedDigest(w io.Writer, o importOptions, name string) (digest, from str
 	if err != nil {
 		return "", "", fmt.Errorf("%s: %w", o.sums, err)
 	}
-	e, err := sums.Find(entries, name)
+	e, err := sums.Find(entries, srcPath)
 	if err != nil {
 		return "", "", fmt.Errorf("%s: %w; nothing was imported", o.sums, err)
 	}

@@ -19,6 +19,7 @@ package sums
 import (
 	"bytes"
 	"fmt"
+	"path"
 	"strings"
 )
 
@@ -172,25 +173,55 @@ func unescape(s string) (string, error) {
 	return b.String(), nil
 }
 
-// Find returns the entry for the file called name. A name listed as
-// "./name" counts. A name listed twice with different digests, or not at
-// all, is an error.
-func Find(entries []Entry, name string) (Entry, error) {
-	var found Entry
-	ok := false
+// Find returns the entry for the file at src, a slash-separated path: a
+// URL's path, or a file's absolute path. A line is for src when its name, a
+// leading "./" removed, is src's file name, or the end of src's path at a
+// "/": "./netboot/debian-installer/amd64/linux" is for
+// "/debian/.../images/netboot/debian-installer/amd64/linux". Lists such as
+// Debian's name several files alike below different directories, so the
+// longest such name wins: the line for src's place. Equally long names
+// that give different digests are an error, as is no line at all. A name
+// with a ".." element is for no file.
+func Find(entries []Entry, src string) (Entry, error) {
+	name := path.Base(src)
+	var best []Entry // the lines with the longest matching name
+	bestLen := 0
 	for _, e := range entries {
-		if e.Name != name && strings.TrimPrefix(e.Name, "./") != name {
+		p := strings.TrimPrefix(e.Name, "./")
+		if !listedAs(src, name, p) {
 			continue
 		}
-		if ok && e.Digest != found.Digest {
-			return Entry{}, fmt.Errorf("%q is listed twice with different digests (lines %d and %d)", name, found.Line, e.Line)
-		}
-		if !ok {
-			found, ok = e, true
+		switch {
+		case len(p) > bestLen:
+			best, bestLen = []Entry{e}, len(p)
+		case len(p) == bestLen:
+			best = append(best, e)
 		}
 	}
-	if !ok {
-		return Entry{}, fmt.Errorf("no line for %q", name)
+	if len(best) == 0 {
+		if name == src {
+			return Entry{}, fmt.Errorf("no line for %q", name)
+		}
+		return Entry{}, fmt.Errorf("no line for %q, nor for a path that %s ends with", name, src)
 	}
-	return found, nil
+	for _, e := range best[1:] {
+		if e.Digest != best[0].Digest {
+			return Entry{}, fmt.Errorf("lines %d and %d (%q and %q) list %s with different digests", best[0].Line, e.Line, best[0].Name, e.Name, src)
+		}
+	}
+	return best[0], nil
+}
+
+// listedAs says whether p, a name from a list without its "./", is for
+// the file at src called name.
+func listedAs(src, name, p string) bool {
+	if p == "" || p == "." || p == "/" {
+		return false
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if elem == ".." {
+			return false
+		}
+	}
+	return p == name || p == src || strings.HasSuffix(src, "/"+p)
 }

@@ -3,6 +3,7 @@ package sums
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,6 +18,8 @@ var (
 	dA = hexOf("a")
 	dB = hexOf("b")
 	dC = hexOf("c")
+	// dE0 is in no other line: a digest of its own.
+	dE0 = hexOf("e0")
 )
 
 func TestParseFormats(t *testing.T) {
@@ -130,6 +133,77 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// Lines with paths, as Debian's installer images/SHA256SUMS has them: the
+// line for a source is the longest whose path its path ends with.
+func TestFindByPath(t *testing.T) {
+	dD, dE := hexOf("d"), hexOf("e")
+	list := strings.Join([]string{
+		dA + "  ./netboot/debian-installer/amd64/linux",
+		dB + "  ./netboot/gtk/debian-installer/amd64/linux",
+		dC + "  ./hd-media/vmlinuz",
+		dD + "  vmlinuz",
+		"SHA256 (./cdrom/initrd.gz) = " + dE,
+		dE + "  /srv/isos/abs.iso",
+		dA + "  ../outside/evil.iso",
+		dB + "  a/../evil2.iso",
+		dC + "  amd64/same",
+		dD + "  ./amd64/same",
+		dA + "  x/same",
+		dB + "  ./y/same",
+		dC + " *deep/agree",
+		dC + "  ./deep/agree",
+		dD + "  ./odd dir/with space.iso",
+	}, "\n")
+	entries, err := Parse([]byte(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const images = "/debian/dists/bookworm/main/installer-amd64/current/images/"
+	for _, tc := range []struct {
+		src     string
+		digest  string // "" an error
+		line    int
+		wantErr string
+	}{
+		{images + "netboot/debian-installer/amd64/linux", dA, 1, ""},
+		{images + "netboot/gtk/debian-installer/amd64/linux", dB, 2, ""},
+		{"/srv/mirror/debian/images/netboot/debian-installer/amd64/linux", dA, 1, ""},
+		{"netboot/debian-installer/amd64/linux", dA, 1, ""}, // the whole path
+		// The suffix must start at a "/": "xnetboot/..." is another directory.
+		{"/mirror/xnetboot/debian-installer/amd64/linux", "", 0, `no line for "linux", nor for a path that /mirror/xnetboot/debian-installer/amd64/linux ends with`},
+		// Only the name matches nothing longer: no line is for this linux.
+		{"/mirror/amd64/linux", "", 0, `no line for "linux"`},
+		// The bare name "vmlinuz" is for any vmlinuz, but a longer match wins.
+		{images + "hd-media/vmlinuz", dC, 3, ""},
+		{images + "cdrom/vmlinuz", dD, 4, ""},
+		{"/elsewhere/vmlinuz", dD, 4, ""},
+		{images + "cdrom/initrd.gz", dE, 5, ""},
+		// An absolute path in the list is for that path only.
+		{"/srv/isos/abs.iso", dE, 6, ""},
+		{"/other/srv/isos/abs.iso", "", 0, `no line for "abs.iso"`},
+		// Names with ".." are for no file.
+		{"/outside/evil.iso", "", 0, `no line for "evil.iso"`},
+		{"/x/../outside/evil.iso", "", 0, `no line for "evil.iso"`},
+		{"/a/../evil2.iso", "", 0, `no line for "evil2.iso"`},
+		// Equally long, different digests: refused, naming both lines.
+		{"/m/amd64/same", "", 0, `lines 9 and 10 ("amd64/same" and "./amd64/same") list /m/amd64/same with different digests`},
+		{"/m/x/same", dA, 11, ""},
+		{"/m/y/same", dB, 12, ""},
+		{"/m/z/same", "", 0, `no line for "same"`},
+		// Equally long and the same digest: the first line.
+		{"/m/deep/agree", dC, 13, ""},
+		{"/m/odd dir/with space.iso", dD, 15, ""},
+	} {
+		e, err := Find(entries, tc.src)
+		switch {
+		case tc.digest == "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("Find(%q) = %+v, %v; want an error with %q", tc.src, e, err, tc.wantErr)
+		case tc.digest != "" && (err != nil || e.Digest != tc.digest || e.Line != tc.line):
+			t.Errorf("Find(%q) = %+v, %v; want line %d", tc.src, e, err, tc.line)
+		}
+	}
+}
+
 // format writes entries the way sha256sum does, escaping names that need it.
 func format(entries []Entry) string {
 	var b strings.Builder
@@ -151,6 +225,9 @@ func FuzzParseSums(f *testing.F) {
 	f.Add([]byte("SHA256 (odd) = (name)) = " + dA))
 	f.Add([]byte("-----BEGIN PGP SIGNED MESSAGE-----\n"))
 	f.Add([]byte(dA + "  \n"))
+	f.Add([]byte(dA + "  ./netboot/debian-installer/amd64/linux\n" + dB + "  ./netboot/gtk/debian-installer/amd64/linux\n" + dC + "  linux\n"))
+	f.Add([]byte(dA + "  amd64/linux\n" + dB + "  ./amd64/linux\n" + dC + "  ../amd64/linux\n" + dA + "  /abs/linux\n"))
+	f.Add([]byte("SHA256 (./cdrom/initrd.gz) = " + dE0 + "\n" + dA + " *cdrom/initrd.gz\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		entries, err := Parse(data)
 		if err != nil {
@@ -172,8 +249,32 @@ func FuzzParseSums(f *testing.F) {
 				t.Fatalf("line %d after %d, of %d", e.Line, last, lines)
 			}
 			last = e.Line
-			if got, err := Find(entries, e.Name); err == nil && got.Digest != e.Digest {
-				t.Fatalf("Find(%q) = %s, want %s", e.Name, got.Digest, e.Digest)
+			// A plain name is matched by itself and "./name" only: Find
+			// gives its digest or says the lines disagree.
+			if !strings.ContainsAny(e.Name, "/") && e.Name != "." && e.Name != ".." {
+				got, err := Find(entries, e.Name)
+				if err == nil && got.Digest != e.Digest {
+					t.Fatalf("Find(%q) = %s, want %s", e.Name, got.Digest, e.Digest)
+				}
+				if err != nil && !strings.Contains(err.Error(), "different digests") {
+					t.Fatalf("Find(%q): %v", e.Name, err)
+				}
+			}
+			// Below any directory, the line found is for that path, and
+			// no line for it is longer.
+			src := "/mirror/" + strings.TrimPrefix(e.Name, "./")
+			if got, err := Find(entries, src); err == nil {
+				n := len(strings.TrimPrefix(got.Name, "./"))
+				for _, o := range entries {
+					p := strings.TrimPrefix(o.Name, "./")
+					if len(p) > n && strings.HasSuffix(src, "/"+p) && !strings.Contains("/"+p+"/", "/../") {
+						t.Fatalf("Find(%q) = line %d (%q), but line %d (%q) is longer", src, got.Line, got.Name, o.Line, o.Name)
+					}
+				}
+				p := strings.TrimPrefix(got.Name, "./")
+				if p != path.Base(src) && !strings.HasSuffix(src, "/"+p) {
+					t.Fatalf("Find(%q) = line %d (%q), which is not for it", src, got.Line, got.Name)
+				}
 			}
 		}
 		// What was read, written back as sha256sum would, reads the same.

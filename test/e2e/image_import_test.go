@@ -796,3 +796,81 @@ func TestImageImportRepairsDamagedBlob(t *testing.T) {
 		l.requireNoTemps(t)
 	})
 }
+
+// Debian's installer images/SHA256SUMS lists files by their path below
+// images/, many of them called alike ("./netboot/debian-installer/amd64/linux",
+// "./netboot/gtk/debian-installer/amd64/linux", ...). The line for a URL or a
+// file is the one whose path its path ends with, as `sha256sum -c` in
+// images/ would check it.
+func TestImageImportSumsWithPaths(t *testing.T) {
+	l := newImportLab(t)
+	images := filepath.Join(l.dir, "debian", "dists", "bookworm", "main", "installer-amd64", "current", "images")
+	files := map[string]vendorFile{}
+	var rels []string
+	for _, rel := range []string{
+		"netboot/debian-installer/amd64/linux",
+		"netboot/debian-installer/amd64/initrd.gz",
+		"netboot/gtk/debian-installer/amd64/linux",
+		"netboot/gtk/debian-installer/amd64/initrd.gz",
+		"hd-media/vmlinuz",
+		"cdrom/vmlinuz",
+	} {
+		p := filepath.Join(images, filepath.FromSlash(rel))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		b := randomBytes(100<<10 + len(rel))
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files["/debian/dists/bookworm/main/installer-amd64/current/images/"+rel] = vendorFile{body: b}
+		rels = append(rels, "./"+rel)
+	}
+	// Written as Debian writes it: by sha256sum in images/, paths with "./".
+	out, err := run(t, time.Minute, "sh", "-c", "cd '"+images+"' && sha256sum "+strings.Join(rels, " ")+" > SHA256SUMS")
+	if err != nil {
+		t.Fatalf("sha256sum: %v\n%s", err, out)
+	}
+	sums := filepath.Join(images, "SHA256SUMS")
+	if out, err := run(t, time.Minute, "sh", "-c", "cd '"+images+"' && sha256sum -c SHA256SUMS"); err != nil {
+		t.Fatalf("sha256sum -c: %v\n%s", err, out)
+	}
+	v := newVendorServer(t, "", "", files)
+	base := v.URL + "/debian/dists/bookworm/main/installer-amd64/current/images/"
+
+	for _, rel := range []string{"netboot/debian-installer/amd64/linux", "netboot/gtk/debian-installer/amd64/linux", "cdrom/vmlinuz"} {
+		local := filepath.Join(images, filepath.FromSlash(rel))
+		digest := sha256sum(t, local)
+		t.Run(rel, func(t *testing.T) {
+			out, code := l.importCmd(t, base+rel, "--sums", sums)
+			if code != 0 || !strings.Contains(out, digest+" stored") {
+				t.Fatalf("URL: exit %d, output:\n%s\nwant %q", code, out, digest+" stored")
+			}
+			l.requireBlob(t, digest, local)
+			// The same file from a local mirror.
+			out, code = l.importCmd(t, local, "--sums", sums)
+			if code != 0 || !strings.Contains(out, digest+" already stored") {
+				t.Fatalf("file: exit %d, output:\n%s", code, out)
+			}
+		})
+	}
+
+	t.Run("a name listed only below other directories", func(t *testing.T) {
+		before := l.blobDir(t)
+		// "linux" at another place than any line's path: no line is for it.
+		elsewhere := newVendorServer(t, "", "", map[string]vendorFile{"/mirror/amd64/linux": files["/debian/dists/bookworm/main/installer-amd64/current/images/netboot/debian-installer/amd64/linux"]})
+		out, code := l.importCmd(t, elsewhere.URL+"/mirror/amd64/linux", "--sums", sums)
+		requireRefused(t, out, code, `no line for "linux"`, "/mirror/amd64/linux")
+		l.requireUnchanged(t, before)
+	})
+
+	t.Run("equally long lines that disagree", func(t *testing.T) {
+		before := l.blobDir(t)
+		b, _ := os.ReadFile(sums)
+		other := strings.Repeat("ab", 32)
+		twice := filepath.Join(l.dir, "twice", "SHA256SUMS")
+		os.MkdirAll(filepath.Dir(twice), 0o755)
+		os.WriteFile(twice, append(b, other+"  netboot/debian-installer/amd64/linux\n"...), 0o644)
+		out, code := l.importCmd(t, base+"netboot/debian-installer/amd64/linux", "--sums", twice)
+		requireRefused(t, out, code, "lines 1 and 7", "different digests")
+		l.requireUnchanged(t, before)
+	})
+}
