@@ -71,7 +71,7 @@ terminal.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.sha256, "sha256", "", "the expected SHA-256 of SRC (64 hex digits)")
+	f.StringVar(&o.sha256, "sha256", "", "the expected SHA-256 of SRC (64 hex digits, or sha256:<hex>)")
 	f.StringVar(&o.sums, "sums", "", "a SHA256SUMS file listing SRC by its file name or the end of its path")
 	f.StringVar(&o.sumsSig, "sums-sig", "", "detached OpenPGP signature of the --sums file (armored or binary); needs --keyring")
 	f.StringVar(&o.keyring, "keyring", "", "OpenPGP public keys the --sums-sig must be made by (gpg --export output)")
@@ -265,9 +265,9 @@ func maskUserinfo(s string) string {
 // expectedDigest is the digest SRC must have, and where it comes from.
 func expectedDigest(w io.Writer, o importOptions, srcPath string) (digest, from string, err error) {
 	if o.sha256 != "" {
-		d := strings.ToLower(strings.TrimSpace(o.sha256))
-		if err := blob.CheckDigest(d); err != nil {
-			return "", "", fmt.Errorf("--sha256: %w", err)
+		d, err := parseSHA256(o.sha256)
+		if err != nil {
+			return "", "", err
 		}
 		return d, "--sha256", nil
 	}
@@ -302,6 +302,17 @@ func expectedDigest(w io.Writer, o importOptions, srcPath string) (digest, from 
 		return "", "", fmt.Errorf("%s: %w; nothing was imported", o.sums, err)
 	}
 	return e.Digest, fmt.Sprintf("%s line %d", o.sums, e.Line), nil
+}
+
+// parseSHA256 reads --sha256: 64 hex digits in either case, as vendors
+// print them, optionally as sha256:<hex>, as image build --from takes a
+// blob. The digest returned is in lower case, the form that names a blob.
+func parseSHA256(flag string) (string, error) {
+	d := strings.TrimPrefix(strings.TrimSpace(flag), "sha256:")
+	if len(d) != 64 || strings.Trim(d, "0123456789abcdefABCDEF") != "" {
+		return "", fmt.Errorf("--sha256 %q: want 64 hex digits (a SHA-256), or sha256:<64 hex digits>", flag)
+	}
+	return strings.ToLower(d), nil
 }
 
 // readSmall reads a file that must be small: a sums list, a signature, a

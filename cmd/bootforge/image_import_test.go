@@ -57,6 +57,21 @@ func TestParseSource(t *testing.T) {
 	}
 }
 
+func TestParseSHA256(t *testing.T) {
+	const d = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	for _, in := range []string{d, strings.ToUpper(d), "sha256:" + d, "sha256:" + strings.ToUpper(d), " " + d + "\n"} {
+		if got, err := parseSHA256(in); err != nil || got != d {
+			t.Errorf("parseSHA256(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", d[:63], d + "0", "sha256:", "sha256:" + d[:63], "SHA256:" + d, "md5:" + d, "sha256:sha256:" + d, strings.Repeat("g", 64), "../../etc/passwd"} {
+		_, err := parseSHA256(bad)
+		if err == nil || !strings.Contains(err.Error(), "want 64 hex digits") || strings.Contains(err.Error(), "lower-case") {
+			t.Errorf("parseSHA256(%q): %v", bad, err)
+		}
+	}
+}
+
 // The password in a URL shows in no message, the URL valid or not.
 func TestParseSourceHidesPassword(t *testing.T) {
 	for arg, want := range map[string]string{

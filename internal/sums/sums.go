@@ -32,8 +32,15 @@ type Entry struct {
 
 const hexLen = 64
 
-// Parse reads a checksum list.
+// utf8BOM is the byte order mark some Windows editors put at the start of
+// a UTF-8 text file.
+const utf8BOM = "\xef\xbb\xbf"
+
+// Parse reads a checksum list. A UTF-8 byte order mark at its start is
+// skipped: sha256sum writes none, but a list saved by a Windows editor has
+// one, and it is not part of the first line's digest.
 func Parse(data []byte) ([]Entry, error) {
+	data = bytes.TrimPrefix(data, []byte(utf8BOM))
 	var out []Entry
 	for i, raw := range bytes.Split(data, []byte("\n")) {
 		n := i + 1

@@ -102,6 +102,22 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+// A list saved by a Windows editor: a UTF-8 byte order mark, CRLF.
+func TestParseBOM(t *testing.T) {
+	got, err := Parse([]byte("\xef\xbb\xbf" + dA + "  a.iso\r\n" + dB + "  b.iso\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Entry{{Name: "a.iso", Digest: dA, Line: 1}, {Name: "b.iso", Digest: dB, Line: 2}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	// Only at the start of the file: on another line it is not a digest.
+	if _, err := Parse([]byte(dA + "  a.iso\n\xef\xbb\xbf" + dB + "  b.iso\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a BOM on line 2: %v, want an error naming line 2", err)
+	}
+}
+
 func TestParseEmpty(t *testing.T) {
 	for _, in := range []string{"", "\n\n", "# only a comment\n"} {
 		got, err := Parse([]byte(in))
@@ -225,6 +241,7 @@ func FuzzParseSums(f *testing.F) {
 	f.Add([]byte("SHA256 (odd) = (name)) = " + dA))
 	f.Add([]byte("-----BEGIN PGP SIGNED MESSAGE-----\n"))
 	f.Add([]byte(dA + "  \n"))
+	f.Add([]byte("\xef\xbb\xbf" + dA + "  bom.iso\r\n"))
 	f.Add([]byte(dA + "  ./netboot/debian-installer/amd64/linux\n" + dB + "  ./netboot/gtk/debian-installer/amd64/linux\n" + dC + "  linux\n"))
 	f.Add([]byte(dA + "  amd64/linux\n" + dB + "  ./amd64/linux\n" + dC + "  ../amd64/linux\n" + dA + "  /abs/linux\n"))
 	f.Add([]byte("SHA256 (./cdrom/initrd.gz) = " + dE0 + "\n" + dA + " *cdrom/initrd.gz\n"))

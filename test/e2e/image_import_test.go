@@ -874,3 +874,37 @@ func TestImageImportSumsWithPaths(t *testing.T) {
 		l.requireUnchanged(t, before)
 	})
 }
+
+// The forms a digest comes in: sha256:<hex> as `image build --from` takes
+// it, capitals, and a SHA256SUMS saved by a Windows editor with a UTF-8 BOM.
+func TestImageImportDigestForms(t *testing.T) {
+	l := newImportLab(t)
+	src := l.source(t, "boot.wim", 1<<20+1)
+	digest := sha256sum(t, src)
+
+	out, code := l.importCmd(t, src, "--sha256", "sha256:"+digest)
+	if code != 0 || !strings.Contains(out, digest+" stored") {
+		t.Fatalf("sha256:<hex>: exit %d, output:\n%s", code, out)
+	}
+	out, code = l.importCmd(t, src, "--sha256", "sha256:"+strings.ToUpper(digest))
+	if code != 0 || !strings.Contains(out, digest+" already stored") {
+		t.Fatalf("sha256:<HEX>: exit %d, output:\n%s", code, out)
+	}
+
+	sums := filepath.Join(l.dir, "SHA256SUMS")
+	os.WriteFile(sums, []byte("\xef\xbb\xbf"+digest+"  boot.wim\r\n"), 0o644)
+	out, code = l.importCmd(t, src, "--sums", sums)
+	if code != 0 || !strings.Contains(out, digest+" already stored") {
+		t.Fatalf("SHA256SUMS with a BOM: exit %d, output:\n%s", code, out)
+	}
+
+	before := l.blobDir(t)
+	for _, bad := range []string{digest[:63], digest + "0", "sha256:" + digest[:10], "md5:" + digest, strings.Repeat("g", 64)} {
+		out, code := l.importCmd(t, src, "--sha256", bad)
+		requireRefused(t, out, code, "--sha256", "64 hex digits")
+		if strings.Contains(out, "lower-case") {
+			t.Errorf("--sha256 %s: capitals are accepted, but the message asks for lower case:\n%s", bad, out)
+		}
+	}
+	l.requireUnchanged(t, before)
+}
