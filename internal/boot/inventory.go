@@ -3,9 +3,11 @@ package boot
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -398,9 +400,12 @@ func NewInventory(profiles []Profile, hosts []Host, defaultProfile string) (*Inv
 			sel.Product, sel.Serial, sel.UUID = strings.ToLower(sel.Product), strings.ToLower(sel.Serial), strings.ToLower(sel.UUID)
 			sel.CircuitID, sel.RemoteID = strings.ToLower(sel.CircuitID), strings.ToLower(sel.RemoteID)
 		}
-		for _, m := range append([]Menu{p.Menu}, variants(p)...) {
-			if err := m.check(); err != nil {
-				bad(p.Source, "profile %q: %v", p.Name, err)
+		if err := p.Menu.check(); err != nil {
+			bad(p.Source, "profile %q: %v", p.Name, err)
+		}
+		for _, fw := range slices.Sorted(maps.Keys(p.Variants)) {
+			if err := p.Variants[fw].check(); err != nil {
+				bad(p.Source, "profile %q, %s variant: %v", p.Name, fw, err)
 			}
 		}
 	}
@@ -475,6 +480,7 @@ func variants(p *Profile) []Menu {
 
 func (m Menu) check() error {
 	seen := map[string]bool{}
+	labels := map[string]string{} // MenuLabel -> entry name
 	for _, e := range m.Entries {
 		if e.Name == "" {
 			return fmt.Errorf("menu entry without a name")
@@ -483,6 +489,15 @@ func (m Menu) check() error {
 			return fmt.Errorf("menu entry %q appears twice", e.Name)
 		}
 		seen[e.Name] = true
+		// Loaders find entries by label: two entries with one label make
+		// the menu boot the first whichever is chosen.
+		l := MenuLabel(e.Name)
+		if other, dup := labels[l]; dup {
+			return fmt.Errorf("menu entries %q and %q both have the label %q in iPXE, GRUB and pxelinux menus, "+
+				"so choosing one would boot the other; rename one (a name of letters, digits, - and _ is its own label, "+
+				"other names have their other bytes written as _XX)", other, e.Name, l)
+		}
+		labels[l] = e.Name
 		if err := e.check(); err != nil {
 			return fmt.Errorf("entry %q: %v", e.Name, err)
 		}

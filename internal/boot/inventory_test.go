@@ -177,6 +177,40 @@ func TestInventoryErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two entries whose names become one label are refused, in the main
+	// menu and in variants, naming both entries, the label and the file.
+	for _, tt := range []struct{ a, b, label string }{
+		{"диск", "сеть", ""},
+		{"安装", "救援", ""},
+		{"a.b", "a_2eb", "a_2eb"},
+	} {
+		m := Menu{Default: tt.b, Entries: []Entry{{Name: tt.a, Kind: KindLinux, Kernel: "vmlinuz"}, {Name: tt.b, Kind: KindShell}}}
+		if tt.label == "" {
+			// Unequal labels: these load.
+			if _, err := NewInventory([]Profile{{Name: "p", Menu: m, Variants: map[Firmware]Menu{FirmwareEFIx64: m}}}, nil, ""); err != nil {
+				t.Errorf("%q and %q: %v", tt.a, tt.b, err)
+			}
+			continue
+		}
+		for _, p := range []Profile{
+			{Name: "p", Menu: m, Source: "profiles/p.yaml:2"},
+			{Name: "p", Menu: menu("x"), Variants: map[Firmware]Menu{FirmwareEFIx64: m}, Source: "profiles/p.yaml:2"},
+		} {
+			_, err := NewInventory([]Profile{p}, nil, "")
+			if err == nil {
+				t.Errorf("%q and %q, both label %q: loaded", tt.a, tt.b, tt.label)
+				continue
+			}
+			for _, want := range []string{"profiles/p.yaml:2: ", `profile "p"`, `"` + tt.a + `"`, `"` + tt.b + `"`, `label "` + tt.label + `"`} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%q and %q: %v; want %s in it", tt.a, tt.b, err, want)
+				}
+			}
+			if p.Variants != nil && !strings.Contains(err.Error(), "efi-x64 variant") {
+				t.Errorf("the refusal does not name the variant: %v", err)
+			}
+		}
+	}
 	// The source position is in the message.
 	_, err = NewInventory([]Profile{{Name: "a", Priority: 5, Source: "a.yaml:3"}, {Name: "b", Priority: 5, Source: "b.yaml:7"}}, nil, "")
 	if !strings.Contains(err.Error(), "b.yaml:7") && !strings.Contains(err.Error(), "a.yaml:3") {
