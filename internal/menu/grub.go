@@ -16,22 +16,38 @@ func GRUB(r Request) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# bootforge profile %s\n", ident(r.Profile))
+	fmt.Fprintf(&b, "# bootforge profile %s\n", Safe(r.Profile))
 	if r.Signed {
 		b.WriteString("set check_signatures=enforce\n")
 	}
-	fmt.Fprintf(&b, "set default=%s\n", quote(ident(def)))
+	// GRUB's default is the entry's position, not its id: GRUB reads a
+	// number as a position (2.06 reads any value that starts with digits
+	// so: "2nd" is entry 2), and any other value as the title or the id of
+	// the first entry that has it, so an id could pick an earlier entry
+	// whose title it equals.
+	fmt.Fprintf(&b, "set default=%d\n", position(entries, def))
 	timeout := int(r.Menu.Timeout.Seconds())
 	if len(entries) == 1 {
 		timeout = 0
 	}
 	fmt.Fprintf(&b, "set timeout=%d\n", timeout)
 	for _, e := range entries {
-		fmt.Fprintf(&b, "\nmenuentry %s --id %s {\n", quote(label(e)), quote(ident(e.Name)))
+		fmt.Fprintf(&b, "\nmenuentry %s --id %s {\n", quote(label(e)), quote(boot.MenuLabel(e.Name)))
 		writeGRUBEntry(&b, r, e)
 		b.WriteString("}\n")
 	}
 	return b.String(), nil
+}
+
+// position is the index of the entry named name: 0 when there is none, as
+// GRUB falls back to the first entry.
+func position(entries []boot.Entry, name string) int {
+	for i, e := range entries {
+		if e.Name == name {
+			return i
+		}
+	}
+	return 0
 }
 
 func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry) {

@@ -16,7 +16,7 @@ func IPXE(r Request) (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString("#!ipxe\n")
-	fmt.Fprintf(&b, "# bootforge profile %s\n", ident(r.Profile))
+	fmt.Fprintf(&b, "# bootforge profile %s\n", Safe(r.Profile))
 	if r.Trust {
 		// From here on iPXE runs only images it verified (imgverify)
 		// against the CA it was built with; permanent: no later script
@@ -24,7 +24,7 @@ func IPXE(r Request) (string, error) {
 		b.WriteString("imgtrust --permanent\n")
 	}
 	if len(entries) == 0 {
-		b.WriteString("echo bootforge: profile " + ident(r.Profile) + " has no entries\nexit\n")
+		b.WriteString("echo bootforge: profile " + Safe(r.Profile) + " has no entries\nexit\n")
 		return b.String(), nil
 	}
 	if len(entries) == 1 {
@@ -33,17 +33,17 @@ func IPXE(r Request) (string, error) {
 	}
 	fmt.Fprintf(&b, "menu %s\n", title(r))
 	for _, e := range entries {
-		fmt.Fprintf(&b, "item %s %s\n", ident(e.Name), label(e))
+		fmt.Fprintf(&b, "item %s %s\n", boot.MenuLabel(e.Name), label(e))
 	}
 	timeout := r.Menu.Timeout.Milliseconds()
 	if timeout > 0 {
-		fmt.Fprintf(&b, "choose --default %s --timeout %d selected || goto %s\n", ident(def), timeout, ident(def))
+		fmt.Fprintf(&b, "choose --default %s --timeout %d selected || goto %s\n", boot.MenuLabel(def), timeout, boot.MenuLabel(def))
 	} else {
-		fmt.Fprintf(&b, "choose --default %s selected || goto %s\n", ident(def), ident(def))
+		fmt.Fprintf(&b, "choose --default %s selected || goto %s\n", boot.MenuLabel(def), boot.MenuLabel(def))
 	}
 	b.WriteString("goto ${selected}\n")
 	for _, e := range entries {
-		fmt.Fprintf(&b, "\n:%s\n", ident(e.Name))
+		fmt.Fprintf(&b, "\n:%s\n", boot.MenuLabel(e.Name))
 		writeIPXEEntry(&b, r, e)
 	}
 	return b.String(), nil

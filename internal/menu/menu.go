@@ -77,22 +77,6 @@ func oneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == 0 }), " ")
 }
 
-// ident makes an entry name usable as a label in every language.
-func ident(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	if b.Len() == 0 {
-		return "entry"
-	}
-	return b.String()
-}
-
 // cmdline substitutes {var} with sanitised values, and {entry} with the
 // entry's name; unknown names stay.
 func (r Request) cmdline(e boot.Entry) string {
@@ -165,11 +149,13 @@ func (r Request) entries() ([]boot.Entry, string, error) {
 	return r.Menu.Entries, def, nil
 }
 
+// label is what the menu shows for e. The word loaders know it by is
+// boot.MenuLabel(e.Name).
 func label(e boot.Entry) string {
 	if e.Label != "" {
 		return oneLine(e.Label)
 	}
-	return e.Name
+	return oneLine(e.Name)
 }
 
 func title(r Request) string {

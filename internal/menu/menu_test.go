@@ -99,7 +99,7 @@ func TestGRUB(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"set default='install'\n", "set timeout=3\n",
+		"set default=0\n", "set timeout=3\n",
 		"menuentry 'Install Debian' --id 'install' {\n  linux '/images/d/vmlinuz' console=ttyS0 marker=lab-install host=pc1\n  initrd '/images/d/initrd.gz'\n}\n",
 	} {
 		if !strings.Contains(s, want) {
@@ -237,5 +237,75 @@ func TestPlaceholderWithoutValue(t *testing.T) {
 	}
 	if !strings.Contains(out, "hostname= ip= mac=52:54:00:12:34:56 x={nope}") {
 		t.Errorf("command line:\n%s", out)
+	}
+}
+
+// Entry names that differ only in characters a label cannot hold keep
+// apart in every menu: choosing one, or the default, boots that one.
+func TestLabelsKeepEntriesApart(t *testing.T) {
+	for _, names := range [][2]string{{"диск", "сеть"}, {"安装", "救援"}, {"a.b", "a_b"}, {"a b", "a:b"}} {
+		r := req()
+		r.Menu.Entries = []boot.Entry{
+			{Name: names[0], Label: "Erase disk and install", Kind: boot.KindLinux, Kernel: "erase/vmlinuz"},
+			{Name: names[1], Label: "Rescue shell", Kind: boot.KindLinux, Kernel: "rescue/vmlinuz"},
+		}
+		r.Menu.Default = names[1]
+		erase, rescue := boot.MenuLabel(names[0]), boot.MenuLabel(names[1])
+		if erase == rescue {
+			t.Fatalf("%q and %q: one label %q", names[0], names[1], erase)
+		}
+		s, _ := IPXE(r)
+		for _, want := range []string{
+			"item " + erase + " Erase disk and install\n", "item " + rescue + " Rescue shell\n",
+			"choose --default " + rescue + " --timeout 3000 selected || goto " + rescue + "\n",
+			"\n:" + erase + "\nkernel http://192.0.2.1:8080/erase/vmlinuz", "\n:" + rescue + "\nkernel http://192.0.2.1:8080/rescue/vmlinuz",
+		} {
+			if !strings.Contains(s, want) {
+				t.Errorf("iPXE, %q and %q: missing %q in:\n%s", names[0], names[1], want, s)
+			}
+		}
+		s, _ = GRUB(r)
+		for _, want := range []string{
+			"set default=1\n",
+			"menuentry 'Erase disk and install' --id '" + erase + "' {\n  linux '/erase/vmlinuz'",
+			"menuentry 'Rescue shell' --id '" + rescue + "' {\n  linux '/rescue/vmlinuz'",
+		} {
+			if !strings.Contains(s, want) {
+				t.Errorf("GRUB, %q and %q: missing %q in:\n%s", names[0], names[1], want, s)
+			}
+		}
+		s, _ = PXELinux(r)
+		for _, want := range []string{
+			"DEFAULT " + rescue + "\n",
+			"LABEL " + erase + "\n  MENU LABEL Erase disk and install\n  KERNEL erase/vmlinuz\n",
+			"LABEL " + rescue + "\n  MENU LABEL Rescue shell\n  KERNEL rescue/vmlinuz\n",
+		} {
+			if !strings.Contains(s, want) {
+				t.Errorf("pxelinux, %q and %q: missing %q in:\n%s", names[0], names[1], want, s)
+			}
+		}
+	}
+}
+
+// GRUB's default is the entry's position: GRUB takes a number as a
+// position and matches titles before ids, so neither an entry named "1"
+// nor one whose id is another's title can send the default elsewhere.
+func TestGRUBDefaultByPosition(t *testing.T) {
+	r := req()
+	r.Menu.Entries = []boot.Entry{
+		{Name: "a", Label: "rescue", Kind: boot.KindLocal},
+		{Name: "1", Kind: boot.KindLocal},
+		{Name: "rescue", Kind: boot.KindShell},
+	}
+	for def, want := range map[string]string{"rescue": "set default=2\n", "1": "set default=1\n", "a": "set default=0\n"} {
+		r.Menu.Default = def
+		if s, _ := GRUB(r); !strings.Contains(s, want) {
+			t.Errorf("default %q: want %q in:\n%s", def, want, s)
+		}
+	}
+	// A one-shot is the only entry.
+	r.Boot = "rescue"
+	if s, _ := GRUB(r); !strings.Contains(s, "set default=0\n") {
+		t.Errorf("one-shot: want default 0 in:\n%s", s)
 	}
 }

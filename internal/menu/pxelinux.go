@@ -19,17 +19,17 @@ func PXELinux(r Request) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# bootforge profile %s\n", ident(r.Profile))
+	fmt.Fprintf(&b, "# bootforge profile %s\n", Safe(r.Profile))
 	if len(entries) > 1 {
 		b.WriteString("UI menu.c32\n")
 		fmt.Fprintf(&b, "MENU TITLE %s\n", title(r))
 		// TIMEOUT is in tenths of a second; 0 waits forever.
 		fmt.Fprintf(&b, "TIMEOUT %d\n", max(1, int(r.Menu.Timeout.Milliseconds()/100)))
 	}
-	fmt.Fprintf(&b, "DEFAULT %s\n", ident(def))
+	fmt.Fprintf(&b, "DEFAULT %s\n", boot.MenuLabel(def))
 	b.WriteString("PROMPT 0\n")
 	for _, e := range entries {
-		fmt.Fprintf(&b, "\nLABEL %s\n", ident(e.Name))
+		fmt.Fprintf(&b, "\nLABEL %s\n", boot.MenuLabel(e.Name))
 		fmt.Fprintf(&b, "  MENU LABEL %s\n", label(e))
 		writePXELinuxEntry(&b, r, e)
 	}

@@ -47,7 +47,7 @@ func TestPXELinuxKeepsChoice(t *testing.T) {
 	for _, want := range []string{
 		"LABEL live\n  MENU LABEL live\n  PXE bootforge/pick/52-54-00-ab-00-01/live/undionly.kpxe\n",
 		"LABEL sh\n  MENU LABEL sh\n  PXE bootforge/pick/52-54-00-ab-00-01/sh/undionly.kpxe\n",
-		"LABEL other_net\n  MENU LABEL other net\n  PXE bootforge/pick/52-54-00-ab-00-01/other%20net/undionly.kpxe\n",
+		"LABEL other_20net\n  MENU LABEL other net\n  PXE bootforge/pick/52-54-00-ab-00-01/other%20net/undionly.kpxe\n",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("missing %q in:\n%s", want, s)
