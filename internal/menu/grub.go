@@ -3,6 +3,7 @@ package menu
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"bootforge/internal/boot"
 )
@@ -26,9 +27,20 @@ func GRUB(r Request) (string, error) {
 	// the first entry that has it, so an id could pick an earlier entry
 	// whose title it equals.
 	fmt.Fprintf(&b, "set default=%d\n", position(entries, def))
-	timeout := int(r.Menu.Timeout.Seconds())
-	if len(entries) == 1 {
+	// GRUB's manual (grub.info, "timeout"): 0 boots the default at once
+	// without showing the menu, -1 waits for the user; whole seconds.
+	// timeout_style is left unset: its default, "menu", shows the menu
+	// while the timeout counts, and GRUB unsets it itself when the
+	// timeout is -1 (run_menu in grub-core/normal/menu.c), so an
+	// inherited "hidden" cannot hide a menu that waits forever. One entry
+	// (or a one-shot) boots at once, as iPXE's script and pxelinux's
+	// config without a menu do.
+	timeout := int64(-1)
+	switch {
+	case len(entries) == 1:
 		timeout = 0
+	case r.Menu.Timeout > 0:
+		timeout = waitIn(r.Menu.Timeout, time.Second)
 	}
 	fmt.Fprintf(&b, "set timeout=%d\n", timeout)
 	for _, e := range entries {

@@ -3,6 +3,7 @@ package menu
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"bootforge/internal/boot"
 )
@@ -35,8 +36,8 @@ func IPXE(r Request) (string, error) {
 	for _, e := range entries {
 		fmt.Fprintf(&b, "item %s %s\n", boot.MenuLabel(e.Name), label(e))
 	}
-	timeout := r.Menu.Timeout.Milliseconds()
-	if timeout > 0 {
+	// choose without --timeout waits for the user; --timeout is in ms.
+	if timeout := waitIn(r.Menu.Timeout, time.Millisecond); timeout > 0 {
 		fmt.Fprintf(&b, "choose --default %s --timeout %d selected || goto %s\n", boot.MenuLabel(def), timeout, boot.MenuLabel(def))
 	} else {
 		fmt.Fprintf(&b, "choose --default %s selected || goto %s\n", boot.MenuLabel(def), boot.MenuLabel(def))

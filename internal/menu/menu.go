@@ -17,6 +17,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"bootforge/internal/boot"
 )
@@ -156,6 +157,23 @@ func label(e boot.Entry) string {
 		return oneLine(e.Label)
 	}
 	return oneLine(e.Name)
+}
+
+// waitIn is how long a menu waits before it boots its default, in whole
+// units of unit, the loader's unit. 0 means no timeout: the menu waits
+// for the user, which is what all three loaders do when they get 0 (iPXE's
+// choose without --timeout, pxelinux's TIMEOUT 0) or -1 (GRUB). A positive
+// timeout rounds up, never down to 0, so that it is never read as "wait
+// forever" or, in GRUB, "boot at once".
+func waitIn(d, unit time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	n := d / unit
+	if d%unit != 0 {
+		n++
+	}
+	return int64(n)
 }
 
 func title(r Request) string {

@@ -309,3 +309,51 @@ func TestGRUBDefaultByPosition(t *testing.T) {
 		t.Errorf("one-shot: want default 0 in:\n%s", s)
 	}
 }
+
+// One behaviour on every loader: no timeout waits for the user; a
+// positive one rounds up to the loader's unit and never becomes 0, which
+// GRUB reads as "boot at once" and the others as "wait forever".
+func TestTimeouts(t *testing.T) {
+	for _, tt := range []struct {
+		timeout        time.Duration
+		ipxe, grub, px string
+	}{
+		{0, "choose --default install selected || goto install\n", "set timeout=-1\n", "TIMEOUT 0\n"},
+		{-time.Second, "choose --default install selected || goto install\n", "set timeout=-1\n", "TIMEOUT 0\n"},
+		{time.Microsecond, "--timeout 1 selected", "set timeout=1\n", "TIMEOUT 1\n"},
+		{50 * time.Millisecond, "--timeout 50 selected", "set timeout=1\n", "TIMEOUT 1\n"},
+		{500 * time.Millisecond, "--timeout 500 selected", "set timeout=1\n", "TIMEOUT 5\n"},
+		{1001 * time.Millisecond, "--timeout 1001 selected", "set timeout=2\n", "TIMEOUT 11\n"},
+		{3 * time.Second, "--timeout 3000 selected", "set timeout=3\n", "TIMEOUT 30\n"},
+		{90 * time.Minute, "--timeout 5400000 selected", "set timeout=5400\n", "TIMEOUT 54000\n"},
+	} {
+		r := req()
+		r.Menu.Timeout = tt.timeout
+		for _, c := range []struct {
+			render func(Request) (string, error)
+			want   string
+		}{{IPXE, tt.ipxe}, {GRUB, tt.grub}, {PXELinux, tt.px}} {
+			s, err := c.render(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(s, c.want) {
+				t.Errorf("timeout %v: missing %q in:\n%s", tt.timeout, c.want, s)
+			}
+		}
+	}
+	// One entry, or a one-shot, boots at once everywhere: iPXE and
+	// pxelinux without a menu, GRUB with timeout 0.
+	r := req()
+	r.Menu.Timeout = 0
+	r.Boot = "rescue"
+	if s, _ := GRUB(r); !strings.Contains(s, "set timeout=0\n") {
+		t.Errorf("GRUB one-shot:\n%s", s)
+	}
+	if s, _ := IPXE(r); strings.Contains(s, "choose") {
+		t.Errorf("iPXE one-shot shows a menu:\n%s", s)
+	}
+	if s, _ := PXELinux(r); strings.Contains(s, "UI ") || strings.Contains(s, "TIMEOUT") {
+		t.Errorf("pxelinux one-shot shows a menu:\n%s", s)
+	}
+}

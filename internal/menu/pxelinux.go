@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"bootforge/internal/boot"
 )
@@ -23,8 +24,12 @@ func PXELinux(r Request) (string, error) {
 	if len(entries) > 1 {
 		b.WriteString("UI menu.c32\n")
 		fmt.Fprintf(&b, "MENU TITLE %s\n", title(r))
-		// TIMEOUT is in tenths of a second; 0 waits forever.
-		fmt.Fprintf(&b, "TIMEOUT %d\n", max(1, int(r.Menu.Timeout.Milliseconds()/100)))
+		// TIMEOUT is in tenths of a second, and 0 disables it: menu.c32
+		// waits for the user (syslinux.cfg(5) in syslinux-common's docs;
+		// menu.c32's run_menu treats a timeout of 0 as "no limit").
+		// TOTALTIMEOUT, which user input does not cancel, is left at its
+		// default, 0: none.
+		fmt.Fprintf(&b, "TIMEOUT %d\n", waitIn(r.Menu.Timeout, 100*time.Millisecond))
 	}
 	fmt.Fprintf(&b, "DEFAULT %s\n", boot.MenuLabel(def))
 	b.WriteString("PROMPT 0\n")
