@@ -90,16 +90,27 @@ func ParseUUID(s string) (string, error) {
 }
 
 // TakenError refuses a host whose MAC or UUID already belongs to another
-// host: a client must lead to one host. Stores return it from the same
-// transaction as the write, so two writers cannot both take a MAC.
+// host, or whose name another host has but for case: a client, and a host
+// name, must lead to one host. Stores return it from the same transaction
+// as the write, so two writers cannot both take a MAC or a name.
 type TakenError struct {
 	Host  string // the host being written
-	What  string // "MAC" or "UUID"
+	What  string // TakenMAC, TakenUUID or TakenName
 	Value string
 	Owner string // the host it belongs to
 }
 
+// What a TakenError finds taken.
+const (
+	TakenMAC  = "MAC"
+	TakenUUID = "UUID"
+	TakenName = "name"
+)
+
 func (e *TakenError) Error() string {
+	if e.What == TakenName {
+		return fmt.Sprintf("host %q: host %q has the same name; host names are unique, ignoring case", e.Host, e.Owner)
+	}
 	return fmt.Sprintf("host %q: %s %s belongs to host %q", e.Host, e.What, e.Value, e.Owner)
 }
 
@@ -354,16 +365,18 @@ type Inventory struct {
 	hosts    []Host
 	byMAC    map[string]*Host
 	byUUID   map[string]*Host
-	Default  string // the default profile's name
+	byHost   map[string]*Host // by lower-case name
+	Default  string           // the default profile's name
 }
 
 // NewInventory checks hosts and profiles and builds the lookup tables. It
-// refuses what would otherwise surprise at boot time: duplicate names,
-// MACs or priorities, a pinned or default profile that does not exist, a
+// refuses what would otherwise surprise at boot time: duplicate names
+// (host names ignoring case), MACs or priorities, a pinned or default profile that does not exist, a
 // default entry missing from its menu, and two profiles that could match
 // the same client with nothing to choose between them.
 func NewInventory(profiles []Profile, hosts []Host, defaultProfile string) (*Inventory, error) {
-	inv := &Inventory{byName: map[string]*Profile{}, byMAC: map[string]*Host{}, byUUID: map[string]*Host{}, Default: defaultProfile}
+	inv := &Inventory{byName: map[string]*Profile{}, byMAC: map[string]*Host{}, byUUID: map[string]*Host{}, byHost: map[string]*Host{},
+		Default: defaultProfile}
 	var errs []string
 	bad := func(src, format string, args ...any) {
 		errs = append(errs, prefix(src)+fmt.Sprintf(format, args...))
@@ -439,6 +452,14 @@ func NewInventory(profiles []Profile, hosts []Host, defaultProfile string) (*Inv
 		if err := CheckHostName(h.Name); err != nil {
 			bad(h.Source, "host %q: %v", h.Name, err)
 		}
+		// Host names are DNS labels, which ignore case: pc1 and PC1 are one
+		// name, and a one-shot set by name must find one host.
+		k := strings.ToLower(h.Name)
+		if other, dup := inv.byHost[k]; dup {
+			bad(h.Source, "host %q: host %q%s has the same name; host names are unique, ignoring case", h.Name, other.Name, at(other.Source))
+		} else {
+			inv.byHost[k] = h
+		}
 		if h.Profile != "" && inv.byName[h.Profile] == nil {
 			bad(h.Source, "host %q: profile %q does not exist", h.Name, h.Profile)
 		}
@@ -461,6 +482,14 @@ func NewInventory(profiles []Profile, hosts []Host, defaultProfile string) (*Inv
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	return inv, nil
+}
+
+// at says where a host is defined, for a message: " (SRC)", or "".
+func at(src string) string {
+	if src == "" {
+		return ""
+	}
+	return " (" + src + ")"
 }
 
 func prefix(src string) string {
@@ -552,6 +581,15 @@ func (inv *Inventory) Profiles() []Profile { return append([]Profile(nil), inv.p
 
 // Hosts returns every host.
 func (inv *Inventory) Hosts() []Host { return append([]Host(nil), inv.hosts...) }
+
+// HostNamed finds a host by name, ignoring case as DNS does; there is at
+// most one (NewInventory refuses two names that differ only in case).
+func (inv *Inventory) HostNamed(name string) (Host, bool) {
+	if h, ok := inv.byHost[strings.ToLower(name)]; ok {
+		return *h, true
+	}
+	return Host{}, false
+}
 
 // Host finds a host by MAC, then by UUID.
 func (inv *Inventory) Host(mac net.HardwareAddr, uuid string) (Host, bool) {

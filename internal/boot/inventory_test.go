@@ -160,6 +160,10 @@ func TestInventoryErrors(t *testing.T) {
 		{"unknown pinned profile", nil, []Host{{Name: "h", Profile: "nope", Source: "hosts.yaml:9"}}, "", `profile "nope" does not exist`},
 		{"unknown default", nil, nil, "nope", `default profile "nope"`},
 		{"MAC on two hosts", nil, []Host{{Name: "h1", MACs: []net.HardwareAddr{mac}}, {Name: "h2", MACs: []net.HardwareAddr{mac}}}, "", "also belongs"},
+		{"one name on two hosts", nil, []Host{{Name: "srv", UUID: "u1", Source: "hosts/a.yaml:1"}, {Name: "srv", UUID: "u2", Source: "hosts/b.yaml:1"}}, "",
+			`hosts/b.yaml:1: host "srv": host "srv" (hosts/a.yaml:1) has the same name`},
+		{"names that differ in case", nil, []Host{{Name: "pc1", MACs: []net.HardwareAddr{mac}, Source: "store"}, {Name: "PC1", UUID: "u2", Source: "store"}}, "",
+			`store: host "PC1": host "pc1" (store) has the same name; host names are unique, ignoring case`},
 	}
 	for _, tt := range tests {
 		_, err := NewInventory(tt.profiles, tt.hosts, tt.def)
@@ -215,6 +219,22 @@ func TestInventoryErrors(t *testing.T) {
 	_, err = NewInventory([]Profile{{Name: "a", Priority: 5, Source: "a.yaml:3"}, {Name: "b", Priority: 5, Source: "b.yaml:7"}}, nil, "")
 	if !strings.Contains(err.Error(), "b.yaml:7") && !strings.Contains(err.Error(), "a.yaml:3") {
 		t.Fatalf("no file:line in %v", err)
+	}
+}
+
+// A host is found by name ignoring case, as DNS looks names up.
+func TestHostNamed(t *testing.T) {
+	inv, err := NewInventory(nil, []Host{{Name: "pc1", UUID: "u1"}, {Name: "Srv-2", UUID: "u2"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"pc1": "pc1", "PC1": "pc1", "srv-2": "Srv-2", "SRV-2": "Srv-2"} {
+		if h, ok := inv.HostNamed(key); !ok || h.Name != want {
+			t.Errorf("HostNamed(%q) = %q, %v; want %q", key, h.Name, ok, want)
+		}
+	}
+	if h, ok := inv.HostNamed("pc2"); ok {
+		t.Errorf("HostNamed(pc2) = %q", h.Name)
 	}
 }
 

@@ -93,11 +93,25 @@ func TestLoadErrorsNameFileLineField(t *testing.T) {
 			}
 		})
 	}
+	// A host name in two files, or in a file and the config, in any case:
+	// refused, naming both places.
+	dir0 := t.TempDir()
+	write(t, dir0, "hosts/a.yaml", "- {name: srv, macs: [\"52:54:00:00:00:01\"]}\n")
+	write(t, dir0, "hosts/b.yaml", "- {name: other, macs: [\"52:54:00:00:00:03\"]}\n- {name: srv, macs: [\"52:54:00:00:00:02\"]}\n")
+	_, err := Load(Source{Dir: dir0})
+	if err == nil || !strings.Contains(err.Error(), "b.yaml:2: host \"srv\": host \"srv\" (") || !strings.Contains(err.Error(), "a.yaml:1) has the same name") {
+		t.Errorf("one host name in two files: %v, want a refusal naming both", err)
+	}
+	_, err = Load(Source{Dir: dir0, ConfigFile: "bootforge.yaml", Config: config.Inventory{Hosts: []config.Host{{Name: "OTHER", UUID: "4c4c4544-0000-1000-8000-000000000001"}}}})
+	if err == nil || !strings.Contains(err.Error(), `b.yaml:1: host "other": host "OTHER" (bootforge.yaml: inventory.hosts[0]) has the same name`) {
+		t.Errorf("a file host named as a config host but for case: %v, want a refusal naming both", err)
+	}
+
 	// Duplicate priorities across two files name both.
 	dir := t.TempDir()
 	write(t, dir, "profiles/a.yaml", "name: a\npriority: 5\n")
 	write(t, dir, "profiles/b.yaml", "name: b\npriority: 5\n")
-	_, err := Load(Source{Dir: dir})
+	_, err = Load(Source{Dir: dir})
 	if err == nil || !strings.Contains(err.Error(), "priority 5") || !strings.Contains(err.Error(), ".yaml:1") {
 		t.Fatalf("duplicate priority: %v", err)
 	}

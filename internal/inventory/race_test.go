@@ -105,6 +105,42 @@ func (r *readTogether) Hosts() ([]boot.Host, error) {
 }
 
 func TestPutHostBothCheckThenBothWrite(t *testing.T) {
+	errs := bothCheckThenBothWrite(t, func(i int) config.Host {
+		return config.Host{Name: fmt.Sprintf("h%d", i), MACs: []string{"52:54:00:00:00:01"}}
+	})
+	var e *Error
+	switch {
+	case errs[0] == nil && errs[1] == nil:
+		t.Fatal("two writers that both checked before either wrote were both told their hosts with one MAC were stored")
+	case errs[0] != nil && errs[1] != nil:
+		t.Fatalf("both refused: %v; %v", errs[0], errs[1])
+	case !errors.As(errors.Join(errs[0], errs[1]), &e) || e.Kind != Conflict || !strings.Contains(e.Msg, "belongs to host"):
+		t.Fatalf("the loser's refusal: %v, want a Conflict naming the owner", errors.Join(errs[0], errs[1]))
+	}
+}
+
+// Two writers of pc1 and PC1 that both check before either writes: one
+// name, so one host; the loser hears a Conflict on its name.
+func TestPutHostBothCheckThenBothWriteOneName(t *testing.T) {
+	errs := bothCheckThenBothWrite(t, func(i int) config.Host {
+		return config.Host{Name: []string{"pc1", "PC1"}[i], MACs: []string{fmt.Sprintf("52:54:00:00:00:0%d", i+1)}}
+	})
+	var e *Error
+	switch {
+	case errs[0] == nil && errs[1] == nil:
+		t.Fatal("pc1 and PC1, both checked before either wrote, were both stored")
+	case errs[0] != nil && errs[1] != nil:
+		t.Fatalf("both refused: %v; %v", errs[0], errs[1])
+	case !errors.As(errors.Join(errs[0], errs[1]), &e) || e.Kind != Conflict || e.Field != "name" || !strings.Contains(e.Msg, "has the same name"):
+		t.Fatalf("the loser's refusal: %v, want a Conflict on the name", errors.Join(errs[0], errs[1]))
+	}
+}
+
+// bothCheckThenBothWrite has two Services write host(0) and host(1) to one
+// SQLite store, each reading the store's hosts only after both have read:
+// neither sees the other's host in its own checks.
+func bothCheckThenBothWrite(t *testing.T, host func(i int) config.Host) []error {
+	t.Helper()
 	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -123,17 +159,9 @@ func TestPutHostBothCheckThenBothWrite(t *testing.T) {
 		go func() {
 			defer done.Done()
 			s := &Service{Store: &readTogether{SQLite: db, all: &all}, Inventory: func() *boot.Inventory { return inv }}
-			_, errs[i] = s.PutHost(cli, config.Host{Name: fmt.Sprintf("h%d", i), MACs: []string{"52:54:00:00:00:01"}})
+			_, errs[i] = s.PutHost(cli, host(i))
 		}()
 	}
 	done.Wait()
-	var e *Error
-	switch {
-	case errs[0] == nil && errs[1] == nil:
-		t.Fatal("two writers that both checked before either wrote were both told their hosts with one MAC were stored")
-	case errs[0] != nil && errs[1] != nil:
-		t.Fatalf("both refused: %v; %v", errs[0], errs[1])
-	case !errors.As(errors.Join(errs[0], errs[1]), &e) || e.Kind != Conflict || !strings.Contains(e.Msg, "belongs to host"):
-		t.Fatalf("the loser's refusal: %v, want a Conflict naming the owner", errors.Join(errs[0], errs[1]))
-	}
+	return errs
 }

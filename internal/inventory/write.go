@@ -227,16 +227,25 @@ func (s *Service) PutHost(by Actor, h config.Host) (HostView, error) {
 			return HostView{}, invalid("profile", "host %q: profile %q does not exist", bh.Name, bh.Profile)
 		}
 	}
+	// Host names are DNS labels, unique ignoring case: a host of the same
+	// name but for case is another host, not this one to replace.
 	others := notStored(inv.Hosts())
 	for _, o := range others {
 		if o.Name == bh.Name {
 			return HostView{}, conflict("name", "host %q is defined in %s, not in the store; change it there", bh.Name, o.Source)
 		}
+		if strings.EqualFold(o.Name, bh.Name) {
+			return HostView{}, sameName(bh.Name, o)
+		}
 	}
 	for _, o := range stored {
-		if o.Name != bh.Name {
-			others = append(others, o)
+		if o.Name == bh.Name {
+			continue
 		}
+		if strings.EqualFold(o.Name, bh.Name) {
+			return HostView{}, sameName(bh.Name, o)
+		}
+		others = append(others, o)
 	}
 	for i, m := range bh.MACs {
 		for j, n := range bh.MACs[:i] {
@@ -275,9 +284,14 @@ func (s *Service) PutHost(by Actor, h config.Host) (HostView, error) {
 		var taken *boot.TakenError
 		if errors.As(err, &taken) {
 			field := "uuid"
-			for i, m := range bh.MACs {
-				if strings.EqualFold(m.String(), taken.Value) {
-					field = fmt.Sprintf("macs[%d]", i)
+			switch taken.What {
+			case boot.TakenName:
+				field = "name"
+			case boot.TakenMAC:
+				for i, m := range bh.MACs {
+					if strings.EqualFold(m.String(), taken.Value) {
+						field = fmt.Sprintf("macs[%d]", i)
+					}
 				}
 			}
 			return HostView{}, conflict(field, "%v (%s)", taken, storeSource)
@@ -290,6 +304,12 @@ func (s *Service) PutHost(by Actor, h config.Host) (HostView, error) {
 		return HostView{}, err
 	}
 	return viewOf(trial, bh, shots, s.now()), nil
+}
+
+// sameName refuses host name because host o has the same name but for
+// case.
+func sameName(name string, o boot.Host) *Error {
+	return conflict("name", "host %q: host %q (%s) has the same name; host names are unique, ignoring case", name, o.Name, o.Source)
 }
 
 func firstMAC(h boot.Host) string {
@@ -314,8 +334,8 @@ func (s *Service) DeleteHost(by Actor, name string) error {
 	}
 	if found == nil {
 		for _, o := range notStored(inv.Hosts()) {
-			if o.Name == name {
-				return conflict("name", "host %q is defined in %s, not in the store; remove it there", name, o.Source)
+			if strings.EqualFold(o.Name, name) {
+				return conflict("name", "host %q is defined in %s, not in the store; remove it there", o.Name, o.Source)
 			}
 		}
 		return &Error{Kind: NotFound, Field: "name", Msg: fmt.Sprintf("no host %q in the store", name)}
@@ -337,23 +357,23 @@ func (s *Service) clientMAC(key string) (net.HardwareAddr, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range inv.Hosts() {
-		if !strings.EqualFold(h.Name, key) {
-			continue
-		}
-		switch len(h.MACs) {
-		case 1:
-			return h.MACs[0], nil
-		case 0:
-			return nil, invalid("mac", "host %q has no MAC address: give the MAC", h.Name)
-		}
-		macs := make([]string, len(h.MACs))
-		for i, m := range h.MACs {
-			macs[i] = m.String()
-		}
-		return nil, invalid("mac", "host %q has %d MAC addresses (%s): give the one to boot", h.Name, len(h.MACs), strings.Join(macs, ", "))
+	// By name as DNS would look it up, ignoring case; the inventory holds
+	// at most one host of a name, so the one-shot cannot go to another.
+	h, ok := inv.HostNamed(key)
+	if !ok {
+		return nil, invalid("mac", "%q is neither a MAC address nor a host name", key)
 	}
-	return nil, invalid("mac", "%q is neither a MAC address nor a host name", key)
+	switch len(h.MACs) {
+	case 1:
+		return h.MACs[0], nil
+	case 0:
+		return nil, invalid("mac", "host %q has no MAC address: give the MAC", h.Name)
+	}
+	macs := make([]string, len(h.MACs))
+	for i, m := range h.MACs {
+		macs[i] = m.String()
+	}
+	return nil, invalid("mac", "host %q has %d MAC addresses (%s): give the one to boot", h.Name, len(h.MACs), strings.Join(macs, ", "))
 }
 
 // SetNextBoot makes the next boot of mac take req.Entry. The entry must
@@ -475,7 +495,9 @@ func (s *Service) FindHosts(key string) ([]HostView, error) {
 	mac, macErr := net.ParseMAC(key)
 	var found []boot.Host
 	for _, h := range append(notStored(inv.Hosts()), stored...) {
-		if h.Name == key || (macErr == nil && hasMAC(h, mac)) {
+		// Names ignoring case, as a one-shot finds its host; a store
+		// holding two such names from before they were refused shows both.
+		if strings.EqualFold(h.Name, key) || (macErr == nil && hasMAC(h, mac)) {
 			found = append(found, h)
 		}
 	}

@@ -178,6 +178,10 @@ func TestPutHost(t *testing.T) {
 		{"MAC of a stored host", config.Host{Name: "x", MACs: []string{"52:54:00:aa:00:01"}}, Conflict, "macs[0]", []string{`"pc1"`}},
 		{"MAC of a file host", config.Host{Name: "x", MACs: []string{"00:16:3e:00:00:01", "52:54:00:00:00:10"}}, Conflict, "macs[1]", []string{`"pc0"`, "hosts/site.yaml:1"}},
 		{"name of a file host", config.Host{Name: "pc0", MACs: []string{"52:54:00:00:00:10"}}, Conflict, "name", []string{"hosts/site.yaml:1"}},
+		{"name of a file host but for case", config.Host{Name: "PC0", MACs: []string{"52:54:00:aa:00:09"}}, Conflict, "name",
+			[]string{`host "PC0": host "pc0" (hosts/site.yaml:1) has the same name`, "ignoring case"}},
+		{"name of a stored host but for case", config.Host{Name: "Pc1", MACs: []string{"52:54:00:aa:00:09"}}, Conflict, "name",
+			[]string{`host "Pc1": host "pc1" (store) has the same name`, "ignoring case"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

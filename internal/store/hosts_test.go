@@ -25,6 +25,41 @@ func host(name, uuid string, macs ...string) boot.Host {
 	return h
 }
 
+// Host names are DNS labels: PC1 is pc1's name, so it cannot be a second
+// host, and the store says so in the write's transaction (the Service's
+// own check reads before it writes).
+func TestPutHostKeepsNameToOneHostIgnoringCase(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			if err := s.PutHost(host("pc1", "", "52:54:00:00:00:01")); err != nil {
+				t.Fatal(err)
+			}
+			var taken *boot.TakenError
+			err := s.PutHost(host("PC1", "", "52:54:00:00:00:02"))
+			if !errors.As(err, &taken) || taken.What != boot.TakenName || taken.Owner != "pc1" ||
+				err.Error() != `host "PC1": host "pc1" has the same name; host names are unique, ignoring case` {
+				t.Fatalf("PC1 beside pc1: %v, want a TakenError naming pc1", err)
+			}
+			// pc1 itself is replaced as before.
+			if err := s.PutHost(host("pc1", "", "52:54:00:00:00:03")); err != nil {
+				t.Fatalf("replace pc1: %v", err)
+			}
+			hosts, err := s.Hosts()
+			if err != nil || len(hosts) != 1 || hosts[0].Name != "pc1" || hosts[0].MACs[0].String() != "52:54:00:00:00:03" {
+				t.Fatalf("stored hosts: %+v %v, want pc1 alone, replaced", hosts, err)
+			}
+			// Once pc1 is gone, the name is free in any case.
+			if err := s.DeleteHost("pc1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutHost(host("PC1", "", "52:54:00:00:00:02")); err != nil {
+				t.Fatalf("PC1 after pc1 is removed: %v", err)
+			}
+		})
+	}
+}
+
 func TestPutHostKeepsMACAndUUIDToOneHost(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

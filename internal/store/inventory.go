@@ -30,9 +30,9 @@ func (s *core) Generation() (int64, error) {
 }
 
 // PutHost adds or replaces a host. A MAC or UUID that belongs to another
-// stored host refuses it with a *boot.TakenError, checked in the
-// transaction that writes it: of two writers racing for one MAC, one
-// wins and the other is told.
+// stored host, or another stored host's name in another case, refuses it
+// with a *boot.TakenError, checked in the transaction that writes it: of
+// two writers racing for one MAC or name, one wins and the other is told.
 func (s *core) PutHost(h boot.Host) error {
 	macs := make([]string, len(h.MACs))
 	for i, m := range h.MACs {
@@ -42,16 +42,25 @@ func (s *core) PutHost(h boot.Host) error {
 	return s.execAll([]write{{fn: func(tx tx) error {
 		if tx.pg {
 			// Host writes are rare: one at a time across every server, so
-			// that the checks below see every other writer's MACs.
+			// that the checks below see every other writer's names and MACs.
 			if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(7236562)`); err != nil {
 				return err
 			}
+		}
+		// Host names are DNS labels (ASCII), unique ignoring case: the
+		// same name but for case is another host, not this one replaced.
+		var owner string
+		switch err := tx.QueryRow(`SELECT name FROM hosts WHERE lower(name) = lower(?) AND name != ? LIMIT 1`, h.Name, h.Name).Scan(&owner); {
+		case err == nil:
+			return &boot.TakenError{Host: h.Name, What: boot.TakenName, Value: h.Name, Owner: owner}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
 		}
 		for _, m := range macs {
 			var owner string
 			err := tx.QueryRow(`SELECT host FROM host_macs WHERE mac = ? AND host != ? LIMIT 1`, m, h.Name).Scan(&owner)
 			if err == nil {
-				return &boot.TakenError{Host: h.Name, What: "MAC", Value: m, Owner: owner}
+				return &boot.TakenError{Host: h.Name, What: boot.TakenMAC, Value: m, Owner: owner}
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
@@ -61,7 +70,7 @@ func (s *core) PutHost(h boot.Host) error {
 			var owner string
 			err := tx.QueryRow(`SELECT name FROM hosts WHERE uuid = ? AND name != ? LIMIT 1`, uuid, h.Name).Scan(&owner)
 			if err == nil {
-				return &boot.TakenError{Host: h.Name, What: "UUID", Value: uuid, Owner: owner}
+				return &boot.TakenError{Host: h.Name, What: boot.TakenUUID, Value: uuid, Owner: owner}
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err

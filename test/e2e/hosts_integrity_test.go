@@ -537,3 +537,57 @@ func testHostsIntegrityLabelsAndUUIDs(t *testing.T, st e2eStore) {
 		t.Errorf("PUT pc-w with pc-u's UUID written without dashes: %d %s, want 409 naming pc-u", code, body)
 	}
 }
+
+// Host names are DNS labels, so pc1 and PC1 are one name: a second host
+// of that name in another case is refused by the CLI and the API (409),
+// a one-shot set by name in any case goes to the one host of that name,
+// and two host files naming one host are refused at load, naming both,
+// on either store. PC1 used to be stored beside pc1, and `host next-boot
+// pc1` then set PC1's one-shot.
+func TestHostsIntegrityNamesIgnoreCase(t *testing.T) { eachStore(t, testHostsIntegrityNamesIgnoreCase) }
+
+func testHostsIntegrityNamesIgnoreCase(t *testing.T, st e2eStore) {
+	s, cli := hiStart(t, st)
+	api := dcAdminAPI(t, s, cli)
+	if out, code := dcCLI(t, cli, "host", "add", "pc1", "--mac", "52:54:00:15:01:01"); code != 0 {
+		t.Fatalf("host add pc1: exit %d\n%s", code, out)
+	}
+	out, code := dcCLI(t, cli, "host", "add", "PC1", "--mac", "52:54:00:15:01:02")
+	if code == 0 || !strings.Contains(out, `host "PC1": host "pc1" (store) has the same name; host names are unique, ignoring case`) {
+		t.Errorf("host add PC1 beside pc1: exit %d, want a refusal naming pc1:\n%s", code, out)
+	}
+	code, body := api.call("PUT", "/api/v1/hosts/Pc1", `{"macs": ["52:54:00:15:01:03"]}`)
+	if code != 409 || !strings.Contains(body, `"field":"name"`) || !strings.Contains(body, `host \"pc1\" (store) has the same name`) {
+		t.Errorf("PUT /api/v1/hosts/Pc1 beside pc1: %d %s, want 409 on the name naming pc1", code, body)
+	}
+	// Replacing pc1 under its own name still works.
+	if code, body := api.call("PUT", "/api/v1/hosts/pc1", `{"macs": ["52:54:00:15:01:01"], "labels": ["rack1"]}`); code != 200 {
+		t.Errorf("PUT pc1 again: %d %s", code, body)
+	}
+
+	out, code = dcCLI(t, cli, "host", "next-boot", "PC1", "install")
+	if code != 0 || !strings.Contains(out, "next boot of 52:54:00:15:01:01: install (pending)") {
+		t.Errorf("host next-boot PC1: exit %d, want pc1's MAC:\n%s", code, out)
+	}
+	if code, body := api.call("PUT", "/api/v1/next-boot/pC1", `{"entry": "install"}`); code != 200 || !strings.Contains(body, `"mac":"52:54:00:15:01:01"`) {
+		t.Errorf("PUT /api/v1/next-boot/pC1: %d %s, want pc1's MAC", code, body)
+	}
+	out, code = dcCLI(t, cli, "host", "list", "--json")
+	if code != 0 || strings.Count(out, `"name": "pc1"`) != 1 || strings.Contains(strings.ToLower(out), "52:54:00:15:01:02") ||
+		strings.Contains(strings.ToLower(out), "52:54:00:15:01:03") {
+		t.Errorf("host list: exit %d, want pc1 once and no refused host:\n%s", code, out)
+	}
+
+	// Two host files, one name (in two cases): refused, naming both.
+	dir := filepath.Dir(cli)
+	os.MkdirAll(filepath.Join(dir, "hosts"), 0o755)
+	os.WriteFile(filepath.Join(dir, "hosts", "a.yaml"), []byte("- {name: srv, macs: [\"52:54:00:15:01:11\"]}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "hosts", "b.yaml"), []byte("- {name: SRV, macs: [\"52:54:00:15:01:12\"]}\n"), 0o644)
+	for _, args := range [][]string{{"host", "list"}, {"host", "next-boot", "srv", "install"}} {
+		out, code := dcCLI(t, cli, args...)
+		if code == 0 || !strings.Contains(out, `b.yaml:1: host "SRV": host "srv" (`) || !strings.Contains(out, `a.yaml:1) has the same name`) {
+			t.Errorf("bootforge %s with srv in a.yaml and SRV in b.yaml: exit %d, want a refusal naming both files:\n%s",
+				strings.Join(args, " "), code, out)
+		}
+	}
+}
