@@ -239,6 +239,7 @@ func newHostCmd(g *globalFlags) *cobra.Command {
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON (the API's host view)")
 
 	var req inventory.NextBootRequest
+	var expires string
 	var clear bool
 	next := &cobra.Command{
 		Use:   "next-boot MAC|HOST [ENTRY] [--expires 2h] [--always] [--clear]",
@@ -256,6 +257,11 @@ States: pending, delivered (a menu with it was served), booted, expired.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !clear && len(args) != 2 {
 				return errors.New("name the ENTRY to boot (or --clear)")
+			}
+			// Read as the API reads its "expires": one rule, one message.
+			var err error
+			if req.Expires, err = inventory.ParseExpires(expires); err != nil {
+				return err
 			}
 			s, err := openHostService(cmd, g)
 			if err != nil {
@@ -286,7 +292,7 @@ States: pending, delivered (a menu with it was served), booted, expired.`,
 			return nil
 		},
 	}
-	next.Flags().DurationVar(&req.Expires, "expires", 0, "forget the one-shot after this long (0: never)")
+	next.Flags().StringVar(&expires, "expires", "", "forget the one-shot after this long, e.g. 2h (at most 87600h, 10 years; default: never)")
 	next.Flags().BoolVar(&req.Always, "always", false, "keep it after the boot: every boot takes ENTRY")
 	next.Flags().BoolVar(&clear, "clear", false, "remove the one-shot")
 

@@ -366,7 +366,7 @@ func (s *Server) listProfiles(w http.ResponseWriter, r *http.Request) {
 
 type nextBootBody struct {
 	Entry   string `json:"entry"`
-	Expires string `json:"expires"` // a duration such as "2h"; empty: never
+	Expires string `json:"expires"` // a duration such as "2h" (inventory.ParseExpires); empty: never
 	Always  bool   `json:"always"`
 }
 
@@ -384,15 +384,12 @@ func (s *Server) putNextBoot(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &b) {
 		return
 	}
-	req := inventory.NextBootRequest{Entry: b.Entry, Always: b.Always}
-	if b.Expires != "" {
-		d, err := time.ParseDuration(b.Expires)
-		if err != nil || d <= 0 {
-			writeError(w, http.StatusBadRequest, "bad_request", "expires", fmt.Sprintf("%q is not a positive duration like 2h", b.Expires))
-			return
-		}
-		req.Expires = d
+	expires, err := inventory.ParseExpires(b.Expires)
+	if err != nil {
+		writeServiceError(w, err)
+		return
 	}
+	req := inventory.NextBootRequest{Entry: b.Entry, Expires: expires, Always: b.Always}
 	res, err := s.hostService().SetNextBoot(actor(r), r.PathValue("mac"), req)
 	if err != nil {
 		writeServiceError(w, err)

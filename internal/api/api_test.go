@@ -296,6 +296,11 @@ func TestNextBoot(t *testing.T) {
 	a.wantError(a.admin, "PUT", "/api/v1/next-boot/02:00:00:00:00:01", `{"entry":"install"}`, 400, "bad_request", "mac",
 		"no profile can boot")
 	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{"entry":"install","expires":"soon"}`, 400, "bad_request", "expires")
+	// Read by the CLI's rule (inventory.ParseExpires): positive, at most 10 years.
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{"entry":"install","expires":"2500000h"}`, 400, "bad_request", "expires",
+		"expires 2500000h0m0s is more than 87600h (10 years)")
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{"entry":"install","expires":"-1h"}`, 400, "bad_request", "expires",
+		"expires -1h0m0s is not a positive duration")
 	a.wantError(a.admin, "PUT", "/api/v1/next-boot/not-a-mac", `{"entry":"install"}`, 400, "bad_request", "mac")
 	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:aa:00:01", `{}`, 400, "bad_request", "entry")
 	if len(a.db.shots) != 0 {

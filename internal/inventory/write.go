@@ -116,8 +116,42 @@ type NextBootView struct {
 // NextBootRequest is a one-shot to set.
 type NextBootRequest struct {
 	Entry   string
-	Expires time.Duration // forget it after this long; 0: never
+	Expires time.Duration // forget it after this long, at most MaxExpires; 0: never
 	Always  bool          // keep it after the boot
+}
+
+// MaxExpires is the longest a one-shot may wait: 10 years. Far enough for
+// any plan; the store keeps the expiry in nanoseconds since 1970, which
+// end in 2262, and a longer wait would be kept as a date long past.
+const MaxExpires = 10 * 365 * 24 * time.Hour
+
+// ParseExpires reads how long a one-shot waits, as the CLI's --expires and
+// the API's "expires" give it: a Go duration such as 2h, positive and at
+// most MaxExpires. Empty means never; "0s" is refused rather than taken
+// for never, as it reads as "at once". The CLI and the API both read it
+// here, so that a value means the same and is refused in the same words.
+func ParseExpires(text string) (time.Duration, error) {
+	if text == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil {
+		// Also what time.ParseDuration says of a wait past 292 years.
+		return 0, invalid("expires", "expires %q is not a duration of at most %dh (10 years), like 2h", text, MaxExpires/time.Hour)
+	}
+	return d, checkExpires(d)
+}
+
+// checkExpires is the rule for a one-shot's wait, 0 (never) aside.
+func checkExpires(d time.Duration) error {
+	const how = "give how long the one-shot waits, e.g. 2h, or leave it out for one that never expires"
+	switch {
+	case d <= 0:
+		return invalid("expires", "expires %s is not a positive duration; %s", d, how)
+	case d > MaxExpires:
+		return invalid("expires", "expires %s is more than %dh (10 years); %s", d, MaxExpires/time.Hour, how)
+	}
+	return nil
 }
 
 // MenuRef names one menu: a profile's main menu (Firmware "") or its
@@ -390,8 +424,10 @@ func (s *Service) SetNextBoot(by Actor, macText string, req NextBootRequest) (Ne
 	if req.Entry == "" {
 		return NextBootResult{}, invalid("entry", "name the menu entry to boot")
 	}
-	if req.Expires < 0 {
-		return NextBootResult{}, invalid("expires", "expires %s is negative; give how long the one-shot waits, e.g. 2h", req.Expires)
+	if req.Expires != 0 {
+		if err := checkExpires(req.Expires); err != nil {
+			return NextBootResult{}, err
+		}
 	}
 	inv, _, err := s.current()
 	if err != nil {

@@ -308,6 +308,7 @@ func TestSetNextBoot(t *testing.T) {
 		{"nope", NextBootRequest{Entry: "install"}, "mac"},
 		{"52:54:00:aa:00:01", NextBootRequest{}, "entry"},
 		{"52:54:00:aa:00:01", NextBootRequest{Entry: "install", Expires: -time.Second}, "expires"},
+		{"52:54:00:aa:00:01", NextBootRequest{Entry: "install", Expires: MaxExpires + time.Second}, "expires"},
 	} {
 		_, err := s.SetNextBoot(cli, tt.mac, tt.req)
 		wantError(t, err, Invalid, tt.field)
@@ -332,6 +333,29 @@ func TestSetNextBoot(t *testing.T) {
 	}
 	if last := (*ev)[len(*ev)-1]; last.Result != "cleared by alice" || last.MAC != mac {
 		t.Fatalf("event %+v", last)
+	}
+}
+
+// One reading of a one-shot's wait for the CLI and the API: a positive
+// duration of at most 10 years, or nothing for never. 2500000h used to be
+// taken and stored as a date in 1727, expired at once.
+func TestParseExpires(t *testing.T) {
+	for text, want := range map[string]time.Duration{"": 0, "2h": 2 * time.Hour, "1s": time.Second, "87600h": MaxExpires} {
+		if d, err := ParseExpires(text); err != nil || d != want {
+			t.Errorf("ParseExpires(%q) = %s, %v; want %s", text, d, err, want)
+		}
+	}
+	for text, msg := range map[string]string{
+		"soon":      `expires "soon" is not a duration of at most 87600h (10 years), like 2h`,
+		"0s":        "expires 0s is not a positive duration; give how long the one-shot waits, e.g. 2h, or leave it out for one that never expires",
+		"-1h":       "expires -1h0m0s is not a positive duration",
+		"87600h1s":  "expires 87600h0m1s is more than 87600h (10 years)",
+		"2500000h":  "expires 2500000h0m0s is more than 87600h (10 years)",
+		"9999999h":  `expires "9999999h" is not a duration of at most 87600h (10 years), like 2h`,
+		"-87601h0s": "expires -87601h0m0s is not a positive duration",
+	} {
+		_, err := ParseExpires(text)
+		wantError(t, err, Invalid, "expires", msg)
 	}
 }
 

@@ -487,7 +487,7 @@ func TestHostsIntegrityNegativeFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"host", "next-boot", "52:54:00:14:08:01", "install", "--expires", "-1h"}, "expires -1h0m0s is negative"},
+		{[]string{"host", "next-boot", "52:54:00:14:08:01", "install", "--expires", "-1h"}, "expires -1h0m0s is not a positive duration"},
 		{[]string{"log", "--since", "-1h"}, "--since -1h0m0s is negative"},
 		{[]string{"log", "--limit", "-5"}, "--limit -5 is not a positive number"},
 		{[]string{"log", "--limit", "0"}, "--limit 0 is not a positive number"},
@@ -589,5 +589,59 @@ func testHostsIntegrityNamesIgnoreCase(t *testing.T, st e2eStore) {
 			t.Errorf("bootforge %s with srv in a.yaml and SRV in b.yaml: exit %d, want a refusal naming both files:\n%s",
 				strings.Join(args, " "), code, out)
 		}
+	}
+}
+
+// A one-shot's wait is read by one rule for the CLI and the API: a
+// positive duration of at most 10 years, refused in the same words by
+// both, on either store. --expires 2500000h used to say (pending) and be
+// stored as a date in 1727, expired at once; 0s was "never" on the CLI
+// and refused by the API.
+func TestHostsIntegrityExpires(t *testing.T) { eachStore(t, testHostsIntegrityExpires) }
+
+func testHostsIntegrityExpires(t *testing.T, st e2eStore) {
+	s, cli := hiStart(t, st)
+	api := dcAdminAPI(t, s, cli)
+	const mac = "52:54:00:15:02:01"
+	for _, tt := range []struct{ expires, want string }{
+		{"2500000h", "expires 2500000h0m0s is more than 87600h (10 years)"},
+		{"87600h1s", "expires 87600h0m1s is more than 87600h (10 years)"},
+		{"0s", "expires 0s is not a positive duration"},
+		{"-1h", "expires -1h0m0s is not a positive duration"},
+		{"soon", `expires "soon" is not a duration`},
+	} {
+		out, code := dcCLI(t, cli, "host", "next-boot", mac, "install", "--expires", tt.expires)
+		if code == 0 || !strings.Contains(out, tt.want) {
+			t.Errorf("host next-boot --expires %s: exit %d, want a refusal with %q:\n%s", tt.expires, code, tt.want, out)
+		}
+		code, body := api.call("PUT", "/api/v1/next-boot/"+mac, `{"entry": "install", "expires": "`+tt.expires+`"}`)
+		var e struct{ Field, Message string }
+		json.Unmarshal([]byte(body), &e)
+		if code != 400 || e.Field != "expires" || !strings.Contains(e.Message, tt.want) || !strings.Contains(out, e.Message) {
+			t.Errorf("PUT expires %s: %d %s, want 400 on expires with the CLI's message %q", tt.expires, code, body, tt.want)
+		}
+	}
+	if st := hiState(t, cli, mac); st != "none" {
+		t.Fatalf("after refused one-shots, %s has one: %s", mac, st)
+	}
+
+	// The longest wait is stored as the date it is.
+	if out, code := dcCLI(t, cli, "host", "next-boot", mac, "install", "--expires", "87600h"); code != 0 || !strings.Contains(out, "(pending)") {
+		t.Fatalf("host next-boot --expires 87600h: exit %d\n%s", code, out)
+	}
+	out, code := dcCLI(t, cli, "host", "show", mac, "--json")
+	var views []struct {
+		NextBoot *struct{ State, Expires string } `json:"next_boot"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &views) != nil || len(views) != 1 || views[0].NextBoot == nil {
+		t.Fatalf("host show %s: exit %d\n%s", mac, code, out)
+	}
+	nb := views[0].NextBoot
+	exp, err := time.Parse(time.RFC3339, nb.Expires)
+	if want := time.Now().Add(87600 * time.Hour); nb.State != "pending" || err != nil || exp.Sub(want).Abs() > time.Minute {
+		t.Errorf("one-shot with --expires 87600h: %s, expires %s, want pending until about %s", nb.State, nb.Expires, want.Format(time.RFC3339))
+	}
+	if code, body := api.call("PUT", "/api/v1/next-boot/"+mac, `{"entry": "install", "expires": "87600h"}`); code != 200 || !strings.Contains(body, `"status":"pending"`) {
+		t.Errorf("PUT expires 87600h: %d %s", code, body)
 	}
 }
