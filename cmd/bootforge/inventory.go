@@ -177,7 +177,10 @@ func newHostCmd(g *globalFlags) *cobra.Command {
 	}
 	add.Flags().StringSliceVar(&h.MACs, "mac", nil, "MAC address (repeatable)")
 	add.Flags().StringVar(&h.UUID, "uuid", "", "SMBIOS UUID")
-	add.Flags().StringSliceVar(&h.Labels, "label", nil, "label (repeatable)")
+	// One label per flag, taken as written: a CSV flag would split "rack,1"
+	// in two, and fail on a quote, where the API and host files take it
+	// whole; the label rule then decides as it does for them.
+	add.Flags().StringArrayVar(&h.Labels, "label", nil, "label, as written (repeat the flag for several: --label a --label b)")
 	add.Flags().StringVar(&h.Profile, "profile", "", "pin this profile")
 	add.Flags().BoolVar(&h.SecureBoot, "secure-boot", false, "send this host, if it is x64 UEFI, down the shim → signed GRUB chain")
 

@@ -645,3 +645,35 @@ func testHostsIntegrityExpires(t *testing.T, st e2eStore) {
 		t.Errorf("PUT expires 87600h: %d %s", code, body)
 	}
 }
+
+// host add --label takes each label as written, as the API and host files
+// do, and the one label rule decides: "rack,1" was split into two labels
+// by the CLI alone, and a quote failed as CSV.
+func TestHostsIntegrityLabelFlag(t *testing.T) {
+	s, cli := hiStart(t)
+	api := dcAdminAPI(t, s, cli)
+	labels := func(name string) string {
+		t.Helper()
+		out, code := dcCLI(t, cli, "host", "show", name, "--json")
+		var views []struct{ Labels []string }
+		if code != 0 || json.Unmarshal([]byte(out), &views) != nil || len(views) != 1 {
+			t.Fatalf("host show %s: exit %d\n%s", name, code, out)
+		}
+		b, _ := json.Marshal(views[0].Labels)
+		return string(b)
+	}
+	if out, code := dcCLI(t, cli, "host", "add", "v3", "--mac", "52:54:00:15:03:01", "--label", "rack,1", "--label", `"x`); code != 0 {
+		t.Fatalf("host add v3 --label rack,1 --label '\"x': exit %d\n%s", code, out)
+	}
+	if code, body := api.call("PUT", "/api/v1/hosts/v4", `{"macs": ["52:54:00:15:03:02"], "labels": ["rack,1", "\"x"]}`); code != 200 {
+		t.Fatalf("PUT v4: %d %s", code, body)
+	}
+	if cl, ap := labels("v3"), labels("v4"); cl != `["rack,1","\"x"]` || ap != cl {
+		t.Errorf("labels from the CLI %s, from the API %s; want both [\"rack,1\",\"\\\"x\"]", cl, ap)
+	}
+	// A label the rule refuses is refused as the API refuses it.
+	out, code := dcCLI(t, cli, "host", "add", "v5", "--mac", "52:54:00:15:03:03", "--label", "a b")
+	if code == 0 || !strings.Contains(out, "labels[0]") || !strings.Contains(out, "single word") {
+		t.Errorf("host add --label 'a b': exit %d, want the label rule's refusal:\n%s", code, out)
+	}
+}
