@@ -31,6 +31,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -465,7 +466,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		f.Since = time.Now().Add(-d)
 	}
 	if lv := q.Get("limit"); lv != "" {
-		_, err := fmt.Sscanf(lv, "%d", &f.Limit)
+		// The whole value, as `bootforge log --limit` reads it: Sscanf
+		// would take 5abc for 5.
+		var err error
+		f.Limit, err = strconv.Atoi(lv)
 		if err == nil {
 			err = store.CheckQuery(0, f.Limit)
 		}

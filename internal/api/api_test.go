@@ -436,3 +436,20 @@ var (
 	_ Store                                    = (*store.SQLite)(nil)
 	_ interface{ PutToken(store.Token) error } = (*fakeStore)(nil)
 )
+
+// ?limit= is a whole number, read as `bootforge log --limit` reads it: a
+// number with anything after it is refused, not taken for its digits.
+func TestEventsLimit(t *testing.T) {
+	a := newAPITest(t)
+	spy := &filterSpy{fakeStore: a.db}
+	a.srv.DB = spy
+	if code := a.call(a.read, "GET", "/api/v1/events?limit=5", "", nil); code != 200 || spy.got.Limit != 5 {
+		t.Errorf("?limit=5: %d, limit %d asked of the store", code, spy.got.Limit)
+	}
+	for _, v := range []string{"5abc", "5%20", "5.0", "0x5", "0", "-5", "abc", "99999999999999999999"} {
+		a.wantError(a.read, "GET", "/api/v1/events?limit="+v, "", 400, "bad_request", "limit", "is not a positive number")
+	}
+	for _, v := range []string{"1habc", "1h%20", "-1h"} {
+		a.wantError(a.read, "GET", "/api/v1/events?since="+v, "", 400, "bad_request", "since")
+	}
+}

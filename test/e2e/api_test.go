@@ -115,4 +115,11 @@ func TestAPI(t *testing.T) {
 	if code, obj, _ := call(read, "GET", "/api/v1/events?since=yesterday", ""); code != 400 || obj["field"] != "since" {
 		t.Errorf("bad since: %d %v", code, obj)
 	}
+	// A limit is the whole value: 5abc is not 5.
+	if code, obj, _ := call(read, "GET", "/api/v1/events?limit=5abc", ""); code != 400 || obj["field"] != "limit" {
+		t.Errorf("limit=5abc: %d %v, want 400 naming limit", code, obj)
+	}
+	if code, _, text := call(read, "GET", "/api/v1/events?limit=5", ""); code != 200 {
+		t.Errorf("limit=5: %d %s", code, text)
+	}
 }
