@@ -34,7 +34,7 @@ func newTokenCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&role, "role", api.RoleRead, "read or admin")
-	create.Flags().StringVar(&name, "name", "", "a note on who uses it")
+	create.Flags().StringVar(&name, "name", "", "a note on who uses it (printable UTF-8, at most 64 bytes)")
 
 	var asJSON bool
 	list := &cobra.Command{

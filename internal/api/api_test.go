@@ -453,3 +453,32 @@ func TestEventsLimit(t *testing.T) {
 		a.wantError(a.read, "GET", "/api/v1/events?since="+v, "", 400, "bad_request", "since")
 	}
 }
+
+// A token's name is printable UTF-8 of at most MaxTokenName bytes, or
+// empty; anything else is refused before the store sees it (PostgreSQL
+// answered a name that is not UTF-8 with a raw error, SQLite kept it).
+func TestTokenNames(t *testing.T) {
+	db := newFakeStore()
+	for _, name := range []string{"", "ci", "ci runner (team ✓)", strings.Repeat("a", MaxTokenName)} {
+		if _, err := NewToken(db, RoleRead, name); err != nil {
+			t.Errorf("token name %q: %v", name, err)
+		}
+	}
+	for name, want := range map[string]string{
+		"bad\xffname":                       `token name "bad\xffname" is not valid UTF-8`,
+		"a\x00b":                            `token name "a\x00b" is not printable text`,
+		"\x1b[31mred":                       `is not printable text`,
+		"two\nlines":                        `is not printable text`,
+		"tab\there":                         `is not printable text`,
+		"\u202eevil":                        `is not printable text`,
+		strings.Repeat("a", MaxTokenName+1): "is 65 bytes long; at most 64",
+	} {
+		_, err := NewToken(db, RoleRead, name)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("token name %q: %v, want a refusal with %q", name, err, want)
+		}
+	}
+	if n := len(db.tokens); n != 4 {
+		t.Errorf("%d tokens stored, want the 4 with good names", n)
+	}
+}

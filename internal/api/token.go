@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"bootforge/internal/store"
 )
@@ -23,11 +25,35 @@ type TokenStore interface {
 	TokenByID(id string) (store.Token, bool, error)
 }
 
+// MaxTokenName is the longest token name, in bytes.
+const MaxTokenName = 64
+
+// CheckTokenName is the one rule for a token's name, a note on who uses
+// it: empty, or at most MaxTokenName bytes of printable UTF-8 (spaces
+// included). `token list` shows it, and PostgreSQL refuses text that is
+// not UTF-8, so a name either store would keep differently, or a
+// terminal would act on, is refused before it is stored.
+func CheckTokenName(name string) error {
+	switch {
+	case len(name) > MaxTokenName:
+		return fmt.Errorf("token name %q is %d bytes long; at most %d", name, len(name), MaxTokenName)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("token name %q is not valid UTF-8", name)
+	case strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
+		return fmt.Errorf("token name %q is not printable text (it has a control character, a tab or a line break)", name)
+	}
+	return nil
+}
+
 // NewToken makes a token for role and stores only its hash. The returned
-// secret is shown once; it reads "bf_<id>_<secret>".
+// secret is shown once; it reads "bf_<id>_<secret>". Every token is made
+// here, so its name is checked here (CheckTokenName).
 func NewToken(db interface{ PutToken(store.Token) error }, role, name string) (string, error) {
 	if role != RoleRead && role != RoleAdmin {
 		return "", fmt.Errorf("role %q is not one of read, admin", role)
+	}
+	if err := CheckTokenName(name); err != nil {
+		return "", err
 	}
 	id, secret := make([]byte, 4), make([]byte, 20)
 	if _, err := rand.Read(id); err != nil {

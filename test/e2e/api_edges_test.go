@@ -276,6 +276,35 @@ func TestAPITokenListRevoke(t *testing.T) {
 	}
 }
 
+// TestAPITokenNames: a token's name is printable UTF-8 of at most 64
+// bytes, one rule on either store. On PostgreSQL a name that was not
+// UTF-8 failed with the database's raw "invalid byte sequence", while
+// SQLite kept it.
+func TestAPITokenNames(t *testing.T) { eachStore(t, testAPITokenNames) }
+
+func testAPITokenNames(t *testing.T, st e2eStore) {
+	_, cli := hiStart(t, st)
+	for name, want := range map[string]string{
+		"bad\xffname":           `token name "bad\xffname" is not valid UTF-8`,
+		"\x1b[31mred":           `token name "\x1b[31mred" is not printable text`,
+		"two\nlines":            `is not printable text`,
+		strings.Repeat("n", 65): "is 65 bytes long; at most 64",
+	} {
+		out, code := dcCLI(t, cli, "token", "create", "--role", "read", "--name", name)
+		if code == 0 || !strings.Contains(out, want) || strings.Contains(out, "bf_") || strings.Contains(out, "\x1b") {
+			t.Errorf("token create --name %q: exit %d, want a refusal with %q and no token:\n%q", name, code, want, out)
+		}
+	}
+	const good = "ci runner ✓"
+	if out, code := dcCLI(t, cli, "token", "create", "--role", "read", "--name", good); code != 0 || !strings.Contains(out, "bf_") {
+		t.Fatalf("token create --name %q: exit %d\n%s", good, code, out)
+	}
+	out, code := dcCLI(t, cli, "token", "list", "--json")
+	if code != 0 || strings.Count(out, `"id"`) != 1 || !strings.Contains(out, `"name": "`+good+`"`) {
+		t.Errorf("token list --json: exit %d, want only the token named %q:\n%s", code, good, out)
+	}
+}
+
 // TestAPIListenerBounds: with api.max_connections 2, two idle connections
 // hold the listener and a third client waits; the header timeout frees
 // the idle ones, and the third gets through. With api.tls on, the API
