@@ -139,15 +139,20 @@ func verifierFromFile(file string) (*keys.Verifier, error) {
 // from and, with mirrors configured, checks them in the background (at
 // start, every minute, and on SIGHUP through s.mirrors.Kick): menus of
 // their clients and, with redirect, the file server use only verified
-// ones.
+// ones. Both are of the root being served at the time (s.root).
 func (s *services) startMirrors(ctx context.Context, cfg config.Config, sightings boot.Sightings) {
-	cat := catalog.New(cfg.Root, cfg.DataDir, s.db)
-	root := cfg.Root
-	s.menus.Index = func() ([]byte, error) { return mirror.IndexJSON(cat, root) }
+	s.menus.Index = func() ([]byte, error) {
+		r := s.root.Load()
+		return mirror.IndexJSON(r.images, r.dir.Path())
+	}
 	if len(cfg.Mirrors) == 0 {
 		return
 	}
-	s.mirrors = mirror.NewChecker(cfg.Mirrors, func() (mirror.Index, error) { return mirror.Active(cat, root) }, s.log)
+	active := func() (mirror.Index, error) {
+		r := s.root.Load()
+		return mirror.Active(r.images, r.dir.Path())
+	}
+	s.mirrors = mirror.NewChecker(cfg.Mirrors, active, s.log)
 	s.menus.Mirrors = s.mirrors.Mirrors
 	s.metrics.WatchMirrors(func() map[string]bool {
 		out := map[string]bool{}

@@ -112,7 +112,11 @@ type services struct {
 	cfg   config.Config
 	log   *slog.Logger
 	level *slog.LevelVar
-	dir   *bootfs.Dir
+	// root is the root being served; serveRoot replaces it. Whatever
+	// reads the root while serving follows it through here: menus and
+	// files through the directory, the mirror index and checker, the
+	// API's images and its kernel check through the catalog and path.
+	root atomic.Pointer[servedRoot]
 	// rootErr is why a replaced root could not be opened, logged once.
 	rootErr string
 	tftp    *tftp.Server
@@ -194,7 +198,6 @@ func (s *services) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.dir = dir
 	if s.db, err = openStore(cfg); err != nil {
 		return err
 	}
@@ -222,6 +225,11 @@ func (s *services) start(ctx context.Context) error {
 	s.events = s.metrics.Sink(bootLog, macOf)
 	// Files of built image versions are served only as their manifests say.
 	s.menus = menufs.New(catalog.NewGuard(dir, s.log), s.inv.Current, s.db, sightings, s.log)
+	images := catalog.New(dir.Path(), cfg.DataDir, s.db)
+	if err := setVerifier(images, cfg); err != nil && cfg.API.Enabled {
+		s.log.Warn("dashboard: image signatures cannot be checked", "err", err)
+	}
+	s.root.Store(&servedRoot{dir: dir, images: images})
 	s.menus.Events = s.sink()
 	if cfg.Signing.Enabled {
 		// Every generated menu gets a detached CMS signature at <path>.sig.
@@ -340,14 +348,11 @@ func (s *services) start(ctx context.Context) error {
 			return fmt.Errorf("api.listen: %w", err)
 		}
 		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
-			CheckKernel: inventorySource(cfg, s.configFile, s.db).CheckKernel, Store: storePath(cfg),
+			CheckKernel: s.checkKernel, Store: storePath(cfg),
 			Metrics: s.metrics.Handler(), MetricsAuth: cfg.API.MetricsAuth,
-			Images: catalog.New(cfg.Root, cfg.DataDir, s.db), Log: s.log}
+			Images: s.images, Log: s.log}
 		a.SetAllow(cfg.AllowList("api"))
 		s.api = a
-		if err := setVerifier(a.Images, cfg); err != nil {
-			s.log.Warn("dashboard: image signatures cannot be checked", "err", err)
-		}
 		if s.audit != nil {
 			a.Feed = s.audit
 		}
@@ -633,7 +638,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 		s.log.Error("reload refused, keeping the running config", "err", err)
 		return
 	}
-	dir := s.dir
+	dir := s.root.Load().dir
 	if run.Root != old.Root || run.TFTP.CaseInsensitive != old.TFTP.CaseInsensitive || dir.Replaced() {
 		if dir, err = openRoot(run); err != nil {
 			s.log.Error("reload refused, keeping the running config", "err", err)
@@ -701,7 +706,7 @@ const rootCheckEvery = 2 * time.Second
 // resolves the path on every request would. Transfers in flight finish
 // from the old directory, which stays open (see reload).
 func (s *services) followRoot() {
-	if !s.dir.Replaced() {
+	if !s.root.Load().dir.Replaced() {
 		return
 	}
 	dir, err := openRoot(s.cfg)
@@ -723,15 +728,42 @@ func (s *services) followRoot() {
 // closing it then could hand its descriptor number to another file.
 const retireAfter = time.Minute
 
-// serveRoot makes dir the directory served, under the menus, and closes
-// the one it replaces once retireAfter has passed, so that a root replaced
-// every hour does not hold a descriptor per deployment.
+// servedRoot is the root being served: the directory open and the image
+// catalog over its path. They change together, in serveRoot.
+type servedRoot struct {
+	dir    *bootfs.Dir
+	images *catalog.Catalog
+}
+
+// serveRoot makes dir the directory served, under the menus and for the
+// image catalog, and closes the one it replaces once retireAfter has
+// passed, so that a root replaced every hour does not hold a descriptor
+// per deployment.
 func (s *services) serveRoot(dir *bootfs.Dir) {
+	old := s.root.Load()
 	s.menus.SetDisk(catalog.NewGuard(dir, s.log))
-	if old := s.dir; old != dir {
-		time.AfterFunc(retireAfter, func() { old.Close() })
+	images := old.images
+	if dir != old.dir {
+		// A catalog per directory served, also for a root replaced under
+		// the same path: the API's verifications are of one tree. Its
+		// signatures are checked as before (signing is not reloaded).
+		images = catalog.New(dir.Path(), s.cfg.DataDir, s.db)
+		images.Verifier = old.images.Verifier
 	}
-	s.dir = dir
+	s.root.Store(&servedRoot{dir: dir, images: images})
+	if old.dir != dir {
+		time.AfterFunc(retireAfter, func() { old.dir.Close() })
+	}
+}
+
+// images is the image catalog of the root being served: the mirror index
+// and checker and the API list its versions.
+func (s *services) images() *catalog.Catalog { return s.root.Load().images }
+
+// checkKernel is checkSigned in the root being served, for the API's
+// writes of Secure Boot hosts.
+func (s *services) checkKernel(path string) error {
+	return checkSigned(s.root.Load().dir.Path(), path)
 }
 
 // warn logs what cfg probably has wrong but does not stop the service,

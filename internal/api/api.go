@@ -76,9 +76,12 @@ type Server struct {
 	// that a command run beside the server can tell it opened another.
 	Store string
 	// Feed, if set, is the live boot log for /api/v1/events/stream, the
-	// dashboard's feed; Images, if set, the versions /api/v1/images lists.
-	Feed   Feed
-	Images *catalog.Catalog
+	// dashboard's feed.
+	Feed Feed
+	// Images, if set, is the catalog whose versions /api/v1/images lists:
+	// a function, since it is that of the root being served, which a
+	// reload may move.
+	Images func() *catalog.Catalog
 	// Metrics, if set, answers /metrics: without a token, or with a read
 	// token when MetricsAuth is set (api.metrics_auth).
 	Metrics     http.Handler

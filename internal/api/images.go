@@ -37,9 +37,12 @@ type verifyView struct {
 // every byte of a version, so it never runs in a request: listing the
 // images starts one background pass over the versions whose result is
 // missing or older than reverify, and the list shows the results so far.
+// The results are of one catalog: those of a root no longer served are
+// dropped, since the new root's copy of a version may differ.
 type verifications struct {
 	mu      sync.Mutex
 	running bool
+	of      *catalog.Catalog
 	results map[string]verifyView
 }
 
@@ -49,7 +52,8 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
-	versions, err := s.Images.Versions()
+	c := s.Images()
+	versions, err := c.Versions()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "images", "", err.Error())
 		return
@@ -57,6 +61,9 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 	v := &s.verified
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.of != c {
+		v.of, v.results = c, nil
+	}
 	var stale []image.ID
 	for _, ver := range versions {
 		id := ver.ID.String()
@@ -71,7 +78,7 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(stale) > 0 && !v.running {
 		v.running = true
-		go s.verify(s.Images, stale)
+		go s.verify(c, stale)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -97,10 +104,12 @@ func (s *Server) verify(c *catalog.Catalog, ids []image.ID) {
 			}
 		}
 		v.mu.Lock()
-		if v.results == nil {
-			v.results = map[string]verifyView{}
+		if v.of == c {
+			if v.results == nil {
+				v.results = map[string]verifyView{}
+			}
+			v.results[id.String()] = res
 		}
-		v.results[id.String()] = res
 		v.mu.Unlock()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +55,8 @@ func TestListImagesVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	d.srv.Images = catalog.New(root, data, db)
+	c := catalog.New(root, data, db)
+	d.srv.Images = func() *catalog.Catalog { return c }
 	writeVersion(t, root, "alpine@1.0.0", map[string]string{"vmlinuz": "kernel one"})
 	bad := writeVersion(t, root, "alpine@1.1.0", map[string]string{"vmlinuz": "kernel two"})
 	if err := os.WriteFile(filepath.Join(bad, "vmlinuz"), []byte("kernel 2!!"), 0o644); err != nil {
@@ -90,5 +92,69 @@ func TestListImagesVerifies(t *testing.T) {
 	}
 	if code := d.call("", "GET", "/api/v1/images", "", nil); code != 401 {
 		t.Errorf("images without a token: %d", code)
+	}
+}
+
+// The list is of the catalog Images returns now: after a reload moves the
+// root, the new root's versions, and no verification of the old root's.
+func TestListImagesFollowsCatalog(t *testing.T) {
+	d := newDashTest(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	db, err := store.OpenSQLite(filepath.Join(data, "bootforge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	root1, root2 := filepath.Join(dir, "root1"), filepath.Join(dir, "root2")
+	writeVersion(t, root1, "alpine@1.0.0", map[string]string{"vmlinuz": "kernel one"})
+	writeVersion(t, root2, "alpine@1.0.0", map[string]string{"vmlinuz": "kernel one"})
+	bad := writeVersion(t, root2, "alpine@2.0.0", map[string]string{"vmlinuz": "kernel two"})
+	if err := os.WriteFile(filepath.Join(bad, "vmlinuz"), []byte("kernel 2!!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var current atomic.Pointer[catalog.Catalog]
+	current.Store(catalog.New(root1, data, db))
+	d.srv.Images = current.Load
+
+	var list []imageView
+	waitVerified := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if code := d.call(d.read, "GET", "/api/v1/images", "", &list); code != 200 || len(list) != n {
+				t.Fatalf("images: %d, want %d versions: %s", code, n, d.lastResponse)
+			}
+			pending := false
+			for _, v := range list {
+				pending = pending || v.Verify.Status == "pending"
+			}
+			if !pending {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("still pending after 10 s: %s", d.lastResponse)
+			}
+		}
+	}
+	waitVerified(1)
+	if list[0].Verify.Status != "ok" {
+		t.Fatalf("root1's version: %+v", list[0])
+	}
+
+	// The root moves to root2: the list shows root2's versions, each
+	// verified in root2, not root1's result for 1.0.0.
+	current.Store(catalog.New(root2, data, db))
+	if code := d.call(d.read, "GET", "/api/v1/images", "", &list); code != 200 || len(list) != 2 {
+		t.Fatalf("images after the move: %d %s", code, d.lastResponse)
+	}
+	if v := list[0]; v.Verify.Status != "pending" {
+		t.Errorf("1.0.0 right after the move shows root1's verification: %+v", v)
+	}
+	waitVerified(2)
+	if v := list[0]; v.Version != "1.0.0" || v.Verify.Status != "ok" {
+		t.Errorf("root2's 1.0.0: %+v", v)
+	}
+	if v := list[1]; v.Version != "2.0.0" || v.Verify.Status != "drift" {
+		t.Errorf("root2's 2.0.0: %+v", v)
 	}
 }
