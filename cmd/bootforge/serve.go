@@ -774,32 +774,46 @@ func (s *services) warn(cfg config.Config) {
 	}
 }
 
+// shutdown stops every listener at once and then waits, within ctx, for
+// what each has in flight. Each Shutdown and Close below stops accepting
+// first and then drains, so they run together: one in sequence after
+// another would keep accepting work while those before it drain.
 func (s *services) shutdown(ctx context.Context) error {
-	var errs []error
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	stop := func(what string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", what, err))
+				mu.Unlock()
+			}
+		}()
+	}
 	for _, srv := range s.http {
-		if err := srv.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
+		stop("api", func() error { return srv.Shutdown(ctx) })
 	}
 	for _, srv := range s.fast {
-		if err := srv.ShutdownWithContext(ctx); err != nil {
-			errs = append(errs, err)
-		}
+		stop("http", func() error { return srv.ShutdownWithContext(ctx) })
 	}
 	if s.tftp != nil {
-		if err := s.tftp.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("tftp: %w", err))
-		}
+		stop("tftp", func() error { return s.tftp.Shutdown(ctx) })
 	}
 	if s.dhcp != nil {
-		s.dhcp.Close()
+		stop("dhcp", func() error { s.dhcp.Close(); return nil })
 	}
 	if s.dhcp6 != nil {
-		s.dhcp6.Close()
+		stop("dhcp6", func() error { s.dhcp6.Close(); return nil })
 	}
 	if s.watch != nil {
-		s.watch.Close()
+		stop("dhcp watch", func() error { s.watch.Close(); return nil })
 	}
+	wg.Wait()
 	s.cancel()
 	if s.audit != nil {
 		s.audit.Close()
