@@ -23,6 +23,7 @@ import (
 
 	"bootforge/internal/blob"
 	"bootforge/internal/config"
+	"bootforge/internal/stall"
 	"bootforge/internal/sums"
 )
 
@@ -377,40 +378,5 @@ func openSource(ctx context.Context, src *source) (io.ReadCloser, int64, error) 
 		cancel(nil)
 		return nil, 0, fmt.Errorf("GET %s: %s", src.shown, resp.Status)
 	}
-	return newStallReader(reqCtx, cancel, resp.Body, importStall), resp.ContentLength, nil
-}
-
-var errStalled = fmt.Errorf("the transfer stalled: no data for %s", importStall)
-
-// stallReader fails a transfer that delivers nothing for idle: the HTTP
-// client has no overall timeout, as a large image may take hours.
-type stallReader struct {
-	body   io.ReadCloser
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	idle   time.Duration
-}
-
-func newStallReader(ctx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser, idle time.Duration) *stallReader {
-	return &stallReader{body: body, ctx: ctx, cancel: cancel, idle: idle,
-		timer: time.AfterFunc(idle, func() { cancel(errStalled) })}
-}
-
-func (s *stallReader) Read(p []byte) (int, error) {
-	n, err := s.body.Read(p)
-	if n > 0 {
-		s.timer.Reset(s.idle)
-	}
-	if err != nil && err != io.EOF && errors.Is(context.Cause(s.ctx), errStalled) {
-		err = errStalled
-	}
-	return n, err
-}
-
-func (s *stallReader) Close() error {
-	s.timer.Stop()
-	err := s.body.Close()
-	s.cancel(nil)
-	return err
+	return stall.NewReader(reqCtx, cancel, resp.Body, importStall), resp.ContentLength, nil
 }
