@@ -21,6 +21,7 @@ import (
 	"bootforge/internal/catalog"
 	"bootforge/internal/durable"
 	"bootforge/internal/image"
+	"bootforge/internal/stall"
 )
 
 // maxManifest and maxIndex bound what a sync reads into memory.
@@ -28,6 +29,12 @@ const (
 	maxManifest = 64 << 20
 	maxIndex    = 16 << 20
 )
+
+// DefaultStall is how long a transfer from the primary may go without
+// data before it fails, as `image import`'s does: a file may take hours
+// over a slow link, but one that stops arriving must not hold the sync
+// forever.
+const DefaultStall = 2 * time.Minute
 
 // PartialDir holds files being fetched, below the root's images/: named by
 // their SHA-256, kept when a sync is interrupted so that the next one
@@ -54,6 +61,8 @@ type Syncer struct {
 	Progress func(name string, size, have int64) io.Writer
 	// Log, if set, gets one line per step.
 	Log func(format string, args ...any)
+	// Stall, if set, replaces DefaultStall.
+	Stall time.Duration
 }
 
 // Result is what a sync did.
@@ -98,6 +107,34 @@ func (s *Syncer) client() *http.Client {
 	return noRedirects
 }
 
+func (s *Syncer) stall() time.Duration {
+	if s.Stall > 0 {
+		return s.Stall
+	}
+	return DefaultStall
+}
+
+// do sends a GET of p, with headers if given, and returns the response
+// with a body that fails after s.stall() without data (stall.ErrStalled).
+func (s *Syncer) do(ctx context.Context, p string, header http.Header) (*http.Request, *http.Response, error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, s.fileURL(p), nil)
+	if err != nil {
+		cancel(nil)
+		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := s.client().Do(req)
+	if err != nil {
+		cancel(nil)
+		return req, nil, err
+	}
+	resp.Body = stall.NewReader(rctx, cancel, resp.Body, s.stall())
+	return req, resp, nil
+}
+
 // noRedirects fetches from the primary only: a primary with
 // mirrors[].redirect could send a mirror on its subnet to itself.
 var noRedirects = &http.Client{
@@ -112,11 +149,7 @@ func (s *Syncer) fileURL(p string) string {
 
 // get fetches a small document whole.
 func (s *Syncer) get(ctx context.Context, p string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.fileURL(p), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := s.client().Do(req)
+	req, resp, err := s.do(ctx, p, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -341,14 +374,11 @@ func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File,
 		return "", err
 	}
 	if have < f.Size {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.fileURL(p), nil)
-		if err != nil {
-			return "", err
-		}
+		header := http.Header{}
 		if have > 0 {
-			req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+			header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
 		}
-		resp, err := s.client().Do(req)
+		req, resp, err := s.do(ctx, p, header)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", id, err)
 		}
@@ -372,7 +402,8 @@ func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File,
 		n, err := io.Copy(w, io.LimitReader(resp.Body, f.Size-have+1))
 		have += n
 		if err != nil {
-			return "", fmt.Errorf("%s: GET %s after %d bytes: %w", id, req.URL, have, err)
+			// The partial file stays for the next sync to resume.
+			return "", fmt.Errorf("%s: GET %s after %d bytes: %w; the partial file is kept for the next sync", id, req.URL, have, err)
 		}
 	}
 	got := hex.EncodeToString(h.Sum(nil))
