@@ -184,11 +184,11 @@ var (
 	tftpTransfers = prometheus.NewDesc("bootforge_tftp_transfers_total",
 		"TFTP transfers ended, by result: ok, not_found, aborted (by the client before any data, as EDK2's size probe does), failed.", []string{"result"}, nil)
 	tftpRefused = prometheus.NewDesc("bootforge_tftp_refused_total",
-		"TFTP requests refused with an ERROR packet, by reason: busy (max_transfers or shutting down), per_client (max_per_client), denied (path rules or serving guard), request (write request or unsupported mode), unreadable.", []string{"reason"}, nil)
+		"TFTP requests refused, by reason: busy (max_transfers or shutting down), per_client (max_per_client), denied (path rules or serving guard), request (write request or unsupported mode), unreadable, each with an ERROR packet; not_allowed (outside the allow-list), without an answer.", []string{"reason"}, nil)
 	tftpRetransmits = prometheus.NewDesc("bootforge_tftp_retransmits_total",
 		"TFTP OACKs and windows sent again after a timeout.", nil, nil)
 	tftpMalformed = prometheus.NewDesc("bootforge_tftp_malformed_total",
-		"Packets on the TFTP port dropped without an answer.", nil, nil)
+		"Packets on the TFTP port dropped without an answer because they are not a well-formed request.", nil, nil)
 	tftpActive = prometheus.NewDesc("bootforge_tftp_active_transfers",
 		"TFTP transfers in flight.", nil, nil)
 )
@@ -213,6 +213,10 @@ func (c tftpCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, tftpRefused, r.Denied.Load(), "denied")
 	counter(ch, tftpRefused, r.Request.Load(), "request")
 	counter(ch, tftpRefused, r.Unreadable.Load(), "unreadable")
+	// Not answered, so a client outside the list cannot tell a server is
+	// here, but counted like any refusal: an allow-list that drops a real
+	// client shows here, as a 403 does for HTTP.
+	counter(ch, tftpRefused, r.NotAllowed.Load(), "not_allowed")
 	counter(ch, tftpRetransmits, st.Retransmits.Load())
 	counter(ch, tftpMalformed, st.Malformed.Load())
 	gauge(ch, tftpActive, float64(c.srv.Active()))

@@ -127,6 +127,7 @@ func TestTFTPCollector(t *testing.T) {
 	st.Refusals.Denied.Add(3)
 	st.Refusals.Request.Add(4)
 	st.Refusals.Unreadable.Add(5)
+	st.Refusals.NotAllowed.Add(6)
 	st.Retransmits.Add(7)
 	st.Malformed.Add(8)
 
@@ -139,10 +140,11 @@ bootforge_tftp_transfers_total{result="aborted"} 3
 bootforge_tftp_transfers_total{result="failed"} 2
 bootforge_tftp_transfers_total{result="not_found"} 4
 bootforge_tftp_transfers_total{result="ok"} 5
-# HELP bootforge_tftp_refused_total TFTP requests refused with an ERROR packet, by reason: busy (max_transfers or shutting down), per_client (max_per_client), denied (path rules or serving guard), request (write request or unsupported mode), unreadable.
+# HELP bootforge_tftp_refused_total TFTP requests refused, by reason: busy (max_transfers or shutting down), per_client (max_per_client), denied (path rules or serving guard), request (write request or unsupported mode), unreadable, each with an ERROR packet; not_allowed (outside the allow-list), without an answer.
 # TYPE bootforge_tftp_refused_total counter
 bootforge_tftp_refused_total{reason="busy"} 1
 bootforge_tftp_refused_total{reason="denied"} 3
+bootforge_tftp_refused_total{reason="not_allowed"} 6
 bootforge_tftp_refused_total{reason="per_client"} 2
 bootforge_tftp_refused_total{reason="request"} 4
 bootforge_tftp_refused_total{reason="unreadable"} 5
