@@ -291,7 +291,8 @@ func (s *sender) handshake(oack []byte) error {
 	}
 }
 
-// run sends windows until the final block is acknowledged.
+// run sends windows until the final block is acknowledged. It returns
+// the bytes the client acknowledged, also when the transfer fails part-way.
 func (s *sender) run() (int64, error) {
 	s.pkts = make([][]byte, s.p.window) // negotiate bounds window × blksize
 	for i := range s.pkts {
@@ -306,17 +307,17 @@ func (s *sender) run() (int64, error) {
 		from := s.acked + 1
 		end, err := s.sendWindow(from)
 		if err != nil {
-			return 0, err
+			return s.ackedBytes(), err
 		}
 		before := s.acked
 		if _, err := s.await(time.Now().Add(rto), end); err != nil {
-			return 0, err
+			return s.ackedBytes(), err
 		}
 		if s.acked > before {
 			s.src.acked(s.acked)
 		}
 		if s.final != 0 && s.acked == s.final {
-			return int64(s.final-1)*int64(s.p.blksize) + int64(s.last), nil
+			return s.ackedBytes(), nil
 		}
 		if s.acked > before {
 			attempt, rto, progress = 0, s.rto, time.Now()
@@ -326,9 +327,21 @@ func (s *sender) run() (int64, error) {
 		attempt++
 		rto *= 2
 		if attempt > s.retries || time.Since(progress) > max(maxIdle, s.rto) {
-			return 0, fmt.Errorf("%w after block %d", errTimeout, s.acked)
+			return s.ackedBytes(), fmt.Errorf("%w after block %d", errTimeout, s.acked)
 		}
 	}
+}
+
+// ackedBytes is how many bytes the client has acknowledged: blocks up to
+// s.acked, all full but the final one. Acknowledged rather than sent,
+// because only those are known to have arrived: with a window, up to
+// window-1 blocks beyond the last ACK may be lost, and the counter and
+// boot log should tell how far a client really got, as HTTP's do.
+func (s *sender) ackedBytes() int64 {
+	if s.final != 0 && s.acked == s.final {
+		return int64(s.final-1)*int64(s.p.blksize) + int64(s.last)
+	}
+	return int64(s.acked) * int64(s.p.blksize)
 }
 
 // sendWindow sends up to window blocks starting at block from, in one

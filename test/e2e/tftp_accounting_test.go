@@ -1,9 +1,14 @@
 package e2e
 
-// What TFTP counts reaches /metrics: requests the allow-list drops
-// (atftp from outside it).
+// What TFTP counts reaches /metrics, the log and the boot log: requests
+// the allow-list drops (atftp from outside it), and the bytes of a
+// transfer that fails part-way (a raw client that gives up with ERROR 0,
+// tftp-hpa killed mid-download).
 
 import (
+	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -61,4 +66,115 @@ func TestTFTPNotAllowedMetrics(t *testing.T) {
 	if !strings.Contains(after.text, `# HELP bootforge_tftp_refused_total`) || !strings.Contains(grepLines(after.text, "# HELP bootforge_tftp_refused_total"), "not_allowed") {
 		t.Errorf("the help of bootforge_tftp_refused_total does not name not_allowed:\n%s", grepLines(after.text, "bootforge_tftp_refused_total"))
 	}
+}
+
+// TestTFTPPartialBytes: a transfer that fails part-way reports the bytes
+// the client acknowledged in the log line, the boot-log event and
+// bootforge_tftp_sent_bytes_total, not 0.
+func TestTFTPPartialBytes(t *testing.T) {
+	need(t, "tftp", "curl", "promtool")
+	root := t.TempDir()
+	tfWriteFile(t, root, "big.bin", tfRandom(t, 1_024_000)) // 2000 full blocks, then an empty one
+	tfWriteFile(t, root, "huge.bin", tfRandom(t, 64<<20))
+	s := StartServer(t, ServerOptions{Root: root, Config: "tftp:\n  timeout: 100ms\n  retries: 2\n"})
+
+	t.Run("error after 2000 blocks", func(t *testing.T) {
+		before := scrapeMetrics(t, s, "")
+		cl := newTFClient(t)
+		cl.send(s.TFTPAddr, tfRRQ("big.bin", "octet"))
+		for want := uint16(1); ; want++ {
+			p := cl.mustRecv(3*time.Second, "DATA "+strconv.Itoa(int(want)))
+			if p.op != tfOpDATA || p.block != want {
+				t.Fatalf("want DATA %d, got %s", want, p)
+			}
+			if want == 2000 {
+				cl.sendAddr(p.from, tfACK(want))
+				cl.mustRecv(3*time.Second, "DATA 2001") // the empty final block
+				cl.sendAddr(p.from, tfError(0, "cancelled"))
+				break
+			}
+			cl.sendAddr(p.from, tfACK(want))
+		}
+		line := waitTransferLine(t, s, cl.port())
+		if !strings.Contains(line, " bytes=1024000 ") || !strings.Contains(line, "result=failed") {
+			t.Errorf("log line: want bytes=1024000 and result=failed:\n%s", line)
+		}
+		after := scrapeMetrics(t, s, "")
+		checkDeltas(t, before, after, map[string]float64{
+			"bootforge_tftp_sent_bytes_total":                 1_024_000,
+			`bootforge_tftp_transfers_total{result="failed"}`: 1,
+		})
+		if b := bootLogBytes(t, s, "big.bin"); b != 1_024_000 {
+			t.Errorf("boot-log event: %d bytes, want 1024000", b)
+		}
+	})
+
+	t.Run("tftp-hpa killed", func(t *testing.T) {
+		before := scrapeMetrics(t, s, "")
+		out := filepath.Join(t.TempDir(), "huge.bin")
+		cmd := exec.Command("tftp", "-m", "binary", Host(s.TFTPAddr), Port(s.TFTPAddr), "-c", "get", "huge.bin", out)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 30*time.Second, func() bool { st, err := os.Stat(out); return err == nil && st.Size() >= 1<<20 })
+		cmd.Process.Kill() // it stops ACKing part-way
+		cmd.Wait()
+		var rec LogRecord
+		waitUntil(t, 10*time.Second, func() bool {
+			for _, r := range ServerRecords(s, "tftp transfer") {
+				if r["file"] == "huge.bin" {
+					rec = r
+					return true
+				}
+			}
+			return false
+		})
+		got, err := strconv.ParseInt(rec["bytes"], 10, 64)
+		if err != nil || got < 1<<20 || got >= 64<<20 || got%512 != 0 || rec["result"] != "failed" {
+			t.Fatalf("log line %v: want failed with the whole blocks acknowledged, between 1 MiB and the file's size", rec)
+		}
+		after := scrapeMetrics(t, s, "")
+		checkDeltas(t, before, after, map[string]float64{"bootforge_tftp_sent_bytes_total": float64(got)})
+		if b := bootLogBytes(t, s, "huge.bin"); b != got {
+			t.Errorf("boot-log event: %d bytes, want %d as logged", b, got)
+		}
+	})
+}
+
+// waitTransferLine waits for the transfer log line of the client on port.
+func waitTransferLine(t *testing.T, s *Server, port int) string {
+	t.Helper()
+	var line string
+	waitUntil(t, 10*time.Second, func() bool {
+		line = tfTransferLine(s, port)
+		return strings.Contains(line, "result=")
+	})
+	return line
+}
+
+// bootLogBytes waits for the boot log's TFTP event for file and returns
+// its bytes.
+func bootLogBytes(t *testing.T, s *Server, file string) int64 {
+	t.Helper()
+	var bytes int64 = -1
+	waitUntil(t, 15*time.Second, func() bool {
+		cmd := exec.Command(binary, "log", "--json")
+		cmd.Env = append(cmd.Environ(), "BOOTFORGE_DATA_DIR="+s.DataDir, "BOOTFORGE_ROOT="+s.Root)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bootforge log: %v", err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var e struct {
+				Protocol, File string
+				Bytes          int64
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Protocol == "tftp" && e.File == file {
+				bytes = e.Bytes
+				return true
+			}
+		}
+		return false
+	})
+	return bytes
 }
