@@ -156,7 +156,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "data_dir equal to root",
 			yaml: "root: /srv/boot\ndata_dir: /srv/boot\n",
-			line: 2, key: "data_dir", msg: "must not be inside root",
+			line: 2, key: "data_dir", msg: `"/srv/boot" must not be root "/srv/boot"`,
 		},
 		{
 			name: "more than one document",

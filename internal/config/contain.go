@@ -24,20 +24,23 @@ func (c Config) Private() []string {
 // StorePath is the embedded store's file in data_dir.
 func (c Config) StorePath() string { return filepath.Join(c.DataDir, "bootforge.db") }
 
-type privatePath struct{ key, path, what string }
+// privatePath is a path that must not be served, and the key that sets
+// it: its value, or, when in is set, the directory in (data_dir) that the
+// path lies in by default.
+type privatePath struct{ key, path, what, in string }
 
 func (c Config) private() []privatePath {
 	ps := []privatePath{
-		{"data_dir", c.DataDir, "its keys and store"},
-		{"data_dir", filepath.Join(c.DataDir, "tls"), "the TLS key"},
-		{"data_dir", c.StorePath(), "the store"},
-		{"signing.dir", c.KeysDir(), "the private signing keys"},
+		{"data_dir", c.DataDir, "its keys and store", ""},
+		{"data_dir", filepath.Join(c.DataDir, "tls"), "the TLS key", c.DataDir},
+		{"data_dir", c.StorePath(), "the store", c.DataDir},
+		{"signing.dir", c.KeysDir(), "the private signing keys", ""},
 	}
 	if c.Signing.Dir == "" {
-		ps[3].key = "data_dir"
+		ps[3].key, ps[3].in = "data_dir", c.DataDir
 	}
 	if c.HTTP.TLS.Key != "" {
-		ps = append(ps, privatePath{"http.tls.key", c.HTTP.TLS.Key, "the TLS private key"})
+		ps = append(ps, privatePath{"http.tls.key", c.HTTP.TLS.Key, "the TLS private key", ""})
 	}
 	return ps
 }
@@ -73,7 +76,17 @@ func (c Config) containment() []*Error {
 			continue
 		}
 		seen[p.key] = true
-		msg := fmt.Sprintf("%q must not be inside root %q: %s would be served", p.path, c.Root, p.what)
+		where := fmt.Sprintf("inside root %q", c.Root)
+		if abs == root || real == rootReal {
+			where = fmt.Sprintf("root %q", c.Root)
+		}
+		// A path the key's value only implies (data_dir/keys) is named
+		// with the value, so the message quotes what the key says.
+		what := p.what
+		if p.in != "" {
+			what = fmt.Sprintf("%s that %s %q keeps there", p.what, p.key, p.in)
+		}
+		msg := fmt.Sprintf("%q must not be %s: %s would be served", p.path, where, what)
 		if real != abs || rootReal != root {
 			msg += fmt.Sprintf(" (with symlinks resolved, %s is %s and root is %s)", p.path, real, rootReal)
 		}

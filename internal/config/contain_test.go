@@ -52,18 +52,25 @@ func TestContained(t *testing.T) {
 	for _, tt := range []struct {
 		name, root, data, signing, tlsKey string
 		key                               string // the refused key, "" for none
+		says                              string // what the message says besides root's path
 	}{
-		{"siblings", base + "/r", base + "/st", "", "", ""},
-		{"root inside data_dir (default layout)", base + "/st/root", base + "/st", "", "", ""},
-		{"data_dir through a link into root", base + "/r", base + "/link/st", "", "", "data_dir"},
-		{"data_dir is root through a link", base + "/r", base + "/link", "", "", "data_dir"},
-		{"root through a link above data_dir", base + "/up", base + "/st", "", "", "data_dir"},
-		{"signing.dir through a link into root", base + "/r", base + "/st", base + "/link/keys", "", "signing.dir"},
-		{"tls key inside root", base + "/r", base + "/st", "", base + "/link/tls.key", "http.tls.key"},
-		{"root is data_dir's tls directory", base + "/st/tls", base + "/st", "", "", "data_dir"},
-		{"root is the keys directory", base + "/st/keys", base + "/st", "", "", "data_dir"},
-		{"root is data_dir", base + "/st", base + "/st", "", "", "data_dir"},
-		{"lexical, not there yet", base + "/x", base + "/x/st", "", "", "data_dir"},
+		{"siblings", base + "/r", base + "/st", "", "", "", ""},
+		{"root inside data_dir (default layout)", base + "/st/root", base + "/st", "", "", "", ""},
+		{"data_dir through a link into root", base + "/r", base + "/link/st", "", "", "data_dir", "must not be inside root"},
+		{"data_dir is root through a link", base + "/r", base + "/link", "", "", "data_dir", `"` + base + `/link" must not be root`},
+		{"root through a link above data_dir", base + "/up", base + "/st", "", "", "data_dir", "must not be inside root"},
+		{"signing.dir through a link into root", base + "/r", base + "/st", base + "/link/keys", "", "signing.dir",
+			`"` + base + `/link/keys" must not be inside root`},
+		{"tls key inside root", base + "/r", base + "/st", "", base + "/link/tls.key", "http.tls.key", "must not be inside root"},
+		// Paths data_dir implies are named with data_dir's own value:
+		// the message quotes what the key says, and no path is said to
+		// lie inside itself.
+		{"root is data_dir's tls directory", base + "/st/tls", base + "/st", "", "", "data_dir",
+			`"` + base + `/st/tls" must not be root "` + base + `/st/tls": the TLS key that data_dir "` + base + `/st" keeps there`},
+		{"root is the keys directory", base + "/st/keys", base + "/st", "", "", "data_dir",
+			`"` + base + `/st/keys" must not be root "` + base + `/st/keys": the private signing keys that data_dir "` + base + `/st" keeps there`},
+		{"root is data_dir", base + "/st", base + "/st", "", "", "data_dir", `"` + base + `/st" must not be root`},
+		{"lexical, not there yet", base + "/x", base + "/x/st", "", "", "data_dir", "must not be inside root"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Default()
@@ -80,7 +87,7 @@ func TestContained(t *testing.T) {
 			if !errors.As(err, &es) || len(es) != 1 || es[0].Key != tt.key {
 				t.Fatalf("want one %s error, got %v", tt.key, err)
 			}
-			for _, want := range []string{tt.root, "must not be inside root"} {
+			for _, want := range []string{tt.root, tt.says} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("%q does not name %q", err, want)
 				}
