@@ -7,6 +7,8 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -97,6 +99,40 @@ func local(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// menuStatus explains a menu answer other than 200 to the check, which
+// asked from this machine to addr: the status, what the server said, and
+// the likely cause, which differs by status.
+func menuStatus(cfg config.Config, addr string, code int, body string) string {
+	msg := fmt.Sprintf("status %d %s", code, http.StatusText(code))
+	if said := firstLines(strings.TrimSpace(body), 1); said != "" && len(said) <= 200 {
+		msg += fmt.Sprintf(" (the server said %q)", said)
+	}
+	var why string
+	switch code {
+	case http.StatusNotFound:
+		why = "no profile matches and no default profile"
+	case http.StatusForbidden:
+		// The server does not say why it refuses; the allow-list is the
+		// usual cause, and whether it covers this client can be told here.
+		why = "refused by the server, by an allow-list other than this config's or by its path rules (its log says which)"
+		host, _, _ := net.SplitHostPort(addr)
+		if client, err := netip.ParseAddr(host); err == nil {
+			l := cfg.AllowList("http")
+			if d := l.Check(client); !d.Allowed {
+				why = fmt.Sprintf("the client address %s is not in the allow-list %s %v", client, l.Key, l.Prefixes)
+				if l.Key == "allow" {
+					why += " (http.allow is not set, so the top-level allow applies)"
+				}
+			}
+		}
+	case http.StatusServiceUnavailable:
+		why = "the server is busy: http.max_requests or http.max_per_client requests are in flight; try again"
+	default:
+		return msg
+	}
+	return msg + ": " + why
+}
+
 func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, fw boot.Firmware) []check.Item {
 	var items []check.Item
 	timeout := 3 * time.Second
@@ -133,7 +169,7 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 			case err != nil:
 				items = append(items, check.Fail("menu", "GET %s: %v", url, err))
 			case code != 200:
-				items = append(items, check.Fail("menu", "GET %s: status %d (no profile matches and no default profile?)", url, code))
+				items = append(items, check.Fail("menu", "GET %s: %s", url, menuStatus(cfg, local(cfg.HTTP.Listen), code, body)))
 			case expectProfile != "" && !strings.Contains(body, "# bootforge profile "+expectProfile+"\n"):
 				items = append(items, check.Fail("menu", "%s got another profile than %q:\n%s", hw, expectProfile, firstLines(body, 3)))
 			default:

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"bootforge/internal/config"
+)
+
+// A menu answer other than 200 is explained by its status: only a 404 is
+// "no profile matches"; a 403 names the allow-list that leaves the
+// checking client out, and which key sets it; a 503 is busy.
+func TestMenuStatus(t *testing.T) {
+	top := config.Default()
+	top.Allow = []config.Prefix{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}}
+	own := config.Default()
+	own.Allow = top.Allow
+	own.HTTP.Allow = []config.Prefix{{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}
+	open := config.Default()
+	for _, tt := range []struct {
+		name string
+		cfg  config.Config
+		code int
+		body string
+		want []string
+		not  []string
+	}{
+		{"no profile", open, 404, "not found\n", []string{"status 404 Not Found", `"not found"`, "no profile matches and no default profile"}, nil},
+		{"top-level allow", top, 403, "forbidden\n",
+			[]string{"status 403 Forbidden", "127.0.0.1 is not in the allow-list allow [10.0.0.0/8]", "top-level allow applies"},
+			[]string{"no profile"}},
+		{"http.allow", own, 403, "forbidden\n", []string{"not in the allow-list http.allow [192.0.2.0/24]"}, []string{"top-level", "no profile"}},
+		{"allowed, still refused", open, 403, "forbidden\n", []string{"refused by the server"}, []string{"not in the allow-list", "no profile"}},
+		{"busy", open, 503, "busy, retry\n", []string{"status 503 Service Unavailable", `"busy, retry"`, "busy", "http.max_requests"}, []string{"no profile"}},
+		{"other", open, 500, "internal error\n", []string{"status 500 Internal Server Error", `"internal error"`}, []string{"no profile"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := menuStatus(tt.cfg, "127.0.0.1:8080", tt.code, tt.body)
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%q lacks %q", got, w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(got, n) {
+					t.Errorf("%q says %q", got, n)
+				}
+			}
+		})
+	}
+}
