@@ -41,6 +41,10 @@ type Request struct {
 	Protocol string         // "tftp", "http", "https"
 	Query    url.Values     // HTTP query parameters; nil over TFTP
 	Host     string         // HTTP Host header: how the client reached us
+	// Peek asks what the answer would be without taking it (HTTP HEAD):
+	// a generated file is made as for a fetch but changes nothing, no
+	// one-shot state, no boot-log event, no sighting.
+	Peek bool
 }
 
 // File is an open file. A file on disk (an *os.File, or the file

@@ -207,7 +207,8 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 		query, _ = url.ParseQuery(string(qs))
 	}
 	files := *s.files.Load()
-	f, err := files.Open(bootfs.Request{Path: path, Client: remote, Protocol: proto, Query: query, Host: string(ctx.Host())})
+	f, err := files.Open(bootfs.Request{Path: path, Client: remote, Protocol: proto, Query: query, Host: string(ctx.Host()),
+		Peek: ctx.IsHead()})
 	var st fs.FileInfo
 	if err == nil {
 		if st, err = f.Stat(); err != nil {

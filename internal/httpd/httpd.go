@@ -241,7 +241,8 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	files := *s.files.Load()
-	f, err := files.Open(bootfs.Request{Path: r.URL.Path, Client: client, Protocol: proto, Query: r.URL.Query(), Host: r.Host})
+	f, err := files.Open(bootfs.Request{Path: r.URL.Path, Client: client, Protocol: proto, Query: r.URL.Query(), Host: r.Host,
+		Peek: r.Method == http.MethodHead})
 	if err != nil {
 		status, msg := s.openFailed(err, r.RemoteAddr, r.URL.Path)
 		http.Error(w, msg, status)

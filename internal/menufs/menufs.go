@@ -31,7 +31,8 @@
 // signature at <path>.sig: the same request (path, query, client) renders
 // the same menu, which is signed instead of served. Rendering it for a
 // signature has no side effects: no sighting, no one-shot change, no
-// boot-log event.
+// boot-log event. Nor has a HEAD of a generated path (bootfs.Request.Peek):
+// it gets the headers of the same menu, and only a GET is a boot.
 package menufs
 
 import (
@@ -140,7 +141,10 @@ func (m *FS) Open(req bootfs.Request) (bootfs.File, error) {
 	if mac, entry, ok := menu.ParsePickPath(name); ok && m.Inventory().HasProfiles() {
 		return m.openPick(mac, entry, req)
 	}
-	g, ok, gerr := m.generate(name, req, false)
+	// A peek (HTTP HEAD) renders as a signature does: the same text, so
+	// the same headers, and no side effects. This is the one place that
+	// decides it; generate and menu only follow dry.
+	g, ok, gerr := m.generate(name, req, req.Peek)
 	if !ok {
 		return nil, err
 	}
@@ -217,7 +221,9 @@ type generated struct {
 }
 
 // generate answers the generated paths; ok is false for any other. dry
-// renders only, for a signature: no sighting, one-shot change or event.
+// renders only, for a signature or a peek: no sighting, one-shot change
+// or event. A booted beacon is nothing but its side effect, so a dry one
+// is not generated at all.
 func (m *FS) generate(name string, req bootfs.Request, dry bool) (generated, bool, error) {
 	base := path.Base(name)
 	ip := req.Client.Addr()
@@ -431,8 +437,8 @@ func (m *FS) openPick(macText, entry string, req bootfs.Request) (bootfs.File, e
 	}
 	client := req.Client.Addr()
 	mac, err := parseMAC(macText)
-	if err != nil {
-		return f, nil
+	if err != nil || req.Peek {
+		return f, nil // a peek at the loader keeps no choice
 	}
 	var seen boot.Client
 	found := false
