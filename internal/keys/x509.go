@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/smallstep/pkcs7"
-
-	"bootforge/internal/durable"
 )
 
 // RSABits is the size of generated RSA keys. The CA is RSA because UEFI
@@ -39,7 +37,8 @@ type InitOptions struct {
 }
 
 // Init makes the keys directory's X.509 keys: a self-signed signing CA (or
-// the operator's) and a code-signing certificate issued by it.
+// the operator's) and a code-signing certificate issued by it. The four
+// files are written all or nothing (writeSet).
 func Init(dir string, o InitOptions) error {
 	if (o.CACertFile == "") != (o.CAKeyFile == "") {
 		return errf("--ca-cert and --ca-key must be given together")
@@ -127,23 +126,12 @@ func Init(dir string, o InitOptions) error {
 	if err := ensureDir(dir); err != nil {
 		return err
 	}
-	// Keys first, certificates last: a half-written set is never one whose
-	// certificates name keys that are not there.
-	for _, f := range []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
+	return writeSet(dir, []setFile{
 		{CAKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: caKeyDER}), 0o600},
 		{SigningKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: skDER}), 0o600},
 		{CACert, caCertPEM, 0o644},
 		{SigningCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sder}), 0o644},
-	} {
-		if err := durable.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 func serial() *big.Int {
