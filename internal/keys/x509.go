@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/smallstep/pkcs7"
@@ -197,11 +198,25 @@ func readKey(path string) (crypto.Signer, error) {
 type Signer struct {
 	cert *x509.Certificate
 	key  crypto.Signer
+	// file and caFile name the certificates in errors; ca, if set, is
+	// checked at each signature along with cert.
+	file, caFile string
+	ca           *x509.Certificate
 }
 
-// LoadSigner reads signing.pem and signing.key from dir.
+// LoadSigner reads signing.pem and signing.key from dir and refuses a
+// signer whose signatures would not verify against ca.pem now: a key that
+// is not the certificate's, a certificate without codeSigning, one issued
+// by another CA, or one (or a CA) that has expired or is not valid yet.
+// serve and image build load it before doing anything, so they refuse to
+// start rather than hand out signatures that fail every check.
 func LoadSigner(dir string) (*Signer, error) {
-	c, _, err := readCert(filepath.Join(dir, SigningCert))
+	return loadSigner(dir, time.Now())
+}
+
+func loadSigner(dir string, now time.Time) (*Signer, error) {
+	certFile, caFile := filepath.Join(dir, SigningCert), filepath.Join(dir, CACert)
+	c, _, err := readCert(certFile)
 	if err != nil {
 		return nil, err
 	}
@@ -212,10 +227,66 @@ func LoadSigner(dir string) (*Signer, error) {
 	if !publicEqual(c.PublicKey, k.Public()) {
 		return nil, errf("%s does not hold the key of %s", SigningKey, SigningCert)
 	}
-	if !hasCodeSigning(c) {
-		return nil, errf("%s has no extKeyUsage codeSigning", SigningCert)
+	ca, _, err := readCert(caFile)
+	if err != nil {
+		return nil, err
 	}
-	return &Signer{cert: c, key: k}, nil
+	if err := checkSigner(certFile, c, caFile, ca, now); err != nil {
+		return nil, errf("%v; %s", err, renewHint)
+	}
+	return &Signer{cert: c, key: k, file: certFile, caFile: caFile, ca: ca}, nil
+}
+
+// renewHint says what to do about a signer that is refused.
+const renewHint = "make new keys with \"bootforge keys init --force\" (with --ca-cert and --ca-key to issue from your own CA)"
+
+// checkSigner reports why signatures by c, the certificate in file, would
+// not verify at now against ca, the CA in caFile, as openssl cms -verify
+// -CAfile and bootforge's Verifier check them; nil if they would.
+func checkSigner(file string, c *x509.Certificate, caFile string, ca *x509.Certificate, now time.Time) error {
+	if !hasCodeSigning(c) {
+		return fmt.Errorf("%s has no extKeyUsage codeSigning", file)
+	}
+	// Validity first, the CA's too: x509's own error for it does not say
+	// which certificate or when.
+	if err := checkValid(caFile, ca, now); err != nil {
+		return err
+	}
+	if err := checkValid(file, c, now); err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	_, err := c.Verify(x509.VerifyOptions{
+		Roots:       roots,
+		CurrentTime: now,
+		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	})
+	var unknown x509.UnknownAuthorityError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &unknown):
+		// Two "keys init" make CAs of the same name, so the name alone
+		// does not tell them apart; the key does.
+		issuer, caName := c.Issuer.String(), ca.Subject.String()
+		if issuer == caName {
+			return fmt.Errorf("%s was not issued by %s: its issuer is another CA of the same name (%s) with another key", file, caFile, issuer)
+		}
+		return fmt.Errorf("%s was not issued by %s: its issuer is %s, the CA is %s", file, caFile, issuer, caName)
+	}
+	return fmt.Errorf("%s does not verify against %s: %v", file, caFile, err)
+}
+
+// checkValid reports a certificate that is not valid at now.
+func checkValid(file string, c *x509.Certificate, now time.Time) error {
+	switch {
+	case now.Before(c.NotBefore):
+		return fmt.Errorf("%s is not valid yet: not before %s", file, c.NotBefore.UTC().Format(time.RFC3339))
+	case now.After(c.NotAfter):
+		return fmt.Errorf("%s expired on %s", file, c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // Certificate is the signer's certificate.
@@ -223,7 +294,20 @@ func (s *Signer) Certificate() *x509.Certificate { return s.cert }
 
 // Sign returns a detached CMS SignedData (DER) over data: SHA-256, the
 // signing certificate included.
+//
+// A server runs for longer than a certificate may be valid: once the
+// signer or its CA has expired, Sign fails rather than make a signature
+// that no verifier accepts (signing time outside validity).
 func (s *Signer) Sign(data []byte) ([]byte, error) {
+	now := time.Now()
+	if err := checkValid(s.file, s.cert, now); err != nil {
+		return nil, errf("%v; %s", err, renewHint)
+	}
+	if s.ca != nil {
+		if err := checkValid(s.caFile, s.ca, now); err != nil {
+			return nil, errf("%v; %s", err, renewHint)
+		}
+	}
 	sd, err := pkcs7.NewSignedData(data)
 	if err != nil {
 		return nil, err
@@ -313,11 +397,21 @@ type CertInfo struct {
 	SHA256    string    `json:"sha256"`
 	KeyFile   string    `json:"key_file,omitempty"`
 	KeyMode   string    `json:"key_mode,omitempty"`
+	// Problem says why the certificate cannot be used now (expired, not
+	// valid yet, not issued by the CA, not its key's): what has serve and
+	// image build refuse the keys with signing on. Empty if none.
+	Problem string `json:"problem,omitempty"`
 }
 
-// Show describes the certificates in dir.
+// Show describes the certificates in dir: the CA, then the signing
+// certificate, each with its problem, if any.
 func Show(dir string) ([]CertInfo, error) {
+	return show(dir, time.Now())
+}
+
+func show(dir string, now time.Time) ([]CertInfo, error) {
 	var out []CertInfo
+	var certs []*x509.Certificate
 	for _, p := range [][2]string{{CACert, CAKey}, {SigningCert, SigningKey}} {
 		c, _, err := readCert(filepath.Join(dir, p[0]))
 		if err != nil {
@@ -332,6 +426,19 @@ func Show(dir string) ([]CertInfo, error) {
 			ci.KeyFile, ci.KeyMode = filepath.Join(dir, p[1]), fmt.Sprintf("%04o", st.Mode().Perm())
 		}
 		out = append(out, ci)
+		certs = append(certs, c)
+	}
+	ca, sc := &out[0], &out[1]
+	if err := checkValid(ca.File, certs[0], now); err != nil {
+		ca.Problem = err.Error()
+	}
+	if k, err := readKey(filepath.Join(dir, SigningKey)); err != nil {
+		sc.Problem = strings.TrimPrefix(err.Error(), "keys: ")
+	} else if !publicEqual(certs[1].PublicKey, k.Public()) {
+		sc.Problem = fmt.Sprintf("%s does not hold the key of %s", SigningKey, SigningCert)
+	} else if err := checkSigner(sc.File, certs[1], ca.File, certs[0], now); err != nil && err.Error() != ca.Problem {
+		// An expired CA is said once, on the CA.
+		sc.Problem = err.Error()
 	}
 	return out, nil
 }
