@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,5 +154,34 @@ func TestSignRefusesExpired(t *testing.T) {
 	}
 	if _, err := s.Sign([]byte("x")); err == nil || !strings.Contains(err.Error(), "expired on 2021-01-01") {
 		t.Fatalf("Sign with an expired certificate: %v", err)
+	}
+}
+
+// keys init --ca-cert refuses a CA it cannot issue a lasting signing
+// certificate from, and writes nothing.
+func TestInitRefusesCA(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name   string
+		nb, na time.Time
+		want   string
+	}{
+		{"expired", day("2019-01-01"), day("2022-01-01"), "op.pem expired on 2022-01-01T00:00:00Z: it cannot issue a signing certificate"},
+		{"not yet valid", now.AddDate(1, 0, 0), now.AddDate(5, 0, 0), "op.pem is not valid yet"},
+		{"ends soon", now.AddDate(-1, 0, 0), now.Add(3*24*time.Hour + time.Hour), "op.pem expires on " +
+			now.Add(3*24*time.Hour+time.Hour).UTC().Format(time.RFC3339) + ", in 3 days: too short to issue a signing certificate from (at least 7 days are needed)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			makeCert(t, "Operator CA", tc.nb, tc.na, nil, true).write(t, tmp, "op.pem", "op.key")
+			dir := filepath.Join(tmp, "keys")
+			err := Init(dir, InitOptions{CACertFile: filepath.Join(tmp, "op.pem"), CAKeyFile: filepath.Join(tmp, "op.key")})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v\nwant %q", err, tc.want)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the keys directory was made: %v", err)
+			}
+		})
 	}
 }

@@ -38,8 +38,10 @@ type InitOptions struct {
 }
 
 // Init makes the keys directory's X.509 keys: a self-signed signing CA (or
-// the operator's) and a code-signing certificate issued by it. The four
-// files are written all or nothing (writeSet).
+// the operator's) and a code-signing certificate issued by it. An
+// operator's CA that is not valid now, or has less than 7 days left, is
+// refused before anything is written. The four files are written all or
+// nothing (writeSet).
 func Init(dir string, o InitOptions) error {
 	if (o.CACertFile == "") != (o.CAKeyFile == "") {
 		return errf("--ca-cert and --ca-key must be given together")
@@ -72,6 +74,9 @@ func Init(dir string, o InitOptions) error {
 		if !caCert.IsCA {
 			return errf("%s is not a CA certificate (basicConstraints CA:FALSE)", o.CACertFile)
 		}
+		if err := checkIssuer(o.CACertFile, caCert, now); err != nil {
+			return errf("%v", err)
+		}
 	} else {
 		k, err := rsa.GenerateKey(rand.Reader, RSABits)
 		if err != nil {
@@ -100,14 +105,19 @@ func Init(dir string, o InitOptions) error {
 	if err != nil {
 		return err
 	}
-	notAfter := now.AddDate(5, 0, 0)
+	// The signing certificate lives within the CA's validity: a verifier
+	// that checks the chain at signing time needs both valid then.
+	notBefore, notAfter := now.Add(-time.Hour), now.AddDate(5, 0, 0)
+	if notBefore.Before(caCert.NotBefore) {
+		notBefore = caCert.NotBefore
+	}
 	if notAfter.After(caCert.NotAfter) {
 		notAfter = caCert.NotAfter
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: "bootforge code signing"},
-		NotBefore:    now.Add(-time.Hour),
+		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
@@ -115,6 +125,19 @@ func Init(dir string, o InitOptions) error {
 	sder, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, sk.Public(), caKey)
 	if err != nil {
 		return err
+	}
+	// What serve will load must pass serve's check: an operator's CA may,
+	// say, restrict its extKeyUsage so that codeSigning does not chain.
+	sc, err := x509.ParseCertificate(sder)
+	if err != nil {
+		return err
+	}
+	caName := CACert
+	if o.CACertFile != "" {
+		caName = o.CACertFile
+	}
+	if err := checkSigner("the signing certificate", sc, caName, caCert, now); err != nil {
+		return errf("%v", err)
 	}
 	caKeyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
 	if err != nil {
@@ -133,6 +156,26 @@ func Init(dir string, o InitOptions) error {
 		{CACert, caCertPEM, 0o644},
 		{SigningCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sder}), 0o644},
 	})
+}
+
+// minIssueLife is the least validity an operator's CA must have left for
+// Init to issue a signing certificate from it: the signing certificate
+// ends with the CA, and serve refuses it from then on, so one that ends
+// within days is not worth making. Short-lived test CAs (30 days) pass.
+const minIssueLife = 7 * 24 * time.Hour
+
+// checkIssuer reports why the operator's CA in file cannot issue a
+// signing certificate at now. Without it, an expired CA gave a signing
+// certificate that ends before it begins.
+func checkIssuer(file string, ca *x509.Certificate, now time.Time) error {
+	if err := checkValid(file, ca, now); err != nil {
+		return fmt.Errorf("%v: it cannot issue a signing certificate", err)
+	}
+	if left := ca.NotAfter.Sub(now); left < minIssueLife {
+		return fmt.Errorf("%s expires on %s, in %d days: too short to issue a signing certificate from (at least %d days are needed); renew the CA",
+			file, ca.NotAfter.UTC().Format(time.RFC3339), int(left.Hours()/24), int(minIssueLife.Hours()/24))
+	}
+	return nil
 }
 
 func serial() *big.Int {
