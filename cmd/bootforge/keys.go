@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,7 +48,9 @@ func newKeysInitCmd(g *globalFlags) *cobra.Command {
 			}
 			// The OpenPGP key that GRUB checks signatures with (grub build).
 			if err := keys.InitOpenPGP(dir); err != nil {
-				return err
+				// keys init would now refuse for the X.509 keys; grub
+				// build makes the OpenPGP key when it is missing.
+				return fmt.Errorf("the X.509 keys are written to %s, the OpenPGP key is not: %w (grub build makes it)", dir, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "keys written to %s\n", dir)
 			return nil
@@ -65,7 +68,12 @@ func newKeysShowCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show [--json]",
 		Short: "Print the certificates' subjects, validity and SHA-256 fingerprints",
-		Args:  cobra.NoArgs,
+		Long: `Print the CA's and the signing certificate's subjects, validity and
+SHA-256 fingerprints, and any problem that has serve and image build refuse
+them with signing on: a signing certificate not issued by ca.pem, not
+holding signing.key's key, without codeSigning, or a certificate that has
+expired or is not valid yet. With a problem it exits non-zero.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd, g)
 			if err != nil {
@@ -79,14 +87,31 @@ func newKeysShowCmd(g *globalFlags) *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(info)
-			}
-			for _, c := range info {
-				fmt.Fprintf(out, "%s\n  subject  %s\n  issuer   %s\n  valid    %s .. %s\n  sha256   %s\n",
-					c.File, c.Subject, c.Issuer, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), c.SHA256)
-				if c.KeyFile != "" {
-					fmt.Fprintf(out, "  key      %s (mode %s)\n", c.KeyFile, c.KeyMode)
+				if err := enc.Encode(info); err != nil {
+					return err
 				}
+			} else {
+				for _, c := range info {
+					fmt.Fprintf(out, "%s\n  subject  %s\n  issuer   %s\n  valid    %s .. %s\n  sha256   %s\n",
+						c.File, c.Subject, c.Issuer, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), c.SHA256)
+					if c.KeyFile != "" {
+						fmt.Fprintf(out, "  key      %s (mode %s)\n", c.KeyFile, c.KeyMode)
+					}
+					if c.Problem != "" {
+						fmt.Fprintf(out, "  PROBLEM  %s\n", c.Problem)
+					}
+				}
+			}
+			// Keys that serve and image build refuse fail here too, so
+			// that a script can tell.
+			var problems []string
+			for _, c := range info {
+				if c.Problem != "" {
+					problems = append(problems, c.Problem)
+				}
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("the keys cannot sign: %s (serve and image build refuse them with signing on)", strings.Join(problems, "; "))
 			}
 			return nil
 		},
@@ -127,3 +152,4 @@ The boot TLS listener (http.tls.boot) has a certificate issued by this CA.
 	catalogFlags(cmd)
 	return cmd
 }
+
