@@ -39,6 +39,9 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
             saw on its segments in the last 10 minutes (from the boot
             log); a second authoritative one fails
   health    the management API's /healthz and /readyz answer
+  signing   (signing on) the signing certificate is issued by ca.pem,
+            valid now and has codeSigning, as serve and image build
+            require
   images    every file of every active image version matches its
             manifest (size and SHA-256), and, with signing on, that the
             manifest's signature verifies; passes saying so when no
@@ -239,6 +242,7 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 	if cfg.DHCP.Mode != "off" {
 		items = append(items, checkWatch(cfg))
 	}
+	items = append(items, checkSigning(cfg))
 	items = append(items, checkImages(cfg))
 	items = append(items, checkMirrors(cfg))
 	return items

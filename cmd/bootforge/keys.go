@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/check"
+	"bootforge/internal/config"
 	"bootforge/internal/keys"
 )
 
@@ -153,3 +156,18 @@ The boot TLS listener (http.tls.boot) has a certificate issued by this CA.
 	return cmd
 }
 
+// checkSigning is the checklist's signing item: with signing on, the
+// signer must load as serve and image build load it (issued by ca.pem,
+// valid now, codeSigning).
+func checkSigning(cfg config.Config) check.Item {
+	if !cfg.Signing.Enabled {
+		return check.Skip("signing", "signing.enabled is false")
+	}
+	s, err := keys.LoadSigner(cfg.KeysDir())
+	if err != nil {
+		return check.Fail("signing", "%v", err)
+	}
+	c := s.Certificate()
+	return check.Pass("signing", "%s, issued by %s, valid until %s", c.Subject, filepath.Join(cfg.KeysDir(), keys.CACert),
+		c.NotAfter.UTC().Format(time.RFC3339))
+}
