@@ -25,6 +25,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,7 @@ type Metrics struct {
 	boots       *prometheus.CounterVec   // by firmware and profile
 	stages      *prometheus.HistogramVec // by stage: kernel, booted
 	leaseCommit prometheus.Histogram
+	leasesOnce  sync.Once
 	certExpiry  prometheus.Gauge
 
 	starts *bootStarts
@@ -127,9 +129,12 @@ func (m *Metrics) WatchCert(cert tls.Certificate) error {
 }
 
 // Leases wraps the DHCP server's lease store so that each commit
-// (PutLease: the durable write an ACK waits for) is timed. Call it once.
+// (PutLease: the durable write an ACK waits for) is timed.
+//
+// DHCPv4 and DHCPv6 each wrap the one store: the histogram is registered
+// by the first call only, and both observe into it.
 func (m *Metrics) Leases(s lease.Store) lease.Store {
-	m.reg.MustRegister(m.leaseCommit)
+	m.leasesOnce.Do(func() { m.reg.MustRegister(m.leaseCommit) })
 	return timedLeases{Store: s, commit: m.leaseCommit}
 }
 

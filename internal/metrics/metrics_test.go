@@ -460,3 +460,11 @@ func TestSinkConcurrent(t *testing.T) {
 	checkValue(t, m, "bootforge_tftp_sent_bytes_total", 8*500)
 	checkValue(t, m, `bootforge_boots_total{firmware="bios",profile="p"}`, 8*500)
 }
+
+// DHCPv4 and DHCPv6 both wrap the lease store: the second call must not
+// panic on a duplicate registration (bootforge crashed at start with both).
+func TestLeasesTwice(t *testing.T) {
+	m := New(Build{Version: "test"})
+	m.Leases(nil)
+	m.Leases(nil)
+}
