@@ -394,10 +394,17 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 
 func (h *Handler) nak(p *dhcpv4.DHCPv4, local netip.Addr, msg string) *dhcpv4.DHCPv4 {
 	h.Log.Debug("dhcp: NAK", "mac", p.ClientHWAddr.String(), "reason", msg)
-	return newReply(p,
+	r := newReply(p,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptMessage(msg)))
+	if p.GatewayIPAddr != nil && !p.GatewayIPAddr.IsUnspecified() {
+		// RFC 2131 4.3.2: through a relay the NAK MUST have the broadcast
+		// bit, so that the relay broadcasts it: the client's address is
+		// the one being refused.
+		r.SetBroadcast()
+	}
+	return r
 }
 
 // reply builds an OFFER or ACK with the subnet's options and the boot plan.
