@@ -185,3 +185,46 @@ func TestRepeatedRequestGetsTheOACKAgain(t *testing.T) {
 		}
 	}
 }
+
+// A client that asked without options learns of its transfer only from
+// DATA 1: a repeated RRQ before ACK 1 gets DATA 1 again at once, not
+// after the transfer's own timeout. Once it has acknowledged block 1, a
+// repeated RRQ changes nothing.
+func TestRepeatedPlainRequestGetsDataOneAgain(t *testing.T) {
+	const rto = 4 * time.Second // c.read gives up after 2 s
+	srv, port, _, _ := startDual(t, Settings{MaxWindowSize: 8, Timeout: rto, Retries: 2, MaxTransfers: 8, MaxPerClient: 8},
+		map[string][]byte{"f.bin": bytes.Repeat([]byte("x"), 1000), "one.bin": []byte("one")})
+	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+
+	for _, name := range []string{"f.bin", "one.bin"} {
+		rrq := []byte("\x00\x01" + name + "\x00octet\x00")
+		c := dial(t)
+		c.WriteToUDPAddrPort(rrq, server)
+		first, tid := c.read(t)
+		if first[1] != opDATA || first[3] != 1 {
+			t.Fatalf("%s: want DATA 1, got % x", name, first[:4])
+		}
+		c.WriteToUDPAddrPort(rrq, server)
+		again, from := c.read(t)
+		if from != tid || !bytes.Equal(again, first) {
+			t.Fatalf("%s: after a repeated RRQ: % x from %s, want DATA 1 (%d bytes) from %s", name, again[:4], from, len(first), tid)
+		}
+		c.WriteToUDPAddrPort([]byte{0, opACK, 0, 1}, tid)
+		if name == "one.bin" {
+			continue
+		}
+		if pkt, _ := c.read(t); pkt[1] != opDATA || pkt[3] != 2 {
+			t.Fatalf("after ACK 1, got % x, want DATA 2", pkt[:4])
+		}
+		c.WriteToUDPAddrPort(rrq, server) // after ACK 1: the transfer answers by its own timeout
+		buf := make([]byte, 2048)
+		c.SetReadDeadline(time.Now().Add(rto / 2))
+		if n, _, err := c.ReadFromUDPAddrPort(buf); err == nil {
+			t.Fatalf("a repeated RRQ after ACK 1 got % x", buf[:n])
+		}
+		c.WriteToUDPAddrPort([]byte{0, opACK, 0, 2}, tid)
+	}
+	if n := srv.Stats.Retransmits.Load(); n != 2 {
+		t.Errorf("%d retransmits counted, want 2", n)
+	}
+}

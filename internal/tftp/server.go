@@ -251,11 +251,11 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 	if t, dup := s.active[in.src]; dup {
 		// A retransmitted RRQ while its transfer runs. Once the client
 		// has acknowledged something, the transfer's own retransmission
-		// answers; before, the OACK goes again now.
+		// answers; before, its first packet (OACK or DATA 1) goes again now.
 		s.mu.Unlock()
 		if t.repeat(req) {
 			s.Stats.Retransmits.Add(1)
-			s.log.Debug("tftp: OACK sent again for a repeated request", "client", in.src, "file", req.filename)
+			s.log.Debug("tftp: first packet sent again for a repeated request", "client", in.src, "file", req.filename)
 		}
 		return
 	}

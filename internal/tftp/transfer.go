@@ -22,7 +22,7 @@ type transfer struct {
 
 	mu    sync.Mutex
 	sock  *sock
-	again []byte // the OACK while it awaits ACK 0: what a repeated RRQ gets (see repeat)
+	again []byte // what a repeated RRQ gets (see repeat): the OACK until ACK 0, or DATA 1 until ACK 1 without one
 
 	peer netip.AddrPort
 	rbuf []byte
@@ -38,10 +38,12 @@ func (t *transfer) abort() {
 }
 
 // repeat answers a repeated request at once, while the transfer has sent
-// its OACK and heard nothing since: the client has not seen the OACK (lost,
-// or late on a busy machine), and waiting for the transfer's own timeout,
-// oackPatience of them, would hold it up for seconds. It reports whether
-// it sent. A request for another file from the same port is not a repeat.
+// its first packet and heard nothing since: the OACK, or DATA 1 to a
+// client that asked without options. The client has not seen it (lost, or
+// late on a busy machine), and waiting for the transfer's own timeout
+// (oackPatience of them for an OACK) would hold it up for seconds. It
+// reports whether it sent. A request for another file from the same port
+// is not a repeat.
 func (t *transfer) repeat(req request) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -163,7 +165,7 @@ func (t *transfer) serve() result {
 	if p.timeout > 0 {
 		rto = p.timeout
 	}
-	s := sender{t: t, src: src, p: p, rto: rto, retries: t.settings.Retries}
+	s := sender{t: t, src: src, p: p, rto: rto, retries: t.settings.Retries, negotiated: len(oack) > 0}
 	if len(oack) > 0 {
 		if err := s.handshake(appendOACK(nil, oack)); err != nil {
 			res.outcome, res.err = "failed", err
@@ -241,6 +243,8 @@ type sender struct {
 	rto     time.Duration
 	retries int
 
+	negotiated bool // the client asked with options and got an OACK
+
 	acked uint64 // highest block acknowledged; 0 before any DATA
 	oack  bool   // an OACK awaits its ACK 0
 	final uint64 // the last block, once known (0 until then)
@@ -298,6 +302,7 @@ func (s *sender) run() (int64, error) {
 	for i := range s.pkts {
 		s.pkts[i] = make([]byte, 4+s.p.blksize)
 	}
+	defer s.t.setAgain(nil)
 	attempt, rto := 0, s.rto
 	progress := time.Now()
 	for {
@@ -314,6 +319,9 @@ func (s *sender) run() (int64, error) {
 			return s.ackedBytes(), err
 		}
 		if s.acked > before {
+			if before == 0 {
+				s.t.setAgain(nil)
+			}
 			s.src.acked(s.acked)
 		}
 		if s.final != 0 && s.acked == s.final {
@@ -362,6 +370,12 @@ func (s *sender) sendWindow(from uint64) (uint64, error) {
 			s.final, s.last = b, n
 			break
 		}
+	}
+	if from == 1 && !s.negotiated {
+		// Ready before it leaves, for a repeated request that may come
+		// before this goroutine runs again; a copy, since the buffers
+		// serve the next window (transfer.repeat).
+		s.t.setAgain(append([]byte(nil), s.pkts[0]...))
 	}
 	err := s.t.sock.sendBatch(s.pkts[:count])
 	for i := 0; i < count; i++ {
