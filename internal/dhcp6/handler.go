@@ -527,13 +527,20 @@ func (h *Handler) authoritative(r *request, res *Result) {
 		}
 		m.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess})
 	case dhcpv6.MessageTypeConfirm:
-		code := iana.StatusSuccess
+		code, addrs := iana.StatusSuccess, 0
 		for _, ia := range ias {
 			for _, a := range ia.Options.Addresses() {
+				addrs++
 				if ip, ok := netip.AddrFromSlice(a.IPv6Addr); !ok || !sub.Pool.Subnet.Contains(ip.Unmap()) {
 					code = iana.StatusNotOnLink
 				}
 			}
+		}
+		if addrs == 0 {
+			// RFC 8415 18.3.3: with no addresses to check, the server
+			// MUST NOT send a Reply.
+			res.Silent = "CONFIRM without addresses"
+			return
 		}
 		m.AddOption(&dhcpv6.OptStatusCode{StatusCode: code})
 	case dhcpv6.MessageTypeInformationRequest:

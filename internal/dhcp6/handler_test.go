@@ -329,3 +329,63 @@ func TestAllowList(t *testing.T) {
 		t.Errorf("stored %v", ls)
 	}
 }
+
+// bind runs a Solicit and a Request in authoritative mode and returns the
+// client's message with its IA as bound: a template for Renew, Release,
+// Confirm.
+func bind(t *testing.T, h *Handler) (*dhcpv6.Message, *dhcpv6.OptIANA) {
+	t.Helper()
+	res := handle(h, sol(t), 547)
+	req, err := dhcpv6.NewRequestFromAdvertise(res.Reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = handle(h, req, 547)
+	ia := res.Reply.Options.OneIANA()
+	if ia == nil || len(res.Addrs) != 1 {
+		t.Fatalf("reply: %+v", res)
+	}
+	return req, ia
+}
+
+// message is a client message of type mt with the client's id, our server
+// id if withSID, and the IAs.
+func message(t *testing.T, from *dhcpv6.Message, mt dhcpv6.MessageType, withSID bool, ias ...*dhcpv6.OptIANA) *dhcpv6.Message {
+	t.Helper()
+	m := *from
+	m.MessageType = mt
+	m.Options = dhcpv6.MessageOptions{}
+	m.AddOption(from.GetOneOption(dhcpv6.OptionClientID))
+	if withSID {
+		m.AddOption(dhcpv6.OptServerID(serverID))
+	}
+	for _, ia := range ias {
+		m.AddOption(ia)
+	}
+	return &m
+}
+
+// RFC 8415 18.3.3: a Confirm with no addresses in its IAs, or no IAs,
+// gets no Reply; one with addresses gets Success or NotOnLink.
+func TestConfirmWithoutAddressesUnanswered(t *testing.T) {
+	h, _ := newHandler(t, ModeAuthoritative)
+	req, ia := bind(t, h)
+	empty := &dhcpv6.OptIANA{IaId: ia.IaId}
+	for name, m := range map[string]*dhcpv6.Message{
+		"no IA":            message(t, req, dhcpv6.MessageTypeConfirm, false),
+		"IA without addrs": message(t, req, dhcpv6.MessageTypeConfirm, false, empty),
+	} {
+		if res := handle(h, m, 547); res.Reply != nil || res.Packet != nil || res.Silent == "" {
+			t.Errorf("%s: answered (%+v)", name, res)
+		}
+	}
+	res := handle(h, message(t, req, dhcpv6.MessageTypeConfirm, false, ia), 547)
+	if res.Reply == nil || res.Reply.Options.Status() == nil || res.Reply.Options.Status().StatusCode != iana.StatusSuccess {
+		t.Fatalf("confirm of the bound address: %+v", res)
+	}
+	away := iaAddr(ia, netip.MustParseAddr("2001:db8:9::5"), time.Hour)
+	res = handle(h, message(t, req, dhcpv6.MessageTypeConfirm, false, away), 547)
+	if res.Reply == nil || res.Reply.Options.Status() == nil || res.Reply.Options.Status().StatusCode != iana.StatusNotOnLink {
+		t.Fatalf("confirm of an address off the link: %+v", res)
+	}
+}
