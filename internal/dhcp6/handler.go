@@ -509,6 +509,11 @@ func (h *Handler) authoritative(r *request, res *Result) {
 		}
 	case dhcpv6.MessageTypeRelease, dhcpv6.MessageTypeDecline:
 		for _, ia := range ias {
+			// RFC 8415 18.3.7, 18.3.8: an IA the server has no binding
+			// for (none of its addresses is the IA's) comes back with
+			// NoBinding; the addresses it does hold are freed or
+			// quarantined, and the others ignored.
+			bound := false
 			for _, a := range ia.Options.Addresses() {
 				ip, ok := netip.AddrFromSlice(a.IPv6Addr)
 				if !ok {
@@ -520,9 +525,15 @@ func (h *Handler) authoritative(r *request, res *Result) {
 				} else {
 					err = sub.Pool.Decline(key, ip.Unmap(), valid)
 				}
+				if !errors.Is(err, ErrNoBinding) {
+					bound = true
+				}
 				if err != nil {
 					h.Log.Debug("dhcp6: "+strings.ToLower(mt.String()), "ip", ip, "err", err)
 				}
+			}
+			if !bound {
+				m.AddOption(iaStatus(ia, iana.StatusNoBinding, "no binding for this IA"))
 			}
 		}
 		m.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess})

@@ -389,3 +389,40 @@ func TestConfirmWithoutAddressesUnanswered(t *testing.T) {
 		t.Fatalf("confirm of an address off the link: %+v", res)
 	}
 }
+
+// RFC 8415 18.3.7 and 18.3.8: an IA of a Release or Decline for which the
+// server has no binding comes back with NoBinding; the message's status
+// is still Success.
+func TestReleaseWithoutBindingIsNoBinding(t *testing.T) {
+	for _, mt := range []dhcpv6.MessageType{dhcpv6.MessageTypeRelease, dhcpv6.MessageTypeDecline} {
+		t.Run(mt.String(), func(t *testing.T) {
+			h, db := newHandler(t, ModeAuthoritative)
+			req, ia := bind(t, h)
+			held := ia.Options.OneAddress().IPv6Addr
+			// Another address of the pool, which this IA does not hold.
+			other := iaAddr(ia, netip.MustParseAddr("2001:db8:1::1fe"), time.Hour)
+			if netip.AddrFrom16([16]byte(held.To16())) == netip.MustParseAddr("2001:db8:1::1fe") {
+				t.Fatal("the test's other address is the bound one")
+			}
+			res := handle(h, message(t, req, mt, true, other), 547)
+			if res.Reply == nil || res.Reply.Options.Status() == nil || res.Reply.Options.Status().StatusCode != iana.StatusSuccess {
+				t.Fatalf("%s of an address not held: %+v", mt, res)
+			}
+			got := res.Reply.Options.OneIANA()
+			if got == nil || got.IaId != ia.IaId || got.Options.Status() == nil || got.Options.Status().StatusCode != iana.StatusNoBinding {
+				t.Fatalf("%s of an address not held: IA %v, want NoBinding", mt, got)
+			}
+			if ls, _ := db.LoadLeases(); len(ls) != 1 || ls[0].State != lease.Bound {
+				t.Fatalf("after: %v", ls)
+			}
+			// The address it holds: no IA in the Reply, the lease gone.
+			res = handle(h, message(t, req, mt, true, ia), 547)
+			if res.Reply == nil || res.Reply.Options.Status().StatusCode != iana.StatusSuccess || res.Reply.Options.OneIANA() != nil {
+				t.Fatalf("%s of the held address: %+v", mt, res)
+			}
+			if ls, _ := db.LoadLeases(); mt == dhcpv6.MessageTypeRelease && len(ls) != 0 {
+				t.Fatalf("after release: %v", ls)
+			}
+		})
+	}
+}

@@ -14,6 +14,10 @@ import (
 // ErrNoAddress means every address of the pool is held.
 var ErrNoAddress = errors.New("no free address in the pool")
 
+// ErrNoBinding means the IA does not hold the address it releases or
+// declines.
+var ErrNoBinding = errors.New("not held by this client")
+
 // Pool hands out the addresses of one /64 to IAs. A client's IA is named
 // by its DUID and IAID together (RFC 8415 §12), which is what the lease's
 // ClientID holds; the lease's MAC is the one a link-layer DUID carries, if
@@ -188,7 +192,7 @@ func (p *Pool) Release(ia []byte, ip netip.Addr) error {
 	defer p.mu.Unlock()
 	l, ok := p.byIP[ip]
 	if !ok || string(l.ClientID) != string(ia) {
-		return fmt.Errorf("%s is not held by this client", ip)
+		return fmt.Errorf("%s: %w", ip, ErrNoBinding)
 	}
 	if err := p.store.DeleteLease(ip); err != nil {
 		return err
@@ -206,7 +210,7 @@ func (p *Pool) Decline(ia []byte, ip netip.Addr, d time.Duration) error {
 	defer p.mu.Unlock()
 	l, ok := p.byIP[ip]
 	if !ok || string(l.ClientID) != string(ia) {
-		return fmt.Errorf("%s was not given to this client", ip)
+		return fmt.Errorf("%s: %w", ip, ErrNoBinding)
 	}
 	nl := lease.Lease{IP: ip, Expires: p.now().Add(d), State: lease.Declined}
 	if err := p.store.PutLease(nl); err != nil {
