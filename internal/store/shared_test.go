@@ -235,6 +235,56 @@ func TestClaimLeaseRace(t *testing.T) {
 	}
 }
 
+// A hostname that is not valid UTF-8 or has a NUL in it — a client's
+// option 12, a reservation's — is stored as the boot log keeps text
+// (audit.Text): PostgreSQL refuses such text, and the client must still
+// get its lease, with the same name on either backend.
+func TestLeaseHostnameNotUTF8(t *testing.T) {
+	const raw, clean = "pc\xff\x00-1", `pc\xff\x00-1`
+	subnet := netip.MustParsePrefix("198.18.0.0/24")
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			resvMAC := net.HardwareAddr{2, 0, 0, 0, 0, 0x51}
+			p := lease.NewPool(subnet, []lease.Range{{First: netip.MustParseAddr("198.18.0.10"), Last: netip.MustParseAddr("198.18.0.20")}},
+				[]lease.Reservation{{IP: netip.MustParseAddr("198.18.0.5"), MAC: resvMAC, Hostname: "r\x00" + raw}}, s, nil)
+			mac := net.HardwareAddr{2, 0, 0, 0, 0, 0x50}
+			o, err := p.Offer(mac, nil, netip.Addr{}, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := p.Bind(o.IP, mac, nil, raw, time.Hour)
+			if err != nil {
+				t.Fatalf("bind with hostname %q: %v", raw, err)
+			}
+			if l.Hostname != clean {
+				t.Errorf("bound lease names %q, want %q", l.Hostname, clean)
+			}
+			ro, err := p.Offer(resvMAC, nil, netip.Addr{}, time.Minute)
+			if err != nil {
+				t.Fatalf("offer of a reservation named %q: %v", "r\x00"+raw, err)
+			}
+			if ro.Hostname != `r\x00`+clean {
+				t.Errorf("offered reservation names %q", ro.Hostname)
+			}
+			if _, err := p.Bind(ro.IP, resvMAC, nil, "", time.Hour); err != nil {
+				t.Fatalf("bind of a reservation named %q: %v", "r\x00"+raw, err)
+			}
+			got, err := s.LoadLeases()
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := map[netip.Addr]string{}
+			for _, l := range got {
+				names[l.IP] = l.Hostname
+			}
+			if names[o.IP] != clean || names[ro.IP] != `r\x00`+clean {
+				t.Fatalf("stored names %q", names)
+			}
+		})
+	}
+}
+
 // fill writes one of everything Copy moves.
 func fill(t *testing.T, s Store) {
 	t.Helper()

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"bootforge/internal/audit"
 )
 
 // State is a lease's state.
@@ -70,6 +72,13 @@ type Store interface {
 	// or false: on a shared store, another server may have made it.
 	LeaseOf(mac net.HardwareAddr, clientID []byte) (Lease, bool, error)
 }
+
+// Hostname is a client's name as a lease keeps it: the boot log's text
+// (audit.Text), valid UTF-8 without NUL, a bad byte written as \xNN. A
+// client's option 12 is whatever bytes it sent, and PostgreSQL refuses
+// such text, which would cost the client its ACK; cleaned here, before
+// any store sees it, every backend keeps the same name.
+func Hostname(s string) string { return audit.Text(s) }
 
 // Reservation is a fixed address for one client.
 type Reservation struct {
@@ -278,7 +287,7 @@ func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr
 		}
 		nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Expires: now.Add(hold), State: Offered}
 		if r, ok := p.resvIP[ip]; ok {
-			nl.Hostname = r.Hostname
+			nl.Hostname = Hostname(r.Hostname)
 		}
 		prevIP, prevClient := p.byIP[ip], p.byClient[key]
 		p.byIP[ip] = nl // held: other offers pick around it meanwhile
@@ -376,7 +385,8 @@ func (p *Pool) pick(key string, mac net.HardwareAddr, clientID []byte, requested
 }
 
 // Bind commits the lease of ip to a client for d, durably. It fails if the
-// address is not this client's to take. The store write happens outside
+// address is not this client's to take. The hostname (the client's, else
+// its reservation's) is kept as Hostname cleans it. The store write happens outside
 // the pool's lock, so that concurrent binds share one disk sync.
 func (p *Pool) Bind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, hostname string, d time.Duration) (Lease, error) {
 	p.mu.Lock()
@@ -390,6 +400,7 @@ func (p *Pool) Bind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, hostna
 			hostname = r.Hostname
 		}
 	}
+	hostname = Hostname(hostname)
 	key := clientKey(mac, clientID)
 	nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Hostname: hostname, Expires: now.Add(d), State: Bound}
 	prevIP, prevClient := p.byIP[ip], p.holding(key, mac, clientID)
