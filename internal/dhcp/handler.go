@@ -74,6 +74,10 @@ type Result struct {
 	// Silent says why no reply is sent; empty when one is, or when the
 	// request needs none (RELEASE, DECLINE).
 	Silent string
+	// Refused says the silence turns away a client in scope that asked
+	// for an address, because the pool has none free: the server warns
+	// and the boot log records it as refused, with Silent as the reason.
+	Refused bool
 	// Port is the local port the request came in on: 67, or 4011 for the
 	// PXE boot server.
 	Port int
@@ -295,6 +299,10 @@ func (h *Handler) authoritative(req request, res *Result, local, server netip.Ad
 	case dhcpv4.MessageTypeDiscover:
 		requested, _ := addr4(p.RequestedIPAddress())
 		l, err := sub.Pool.Offer(mac, id, requested, h.OfferHold)
+		if errors.Is(err, lease.ErrNoAddress) {
+			res.Refused, res.Silent = true, fmt.Sprintf("no offer: %v of %s", err, sub.Pool.Subnet)
+			return
+		}
 		if err != nil {
 			res.Silent = "no offer: " + err.Error()
 			return

@@ -79,6 +79,9 @@ type Server struct {
 	Stats   Stats
 	// Events, if set, gets a boot-log event per answer and per refusal.
 	Events audit.Sink
+	// refusals keeps a client whose firmware retries from writing a line
+	// per packet.
+	refusals quietLog
 }
 
 type ifaceConn struct {
@@ -221,7 +224,10 @@ func (s *Server) serve(p packet) {
 	case res.Silent != "":
 		s.Stats.Ignored.Add(1)
 		s.log.Debug("dhcp: not answered", "mac", req.ClientHWAddr.String(), "type", req.MessageType(), "port", res.Port, "reason", res.Silent)
-		if res.Client.PXE() && !res.Plan.Boot {
+		switch {
+		case res.Refused:
+			s.refused(req, res)
+		case res.Client.PXE() && !res.Plan.Boot:
 			s.record(req, res, "not answered") // a network boot we cannot serve: worth a line in the boot log
 		}
 	case res.Reply == nil:
@@ -234,6 +240,21 @@ func (s *Server) serve(p packet) {
 		if s.send(p.ic, req, res, p.src) {
 			s.record(req, res, "ok")
 		}
+	}
+}
+
+// refused tells the operator about a client turned away (the pool is
+// full): a warning, and for a network boot a boot-log event, at most once
+// per client per quietEvery; the refusals in between are counted only.
+func (s *Server) refused(req *dhcpv4.DHCPv4, res Result) {
+	ok, since := s.refusals.admit(req.ClientHWAddr.String(), time.Now())
+	if !ok {
+		return
+	}
+	s.log.Warn("dhcp: client refused", "mac", req.ClientHWAddr.String(), "type", req.MessageType(),
+		"giaddr", req.GatewayIPAddr.String(), "pxe", res.Client.PXE(), "reason", res.Silent, "refused_since_last", since)
+	if res.Client.PXE() {
+		s.record(req, res, "refused")
 	}
 }
 

@@ -1,0 +1,72 @@
+package dhcp
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testServer is a server with h, whose log goes to the returned buffer,
+// and an interface "br0" with ifAddrs, as serve sees it.
+func testServer(h *Handler) (*Server, *events, *bytes.Buffer, *ifaceConn) {
+	var logs bytes.Buffer
+	s := NewServer(h, Config{RateLimit: 1000}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ev := &events{}
+	s.Events = ev
+	ic := &ifaceConn{name: "br0", port: 67, addrs: ifAddrs, fetched: time.Now().Add(time.Hour)}
+	return s, ev, &logs, ic
+}
+
+func lines(logs *bytes.Buffer, level, msg string) int {
+	n := 0
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level="+level) && strings.Contains(l, msg) {
+			n++
+		}
+	}
+	return n
+}
+
+// A PXE client refused because the pool is full is a refusal an operator
+// must see: a boot-log event (result refused, the reason) and a warning,
+// both at most once per client per quietEvery, however often the
+// firmware retries.
+func TestPoolFullRefusalRecorded(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	pool := h.Subnets[0].Pool
+	for i := byte(0); i < byte(pool.Size()); i++ {
+		if _, err := pool.Offer(net.HardwareAddr{2, 0, 0, 0, 0, i}, nil, netip.Addr{}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, ev, logs, ic := testServer(h)
+	d := discover(t, pxeMods(7)...)
+	for range 3 {
+		s.serve(packet{ic: ic, data: d.ToBytes(), src: netip.MustParseAddrPort("0.0.0.0:68")})
+	}
+	if len(*ev) != 1 {
+		t.Fatalf("%d boot-log events for three refused DISCOVERs, want 1: %+v", len(*ev), *ev)
+	}
+	e := (*ev)[0]
+	if e.Result != "refused" || !strings.Contains(e.Reason, "no free address in the pool") || e.MAC != mac.String() ||
+		e.Stage != "discover" || e.Protocol != "dhcp" || e.Arch == "" {
+		t.Errorf("event %+v", e)
+	}
+	if n := lines(logs, "WARN", "pool"); n != 1 {
+		t.Errorf("%d warnings for three refusals, want 1:\n%s", n, logs)
+	}
+	if s.Stats.Ignored.Load() != 3 {
+		t.Errorf("unanswered %d, want 3", s.Stats.Ignored.Load())
+	}
+	// After quietEvery the next refusal is recorded again, and says how
+	// many went unlogged.
+	s.refusals.clients[mac.String()].logged = time.Now().Add(-quietEvery)
+	s.serve(packet{ic: ic, data: d.ToBytes(), src: netip.MustParseAddrPort("0.0.0.0:68")})
+	if len(*ev) != 2 || lines(logs, "WARN", "refused_since_last=2") != 1 {
+		t.Errorf("after quietEvery: %d events, log:\n%s", len(*ev), logs)
+	}
+}
