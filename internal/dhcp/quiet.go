@@ -7,7 +7,7 @@ import (
 
 // quietEvery is how often one client's refusal or undeliverable reply may
 // cost a log line (and a boot-log event), as in internal/tftp: firmware
-// retries every few seconds, and a full pool would
+// retries every few seconds, and a full pool or an oversized reply would
 // otherwise write a line per packet. The ones in between are counted in
 // Stats, and the next line says how many there were.
 const quietEvery = 10 * time.Second

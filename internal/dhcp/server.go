@@ -51,6 +51,7 @@ type Stats struct {
 	Denied      atomic.Int64 // outside the allowed subnets
 	RateLimited atomic.Int64
 	Dropped     atomic.Int64 // queue full
+	TooLarge    atomic.Int64 // replies over maxReply, not sent
 	// Requests counts parsed packets, Replies sent replies, by DHCP
 	// message type (option 53): Requests[dhcpv4.MessageTypeDiscover].
 	Requests [256]atomic.Int64
@@ -79,9 +80,9 @@ type Server struct {
 	Stats   Stats
 	// Events, if set, gets a boot-log event per answer and per refusal.
 	Events audit.Sink
-	// refusals keeps a client whose firmware retries from writing a line
-	// per packet.
-	refusals quietLog
+	// refusals and tooLarge keep a client whose firmware retries from
+	// writing a line per packet.
+	refusals, tooLarge quietLog
 }
 
 type ifaceConn struct {
@@ -307,7 +308,11 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 	}
 	b := reply.ToBytes()
 	if len(b) > maxReply {
-		s.log.Error("dhcp: reply too large for EDK2, not sent", "mac", req.ClientHWAddr.String(), "bytes", len(b))
+		s.Stats.TooLarge.Add(1)
+		if ok, since := s.tooLarge.admit(req.ClientHWAddr.String(), time.Now()); ok {
+			s.log.Error("dhcp: reply too large for EDK2, not sent", "mac", req.ClientHWAddr.String(), "bytes", len(b), "max", maxReply,
+				"type", reply.MessageType(), "too_large_since_last", since)
+		}
 		return false
 	}
 	dst := route(req, reply, src)

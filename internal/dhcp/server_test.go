@@ -70,3 +70,31 @@ func TestPoolFullRefusalRecorded(t *testing.T) {
 		t.Errorf("after quietEvery: %d events, log:\n%s", len(*ev), logs)
 	}
 }
+
+// A reply too large to send (over maxReply) is counted as a drop with its
+// reason, and logged once per client per quietEvery, not per packet.
+func TestReplyTooLargeCounted(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	h.Subnets[0].Domain = strings.Repeat("d", 255)
+	for range 8 {
+		h.Subnets[0].DNS = append(h.Subnets[0].DNS, h.Subnets[0].DNS...)
+	}
+	s, _, logs, ic := testServer(h)
+	d := discover(t, pxeMods(7)...)
+	res := h.handle(request{pkt: d, iface: "br0", ifAddrs: ifAddrs, port: 67})
+	if res.Reply == nil || len(res.Reply.ToBytes()) <= maxReply {
+		t.Fatalf("the test's reply is not too large: %+v", res)
+	}
+	for range 3 {
+		s.serve(packet{ic: ic, data: d.ToBytes(), src: netip.MustParseAddrPort("0.0.0.0:68")})
+	}
+	if got := s.Stats.TooLarge.Load(); got != 3 {
+		t.Errorf("too large: %d, want 3", got)
+	}
+	if s.Stats.Replied.Load() != 0 {
+		t.Errorf("replied %d", s.Stats.Replied.Load())
+	}
+	if n := lines(logs, "ERROR", "reply too large"); n != 1 {
+		t.Errorf("%d error lines for three replies too large, want 1:\n%s", n, logs)
+	}
+}

@@ -58,7 +58,7 @@ var (
 	dhcpReceived = prometheus.NewDesc("bootforge_dhcp_received_packets_total",
 		"UDP datagrams read from the DHCP sockets, before any check.", nil, nil)
 	dhcpDropped = prometheus.NewDesc("bootforge_dhcp_dropped_total",
-		"DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed.", []string{"reason"}, nil)
+		"DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed, too_large (the reply is over 1472 bytes, more than EDK2 takes).", []string{"reason"}, nil)
 	dhcpUnanswered = prometheus.NewDesc("bootforge_dhcp_unanswered_total",
 		"Well-formed DHCP packets in scope that needed no answer or could not get one (not a PXE client in proxy mode, pool exhausted, ...).", nil, nil)
 	dhcpPoolSize = prometheus.NewDesc("bootforge_dhcp_pool_addresses",
@@ -93,6 +93,7 @@ func (c dhcpCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, dhcpDropped, st.Denied.Load(), "not_allowed")
 	counter(ch, dhcpDropped, st.Dropped.Load(), "queue_full")
 	counter(ch, dhcpDropped, st.Malformed.Load(), "malformed")
+	counter(ch, dhcpDropped, st.TooLarge.Load(), "too_large")
 	counter(ch, dhcpUnanswered, st.Ignored.Load())
 	for _, sub := range h.Subnets {
 		name := sub.Pool.Subnet.String()

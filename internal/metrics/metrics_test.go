@@ -42,6 +42,7 @@ func TestDHCPCollector(t *testing.T) {
 	st.Denied.Add(2)
 	st.Dropped.Add(3)
 	st.Malformed.Add(4)
+	st.TooLarge.Add(6)
 	st.Ignored.Add(5)
 
 	m := New(Build{Version: "test"})
@@ -60,12 +61,13 @@ bootforge_dhcp_requests_total{mode="authoritative",type="request"} 2
 bootforge_dhcp_replies_total{mode="authoritative",type="ack"} 2
 bootforge_dhcp_replies_total{mode="authoritative",type="nak"} 0
 bootforge_dhcp_replies_total{mode="authoritative",type="offer"} 3
-# HELP bootforge_dhcp_dropped_total DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed.
+# HELP bootforge_dhcp_dropped_total DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed, too_large (the reply is over 1472 bytes, more than EDK2 takes).
 # TYPE bootforge_dhcp_dropped_total counter
 bootforge_dhcp_dropped_total{reason="malformed"} 4
 bootforge_dhcp_dropped_total{reason="not_allowed"} 2
 bootforge_dhcp_dropped_total{reason="queue_full"} 3
 bootforge_dhcp_dropped_total{reason="rate_limit"} 1
+bootforge_dhcp_dropped_total{reason="too_large"} 6
 # HELP bootforge_dhcp_pool_addresses Addresses in the pool ranges of a subnet (authoritative mode).
 # TYPE bootforge_dhcp_pool_addresses gauge
 bootforge_dhcp_pool_addresses{subnet="192.0.2.0/24"} 10
