@@ -29,6 +29,7 @@ import (
 
 	"bootforge/internal/allow"
 	"bootforge/internal/audit"
+	"bootforge/internal/quiet"
 	"bootforge/internal/sockopt"
 )
 
@@ -82,7 +83,7 @@ type Server struct {
 	Events audit.Sink
 	// refusals and tooLarge keep a client whose firmware retries from
 	// writing a line per packet.
-	refusals, tooLarge quietLog
+	refusals, tooLarge quiet.Log[string]
 }
 
 type ifaceConn struct {
@@ -246,9 +247,9 @@ func (s *Server) serve(p packet) {
 
 // refused tells the operator about a client turned away (the pool is
 // full): a warning, and for a network boot a boot-log event, at most once
-// per client per quietEvery; the refusals in between are counted only.
+// per client per quiet.Every; the refusals in between are counted only.
 func (s *Server) refused(req *dhcpv4.DHCPv4, res Result) {
-	ok, since := s.refusals.admit(req.ClientHWAddr.String(), time.Now())
+	ok, since := s.refusals.Admit(req.ClientHWAddr.String(), time.Now())
 	if !ok {
 		return
 	}
@@ -309,7 +310,7 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 	b := reply.ToBytes()
 	if len(b) > maxReply {
 		s.Stats.TooLarge.Add(1)
-		if ok, since := s.tooLarge.admit(req.ClientHWAddr.String(), time.Now()); ok {
+		if ok, since := s.tooLarge.Admit(req.ClientHWAddr.String(), time.Now()); ok {
 			s.log.Error("dhcp: reply too large for EDK2, not sent", "mac", req.ClientHWAddr.String(), "bytes", len(b), "max", maxReply,
 				"type", reply.MessageType(), "too_large_since_last", since)
 		}

@@ -90,31 +90,3 @@ func TestNotAllowedIsSilent(t *testing.T) {
 		t.Fatalf("an allowed client got % x, want DATA", got)
 	}
 }
-
-// One line per client per quietEvery, with the count of those held back.
-func TestQuietLog(t *testing.T) {
-	var q quietLog
-	a, b := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("198.51.100.8")
-	t0 := time.Unix(1000, 0)
-	if ok, _ := q.admit(a, t0); !ok {
-		t.Fatal("first refusal not logged")
-	}
-	for i := range 5 {
-		if ok, _ := q.admit(a, t0.Add(time.Duration(i)*time.Second)); ok {
-			t.Fatalf("refusal %d within %s logged", i, quietEvery)
-		}
-	}
-	if ok, _ := q.admit(b, t0.Add(time.Second)); !ok {
-		t.Fatal("another client was held back by the first")
-	}
-	if ok, since := q.admit(a, t0.Add(quietEvery)); !ok || since != 5 {
-		t.Fatalf("after %s: ok %v, since %d; want true, 5", quietEvery, ok, since)
-	}
-	// Spoofed sources cannot grow the map without bound.
-	for i := range maxQuiet + 10 {
-		q.admit(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), t0.Add(quietEvery+time.Second))
-	}
-	if len(q.clients) > maxQuiet {
-		t.Errorf("%d clients remembered, bound %d", len(q.clients), maxQuiet)
-	}
-}

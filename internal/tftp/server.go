@@ -30,7 +30,7 @@
 //   - A client outside the allow-list gets no answer at all, not even an
 //     ERROR packet: that would tell a scanner on a user network that a
 //     boot server is here. Its refusals are logged and recorded at most
-//     once per client per quietEvery, so that a flood cannot flood the log.
+//     once per client per quiet.Every, so that a flood cannot flood the log.
 //   - A duplicate ACK never triggers a resend (Sorcerer's Apprentice,
 //     RFC 1123 4.2.3.1); only a timeout does, from the block after the last
 //     acknowledged one, with exponential backoff and a bounded retry count.
@@ -53,6 +53,7 @@ import (
 	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
+	"bootforge/internal/quiet"
 	"bootforge/internal/sockopt"
 
 	"golang.org/x/net/ipv4"
@@ -95,7 +96,7 @@ type Server struct {
 	// calls; the ones beyond wait through the netpoller (see sock).
 	blocking int
 
-	quiet quietLog // refusals of clients not allowed, logged sparingly
+	quiet quiet.Log[netip.Addr] // refusals of clients not allowed, logged sparingly
 }
 
 // mtuEntry is an interface's MTU as last read.
