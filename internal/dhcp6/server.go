@@ -36,6 +36,7 @@ import (
 
 	"bootforge/internal/allow"
 	"bootforge/internal/audit"
+	"bootforge/internal/quiet"
 )
 
 const (
@@ -63,6 +64,7 @@ type Stats struct {
 	Malformed atomic.Int64
 	Dropped   atomic.Int64
 	Denied    atomic.Int64 // outside the allow-list
+	TooLarge  atomic.Int64 // replies over maxReply, not sent
 }
 
 // Server reads DHCPv6 packets and answers them.
@@ -78,6 +80,7 @@ type Server struct {
 	wg         sync.WaitGroup
 	closed     atomic.Bool
 	allow      atomic.Pointer[allow.List]
+	tooLarge   quiet.Log[netip.Addr] // keeps a retrying client to a line per interval
 	Stats      Stats
 	// Events, if set, gets a boot-log event per answer and per boot client
 	// left unanswered.
@@ -252,8 +255,11 @@ func (s *Server) serve(p packet) {
 		}
 		return
 	case len(res.Packet) > maxReply:
-		s.Stats.Ignored.Add(1)
-		s.log.Error("dhcp6: reply too large, not sent", "src", p.src, "bytes", len(res.Packet))
+		s.Stats.TooLarge.Add(1)
+		if ok, since := s.tooLarge.Admit(p.src.Addr(), time.Now()); ok {
+			s.log.Error("dhcp6: reply too large, not sent", "src", p.src, "bytes", len(res.Packet), "max", maxReply,
+				"type", res.Type, "too_large_since_last", since)
+		}
 		return
 	}
 	if p.port == BootServerPort {

@@ -1,9 +1,15 @@
 package dhcp6
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
 
 	"bootforge/internal/audit"
 )
@@ -34,5 +40,29 @@ func TestRecordFromResult(t *testing.T) {
 	}
 	if got[1].Stage != "bootserver-advertise" {
 		t.Errorf("udp/4011 stage %q", got[1].Stage)
+	}
+}
+
+// A reply over maxReply is not sent: it is counted as too large, and
+// logged once per client per quiet.Every, not per packet.
+func TestReplyTooLargeCounted(t *testing.T) {
+	h, _ := newHandler(t, ModeAuthoritative)
+	for i := range 80 { // 16 bytes each: the DNS option alone is over maxReply
+		h.Subnets[1].DNS = append(h.Subnets[1].DNS, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}))
+	}
+	var logs bytes.Buffer
+	s := NewServer(h, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	fwd, err := dhcpv6.EncapsulateRelay(sol(t), dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:2::1"), net.ParseIP("fe80::1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		s.serve(packet{data: fwd.ToBytes(), src: netip.MustParseAddrPort("[2001:db8:2::1]:547"), dst: ourAddr, port: 547})
+	}
+	if n := s.Stats.TooLarge.Load(); n != 3 {
+		t.Errorf("%d replies counted too large, want 3 (ignored %d)", n, s.Stats.Ignored.Load())
+	}
+	if n := strings.Count(logs.String(), "reply too large"); n != 1 {
+		t.Errorf("%d log lines for three replies too large, want 1:\n%s", n, logs.String())
 	}
 }

@@ -139,7 +139,7 @@ var (
 	dhcp6Replied = prometheus.NewDesc("bootforge_dhcp6_replies_total",
 		"DHCPv6 replies sent (Advertise, Reply, Relay-reply).", nil, nil)
 	dhcp6Dropped = prometheus.NewDesc("bootforge_dhcp6_dropped_total",
-		"DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed.", []string{"reason"}, nil)
+		"DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed, too_large (the reply is over 1232 bytes, the IPv6 minimum MTU less headers).", []string{"reason"}, nil)
 	dhcp6Unanswered = prometheus.NewDesc("bootforge_dhcp6_unanswered_total",
 		"DHCPv6 packets that needed no answer or could not get one (another interface, not a network boot in proxy mode, pool exhausted, ...).", nil, nil)
 )
@@ -159,6 +159,7 @@ func (c dhcp6Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, dhcp6Dropped, st.Denied.Load(), "not_allowed")
 	counter(ch, dhcp6Dropped, st.Dropped.Load(), "queue_full")
 	counter(ch, dhcp6Dropped, st.Malformed.Load(), "malformed")
+	counter(ch, dhcp6Dropped, st.TooLarge.Load(), "too_large")
 	counter(ch, dhcp6Unanswered, st.Ignored.Load())
 }
 

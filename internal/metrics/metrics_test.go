@@ -96,16 +96,18 @@ func TestDHCP6Collector(t *testing.T) {
 	st.Denied.Add(1)
 	st.Dropped.Add(2)
 	st.Malformed.Add(3)
+	st.TooLarge.Add(6)
 	st.Ignored.Add(5)
 
 	m := New(Build{Version: "test"})
 	m.WatchDHCP6(srv)
 	want := `
-# HELP bootforge_dhcp6_dropped_total DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed.
+# HELP bootforge_dhcp6_dropped_total DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed, too_large (the reply is over 1232 bytes, the IPv6 minimum MTU less headers).
 # TYPE bootforge_dhcp6_dropped_total counter
 bootforge_dhcp6_dropped_total{reason="malformed"} 3
 bootforge_dhcp6_dropped_total{reason="not_allowed"} 1
 bootforge_dhcp6_dropped_total{reason="queue_full"} 2
+bootforge_dhcp6_dropped_total{reason="too_large"} 6
 `
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "bootforge_dhcp6_dropped_total"); err != nil {
 		t.Fatal(err)
