@@ -43,45 +43,28 @@ func openConfiguredStore(cmd *cobra.Command, g *globalFlags) (config.Config, sto
 // the inventory, opened beside (or without) a running server. SQLite in
 // WAL mode lets both write.
 type offline struct {
-	cfg config.Config
-	db  store.Store
-	inv *boot.Inventory
-}
-
-func openOffline(cmd *cobra.Command, g *globalFlags) (*offline, error) {
-	cfg, db, err := openConfiguredStore(cmd, g)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := inventory.Load(inventorySource(cfg, g.config, db))
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	return &offline{cfg: cfg, db: db, inv: inv}, nil
-}
-
-// hostService is the inventory write service over the configured store,
-// the same one the API uses: one set of rules, events and views.
-type hostService struct {
-	*inventory.Service
+	cfg     config.Config
 	db      store.Store
-	by      inventory.Actor
+	inv     *boot.Inventory
 	leftOut []inventory.FileError // files that cannot be read, left out
 }
 
-// openHostService opens the write service. If the inventory with the
-// store's hosts is refused (say, an old store where two hosts share a
-// MAC), it warns and goes on with the config's and files' inventory, so
-// that `host list`, `show` and `rm` can still see and repair the store.
+// openOffline opens the config, the store and the inventory for the
+// inventory commands (host, profile list, menu render).
 //
 // An inventory file that cannot be read at all (a truncated YAML file)
 // is left out with a warning naming it and its line, so that one bad
-// edit does not stop every host command while the server goes on with
-// its last good inventory. The CLI has no last good inventory: the hosts
-// and profiles of a left-out file are unknown to its checks, so a write
-// that the file may bear on is refused (refuseLeftOut).
-func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
+// edit does not stop every inventory command while the server goes on
+// with its last good inventory. The CLI has no last good inventory: the
+// hosts and profiles of a left-out file are unknown to its checks, so a
+// write that the file may bear on is refused (refuseLeftOut).
+//
+// With repair (the host commands), an inventory refused with the store's
+// hosts (say, an old store where two hosts share a MAC) is loaded from
+// the config and files alone, with a warning, so that `host list`, `show`
+// and `rm` can still see and repair the store. The read-only commands
+// fail instead: without the store's hosts their answers would be wrong.
+func openOffline(cmd *cobra.Command, g *globalFlags, repair bool) (*offline, error) {
 	cfg, db, err := openConfiguredStore(cmd, g)
 	if err != nil {
 		return nil, err
@@ -103,16 +86,37 @@ func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
 			inv, err = inventory.Load(src)
 		}
 	}
-	if err != nil {
+	if err != nil && repair {
 		src.Store = nil
 		var lerr error
-		if inv, lerr = inventory.Load(src); lerr != nil {
-			db.Close()
-			return nil, fmt.Errorf("inventory: %w", err)
+		if inv, lerr = inventory.Load(src); lerr == nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: the inventory is refused; the server keeps its last good one:\n%s\n", printable(err.Error()))
+			err = nil
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: the inventory is refused; the server keeps its last good one:\n%s\n", printable(err.Error()))
 	}
-	o := &offline{cfg: cfg, db: db, inv: inv}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	return &offline{cfg: cfg, db: db, inv: inv, leftOut: leftOut}, nil
+}
+
+// hostService is the inventory write service over the configured store,
+// the same one the API uses: one set of rules, events and views.
+type hostService struct {
+	*inventory.Service
+	db      store.Store
+	by      inventory.Actor
+	leftOut []inventory.FileError // files that cannot be read, left out
+}
+
+// openHostService opens the write service over openOffline's inventory
+// (with repair: see there).
+func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
+	o, err := openOffline(cmd, g, true)
+	if err != nil {
+		return nil, err
+	}
 	svc := &inventory.Service{Store: o.db, Inventory: func() *boot.Inventory { return o.inv },
 		CheckKernel: inventorySource(o.cfg, g.config, o.db).CheckKernel}
 	if o.cfg.Audit.Enabled {
@@ -123,7 +127,7 @@ func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		who = u.Username
 	}
-	return &hostService{Service: svc, db: o.db, by: inventory.Actor{Protocol: "cli", Who: who}, leftOut: leftOut}, nil
+	return &hostService{Service: svc, db: o.db, by: inventory.Actor{Protocol: "cli", Who: who}, leftOut: o.leftOut}, nil
 }
 
 // refuseLeftOut refuses a write while an inventory file is left out.
@@ -340,7 +344,7 @@ func newProfileCmd(g *globalFlags) *cobra.Command {
 		Short: "List profiles in precedence order",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := openOffline(cmd, g)
+			o, err := openOffline(cmd, g, false)
 			if err != nil {
 				return err
 			}
@@ -475,7 +479,7 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 					return fmt.Errorf("--uuid: %v", err)
 				}
 			}
-			o, err := openOffline(cmd, g)
+			o, err := openOffline(cmd, g, false)
 			if err != nil {
 				return err
 			}
