@@ -46,14 +46,10 @@ func newKeysInitCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			dir := cfg.KeysDir()
+			// The X.509 keys and the OpenPGP key that GRUB checks
+			// signatures with (grub build), all or nothing.
 			if err := keys.Init(dir, o); err != nil {
 				return err
-			}
-			// The OpenPGP key that GRUB checks signatures with (grub build).
-			if err := keys.InitOpenPGP(dir); err != nil {
-				// keys init would now refuse for the X.509 keys; grub
-				// build makes the OpenPGP key when it is missing.
-				return fmt.Errorf("the X.509 keys are written to %s, the OpenPGP key is not: %w (grub build makes it)", dir, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "keys written to %s\n", dir)
 			return nil

@@ -47,3 +47,47 @@ func TestCheckSigning(t *testing.T) {
 		t.Errorf("another CA's signer: %+v\nwant %q", it, want)
 	}
 }
+
+// keys init writes the GRUB OpenPGP key with the X.509 set, all or
+// nothing: a failure on it leaves no X.509 keys behind, so the retry is
+// not refused with "keys exist".
+func TestKeysInitAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	if err := os.WriteFile(cfg, []byte("root: "+filepath.Join(dir, "root")+"\ndata_dir: "+filepath.Join(dir, "data")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kd := filepath.Join(dir, "data", "keys")
+	// A directory where openpgp.pub goes: writing it fails.
+	blocker := filepath.Join(kd, keys.OpenPGPPublicFile)
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	run := func() error {
+		root := newRootCmd(&globalFlags{})
+		var out strings.Builder
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{"--config", cfg, "keys", "init"})
+		return root.Execute()
+	}
+	if err := run(); err == nil {
+		t.Fatal("keys init with openpgp.pub unwritable succeeded")
+	}
+	for _, n := range []string{keys.CACert, keys.CAKey, keys.SigningCert, keys.SigningKey, keys.OpenPGPPrivateFile} {
+		if _, err := os.Stat(filepath.Join(kd, n)); err == nil {
+			t.Errorf("a failed keys init left %s", n)
+		}
+	}
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	for _, n := range []string{keys.CACert, keys.CAKey, keys.SigningCert, keys.SigningKey, keys.OpenPGPPrivateFile, keys.OpenPGPPublicFile} {
+		if _, err := os.Stat(filepath.Join(kd, n)); err != nil {
+			t.Errorf("after the retry: %v", err)
+		}
+	}
+}

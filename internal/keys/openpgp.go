@@ -14,8 +14,6 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
-	"bootforge/internal/durable"
 )
 
 // Files of the OpenPGP key in the keys directory.
@@ -37,20 +35,32 @@ func openPGPConfig() *packet.Config {
 }
 
 // InitOpenPGP makes an RSA 3072 OpenPGP signing key in dir unless one is
-// there. dir is made 0700.
+// there. dir is made 0700. Its two files are written all or nothing
+// (writeSet).
 func InitOpenPGP(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	files, err := openPGPSet(dir)
+	if err != nil || len(files) == 0 {
 		return err
+	}
+	return writeSet(dir, files)
+}
+
+// openPGPSet makes dir (0700) and, unless dir has an OpenPGP private key,
+// a new key's two files for writeSet; an existing key is kept (GRUB
+// images are built with it), so it returns none.
+func openPGPSet(dir string) ([]setFile, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
 	}
 	priv := filepath.Join(dir, OpenPGPPrivateFile)
 	if _, err := os.Stat(priv); err == nil {
-		return nil
+		return nil, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return nil, err
 	}
 	e, err := openpgp.NewEntity("bootforge", "boot file signing", "", openPGPConfig())
 	if err != nil {
-		return fmt.Errorf("openpgp key: %w", err)
+		return nil, fmt.Errorf("openpgp key: %w", err)
 	}
 	// The public file carries the primary key and its identity only: GRUB
 	// verifies with the primary key and needs no encryption subkey.
@@ -58,27 +68,27 @@ func InitOpenPGP(dir string) error {
 	pubOnly := *e
 	pubOnly.Subkeys = nil
 	if err := pubOnly.Serialize(&pub); err != nil {
-		return err
+		return nil, err
 	}
 	pubOld, err := oldFormat(pub.Bytes())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var sec bytes.Buffer
 	w, err := armor.Encode(&sec, openpgp.PrivateKeyType, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := e.SerializePrivate(w, nil); err != nil {
-		return err
+		return nil, err
 	}
 	if err := w.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	if err := durable.WriteFile(filepath.Join(dir, OpenPGPPublicFile), pubOld, 0o644); err != nil {
-		return err
-	}
-	return durable.WriteFile(filepath.Join(dir, OpenPGPPrivateFile), sec.Bytes(), 0o600)
+	return []setFile{
+		{OpenPGPPublicFile, pubOld, 0o644},
+		{OpenPGPPrivateFile, sec.Bytes(), 0o600},
+	}, nil
 }
 
 // LoadOpenPGP reads the private key from dir.

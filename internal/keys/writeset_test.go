@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -36,22 +37,27 @@ func failAt(t *testing.T, hook string, n int) {
 
 var durableWriteFile = writeFile
 
-// readSet reads the four files of dir; missing ones are nil.
+// readSet reads the six files of dir; missing ones are nil.
 func readSet(dir string) map[string][]byte {
 	m := map[string][]byte{}
-	for _, n := range []string{CACert, CAKey, SigningCert, SigningKey} {
+	for _, n := range []string{CACert, CAKey, SigningCert, SigningKey, OpenPGPPublicFile, OpenPGPPrivateFile} {
 		m[n], _ = os.ReadFile(filepath.Join(dir, n))
 	}
 	return m
 }
 
 // A failed write or rename leaves the keys directory as it was: empty for
-// a first init, which a retry then fills; the old set with --force.
+// a first init, which a retry then fills; the old set with --force. The
+// GRUB OpenPGP key (the 5th and 6th file) is part of the set.
 func TestInitAllOrNothing(t *testing.T) {
-	for _, hook := range []string{"write", "rename"} {
-		t.Run(hook, func(t *testing.T) {
+	for _, tc := range []struct {
+		hook string
+		at   int
+	}{{"write", 3}, {"rename", 3}, {"write", 6}, {"rename", 6}} {
+		hook := tc.hook
+		t.Run(fmt.Sprintf("%s-%d", hook, tc.at), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "keys")
-			failAt(t, hook, 3)
+			failAt(t, hook, tc.at)
 			if err := Init(dir, InitOptions{}); !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("init on a full disk: %v", err)
 			}
@@ -66,6 +72,10 @@ func TestInitAllOrNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			if _, err := LoadOpenPGP(dir); err != nil {
+				t.Fatal(err)
+			}
+
 			before := readSet(dir)
 			failAt(t, hook, 3)
 			if err := Init(dir, InitOptions{Force: true}); !errors.Is(err, syscall.ENOSPC) {
@@ -77,8 +87,16 @@ func TestInitAllOrNothing(t *testing.T) {
 					t.Errorf("a failed --force changed %s", n)
 				}
 			}
-			if ents, _ := os.ReadDir(dir); len(ents) != 4 {
-				t.Errorf("after a failed --force the directory holds %d entries, want the 4 files", len(ents))
+			if ents, _ := os.ReadDir(dir); len(ents) != 6 {
+				t.Errorf("after a failed --force the directory holds %d entries, want the 6 files", len(ents))
+			}
+			// --force keeps the OpenPGP key: GRUB images are built with it.
+			if err := Init(dir, InitOptions{Force: true}); err != nil {
+				t.Fatal(err)
+			}
+			after = readSet(dir)
+			if !bytes.Equal(before[OpenPGPPrivateFile], after[OpenPGPPrivateFile]) || bytes.Equal(before[CAKey], after[CAKey]) {
+				t.Errorf("--force: want new X.509 keys and the same OpenPGP key")
 			}
 		})
 	}

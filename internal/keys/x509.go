@@ -40,8 +40,9 @@ type InitOptions struct {
 // Init makes the keys directory's X.509 keys: a self-signed signing CA (or
 // the operator's) and a code-signing certificate issued by it. An
 // operator's CA that is not valid now, or has less than 7 days left, is
-// refused before anything is written. The four files are written all or
-// nothing (writeSet).
+// refused before anything is written. With them goes GRUB's OpenPGP key
+// unless dir has one already (which is kept, --force or not: GRUB images
+// are built with it). The files are written all or nothing (writeSet).
 func Init(dir string, o InitOptions) error {
 	if (o.CACertFile == "") != (o.CAKeyFile == "") {
 		return errf("--ca-cert and --ca-key must be given together")
@@ -150,12 +151,18 @@ func Init(dir string, o InitOptions) error {
 	if err := ensureDir(dir); err != nil {
 		return err
 	}
-	return writeSet(dir, []setFile{
+	// GRUB's OpenPGP key (grub build) goes in the same set, so that a
+	// failure on it leaves no X.509 keys for the retry to refuse.
+	pgp, err := openPGPSet(dir)
+	if err != nil {
+		return err
+	}
+	return writeSet(dir, append([]setFile{
 		{CAKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: caKeyDER}), 0o600},
 		{SigningKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: skDER}), 0o600},
 		{CACert, caCertPEM, 0o644},
 		{SigningCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sder}), 0o644},
-	})
+	}, pgp...))
 }
 
 // minIssueLife is the least validity an operator's CA must have left for
