@@ -14,7 +14,6 @@ import (
 
 	"bootforge/internal/build"
 	"bootforge/internal/image"
-	"bootforge/internal/keys"
 )
 
 func newImageBuildCmd(g *globalFlags) *cobra.Command {
@@ -85,9 +84,9 @@ A version is written whole or not at all, and never rewritten.`,
 			defer stop()
 			b := &build.Builder{Root: cfg.Root, DataDir: cfg.DataDir}
 			if cfg.Signing.Enabled {
-				s, err := keys.LoadSigner(cfg.KeysDir())
+				s, err := loadSigner(cfg)
 				if err != nil {
-					return fmt.Errorf("signing is on: %w (bootforge keys init makes them)", err)
+					return err
 				}
 				b.Signer = s
 			}

@@ -152,6 +152,17 @@ The boot TLS listener (http.tls.boot) has a certificate issued by this CA.
 	return cmd
 }
 
+// loadSigner is the signer of serve and image build, with signing on.
+// The keys package's error says what to do (keys init, or keys init
+// --force for a refused signer); this adds nothing to it but the cause.
+func loadSigner(cfg config.Config) (*keys.Signer, error) {
+	s, err := keys.LoadSigner(cfg.KeysDir())
+	if err != nil {
+		return nil, fmt.Errorf("signing is on: %w", err)
+	}
+	return s, nil
+}
+
 // checkSigning is the checklist's signing item: with signing on, the
 // signer must load as serve and image build load it (issued by ca.pem,
 // valid now, codeSigning).

@@ -91,3 +91,56 @@ func TestKeysInitAllOrNothing(t *testing.T) {
 		}
 	}
 }
+
+// serve's error for signing keys it cannot use gives the advice once:
+// the keys package's (keys init --force for a refused signer), not that
+// and serve's own "keys init makes them" too; missing keys get the latter.
+func TestServeSignerAdviceOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	data := filepath.Join(dir, "data")
+	// No boot log: its retention goroutine outlives a start that fails
+	// (a race with closing the store that this test is not about).
+	if err := os.WriteFile(cfg, []byte("root: "+filepath.Join(dir, "root")+"\ndata_dir: "+data+
+		"\nsigning: {enabled: true}\naudit: {enabled: false}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "root"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serve := func() string {
+		t.Helper()
+		root := newRootCmd(&globalFlags{})
+		var out strings.Builder
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{"--config", cfg, "serve"})
+		err := root.Execute()
+		if err == nil {
+			t.Fatal("serve with unusable signing keys started")
+		}
+		return err.Error()
+	}
+	if msg := serve(); strings.Count(msg, "keys init") != 1 || !strings.Contains(msg, "keys init makes them") {
+		t.Errorf("no keys: want the keys init advice once:\n%s", msg)
+	}
+	kd := filepath.Join(data, "keys")
+	other := t.TempDir()
+	for _, d := range []string{kd, other} {
+		if err := keys.Init(d, keys.InitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{keys.SigningCert, keys.SigningKey} {
+		b, err := os.ReadFile(filepath.Join(other, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(kd, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg := serve(); strings.Count(msg, "keys init") != 1 || !strings.Contains(msg, "keys init --force") || !strings.Contains(msg, "was not issued by") {
+		t.Errorf("another CA's signer: want why and the keys init --force advice once:\n%s", msg)
+	}
+}

@@ -233,9 +233,9 @@ func (s *services) start(ctx context.Context) error {
 	s.menus.Events = s.sink()
 	if cfg.Signing.Enabled {
 		// Every generated menu gets a detached CMS signature at <path>.sig.
-		signer, err := keys.LoadSigner(cfg.KeysDir())
+		signer, err := loadSigner(cfg)
 		if err != nil {
-			return fmt.Errorf("signing is on: %w (bootforge keys init makes them)", err)
+			return err
 		}
 		s.menus.Signer = signer
 		s.log.Info("signing generated menus", "keys", cfg.KeysDir(), "signer", signer.Certificate().Subject.String())

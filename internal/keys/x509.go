@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -201,7 +202,7 @@ func publicEqual(a, b crypto.PublicKey) bool {
 func readCert(path string) (*x509.Certificate, []byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, errf("%v", err)
+		return nil, nil, errf("%w", err)
 	}
 	blk, _ := pem.Decode(b)
 	if blk == nil || blk.Type != "CERTIFICATE" {
@@ -217,7 +218,7 @@ func readCert(path string) (*x509.Certificate, []byte, error) {
 func readKey(path string) (crypto.Signer, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, errf("%v", err)
+		return nil, errf("%w", err)
 	}
 	blk, _ := pem.Decode(b)
 	if blk == nil {
@@ -268,23 +269,33 @@ func loadSigner(dir string, now time.Time) (*Signer, error) {
 	certFile, caFile := filepath.Join(dir, SigningCert), filepath.Join(dir, CACert)
 	c, _, err := readCert(certFile)
 	if err != nil {
-		return nil, err
+		return nil, initHint(err)
 	}
 	k, err := readKey(filepath.Join(dir, SigningKey))
 	if err != nil {
-		return nil, err
+		return nil, initHint(err)
 	}
 	if !publicEqual(c.PublicKey, k.Public()) {
 		return nil, errf("%s does not hold the key of %s", SigningKey, SigningCert)
 	}
 	ca, _, err := readCert(caFile)
 	if err != nil {
-		return nil, err
+		return nil, initHint(err)
 	}
 	if err := checkSigner(certFile, c, caFile, ca, now); err != nil {
 		return nil, errf("%v; %s", err, renewHint)
 	}
 	return &Signer{cert: c, key: k, file: certFile, caFile: caFile, ca: ca}, nil
+}
+
+// initHint adds what to do to the error for a key file that is not
+// there. LoadSigner's errors carry their advice, once: this, or
+// renewHint; its callers add none of their own.
+func initHint(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w (bootforge keys init makes them)", err)
+	}
+	return err
 }
 
 // renewHint says what to do about a signer that is refused.
