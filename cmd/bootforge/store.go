@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/api"
 	"bootforge/internal/store"
 )
 
@@ -55,6 +56,8 @@ func newStoreCmd(g *globalFlags) *cobra.Command {
 		Long: "Copy every host (with its MACs), one-shot, lease, API token, image state and boot-log event\n" +
 			"from one store into another, in one transaction on the target. The target's schema is migrated\n" +
 			"first. A target that already holds any of them is refused unless --force, which replaces them.\n" +
+			"A token whose name today's rule refuses (from an older store) stops the copy before anything\n" +
+			"is written, naming it: revoke it in the source store and make a new one.\n" +
 			"Stop the servers that write to either store first.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,7 +88,7 @@ func newStoreCmd(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("--to: %w", err)
 			}
 			defer d.Close()
-			counts, err := store.Copy(s, d, force)
+			counts, err := store.Copy(s, d, force, store.CheckTokenNames(api.CheckTokenName))
 			if err != nil {
 				return err
 			}

@@ -26,14 +26,46 @@ type CopyCount struct {
 	Rows  int
 }
 
+// CopyOption adds a check to Copy.
+type CopyOption func(*copyChecks)
+
+type copyChecks struct {
+	tokenName func(name string) error
+}
+
+// CheckTokenNames has Copy check every token's name with rule (the API's
+// one rule, api.CheckTokenName, which store cannot import) and refuse,
+// before it writes anything, a source holding a token the rule refuses:
+// one stored before the rule, say. PostgreSQL would otherwise fail the
+// copy with its raw error for a name that is not UTF-8, and take one
+// with a control character that token list would print.
+//
+// Such a token is refused rather than skipped: the copy is all or
+// nothing, and a token left behind would go on working until the switch
+// to the new store and then fail its client far from the copy that
+// dropped it. The message names each token and the way out.
+func CheckTokenNames(rule func(name string) error) CopyOption {
+	return func(c *copyChecks) { c.tokenName = rule }
+}
+
 // Copy moves every host (with its MACs), one-shot, lease, token, image
 // state and boot-log event from one store to another, in one transaction
 // on the target: all or nothing. A target that holds any of them is
-// refused unless force, which empties those tables first.
-func Copy(from, to Store, force bool) ([]CopyCount, error) {
+// refused unless force, which empties those tables first. A source row
+// that fails a check of opts is refused before the target is touched.
+func Copy(from, to Store, force bool, opts ...CopyOption) ([]CopyCount, error) {
 	src, dst := coreOf(from), coreOf(to)
 	if src == nil || dst == nil {
 		return nil, fmt.Errorf("copy: unknown store type")
+	}
+	var checks copyChecks
+	for _, o := range opts {
+		o(&checks)
+	}
+	if checks.tokenName != nil {
+		if err := checkTokenNames(src, checks.tokenName); err != nil {
+			return nil, err
+		}
 	}
 	t, err := dst.db.Begin()
 	if err != nil {
@@ -72,6 +104,47 @@ func Copy(from, to Store, force bool) ([]CopyCount, error) {
 		return nil, err
 	}
 	return counts, t.Commit()
+}
+
+// checkTokenNames refuses src's tokens whose names rule refuses, naming
+// every one.
+func checkTokenNames(src *core, rule func(string) error) error {
+	rows, err := src.query(`SELECT id, name FROM tokens ORDER BY created, id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var bad, ids []string
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return err
+		}
+		if err := rule(name); err != nil {
+			bad = append(bad, fmt.Sprintf("token %q: %v", id, err))
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	revoke := "ID"
+	if len(ids) == 1 && isWord(ids[0]) {
+		revoke = ids[0]
+	}
+	return fmt.Errorf("copy: nothing copied: %d token(s) in %s break today's token-name rule; "+
+		"revoke each in that store (with it configured: bootforge token revoke %s) and make a new one, then copy again:\n%s",
+		len(bad), src.name, revoke, strings.Join(bad, "\n"))
+}
+
+// isWord reports whether s can be printed as a shell word as it is.
+func isWord(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r == '-')
+	})
 }
 
 func copyTable(src *core, dst tx, table, cols string) (int, error) {
