@@ -420,33 +420,17 @@ func TestImportConcurrentOverDamaged(t *testing.T) {
 		}
 	}()
 
-	const n = 4
-	results := make([]Result, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			other, err := Open(filepath.Dir(s.Dir()))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			results[i], errs[i] = other.Import(context.Background(), iotest.HalfReader(bytes.NewReader(data)), sum(data))
-		}()
-	}
-	wg.Wait()
+	results, err := importAtOnce(s, data, 4)
 	close(stop)
 	if err := <-watched; err != nil {
 		t.Error(err)
 	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	replaced := 0
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("import %d: %v", i, errs[i])
-		}
-		if results[i].Replaced {
+	for _, r := range results {
+		if r.Replaced {
 			replaced++
 		}
 	}
@@ -575,10 +559,10 @@ func TestImportCancelled(t *testing.T) {
 	}
 }
 
-func TestImportConcurrentSameContent(t *testing.T) {
-	s := openStore(t)
-	data := randBytes(3*chunkSize+77, 6)
-	const n = 8
+// importAtOnce imports data n times at once, each through an Open of its
+// own of s's directory, as other processes importing the same content at
+// once would. The error names each import that failed.
+func importAtOnce(s *Store, data []byte, n int) ([]Result, error) {
 	results := make([]Result, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -586,25 +570,32 @@ func TestImportConcurrentSameContent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Another process importing the same content at once.
 			other, err := Open(filepath.Dir(s.Dir()))
-			if err != nil {
-				errs[i] = err
-				return
+			if err == nil {
+				results[i], err = other.Import(context.Background(), iotest.HalfReader(bytes.NewReader(data)), sum(data))
 			}
-			results[i], errs[i] = other.Import(context.Background(), iotest.HalfReader(bytes.NewReader(data)), sum(data))
+			if err != nil {
+				errs[i] = fmt.Errorf("import %d: %w", i, err)
+			}
 		}()
 	}
 	wg.Wait()
+	return results, errors.Join(errs...)
+}
+
+func TestImportConcurrentSameContent(t *testing.T) {
+	s := openStore(t)
+	data := randBytes(3*chunkSize+77, 6)
+	results, err := importAtOnce(s, data, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
 	stored := 0
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("import %d: %v", i, errs[i])
+	for i, r := range results {
+		if r.Digest != sum(data) || r.Size != int64(len(data)) {
+			t.Errorf("import %d: %+v", i, r)
 		}
-		if results[i].Digest != sum(data) || results[i].Size != int64(len(data)) {
-			t.Errorf("import %d: %+v", i, results[i])
-		}
-		if !results[i].Existed {
+		if !r.Existed {
 			stored++
 		}
 	}
