@@ -272,3 +272,66 @@ func (b *syncBuffer) String() string {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// download is a curl download running in the background: shutdown tests
+// send SIGTERM while it is in flight.
+type download struct {
+	cmd  *exec.Cmd
+	out  string // the file curl writes
+	log  syncBuffer
+	done chan error
+}
+
+// startDownload starts cmd, a curl writing to out, and returns once the
+// first bytes are in out.
+func startDownload(t testing.TB, cmd *exec.Cmd, out string) *download {
+	t.Helper()
+	d := &download{cmd: cmd, out: out, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = &d.log, &d.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- cmd.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if st, err := os.Stat(out); err == nil && st.Size() > 0 {
+			return d
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the download did not start")
+		}
+	}
+}
+
+// stillRunning fails the test if the download has ended already: it must
+// outlast what the test checks (before says what) to prove anything.
+func (d *download) stillRunning(t testing.TB, before string) {
+	t.Helper()
+	select {
+	case err := <-d.done:
+		t.Fatalf("the download ended (%v) before %s; this test proves nothing (raise n)\n%s", err, before, d.log.String())
+	default:
+	}
+}
+
+// drained waits for the download, in flight at SIGTERM, to finish (30 s
+// at most), whole (its SHA-256 is want), and then for s to exit cleanly
+// (10 s at most).
+func (d *download) drained(t testing.TB, s *Server, want string) {
+	t.Helper()
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Fatalf("the download in flight failed on SIGTERM: %v\n%s", err, d.log.String())
+		}
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		t.Fatal("the download did not finish within 30 s")
+	}
+	if htSumFile(t, d.out) != want {
+		t.Errorf("the download that was in flight at SIGTERM is corrupt")
+	}
+	if err, exited := s.Exited(10 * time.Second); !exited || err != nil {
+		t.Errorf("after draining: exited %v, err %v", exited, err)
+	}
+}

@@ -40,23 +40,7 @@ func TestSigtermStopsEveryListener(t *testing.T) {
 	const n = 64 << 20
 	data := htRandomFile(t, filepath.Join(s.Root, "big.iso"), n, 7)
 	out := filepath.Join(t.TempDir(), "big.iso")
-	curl := h.Command("curl", "-sS", "--limit-rate", "4M", "-o", out, "http://"+s.HTTPAddr+"/big.iso")
-	var cout syncBuffer
-	curl.Stdout, curl.Stderr = &cout, &cout
-	if err := curl.Start(); err != nil {
-		t.Fatal(err)
-	}
-	curlDone := make(chan error, 1)
-	go func() { curlDone <- curl.Wait() }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if st, err := os.Stat(out); err == nil && st.Size() > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			curl.Process.Kill()
-			t.Fatal("the download did not start")
-		}
-	}
+	dl := startDownload(t, h.Command("curl", "-sS", "--limit-rate", "4M", "-o", out, "http://"+s.HTTPAddr+"/big.iso"), out)
 
 	start := time.Now()
 	s.Signal(syscall.SIGTERM)
@@ -80,26 +64,8 @@ func TestSigtermStopsEveryListener(t *testing.T) {
 	if _, exited := s.Exited(0); exited {
 		t.Fatalf("the server exited before the download finished; this test proves nothing (slow the download)")
 	}
-	select {
-	case err := <-curlDone:
-		t.Fatalf("the download ended (%v) before the checks did; this test proves nothing (raise n)\n%s", err, cout.String())
-	default:
-	}
+	dl.stillRunning(t, "the checks did")
 
 	// The download in flight finishes, whole, and then the server exits.
-	select {
-	case err := <-curlDone:
-		if err != nil {
-			t.Fatalf("the download in flight failed on SIGTERM: %v\n%s", err, cout.String())
-		}
-	case <-time.After(30 * time.Second):
-		curl.Process.Kill()
-		t.Fatal("the download did not finish within 30 s")
-	}
-	if htSumFile(t, out) != htSum(data) {
-		t.Errorf("the download that was in flight at SIGTERM is corrupt")
-	}
-	if err, exited := s.Exited(10 * time.Second); !exited || err != nil {
-		t.Errorf("after draining: exited %v, err %v", exited, err)
-	}
+	dl.drained(t, s, htSum(data))
 }
