@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,30 +13,19 @@ func TestCheckMenuStatus(t *testing.T) {
 	// The server and the check read the same config file.
 	start := func(config string) (*Server, string) {
 		t.Helper()
-		p := filepath.Join(t.TempDir(), "bootforge.yaml")
-		if err := os.WriteFile(p, []byte(config), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		p := writeConfig(t, config)
 		return StartServer(t, ServerOptions{Args: []string{"--config", p}}), p
+	}
+	local := func(timeout time.Duration, name string, args ...string) (string, error) {
+		return run(t, timeout, name, args...)
 	}
 	menuItem := func(s *Server, config string) string {
 		t.Helper()
-		out, err := run(t, 30*time.Second, binary, "check", "--json", "--config", config, "--root", s.Root, "--data-dir", s.DataDir,
-			"--tftp-addr", s.TFTPAddr, "--http-addr", s.HTTPAddr, "--api-addr", s.APIAddr)
-		if err == nil {
-			t.Fatalf("check passed with the menu refused:\n%s", out)
+		item, passed := checkItem(t, local, s, config, "menu")
+		if passed {
+			t.Fatalf("check passed with the menu refused: %s", item)
 		}
-		var list []struct{ Name, Status, Detail string }
-		if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "]")+1]), &list); err != nil {
-			t.Fatalf("check --json: %v\n%s", err, out)
-		}
-		for _, it := range list {
-			if it.Name == "menu" {
-				return it.Status + ": " + it.Detail
-			}
-		}
-		t.Fatalf("no menu item:\n%s", out)
-		return ""
+		return item
 	}
 	const profiles = "inventory:\n  profiles:\n    - {name: uefi, match: [{arch: efi-x64}], menu: {entries: [{name: disk, kind: local}]}}\n"
 

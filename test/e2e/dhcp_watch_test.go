@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,23 +18,8 @@ const watchConfig = `dhcp:
 // config, and returns the "dhcp watch" item.
 func watchCheckItem(t *testing.T, lab *Lab, srv *Server, cfg string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "bootforge.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, _ := lab.Exec(30*time.Second, binary, "check", "--json", "--config", p, "--root", srv.Root, "--data-dir", srv.DataDir,
-		"--tftp-addr", srv.TFTPAddr, "--http-addr", srv.HTTPAddr, "--api-addr", srv.APIAddr)
-	var items []struct{ Name, Status, Detail string }
-	if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "]")+1]), &items); err != nil {
-		t.Fatalf("check --json: %v\n%s", err, out)
-	}
-	for _, it := range items {
-		if it.Name == "dhcp watch" {
-			return it.Status + ": " + it.Detail
-		}
-	}
-	t.Fatalf("check has no dhcp watch item:\n%s", out)
-	return ""
+	item, _ := checkItem(t, lab.Exec, srv, writeConfig(t, cfg), "dhcp watch")
+	return item
 }
 
 // watchCheckFails runs check until its dhcp watch item fails, for up to

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -334,4 +335,37 @@ func (d *download) drained(t testing.TB, s *Server, want string) {
 	if err, exited := s.Exited(10 * time.Second); !exited || err != nil {
 		t.Errorf("after draining: exited %v, err %v", exited, err)
 	}
+}
+
+// writeConfig writes cfg to a bootforge.yaml of its own and returns its
+// path: the server and the commands beside it read the same file.
+func writeConfig(t testing.TB, cfg string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bootforge.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkItem runs `bootforge check --json` beside srv with the config file
+// config, through runner (run, or a Lab's Exec to check from inside the
+// lab), and returns the item called name as "status: detail", and
+// whether check passed as a whole.
+func checkItem(t testing.TB, runner func(timeout time.Duration, name string, args ...string) (string, error),
+	srv *Server, config, name string) (item string, passed bool) {
+	t.Helper()
+	out, err := runner(30*time.Second, binary, "check", "--json", "--config", config, "--root", srv.Root, "--data-dir", srv.DataDir,
+		"--tftp-addr", srv.TFTPAddr, "--http-addr", srv.HTTPAddr, "--api-addr", srv.APIAddr)
+	var items []struct{ Name, Status, Detail string }
+	if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "]")+1]), &items); err != nil {
+		t.Fatalf("check --json: %v\n%s", err, out)
+	}
+	for _, it := range items {
+		if it.Name == name {
+			return it.Status + ": " + it.Detail, err == nil
+		}
+	}
+	t.Fatalf("check has no %s item:\n%s", name, out)
+	return "", false
 }
