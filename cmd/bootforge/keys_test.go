@@ -29,6 +29,17 @@ func TestCheckSigning(t *testing.T) {
 	if it := checkSigning(cfg); it.Status != "pass" || !strings.Contains(it.Detail, "CN=bootforge code signing") {
 		t.Errorf("good keys: %+v", it)
 	}
+	otherCASigner(t, dir)
+	want := filepath.Join(dir, keys.SigningCert) + " was not issued by " + filepath.Join(dir, keys.CACert)
+	if it := checkSigning(cfg); it.Status != "fail" || !strings.Contains(it.Detail, want) {
+		t.Errorf("another CA's signer: %+v\nwant %q", it, want)
+	}
+}
+
+// otherCASigner puts into dir a signer issued by another CA, of the same
+// name: one that serve refuses.
+func otherCASigner(t *testing.T, dir string) {
+	t.Helper()
 	other := t.TempDir()
 	if err := keys.Init(other, keys.InitOptions{}); err != nil {
 		t.Fatal(err)
@@ -41,10 +52,6 @@ func TestCheckSigning(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-	}
-	want := filepath.Join(dir, keys.SigningCert) + " was not issued by " + filepath.Join(dir, keys.CACert)
-	if it := checkSigning(cfg); it.Status != "fail" || !strings.Contains(it.Detail, want) {
-		t.Errorf("another CA's signer: %+v\nwant %q", it, want)
 	}
 }
 
@@ -125,21 +132,10 @@ func TestServeSignerAdviceOnce(t *testing.T) {
 		t.Errorf("no keys: want the keys init advice once:\n%s", msg)
 	}
 	kd := filepath.Join(data, "keys")
-	other := t.TempDir()
-	for _, d := range []string{kd, other} {
-		if err := keys.Init(d, keys.InitOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	if err := keys.Init(kd, keys.InitOptions{}); err != nil {
+		t.Fatal(err)
 	}
-	for _, n := range []string{keys.SigningCert, keys.SigningKey} {
-		b, err := os.ReadFile(filepath.Join(other, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(kd, n), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	otherCASigner(t, kd)
 	if msg := serve(); strings.Count(msg, "keys init") != 1 || !strings.Contains(msg, "keys init --force") || !strings.Contains(msg, "was not issued by") {
 		t.Errorf("another CA's signer: want why and the keys init --force advice once:\n%s", msg)
 	}
