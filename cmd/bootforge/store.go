@@ -88,7 +88,7 @@ func newStoreCmd(g *globalFlags) *cobra.Command {
 				return fmt.Errorf("--to: %w", err)
 			}
 			defer d.Close()
-			counts, err := store.Copy(s, d, force, store.CheckTokenNames(api.CheckTokenName))
+			counts, err := store.Copy(s, d, force, api.CheckTokenName)
 			if err != nil {
 				return err
 			}

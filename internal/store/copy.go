@@ -26,44 +26,27 @@ type CopyCount struct {
 	Rows  int
 }
 
-// CopyOption adds a check to Copy.
-type CopyOption func(*copyChecks)
-
-type copyChecks struct {
-	tokenName func(name string) error
-}
-
-// CheckTokenNames has Copy check every token's name with rule (the API's
-// one rule, api.CheckTokenName, which store cannot import) and refuse,
-// before it writes anything, a source holding a token the rule refuses:
-// one stored before the rule, say. PostgreSQL would otherwise fail the
-// copy with its raw error for a name that is not UTF-8, and take one
-// with a control character that token list would print.
-//
-// Such a token is refused rather than skipped: the copy is all or
-// nothing, and a token left behind would go on working until the switch
-// to the new store and then fail its client far from the copy that
-// dropped it. The message names each token and the way out.
-func CheckTokenNames(rule func(name string) error) CopyOption {
-	return func(c *copyChecks) { c.tokenName = rule }
-}
-
 // Copy moves every host (with its MACs), one-shot, lease, token, image
 // state and boot-log event from one store to another, in one transaction
 // on the target: all or nothing. A target that holds any of them is
-// refused unless force, which empties those tables first. A source row
-// that fails a check of opts is refused before the target is touched.
-func Copy(from, to Store, force bool, opts ...CopyOption) ([]CopyCount, error) {
+// refused unless force, which empties those tables first.
+//
+// tokenName, if not nil, is the API's token-name rule (api.CheckTokenName,
+// which store cannot import). A source holding a token the rule refuses
+// (one stored before the rule) is refused before anything is written:
+// PostgreSQL would fail the copy with its raw error for a name that is
+// not UTF-8, and take one with a control character that token list would
+// print. Refused rather than skipped: a token left behind would go on
+// working until the switch to the new store and then fail its client,
+// far from the copy that dropped it. The message names each token and
+// the way out.
+func Copy(from, to Store, force bool, tokenName func(name string) error) ([]CopyCount, error) {
 	src, dst := coreOf(from), coreOf(to)
 	if src == nil || dst == nil {
 		return nil, fmt.Errorf("copy: unknown store type")
 	}
-	var checks copyChecks
-	for _, o := range opts {
-		o(&checks)
-	}
-	if checks.tokenName != nil {
-		if err := checkTokenNames(src, checks.tokenName); err != nil {
+	if tokenName != nil {
+		if err := checkTokenNames(src, tokenName); err != nil {
 			return nil, err
 		}
 	}
@@ -165,10 +148,12 @@ func copyTable(src *core, dst tx, table, cols string) (int, error) {
 		if err := rows.Scan(ptrs...); err != nil {
 			return n, err
 		}
-		if table == "events" {
+		if table == "events" || table == "leases" {
 			// A SQLite store keeps any bytes, and holds the names clients
-			// asked for as they came before audit.Stamp; PostgreSQL would
-			// refuse the whole copy for one that is not UTF-8.
+			// asked for, or called themselves (option 12), as they came
+			// before audit.Stamp and lease.Hostname cleaned them;
+			// PostgreSQL would refuse the whole copy for one that is not
+			// UTF-8.
 			for i, v := range vals {
 				if s, ok := v.(string); ok {
 					vals[i] = audit.Text(s)

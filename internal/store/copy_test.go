@@ -2,11 +2,15 @@ package store
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"bootforge/internal/dhcp/lease"
 )
 
 // A source token whose name the rule refuses stops the copy before the
@@ -35,11 +39,11 @@ func TestCopyRefusesTokenNames(t *testing.T) {
 	}
 	other := backend{"sqlite", Location{Path: filepath.Join(t.TempDir(), "other.db")}}.open(t)
 	fill(t, other)
-	if _, err := Copy(other, pg, false); err != nil {
+	if _, err := Copy(other, pg, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := dump(t, pg)
-	_, err := Copy(sq, pg, true, CheckTokenNames(rule))
+	_, err := Copy(sq, pg, true, rule)
 	if err == nil {
 		t.Fatal("a copy with two bad token names succeeded")
 	}
@@ -55,16 +59,36 @@ func TestCopyRefusesTokenNames(t *testing.T) {
 	if err := sq.DeleteToken("0000cccc"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(sq, pg, true, CheckTokenNames(rule)); err == nil || !strings.Contains(err.Error(), "token revoke 0000bbbb") {
+	if _, err := Copy(sq, pg, true, rule); err == nil || !strings.Contains(err.Error(), "token revoke 0000bbbb") {
 		t.Errorf("one bad token: %v, want the revoke line with its ID", err)
 	}
 	if err := sq.DeleteToken("0000bbbb"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(sq, pg, true, CheckTokenNames(rule)); err != nil {
+	if _, err := Copy(sq, pg, true, rule); err != nil {
 		t.Fatalf("after revoking both: %v", err)
 	}
 	if got, want := dump(t, pg), dump(t, sq); got != want {
 		t.Errorf("postgres after the copy:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A lease stored before hostnames were cleaned (lease.Hostname) may hold
+// bytes that are not UTF-8: the copy writes the name as the lease path
+// now keeps it, instead of failing on PostgreSQL.
+func TestCopyCleansLeaseHostnames(t *testing.T) {
+	bs := backends(t)
+	sq, pg := bs[0].open(t), bs[1].open(t)
+	l := lease.Lease{IP: netip.MustParseAddr("192.0.2.10"), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Hostname: "pc\xff\x00x",
+		Expires: time.Now().Add(time.Hour).Truncate(time.Second), State: lease.Bound}
+	if err := sq.PutLease(l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Copy(sq, pg, true, nil); err != nil {
+		t.Fatalf("copy of a lease with a hostname not UTF-8: %v", err)
+	}
+	ls, err := pg.LoadLeases()
+	if err != nil || len(ls) != 1 || ls[0].Hostname != lease.Hostname(l.Hostname) {
+		t.Fatalf("postgres leases %+v, %v; want the hostname %q", ls, err, lease.Hostname(l.Hostname))
 	}
 }

@@ -352,7 +352,7 @@ func TestCopyRoundTrip(t *testing.T) {
 	sq, pg := bs[0].open(t), bs[1].open(t)
 	fill(t, sq)
 	want := dump(t, sq)
-	counts, err := Copy(sq, pg, false)
+	counts, err := Copy(sq, pg, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestCopyRoundTrip(t *testing.T) {
 	if got := dump(t, pg); got != want {
 		t.Fatalf("postgres after copy:\n%s\nwant:\n%s", got, want)
 	}
-	if _, err := Copy(sq, pg, false); !errors.Is(err, errNotEmpty) {
+	if _, err := Copy(sq, pg, false, nil); !errors.Is(err, errNotEmpty) {
 		t.Fatalf("copy into a filled store: %v", err)
 	}
 	// An event stored raw before audit.Stamp, with a name that is not
@@ -370,7 +370,7 @@ func TestCopyRoundTrip(t *testing.T) {
 	if err := sq.PutEvents([]audit.Event{{Time: time.Unix(1_900_000_200, 0), Stage: "loader", File: "a\xffb"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(sq, pg, true); err != nil {
+	if _, err := Copy(sq, pg, true, nil); err != nil {
 		t.Fatalf("--force: %v", err)
 	}
 	if evs, err := pg.Events(EventFilter{Stage: "loader"}); err != nil || len(evs) != 1 || evs[0].File != `a\xffb` {
@@ -380,7 +380,7 @@ func TestCopyRoundTrip(t *testing.T) {
 		t.Fatalf("an event after the copy: %v", err)
 	}
 	back := backend{"sqlite", Location{Path: filepath.Join(t.TempDir(), "back.db")}}.open(t)
-	if _, err := Copy(pg, back, false); err != nil {
+	if _, err := Copy(pg, back, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := dump(t, back), dump(t, pg); got != want {
