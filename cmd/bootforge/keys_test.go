@@ -106,10 +106,10 @@ func TestServeSignerAdviceOnce(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "bootforge.yaml")
 	data := filepath.Join(dir, "data")
-	// No boot log: its retention goroutine outlives a start that fails
-	// (a race with closing the store that this test is not about).
+	// The boot log is on: its recorder and retention run when the signer
+	// is refused, and stop before the store closes (run with -race).
 	if err := os.WriteFile(cfg, []byte("root: "+filepath.Join(dir, "root")+"\ndata_dir: "+data+
-		"\nsigning: {enabled: true}\naudit: {enabled: false}\n"), 0o644); err != nil {
+		"\nsigning: {enabled: true}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "root"), 0o755); err != nil {

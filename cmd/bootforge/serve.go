@@ -142,7 +142,8 @@ type services struct {
 	stopped sync.Map    // service name → error, for those that stopped
 
 	configFile string
-	cancel     context.CancelFunc
+	cancel     context.CancelFunc // stops the background work
+	background sync.WaitGroup     // background work that writes to the store: done before it closes
 }
 
 func serve(ctx context.Context, load func() (config.Config, error), configFile string) error {
@@ -204,7 +205,7 @@ func (s *services) start(ctx context.Context) error {
 	if s.inv, err = inventory.NewWatcher(s.inventorySource(cfg), s.log); err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
-	go s.inv.Run(ctx, 2*time.Second)
+	s.background.Go(func() { s.inv.Run(ctx, 2*time.Second) })
 	sightings := boot.NewSightingTable()
 	host, _ := os.Hostname()
 	macOf := func(ip netip.Addr) string {
@@ -220,7 +221,7 @@ func (s *services) start(ctx context.Context) error {
 		s.audit = audit.NewRecorder(s.db, host, macOf, s.log)
 		s.metrics.WatchBootLog(s.audit)
 		bootLog = s.audit
-		go keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log)
+		s.background.Go(func() { keepEvents(ctx, s.db, cfg.Audit.Retention.D(), s.log) })
 	}
 	s.events = s.metrics.Sink(bootLog, macOf)
 	// Files of built image versions are served only as their manifests say.
@@ -494,7 +495,19 @@ func makeDataDir(dir string, log *slog.Logger) error {
 	return nil
 }
 
+// closeStore stops what writes to the store in the background (the
+// inventory watcher, retention, the boot log's recorder) and then closes
+// it, also when start failed part-way: a write that came after the close
+// would fail, and one racing it would be a data race.
 func (s *services) closeStore() error {
+	s.cancel()
+	s.background.Wait()
+	if s.audit != nil {
+		s.audit.Close()
+		if d := s.audit.Dropped(); d > 0 {
+			s.log.Warn("boot log: events dropped while running", "dropped", d, "written", s.audit.Written())
+		}
+	}
 	if s.db == nil {
 		return nil
 	}
@@ -814,13 +827,6 @@ func (s *services) shutdown(ctx context.Context) error {
 		stop("dhcp watch", func() error { s.watch.Close(); return nil })
 	}
 	wg.Wait()
-	s.cancel()
-	if s.audit != nil {
-		s.audit.Close()
-		if d := s.audit.Dropped(); d > 0 {
-			s.log.Warn("boot log: events dropped while running", "dropped", d, "written", s.audit.Written())
-		}
-	}
 	if err := s.closeStore(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
 	}

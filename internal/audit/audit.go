@@ -59,6 +59,7 @@ type Recorder struct {
 	macOf  func(netip.Addr) string // fills MACs the protocol did not know
 
 	queue   chan Event
+	stop    chan struct{} // closed by Close; the queue never is, so a late Record cannot panic
 	done    chan struct{}
 	once    sync.Once
 	dropped atomic.Int64
@@ -73,7 +74,7 @@ const QueueSize = 65536
 // event; macOf, if set, finds the MAC of a client known only by its IP.
 func NewRecorder(store Store, server string, macOf func(netip.Addr) string, log *slog.Logger) *Recorder {
 	r := &Recorder{store: store, log: log, server: server, macOf: macOf,
-		queue: make(chan Event, QueueSize), done: make(chan struct{})}
+		queue: make(chan Event, QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.write()
 	return r
 }
@@ -161,9 +162,11 @@ func (r *Recorder) Queued() int { return len(r.queue) }
 // Written counts events stored.
 func (r *Recorder) Written() int64 { return r.written.Load() }
 
-// Close writes what is queued and stops.
+// Close writes what is queued and stops. An event recorded after it (a
+// transfer that outlived the shutdown's grace) is not written: it waits
+// in the queue, or counts as dropped once the queue is full.
 func (r *Recorder) Close() {
-	r.once.Do(func() { close(r.queue) })
+	r.once.Do(func() { close(r.stop) })
 	<-r.done
 }
 
@@ -193,13 +196,28 @@ func (r *Recorder) write() {
 		}
 		batch = batch[:0]
 	}
-	for {
-		select {
-		case e, ok := <-r.queue:
-			if !ok {
-				flush()
+	// gather takes what waits in the queue, up to a batch.
+	gather := func() {
+		for len(batch) < cap(batch) {
+			select {
+			case e := <-r.queue:
+				batch = append(batch, e)
+			default:
 				return
 			}
+		}
+	}
+	for {
+		select {
+		case <-r.stop:
+			for {
+				gather()
+				if len(batch) == 0 {
+					return
+				}
+				flush()
+			}
+		case e := <-r.queue:
 			batch = append(batch, e)
 			// Gather until linger after the last write, up to a batch:
 			// every commit rewrites the events' index pages, and a busy
@@ -207,19 +225,7 @@ func (r *Recorder) write() {
 			// rather than waits on the queue, so that the events sent
 			// meanwhile wait there without each waking this goroutine.
 			time.Sleep(time.Until(last.Add(linger)))
-		gather:
-			for len(batch) < cap(batch) {
-				select {
-				case e, ok := <-r.queue:
-					if !ok {
-						flush()
-						return
-					}
-					batch = append(batch, e)
-				default:
-					break gather
-				}
-			}
+			gather()
 			flush()
 			last = time.Now()
 		case <-tick.C:

@@ -96,6 +96,23 @@ func TestRecorderStoreFailureCountsAsDropped(t *testing.T) {
 	nilRec.Record(Event{}) // a nil recorder records nothing, without panicking
 }
 
+// A transfer can outlive the shutdown's grace and record its event after
+// the recorder closed: that event is not written, and the server does
+// not panic on it. What was queued before Close is written, all of it.
+func TestRecordAfterClose(t *testing.T) {
+	st := &memStore{}
+	r := NewRecorder(st, "srv", nil, quiet())
+	for range 3000 {
+		r.Record(Event{Stage: "x"})
+	}
+	r.Close()
+	r.Record(Event{Stage: "late"})
+	r.Close() // twice: still no panic
+	if len(st.events) != 3000 || r.Written() != 3000 {
+		t.Fatalf("stored %d, written %d; want the 3000 recorded before Close", len(st.events), r.Written())
+	}
+}
+
 func TestStageOf(t *testing.T) {
 	for path, want := range map[string]string{
 		"undionly.kpxe": "loader", "snponly.efi": "loader", "pxelinux.0": "loader", "menu.c32": "loader",
