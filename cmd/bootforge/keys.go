@@ -139,7 +139,7 @@ The boot TLS listener (http.tls.boot) has a certificate issued by this CA.
 			}
 			b, err := keys.EDK2CACerts(cfg.KeysDir())
 			if err != nil {
-				return fmt.Errorf("%w (bootforge keys init makes the CA)", err)
+				return err
 			}
 			if err := os.WriteFile(args[0], b, 0o644); err != nil {
 				return err

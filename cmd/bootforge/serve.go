@@ -300,7 +300,7 @@ func (s *services) start(ctx context.Context) error {
 		addrs, names := bootTLSNames(cfg)
 		cert, issued, err := keys.BootTLSCert(cfg.KeysDir(), filepath.Join(cfg.DataDir, "tls"), addrs, names, time.Now())
 		if err != nil {
-			return fmt.Errorf("http.tls.boot: %w (bootforge keys init makes the CA)", err)
+			return fmt.Errorf("http.tls.boot: %w", err)
 		}
 		if issued {
 			s.log.Info("boot TLS certificate issued", "file", filepath.Join(cfg.DataDir, "tls", keys.BootCert), "addresses", fmt.Sprint(addrs))

@@ -24,7 +24,7 @@ var OwnerGUID = *util.StringToGUID("b35fc275-70a0-4409-afed-211413bd9636")
 func EDK2CACerts(dir string) ([]byte, error) {
 	c, _, err := readCert(filepath.Join(dir, CACert))
 	if err != nil {
-		return nil, err
+		return nil, initHint(err)
 	}
 	sl := signature.NewSignatureList(signature.CERT_X509_GUID)
 	if err := sl.AppendBytes(OwnerGUID, c.Raw); err != nil {

@@ -45,7 +45,7 @@ const (
 func BootTLSCert(keysDir, dir string, addrs []net.IP, names []string, now time.Time) (cert tls.Certificate, issued bool, err error) {
 	ca, _, err := readCert(filepath.Join(keysDir, CACert))
 	if err != nil {
-		return tls.Certificate{}, false, err
+		return tls.Certificate{}, false, initHint(err)
 	}
 	certFile, keyFile := filepath.Join(dir, BootCert), filepath.Join(dir, BootKey)
 	if c, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && bootCertFits(c, ca, addrs, names, now) {
@@ -55,7 +55,7 @@ func BootTLSCert(keysDir, dir string, addrs []net.IP, names []string, now time.T
 	}
 	caKey, err := readKey(filepath.Join(keysDir, CAKey))
 	if err != nil {
-		return tls.Certificate{}, false, err
+		return tls.Certificate{}, false, initHint(err)
 	}
 	if !publicEqual(ca.PublicKey, caKey.Public()) {
 		return tls.Certificate{}, false, errf("%s does not hold the key of %s", CAKey, CACert)

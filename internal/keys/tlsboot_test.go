@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -131,5 +132,33 @@ func TestBootTLSCert(t *testing.T) {
 	// Without a CA there is nothing to issue it with.
 	if _, _, err := BootTLSCert(t.TempDir(), t.TempDir(), addrs, nil, now); err == nil {
 		t.Error("no CA: no error")
+	}
+}
+
+// The errors carry their one piece of advice: keys init for a CA that is
+// not there, "remove it" for a damaged boot certificate, never both.
+func TestBootTLSCertAdvice(t *testing.T) {
+	keysDir, dir := filepath.Join(t.TempDir(), "keys"), t.TempDir()
+	addrs := []net.IP{net.ParseIP("192.0.2.1")}
+	for _, f := range []func() error{
+		func() error { _, _, err := BootTLSCert(keysDir, dir, addrs, nil, time.Now()); return err },
+		func() error { _, err := EDK2CACerts(keysDir); return err },
+	} {
+		if err := f(); err == nil || !strings.Contains(err.Error(), "keys init makes them") {
+			t.Errorf("no CA: %v, want the keys init advice", err)
+		}
+	}
+	if err := Init(keysDir, InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, BootCert), []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, BootKey), []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := BootTLSCert(keysDir, dir, addrs, nil, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "remove it") || strings.Contains(err.Error(), "keys init") {
+		t.Errorf("damaged boot certificate: %v, want only the remove-it advice", err)
 	}
 }

@@ -289,8 +289,9 @@ func loadSigner(dir string, now time.Time) (*Signer, error) {
 }
 
 // initHint adds what to do to the error for a key file that is not
-// there. LoadSigner's errors carry their advice, once: this, or
-// renewHint; its callers add none of their own.
+// there. The errors of LoadSigner, BootTLSCert and EDK2CACerts carry
+// their advice, once: this, renewHint, or "remove it"; their callers
+// add none of their own.
 func initHint(err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w (bootforge keys init makes them)", err)
