@@ -193,3 +193,60 @@ func TestStreamEvents(t *testing.T) {
 	for lines.Scan() {
 	}
 }
+
+// A token revoked while its live feed is open gets no event recorded
+// after the revocation: the feed ends, as its next request would get
+// 401. The feed kept streaming the boot log to a revoked token.
+func TestStreamEndsWhenTokenRevoked(t *testing.T) {
+	d := newDashTest(t)
+	rec := audit.NewRecorder(discardEvents{}, "srv1", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer rec.Close()
+	d.srv.Feed = rec
+	ts := httptest.NewServer(d.srv.Handler())
+	defer ts.Close()
+	tok, err := NewToken(d.db, RoleRead, "feed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	if !lines.Scan() || lines.Text() != "retry: 3000" {
+		t.Fatalf("first line %q", lines.Text())
+	}
+	rec.Record(audit.Event{MAC: "52:54:00:00:00:01", Stage: "ack", Result: "before"})
+	for lines.Scan() && !strings.Contains(lines.Text(), `"before"`) {
+	}
+
+	d.db.mu.Lock()
+	delete(d.db.tokens, strings.Split(tok, "_")[1])
+	d.db.mu.Unlock()
+	time.Sleep(streamRecheck + 100*time.Millisecond)
+	rec.Record(audit.Event{MAC: "52:54:00:00:00:02", Stage: "ack", Result: "after the revocation"})
+
+	done := make(chan []string)
+	go func() {
+		var rest []string
+		for lines.Scan() {
+			rest = append(rest, lines.Text())
+		}
+		done <- rest
+	}()
+	select {
+	case rest := <-done:
+		all := strings.Join(rest, "\n")
+		if strings.Contains(all, "after the revocation") {
+			t.Fatalf("a revoked token was sent an event:\n%s", all)
+		}
+		if !strings.Contains(all, "event: revoked") {
+			t.Errorf("the feed ended without saying why:\n%s", all)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the feed of a revoked token stayed open")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,12 @@ const (
 	streamBuffer = 256
 	streamPing   = 20 * time.Second
 )
+
+// streamRecheck is how often a feed asks the store whether its token is
+// still valid: before an event is sent when the last check is older, and
+// at each ping. A revoked token's feed ends within it, without the
+// lookup per event that a boot storm would multiply by every feed.
+var streamRecheck = time.Second
 
 // streams are the live feeds being served; CloseStreams ends them.
 type streams struct {
@@ -49,7 +56,8 @@ func (s *Server) CloseStreams() {
 // streamEvents sends boot-log events as they are recorded, as server-sent
 // events (text/event-stream): each a "boot" event whose data is the event
 // as /api/v1/events returns it. A "dropped" event says how many this
-// watcher missed because it read too slowly.
+// watcher missed because it read too slowly. A "revoked" event ends the
+// feed of a token revoked meanwhile (checked every streamRecheck).
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	if s.Feed == nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "", "the boot log is off (audit.enabled: false)")
@@ -77,6 +85,23 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
+	// The token was checked when the feed opened; a revocation must end
+	// the feed too, as it would refuse the token's next request.
+	_, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	tok = strings.TrimSpace(tok)
+	checked := time.Now()
+	revoked := func(force bool) bool {
+		if !force && time.Since(checked) < streamRecheck {
+			return false
+		}
+		checked = time.Now()
+		if roleOf(s.DB, tok) != "" {
+			return false
+		}
+		fmt.Fprint(w, "event: revoked\ndata: {\"message\": \"the token was revoked\"}\n\n")
+		rc.Flush()
+		return true
+	}
 	var reported int64
 	for {
 		var err error
@@ -86,9 +111,15 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-s.streams.done():
 			return
 		case <-ping.C:
+			if revoked(true) {
+				return
+			}
 			_, err = fmt.Fprint(w, ": ping\n\n")
 		case e, ok := <-sub.C:
 			if !ok {
+				return
+			}
+			if revoked(false) {
 				return
 			}
 			if d := sub.Dropped(); d != reported {

@@ -120,6 +120,8 @@ function startFeed() {
   src.addEventListener("boot", (m) => {
     try { addLive(JSON.parse(m.data)); } catch (err) { /* a malformed event is skipped */ }
   });
+  // The token was revoked while the feed was open: back to the login form.
+  src.addEventListener("revoked", () => { src.close(); location.assign("/"); });
   src.addEventListener("dropped", (m) => {
     const p = document.getElementById("feed-dropped");
     try {
