@@ -28,9 +28,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -439,9 +441,26 @@ func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// eventParams are the boot log's filters, in the order errors name them.
+var eventParams = []string{"mac", "ip", "stage", "since", "limit"}
+
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.EventFilter{IP: q.Get("ip")}
+	// A parameter it does not know, or one given twice, would be ignored
+	// and the log returned as if filtered: refused, as an unknown field
+	// or a duplicate key of a body is.
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		switch {
+		case !slices.Contains(eventParams, k):
+			writeError(w, http.StatusBadRequest, "bad_request", k,
+				fmt.Sprintf("unknown query parameter %q; the boot log is filtered by %s", k, strings.Join(eventParams, ", ")))
+			return
+		case len(q[k]) > 1:
+			writeError(w, http.StatusBadRequest, "bad_request", k, fmt.Sprintf("query parameter %q is given twice; give it once", k))
+			return
+		}
+	}
+	f := store.EventFilter{Stage: q.Get("stage")}
 	if m := q.Get("mac"); m != "" {
 		mac, err := net.ParseMAC(m)
 		if err != nil {

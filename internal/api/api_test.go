@@ -482,3 +482,19 @@ func TestTokenNames(t *testing.T) {
 		t.Errorf("%d tokens stored, want the 4 with good names", n)
 	}
 }
+
+// The boot log's filters are mac, ip, stage, since and limit. Any other
+// parameter (a typo such as ?limt=5, or a filter it does not have) is
+// refused naming it, and so is one given twice: either was ignored, and
+// the whole log came back as if filtered.
+func TestEventsQueryParams(t *testing.T) {
+	a := newAPITest(t)
+	spy := &filterSpy{fakeStore: a.db}
+	a.srv.DB = spy
+	if code := a.call(a.read, "GET", "/api/v1/events?stage=menu&limit=3", "", nil); code != 200 || spy.got.Stage != "menu" || spy.got.Limit != 3 {
+		t.Errorf("?stage=menu&limit=3: %d, filter %+v asked of the store", code, spy.got)
+	}
+	a.wantError(a.read, "GET", "/api/v1/events?limt=5", "", 400, "bad_request", "limt", "unknown query parameter", "mac, ip, stage, since, limit")
+	a.wantError(a.read, "GET", "/api/v1/events?profile=lab", "", 400, "bad_request", "profile", "unknown query parameter")
+	a.wantError(a.read, "GET", "/api/v1/events?mac=52:54:00:00:00:01&mac=52:54:00:00:00:02", "", 400, "bad_request", "mac", "given twice")
+}
