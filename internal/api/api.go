@@ -22,6 +22,7 @@
 package api
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,7 +287,17 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		}
 		return false
 	}
-	if err := strictjson.Decode(data, v); err != nil {
+	err = strictjson.Check(data)
+	if err == nil {
+		// Every body is an object: null, which encoding/json takes for
+		// "leave v as it is", would be an empty request.
+		if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] != '{' {
+			writeError(w, http.StatusBadRequest, "bad_request", "", "the body must be a JSON object, not "+jsonValue(t[0]))
+			return false
+		}
+		err = strictjson.Decode(data, v)
+	}
+	if err != nil {
 		field, msg := "", err.Error()
 		var te *json.UnmarshalTypeError
 		var se *json.SyntaxError
@@ -294,7 +306,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		case errors.As(err, &dup):
 			field, msg = dup.Path, fmt.Sprintf("duplicate key %q: give each key once (keys are matched ignoring case)", dup.Key)
 		case errors.As(err, &te):
-			field, msg = te.Field, fmt.Sprintf("%s must be %s, not %s", te.Field, te.Type, te.Value)
+			field, msg = te.Field, fmt.Sprintf("%s must be %s, not %s", te.Field, jsonType(te.Type, false), jsonKind(te.Value))
 		case errors.As(err, &se):
 			msg = fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err)
 		case strings.HasPrefix(msg, "json: unknown field "):
@@ -309,6 +321,63 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// jsonValue names the kind of the JSON value that starts with b.
+func jsonValue(b byte) string {
+	switch b {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "true or false"
+	}
+	return "a number"
+}
+
+// jsonKind names a JSON kind as encoding/json's UnmarshalTypeError.Value
+// gives it ("string", "number", "number 1.5", "bool", "array", "object").
+func jsonKind(value string) string {
+	kind, _, _ := strings.Cut(value, " ")
+	switch kind {
+	case "bool":
+		return "true or false"
+	case "array", "object":
+		return "an " + kind
+	case "string", "number":
+		return "a " + kind
+	}
+	return value
+}
+
+// jsonType says in JSON's words what a field of Go type t must be, e.g.
+// "an array of strings" for []string: a client need not know Go.
+func jsonType(t reflect.Type, plural bool) string {
+	one := func(singular, many string) string {
+		if plural {
+			return many
+		}
+		return singular
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem(), plural)
+	case reflect.String:
+		return one("a string", "strings")
+	case reflect.Bool:
+		return one("true or false", "true or false values")
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return one("a number", "numbers")
+	case reflect.Slice, reflect.Array:
+		return one("an array of ", "arrays of ") + jsonType(t.Elem(), true)
+	case reflect.Struct, reflect.Map:
+		return one("an object", "objects")
+	}
+	return one("a value of another type", "values of another type")
 }
 
 func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {

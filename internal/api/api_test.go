@@ -498,3 +498,29 @@ func TestEventsQueryParams(t *testing.T) {
 	a.wantError(a.read, "GET", "/api/v1/events?profile=lab", "", 400, "bad_request", "profile", "unknown query parameter")
 	a.wantError(a.read, "GET", "/api/v1/events?mac=52:54:00:00:00:01&mac=52:54:00:00:00:02", "", 400, "bad_request", "mac", "given twice")
 }
+
+// A value of the wrong JSON type is refused in JSON's words, naming the
+// field: the messages named Go's types ("macs must be []string", "must
+// be config.Host, not array" with no field at all), which say nothing to
+// a client that is not written in Go. A body that is not an object (null
+// too, which was taken for an empty one) is refused as such.
+func TestBodyTypeErrors(t *testing.T) {
+	a := newAPITest(t)
+	for _, c := range []struct{ path, body, field, want string }{
+		{"/api/v1/hosts/pc2", `{"macs":"52:54:00:aa:00:02"}`, "macs", "macs must be an array of strings, not a string"},
+		{"/api/v1/hosts/pc2", `{"macs":[1]}`, "macs", "must be a string, not a number"},
+		{"/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"],"secure_boot":"yes"}`, "secure_boot", "secure_boot must be true or false, not a string"},
+		{"/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"],"labels":{}}`, "labels", "labels must be an array of strings, not an object"},
+		{"/api/v1/next-boot/52:54:00:aa:00:02", `{"entry":7}`, "entry", "entry must be a string, not a number"},
+		{"/api/v1/next-boot/52:54:00:aa:00:02", `{"entry":"install","always":"true"}`, "always", "always must be true or false, not a string"},
+		{"/api/v1/hosts/pc2", `[]`, "", "the body must be a JSON object, not an array"},
+		{"/api/v1/hosts/pc2", `"pc2"`, "", "the body must be a JSON object, not a string"},
+		{"/api/v1/hosts/pc2", `null`, "", "the body must be a JSON object, not null"},
+		{"/api/v1/next-boot/52:54:00:aa:00:02", `null`, "", "the body must be a JSON object, not null"},
+	} {
+		a.wantError(a.admin, "PUT", c.path, c.body, 400, "bad_request", c.field, c.want)
+		if strings.Contains(a.lastResponse, "[]string") || strings.Contains(a.lastResponse, "config.") || strings.Contains(a.lastResponse, "api.") {
+			t.Errorf("%s: the message names a Go type: %s", c.body, a.lastResponse)
+		}
+	}
+}
