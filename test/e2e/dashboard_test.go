@@ -396,3 +396,34 @@ func (b *browser) screenshot(name string) {
 		b.t.Errorf("screenshot %s: %v", name, err)
 	}
 }
+
+// TestDashboardHostsWithoutMAC: a host known by its SMBIOS UUID alone is
+// a row of the hosts table like any other, with its name and profile.
+// The table was keyed by MAC only, so such a host (which the API and
+// `host list` show) was missing from the dashboard altogether.
+func TestDashboardHostsWithoutMAC(t *testing.T) {
+	need(t, "chromium", "curl")
+	s := StartServer(t, ServerOptions{Config: aeConfig})
+	admin := aeToken(t, s, "admin", "dashboard")
+	base := "http://" + s.APIAddr
+	for name, body := range map[string]string{
+		"bymac":  `{"macs":["52:54:00:aa:00:31"]}`,
+		"byuuid": `{"uuid":"4c4c4544-0042-3510-8052-b4c04f4a4d32"}`,
+	} {
+		r, err := aeCurl(t, base+"/api/v1/hosts/"+name, "-X", "PUT", "-H", "Authorization: Bearer "+admin, "--data-binary", body)
+		if err != nil || r.code != 200 {
+			t.Fatalf("PUT host %s: %v %d %s", name, err, r.code, r.body)
+		}
+	}
+	b := startBrowser(t, t.TempDir())
+	b.run("open", 20*time.Second, chromedp.Navigate(base+"/"))
+	b.login(admin)
+	b.waitText("host by MAC", 20*time.Second, "#hosts", "bymac")
+	b.waitText("host by UUID", 10*time.Second, "#hosts", "byuuid")
+	if row := b.text(`#hosts tr[data-host="byuuid"]`); !strings.Contains(row, "lab") || !strings.Contains(row, "4c4c4544-0042-3510-8052-b4c04f4a4d32") {
+		t.Errorf("the UUID-only host's row: %q, want its UUID and profile lab", row)
+	}
+	if p := b.problems(); len(p) > 0 {
+		t.Errorf("the page had problems: %v", p)
+	}
+}

@@ -140,11 +140,16 @@ function renderHosts() {
     if (!byMAC.has(mac)) byMAC.set(mac, { mac });
     return byMAC.get(mac);
   };
+  // A host known by its UUID alone has a row of its own, keyed by it.
+  const byUUID = [];
   for (const h of hosts) {
     for (const mac of h.macs || []) {
       const r = get(mac);
       r.name = h.name;
       r.profile = h.chosen_profile || h.profile;
+    }
+    if ((h.macs || []).length === 0) {
+      byUUID.push({ mac: "", uuid: h.uuid || "", name: h.name, profile: h.chosen_profile || h.profile });
     }
   }
   for (const l of leases) {
@@ -152,13 +157,14 @@ function renderHosts() {
   }
   for (const s of oneshots) get(s.mac).oneshot = s;
   for (const [mac, e] of lastEvent) get(mac).last = e;
-  const rows = [...byMAC.values()].sort((a, b) => a.mac.localeCompare(b.mac)).map((h) => {
+  const rows = [...byMAC.values()].sort((a, b) => a.mac.localeCompare(b.mac)).concat(byUUID).map((h) => {
     const e = h.last || {};
-    const tr = row([h.mac, h.name || "(not in inventory)", h.profile || lastProfile.get(h.mac), (h.lease && h.lease.ip) || e.ip,
+    const tr = row([h.mac || "UUID " + h.uuid, h.name || "(not in inventory)", h.profile || lastProfile.get(h.mac), (h.lease && h.lease.ip) || e.ip,
       when(e.time), e.stage, cell(e.result, resultClass(e.result)),
       h.oneshot ? h.oneshot.entry + " (" + h.oneshot.state + ")" : "",
       h.lease ? h.lease.state : ""]);
-    tr.dataset.mac = h.mac;
+    if (h.mac) tr.dataset.mac = h.mac;
+    if (h.name) tr.dataset.host = h.name;
     return tr;
   });
   fill("hosts", rows);
