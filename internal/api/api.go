@@ -554,7 +554,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "bad_request", "since", fmt.Sprintf("%q is not a duration like 1h: %v", sv, err))
 			return
 		}
-		f.Since = time.Now().Add(-d)
+		if d > 0 { // 0: no bound, as `bootforge log --since 0`
+			f.Since = time.Now().Add(-d)
+		}
 	}
 	if lv := q.Get("limit"); lv != "" {
 		// The whole value, as `bootforge log --limit` reads it: Sscanf

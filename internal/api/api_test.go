@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"bootforge/internal/audit"
 	"bootforge/internal/boot"
@@ -522,5 +523,23 @@ func TestBodyTypeErrors(t *testing.T) {
 		if strings.Contains(a.lastResponse, "[]string") || strings.Contains(a.lastResponse, "config.") || strings.Contains(a.lastResponse, "api.") {
 			t.Errorf("%s: the message names a Go type: %s", c.body, a.lastResponse)
 		}
+	}
+}
+
+// ?since=0 sets no look-back bound, as `bootforge log --since 0` reads
+// it: it asked for the events newer than the request itself, and so
+// always answered [].
+func TestEventsSinceZero(t *testing.T) {
+	a := newAPITest(t)
+	spy := &filterSpy{fakeStore: a.db}
+	a.srv.DB = spy
+	for _, v := range []string{"0", "0s", "0h"} {
+		spy.got.Since = time.Unix(1, 0)
+		if code := a.call(a.read, "GET", "/api/v1/events?since="+v, "", nil); code != 200 || !spy.got.Since.IsZero() {
+			t.Errorf("?since=%s: %d, since %v asked of the store, want no bound", v, code, spy.got.Since)
+		}
+	}
+	if code := a.call(a.read, "GET", "/api/v1/events?since=1h", "", nil); code != 200 || time.Since(spy.got.Since) < 59*time.Minute {
+		t.Errorf("?since=1h: %d, since %v asked of the store", code, spy.got.Since)
 	}
 }
