@@ -58,6 +58,15 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "images", "", err.Error())
 		return
 	}
+	s.collect(c, versions, &out)
+	// Written without the lock: a client that stops reading must not
+	// hold up the other lists and the verify's results.
+	writeJSON(w, http.StatusOK, out)
+}
+
+// collect adds each version with its latest result to out, and starts a
+// verify of those not verified lately.
+func (s *Server) collect(c *catalog.Catalog, versions []image.Version, out *[]imageView) {
 	v := &s.verified
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -74,13 +83,12 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			res = verifyView{Status: "pending"}
 		}
-		out = append(out, imageView{Name: ver.ID.Name, Version: ver.ID.Version.String(), State: string(ver.State), Built: ver.Built, Verify: res})
+		*out = append(*out, imageView{Name: ver.ID.Name, Version: ver.ID.Version.String(), State: string(ver.State), Built: ver.Built, Verify: res})
 	}
 	if len(stale) > 0 && !v.running {
 		v.running = true
 		go s.verify(c, stale)
 	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 // verify re-hashes each version in turn and keeps its result.

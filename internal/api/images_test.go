@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,5 +158,58 @@ func TestListImagesFollowsCatalog(t *testing.T) {
 	}
 	if v := list[1]; v.Version != "2.0.0" || v.Verify.Status != "drift" {
 		t.Errorf("root2's 2.0.0: %+v", v)
+	}
+}
+
+// stalledWriter is a client that stops reading: its first Write blocks
+// until released.
+type stalledWriter struct {
+	h       http.Header
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stalledWriter) Header() http.Header { return s.h }
+func (s *stalledWriter) WriteHeader(int)     {}
+func (s *stalledWriter) Write(p []byte) (int, error) {
+	close(s.entered)
+	<-s.release
+	return len(p), nil
+}
+
+// A client that stops reading the image list holds up nobody else: the
+// list was written with the verifications' lock held, so every other
+// /api/v1/images (the dashboard's, every 10 s) and the background verify
+// waited on that one connection, up to the server's write timeout.
+func TestListImagesSlowReader(t *testing.T) {
+	d := newDashTest(t)
+	dir := t.TempDir()
+	db, err := store.OpenSQLite(filepath.Join(dir, "data", "bootforge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := catalog.New(filepath.Join(dir, "root"), filepath.Join(dir, "data"), db)
+	d.srv.Images = func() *catalog.Catalog { return c }
+	writeVersion(t, filepath.Join(dir, "root"), "alpine@1.0.0", map[string]string{"vmlinuz": "kernel one"})
+
+	slow := &stalledWriter{h: http.Header{}, entered: make(chan struct{}), release: make(chan struct{})}
+	defer close(slow.release)
+	go d.srv.listImages(slow, httptest.NewRequest("GET", "/api/v1/images", nil))
+	<-slow.entered
+
+	done := make(chan int)
+	go func() {
+		w := httptest.NewRecorder()
+		d.srv.listImages(w, httptest.NewRequest("GET", "/api/v1/images", nil))
+		done <- w.Code
+	}()
+	select {
+	case code := <-done:
+		if code != 200 {
+			t.Errorf("the second list: %d", code)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a client that stopped reading the image list held up the next one")
 	}
 }
