@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"bootforge/internal/audit"
+	"bootforge/internal/store"
 )
 
 // dashTest is an API server with the dashboard, over the fake store.
@@ -248,5 +251,63 @@ func TestStreamEndsWhenTokenRevoked(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("the feed of a revoked token stayed open")
+	}
+}
+
+// flakyTokens is a store whose token lookups fail while fail is set.
+type flakyTokens struct {
+	*fakeStore
+	fail atomic.Bool
+}
+
+func (f *flakyTokens) TokenByID(id string) (store.Token, bool, error) {
+	if f.fail.Load() {
+		return store.Token{}, false, errors.New("store unreachable")
+	}
+	return f.fakeStore.TokenByID(id)
+}
+
+// A store that cannot be asked about the token is no revocation: the
+// feed goes on, rather than send a signed-in dashboard to the login form
+// at the first blip of the store.
+func TestStreamSurvivesStoreErrors(t *testing.T) {
+	d := newDashTest(t)
+	rec := audit.NewRecorder(discardEvents{}, "srv1", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer rec.Close()
+	flaky := &flakyTokens{fakeStore: d.db}
+	d.srv.DB, d.srv.Feed = flaky, rec
+	ts := httptest.NewServer(d.srv.Handler())
+	defer ts.Close()
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+d.read)
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	if !lines.Scan() || lines.Text() != "retry: 3000" {
+		t.Fatalf("first line %q", lines.Text())
+	}
+	flaky.fail.Store(true)
+	time.Sleep(streamRecheck + 100*time.Millisecond)
+	rec.Record(audit.Event{MAC: "52:54:00:00:00:03", Stage: "ack", Result: "while the store is down"})
+	got := make(chan string, 1)
+	go func() {
+		for lines.Scan() {
+			if l := lines.Text(); strings.HasPrefix(l, "event: ") || strings.Contains(l, "while the store is down") {
+				got <- l
+				return
+			}
+		}
+		got <- "(the feed ended)"
+	}()
+	select {
+	case l := <-got:
+		if l != "event: boot" {
+			t.Errorf("with the store down the feed sent %q, want the event", l)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no event with the store down")
 	}
 }

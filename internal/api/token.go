@@ -77,16 +77,24 @@ func hashToken(tok string) string {
 
 // roleOf checks a bearer token and returns its role, or "".
 func roleOf(db TokenStore, tok string) string {
+	role, _ := lookupRole(db, tok)
+	return role
+}
+
+// lookupRole returns the role of a bearer token: "" for a token that is
+// malformed, unknown or revoked, and an error when the store could not
+// be asked (the token may be good).
+func lookupRole(db TokenStore, tok string) (string, error) {
 	parts := strings.Split(tok, "_")
 	if len(parts) != 3 || parts[0] != "bf" {
-		return ""
+		return "", nil
 	}
 	t, ok, err := db.TokenByID(parts[1])
 	if err != nil || !ok {
-		return ""
+		return "", err
 	}
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hashToken(tok))) != 1 {
-		return ""
+		return "", nil
 	}
-	return t.Role
+	return t.Role, nil
 }
