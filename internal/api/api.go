@@ -208,8 +208,12 @@ func (s *Server) auth(role string, next http.HandlerFunc) http.Handler {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "", "a bearer token is required (bootforge token create)")
 			return
 		}
-		got := roleOf(s.DB, tok)
+		got, err := lookupRole(s.DB, tok)
 		switch {
+		case err != nil:
+			// Not the client's fault, and no revocation: say so, so that
+			// a store outage does not read as a revoked token.
+			writeError(w, http.StatusServiceUnavailable, "store", "", "could not check the token: "+err.Error())
 		case got == "":
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bootforge", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "", "unknown or revoked token")

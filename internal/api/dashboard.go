@@ -89,7 +89,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		renderPage(w, http.StatusOK, pageData{})
 		return
 	}
-	role := roleOf(s.DB, c.Value)
+	role, err := lookupRole(s.DB, c.Value)
+	if err != nil { // the session stays: the token may well be good
+		renderPage(w, http.StatusServiceUnavailable, pageData{Error: "The server could not check your token (" + err.Error() + "); reload to try again."})
+		return
+	}
 	if role == "" {
 		clearSession(w, r)
 		renderPage(w, http.StatusOK, pageData{Error: "Your token is no longer valid; sign in again."})
@@ -111,7 +115,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := strings.TrimSpace(r.PostForm.Get("token"))
-	if roleOf(s.DB, tok) == "" {
+	role, err := lookupRole(s.DB, tok)
+	if err != nil {
+		renderPage(w, http.StatusServiceUnavailable, pageData{Error: "The server could not check the token (" + err.Error() + "); try again."})
+		return
+	}
+	if role == "" {
 		renderPage(w, http.StatusUnauthorized, pageData{Error: "Unknown or revoked token: not signed in."})
 		return
 	}

@@ -311,3 +311,32 @@ func TestStreamSurvivesStoreErrors(t *testing.T) {
 		t.Fatal("no event with the store down")
 	}
 }
+
+// While the store cannot be asked about a token, the API answers 503
+// saying so, and the dashboard keeps its session: it answered 401
+// "unknown or revoked token", and the page cleared the cookie and said
+// the token was no longer valid, so a store outage signed every operator
+// out and read as a revocation.
+func TestAuthStoreDown(t *testing.T) {
+	d := newDashTest(t)
+	flaky := &flakyTokens{fakeStore: d.db}
+	d.srv.DB = flaky
+	d.handler = d.srv.Handler()
+	flaky.fail.Store(true)
+	d.wantError(d.read, "GET", "/api/v1/hosts", "", 503, "store", "", "could not check the token", "store unreachable")
+	w := d.withCookie(d.read, "GET", "/", "", false)
+	if c := sessionOf(w); c != nil {
+		t.Errorf("the page cleared the session while the store was down: %v", c)
+	}
+	if body := w.Body.String(); w.Code != 503 || !strings.Contains(body, "could not check") || strings.Contains(body, "no longer valid") {
+		t.Errorf("the page while the store is down: %d\n%s", w.Code, body)
+	}
+	w = d.login(d.read, false, "")
+	if c := sessionOf(w); c != nil || w.Code != 503 || !strings.Contains(w.Body.String(), "could not check") {
+		t.Errorf("login while the store is down: %d, cookie %v\n%s", w.Code, c, w.Body)
+	}
+	flaky.fail.Store(false)
+	if code := d.call(d.read, "GET", "/api/v1/hosts", "", nil); code != 200 {
+		t.Errorf("with the store back: %d", code)
+	}
+}

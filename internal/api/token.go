@@ -75,12 +75,6 @@ func hashToken(tok string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// roleOf checks a bearer token and returns its role, or "".
-func roleOf(db TokenStore, tok string) string {
-	role, _ := lookupRole(db, tok)
-	return role
-}
-
 // lookupRole returns the role of a bearer token: "" for a token that is
 // malformed, unknown or revoked, and an error when the store could not
 // be asked (the token may be good).

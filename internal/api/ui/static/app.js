@@ -226,7 +226,7 @@ function renderHealth(r) {
     p.className = "ok";
   } else {
     const problems = (r.data && r.data.problems) || [];
-    p.textContent = "not ready: " + (problems.join("; ") || "status " + r.status);
+    p.textContent = "not ready: " + (problems.join("; ") || (r.data && r.data.message) || "status " + r.status);
     p.className = "error";
   }
 }
