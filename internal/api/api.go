@@ -39,6 +39,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"bootforge/internal/allow"
 	"bootforge/internal/api/strictjson"
@@ -534,6 +536,12 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f := store.EventFilter{Stage: q.Get("stage")}
+	// A stage is a word such as ack or one-shot; PostgreSQL would answer
+	// text that is not UTF-8 with a raw error (500).
+	if st := f.Stage; len(st) > 64 || !utf8.ValidString(st) || strings.ContainsFunc(st, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) {
+		writeError(w, http.StatusBadRequest, "bad_request", "stage", fmt.Sprintf("%q is not a stage like ack, menu or one-shot", st))
+		return
+	}
 	if m := q.Get("mac"); m != "" {
 		mac, err := net.ParseMAC(m)
 		if err != nil {

@@ -495,6 +495,9 @@ func TestEventsQueryParams(t *testing.T) {
 	if code := a.call(a.read, "GET", "/api/v1/events?stage=menu&limit=3", "", nil); code != 200 || spy.got.Stage != "menu" || spy.got.Limit != 3 {
 		t.Errorf("?stage=menu&limit=3: %d, filter %+v asked of the store", code, spy.got)
 	}
+	for _, v := range []string{"%FF", "a%00b", "a%20b", strings.Repeat("a", 65)} {
+		a.wantError(a.read, "GET", "/api/v1/events?stage="+v, "", 400, "bad_request", "stage", "is not a stage")
+	}
 	a.wantError(a.read, "GET", "/api/v1/events?limt=5", "", 400, "bad_request", "limt", "unknown query parameter", "mac, ip, stage, since, limit")
 	a.wantError(a.read, "GET", "/api/v1/events?profile=lab", "", 400, "bad_request", "profile", "unknown query parameter")
 	a.wantError(a.read, "GET", "/api/v1/events?mac=52:54:00:00:00:01&mac=52:54:00:00:00:02", "", 400, "bad_request", "mac", "given twice")
