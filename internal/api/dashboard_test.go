@@ -335,6 +335,13 @@ func TestAuthStoreDown(t *testing.T) {
 	if c := sessionOf(w); c != nil || w.Code != 503 || !strings.Contains(w.Body.String(), "could not check") {
 		t.Errorf("login while the store is down: %d, cookie %v\n%s", w.Code, c, w.Body)
 	}
+	// A token that is not of NewToken's shape is unknown without asking
+	// the store: 401, not 503.
+	for _, tok := range []string{"bf_\xff\xfe\xfd\xfc_" + strings.Repeat("a", 40), "bf_0000000g_" + strings.Repeat("a", 40), "bf_00000000_abc", "nothing"} {
+		if code := d.callAuth("Bearer "+tok, "GET", "/api/v1/hosts"); code != 401 {
+			t.Errorf("token %q with the store down: %d, want 401", tok, code)
+		}
+	}
 	flaky.fail.Store(false)
 	if code := d.call(d.read, "GET", "/api/v1/hosts", "", nil); code != 200 {
 		t.Errorf("with the store back: %d", code)

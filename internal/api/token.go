@@ -79,8 +79,11 @@ func hashToken(tok string) string {
 // malformed, unknown or revoked, and an error when the store could not
 // be asked (the token may be good).
 func lookupRole(db TokenStore, tok string) (string, error) {
+	// Only a token of NewToken's shape reaches the store: anything else
+	// is unknown, never a store error (PostgreSQL refuses an ID that is
+	// not UTF-8 with one).
 	parts := strings.Split(tok, "_")
-	if len(parts) != 3 || parts[0] != "bf" {
+	if len(parts) != 3 || parts[0] != "bf" || !isHex(parts[1], 8) || !isHex(parts[2], 40) {
 		return "", nil
 	}
 	t, ok, err := db.TokenByID(parts[1])
@@ -91,4 +94,17 @@ func lookupRole(db TokenStore, tok string) (string, error) {
 		return "", nil
 	}
 	return t.Role, nil
+}
+
+// isHex reports whether s is n lower-case hex digits, as NewToken writes.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
