@@ -112,18 +112,18 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
 	})
-	mux.Handle("GET /api/v1/health", s.auth(RoleRead, s.readyz))
-	mux.Handle("GET /api/v1/hosts", s.auth(RoleRead, s.listHosts))
-	mux.Handle("PUT /api/v1/hosts/{name}", s.auth(RoleAdmin, s.putHost))
-	mux.Handle("DELETE /api/v1/hosts/{name}", s.auth(RoleAdmin, s.deleteHost))
-	mux.Handle("GET /api/v1/profiles", s.auth(RoleRead, s.listProfiles))
-	mux.Handle("GET /api/v1/next-boot", s.auth(RoleRead, s.listNextBoots))
-	mux.Handle("PUT /api/v1/next-boot/{mac}", s.auth(RoleAdmin, s.putNextBoot))
-	mux.Handle("DELETE /api/v1/next-boot/{mac}", s.auth(RoleAdmin, s.deleteNextBoot))
-	mux.Handle("GET /api/v1/leases", s.auth(RoleRead, s.listLeases))
+	mux.Handle("GET /api/v1/health", s.auth(RoleRead, noQuery(s.readyz)))
+	mux.Handle("GET /api/v1/hosts", s.auth(RoleRead, noQuery(s.listHosts)))
+	mux.Handle("PUT /api/v1/hosts/{name}", s.auth(RoleAdmin, noQuery(s.putHost)))
+	mux.Handle("DELETE /api/v1/hosts/{name}", s.auth(RoleAdmin, noQuery(s.deleteHost)))
+	mux.Handle("GET /api/v1/profiles", s.auth(RoleRead, noQuery(s.listProfiles)))
+	mux.Handle("GET /api/v1/next-boot", s.auth(RoleRead, noQuery(s.listNextBoots)))
+	mux.Handle("PUT /api/v1/next-boot/{mac}", s.auth(RoleAdmin, noQuery(s.putNextBoot)))
+	mux.Handle("DELETE /api/v1/next-boot/{mac}", s.auth(RoleAdmin, noQuery(s.deleteNextBoot)))
+	mux.Handle("GET /api/v1/leases", s.auth(RoleRead, noQuery(s.listLeases)))
 	mux.Handle("GET /api/v1/events", s.auth(RoleRead, s.listEvents))
-	mux.Handle("GET /api/v1/events/stream", s.auth(RoleRead, s.streamEvents))
-	mux.Handle("GET /api/v1/images", s.auth(RoleRead, s.listImages))
+	mux.Handle("GET /api/v1/events/stream", s.auth(RoleRead, noQuery(s.streamEvents)))
+	mux.Handle("GET /api/v1/images", s.auth(RoleRead, noQuery(s.listImages)))
 	s.dashboardRoutes(mux)
 	if s.Metrics != nil {
 		if s.MetricsAuth {
@@ -134,6 +134,20 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("/", noRoute(mux))
 	return s.allowClients(s.withSession(mux))
+}
+
+// noQuery refuses a query parameter on an endpoint that takes none (all
+// but /api/v1/events): ignored, ?name=pc1 on /hosts answered every host.
+func noQuery(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); len(q) > 0 {
+			k := slices.Sorted(maps.Keys(q))[0]
+			writeError(w, http.StatusBadRequest, "bad_request", k,
+				fmt.Sprintf("%s takes no query parameters; %q is one", r.URL.Path, k))
+			return
+		}
+		next(w, r)
+	}
 }
 
 // SetAllow replaces the clients the API answers (api.allow); an empty list

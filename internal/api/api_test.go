@@ -546,3 +546,20 @@ func TestEventsSinceZero(t *testing.T) {
 		t.Errorf("?since=1h: %d, since %v asked of the store", code, spy.got.Since)
 	}
 }
+
+// Only the boot log takes query parameters. Any on another endpoint is
+// refused naming it: ?name=pc1 on /hosts was ignored and every host came
+// back, which a script taking the first as pc1 would act on.
+func TestNoQueryParams(t *testing.T) {
+	a := newAPITest(t)
+	for _, p := range []string{"/api/v1/hosts?name=pc1", "/api/v1/profiles?name=lab", "/api/v1/next-boot?mac=52:54:00:00:00:10",
+		"/api/v1/leases?mac=52:54:00:00:00:10", "/api/v1/health?verbose=1", "/api/v1/images?name=x"} {
+		field := p[strings.Index(p, "?")+1 : strings.Index(p, "=")]
+		a.wantError(a.read, "GET", p, "", 400, "bad_request", field, "takes no query parameters")
+	}
+	a.wantError(a.admin, "PUT", "/api/v1/next-boot/52:54:00:00:00:10?entry=disk", `{"entry":"install"}`, 400, "bad_request", "entry", "takes no query parameters")
+	a.wantError(a.admin, "DELETE", "/api/v1/hosts/pc9?force=1", "", 400, "bad_request", "force", "takes no query parameters")
+	if code := a.call(a.read, "GET", "/api/v1/hosts", "", nil); code != 200 {
+		t.Errorf("/hosts without a query: %d", code)
+	}
+}
