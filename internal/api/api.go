@@ -327,6 +327,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			field, msg = dup.Path, fmt.Sprintf("duplicate key %q: give each key once (keys are matched ignoring case)", dup.Key)
 		case errors.As(err, &te):
 			field, msg = te.Field, fmt.Sprintf("%s must be %s, not %s", te.Field, jsonType(te.Type, false), jsonKind(te.Value))
+			if ft := fieldType(v, te.Field); ft != nil && ft.Kind() == reflect.Slice && ft.Elem() == te.Type {
+				// encoding/json names the array, not the item.
+				msg = fmt.Sprintf("each item of %s must be %s, not %s", te.Field, jsonType(te.Type, false), jsonKind(te.Value))
+			}
 		case errors.As(err, &se):
 			msg = fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err)
 		case strings.HasPrefix(msg, "json: unknown field "):
@@ -371,6 +375,23 @@ func jsonKind(value string) string {
 		return "a " + kind
 	}
 	return value
+}
+
+// fieldType is the Go type of the top-level field of *v that JSON names
+// name, or nil.
+func fieldType(v any, name string) reflect.Type {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	t = t.Elem()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name || (tag == "" && f.Name == name) {
+			return f.Type
+		}
+	}
+	return nil
 }
 
 // jsonType says in JSON's words what a field of Go type t must be, e.g.

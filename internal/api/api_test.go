@@ -512,7 +512,8 @@ func TestBodyTypeErrors(t *testing.T) {
 	a := newAPITest(t)
 	for _, c := range []struct{ path, body, field, want string }{
 		{"/api/v1/hosts/pc2", `{"macs":"52:54:00:aa:00:02"}`, "macs", "macs must be an array of strings, not a string"},
-		{"/api/v1/hosts/pc2", `{"macs":[1]}`, "macs", "must be a string, not a number"},
+		{"/api/v1/hosts/pc2", `{"macs":[1]}`, "macs", "each item of macs must be a string, not a number"},
+		{"/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"],"labels":[["a"]]}`, "labels", "each item of labels must be a string, not an array"},
 		{"/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"],"secure_boot":"yes"}`, "secure_boot", "secure_boot must be true or false, not a string"},
 		{"/api/v1/hosts/pc2", `{"macs":["52:54:00:aa:00:02"],"labels":{}}`, "labels", "labels must be an array of strings, not an object"},
 		{"/api/v1/next-boot/52:54:00:aa:00:02", `{"entry":7}`, "entry", "entry must be a string, not a number"},
