@@ -347,3 +347,30 @@ func TestAuthStoreDown(t *testing.T) {
 		t.Errorf("with the store back: %d", code)
 	}
 }
+
+// HEAD of the live feed answers the headers and ends: it ran the feed
+// for a body no one would get, holding one of the 16 feeds (and the
+// connection) until the client went away.
+func TestStreamHead(t *testing.T) {
+	d := newDashTest(t)
+	rec := audit.NewRecorder(discardEvents{}, "srv1", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer rec.Close()
+	d.srv.Feed = rec
+	ts := httptest.NewServer(d.srv.Handler())
+	defer ts.Close()
+	req, _ := http.NewRequest("HEAD", ts.URL+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+d.read)
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // the connection stays open, kept alive
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("HEAD: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for end := time.Now().Add(2 * time.Second); d.srv.streams.open.Load() != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("after a HEAD, %d feeds are still open", d.srv.streams.open.Load())
+		}
+	}
+}

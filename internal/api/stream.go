@@ -63,6 +63,12 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "", "the boot log is off (audit.enabled: false)")
 		return
 	}
+	if r.Method == http.MethodHead { // the headers a feed would have, and no feed
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if n := s.streams.open.Add(1); n > maxStreams {
 		s.streams.open.Add(-1)
 		writeError(w, http.StatusServiceUnavailable, "busy", "", fmt.Sprintf("%d live feeds are open already", maxStreams))
