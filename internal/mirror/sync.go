@@ -265,6 +265,12 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	}
 	imagesDir := filepath.Join(s.Root, image.Dir)
 	partial := filepath.Join(imagesDir, PartialDir)
+	// images/ as `image build` makes it, readable by the server's user
+	// (a sync run as root must not make it 0700 with the partial
+	// directory); only .mirror-partial is private.
+	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
+		return false, err
+	}
 	if err := os.MkdirAll(partial, 0o700); err != nil {
 		return false, err
 	}

@@ -87,3 +87,27 @@ func TestSyncStalledTransfer(t *testing.T) {
 		t.Errorf("a stalled sync installed images/deb (%v)", err)
 	}
 }
+
+// A sync into a root that has no images/ yet makes it as `image build`
+// does, readable by others: the service runs as its own user
+// (packaging/bootforge.service), and a sync run as root must not leave it
+// a directory it cannot enter. Before, images/ was made 0700 along with
+// .mirror-partial, and the mirror answered 403 for every image file.
+func TestSyncImagesDirReadable(t *testing.T) {
+	p := newFakePrimary(t, []string{"vmlinuz"}, map[string][]byte{"vmlinuz": bytes.Repeat([]byte("k"), 10_000)})
+	root := t.TempDir()
+	if _, err := p.sync(t, root); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(root, image.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o005 != 0o005 {
+		t.Errorf("images/ is %v: others cannot enter it, so a server not run as the sync's user serves none of its files", st.Mode().Perm())
+	}
+	st, err = os.Stat(filepath.Join(root, image.Dir, PartialDir))
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("images/%s: %v, %v; want 0700", PartialDir, st.Mode().Perm(), err)
+	}
+}
