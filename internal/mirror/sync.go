@@ -299,6 +299,7 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 		return false, fmt.Errorf("%s: %w", id, err)
 	}
 	done := map[string]string{} // sha256 → a staged file with that content
+	var fetched []string        // the partial files linked into the stage
 	for _, f := range m.Files {
 		dst := filepath.Join(out, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -310,13 +311,25 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 			}
 			continue
 		}
-		p, err := s.fetch(ctx, id, path.Join(id.Dir(), f.Path), f, partial, res)
+		p, fromPartial, err := s.fetch(ctx, id, path.Join(id.Dir(), f.Path), f, partial, res)
+		var mm *MismatchError
+		if errors.As(err, &mm) && fromPartial {
+			// What an earlier sync left (from a primary that served
+			// garbage then, say) spoiled the file, not the primary: the
+			// partial file is gone; fetch it whole once.
+			s.logf("%s: %v; fetching it again from its first byte", path.Join(id.Dir(), f.Path), err)
+			p, _, err = s.fetch(ctx, id, path.Join(id.Dir(), f.Path), f, partial, res)
+		}
 		if err != nil {
 			return false, err
 		}
-		if err := os.Rename(p, dst); err != nil {
+		// A link, not a rename: a sync that fails on a later file keeps
+		// this one, verified, for the next sync, which then need not
+		// fetch it again. The partial files go once the version is in.
+		if err := os.Link(p, dst); err != nil {
 			return false, err
 		}
+		fetched = append(fetched, p)
 		done[f.SHA256] = dst
 	}
 	if err := durable.SyncTree(out); err != nil {
@@ -335,14 +348,23 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	if err := durable.SyncDir(nameDir); err != nil {
 		return false, err
 	}
+	for _, p := range fetched {
+		os.Remove(p) // the installed version holds the file; at worst the next sync checks it again
+	}
 	s.logf("%s: installed (%d files, %d bytes)", id, len(m.Files), catalog.Size(m))
 	return true, nil
 }
 
 // fetch gets one file into partial/<sha256>, resuming what an earlier
 // sync left there, and checks its size and SHA-256. It returns the
-// partial file's path; on a mismatch the file is removed.
-func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result) (string, error) {
+// partial file's path, and whether bytes an earlier sync left were used;
+// on a mismatch the file is removed.
+func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result) (name string, fromPartial bool, err error) {
+	name, err = s.fetchInto(ctx, id, p, f, partial, res, &fromPartial)
+	return name, fromPartial, err
+}
+
+func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result, fromPartial *bool) (string, error) {
 	name := filepath.Join(partial, f.SHA256)
 	fh, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -363,7 +385,9 @@ func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File,
 			return "", err
 		}
 	}
+	*fromPartial = have > 0
 	restart := func() error {
+		*fromPartial = false
 		have = 0
 		h.Reset()
 		if err := fh.Truncate(0); err != nil {

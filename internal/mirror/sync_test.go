@@ -111,3 +111,74 @@ func TestSyncImagesDirReadable(t *testing.T) {
 		t.Errorf("images/%s: %v, %v; want 0700", PartialDir, st.Mode().Perm(), err)
 	}
 }
+
+// A sync interrupted on a version's second file keeps the first, which
+// arrived whole and verified, for the next sync: that one fetches only the
+// rest of the second. Before, the first file had already been moved into
+// the version's staging directory, which the failed sync removed, so every
+// interrupted sync fetched every finished file of the version again (a
+// whole boot.wim, to resume a BCD).
+func TestSyncInterruptedKeepsFinishedFiles(t *testing.T) {
+	kernel := bytes.Repeat([]byte("kernel.."), 40_000)
+	initrd := bytes.Repeat([]byte("initrd.."), 40_000)
+	p := newFakePrimary(t, []string{"vmlinuz", "initrd.gz"}, map[string][]byte{"vmlinuz": kernel, "initrd.gz": initrd})
+	p.stallAfter["/images/deb/1.0.0/initrd.gz"] = 100_000
+	root := t.TempDir()
+	if _, err := p.sync(t, root); !errors.Is(err, stall.ErrStalled) {
+		t.Fatalf("first sync: %v; want the stall", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, image.Dir, PartialDir, sumOf(kernel))); err != nil {
+		t.Errorf("the finished vmlinuz is not kept for the next sync: %v", err)
+	}
+	delete(p.stallAfter, "/images/deb/1.0.0/initrd.gz")
+	res, err := p.sync(t, root)
+	if err != nil || len(res.Installed) != 1 {
+		t.Fatalf("second sync: %v, installed %v", err, res.Installed)
+	}
+	if n := p.getsOf("vmlinuz"); n != 1 {
+		t.Errorf("vmlinuz was fetched %d times; want once, the second sync using the file the first one finished", n)
+	}
+	if n := p.getsOf("initrd.gz"); n != 2 {
+		t.Errorf("initrd.gz was fetched %d times; want 2 (the stalled fetch, then its rest)", n)
+	}
+	for name, want := range map[string][]byte{"vmlinuz": kernel, "initrd.gz": initrd} {
+		got, err := os.ReadFile(filepath.Join(root, image.Dir, "deb", "1.0.0", name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("installed %s: %v, %d bytes, not the primary's", name, err, len(got))
+		}
+	}
+	left, _ := os.ReadDir(filepath.Join(root, image.Dir, PartialDir))
+	if len(left) != 0 {
+		t.Errorf("partial files left after the version was installed: %v", left)
+	}
+}
+
+// A partial file whose bytes are not the start of the file (what a primary
+// that served garbage left when its sync was cut short) spoils only that
+// attempt: the sync fetches the file again from its first byte and
+// installs the version. Before, the resumed file failed its check, the
+// sync failed naming a mismatch the primary no longer had, and only a
+// second run succeeded.
+func TestSyncBadPartialRefetched(t *testing.T) {
+	kernel := bytes.Repeat([]byte("kernel.."), 40_000)
+	p := newFakePrimary(t, []string{"vmlinuz"}, map[string][]byte{"vmlinuz": kernel})
+	root := t.TempDir()
+	partial := filepath.Join(root, image.Dir, PartialDir)
+	if err := os.MkdirAll(partial, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(partial, sumOf(kernel)), bytes.Repeat([]byte("garbage!"), 5_000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.sync(t, root)
+	if err != nil || len(res.Installed) != 1 {
+		t.Fatalf("sync: %v, installed %v; want deb@1.0.0 installed from a fresh fetch", err, res.Installed)
+	}
+	got, err := os.ReadFile(filepath.Join(root, image.Dir, "deb", "1.0.0", "vmlinuz"))
+	if err != nil || !bytes.Equal(got, kernel) {
+		t.Errorf("installed vmlinuz: %v, not the primary's", err)
+	}
+	if n := p.getsOf("vmlinuz"); n != 2 {
+		t.Errorf("vmlinuz was fetched %d times; want 2 (the resume, then the whole file)", n)
+	}
+}
