@@ -399,8 +399,9 @@ func (b *fastBody) uncork() {
 }
 
 // CloseWithError is called by fasthttp once the response is written, or
-// given up (err).
-func (b *fastBody) CloseWithError(error) error {
+// given up (err: the client went away mid-body, say), which the logs say.
+func (b *fastBody) CloseWithError(err error) error {
+	b.answered.err = err
 	b.uncork() // if the body was never written
 	b.f.Close()
 	b.release()

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
 )
 
@@ -487,5 +488,54 @@ func TestFallbackKeepsContentLength(t *testing.T) {
 			t.Errorf("%s: Content-Length %d for %d bytes, Transfer-Encoding %v, headers %v",
 				tt.name, res.ContentLength, len(body), res.TransferEncoding, res.Header)
 		}
+	}
+}
+
+// A client that goes away in the middle of a body is not a transfer that
+// went well: its boot-log event says "aborted" with the error, and its
+// access-log line carries the error, so that a kernel a machine never got
+// whole is not taken for a boot that reached its kernel. Before, both
+// said 200 and "ok", with only the byte count short.
+func TestFastPathClientGoneIsAborted(t *testing.T) {
+	root := t.TempDir()
+	const size = 64 << 20
+	writeFile(t, filepath.Join(root, "vmlinuz"), make([]byte, size))
+	f := startFast(t, root, 8)
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	if _, err := io.WriteString(c, "GET /vmlinuz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetLinger(0) // a reset, as a firmware that gives up
+	c.Close()
+
+	deadline := time.Now().Add(10 * time.Second)
+	var ev []audit.Event
+	for time.Now().Before(deadline) {
+		f.ev.mu.Lock()
+		ev = append(ev[:0], f.ev.ev...)
+		f.ev.mu.Unlock()
+		if len(ev) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(ev) != 1 {
+		t.Fatalf("events: %+v, want one", ev)
+	}
+	if ev[0].Bytes >= size {
+		t.Fatalf("the event counts %d bytes of %d: the client did not go away in time", ev[0].Bytes, size)
+	}
+	if ev[0].Result != "aborted" || ev[0].Reason == "" {
+		t.Errorf("event: result %q, reason %q after %d of %d bytes; want aborted with the error", ev[0].Result, ev[0].Reason, ev[0].Bytes, size)
+	}
+	if log := f.log.String(); !strings.Contains(log, "error=") {
+		t.Errorf("the access-log line does not say the transfer failed:\n%s", log)
 	}
 }

@@ -334,7 +334,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		q := answered{start: start, client: host, method: r.Method, path: r.URL.Path, status: rec.status, bytes: rec.bytes,
-			rangeHdr: r.Header.Get("Range"), tls: r.TLS, mac: rec.mac, reason: rec.reason}
+			rangeHdr: r.Header.Get("Range"), tls: r.TLS, mac: rec.mac, reason: rec.reason, err: rec.err}
 		if rec.status == http.StatusFound {
 			q.location = rec.Header().Get("Location")
 		}
@@ -355,6 +355,7 @@ type answered struct {
 	tls      *tls.ConnectionState
 	mac      string // of a file made for one client
 	reason   string // why it was refused, if for a reason of ours
+	err      error  // why the body did not go out whole, if it did not
 }
 
 // done counts an answered request and writes its boot-log event and its
@@ -368,8 +369,14 @@ func (s *Server) done(q answered) {
 	}
 	if s.Events != nil {
 		path := strings.TrimPrefix(q.path, "/")
+		result, reason := httpResult(q.status), q.reason
+		if q.err != nil {
+			// The status went out, the body did not: a kernel the client
+			// never got whole is no kernel reached.
+			result, reason = "aborted", q.err.Error()
+		}
 		s.Events.Record(audit.Event{Time: q.start, MAC: q.mac, IP: q.client, Stage: audit.StageOf(path), Protocol: proto, File: path,
-			Bytes: q.bytes, Duration: time.Since(q.start), Result: httpResult(q.status), Reason: q.reason})
+			Bytes: q.bytes, Duration: time.Since(q.start), Result: result, Reason: reason})
 	}
 	if !s.accessLog.Load() || !s.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
@@ -388,6 +395,9 @@ func (s *Server) done(q answered) {
 	if q.location != "" {
 		r.AddAttrs(slog.String("location", q.location))
 	}
+	if q.err != nil {
+		r.AddAttrs(slog.String("error", q.err.Error()))
+	}
 	if q.tls != nil {
 		r.AddAttrs(slog.Bool("tls", true), slog.String("tls_suite", tls.CipherSuiteName(q.tls.CipherSuite)))
 	}
@@ -404,6 +414,7 @@ type recorder struct {
 	bytes  int64
 	mac    string // set by serveFile for a file made for one client
 	reason string // why the request was refused, if it was for a reason of ours
+	err    error  // the first write of the body that failed
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -414,12 +425,18 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
 	return n, err
 }
 
 func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	n, err := io.Copy(r.ResponseWriter, src) // the inner ReadFrom, if it has one
 	r.bytes += n
+	if err != nil && r.err == nil {
+		r.err = err
+	}
 	return n, err
 }
 
