@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -423,8 +424,11 @@ func addrPort(a net.Addr) netip.AddrPort {
 // connOf is what lies under c: the TCP connection (a TLS one's too), and
 // for TLS the recordConn between them. Either is nil if there is none.
 func connOf(c net.Conn) (tcp *net.TCPConn, records *recordConn) {
-	if hl, ok := c.(*handshakeLogged); ok {
-		c = hl.Conn
+	switch tc := c.(type) {
+	case *handshakeLogged:
+		c = tc.Conn
+	case tlsConn:
+		c = tc.Conn
 	}
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
@@ -473,9 +477,39 @@ func (l fastLog) Printf(format string, args ...any) {
 // TLSListener returns ln with TLS (cfg). With warn, a failed handshake is
 // logged as a warning, as net/http words it ("http: TLS handshake error
 // from ..."): on the boot TLS listener it usually means a firmware that
-// does not trust bootforge's CA.
+// does not trust bootforge's CA. Either way a plain HTTP request (a slip
+// of the scheme) is answered 400 in plain text, as net/http answers it.
 func TLSListener(ln net.Listener, cfg *tls.Config, log *slog.Logger, warn bool) net.Listener {
 	return &tlsListener{Listener: tls.NewListener(recordListener{ln}, cfg), log: log, warn: warn}
+}
+
+// tlsConn is a TLS connection of a listener without warn: fasthttp runs
+// its handshake once, through Handshake; reads and writes are the
+// tls.Conn's own.
+type tlsConn struct{ *tls.Conn }
+
+func (c tlsConn) Handshake() error {
+	err := c.Conn.Handshake()
+	if err != nil {
+		answerPlainHTTP(err)
+	}
+	return err
+}
+
+// answerPlainHTTP answers 400 to a client whose failed handshake (err)
+// began with a plain HTTP request, as net/http does, so that
+// http://server:8443/ says what is wrong instead of an empty reply.
+func answerPlainHTTP(err error) {
+	var re tls.RecordHeaderError
+	if !errors.As(err, &re) || re.Conn == nil {
+		return
+	}
+	switch string(re.RecordHeader[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		re.Conn.Close()
+	}
 }
 
 type tlsListener struct {
@@ -486,8 +520,11 @@ type tlsListener struct {
 
 func (l *tlsListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err != nil || !l.warn {
+	if err != nil {
 		return c, err
+	}
+	if !l.warn {
+		return tlsConn{c.(*tls.Conn)}, nil
 	}
 	return &handshakeLogged{Conn: c.(*tls.Conn), log: l.log}, nil
 }
@@ -506,6 +543,7 @@ func (c *handshakeLogged) Handshake() error {
 	if err != nil && !c.logged {
 		c.logged = true
 		c.log.Warn(fmt.Sprintf("http: TLS handshake error from %s: %v", c.RemoteAddr(), err))
+		answerPlainHTTP(err)
 	}
 	return err
 }

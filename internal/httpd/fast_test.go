@@ -539,3 +539,54 @@ func TestFastPathClientGoneIsAborted(t *testing.T) {
 		t.Errorf("the access-log line does not say the transfer failed:\n%s", log)
 	}
 }
+
+// A plain HTTP request to a TLS listener (http://server:8443/, a slip
+// of the scheme) is answered 400 in plain text that says so, as net/http
+// answers it, on the HTTPS listener and the boot TLS one; the listener
+// then serves TLS as before. Before, the connection was dropped and curl
+// said only "Empty reply from server".
+func TestTLSListenerAnswersPlainHTTP(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "f"), []byte("file"))
+	dir, err := bootfs.OpenDir(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := New(dir, true, 8, log)
+	cert, err := LoadOrCreateCert("", "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, warn := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := NewFastServer(s.FastHandler(), log)
+		go srv.Serve(TLSListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, log, warn))
+		defer srv.Shutdown()
+
+		res, err := http.Get("http://" + ln.Addr().String() + "/f")
+		if err != nil {
+			t.Errorf("warn=%v: plain HTTP to the TLS listener: %v; want a 400 that says why", warn, err)
+		} else {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTPS") {
+				t.Errorf("warn=%v: plain HTTP: %d %q; want 400 naming HTTPS", warn, res.StatusCode, body)
+			}
+		}
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		res, err = client.Get("https://" + ln.Addr().String() + "/f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		client.CloseIdleConnections()
+		if res.StatusCode != 200 || string(body) != "file" {
+			t.Errorf("warn=%v: over TLS: status %d, body %q", warn, res.StatusCode, body)
+		}
+	}
+}
