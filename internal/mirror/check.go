@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -193,7 +194,10 @@ func Redirect(mirrors []boot.Mirror, client, relay netip.Addr, path string) stri
 	if !ok {
 		return ""
 	}
-	return strings.TrimSuffix(m.URL, "/") + "/" + strings.TrimPrefix(path, "/")
+	// Escaped as sync escapes it (fileURL): the file server hands
+	// Location on as it is, and a name with '#', '?', '%' or a space is
+	// one path only escaped.
+	return strings.TrimSuffix(m.URL, "/") + (&url.URL{Path: "/" + strings.TrimPrefix(path, "/")}).EscapedPath()
 }
 
 // versionOf is the image version a served path belongs to, but not its

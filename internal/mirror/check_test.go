@@ -23,6 +23,9 @@ func TestRedirect(t *testing.T) {
 	}{
 		{"kernel", ok, remote, "images/deb/1.0.0/vmlinuz", "http://198.51.100.2:8080/images/deb/1.0.0/vmlinuz"},
 		{"nested file", ok, remote, "/images/deb/1.0.0/sources/boot.wim", "http://198.51.100.2:8080/images/deb/1.0.0/sources/boot.wim"},
+		// A name the primary serves escaped stays one path on the mirror:
+		// not cut at '#' or '?', no bare space or '%' in Location.
+		{"escaped name", ok, remote, "images/deb/1.0.0/initrd #2?100%.img", "http://198.51.100.2:8080/images/deb/1.0.0/initrd%20%232%3F100%25.img"},
 		{"manifest", ok, remote, "images/deb/1.0.0/manifest.json", ""},
 		{"signature", ok, remote, "images/deb/1.0.0/vmlinuz.sig", ""},
 		{"another version", ok, remote, "images/deb/2.0.0/vmlinuz", ""},
