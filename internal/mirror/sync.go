@@ -231,7 +231,27 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		}
 		res.Moves = append(res.Moves, mv)
 	}
+	if len(failed) == 0 {
+		// Every version the primary lists is here: what is left in
+		// .mirror-partial belongs to none of them (a version the primary
+		// has since replaced) and nothing else would ever remove it.
+		s.sweepPartial()
+	}
 	return res, errors.Join(failed...)
+}
+
+// sweepPartial removes the files in .mirror-partial.
+func (s *Syncer) sweepPartial() {
+	dir := filepath.Join(s.Root, image.Dir, PartialDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+			s.logf("removed the partial file %s, of no version the primary lists", e.Name())
+		}
+	}
 }
 
 // syncVersion fetches and installs one version unless the mirror has it.

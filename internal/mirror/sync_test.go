@@ -182,3 +182,26 @@ func TestSyncBadPartialRefetched(t *testing.T) {
 		t.Errorf("vmlinuz was fetched %d times; want 2 (the resume, then the whole file)", n)
 	}
 }
+
+// A sync that installs every version it is asked for leaves nothing in
+// .mirror-partial: a partial file of a version the primary has since
+// replaced would otherwise stay there for good (nothing else removes
+// them), gigabytes of an ISO on a mirror's disk.
+func TestSyncCleanLeavesNoPartials(t *testing.T) {
+	p := newFakePrimary(t, []string{"vmlinuz"}, map[string][]byte{"vmlinuz": bytes.Repeat([]byte("k"), 10_000)})
+	root := t.TempDir()
+	partial := filepath.Join(root, image.Dir, PartialDir)
+	if err := os.MkdirAll(partial, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(partial, sumOf([]byte("a file of a version the primary no longer has")))
+	if err := os.WriteFile(stale, []byte("half of it"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.sync(t, root); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(partial); len(left) != 0 {
+		t.Errorf("after a sync that installed everything, .mirror-partial still holds %v", left)
+	}
+}
