@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"bootforge/internal/catalog"
 	"bootforge/internal/durable"
 	"bootforge/internal/image"
@@ -203,6 +205,11 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	unlock, err := s.lock()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	s.logf("%s: %d active versions", s.Base, len(idx.Versions))
 	var failed []error
 	var ready []image.ID
@@ -238,6 +245,34 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		s.sweepPartial()
 	}
 	return res, errors.Join(failed...)
+}
+
+// lock makes .mirror-partial (images/ 0755 as `image build` makes it,
+// readable by the server's user; only .mirror-partial is private) and
+// holds it for this sync: two syncs at once (a timer's and one by hand)
+// would write the same partial files, and one's restart would truncate
+// a file the other has checked.
+func (s *Syncer) lock() (unlock func(), err error) {
+	imagesDir := filepath.Join(s.Root, image.Dir)
+	partial := filepath.Join(imagesDir, PartialDir)
+	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(partial, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(partial)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another mirror sync into %s is running", s.Root)
+		}
+		return nil, fmt.Errorf("locking %s: %w", partial, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // sweepPartial removes the files in .mirror-partial.
@@ -284,16 +319,7 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 		}
 	}
 	imagesDir := filepath.Join(s.Root, image.Dir)
-	partial := filepath.Join(imagesDir, PartialDir)
-	// images/ as `image build` makes it, readable by the server's user
-	// (a sync run as root must not make it 0700 with the partial
-	// directory); only .mirror-partial is private.
-	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
-		return false, err
-	}
-	if err := os.MkdirAll(partial, 0o700); err != nil {
-		return false, err
-	}
+	partial := filepath.Join(imagesDir, PartialDir) // made by lock
 	work, err := durable.NewWorkDir(imagesDir, image.MirrorWorkPrefix+id.Name+"-")
 	if err != nil {
 		return false, err

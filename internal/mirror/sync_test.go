@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"bootforge/internal/catalog"
 	"bootforge/internal/image"
 	"bootforge/internal/stall"
 )
@@ -204,4 +205,32 @@ func TestSyncCleanLeavesNoPartials(t *testing.T) {
 	if left, _ := os.ReadDir(partial); len(left) != 0 {
 		t.Errorf("after a sync that installed everything, .mirror-partial still holds %v", left)
 	}
+}
+
+// A second sync into the same root while one runs (a timer's and one by
+// hand) stops at once and says so, instead of writing the same partial
+// files: a restart in one truncated a file the other had checked.
+func TestSyncRefusesConcurrentSync(t *testing.T) {
+	p := newFakePrimary(t, []string{"vmlinuz"}, map[string][]byte{"vmlinuz": bytes.Repeat([]byte("k"), 200_000)})
+	p.stallAfter["/images/deb/1.0.0/vmlinuz"] = 100_000
+	root := t.TempDir()
+	first := make(chan error, 1)
+	go func() {
+		s := &Syncer{Base: p.URL, Root: root, Catalog: catalog.New(root, t.TempDir(), &memStates{}), Stall: time.Second}
+		_, err := s.Sync(context.Background())
+		first <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); p.getsOf("vmlinuz") == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first sync never asked for vmlinuz")
+		}
+	}
+	_, err := p.sync(t, root)
+	if err == nil || !strings.Contains(err.Error(), "another mirror sync") {
+		t.Errorf("a sync while another runs: %v; want it refused", err)
+	}
+	if n := p.getsOf("vmlinuz"); n != 1 {
+		t.Errorf("vmlinuz was fetched %d times; want once, by the first sync only", n)
+	}
+	<-first
 }
