@@ -240,6 +240,9 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 		msg := "internal error"
 		if f == nil {
 			q.status, msg = s.openFailed(err, remote.String(), path)
+			if q.status == http.StatusForbidden {
+				q.reason = err.Error()
+			}
 		}
 		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 		ctx.SetContentType("text/plain; charset=utf-8")

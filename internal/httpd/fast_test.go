@@ -590,3 +590,46 @@ func TestTLSListenerAnswersPlainHTTP(t *testing.T) {
 		}
 	}
 }
+
+// A 503 says which limit refused it, in the boot log and on the access-log
+// line, as a 403 says why: http.max_requests (the server is full) and
+// http.max_per_client (this one client holds its share) call for
+// different fixes. Before, the reason was logged only at debug level.
+func TestBusySaysWhichLimit(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "f"), []byte("file"))
+	f := startFast(t, root, 0)
+	f.do(t, "GET", "/f")
+	f.srv.limit.Store(8)
+	f.srv.SetPerClient(1)
+	release, why := f.srv.take(perClientKey("127.0.0.1:1"))
+	if why != "" {
+		t.Fatal(why)
+	}
+	f.do(t, "GET", "/f")
+	release()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		f.ev.mu.Lock()
+		n := len(f.ev.ev)
+		f.ev.mu.Unlock()
+		if n == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.ev.mu.Lock()
+	ev := append([]audit.Event(nil), f.ev.ev...)
+	f.ev.mu.Unlock()
+	if len(ev) != 2 {
+		t.Fatalf("events: %+v, want 2", ev)
+	}
+	for i, want := range []string{"http.max_requests", "http.max_per_client"} {
+		if ev[i].Result != "status 503" || !strings.Contains(ev[i].Reason, want) {
+			t.Errorf("event %d: result %q, reason %q; want 503 naming %s", i, ev[i].Result, ev[i].Reason, want)
+		}
+	}
+	if log := f.log.String(); strings.Count(log, "reason=") < 2 || !strings.Contains(log, "http.max_per_client") {
+		t.Errorf("the access-log lines of the 503s do not name the limit:\n%s", log)
+	}
+}

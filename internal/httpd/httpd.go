@@ -162,6 +162,9 @@ func (s *Server) take(client netip.Addr) (release func(), refused string) {
 func (s *Server) busy(w http.ResponseWriter, r *http.Request, why string) {
 	s.Busy.Add(1)
 	s.log.Debug("http: busy", "client", r.RemoteAddr, "path", r.URL.Path, "limit", why)
+	if rec, ok := w.(*recorder); ok {
+		rec.reason = why // which limit: the boot log and the access log say it
+	}
 	w.Header().Set("Retry-After", "1")
 	http.Error(w, "busy, retry", http.StatusServiceUnavailable)
 }
@@ -245,6 +248,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		Peek: r.Method == http.MethodHead})
 	if err != nil {
 		status, msg := s.openFailed(err, r.RemoteAddr, r.URL.Path)
+		if rec, ok := w.(*recorder); ok && status == http.StatusForbidden {
+			rec.reason = err.Error()
+		}
 		http.Error(w, msg, status)
 		return
 	}
@@ -394,6 +400,9 @@ func (s *Server) done(q answered) {
 	}
 	if q.location != "" {
 		r.AddAttrs(slog.String("location", q.location))
+	}
+	if q.reason != "" {
+		r.AddAttrs(slog.String("reason", q.reason))
 	}
 	if q.err != nil {
 		r.AddAttrs(slog.String("error", q.err.Error()))
