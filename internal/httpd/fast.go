@@ -464,6 +464,32 @@ func NewFastServer(h fasthttp.RequestHandler, log *slog.Logger) *FastServer {
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
 		Logger:                fastLog{log},
+		ErrorHandler:          unreadable(log),
+	}
+}
+
+// unreadable answers a request the listener could not read as fasthttp
+// does (431 for a header past the buffer, 408 for one that did not
+// arrive in time, else 400) and logs it: firmware that sends a request
+// this server cannot read should leave a line, as every other outcome
+// does.
+func unreadable(log *slog.Logger) func(*fasthttp.RequestCtx, error) {
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		var small *fasthttp.ErrSmallBuffer
+		var ne *net.OpError
+		switch {
+		case errors.As(err, &small):
+			ctx.Error("Too big request header", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		case errors.As(err, &ne) && ne.Timeout():
+			ctx.Error("Request timeout", fasthttp.StatusRequestTimeout)
+		default:
+			ctx.Error("Error when parsing request", fasthttp.StatusBadRequest)
+		}
+		msg := err.Error() // fasthttp quotes what it read: bound it
+		if len(msg) > 256 {
+			msg = msg[:256] + "..."
+		}
+		log.Info("http: bad request", "client", addrPort(ctx.RemoteAddr()).Addr().String(), "status", ctx.Response.StatusCode(), "err", msg)
 	}
 }
 

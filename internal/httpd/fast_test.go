@@ -633,3 +633,41 @@ func TestBusySaysWhichLimit(t *testing.T) {
 		t.Errorf("the access-log lines of the 503s do not name the limit:\n%s", log)
 	}
 }
+
+// A request the listener cannot read (a target that is not a path, a
+// header past 16 KiB) is answered as fasthttp answers it and logged with
+// the client, the status and why, as every other outcome is. Before,
+// firmware that sent such a request left no line at all.
+func TestUnreadableRequestLogged(t *testing.T) {
+	root := t.TempDir()
+	f := startFast(t, root, 8)
+	for _, tc := range []struct {
+		req    string
+		status string
+	}{
+		{"GET small.txt HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+		{"GET /" + strings.Repeat("a", 20<<10) + " HTTP/1.1\r\nHost: x\r\n\r\n", "431"},
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, tc.req)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, _ := io.ReadAll(c)
+		c.Close()
+		if !bytes.HasPrefix(got, []byte("HTTP/1.1 "+tc.status+" ")) {
+			t.Errorf("answer %q, want %s", got, tc.status)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for strings.Count(f.log.String(), "http: bad request") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	log := f.log.String()
+	for _, want := range []string{"status=400", "status=431"} {
+		if !strings.Contains(log, want) || !strings.Contains(log, `msg="http: bad request" client=127.0.0.1`) {
+			t.Errorf("no log line for the unreadable request (%s):\n%s", want, log)
+		}
+	}
+}

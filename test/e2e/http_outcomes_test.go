@@ -70,3 +70,18 @@ func TestHTTPAbortedLogged(t *testing.T) {
 		}
 	}
 }
+
+// A request target that is not a path (curl --request-target) gets 400
+// and a log line with the client and why. Before, no line at all.
+func TestHTTPBadRequestLogged(t *testing.T) {
+	need(t, "curl")
+	s := htStartJSON(t, ServerOptions{})
+	res := htCurl(t, "--request-target", "boot.ipxe", "http://"+s.HTTPAddr)
+	if res.code != 400 {
+		t.Fatalf("status %d, want 400\n%s", res.code, res.out)
+	}
+	rec := htWaitRecord(t, s, "an http: bad request line", func(r map[string]any) bool { return r["msg"] == "http: bad request" })
+	if rec["client"] != "127.0.0.1" || rec["status"] != float64(400) || !strings.Contains(rec["err"].(string), "boot.ipxe") {
+		t.Errorf("bad request line: %v; want the client, 400 and the target", rec)
+	}
+}
