@@ -137,6 +137,9 @@ type services struct {
 	metrics *metrics.Metrics
 	events  audit.Sink
 	mirrors *mirror.Checker // nil without mirrors
+	// keypairs are the certificates of http.tls and api.tls, which a
+	// reload reads again (renewed files, same paths).
+	keypairs []namedKeypair
 
 	ready   atomic.Bool // every enabled service is bound
 	stopped sync.Map    // service name → error, for those that stopped
@@ -279,7 +282,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "http", ln.Addr().String())
 	}
 	if cfg.HTTP.TLS.Enabled {
-		cert, err := httpd.LoadOrCreateCert(cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
+		kp, err := httpd.LoadKeypair(cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
 		if err != nil {
 			return fmt.Errorf("http.tls: %w", err)
 		}
@@ -287,12 +290,13 @@ func (s *services) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("http.tls.listen: %w", err)
 		}
-		if err := s.metrics.WatchCert(cert); err != nil {
+		if err := s.metrics.WatchCert(kp.Certificate()); err != nil {
 			return fmt.Errorf("http.tls: %w", err)
 		}
-		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.keypairs = append(s.keypairs, namedKeypair{"http.tls", kp})
+		tc := &tls.Config{GetCertificate: kp.GetCertificate, MinVersion: tls.VersionTLS12}
 		s.serveFiles(httpd.TLSListener(ln, tc, s.log, false))
-		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(cert))
+		attrs = append(attrs, "https", ln.Addr().String(), "https_sha256", httpd.Fingerprint(kp.Certificate()))
 	}
 	if cfg.HTTP.TLS.Boot {
 		// The boot TLS listener, for UEFI HTTP boot: an RSA certificate
@@ -366,13 +370,14 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "api", ln.Addr().String())
 		ln = netutil.LimitListener(ln, cfg.API.MaxConnections)
 		if cfg.API.TLS.Enabled {
-			cert, err := httpd.LoadOrCreateCert(cfg.API.TLS.Cert, cfg.API.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
+			kp, err := httpd.LoadKeypair(cfg.API.TLS.Cert, cfg.API.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
 			if err != nil {
 				return fmt.Errorf("api.tls: %w", err)
 			}
-			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			s.keypairs = append(s.keypairs, namedKeypair{"api.tls", kp})
+			srv.TLSConfig = &tls.Config{GetCertificate: kp.GetCertificate, MinVersion: tls.VersionTLS12}
 			ln = tls.NewListener(ln, srv.TLSConfig)
-			attrs = append(attrs, "api_sha256", httpd.Fingerprint(cert))
+			attrs = append(attrs, "api_sha256", httpd.Fingerprint(kp.Certificate()))
 		}
 		s.serveHTTP(srv, ln)
 	}
@@ -684,6 +689,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 	if s.mirrors != nil {
 		s.mirrors.Kick()
 	}
+	s.reloadCerts()
 	s.cfg = run
 	var applied []string
 	for _, key := range config.Changed(old, cfg) {
@@ -695,6 +701,33 @@ func (s *services) reload(load func() (config.Config, error)) {
 	}
 	s.warn(cfg)
 	s.log.Info("config reloaded", "root", run.Root, "applied", strings.Join(applied, ","))
+}
+
+type namedKeypair struct {
+	key string // the config key: http.tls, api.tls
+	kp  *httpd.Keypair
+}
+
+// reloadCerts reads the TLS certificates again, so that a renewed one
+// (same files) serves new handshakes; one that cannot be read leaves the
+// one in service, with an error. The boot TLS certificate is bootforge's
+// own and renewed at start.
+func (s *services) reloadCerts() {
+	for _, n := range s.keypairs {
+		changed, err := n.kp.Reload()
+		switch {
+		case err != nil:
+			s.log.Error("reload: "+n.key+": certificate not replaced, the one in service stays", "err", err)
+		case changed:
+			cert := n.kp.Certificate()
+			if n.key == "http.tls" {
+				if err := s.metrics.WatchCert(cert); err != nil {
+					s.log.Warn("reload: "+n.key+": certificate expiry not exported", "err", err)
+				}
+			}
+			s.log.Info("reload: "+n.key+": certificate replaced", "sha256", httpd.Fingerprint(cert))
+		}
+	}
 }
 
 // openRoot makes cfg's root if it is missing and opens it.

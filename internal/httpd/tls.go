@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"bootforge/internal/durable"
@@ -48,6 +49,47 @@ func LoadOrCreateCert(certFile, keyFile, dir string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("loading TLS certificate: %w", err)
 	}
 	return cert, nil
+}
+
+// Keypair is a listener's certificate, which a reload can replace: the
+// listener takes it through GetCertificate, so a renewed certificate
+// (certbot, then SIGHUP) serves the next handshakes without a restart.
+type Keypair struct {
+	certFile, keyFile, dir string
+	cur                    atomic.Pointer[tls.Certificate]
+}
+
+// LoadKeypair loads the certificate as LoadOrCreateCert does.
+func LoadKeypair(certFile, keyFile, dir string) (*Keypair, error) {
+	k := &Keypair{certFile: certFile, keyFile: keyFile, dir: dir}
+	cert, err := LoadOrCreateCert(certFile, keyFile, dir)
+	if err != nil {
+		return nil, err
+	}
+	k.cur.Store(&cert)
+	return k, nil
+}
+
+// Reload reads the files again. It reports whether the certificate
+// changed; on an error the current one stays in service.
+func (k *Keypair) Reload() (changed bool, err error) {
+	cert, err := LoadOrCreateCert(k.certFile, k.keyFile, k.dir)
+	if err != nil {
+		return false, err
+	}
+	if Fingerprint(cert) == Fingerprint(*k.cur.Load()) {
+		return false, nil
+	}
+	k.cur.Store(&cert)
+	return true, nil
+}
+
+// Certificate is the certificate in service.
+func (k *Keypair) Certificate() tls.Certificate { return *k.cur.Load() }
+
+// GetCertificate is tls.Config's: the certificate in service.
+func (k *Keypair) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return k.cur.Load(), nil
 }
 
 // Fingerprint is the SHA-256 of the leaf certificate, as openssl x509

@@ -46,6 +46,7 @@ type Metrics struct {
 	stages      *prometheus.HistogramVec // by stage: kernel, booted
 	leaseCommit prometheus.Histogram
 	leasesOnce  sync.Once
+	certOnce    sync.Once // WatchCert registers certExpiry once; a reload sets it again
 	certExpiry  prometheus.Gauge
 
 	starts *bootStarts
@@ -112,7 +113,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// WatchCert exports the expiry of cert's leaf certificate.
+// WatchCert exports the expiry of cert's leaf certificate; called again
+// (a reload replaced the certificate), it exports the new one's.
 func (m *Metrics) WatchCert(cert tls.Certificate) error {
 	leaf := cert.Leaf
 	if leaf == nil {
@@ -125,7 +127,9 @@ func (m *Metrics) WatchCert(cert tls.Certificate) error {
 		}
 	}
 	m.certExpiry.Set(float64(leaf.NotAfter.Unix()))
-	return m.reg.Register(m.certExpiry)
+	var err error
+	m.certOnce.Do(func() { err = m.reg.Register(m.certExpiry) })
+	return err
 }
 
 // Leases wraps the DHCP server's lease store so that each commit
