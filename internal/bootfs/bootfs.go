@@ -77,7 +77,13 @@ func Clean(name string) (string, error) {
 	if name == "" {
 		return "", refused("empty path")
 	}
-	if len(name) > MaxPathLen {
+	// The root's '/' is not part of the name: HTTP always sends it,
+	// TFTP clients mostly not, and both must take the same names.
+	rel := name
+	if rel[0] == '/' || rel[0] == '\\' {
+		rel = rel[1:]
+	}
+	if len(rel) > MaxPathLen {
 		return "", refused(fmt.Sprintf("path longer than %d bytes", MaxPathLen))
 	}
 	for i := 0; i < len(name); i++ {

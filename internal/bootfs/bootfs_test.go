@@ -22,6 +22,8 @@ func TestClean(t *testing.T) {
 		"pxelinux.cfg/01-aa-bb": "pxelinux.cfg/01-aa-bb",
 		"..foo":                 "..foo", // a name, not a parent
 	}
+	long := strings.Repeat("a", MaxPathLen) // as long as a name may be, with or without the root's '/'
+	ok[long], ok["/"+long], ok[`\`+long] = long, long, long
 	for in, want := range ok {
 		if got, err := Clean(in); err != nil || got != want {
 			t.Errorf("Clean(%q) = %q, %v; want %q", in, got, err, want)
@@ -30,6 +32,7 @@ func TestClean(t *testing.T) {
 	refused := []string{
 		"", "..", "../etc/passwd", "a/../../b", "a/..", `..\..\etc\passwd`, "/../x",
 		"a\x00b", "a\nb", "a\x7fb", strings.Repeat("a", MaxPathLen+1),
+		"/" + strings.Repeat("a", MaxPathLen+1), "//" + strings.Repeat("a", MaxPathLen),
 	}
 	for _, in := range refused {
 		if _, err := Clean(in); !errors.Is(err, ErrRefused) {

@@ -53,7 +53,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	byClient map[netip.Addr]int // requests in flight per client address
-	// Busy counts requests answered 503 because of the limit.
+	// Busy counts requests answered 503 because of either limit.
 	Busy atomic.Int64
 	// Responses counts answered requests by status class: Responses[2]
 	// counts 2xx, Responses[0] anything below 100 or above 599.

@@ -230,7 +230,7 @@ var (
 	httpInFlight = prometheus.NewDesc("bootforge_http_in_flight_requests",
 		"HTTP and HTTPS file requests being answered now.", nil, nil)
 	httpBusy = prometheus.NewDesc("bootforge_http_busy_total",
-		"HTTP and HTTPS requests answered 503 at once because http.max_requests were in flight (also counted in class 5xx).", nil, nil)
+		"HTTP and HTTPS requests answered 503 at once because http.max_requests were in flight, or http.max_per_client from that client (also counted in class 5xx).", nil, nil)
 	httpTurnWaits = prometheus.NewDesc("bootforge_http_turn_waits_total",
 		fmt.Sprintf("Bodies over %d MiB that waited for their turn to stream (at most %d stream at once, the oldest connection's first).",
 			httpd.TurnAbove>>20, httpd.TurnCount), nil, nil)
