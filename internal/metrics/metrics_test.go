@@ -182,7 +182,7 @@ bootforge_http_requests_total{class="3xx"} 0
 bootforge_http_requests_total{class="4xx"} 2
 bootforge_http_requests_total{class="5xx"} 3
 bootforge_http_requests_total{class="other"} 0
-# HELP bootforge_http_busy_total HTTP and HTTPS requests answered 503 at once because http.max_requests were in flight (also counted in class 5xx).
+# HELP bootforge_http_busy_total HTTP and HTTPS requests answered 503 at once because http.max_requests were in flight, or http.max_per_client from that client (also counted in class 5xx).
 # TYPE bootforge_http_busy_total counter
 bootforge_http_busy_total 3
 # HELP bootforge_http_in_flight_requests HTTP and HTTPS file requests being answered now.
