@@ -360,9 +360,10 @@ func (s *Service) DeleteHost(by Actor, name string) error {
 	if err != nil {
 		return err
 	}
+	// By name ignoring case, as every other lookup of a host name does.
 	var found *boot.Host
 	for i := range stored {
-		if stored[i].Name == name {
+		if strings.EqualFold(stored[i].Name, name) {
 			found = &stored[i]
 		}
 	}
@@ -374,10 +375,10 @@ func (s *Service) DeleteHost(by Actor, name string) error {
 		}
 		return &Error{Kind: NotFound, Field: "name", Msg: fmt.Sprintf("no host %q in the store", name)}
 	}
-	if err := s.Store.DeleteHost(name); err != nil {
+	if err := s.Store.DeleteHost(found.Name); err != nil {
 		return err
 	}
-	s.record(by, audit.Event{MAC: firstMAC(*found), Stage: "host", File: name, Result: "host removed"})
+	s.record(by, audit.Event{MAC: firstMAC(*found), Stage: "host", File: found.Name, Result: "host removed"})
 	return nil
 }
 
