@@ -49,11 +49,12 @@ func (f *fakeStore) PutHost(h boot.Host) error {
 	return nil
 }
 
-func (f *fakeStore) DeleteHost(name string) error {
+func (f *fakeStore) DeleteHost(name string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	_, ok := f.hosts[name]
 	delete(f.hosts, name)
-	return nil
+	return ok, nil
 }
 
 func (f *fakeStore) NextBoots() (map[string]*boot.NextBoot, error) {

@@ -136,10 +136,41 @@ func TestPutHostBothCheckThenBothWriteOneName(t *testing.T) {
 	}
 }
 
+// Two writers removing one host that both read before either deletes:
+// one removes it, the other hears NotFound, not a second success.
+func TestDeleteHostBothCheckThenBothDelete(t *testing.T) {
+	errs := bothReadThenBothWrite(t,
+		func(s *Service) error {
+			_, err := s.PutHost(cli, config.Host{Name: "pc1", MACs: []string{"52:54:00:00:00:01"}})
+			return err
+		},
+		func(s *Service, i int) error { return s.DeleteHost(cli, "pc1") })
+	var e *Error
+	switch {
+	case errs[0] == nil && errs[1] == nil:
+		t.Fatal("two writers that both read pc1 before either deleted it were both told they removed it")
+	case errs[0] != nil && errs[1] != nil:
+		t.Fatalf("both refused: %v; %v", errs[0], errs[1])
+	case !errors.As(errors.Join(errs[0], errs[1]), &e) || e.Kind != NotFound:
+		t.Fatalf("the loser's refusal: %v, want NotFound", errors.Join(errs[0], errs[1]))
+	}
+}
+
 // bothCheckThenBothWrite has two Services write host(0) and host(1) to one
 // SQLite store, each reading the store's hosts only after both have read:
 // neither sees the other's host in its own checks.
 func bothCheckThenBothWrite(t *testing.T, host func(i int) config.Host) []error {
+	t.Helper()
+	return bothReadThenBothWrite(t, nil, func(s *Service, i int) error {
+		_, err := s.PutHost(cli, host(i))
+		return err
+	})
+}
+
+// bothReadThenBothWrite runs before (if not nil) on a fresh SQLite store,
+// then write(0) and write(1) at once through two Services that each read
+// the store's hosts only after both have read.
+func bothReadThenBothWrite(t *testing.T, before func(*Service) error, write func(s *Service, i int) error) []error {
 	t.Helper()
 	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
 	if err != nil {
@@ -150,6 +181,11 @@ func bothCheckThenBothWrite(t *testing.T, host func(i int) config.Host) []error 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if before != nil {
+		if err := before(&Service{Store: db, Inventory: func() *boot.Inventory { return inv }}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var all sync.WaitGroup
 	all.Add(2)
 	errs := make([]error, 2)
@@ -159,7 +195,7 @@ func bothCheckThenBothWrite(t *testing.T, host func(i int) config.Host) []error 
 		go func() {
 			defer done.Done()
 			s := &Service{Store: &readTogether{SQLite: db, all: &all}, Inventory: func() *boot.Inventory { return inv }}
-			_, errs[i] = s.PutHost(cli, host(i))
+			errs[i] = write(s, i)
 		}()
 	}
 	done.Wait()

@@ -28,7 +28,8 @@ type WriteStore interface {
 	// the Service's own checks read before they write, and two writers
 	// can both pass them.
 	PutHost(boot.Host) error
-	DeleteHost(name string) error
+	// DeleteHost reports whether the host was there when it was removed.
+	DeleteHost(name string) (bool, error)
 	NextBoots() (map[string]*boot.NextBoot, error) // by lower-case MAC
 	PutNextBoot(net.HardwareAddr, boot.NextBoot) error
 	DeleteNextBoot(net.HardwareAddr) error
@@ -367,16 +368,20 @@ func (s *Service) DeleteHost(by Actor, name string) error {
 			found = &stored[i]
 		}
 	}
+	notFound := &Error{Kind: NotFound, Field: "name", Msg: fmt.Sprintf("no host %q in the store", name)}
 	if found == nil {
 		for _, o := range notStored(inv.Hosts()) {
 			if strings.EqualFold(o.Name, name) {
 				return conflict("name", "host %q is defined in %s, not in the store; remove it there", o.Name, o.Source)
 			}
 		}
-		return &Error{Kind: NotFound, Field: "name", Msg: fmt.Sprintf("no host %q in the store", name)}
+		return notFound
 	}
-	if err := s.Store.DeleteHost(found.Name); err != nil {
+	switch deleted, err := s.Store.DeleteHost(found.Name); {
+	case err != nil:
 		return err
+	case !deleted: // another writer removed it since it was read
+		return notFound
 	}
 	s.record(by, audit.Event{MAC: firstMAC(*found), Stage: "host", File: found.Name, Result: "host removed"})
 	return nil

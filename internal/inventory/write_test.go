@@ -44,11 +44,12 @@ func (m *memStore) PutHost(h boot.Host) error {
 	return nil
 }
 
-func (m *memStore) DeleteHost(name string) error {
+func (m *memStore) DeleteHost(name string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	_, ok := m.hosts[name]
 	delete(m.hosts, name)
-	return nil
+	return ok, nil
 }
 
 func (m *memStore) NextBoots() (map[string]*boot.NextBoot, error) {

@@ -50,8 +50,13 @@ func TestPutHostKeepsNameToOneHostIgnoringCase(t *testing.T) {
 				t.Fatalf("stored hosts: %+v %v, want pc1 alone, replaced", hosts, err)
 			}
 			// Once pc1 is gone, the name is free in any case.
-			if err := s.DeleteHost("pc1"); err != nil {
-				t.Fatal(err)
+			if deleted, err := s.DeleteHost("pc1"); err != nil || !deleted {
+				t.Fatalf("delete pc1: %v, %v; want true", deleted, err)
+			}
+			// A second delete finds nothing: of two writers removing one
+			// host, only one is told it removed it.
+			if deleted, err := s.DeleteHost("pc1"); err != nil || deleted {
+				t.Fatalf("delete pc1 again: %v, %v; want false", deleted, err)
 			}
 			if err := s.PutHost(host("PC1", "", "52:54:00:00:00:02")); err != nil {
 				t.Fatalf("PC1 after pc1 is removed: %v", err)
@@ -83,7 +88,7 @@ func TestPutHostKeepsMACAndUUIDToOneHost(t *testing.T) {
 			if err := s.PutHost(host("b", "4c4c4544-0000-0000-0000-00000000000a", "52:54:00:00:00:01")); err != nil {
 				t.Fatalf("b takes the MAC and UUID a gave up: %v", err)
 			}
-			if err := s.DeleteHost("a"); err != nil {
+			if _, err := s.DeleteHost("a"); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.PutHost(host("c", "", "52:54:00:00:00:02")); err != nil {

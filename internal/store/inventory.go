@@ -95,13 +95,17 @@ func (s *core) PutHost(h boot.Host) error {
 	}}})
 }
 
-// DeleteHost removes a host; it is not an error if there was none.
-func (s *core) DeleteHost(name string) error {
-	return s.execAll([]write{
-		{query: `DELETE FROM hosts WHERE name = ?`, args: []any{name}},
+// DeleteHost removes a host and reports whether it was there, as the
+// transaction of the delete saw it: of two writers removing one host,
+// only one hears true.
+func (s *core) DeleteHost(name string) (bool, error) {
+	var n int64
+	err := s.execAll([]write{
+		{query: `DELETE FROM hosts WHERE name = ?`, args: []any{name}, affected: &n},
 		{query: `DELETE FROM host_macs WHERE host = ?`, args: []any{name}},
 		{query: bumpGeneration},
 	})
+	return n > 0, err
 }
 
 // ensureUnique makes the store keep each MAC and UUID to one host, with

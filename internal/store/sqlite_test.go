@@ -383,7 +383,7 @@ func testHostsRoundTrip(t *testing.T, b backend) {
 	if got, _ := s.Hosts(); got[0].SecureBoot {
 		t.Fatalf("secure_boot still set after replacing the host: %+v", got[0])
 	}
-	if err := s.DeleteHost("pc1"); err != nil {
+	if _, err := s.DeleteHost("pc1"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Hosts(); len(got) != 1 || got[0].Name != "pc2" {

@@ -63,7 +63,7 @@ type Store interface {
 	Generation() (int64, error)
 	Hosts() ([]boot.Host, error)
 	PutHost(boot.Host) error
-	DeleteHost(name string) error
+	DeleteHost(name string) (bool, error)
 	NextBoot(net.HardwareAddr) (*boot.NextBoot, error)
 	NextBoots() (map[string]*boot.NextBoot, error)
 	PutNextBoot(net.HardwareAddr, boot.NextBoot) error
