@@ -89,6 +89,24 @@ func TestHostsListsRefusedStore(t *testing.T) {
 	}
 }
 
+// An old store may hold pc1 and PC1 (names were unique ignoring case
+// only later): removing one by its exact spelling removes that one.
+func TestDeleteHostExactSpellingFirst(t *testing.T) {
+	for _, name := range []string{"pc1", "PC1"} {
+		s, st, _ := testService(t)
+		inv := s.Inventory() // before the duplicates: the inventory in force
+		s.Inventory = func() *boot.Inventory { return inv }
+		st.hosts["pc1"] = boot.Host{Name: "pc1"}
+		st.hosts["PC1"] = boot.Host{Name: "PC1"}
+		if err := s.DeleteHost(cli, name); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := st.hosts[name]; ok || len(st.hosts) != 1 {
+			t.Fatalf("host rm %s left %v", name, st.hosts)
+		}
+	}
+}
+
 // readTogether is the real store, except that the first Hosts() of each
 // writer waits until every writer has read: the interleaving of two CLI
 // processes that both check, then both write.

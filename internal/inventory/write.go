@@ -361,10 +361,16 @@ func (s *Service) DeleteHost(by Actor, name string) error {
 	if err != nil {
 		return err
 	}
-	// By name ignoring case, as every other lookup of a host name does.
+	// By name ignoring case, as every other lookup of a host name does;
+	// the exact spelling first, for a store written before names were
+	// unique ignoring case, which may hold both pc1 and PC1.
 	var found *boot.Host
 	for i := range stored {
-		if strings.EqualFold(stored[i].Name, name) {
+		if stored[i].Name == name {
+			found = &stored[i]
+			break
+		}
+		if found == nil && strings.EqualFold(stored[i].Name, name) {
 			found = &stored[i]
 		}
 	}
