@@ -20,8 +20,14 @@
 # giaddr:67 through the route.
 #
 # Every server is started fresh (empty lease database in a new temp dir) for
-# every inflight level. Environment knobs:
-#   CLIENTS=20000 INFLIGHTS="16 64" TIMEOUT=2s MAX_TIME=480s SERVERS="kea dnsmasq bootforge"
+# every run. Each inflight level is run RUNS times, the servers taking turns
+# (SERVERS in order, then reversed, ...); the summary gives the median and
+# the min-max of the runs, and ratios of medians. Environment knobs:
+#   CLIENTS=20000 INFLIGHTS="16 64" RUNS=5 TIMEOUT=2s MAX_TIME=480s
+#   SERVERS="kea kea-info bootforge bootforge-pg bootforge-pg2"
+#            kea: Kea at log severity KEA_SEVERITY (default WARN, its fastest
+#            honest setting); kea-info: Kea at INFO, its default; dnsmasq is
+#            left out unless named: it takes 200 to 330 s per run
 #   MAC_ORDER=scatter|seq
 #   KEEP=1   keep the temp dir (configs, logs, lease files, JSON results,
 #            each run's per-client times: trace.txt)
@@ -44,9 +50,10 @@ export -n BOOTFORGE_BIN
 
 CLIENTS=${CLIENTS:-20000}
 INFLIGHTS=${INFLIGHTS:-"16 64"}
+RUNS=${RUNS:-5}
 TIMEOUT=${TIMEOUT:-2s}
 MAX_TIME=${MAX_TIME:-480s}          # per generator run (dhcpload -max-time); dnsmasq needs ~300 s
-SERVERS=${SERVERS:-"kea dnsmasq bootforge bootforge-pg bootforge-pg2"}
+SERVERS=${SERVERS:-"kea kea-info bootforge bootforge-pg bootforge-pg2"}
 PG_ADMIN=${PG_ADMIN:-"postgres:///bootforge_test?host=/var/run/postgresql"}
 MAC_ORDER=${MAC_ORDER:-scatter}     # dhcpload -mac-order: scatter (mixed fleet) or seq
 KEEP=${KEEP:-0}
@@ -169,6 +176,7 @@ ensure_packages() {
 }
 
 [[ $MAX_TIME =~ ^[0-9]+[smh]?$ ]] || { echo "dhcp.sh: MAX_TIME like 480s or 8m" >&2; exit 2; }
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "dhcp.sh: RUNS must be a positive integer" >&2; exit 2; }
 ensure_packages
 export PATH=$PATH:/usr/sbin:/sbin
 
@@ -229,8 +237,12 @@ wait_port67() {
 # start_<server> DIR: start it fresh with its state in DIR, set DAEMON_PID,
 # return non-zero if it did not come up.
 
-start_kea() {
-	local d=$1
+start_kea() { kea_start "$1" "${KEA_SEVERITY:-WARN}"; }
+start_kea-info() { kea_start "$1" INFO; }
+
+# kea_start DIR SEVERITY: Kea with its main logger at SEVERITY.
+kea_start() {
+	local d=$1 severity=$2
 	cat >"$d/kea.json" <<EOF
 {
   "Dhcp4": {
@@ -252,7 +264,7 @@ start_kea() {
       "option-data": [ { "name": "routers", "data": "$GIADDR" } ]
     } ],
     "loggers": [
-      { "name": "kea-dhcp4", "severity": "${KEA_SEVERITY:-INFO}", "output_options": [ { "output": "$d/kea.log" } ] },
+      { "name": "kea-dhcp4", "severity": "$severity", "output_options": [ { "output": "$d/kea.log" } ] },
       { "name": "kea-dhcp4.options", "severity": "WARN", "output_options": [ { "output": "$d/kea-options.log" } ] }
     ]
   }
@@ -371,7 +383,7 @@ EOF
 lease_check() {
 	local srv=$1 d=$2
 	case $srv in
-	kea)
+	kea | kea-info)
 		[ -r "$d/kea-leases4.csv" ] || { echo "- -"; return; }
 		echo "$(tail -n +2 "$d/kea-leases4.csv" | grep -c .) $(tail -n +2 "$d/kea-leases4.csv" | cut -d, -f1 | sort -u | grep -c .)"
 		;;
@@ -407,108 +419,177 @@ jget() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$2" | tr -d '"'; }
 
 # --- runs -----------------------------------------------------------------
 
+# run_one SERVER INFLIGHT RUN: start SERVER fresh, drive CLIENTS clients
+# through it, stop it, and note its rows.
+run_one() {
+	local srv=$1 inflight=$2 run=$3 d rc macbase gen2 r lps recs addrs
+	run_idx=$((run_idx + 1))
+	d="$T/$srv-$inflight-$run"
+	mkdir -p "$d"
+	log "$srv, inflight $inflight, run $run of $RUNS: starting the server fresh"
+	rc=0
+	"start_$srv" "$d" || rc=$?
+	if [ "$rc" != 0 ]; then
+		stop_daemon
+		if [ "$srv" = bootforge ] && [ "$rc" = 2 ]; then
+			echo "bootforge: DHCP listens on port 67 but leased nothing to a 4-client probe" >&2
+			tail -5 "$d/bootforge.out" >&2 || true
+			ROWS+=("| bootforge | $inflight | $run | DHCP listens but the probe got no lease | | | | | | | | |")
+		elif [ "$srv" = bootforge ]; then
+			echo "bootforge: DHCP not available in this build" >&2
+			ROWS+=("| bootforge | $inflight | $run | bootforge: DHCP not available in this build | | | | | | | | |")
+		else
+			log "$srv did not start; see $d"
+			tail -5 "$d"/*.out >&2 || true
+			ROWS+=("| $srv | $inflight | $run | did not start | | | | | | | | |")
+		fi
+		return
+	fi
+	macbase=$(printf '02:bf:%02x:00:00:00' $((run_idx % 256)))
+	log "$srv, inflight $inflight: $CLIENTS clients (mac base $macbase)"
+	# dhcpload stops itself after -max-time; the outer timeout is a backstop.
+	if [ "$srv" = bootforge-pg2 ]; then
+		# Half the clients to each server, at the same time; the row
+		# is the first generator's, with the two rates added.
+		in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+			-server "$SRV2_IP" -relay "$GIADDR2" -clients "$((CLIENTS / 2))" -inflight "$inflight" \
+			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$(printf '02:c0:%02x:00:00:00' $((run_idx % 256)))" -mac-order "$MAC_ORDER" \
+			-label "$srv second inflight=$inflight" -json >"$d/result2.json" 2>"$d/dhcpload2.err" &
+		gen2=$!
+		in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+			-server "$SRV_IP" -relay "$GIADDR" -clients "$((CLIENTS - CLIENTS / 2))" -inflight "$inflight" \
+			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
+			-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
+		wait "$gen2" || true
+	else
+		in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+			-server "$SRV_IP" -relay "$GIADDR" -clients "$CLIENTS" -inflight "$inflight" \
+			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
+			-trace "$d/trace.txt" -label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
+	fi
+	sleep 0.5 # let the server finish writing its last leases
+	LAST_RSS_MIB=
+	stop_daemon
+	RSS+=("$srv|$inflight|${LAST_RSS_MIB:-}")
+	if ! grep -q leases_per_sec "$d/result.json"; then
+		ROWS+=("| $srv | $inflight | $run | generator failed | | | | | | | | |")
+		cat "$d/dhcpload.err" >&2 || true
+		return
+	fi
+	r=$d/result.json
+	lps=$(jget leases_per_sec "$r")
+	if [ "$srv" = bootforge-pg2 ] && grep -q leases_per_sec "$d/result2.json" 2>/dev/null; then
+		lps=$(awk -v a="$lps" -v b="$(jget leases_per_sec "$d/result2.json")" 'BEGIN { print a + b }')
+		log "$srv: the two generators: $(jget leases_per_sec "$r") + $(jget leases_per_sec "$d/result2.json") leases/s, $(jget completed "$r") + $(jget completed "$d/result2.json") ACKs"
+	fi
+	LPS[$srv-$inflight-$run]=$lps
+	ROWS+=("$srv|$inflight|$run|$r")
+	read -r recs addrs < <(lease_check "$srv" "$d")
+	drop_pg
+	CHECKS+=("| $srv | $inflight | $run | $(jget completed "$r") | $(jget distinct_ips "$r") | $recs | $addrs | $(jget mismatches "$r") | $(jget no_opt82_echo "$r") | $(jget with_bootfile "$r") | $(jget stray "$r") | $(jget aborted "$r") | $(printf '%.2f' "$(jget cpu_s "$r")") | $(jget load_start "$r") / $(jget load_end "$r") |")
+	log "$srv, inflight $inflight, run $run: $(printf '%.0f' "$lps") leases/s, $(jget completed "$r") ACKs"
+}
+
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A LPS
 ROWS=()
 CHECKS=()
 RSS=()
 run_idx=0
+read -r -a ORDER <<<"$SERVERS"
 for inflight in $INFLIGHTS; do
-	for srv in $SERVERS; do
-		run_idx=$((run_idx + 1))
-		d="$T/$srv-$inflight"
-		mkdir -p "$d"
-		log "$srv, inflight $inflight: starting the server fresh"
-		rc=0
-		"start_$srv" "$d" || rc=$?
-		if [ "$rc" != 0 ]; then
-			stop_daemon
-			if [ "$srv" = bootforge ] && [ "$rc" = 2 ]; then
-				echo "bootforge: DHCP listens on port 67 but leased nothing to a 4-client probe" >&2
-				tail -5 "$d/bootforge.out" >&2 || true
-				ROWS+=("| bootforge | $inflight | DHCP listens but the probe got no lease | | | | | | |")
-			elif [ "$srv" = bootforge ]; then
-				echo "bootforge: DHCP not available in this build" >&2
-				ROWS+=("| bootforge | $inflight | bootforge: DHCP not available in this build | | | | | | |")
-			else
-				log "$srv did not start; see $d"
-				tail -5 "$d"/*.out >&2 || true
-				ROWS+=("| $srv | $inflight | did not start | | | | | | |")
-			fi
-			continue
+	for run in $(seq "$RUNS"); do
+		# The servers take turns: in order on odd runs, reversed on even ones,
+		# so that neither side always goes first on a warm or cold machine.
+		servers=("${ORDER[@]}")
+		if ((run % 2 == 0)); then
+			servers=()
+			for ((i = ${#ORDER[@]} - 1; i >= 0; i--)); do servers+=("${ORDER[i]}"); done
 		fi
-		macbase=$(printf '02:bf:%02x:00:00:00' "$run_idx")
-		log "$srv, inflight $inflight: $CLIENTS clients (mac base $macbase)"
-		# dhcpload stops itself after -max-time; the outer timeout is a backstop.
-		if [ "$srv" = bootforge-pg2 ]; then
-			# Half the clients to each server, at the same time; the row
-			# is the first generator's, with the two rates added.
-			in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
-				-server "$SRV2_IP" -relay "$GIADDR2" -clients "$((CLIENTS / 2))" -inflight "$inflight" \
-				-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$(printf '02:c0:%02x:00:00:00' "$run_idx")" -mac-order "$MAC_ORDER" \
-				-label "$srv second inflight=$inflight" -json >"$d/result2.json" 2>"$d/dhcpload2.err" &
-			gen2=$!
-			in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
-				-server "$SRV_IP" -relay "$GIADDR" -clients "$((CLIENTS - CLIENTS / 2))" -inflight "$inflight" \
-				-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
-				-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
-			wait "$gen2" || true
-		else
-			in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
-				-server "$SRV_IP" -relay "$GIADDR" -clients "$CLIENTS" -inflight "$inflight" \
-				-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
-				-trace "$d/trace.txt" -label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
-		fi
-		sleep 0.5 # let the server finish writing its last leases
-		LAST_RSS_MIB=
-		stop_daemon
-		RSS+=("| $srv | $inflight | ${LAST_RSS_MIB:-?} |")
-		if ! grep -q leases_per_sec "$d/result.json"; then
-			ROWS+=("| $srv | $inflight | generator failed | | | | | | |")
-			cat "$d/dhcpload.err" >&2 || true
-			continue
-		fi
-		r=$d/result.json
-		lps=$(jget leases_per_sec "$r")
-		if [ "$srv" = bootforge-pg2 ] && grep -q leases_per_sec "$d/result2.json" 2>/dev/null; then
-			lps=$(awk -v a="$lps" -v b="$(jget leases_per_sec "$d/result2.json")" 'BEGIN { print a + b }')
-			log "$srv: the two generators: $(jget leases_per_sec "$r") + $(jget leases_per_sec "$d/result2.json") leases/s, $(jget completed "$r") + $(jget completed "$d/result2.json") ACKs"
-		fi
-		LPS[$srv-$inflight]=$lps
-		ROWS+=("$srv|$inflight|$r")
-		read -r recs addrs < <(lease_check "$srv" "$d")
-		drop_pg
-		CHECKS+=("| $srv | $inflight | $(jget completed "$r") | $(jget distinct_ips "$r") | $recs | $addrs | $(jget mismatches "$r") | $(jget no_opt82_echo "$r") | $(jget with_bootfile "$r") | $(jget stray "$r") | $(jget aborted "$r") | $(printf '%.2f' "$(jget cpu_s "$r")") | $(jget load_start "$r") / $(jget load_end "$r") |")
-		log "$srv, inflight $inflight: $(printf '%.0f' "$lps") leases/s, $(jget completed "$r") ACKs"
+		for srv in "${servers[@]}"; do
+			run_one "$srv" "$inflight" "$run"
+		done
 	done
 done
 
 # --- report ---------------------------------------------------------------
 
-ratio() { # $1 / $2, or -
-	[ -n "${1:-}" ] && [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }' || echo -
+ratio() { # $1 / $2, or - unless both are numbers
+	[[ ${1:-} =~ ^[0-9.]+$ && ${2:-} =~ ^[0-9.]+$ ]] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }' || echo -
+}
+
+# stats: the median, min and max of the numbers on stdin (the median of an
+# even count is the mean of the middle two); nothing for no numbers.
+stats() {
+	sort -g | awk 'NF { v[++n] = $1 } END { if (n == 0) exit; m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2; print m, v[1], v[n] }'
+}
+
+# field SERVER INFLIGHT KEY: KEY of every completed run of SERVER at INFLIGHT,
+# one per line (leases_per_sec: the row's rate, both generators' for pg2).
+field() {
+	local row srv inflight run r
+	for row in "${ROWS[@]}"; do
+		[[ $row == "|"* ]] && continue
+		IFS='|' read -r srv inflight run r <<<"$row"
+		[ "$srv" = "$1" ] && [ "$inflight" = "$2" ] || continue
+		if [ "$3" = leases_per_sec ]; then echo "${LPS[$srv-$inflight-$run]}"; else jget "$3" "$r"; fi
+	done
+}
+
+# cell SERVER INFLIGHT KEY FORMAT: "median (min–max)" of KEY.
+cell() {
+	local m lo hi
+	read -r m lo hi < <(field "$1" "$2" "$3" | stats) || true
+	[ -n "${m:-}" ] || { echo -; return; }
+	printf "$4 ($4–$4)" "$m" "$lo" "$hi"
+}
+
+# median SERVER INFLIGHT KEY [FORMAT]: the median of KEY, printed with
+# FORMAT if given; "-" if no run completed.
+median() {
+	local m
+	m=$(field "$1" "$2" "$3" | stats | cut -d' ' -f1)
+	if [ -z "$m" ]; then echo -; elif [ -n "${4:-}" ]; then printf "$4" "$m"; else echo "$m"; fi
 }
 
 echo
 echo "DHCP DORA benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
-echo "$CLIENTS clients per run, relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER"
-echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && printf '%s' "$(git rev-parse --short HEAD 2>/dev/null)"; [ -z "$(git status --porcelain -- cmd internal 2>/dev/null)" ] || echo ' + uncommitted changes'; fi)"
+echo "$CLIENTS clients per run, $RUNS runs per server and inflight level (the servers taking turns), relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER"
+echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null) (kea: log severity ${KEA_SEVERITY:-WARN}; kea-info: INFO), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && printf '%s' "$(git rev-parse --short HEAD 2>/dev/null)"; [ -z "$(git status --porcelain -- cmd internal 2>/dev/null)" ] || echo ' + uncommitted changes'; fi)"
 echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)$(awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 > n + 0) print " (busier than the core count: other work shares the CPUs, treat the figures with care)" }')"
 echo
-echo "| server | inflight | leases/s | p50 ms | p99 ms | OFFER p50 / p99 ms | ACK p50 / p99 ms | timeouts | duplicates | NAKs | vs Kea |"
+echo "Median (min–max) of the runs; the ratios are of the medians."
+echo
+echo "| server | inflight | runs | leases/s | p50 ms | p99 ms | OFFER p50 / p99 ms | ACK p50 / p99 ms | timeouts | vs kea | vs kea-info |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for inflight in $INFLIGHTS; do
+	for srv in "${ORDER[@]}"; do
+		n=$(field "$srv" "$inflight" leases_per_sec | grep -c . || true)
+		lps=$(median "$srv" "$inflight" leases_per_sec)
+		printf '| %s | %s | %s of %s | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s |\n' "$srv" "$inflight" "$n" "$RUNS" \
+			"$(cell "$srv" "$inflight" leases_per_sec %.0f)" "$(cell "$srv" "$inflight" p50_ms %.2f)" "$(cell "$srv" "$inflight" p99_ms %.2f)" \
+			"$(median "$srv" "$inflight" offer_p50_ms %.2f)" "$(median "$srv" "$inflight" offer_p99_ms %.2f)" \
+			"$(median "$srv" "$inflight" ack_p50_ms %.2f)" "$(median "$srv" "$inflight" ack_p99_ms %.2f)" \
+			"$(field "$srv" "$inflight" timeouts | awk '{ t += $1 } END { print t + 0 }')" \
+			"$(ratio "$lps" "$(median kea "$inflight" leases_per_sec)")" "$(ratio "$lps" "$(median kea-info "$inflight" leases_per_sec)")"
+	done
+done
+echo
+echo "Every run:"
+echo
+echo "| server | inflight | run | leases/s | p50 ms | p99 ms | OFFER p50 / p99 ms | ACK p50 / p99 ms | timeouts | duplicates | NAKs |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${ROWS[@]}"; do
 	case $row in
 	"|"*) echo "$row" ;;
 	*)
-		IFS='|' read -r srv inflight r <<<"$row"
+		IFS='|' read -r srv inflight run r <<<"$row"
 		partial=
 		[ "$(jget aborted "$r")" = true ] && partial=" (stopped at -max-time: $(jget completed "$r") of $CLIENTS)"
-		printf '| %s | %s | %.0f%s | %.2f | %.2f | %.2f / %.2f | %.2f / %.2f | %s | %s | %s | %s |\n' "$srv" "$inflight" \
-			"${LPS[$srv-$inflight]}" "$partial" "$(jget p50_ms "$r")" "$(jget p99_ms "$r")" \
+		printf '| %s | %s | %s | %.0f%s | %.2f | %.2f | %.2f / %.2f | %.2f / %.2f | %s | %s | %s |\n' "$srv" "$inflight" "$run" \
+			"${LPS[$srv-$inflight-$run]}" "$partial" "$(jget p50_ms "$r")" "$(jget p99_ms "$r")" \
 			"$(jget offer_p50_ms "$r")" "$(jget offer_p99_ms "$r")" "$(jget ack_p50_ms "$r")" "$(jget ack_p99_ms "$r")" \
-			"$(jget timeouts "$r")" "$(jget duplicates "$r")" "$(jget naks "$r")" \
-			"$(ratio "${LPS[$srv-$inflight]:-}" "${LPS[kea-$inflight]:-}")"
+			"$(jget timeouts "$r")" "$(jget duplicates "$r")" "$(jget naks "$r")"
 		;;
 	esac
 done
@@ -520,12 +601,19 @@ echo
 echo "Checks: ACKs seen by the generator vs the server's own lease store (Kea: lease-file CSV lines;"
 echo "dnsmasq: lease-file lines; bootforge: 'bound' rows in its SQLite leases table)."
 echo
-echo "| server | inflight | ACKs | distinct IPs | lease records | distinct IPs in store | mismatches | no opt82 echo | with boot file | stray | aborted | generator CPU s | load avg start / end |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
+echo "| server | inflight | run | ACKs | distinct IPs | lease records | distinct IPs in store | mismatches | no opt82 echo | with boot file | stray | aborted | generator CPU s | load avg start / end |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
 for c in "${CHECKS[@]}"; do echo "$c"; done
 echo
-echo "Peak resident memory of the server process (VmHWM, MiB; bootforge-pg2: the second server's is not counted):"
+echo "Peak resident memory of the server process (VmHWM, MiB; bootforge-pg2: the second server's is not counted),"
+echo "median (min–max) of the runs:"
 echo
 echo "| server | inflight | peak RSS MiB |"
 echo "|---|---:|---:|"
-for c in "${RSS[@]}"; do echo "$c"; done
+for inflight in $INFLIGHTS; do
+	for srv in "${ORDER[@]}"; do
+		read -r m lo hi < <(for c in "${RSS[@]}"; do IFS='|' read -r a b v <<<"$c"; [ "$a" = "$srv" ] && [ "$b" = "$inflight" ] && [ -n "$v" ] && echo "$v"; done | stats) || true
+		if [ -n "${m:-}" ]; then printf '| %s | %s | %.1f (%.1f–%.1f) |\n' "$srv" "$inflight" "$m" "$lo" "$hi"; else echo "| $srv | $inflight | ? |"; fi
+		m=
+	done
+done
