@@ -248,8 +248,8 @@ func (p *Pool) Free() int {
 // On a shared store, a client this server does not know is looked up
 // there first (it keeps a lease another server gave it), the offer is
 // claimed there for hold, and an address another server holds is learnt
-// and the next one tried. An unreachable
-// store gets no offer: a server that cannot claim offers nothing new.
+// and another one tried, from a random place. An unreachable store gets
+// no offer: a server that cannot claim offers nothing new.
 func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr, hold time.Duration) (Lease, error) {
 	key := clientKey(mac, clientID)
 	p.mu.Lock()
@@ -312,6 +312,11 @@ func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr
 			}
 			if !won {
 				p.learn(held)
+				// The other server is likely handing out the addresses
+				// after this one too, which this pool has not seen:
+				// walking on would lose every claim of that run, one
+				// round trip each. Go on from somewhere else.
+				p.cursor = rand.IntN(p.size)
 				if tries < 64 {
 					now = p.now()
 					continue
