@@ -75,8 +75,10 @@ type Result struct {
 	// request needs none (RELEASE, DECLINE).
 	Silent string
 	// Refused says the silence turns away a client in scope that asked
-	// for an address, because the pool has none free: the server warns
-	// and the boot log records it as refused, with Silent as the reason.
+	// for an address and got none: the pool has none free, the shared
+	// store cannot be reached or other servers won every claim, or its
+	// reserved address is held. The server warns and the boot log
+	// records it as refused, with Silent as the reason.
 	Refused bool
 	// Port is the local port the request came in on: 67, or 4011 for the
 	// PXE boot server.
@@ -304,7 +306,7 @@ func (h *Handler) authoritative(req request, res *Result, local, server netip.Ad
 			return
 		}
 		if err != nil {
-			res.Silent = "no offer: " + err.Error()
+			res.Refused, res.Silent = true, "no offer: "+err.Error()
 			return
 		}
 		res.Reply = h.reply(p, sub, l.IP, dhcpv4.MessageTypeOffer, plan, local, server, sub.LeaseTime)

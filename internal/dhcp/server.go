@@ -245,8 +245,8 @@ func (s *Server) serve(p packet) {
 	}
 }
 
-// refused tells the operator about a client turned away (the pool is
-// full): a warning, and for a network boot a boot-log event, at most once
+// refused tells the operator about a client turned away (Result.Refused
+// says why): a warning, and for a network boot a boot-log event, at most once
 // per client per quiet.Every; the refusals in between are counted only.
 func (s *Server) refused(req *dhcpv4.DHCPv4, res Result) {
 	ok, since := s.refusals.Admit(req.ClientHWAddr.String(), time.Now())

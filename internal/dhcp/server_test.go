@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/quiet"
 )
 
@@ -98,5 +100,37 @@ func TestReplyTooLargeCounted(t *testing.T) {
 	}
 	if n := lines(logs, "ERROR", "reply too large"); n != 1 {
 		t.Errorf("%d error lines for three replies too large, want 1:\n%s", n, logs)
+	}
+}
+
+// downStore is a shared store that cannot be reached.
+type downStore struct{ memLeases }
+
+func (downStore) Shared() bool { return true }
+func (downStore) LeaseOf(net.HardwareAddr, []byte) (lease.Lease, bool, error) {
+	return lease.Lease{}, false, errors.New("dial tcp 192.0.2.9:5432: connection refused")
+}
+func (downStore) ClaimLease(lease.Lease) (lease.Lease, bool, error) {
+	return lease.Lease{}, false, errors.New("dial tcp 192.0.2.9:5432: connection refused")
+}
+
+// Every DISCOVER the pool cannot answer turns a client away, whatever the
+// reason: with the shared store unreachable, the firmware's DISCOVERs went
+// unanswered with a debug line only, and the operator saw nothing.
+func TestStoreDownRefusalRecorded(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	sub := h.Subnets[0]
+	first := sub.Pool.Subnet.Addr().Next().Next()
+	sub.Pool = lease.NewPool(sub.Pool.Subnet, []lease.Range{{First: first, Last: first.Next()}}, nil, &downStore{}, nil)
+	s, ev, logs, ic := testServer(h)
+	d := discover(t, pxeMods(7)...)
+	for range 3 {
+		s.serve(packet{ic: ic, data: d.ToBytes(), src: netip.MustParseAddrPort("0.0.0.0:68")})
+	}
+	if len(*ev) != 1 || (*ev)[0].Result != "refused" || !strings.Contains((*ev)[0].Reason, "connection refused") {
+		t.Fatalf("boot-log events for three DISCOVERs with the store down: %+v; want one, refused, with the store's error", *ev)
+	}
+	if n := lines(logs, "WARN", "connection refused"); n != 1 {
+		t.Errorf("%d warnings for three refusals, want 1:\n%s", n, logs)
 	}
 }
