@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,12 +26,13 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 	var since time.Duration
 	var follow, asJSON bool
 	var limit int
+	var before int64
 	cmd := &cobra.Command{
-		Use:   "log [--mac M] [--ip IP] [--since 1h] [--follow] [--json]",
+		Use:   "log [--mac M] [--ip IP] [--since 1h] [--limit N] [--before ID] [--follow] [--json]",
 		Short: "Show the boot log: every DHCP, TFTP, HTTP and menu step, with MAC and IP",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := store.CheckQuery(since, limit); err != nil {
+			if err := store.CheckQuery(since, limit, before); err != nil {
 				return fmt.Errorf("--%v", err)
 			}
 			_, db, err := openConfiguredStore(cmd, g)
@@ -38,7 +40,10 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			f := store.EventFilter{IP: ip, Limit: limit}
+			if follow && before > 0 {
+				return fmt.Errorf("--before pages back through the log, --follow waits for new events: give one")
+			}
+			f := store.EventFilter{IP: ip, Limit: limit, Before: before}
 			if macStr != "" {
 				mac, err := net.ParseMAC(macStr)
 				if err != nil {
@@ -55,7 +60,7 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 			if since > 0 {
 				f.Since = time.Now().Add(-since)
 			}
-			return showLog(cmd.Context(), db, f, follow, asJSON, cmd.OutOrStdout(), time.Second)
+			return showLog(cmd.Context(), db, f, follow, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr(), time.Second)
 		},
 	}
 	cmd.Flags().StringVar(&macStr, "mac", "", "only this client MAC")
@@ -63,7 +68,8 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().DurationVar(&since, "since", 0, "only events newer than this (e.g. 1h)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
-	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many (the newest)")
+	cmd.Flags().IntVar(&limit, "limit", 1000, fmt.Sprintf("at most this many (the newest), up to %d", store.MaxEvents))
+	cmd.Flags().Int64Var(&before, "before", 0, "only events with a smaller ID: page back from the oldest one shown")
 	return cmd
 }
 
@@ -80,7 +86,11 @@ type eventLister interface {
 // taken first may commit last. So each poll reads again from the largest
 // ID printed at least followLookback ago (never below the first page's),
 // and skips the IDs it has printed since.
-func showLog(ctx context.Context, db eventLister, f store.EventFilter, follow, asJSON bool, out io.Writer, interval time.Duration) error {
+//
+// A page that may not be the whole log (as many events as the limit) ends
+// with a line on hint, if set, naming the --before that shows the page
+// before it.
+func showLog(ctx context.Context, db eventLister, f store.EventFilter, follow, asJSON bool, out, hint io.Writer, interval time.Duration) error {
 	type mark struct {
 		at    time.Time
 		maxID int64
@@ -108,6 +118,13 @@ func showLog(ctx context.Context, db eventLister, f store.EventFilter, follow, a
 			return err
 		}
 		if !follow {
+			if limit := cmp.Or(f.Limit, 1000); hint != nil && len(events) >= limit {
+				oldest := events[0].ID
+				for _, e := range events {
+					oldest = min(oldest, e.ID)
+				}
+				fmt.Fprintf(hint, "older events: --before %d\n", oldest)
+			}
 			return nil
 		}
 		now := time.Now()

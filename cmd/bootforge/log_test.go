@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,7 +61,7 @@ func followLog(t *testing.T, db *store.SQLite, f store.EventFilter, during func(
 	defer cancel()
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- showLog(ctx, db, f, true, false, out, 20*time.Millisecond) }()
+	go func() { done <- showLog(ctx, db, f, true, false, out, nil, 20*time.Millisecond) }()
 	time.Sleep(100 * time.Millisecond) // a few polls with nothing new
 	during()
 	for ctx.Err() == nil && !strings.Contains(out.String(), want) {
@@ -178,7 +179,9 @@ func TestLogFollowLateCommit(t *testing.T) {
 	defer cancel()
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- showLog(ctx, l, store.EventFilter{Limit: 1000}, true, false, out, 20*time.Millisecond) }()
+	go func() {
+		done <- showLog(ctx, l, store.EventFilter{Limit: 1000}, true, false, out, nil, 20*time.Millisecond)
+	}()
 	time.Sleep(60 * time.Millisecond)
 	l.add(3, "third.efi") // ID 2 is taken but not yet committed
 	time.Sleep(60 * time.Millisecond)
@@ -196,5 +199,33 @@ func TestLogFollowLateCommit(t *testing.T) {
 		if n := strings.Count(got, name); n != 1 {
 			t.Errorf("%s printed %d times, want once:\n%s", name, n, got)
 		}
+	}
+}
+
+// A page as long as the limit may not be the whole log: it ends with the
+// --before that shows the page before it, on the hint writer; a shorter
+// page, the last, does not.
+func TestLogPageHint(t *testing.T) {
+	db := openTestStore(t)
+	base := time.Now().Add(-time.Hour)
+	for i := range 5 {
+		putEvent(t, db, base.Add(time.Duration(i)*time.Minute), fmt.Sprintf("f%d", i))
+	}
+	all, _ := db.Events(store.EventFilter{})
+	var out, hint bytes.Buffer
+	if err := showLog(context.Background(), db, store.EventFilter{Limit: 3}, false, false, &out, &hint, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("older events: --before %d\n", all[2].ID)
+	if hint.String() != want || strings.Count(out.String(), "\n") != 3 || !strings.Contains(out.String(), "f4") {
+		t.Fatalf("first page: hint %q (want %q), out:\n%s", hint.String(), want, out.String())
+	}
+	out.Reset()
+	hint.Reset()
+	if err := showLog(context.Background(), db, store.EventFilter{Limit: 3, Before: all[2].ID}, false, false, &out, &hint, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if hint.Len() != 0 || strings.Count(out.String(), "\n") != 2 || !strings.Contains(out.String(), "f0") || strings.Contains(out.String(), "f2") {
+		t.Fatalf("last page: hint %q, out:\n%s", hint.String(), out.String())
 	}
 }

@@ -552,7 +552,7 @@ func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) {
 }
 
 // eventParams are the boot log's filters, in the order errors name them.
-var eventParams = []string{"mac", "ip", "stage", "since", "limit"}
+var eventParams = []string{"mac", "ip", "stage", "since", "limit", "before"}
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -595,7 +595,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if sv := q.Get("since"); sv != "" {
 		d, err := time.ParseDuration(sv)
 		if err == nil {
-			err = store.CheckQuery(d, 1)
+			err = store.CheckQuery(d, 1, 0)
 		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", "since", fmt.Sprintf("%q is not a duration like 1h: %v", sv, err))
@@ -609,12 +609,19 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		// The whole value, as `bootforge log --limit` reads it: Sscanf
 		// would take 5abc for 5.
 		var err error
-		f.Limit, err = strconv.Atoi(lv)
-		if err == nil {
-			err = store.CheckQuery(0, f.Limit)
-		}
-		if err != nil {
+		if f.Limit, err = strconv.Atoi(lv); err != nil || f.Limit < 1 {
 			writeError(w, http.StatusBadRequest, "bad_request", "limit", fmt.Sprintf("%q is not a positive number", lv))
+			return
+		}
+		if err := store.CheckQuery(0, f.Limit, 0); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "limit", err.Error())
+			return
+		}
+	}
+	if bv := q.Get("before"); bv != "" {
+		var err error
+		if f.Before, err = strconv.ParseInt(bv, 10, 64); err != nil || f.Before < 1 {
+			writeError(w, http.StatusBadRequest, "bad_request", "before", fmt.Sprintf("%q is not an event ID", bv))
 			return
 		}
 	}

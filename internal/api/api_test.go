@@ -499,7 +499,7 @@ func TestEventsQueryParams(t *testing.T) {
 	for _, v := range []string{"%FF", "a%00b", "a%20b", strings.Repeat("a", 65)} {
 		a.wantError(a.read, "GET", "/api/v1/events?stage="+v, "", 400, "bad_request", "stage", "is not a stage")
 	}
-	a.wantError(a.read, "GET", "/api/v1/events?limt=5", "", 400, "bad_request", "limt", "unknown query parameter", "mac, ip, stage, since, limit")
+	a.wantError(a.read, "GET", "/api/v1/events?limt=5", "", 400, "bad_request", "limt", "unknown query parameter", "mac, ip, stage, since, limit, before")
 	a.wantError(a.read, "GET", "/api/v1/events?profile=lab", "", 400, "bad_request", "profile", "unknown query parameter")
 	a.wantError(a.read, "GET", "/api/v1/events?mac=52:54:00:00:00:01&mac=52:54:00:00:00:02", "", 400, "bad_request", "mac", "given twice")
 }
@@ -528,6 +528,23 @@ func TestBodyTypeErrors(t *testing.T) {
 		if strings.Contains(a.lastResponse, "[]string") || strings.Contains(a.lastResponse, "config.") || strings.Contains(a.lastResponse, "api.") {
 			t.Errorf("%s: the message names a Go type: %s", c.body, a.lastResponse)
 		}
+	}
+}
+
+// One read returns at most store.MaxEvents events: a larger ?limit (a
+// whole log's worth) made the server build all of it in memory at once.
+// Older events are read page by page with ?before, the smallest ID read.
+func TestEventsLimitBoundedAndPaged(t *testing.T) {
+	a := newAPITest(t)
+	spy := &filterSpy{fakeStore: a.db}
+	a.srv.DB = spy
+	a.wantError(a.read, "GET", "/api/v1/events?limit=10001", "", 400, "bad_request", "limit", "over 10000", "before")
+	a.wantError(a.read, "GET", "/api/v1/events?limit=99999999999999999999", "", 400, "bad_request", "limit", "not a positive number")
+	if code := a.call(a.read, "GET", "/api/v1/events?limit=10000&before=42", "", nil); code != 200 || spy.got.Limit != 10000 || spy.got.Before != 42 {
+		t.Errorf("?limit=10000&before=42: %d, filter %+v asked of the store", code, spy.got)
+	}
+	for _, v := range []string{"0", "-1", "5abc", "x"} {
+		a.wantError(a.read, "GET", "/api/v1/events?before="+v, "", 400, "bad_request", "before", "is not an event ID")
 	}
 }
 

@@ -61,24 +61,37 @@ var insertEvents = func() map[int]string {
 
 // EventFilter selects events; zero fields select everything.
 type EventFilter struct {
-	MAC   string
-	IP    string
-	Stage string
-	Since time.Time
-	After int64 // only events with a larger ID (for following)
-	Limit int   // 0: 1000
+	MAC    string
+	IP     string
+	Stage  string
+	Since  time.Time
+	After  int64 // only events with a larger ID (for following)
+	Before int64 // only events with a smaller ID (for paging back)
+	Limit  int   // 0: 1000
 }
+
+// MaxEvents bounds the events one read returns. A reader pages back
+// through more with Before; a limit as large as the log would make the
+// server build all of it in memory at once.
+const MaxEvents = 10000
 
 // CheckQuery is the one rule for what a reader may ask of the boot log,
 // for `bootforge log` and the API alike: a look-back (since) that is not
 // negative — a negative one would ask for events from the future and
-// silently get none — and a limit of at least 1.
-func CheckQuery(since time.Duration, limit int) error {
+// silently get none — a limit from 1 to MaxEvents, and no negative ID to
+// page back from.
+func CheckQuery(since time.Duration, limit int, before int64) error {
 	if since < 0 {
 		return fmt.Errorf("since %s is negative; give how far back to look, e.g. 1h", since)
 	}
 	if limit < 1 {
 		return fmt.Errorf("limit %d is not a positive number", limit)
+	}
+	if limit > MaxEvents {
+		return fmt.Errorf("limit %d is over %d, the most one read returns; page back with before, the smallest ID read", limit, MaxEvents)
+	}
+	if before < 0 {
+		return fmt.Errorf("before %d is not an event ID", before)
 	}
 	return nil
 }
@@ -109,13 +122,14 @@ func (s *core) Events(f EventFilter) ([]audit.Event, error) {
 }
 
 // eventsQuery is the query of Events for f; ok is false if no event can
-// match (the log is empty, or holds no event after f.After).
+// match (the log is empty, or holds no event between f.After and
+// f.Before).
 func (s *core) eventsQuery(f EventFilter) (q string, args []any, ok bool, err error) {
 	var where []string
 	if f.MAC != "" || f.IP != "" {
 		// The indexes by MAC and by IP lead with the event's segment
 		// (eventSegment): name the segments the log holds.
-		segs, found, err := s.eventSegments(f.After)
+		segs, found, err := s.eventSegments(f.After, f.Before)
 		if err != nil || !found {
 			return "", nil, false, err
 		}
@@ -137,6 +151,9 @@ func (s *core) eventsQuery(f EventFilter) (q string, args []any, ok bool, err er
 	}
 	if f.After > 0 {
 		where, args = append(where, "id > ?"), append(args, f.After)
+	}
+	if f.Before > 0 {
+		where, args = append(where, "id < ?"), append(args, f.Before)
 	}
 	q = `SELECT id, time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server FROM events`
 	if len(where) > 0 {
@@ -172,11 +189,12 @@ const maxEventSegments = 20000
 
 // eventSegments lists the segments, as eventSegment numbers them, from
 // that of the oldest event (or of the event after after) to the newest
-// event's. ok is false if the log holds no such event; segs is empty if
-// there are more than maxEventSegments. It does not narrow the segments
-// by a look-back in time: IDs follow the order events were stored in,
+// event's (or that of the event before before, if before is not 0). ok
+// is false if the log holds no such event; segs is empty if there are
+// more than maxEventSegments. It does not narrow the segments by a
+// look-back in time: IDs follow the order events were stored in,
 // not their timestamps, so no ID bounds the events newer than a time.
-func (s *core) eventSegments(after int64) (segs string, ok bool, err error) {
+func (s *core) eventSegments(after, before int64) (segs string, ok bool, err error) {
 	// Two subqueries, not MIN and MAX in one: SQLite reads one end of
 	// the table for a lone MIN or MAX.
 	var lo, hi sql.NullInt64
@@ -187,6 +205,9 @@ func (s *core) eventSegments(after int64) (segs string, ok bool, err error) {
 		return "", false, nil
 	}
 	first, last := max(lo.Int64, after+1), hi.Int64
+	if before > 0 {
+		last = min(last, before-1)
+	}
 	if first > last {
 		return "", false, nil
 	}

@@ -287,6 +287,26 @@ func TestEventsByClientAcrossDays(t *testing.T) {
 				}
 			}
 
+			// Paging back through a client's events, newest page first,
+			// each page before the smallest ID of the last.
+			var paged []int64
+			for before := int64(0); ; {
+				page, err := s.Events(EventFilter{MAC: "52:54:00:00:00:00", Limit: 6, Before: before})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				for i := len(page) - 1; i >= 0; i-- {
+					paged = append(paged, page[i].Bytes)
+				}
+				before = page[0].ID
+			}
+			if want := "[38 36 34 32 30 28 26 24 22 20 18 16 14 12 10 8 6 4 2 0]"; fmt.Sprint(paged) != want {
+				t.Errorf("paged back: %v, want %s", paged, want)
+			}
+
 			sq, ok := s.(*SQLite)
 			if !ok {
 				return
