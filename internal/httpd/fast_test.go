@@ -181,11 +181,19 @@ func TestFastPath(t *testing.T) {
 		{fmt.Sprintf("bytes=%d-", n), 416, 0, 0},
 		{"bytes=500-100", 416, 0, 0},
 		{"bytes=abc-def", 416, 0, 0},
+		// A suffix of zero bytes is unsatisfiable (RFC 9110 14.1.1):
+		// net/http answered 206 with "bytes n-(n-1)/n".
+		{"bytes=-0", 416, 0, 0},
+		{"bytes=-000", 416, 0, 0},
+		{"bytes=-0, 100-199", 206, 100, 199},
 	} {
 		res, body := f.do(t, "GET", "/boot/big.img", "Range", tt.rng)
 		if res.StatusCode != tt.code {
 			t.Errorf("Range %s: status %d, want %d", tt.rng, res.StatusCode, tt.code)
 			continue
+		}
+		if tt.code == 416 && strings.HasSuffix(tt.rng, "-0") && res.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", n) {
+			t.Errorf("Range %s: Content-Range %q, want bytes */%d", tt.rng, res.Header.Get("Content-Range"), n)
 		}
 		if tt.code != 206 || tt.first < 0 {
 			continue
@@ -221,8 +229,8 @@ func TestFastPath(t *testing.T) {
 	f.ev.mu.Lock()
 	defer f.ev.mu.Unlock()
 	lines := strings.Count(f.log.String(), `msg="http request"`)
-	if lines != len(f.ev.ev) || lines != 21 {
-		t.Errorf("%d access-log lines and %d events for 21 requests:\n%s", lines, len(f.ev.ev), f.log.String())
+	if lines != len(f.ev.ev) || lines != 24 {
+		t.Errorf("%d access-log lines and %d events for 24 requests:\n%s", lines, len(f.ev.ev), f.log.String())
 	}
 	if e := f.ev.ev[0]; e.File != "boot/small.efi" || e.Bytes != int64(len(small)) || e.Result != "ok" || e.Protocol != "http" || e.IP != "127.0.0.1" {
 		t.Errorf("first event %+v", e)
@@ -360,6 +368,35 @@ func FuzzOneRange(f *testing.F) {
 		}
 		if first < 0 && last != 0 || first >= 0 && last < first {
 			t.Fatalf("%q read as %d-%d", h, first, last)
+		}
+	})
+}
+
+// noEmptySuffix changes only suffix ranges of zero bytes, each into a
+// range past the end, and leaves every other header as it was.
+func FuzzNoEmptySuffix(f *testing.F) {
+	for _, s := range []string{"bytes=-0", "bytes=-000", "bytes=-0, 1-2", "bytes=-10", "bytes=0-0", "bytes= -0 ,-0", "items=-0", ""} {
+		f.Add(s, int64(100))
+	}
+	f.Fuzz(func(t *testing.T, h string, size int64) {
+		got := noEmptySuffix(h, size)
+		spec, ok := strings.CutPrefix(h, "bytes=")
+		if !ok {
+			if got != h {
+				t.Fatalf("%q became %q", h, got)
+			}
+			return
+		}
+		in, out := strings.Split(spec, ","), strings.Split(strings.TrimPrefix(got, "bytes="), ",")
+		if !strings.HasPrefix(got, "bytes=") || len(in) != len(out) {
+			t.Fatalf("%q became %q", h, got)
+		}
+		for i := range in {
+			n, suffix := strings.CutPrefix(strings.TrimSpace(in[i]), "-")
+			empty := suffix && n != "" && strings.Trim(n, "0") == ""
+			if empty && out[i] != strconv.FormatInt(size, 10)+"-" || !empty && out[i] != in[i] {
+				t.Fatalf("%q became %q: range %q as %q", h, got, in[i], out[i])
+			}
 		}
 	})
 }

@@ -267,7 +267,31 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", etag(st))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", contentType(st.Name()))
+	if rh := r.Header.Get("Range"); rh != "" {
+		r.Header.Set("Range", noEmptySuffix(rh, st.Size()))
+	}
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+}
+
+// noEmptySuffix returns the Range header value h with every suffix range
+// of zero bytes ("-0") written as "size-", a range that starts past the
+// end. RFC 9110 14.1.1 makes both unsatisfiable, but ServeContent takes
+// "-0" for an empty range and answers 206 with the invalid Content-Range
+// "bytes 100-99/100"; "size-" it skips, or answers 416 if no other range
+// is satisfiable, as it should.
+func noEmptySuffix(h string, size int64) string {
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok || !strings.Contains(spec, "-0") {
+		return h
+	}
+	ranges := strings.Split(spec, ",")
+	for i, r := range ranges {
+		n, isSuffix := strings.CutPrefix(strings.TrimSpace(r), "-")
+		if isSuffix && n != "" && strings.Trim(n, "0") == "" {
+			ranges[i] = strconv.FormatInt(size, 10) + "-"
+		}
+	}
+	return "bytes=" + strings.Join(ranges, ",")
 }
 
 // openFailed logs why a file could not be opened for client (address and
