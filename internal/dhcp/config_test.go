@@ -26,6 +26,7 @@ func (m *memLeases) LoadLeases() ([]lease.Lease, error) { return m.leases, m.err
 func (m *memLeases) PutLease(l lease.Lease) error       { m.leases = append(m.leases, l); return nil }
 func (m *memLeases) DeleteLease(netip.Addr) error       { return nil }
 func (m *memLeases) Shared() bool                       { return false }
+func (m *memLeases) ReleaseOffer(lease.Lease) error     { return nil }
 func (m *memLeases) LeaseOf(net.HardwareAddr, []byte) (lease.Lease, bool, error) {
 	return lease.Lease{}, false, nil
 }

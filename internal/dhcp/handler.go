@@ -361,8 +361,10 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 	switch {
 	case hasSID: // SELECTING: the client chose an offer
 		if sid != local && (!h.ServerAddress.IsValid() || sid != h.ServerAddress) {
-			sub.Pool.Forget(mac, id)
 			res.Silent = "client chose another server"
+			if err := sub.Pool.Forget(mac, id); err != nil {
+				res.Silent += "; our offer's claim stays until its hold ends: " + err.Error()
+			}
 			return
 		}
 		if !hasReq {

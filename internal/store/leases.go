@@ -49,6 +49,14 @@ func (s *core) ClaimLease(l lease.Lease) (lease.Lease, bool, error) {
 	return held, false, err
 }
 
+// ReleaseOffer deletes l's row if it is still the offer claimed for l:
+// offered, of l's MAC, with l's expiry to the nanosecond, which no other
+// claim shares.
+func (s *core) ReleaseOffer(l lease.Lease) error {
+	return s.runBrief([]write{{query: `DELETE FROM leases WHERE ip = ? AND state = 'offered' AND mac = ? AND expires = ?`,
+		args: []any{l.IP.String(), nilBytes(l.MAC), l.Expires.UnixNano()}}})
+}
+
 // LeaseOf returns the client's bound, unexpired lease, whichever server
 // made it (the latest if there are several), or false. The client is
 // matched as the pool matches it: by client id where both have one,

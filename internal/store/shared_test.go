@@ -457,3 +457,62 @@ func TestLocate(t *testing.T) {
 		t.Errorf("Redact kept the password: %s", r)
 	}
 }
+
+// ReleaseOffer deletes an offer's claim only while the row is still that
+// claim: offered, of its client, with its expiry. A row another server or
+// a later claim wrote since stays.
+func TestReleaseOffer(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			ip := netip.MustParseAddr("198.18.0.9")
+			macA, macB := net.HardwareAddr{2, 0, 0, 0, 0, 0xa}, net.HardwareAddr{2, 0, 0, 0, 0, 0xb}
+			offer := lease.Lease{IP: ip, MAC: macA, Expires: time.Now().Add(time.Minute), State: lease.Offered}
+			held := func() (lease.Lease, bool) {
+				ls, err := s.LoadLeases()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range ls {
+					if l.IP == ip {
+						return l, true
+					}
+				}
+				return lease.Lease{}, false
+			}
+			if _, won, err := s.ClaimLease(offer); err != nil || !won {
+				t.Fatalf("claim: %v %v", won, err)
+			}
+			other := offer
+			other.Expires = offer.Expires.Add(time.Nanosecond) // a later claim's
+			if err := s.ReleaseOffer(other); err != nil {
+				t.Fatal(err)
+			}
+			other = offer
+			other.MAC = macB
+			if err := s.ReleaseOffer(other); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := held(); !ok {
+				t.Fatal("a release of another claim removed this one")
+			}
+			if err := s.ReleaseOffer(offer); err != nil {
+				t.Fatal(err)
+			}
+			if l, ok := held(); ok {
+				t.Fatalf("released offer still held: %+v", l)
+			}
+			bound := offer
+			bound.State = lease.Bound
+			if err := s.PutLease(bound); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ReleaseOffer(offer); err != nil {
+				t.Fatal(err)
+			}
+			if l, ok := held(); !ok || l.State != lease.Bound {
+				t.Fatalf("a release of the offer removed the bound lease: %+v %v", l, ok)
+			}
+		})
+	}
+}

@@ -55,6 +55,7 @@ type Store interface {
 	PutLease(lease.Lease) error
 	DeleteLease(ip netip.Addr) error
 	ClaimLease(l lease.Lease) (lease.Lease, bool, error)
+	ReleaseOffer(l lease.Lease) error
 	LeaseOf(mac net.HardwareAddr, clientID []byte) (lease.Lease, bool, error)
 	// Shared: other servers may use the same store (PostgreSQL).
 	Shared() bool

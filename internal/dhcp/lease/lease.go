@@ -66,6 +66,10 @@ type Store interface {
 	// and false. Two concurrent claims of one address for two clients
 	// never both win.
 	ClaimLease(l Lease) (held Lease, won bool, err error)
+	// ReleaseOffer forgets l, an offer this server claimed, if the store
+	// still holds that claim: the same address, client and expiry, still
+	// offered. A row written since (a bind, another claim) stays.
+	ReleaseOffer(l Lease) error
 	// Shared reports whether other servers allocate from the same store.
 	Shared() bool
 	// LeaseOf returns the client's bound, unexpired lease in the store,
@@ -532,12 +536,27 @@ func (p *Pool) Decline(ip netip.Addr, mac net.HardwareAddr, clientID []byte, d t
 }
 
 // Forget drops an outstanding offer (the client chose another server).
-func (p *Pool) Forget(mac net.HardwareAddr, clientID []byte) {
+// On a shared store the offer's claim is released there too: left until
+// its hold ran out, it kept the address from every server, and in a boot
+// storm answered by two servers half the pool's claims were offers no
+// client would take.
+func (p *Pool) Forget(mac net.HardwareAddr, clientID []byte) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if l := p.holding(clientKey(mac, clientID), mac, clientID); l != nil && l.State == Offered {
-		delete(p.byIP, l.IP)
+	l := p.holding(clientKey(mac, clientID), mac, clientID)
+	if l == nil || l.State != Offered {
+		p.mu.Unlock()
+		return nil
 	}
+	delete(p.byIP, l.IP)
+	offer := *l
+	p.mu.Unlock()
+	if !p.store.Shared() {
+		return nil
+	}
+	if err := p.store.ReleaseOffer(offer); err != nil {
+		return fmt.Errorf("%w: %w", ErrStore, err) // the claim lapses after its hold anyway
+	}
+	return nil
 }
 
 // Leases returns a snapshot of the current leases.

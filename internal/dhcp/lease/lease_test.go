@@ -54,6 +54,18 @@ func (s *memStore) ClaimLease(l Lease) (Lease, bool, error) {
 	return l, true, nil
 }
 
+func (s *memStore) ReleaseOffer(l Lease) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errors.New("disk full")
+	}
+	if h, ok := s.m[l.IP]; ok && h.State == Offered && h.MAC.String() == l.MAC.String() && h.Expires.Equal(l.Expires) {
+		delete(s.m, l.IP)
+	}
+	return nil
+}
+
 func (s *memStore) Shared() bool { return s.shared }
 
 func (s *memStore) LeaseOf(mac net.HardwareAddr, clientID []byte) (Lease, bool, error) {

@@ -129,3 +129,34 @@ func TestSharedStoreOfferLeavesAnotherServersRun(t *testing.T) {
 		}
 	}
 }
+
+// A client that chose another server's offer frees this server's claim in
+// the shared store at once: left for its hold, it kept the address from
+// every server, and in a storm answered by two servers half the claims
+// were offers no client would take.
+func TestSharedStoreForgetReleasesClaim(t *testing.T) {
+	st := newMemStore()
+	st.shared = true
+	r := []Range{{ip("192.0.2.100"), ip("192.0.2.100")}}
+	pa := NewPool(subnet, r, nil, st, nil)
+	o, err := pa.Offer(macA, nil, netip.Addr{}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pa.Forget(macA, nil); err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := st.m[o.IP]; ok {
+		t.Fatalf("the forgotten offer is still claimed in the store: %+v", l)
+	}
+	pb := NewPool(subnet, r, nil, st, nil) // another server, one address
+	if ob, err := pb.Offer(macB, nil, netip.Addr{}, time.Minute); err != nil || ob.IP != o.IP {
+		t.Fatalf("the other server's offer: %+v, %v; want %s", ob, err, o.IP)
+	}
+	// A claim made since (B's, for its client) is not A's to release.
+	pa.Offer(macA, nil, netip.Addr{}, time.Minute)
+	pa.Forget(macA, nil)
+	if l := st.m[o.IP]; l.MAC.String() != macB.String() {
+		t.Fatalf("A's forget removed B's claim: %+v", st.m[o.IP])
+	}
+}
