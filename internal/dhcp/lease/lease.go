@@ -537,9 +537,8 @@ func (p *Pool) Decline(ip netip.Addr, mac net.HardwareAddr, clientID []byte, d t
 
 // Forget drops an outstanding offer (the client chose another server).
 // On a shared store the offer's claim is released there too: left until
-// its hold ran out, it kept the address from every server, and in a boot
-// storm answered by two servers half the pool's claims were offers no
-// client would take.
+// its hold ran out, it kept from every server an address no client would
+// take, one for each client that two servers answered.
 func (p *Pool) Forget(mac net.HardwareAddr, clientID []byte) error {
 	p.mu.Lock()
 	l := p.holding(clientKey(mac, clientID), mac, clientID)
