@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -44,5 +45,27 @@ tftp:
 	var c Config = Default()
 	if err := c.Set("api.allow", "127.0.0.0/8,::1/128"); err != nil || len(c.AllowList("api").Prefixes) != 2 {
 		t.Errorf("BOOTFORGE_API_ALLOW as a comma list: %v %v", err, c.API.Allow)
+	}
+}
+
+// Clients are checked by their plain IPv4 address (allow.List.Check
+// unmaps ::ffff:192.0.2.7), so an IPv4-mapped prefix in a list could
+// never match anyone: it is refused at load, naming the IPv4 subnet to
+// write, as a profile's subnet rule is.
+func TestAllowMappedPrefixRefused(t *testing.T) {
+	for _, p := range []string{"::ffff:192.0.2.0/120", "::ffff:0:0/96"} {
+		_, err := Parse("a.yaml", []byte("root: /srv/boot\nallow: [\""+p+"\"]\n"))
+		if err == nil {
+			t.Errorf("allow: [%s] was taken; it matches no client", p)
+			continue
+		}
+		want := map[string]string{"::ffff:192.0.2.0/120": "192.0.2.0/24", "::ffff:0:0/96": "0.0.0.0/0"}[p]
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("allow: [%s]: %v, want it to name %s", p, err, want)
+		}
+	}
+	var c Config = Default()
+	if err := c.Set("http.allow", "::ffff:198.51.100.0/120"); err == nil {
+		t.Errorf("BOOTFORGE_HTTP_ALLOW with a mapped prefix was taken: %v", c.HTTP.Allow)
 	}
 }

@@ -146,7 +146,11 @@ type Prefix struct{ netip.Prefix }
 // UnmarshalText parses CIDR notation. An address with host bits set
 // ("192.0.2.5/24") is refused rather than masked: it is a typo in the
 // address or in the length, and masking it could serve a wider subnet than
-// the operator meant (192.0.2.128/24 for 192.0.2.128/25).
+// the operator meant (192.0.2.128/24 for 192.0.2.128/25). An IPv4-mapped
+// IPv6 prefix ("::ffff:192.0.2.0/120") is refused too: clients are
+// matched by their plain IPv4 address (allow.List.Check unmaps them), so
+// it would match no one, and an allow-list holding it would silently
+// refuse the very clients it names.
 func (p *Prefix) UnmarshalText(b []byte) error {
 	v, err := netip.ParsePrefix(string(b))
 	if err != nil {
@@ -154,6 +158,10 @@ func (p *Prefix) UnmarshalText(b []byte) error {
 	}
 	if v != v.Masked() {
 		return fmt.Errorf("%q has host bits set: the subnet is %s, or the length is wrong", b, v.Masked())
+	}
+	if v.Addr().Is4In6() {
+		return fmt.Errorf("%q is an IPv4-mapped IPv6 prefix, which matches no client; write the IPv4 subnet (%s/%d)", b,
+			v.Addr().Unmap(), max(v.Bits()-96, 0))
 	}
 	p.Prefix = v
 	return nil
