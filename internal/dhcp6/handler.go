@@ -113,9 +113,14 @@ type Result struct {
 // request is a parsed packet.
 type request struct {
 	Request
-	outer   dhcpv6.DHCPv6
-	msg     *dhcpv6.Message
-	relay   *dhcpv6.RelayMessage // the relay closest to the client, or nil
+	outer dhcpv6.DHCPv6
+	msg   *dhcpv6.Message
+	relay *dhcpv6.RelayMessage // the relay closest to the client, or nil
+	// link is the link-address of the relay closest to the client that
+	// names one: a Lightweight Relay Agent (RFC 6221, a switch port)
+	// leaves it unspecified, and the relay beyond it names the link.
+	// Invalid when no relay does: the client is on the receiving link.
+	link    netip.Addr
 	server  netip.Addr
 	subnet  *Subnet
 	duid    []byte
@@ -188,6 +193,9 @@ func (h *Handler) parse(req Request) (*request, string) {
 			return nil, "not a relay-forward, or relayed too often"
 		}
 		r.relay = rm
+		if link, ok := netip.AddrFromSlice(rm.LinkAddr); ok && !link.IsUnspecified() {
+			r.link = link.Unmap()
+		}
 		if p = rm.Options.RelayMessage(); p == nil {
 			return nil, "relay-forward without a relay message"
 		}
@@ -285,16 +293,12 @@ func (h *Handler) link(ifAddrs []netip.Prefix) netip.Addr {
 	return netip.Addr{}
 }
 
-// subnetFor picks the subnet by the relay's link-address, else by the
+// subnetFor picks the subnet by the relays' link-address, else by the
 // receiving interface's addresses.
 func (h *Handler) subnetFor(r *request) *Subnet {
-	if r.relay != nil {
-		link, ok := netip.AddrFromSlice(r.relay.LinkAddr)
-		if !ok || link.IsUnspecified() {
-			return nil
-		}
+	if r.link.IsValid() {
 		for _, s := range h.Subnets {
-			if s.Pool.Subnet.Contains(link.Unmap()) {
+			if s.Pool.Subnet.Contains(r.link) {
 				return s
 			}
 		}
@@ -331,10 +335,8 @@ func (h *Handler) clientOf(r *request) boot.Client {
 	if c.HasArch {
 		c.Firmware, _ = c.Arch.Firmware()
 	}
-	if r.relay != nil {
-		if link, ok := netip.AddrFromSlice(r.relay.LinkAddr); ok && !link.IsUnspecified() {
-			c.Relay = link.Unmap()
-		}
+	if r.link.IsValid() {
+		c.Relay = r.link
 	} else {
 		c.Link = h.link(r.IfAddrs)
 	}

@@ -426,3 +426,64 @@ func TestReleaseWithoutBindingIsNoBinding(t *testing.T) {
 		})
 	}
 }
+
+// A Lightweight DHCPv6 Relay Agent (RFC 6221, a switch port) leaves the
+// link-address unspecified (::) and names the port in an interface-id:
+// the client's link is then the next relay's link-address, or, with no
+// relay beyond it, the interface the packet came in on. The answer goes
+// back through both relays, each with what it sent echoed.
+func TestLightweightRelay(t *testing.T) {
+	h, _ := newHandler(t, ModeAuthoritative)
+	peer := net.ParseIP("fe80::5054:ff:fe12:3456")
+	ldra := func() *dhcpv6.RelayMessage {
+		fwd, err := dhcpv6.EncapsulateRelay(sol(t), dhcpv6.MessageTypeRelayForward, net.IPv6unspecified, peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fwd.AddOption(dhcpv6.OptInterfaceID([]byte("port7")))
+		return fwd
+	}
+	addrOf := func(t *testing.T, res Result) netip.Addr {
+		t.Helper()
+		if res.Packet == nil || len(res.Addrs) != 1 {
+			t.Fatalf("no address: %s", res.Silent)
+		}
+		return res.Addrs[0]
+	}
+
+	// Behind a router's relay on 2001:db8:2::/64.
+	list := allow.List{Key: "dhcp.allow", Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:2::/64")}}
+	h.Allow = func() allow.List { return list }
+	outer, err := dhcpv6.EncapsulateRelay(ldra(), dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:2::1"), net.ParseIP("fe80::2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := h.Handle(Request{Data: outer.ToBytes(), Iface: "br0", IfAddrs: ifAddrs, Dst: ourAddr,
+		Src: netip.MustParseAddrPort("[2001:db8:2::1]:547"), Port: 547})
+	if a := addrOf(t, res); !netip.MustParsePrefix("2001:db8:2::/64").Contains(a) {
+		t.Errorf("address %s is not from the relay's link 2001:db8:2::/64", a)
+	}
+	if res.Client.Relay != netip.MustParseAddr("2001:db8:2::1") {
+		t.Errorf("client's relay %v, want 2001:db8:2::1", res.Client.Relay)
+	}
+	out, err := dhcpv6.RelayMessageFromBytes(res.Packet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, ok := out.Options.RelayMessage().(*dhcpv6.RelayMessage)
+	if !ok || !out.LinkAddr.Equal(net.ParseIP("2001:db8:2::1")) || !in.LinkAddr.Equal(net.IPv6unspecified) ||
+		!in.PeerAddr.Equal(peer) || string(in.Options.InterfaceID()) != "port7" {
+		t.Fatalf("relay-reply %s", out)
+	}
+
+	// On our own link, the LDRA's relay-forward straight to us.
+	h.Allow = nil
+	res = h.Handle(Request{Data: ldra().ToBytes(), Iface: "br0", IfAddrs: ifAddrs, Dst: AllServers,
+		Src: netip.MustParseAddrPort("[fe80::9%br0]:547"), Port: 547})
+	if a := addrOf(t, res); !netip.MustParsePrefix("2001:db8:1::/64").Contains(a) {
+		t.Errorf("address %s is not from the receiving interface's link 2001:db8:1::/64", a)
+	}
+	if res.URL != "tftp://[2001:db8:1::1]/snponly.efi" {
+		t.Errorf("url %q", res.URL)
+	}
+}

@@ -309,7 +309,7 @@ func (s *Server) record(res Result, result string) {
 	if c.IP.IsValid() {
 		e.IP = c.IP.String()
 	}
-	if res.Relayed {
+	if res.Relayed && c.Relay.IsValid() { // a Lightweight Relay on our link names none
 		e.Reason += "; relayed via " + c.Relay.String()
 	}
 	if res.Port == BootServerPort {
