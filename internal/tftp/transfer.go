@@ -255,8 +255,9 @@ type sender struct {
 
 // maxIdle bounds how long a transfer waits for a client that makes no
 // progress, whatever timeout it negotiated, so that a slot cannot be held
-// for hours.
-const maxIdle = 2 * time.Minute
+// for hours: in the data phase and before it, for the ACK of the OACK. A
+// variable so that tests need not wait minutes.
+var maxIdle = 2 * time.Minute
 
 // oackPatience multiplies the first wait for ACK 0 when the client did not
 // negotiate a timeout. Nothing is known yet of how fast it answers, and a
@@ -268,11 +269,15 @@ const maxIdle = 2 * time.Minute
 const oackPatience = 3
 
 // handshake sends the OACK until the client acknowledges it with ACK 0.
+// Like the data phase it gives up after maxIdle without an answer: with
+// the timeout a client may negotiate (255 s) and doubling, the retries
+// alone would hold the transfer's slot for hours.
 func (s *sender) handshake(oack []byte) error {
 	s.t.setAgain(oack)
 	defer s.t.setAgain(nil)
+	start := time.Now()
 	for attempt, rto := 0, s.rto; ; attempt, rto = attempt+1, rto*2 {
-		if attempt > s.retries {
+		if attempt > s.retries || attempt > 0 && time.Since(start) > max(maxIdle, s.rto) {
 			return fmt.Errorf("%w (no ACK for the OACK)", errTimeout)
 		}
 		if attempt > 0 {
