@@ -46,7 +46,6 @@ var (
 	errShort        = errors.New("packet too short")
 	errNoTerminator = errors.New("field without NUL terminator")
 	errTooMany      = errors.New("too many options")
-	errOptionPair   = errors.New("option name without value")
 )
 
 // parseRequest parses an RRQ or WRQ. It never panics on any input.
@@ -68,7 +67,12 @@ func parseRequest(b []byte) (request, error) {
 	req.filename, req.mode = fields[0], strings.ToLower(fields[1])
 	rest := fields[2:]
 	if len(rest)%2 != 0 {
-		return request{}, errOptionPair
+		// An option name without a value at the end (or a NUL byte of
+		// padding, an empty name) is ignored and the rest served, as
+		// tftpd-hpa and dnsmasq do: dropping the whole request left the
+		// client retrying into silence, for an option RFC 2347 lets the
+		// server ignore anyway.
+		rest = rest[:len(rest)-1]
 	}
 	if len(rest)/2 > maxOptions {
 		return request{}, errTooMany

@@ -33,7 +33,9 @@ func TestParseRequest(t *testing.T) {
 		{"no NUL after name", []byte("\x00\x01pxelinux.0"), request{}, true},
 		{"no NUL after mode", []byte("\x00\x01a\x00octet"), request{}, true},
 		{"no mode", rrq("a"), request{}, true},
-		{"option without value", rrq("a", "octet", "blksize"), request{}, true},
+		{"last option without value ignored", rrq("a", "octet", "tsize", "0", "blksize"),
+			request{op: opRRQ, filename: "a", mode: "octet", options: []option{{"tsize", "0"}}}, false},
+		{"one NUL of padding ignored", []byte("\x00\x01a\x00octet\x00\x00"), request{op: opRRQ, filename: "a", mode: "octet"}, false},
 		{"data opcode", []byte{0, opDATA, 0, 1}, request{}, true},
 	}
 	for _, tt := range tests {
