@@ -177,7 +177,7 @@ func (t *transfer) serve() result {
 	if res.err != nil {
 		res.outcome = "failed"
 		var ce clientError
-		if !errors.Is(res.err, errTimeout) && !errors.As(res.err, &ce) {
+		if !errors.Is(res.err, errTimeout) && !errors.Is(res.err, errIllegalPacket) && !errors.As(res.err, &ce) {
 			t.send(appendError(nil, errUndefined, "transfer failed on the server")) // RFC 1350: say why we stop
 		}
 	}
@@ -226,6 +226,11 @@ func (t *transfer) send(pkt []byte) error { return t.sock.send(pkt) }
 
 // errTimeout is returned when the client stops answering.
 var errTimeout = errors.New("client stopped answering")
+
+// errIllegalPacket is a packet other than ACK or ERROR from the client
+// during a transfer. The client has been told with ERROR 4; a second
+// ERROR ("failed on the server") would blame the server.
+var errIllegalPacket = errors.New("client sent an illegal packet")
 
 // clientError is an ERROR packet from the client: it ended the transfer.
 type clientError struct {
@@ -430,6 +435,6 @@ func (s *sender) await(deadline time.Time, end uint64) (bool, error) {
 			return false, clientError{code, msg}
 		}
 		t.send(appendError(nil, errIllegalOp, "expected ACK"))
-		return false, fmt.Errorf("client sent opcode %d during transfer", opcode(pkt))
+		return false, fmt.Errorf("%w: opcode %d during transfer", errIllegalPacket, opcode(pkt))
 	}
 }
