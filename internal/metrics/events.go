@@ -65,7 +65,12 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 			m.stages.WithLabelValues("kernel").Observe(d.Seconds())
 		}
 	case "ipxe", "pxelinux", "grub": // a menu, built from a boot.Decision
-		if e.Stage == "menu" {
+		// A menu names the profile it was built for. A pxelinux choice
+		// (an entry only iPXE boots: "chose E, chaining iPXE") is a
+		// menu-stage event without one: iPXE's loader, not a menu. Its
+		// menu was counted when pxelinux fetched it, and the iPXE menu
+		// that follows is counted when iPXE fetches it.
+		if e.Stage == "menu" && e.Profile != "" {
 			fw := e.Arch
 			if fw == "" {
 				fw = "unknown"

@@ -472,3 +472,25 @@ func TestLeasesTwice(t *testing.T) {
 	m.Leases(nil)
 	m.Leases(nil)
 }
+
+// TestPXELinuxChoiceIsNoBoot: the event menufs records when a client picks,
+// in pxelinux's menu, an entry only iPXE can boot (stage menu, protocol
+// pxelinux, no profile) is a loader fetch, not a menu served. The menu it
+// was chosen from was counted when pxelinux fetched it, and the iPXE menu
+// that follows is counted when iPXE fetches it.
+func TestPXELinuxChoiceIsNoBoot(t *testing.T) {
+	m := New(Build{Version: "test"})
+	s := m.Sink(nil, nil)
+	mac := "52:54:00:00:00:01"
+	s.Record(audit.Event{MAC: mac, IP: "192.0.2.100", Protocol: "pxelinux", Stage: "menu", Arch: "bios", Profile: "lab", Result: "ok"})
+	s.Record(audit.Event{MAC: mac, IP: "192.0.2.100", Protocol: "pxelinux", Stage: "menu", Result: "chose install, chaining iPXE"})
+	s.Record(audit.Event{MAC: mac, IP: "192.0.2.100", Protocol: "ipxe", Stage: "menu", Arch: "bios", Profile: "lab", Result: "pxelinux choice install"})
+	want := `
+# HELP bootforge_boots_total Boot menus served (one per boot that reaches its menu), by firmware and profile.
+# TYPE bootforge_boots_total counter
+bootforge_boots_total{firmware="bios",profile="lab"} 2
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "bootforge_boots_total"); err != nil {
+		t.Fatal(err)
+	}
+}
