@@ -1,14 +1,19 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +44,8 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
             saw on its segments in the last 10 minutes (from the boot
             log); a second authoritative one fails
   health    the management API's /healthz and /readyz answer
+  https     (http.tls on) the certificate and key load as serve loads
+            them, and the certificate is valid now
   signing   (signing on) the signing certificate is issued by ca.pem,
             valid now and has codeSigning, as serve and image build
             require
@@ -242,10 +249,49 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 	if cfg.DHCP.Mode != "off" {
 		items = append(items, checkWatch(cfg))
 	}
+	items = append(items, checkHTTPSCert(cfg, time.Now()))
 	items = append(items, checkSigning(cfg))
 	items = append(items, checkImages(cfg))
 	items = append(items, checkMirrors(cfg))
 	return items
+}
+
+// checkHTTPSCert is the checklist's https item: with http.tls on, the
+// certificate and key must load as serve loads them (it refuses to start
+// otherwise, and a reload keeps the old pair), and the certificate must be
+// valid now, or HTTPS clients refuse it while serve runs on without a
+// word. Without http.tls.cert and .key, serve makes a self-signed
+// certificate in data_dir/tls; the check only reads it, once made.
+func checkHTTPSCert(cfg config.Config, now time.Time) check.Item {
+	if !cfg.HTTP.TLS.Enabled {
+		return check.Skip("https", "http.tls.enabled is false")
+	}
+	certFile, keyFile := cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key
+	if certFile == "" && keyFile == "" {
+		dir := filepath.Join(cfg.DataDir, "tls")
+		certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
+			return check.Pass("https", "no http.tls.cert: serve makes a self-signed certificate in %s", dir)
+		}
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return check.Fail("https", "%s with %s: %v: serve refuses to start with it; set http.tls.cert and http.tls.key to a certificate and its own key (or leave both empty for a self-signed one)",
+			certFile, keyFile, err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return check.Fail("https", "%s: %v", certFile, err)
+	}
+	switch {
+	case now.After(leaf.NotAfter):
+		return check.Fail("https", "%s (%s) expired on %s: HTTPS clients refuse it; renew it, then reload bootforge (SIGHUP)",
+			certFile, leaf.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return check.Fail("https", "%s (%s) is not valid before %s: HTTPS clients refuse it until then; check this machine's clock, or the certificate's",
+			certFile, leaf.Subject, leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return check.Pass("https", "%s (%s), valid until %s", certFile, leaf.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
 }
 
 // watchWindow is how far back the checklist looks for other DHCP servers
