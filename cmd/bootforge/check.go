@@ -158,7 +158,7 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 		}
 		addr := local(cfg.TFTP.Listen)
 		if n, err := check.TFTPGet(addr, loader, timeout); err != nil {
-			items = append(items, check.Fail("tftp", "GET %s from %s: %v", loader, addr, err))
+			items = append(items, check.Fail("tftp", "GET %s from %s: %v%s", loader, addr, err, tftpAdvice(cfg, loader, err)))
 		} else {
 			items = append(items, check.Pass("tftp", "GET %s from %s: %d bytes", loader, addr, n))
 		}
@@ -292,6 +292,20 @@ func checkHTTPSCert(cfg config.Config, now time.Time) check.Item {
 			certFile, leaf.Subject, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return check.Pass("https", "%s (%s), valid until %s", certFile, leaf.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
+}
+
+// tftpAdvice says what to do about a failed TFTP GET of loader, for the
+// causes a new setup meets: the loader is not in the root, or no server
+// answers (not started, or started with another config or address).
+func tftpAdvice(cfg config.Config, loader string, err error) string {
+	var te check.TFTPError
+	switch {
+	case errors.As(err, &te) && te.Code == check.TFTPNotFound:
+		return fmt.Sprintf(": put %s into the server's root (%s in this config); bootforge init copies the loaders that Debian's ipxe, pxelinux and grub packages installed", loader, cfg.Root)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Sprintf(": is bootforge serve running with this config (tftp.listen %s), and does no firewall drop the request?", cfg.TFTP.Listen)
+	}
+	return ""
 }
 
 // watchWindow is how far back the checklist looks for other DHCP servers

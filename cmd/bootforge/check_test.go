@@ -1,10 +1,13 @@
 package main
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"bootforge/internal/boot"
+	"bootforge/internal/check"
 	"bootforge/internal/config"
 )
 
@@ -45,6 +48,62 @@ func TestMenuStatus(t *testing.T) {
 			for _, n := range tt.not {
 				if strings.Contains(got, n) {
 					t.Errorf("%q says %q", got, n)
+				}
+			}
+		})
+	}
+}
+
+// A tftp item that fails says what to do: a loader the server does not
+// have is to be put into the root (a new operator's empty root), and no
+// answer at all most often means no server runs with this config.
+func TestCheckTFTPAdvice(t *testing.T) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() { // a TFTP server with an empty root
+		buf := make([]byte, 600)
+		for {
+			_, from, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			conn.WriteToUDP(append([]byte{0, 5, 0, 1}, "file not found\x00"...), from)
+		}
+	}()
+	silent, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	cfg := config.Default()
+	cfg.Root, cfg.DataDir = "/srv/bootforge/root", t.TempDir()
+	cfg.HTTP.Enabled, cfg.HTTP.TLS.Enabled, cfg.API.Enabled = false, false, false
+	for _, tt := range []struct {
+		name, addr string
+		want       []string
+	}{
+		{"not found", conn.LocalAddr().String(), []string{"ERROR 1: file not found", "put undionly.kpxe into", "/srv/bootforge/root", "bootforge init"}},
+		{"no answer", silent.LocalAddr().String(), []string{"no answer", "bootforge serve", "tftp.listen " + silent.LocalAddr().String()}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cfg
+			c.TFTP.Listen = tt.addr
+			var it check.Item
+			for _, i := range runChecklist(c, "", "02:bf:00:00:00:01", "", "", boot.FirmwareBIOS) {
+				if i.Name == "tftp" {
+					it = i
+				}
+			}
+			if it.Status != "fail" {
+				t.Fatalf("%+v", it)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(it.Detail, w) {
+					t.Errorf("%q lacks %q", it.Detail, w)
 				}
 			}
 		})

@@ -79,7 +79,7 @@ func TFTPGet(addr, file string, timeout time.Duration) (int64, error) {
 		switch binary.BigEndian.Uint16(buf) {
 		case 5:
 			msg := strings.TrimRight(string(buf[4:n]), "\x00")
-			return total, fmt.Errorf("ERROR %d: %s", binary.BigEndian.Uint16(buf[2:]), msg)
+			return total, TFTPError{Code: binary.BigEndian.Uint16(buf[2:]), Msg: msg}
 		case 3:
 			if binary.BigEndian.Uint16(buf[2:]) != expect {
 				continue
@@ -94,6 +94,18 @@ func TFTPGet(addr, file string, timeout time.Duration) (int64, error) {
 		}
 	}
 }
+
+// TFTPError is an ERROR packet from the server: the checklist tells the
+// operator what to do by its code (1: the file is not in the root).
+type TFTPError struct {
+	Code uint16
+	Msg  string
+}
+
+// TFTPNotFound is the code of "file not found" (RFC 1350).
+const TFTPNotFound = 1
+
+func (e TFTPError) Error() string { return fmt.Sprintf("ERROR %d: %s", e.Code, e.Msg) }
 
 // HTTPGet fetches a URL and returns status and body (at most 1 MiB).
 func HTTPGet(url string, timeout time.Duration) (int, string, error) {
