@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"bootforge/internal/check"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
+	"bootforge/internal/httpd"
 	"bootforge/internal/store"
 )
 
@@ -266,13 +266,9 @@ func checkHTTPSCert(cfg config.Config, now time.Time) check.Item {
 	if !cfg.HTTP.TLS.Enabled {
 		return check.Skip("https", "http.tls.enabled is false")
 	}
-	certFile, keyFile := cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key
-	if certFile == "" && keyFile == "" {
-		dir := filepath.Join(cfg.DataDir, "tls")
-		certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-		if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
-			return check.Pass("https", "no http.tls.cert: serve makes a self-signed certificate in %s", dir)
-		}
+	certFile, keyFile, selfSigned := httpd.CertFiles(cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key, cfg.TLSDir())
+	if _, err := os.Stat(certFile); selfSigned && errors.Is(err, fs.ErrNotExist) {
+		return check.Pass("https", "no http.tls.cert: serve makes a self-signed certificate in %s", cfg.TLSDir())
 	}
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {

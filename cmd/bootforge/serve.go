@@ -282,7 +282,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "http", ln.Addr().String())
 	}
 	if cfg.HTTP.TLS.Enabled {
-		kp, err := httpd.LoadKeypair(cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
+		kp, err := httpd.LoadKeypair(cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key, cfg.TLSDir())
 		if err != nil {
 			return fmt.Errorf("http.tls: %w", err)
 		}
@@ -302,7 +302,7 @@ func (s *services) start(ctx context.Context) error {
 		// The boot TLS listener, for UEFI HTTP boot: an RSA certificate
 		// from bootforge's CA and RSA key exchange, which firmware needs.
 		addrs, names := bootTLSNames(cfg)
-		cert, issued, err := keys.BootTLSCert(cfg.KeysDir(), filepath.Join(cfg.DataDir, "tls"), addrs, names, time.Now())
+		cert, issued, err := keys.BootTLSCert(cfg.KeysDir(), cfg.TLSDir(), addrs, names, time.Now())
 		if err != nil {
 			return fmt.Errorf("http.tls.boot: %w", err)
 		}
@@ -370,7 +370,7 @@ func (s *services) start(ctx context.Context) error {
 		attrs = append(attrs, "api", ln.Addr().String())
 		ln = netutil.LimitListener(ln, cfg.API.MaxConnections)
 		if cfg.API.TLS.Enabled {
-			kp, err := httpd.LoadKeypair(cfg.API.TLS.Cert, cfg.API.TLS.Key, filepath.Join(cfg.DataDir, "tls"))
+			kp, err := httpd.LoadKeypair(cfg.API.TLS.Cert, cfg.API.TLS.Key, cfg.TLSDir())
 			if err != nil {
 				return fmt.Errorf("api.tls: %w", err)
 			}

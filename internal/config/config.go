@@ -198,6 +198,10 @@ type Signing struct {
 	Dir string `yaml:"dir"`
 }
 
+// TLSDir is where serve keeps the TLS certificates it makes itself (the
+// self-signed one of http.tls and api.tls, the boot TLS one): data_dir/tls.
+func (c Config) TLSDir() string { return filepath.Join(c.DataDir, "tls") }
+
 // KeysDir is the signing keys directory: signing.dir, else data_dir/keys.
 func (c Config) KeysDir() string {
 	if c.Signing.Dir != "" {

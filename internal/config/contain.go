@@ -32,7 +32,7 @@ type privatePath struct{ key, path, what, in string }
 func (c Config) private() []privatePath {
 	ps := []privatePath{
 		{"data_dir", c.DataDir, "its keys and store", ""},
-		{"data_dir", filepath.Join(c.DataDir, "tls"), "the TLS key", c.DataDir},
+		{"data_dir", c.TLSDir(), "the TLS key", c.DataDir},
 		{"data_dir", c.StorePath(), "the store", c.DataDir},
 		{"signing.dir", c.KeysDir(), "the private signing keys", ""},
 	}

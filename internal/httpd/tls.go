@@ -29,8 +29,8 @@ import (
 // first use, so that its fingerprint stays the same across restarts and
 // clients can pin it.
 func LoadOrCreateCert(certFile, keyFile, dir string) (tls.Certificate, error) {
-	if certFile == "" && keyFile == "" {
-		certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certFile, keyFile, selfSigned := CertFiles(certFile, keyFile, dir)
+	if selfSigned {
 		if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
 			if err := writeSelfSigned(certFile, keyFile); err != nil {
 				return tls.Certificate{}, fmt.Errorf("making a self-signed certificate in %s: %w", dir, err)
@@ -49,6 +49,15 @@ func LoadOrCreateCert(certFile, keyFile, dir string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("loading TLS certificate: %w", err)
 	}
 	return cert, nil
+}
+
+// CertFiles names the files LoadOrCreateCert reads: certFile and keyFile,
+// or, when both are empty, the self-signed pair kept in dir.
+func CertFiles(certFile, keyFile, dir string) (cert, key string, selfSigned bool) {
+	if certFile == "" && keyFile == "" {
+		return filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), true
+	}
+	return certFile, keyFile, false
 }
 
 // Keypair is a listener's certificate, which a reload can replace: the
