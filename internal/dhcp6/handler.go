@@ -236,6 +236,13 @@ func (h *Handler) parse(req Request) (*request, string) {
 		return r, fmt.Sprintf("%s without our server identifier", mt)
 	case r.ourID && (mt == dhcpv6.MessageTypeSolicit || mt == dhcpv6.MessageTypeRebind || mt == dhcpv6.MessageTypeConfirm):
 		return r, fmt.Sprintf("%s must not carry a server identifier", mt)
+	case r.relay == nil && req.Port != BootServerPort && req.Dst.IsValid() && !req.Dst.IsMulticast() &&
+		(mt == dhcpv6.MessageTypeSolicit || mt == dhcpv6.MessageTypeRebind || mt == dhcpv6.MessageTypeConfirm):
+		// RFC 8415 16: these go to every server on the link
+		// (ff02::1:2); one sent to a single server's address is
+		// discarded, so that a client cannot bind to one server past
+		// the others' say.
+		return r, fmt.Sprintf("%s sent unicast to %s; RFC 8415 16 has the server discard it", mt, req.Dst)
 	}
 	return r, ""
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -485,5 +486,24 @@ func TestLightweightRelay(t *testing.T) {
 	}
 	if res.URL != "tftp://[2001:db8:1::1]/snponly.efi" {
 		t.Errorf("url %q", res.URL)
+	}
+}
+
+// A Solicit, Confirm or Rebind goes to every server on the link
+// (ff02::1:2); one sent to this server's own address is discarded (RFC
+// 8415 16), in both modes. A relayed one comes unicast from the relay and
+// is answered, and so is a Request sent unicast to the PXE boot server's
+// port.
+func TestUnicastSolicitDiscarded(t *testing.T) {
+	for _, mode := range []string{ModeProxy, ModeAuthoritative} {
+		h, _ := newHandler(t, mode)
+		sol := edk2(t, iana.EFI_X86_64, "PXEClient:Arch:00007:UNDI:003001", dhcpv6.WithIAID([4]byte{0, 0, 0, 1}))
+		res := h.Handle(Request{Data: sol.ToBytes(), Iface: "br0", IfAddrs: ifAddrs, Dst: ourAddr, Src: client, Port: 547})
+		if res.Packet != nil || !strings.Contains(res.Silent, "RFC 8415 16") {
+			t.Errorf("%s: unicast Solicit answered (%d bytes) or silent for another reason: %q", mode, len(res.Packet), res.Silent)
+		}
+		if res := handle(h, sol, 547); res.Packet == nil {
+			t.Errorf("%s: multicast Solicit not answered: %q", mode, res.Silent)
+		}
 	}
 }

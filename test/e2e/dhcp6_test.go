@@ -351,7 +351,20 @@ func TestDHCP6ProxyBootServer(t *testing.T) {
 	c := dh6Socket(t, h.Netns)
 	mac := net.HardwareAddr{0x52, 0x54, 0, 0x66, 0, 2}
 	to := func(s string) *net.UDPAddr { return net.UDPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
-	if _, err := c.WriteToUDP(dh6BootSolicit(0x42, mac), to("[2001:db8:1::1]:547")); err != nil {
+	// To every server on the link, as EDK2 sends it: a Solicit sent to
+	// the server's own address is discarded (RFC 8415 16). The zone by
+	// index: a name would be looked up in this process's namespace.
+	var idx int
+	if err := dhInNetns(h.Netns, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err == nil {
+			idx = ifi.Index
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteToUDP(dh6BootSolicit(0x42, mac), to(fmt.Sprintf("[ff02::1:2%%%d]:547", idx))); err != nil {
 		t.Fatal(err)
 	}
 	var adv map[uint16][]byte
