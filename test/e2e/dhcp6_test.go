@@ -214,6 +214,24 @@ func dh6Options(b []byte, xid uint32) map[uint16][]byte {
 	return out
 }
 
+// dh6AllServers is ff02::1:2 port 547 on the link of netns's eth0, the
+// address a client sends its Solicit to. The zone by index: a name would
+// be looked up in this process's namespace, not the host's.
+func dh6AllServers(t testing.TB, netns string) string {
+	t.Helper()
+	var idx int
+	if err := dhInNetns(netns, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err == nil {
+			idx = ifi.Index
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("[ff02::1:2%%%d]:547", idx)
+}
+
 // dh6Socket opens udp/546 on every address in netns.
 func dh6Socket(t testing.TB, netns string) *net.UDPConn {
 	t.Helper()
@@ -282,19 +300,7 @@ func TestDHCP6HostilePackets(t *testing.T) {
 				"advertise":            append([]byte{2}, valid[1:]...),
 				"random":               bytes.Repeat([]byte{0xa5, 0x17, 0x00, 0xff}, 100),
 			}
-			// The zone by index: a name would be looked up in this
-			// process's namespace, not the host's.
-			var idx int
-			if err := dhInNetns(h.Netns, func() error {
-				ifi, err := net.InterfaceByName("eth0")
-				if err == nil {
-					idx = ifi.Index
-				}
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			dsts := []string{fmt.Sprintf("[ff02::1:2%%%d]:547", idx), "[2001:db8:1::1]:547"}
+			dsts := []string{dh6AllServers(t, h.Netns), "[2001:db8:1::1]:547"}
 			for name, b := range garbage {
 				for _, dst := range dsts {
 					if _, err := c.WriteToUDP(b, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(dst))); err != nil {
@@ -352,19 +358,8 @@ func TestDHCP6ProxyBootServer(t *testing.T) {
 	mac := net.HardwareAddr{0x52, 0x54, 0, 0x66, 0, 2}
 	to := func(s string) *net.UDPAddr { return net.UDPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
 	// To every server on the link, as EDK2 sends it: a Solicit sent to
-	// the server's own address is discarded (RFC 8415 16). The zone by
-	// index: a name would be looked up in this process's namespace.
-	var idx int
-	if err := dhInNetns(h.Netns, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err == nil {
-			idx = ifi.Index
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WriteToUDP(dh6BootSolicit(0x42, mac), to(fmt.Sprintf("[ff02::1:2%%%d]:547", idx))); err != nil {
+	// the server's own address is discarded (RFC 8415 16).
+	if _, err := c.WriteToUDP(dh6BootSolicit(0x42, mac), to(dh6AllServers(t, h.Netns))); err != nil {
 		t.Fatal(err)
 	}
 	var adv map[uint16][]byte
