@@ -91,6 +91,9 @@ stop_daemon() {
 	[ -n "$pid" ] || return 0
 	# peak resident memory of the server process (ip netns exec has exec'd it)
 	LAST_RSS_MIB=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true)
+	# and its CPU seconds, user and system, since it started (fields 14
+	# and 15 of stat, in clock ticks; no server's name has a space)
+	LAST_CPU_S=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$pid/stat" 2>/dev/null || true)
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for _ in $(seq 50); do
 		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
@@ -468,7 +471,7 @@ run_one() {
 			-trace "$d/trace.txt" -label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
 	fi
 	sleep 0.5 # let the server finish writing its last leases
-	LAST_RSS_MIB=
+	LAST_RSS_MIB= LAST_CPU_S=
 	stop_daemon
 	RSS+=("$srv|$inflight|${LAST_RSS_MIB:-}")
 	if ! grep -q leases_per_sec "$d/result.json"; then
@@ -486,7 +489,12 @@ run_one() {
 	ROWS+=("$srv|$inflight|$run|$r")
 	read -r recs addrs < <(lease_check "$srv" "$d")
 	drop_pg
-	CHECKS+=("| $srv | $inflight | $run | $(jget completed "$r") | $(jget distinct_ips "$r") | $recs | $addrs | $(jget mismatches "$r") | $(jget no_opt82_echo "$r") | $(jget with_bootfile "$r") | $(jget stray "$r") | $(jget aborted "$r") | $(printf '%.2f' "$(jget cpu_s "$r")") | $(jget load_start "$r") / $(jget load_end "$r") |")
+	CHECKS+=("| $srv | $inflight | $run | $(jget completed "$r") | $(jget distinct_ips "$r") | $recs | $addrs | $(jget mismatches "$r") | $(jget no_opt82_echo "$r") | $(jget with_bootfile "$r") | $(jget stray "$r") | $(jget aborted "$r") | $(printf '%.2f' "$(jget cpu_s "$r")") | ${LAST_CPU_S:-?} | $(jget load_start "$r") / $(jget load_end "$r") |")
+	# server CPU per ACK, µs: the whole life of the process (start, the
+	# run, shutdown) over the ACKs its generator saw
+	if [ -n "${LAST_CPU_S:-}" ] && [ "$(jget completed "$r")" -gt 0 ] 2>/dev/null; then
+		CPU+=("$srv|$inflight|$(awk -v c="$LAST_CPU_S" -v n="$(jget completed "$r")" 'BEGIN { printf "%.1f", c * 1e6 / n }')")
+	fi
 	log "$srv, inflight $inflight, run $run: $(printf '%.0f' "$lps") leases/s, $(jget completed "$r") ACKs"
 }
 
@@ -495,6 +503,7 @@ declare -A LPS
 ROWS=()
 CHECKS=()
 RSS=()
+CPU=()
 run_idx=0
 read -r -a ORDER <<<"$SERVERS"
 for inflight in $INFLIGHTS; do
@@ -601,19 +610,25 @@ echo
 echo "Checks: ACKs seen by the generator vs the server's own lease store (Kea: lease-file CSV lines;"
 echo "dnsmasq: lease-file lines; bootforge: 'bound' rows in its SQLite leases table)."
 echo
-echo "| server | inflight | run | ACKs | distinct IPs | lease records | distinct IPs in store | mismatches | no opt82 echo | with boot file | stray | aborted | generator CPU s | load avg start / end |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
+echo "| server | inflight | run | ACKs | distinct IPs | lease records | distinct IPs in store | mismatches | no opt82 echo | with boot file | stray | aborted | generator CPU s | server CPU s | load avg start / end |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
 for c in "${CHECKS[@]}"; do echo "$c"; done
 echo
-echo "Peak resident memory of the server process (VmHWM, MiB; bootforge-pg2: the second server's is not counted),"
-echo "median (min–max) of the runs:"
+echo "Peak resident memory of the server process (VmHWM, MiB) and its CPU time (user + system, over"
+echo "its whole life) per ACK the generator saw, µs; bootforge-pg2: the first server only. Median"
+echo "(min–max) of the runs:"
 echo
-echo "| server | inflight | peak RSS MiB |"
-echo "|---|---:|---:|"
+echo "| server | inflight | peak RSS MiB | server CPU µs per ACK |"
+echo "|---|---:|---:|---:|"
+# listcell SERVER INFLIGHT FORMAT ENTRIES...: "median (min–max)" of the
+# values of the "server|inflight|value" entries that match
+listcell() {
+	local m lo hi
+	read -r m lo hi < <(for c in "${@:4}"; do IFS='|' read -r a b v <<<"$c"; [ "$a" = "$1" ] && [ "$b" = "$2" ] && [ -n "$v" ] && echo "$v"; done | stats) || true
+	if [ -n "${m:-}" ]; then printf "$3 ($3–$3)" "$m" "$lo" "$hi"; else echo "?"; fi
+}
 for inflight in $INFLIGHTS; do
 	for srv in "${ORDER[@]}"; do
-		read -r m lo hi < <(for c in "${RSS[@]}"; do IFS='|' read -r a b v <<<"$c"; [ "$a" = "$srv" ] && [ "$b" = "$inflight" ] && [ -n "$v" ] && echo "$v"; done | stats) || true
-		if [ -n "${m:-}" ]; then printf '| %s | %s | %.1f (%.1f–%.1f) |\n' "$srv" "$inflight" "$m" "$lo" "$hi"; else echo "| $srv | $inflight | ? |"; fi
-		m=
+		echo "| $srv | $inflight | $(listcell "$srv" "$inflight" %.1f "${RSS[@]}") | $(listcell "$srv" "$inflight" %.0f "${CPU[@]}") |"
 	done
 done
