@@ -53,6 +53,7 @@ type Stats struct {
 	RateLimited atomic.Int64
 	Dropped     atomic.Int64 // queue full
 	TooLarge    atomic.Int64 // replies over maxReply, not sent
+	SendFailed  atomic.Int64 // replies the kernel refused to send (no route, interface down, ...)
 	// Requests counts parsed packets, Replies sent replies, by DHCP
 	// message type (option 53): Requests[dhcpv4.MessageTypeDiscover].
 	Requests [256]atomic.Int64
@@ -81,9 +82,9 @@ type Server struct {
 	Stats   Stats
 	// Events, if set, gets a boot-log event per answer and per refusal.
 	Events audit.Sink
-	// refusals and tooLarge keep a client whose firmware retries from
-	// writing a line per packet.
-	refusals, tooLarge quiet.Log[string]
+	// refusals, tooLarge and sendFailed keep a client whose firmware
+	// retries from writing a line per packet.
+	refusals, tooLarge, sendFailed quiet.Log[string]
 }
 
 type ifaceConn struct {
@@ -324,8 +325,19 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 		}
 	}
 	if _, err := ic.conn.WriteToUDPAddrPort(b, dst.addr); err != nil {
-		if !s.closed.Load() { // after Close, the queue drains into closed sockets: not worth a line each
-			s.log.Warn("dhcp: send", "to", dst.addr, "err", err)
+		if s.closed.Load() { // after Close, the queue drains into closed sockets: not worth a line each
+			return false
+		}
+		// The client waits for an answer that never leaves: a route to
+		// the relay missing, an interface gone down. Counted, and said
+		// once per client per 10 s, as the client retries.
+		s.Stats.SendFailed.Add(1)
+		if ok, since := s.sendFailed.Admit(req.ClientHWAddr.String(), time.Now()); ok {
+			s.log.Warn("dhcp: reply not sent", "mac", req.ClientHWAddr.String(), "type", reply.MessageType(), "to", dst.addr,
+				"err", err, "not_sent_since_last", since)
+			if res.Client.PXE() {
+				s.record(req, res, "not sent")
+			}
 		}
 		return false
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
 	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/quiet"
 )
@@ -132,5 +134,43 @@ func TestStoreDownRefusalRecorded(t *testing.T) {
 	}
 	if n := lines(logs, "WARN", "connection refused"); n != 1 {
 		t.Errorf("%d warnings for three refusals, want 1:\n%s", n, logs)
+	}
+}
+
+// A reply that cannot be sent (here: on a socket already closed, so that
+// nothing leaves the machine) leaves the client waiting: it is counted,
+// and warned and, for a PXE client, written to the boot log as "not
+// sent", both once per client per quiet.Every; it used to be a warning
+// per packet and nothing else.
+func TestReplyNotSentCounted(t *testing.T) {
+	h := newHandler(t, ModeAuthoritative)
+	s, ev, logs, ic := testServer(h)
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	ic.conn = conn
+	d := discover(t, append(pxeMods(7), dhcpv4.WithGatewayIP(net.IPv4(198, 51, 100, 1)))...)
+	for range 3 {
+		s.serve(packet{ic: ic, data: d.ToBytes(), src: netip.MustParseAddrPort("198.51.100.1:67")})
+	}
+	if n := s.Stats.SendFailed.Load(); n != 3 {
+		t.Errorf("SendFailed = %d after three unsendable OFFERs, want 3", n)
+	}
+	if n := s.Stats.Replied.Load(); n != 0 {
+		t.Errorf("Replied = %d, want 0", n)
+	}
+	if n := lines(logs, "WARN", "dhcp: reply not sent"); n != 1 {
+		t.Errorf("%d warnings for three unsendable replies to one client, want 1:\n%s", n, logs)
+	}
+	var notSent int
+	for _, e := range *ev {
+		if e.Result == "not sent" && e.Stage == "offer" && e.MAC == mac.String() {
+			notSent++
+		}
+	}
+	if notSent != 1 || len(*ev) != 1 {
+		t.Errorf("%d boot-log events with result \"not sent\" of %d, want 1 of 1: %+v", notSent, len(*ev), *ev)
 	}
 }

@@ -58,13 +58,14 @@ var AllServers = netip.MustParseAddr("ff02::1:2")
 
 // Stats counts what the server did with packets.
 type Stats struct {
-	Received  atomic.Int64
-	Replied   atomic.Int64
-	Ignored   atomic.Int64
-	Malformed atomic.Int64
-	Dropped   atomic.Int64
-	Denied    atomic.Int64 // outside the allow-list
-	TooLarge  atomic.Int64 // replies over maxReply, not sent
+	Received   atomic.Int64
+	Replied    atomic.Int64
+	Ignored    atomic.Int64
+	Malformed  atomic.Int64
+	Dropped    atomic.Int64
+	Denied     atomic.Int64 // outside the allow-list
+	TooLarge   atomic.Int64 // replies over maxReply, not sent
+	SendFailed atomic.Int64 // replies the kernel refused to send
 }
 
 // Server reads DHCPv6 packets and answers them.
@@ -81,6 +82,7 @@ type Server struct {
 	closed     atomic.Bool
 	allow      atomic.Pointer[allow.List]
 	tooLarge   quiet.Log[netip.Addr] // keeps a retrying client to a line per interval
+	sendFailed quiet.Log[netip.Addr] // the same for replies not sent
 	Stats      Stats
 	// Events, if set, gets a boot-log event per answer and per boot client
 	// left unanswered.
@@ -270,8 +272,15 @@ func (s *Server) serve(p packet) {
 		dst = netip.AddrPortFrom(dst.Addr().WithZone(name), dst.Port())
 	}
 	if _, err := p.conn.WriteTo(res.Packet, &ipv6.ControlMessage{IfIndex: p.index}, net.UDPAddrFromAddrPort(dst)); err != nil {
-		if !s.closed.Load() {
-			s.log.Warn("dhcp6: send", "to", dst, "err", err)
+		if s.closed.Load() {
+			return
+		}
+		s.Stats.SendFailed.Add(1)
+		if ok, since := s.sendFailed.Admit(p.src.Addr(), time.Now()); ok {
+			s.log.Warn("dhcp6: reply not sent", "to", dst, "type", res.Reply.MessageType, "err", err, "not_sent_since_last", since)
+			if res.Client.BootClient6() {
+				s.record(res, "not sent")
+			}
 		}
 		return
 	}

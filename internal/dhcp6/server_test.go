@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"golang.org/x/net/ipv6"
 
 	"bootforge/internal/audit"
 )
@@ -64,5 +65,38 @@ func TestReplyTooLargeCounted(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "reply too large"); n != 1 {
 		t.Errorf("%d log lines for three replies too large, want 1:\n%s", n, logs.String())
+	}
+}
+
+// A reply that cannot be sent (here: on a socket already closed, so that
+// nothing leaves the machine) is counted, and warned and written to the
+// boot log once per client per quiet.Every; it used to be a warning per
+// packet and nothing else.
+func TestReplyNotSentCounted(t *testing.T) {
+	h, _ := newHandler(t, ModeAuthoritative)
+	var logs bytes.Buffer
+	s := NewServer(h, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	var got events
+	s.Events = &got
+	c, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	fwd, err := dhcpv6.EncapsulateRelay(sol(t), dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:2::1"), net.ParseIP("fe80::1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		s.serve(packet{conn: ipv6.NewPacketConn(c), data: fwd.ToBytes(), src: netip.MustParseAddrPort("[2001:db8:2::1]:547"), dst: ourAddr, port: 547})
+	}
+	if n := s.Stats.SendFailed.Load(); n != 3 {
+		t.Errorf("SendFailed = %d after three unsendable replies, want 3 (replied %d)", n, s.Stats.Replied.Load())
+	}
+	if n := strings.Count(logs.String(), "reply not sent"); n != 1 {
+		t.Errorf("%d log lines for three unsendable replies, want 1:\n%s", n, logs.String())
+	}
+	if len(got) != 1 || got[0].Result != "not sent" || got[0].Stage != "advertise" {
+		t.Errorf("boot log %+v, want one \"not sent\" advertise", got)
 	}
 }

@@ -58,7 +58,7 @@ var (
 	dhcpReceived = prometheus.NewDesc("bootforge_dhcp_received_packets_total",
 		"UDP datagrams read from the DHCP sockets, before any check.", nil, nil)
 	dhcpDropped = prometheus.NewDesc("bootforge_dhcp_dropped_total",
-		"DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed, too_large (the reply is over 1472 bytes, more than EDK2 takes).", []string{"reason"}, nil)
+		"DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed, too_large (the reply is over 1472 bytes, more than EDK2 takes), send_failed (the reply was not sent: no route to the relay or client, interface down).", []string{"reason"}, nil)
 	dhcpUnanswered = prometheus.NewDesc("bootforge_dhcp_unanswered_total",
 		"Well-formed DHCP packets in scope that needed no answer or could not get one (not a PXE client in proxy mode, pool exhausted, ...).", nil, nil)
 	dhcpPoolSize = prometheus.NewDesc("bootforge_dhcp_pool_addresses",
@@ -94,6 +94,7 @@ func (c dhcpCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, dhcpDropped, st.Dropped.Load(), "queue_full")
 	counter(ch, dhcpDropped, st.Malformed.Load(), "malformed")
 	counter(ch, dhcpDropped, st.TooLarge.Load(), "too_large")
+	counter(ch, dhcpDropped, st.SendFailed.Load(), "send_failed")
 	counter(ch, dhcpUnanswered, st.Ignored.Load())
 	for _, sub := range h.Subnets {
 		name := sub.Pool.Subnet.String()
@@ -139,7 +140,7 @@ var (
 	dhcp6Replied = prometheus.NewDesc("bootforge_dhcp6_replies_total",
 		"DHCPv6 replies sent (Advertise, Reply, Relay-reply).", nil, nil)
 	dhcp6Dropped = prometheus.NewDesc("bootforge_dhcp6_dropped_total",
-		"DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed, too_large (the reply is over 1232 bytes, the IPv6 minimum MTU less headers).", []string{"reason"}, nil)
+		"DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed, too_large (the reply is over 1232 bytes, the IPv6 minimum MTU less headers), send_failed (the reply was not sent).", []string{"reason"}, nil)
 	dhcp6Unanswered = prometheus.NewDesc("bootforge_dhcp6_unanswered_total",
 		"DHCPv6 packets that needed no answer or could not get one (another interface, not a network boot in proxy mode, pool exhausted, ...).", nil, nil)
 )
@@ -160,6 +161,7 @@ func (c dhcp6Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, dhcp6Dropped, st.Dropped.Load(), "queue_full")
 	counter(ch, dhcp6Dropped, st.Malformed.Load(), "malformed")
 	counter(ch, dhcp6Dropped, st.TooLarge.Load(), "too_large")
+	counter(ch, dhcp6Dropped, st.SendFailed.Load(), "send_failed")
 	counter(ch, dhcp6Unanswered, st.Ignored.Load())
 }
 

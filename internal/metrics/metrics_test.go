@@ -43,6 +43,7 @@ func TestDHCPCollector(t *testing.T) {
 	st.Dropped.Add(3)
 	st.Malformed.Add(4)
 	st.TooLarge.Add(6)
+	st.SendFailed.Add(7)
 	st.Ignored.Add(5)
 
 	m := New(Build{Version: "test"})
@@ -61,12 +62,13 @@ bootforge_dhcp_requests_total{mode="authoritative",type="request"} 2
 bootforge_dhcp_replies_total{mode="authoritative",type="ack"} 2
 bootforge_dhcp_replies_total{mode="authoritative",type="nak"} 0
 bootforge_dhcp_replies_total{mode="authoritative",type="offer"} 3
-# HELP bootforge_dhcp_dropped_total DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed, too_large (the reply is over 1472 bytes, more than EDK2 takes).
+# HELP bootforge_dhcp_dropped_total DHCP packets dropped without an answer, by reason: rate_limit (per MAC), not_allowed (outside the served subnets), queue_full, malformed, too_large (the reply is over 1472 bytes, more than EDK2 takes), send_failed (the reply was not sent: no route to the relay or client, interface down).
 # TYPE bootforge_dhcp_dropped_total counter
 bootforge_dhcp_dropped_total{reason="malformed"} 4
 bootforge_dhcp_dropped_total{reason="not_allowed"} 2
 bootforge_dhcp_dropped_total{reason="queue_full"} 3
 bootforge_dhcp_dropped_total{reason="rate_limit"} 1
+bootforge_dhcp_dropped_total{reason="send_failed"} 7
 bootforge_dhcp_dropped_total{reason="too_large"} 6
 # HELP bootforge_dhcp_pool_addresses Addresses in the pool ranges of a subnet (authoritative mode).
 # TYPE bootforge_dhcp_pool_addresses gauge
@@ -97,16 +99,18 @@ func TestDHCP6Collector(t *testing.T) {
 	st.Dropped.Add(2)
 	st.Malformed.Add(3)
 	st.TooLarge.Add(6)
+	st.SendFailed.Add(7)
 	st.Ignored.Add(5)
 
 	m := New(Build{Version: "test"})
 	m.WatchDHCP6(srv)
 	want := `
-# HELP bootforge_dhcp6_dropped_total DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed, too_large (the reply is over 1232 bytes, the IPv6 minimum MTU less headers).
+# HELP bootforge_dhcp6_dropped_total DHCPv6 packets dropped without an answer, by reason: not_allowed (outside the allow-list), queue_full, malformed, too_large (the reply is over 1232 bytes, the IPv6 minimum MTU less headers), send_failed (the reply was not sent).
 # TYPE bootforge_dhcp6_dropped_total counter
 bootforge_dhcp6_dropped_total{reason="malformed"} 3
 bootforge_dhcp6_dropped_total{reason="not_allowed"} 1
 bootforge_dhcp6_dropped_total{reason="queue_full"} 2
+bootforge_dhcp6_dropped_total{reason="send_failed"} 7
 bootforge_dhcp6_dropped_total{reason="too_large"} 6
 `
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "bootforge_dhcp6_dropped_total"); err != nil {
