@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -40,6 +41,15 @@ type request struct {
 	filename string
 	mode     string // lower case
 	options  []option
+}
+
+// same reports whether r asks exactly what o asks: the same operation,
+// file, mode and options. A client that repeats a request it got no
+// answer to sends the same one; one that changes anything (a plain RRQ
+// after one with options, another blksize, another file) makes a new
+// request (see Server.handle).
+func (r request) same(o request) bool {
+	return r.op == o.op && r.filename == o.filename && r.mode == o.mode && slices.Equal(r.options, o.options)
 }
 
 var (

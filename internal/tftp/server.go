@@ -129,7 +129,7 @@ type Stats struct {
 	Failed    atomic.Int64 // started and failed
 	Refused   atomic.Int64 // well-formed requests refused (denied, busy, WRQ)
 	NotFound  atomic.Int64 // requests for files that do not exist
-	Aborted   atomic.Int64 // ended by the client before any data (EDK2's size probe)
+	Aborted   atomic.Int64 // ended by the client: before any data (EDK2's size probe), or by another request from its port
 	Malformed atomic.Int64 // packets dropped without an answer
 	// Refusals splits Refused by reason.
 	Refusals Refusals
@@ -249,16 +249,29 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 	files := *s.files.Load()
 
 	s.mu.Lock()
-	if t, dup := s.active[in.src]; dup {
+	prev := s.active[in.src]
+	if prev != nil && prev.req.same(req) {
 		// A retransmitted RRQ while its transfer runs. Once the client
 		// has acknowledged something, the transfer's own retransmission
 		// answers; before, its first packet (OACK or DATA 1) goes again now.
 		s.mu.Unlock()
-		if t.repeat(req) {
+		if prev.repeat() {
 			s.Stats.Retransmits.Add(1)
 			s.log.Debug("tftp: first packet sent again for a repeated request", "client", in.src, "file", req.filename)
 		}
 		return
+	}
+	if prev != nil {
+		// Another request from the same port: the client has given up
+		// on the transfer running, and an answer to the old request
+		// would be wrong for the new one. A PXE ROM or U-Boot that got
+		// nothing it could use from an RRQ with options asks again
+		// without them, or with a smaller blksize, and must not get the
+		// OACK of options it no longer asks for (RFC 2347: an error).
+		// The old transfer ends, and the new request is served as a new
+		// transfer from a new TID, as tftpd-hpa and dnsmasq do.
+		prev.replace()
+		s.remove(in.src)
 	}
 	busy, why := "", &s.Stats.Refusals.Busy
 	switch {
@@ -289,7 +302,7 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 	case n < s.blocking:
 		w = waitBlocking
 	}
-	t := &transfer{srv: s, req: req, in: in, settings: st, files: files, wait: w}
+	t := &transfer{srv: s, req: req, in: in, settings: st, files: files, wait: w, done: make(chan struct{})}
 	s.active[in.src] = t
 	s.perClient[in.src.Addr()]++
 	s.wg.Add(1)
@@ -297,14 +310,29 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 
 	go func() {
 		defer s.wg.Done()
+		defer close(t.done)
+		if prev != nil {
+			// The transfer replaced may be sending still: its last
+			// packet must not reach the client after this one's first.
+			<-prev.done
+		}
 		t.run()
 		s.mu.Lock()
-		delete(s.active, in.src)
-		if s.perClient[in.src.Addr()]--; s.perClient[in.src.Addr()] <= 0 {
-			delete(s.perClient, in.src.Addr())
+		if s.active[in.src] == t { // else it was replaced, and is no longer counted
+			s.remove(in.src)
 		}
 		s.mu.Unlock()
 	}()
+}
+
+// remove takes the transfer of client src off the active list, and with
+// it its part of the client's count: a transfer is counted while it is
+// on the list. s.mu is held.
+func (s *Server) remove(src netip.AddrPort) {
+	delete(s.active, src)
+	if s.perClient[src.Addr()]--; s.perClient[src.Addr()] <= 0 {
+		delete(s.perClient, src.Addr())
+	}
 }
 
 // Active returns the number of transfers in flight.

@@ -18,11 +18,13 @@ type transfer struct {
 	in       inbound
 	settings Settings
 	files    bootfs.FS
-	wait     waitMode // how the socket waits for ACKs (see sock)
+	wait     waitMode      // how the socket waits for ACKs (see sock)
+	done     chan struct{} // closed when its goroutine ends (a replacing transfer waits for it)
 
-	mu    sync.Mutex
-	sock  *sock
-	again []byte // what a repeated RRQ gets (see repeat): the OACK until ACK 0, or DATA 1 until ACK 1 without one
+	mu       sync.Mutex
+	sock     *sock
+	again    []byte // what a repeated RRQ gets (see repeat): the OACK until ACK 0, or DATA 1 until ACK 1 without one
+	replaced bool   // the client sent another request from the same port (see replace)
 
 	peer netip.AddrPort
 	rbuf []byte
@@ -37,17 +39,41 @@ func (t *transfer) abort() {
 	}
 }
 
-// repeat answers a repeated request at once, while the transfer has sent
-// its first packet and heard nothing since: the OACK, or DATA 1 to a
-// client that asked without options. The client has not seen it (lost, or
-// late on a busy machine), and waiting for the transfer's own timeout
-// (oackPatience of them for an OACK) would hold it up for seconds. It
-// reports whether it sent. A request for another file from the same port
-// is not a repeat.
-func (t *transfer) repeat(req request) bool {
+// replace ends a transfer whose client has sent another request from the
+// same port (Server.handle): the client has moved on, so it ends quietly,
+// as aborted by the client. Its socket is aborted as Shutdown aborts it:
+// a wait for an ACK wakes, and every later send fails in every wait mode,
+// so it sends nothing more, not even the ERROR of a failed transfer; one
+// not yet started sends nothing at all.
+func (t *transfer) replace() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.sock == nil || t.again == nil || req.filename != t.req.filename || req.mode != t.req.mode {
+	t.replaced = true
+	if t.sock != nil {
+		t.sock.abort()
+	}
+}
+
+func (t *transfer) wasReplaced() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.replaced
+}
+
+// errReplaced ends a transfer whose client asked something else.
+var errReplaced = errors.New("replaced by another request from the same client port")
+
+// repeat answers a repeated request (the same one, Server.handle) at
+// once, while the transfer has sent its first packet and heard nothing
+// since: the OACK, or DATA 1 to a client that asked without options. The
+// client has not seen it (lost, or late on a busy machine), and waiting
+// for the transfer's own timeout (oackPatience of them for an OACK) would
+// hold it up for seconds. It reports whether it sent. A transfer replaced
+// sends nothing: sendAside bypasses the netpoller's abort.
+func (t *transfer) repeat() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sock == nil || t.again == nil || t.replaced {
 		return false
 	}
 	return t.sock.sendAside(t.again) == nil
@@ -74,10 +100,15 @@ func (t *transfer) run() {
 	res := t.serve()
 	s := t.srv
 	var ce clientError
-	if res.outcome == "failed" && errors.As(res.err, &ce) && res.bytes == 0 && ce.code == errOptionRefused {
+	switch {
+	case res.outcome == "failed" && errors.As(res.err, &ce) && res.bytes == 0 && ce.code == errOptionRefused:
 		// EDK2 asks for a file only to learn its size (tsize), then
 		// aborts with ERROR 8: not a failure.
 		res.outcome = "aborted by client"
+	case res.outcome == "failed" && t.wasReplaced():
+		// The client abandoned it for its next request (replace);
+		// the error is the abort's.
+		res.outcome, res.err = "aborted by client", errReplaced
 	}
 	took := time.Since(start)
 	attrs := []any{
@@ -198,8 +229,15 @@ func (t *transfer) open() error {
 		return err
 	}
 	t.mu.Lock()
-	t.sock = sk
+	replaced := t.replaced
+	if !replaced {
+		t.sock = sk
+	}
 	t.mu.Unlock()
+	if replaced { // before it started: it sends nothing at all
+		sk.close()
+		return errReplaced
+	}
 	if t.srv.closing.Load() {
 		sk.abort()
 	}
