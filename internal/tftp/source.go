@@ -136,7 +136,10 @@ func (s *netasciiSource) read(buf []byte, first uint64) (int, error) {
 			st.pending = -1
 			continue
 		}
-		m, err := s.r.ReadAt(s.chunk, st.off)
+		// Each byte read makes at least one byte of output: reading
+		// more than the output still wanted only reads again what the
+		// next window rereads from its mark.
+		m, err := s.r.ReadAt(s.chunk[:min(len(buf)-n, len(s.chunk))], st.off)
 		if m == 0 {
 			if err == nil || errors.Is(err, io.EOF) {
 				return n, nil

@@ -108,14 +108,16 @@ func TestOctetSource(t *testing.T) {
 	}
 }
 
-// countingReader counts ReadAt calls.
+// countingReader counts ReadAt calls and the bytes they ask for.
 type countingReader struct {
 	r     *bytes.Reader
 	calls int
+	bytes int
 }
 
 func (c *countingReader) ReadAt(b []byte, off int64) (int, error) {
 	c.calls++
+	c.bytes += len(b)
 	return c.r.ReadAt(b, off)
 }
 
@@ -138,6 +140,24 @@ func TestOctetSourceReadAhead(t *testing.T) {
 			if limit := 2 + 2*size/max(readAhead, bw[0]*bw[1]); cr.calls > limit {
 				t.Errorf("size %d blksize %d: %d reads of the file, want at most %d", size, bw[0], cr.calls, limit)
 			}
+		}
+	}
+}
+
+// TestNetasciiReadsWhatItSends: a netascii transfer reads about what it
+// converts, at most twice each byte (a block that ends inside a byte's
+// CR LF or CR NUL leaves the rest of its read for the next block). It
+// read 32 KiB for every window, 64 times a 512-byte block.
+func TestNetasciiReadsWhatItSends(t *testing.T) {
+	in := bytes.Repeat([]byte("a line of text\r\n"), 4096) // 64 KiB
+	for _, bw := range [][2]int{{512, 1}, {1468, 16}} {
+		cr := &countingReader{r: bytes.NewReader(in)}
+		wire := readAll(t, newNetasciiSource(cr, bw[0]), bw[0], bw[1], nil)
+		if !bytes.Equal(decodeNetascii(wire), in) {
+			t.Fatalf("blksize %d window %d: round trip differs", bw[0], bw[1])
+		}
+		if limit := 2*len(in) + bw[0]*bw[1]; cr.bytes > limit {
+			t.Errorf("blksize %d window %d: read %d bytes of a %d-byte file, want at most %d", bw[0], bw[1], cr.bytes, len(in), limit)
 		}
 	}
 }
