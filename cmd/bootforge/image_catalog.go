@@ -324,7 +324,7 @@ a blob imported for a build that has not finished is not used yet.
 				fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: %s; no blob removed while it is there\n", printable(b.String()))
 			}
 			for _, d := range res.Stale {
-				fmt.Fprintf(out, "%s %s (left by a build, mirror sync or gc that was killed)\n", verb, d)
+				fmt.Fprintf(out, "%s %s (left by an import, build, mirror sync or gc that was killed)\n", verb, d)
 			}
 			for _, f := range res.Forgotten {
 				fmt.Fprintf(out, "%s the state of %s (no longer on disk)\n", map[bool]string{true: "would forget", false: "forgot"}[opts.DryRun], f)

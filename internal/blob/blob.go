@@ -11,9 +11,12 @@
 //
 // An import streams its source into a temporary file in the same tree,
 // hashing as it copies, syncs it and only then links it under its digest, so
-// that a blob is never seen half-written. A file already under that name is
-// checked; if it is damaged (truncated, overwritten), the fresh copy is
-// renamed over it, so that importing a source again repairs its blob.
+// that a blob is never seen half-written. The file is in a work directory
+// of its own that the import locks while it runs (durable.NewWorkDir): an
+// import that is killed cannot remove it, and the next import or image gc
+// does. A file already under that name is checked; if it is damaged
+// (truncated, overwritten), the fresh copy is renamed over it, so that
+// importing a source again repairs its blob.
 // Whatever goes wrong — a digest that
 // is not the expected one, a source that dies mid-transfer, a full disk, a
 // cancelled context — the temporary file is removed and the store is left as
@@ -40,9 +43,16 @@ import (
 const Algorithm = "sha256"
 
 // staleTemp is how long an untouched temporary file may stay in blobs/tmp
-// before Open removes it: it belongs to an import that was killed. A running
-// import writes to its file at least once a chunk, so its mtime stays fresh.
+// before Open removes it. Imports write into locked work directories,
+// which the next import and image gc remove once their import is gone; a
+// plain file there was left by an older bootforge, which held no lock, so
+// only its age says it is abandoned. A running import writes to its file
+// at least once a chunk, so its mtime stays fresh.
 const staleTemp = 24 * time.Hour
+
+// ImportWorkPrefix starts the name of each import's work directory in
+// TempDir.
+const ImportWorkPrefix = "import-"
 
 // CheckDigest accepts a SHA-256 digest as 64 lower-case hex digits, the only
 // form that names a blob. Everything that turns a digest into a path calls it
@@ -66,8 +76,8 @@ type Store struct {
 	dir string // DATA_DIR/blobs
 }
 
-// Open opens (and creates) the blob store below dataDir, and removes
-// temporary files that killed imports left behind.
+// Open opens (and creates) the blob store below dataDir, and removes the
+// temporary files an older bootforge's killed imports left.
 func Open(dataDir string) (*Store, error) {
 	if dataDir == "" {
 		return nil, errors.New("blob store: no data dir")
@@ -88,12 +98,20 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) blobDir() string { return filepath.Join(s.dir, Algorithm) }
 func (s *Store) tmpDir() string  { return filepath.Join(s.dir, "tmp") }
 
+// TempDir holds the work directories of imports in progress, and of
+// imports that were killed (durable.SweepWorkDirs with ImportWorkPrefix
+// finds those).
+func (s *Store) TempDir() string { return s.tmpDir() }
+
 func (s *Store) removeStale(before time.Time) {
 	entries, err := os.ReadDir(s.tmpDir())
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
+		if e.IsDir() {
+			continue // a work directory: SweepWorkDirs knows whether it is held
+		}
 		if info, err := e.Info(); err == nil && info.ModTime().Before(before) {
 			os.Remove(filepath.Join(s.tmpDir(), e.Name()))
 		}
@@ -213,21 +231,26 @@ func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Res
 			return Result{}, fmt.Errorf("expected %w", err)
 		}
 	}
-	tmp, err := os.CreateTemp(s.tmpDir(), "import-*")
+	// Locked until the blob is in place: a killed import leaves its
+	// directory unlocked, and the next import (here) or gc removes it.
+	durable.SweepWorkDirs(s.tmpDir(), ImportWorkPrefix)
+	work, err := durable.NewWorkDir(s.tmpDir(), ImportWorkPrefix)
 	if err != nil {
 		return Result{}, fmt.Errorf("blob store: %w", err)
 	}
-	tmpName := tmp.Name()
+	tmpName := filepath.Join(work.Path, "blob")
+	tmp, err := os.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		work.Done()
+		return Result{}, fmt.Errorf("blob store: %w", err)
+	}
 	defer func() {
 		if tmp != nil {
 			tmp.Close()
 		}
-		// The temp file goes in every case: linked into place, or dropped.
-		// Once renamed into place its name is free, and may be another
-		// import's by now.
-		if tmpName != "" {
-			os.Remove(tmpName)
-		}
+		// The temp file goes in every case, with its directory: linked
+		// into place (the blob keeps the inode), renamed, or dropped.
+		work.Done()
 	}()
 
 	h := sha256.New()
@@ -278,7 +301,6 @@ func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Res
 		if err := os.Rename(tmpName, final); err != nil {
 			return Result{}, fmt.Errorf("blob store: replacing a damaged copy: %w", err)
 		}
-		tmpName = ""
 		res.Replaced = there
 	default:
 		return Result{}, fmt.Errorf("blob store: %w", err)

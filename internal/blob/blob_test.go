@@ -21,6 +21,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"bootforge/internal/durable"
 )
 
 func sum(b []byte) string {
@@ -699,6 +701,36 @@ func TestOpenRemovesStaleTemps(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Error("fresh temp (an import in progress) removed")
+	}
+}
+
+// An import that was killed leaves its work directory unlocked; the next
+// import removes it, and not the one a running import holds, however old.
+func TestImportRemovesKilledImports(t *testing.T) {
+	s := openStore(t)
+	killed := filepath.Join(s.TempDir(), ImportWorkPrefix+"killed")
+	if err := os.Mkdir(killed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(killed, "blob"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	running, err := durable.NewWorkDir(s.TempDir(), ImportWorkPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Done()
+	old := time.Now().Add(-10 * time.Minute)
+	os.Chtimes(killed, old, old)
+	os.Chtimes(running.Path, old, old)
+	if _, err := s.Import(context.Background(), strings.NewReader("next"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(killed); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("the killed import's work directory was kept")
+	}
+	if _, err := os.Stat(running.Path); err != nil {
+		t.Error("a running import's work directory was removed")
 	}
 }
 

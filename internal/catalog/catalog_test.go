@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"bootforge/internal/audit"
+	"bootforge/internal/blob"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
 )
@@ -608,7 +609,8 @@ func TestConcurrentStateChangesRefused(t *testing.T) {
 
 // gc keeps a retired version that a menu entry resolves to, removes no
 // blob while a version's manifest cannot be read (nor that version, nor
-// its state), and removes the work directory of a build that was killed.
+// its state), and removes the work directories of an import and a build
+// that were killed.
 func TestGCKeepsInUseBrokenAndSweeps(t *testing.T) {
 	f := newFixture(t)
 	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0", "deb@4.0.0"} {
@@ -620,8 +622,12 @@ func TestGCKeepsInUseBrokenAndSweeps(t *testing.T) {
 	images := filepath.Join(f.root, "images")
 	killed := filepath.Join(images, image.BuildWorkPrefix+"deb-123")
 	os.MkdirAll(filepath.Join(killed, "version"), 0o755)
+	killedImport := filepath.Join(f.data, "blobs", "tmp", blob.ImportWorkPrefix+"456")
+	os.MkdirAll(killedImport, 0o700)
+	os.WriteFile(filepath.Join(killedImport, "blob"), []byte("partial"), 0o600)
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(killed, old, old)
+	os.Chtimes(killedImport, old, old)
 
 	res, err := f.cat.GC(GCOptions{Keep: 1, InUse: []image.ID{mustID(t, "deb@1.0.0")}})
 	if err != nil {
@@ -630,11 +636,14 @@ func TestGCKeepsInUseBrokenAndSweeps(t *testing.T) {
 	if len(res.Versions) != 1 || res.Versions[0].String() != "deb@2.0.0" || len(res.InUse) != 1 || res.InUse[0].String() != "deb@1.0.0" {
 		t.Errorf("removed %v, kept in use %v; want deb@2.0.0 removed, deb@1.0.0 kept", res.Versions, res.InUse)
 	}
-	if len(res.Stale) != 1 || res.Stale[0] != killed {
-		t.Errorf("stale %v, want %s", res.Stale, killed)
+	if len(res.Stale) != 2 || res.Stale[0] != killedImport || res.Stale[1] != killed {
+		t.Errorf("stale %v, want %s and %s", res.Stale, killedImport, killed)
 	}
 	if _, err := os.Stat(killed); !os.IsNotExist(err) {
 		t.Errorf("the killed build's directory: %v", err)
+	}
+	if _, err := os.Stat(killedImport); !os.IsNotExist(err) {
+		t.Errorf("the killed import's directory: %v", err)
 	}
 	f.wantStates(t, map[string]image.State{"deb@1.0.0": image.Retired, "deb@3.0.0": image.Retired, "deb@4.0.0": image.Active})
 

@@ -44,8 +44,8 @@ type GCResult struct {
 	// While there is one, no blob is removed: which blobs it was built
 	// from is unknown.
 	Broken []Broken
-	// Stale are work directories left by a build, mirror sync or gc that
-	// was killed; removed (in a dry run: would be).
+	// Stale are work directories left by an import, build, mirror sync or
+	// gc that was killed; removed (in a dry run: would be).
 	Stale  []string
 	DryRun bool
 }
@@ -53,11 +53,11 @@ type GCResult struct {
 // GC removes retired versions beyond the newest opts.Keep of each name
 // (never an active or staged one), then the blobs below
 // data_dir/blobs/sha256 that no remaining manifest lists as a source, and
-// forgets the states of versions that are no longer on disk. Only files
-// named by a SHA-256 are blobs; anything else there (an import's temporary
-// file) is left alone. Run it when no import or build is in progress: a
-// blob imported for a build that has not written its manifest yet is
-// unreferenced.
+// forgets the states of versions that are no longer on disk. It also
+// removes the work directories of imports, builds, mirror syncs and gc
+// runs that were killed. Only files named by a SHA-256 are blobs. Run it
+// when no import or build is in progress: a blob imported for a build
+// that has not written its manifest yet is unreferenced.
 //
 // A version's directory is first renamed to a dot-directory, which no
 // scan sees, and then removed: a version is never half there, and a
@@ -153,15 +153,25 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	sort.Slice(res.InUse, func(i, j int) bool { return less(res.InUse[i], res.InUse[j]) })
 	images := filepath.Join(c.root, image.Dir)
 	if opts.DryRun {
-		res.Stale = durable.StaleWorkDirs(images, workPrefixes...)
+		res.Stale = append(durable.StaleWorkDirs(blobs.TempDir(), blob.ImportWorkPrefix),
+			durable.StaleWorkDirs(images, workPrefixes...)...)
 		return res, nil
 	}
-	if res.Stale, err = durable.SweepWorkDirs(images, workPrefixes...); err != nil {
+	imports, err := durable.SweepWorkDirs(blobs.TempDir(), blob.ImportWorkPrefix)
+	if err != nil {
 		return res, fmt.Errorf("gc: %w", err)
 	}
-	for _, d := range res.Stale {
+	for _, d := range imports {
+		c.record(image.ID{}, path.Join("blobs", filepath.Base(blobs.TempDir()), filepath.Base(d)), "removed", "gc: work directory of an import that was killed")
+	}
+	works, err := durable.SweepWorkDirs(images, workPrefixes...)
+	if err != nil {
+		return res, fmt.Errorf("gc: %w", err)
+	}
+	for _, d := range works {
 		c.record(image.ID{}, path.Join(image.Dir, filepath.Base(d)), "removed", "gc: work directory of a build, mirror sync or gc that was killed")
 	}
+	res.Stale = append(imports, works...)
 
 	reason := fmt.Sprintf("gc: retired beyond the newest %d", opts.Keep)
 	for _, id := range res.Versions {
