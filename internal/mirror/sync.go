@@ -210,6 +210,14 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	defer unlock()
+	// A sync that was killed left its stage, with a link to every file it
+	// had verified; the next sync's sweepPartial does not reach those, and
+	// a version the primary has dropped since would keep its files here.
+	// A sync in progress holds the lock on its own stage: that one stays.
+	removed, _ := durable.SweepWorkDirs(filepath.Join(s.Root, image.Dir), image.MirrorWorkPrefix)
+	for _, d := range removed {
+		s.logf("removed %s, left by a sync that was killed", d)
+	}
 	s.logf("%s: %d active versions", s.Base, len(idx.Versions))
 	var failed []error
 	var ready []image.ID
