@@ -50,7 +50,7 @@ func BootTLSCert(keysDir, dir string, addrs []net.IP, names []string, now time.T
 	certFile, keyFile := filepath.Join(dir, BootCert), filepath.Join(dir, BootKey)
 	if c, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && bootCertFits(c, ca, addrs, names, now) {
 		return c, false, nil
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) && !pairTorn(certFile, keyFile) {
 		return tls.Certificate{}, false, errf("%s: %v (remove it to issue a new one)", certFile, err)
 	}
 	caKey, err := readKey(filepath.Join(keysDir, CAKey))
@@ -108,6 +108,20 @@ func BootTLSCert(keysDir, dir string, addrs []net.IP, names []string, now time.T
 		return tls.Certificate{}, false, fmt.Errorf("keys: the boot TLS certificate just issued: %w", err)
 	}
 	return c, true, nil
+}
+
+// pairTorn reports whether the kept certificate and key are each whole
+// but of two issues: the new key is written before the new certificate,
+// so an issue killed between the two leaves the old certificate beside
+// the new key. Issuing anew repairs that; a file that does not parse is
+// damaged in some other way, and is left to the operator.
+func pairTorn(certFile, keyFile string) bool {
+	c, _, err := readCert(certFile)
+	if err != nil {
+		return false
+	}
+	k, err := readKey(keyFile)
+	return err == nil && !publicEqual(c.PublicKey, k.Public())
 }
 
 // bootCertFits reports whether a kept boot certificate can be used again.

@@ -129,6 +129,21 @@ func TestBootTLSCert(t *testing.T) {
 	if _, issued, err := BootTLSCert(keysDir, dir, addrs, nil, now); err != nil || !issued {
 		t.Errorf("missing certificate: issued %v, %v", issued, err)
 	}
+	// An issue killed between its key and its certificate leaves the new
+	// key beside the old certificate: issued anew, not a refusal to start.
+	old, err := os.ReadFile(filepath.Join(dir, BootCert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, issued, err := BootTLSCert(keysDir, dir, append(addrs, net.ParseIP("198.51.100.8")), nil, now); err != nil || !issued {
+		t.Fatalf("new address: issued %v, %v", issued, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, BootCert), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, issued, err := BootTLSCert(keysDir, dir, addrs, nil, now); err != nil || !issued {
+		t.Errorf("the old certificate beside a new key: issued %v, %v; want issued anew", issued, err)
+	}
 	// Without a CA there is nothing to issue it with.
 	if _, _, err := BootTLSCert(t.TempDir(), t.TempDir(), addrs, nil, now); err == nil {
 		t.Error("no CA: no error")
