@@ -210,8 +210,16 @@ func (b *Builder) Build(ctx context.Context, s Spec) (*Result, error) {
 		}
 		return nil, err
 	}
-	if err := durable.SyncDir(nameDir); err != nil {
-		return nil, fmt.Errorf("%s is in place in %s, but syncing its directory failed: %w", id, final, err)
+	// The version's entry is in the name's directory, and a name's
+	// first version made that directory: its entry is in images/.
+	syncDirs := []string{nameDir}
+	if made {
+		syncDirs = append(syncDirs, filepath.Dir(nameDir))
+	}
+	for _, d := range syncDirs {
+		if err := durable.SyncDir(d); err != nil {
+			return nil, fmt.Errorf("%s is in place in %s, but syncing %s failed: %w", id, final, d, err)
+		}
 	}
 	return &Result{Dir: final, Manifest: m}, nil
 }

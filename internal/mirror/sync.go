@@ -390,6 +390,8 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 		return false, err
 	}
 	nameDir := filepath.Dir(final)
+	_, err = os.Stat(nameDir)
+	made := errors.Is(err, fs.ErrNotExist) // the name's first version here: images/ gets its entry
 	if err := os.MkdirAll(nameDir, 0o755); err != nil {
 		return false, err
 	}
@@ -401,6 +403,11 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	}
 	if err := durable.SyncDir(nameDir); err != nil {
 		return false, err
+	}
+	if made {
+		if err := durable.SyncDir(filepath.Dir(nameDir)); err != nil {
+			return false, err
+		}
 	}
 	for _, p := range fetched {
 		os.Remove(p) // the installed version holds the file; at worst the next sync checks it again
