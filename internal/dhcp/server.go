@@ -330,7 +330,8 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 		}
 		// The client waits for an answer that never leaves: a route to
 		// the relay missing, an interface gone down. Counted, and said
-		// once per client per 10 s, as the client retries.
+		// (the log; the boot log for PXE firmware) once per client per
+		// quiet.Every, as the client retries.
 		s.Stats.SendFailed.Add(1)
 		if ok, since := s.sendFailed.Admit(req.ClientHWAddr.String(), time.Now()); ok {
 			s.log.Warn("dhcp: reply not sent", "mac", req.ClientHWAddr.String(), "type", reply.MessageType(), "to", dst.addr,
