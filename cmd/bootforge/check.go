@@ -44,6 +44,9 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
             saw on its segments in the last 10 minutes (from the boot
             log); a second authoritative one fails
   health    the management API's /healthz and /readyz answer
+  data_dir  group and others cannot write data_dir, which holds the
+            store, the TLS key and the signing keys (fails), nor read it
+            (warns, as serve does at start)
   https     (http.tls on) the certificate and key load as serve loads
             them, and the certificate is valid now
   signing   (signing on) the signing certificate is issued by ca.pem,
@@ -57,8 +60,8 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
             version with this server's manifest; one that is
             unreachable, lacks a version or differs fails
 
-Prints a checklist with pass, fail or skip and the reason, or JSON, and
-exits non-zero if anything fails.`,
+Prints a checklist with pass, fail, skip or warn and the reason, or JSON,
+and exits non-zero if anything fails (a warning does not).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd, g)
@@ -249,6 +252,7 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 	if cfg.DHCP.Mode != "off" {
 		items = append(items, checkWatch(cfg))
 	}
+	items = append(items, check.DataDir(cfg.DataDir))
 	items = append(items, checkHTTPSCert(cfg, time.Now()))
 	items = append(items, checkSigning(cfg))
 	items = append(items, checkImages(cfg))
@@ -352,7 +356,7 @@ func firstLines(s string, n int) string {
 
 func printChecklist(w io.Writer, items []check.Item) {
 	for _, it := range items {
-		mark := map[string]string{"pass": "[ok]  ", "fail": "[FAIL]", "skip": "[skip]"}[it.Status]
+		mark := map[string]string{"pass": "[ok]  ", "fail": "[FAIL]", "skip": "[skip]", "warn": "[warn]"}[it.Status]
 		fmt.Fprintf(w, "%s %-12s %s\n", mark, it.Name, it.Detail)
 	}
 }

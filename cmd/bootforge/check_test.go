@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -107,5 +108,41 @@ func TestCheckTFTPAdvice(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// check has a data_dir item: a data_dir that group or others may read
+// (it holds the store and the keys) is warned about, as serve does at
+// start; one they may write fails the checklist.
+func TestCheckDataDirMode(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.TFTP.Enabled, cfg.HTTP.Enabled, cfg.HTTP.TLS.Enabled, cfg.API.Enabled = false, false, false, false
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil { // as serve and init make it
+		t.Fatal(err)
+	}
+	item := func() check.Item {
+		for _, i := range runChecklist(cfg, "", "02:bf:00:00:00:01", "", "", boot.FirmwareBIOS) {
+			if i.Name == "data_dir" {
+				return i
+			}
+		}
+		t.Fatal("no data_dir item")
+		return check.Item{}
+	}
+	if it := item(); it.Status != "pass" {
+		t.Fatalf("mode 0700: %+v", it)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(); it.Status != "warn" || !strings.Contains(it.Detail, "chmod 0700 "+cfg.DataDir) {
+		t.Fatalf("mode 0755: %+v", it)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if it := item(); it.Status != "fail" || !strings.Contains(it.Detail, "writable") {
+		t.Fatalf("mode 0777: %+v", it)
 	}
 }

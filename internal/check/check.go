@@ -15,7 +15,7 @@ import (
 // Item is one line of the checklist.
 type Item struct {
 	Name   string `json:"name"`
-	Status string `json:"status"` // pass, fail, skip
+	Status string `json:"status"` // pass, fail, skip, warn
 	Detail string `json:"detail"`
 }
 
@@ -32,6 +32,12 @@ func Fail(name, format string, args ...any) Item {
 // Skip makes an item that could not be checked here.
 func Skip(name, format string, args ...any) Item {
 	return Item{Name: name, Status: "skip", Detail: fmt.Sprintf(format, args...)}
+}
+
+// Warn makes an item that passes with a risk the operator should remove:
+// it does not fail the checklist, as it does not stop serve.
+func Warn(name, format string, args ...any) Item {
+	return Item{Name: name, Status: "warn", Detail: fmt.Sprintf(format, args...)}
 }
 
 // Failed reports whether any item failed.
