@@ -5,6 +5,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,8 +109,72 @@ func newRootCmd(g *globalFlags) *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: text or json (env BOOTFORGE_LOG_FORMAT)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (env BOOTFORGE_LOG_LEVEL)")
 	root.AddCommand(newServeCmd(g), newInitCmd(), newHostCmd(g), newProfileCmd(g), newMenuCmd(g), newLogCmd(g), newTokenCmd(g), newCheckCmd(g), newImageCmd(g), newKeysCmd(g), newGrubCmd(g), newDHCPCmd(g), newMirrorCmd(g), newStoreCmd(g), newVersionCmd(), newManCmd(root))
+	// The completion command is otherwise added by Execute, after the
+	// walks below, and would take "completion bsh" with exit status 0.
+	root.InitDefaultCompletionCmd()
 	refuseUnknownSubcommands(root)
+	explainArgErrors(root)
+	root.SetFlagErrorFunc(explainFlagError)
 	return root
+}
+
+// explainArgErrors makes a wrong number of arguments name the command
+// and its usage line. Cobra's own messages name neither ("accepts 1
+// arg(s), received 2"), and its NoArgs calls an argument an "unknown
+// command", which a leaf command such as version has none of.
+func explainArgErrors(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		explainArgErrors(sub)
+	}
+	valid := c.Args
+	if valid == nil || !c.Runnable() {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		err := valid(cmd, args)
+		if err == nil {
+			return nil
+		}
+		why := err.Error()
+		if len(args) > 0 && valid(cmd, nil) == nil && valid(cmd, args[:1]) != nil {
+			why = fmt.Sprintf("takes no arguments, got %q", args[0])
+		}
+		return fmt.Errorf("%s: %s; usage: %s", commandName(cmd), why, cmd.UseLine())
+	}
+}
+
+// explainFlagError names the command whose flag was wrong and says where
+// its flags are listed. A value that does not parse is said in words:
+// pflag passes on the parser's own error (`invalid argument "x" for
+// "--before" flag: strconv.ParseInt: parsing "x": invalid syntax`).
+func explainFlagError(cmd *cobra.Command, err error) error {
+	if cause := errors.Unwrap(err); cause != nil {
+		var num *strconv.NumError
+		why := ""
+		switch {
+		case errors.As(cause, &num) && num.Func == "ParseBool":
+			why = "not true or false"
+		case errors.As(cause, &num) && errors.Is(num.Err, strconv.ErrRange):
+			why = "out of range"
+		case errors.As(cause, &num):
+			why = "not a whole number"
+		case strings.HasPrefix(cause.Error(), "time: "): // time.ParseDuration
+			why = "not a duration like 30s, 15m, 2h or 1h30m"
+		}
+		if why != "" {
+			err = fmt.Errorf("%s: %s", strings.TrimSuffix(err.Error(), ": "+cause.Error()), why)
+		}
+	}
+	return fmt.Errorf("%s: %w (see %s --help)", commandName(cmd), err, cmd.CommandPath())
+}
+
+// commandName is cmd's path without the "bootforge" that every error
+// line already starts with.
+func commandName(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return cmd.Name()
+	}
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 }
 
 // refuseUnknownSubcommands makes every command group (host, image, ...)
