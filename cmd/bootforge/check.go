@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -12,9 +13,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -180,7 +183,7 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 			code, body, err := check.HTTPGet(url, timeout)
 			switch {
 			case err != nil:
-				items = append(items, check.Fail("menu", "GET %s: %v", url, err))
+				items = append(items, check.Fail("menu", "GET %s: %s", url, unreachable(err, timeout, "http.listen", cfg.HTTP.Listen)))
 			case code != 200:
 				items = append(items, check.Fail("menu", "GET %s: %s", url, menuStatus(cfg, local(cfg.HTTP.Listen), code, body)))
 			case expectProfile != "" && !strings.Contains(body, "# bootforge profile "+expectProfile+"\n"):
@@ -238,7 +241,9 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 		for _, p := range paths {
 			code, body, err := apiGet(client, base+p)
 			if err != nil {
-				bad = append(bad, fmt.Sprintf("%s: %v", p, err))
+				// One unreachable server is said once, not per path.
+				bad = append(bad, fmt.Sprintf("%s%s: %s", base, p, unreachable(err, timeout, "api.listen", cfg.API.Listen)))
+				break
 			} else if code != 200 {
 				bad = append(bad, fmt.Sprintf("%s: status %d %s", p, code, strings.TrimSpace(body)))
 			}
@@ -306,6 +311,26 @@ func tftpAdvice(cfg config.Config, loader string, err error) string {
 		return fmt.Sprintf(": is bootforge serve running with this config (tftp.listen %s), and does no firewall drop the request?", cfg.TFTP.Listen)
 	}
 	return ""
+}
+
+// unreachable says why an HTTP request to a server of this config got no
+// answer, without the URL that the caller names already, and, when
+// nothing listens or nothing answers in time, what to look at: the
+// usual cause is that serve does not run, or runs with another config.
+func unreachable(err error, timeout time.Duration, key, listen string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	advice := fmt.Sprintf(": is bootforge serve running with this config (%s %s)?", key, listen)
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused, nothing listens there" + advice
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("no answer within %s", timeout) + advice + " Does no firewall drop the request?"
+	}
+	return err.Error()
 }
 
 // watchWindow is how far back the checklist looks for other DHCP servers

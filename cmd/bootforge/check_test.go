@@ -146,3 +146,81 @@ func TestCheckDataDirMode(t *testing.T) {
 		t.Fatalf("mode 0777: %+v", it)
 	}
 }
+
+// With no server on the config's addresses, the menu and health items
+// say so in words and ask whether serve runs with this config, as the
+// tftp item does: no Go error chain ("Get \"http://...\": dial tcp ...",
+// "context deadline exceeded", "read udp [::]:41234"), and an
+// unreachable API is said once, not for /healthz and /readyz each.
+func TestCheckNoServerSaysWhatToDo(t *testing.T) {
+	closed := func(network string) string { // an address nothing listens on
+		l, err := net.Listen(network, "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		return l.Addr().String()
+	}
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	quiet, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+
+	for _, tt := range []struct {
+		name, http string
+		want       string
+	}{
+		{"nothing listens", closed("tcp"), "connection refused, nothing listens there"},
+		{"nothing answers", silent.Addr().String(), "no answer within 3s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			cfg.HTTP.TLS.Enabled = false
+			cfg.TFTP.Listen, cfg.HTTP.Listen, cfg.API.Listen = quiet.LocalAddr().String(), tt.http, tt.http
+			got := map[string]string{}
+			for _, i := range runChecklist(cfg, "", "02:bf:00:00:00:01", "", "", boot.FirmwareBIOS) {
+				got[i.Name] = i.Status + ": " + i.Detail
+			}
+			for name, key := range map[string]string{"menu": "http.listen", "health": "api.listen"} {
+				d := got[name]
+				if !strings.HasPrefix(d, "fail") || !strings.Contains(d, tt.want) ||
+					!strings.Contains(d, "is bootforge serve running with this config ("+key+" "+tt.http+")") {
+					t.Errorf("%s item: %s", name, d)
+				}
+				for _, leak := range []string{"dial tcp", "Get \"", "context deadline", "Client.Timeout"} {
+					if strings.Contains(d, leak) {
+						t.Errorf("%s item says %q: %s", name, leak, d)
+					}
+				}
+			}
+			if strings.Count(got["health"], tt.http) != 2 { // the URL once, and the advice
+				t.Errorf("health item names the API more than once: %s", got["health"])
+			}
+			if d := got["tftp"]; !strings.Contains(d, "no answer from "+quiet.LocalAddr().String()+" within 3s") || strings.Contains(d, "read udp") {
+				t.Errorf("tftp item: %s", d)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -76,6 +77,10 @@ func TFTPGet(addr, file string, timeout time.Duration) (int64, error) {
 	for {
 		conn.SetReadDeadline(time.Now().Add(timeout))
 		n, from, err := conn.ReadFromUDP(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Said without the local socket ("read udp [::]:41234: i/o timeout").
+			return total, fmt.Errorf("no answer from %s within %s (%w)", addr, timeout, os.ErrDeadlineExceeded)
+		}
 		if err != nil {
 			return total, fmt.Errorf("no answer from %s: %w", addr, err)
 		}
