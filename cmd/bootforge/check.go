@@ -38,6 +38,7 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
 		Short: "Run the validation checklist against the running server",
 		Long: `Check a running bootforge as a client would, with the same config:
 
+  config    the config loads (if not, the only item)
   tftp      a TFTP GET of a loader succeeds (the --arch firmware's)
   menu      a test MAC gets a menu (of the expected profile, if given),
             asking as iPXE built for the --arch firmware would
@@ -67,15 +68,18 @@ Prints a checklist with pass, fail, skip or warn and the reason, or JSON,
 and exits non-zero if anything fails (a warning does not).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, g)
-			if err != nil {
-				return err
-			}
 			fw, err := boot.ParseFirmware(arch)
 			if err != nil {
 				return fmt.Errorf("--arch: %w", err)
 			}
-			items := runChecklist(cfg, loader, mac, expectProfile, iface, fw)
+			// A config that does not load is the checklist's first
+			// item, and its only one: --json still prints a list.
+			var items []check.Item
+			if cfg, err := loadConfig(cmd, g); err != nil {
+				items = []check.Item{check.Fail("config", "%v", err)}
+			} else {
+				items = runChecklist(cfg, loader, mac, expectProfile, iface, fw)
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -220,6 +223,44 @@ func TestCheckNoServerSaysWhatToDo(t *testing.T) {
 			}
 			if d := got["tftp"]; !strings.Contains(d, "no answer from "+quiet.LocalAddr().String()+" within 3s") || strings.Contains(d, "read udp") {
 				t.Errorf("tftp item: %s", d)
+			}
+		})
+	}
+}
+
+// A config that does not load fails check with a config item that
+// names the file and line, in --json too (which printed nothing), and
+// exit status 1.
+func TestCheckBrokenConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ name, text, want string }{
+		{"broken yaml", "root: /srv\ntftp:\n  listen: [\n", "broken-yaml.yaml:3"},
+		{"empty", "", "has no settings"},
+		{"a directory", "", "is a directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			if tt.name == "a directory" {
+				if err := os.Mkdir(file, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(file, []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			root := newRootCmd(&globalFlags{})
+			root.SetOut(&out)
+			root.SetErr(&out)
+			root.SetArgs([]string{"--config", file, "check", "--json"})
+			if err := root.Execute(); err == nil {
+				t.Fatalf("check passed:\n%s", out.String())
+			}
+			var items []check.Item
+			if err := json.Unmarshal(out.Bytes(), &items); err != nil {
+				t.Fatalf("check --json: %v:\n%s", err, out.String())
+			}
+			if len(items) != 1 || items[0].Name != "config" || items[0].Status != "fail" || !strings.Contains(items[0].Detail, tt.want) {
+				t.Errorf("items %+v, want one failed config item with %q", items, tt.want)
 			}
 		})
 	}
