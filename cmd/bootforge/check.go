@@ -284,6 +284,9 @@ func checkHTTPSCert(cfg config.Config, now time.Time) check.Item {
 		return check.Pass("https", "no http.tls.cert: serve makes a self-signed certificate in %s", cfg.TLSDir())
 	}
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if errors.Is(err, fs.ErrPermission) {
+		return check.Fail("https", "%v: this user cannot read it; run bootforge check as the user serve runs as (or as root)", err)
+	}
 	if err != nil {
 		return check.Fail("https", "%s with %s: %v: serve refuses to start with it; set http.tls.cert and http.tls.key to a certificate and its own key (or leave both empty for a self-signed one)",
 			certFile, keyFile, err)

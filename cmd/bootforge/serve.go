@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -527,7 +528,12 @@ func openStore(cfg config.Config) (store.Store, error) {
 	if loc, err := store.Locate(cfg.Store.URL, cfg.DataDir); err == nil && !loc.Postgres {
 		cfg.Store.URL = "sqlite:" + storePath(cfg) // absolute, as the server reports it
 	}
-	return store.Open(cfg) // its errors name the store
+	db, err := store.Open(cfg) // its errors name the store
+	if errors.Is(err, fs.ErrPermission) {
+		// Most often a command run as another user than serve's.
+		return nil, fmt.Errorf("%w: run bootforge as the user that owns data_dir %s (or as root)", err, cfg.DataDir)
+	}
+	return db, err
 }
 
 // inventorySource says where profiles and hosts come from: the config,

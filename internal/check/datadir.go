@@ -23,6 +23,11 @@ func DataDir(dir string) Item {
 	case !st.IsDir():
 		return Fail(name, "%s is not a directory: serve cannot keep its store and keys there; set data_dir to a directory", dir)
 	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return Fail(name, "%v: this user cannot read data_dir; run bootforge check as the user serve runs as (or as root)", err)
+	}
+	f.Close()
 	const holds = "it holds the store (token hashes, leases), the TLS key and the signing keys"
 	switch perm := st.Mode().Perm(); {
 	case perm&0o022 != 0:
