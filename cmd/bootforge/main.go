@@ -35,14 +35,18 @@ const systemConfig = "/etc/bootforge/bootforge.yaml"
 func main() {
 	g := &globalFlags{}
 	if err := newRootCmd(g).Execute(); err != nil {
-		// A fatal error goes out in the log's format, so that a collector
-		// reading JSON sees why the service did not start.
-		if g.logFormat == "json" || (g.logFormat == "" && os.Getenv("BOOTFORGE_LOG_FORMAT") == "json") {
-			slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("bootforge failed", "err", err.Error())
-		} else {
-			fmt.Fprintln(os.Stderr, "bootforge:", err)
-		}
+		printFatal(os.Stderr, g, err)
 		os.Exit(1)
+	}
+}
+
+// printFatal prints the error that ends a command in the log's format, so
+// that a collector reading JSON sees why the service did not start.
+func printFatal(w io.Writer, g *globalFlags, err error) {
+	if g.jsonLog() {
+		slog.New(slog.NewJSONHandler(w, nil)).Error("bootforge failed", "err", err.Error())
+	} else {
+		fmt.Fprintln(w, "bootforge:", err)
 	}
 }
 
@@ -52,6 +56,22 @@ type globalFlags struct {
 	logFormat string
 	logLevel  string
 	verbose   bool
+	// format is the log.format of the config the command loaded (file,
+	// environment and flags), empty until one loaded.
+	format string
+}
+
+// jsonLog reports whether the command's stderr is JSON: by the config it
+// loaded, else (no config loaded, or none that loads) by --log-format
+// and BOOTFORGE_LOG_FORMAT.
+func (g *globalFlags) jsonLog() bool {
+	if g.format != "" {
+		return g.format == "json"
+	}
+	if g.logFormat != "" {
+		return g.logFormat == "json"
+	}
+	return os.Getenv("BOOTFORGE_LOG_FORMAT") == "json"
 }
 
 // defaultConfig is the config file a command uses without --config:

@@ -104,6 +104,7 @@ func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
 	if err != nil {
 		return config.Config{}, err
 	}
+	g.format = cfg.Log.Format
 	g.describe(cmd, cfg)
 	return cfg, nil
 }

@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,6 +52,49 @@ func TestUsageErrorsSayWhatToType(t *testing.T) {
 				if strings.Contains(err.Error(), n) {
 					t.Errorf("%q says %q", err, n)
 				}
+			}
+		})
+	}
+}
+
+// The error that ends a command is a JSON log line when the config says
+// log.format: json, as the service's log is: it was JSON only with
+// --log-format json or BOOTFORGE_LOG_FORMAT=json, so serve's "address
+// already in use" reached a collector of its JSON log as plain text.
+func TestFatalErrorInConfiguredLogFormat(t *testing.T) {
+	t.Setenv("BOOTFORGE_LOG_FORMAT", "") // restored after the test
+	os.Unsetenv("BOOTFORGE_LOG_FORMAT")
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, yaml string
+		flags      []string
+		json       bool
+	}{
+		{"config says json", "log: {format: json}\n", nil, true},
+		{"config says text", "log: {format: text}\n", nil, false},
+		{"the flag wins", "log: {format: json}\n", []string{"--log-format", "text"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			text := tt.yaml + "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") + "\n"
+			if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			g := &globalFlags{}
+			root := newRootCmd(g)
+			root.SetOut(io.Discard)
+			root.SetErr(io.Discard)
+			root.SetArgs(append([]string{"--config", file, "host", "add", "pc1"}, tt.flags...)) // no --mac: fails after the config loaded
+			err := root.Execute()
+			if err == nil {
+				t.Fatal("host add without a MAC passed")
+			}
+			var out bytes.Buffer
+			printFatal(&out, g, err)
+			var line struct{ Level, Msg, Err string }
+			isJSON := json.Unmarshal(out.Bytes(), &line) == nil
+			if isJSON != tt.json || tt.json && (line.Level != "ERROR" || !strings.Contains(line.Err, "a host needs a MAC")) {
+				t.Errorf("printed %q, want JSON: %v", out.String(), tt.json)
 			}
 		})
 	}
