@@ -80,8 +80,8 @@ func openOffline(cmd *cobra.Command, g *globalFlags, repair bool) (*offline, err
 				src.LeaveOut = append(src.LeaveOut, b.File)
 				why = append(why, b.Err.Error())
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: inventory files that cannot be read are left out "+
-				"(the server keeps its last good inventory); host and one-shot writes are refused until they are fixed:\n%s\n",
+			g.warn(cmd.ErrOrStderr(), "inventory files that cannot be read are left out "+
+				"(the server keeps its last good inventory); host and one-shot writes are refused until they are fixed:\n"+
 				printable(strings.Join(why, "\n")))
 			inv, err = inventory.Load(src)
 		}
@@ -90,7 +90,7 @@ func openOffline(cmd *cobra.Command, g *globalFlags, repair bool) (*offline, err
 		src.Store = nil
 		var lerr error
 		if inv, lerr = inventory.Load(src); lerr == nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: the inventory is refused; the server keeps its last good one:\n%s\n", printable(err.Error()))
+			g.warn(cmd.ErrOrStderr(), "the inventory is refused; the server keeps its last good one:\n"+printable(err.Error()))
 			err = nil
 		}
 	}

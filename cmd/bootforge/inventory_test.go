@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +57,50 @@ func TestReadCommandsLeaveOutUnreadableFile(t *testing.T) {
 		}
 		if !strings.Contains(warn, "warning") || !strings.Contains(warn, broken+":1") {
 			t.Errorf("%s: want a warning naming %s:1, got:\n%s", strings.Join(tc.args, " "), broken, warn)
+		}
+	}
+}
+
+// With --log-format json, the warnings the commands print on stderr are
+// JSON log lines, as serve's are: an inventory file left out, and a
+// server on api.listen that uses another store.
+func TestCommandWarningsInJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"status":"ready","store":"/elsewhere/bootforge.db"}`))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "hosts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") +
+		"\napi: {listen: \"" + strings.TrimPrefix(srv.URL, "http://") + "\"}\n"
+	if err := os.WriteFile(filepath.Join(dir, "bootforge.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts", "broken.yaml"), []byte("- {name: t1, macs: [\"52:54:00:aa:00:09\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	root := newRootCmd(&globalFlags{})
+	root.SetOut(io.Discard)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"--config", filepath.Join(dir, "bootforge.yaml"), "--log-format", "json", "host", "list"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, l := range strings.Split(strings.TrimSpace(errOut.String()), "\n") {
+		var line struct{ Level, Msg string }
+		if err := json.Unmarshal([]byte(l), &line); err != nil || line.Level != "WARN" {
+			t.Errorf("not a JSON warning: %q", l)
+		}
+		msgs = append(msgs, line.Msg)
+	}
+	all := strings.Join(msgs, "\n")
+	for _, w := range []string{"inventory files that cannot be read are left out", "broken.yaml:1", "uses the store /elsewhere/bootforge.db"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("no warning with %q in:\n%s", w, errOut.String())
 		}
 	}
 }

@@ -74,6 +74,17 @@ func (g *globalFlags) jsonLog() bool {
 	return os.Getenv("BOOTFORGE_LOG_FORMAT") == "json"
 }
 
+// warn prints a command's warning to w (stderr): "bootforge: warning:
+// MSG", or, when the log format is JSON, one JSON log line, as serve's
+// warnings are.
+func (g *globalFlags) warn(w io.Writer, msg string) {
+	if g.jsonLog() {
+		slog.New(slog.NewJSONHandler(w, nil)).Warn(msg)
+		return
+	}
+	fmt.Fprintf(w, "bootforge: warning: %s\n", msg)
+}
+
 // defaultConfig is the config file a command uses without --config:
 // BOOTFORGE_CONFIG, else systemConfig if it exists, else none (the
 // embedded defaults).
@@ -329,7 +340,7 @@ func warnOtherStore(cmd *cobra.Command, g *globalFlags, cfg config.Config) {
 	}
 	mine := storePath(cfg)
 	if ready.Store != mine {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the server at %s uses the store %s, but this command opened %s: give it the server's config (--config or BOOTFORGE_CONFIG)\n", url, ready.Store, mine)
+		g.warn(cmd.ErrOrStderr(), fmt.Sprintf("the server at %s uses the store %s, but this command opened %s: give it the server's config (--config or BOOTFORGE_CONFIG)", url, ready.Store, mine))
 	} else if g.verbose {
 		fmt.Fprintf(cmd.ErrOrStderr(), "server: %s uses this store\n", url)
 	}
