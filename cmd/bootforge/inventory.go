@@ -462,13 +462,16 @@ func newMenuCmd(g *globalFlags) *cobra.Command {
 		Short: "Print the menu a client would get, and why",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if macStr == "" {
+				return fmt.Errorf("--mac is required: the MAC of the client whose menu to show; usage: %s", cmd.UseLine())
+			}
 			mac, err := net.ParseMAC(macStr)
 			if err != nil {
 				return fmt.Errorf("--mac %q is not a MAC address", macStr)
 			}
 			ft, err := menu.ParseFormat(format)
 			if err != nil {
-				return err
+				return fmt.Errorf("--format: %v", err)
 			}
 			a, err := boot.ParseArch(arch)
 			if err != nil {
