@@ -60,7 +60,7 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 			if since > 0 {
 				f.Since = time.Now().Add(-since)
 			}
-			return showLog(cmd.Context(), db, f, follow, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr(), time.Second)
+			return showLog(cmd.Context(), db, f, follow, asJSON, cmd.OutOrStdout(), g.stderr(cmd), time.Second)
 		},
 	}
 	cmd.Flags().StringVar(&macStr, "mac", "", "only this client MAC")

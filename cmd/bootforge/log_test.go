@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -227,5 +230,44 @@ func TestLogPageHint(t *testing.T) {
 	}
 	if hint.Len() != 0 || strings.Count(out.String(), "\n") != 2 || !strings.Contains(out.String(), "f0") || strings.Contains(out.String(), "f2") {
 		t.Fatalf("last page: hint %q, out:\n%s", hint.String(), out.String())
+	}
+}
+
+// With --log-format json, what log and -v print on stderr (the page
+// hint, which config and store) are JSON log lines too.
+func TestLogNotesInJSON(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	text := "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") + "\napi: {enabled: false}\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		var errOut bytes.Buffer
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(io.Discard)
+		root.SetErr(&errOut)
+		root.SetArgs(append([]string{"--config", cfg}, args...))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%s: %v", args, err)
+		}
+		return errOut.String()
+	}
+	run("host", "add", "pc1", "--mac", "52:54:00:00:00:01")
+	run("host", "add", "pc2", "--mac", "52:54:00:00:00:02")
+	errOut := run("--log-format", "json", "-v", "log", "--limit", "1")
+	var msgs []string
+	for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var line struct{ Msg string }
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Errorf("not JSON: %q", l)
+		}
+		msgs = append(msgs, line.Msg)
+	}
+	all := strings.Join(msgs, "\n")
+	for _, w := range []string{"older events: --before ", "config: " + cfg, "store:  "} {
+		if !strings.Contains(all, w) {
+			t.Errorf("no line with %q in:\n%s", w, errOut)
+		}
 	}
 }

@@ -85,6 +85,27 @@ func (g *globalFlags) warn(w io.Writer, msg string) {
 	fmt.Fprintf(w, "bootforge: warning: %s\n", msg)
 }
 
+// stderr is where a command prints its notes (-v, log's "older events"):
+// stderr itself, or, when the log format is JSON, a writer that sends
+// each line as one JSON log line.
+func (g *globalFlags) stderr(cmd *cobra.Command) io.Writer {
+	if g.jsonLog() {
+		return jsonLines{slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))}
+	}
+	return cmd.ErrOrStderr()
+}
+
+// jsonLines logs each line written to it as the message of a JSON log
+// line (level INFO). Each Write holds whole lines, as fmt.Fprintf's do.
+type jsonLines struct{ log *slog.Logger }
+
+func (j jsonLines) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		j.log.Info(line)
+	}
+	return len(p), nil
+}
+
 // defaultConfig is the config file a command uses without --config:
 // BOOTFORGE_CONFIG, else systemConfig if it exists, else none (the
 // embedded defaults).
@@ -124,7 +145,7 @@ func (g *globalFlags) describe(cmd *cobra.Command, cfg config.Config) {
 	if g.config != "" {
 		src = g.config
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "config: %s\nstore:  %s\nroot:   %s\n", src, storePath(cfg), cfg.Root)
+	fmt.Fprintf(g.stderr(cmd), "config: %s\nstore:  %s\nroot:   %s\n", src, storePath(cfg), cfg.Root)
 }
 
 func newRootCmd(g *globalFlags) *cobra.Command {
@@ -319,7 +340,7 @@ func warnOtherStore(cmd *cobra.Command, g *globalFlags, cfg config.Config) {
 	base, client, err := apiClient(cfg, time.Second)
 	if err != nil {
 		if g.verbose {
-			fmt.Fprintf(cmd.ErrOrStderr(), "server: %v\n", err)
+			fmt.Fprintf(g.stderr(cmd), "server: %v\n", err)
 		}
 		return
 	}
@@ -327,7 +348,7 @@ func warnOtherStore(cmd *cobra.Command, g *globalFlags, cfg config.Config) {
 	resp, err := client.Get(url)
 	if err != nil {
 		if g.verbose {
-			fmt.Fprintf(cmd.ErrOrStderr(), "server: none answers at %s\n", url)
+			fmt.Fprintf(g.stderr(cmd), "server: none answers at %s\n", url)
 		}
 		return
 	}
@@ -342,6 +363,6 @@ func warnOtherStore(cmd *cobra.Command, g *globalFlags, cfg config.Config) {
 	if ready.Store != mine {
 		g.warn(cmd.ErrOrStderr(), fmt.Sprintf("the server at %s uses the store %s, but this command opened %s: give it the server's config (--config or BOOTFORGE_CONFIG)", url, ready.Store, mine))
 	} else if g.verbose {
-		fmt.Fprintf(cmd.ErrOrStderr(), "server: %s uses this store\n", url)
+		fmt.Fprintf(g.stderr(cmd), "server: %s uses this store\n", url)
 	}
 }
