@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -199,7 +200,7 @@ func newHostCmd(g *globalFlags) *cobra.Command {
 			}
 			defer s.db.Close()
 			if err := s.DeleteHost(s.by, args[0]); err != nil {
-				return err
+				return rmByMAC(s, args[0], err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "host %s removed\n", printable(args[0]))
 			return nil
@@ -452,6 +453,26 @@ func pruneZero(n *yaml.Node) {
 		}
 	}
 	n.Content = kept
+}
+
+// rmByMAC explains a host rm given a MAC, which show and next-boot take
+// but rm does not: it names the host that has the MAC. Any other error
+// is returned as it is.
+func rmByMAC(s *hostService, arg string, err error) error {
+	mac, perr := net.ParseMAC(arg)
+	if perr != nil {
+		return err
+	}
+	views, verr := s.Hosts()
+	if verr != nil {
+		return err
+	}
+	for _, v := range views {
+		if slices.Contains(v.MACs, mac.String()) {
+			return fmt.Errorf("host rm takes a host's name, not a MAC: %s is host %s's (bootforge host rm %s)", mac, printable(v.Name), printable(v.Name))
+		}
+	}
+	return fmt.Errorf("host rm takes a host's name, not a MAC; no host has %s", mac)
 }
 
 func newMenuCmd(g *globalFlags) *cobra.Command {

@@ -104,3 +104,35 @@ func TestCommandWarningsInJSON(t *testing.T) {
 		}
 	}
 }
+
+// host rm takes a name; given a MAC (which host show and next-boot take)
+// it names the host that has it, rather than saying there is no such
+// host.
+func TestHostRmByMAC(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	text := "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") + "\napi: {enabled: false}\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) error {
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		root.SetArgs(append([]string{"--config", cfg}, args...))
+		return root.Execute()
+	}
+	if err := run("host", "add", "pc1", "--mac", "52:54:00:00:00:01"); err != nil {
+		t.Fatal(err)
+	}
+	err := run("host", "rm", "52-54-00-00-00-01")
+	if err == nil || !strings.Contains(err.Error(), `not a MAC: 52:54:00:00:00:01 is host pc1's (bootforge host rm pc1)`) {
+		t.Errorf("host rm MAC: %v", err)
+	}
+	if err := run("host", "rm", "52:54:00:00:00:09"); err == nil || !strings.Contains(err.Error(), "no host has 52:54:00:00:00:09") {
+		t.Errorf("host rm of a MAC no host has: %v", err)
+	}
+	if err := run("host", "rm", "nosuch"); err == nil || !strings.Contains(err.Error(), `no host "nosuch" in the store`) {
+		t.Errorf("host rm nosuch: %v", err)
+	}
+}
