@@ -357,3 +357,24 @@ func TestCheckReload(t *testing.T) {
 		t.Errorf("unchanged: %v", err)
 	}
 }
+
+// A value from a flag or variable that the config refuses names the flag
+// or variable the operator typed, whether it did not parse ("from
+// BOOTFORGE_TFTP_RETRIES: ...") or was refused once parsed: --log-level
+// loud said only `log.level: "loud" is not one of ...`.
+func TestOverrideErrorNamesItsSource(t *testing.T) {
+	for _, tt := range []struct {
+		o    Override
+		want string
+	}{
+		{Override{Key: "log.level", Value: "loud", Source: "--log-level"}, `log.level: "loud" is not one of debug, info, warn, error (from --log-level)`},
+		{Override{Key: "log.format", Value: "xml", Source: "BOOTFORGE_LOG_FORMAT"}, `log.format: "xml" is not one of text, json (from BOOTFORGE_LOG_FORMAT)`},
+		{Override{Key: "tftp.retries", Value: "x", Source: "BOOTFORGE_TFTP_RETRIES"}, `tftp.retries: from BOOTFORGE_TFTP_RETRIES: "x" is not a valid whole number`},
+	} {
+		cfg := Default()
+		err := cfg.Apply([]Override{tt.o})
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%s=%s: %v, want %s", tt.o.Source, tt.o.Value, err, tt.want)
+		}
+	}
+}

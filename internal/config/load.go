@@ -86,13 +86,17 @@ func decodeFile(name, dir string, data []byte) (Config, error) {
 }
 
 // placed stamps each of Validate's errors about a key the file set with
-// the file and line. (An error about a value from a flag or variable reads
-// as it always has: "tftp.listen: ...".)
+// the file and line. An error about a value from a flag or variable reads
+// as it always has ("tftp.listen: ..."), and ends naming the flag or
+// variable, which is what the operator typed: "log.level: "loud" is not
+// one of ... (from --log-level)".
 func (c Config) placed(err error) error {
 	var es Errors
 	if errors.As(err, &es) {
 		for _, e := range es {
-			if _, over := c.from.by[e.Key]; !over {
+			if src, over := c.from.by[e.Key]; over {
+				e.Msg += " (from " + src + ")"
+			} else {
 				c.place(e)
 			}
 		}
