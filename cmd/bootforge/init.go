@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -72,6 +74,29 @@ find it without --config.`,
 	return cmd
 }
 
+// plainPath matches a path that YAML and the shell both read as it is
+// written; init quotes any other (a directory named "boot #1" would end
+// at the "#" in YAML, and break the "Start with" line in the shell).
+var plainPath = regexp.MustCompile(`^[A-Za-z0-9/._+-]+$`)
+
+// yamlQuote writes p as a YAML scalar: plain if it can be, else double
+// quoted (a JSON string is one).
+func yamlQuote(p string) string {
+	if plainPath.MatchString(p) {
+		return p
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// shellQuote writes p as one shell word.
+func shellQuote(p string) string {
+	if plainPath.MatchString(p) {
+		return p
+	}
+	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
+}
+
 // initDir makes dir and writes the config to cfgPath, or to
 // dir/bootforge.yaml when cfgPath is empty.
 func initDir(out io.Writer, dir, cfgPath string, force bool) error {
@@ -89,7 +114,7 @@ func initDir(out io.Writer, dir, cfgPath string, force bool) error {
 	start := "bootforge serve"
 	if cfgPath == "" {
 		cfgPath = filepath.Join(dir, "bootforge.yaml")
-		start += " --config " + cfgPath
+		start += " --config " + shellQuote(cfgPath)
 	}
 	if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
 		return err
@@ -97,7 +122,7 @@ func initDir(out io.Writer, dir, cfgPath string, force bool) error {
 	if _, err := os.Stat(cfgPath); err == nil && !force {
 		fmt.Fprintf(out, "kept      %s (use --force to overwrite)\n", cfgPath)
 	} else {
-		text := strings.NewReplacer("@DATA@", dir, "@ROOT@", root).Replace(starterConfig)
+		text := strings.NewReplacer("@DATA@", yamlQuote(dir), "@ROOT@", yamlQuote(root)).Replace(starterConfig)
 		if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
 			return err
 		}
