@@ -182,6 +182,7 @@ func explainArgErrors(c *cobra.Command) {
 	if valid == nil || !c.Runnable() {
 		return
 	}
+	c.SuggestionsMinimumDistance = 2 // as refuseUnknownSubcommands does
 	c.Args = func(cmd *cobra.Command, args []string) error {
 		err := valid(cmd, args)
 		if err == nil {
@@ -190,6 +191,11 @@ func explainArgErrors(c *cobra.Command) {
 		why := err.Error()
 		if len(args) > 0 && valid(cmd, nil) == nil && valid(cmd, args[:1]) != nil {
 			why = fmt.Sprintf("takes no arguments, got %q", args[0])
+			// check has subcommands: the argument is most likely one
+			// of them, mistyped.
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				why += "; did you mean " + strings.Join(s, ", ") + "?"
+			}
 		}
 		return fmt.Errorf("%s: %s; usage: %s", commandName(cmd), why, cmd.UseLine())
 	}

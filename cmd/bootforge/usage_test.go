@@ -32,6 +32,7 @@ func TestUsageErrorsSayWhatToType(t *testing.T) {
 			[]string{`"--since" flag: not a duration like`, "see bootforge log --help"}, []string{"time:"}},
 		{[]string{"host", "add", "pc1", "--bogus"}, []string{"host add: unknown flag: --bogus (see bootforge host add --help)"}, nil},
 		{[]string{"completion", "bsh"}, []string{`unknown command "bsh" for "bootforge completion"`}, nil},
+		{[]string{"check", "dhpc"}, []string{`check: takes no arguments, got "dhpc"; did you mean dhcp?`}, nil},
 		{[]string{"menu", "render"}, []string{"--mac is required", "usage: bootforge menu render --mac M"}, []string{`""`}},
 		{[]string{"menu", "render", "--mac", "52:54:00:00:00:01", "--format", "nope"}, []string{`--format: format "nope" is not one of`}, nil},
 	} {
