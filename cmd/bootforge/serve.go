@@ -28,6 +28,7 @@ import (
 	"bootforge/internal/boot"
 	"bootforge/internal/bootfs"
 	"bootforge/internal/catalog"
+	"bootforge/internal/check"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/dhcp6"
@@ -484,20 +485,16 @@ func keepEvents(ctx context.Context, db store.Store, retention time.Duration, lo
 }
 
 // makeDataDir makes data_dir 0700. An existing one that others can read
-// (an older bootforge made it 0755) gets a warning, not a chmod: data_dir
-// may be a directory bootforge does not own alone, and the secrets in it
-// are 0600 each (the store, the TLS and signing keys).
+// or write (an older bootforge made it 0755) gets a warning, not a chmod:
+// data_dir may be a directory bootforge does not own alone, and the
+// secrets in it are 0600 each (the store, the TLS and signing keys). The
+// rule and its words are check's data_dir item.
 func makeDataDir(dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		log.Warn("data_dir is readable by others; it holds the store and the keys: chmod 0700 it",
-			"data_dir", dir, "mode", fmt.Sprintf("%04o", perm))
+	if it := check.DataDir(dir); it.Status != "pass" {
+		log.Warn("data_dir: "+it.Detail, "data_dir", dir)
 	}
 	return nil
 }

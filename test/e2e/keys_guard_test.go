@@ -308,7 +308,7 @@ func TestKeysGuardModes(t *testing.T) {
 	delete(private, data) // left as it is, with a warning: it may be shared
 	check(private)
 	check(map[string]string{data: "755"})
-	if !strings.Contains(s.Log(), "data_dir is readable by others") || !strings.Contains(s.Log(), data) {
+	if !strings.Contains(s.Log(), "readable by group or others") || !strings.Contains(s.Log(), data) {
 		t.Errorf("no warning that data_dir is readable by others:\n%s", s.Log())
 	}
 }
