@@ -44,15 +44,9 @@ func TestCrashKilledImportLeftoverRemoved(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !writing() {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatal("the import never wrote into blobs/tmp")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) // if the wait below fails
+	// The source stalls half way, so the import stays writing.
+	waitFor(t, 20*time.Second, "the import to write into blobs/tmp", writing)
 	cmd.Process.Kill() // SIGKILL: no deferred cleanup runs
 	cmd.Wait()
 	left := tmpEntries(t, tmpDir)

@@ -75,18 +75,12 @@ func TestCrashKilledMirrorSyncStageRemoved(t *testing.T) {
 	// initrd.gz comes first (the manifest lists files by path), verified
 	// and linked into the stage before vmlinuz is asked for.
 	staged := filepath.Join(e.root, "images", ".mirror-stage-*", "images", "deb", "1.0.0", "initrd.gz")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if m, _ := filepath.Glob(staged); len(m) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatal("the sync never staged initrd.gz")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) // if the wait below fails
+	// The primary stalls on vmlinuz, so the sync stays there.
+	waitFor(t, 20*time.Second, "the sync to stage initrd.gz", func() bool {
+		m, _ := filepath.Glob(staged)
+		return len(m) > 0
+	})
 	cmd.Process.Kill() // SIGKILL: no deferred cleanup runs
 	cmd.Wait()
 	stages, _ := filepath.Glob(filepath.Join(e.root, "images", ".mirror-stage-*"))
