@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -74,6 +75,13 @@ func newStoreCmd(g *globalFlags) *cobra.Command {
 			}
 			if src == dst {
 				return fmt.Errorf("--from and --to name the same store")
+			}
+			// Opening a SQLite path makes the store: a mistyped --from
+			// would copy an empty one, and with --force empty the target.
+			if !src.Postgres {
+				if st, err := os.Stat(src.Path); err != nil || st.Size() == 0 {
+					return fmt.Errorf("--from: %s is not a store (missing or empty): give the path of the store to copy", src.Path)
+				}
 			}
 			if _, _, err := store.Migrate(dst); err != nil {
 				return fmt.Errorf("--to: %w", err)
