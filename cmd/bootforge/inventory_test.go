@@ -109,12 +109,7 @@ func TestCommandWarningsInJSON(t *testing.T) {
 // it names the host that has it, rather than saying there is no such
 // host.
 func TestHostRmByMAC(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "bootforge.yaml")
-	text := "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") + "\napi: {enabled: false}\n"
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := apiOffConfig(t)
 	run := func(args ...string) error {
 		root := newRootCmd(&globalFlags{})
 		root.SetOut(io.Discard)

@@ -236,12 +236,7 @@ func TestLogPageHint(t *testing.T) {
 // With --log-format json, what log and -v print on stderr (the page
 // hint, which config and store) are JSON log lines too.
 func TestLogNotesInJSON(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "bootforge.yaml")
-	text := "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") + "\napi: {enabled: false}\n"
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := apiOffConfig(t)
 	run := func(args ...string) string {
 		var errOut bytes.Buffer
 		root := newRootCmd(&globalFlags{})
@@ -270,4 +265,18 @@ func TestLogNotesInJSON(t *testing.T) {
 			t.Errorf("no line with %q in:\n%s", w, errOut)
 		}
 	}
+}
+
+// apiOffConfig writes a config with its root and data_dir in a temp dir
+// and no API server (a command then opens the store itself), and returns
+// its path.
+func apiOffConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	text := "root: " + filepath.Join(dir, "root") + "\ndata_dir: " + filepath.Join(dir, "data") + "\napi: {enabled: false}\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
