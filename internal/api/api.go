@@ -33,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"reflect"
 	"slices"
 	"strconv"
@@ -133,7 +134,40 @@ func (s *Server) Handler() http.Handler {
 		}
 	}
 	mux.HandleFunc("/", noRoute(mux))
-	return s.allowClients(s.withSession(mux))
+	return s.allowClients(cleanPathsOnly(s.withSession(mux)))
+}
+
+// cleanPathsOnly answers 404 to a path with an empty, "." or ".." segment
+// ("/api/v1//hosts", "/api/v1/hosts/../tokens"). ServeMux would answer it
+// with a 307 to the cleaned path, in HTML and before any token is looked
+// at: a script expects JSON, and one that follows redirects would send its
+// token on to an endpoint it never named. A path names its endpoint as
+// written; the message says which one was likely meant.
+func cleanPathsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The escaped path, as ServeMux cleans it: "%2e%2e" is a name, not a step up.
+		p := r.URL.EscapedPath()
+		if clean := cleanPath(p); clean != p && r.Method != http.MethodConnect {
+			writeError(w, http.StatusNotFound, "not_found", "", fmt.Sprintf(
+				"no such endpoint: %s %s: a path is taken as written, without empty, \".\" or \"..\" segments (did you mean %s?)",
+				r.Method, r.URL.Path, clean))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is the path ServeMux routes p by: rooted, with path.Clean's
+// rules, keeping a trailing slash.
+func cleanPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }
 
 // noQuery refuses a query parameter on an endpoint that takes none (all

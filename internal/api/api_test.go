@@ -582,3 +582,53 @@ func TestNoQueryParams(t *testing.T) {
 		t.Errorf("/hosts without a query: %d", code)
 	}
 }
+
+// TestUncleanPaths: a path with "//", "." or ".." names no endpoint. Left
+// to ServeMux it got a 307 to the cleaned path, as HTML, with or without a
+// token: a script expected JSON, and one that follows redirects sent its
+// token on to an endpoint it never named. Now it is a JSON 404 that says
+// which path was meant, and nothing is answered or written.
+func TestUncleanPaths(t *testing.T) {
+	a := newAPITest(t)
+	for _, p := range []struct{ method, path, clean string }{
+		{"GET", "/api/v1//hosts", "/api/v1/hosts"},
+		{"GET", "//api/v1/hosts", "/api/v1/hosts"},
+		{"GET", "/api/v1/./hosts", "/api/v1/hosts"},
+		{"GET", "/api/v1/hosts/../next-boot", "/api/v1/next-boot"},
+		{"GET", "/api/v1/hosts/x/../../health", "/api/v1/health"},
+		{"GET", "/ui/../api/v1/leases", "/api/v1/leases"},
+		{"GET", "/api/v1//events?limit=1", "/api/v1/events"},
+		{"GET", "/api/v1/hosts/./", "/api/v1/hosts/"}, // a trailing slash is kept, as ServeMux keeps it
+		{"GET", "/healthz/.", "/healthz"},
+		{"PUT", "/api/v1/hosts/../hosts/pc9", "/api/v1/hosts/pc9"},
+		{"DELETE", "/api/v1/next-boot//52:54:00:aa:00:01", "/api/v1/next-boot/52:54:00:aa:00:01"},
+	} {
+		for _, tok := range []string{"", a.admin} {
+			r := httptest.NewRequest(p.method, p.path, strings.NewReader(`{"macs":["52:54:00:aa:00:09"]}`))
+			if tok != "" {
+				r.Header.Set("Authorization", "Bearer "+tok)
+			}
+			w := httptest.NewRecorder()
+			a.handler.ServeHTTP(w, r)
+			var e apiError
+			err := json.Unmarshal(w.Body.Bytes(), &e)
+			if w.Code != 404 || err != nil || e.Code != "not_found" || w.Header().Get("Location") != "" ||
+				!strings.Contains(e.Message, p.method+" "+strings.Split(p.path, "?")[0]) {
+				t.Errorf("%s %s (token %v): %d Location %q %s, want a JSON 404 naming the path", p.method, p.path, tok != "",
+					w.Code, w.Header().Get("Location"), w.Body)
+			}
+			if !strings.Contains(e.Message, "did you mean "+p.clean+"?") {
+				t.Errorf("%s %s: message %q does not name %s", p.method, p.path, e.Message, p.clean)
+			}
+		}
+	}
+	if _, ok := a.db.hosts["pc9"]; ok || len(a.db.shots) != 0 {
+		t.Fatalf("a request on an unclean path reached the store: %v %v", a.db.hosts, a.db.shots)
+	}
+	// Written as they are, the same endpoints answer.
+	if code := a.call(a.read, "GET", "/api/v1/hosts", "", nil); code != 200 {
+		t.Errorf("GET /api/v1/hosts: %d %s", code, a.lastResponse)
+	}
+	// An escaped dot is a name, not a step up: ServeMux does not clean it.
+	a.wantError(a.read, "GET", "/api/v1/hosts/%2e%2e/next-boot", "", 404, "not_found", "")
+}

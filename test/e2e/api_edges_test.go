@@ -160,6 +160,19 @@ func TestAPIEdges(t *testing.T) {
 		}
 	})
 
+	// A path with "//" or ".." was a 307 to the cleaned path, HTML, before
+	// the token was looked at; curl -L followed it with the token.
+	t.Run("unclean paths", func(t *testing.T) {
+		for _, p := range []string{"/api/v1//hosts", "/api/v1/hosts/../leases", "//api/v1/health"} {
+			for _, tok := range []string{"", read} {
+				r := call(tok, "GET", p, "", "--path-as-is", "-L")
+				if r.code != 404 || r.obj["code"] != "not_found" || strings.Contains(r.headers, "Location:") {
+					t.Errorf("curl -L --path-as-is %s (token %v): %d %s\n%s, want a JSON 404 and no redirect", p, tok != "", r.code, r.body, r.headers)
+				}
+			}
+		}
+	})
+
 	t.Run("bearer scheme", func(t *testing.T) {
 		for _, scheme := range []string{"bearer", "BEARER", "bEaReR"} {
 			r, err := aeCurl(t, base+"/api/v1/hosts", "-H", "Authorization: "+scheme+" "+read)
