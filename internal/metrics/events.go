@@ -73,7 +73,7 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 		if e.Stage == "menu" && e.Profile != "" {
 			fw := e.Arch
 			if fw == "" {
-				fw = "unknown"
+				fw = unknownFirmware
 			}
 			m.boots.WithLabelValues(fw, e.Profile).Inc()
 		}

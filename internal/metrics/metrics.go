@@ -26,12 +26,14 @@ import (
 	"crypto/x509"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
 )
 
@@ -42,7 +44,7 @@ type Metrics struct {
 
 	tftpBytes   prometheus.Counter
 	httpBytes   prometheus.Counter
-	boots       *prometheus.CounterVec   // by firmware and profile
+	boots       *prometheus.CounterVec   // by firmware and profile; bootsCollector exports it
 	stages      *prometheus.HistogramVec // by stage: kernel, booted
 	leaseCommit prometheus.Histogram
 	leasesOnce  sync.Once
@@ -50,6 +52,10 @@ type Metrics struct {
 	certExpiry  prometheus.Gauge
 
 	starts *bootStarts
+
+	// inventory, once WatchInventory set it, names the profiles whose
+	// boots have a series from zero.
+	inventory atomic.Pointer[func() *boot.Inventory]
 }
 
 // Build says which bootforge runs, for bootforge_build_info.
@@ -99,12 +105,47 @@ func New(build Build) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		info, m.boots, m.stages,
+		info, bootsCollector{m}, m.stages,
 	)
 	for _, stage := range []string{"kernel", "booted"} {
 		m.stages.WithLabelValues(stage) // present from the start, so that rate() sees the first boot
 	}
 	return m
+}
+
+// unknownFirmware is the firmware label of a menu served to a client whose
+// firmware is not known.
+const unknownFirmware = "unknown"
+
+// WatchInventory gives bootforge_boots_total a series at zero for every
+// firmware and every profile of the inventory in force (current, read at
+// each scrape, so that a reload's new profiles have theirs too). Without
+// it, the first boot of each firmware and profile made its series from
+// nothing: rate() and increase() missed that boot, and absent() could not
+// tell a server that booted nobody from one that exports nothing. A
+// profile a reload removes keeps its series: a counter does not vanish.
+func (m *Metrics) WatchInventory(current func() *boot.Inventory) {
+	m.inventory.Store(&current)
+}
+
+// bootsCollector exports m.boots, first adding the series WatchInventory
+// asks for.
+type bootsCollector struct{ m *Metrics }
+
+func (c bootsCollector) Describe(ch chan<- *prometheus.Desc) { c.m.boots.Describe(ch) }
+
+func (c bootsCollector) Collect(ch chan<- prometheus.Metric) {
+	if current := c.m.inventory.Load(); current != nil {
+		if inv := (*current)(); inv != nil {
+			for _, p := range inv.Profiles() {
+				c.m.boots.WithLabelValues(unknownFirmware, p.Name)
+				for _, fw := range boot.Firmwares() {
+					c.m.boots.WithLabelValues(string(fw), p.Name)
+				}
+			}
+		}
+	}
+	c.m.boots.Collect(ch)
 }
 
 // Handler serves the registry in the Prometheus text (or OpenMetrics)

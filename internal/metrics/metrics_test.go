@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"bootforge/internal/audit"
+	"bootforge/internal/boot"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/dhcp6"
@@ -497,4 +500,75 @@ bootforge_boots_total{firmware="bios",profile="lab"} 2
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "bootforge_boots_total"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBootsFromZero: bootforge_boots_total has a series at 0 for every
+// firmware and every profile of the inventory in force before the first
+// boot. Without them the first menu of each firmware and profile made a
+// series from nothing: rate() and increase() missed that boot, and
+// absent() could not tell a server that never booted anyone from one that
+// exports nothing. A profile a reload adds gets its series at the next
+// scrape; one it removes keeps its count.
+func TestBootsFromZero(t *testing.T) {
+	inventory := func(names ...string) *boot.Inventory {
+		var ps []boot.Profile
+		for _, n := range names {
+			ps = append(ps, boot.Profile{Name: n, Menu: boot.Menu{Default: "disk", Entries: []boot.Entry{{Name: "disk", Kind: boot.KindLocal}}}})
+		}
+		inv, err := boot.NewInventory(ps, nil, names[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv
+	}
+	var inv atomic.Pointer[boot.Inventory]
+	inv.Store(inventory("lab"))
+	m := New(Build{Version: "test"})
+	m.WatchInventory(inv.Load)
+	scrape := func() string {
+		t.Helper()
+		w := httptest.NewRecorder()
+		m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+		return w.Body.String()
+	}
+	firmwares := []string{"unknown"}
+	for _, fw := range boot.Firmwares() {
+		firmwares = append(firmwares, string(fw))
+	}
+	// want checks that profile has a series for every firmware: 0, but
+	// bios, which is at bios.
+	want := func(text, profile string, bios int) {
+		t.Helper()
+		for _, fw := range firmwares {
+			n := 0
+			if fw == "bios" {
+				n = bios
+			}
+			series := fmt.Sprintf("bootforge_boots_total{firmware=%q,profile=%q} %d", fw, profile, n)
+			if !strings.Contains(text, series+"\n") {
+				t.Errorf("no %s in /metrics:\n%s", series, grepLines(text, "bootforge_boots_total"))
+			}
+		}
+	}
+	want(scrape(), "lab", 0)
+
+	m.Sink(nil, nil).Record(audit.Event{MAC: "52:54:00:00:00:01", Protocol: "ipxe", Stage: "menu", Arch: "bios", Profile: "lab", Result: "ok"})
+	want(scrape(), "lab", 1)
+
+	// A reload: "lab" gone, "winpe" new.
+	inv.Store(inventory("winpe"))
+	text := scrape()
+	want(text, "winpe", 0)
+	want(text, "lab", 1)
+}
+
+// grepLines returns the lines of text that start with prefix.
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
