@@ -156,7 +156,7 @@ func startDnsmasq6(t *testing.T, h *LabHost, args ...string) *consoleLog {
 			t.Logf("dnsmasq log:\n%s", s)
 		}
 	})
-	waitFor(t, 10*time.Second, "dnsmasq's DHCPv6 range", func() bool {
+	waitUntil(t, 10*time.Second, "dnsmasq's DHCPv6 range", func() bool {
 		s, _ := log.snapshot()
 		return strings.Contains(s, "DHCPv6, IP range")
 	})

@@ -83,7 +83,7 @@ func TestBootMenuHead(t *testing.T) {
 	if length <= 0 {
 		t.Fatalf("curl -I: no Content-Length:\n%s", head)
 	}
-	waitUntil(t, 10*time.Second, func() bool { return s.CountLog(`method=HEAD path=/bootforge/ipxe`) == 1 })
+	waitUntil(t, 10*time.Second, "the HEAD's access-log line", func() bool { return s.CountLog(`method=HEAD path=/bootforge/ipxe`) == 1 })
 	if st := state(); st != "pending" {
 		t.Errorf("after HEAD the one-shot is %s, want pending", st)
 	}
@@ -106,7 +106,7 @@ func TestBootMenuHead(t *testing.T) {
 	}
 	// The boot log has the GET's menu and delivery, and nothing of the HEAD.
 	var menus, delivered int
-	waitUntil(t, 15*time.Second, func() bool {
+	waitUntil(t, 15*time.Second, "the menu and its delivery in the boot log", func() bool {
 		out := cli("log", "--mac", mac, "--json")
 		menus, delivered = 0, 0
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {

@@ -46,7 +46,7 @@ func TestCrashKilledImportLeftoverRemoved(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) // if the wait below fails
 	// The source stalls half way, so the import stays writing.
-	waitFor(t, 20*time.Second, "the import to write into blobs/tmp", writing)
+	waitUntil(t, 20*time.Second, "the import to write into blobs/tmp", writing)
 	cmd.Process.Kill() // SIGKILL: no deferred cleanup runs
 	cmd.Wait()
 	left := tmpEntries(t, tmpDir)

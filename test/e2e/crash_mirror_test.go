@@ -77,7 +77,7 @@ func TestCrashKilledMirrorSyncStageRemoved(t *testing.T) {
 	staged := filepath.Join(e.root, "images", ".mirror-stage-*", "images", "deb", "1.0.0", "initrd.gz")
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) // if the wait below fails
 	// The primary stalls on vmlinuz, so the sync stays there.
-	waitFor(t, 20*time.Second, "the sync to stage initrd.gz", func() bool {
+	waitUntil(t, 20*time.Second, "the sync to stage initrd.gz", func() bool {
 		m, _ := filepath.Glob(staged)
 		return len(m) > 0
 	})

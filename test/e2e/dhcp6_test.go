@@ -133,7 +133,7 @@ func TestDHCP6ClientGetsAddress(t *testing.T) {
 	}
 	// The client's router is radvd's: it learnt the lab's link-local
 	// router from an RA (the M flag sent it to DHCPv6).
-	waitFor(t, 10*time.Second, "a default route from radvd", func() bool {
+	waitUntil(t, 10*time.Second, "a default route from radvd", func() bool {
 		r, _ := h.Exec(5*time.Second, "ip", "-6", "route", "show", "default")
 		return strings.Contains(r, "via fe80::")
 	})
@@ -330,18 +330,6 @@ func TestDHCP6HostilePackets(t *testing.T) {
 				t.Errorf("server exited (%v) or logged no malformed packet:\n%s", exited, s.Log())
 			}
 		})
-	}
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -208,6 +208,20 @@ func (s *Server) Exited(timeout time.Duration) (error, bool) {
 // Log returns everything the server printed so far.
 func (s *Server) Log() string { return s.log.String() }
 
+// waitUntil polls ok every 100 ms until it holds, and fails the test,
+// naming what it waited for, if timeout passes first. It is the suite's
+// one polling helper.
+func waitUntil(t testing.TB, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // WaitLog waits until the log contains substr, or fails the test.
 func (s *Server) WaitLog(substr string, timeout time.Duration) {
 	s.t.Helper()

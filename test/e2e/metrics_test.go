@@ -180,7 +180,7 @@ func TestMetricsHTTPAndTFTP(t *testing.T) {
 
 	// Events reach the metrics when a transfer ends, after the client has
 	// its last byte: wait for the log lines of the last TFTP requests.
-	waitUntil(t, 10*time.Second, func() bool {
+	waitUntil(t, 10*time.Second, "the log lines of the last TFTP requests", func() bool {
 		return s.CountLog(`msg="tftp: not found"`) >= 1 && s.CountLog(`msg="tftp: refused"`) >= 2
 	})
 	after := scrapeMetrics(t, s, "")
@@ -231,15 +231,6 @@ func grepLines(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func waitUntil(t testing.TB, timeout time.Duration, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-	}
 }
 
 // mtAuthConfig is bootforge authoritative on the lab bridge, with a pool
@@ -440,7 +431,7 @@ func TestMetricsTFTPRetransmit(t *testing.T) {
 	if got := cl.lockstep(p); !bytes.Equal(got, payload) {
 		t.Fatalf("got %d bytes, want %d", len(got), len(payload))
 	}
-	waitUntil(t, 10*time.Second, func() bool { return s.CountLog(`msg="tftp transfer"`) >= 1 })
+	waitUntil(t, 10*time.Second, "the TFTP transfer's log line", func() bool { return s.CountLog(`msg="tftp transfer"`) >= 1 })
 	after := scrapeMetrics(t, s, "")
 	if d := after.value(t, "bootforge_tftp_retransmits_total") - before.value(t, "bootforge_tftp_retransmits_total"); d < 1 {
 		t.Errorf("bootforge_tftp_retransmits_total moved by %g after a resent DATA 1", d)

@@ -116,11 +116,11 @@ func TestTFTPPartialBytes(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, 30*time.Second, func() bool { st, err := os.Stat(out); return err == nil && st.Size() >= 1<<20 })
+		waitUntil(t, 30*time.Second, "tftp-hpa to receive 1 MiB of huge.bin", func() bool { st, err := os.Stat(out); return err == nil && st.Size() >= 1<<20 })
 		cmd.Process.Kill() // it stops ACKing part-way
 		cmd.Wait()
 		var rec LogRecord
-		waitUntil(t, 10*time.Second, func() bool {
+		waitUntil(t, 10*time.Second, "the log line of huge.bin's transfer", func() bool {
 			for _, r := range ServerRecords(s, "tftp transfer") {
 				if r["file"] == "huge.bin" {
 					rec = r
@@ -145,7 +145,7 @@ func TestTFTPPartialBytes(t *testing.T) {
 func waitTransferLine(t *testing.T, s *Server, port int) string {
 	t.Helper()
 	var line string
-	waitUntil(t, 10*time.Second, func() bool {
+	waitUntil(t, 10*time.Second, "the transfer log line of the client on port "+strconv.Itoa(port), func() bool {
 		line = tfTransferLine(s, port)
 		return strings.Contains(line, "result=")
 	})
@@ -157,7 +157,7 @@ func waitTransferLine(t *testing.T, s *Server, port int) string {
 func bootLogBytes(t *testing.T, s *Server, file string) int64 {
 	t.Helper()
 	var bytes int64 = -1
-	waitUntil(t, 15*time.Second, func() bool {
+	waitUntil(t, 15*time.Second, "the boot log's TFTP event for "+file, func() bool {
 		cmd := exec.Command(binary, "log", "--json")
 		cmd.Env = append(cmd.Environ(), "BOOTFORGE_DATA_DIR="+s.DataDir, "BOOTFORGE_ROOT="+s.Root)
 		out, err := cmd.Output()
