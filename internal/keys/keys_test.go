@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -153,5 +154,16 @@ func TestVerifyNeedsCodeSigning(t *testing.T) {
 	v, _ := LoadVerifier(dir)
 	if err := v.Verify([]byte("x"), sig); err == nil {
 		t.Error("a serverAuth-only signer verified")
+	}
+}
+
+// keys show before keys init says what makes the keys, as serve and
+// image build do: it said only "open .../ca.pem: no such file or
+// directory".
+func TestShowBeforeInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	_, err := Show(dir)
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "bootforge keys init makes them") {
+		t.Fatalf("Show of no keys: %v", err)
 	}
 }

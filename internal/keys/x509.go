@@ -289,7 +289,7 @@ func loadSigner(dir string, now time.Time) (*Signer, error) {
 }
 
 // initHint adds what to do to the error for a key file that is not
-// there. The errors of LoadSigner, BootTLSCert and EDK2CACerts carry
+// there. The errors of LoadSigner, Show, BootTLSCert and EDK2CACerts carry
 // their advice, once: this, renewHint, or "remove it"; their callers
 // add none of their own.
 func initHint(err error) error {
@@ -477,7 +477,7 @@ func show(dir string, now time.Time) ([]CertInfo, error) {
 	for _, p := range [][2]string{{CACert, CAKey}, {SigningCert, SigningKey}} {
 		c, _, err := readCert(filepath.Join(dir, p[0]))
 		if err != nil {
-			return nil, err
+			return nil, initHint(err)
 		}
 		sum := sha256.Sum256(c.Raw)
 		ci := CertInfo{
