@@ -329,15 +329,30 @@ func unreachable(err error, timeout time.Duration, key, listen string) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	advice := fmt.Sprintf(": is bootforge serve running with this config (%s %s)?", key, listen)
+	if why, ok := noAnswer(err, timeout, fmt.Sprintf("is bootforge serve running with this config (%s %s)?", key, listen)); ok {
+		return why
+	}
+	return err.Error()
+}
+
+// noAnswer says in words that a request found nothing listening, or got
+// no answer within timeout (0: the client's own), followed by advice,
+// what the operator should look at; ok is false for any other error.
+// Go's own error chain (dial tcp ...: connect: connection refused,
+// context deadline exceeded) names neither the cause nor the remedy.
+func noAnswer(err error, timeout time.Duration, advice string) (why string, ok bool) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused, nothing listens there" + advice
+		return "connection refused, nothing listens there: " + advice, true
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("no answer within %s", timeout) + advice + " Does no firewall drop the request?"
+		within := "in time"
+		if timeout > 0 {
+			within = fmt.Sprintf("within %s", timeout)
+		}
+		return "no answer " + within + ": " + advice + " Does no firewall drop the request?", true
 	}
-	return err.Error()
+	return "", false
 }
 
 // watchWindow is how far back the checklist looks for other DHCP servers

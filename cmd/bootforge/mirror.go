@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -108,9 +110,36 @@ func runMirrorSync(cmd *cobra.Command, g *globalFlags, base, ca string) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("mirror sync from %s: %w", base, err)
+		return fmt.Errorf("mirror sync from %s: %w", base, noPrimary(base, err))
 	}
 	return nil
+}
+
+// noPrimary says in words, as check does, that the primary at base could
+// not be reached at all: its index, the first request, is the request
+// that failed (err is its *url.Error itself, not one wrapped in a
+// version's error). Any other error is returned as it is.
+func noPrimary(base string, err error) error {
+	ue, ok := err.(*url.Error)
+	if !ok {
+		return err
+	}
+	u, perr := url.Parse(base)
+	if perr != nil {
+		return err
+	}
+	key, port := "http.listen", "80"
+	if u.Scheme == "https" {
+		key, port = "http.tls.listen", "443"
+	}
+	if u.Port() != "" {
+		port = u.Port()
+	}
+	advice := fmt.Sprintf("is bootforge serve running on the primary, with %s at %s?", key, net.JoinHostPort(u.Hostname(), port))
+	if why, ok := noAnswer(ue.Err, 0, advice); ok {
+		return fmt.Errorf("GET %s: %s", ue.URL, why)
+	}
+	return err
 }
 
 // verifierFromFile checks signatures against the CA certificate in file.
