@@ -164,6 +164,7 @@ func newRootCmd(g *globalFlags) *cobra.Command {
 	// The completion command is otherwise added by Execute, after the
 	// walks below, and would take "completion bsh" with exit status 0.
 	root.InitDefaultCompletionCmd()
+	refuseUnknownHelpTopics(root)
 	refuseUnknownSubcommands(root)
 	explainArgErrors(root)
 	root.SetFlagErrorFunc(explainFlagError)
@@ -252,11 +253,39 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 		if len(args) == 0 {
 			return cmd.Help()
 		}
-		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += "; did you mean " + strings.Join(s, ", ") + "?"
+		return unknownCommand(cmd, args[0])
+	}
+}
+
+// unknownCommand is the error for a subcommand name that cmd does not
+// have, with the names it is close to.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, ", ") + "?"
+	}
+	return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
+}
+
+// refuseUnknownHelpTopics makes "help nosuch" fail as "nosuch" does.
+// Cobra's help command prints the usage for a command it cannot find,
+// and exits 0, and for "help host nosuch" prints host's help.
+func refuseUnknownHelpTopics(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	help, _, err := root.Find([]string{"help"})
+	if err != nil || help == root {
+		return
+	}
+	help.RunE = func(_ *cobra.Command, args []string) error {
+		cmd, rest, err := root.Find(args)
+		if err != nil || len(rest) > 0 {
+			parent, name := root, args[0]
+			if err == nil {
+				parent, name = cmd, rest[0]
+			}
+			return unknownCommand(parent, name)
 		}
-		return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
+		return cmd.Help()
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 // parse says which command refused it and what to type, in words: not
 // cobra's bare "accepts 1 arg(s), received 2", nor the parser's
 // "strconv.ParseInt: parsing ...". Every command group refuses a
-// subcommand it does not have, completion included, with exit status 1.
+// subcommand it does not have, completion included, with exit status 1;
+// so does help given one (help nosuch printed the usage and exited 0).
 func TestUsageErrorsSayWhatToType(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
@@ -35,6 +36,9 @@ func TestUsageErrorsSayWhatToType(t *testing.T) {
 		{[]string{"check", "dhpc"}, []string{`check: takes no arguments, got "dhpc"; did you mean dhcp?`}, nil},
 		{[]string{"menu", "render"}, []string{"--mac is required", "usage: bootforge menu render --mac M"}, []string{`""`}},
 		{[]string{"menu", "render", "--mac", "52:54:00:00:00:01", "--format", "nope"}, []string{`--format: format "nope" is not one of`}, nil},
+		{[]string{"help", "nosuch"}, []string{`unknown command "nosuch" for "bootforge"`, "see bootforge --help"}, nil},
+		{[]string{"help", "hots"}, []string{`unknown command "hots" for "bootforge"; did you mean host?`}, nil},
+		{[]string{"help", "host", "ad"}, []string{`unknown command "ad" for "bootforge host"; did you mean add`}, nil},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out bytes.Buffer
@@ -57,6 +61,24 @@ func TestUsageErrorsSayWhatToType(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// help of a command that exists prints its help, and exits 0.
+func TestHelpOfACommand(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"help", "host"}, {"help", "host", "add"}} {
+		var out bytes.Buffer
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(args)
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		want := "bootforge " + strings.Join(args[1:], " ")
+		if !strings.Contains(out.String(), "Usage:\n  "+strings.TrimSpace(want)) {
+			t.Errorf("%v printed:\n%s", args, out.String())
+		}
 	}
 }
 
