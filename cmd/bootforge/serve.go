@@ -83,7 +83,7 @@ SIGINT stops accepting work and waits up to 30 s for transfers in flight.`,
 // loadConfig layers defaults, file, environment and flags, and validates
 // the result once.
 func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
-	overrides := config.FromEnv()
+	overrides := envOverrides()
 	for _, f := range serveFlags {
 		if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed {
 			overrides = append(overrides, config.Override{Key: f.key, Value: fl.Value.String(), Source: "--" + f.name})
@@ -108,6 +108,22 @@ func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
 	g.format = cfg.Log.Format
 	g.describe(cmd, cfg)
 	return cfg, nil
+}
+
+// envOverrides are the settings that BOOTFORGE_* variables give. One set
+// empty is left out, as if it were not set, which is the rule for every
+// BOOTFORGE_* variable (BOOTFORGE_CONFIG and BOOTFORGE_LOG_FORMAT are
+// read so too): a service manager's template with the value left out
+// writes VAR=, and the operator means the default, not a log.format ""
+// that is refused or a root "".
+func envOverrides() []config.Override {
+	var out []config.Override
+	for _, o := range config.FromEnv() {
+		if o.Value != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // services are the running servers, wired from one config.

@@ -124,3 +124,25 @@ func TestFatalErrorInConfiguredLogFormat(t *testing.T) {
 		})
 	}
 }
+
+// A BOOTFORGE_* variable set empty is as if it were not set, for every
+// variable alike, as it was for BOOTFORGE_CONFIG: BOOTFORGE_LOG_FORMAT=
+// (a service manager's template with the value left out) was refused as
+// log.format "", and BOOTFORGE_ROOT= replaced the file's root with "".
+func TestEmptyVariableIsUnset(t *testing.T) {
+	cfg := apiOffConfig(t)
+	for _, name := range []string{"BOOTFORGE_LOG_FORMAT", "BOOTFORGE_LOG_LEVEL", "BOOTFORGE_ROOT", "BOOTFORGE_TFTP_ADDR"} {
+		t.Setenv(name, "")
+	}
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&globalFlags{})
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"--config", cfg, "-v", "host", "list"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "root:   " + filepath.Join(filepath.Dir(cfg), "root") + "\n"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("not the file's root (%q):\n%s", want, errOut.String())
+	}
+}
