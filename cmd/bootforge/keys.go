@@ -46,12 +46,22 @@ func newKeysInitCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			dir := cfg.KeysDir()
+			replaced := keys.Exist(dir)
 			// The X.509 keys and the OpenPGP key that GRUB checks
 			// signatures with (grub build), all or nothing.
 			if err := keys.Init(dir, o); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "keys written to %s\n", dir)
+			if !replaced {
+				fmt.Fprintf(cmd.OutOrStdout(), "keys written to %s\n", dir)
+				return nil
+			}
+			// serve loads the keys at start only: a reload would have
+			// to take up the signer, the CA that image signatures are
+			// checked against, the boot TLS certificate and GRUB's key
+			// together.
+			fmt.Fprintf(cmd.OutOrStdout(), "keys written to %s, replacing the old ones: a running bootforge serve goes on with the old ones "+
+				"(menu signatures, the boot TLS certificate, GRUB signatures) until it is restarted; a reload (SIGHUP) does not read keys\n", dir)
 			return nil
 		},
 	}

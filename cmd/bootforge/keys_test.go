@@ -140,3 +140,36 @@ func TestServeSignerAdviceOnce(t *testing.T) {
 		t.Errorf("another CA's signer: want why and the keys init --force advice once:\n%s", msg)
 	}
 }
+
+// keys init --force, which replaces keys, says that a running serve goes
+// on with the old ones until it is restarted: serve reads the keys at
+// start only, and the operator took the new keys to be in use. A first
+// keys init replaces nothing and says nothing of it.
+func TestKeysInitForceSaysRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	if err := os.WriteFile(cfg, []byte("root: "+filepath.Join(dir, "root")+"\ndata_dir: "+filepath.Join(dir, "data")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		root := newRootCmd(&globalFlags{})
+		var out strings.Builder
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(append([]string{"--config", cfg, "keys", "init"}, args...))
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	if out := run(); strings.Contains(out, "restart") {
+		t.Errorf("first keys init:\n%s", out)
+	}
+	out := run("--force")
+	for _, want := range []string{"replacing the old ones", "a running bootforge serve", "until it is restarted", "SIGHUP"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("keys init --force lacks %q:\n%s", want, out)
+		}
+	}
+}

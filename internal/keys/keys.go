@@ -55,6 +55,20 @@ func ensureDir(dir string) error {
 	return os.Chmod(dir, 0o700)
 }
 
+// Exist reports whether dir holds any of the X.509 keys, which Init
+// refuses to replace without Force.
+func Exist(dir string) bool { return existing(dir) != "" }
+
+// existing is the first of the X.509 key files that dir holds, or "".
+func existing(dir string) string {
+	for _, n := range []string{CACert, CAKey, SigningCert, SigningKey} {
+		if p := filepath.Join(dir, n); exists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil

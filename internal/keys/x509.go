@@ -48,12 +48,8 @@ func Init(dir string, o InitOptions) error {
 	if (o.CACertFile == "") != (o.CAKeyFile == "") {
 		return errf("--ca-cert and --ca-key must be given together")
 	}
-	if !o.Force {
-		for _, n := range []string{CACert, CAKey, SigningCert, SigningKey} {
-			if exists(filepath.Join(dir, n)) {
-				return fmt.Errorf("keys: %s: %w", filepath.Join(dir, n), ErrExist)
-			}
-		}
+	if f := existing(dir); f != "" && !o.Force {
+		return fmt.Errorf("keys: %s: %w", f, ErrExist)
 	}
 	now := o.Now
 	if now.IsZero() {
