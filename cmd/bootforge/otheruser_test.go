@@ -27,6 +27,7 @@ const asOtherUser = "BOOTFORGE_TEST_AS_OTHER_USER"
 // certificate, which serve reads well.
 func TestDataDirOfAnotherUser(t *testing.T) {
 	if args := os.Getenv(asOtherUser); args != "" {
+		os.Unsetenv(asOtherUser) // the command would warn: no setting of that name
 		var out bytes.Buffer
 		root := newRootCmd(&globalFlags{})
 		root.SetOut(&out)
@@ -96,7 +97,16 @@ func TestDataDirOfAnotherUser(t *testing.T) {
 
 	run := func(args ...string) string {
 		cmd := exec.Command(bin, "-test.run=^TestDataDirOfAnotherUser$")
-		cmd.Env = append(os.Environ(), asOtherUser+"="+strings.Join(append([]string{"--config", cfgFile}, args...), "\n"))
+		// Not the BOOTFORGE_* variables of the shell that runs the
+		// tests (BOOTFORGE_TEST_POSTGRES): the command would warn about
+		// them amid the output read here.
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "BOOTFORGE_") {
+				env = append(env, kv)
+			}
+		}
+		cmd.Env = append(env, asOtherUser+"="+strings.Join(append([]string{"--config", cfgFile}, args...), "\n"))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}} // nobody
 		out, err := cmd.CombinedOutput()
 		if err != nil {

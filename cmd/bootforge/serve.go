@@ -68,7 +68,9 @@ them all; a bad config is refused and the running one kept. SIGTERM or
 SIGINT stops accepting work and waits up to 30 s for transfers in flight.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			load := func() (config.Config, error) { return loadConfig(cmd, g) }
+			// serve logs the config's warnings, variables included,
+			// at start and on each reload (services.warn).
+			load := func() (config.Config, error) { return layerConfig(cmd, g) }
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return serve(ctx, load, g.config)
@@ -80,9 +82,31 @@ SIGINT stops accepting work and waits up to 30 s for transfers in flight.`,
 	return cmd
 }
 
-// loadConfig layers defaults, file, environment and flags, and validates
-// the result once.
+// loadConfig is the config of every command but serve (see layerConfig),
+// and it warns, as serve does, about each BOOTFORGE_* variable that names
+// no setting: a typo such as BOOTFORGE_DATADIR is otherwise ignored
+// without a word, and the command works on another data_dir than meant.
 func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
+	cfg, err := layerConfig(cmd, g)
+	if err != nil {
+		return cfg, err
+	}
+	for _, w := range cfg.Warnings() {
+		// The config keys these warnings by the variable's name; the
+		// others (files not in root, ...) are serve's business.
+		if strings.HasPrefix(w.Key, "BOOTFORGE_") {
+			g.warn(cmd.ErrOrStderr(), configWarning(w))
+		}
+	}
+	return cfg, nil
+}
+
+// configWarning is how a command and serve word a config warning.
+func configWarning(w *config.Error) string { return "config: " + w.Error() }
+
+// layerConfig layers defaults, file, environment and flags, and validates
+// the result once.
+func layerConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
 	overrides := envOverrides()
 	for _, f := range serveFlags {
 		if fl := cmd.Flags().Lookup(f.name); fl != nil && fl.Changed {
@@ -836,7 +860,7 @@ func (s *services) checkKernel(path string) error {
 // each with its file, line and key.
 func (s *services) warn(cfg config.Config) {
 	for _, w := range cfg.Warnings() {
-		s.log.Warn("config: " + w.Error())
+		s.log.Warn(configWarning(w))
 	}
 }
 

@@ -146,3 +146,24 @@ func TestEmptyVariableIsUnset(t *testing.T) {
 		t.Errorf("not the file's root (%q):\n%s", want, errOut.String())
 	}
 }
+
+// Every command that reads the config warns once about a BOOTFORGE_*
+// variable that names no setting, in serve's words: only serve did, so
+// BOOTFORGE_DATADIR (a typo of BOOTFORGE_DATA_DIR) was ignored without a
+// word by host, log, keys and the others.
+func TestUnknownVariableWarnedByEveryCommand(t *testing.T) {
+	cfg := apiOffConfig(t)
+	t.Setenv("BOOTFORGE_DATADIR", "/elsewhere")
+	const want = `bootforge: warning: config: BOOTFORGE_DATADIR: not a bootforge variable; ignored (did you mean "BOOTFORGE_DATA_DIR"?)`
+	for _, args := range [][]string{{"host", "list"}, {"log"}, {"profile", "list"}, {"token", "list"}, {"keys", "show"}} {
+		var out, errOut bytes.Buffer
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(&out)
+		root.SetErr(&errOut)
+		root.SetArgs(append([]string{"--config", cfg}, args...))
+		root.Execute() // keys show fails: no keys; after the config loaded
+		if n := strings.Count(errOut.String(), want); n != 1 {
+			t.Errorf("%v: the warning %d times, want once:\n%s", args, n, errOut.String())
+		}
+	}
+}
