@@ -209,6 +209,7 @@ func TestUnknownEnv(t *testing.T) {
 	got := unknownEnv([]string{
 		"BOOTFORGE_TFTP_MAX_WINDOW_SIZE=8", "BOOTFORGE_CONFIG=/x", "BOOTFORGE_TFTP_ADDR=:69", "PATH=/bin",
 		"BOOTFORGE_TFTP_MAX_WINDOWSIZE=8", "BOOTFORGE_DHCP_INTERFACE=eth1", "BOOTFORGE_ROOOT=/srv", "BOOTFORGE_SOMETHING_ELSE_ENTIRELY=1",
+		"BOOTFORGE_TEST_POSTGRES=postgres:///x", // the tests' own
 	})
 	want := []string{
 		`BOOTFORGE_TFTP_MAX_WINDOWSIZE: not a bootforge variable; ignored (did you mean "BOOTFORGE_TFTP_MAX_WINDOW_SIZE"?)`,

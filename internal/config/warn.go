@@ -195,6 +195,11 @@ func unknownPlaceholders(s string) []string {
 // otherEnv are the variables bootforge reads that are not settings.
 var otherEnv = []string{"BOOTFORGE_CONFIG"}
 
+// testEnvPrefix starts the test suite's own variables
+// (BOOTFORGE_TEST_POSTGRES names the store tests' PostgreSQL), which the
+// commands the tests run inherit and never read.
+const testEnvPrefix = "BOOTFORGE_TEST_"
+
 // unknownEnv warns about each BOOTFORGE_* variable in environ that names
 // no setting: it is ignored, and most likely a typo.
 func unknownEnv(environ []string) Errors {
@@ -209,7 +214,7 @@ func unknownEnv(environ []string) Errors {
 	var ws Errors
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "BOOTFORGE_") {
+		if !strings.HasPrefix(name, "BOOTFORGE_") || strings.HasPrefix(name, testEnvPrefix) {
 			continue
 		}
 		if i := sort.SearchStrings(known, name); i < len(known) && known[i] == name {
