@@ -262,6 +262,7 @@ func (s *services) start(ctx context.Context) error {
 	}
 	v := buildVersion()
 	s.metrics = metrics.New(metrics.Build{Version: v.version, Revision: v.commit, GoVersion: v.goVersion})
+	s.metrics.WatchInventory(s.inv.Current)
 	var bootLog audit.Sink
 	if cfg.Audit.Enabled {
 		s.audit = audit.NewRecorder(s.db, host, macOf, s.log)

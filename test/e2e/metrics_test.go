@@ -301,6 +301,13 @@ func TestMetricsQEMUBoot(t *testing.T) {
 	})
 	m.cli(t, "host", "next-boot", mac, "install")
 	before := scrapeMetrics(t, m.Server, m.Lab.Netns)
+	// Every firmware and profile has its boots series from the start, at 0.
+	for _, fw := range []string{"bios", "efi-x64", "unknown"} {
+		series := `bootforge_boots_total{firmware="` + fw + `",profile="metrics"}`
+		if v, ok := before.series[series]; !ok || v != 0 {
+			t.Errorf("before any boot, /metrics has %s %g (present: %v), want 0", series, v, ok)
+		}
+	}
 
 	vm, cmdline := m.boot(t, "bios", mac)
 	if got := markers(cmdline); len(got) != 1 || got[0] != "bfmarker=metrics-install" {
