@@ -40,19 +40,29 @@ const MaxHostName = 63
 // first nor last a hyphen. Names end up in terminals, logs, file names and
 // DHCP answers; a label is safe in all of them.
 func CheckHostName(name string) error {
-	switch {
-	case name == "":
+	const rule = "a host name is a DNS label (letters, digits, inner hyphens)"
+	if name == "" {
 		return fmt.Errorf("a host needs a name")
-	case len(name) > MaxHostName:
-		return fmt.Errorf("name is %d characters long; a host name is a DNS label of at most %d", len(name), MaxHostName)
-	case name[0] == '-' || name[len(name)-1] == '-':
-		return fmt.Errorf("name %q starts or ends with a hyphen; a host name is a DNS label (letters, digits, inner hyphens)", name)
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-			return fmt.Errorf("name %q has %q at byte %d; a host name is a DNS label (letters, digits, inner hyphens)", name, name[i:i+1], i)
+	// Characters first, named as the operator typed them: "пк" has 'п'
+	// at character 1, not the byte 0xd0 at byte 0. A byte that is not
+	// UTF-8 is shown escaped.
+	for i, pos := 0, 1; i < len(name); pos++ {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+			ch := fmt.Sprintf("%q", r)
+			if r == utf8.RuneError && n == 1 {
+				ch = fmt.Sprintf("%q", name[i:i+1])
+			}
+			return fmt.Errorf("has %s at character %d; %s", ch, pos, rule)
 		}
+		i += n
+	}
+	switch {
+	case name[0] == '-' || name[len(name)-1] == '-':
+		return fmt.Errorf("starts or ends with a hyphen; %s", rule)
+	case len(name) > MaxHostName:
+		return fmt.Errorf("is %d characters long; a host name is a DNS label of at most %d", len(name), MaxHostName)
 	}
 	return nil
 }

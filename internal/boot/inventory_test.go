@@ -278,6 +278,18 @@ func TestCheckHostName(t *testing.T) {
 			t.Errorf("CheckHostName(%q): the message carries the raw control character: %q", bad, err)
 		}
 	}
+	// The refusal names the character as typed and where it is, not a byte.
+	for name, want := range map[string]string{
+		"пк":     `has 'п' at character 1;`,
+		"pcé":    `has 'é' at character 3;`,
+		"pc\xd0": `has "\xd0" at character 3;`,
+		"pc.lab": `has '.' at character 3;`,
+		"-pc":    `starts or ends with a hyphen;`,
+	} {
+		if err := CheckHostName(name); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("CheckHostName(%q) = %v, want %s...", name, err, want)
+		}
+	}
 	// Every source goes through the inventory: a stored host too.
 	_, err := NewInventory([]Profile{{Name: "p", Menu: menu("a")}},
 		[]Host{{Name: "\x1b[31mRED", MACs: []net.HardwareAddr{mustMAC("52:54:00:00:00:01")}, Source: "store"}}, "p")
