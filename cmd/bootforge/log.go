@@ -32,8 +32,8 @@ func newLogCmd(g *globalFlags) *cobra.Command {
 		Short: "Show the boot log: every DHCP, TFTP, HTTP and menu step, with MAC and IP",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := store.CheckQuery(since, limit, before); err != nil {
-				return fmt.Errorf("--%v", err)
+			if err := store.CheckQuery(since, limit, before, func(name string) string { return "--" + name }); err != nil {
+				return err
 			}
 			_, db, err := openConfiguredStore(cmd, g)
 			if err != nil {

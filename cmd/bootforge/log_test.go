@@ -280,3 +280,23 @@ func apiOffConfig(t *testing.T) string {
 	}
 	return cfg
 }
+
+// A refused query names the flags to give, not the API's parameters: the
+// limit's advice is --before, as typed on the command line.
+func TestLogQueryNamesFlags(t *testing.T) {
+	cfg := apiOffConfig(t)
+	for args, want := range map[string]string{
+		"--limit 100000": "--limit 100000 is over 10000, the most one read returns; page back with --before, the smallest ID read",
+		"--limit 0":      "--limit 0 is not a positive number",
+		"--since -1h":    "--since -1h0m0s is negative",
+		"--before -3":    "--before -3 is not an event ID",
+	} {
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		root.SetArgs(append([]string{"--config", cfg, "log"}, strings.Fields(args)...))
+		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("log %s: %v, want %q", args, err, want)
+		}
+	}
+}

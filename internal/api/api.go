@@ -170,6 +170,9 @@ func cleanPath(p string) string {
 	return clean
 }
 
+// queryParam names a parameter in a message as a query string has it.
+func queryParam(name string) string { return name }
+
 // noQuery refuses a query parameter on an endpoint that takes none (all
 // but /api/v1/events): ignored, ?name=pc1 on /hosts answered every host.
 func noQuery(next http.HandlerFunc) http.HandlerFunc {
@@ -629,7 +632,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if sv := q.Get("since"); sv != "" {
 		d, err := time.ParseDuration(sv)
 		if err == nil {
-			err = store.CheckQuery(d, 1, 0)
+			err = store.CheckQuery(d, 1, 0, queryParam)
 		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", "since", fmt.Sprintf("%q is not a duration like 1h: %v", sv, err))
@@ -647,7 +650,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "bad_request", "limit", fmt.Sprintf("%q is not a positive number", lv))
 			return
 		}
-		if err := store.CheckQuery(0, f.Limit, 0); err != nil {
+		if err := store.CheckQuery(0, f.Limit, 0, queryParam); err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", "limit", err.Error())
 			return
 		}

@@ -79,19 +79,20 @@ const MaxEvents = 10000
 // for `bootforge log` and the API alike: a look-back (since) that is not
 // negative — a negative one would ask for events from the future and
 // silently get none — a limit from 1 to MaxEvents, and no negative ID to
-// page back from.
-func CheckQuery(since time.Duration, limit int, before int64) error {
+// page back from. param names a parameter as the reader wrote it: the
+// API's query "before", the command's flag "--before".
+func CheckQuery(since time.Duration, limit int, before int64, param func(name string) string) error {
 	if since < 0 {
-		return fmt.Errorf("since %s is negative; give how far back to look, e.g. 1h", since)
+		return fmt.Errorf("%s %s is negative; give how far back to look, e.g. 1h", param("since"), since)
 	}
 	if limit < 1 {
-		return fmt.Errorf("limit %d is not a positive number", limit)
+		return fmt.Errorf("%s %d is not a positive number", param("limit"), limit)
 	}
 	if limit > MaxEvents {
-		return fmt.Errorf("limit %d is over %d, the most one read returns; page back with before, the smallest ID read", limit, MaxEvents)
+		return fmt.Errorf("%s %d is over %d, the most one read returns; page back with %s, the smallest ID read", param("limit"), limit, MaxEvents, param("before"))
 	}
 	if before < 0 {
-		return fmt.Errorf("before %d is not an event ID", before)
+		return fmt.Errorf("%s %d is not an event ID", param("before"), before)
 	}
 	return nil
 }
