@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -49,7 +50,26 @@ type request struct {
 // after one with options, another blksize, another file) makes a new
 // request (see Server.handle).
 func (r request) same(o request) bool {
-	return r.op == o.op && r.filename == o.filename && r.mode == o.mode && slices.Equal(r.options, o.options)
+	return r.op == o.op && r.filename == o.filename && r.mode == o.mode && sameOptions(r.options, o.options)
+}
+
+// sameOptions reports whether a and b ask the same options. RFC 2347's
+// options are a set, in any order, so a repeated request may list them
+// in another; of a name given twice, negotiate reads the first.
+func sameOptions(a, b []option) bool {
+	if slices.Equal(a, b) { // a repeat as sent, the usual case
+		return true
+	}
+	first := func(opts []option) map[string]string {
+		m := make(map[string]string, len(opts))
+		for _, o := range opts {
+			if _, ok := m[o.name]; !ok {
+				m[o.name] = o.value
+			}
+		}
+		return m
+	}
+	return maps.Equal(first(a), first(b))
 }
 
 var (

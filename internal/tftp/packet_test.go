@@ -89,6 +89,43 @@ func TestAppendOACK(t *testing.T) {
 	}
 }
 
+// A repeated request is the same request whatever the order of its
+// options (RFC 2347: a set); a changed value, an option more or less, or
+// another first value of a name given twice is another request.
+func TestSameRequestOptionsAreASet(t *testing.T) {
+	parse := func(fields ...string) request {
+		t.Helper()
+		r, err := parseRequest(rrq(fields...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	base := parse("f", "octet", "blksize", "1468", "tsize", "0", "windowsize", "8")
+	for _, tt := range []struct {
+		name string
+		r    request
+		same bool
+	}{
+		{"as sent", parse("f", "octet", "blksize", "1468", "tsize", "0", "windowsize", "8"), true},
+		{"another order", parse("f", "octet", "windowsize", "8", "blksize", "1468", "tsize", "0"), true},
+		{"names in another case", parse("f", "OCTET", "TSIZE", "0", "BlkSize", "1468", "windowsize", "8"), true},
+		{"a name repeated after", parse("f", "octet", "tsize", "0", "windowsize", "8", "blksize", "1468", "blksize", "512"), true},
+		{"another value", parse("f", "octet", "tsize", "0", "windowsize", "8", "blksize", "1024"), false},
+		{"another first value", parse("f", "octet", "blksize", "512", "blksize", "1468", "tsize", "0", "windowsize", "8"), false},
+		{"one fewer", parse("f", "octet", "tsize", "0", "blksize", "1468"), false},
+		{"none", parse("f", "octet"), false},
+		{"another file", parse("g", "octet", "windowsize", "8", "blksize", "1468", "tsize", "0"), false},
+	} {
+		if got := base.same(tt.r); got != tt.same {
+			t.Errorf("%s: same = %v, want %v", tt.name, got, tt.same)
+		}
+		if got := tt.r.same(base); got != tt.same {
+			t.Errorf("%s, the other way: same = %v, want %v", tt.name, got, tt.same)
+		}
+	}
+}
+
 func equalRequest(a, b request) bool {
 	if a.op != b.op || a.filename != b.filename || a.mode != b.mode || len(a.options) != len(b.options) {
 		return false

@@ -74,6 +74,32 @@ func TestChangedRequestStartsNewTransfer(t *testing.T) {
 	})
 }
 
+// A repeated request that lists its options in another order (RFC 2347:
+// they are a set) is the same request: it gets the running transfer's
+// OACK again from the same TID, not a new transfer.
+func TestRepeatedRequestInAnotherOrder(t *testing.T) {
+	want := bytes.Repeat([]byte("o"), 3000)
+	forEachWait(t, slow, map[string][]byte{"f.bin": want}, func(t *testing.T, srv *Server, server netip.AddrPort, ev *events, _ waitMode) {
+		c := dial(t)
+		c.WriteToUDPAddrPort([]byte("\x00\x01f.bin\x00octet\x00blksize\x001024\x00tsize\x000\x00"), server)
+		oack, tid := c.read(t)
+		if oack[1] != opOACK {
+			t.Fatalf("want OACK, got % x", oack)
+		}
+		c.WriteToUDPAddrPort([]byte("\x00\x01f.bin\x00octet\x00tsize\x000\x00blksize\x001024\x00"), server)
+		if again, from := c.read(t); from != tid || !bytes.Equal(again, oack) {
+			t.Fatalf("after the request in another order: %q from %s, want the OACK %q again from %s", again, from, oack, tid)
+		}
+		c.WriteToUDPAddrPort([]byte{0, opACK, 0, 0}, tid)
+		first, _ := c.read(t)
+		if got := lockstep(t, c, first, tid, 1024); !bytes.Equal(got, want) {
+			t.Fatalf("got %d bytes, want the %d-byte file", len(got), len(want))
+		}
+		expectSilence(t, c)
+		idle(t, srv, ev, map[string]int{"ok": 1}, 1)
+	})
+}
+
 // A request for another file from the port of a running transfer is
 // served, before the client has acknowledged the OACK and in the data
 // phase; it was dropped.
