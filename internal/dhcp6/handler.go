@@ -1,6 +1,7 @@
 package dhcp6
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,8 +29,17 @@ const (
 	// BootServerPort is where EDK2's PXE client asks a proxy for its boot
 	// file after it took another server's address (PxeBcRequestBootService).
 	BootServerPort = 4011
-	// maxHops bounds relay nesting (RFC 8415 §7.6, HOP_COUNT_LIMIT).
+	// maxHops bounds relay nesting and hop-count: RFC 3315's
+	// HOP_COUNT_LIMIT. A relay agent discards a Relay-forward whose
+	// hop-count has reached the limit rather than relay it again, so a
+	// client's message reaches a server inside at most maxHops+1 of them,
+	// the outermost with hop-count maxHops. RFC 8415 §7.6 lowered the
+	// limit to 8; a server that takes up to 32 serves relays of both.
 	maxHops = 32
+	// maxOptionDepth bounds options inside options. RFC 8415's deepest is
+	// two: an IA holds addresses or prefixes, and they hold a status code;
+	// twice that leaves room for what a later RFC nests.
+	maxOptionDepth = 4
 	// enterprisePXE is the enterprise number of the PXE vendor class (Intel's,
 	// which EDK2 requires in option 16).
 	enterprisePXE = 343
@@ -182,16 +192,16 @@ func (h *Handler) Handle(req Request) (res Result) {
 // of each message type. A nil request means garbage; a reason with a
 // request means a well-formed message that gets no answer.
 func (h *Handler) parse(req Request) (*request, string) {
+	if why := nesting(req.Data, 0); why != "" {
+		return nil, why
+	}
 	p, err := dhcpv6.FromBytes(req.Data)
 	if err != nil {
 		return nil, "malformed: " + err.Error()
 	}
 	r := &request{Request: req, outer: p}
-	for hops := 0; p.IsRelay(); hops++ {
+	for p.IsRelay() { // Relay-forward messages only (nesting)
 		rm := p.(*dhcpv6.RelayMessage)
-		if rm.MessageType != dhcpv6.MessageTypeRelayForward || hops > maxHops {
-			return nil, "not a relay-forward, or relayed too often"
-		}
 		r.relay = rm
 		if link, ok := netip.AddrFromSlice(rm.LinkAddr); ok && !link.IsUnspecified() {
 			r.link = link.Unmap()
@@ -245,6 +255,77 @@ func (h *Handler) parse(req Request) (*request, string) {
 		return r, fmt.Sprintf("%s sent unicast to %s; RFC 8415 16 has the server discard it", mt, req.Dst)
 	}
 	return r, ""
+}
+
+// containers are the options the decoder reads options out of, by the
+// bytes of fixed fields before them (RFC 8415 21.4-21.6, 21.21, 21.22;
+// RFC 7600 4.8 for 4RD). It reads those options at every level, and
+// copies what an option holds at each: see nesting.
+var containers = map[dhcpv6.OptionCode]int{
+	dhcpv6.OptionIANA: 12, dhcpv6.OptionIATA: 4, dhcpv6.OptionIAAddr: 24,
+	dhcpv6.OptionIAPD: 12, dhcpv6.OptionIAPrefix: 25, dhcpv6.Option4RD: 0,
+}
+
+// nesting checks message b, held in relays Relay-forward messages, before
+// the decoder reads it, and returns why it must be dropped ("" if not).
+// The decoder recurses into every relay message and every option that
+// holds options, as deep as the packet goes, and copies each option's
+// contents at each level: 64 KiB of IA_NA inside IA_NA, 4,000 deep, took
+// 44 ms here to decode (some 128 MB copied), and 1,700 Relay-forward
+// messages in one packet as many nested calls. A server takes no Relay-reply, and a
+// relay message belongs in a Relay-forward only. What is too short or
+// cut off is left to the decoder to refuse.
+func nesting(b []byte, relays int) string {
+	if len(b) == 0 {
+		return ""
+	}
+	header, relay := 4, false // message type, transaction id
+	switch mt := dhcpv6.MessageType(b[0]); {
+	case mt == dhcpv6.MessageTypeRelayReply:
+		return "a Relay-reply: only relay agents take one"
+	case mt != dhcpv6.MessageTypeRelayForward:
+	case relays > maxHops:
+		return fmt.Sprintf("inside more than %d Relay-forward messages (HOP_COUNT_LIMIT %d)", maxHops+1, maxHops)
+	case len(b) > 1 && b[1] > maxHops:
+		return fmt.Sprintf("Relay-forward with hop-count %d, over HOP_COUNT_LIMIT %d", b[1], maxHops)
+	default:
+		header, relay = 34, true // type, hop-count, link-address, peer-address
+	}
+	if len(b) < header {
+		return ""
+	}
+	return optionNesting(b[header:], relays, relay, 0)
+}
+
+// optionNesting checks options b, depth options deep in a message held
+// in relays Relay-forward messages (relay: b are a Relay-forward's own).
+func optionNesting(b []byte, relays int, relay bool, depth int) string {
+	for len(b) >= 4 {
+		code, n := dhcpv6.OptionCode(binary.BigEndian.Uint16(b)), int(binary.BigEndian.Uint16(b[2:]))
+		if len(b)-4 < n {
+			return ""
+		}
+		data := b[4 : 4+n]
+		b = b[4+n:]
+		if code == dhcpv6.OptionRelayMsg {
+			if !relay {
+				return "a relay message option outside a Relay-forward"
+			}
+			if why := nesting(data, relays+1); why != "" {
+				return why
+			}
+			continue
+		}
+		if h, ok := containers[code]; ok && n >= h {
+			if depth >= maxOptionDepth {
+				return fmt.Sprintf("options nested more than %d deep", maxOptionDepth)
+			}
+			if why := optionNesting(data[h:], relays, false, depth+1); why != "" {
+				return why
+			}
+		}
+	}
+	return ""
 }
 
 // allowed checks the client's link — its relay's link-address, else the

@@ -34,6 +34,15 @@ func FuzzHandle(f *testing.F) {
 	fwd2, _ := dhcpv6.EncapsulateRelay(fwd, dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:1::1"), net.ParseIP("2001:db8:2::1"))
 	f.Add(fwd2.ToBytes(), false)
 	f.Add([]byte{1, 0, 0, 1}, false)
+	// Nested past the bounds (TestNestingBounded): relays past
+	// HOP_COUNT_LIMIT, a hop-count over it, options inside options.
+	deep, link := s.ToBytes(), netip.MustParseAddr("2001:db8:2::1")
+	for range maxHops + 2 {
+		deep = relayForward(deep, 0, link)
+	}
+	f.Add(deep, false)
+	f.Add(relayForward(s.ToBytes(), maxHops+1, link), false)
+	f.Add(nestedIA(s.ToBytes(), maxOptionDepth+1, 0), false)
 
 	hs := map[string]*Handler{}
 	for _, mode := range []string{ModeProxy, ModeAuthoritative} {

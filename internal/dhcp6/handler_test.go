@@ -2,6 +2,7 @@ package dhcp6
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"net"
@@ -505,5 +506,100 @@ func TestUnicastSolicitDiscarded(t *testing.T) {
 		if res := handle(h, sol, 547); res.Packet == nil {
 			t.Errorf("%s: multicast Solicit not answered: %q", mode, res.Silent)
 		}
+	}
+}
+
+// appendOption appends option code holding data, as on the wire.
+func appendOption(b []byte, code dhcpv6.OptionCode, data []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(code))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(data)))
+	return append(b, data...)
+}
+
+// relayForward wraps message inner in a Relay-forward from link with
+// hop-count hop, as a relay agent sends it.
+func relayForward(inner []byte, hop byte, link netip.Addr) []byte {
+	b := append([]byte{byte(dhcpv6.MessageTypeRelayForward), hop}, link.AsSlice()...)
+	b = append(b, netip.MustParseAddr("fe80::1").AsSlice()...)
+	return appendOption(b, dhcpv6.OptionRelayMsg, inner)
+}
+
+// nestedIA appends to b an IA_NA holding an IA_NA, depth of them or as
+// many as make b at least size bytes long; the innermost holds a status
+// code. Each is 16 bytes of header and IA fields before what it holds.
+func nestedIA(b []byte, depth, size int) []byte {
+	status := appendOption(nil, dhcpv6.OptionStatusCode, []byte{0, 0})
+	depth = max(depth, (size-len(b)-len(status)+15)/16)
+	for i := range depth {
+		b = binary.BigEndian.AppendUint16(b, uint16(dhcpv6.OptionIANA))
+		b = binary.BigEndian.AppendUint16(b, uint16(12+(depth-1-i)*16+len(status)))
+		b = append(b, make([]byte, 12)...)
+	}
+	return append(b, status...)
+}
+
+// Relay-forward messages nested past HOP_COUNT_LIMIT, a hop-count over
+// it, a Relay-reply, a relay message inside a client's message, and
+// options nested deeper than any RFC nests them are dropped as malformed,
+// each with its reason, before the decoder recurses into them (it once
+// took 1,700 Relay-forwards, and 64 KiB of IA_NA inside IA_NA, which cost
+// it 128 MB of copies, as a Solicit). As deep as relays may nest, and the
+// options of an IA, are answered.
+func TestNestingBounded(t *testing.T) {
+	link := netip.MustParseAddr("2001:db8:2::1")
+	relayed := func(inner []byte, levels int, hop func(level int) byte) []byte {
+		for i := range levels {
+			inner = relayForward(inner, hop(i), link)
+		}
+		return inner
+	}
+	conforming := func(level int) byte { return byte(level) } // 0 next to the client
+	zero := func(int) byte { return 0 }
+	s := sol(t).ToBytes()
+	for _, mode := range []string{ModeProxy, ModeAuthoritative} {
+		h, _ := newHandler(t, mode)
+		for name, data := range map[string][]byte{
+			"33 relays":                 relayed(s, maxHops+1, conforming),
+			"an IA_NA's address status": nestedIA(s, 2, 0),
+		} {
+			res := h.Handle(Request{Data: data, Iface: "br0", IfAddrs: ifAddrs, Dst: AllServers, Src: client, Port: 547})
+			if res.Malformed || res.Packet == nil {
+				t.Errorf("%s, %s: not answered: %s", mode, name, res.Silent)
+			}
+		}
+		for name, tt := range map[string]struct {
+			data []byte
+			why  string
+		}{
+			"34 relays":             {relayed(s, maxHops+2, zero), "inside more than 33 Relay-forward messages"},
+			"1,700 relays":          {relayed(s, 1700, zero), "inside more than 33 Relay-forward messages"},
+			"hop-count 33":          {relayForward(s, maxHops+1, link), "hop-count 33, over HOP_COUNT_LIMIT 32"},
+			"hop-count 255 deeper":  {relayed(relayForward(s, 255, link), 2, zero), "hop-count 255"},
+			"a relay-reply":         {append([]byte{byte(dhcpv6.MessageTypeRelayReply)}, relayForward(s, 0, link)[1:]...), "Relay-reply"},
+			"a relayed relay-reply": {relayForward(append([]byte{byte(dhcpv6.MessageTypeRelayReply)}, relayForward(s, 0, link)[1:]...), 1, link), "Relay-reply"},
+			"relay message in a solicit": {appendOption(sol(t).ToBytes(), dhcpv6.OptionRelayMsg, s),
+				"a relay message option outside a Relay-forward"},
+			"IA_NA 5 deep":          {nestedIA(sol(t).ToBytes(), 5, 0), "options nested more than 4 deep"},
+			"64 KiB of IA_NA":       {nestedIA(sol(t).ToBytes(), 0, 65000), "options nested more than 4 deep"},
+			"IA_NA 5 deep, relayed": {relayed(nestedIA(sol(t).ToBytes(), 5, 0), 3, conforming), "options nested more than 4 deep"},
+		} {
+			res := h.Handle(Request{Data: tt.data, Iface: "br0", IfAddrs: ifAddrs, Dst: AllServers, Src: client, Port: 547})
+			if !res.Malformed || res.Packet != nil || res.Err != nil || !strings.Contains(res.Silent, tt.why) {
+				t.Errorf("%s, %s (%d bytes): malformed %v, reason %q, want dropped as malformed: %q",
+					mode, name, len(tt.data), res.Malformed, res.Silent, tt.why)
+			}
+		}
+	}
+
+	// The server counts one as malformed and logs why.
+	h, _ := newHandler(t, ModeAuthoritative)
+	var logs bytes.Buffer
+	srv := NewServer(h, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	srv.serve(packet{data: relayed(s, 40, zero), src: netip.MustParseAddrPort("[2001:db8:2::1]:547"), dst: ourAddr, port: 547})
+	if n := srv.Stats.Malformed.Load(); n != 1 {
+		t.Errorf("%d packets counted malformed, want 1", n)
+	}
+	if !strings.Contains(logs.String(), "malformed packet") || !strings.Contains(logs.String(), "inside more than 33 Relay-forward messages") {
+		t.Errorf("log:\n%s", logs.String())
 	}
 }
