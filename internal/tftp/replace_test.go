@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"bootforge/internal/bootfs"
 )
 
 // A client that asked with options and got no answer it could use asks
@@ -160,9 +163,11 @@ func TestOtherFileFromSamePortIsServed(t *testing.T) {
 }
 
 // A burst of requests from one port, each asking something else, each
-// replacing the one before, some before their transfer has started: each
-// is recorded once, the last (never acknowledged) fails by its timeout,
-// and nothing stays counted or running.
+// replacing the one before, some before their transfer has started:
+// each is either recorded once or refused for the client's cap (while a
+// transfer replaced is still ending, see TestChangedRequestsCapped), at
+// most the last one admitted fails by its timeout (it is never
+// acknowledged), and nothing stays counted or running.
 func TestBurstOfChangedRequests(t *testing.T) {
 	st := Settings{MaxWindowSize: 8, Timeout: 100 * time.Millisecond, Retries: 0, MaxTransfers: 8, MaxPerClient: 1}
 	forEachWait(t, st, map[string][]byte{"f.bin": bytes.Repeat([]byte("f"), 3000)}, func(t *testing.T, srv *Server, server netip.AddrPort, ev *events, _ waitMode) {
@@ -171,11 +176,82 @@ func TestBurstOfChangedRequests(t *testing.T) {
 		for i := range n {
 			c.WriteToUDPAddrPort(fmt.Appendf(nil, "\x00\x01f.bin\x00octet\x00blksize\x00%d\x00", 512+i), server)
 		}
-		for deadline := time.Now().Add(10 * time.Second); len(ev.all()) < n && time.Now().Before(deadline); {
+		refused := func() int { return int(srv.Stats.Refusals.PerClient.Load()) }
+		for deadline := time.Now().Add(10 * time.Second); len(ev.all())+refused() < n && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
-		idle(t, srv, ev, map[string]int{"aborted by client": n - 1, "failed": 1}, 0)
+		results := map[string]int{}
+		for _, e := range ev.all() {
+			results[e.Result]++
+		}
+		if results["failed"] > 1 || results["aborted by client"]+results["failed"]+refused() != n {
+			t.Errorf("results %v and %d refused for %d requests; want each request once, at most one failed", results, refused(), n)
+		}
+		t.Logf("%v, %d refused", results, refused())
+		idle(t, srv, ev, results, 0)
 	})
+}
+
+// gate is a file system whose Open of one file waits until release is
+// closed: a transfer that takes its time to end.
+type gate struct {
+	bootfs.FS
+	name    string
+	entered chan struct{} // closed when the Open of name has begun
+	release chan struct{}
+}
+
+func (g gate) Open(r bootfs.Request) (bootfs.File, error) {
+	if r.Path == g.name {
+		close(g.entered)
+		<-g.release
+	}
+	return g.FS.Open(r)
+}
+
+// A transfer replaced counts against its client until it has ended. A
+// client that goes on changing its request from one port while the
+// transfer it replaced is still ending (here: held in the file system)
+// is refused for its cap, as it would be from other ports, instead of
+// starting a goroutine and a socket per packet, each waiting for the one
+// before. Once that transfer has ended, the port is served again.
+func TestChangedRequestsCapped(t *testing.T) {
+	g := gate{name: "slow.bin", entered: make(chan struct{}), release: make(chan struct{})}
+	want := bytes.Repeat([]byte("f"), 1300)
+	srv, port, ev, _ := startDual(t, slow, map[string][]byte{"slow.bin": want, "f.bin": want}, func(s *Server) {
+		g.FS = *s.files.Load()
+		s.Update(g, *s.settings.Load())
+	})
+	var once sync.Once
+	release := func() { once.Do(func() { close(g.release) }) }
+	t.Cleanup(release) // before the server's shutdown, which waits for the transfer held
+	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	c := dial(t)
+	c.WriteToUDPAddrPort([]byte("\x00\x01slow.bin\x00octet\x00"), server)
+	<-g.entered
+	// The first change takes the place of the transfer held: it waits for
+	// that one to end.
+	c.WriteToUDPAddrPort([]byte("\x00\x01f.bin\x00octet\x00"), server)
+	// The next ones are over the cap while it has not.
+	for i := range 4 {
+		c.WriteToUDPAddrPort(fmt.Appendf(nil, "\x00\x01f.bin\x00octet\x00blksize\x00%d\x00", 1024+i), server)
+		pkt, from := c.read(t)
+		if from != server || !bytes.Equal(pkt, appendError(nil, errUndefined, "too many transfers from this client")) {
+			t.Fatalf("change %d while the transfer replaced is held: %q from %s, want the per-client refusal from %s", i, pkt, from, server)
+		}
+	}
+	if n := srv.Stats.Refusals.PerClient.Load(); n != 4 {
+		t.Errorf("%d refused for the client's cap, want 4", n)
+	}
+	release()
+	expectSilence(t, c) // the transfers replaced end without a word
+	c.WriteToUDPAddrPort([]byte("\x00\x01f.bin\x00octet\x00"), server)
+	first, tid := c.read(t)
+	if got := lockstep(t, c, first, tid, 512); !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes, want the %d-byte file", len(got), len(want))
+	}
+	expectSilence(t, c)
+	idle(t, srv, ev, map[string]int{"aborted by client": 2, "ok": 1}, 0)
 }
 
 // forEachWait runs f on a server of files with settings st whose first

@@ -81,7 +81,7 @@ type Server struct {
 	mu        sync.Mutex
 	conns     []net.PacketConn
 	active    map[netip.AddrPort]*transfer // by client address
-	perClient map[netip.Addr]int
+	perClient map[netip.Addr]int           // transfers whose goroutine runs, by client IP
 	wg        sync.WaitGroup
 	closing   atomic.Bool
 
@@ -271,7 +271,17 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 		// The old transfer ends, and the new request is served as a new
 		// transfer from a new TID, as tftpd-hpa and dnsmasq do.
 		prev.replace()
-		s.remove(in.src)
+		delete(s.active, in.src)
+	}
+	// A transfer counts against its client until its goroutine ends (see
+	// perClient), a replaced one too: the new request takes its place
+	// (replacing), but not while another replaced one from the client is
+	// still ending. Else a client alternating two requests from one port
+	// started a goroutine, a socket and a file per packet, each waiting
+	// for the one before, and never reached its cap.
+	replacing := 0
+	if prev != nil {
+		replacing = 1
 	}
 	busy, why := "", &s.Stats.Refusals.Busy
 	switch {
@@ -279,7 +289,7 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 		busy = "server shutting down"
 	case len(s.active) >= st.MaxTransfers:
 		busy = "server busy, try again later"
-	case s.perClient[in.src.Addr()] >= st.MaxPerClient:
+	case s.perClient[in.src.Addr()]-replacing >= st.MaxPerClient:
 		busy, why = "too many transfers from this client", &s.Stats.Refusals.PerClient
 	}
 	if busy != "" {
@@ -318,21 +328,14 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 		}
 		t.run()
 		s.mu.Lock()
-		if s.active[in.src] == t { // else it was replaced, and is no longer counted
-			s.remove(in.src)
+		if s.active[in.src] == t { // else it was replaced, and is off the list
+			delete(s.active, in.src)
+		}
+		if s.perClient[in.src.Addr()]--; s.perClient[in.src.Addr()] <= 0 {
+			delete(s.perClient, in.src.Addr())
 		}
 		s.mu.Unlock()
 	}()
-}
-
-// remove takes the transfer of client src off the active list, and with
-// it its part of the client's count: a transfer is counted while it is
-// on the list. s.mu is held.
-func (s *Server) remove(src netip.AddrPort) {
-	delete(s.active, src)
-	if s.perClient[src.Addr()]--; s.perClient[src.Addr()] <= 0 {
-		delete(s.perClient, src.Addr())
-	}
 }
 
 // Active returns the number of transfers in flight.
