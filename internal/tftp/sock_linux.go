@@ -382,8 +382,10 @@ func (s *sock) recv(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
 		s.buf = buf
 		s.recvFn(uintptr(s.fd))
 		r, errno := s.n, s.errno
-		if s.closed.Load() {
-			return 0, netip.AddrPort{}, errClosed // woken by abort's shutdown
+		if s.closed.Load() && (errno != 0 || r == 0) {
+			// Woken by abort's shutdown. A packet read as it came is
+			// still returned: it may be the final ACK (transfer.replace).
+			return 0, netip.AddrPort{}, errClosed
 		}
 		switch errno {
 		case 0:
@@ -418,8 +420,8 @@ func (s *sock) recvPoll(buf []byte, deadline time.Time) (int, netip.AddrPort, er
 		err := s.rc.Read(s.recvFn)
 		r, errno := s.n, s.errno
 		switch {
-		case s.closed.Load():
-			return 0, netip.AddrPort{}, errClosed // woken by abort's deadline
+		case s.closed.Load() && (err != nil || errno != 0):
+			return 0, netip.AddrPort{}, errClosed // woken by abort's deadline; a packet read is returned, as in recv
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.armed = time.Time{} // passed: set it again before the next wait
 			if time.Now().Before(deadline) {

@@ -204,6 +204,9 @@ func (t *transfer) serve() result {
 		}
 	}
 	res.bytes, res.err = s.run()
+	if res.err != nil && t.wasReplaced() && s.finalAckWaiting() {
+		res.bytes, res.err = s.ackedBytes(), nil
+	}
 	res.outcome = "ok"
 	if res.err != nil {
 		res.outcome = "failed"
@@ -386,6 +389,33 @@ func (s *sender) run() (int64, error) {
 			return s.ackedBytes(), fmt.Errorf("%w after block %d", errTimeout, s.acked)
 		}
 	}
+}
+
+// finalAckWaiting reports whether the ACK of the final block waits in the
+// socket of a transfer replaced (transfer.replace), and takes it. A
+// client that fetches its files one after another from one port (the
+// tftp-hpa client does) sends the final ACK and at once its next request;
+// when the request is read first, the transfer has in fact ended, and is
+// not aborted. It reads what is there without waiting: the client's last
+// ACKs of a window and a few strays at the most.
+func (s *sender) finalAckWaiting() bool {
+	if s.final == 0 { // the final block was not sent
+		return false
+	}
+	t := s.t
+	for range s.p.window + 8 {
+		n, from, err := t.sock.late(t.rbuf)
+		if err != nil || n == 0 { // empty (0: the end of a socket shut down)
+			return false
+		}
+		if block, ok := parseAck(t.rbuf[:n]); ok && from == t.peer {
+			if ahead := uint64(uint16(block - uint16(s.acked))); ahead != 0 && s.acked+ahead == s.final {
+				s.acked = s.final
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ackedBytes is how many bytes the client has acknowledged: blocks up to
