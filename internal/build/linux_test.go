@@ -344,3 +344,31 @@ func TestBuildNeedsRoot(t *testing.T) {
 	_, err := b.Build(context.Background(), Spec{ID: id(t, "a@1.0.0"), Template: "linux", Kernel: "k"})
 	mustContain(t, err, "missing is not a directory: set root")
 }
+
+// A --from directory named through a symbolic link (/srv/isos/debian ->
+// debian-12.5) is the directory it leads to: its files are recorded in
+// the manifest's source, and a recipe's pin checks them.
+func TestBuildFromSymlinkedDir(t *testing.T) {
+	e := newEnv(t)
+	real := linuxSrc(t)
+	link := filepath.Join(t.TempDir(), "current")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Template: "linux", Kernel: "install.amd/vmlinuz", Initrds: []string{"install.amd/initrd.gz"}}
+	spec.ID, spec.From = id(t, "deb@1.0.0"), real
+	want := e.mustBuild(t, spec).Manifest.Sources[0]
+	spec.ID, spec.From = id(t, "deb@1.0.1"), link
+	got := e.mustBuild(t, spec).Manifest.Sources[0]
+	if got.Size != want.Size || got.SHA256 != want.SHA256 || got.Origin != link {
+		t.Fatalf("--from %s: source %+v; the directory it leads to: %+v", link, got, want)
+	}
+	// A pin of an empty directory's digest does not match it.
+	_, empty, err := hashDir(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.ID, spec.Pins = id(t, "deb@1.0.2"), map[string]string{link: empty}
+	_, err = e.build(t, spec)
+	mustContain(t, err, "has SHA-256 "+want.SHA256+", the recipe expects "+empty)
+}

@@ -84,6 +84,13 @@ func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 		switch {
 		case st.IsDir():
 			src.kind = kindDir
+			// Given through a link (/srv/isos/debian-current), it is the
+			// directory the link leads to: walks follow no link, and
+			// would find no file to hash (an empty source that any pin
+			// of an empty directory matches) and no driver to copy.
+			if src.path, err = filepath.EvalSymlinks(src.path); err != nil {
+				return nil, err
+			}
 		case !st.Mode().IsRegular():
 			return nil, fmt.Errorf("%s is neither a regular file nor a directory", s)
 		}

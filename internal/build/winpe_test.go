@@ -138,6 +138,17 @@ func TestBuildWinPEInjects(t *testing.T) {
 	if !bytes.Equal(x, y) {
 		t.Fatal("two builds from the same inputs give different boot.wim files")
 	}
+	// --drivers through a link is the directory it leads to: the same
+	// drivers go in (a walk of the link itself found none).
+	link := filepath.Join(t.TempDir(), "drivers-current")
+	if err := os.Symlink(drivers, link); err != nil {
+		t.Fatal(err)
+	}
+	spec.ID, spec.Drivers = id(t, "pe@1.0.2"), link
+	c := e.mustBuild(t, spec)
+	if z, _ := os.ReadFile(filepath.Join(c.Dir, "boot.wim")); !bytes.Equal(x, z) {
+		t.Fatalf("--drivers %s gives another boot.wim than the directory it leads to:\n%s", link, wimDir(t, filepath.Join(c.Dir, "boot.wim")))
+	}
 }
 
 func TestBuildWinPERefusals(t *testing.T) {
