@@ -318,15 +318,18 @@ func (c *Catalog) Manifest(id image.ID) (*image.Manifest, error) {
 	return m, nil
 }
 
-// decodeManifest reads a manifest and checks what Verify, Guard and GC
-// rely on: file paths inside the version's directory, each once, with a
-// size and a SHA-256.
+// decodeManifest reads a manifest and checks what Verify, Guard, GC and
+// a mirror sync rely on: file paths inside the version's directory, each
+// once, with a size and a SHA-256; files with the same SHA-256 have the
+// same size (a sync fetches such content once and links it to every
+// path).
 func decodeManifest(data []byte) (*image.Manifest, error) {
 	var m image.Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("not a manifest: %w", err)
 	}
 	seen := make(map[string]bool, len(m.Files))
+	bySum := make(map[string]image.File, len(m.Files))
 	for i, f := range m.Files {
 		switch {
 		case !validPath(f.Path):
@@ -340,7 +343,11 @@ func decodeManifest(data []byte) (*image.Manifest, error) {
 		case !validDigest(f.SHA256):
 			return nil, fmt.Errorf("files[%d]: %s: sha256 %q is not 64 lower-case hex digits", i, f.Path, f.SHA256)
 		}
+		if same, ok := bySum[f.SHA256]; ok && same.Size != f.Size {
+			return nil, fmt.Errorf("files[%d]: %s: %d bytes, but %s has the same sha256 and %d bytes", i, f.Path, f.Size, same.Path, same.Size)
+		}
 		seen[f.Path] = true
+		bySum[f.SHA256] = f
 	}
 	return &m, nil
 }

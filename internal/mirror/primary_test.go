@@ -120,7 +120,13 @@ func (p *fakePrimary) getsOf(path string) int {
 
 func (p *fakePrimary) sync(t *testing.T, root string) (Result, error) {
 	t.Helper()
-	s := &Syncer{Base: p.URL, Root: root, Catalog: catalog.New(root, t.TempDir(), &memStates{}), Stall: 200 * time.Millisecond}
+	return syncFrom(t, p.URL, root)
+}
+
+// syncFrom syncs root from the primary at base.
+func syncFrom(t *testing.T, base, root string) (Result, error) {
+	t.Helper()
+	s := &Syncer{Base: base, Root: root, Catalog: catalog.New(root, t.TempDir(), &memStates{}), Stall: 200 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return s.Sync(ctx)

@@ -1,0 +1,210 @@
+package mirror
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"bootforge/internal/image"
+)
+
+// hostilePrimary serves an index of one version, deb@1.0.0, whose
+// manifest is m as given (not checked), and its files through serve, which
+// gets the file's name and the request.
+type hostilePrimary struct {
+	*httptest.Server
+	manifest []byte
+}
+
+func newHostilePrimary(t *testing.T, m image.Manifest, serve func(w http.ResponseWriter, r *http.Request, name string)) *hostilePrimary {
+	t.Helper()
+	manifest, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := json.Marshal(Index{Versions: []Version{{Name: "deb", Version: "1.0.0",
+		Manifest: "images/deb/1.0.0/manifest.json", SHA256: sumOf(manifest)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &hostilePrimary{manifest: manifest}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/bootforge/images.json":
+			w.Write(index)
+		case "/images/deb/1.0.0/manifest.json":
+			w.Write(manifest)
+		default:
+			name, ok := strings.CutPrefix(r.URL.Path, "/images/deb/1.0.0/")
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			serve(w, r, name)
+		}
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *hostilePrimary) sync(t *testing.T, root string) (Result, error) {
+	t.Helper()
+	return syncFrom(t, p.URL, root)
+}
+
+// notInstalled checks that deb@1.0.0 is not in root.
+func notInstalled(t *testing.T, root string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(root, image.Dir, "deb", "1.0.0")); !os.IsNotExist(err) {
+		t.Errorf("deb@1.0.0 was installed (%v)", err)
+	}
+}
+
+func debManifest(files ...image.File) image.Manifest {
+	return image.Manifest{Name: "deb", Version: "1.0.0", Template: "linux", Files: files}
+}
+
+func fileOf(p string, data []byte) image.File {
+	return image.File{Path: p, Size: int64(len(data)), SHA256: sumOf(data)}
+}
+
+func TestSyncHostileManifest(t *testing.T) {
+	k := []byte("kernel")
+	serveK := func(w http.ResponseWriter, r *http.Request, name string) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(k))
+	}
+	tests := []struct {
+		name string
+		m    image.Manifest
+		want []string
+	}{
+		{"dotdot", debManifest(image.File{Path: "../../../escape", Size: 6, SHA256: sumOf(k)}), []string{"deb@1.0.0", "../../../escape"}},
+		{"absolute", debManifest(image.File{Path: "/tmp/escape", Size: 6, SHA256: sumOf(k)}), []string{"deb@1.0.0", "/tmp/escape"}},
+		{"nul", debManifest(image.File{Path: "a\x00b", Size: 6, SHA256: sumOf(k)}), []string{"deb@1.0.0"}},
+		{"twice", debManifest(fileOf("vmlinuz", k), fileOf("vmlinuz", k)), []string{"deb@1.0.0", "vmlinuz", "twice"}},
+		{"negative", debManifest(image.File{Path: "vmlinuz", Size: -1, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "negative"}},
+		{"bad digest", debManifest(image.File{Path: "vmlinuz", Size: 6, SHA256: "../../x"}), []string{"deb@1.0.0", "vmlinuz", "sha256"}},
+		{"itself", debManifest(fileOf("manifest.json", k)), []string{"deb@1.0.0", "manifest"}},
+		{"another version", image.Manifest{Name: "deb", Version: "2.0.0", Files: []image.File{fileOf("vmlinuz", k)}}, []string{"deb@1.0.0", "deb@2.0.0"}},
+		{"huge", debManifest(image.File{Path: "vmlinuz", Size: 1 << 40, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "1099511627776 bytes", "got 6 bytes"}},
+		{"max size", debManifest(image.File{Path: "vmlinuz", Size: 1<<63 - 1, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "bytes"}},
+		{"short", debManifest(image.File{Path: "vmlinuz", Size: 3, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "3 bytes"}},
+		{"same digest, two sizes", debManifest(fileOf("initrd", k), image.File{Path: "vmlinuz", Size: 100, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "100 bytes", "initrd", "same sha256"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newHostilePrimary(t, tt.m, serveK)
+			top := t.TempDir()
+			root := filepath.Join(top, "root")
+			res, err := p.sync(t, root)
+			if err == nil {
+				t.Fatalf("sync: no error; installed %v", res.Installed)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			t.Logf("%v", err)
+			notInstalled(t, root)
+			ents, _ := os.ReadDir(top)
+			if len(ents) != 1 {
+				t.Errorf("written beside the root: %v", ents)
+			}
+		})
+	}
+}
+
+// hostile answers to a file's GET.
+func TestSyncHostileAnswers(t *testing.T) {
+	k := bytes.Repeat([]byte("kernel.."), 1000)
+	tests := []struct {
+		name    string
+		partial int // bytes of the file left by an earlier sync
+		serve   func(w http.ResponseWriter, r *http.Request)
+		ok      bool
+		want    []string
+	}{
+		{"206 without Range", 0, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", "bytes 0-9/8000")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(k[:10])
+		}, false, []string{"deb@1.0.0", "206"}},
+		{"200 to Range", 100, func(w http.ResponseWriter, r *http.Request) {
+			w.Write(k)
+		}, true, nil},
+		{"206 elsewhere", 100, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", "bytes 0-7999/8000")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(k)
+		}, false, []string{"deb@1.0.0", "vmlinuz"}},
+		{"206 right start, full body", 100, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", "bytes 100-7999/8000")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(k)
+		}, true, nil}, // the mismatch spoils the resume; the whole file is fetched again
+		{"longer", 0, func(w http.ResponseWriter, r *http.Request) {
+			w.Write(append(k, 'x'))
+		}, false, []string{"deb@1.0.0", "vmlinuz", "8000 bytes", "8001 bytes"}},
+		{"shorter", 0, func(w http.ResponseWriter, r *http.Request) {
+			w.Write(k[:7999])
+		}, false, []string{"deb@1.0.0", "vmlinuz", "8000 bytes", "7999 bytes"}},
+		{"other bytes", 0, func(w http.ResponseWriter, r *http.Request) {
+			w.Write(bytes.Repeat([]byte("x"), 8000))
+		}, false, []string{"deb@1.0.0", "vmlinuz", "sha256"}},
+		{"short with length", 0, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(8000))
+			w.Write(k[:10])
+		}, false, []string{"deb@1.0.0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			attempts := 0
+			p := newHostilePrimary(t, debManifest(fileOf("vmlinuz", k)), func(w http.ResponseWriter, r *http.Request, name string) {
+				attempts++
+				if attempts > 1 && tt.ok {
+					http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(k))
+					return
+				}
+				tt.serve(w, r)
+			})
+			root := t.TempDir()
+			partial := filepath.Join(root, image.Dir, PartialDir)
+			if tt.partial > 0 {
+				os.MkdirAll(partial, 0o700)
+				os.WriteFile(filepath.Join(partial, sumOf(k)), k[:tt.partial], 0o600)
+			}
+			_, err := p.sync(t, root)
+			t.Logf("%v", err)
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := os.ReadFile(filepath.Join(root, image.Dir, "deb", "1.0.0", "vmlinuz"))
+				if err != nil || !bytes.Equal(got, k) {
+					t.Fatalf("installed vmlinuz: %v, %d bytes, not the primary's", err, len(got))
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			notInstalled(t, root)
+			if b, err := os.ReadFile(filepath.Join(partial, sumOf(k))); err == nil && !bytes.Equal(b, k[:len(b)]) {
+				t.Errorf("the partial file holds %d bytes that are not the file's start", len(b))
+			}
+		})
+	}
+}
