@@ -305,10 +305,7 @@ func (c *Catalog) Manifest(id image.ID) (*image.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := decodeManifest(data)
-	if err == nil && (m.Name != id.Name || m.Version != id.Version.String()) {
-		err = fmt.Errorf("it describes %s@%s, not the version of its directory, %s", m.Name, m.Version, id)
-	}
+	m, err := ParseManifest(data, id)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
@@ -316,6 +313,17 @@ func (c *Catalog) Manifest(id image.ID) (*image.Manifest, error) {
 	c.cache[p] = cachedManifest{info: st, m: m}
 	c.mu.Unlock()
 	return m, nil
+}
+
+// ParseManifest reads id's manifest from data, checking it as Manifest
+// checks an installed one; a mirror sync checks what it fetched with it
+// before it writes anything.
+func ParseManifest(data []byte, id image.ID) (*image.Manifest, error) {
+	m, err := decodeManifest(data)
+	if err == nil && (m.Name != id.Name || m.Version != id.Version.String()) {
+		err = fmt.Errorf("it describes %s@%s, not the version of its directory, %s", m.Name, m.Version, id)
+	}
+	return m, err
 }
 
 // decodeManifest reads a manifest and checks what Verify, Guard, GC and
@@ -348,6 +356,13 @@ func decodeManifest(data []byte) (*image.Manifest, error) {
 		}
 		seen[f.Path] = true
 		bySum[f.SHA256] = f
+	}
+	for i, f := range m.Files {
+		for d := path.Dir(f.Path); d != "."; d = path.Dir(d) {
+			if seen[d] {
+				return nil, fmt.Errorf("files[%d]: %s is below %s, which is listed as a file", i, f.Path, d)
+			}
+		}
 	}
 	return &m, nil
 }

@@ -96,6 +96,8 @@ func TestSyncHostileManifest(t *testing.T) {
 		{"huge", debManifest(image.File{Path: "vmlinuz", Size: 1 << 40, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "1099511627776 bytes", "got 6 bytes"}},
 		{"max size", debManifest(image.File{Path: "vmlinuz", Size: 1<<63 - 1, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "bytes"}},
 		{"short", debManifest(image.File{Path: "vmlinuz", Size: 3, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "3 bytes"}},
+		{"file and dir", debManifest(fileOf("a", k), fileOf("a/b", k)), []string{"deb@1.0.0", "a/b is below a"}},
+		{"long name", debManifest(fileOf(strings.Repeat("x", 300), k)), []string{"deb@1.0.0: xxxx", "file name too long"}},
 		{"same digest, two sizes", debManifest(fileOf("initrd", k), image.File{Path: "vmlinuz", Size: 100, SHA256: sumOf(k)}), []string{"deb@1.0.0", "vmlinuz", "100 bytes", "initrd", "same sha256"}},
 	}
 	for _, tt := range tests {
@@ -113,6 +115,9 @@ func TestSyncHostileManifest(t *testing.T) {
 				}
 			}
 			t.Logf("%v", err)
+			if strings.Contains(err.Error(), image.MirrorWorkPrefix) {
+				t.Errorf("error %q names the sync's stage, which is gone after it", err)
+			}
 			notInstalled(t, root)
 			ents, _ := os.ReadDir(top)
 			if len(ents) != 1 {

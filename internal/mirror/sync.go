@@ -317,6 +317,10 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != v.SHA256 {
 		return false, &MismatchError{Version: id, Path: image.ManifestName, Want: v.SHA256, Got: hex.EncodeToString(sum[:])}
 	}
+	m, err := catalog.ParseManifest(data, id)
+	if err != nil {
+		return false, fmt.Errorf("%s: the primary's %s: %w", id, v.Manifest, err)
+	}
 	var sig []byte
 	if s.Verifier != nil {
 		if sig, err = s.get(ctx, v.Manifest+".sig", 1<<20); err != nil {
@@ -346,22 +350,16 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 			return false, err
 		}
 	}
-	// The catalog reads the staged manifest as it will read the
-	// installed one: paths inside the version, each once, NAME@VERSION.
-	m, err := catalog.New(stage, "", nil).Manifest(id)
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", id, err)
-	}
 	done := map[string]string{} // sha256 → a staged file with that content
 	var fetched []string        // the partial files linked into the stage
 	for _, f := range m.Files {
 		dst := filepath.Join(out, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return false, err
+			return false, fileErr(id, f.Path, err)
 		}
 		if prev, ok := done[f.SHA256]; ok {
 			if err := os.Link(prev, dst); err != nil {
-				return false, err
+				return false, fileErr(id, f.Path, err)
 			}
 			continue
 		}
@@ -381,7 +379,7 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 		// this one, verified, for the next sync, which then need not
 		// fetch it again. The partial files go once the version is in.
 		if err := os.Link(p, dst); err != nil {
-			return false, err
+			return false, fileErr(id, f.Path, err)
 		}
 		fetched = append(fetched, p)
 		done[f.SHA256] = dst
@@ -414,6 +412,21 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	}
 	s.logf("%s: installed (%d files, %d bytes)", id, len(m.Files), catalog.Size(m))
 	return true, nil
+}
+
+// fileErr names a version's file in an error about its place in the
+// stage, a directory gone once the sync ends: the operator is told the
+// file and what the system said, not a path that no longer exists.
+func fileErr(id image.ID, p string, err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		err = pe.Err
+	case errors.As(err, &le):
+		err = le.Err
+	}
+	return fmt.Errorf("%s: %s: %w", id, p, err)
 }
 
 // fetch gets one file into partial/<sha256>, resuming what an earlier
