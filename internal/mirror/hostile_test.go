@@ -145,11 +145,20 @@ func TestSyncHostileAnswers(t *testing.T) {
 		{"200 to Range", 100, func(w http.ResponseWriter, r *http.Request) {
 			w.Write(k)
 		}, true, nil},
+		// A proxy that answers every Range with the whole file as a 206:
+		// the partial file cannot be resumed from it, and goes; the file
+		// is fetched whole. Before, the partial file stayed and every
+		// later sync asked for the same range, failed with "206 Partial
+		// Content", and never installed the version.
 		{"206 elsewhere", 100, func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Range") == "" {
+				w.Write(k)
+				return
+			}
 			w.Header().Set("Content-Range", "bytes 0-7999/8000")
 			w.WriteHeader(http.StatusPartialContent)
 			w.Write(k)
-		}, false, []string{"deb@1.0.0", "vmlinuz"}},
+		}, true, nil},
 		{"206 right start, full body", 100, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Range", "bytes 100-7999/8000")
 			w.WriteHeader(http.StatusPartialContent)

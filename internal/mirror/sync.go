@@ -495,6 +495,15 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 			if err := restart(); err != nil {
 				return "", err
 			}
+		case have > 0 && resp.StatusCode == http.StatusPartialContent:
+			// Another range than the one asked for (a proxy that mangles
+			// Range): this primary cannot resume the file. Kept, the
+			// partial file would have every later sync ask the same and
+			// fail the same; it goes, and the caller fetches it whole.
+			fh.Close()
+			os.Remove(name)
+			return "", &MismatchError{Version: id, Path: f.Path, Want: fmt.Sprintf("bytes from %d", have),
+				Got: fmt.Sprintf("Content-Range %q", resp.Header.Get("Content-Range"))}
 		default:
 			return "", fmt.Errorf("%s: GET %s: %s", id, req.URL, resp.Status)
 		}
