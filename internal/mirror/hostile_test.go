@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"bootforge/internal/image"
 )
 
@@ -218,6 +220,49 @@ func TestSyncHostileAnswers(t *testing.T) {
 			notInstalled(t, root)
 			if b, err := os.ReadFile(filepath.Join(partial, sumOf(k))); err == nil && !bytes.Equal(b, k[:len(b)]) {
 				t.Errorf("the partial file holds %d bytes that are not the file's start", len(b))
+			}
+		})
+	}
+}
+
+// A partial file is only ever one that a sync wrote. Anything else under
+// its name in .mirror-partial (a symbolic link to a file outside the
+// root, a FIFO) is removed, never followed: before, the sync opened the
+// link's target read-write, appended the primary's bytes to it (a file
+// outside the root, such as /etc/passwd), and then truncated it.
+func TestSyncPartialNotFollowed(t *testing.T) {
+	k := bytes.Repeat([]byte("kernel.."), 1000)
+	p := newHostilePrimary(t, debManifest(fileOf("vmlinuz", k)), func(w http.ResponseWriter, r *http.Request, name string) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(k))
+	})
+	const was = "root:x:0:0:root:/root:/bin/bash\n"
+	for name, plant := range map[string]func(p, outside string) error{
+		"symlink": func(p, outside string) error { return os.Symlink(outside, p) },
+		"fifo":    func(p, _ string) error { return unix.Mkfifo(p, 0o600) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			outside := filepath.Join(t.TempDir(), "passwd")
+			if err := os.WriteFile(outside, []byte(was), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			partial := filepath.Join(root, image.Dir, PartialDir)
+			if err := os.MkdirAll(partial, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant(filepath.Join(partial, sumOf(k)), outside); err != nil {
+				t.Fatal(err)
+			}
+			_, err := p.sync(t, root)
+			if b, rerr := os.ReadFile(outside); rerr != nil || string(b) != was {
+				t.Fatalf("the file the partial name linked to, outside the root, is now %q (%v)", b, rerr)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(root, image.Dir, "deb", "1.0.0", "vmlinuz"))
+			if err != nil || !bytes.Equal(got, k) {
+				t.Fatalf("installed vmlinuz: %v, %d bytes, not the primary's", err, len(got))
 			}
 		})
 	}

@@ -440,7 +440,16 @@ func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File,
 
 func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result, fromPartial *bool) (string, error) {
 	name := filepath.Join(partial, f.SHA256)
-	fh, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	// A sync writes only regular files here. Anything else by the name (a
+	// link to a file outside the root, a FIFO) is removed unopened:
+	// followed, it had the primary's bytes appended to the link's target.
+	if st, err := os.Lstat(name); err == nil && !st.Mode().IsRegular() {
+		if err := os.Remove(name); err != nil {
+			return "", err
+		}
+		s.logf("removed %s: a %v, not a partial file a sync wrote", name, st.Mode().Type())
+	}
+	fh, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return "", err
 	}
@@ -448,6 +457,9 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 	st, err := fh.Stat()
 	if err != nil {
 		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", name)
 	}
 	have := st.Size()
 	h := sha256.New()
