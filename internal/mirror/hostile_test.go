@@ -267,3 +267,46 @@ func TestSyncPartialNotFollowed(t *testing.T) {
 		})
 	}
 }
+
+// An index that lists a name twice (the primary has one active version of
+// each name) or a digest in upper case is refused as a whole, before any
+// version is installed. Before, deb@1.0.0 listed twice with two digests
+// installed the first and refused the second telling the operator to
+// remove the version just installed (image gc); an upper-case digest was
+// refused as a mismatch that showed the same digest twice.
+func TestFetchIndexRefuses(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	v := func(name, version, sha string) Version {
+		return Version{Name: name, Version: version, Manifest: "images/" + name + "/" + version + "/manifest.json", SHA256: sha}
+	}
+	tests := []struct {
+		name string
+		vs   []Version
+		want string
+	}{
+		{"version twice", []Version{v("deb", "1.0.0", sum), v("deb", "1.0.0", strings.Repeat("cd", 32))}, "versions[1]: deb is listed twice (deb@1.0.0 and deb@1.0.0)"},
+		{"name twice", []Version{v("deb", "1.0.0", sum), v("win", "1.0.0", sum), v("deb", "2.0.0", sum)}, "versions[2]: deb is listed twice (deb@1.0.0 and deb@2.0.0)"},
+		{"upper case", []Version{v("deb", "1.0.0", strings.ToUpper(sum))}, "versions[0]: sha256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			index, err := json.Marshal(Index{Versions: tt.vs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/bootforge/images.json" {
+					t.Errorf("GET %s after the index", r.URL.Path)
+				}
+				w.Write(index)
+			}))
+			defer srv.Close()
+			root := t.TempDir()
+			_, err = syncFrom(t, srv.URL, root)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("sync: %v; want an error with %q", err, tt.want)
+			}
+			notInstalled(t, root)
+		})
+	}
+}

@@ -180,6 +180,10 @@ func FetchIndex(ctx context.Context, client *http.Client, base string) (Index, e
 	if err := json.Unmarshal(data, &idx); err != nil {
 		return Index{}, fmt.Errorf("%s: not an image index: %w", s.fileURL("bootforge/images.json"), err)
 	}
+	// One active version of each name, as the primary's catalog has: a
+	// name listed twice would have the sync install both and make active
+	// whichever came last.
+	byName := make(map[string]image.ID, len(idx.Versions))
 	for i, v := range idx.Versions {
 		id, err := v.ID()
 		if err != nil {
@@ -188,9 +192,15 @@ func FetchIndex(ctx context.Context, client *http.Client, base string) (Index, e
 		if v.Manifest != path.Join(id.Dir(), image.ManifestName) {
 			return Index{}, fmt.Errorf("index: versions[%d]: manifest %q is not %s's", i, v.Manifest, id)
 		}
-		if _, err := hex.DecodeString(v.SHA256); err != nil || len(v.SHA256) != 64 {
-			return Index{}, fmt.Errorf("index: versions[%d]: sha256 %q is not 64 hex digits", i, v.SHA256)
+		// Lower case, as hex.EncodeToString writes the digest it is
+		// compared with.
+		if _, err := hex.DecodeString(v.SHA256); err != nil || len(v.SHA256) != 64 || strings.ToLower(v.SHA256) != v.SHA256 {
+			return Index{}, fmt.Errorf("index: versions[%d]: sha256 %q is not 64 lower-case hex digits", i, v.SHA256)
 		}
+		if prev, ok := byName[id.Name]; ok {
+			return Index{}, fmt.Errorf("index: versions[%d]: %s is listed twice (%s and %s); an index lists the one active version of each name", i, id.Name, prev, id)
+		}
+		byName[id.Name] = id
 	}
 	return idx, nil
 }
