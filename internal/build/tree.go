@@ -91,6 +91,9 @@ func lookup(t tree, p string, fold bool) (node, error) {
 			return node{}, fmt.Errorf("%s not found in %s (%s: %w%s)", "/"+strings.Join(parts, "/"), t.describe(), where, err, hint)
 		}
 		last := i == len(parts)-1
+		if what := special(n.mode); what != "" {
+			return node{}, fmt.Errorf("/%s in %s is %s, not a file or directory: a source's links are not followed (one could lead out of it); name the file it leads to", strings.Join(parts[:i+1], "/"), t.describe(), what)
+		}
 		if last && n.dir {
 			return node{}, fmt.Errorf("/%s in %s is a directory", strings.Join(parts, "/"), t.describe())
 		}
@@ -103,6 +106,26 @@ func lookup(t tree, p string, fold bool) (node, error) {
 		}
 	}
 	panic("unreachable")
+}
+
+// special says what an entry is that is neither a regular file nor a
+// directory ("a symbolic link"), or "" for one that is. A Rock Ridge
+// link's entry holds no data: copied, it made a 0-byte kernel.
+func special(m fs.FileMode) string {
+	t := m.Type() &^ fs.ModeDir
+	switch {
+	case t == 0:
+		return ""
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // match picks want among entries.
@@ -272,17 +295,19 @@ func (t *dirTree) list(dir string) ([]node, error) {
 	}
 	var out []node
 	for _, de := range des {
-		// Follow nothing: a symlink could lead out of the tree.
-		if !de.Type().IsRegular() && !de.IsDir() {
-			continue
-		}
 		info, err := de.Info()
 		if err != nil {
 			return nil, err
 		}
+		// Links and special files are listed, for lookup to refuse by
+		// what they are, but never opened: a link could lead out of the
+		// tree, and a FIFO would hang the copy.
 		p := filepath.Join(full, de.Name())
-		out = append(out, node{name: de.Name(), dir: de.IsDir(), size: info.Size(), mode: info.Mode(),
-			open: func() (io.ReadCloser, error) { return os.Open(p) }})
+		open := func() (io.ReadCloser, error) { return os.Open(p) }
+		if special(info.Mode()) != "" {
+			open = func() (io.ReadCloser, error) { return nil, fmt.Errorf("%s is not a regular file", p) }
+		}
+		out = append(out, node{name: de.Name(), dir: de.IsDir(), size: info.Size(), mode: info.Mode(), open: open})
 	}
 	return out, nil
 }

@@ -3,12 +3,15 @@ package build
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func openTestISO(t *testing.T, p string) *isoTree {
@@ -246,5 +249,44 @@ func TestOpenISORefusesWhatHangsTheLibrary(t *testing.T) {
 				t.Fatal("openISO did not return")
 			}
 		})
+	}
+}
+
+// A kernel or initrd named in a source that is a symbolic link (vmlinuz ->
+// install.amd/vmlinuz) or a special file is refused, saying what it is.
+// Before, on a Rock Ridge ISO the link's entry was copied as the kernel: a
+// 0-byte file, and the build said it was done; in a directory it was "not
+// found" in a listing that did not show it, though ls did.
+func TestBuildRefusesLinksAndSpecialFiles(t *testing.T) {
+	src := linuxSrc(t)
+	for link, to := range map[string]string{"vmlinuz": "install.amd/vmlinuz", "passwd": "/etc/passwd", "amd": "install.amd"} {
+		if err := os.Symlink(to, filepath.Join(src, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iso := makeISO(t, src, true)
+	if err := unix.Mkfifo(filepath.Join(src, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		from, kernel, want string
+	}{
+		{iso, "vmlinuz", "/vmlinuz in " + iso + " is a symbolic link"},
+		{iso, "passwd", "/passwd in " + iso + " is a symbolic link"},
+		{iso, "amd/vmlinuz", "/amd in " + iso + " is a symbolic link"},
+		{src, "vmlinuz", "/vmlinuz in " + src + " is a symbolic link"},
+		{src, "passwd", "/passwd in " + src + " is a symbolic link"},
+		{src, "amd/vmlinuz", "/amd in " + src + " is a symbolic link"},
+		{src, "fifo", "/fifo in " + src + " is a named pipe"},
+	}
+	e := newEnv(t)
+	for i, tt := range tests {
+		res, err := e.build(t, Spec{ID: id(t, fmt.Sprintf("l@1.0.%d", i)), Template: "linux", From: tt.from, Kernel: tt.kernel})
+		if err == nil {
+			k, _ := res.Manifest.File(res.Manifest.Boot.Kernel)
+			t.Errorf("--from %s --kernel %s: built, with a kernel of %d bytes", tt.from, tt.kernel, k.Size)
+			continue
+		}
+		mustContain(t, err, tt.want)
 	}
 }
