@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,5 +309,33 @@ func TestFetchIndexRefuses(t *testing.T) {
 			}
 			notInstalled(t, root)
 		})
+	}
+}
+
+// A version directory on the mirror without a manifest (files copied in
+// by hand, a removal cut short) is refused before anything is fetched,
+// saying so. Before, the sync fetched every file of the version and then
+// failed with "appeared in ... during the sync", which it had not.
+func TestSyncVersionDirWithoutManifest(t *testing.T) {
+	k := bytes.Repeat([]byte("kernel.."), 1000)
+	var gets atomic.Int32
+	p := newHostilePrimary(t, debManifest(fileOf("vmlinuz", k)), func(w http.ResponseWriter, r *http.Request, name string) {
+		gets.Add(1)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(k))
+	})
+	root := t.TempDir()
+	dir := filepath.Join(root, image.Dir, "deb", "1.0.0")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("copied by hand"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.sync(t, root)
+	if err == nil || !strings.Contains(err.Error(), "deb@1.0.0: "+dir+" exists without a manifest.json") {
+		t.Fatalf("sync: %v; want it to say %s has no manifest", err, dir)
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("the sync fetched %d files of a version it could not install", n)
 	}
 }

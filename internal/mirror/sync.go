@@ -320,6 +320,12 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
+	if _, err := os.Lstat(final); err == nil {
+		// Not one a sync or a build made (both put the manifest in before
+		// the directory appears): the version could never be renamed
+		// into its place, so nothing is fetched for it.
+		return false, fmt.Errorf("%s: %s exists without a %s: remove it to sync the version", id, final, image.ManifestName)
+	}
 	data, err := s.get(ctx, v.Manifest, maxManifest)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", id, err)
