@@ -321,20 +321,24 @@ func TestBuildFromBlob(t *testing.T) {
 func TestHashDirMatchesSha256sum(t *testing.T) {
 	need(t, "sha256sum", "sh")
 	d := t.TempDir()
-	writeFiles(t, d, map[string]string{"b": "2", "a/z": "1", "a/B": "3", "c d/e": "spaces"})
+	// sha256sum escapes a name with a backslash, a newline or a carriage
+	// return, and starts its line with a backslash; hashDir wrote such
+	// names raw, so the documented command gave another digest (and
+	// "a\n<hex>  b" listed like two files, a and b).
+	writeFiles(t, d, map[string]string{"b": "2", "a/z": "1", "a/B": "3", "c d/e": "spaces", `back\slash`: "4", "new\nline": "5", "cr\rx": "6"})
 	os.Symlink(".", filepath.Join(d, "debian"))
 	os.Symlink("/etc/passwd", filepath.Join(d, "passwd"))
 	size, digest, err := hashDir(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", `find . -type f | sed 's|^\./||' | LC_ALL=C sort | tr '\n' '\0' | xargs -0 sha256sum | sha256sum`)
+	cmd := exec.Command("sh", "-c", `find . -type f -print0 | sed -z 's|^\./||' | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum`)
 	cmd.Dir = d
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := strings.Fields(string(out))[0]; digest != want || size != 9 {
+	if want := strings.Fields(string(out))[0]; digest != want || size != 12 {
 		t.Fatalf("hashDir: %d %s, shell: %s", size, digest, want)
 	}
 }

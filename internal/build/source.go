@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"bootforge/internal/image"
+	"bootforge/internal/sums"
 )
 
 // bufSize is the copy and hash buffer.
@@ -202,11 +203,12 @@ func hashFile(ctx context.Context, p string) (int64, string, error) {
 
 // hashDir digests a directory: the SHA-256 of its listing in sha256sum's
 // format ("<hex>  <relative path>\n" for every regular file, sorted by
-// path), so `(cd DIR && find . -type f | sed 's|^\./||' | LC_ALL=C sort |
-// xargs sha256sum) | sha256sum` gives the same digest. Size is the sum of
-// the files'. A directory source is its regular files: symbolic links
-// (an extracted Debian ISO has debian -> .) and special files are neither
-// followed nor used.
+// path), so `(cd DIR && find . -type f -print0 | sed -z 's|^\./||' |
+// LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum` gives the same
+// digest, names with a backslash or a line break included. Size is the
+// sum of the files'. A directory source is its regular files: symbolic
+// links (an extracted Debian ISO has debian -> .) and special files are
+// neither followed nor used.
 func hashDir(ctx context.Context, dir string) (int64, string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -235,7 +237,9 @@ func hashDir(ctx context.Context, dir string) (int64, string, error) {
 			return 0, "", err
 		}
 		total += n
-		fmt.Fprintf(list, "%s  %s\n", sum, rel)
+		// Names escaped as sha256sum escapes them: raw, "a\n<hex>  b"
+		// listed like two files, a and b.
+		io.WriteString(list, sums.Line(sum, rel))
 	}
 	return total, hex.EncodeToString(list.Sum(nil)), nil
 }

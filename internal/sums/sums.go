@@ -151,6 +151,19 @@ func notSHA256(line string, digits int) error {
 	return fmt.Errorf(`not a checksum line: want "DIGEST  NAME", "DIGEST *NAME" or "SHA256 (NAME) = DIGEST"`)
 }
 
+// Line is the line sha256sum writes for a file (text mode): a name with
+// a backslash, a newline or a carriage return escaped, on a line that
+// starts with '\\', so that every name is one line and reads back as it
+// was.
+func Line(digest, name string) string {
+	if strings.ContainsAny(name, "\\\n\r") {
+		return `\` + digest + "  " + escaper.Replace(name) + "\n"
+	}
+	return digest + "  " + name + "\n"
+}
+
+var escaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`)
+
 // unescape undoes coreutils' escaping of a name: \\ \n \r.
 func unescape(s string) (string, error) {
 	if !strings.Contains(s, `\`) {

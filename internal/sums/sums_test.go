@@ -224,12 +224,7 @@ func TestFindByPath(t *testing.T) {
 func format(entries []Entry) string {
 	var b strings.Builder
 	for _, e := range entries {
-		name := e.Name
-		if strings.ContainsAny(name, "\\\n\r") {
-			name = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`).Replace(name)
-			b.WriteString(`\`)
-		}
-		b.WriteString(e.Digest + "  " + name + "\n")
+		b.WriteString(Line(e.Digest, e.Name))
 	}
 	return b.String()
 }
