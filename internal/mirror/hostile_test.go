@@ -339,3 +339,28 @@ func TestSyncVersionDirWithoutManifest(t *testing.T) {
 		t.Errorf("the sync fetched %d files of a version it could not install", n)
 	}
 }
+
+// .mirror-partial that is a symbolic link (to a directory outside the
+// root) is refused, not written through: before, the sync's partial
+// files went into the link's target.
+func TestSyncPartialDirNotFollowed(t *testing.T) {
+	k := bytes.Repeat([]byte("kernel.."), 1000)
+	p := newHostilePrimary(t, debManifest(fileOf("vmlinuz", k)), func(w http.ResponseWriter, r *http.Request, name string) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(k))
+	})
+	root, outside := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, image.Dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, image.Dir, PartialDir)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.sync(t, root)
+	if left, _ := os.ReadDir(outside); len(left) != 0 {
+		t.Errorf("the sync wrote %v into %s, outside the root", left, outside)
+	}
+	if err == nil || !strings.Contains(err.Error(), PartialDir+" is a symbolic link") {
+		t.Fatalf("sync: %v; want it refused", err)
+	}
+	notInstalled(t, root)
+}

@@ -279,7 +279,14 @@ func (s *Syncer) lock() (unlock func(), err error) {
 	if err := os.MkdirAll(partial, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(partial)
+	// Made by a sync, it is a directory. A link there would have the
+	// sync write its partial files wherever it leads, outside the root.
+	if st, err := os.Lstat(partial); err != nil {
+		return nil, err
+	} else if st.Mode()&fs.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s is a symbolic link, not the directory a sync makes: remove it", partial)
+	}
+	f, err := os.OpenFile(partial, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}
