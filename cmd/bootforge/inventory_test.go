@@ -10,6 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/store"
 )
 
 // An inventory file that cannot be read does not stop `profile list` or
@@ -129,5 +134,25 @@ func TestHostRmByMAC(t *testing.T) {
 	}
 	if err := run("host", "rm", "nosuch"); err == nil || !strings.Contains(err.Error(), `no host "nosuch" in the store`) {
 		t.Errorf("host rm nosuch: %v", err)
+	}
+}
+
+// A boot-log event the store refuses is warned about: the change it
+// records is made, and an operator must know its line is missing. It was
+// dropped without a word.
+func TestStoreSinkWarnsOfLostEvent(t *testing.T) {
+	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close() // every write now fails: "store is closed"
+	var errOut bytes.Buffer
+	cmd := &cobra.Command{}
+	cmd.SetErr(&errOut)
+	sink := newStoreSink(cmd, &globalFlags{}, db)
+	sink.Record(audit.Event{Stage: "image", File: "images/deb/1.0.0", Result: "promoted"})
+	want := `bootforge: warning: boot log: the event "promoted" of images/deb/1.0.0 was not recorded: store is closed`
+	if got := strings.TrimSpace(errOut.String()); got != want {
+		t.Errorf("stderr %q, want %q", got, want)
 	}
 }
