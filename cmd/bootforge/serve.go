@@ -91,12 +91,8 @@ func loadConfig(cmd *cobra.Command, g *globalFlags) (config.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	for _, w := range cfg.Warnings() {
-		// The config keys these warnings by the variable's name; the
-		// others (files not in root, ...) are serve's business.
-		if strings.HasPrefix(w.Key, "BOOTFORGE_") {
-			g.warn(cmd.ErrOrStderr(), configWarning(w))
-		}
+	for _, w := range config.EnvWarnings() { // the others (files not in root, ...) are serve's business
+		g.warn(cmd.ErrOrStderr(), configWarning(w))
 	}
 	return cfg, nil
 }

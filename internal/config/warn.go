@@ -58,8 +58,13 @@ func (c Config) Warnings() Errors {
 			}
 		}
 	}
-	return append(ws, unknownEnv(os.Environ())...)
+	return append(ws, EnvWarnings()...)
 }
+
+// EnvWarnings are the warnings about this process's environment: each
+// BOOTFORGE_* variable that names no setting. Warnings includes them;
+// a command that needs no other warning asks for these alone.
+func EnvWarnings() Errors { return unknownEnv(os.Environ()) }
 
 // CheckProfile checks the files and command lines of one profile's menus,
 // wherever the profile was written (the config, an inventory file). A path
