@@ -8,7 +8,9 @@
 // openat2 (open_linux.go); both resolve symlinks inside the root and
 // refuse any that lead out of it. Once open, a file that is a private key
 // or the store, or lies in data_dir, is refused too (private.go): names
-// and config checks cannot see hard links, copies or bind mounts. Protocol
+// and config checks cannot see hard links, copies or bind mounts. A small
+// file that passed all of this is served again from memory for as long as
+// its name leads to the same unchanged file (small_linux.go). Protocol
 // servers depend only on the FS interface, so later layers can answer
 // virtual files (a generated pxelinux.cfg/01-<mac>, say) without anything
 // on disk.
@@ -143,6 +145,7 @@ type Dir struct {
 	private         []string // private paths inside root, symlinks resolved (private.go)
 	clean           cleanFiles
 	regularNames    memory[string] // names last opened as regular files
+	small           smallFiles     // small files' content (small_linux.go)
 }
 
 // OpenDir opens dir as a root. With caseInsensitive, a name that does not
@@ -192,6 +195,10 @@ func (d *Dir) Open(req Request) (File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f, ok := d.openSmall(name); ok {
+		return f, nil
+	}
+	asked := name
 	// A name that was a regular file when last opened is opened without
 	// the Stat that guards the open: a file is replaced with a device
 	// node only by root. Anything else (a FIFO, a directory) is refused
@@ -199,7 +206,7 @@ func (d *Dir) Open(req Request) (File, error) {
 	if d.regularNames.has(name) {
 		f, st, err := d.openRegular(name)
 		if err == nil {
-			return d.guarded(f, name, st)
+			return d.guardedKept(f, asked, name, st)
 		}
 		d.regularNames.forget(name)
 	}
@@ -222,7 +229,17 @@ func (d *Dir) Open(req Request) (File, error) {
 		return nil, err
 	}
 	d.regularNames.add(name)
-	return d.guarded(f, name, st)
+	return d.guardedKept(f, asked, name, st)
+}
+
+// guardedKept is guarded, keeping a small file's content for the next
+// request of the name asked.
+func (d *Dir) guardedKept(f File, asked, name string, st fs.FileInfo) (File, error) {
+	f, err := d.guarded(f, name, st)
+	if err == nil {
+		d.keepSmall(asked, name, f, st)
+	}
+	return f, err
 }
 
 // openRegular opens name and checks that what it opened is a regular file.

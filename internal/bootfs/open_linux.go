@@ -114,6 +114,22 @@ func (b *beneath) openat2(name string, flags uint64) (fd int, err error) {
 	return fd, err
 }
 
+// stat takes the Stat of name, a path cleaned by Clean, below the
+// directory, following symlinks wherever they lead: only a caller that
+// compares what it finds with a file opened through open may use it.
+func (b *beneath) stat(name string, st *unix.Stat_t) (err error) {
+	cerr := b.conn.Control(func(dirfd uintptr) {
+		err = unix.Fstatat(int(dirfd), name, st, 0)
+		for err == unix.EINTR {
+			err = unix.Fstatat(int(dirfd), name, st, 0)
+		}
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return err
+}
+
 // close releases the directory.
 func (b *beneath) close() error { return b.dir.Close() }
 
