@@ -92,7 +92,7 @@ func (d *Dir) openSmall(name string) (File, bool) {
 		d.small.forget(name, f)
 		return nil, false
 	}
-	return &memFile{Reader: bytes.NewReader(f.data), info: &f.info}, true
+	return &memFile{Reader: bytes.NewReader(f.data), info: &f.info, name: f.name}, true
 }
 
 // keepSmall keeps the content of f, opened for the request's name as
@@ -123,6 +123,7 @@ func statKey(st *unix.Stat_t) fileKey {
 type memFile struct {
 	*bytes.Reader
 	info *fileInfo
+	name string // below the root
 }
 
 func (m *memFile) Stat() (fs.FileInfo, error) { return m.info, nil }
