@@ -19,4 +19,6 @@ COPY --from=build /out/bootforge /usr/local/bin/bootforge
 COPY --from=loaders /var/lib/bootforge /var/lib/bootforge
 VOLUME /var/lib/bootforge
 ENTRYPOINT ["/usr/local/bin/bootforge"]
-CMD ["serve", "--config", "/var/lib/bootforge/bootforge.yaml"]
+# The config init wrote, for serve and for every command run in the container.
+ENV BOOTFORGE_CONFIG=/var/lib/bootforge/bootforge.yaml
+CMD ["serve"]
