@@ -282,7 +282,7 @@ func TestRelativePathsFromConfigDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := "root: ../srv/root\ndata_dir: state\ninventory:\n  dir: inv\nsigning:\n  dir: /abs/keys\nhttp:\n  tls:\n    cert: tls/c.pem\n    key: tls/k.pem\n" +
-		"api:\n  tls:\n    cert: api/c.pem\n    key: api/k.pem\n"
+		"api:\n  tls:\n    cert: api/c.pem\n    key: api/k.pem\nstore:\n  url: sqlite:db/bootforge.db\n"
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -301,6 +301,7 @@ func TestRelativePathsFromConfigDir(t *testing.T) {
 		{"http.tls.key", cfg.HTTP.TLS.Key, filepath.Join(etc, "tls/k.pem")},
 		{"api.tls.cert", cfg.API.TLS.Cert, filepath.Join(etc, "api/c.pem")},
 		{"api.tls.key", cfg.API.TLS.Key, filepath.Join(etc, "api/k.pem")},
+		{"store.url", cfg.Store.URL, "sqlite:" + filepath.Join(etc, "db/bootforge.db")},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s = %q, want %q", tt.key, tt.got, tt.want)

@@ -81,6 +81,12 @@ func decodeFile(name, dir string, data []byte) (Config, error) {
 				*p = filepath.Join(dir, *p)
 			}
 		}
+		// store.url names a file too when it is sqlite:PATH.
+		if _, set := lines["store.url"]; set {
+			if p, ok := strings.CutPrefix(cfg.Store.URL, "sqlite:"); ok && p != "" && !filepath.IsAbs(p) {
+				cfg.Store.URL = "sqlite:" + filepath.Join(dir, p)
+			}
+		}
 	}
 	return cfg, nil
 }
