@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"bootforge/internal/durable"
@@ -350,6 +351,56 @@ func HashFile(path string) (digest string, size int64, err error) {
 	}
 	defer f.Close()
 	return Hash(context.Background(), f)
+}
+
+// ReadFlags open a file that is to be checked and then read: O_NONBLOCK,
+// so that a FIFO put where a file was expected does not block the open
+// until some writer comes (on a regular file the flag changes nothing).
+// Add syscall.O_NOFOLLOW where a final symbolic link must not be followed.
+const ReadFlags = os.O_RDONLY | syscall.O_NONBLOCK
+
+// Regular takes what an open with ReadFlags returned and checks, with
+// fstat, that the opened file is a regular one. Checking the descriptor,
+// not the name, is what makes the check hold for what is read next: a
+// name checked and then opened again may by then be a link, a FIFO or
+// another file. The error names the file and says what it is instead; a
+// file that is not regular is closed.
+func Regular(f *os.File, err error) (*os.File, fs.FileInfo, error) {
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && errors.Is(pe.Err, syscall.ELOOP) {
+			return nil, nil, fmt.Errorf("%s is a symbolic link, which is not followed here: %w", pe.Path, err)
+		}
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is %s, not a regular file", f.Name(), TypeName(st.Mode()))
+	}
+	return f, st, nil
+}
+
+// TypeName names the type of a file that is not a regular one, for an
+// operator: "a symbolic link", "a named pipe (FIFO)".
+func TypeName(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // Hash returns the SHA-256 (hex) and length of what r yields. Wrap r to

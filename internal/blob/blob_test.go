@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -818,5 +819,38 @@ func TestImportLeavesPageCache(t *testing.T) {
 	}
 	if resident > pages/4 {
 		t.Errorf("%d of %d pages of the blob are in the page cache", resident, pages)
+	}
+}
+
+// Regular checks the opened file, and says what a file that is not a
+// regular one is instead.
+func TestRegular(t *testing.T) {
+	dir := t.TempDir()
+	file, link, fifo := filepath.Join(dir, "file"), filepath.Join(dir, "link"), filepath.Join(dir, "fifo")
+	if err := os.WriteFile(file, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(file, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, st, err := Regular(os.OpenFile(file, ReadFlags|syscall.O_NOFOLLOW, 0))
+	if err != nil || st.Size() != 3 {
+		t.Fatalf("a regular file: %v %v", st, err)
+	}
+	f.Close()
+	for name, want := range map[string]string{
+		link: link + " is a symbolic link, which is not followed here",
+		fifo: fifo + " is a named pipe (FIFO), not a regular file",
+		dir:  dir + " is a directory, not a regular file",
+	} {
+		if _, _, err := Regular(os.OpenFile(name, ReadFlags|syscall.O_NOFOLLOW, 0)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
+		}
+	}
+	if _, _, err := Regular(os.OpenFile(filepath.Join(dir, "missing"), ReadFlags, 0)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing: %v", err)
 	}
 }

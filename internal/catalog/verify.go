@@ -1,14 +1,16 @@
 package catalog
 
 import (
-	"bootforge/internal/blob"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 
+	"bootforge/internal/blob"
 	"bootforge/internal/image"
 )
 
@@ -87,7 +89,7 @@ func (c *Catalog) Verify(progress Progress, ids ...image.ID) ([]Drift, error) {
 	progress(done, total)
 	for i, id := range ids {
 		m := manifests[i]
-		if d, ok := c.verifySignature(id); !ok {
+		if d, ok := c.verifySignature(root, id); !ok {
 			drifts = append(drifts, d)
 		}
 		for _, f := range m.Files {
@@ -114,10 +116,15 @@ func (c *Catalog) Verify(progress Progress, ids ...image.ID) ([]Drift, error) {
 
 // verifyFile checks one file. Files are looked up through the served
 // root, as the server does: a symlink that leads out of it is unreadable.
+// The file is opened once, and its type and size are those of the open
+// file, whose bytes are then hashed: looked up again by name, it could
+// have been another file by then (the root's directory swapped, a link
+// or a FIFO put in its place), and the bytes verified would not be those
+// that were checked, or the hash would wait forever on a FIFO.
 func (c *Catalog) verifyFile(root *os.Root, id image.ID, f image.File) (Drift, bool) {
 	d := Drift{ID: id, Path: f.Path, WantSize: f.Size, GotSize: -1, WantSHA256: f.SHA256}
 	rel := filepath.FromSlash(id.Dir() + "/" + f.Path)
-	st, err := root.Stat(rel)
+	fh, st, err := blob.Regular(root.OpenFile(rel, blob.ReadFlags, 0))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		d.Kind = Missing
@@ -125,14 +132,13 @@ func (c *Catalog) verifyFile(root *os.Root, id image.ID, f image.File) (Drift, b
 	case err != nil:
 		d.Kind, d.Err = Unreadable, err.Error()
 		return d, false
-	case !st.Mode().IsRegular():
-		d.Kind, d.Err = Unreadable, "not a regular file"
-		return d, false
-	case st.Size() != f.Size:
+	}
+	defer fh.Close()
+	if st.Size() != f.Size {
 		d.Kind, d.GotSize = SizeDiffers, st.Size()
 		return d, false
 	}
-	sum, n, err := blob.HashFile(filepath.Join(c.root, rel))
+	sum, n, err := blob.Hash(context.Background(), fh)
 	switch {
 	case err != nil:
 		d.Kind, d.Err = Unreadable, err.Error()
@@ -185,14 +191,17 @@ func (c *Catalog) extraFiles(id image.ID, m *image.Manifest) ([]Drift, error) {
 }
 
 // verifySignature checks a version's manifest against its detached
-// signature, when the catalog has a Verifier (signing is on).
-func (c *Catalog) verifySignature(id image.ID) (Drift, bool) {
+// signature, when the catalog has a Verifier (signing is on). Both are
+// read through the served root, as the server and a mirror get them: a
+// signature that is a link out of the root is unreadable, not checked
+// with bytes from elsewhere, and a FIFO there does not hold Verify.
+func (c *Catalog) verifySignature(root *os.Root, id image.ID) (Drift, bool) {
 	if c.Verifier == nil {
 		return Drift{}, true
 	}
 	d := Drift{ID: id, Path: image.ManifestSigName, WantSize: -1, GotSize: -1}
-	dir := filepath.Join(c.root, filepath.FromSlash(id.Dir()))
-	sig, err := os.ReadFile(filepath.Join(dir, image.ManifestSigName))
+	dir := filepath.FromSlash(id.Dir())
+	sig, err := readSmall(root, filepath.Join(dir, image.ManifestSigName))
 	if errors.Is(err, fs.ErrNotExist) {
 		d.Kind = Unsigned
 		return d, false
@@ -201,7 +210,7 @@ func (c *Catalog) verifySignature(id image.ID) (Drift, bool) {
 		d.Kind, d.Err = Unreadable, err.Error()
 		return d, false
 	}
-	data, err := os.ReadFile(filepath.Join(dir, image.ManifestName))
+	data, err := readSmall(root, filepath.Join(dir, image.ManifestName))
 	if err != nil {
 		d.Kind, d.Err = Unreadable, err.Error()
 		return d, false
@@ -211,4 +220,24 @@ func (c *Catalog) verifySignature(id image.ID) (Drift, bool) {
 		return d, false
 	}
 	return Drift{}, true
+}
+
+// readSmall reads a regular file below root, of at most maxManifest bytes.
+func readSmall(root *os.Root, name string) ([]byte, error) {
+	f, st, err := blob.Regular(root.OpenFile(name, blob.ReadFlags, 0))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st.Size() > maxManifest {
+		return nil, fmt.Errorf("%s: larger than %d bytes", f.Name(), maxManifest)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if len(data) > maxManifest {
+		return nil, fmt.Errorf("%s: larger than %d bytes", f.Name(), maxManifest)
+	}
+	return data, nil
 }
