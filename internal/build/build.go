@@ -330,13 +330,18 @@ func (r *run) claim(name, from string) (string, error) {
 	return filepath.Join(r.out, name), nil
 }
 
-// writeFrom copies rd into the version as name, syncing it.
-func (r *run) writeFrom(ctx context.Context, dst string, rd io.Reader) error {
+// copyChecked copies rd into the version as dst, syncing it. what was
+// hashed, as its source was, to want ("" where the source was hashed
+// whole, an ISO's entry): the bytes copied must hash to it, or the file
+// changed between the two reads and the manifest's record of the source
+// would not be the source of what was built.
+func (r *run) copyChecked(ctx context.Context, dst string, rd io.Reader, want string) error {
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := copyHash(ctx, f, rd, sha256.New()); err != nil {
+	h := sha256.New()
+	if _, err := copyHash(ctx, f, rd, h); err != nil {
 		f.Close()
 		return err
 	}
@@ -344,17 +349,19 @@ func (r *run) writeFrom(ctx context.Context, dst string, rd io.Reader) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
-}
-
-// copyFile copies a file on disk into the version.
-func (r *run) copyFile(ctx context.Context, dst, src string) error {
-	f, err := os.Open(src)
-	if err != nil {
+	if err := f.Close(); err != nil {
 		return err
 	}
-	defer f.Close()
-	return r.writeFrom(ctx, dst, f)
+	if got := hex.EncodeToString(h.Sum(nil)); want != "" && got != want {
+		return fmt.Errorf("it changed while the build read it: sha256 %s when the sources were hashed, %s when copied; build again once it no longer changes", want, got)
+	}
+	return nil
+}
+
+// copySource copies a file source into the version, from the descriptor
+// it was hashed from.
+func (r *run) copySource(ctx context.Context, dst string, src *source) error {
+	return r.copyChecked(ctx, dst, src.reader(), src.rec.SHA256)
 }
 
 // copyNode copies a tree entry into the version.
@@ -364,7 +371,7 @@ func (r *run) copyNode(ctx context.Context, dst string, n node) error {
 		return err
 	}
 	defer rc.Close()
-	return r.writeFrom(ctx, dst, rc)
+	return r.copyChecked(ctx, dst, rc, n.sha256)
 }
 
 // describeFiles hashes every file of the version (syncing it on the way)

@@ -173,3 +173,18 @@ func mustContain(t testing.TB, err error, parts ...string) {
 		}
 	}
 }
+
+// hashDirAt digests the directory d as a directory source is.
+func hashDirAt(t testing.TB, d string) (int64, string) {
+	t.Helper()
+	root, err := os.OpenRoot(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	size, digest, _, err := hashDir(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return size, digest
+}

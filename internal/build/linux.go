@@ -27,7 +27,7 @@ func (r *run) linux(ctx context.Context) error {
 			return fmt.Errorf("linux: --from %s is a blob but not an ISO; give the kernel and initrds as files", s.From)
 		default:
 			// A file: it must be the kernel or an initrd.
-			if !r.sameAsAny(src.path, append([]string{s.Kernel}, s.Initrds...)) {
+			if !r.sameAsAny(src, append([]string{s.Kernel}, s.Initrds...)) {
 				return fmt.Errorf("linux: --from %s is neither an ISO, a directory, nor one of --kernel/--initrd", s.From)
 			}
 			// Recorded as the kernel or initrd it is, in their order, so
@@ -96,15 +96,15 @@ func (r *run) linuxFile(ctx context.Context, t tree, p, flag string) (string, er
 	if err != nil {
 		return "", fmt.Errorf("linux: %w", err)
 	}
-	if err := r.copyFile(ctx, dst, src.path); err != nil {
+	if err := r.copySource(ctx, dst, src); err != nil {
 		return "", fmt.Errorf("linux: copying %s: %w", p, err)
 	}
 	return base, nil
 }
 
-// sameAsAny tells whether the file at p is one of the files given.
-func (r *run) sameAsAny(p string, given []string) bool {
-	a, err := os.Stat(p)
+// sameAsAny tells whether the file source src is one of the files given.
+func (r *run) sameAsAny(src *source, given []string) bool {
+	a, err := src.file.Stat()
 	if err != nil {
 		return false
 	}
@@ -125,12 +125,7 @@ func (r *run) sameAsAny(p string, given []string) bool {
 // openTree opens an ISO or directory source.
 func (r *run) openTree(src *source) (tree, error) {
 	if src.kind == kindDir {
-		return &dirTree{given: src.given, path: src.path}, nil
+		return &dirTree{given: src.given, root: src.dir, files: src.files}, nil
 	}
-	f, err := os.Open(src.path)
-	if err != nil {
-		return nil, err
-	}
-	r.closers = append(r.closers, f)
-	return openISO(src.given, f)
+	return openISO(src.given, src.file)
 }

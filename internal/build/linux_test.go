@@ -218,7 +218,7 @@ func TestBuildRefusals(t *testing.T) {
 		"no template":       {func(s *Spec) { s.ID = id(t, "img@2.0.0"); s.Template = "" }, []string{"use --template linux or --template winpe"}},
 		"unknown template":  {func(s *Spec) { s.ID = id(t, "img@2.0.0"); s.Template = "bsd" }, []string{`template "bsd"`}},
 		"winpe flags":       {func(s *Spec) { s.ID = id(t, "img@2.0.0"); s.Wimboot = "w"; s.Startnet = "s" }, []string{"--wimboot, --startnet belong to the other template"}},
-		"missing --from":    {func(s *Spec) { s.ID = id(t, "img@2.0.0"); s.From = "/nonexistent.iso" }, []string{"--from: stat /nonexistent.iso"}},
+		"missing --from":    {func(s *Spec) { s.ID = id(t, "img@2.0.0"); s.From = "/nonexistent.iso" }, []string{"--from: open /nonexistent.iso: no such file"}},
 		"missing blob":      {func(s *Spec) { s.ID = id(t, "img@2.0.0"); s.From = "sha256:" + strings.Repeat("ab", 32) }, []string{"is not in the store", "image import"}},
 		"manifest as name":  {func(s *Spec) { s.ID = id(t, "img@2.0.0"); s.From = ""; s.Kernel = writeTemp(t, "manifest.json") }, []string{`output name "manifest.json" is the manifest's`}},
 		"name with a space": {func(s *Spec) { s.ID = id(t, "img@2.0.0"); s.From = ""; s.Kernel = writeTemp(t, "my kernel") }, []string{`output name "my kernel"`}},
@@ -328,10 +328,7 @@ func TestHashDirMatchesSha256sum(t *testing.T) {
 	writeFiles(t, d, map[string]string{"b": "2", "a/z": "1", "a/B": "3", "c d/e": "spaces", `back\slash`: "4", "new\nline": "5", "cr\rx": "6"})
 	os.Symlink(".", filepath.Join(d, "debian"))
 	os.Symlink("/etc/passwd", filepath.Join(d, "passwd"))
-	size, digest, err := hashDir(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	size, digest := hashDirAt(t, d)
 	cmd := exec.Command("sh", "-c", `find . -type f -print0 | sed -z 's|^\./||' | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum`)
 	cmd.Dir = d
 	out, err := cmd.Output()
@@ -368,11 +365,8 @@ func TestBuildFromSymlinkedDir(t *testing.T) {
 		t.Fatalf("--from %s: source %+v; the directory it leads to: %+v", link, got, want)
 	}
 	// A pin of an empty directory's digest does not match it.
-	_, empty, err := hashDir(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, empty := hashDirAt(t, t.TempDir())
 	spec.ID, spec.Pins = id(t, "deb@1.0.2"), map[string]string{link: empty}
-	_, err = e.build(t, spec)
+	_, err := e.build(t, spec)
 	mustContain(t, err, "has SHA-256 "+want.SHA256+", the recipe expects "+empty)
 }

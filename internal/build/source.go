@@ -1,7 +1,6 @@
 package build
 
 import (
-	"bootforge/internal/blob"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -11,12 +10,15 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 
+	"bootforge/internal/blob"
 	"bootforge/internal/image"
 	"bootforge/internal/sums"
 )
@@ -33,13 +35,24 @@ const (
 	kindDir
 )
 
-// source is one input of a build, resolved and hashed.
+// source is one input of a build, resolved and hashed. It stays open
+// until the build ends, and what the build takes from it is read through
+// what was opened, never by its name again: by then the name could lead
+// to another file, a link out of the source, or a FIFO that blocks.
 type source struct {
 	given string // as the operator gave it
 	path  string // on disk
 	kind  kind
 	blob  bool
 	rec   image.Source
+	// file is a file or ISO source: the descriptor its bytes were
+	// hashed from, and are copied from.
+	file *os.File
+	// dir is a directory source, and files maps each of its regular
+	// files (by slash-separated path) to the SHA-256 it had when the
+	// source was hashed: every copy from it must be the same bytes.
+	dir   *os.Root
+	files map[string]string
 }
 
 var digestRE = regexp.MustCompile(`^(?:sha256:)?([0-9a-fA-F]{64})$`)
@@ -60,59 +73,64 @@ func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 		return src, nil
 	}
 	src := &source{given: s}
+	var err error
 	if d, ok := blobDigest(s); ok {
 		src.blob = true
-		var err error
 		if src.path, err = blob.PathIn(b.DataDir, d); err != nil {
 			return nil, err
 		}
-		st, err := os.Stat(src.path)
-		if err != nil {
+		// The store's files are its own: a link there is not followed.
+		src.file, _, err = blob.Regular(os.OpenFile(src.path, blob.ReadFlags|syscall.O_NOFOLLOW, 0))
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("blob sha256:%s is not in the store (%s): import it first with bootforge image import", d, src.path)
 		}
-		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("blob sha256:%s: %s is not a regular file", d, src.path)
+		if err != nil {
+			return nil, fmt.Errorf("blob sha256:%s: %w", d, err)
 		}
 	} else {
 		src.path = s
 		if !filepath.IsAbs(s) && b.spec.Dir != "" {
 			src.path = filepath.Join(b.spec.Dir, s)
 		}
-		st, err := os.Stat(src.path)
+		// The operator named it: a link there is followed, once.
+		f, err := os.OpenFile(src.path, blob.ReadFlags, 0)
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case st.IsDir():
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if st.IsDir() {
+			f.Close()
 			src.kind = kindDir
-			// Given through a link (/srv/isos/debian-current), it is the
-			// directory the link leads to: walks follow no link, and
-			// would find no file to hash (an empty source that any pin
-			// of an empty directory matches) and no driver to copy.
-			if src.path, err = filepath.EvalSymlinks(src.path); err != nil {
+			if err := src.openDir(st); err != nil {
 				return nil, err
 			}
-		case !st.Mode().IsRegular():
-			return nil, fmt.Errorf("%s is neither a regular file nor a directory", s)
+		} else if src.file, _, err = blob.Regular(f, nil); err != nil {
+			return nil, err // "... is a named pipe (FIFO), not a regular file"
 		}
 	}
-	if src.kind != kindDir {
-		iso, err := isISO(src.path)
+	if src.file != nil {
+		b.closers = append(b.closers, src.file)
+		iso, err := isISO(src.file)
 		if err != nil {
 			return nil, err
 		}
 		if iso {
 			src.kind = kindISO
 		}
-	}
-	var err error
-	if src.kind == kindDir {
-		src.rec.Size, src.rec.SHA256, err = hashDir(ctx, src.path)
+		src.rec.Size, src.rec.SHA256, err = hashFile(ctx, src.file)
+		if err != nil {
+			return nil, fmt.Errorf("hashing %s: %w", s, err)
+		}
 	} else {
-		src.rec.Size, src.rec.SHA256, err = hashFile(ctx, src.path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("hashing %s: %w", s, err)
+		b.closers = append(b.closers, src.dir)
+		src.rec.Size, src.rec.SHA256, src.files, err = hashDir(ctx, src.dir)
+		if err != nil {
+			return nil, fmt.Errorf("hashing %s: %w", s, err)
+		}
 	}
 	src.rec.Origin = s
 	if src.blob {
@@ -134,20 +152,45 @@ func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 	return src, nil
 }
 
+// openDir opens the directory source at src.path, which was opened and
+// found a directory (st). Given through a link
+// (/srv/isos/debian-current), it is the directory the link leads to:
+// walks follow no link, and would find no file to hash (an empty source
+// that any pin of an empty directory matches) and no driver to copy.
+func (src *source) openDir(st fs.FileInfo) error {
+	p, err := filepath.EvalSymlinks(src.path)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(p)
+	if err != nil {
+		return err
+	}
+	// The directory opened is the one that was looked at, not one
+	// that has taken its name since.
+	if now, err := root.Stat("."); err != nil || !os.SameFile(now, st) {
+		root.Close()
+		return fmt.Errorf("%s was replaced while the build opened it", src.given)
+	}
+	src.path, src.dir = p, root
+	return nil
+}
+
+// reader reads a file source from its first byte, through the
+// descriptor it was hashed from, however often it is read.
+func (src *source) reader() io.Reader {
+	return io.NewSectionReader(src.file, 0, math.MaxInt64)
+}
+
 // isoMagic is the ISO 9660 standard identifier of the first volume
 // descriptor, at 0x8001 (sector 16, after the type byte).
 var isoMagic = []byte("CD001")
 
 // isISO tells an ISO image by its extension or its volume descriptor.
-func isISO(p string) (bool, error) {
-	if strings.EqualFold(filepath.Ext(p), ".iso") {
+func isISO(f *os.File) (bool, error) {
+	if strings.EqualFold(filepath.Ext(f.Name()), ".iso") {
 		return true, nil
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
 	var magic [5]byte
 	if _, err := f.ReadAt(magic[:], 0x8001); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -186,15 +229,11 @@ func copyHash(ctx context.Context, w io.Writer, r io.Reader, h hash.Hash) (int64
 	}
 }
 
-// hashFile returns a file's size and SHA-256.
-func hashFile(ctx context.Context, p string) (int64, string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, "", err
-	}
-	defer f.Close()
+// hashFile returns the size and SHA-256 of an open file, from its first
+// byte.
+func hashFile(ctx context.Context, f *os.File) (int64, string, error) {
 	h := sha256.New()
-	n, err := copyHash(ctx, nil, f, h)
+	n, err := copyHash(ctx, nil, io.NewSectionReader(f, 0, math.MaxInt64), h)
 	if err != nil {
 		return 0, "", err
 	}
@@ -208,38 +247,56 @@ func hashFile(ctx context.Context, p string) (int64, string, error) {
 // digest, names with a backslash or a line break included. Size is the
 // sum of the files'. A directory source is its regular files: symbolic
 // links (an extracted Debian ISO has debian -> .) and special files are
-// neither followed nor used.
-func hashDir(ctx context.Context, dir string) (int64, string, error) {
+// neither followed nor used. It also returns each file's SHA-256, by
+// path, for the copies to be checked against.
+//
+// Each file is opened through the root, so nothing outside the directory
+// is read, with O_NONBLOCK, so that a FIFO put in a file's place does not
+// block; and it must be the file the walk saw.
+func hashDir(ctx context.Context, root *os.Root) (int64, string, map[string]string, error) {
+	seen := map[string]fs.FileInfo{}
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
+		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		files = append(files, filepath.ToSlash(rel))
+		seen[p] = info
+		files = append(files, p)
 		return nil
 	})
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	sort.Strings(files)
 	var total int64
 	list := sha256.New()
+	digests := make(map[string]string, len(files))
 	for _, rel := range files {
-		n, sum, err := hashFile(ctx, filepath.Join(dir, filepath.FromSlash(rel)))
+		f, st, err := blob.Regular(root.OpenFile(filepath.FromSlash(rel), blob.ReadFlags, 0))
 		if err != nil {
-			return 0, "", err
+			return 0, "", nil, err
+		}
+		if !os.SameFile(st, seen[rel]) {
+			f.Close()
+			return 0, "", nil, fmt.Errorf("%s was replaced while it was hashed", rel)
+		}
+		n, sum, err := hashFile(ctx, f)
+		f.Close()
+		if err != nil {
+			return 0, "", nil, fmt.Errorf("%s: %w", rel, err)
 		}
 		total += n
+		digests[rel] = sum
 		// Names escaped as sha256sum escapes them: raw, "a\n<hex>  b"
 		// listed like two files, a and b.
 		io.WriteString(list, sums.Line(sum, rel))
 	}
-	return total, hex.EncodeToString(list.Sum(nil)), nil
+	return total, hex.EncodeToString(list.Sum(nil)), digests, nil
 }

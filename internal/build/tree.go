@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/kdomanski/iso9660"
+
+	"bootforge/internal/blob"
 )
 
 // A tree is a source that holds files by path: an ISO 9660 image or a
@@ -34,6 +36,10 @@ type node struct {
 	mode fs.FileMode
 	open func() (io.ReadCloser, error)
 	file *iso9660.File // an ISO's entry, to list a directory
+	// sha256 is what a directory source's file hashed to with its
+	// source, which what is copied must hash to; "" for an ISO's entry,
+	// read through the image's descriptor.
+	sha256 string
 }
 
 // cleanInside turns a path inside a tree, as an operator writes it
@@ -112,20 +118,10 @@ func lookup(t tree, p string, fold bool) (node, error) {
 // directory ("a symbolic link"), or "" for one that is. A Rock Ridge
 // link's entry holds no data: copied, it made a 0-byte kernel.
 func special(m fs.FileMode) string {
-	t := m.Type() &^ fs.ModeDir
-	switch {
-	case t == 0:
+	if m.Type()&^fs.ModeDir == 0 {
 		return ""
-	case t&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case t&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case t&fs.ModeSocket != 0:
-		return "a socket"
-	case t&fs.ModeDevice != 0:
-		return "a device"
 	}
-	return "a special file"
+	return blob.TypeName(m)
 }
 
 // match picks want among entries.
@@ -278,18 +274,22 @@ func (t *isoTree) file(dir, base string) (*iso9660.File, bool) {
 	return nil, false
 }
 
-// dirTree is a directory on disk, such as an extracted Windows ISO.
+// dirTree is a directory on disk, such as an extracted Windows ISO, read
+// through the root it was hashed through.
 type dirTree struct {
 	given string
-	path  string
+	root  *os.Root
+	files map[string]string // path → SHA-256, from hashDir
 }
 
 func (t *dirTree) describe() string { return t.given }
 func (t *dirTree) foldsCase() bool  { return false }
 
 func (t *dirTree) list(dir string) ([]node, error) {
-	full := filepath.Join(t.path, filepath.FromSlash(dir))
-	des, err := os.ReadDir(full)
+	if dir == "" {
+		dir = "."
+	}
+	des, err := fs.ReadDir(t.root.FS(), dir)
 	if err != nil {
 		return nil, err
 	}
@@ -301,13 +301,26 @@ func (t *dirTree) list(dir string) ([]node, error) {
 		}
 		// Links and special files are listed, for lookup to refuse by
 		// what they are, but never opened: a link could lead out of the
-		// tree, and a FIFO would hang the copy.
-		p := filepath.Join(full, de.Name())
-		open := func() (io.ReadCloser, error) { return os.Open(p) }
-		if special(info.Mode()) != "" {
-			open = func() (io.ReadCloser, error) { return nil, fmt.Errorf("%s is not a regular file", p) }
+		// tree, and a FIFO would hang the copy. What is opened is
+		// checked again (blob.Regular): it may not be what was listed.
+		p := path.Join(dir, de.Name())
+		want := t.files[p]
+		open := func() (io.ReadCloser, error) {
+			if want == "" {
+				return nil, fmt.Errorf("%s: /%s appeared after the source was hashed; build again once it no longer changes", t.given, p)
+			}
+			f, _, err := blob.Regular(t.root.OpenFile(filepath.FromSlash(p), blob.ReadFlags, 0))
+			if err != nil {
+				return nil, err
+			}
+			return f, nil
 		}
-		out = append(out, node{name: de.Name(), dir: de.IsDir(), size: info.Size(), mode: info.Mode(), open: open})
+		if special(info.Mode()) != "" {
+			open = func() (io.ReadCloser, error) {
+				return nil, fmt.Errorf("/%s in %s is not a regular file", p, t.given)
+			}
+		}
+		out = append(out, node{name: de.Name(), dir: de.IsDir(), size: info.Size(), mode: info.Mode(), open: open, sha256: want})
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,6 +27,21 @@ func openTestISO(t *testing.T, p string) *isoTree {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// openTestDir opens the directory src as a build opens a directory source.
+func openTestDir(t *testing.T, src string) *dirTree {
+	t.Helper()
+	root, err := os.OpenRoot(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	_, _, files, err := hashDir(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dirTree{given: "src", root: root, files: files}
 }
 
 func readNode(t *testing.T, n node) string {
@@ -108,7 +124,7 @@ func TestLookupRockRidge(t *testing.T) {
 func TestLookupDirAndAmbiguity(t *testing.T) {
 	src := t.TempDir()
 	writeFiles(t, src, map[string]string{"Boot/BCD": "upper", "boot/bcd": "lower", "boot/Bcd": "mixed", "x/A": "a", "x/a": "b"})
-	tr := &dirTree{given: "src", path: src}
+	tr := openTestDir(t, src)
 	// The exact spelling wins over folded ones.
 	if n, err := lookup(tr, "boot/bcd", true); err != nil || readNode(t, n) != "lower" {
 		t.Fatalf("exact: %v", err)

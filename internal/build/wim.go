@@ -148,13 +148,13 @@ func (r *run) injectWIM(ctx context.Context, tool, wim string, meta wimMeta, dri
 		return err
 	}
 	if drivers != nil {
-		if err := copyTree(ctx, r, filepath.Join(inject, "drivers"), drivers.path); err != nil {
+		if err := copyTree(ctx, r, filepath.Join(inject, "drivers"), drivers); err != nil {
 			return fmt.Errorf("winpe: staging --drivers: %w", err)
 		}
 		cmds = append(cmds, "add drivers "+wimDrivers)
 	}
 	if startnet != nil {
-		if err := r.copyFile(ctx, filepath.Join(inject, "startnet.cmd"), startnet.path); err != nil {
+		if err := r.copySource(ctx, filepath.Join(inject, "startnet.cmd"), startnet); err != nil {
 			return fmt.Errorf("winpe: staging --startnet: %w", err)
 		}
 		cmds = append(cmds, "add startnet.cmd "+wimStartnet)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"bootforge/internal/blob"
 	"bootforge/internal/boot"
 	"bootforge/internal/image"
 )
@@ -94,7 +95,7 @@ func (r *run) winpe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.copyFile(ctx, dst, wimboot.path); err != nil {
+	if err := r.copySource(ctx, dst, wimboot); err != nil {
 		return fmt.Errorf("winpe: copying %s: %w", s.Wimboot, err)
 	}
 	for i, p := range winpePieces {
@@ -161,24 +162,38 @@ func (r *run) wimlibPath() (string, error) {
 	return p, nil
 }
 
-// copyTree copies the directories and regular files below src to dst,
-// the files hashDir digests.
-func copyTree(ctx context.Context, r *run, dst, src string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+// copyTree copies the directories and regular files of the directory
+// source src to dst: the files hashDir digested, each checked against its
+// digest then; one added or gone since is an error too.
+func copyTree(ctx context.Context, r *run, dst string, src *source) error {
+	copied := 0
+	err := fs.WalkDir(src.dir.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
+		to := filepath.Join(dst, filepath.FromSlash(p))
 		switch {
 		case d.IsDir():
 			return os.MkdirAll(to, 0o755)
 		case d.Type().IsRegular():
-			return r.copyFile(ctx, to, p)
+			want, ok := src.files[p]
+			if !ok {
+				return fmt.Errorf("%s: %s appeared after the source was hashed; build again once it no longer changes", src.given, p)
+			}
+			f, _, err := blob.Regular(src.dir.OpenFile(filepath.FromSlash(p), blob.ReadFlags, 0))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			copied++
+			if err := r.copyChecked(ctx, to, f, want); err != nil {
+				return fmt.Errorf("%s: %s: %w", src.given, p, err)
+			}
 		}
 		return nil
 	})
+	if err == nil && copied != len(src.files) {
+		err = fmt.Errorf("%s: %d of its files are gone or no longer regular files since it was hashed; build again once it no longer changes", src.given, len(src.files)-copied)
+	}
+	return err
 }

@@ -2,12 +2,15 @@ package build
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"bootforge/internal/image"
 )
@@ -258,4 +261,94 @@ func FuzzLastModified(f *testing.F) {
 			t.Fatalf("%q %q", h, l)
 		}
 	})
+}
+
+// The sources a build hashed are the sources it copies. A wrapper of
+// wimlib-imagex changes --startnet or a file of --drivers when the build
+// first runs it (after every source was hashed, before the two are copied
+// into boot.wim), as anything else writing there at that moment would.
+// Before, the build read them again by name: it put the new bytes into
+// boot.wim under the pinned digest of the old ones, skipped a driver that
+// had become a link, and blocked for good opening a FIFO put in
+// startnet.cmd's place.
+func TestBuildWinPECopiesWhatItHashed(t *testing.T) {
+	need(t, "wimlib-imagex")
+	src := winpeSrc(t)
+	wb := wimboot(t)
+	tests := []struct {
+		name string
+		swap string // shell, run in the directory holding drivers/ and startnet.cmd
+		want string // in the error; "" for a build that succeeds with the hashed startnet.cmd
+	}{
+		{"startnet renamed over", `echo evil > new && mv new startnet.cmd`, ""},
+		{"startnet a FIFO", `mkfifo new && mv new startnet.cmd`, ""},
+		{"startnet rewritten", `echo evil > startnet.cmd`, "staging --startnet: it changed while the build read it"},
+		{"driver renamed over", `echo evil > new && mv new drivers/net/e1000.sys`, "net/e1000.sys: it changed while the build read it"},
+		{"driver a link", `ln -sf /etc/passwd drivers/net/e1000.sys`, "1 of its files are gone or no longer regular files"},
+		{"driver added", `echo new > drivers/net/new.sys`, "net/new.sys appeared after the source was hashed"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string]string{"drivers/net/e1000.inf": "[Version]", "drivers/net/e1000.sys": "sys", "startnet.cmd": "wpeinit\r\n"})
+			wrapper := filepath.Join(t.TempDir(), "wimlib-imagex")
+			script := "#!/bin/sh\nif [ ! -e " + dir + "/swapped ]; then touch " + dir + "/swapped; (cd " + dir + " && " + tt.swap + ") || exit 9; fi\nexec wimlib-imagex \"$@\"\n"
+			if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			e := newEnv(t)
+			e.b.Wimlib = wrapper
+			spec := Spec{ID: id(t, fmt.Sprintf("pe@1.0.%d", i)), Template: "winpe", From: src, Wimboot: wb,
+				Drivers: filepath.Join(dir, "drivers"), Startnet: filepath.Join(dir, "startnet.cmd"),
+				Pins: map[string]string{src: "", wb: sum(t, wb), filepath.Join(dir, "startnet.cmd"): sum(t, filepath.Join(dir, "startnet.cmd"))}}
+			spec.Pins[src] = pinOf(t, src)
+			spec.Pins[spec.Drivers] = pinOf(t, spec.Drivers)
+			type result struct {
+				res *Result
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				res, err := e.build(t, spec)
+				done <- result{res, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(30 * time.Second):
+				// Not a time limit on the build: it is blocked in open(2)
+				// on the FIFO and would stay there; a writer that comes
+				// and goes lets it return, to end the test.
+				if w, err := os.OpenFile(spec.Startnet, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+					w.Close()
+				}
+				<-done
+				t.Fatal("the build blocked opening a FIFO that took the place of a source it had hashed")
+			}
+			if tt.want != "" {
+				if r.err == nil {
+					t.Fatalf("%s: built, though what it copied is not what it hashed", tt.name)
+				}
+				mustContain(t, r.err, tt.want)
+				e.noLeftovers(t)
+				return
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if got := wimCat(t, filepath.Join(r.res.Dir, "boot.wim"), "/Windows/System32/startnet.cmd"); got != "wpeinit\r\n" {
+				t.Fatalf("startnet.cmd in boot.wim is %q, not the bytes hashed and pinned", got)
+			}
+			if d := wimDir(t, filepath.Join(r.res.Dir, "boot.wim")); !strings.Contains(d, "/drivers/net/e1000.sys\n") {
+				t.Fatalf("a driver is missing from boot.wim:\n%s", d)
+			}
+		})
+	}
+}
+
+// pinOf is the digest a recipe pins a directory source to.
+func pinOf(t *testing.T, dir string) string {
+	t.Helper()
+	_, digest := hashDirAt(t, dir)
+	return digest
 }
