@@ -386,14 +386,14 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 			}
 			continue
 		}
-		p, fromPartial, err := s.fetch(ctx, id, path.Join(id.Dir(), f.Path), f, partial, res)
+		p, verified, fromPartial, err := s.fetch(ctx, id, path.Join(id.Dir(), f.Path), f, partial, res)
 		var mm *MismatchError
 		if errors.As(err, &mm) && fromPartial {
 			// What an earlier sync left (from a primary that served
 			// garbage then, say) spoiled the file, not the primary: the
 			// partial file is gone; fetch it whole once.
 			s.logf("%s: %v; fetching it again from its first byte", path.Join(id.Dir(), f.Path), err)
-			p, _, err = s.fetch(ctx, id, path.Join(id.Dir(), f.Path), f, partial, res)
+			p, verified, _, err = s.fetch(ctx, id, path.Join(id.Dir(), f.Path), f, partial, res)
 		}
 		if err != nil {
 			return false, err
@@ -401,7 +401,7 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 		// A link, not a rename: a sync that fails on a later file keeps
 		// this one, verified, for the next sync, which then need not
 		// fetch it again. The partial files go once the version is in.
-		if err := os.Link(p, dst); err != nil {
+		if err := linkVerified(p, verified, dst); err != nil {
 			return false, fileErr(id, f.Path, err)
 		}
 		fetched = append(fetched, p)
@@ -452,37 +452,57 @@ func fileErr(id image.ID, p string, err error) error {
 	return fmt.Errorf("%s: %s: %w", id, p, err)
 }
 
-// fetch gets one file into partial/<sha256>, resuming what an earlier
-// sync left there, and checks its size and SHA-256. It returns the
-// partial file's path, and whether bytes an earlier sync left were used;
-// on a mismatch the file is removed.
-func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result) (name string, fromPartial bool, err error) {
-	name, err = s.fetchInto(ctx, id, p, f, partial, res, &fromPartial)
-	return name, fromPartial, err
+// linkVerified links the partial file p into the stage as dst. The file
+// was verified through a descriptor (verified is its fstat), but a link
+// is made by name: what the name leads to by now must be that file, or
+// bytes nobody checked would be installed.
+func linkVerified(p string, verified fs.FileInfo, dst string) error {
+	if err := os.Link(p, dst); err != nil {
+		return err
+	}
+	st, err := os.Lstat(dst)
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(st, verified) {
+		os.Remove(dst)
+		os.Remove(p) // unverified: the next sync fetches the file again
+		return fmt.Errorf("the partial file %s was replaced after the sync verified it; nothing was installed from it", p)
+	}
+	return nil
 }
 
-func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result, fromPartial *bool) (string, error) {
+// fetch gets one file into partial/<sha256>, resuming what an earlier
+// sync left there, and checks its size and SHA-256. It returns the
+// partial file's path and the fstat of the file verified, and whether
+// bytes an earlier sync left were used; on a mismatch the file is removed.
+func (s *Syncer) fetch(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result) (name string, verified fs.FileInfo, fromPartial bool, err error) {
+	name, verified, err = s.fetchInto(ctx, id, p, f, partial, res, &fromPartial)
+	return name, verified, fromPartial, err
+}
+
+func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.File, partial string, res *Result, fromPartial *bool) (string, fs.FileInfo, error) {
 	name := filepath.Join(partial, f.SHA256)
 	// A sync writes only regular files here. Anything else by the name (a
 	// link to a file outside the root, a FIFO) is removed unopened:
 	// followed, it had the primary's bytes appended to the link's target.
 	if st, err := os.Lstat(name); err == nil && !st.Mode().IsRegular() {
 		if err := os.Remove(name); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		s.logf("removed %s: a %v, not a partial file a sync wrote", name, st.Mode().Type())
 	}
 	fh, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	defer fh.Close()
 	st, err := fh.Stat()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", name)
+		return "", nil, fmt.Errorf("%s is not a regular file", name)
 	}
 	have := st.Size()
 	h := sha256.New()
@@ -491,7 +511,7 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 	}
 	if have > 0 {
 		if _, err := io.Copy(h, io.NewSectionReader(fh, 0, have)); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	*fromPartial = have > 0
@@ -507,10 +527,10 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 	}
 	if have == 0 {
 		if err := restart(); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	} else if _, err := fh.Seek(have, io.SeekStart); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if have < f.Size {
 		header := http.Header{}
@@ -519,7 +539,7 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 		}
 		req, resp, err := s.do(ctx, p, header)
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", id, err)
+			return "", nil, fmt.Errorf("%s: %w", id, err)
 		}
 		defer resp.Body.Close()
 		switch {
@@ -528,7 +548,7 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 			s.logf("%s: resuming at byte %d", p, have)
 		case resp.StatusCode == http.StatusOK:
 			if err := restart(); err != nil {
-				return "", err
+				return "", nil, err
 			}
 		case have > 0 && resp.StatusCode == http.StatusPartialContent:
 			// Another range than the one asked for (a proxy that mangles
@@ -537,10 +557,10 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 			// fail the same; it goes, and the caller fetches it whole.
 			fh.Close()
 			os.Remove(name)
-			return "", &MismatchError{Version: id, Path: f.Path, Want: fmt.Sprintf("bytes from %d", have),
+			return "", nil, &MismatchError{Version: id, Path: f.Path, Want: fmt.Sprintf("bytes from %d", have),
 				Got: fmt.Sprintf("Content-Range %q", resp.Header.Get("Content-Range"))}
 		default:
-			return "", fmt.Errorf("%s: GET %s: %s", id, req.URL, resp.Status)
+			return "", nil, fmt.Errorf("%s: GET %s: %s", id, req.URL, resp.Status)
 		}
 		var w io.Writer = io.MultiWriter(fh, h)
 		if s.Progress != nil {
@@ -551,7 +571,7 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 		have += n
 		if err != nil {
 			// The partial file stays for the next sync to resume.
-			return "", fmt.Errorf("%s: GET %s after %d bytes: %w; the partial file is kept for the next sync", id, req.URL, have, err)
+			return "", nil, fmt.Errorf("%s: GET %s after %d bytes: %w; the partial file is kept for the next sync", id, req.URL, have, err)
 		}
 	}
 	got := hex.EncodeToString(h.Sum(nil))
@@ -559,17 +579,17 @@ func (s *Syncer) fetchInto(ctx context.Context, id image.ID, p string, f image.F
 	case have != f.Size:
 		fh.Close()
 		os.Remove(name)
-		return "", &MismatchError{Version: id, Path: f.Path, Want: fmt.Sprintf("%d bytes", f.Size), Got: fmt.Sprintf("%d bytes", have)}
+		return "", nil, &MismatchError{Version: id, Path: f.Path, Want: fmt.Sprintf("%d bytes", f.Size), Got: fmt.Sprintf("%d bytes", have)}
 	case got != f.SHA256:
 		fh.Close()
 		os.Remove(name)
-		return "", &MismatchError{Version: id, Path: f.Path, Want: "sha256 " + f.SHA256, Got: "sha256 " + got}
+		return "", nil, &MismatchError{Version: id, Path: f.Path, Want: "sha256 " + f.SHA256, Got: "sha256 " + got}
 	}
 	if err := fh.Chmod(0o644); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := fh.Sync(); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return name, nil
+	return name, st, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -233,4 +234,64 @@ func TestSyncRefusesConcurrentSync(t *testing.T) {
 		t.Errorf("vmlinuz was fetched %d times; want once, by the first sync only", n)
 	}
 	<-first
+}
+
+// swapAtEnd is a Progress writer that, once the last byte of a file has
+// arrived, puts another file in the partial file's place: after the sync
+// has written and hashed the bytes, before it links the file it verified
+// into the version.
+type swapAtEnd struct {
+	t           *testing.T
+	left        int64
+	name, other string
+}
+
+func (w *swapAtEnd) Write(b []byte) (int, error) {
+	w.left -= int64(len(b))
+	if w.left == 0 {
+		if err := os.Rename(w.other, w.name); err != nil {
+			w.t.Error(err)
+		}
+	}
+	return len(b), nil
+}
+
+// What a sync installs is the file it verified. Before, it verified the
+// partial file through its descriptor but linked it into the version by
+// name: a file put in its place in between (of the same size here) was
+// installed, unverified, and the sync reported the version installed.
+func TestSyncInstallsTheFileItVerified(t *testing.T) {
+	kernel := bytes.Repeat([]byte("k"), 10_000)
+	p := newFakePrimary(t, []string{"vmlinuz"}, map[string][]byte{"vmlinuz": kernel})
+	root := t.TempDir()
+	other := filepath.Join(root, image.Dir, "other")
+	if err := os.MkdirAll(filepath.Dir(other), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, bytes.Repeat([]byte("X"), len(kernel)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Syncer{Base: p.URL, Root: root, Catalog: catalog.New(root, t.TempDir(), &memStates{}), Stall: 200 * time.Millisecond}
+	s.Progress = func(name string, size, have int64) io.Writer {
+		return &swapAtEnd{t: t, left: size - have, name: filepath.Join(root, image.Dir, PartialDir, sumOf(kernel)), other: other}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := s.Sync(ctx)
+	if got, rerr := os.ReadFile(filepath.Join(root, "images", "deb", "1.0.0", "vmlinuz")); rerr == nil && !bytes.Equal(got, kernel) {
+		t.Fatalf("installed a vmlinuz that is not the file verified (%q...); sync: %v, %+v", got[:8], err, res)
+	}
+	if err == nil || !strings.Contains(err.Error(), "deb@1.0.0: vmlinuz: the partial file") || !strings.Contains(err.Error(), "was replaced after the sync verified it") {
+		t.Fatalf("sync: %v; want the replaced partial file named", err)
+	}
+	if len(res.Installed) != 0 {
+		t.Errorf("installed %v", res.Installed)
+	}
+	// The next sync fetches the file again, and installs it.
+	if _, err := p.sync(t, root); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "images", "deb", "1.0.0", "vmlinuz")); !bytes.Equal(got, kernel) {
+		t.Fatal("the next sync did not install the primary's vmlinuz")
+	}
 }
