@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"bootforge/internal/blob"
 	"bootforge/internal/catalog"
 	"bootforge/internal/durable"
 	"bootforge/internal/image"
@@ -317,7 +318,7 @@ func (s *Syncer) sweepPartial() {
 // syncVersion fetches and installs one version unless the mirror has it.
 func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *Result) (bool, error) {
 	final := filepath.Join(s.Root, filepath.FromSlash(id.Dir()))
-	if have, err := os.ReadFile(filepath.Join(final, image.ManifestName)); err == nil {
+	if have, err := readManifest(filepath.Join(final, image.ManifestName)); err == nil {
 		if sum := sha256.Sum256(have); hex.EncodeToString(sum[:]) != v.SHA256 {
 			return false, fmt.Errorf("%s: this mirror has the version with another manifest (sha256 %x, the primary's %s); versions are immutable: remove it (image gc) to sync it again",
 				id, sum, v.SHA256)
@@ -325,7 +326,7 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 		s.logf("%s: present", id)
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, err
+		return false, fmt.Errorf("%s: %w; remove the version's directory to sync it again", id, err)
 	}
 	if _, err := os.Lstat(final); err == nil {
 		// Not one a sync or a build made (both put the manifest in before
@@ -435,6 +436,26 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 	}
 	s.logf("%s: installed (%d files, %d bytes)", id, len(m.Files), catalog.Size(m))
 	return true, nil
+}
+
+// readManifest reads the manifest of a version the mirror has, which
+// only a sync or a build wrote: a regular file, not a link (to a manifest
+// elsewhere, which would make the version look present without its
+// files), and not a FIFO, which would block the sync for good.
+func readManifest(p string) ([]byte, error) {
+	f, _, err := blob.Regular(os.OpenFile(p, blob.ReadFlags|unix.O_NOFOLLOW, 0))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if len(data) > maxManifest {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a manifest", p, maxManifest)
+	}
+	return data, nil
 }
 
 // fileErr names a version's file in an error about its place in the

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,5 +294,73 @@ func TestSyncInstallsTheFileItVerified(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(root, "images", "deb", "1.0.0", "vmlinuz")); !bytes.Equal(got, kernel) {
 		t.Fatal("the next sync did not install the primary's vmlinuz")
+	}
+}
+
+// A version's manifest on the mirror is read as a sync writes it: a
+// regular file. Before, it was read by name, following a link (a version
+// directory holding only a link to the primary's manifest, kept
+// elsewhere, was "present" and made active, though none of its files
+// were there) and blocking for good on a FIFO.
+func TestSyncReadsOnlyARegularManifest(t *testing.T) {
+	kernel := bytes.Repeat([]byte("k"), 10_000)
+	p := newFakePrimary(t, []string{"vmlinuz"}, map[string][]byte{"vmlinuz": kernel})
+	resp, err := http.Get(p.URL + "/images/deb/1.0.0/manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, plant := range map[string]func(p string) error{
+		"symlink": func(p string) error {
+			elsewhere := filepath.Join(t.TempDir(), "manifest.json")
+			if err := os.WriteFile(elsewhere, manifest, 0o644); err != nil {
+				return err
+			}
+			return os.Symlink(elsewhere, p)
+		},
+		"fifo": func(p string) error { return syscall.Mkfifo(p, 0o644) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			mp := filepath.Join(root, "images", "deb", "1.0.0", image.ManifestName)
+			if err := os.MkdirAll(filepath.Dir(mp), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant(mp); err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				res Result
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				res, err := p.sync(t, root)
+				done <- result{res, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(30 * time.Second):
+				// Not a time limit on the sync: it is blocked in open(2)
+				// on the FIFO and would stay there; a writer that comes
+				// and goes lets it return, to end the test.
+				if w, err := os.OpenFile(mp, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+					w.Close()
+				}
+				<-done
+				t.Fatal("the sync blocked opening a FIFO in a version's manifest's place")
+			}
+			if r.err == nil || !strings.Contains(r.err.Error(), "deb@1.0.0: "+mp+" is a ") || !strings.Contains(r.err.Error(), "remove the version's directory") {
+				t.Fatalf("sync: %v, %+v; want deb@1.0.0's manifest refused, named", r.err, r.res)
+			}
+			if len(r.res.Present)+len(r.res.Installed)+len(r.res.Moves) != 0 {
+				t.Fatalf("sync: %+v", r.res)
+			}
+		})
 	}
 }
