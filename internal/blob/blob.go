@@ -369,7 +369,7 @@ func Regular(f *os.File, err error) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && errors.Is(pe.Err, syscall.ELOOP) {
-			return nil, nil, fmt.Errorf("%s is a symbolic link, which is not followed here: %w", pe.Path, err)
+			return nil, nil, fmt.Errorf("%s is a symbolic link, which is not followed here", pe.Path)
 		}
 		return nil, nil, err
 	}
