@@ -92,7 +92,15 @@ func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 		if !filepath.IsAbs(s) && b.spec.Dir != "" {
 			src.path = filepath.Join(b.spec.Dir, s)
 		}
-		// The operator named it: a link there is followed, once.
+		// Only a regular file or a directory is opened: opening a
+		// device or a socket can do something by itself. What was
+		// opened is checked again, below: it may not be what was
+		// looked at. The operator named it: a link there is followed.
+		if st, err := os.Stat(src.path); err != nil {
+			return nil, err
+		} else if !st.IsDir() && !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is neither a regular file nor a directory: it is %s", s, blob.TypeName(st.Mode()))
+		}
 		f, err := os.OpenFile(src.path, blob.ReadFlags, 0)
 		if err != nil {
 			return nil, err
