@@ -124,7 +124,7 @@ func (c *Catalog) Verify(progress Progress, ids ...image.ID) ([]Drift, error) {
 func (c *Catalog) verifyFile(root *os.Root, id image.ID, f image.File) (Drift, bool) {
 	d := Drift{ID: id, Path: f.Path, WantSize: f.Size, GotSize: -1, WantSHA256: f.SHA256}
 	rel := filepath.FromSlash(id.Dir() + "/" + f.Path)
-	fh, st, err := blob.Regular(root.OpenFile(rel, blob.ReadFlags, 0))
+	fh, st, err := openRegular(root, rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		d.Kind = Missing
@@ -222,9 +222,25 @@ func (c *Catalog) verifySignature(root *os.Root, id image.ID) (Drift, bool) {
 	return Drift{}, true
 }
 
+// openRegular opens the file at name below root for reading if it is a
+// regular file. It is looked at first, so that a FIFO or a device found
+// there is never opened (opening a device can do something by itself);
+// what is opened is checked again (blob.Regular), as it may no longer be
+// what was looked at, and is what the caller reads.
+func openRegular(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	st, err := root.Stat(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is %s, not a regular file", filepath.Join(root.Name(), name), blob.TypeName(st.Mode()))
+	}
+	return blob.Regular(root.OpenFile(name, blob.ReadFlags, 0))
+}
+
 // readSmall reads a regular file below root, of at most maxManifest bytes.
 func readSmall(root *os.Root, name string) ([]byte, error) {
-	f, st, err := blob.Regular(root.OpenFile(name, blob.ReadFlags, 0))
+	f, st, err := openRegular(root, name)
 	if err != nil {
 		return nil, err
 	}
