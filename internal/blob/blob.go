@@ -385,6 +385,22 @@ func Regular(f *os.File, err error) (*os.File, fs.FileInfo, error) {
 	return f, st, nil
 }
 
+// OpenRegular opens the file at name for reading if it is a regular file,
+// not following a final symbolic link. It is looked at first, so that a
+// FIFO or a device found there is never opened (opening a device can do
+// something by itself); what is opened is checked again (Regular), as it
+// may no longer be what was looked at, and is what the caller reads.
+func OpenRegular(name string) (*os.File, fs.FileInfo, error) {
+	st, err := os.Lstat(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is %s, not a regular file", name, TypeName(st.Mode()))
+	}
+	return Regular(os.OpenFile(name, ReadFlags|syscall.O_NOFOLLOW, 0))
+}
+
 // TypeName names the type of a file that is not a regular one, for an
 // operator: "a symbolic link", "a named pipe (FIFO)".
 func TypeName(m fs.FileMode) string {

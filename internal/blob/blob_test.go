@@ -853,4 +853,21 @@ func TestRegular(t *testing.T) {
 	if _, _, err := Regular(os.OpenFile(filepath.Join(dir, "missing"), ReadFlags, 0)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing: %v", err)
 	}
+	// OpenRegular looks before it opens: no FIFO or device is opened.
+	f, st, err = OpenRegular(file)
+	if err != nil || st.Size() != 3 {
+		t.Fatalf("OpenRegular of a regular file: %v %v", st, err)
+	}
+	f.Close()
+	for name, want := range map[string]string{
+		link: link + " is a symbolic link, not a regular file",
+		fifo: fifo + " is a named pipe (FIFO), not a regular file",
+	} {
+		if _, _, err := OpenRegular(name); err == nil || err.Error() != want {
+			t.Errorf("OpenRegular(%s): %v, want %q", name, err, want)
+		}
+	}
+	if _, _, err := OpenRegular(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenRegular of a missing file: %v", err)
+	}
 }

@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 
 	"bootforge/internal/blob"
 	"bootforge/internal/image"
@@ -80,7 +79,7 @@ func (b *run) resolve(ctx context.Context, s string) (*source, error) {
 			return nil, err
 		}
 		// The store's files are its own: a link there is not followed.
-		src.file, _, err = blob.Regular(os.OpenFile(src.path, blob.ReadFlags|syscall.O_NOFOLLOW, 0))
+		src.file, _, err = blob.OpenRegular(src.path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("blob sha256:%s is not in the store (%s): import it first with bootforge image import", d, src.path)
 		}

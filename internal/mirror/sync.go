@@ -443,7 +443,7 @@ func (s *Syncer) syncVersion(ctx context.Context, v Version, id image.ID, res *R
 // elsewhere, which would make the version look present without its
 // files), and not a FIFO, which would block the sync for good.
 func readManifest(p string) ([]byte, error) {
-	f, _, err := blob.Regular(os.OpenFile(p, blob.ReadFlags|unix.O_NOFOLLOW, 0))
+	f, _, err := blob.OpenRegular(p)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"bootforge/internal/catalog"
 	"bootforge/internal/image"
 	"bootforge/internal/stall"
@@ -333,6 +335,23 @@ func TestSyncReadsOnlyARegularManifest(t *testing.T) {
 			if err := plant(mp); err != nil {
 				t.Fatal(err)
 			}
+			// Nor is a FIFO opened: opening one (or a device) can do
+			// something by itself.
+			in, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(in)
+			if name == "fifo" {
+				if _, err := unix.InotifyAddWatch(in, mp, unix.IN_OPEN); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer func() {
+				if n, err := unix.Read(in, make([]byte, 4096)); n > 0 || !errors.Is(err, unix.EAGAIN) {
+					t.Errorf("the sync opened the FIFO (inotify: %d bytes, %v)", n, err)
+				}
+			}()
 			type result struct {
 				res Result
 				err error
