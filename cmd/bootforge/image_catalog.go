@@ -46,14 +46,14 @@ func openCatalog(cmd *cobra.Command, g *globalFlags) (*catalog.Catalog, store.St
 	if err != nil {
 		return nil, nil, err
 	}
-	return newCatalog(cmd, g, cfg, db), db, nil
+	return newCatalog(cfg, db), db, nil
 }
 
-func newCatalog(cmd *cobra.Command, g *globalFlags, cfg config.Config, db store.Store) *catalog.Catalog {
+func newCatalog(cfg config.Config, db store.Store) *catalog.Catalog {
 	c := catalog.New(cfg.Root, cfg.DataDir, db)
 	setVerifier(c, cfg)
 	if cfg.Audit.Enabled {
-		c.Events = newStoreSink(cmd, g, db)
+		c.Events = offlineChanges()
 	}
 	c.Protocol, c.Who = "cli", "cli"
 	if u, err := user.Current(); err == nil && u.Username != "" {
@@ -298,7 +298,7 @@ a blob imported for a build that has not finished is not used yet.
 				return err
 			}
 			defer db.Close()
-			c := newCatalog(cmd, g, cfg, db)
+			c := newCatalog(cfg, db)
 			inv, err := inventory.Load(inventorySource(cfg, g.config, db))
 			if err != nil {
 				return fmt.Errorf("gc: the inventory is refused, so which versions its menus boot is unknown; nothing removed:\n%w", err)

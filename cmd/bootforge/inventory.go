@@ -121,7 +121,7 @@ func openHostService(cmd *cobra.Command, g *globalFlags) (*hostService, error) {
 	svc := &inventory.Service{Store: o.db, Inventory: func() *boot.Inventory { return o.inv },
 		CheckKernel: inventorySource(o.cfg, g.config, o.db).CheckKernel}
 	if o.cfg.Audit.Enabled {
-		svc.Events = newStoreSink(cmd, g, o.db)
+		svc.Events = offlineChanges()
 	}
 	who := "cli"
 	if u, err := user.Current(); err == nil && u.Username != "" {
@@ -144,26 +144,13 @@ func (s *hostService) refuseLeftOut() error {
 		printable(f.File), printable(f.Err.Error()))
 }
 
-// storeSink writes the CLI's events to the store at once: the command
-// exits right after, so there is no recorder to batch them. An event the
-// store refuses is warned about (warn): the change it records is made,
-// and its boot-log line is not.
-type storeSink struct {
-	db     store.Store
-	server string
-	warn   func(msg string)
-}
-
-// newStoreSink is the sink of cmd's changes, warning as g says.
-func newStoreSink(cmd *cobra.Command, g *globalFlags, db store.Store) storeSink {
+// offlineChanges records a command's changes (image promote, host add,
+// ...) in the boot log, named by this machine: the store writes each
+// change's events in its transaction, so that a change whose line the
+// store refuses is not made, and the command fails saying why.
+func offlineChanges() audit.Offline {
 	server, _ := os.Hostname()
-	return storeSink{db: db, server: server, warn: func(msg string) { g.warn(cmd.ErrOrStderr(), msg) }}
-}
-
-func (s storeSink) Record(e audit.Event) {
-	if err := s.db.PutEvents([]audit.Event{audit.Stamp(e, s.server)}); err != nil && s.warn != nil {
-		s.warn(fmt.Sprintf("boot log: the event %q of %s was not recorded: %v", e.Result, e.File, err))
-	}
+	return audit.Offline{Server: server}
 }
 
 func newHostCmd(g *globalFlags) *cobra.Command {

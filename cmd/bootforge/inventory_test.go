@@ -11,10 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-
-	"bootforge/internal/audit"
-	"bootforge/internal/store"
+	"bootforge/internal/store/storetest"
 )
 
 // An inventory file that cannot be read does not stop `profile list` or
@@ -137,22 +134,28 @@ func TestHostRmByMAC(t *testing.T) {
 	}
 }
 
-// A boot-log event the store refuses is warned about: the change it
-// records is made, and an operator must know its line is missing. It was
-// dropped without a word.
-func TestStoreSinkWarnsOfLostEvent(t *testing.T) {
-	db, err := store.OpenSQLite(filepath.Join(t.TempDir(), "bf.db"))
-	if err != nil {
+// A change whose boot-log event the store refuses is not made: `host add`
+// fails, and the host is not stored. Before, the host was stored and its
+// line was missing, with only a warning (and, before that, not a word).
+func TestHostAddFailsWhenItsEventIsRefused(t *testing.T) {
+	cfg := apiOffConfig(t)
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(&out)
+		root.SetErr(io.Discard)
+		root.SetArgs(append([]string{"--config", cfg}, args...))
+		err := root.Execute()
+		return out.String(), err
+	}
+	if _, err := run("host", "list"); err != nil { // creates the store
 		t.Fatal(err)
 	}
-	db.Close() // every write now fails: "store is closed"
-	var errOut bytes.Buffer
-	cmd := &cobra.Command{}
-	cmd.SetErr(&errOut)
-	sink := newStoreSink(cmd, &globalFlags{}, db)
-	sink.Record(audit.Event{Stage: "image", File: "images/deb/1.0.0", Result: "promoted"})
-	want := `bootforge: warning: boot log: the event "promoted" of images/deb/1.0.0 was not recorded: store is closed`
-	if got := strings.TrimSpace(errOut.String()); got != want {
-		t.Errorf("stderr %q, want %q", got, want)
+	storetest.RefuseEvents(t, filepath.Join(filepath.Dir(cfg), "data", "bootforge.db"), false)
+	if _, err := run("host", "add", "pc1", "--mac", "52:54:00:00:00:01"); err == nil || !strings.Contains(err.Error(), "events refused") {
+		t.Errorf("host add with its event refused: %v, want the store's refusal", err)
+	}
+	if out, err := run("host", "list"); err != nil || strings.Contains(out, "pc1") {
+		t.Errorf("host list after the refused add (%v):\n%s", err, out)
 	}
 }

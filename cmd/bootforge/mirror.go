@@ -62,7 +62,7 @@ func runMirrorSync(cmd *cobra.Command, g *globalFlags, base, ca string) error {
 		return err
 	}
 	defer db.Close()
-	c := newCatalog(cmd, g, cfg, db)
+	c := newCatalog(cfg, db)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s := &mirror.Syncer{Base: base, Root: cfg.Root, Catalog: c,

@@ -392,14 +392,16 @@ func (s *services) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("api.listen: %w", err)
 		}
-		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Events: s.sink(), Ready: s.problems,
+		a := &api.Server{DB: s.db, Inventory: s.inv.Current, Ready: s.problems,
 			CheckKernel: s.checkKernel, Store: storePath(cfg),
 			Metrics: s.metrics.Handler(), MetricsAuth: cfg.API.MetricsAuth,
 			Images: s.images, Log: s.log}
 		a.SetAllow(cfg.AllowList("api"))
 		s.api = a
 		if s.audit != nil {
-			a.Feed = s.audit
+			// Host and one-shot writes are stored with their events
+			// (audit.Changes), which the recorder then shows live.
+			a.Events, a.Feed = s.audit, s.audit
 		}
 		srv := httpd.NewHTTPServer(a.Handler(), s.log)
 		// The boot HTTP server's header and idle timeouts and header

@@ -72,7 +72,9 @@ type Store interface {
 type Server struct {
 	DB        Store
 	Inventory func() *boot.Inventory
-	Events    audit.Sink
+	// Events, if set, makes every host and one-shot write a boot-log
+	// event, written by DB in the write's transaction (audit.Changes).
+	Events audit.Changes
 	// Ready lists what is not ready yet (empty: ready).
 	Ready func() []string
 	// CheckKernel, if set, refuses a Secure Boot host that could be handed

@@ -42,18 +42,22 @@ func (f *fakeStore) Hosts() ([]boot.Host, error) {
 	return out, nil
 }
 
-func (f *fakeStore) PutHost(h boot.Host) error {
+func (f *fakeStore) PutHost(h boot.Host, events ...audit.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.hosts[h.Name] = h
+	f.events = append(f.events, events...)
 	return nil
 }
 
-func (f *fakeStore) DeleteHost(name string) (bool, error) {
+func (f *fakeStore) DeleteHost(name string, events ...audit.Event) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, ok := f.hosts[name]
 	delete(f.hosts, name)
+	if ok {
+		f.events = append(f.events, events...)
+	}
 	return ok, nil
 }
 
@@ -68,18 +72,24 @@ func (f *fakeStore) NextBoots() (map[string]*boot.NextBoot, error) {
 	return out, nil
 }
 
-func (f *fakeStore) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
+func (f *fakeStore) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot, events ...audit.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shots[strings.ToLower(mac.String())] = &nb
+	f.events = append(f.events, events...)
 	return nil
 }
 
-func (f *fakeStore) DeleteNextBoot(mac net.HardwareAddr) error {
+func (f *fakeStore) DeleteNextBoot(mac net.HardwareAddr, events ...audit.Event) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.shots, strings.ToLower(mac.String()))
-	return nil
+	k := strings.ToLower(mac.String())
+	_, ok := f.shots[k]
+	delete(f.shots, k)
+	if ok {
+		f.events = append(f.events, events...)
+	}
+	return ok, nil
 }
 
 func (f *fakeStore) PutToken(t store.Token) error {
@@ -102,13 +112,6 @@ func (f *fakeStore) Events(store.EventFilter) ([]audit.Event, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]audit.Event(nil), f.events...), nil
-}
-
-// Record makes the fake the boot log too.
-func (f *fakeStore) Record(e audit.Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.events = append(f.events, e)
 }
 
 type apiTest struct {
@@ -151,7 +154,7 @@ func newAPITest(t *testing.T) *apiTest {
 	if a.admin, err = NewToken(db, RoleAdmin, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{DB: db, Inventory: func() *boot.Inventory { return inv }, Events: db}
+	s := &Server{DB: db, Inventory: func() *boot.Inventory { return inv }, Events: audit.Offline{Server: "srv1"}}
 	a.handler, a.srv = s.Handler(), s
 	return a
 }

@@ -8,6 +8,11 @@
 // quiet, at most every 20 ms when it is busy. When the queue is full (a boot
 // storm faster than the disk), events are dropped — and the drops are
 // counted and reported in the log, never silent.
+//
+// Changes made through the one write path (internal/catalog: promote,
+// rollback, gc; internal/inventory: hosts, one-shots) are not queued:
+// their events are written by the store in the transaction of the change
+// (Changes), so that a change is never made without its line in the log.
 package audit
 
 import (
@@ -84,6 +89,32 @@ func (r *Recorder) Record(e Event) {
 	if r == nil {
 		return
 	}
+	e = r.Stamp(e)
+	r.fan.publish(e)
+	select {
+	case r.queue <- e:
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// Changes is where the one write path (internal/catalog, internal/inventory)
+// sends the events of its changes: an image promoted, a host stored. The
+// store writes them in the transaction of the change itself, so that the
+// change and its boot-log line are committed together or not at all: a
+// queue, like the Recorder's, may drop them or lose them to a kill between
+// the change and its line, and the log would silently miss a change.
+// Stamp readies each event before the write; Committed hears of them once
+// the store has committed them. *Recorder (a server's: its live watchers
+// see them) and Offline (a command's) are Changes.
+type Changes interface {
+	Stamp(Event) Event
+	Committed([]Event)
+}
+
+// Stamp readies an event as Record does, for a store that writes it with
+// the change it records (Changes).
+func (r *Recorder) Stamp(e Event) Event {
 	e = Stamp(e, r.server)
 	if id, ok := image.OfPath(e.File); ok && e.Image == "" {
 		e.Image = id.String()
@@ -94,13 +125,32 @@ func (r *Recorder) Record(e Event) {
 			e.MAC = r.macOf(ip)
 		}
 	}
-	r.fan.publish(e)
-	select {
-	case r.queue <- e:
-	default:
-		r.dropped.Add(1)
+	return e
+}
+
+// Committed shows events the store has committed with their change to the
+// live watchers (Subscribe), and counts them as written. They are not
+// queued: the store has them already.
+func (r *Recorder) Committed(events []Event) {
+	r.written.Add(int64(len(events)))
+	for _, e := range events {
+		r.fan.publish(e)
 	}
 }
+
+// Offline is Changes for a command that changes the store beside the
+// server (`bootforge image promote`, `bootforge host add`): events are
+// stamped with Server, and no live watcher sees them — the server's feed
+// shows its own recorder's events.
+type Offline struct {
+	Server string
+}
+
+// Stamp readies an event: Stamp with o.Server.
+func (o Offline) Stamp(e Event) Event { return Stamp(e, o.Server) }
+
+// Committed does nothing: the events are in the store.
+func (Offline) Committed([]Event) {}
 
 // Stamp readies an event for the log, whoever records it: its time if it
 // has none, the server that records it, and text that every store keeps.

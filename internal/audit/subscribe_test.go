@@ -134,3 +134,30 @@ func drain(c <-chan Event) <-chan Event {
 	}
 	return c
 }
+
+// Events the store committed with their change (Changes) reach the live
+// watchers, stamped as Record stamps, and count as written, but are not
+// stored a second time.
+func TestCommittedEventsReachWatchersNotStore(t *testing.T) {
+	st := &memStore{}
+	r := NewRecorder(st, "srv1", nil, quiet())
+	sub := r.Subscribe(4)
+	defer sub.Close()
+	e := r.Stamp(Event{Stage: "host", Protocol: "api", File: "pc1", Result: "host stored by 192.0.2.7", IP: "::ffff:192.0.2.7"})
+	if e.Server != "srv1" || e.Time.IsZero() || e.IP != "192.0.2.7" {
+		t.Errorf("stamped %+v", e)
+	}
+	r.Committed([]Event{e})
+	r.Close()
+	select {
+	case got := <-sub.C:
+		if got != e {
+			t.Errorf("watcher got %+v, want %+v", got, e)
+		}
+	default:
+		t.Error("the watcher did not see the committed event")
+	}
+	if len(st.events) != 0 || r.Written() != 1 {
+		t.Errorf("stored again: %d; written %d, want 1", len(st.events), r.Written())
+	}
+}

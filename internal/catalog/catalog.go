@@ -45,15 +45,18 @@ import (
 	"bootforge/internal/store"
 )
 
-// Store keeps the states of versions: only active and retired ones.
-// *store.SQLite satisfies it.
+// Store keeps the states of versions: only active and retired ones, and
+// the boot log. *store.SQLite satisfies it.
 type Store interface {
 	ImageStates() ([]store.ImageState, error)
-	// SetImageStates applies changes in order in one transaction and
-	// bumps the inventory generation; unless was is nil, only if the
-	// stored rows of the names changed are still was
-	// (store.ErrImageRace).
-	SetImageStates(was, changes []store.ImageState) error
+	// SetImageStates applies changes in order in one transaction, with
+	// events, their boot-log lines, and bumps the inventory generation;
+	// unless was is nil, only if the stored rows of the names changed
+	// are still was (store.ErrImageRace).
+	SetImageStates(was, changes []store.ImageState, events ...audit.Event) error
+	// PutEvents records what changed on disk alone (gc's removals),
+	// which no transaction can join.
+	PutEvents([]audit.Event) error
 }
 
 // Catalog is the built versions below one served root, their states in
@@ -63,9 +66,11 @@ type Catalog struct {
 	dataDir string
 	store   Store
 
-	// Events, if set, gets a boot-log event (stage "image") for every
-	// state change and every removal.
-	Events audit.Sink
+	// Events, if set, says that every state change and every removal is
+	// a boot-log event (stage "image"). A state change's events are
+	// written in its transaction (audit.Changes): a promote is never
+	// made without its line in the log.
+	Events audit.Changes
 	// Protocol and Who say who makes changes, for the boot log: the
 	// protocol defaults to "cli"; Who (a user name) is appended to the
 	// result, as host writes do.
@@ -396,10 +401,12 @@ func Size(m *image.Manifest) int64 {
 	return n
 }
 
-// record writes a boot-log event for one version.
-func (c *Catalog) record(id image.ID, file, result, reason string) {
+// event is the boot-log event of a change to one version (or, with no
+// version, to the file file), stamped for the store; nil if changes are
+// not events.
+func (c *Catalog) event(id image.ID, file, result, reason string) []audit.Event {
 	if c.Events == nil {
-		return
+		return nil
 	}
 	proto := c.Protocol
 	if proto == "" {
@@ -412,5 +419,35 @@ func (c *Catalog) record(id image.ID, file, result, reason string) {
 	if id.Version != nil {
 		e.Image = id.String()
 	}
-	c.Events.Record(e)
+	return []audit.Event{c.Events.Stamp(e)}
+}
+
+// setStates writes changes and their events in one transaction (see
+// Store.SetImageStates), then shows the events to c.Events.
+func (c *Catalog) setStates(was, changes []store.ImageState, events []audit.Event) error {
+	if err := c.store.SetImageStates(was, changes, events...); err != nil {
+		return err
+	}
+	c.committed(events)
+	return nil
+}
+
+// record writes the events of a change made on disk alone, after it.
+// A store that refuses them stops the caller: an operator hears of the
+// change that has no line, and no further change is made without one.
+func (c *Catalog) record(events []audit.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := c.store.PutEvents(events); err != nil {
+		return fmt.Errorf("boot log: the event %q of %s was not recorded: %w", events[0].Result, events[0].File, err)
+	}
+	c.committed(events)
+	return nil
+}
+
+func (c *Catalog) committed(events []audit.Event) {
+	if c.Events != nil && len(events) > 0 {
+		c.Events.Committed(events)
+	}
 }

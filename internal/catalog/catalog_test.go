@@ -17,6 +17,7 @@ import (
 	"bootforge/internal/blob"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
+	"bootforge/internal/store/storetest"
 )
 
 // fixture is a served root, a data dir and a real store.
@@ -33,10 +34,13 @@ type sink struct {
 	events []audit.Event
 }
 
-func (s *sink) Record(e audit.Event) {
+func (s *sink) Stamp(e audit.Event) audit.Event { return e }
+
+// Committed keeps the events the store committed.
+func (s *sink) Committed(events []audit.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.events = append(s.events, e)
+	s.events = append(s.events, events...)
 }
 
 func (s *sink) take() []audit.Event {
@@ -566,12 +570,12 @@ type racingStore struct {
 	first func()
 }
 
-func (r *racingStore) SetImageStates(was, changes []store.ImageState) error {
+func (r *racingStore) SetImageStates(was, changes []store.ImageState, events ...audit.Event) error {
 	if f := r.first; f != nil {
 		r.first = nil
 		f()
 	}
-	return r.Store.SetImageStates(was, changes)
+	return r.Store.SetImageStates(was, changes, events...)
 }
 
 // Of two rollbacks (or promotes) of one name at once, one steps back and
@@ -670,5 +674,32 @@ func TestGCKeepsInUseBrokenAndSweeps(t *testing.T) {
 	rows, _ := f.db.ImageStates()
 	if len(rows) != 2 || rows[0].Version != "3.0.0" || rows[0].State != image.Retired || rows[1].Version != "4.0.0" {
 		t.Errorf("stored states %+v; want deb@3.0.0 retired, deb@4.0.0 active", rows)
+	}
+}
+
+// A promote whose boot-log events the store refuses is not made: the
+// version active before stays active, and nobody hears of events that
+// are not in the log. Before, the states changed and the events were
+// lost.
+func TestPromoteNotMadeWithoutItsEvents(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0"} {
+		f.build(t, v, kernel)
+	}
+	if _, err := f.cat.Promote(mustID(t, "deb@1.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	shown := f.events.take()
+	stored, err := f.db.Events(store.EventFilter{Stage: "image"})
+	if err != nil || len(stored) != 1 || len(shown) != 1 || stored[0].Result != "promoted by tester" || shown[0].Result != stored[0].Result {
+		t.Fatalf("the promote's event: stored %+v (%v), shown %+v", stored, err, shown)
+	}
+	storetest.RefuseEvents(t, filepath.Join(f.data, "bootforge.db"), false)
+	if _, err := f.cat.Promote(mustID(t, "deb@2.0.0")); err == nil || !strings.Contains(err.Error(), "events refused") {
+		t.Errorf("promote with its events refused: %v", err)
+	}
+	f.wantStates(t, map[string]image.State{"deb@1.0.0": image.Active, "deb@2.0.0": image.Staged})
+	if ev := f.events.take(); len(ev) != 0 {
+		t.Errorf("events of refused changes were shown: %+v", ev)
 	}
 }

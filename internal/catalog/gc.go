@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/blob"
 	"bootforge/internal/durable"
 	"bootforge/internal/image"
@@ -157,43 +158,65 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 			durable.StaleWorkDirs(images, workPrefixes...)...)
 		return res, nil
 	}
+	// Each removal's event is written after it: with the states it
+	// forgets, in their transaction, for versions; on its own for what
+	// only the disk held. A removal that fails stops gc, and the events
+	// of those made before it are still written.
 	imports, err := durable.SweepWorkDirs(blobs.TempDir(), blob.ImportWorkPrefix)
 	if err != nil {
 		return res, fmt.Errorf("gc: %w", err)
 	}
+	var events []audit.Event
 	for _, d := range imports {
-		c.record(image.ID{}, path.Join("blobs", filepath.Base(blobs.TempDir()), filepath.Base(d)), "removed", "gc: work directory of an import that was killed")
+		events = append(events, c.event(image.ID{}, path.Join("blobs", filepath.Base(blobs.TempDir()), filepath.Base(d)), "removed", "gc: work directory of an import that was killed")...)
+	}
+	if err := c.record(events); err != nil {
+		return res, fmt.Errorf("gc: %w", err)
 	}
 	works, err := durable.SweepWorkDirs(images, workPrefixes...)
 	if err != nil {
 		return res, fmt.Errorf("gc: %w", err)
 	}
+	events = nil
 	for _, d := range works {
-		c.record(image.ID{}, path.Join(image.Dir, filepath.Base(d)), "removed", "gc: work directory of a build, mirror sync or gc that was killed")
+		events = append(events, c.event(image.ID{}, path.Join(image.Dir, filepath.Base(d)), "removed", "gc: work directory of a build, mirror sync or gc that was killed")...)
+	}
+	if err := c.record(events); err != nil {
+		return res, fmt.Errorf("gc: %w", err)
 	}
 	res.Stale = append(imports, works...)
 
 	reason := fmt.Sprintf("gc: retired beyond the newest %d", opts.Keep)
+	var removeErr error
+	events = nil
 	for _, id := range res.Versions {
-		if err := c.removeVersion(id); err != nil {
-			return res, err
+		if removeErr = c.removeVersion(id); removeErr != nil {
+			break
 		}
 		forget = append(forget, store.ImageState{Name: id.Name, Version: id.Version.String(), State: image.Staged})
-		c.record(id, id.Dir(), "removed", reason)
+		events = append(events, c.event(id, id.Dir(), "removed", reason)...)
 	}
 	if len(forget) > 0 {
-		if err := c.store.SetImageStates(nil, forget); err != nil {
-			return res, fmt.Errorf("gc: image states: %w", err)
+		if err := c.setStates(nil, forget, events); err != nil {
+			return res, errors.Join(removeErr, fmt.Errorf("gc: image states: %w", err))
 		}
 	}
+	if removeErr != nil {
+		return res, removeErr
+	}
+	events = nil
 	for i, h := range res.Blobs {
 		if err := blobs.Remove(h); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return res, fmt.Errorf("gc: %w", err)
+			removeErr = fmt.Errorf("gc: %w", err)
+			break
 		}
-		c.record(image.ID{}, "blobs/"+blob.Algorithm+"/"+h, "removed",
-			fmt.Sprintf("gc: blob of %d bytes that no manifest lists as a source", blobSizes[i]))
+		events = append(events, c.event(image.ID{}, "blobs/"+blob.Algorithm+"/"+h, "removed",
+			fmt.Sprintf("gc: blob of %d bytes that no manifest lists as a source", blobSizes[i]))...)
 	}
-	return res, nil
+	if err := c.record(events); err != nil {
+		return res, errors.Join(removeErr, fmt.Errorf("gc: %w", err))
+	}
+	return res, removeErr
 }
 
 // removeVersion moves a version's directory out of sight, then deletes it.

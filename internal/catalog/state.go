@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"sort"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
 )
@@ -69,16 +70,17 @@ func (c *Catalog) Promote(id image.ID) (Move, error) {
 		}
 	}
 	changes = append(changes, store.ImageState{Name: id.Name, Version: id.Version.String(), State: image.Active, Changed: now})
-	if err := c.store.SetImageStates(rowsOf(states, id.Name), changes); err != nil {
+	reason := "promote " + id.String() + ": first active version of " + id.Name
+	var events []audit.Event
+	if mv.From != nil {
+		reason = "promote " + id.String() + " in place of " + mv.From.String()
+		events = c.event(*mv.From, mv.From.Dir(), "retired", reason)
+	}
+	events = append(events, c.event(id, id.Dir(), "promoted", reason)...)
+	if err := c.setStates(rowsOf(states, id.Name), changes, events); err != nil {
 		return Move{}, fmt.Errorf("promote %s: %w", id, err)
 	}
 	mv.Changed = true
-	reason := "promote " + id.String() + ": first active version of " + id.Name
-	if mv.From != nil {
-		reason = "promote " + id.String() + " in place of " + mv.From.String()
-		c.record(*mv.From, mv.From.Dir(), "retired", reason)
-	}
-	c.record(id, id.Dir(), "promoted", reason)
 	return mv, nil
 }
 
@@ -144,14 +146,15 @@ func (c *Catalog) Rollback(name string) (Move, error) {
 		{Name: name, Version: cur.Version, State: image.Staged},
 		{Name: name, Version: to.Version.String(), State: image.Active, Changed: c.now()},
 	}
-	if err := c.store.SetImageStates(rowsOf(states, name), changes); err != nil {
+	reason := fmt.Sprintf("rollback of %s from %s to %s", name, cur.Version, to.Version)
+	var events []audit.Event
+	if from != nil {
+		events = c.event(*from, from.Dir(), "staged", reason)
+	}
+	events = append(events, c.event(to, to.Dir(), "active", reason)...)
+	if err := c.setStates(rowsOf(states, name), changes, events); err != nil {
 		return Move{}, fmt.Errorf("rollback %s: %w", name, err)
 	}
-	reason := fmt.Sprintf("rollback of %s from %s to %s", name, cur.Version, to.Version)
-	if from != nil {
-		c.record(*from, from.Dir(), "staged", reason)
-	}
-	c.record(to, to.Dir(), "active", reason)
 	return mv, nil
 }
 

@@ -23,16 +23,22 @@ import (
 // WriteStore is the part of the store a Service writes and reads back.
 type WriteStore interface {
 	Hosts() ([]boot.Host, error)
+	// Every write takes its boot-log events and writes them in its own
+	// transaction: both or neither.
+	//
 	// PutHost refuses, with a *boot.TakenError, a host whose MAC or UUID
 	// another stored host has, checked in the transaction of the write:
 	// the Service's own checks read before they write, and two writers
 	// can both pass them.
-	PutHost(boot.Host) error
-	// DeleteHost reports whether the host was there when it was removed.
-	DeleteHost(name string) (bool, error)
+	PutHost(boot.Host, ...audit.Event) error
+	// DeleteHost reports whether the host was there when it was removed;
+	// if it was not, the events are not written.
+	DeleteHost(name string, events ...audit.Event) (bool, error)
 	NextBoots() (map[string]*boot.NextBoot, error) // by lower-case MAC
-	PutNextBoot(net.HardwareAddr, boot.NextBoot) error
-	DeleteNextBoot(net.HardwareAddr) error
+	PutNextBoot(net.HardwareAddr, boot.NextBoot, ...audit.Event) error
+	// DeleteNextBoot reports whether there was a one-shot; if there was
+	// not, the events are not written.
+	DeleteNextBoot(net.HardwareAddr, ...audit.Event) (bool, error)
 }
 
 // Actor says who makes a write, for the boot log.
@@ -48,8 +54,11 @@ type Service struct {
 	// are read from Store on every call, so a write is seen at once even
 	// before the server's watcher has reloaded.
 	Inventory func() *boot.Inventory
-	// Events gets one event per write; nil records nothing.
-	Events audit.Sink
+	// Events, if set, says that every write is a boot-log event, which
+	// the store writes in the write's transaction (audit.Changes): a
+	// host is never stored without its line in the log. Nil records
+	// nothing.
+	Events audit.Changes
 	// CheckKernel, if set, is asked about every Linux kernel of the
 	// profile a Secure Boot host pins, as the inventory load does: a host
 	// the load would refuse is refused when it is written.
@@ -202,15 +211,24 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-func (s *Service) record(by Actor, e audit.Event) {
+// event is the boot-log event of a write by by, stamped for the store;
+// nil if writes are not events.
+func (s *Service) event(by Actor, e audit.Event) []audit.Event {
 	if s.Events == nil {
-		return
+		return nil
 	}
 	e.Time, e.Protocol = s.now(), by.Protocol
 	if by.Who != "" {
 		e.Result += " by " + by.Who
 	}
-	s.Events.Record(e)
+	return []audit.Event{s.Events.Stamp(e)}
+}
+
+// committed shows the events of a committed write to s.Events.
+func (s *Service) committed(events []audit.Event) {
+	if s.Events != nil && len(events) > 0 {
+		s.Events.Committed(events)
+	}
 }
 
 // current returns the inventory in force with the store's hosts as they
@@ -315,7 +333,8 @@ func (s *Service) PutHost(by Actor, h config.Host) (HostView, error) {
 			return HostView{}, invalid("secure_boot", "host %q: Secure Boot firmware would refuse a kernel it can get:\n%v", bh.Name, err)
 		}
 	}
-	if err := s.Store.PutHost(bh); err != nil {
+	events := s.event(by, audit.Event{MAC: firstMAC(bh), Stage: "host", File: bh.Name, Result: "host stored"})
+	if err := s.Store.PutHost(bh, events...); err != nil {
 		var taken *boot.TakenError
 		if errors.As(err, &taken) {
 			field := "uuid"
@@ -333,7 +352,7 @@ func (s *Service) PutHost(by Actor, h config.Host) (HostView, error) {
 		}
 		return HostView{}, err
 	}
-	s.record(by, audit.Event{MAC: firstMAC(bh), Stage: "host", File: bh.Name, Result: "host stored"})
+	s.committed(events)
 	shots, err := s.Store.NextBoots()
 	if err != nil {
 		return HostView{}, err
@@ -383,13 +402,14 @@ func (s *Service) DeleteHost(by Actor, name string) error {
 		}
 		return notFound
 	}
-	switch deleted, err := s.Store.DeleteHost(found.Name); {
+	events := s.event(by, audit.Event{MAC: firstMAC(*found), Stage: "host", File: found.Name, Result: "host removed"})
+	switch deleted, err := s.Store.DeleteHost(found.Name, events...); {
 	case err != nil:
 		return err
 	case !deleted: // another writer removed it since it was read
 		return notFound
 	}
-	s.record(by, audit.Event{MAC: firstMAC(*found), Stage: "host", File: found.Name, Result: "host removed"})
+	s.committed(events)
 	return nil
 }
 
@@ -485,10 +505,11 @@ func (s *Service) SetNextBoot(by Actor, macText string, req NextBootRequest) (Ne
 		nb.Expires = s.now().Add(req.Expires)
 		res.Expires = nb.Expires
 	}
-	if err := s.Store.PutNextBoot(mac, nb); err != nil {
+	events := s.event(by, audit.Event{MAC: mac.String(), Stage: "one-shot", File: req.Entry, Result: "set", Reason: res.Note()})
+	if err := s.Store.PutNextBoot(mac, nb, events...); err != nil {
 		return NextBootResult{}, err
 	}
-	s.record(by, audit.Event{MAC: mac.String(), Stage: "one-shot", File: req.Entry, Result: "set", Reason: res.Note()})
+	s.committed(events)
 	return res, nil
 }
 
@@ -511,13 +532,18 @@ func (s *Service) ClearNextBoot(by Actor, macText string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	notFound := &Error{Kind: NotFound, Field: "mac", Msg: fmt.Sprintf("no next boot is set for %s", mac)}
 	if shots[mac.String()] == nil { // nothing to clear: no 200, no event
-		return "", &Error{Kind: NotFound, Field: "mac", Msg: fmt.Sprintf("no next boot is set for %s", mac)}
+		return "", notFound
 	}
-	if err := s.Store.DeleteNextBoot(mac); err != nil {
+	events := s.event(by, audit.Event{MAC: mac.String(), Stage: "one-shot", Result: "cleared"})
+	switch deleted, err := s.Store.DeleteNextBoot(mac, events...); {
+	case err != nil:
 		return "", err
+	case !deleted: // another writer cleared it since it was read
+		return "", notFound
 	}
-	s.record(by, audit.Event{MAC: mac.String(), Stage: "one-shot", Result: "cleared"})
+	s.committed(events)
 	return mac.String(), nil
 }
 

@@ -19,6 +19,7 @@ type memStore struct {
 	mu    sync.Mutex
 	hosts map[string]boot.Host
 	shots map[string]*boot.NextBoot
+	log   []audit.Event // the events written with the writes
 }
 
 func newMemStore() *memStore {
@@ -37,18 +38,22 @@ func (m *memStore) Hosts() ([]boot.Host, error) {
 	return out, nil
 }
 
-func (m *memStore) PutHost(h boot.Host) error {
+func (m *memStore) PutHost(h boot.Host, events ...audit.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.hosts[h.Name] = h
+	m.log = append(m.log, events...)
 	return nil
 }
 
-func (m *memStore) DeleteHost(name string) (bool, error) {
+func (m *memStore) DeleteHost(name string, events ...audit.Event) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	_, ok := m.hosts[name]
 	delete(m.hosts, name)
+	if ok {
+		m.log = append(m.log, events...)
+	}
 	return ok, nil
 }
 
@@ -63,23 +68,32 @@ func (m *memStore) NextBoots() (map[string]*boot.NextBoot, error) {
 	return out, nil
 }
 
-func (m *memStore) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
+func (m *memStore) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot, events ...audit.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.shots[strings.ToLower(mac.String())] = &nb
+	m.log = append(m.log, events...)
 	return nil
 }
 
-func (m *memStore) DeleteNextBoot(mac net.HardwareAddr) error {
+func (m *memStore) DeleteNextBoot(mac net.HardwareAddr, events ...audit.Event) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.shots, strings.ToLower(mac.String()))
-	return nil
+	k := strings.ToLower(mac.String())
+	_, ok := m.shots[k]
+	delete(m.shots, k)
+	if ok {
+		m.log = append(m.log, events...)
+	}
+	return ok, nil
 }
 
+// events are those the Service was told were committed.
 type events []audit.Event
 
-func (e *events) Record(ev audit.Event) { *e = append(*e, ev) }
+func (e *events) Stamp(ev audit.Event) audit.Event { return ev }
+
+func (e *events) Committed(evs []audit.Event) { *e = append(*e, evs...) }
 
 // testInventory: profile "lab" for OUI 52:54:00 with "install" in its main
 // menu and "winpe" only in its efi-x64 variant; "other" for OUI 00:16:3e;
@@ -148,6 +162,9 @@ func TestPutHost(t *testing.T) {
 	}
 	if len(*ev) != 1 || (*ev)[0].Protocol != "cli" || (*ev)[0].Result != "host stored by alice" || (*ev)[0].MAC != "52:54:00:aa:00:01" || (*ev)[0].File != "pc1" {
 		t.Fatalf("events %+v", *ev)
+	}
+	if len(st.log) != 1 || st.log[0] != (*ev)[0] {
+		t.Fatalf("the store wrote %+v with the host, want the event shown", st.log)
 	}
 	// Replacing it with its own MACs is fine; pinning a profile shows in both.
 	v, err = s.PutHost(cli, config.Host{Name: "pc1", MACs: []string{"52:54:00:aa:00:01"}, Profile: "other"})

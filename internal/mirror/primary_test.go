@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/catalog"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
@@ -34,7 +35,7 @@ func (m *memStates) ImageStates() ([]store.ImageState, error) {
 	return out, nil
 }
 
-func (m *memStates) SetImageStates(_, changes []store.ImageState) error {
+func (m *memStates) SetImageStates(_, changes []store.ImageState, _ ...audit.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.rows == nil {
@@ -45,6 +46,8 @@ func (m *memStates) SetImageStates(_, changes []store.ImageState) error {
 	}
 	return nil
 }
+
+func (m *memStates) PutEvents([]audit.Event) error { return nil }
 
 // fakePrimary serves deb@1.0.0 with files (path → content, in manifest
 // order) as a primary's file server does. stallAfter, if set for a path,

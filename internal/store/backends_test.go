@@ -24,6 +24,14 @@ func backends(t *testing.T) []backend {
 	}
 }
 
+// path is the backend's SQLite file or PostgreSQL URL.
+func (b backend) path() string {
+	if b.loc.Postgres {
+		return b.loc.URL
+	}
+	return b.loc.Path
+}
+
 // open opens the backend's store (migrating PostgreSQL first, as
 // `bootforge store migrate` would), closed when the test ends.
 func (b backend) open(t *testing.T) Store {

@@ -17,6 +17,14 @@ import (
 // They are committed as runLog says: after the writes clients wait on, and
 // without a disk sync of their own.
 func (s *core) PutEvents(events []audit.Event) error {
+	return s.runLog(eventWrites(events))
+}
+
+// eventWrites are the INSERTs of events. The writes that change the
+// store through the one write path (images, hosts, one-shots) append
+// them to their own, so that a change and its boot-log events commit in
+// one transaction: both or neither.
+func eventWrites(events []audit.Event) []write {
 	var ws []write
 	for len(events) > 0 {
 		n := eventChunk(len(events))
@@ -28,7 +36,7 @@ func (s *core) PutEvents(events []audit.Event) error {
 		ws = append(ws, write{query: insertEvents[n], args: args})
 		events = events[n:]
 	}
-	return s.runLog(ws)
+	return ws
 }
 
 // eventColumns is the number of values of one event row.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/image"
 )
 
@@ -52,8 +53,11 @@ func (s *core) ImageStates() ([]ImageState, error) {
 // if the store holds other rows of those names now, another writer moved
 // them since, and nothing is written (ErrImageRace). Two rollbacks at once
 // would otherwise both succeed and step back once.
-func (s *core) SetImageStates(was, changes []ImageState) error {
-	ws := make([]write, 0, len(changes)+2)
+//
+// events, the boot-log lines of the changes, are written in the same
+// transaction: both or neither.
+func (s *core) SetImageStates(was, changes []ImageState, events ...audit.Event) error {
+	ws := make([]write, 0, len(changes)+3)
 	if was != nil {
 		ws = append(ws, write{fn: func(tx tx) error { return unchangedImages(tx, was, changes) }})
 	}
@@ -70,7 +74,7 @@ func (s *core) SetImageStates(was, changes []ImageState) error {
 		}
 	}
 	ws = append(ws, write{query: bumpGeneration})
-	err := s.execAll(ws)
+	err := s.execAll(append(ws, eventWrites(events)...))
 	if isUnique(err) {
 		return ErrImageRace
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/boot"
 )
 
@@ -33,13 +34,14 @@ func (s *core) Generation() (int64, error) {
 // stored host, or another stored host's name in another case, refuses it
 // with a *boot.TakenError, checked in the transaction that writes it: of
 // two writers racing for one MAC or name, one wins and the other is told.
-func (s *core) PutHost(h boot.Host) error {
+// events are written in the same transaction.
+func (s *core) PutHost(h boot.Host, events ...audit.Event) error {
 	macs := make([]string, len(h.MACs))
 	for i, m := range h.MACs {
 		macs[i] = macKey(m)
 	}
 	uuid := strings.ToLower(h.UUID)
-	return s.execAll([]write{{fn: func(tx tx) error {
+	return s.execAll(append([]write{{fn: func(tx tx) error {
 		if tx.pg {
 			// Host writes are rare: one at a time across every server, so
 			// that the checks below see every other writer's names and MACs.
@@ -92,20 +94,34 @@ func (s *core) PutHost(h boot.Host) error {
 		}
 		_, err := tx.Exec(bumpGeneration)
 		return err
-	}}})
+	}}}, eventWrites(events)...))
 }
 
 // DeleteHost removes a host and reports whether it was there, as the
 // transaction of the delete saw it: of two writers removing one host,
-// only one hears true.
-func (s *core) DeleteHost(name string) (bool, error) {
+// only one hears true, and only its events are written, in the
+// transaction of the delete.
+func (s *core) DeleteHost(name string, events ...audit.Event) (bool, error) {
 	var n int64
 	err := s.execAll([]write{
 		{query: `DELETE FROM hosts WHERE name = ?`, args: []any{name}, affected: &n},
 		{query: `DELETE FROM host_macs WHERE host = ?`, args: []any{name}},
 		{query: bumpGeneration},
+		eventsIf(&n, events),
 	})
-	return n > 0, err
+	return n > 0 && err == nil, err // rolled back: nothing was removed
+}
+
+// eventsIf writes events if *n, set by a write before it in the same
+// transaction, counts a row changed: a removal that found nothing to
+// remove is no change, and no boot-log line.
+func eventsIf(n *int64, events []audit.Event) write {
+	return write{fn: func(t tx) error {
+		if *n == 0 {
+			return nil
+		}
+		return apply(t, eventWrites(events))
+	}}
 }
 
 // ensureUnique makes the store keep each MAC and UUID to one host, with
@@ -169,22 +185,31 @@ func macKey(mac net.HardwareAddr) string { return strings.ToLower(mac.String()) 
 // is stamped with a later updated time than the one it replaces, even if
 // the clock stepped back or two writes fell in one tick: entry and
 // updated name a one-shot for AdvanceNextBoot, so a replacement must never
-// look like the one-shot it replaced.
-func (s *core) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot) error {
+// look like the one-shot it replaced. events are written in the same
+// transaction.
+func (s *core) PutNextBoot(mac net.HardwareAddr, nb boot.NextBoot, events ...audit.Event) error {
 	var exp int64
 	if !nb.Expires.IsZero() {
 		exp = nb.Expires.UnixNano()
 	}
-	return s.exec(`INSERT INTO next_boot (mac, entry, expires, always, state, updated) VALUES (?, ?, ?, ?, ?, ?)
+	return s.execAll(append([]write{{query: `INSERT INTO next_boot (mac, entry, expires, always, state, updated) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mac) DO UPDATE SET entry = excluded.entry, expires = excluded.expires,
 		always = excluded.always, state = excluded.state,
 		updated = CASE WHEN excluded.updated > next_boot.updated THEN excluded.updated ELSE next_boot.updated + 1 END`,
-		macKey(mac), nb.Entry, exp, boolInt(nb.Always), string(nb.State), time.Now().UnixNano())
+		args: []any{macKey(mac), nb.Entry, exp, boolInt(nb.Always), string(nb.State), time.Now().UnixNano()}}},
+		eventWrites(events)...))
 }
 
-// DeleteNextBoot clears a one-shot.
-func (s *core) DeleteNextBoot(mac net.HardwareAddr) error {
-	return s.exec(`DELETE FROM next_boot WHERE mac = ?`, macKey(mac))
+// DeleteNextBoot clears a one-shot and reports whether there was one, as
+// the transaction of the delete saw it; only then are events written, in
+// that transaction.
+func (s *core) DeleteNextBoot(mac net.HardwareAddr, events ...audit.Event) (bool, error) {
+	var n int64
+	err := s.execAll([]write{
+		{query: `DELETE FROM next_boot WHERE mac = ?`, args: []any{macKey(mac)}, affected: &n},
+		eventsIf(&n, events),
+	})
+	return n > 0 && err == nil, err // rolled back: nothing was removed
 }
 
 // NextBoot returns the one-shot for mac, or nil.
@@ -237,7 +262,7 @@ func (s *core) AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot
 	var n int64
 	err := s.execAll([]write{{affected: &n, query: `UPDATE next_boot SET state = ?
 		WHERE mac = ? AND entry = ? AND updated = ? AND state IN (` + ph + `)`, args: args}})
-	return n > 0, err
+	return n > 0 && err == nil, err // rolled back: nothing was removed
 }
 
 func scanNextBoot(scan func(...any) error) (*boot.NextBoot, error) {

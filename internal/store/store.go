@@ -60,15 +60,16 @@ type Store interface {
 	// Shared: other servers may use the same store (PostgreSQL).
 	Shared() bool
 
-	// Hosts and one-shots.
+	// Hosts and one-shots. The events given to a write are its boot-log
+	// lines, written in its transaction: both or neither.
 	Generation() (int64, error)
 	Hosts() ([]boot.Host, error)
-	PutHost(boot.Host) error
-	DeleteHost(name string) (bool, error)
+	PutHost(boot.Host, ...audit.Event) error
+	DeleteHost(name string, events ...audit.Event) (bool, error)
 	NextBoot(net.HardwareAddr) (*boot.NextBoot, error)
 	NextBoots() (map[string]*boot.NextBoot, error)
-	PutNextBoot(net.HardwareAddr, boot.NextBoot) error
-	DeleteNextBoot(net.HardwareAddr) error
+	PutNextBoot(net.HardwareAddr, boot.NextBoot, ...audit.Event) error
+	DeleteNextBoot(net.HardwareAddr, ...audit.Event) (bool, error)
 	AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) (bool, error)
 
 	// The boot log.
@@ -82,9 +83,9 @@ type Store interface {
 	Tokens() ([]Token, error)
 	DeleteToken(id string) error
 
-	// Image states.
+	// Image states; as for hosts, the events are written with the states.
 	ImageStates() ([]ImageState, error)
-	SetImageStates(was, changes []ImageState) error
+	SetImageStates(was, changes []ImageState, events ...audit.Event) error
 
 	// Ping checks that the database answers.
 	Ping() error

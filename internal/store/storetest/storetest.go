@@ -1,4 +1,5 @@
-// Package storetest gives tests a PostgreSQL database of their own.
+// Package storetest gives tests a PostgreSQL database of their own, and
+// a store that refuses its boot-log events.
 //
 // CI installs and starts Debian's PostgreSQL (scripts/deps.sh), so a test
 // that cannot reach it fails rather than skips: a missing server must not
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 )
 
 // DefaultPostgres is the test server: the local cluster's socket, as root
@@ -61,4 +63,29 @@ func PostgresURL(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// RefuseEvents makes a store refuse every boot-log insert, as a full disk
+// or a broken events table would: for the tests that a change and its
+// events commit together or not at all. path is a SQLite file, or, if
+// postgres, a PostgreSQL URL.
+func RefuseEvents(t testing.TB, path string, postgres bool) {
+	t.Helper()
+	driver, stmts := "sqlite", []string{`CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'events refused'); END`}
+	if postgres {
+		driver, stmts = "pgx", []string{
+			`CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'events refused'; END $$`,
+			`CREATE TRIGGER refuse_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_events()`,
+		}
+	}
+	db, err := sql.Open(driver, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
