@@ -374,3 +374,38 @@ func TestStreamHead(t *testing.T) {
 		}
 	}
 }
+
+// countEvents counts the events a recorder stores itself.
+type countEvents struct{ n atomic.Int64 }
+
+func (c *countEvents) PutEvents(es []audit.Event) error { c.n.Add(int64(len(es))); return nil }
+
+// A host written through the API is in the store with its event, which
+// the live feed then shows, stamped by the server, without the recorder
+// storing it a second time.
+func TestWriteEventStoredWithWriteAndShownLive(t *testing.T) {
+	a := newAPITest(t)
+	queued := &countEvents{}
+	rec := audit.NewRecorder(queued, "srv1", nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a.srv.Events = rec
+	sub := rec.Subscribe(4)
+	defer sub.Close()
+	if code := a.call(a.admin, "PUT", "/api/v1/hosts/pc1", `{"macs":["52:54:00:aa:00:01"]}`, nil); code != 200 {
+		t.Fatalf("PUT: %d %s", code, a.lastResponse)
+	}
+	rec.Close()
+	if len(a.db.events) != 1 || a.db.events[0].Server != "srv1" || a.db.events[0].Result != "host stored by 192.0.2.7" {
+		t.Fatalf("stored with the host: %+v", a.db.events)
+	}
+	select {
+	case e := <-sub.C:
+		if e != a.db.events[0] {
+			t.Errorf("shown %+v, stored %+v", e, a.db.events[0])
+		}
+	default:
+		t.Error("the live feed did not show the write")
+	}
+	if queued.n.Load() != 0 || rec.Written() != 1 {
+		t.Errorf("the recorder stored %d events itself, counted %d written", queued.n.Load(), rec.Written())
+	}
+}
