@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"bootforge/internal/image"
 	"bootforge/internal/store/storetest"
 )
 
@@ -157,5 +161,46 @@ func TestHostAddFailsWhenItsEventIsRefused(t *testing.T) {
 	}
 	if out, err := run("host", "list"); err != nil || strings.Contains(out, "pc1") {
 		t.Errorf("host list after the refused add (%v):\n%s", err, out)
+	}
+}
+
+// An image promote whose boot-log event the store refuses is not made:
+// the command fails and the version stays staged. Before, it was
+// promoted, with only a warning that its line was missing.
+func TestImagePromoteFailsWhenItsEventIsRefused(t *testing.T) {
+	cfg := apiOffConfig(t)
+	dir := filepath.Dir(cfg)
+	version := filepath.Join(dir, "root", "images", "deb", "1.0.0")
+	if err := os.MkdirAll(version, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(version, "vmlinuz"), []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("kernel"))
+	m, _ := json.Marshal(image.Manifest{Name: "deb", Version: "1.0.0", Template: image.TemplateLinux, Built: time.Now().UTC(),
+		Boot:  image.Boot{Kind: "linux", Kernel: "vmlinuz"},
+		Files: []image.File{{Path: "vmlinuz", Size: 6, SHA256: hex.EncodeToString(sum[:])}}})
+	if err := os.WriteFile(filepath.Join(version, image.ManifestName), m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(&out)
+		root.SetErr(io.Discard)
+		root.SetArgs(append([]string{"--config", cfg}, args...))
+		err := root.Execute()
+		return out.String(), err
+	}
+	if out, err := run("image", "list"); err != nil || !strings.Contains(out, "staged") {
+		t.Fatalf("image list (%v):\n%s", err, out)
+	}
+	storetest.RefuseEvents(t, filepath.Join(dir, "data", "bootforge.db"), false)
+	if _, err := run("image", "promote", "deb@1.0.0"); err == nil || !strings.Contains(err.Error(), "events refused") {
+		t.Errorf("promote with its event refused: %v, want the store's refusal", err)
+	}
+	if out, err := run("image", "list"); err != nil || !strings.Contains(out, "staged") || strings.Contains(out, "active") {
+		t.Errorf("image list after the refused promote (%v):\n%s", err, out)
 	}
 }
