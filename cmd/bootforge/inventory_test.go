@@ -138,20 +138,23 @@ func TestHostRmByMAC(t *testing.T) {
 	}
 }
 
+// runWith runs bootforge with the config cfg and returns its output.
+func runWith(cfg string, args ...string) (string, error) {
+	var out bytes.Buffer
+	root := newRootCmd(&globalFlags{})
+	root.SetOut(&out)
+	root.SetErr(io.Discard)
+	root.SetArgs(append([]string{"--config", cfg}, args...))
+	err := root.Execute()
+	return out.String(), err
+}
+
 // A change whose boot-log event the store refuses is not made: `host add`
 // fails, and the host is not stored. Before, the host was stored and its
 // line was missing, with only a warning (and, before that, not a word).
 func TestHostAddFailsWhenItsEventIsRefused(t *testing.T) {
 	cfg := apiOffConfig(t)
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		root := newRootCmd(&globalFlags{})
-		root.SetOut(&out)
-		root.SetErr(io.Discard)
-		root.SetArgs(append([]string{"--config", cfg}, args...))
-		err := root.Execute()
-		return out.String(), err
-	}
+	run := func(args ...string) (string, error) { return runWith(cfg, args...) }
 	if _, err := run("host", "list"); err != nil { // creates the store
 		t.Fatal(err)
 	}
@@ -184,15 +187,7 @@ func TestImagePromoteFailsWhenItsEventIsRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(version, image.ManifestName), m, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		root := newRootCmd(&globalFlags{})
-		root.SetOut(&out)
-		root.SetErr(io.Discard)
-		root.SetArgs(append([]string{"--config", cfg}, args...))
-		err := root.Execute()
-		return out.String(), err
-	}
+	run := func(args ...string) (string, error) { return runWith(cfg, args...) }
 	if out, err := run("image", "list"); err != nil || !strings.Contains(out, "staged") {
 		t.Fatalf("image list (%v):\n%s", err, out)
 	}

@@ -703,3 +703,34 @@ func TestPromoteNotMadeWithoutItsEvents(t *testing.T) {
 		t.Errorf("events of refused changes were shown: %+v", ev)
 	}
 }
+
+// A gc whose boot-log events the store refuses removes no version: the
+// versions it took out of sight are put back, their states kept. Before,
+// they were deleted with no line in the log.
+func TestGCRemovesNoVersionWithoutItsEvents(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
+		f.build(t, v, kernel)
+		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.events.take()
+	storetest.RefuseEvents(t, filepath.Join(f.data, "bootforge.db"), false)
+	if _, err := f.cat.GC(GCOptions{Keep: 0}); err == nil || !strings.Contains(err.Error(), "events refused") {
+		t.Errorf("gc with its events refused: %v", err)
+	}
+	f.wantStates(t, map[string]image.State{"deb@1.0.0": image.Retired, "deb@2.0.0": image.Retired, "deb@3.0.0": image.Active})
+	if drifts, err := f.cat.Verify(nil, mustID(t, "deb@1.0.0"), mustID(t, "deb@2.0.0")); err != nil || len(drifts) != 0 {
+		t.Errorf("the versions after the refused gc: %v %v", err, drifts)
+	}
+	if ev := f.events.take(); len(ev) != 0 {
+		t.Errorf("events of a refused gc were shown: %+v", ev)
+	}
+	entries, _ := os.ReadDir(filepath.Join(f.root, "images"))
+	for _, e := range entries {
+		if e.Name() != "deb" {
+			t.Errorf("left in images/: %s", e.Name())
+		}
+	}
+}

@@ -158,10 +158,10 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 			durable.StaleWorkDirs(images, workPrefixes...)...)
 		return res, nil
 	}
-	// Each removal's event is written after it: with the states it
-	// forgets, in their transaction, for versions; on its own for what
-	// only the disk held. A removal that fails stops gc, and the events
-	// of those made before it are still written.
+	// What only the disk held (work directories, blobs) is recorded
+	// after its removal, which no transaction can join: a removal that
+	// fails stops gc, and the events of those made before it are still
+	// written, and so does a store that refuses them.
 	imports, err := durable.SweepWorkDirs(blobs.TempDir(), blob.ImportWorkPrefix)
 	if err != nil {
 		return res, fmt.Errorf("gc: %w", err)
@@ -186,20 +186,34 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	}
 	res.Stale = append(imports, works...)
 
+	// A version is moved out of sight, its state forgotten with its
+	// event, and only then deleted: if the store refuses the event, the
+	// version is put back, and neither happened.
 	reason := fmt.Sprintf("gc: retired beyond the newest %d", opts.Keep)
 	var removeErr error
+	var gone []hidden
 	events = nil
 	for _, id := range res.Versions {
-		if removeErr = c.removeVersion(id); removeErr != nil {
+		h, err := c.hide(id)
+		if err != nil {
+			removeErr = err
 			break
 		}
+		gone = append(gone, h)
 		forget = append(forget, store.ImageState{Name: id.Name, Version: id.Version.String(), State: image.Staged})
 		events = append(events, c.event(id, id.Dir(), "removed", reason)...)
 	}
 	if len(forget) > 0 {
 		if err := c.setStates(nil, forget, events); err != nil {
-			return res, errors.Join(removeErr, fmt.Errorf("gc: image states: %w", err))
+			err = fmt.Errorf("gc: image states: %w", err)
+			for _, h := range gone {
+				err = errors.Join(err, h.restore())
+			}
+			return res, errors.Join(removeErr, err)
 		}
+	}
+	for _, h := range gone {
+		removeErr = errors.Join(removeErr, h.remove())
 	}
 	if removeErr != nil {
 		return res, removeErr
@@ -219,22 +233,45 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	return res, removeErr
 }
 
-// removeVersion moves a version's directory out of sight, then deletes it.
-func (c *Catalog) removeVersion(id image.ID) error {
+// hidden is a version's directory moved out of sight, into a work
+// directory, on its way out.
+type hidden struct {
+	id   image.ID
+	dir  string // where it was
+	work *durable.WorkDir
+}
+
+// hide moves a version's directory out of sight: no scan sees it, and a
+// download in flight keeps reading its open file.
+func (c *Catalog) hide(id image.ID) (hidden, error) {
 	images := filepath.Join(c.root, image.Dir)
-	dir := filepath.Join(c.root, filepath.FromSlash(id.Dir()))
+	h := hidden{id: id, dir: filepath.Join(c.root, filepath.FromSlash(id.Dir()))}
 	work, err := durable.NewWorkDir(images, image.GCWorkPrefix+id.Name+"-")
 	if err != nil {
-		return fmt.Errorf("gc %s: %w", id, err)
+		return h, fmt.Errorf("gc %s: %w", id, err)
 	}
-	if err := os.Rename(dir, filepath.Join(work.Path, "version")); err != nil {
+	if err := os.Rename(h.dir, filepath.Join(work.Path, "version")); err != nil {
 		work.Done()
-		return fmt.Errorf("gc %s: %w", id, err)
+		return h, fmt.Errorf("gc %s: %w", id, err)
 	}
-	if err := work.Done(); err != nil {
-		return fmt.Errorf("gc %s: removing %s: %w", id, work.Path, err)
+	h.work = work
+	return h, nil
+}
+
+// restore puts a hidden version back where it was.
+func (h hidden) restore() error {
+	if err := os.Rename(filepath.Join(h.work.Path, "version"), h.dir); err != nil {
+		return fmt.Errorf("gc %s: putting it back: %w", h.id, err)
 	}
-	os.Remove(filepath.Dir(dir)) // the name's directory, if that was its last version
+	return h.work.Done()
+}
+
+// remove deletes a hidden version.
+func (h hidden) remove() error {
+	if err := h.work.Done(); err != nil {
+		return fmt.Errorf("gc %s: removing %s: %w", h.id, h.work.Path, err)
+	}
+	os.Remove(filepath.Dir(h.dir)) // the name's directory, if that was its last version
 	return nil
 }
 
