@@ -8,8 +8,9 @@
 // no I/O; internal/build writes versions and never decides which is
 // active; menus only ask. Promote, rollback and gc move the pointer (and
 // gc removes old versions and unused blobs) in one place, with one set of
-// rules, boot-log events and an inventory generation bump, so a running
-// server re-resolves `image:` menu entries within two seconds.
+// rules, boot-log events (committed with the states they record) and an
+// inventory generation bump, so a running server re-resolves `image:`
+// menu entries within two seconds.
 //
 // The other half is integrity: Verify re-hashes a version against its
 // manifest, and Guard refuses to serve a file of a built version whose

@@ -3,8 +3,9 @@ package inventory
 // Writes to the inventory: hosts and one-shot next boots kept in the
 // store. The CLI (`bootforge host ...`) and the management API both go
 // through a Service, so that one set of rules decides what may be
-// written, every write is a boot-log event naming who made it, and both
-// show a host the same way.
+// written, every write is a boot-log event naming who made it (committed
+// in the write's own transaction: a write without its event is not
+// made), and both show a host the same way.
 
 import (
 	"bytes"
