@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -41,6 +42,7 @@ import (
 	"time"
 
 	"bootforge/internal/audit"
+	"bootforge/internal/blob"
 	"bootforge/internal/bootfs"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
@@ -304,12 +306,26 @@ func (c *Catalog) Manifest(id image.ID) (*image.Manifest, error) {
 	if ok && unchanged(hit.info, st) {
 		return hit.m, nil
 	}
+	// Looked at before it is opened: a FIFO there would block the open,
+	// and every scan of the catalog with it. What is read is the file
+	// opened, checked again.
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is %s, not a regular file", p, blob.TypeName(st.Mode()))
+	}
+	file, st, err := blob.Regular(os.OpenFile(p, blob.ReadFlags, 0))
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
 	if st.Size() > maxManifest {
 		return nil, fmt.Errorf("%s: larger than %d bytes: not a manifest", p, maxManifest)
 	}
-	data, err := os.ReadFile(p)
+	data, err := io.ReadAll(io.LimitReader(file, maxManifest+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > maxManifest {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a manifest", p, maxManifest)
 	}
 	m, err := ParseManifest(data, id)
 	if err != nil {

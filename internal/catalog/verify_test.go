@@ -169,3 +169,33 @@ func TestVerifySignatureThroughRoot(t *testing.T) {
 		t.Fatalf("a FIFO for the signature: drifts %v, want it unreadable", d)
 	}
 }
+
+// A FIFO named manifest.json makes its version broken, at once. Before,
+// Manifest read it by name and blocked until a writer came, and with it
+// every scan of the catalog (image list, promote, gc, the server's).
+func TestManifestFIFO(t *testing.T) {
+	f := newFixture(t)
+	id := f.build(t, "deb@1.0.0", map[string]string{"vmlinuz": "kernel"})
+	p := filepath.Join(f.root, filepath.FromSlash(id.Dir()), image.ManifestName)
+	os.Remove(p)
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := f.cat.Manifest(id); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "named pipe") {
+			t.Fatalf("Manifest of a FIFO: %v, want an error naming a named pipe", err)
+		}
+		t.Log(err)
+	case <-time.After(20 * time.Second):
+		// Not a timing check: a way out of the hang, so that the test
+		// fails instead of blocking. A writer lets the open return.
+		if w, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatal("Manifest blocked on a FIFO named manifest.json")
+	}
+}
