@@ -734,3 +734,65 @@ func TestGCRemovesNoVersionWithoutItsEvents(t *testing.T) {
 		}
 	}
 }
+
+// statesHook runs before its first ImageStates: gc reads the states after
+// it has scanned the versions on disk.
+type statesHook struct {
+	Store
+	first func()
+}
+
+func (s *statesHook) ImageStates() ([]store.ImageState, error) {
+	if f := s.first; f != nil {
+		s.first = nil
+		f()
+	}
+	return s.Store.ImageStates()
+}
+
+// A name's directory swapped for a symbolic link between gc's scan and
+// its removal is not followed: before, gc renamed images/NAME/VERSION by
+// path, moved the directory the link led to (here outside the root) into
+// its work directory and deleted it.
+func TestGCFollowsNoLinkSwappedIn(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0"} {
+		f.build(t, v, map[string]string{"vmlinuz": "kernel " + v})
+		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(t.TempDir(), "1.0.0")
+	precious := filepath.Join(outside, "precious")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(precious, []byte("not gc's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(f.root, "images", "deb")
+	c := New(f.root, f.data, &statesHook{Store: f.db, first: func() {
+		if err := os.Rename(name, name+"-moved"); err != nil {
+			t.Error(err)
+		}
+		if err := os.Symlink(filepath.Dir(outside), name); err != nil {
+			t.Error(err)
+		}
+	}})
+	res, err := c.GC(GCOptions{Keep: 0})
+	if _, serr := os.Stat(precious); serr != nil {
+		t.Fatalf("gc removed a directory outside the root through a link swapped in: %v (gc: %+v, %v)", serr, res, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Fatalf("gc: %v, want a refusal naming the symbolic link", err)
+	}
+	t.Log(err)
+	// With the name's directory back, both versions are there as they were.
+	if err := os.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(name+"-moved", name); err != nil {
+		t.Fatal(err)
+	}
+	f.wantStates(t, map[string]image.State{"deb@1.0.0": image.Retired, "deb@2.0.0": image.Active})
+}

@@ -15,6 +15,8 @@ import (
 	"bootforge/internal/durable"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
+
+	"golang.org/x/sys/unix"
 )
 
 // GCOptions say what GC keeps.
@@ -236,31 +238,69 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 // hidden is a version's directory moved out of sight, into a work
 // directory, on its way out.
 type hidden struct {
-	id   image.ID
-	dir  string // where it was
-	work *durable.WorkDir
+	id     image.ID
+	dir    string   // where it was
+	parent *os.File // its name's directory
+	work   *durable.WorkDir
 }
 
 // hide moves a version's directory out of sight: no scan sees it, and a
-// download in flight keeps reading its open file.
+// download in flight keeps reading its open file. The move goes through
+// descriptors of the images directory and of the name's directory, each
+// opened without following a symbolic link: one swapped in since the scan
+// (images/NAME made a link to a directory outside the root, or to another
+// name's) is refused, so gc never moves into its work directory, and
+// deletes, a directory that is not the version it scanned.
 func (c *Catalog) hide(id image.ID) (hidden, error) {
 	images := filepath.Join(c.root, image.Dir)
 	h := hidden{id: id, dir: filepath.Join(c.root, filepath.FromSlash(id.Dir()))}
-	work, err := durable.NewWorkDir(images, image.GCWorkPrefix+id.Name+"-")
+	parent, err := openDirNoFollow(images, id.Name)
 	if err != nil {
 		return h, fmt.Errorf("gc %s: %w", id, err)
 	}
-	if err := os.Rename(h.dir, filepath.Join(work.Path, "version")); err != nil {
-		work.Done()
+	work, err := durable.NewWorkDir(images, image.GCWorkPrefix+id.Name+"-")
+	if err != nil {
+		parent.Close()
 		return h, fmt.Errorf("gc %s: %w", id, err)
 	}
-	h.work = work
+	if err := unix.Renameat(int(parent.Fd()), id.Version.String(), int(work.Dir().Fd()), "version"); err != nil {
+		parent.Close()
+		work.Done()
+		return h, fmt.Errorf("gc %s: %w", id, &os.LinkError{Op: "rename", Old: h.dir, New: filepath.Join(work.Path, "version"), Err: err})
+	}
+	h.parent, h.work = parent, work
 	return h, nil
+}
+
+// openDirNoFollow opens dir/name, a directory, following a symbolic link
+// at neither.
+func openDirNoFollow(dir, name string) (*os.File, error) {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	p := filepath.Join(dir, name)
+	dfd, err := unix.Open(dir, flags, 0)
+	if err != nil {
+		return nil, notDir(dir, err)
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Openat(dfd, name, flags, 0)
+	if err != nil {
+		return nil, notDir(p, err)
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// notDir says why path could not be opened as a directory.
+func notDir(path string, err error) error {
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return fmt.Errorf("%s is not a directory (a symbolic link is not followed here): nothing removed", path)
+	}
+	return &fs.PathError{Op: "open", Path: path, Err: err}
 }
 
 // restore puts a hidden version back where it was.
 func (h hidden) restore() error {
-	if err := os.Rename(filepath.Join(h.work.Path, "version"), h.dir); err != nil {
+	defer h.parent.Close()
+	if err := unix.Renameat(int(h.work.Dir().Fd()), "version", int(h.parent.Fd()), h.id.Version.String()); err != nil {
 		return fmt.Errorf("gc %s: putting it back: %w", h.id, err)
 	}
 	return h.work.Done()
@@ -268,10 +308,11 @@ func (h hidden) restore() error {
 
 // remove deletes a hidden version.
 func (h hidden) remove() error {
+	defer h.parent.Close()
 	if err := h.work.Done(); err != nil {
 		return fmt.Errorf("gc %s: removing %s: %w", h.id, h.work.Path, err)
 	}
-	os.Remove(filepath.Dir(h.dir)) // the name's directory, if that was its last version
+	unix.Rmdir(filepath.Dir(h.dir)) // the name's directory, if that was its last version (rmdir: never a link)
 	return nil
 }
 

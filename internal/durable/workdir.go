@@ -44,6 +44,11 @@ func NewWorkDir(parent, pattern string) (*WorkDir, error) {
 	return &WorkDir{Path: dir, lock: f}, nil
 }
 
+// Dir is the work directory, open (it holds the lock): for moves into it
+// by descriptor (renameat), which no link swapped in for its path can
+// redirect.
+func (w *WorkDir) Dir() *os.File { return w.lock }
+
 // Done removes the directory and everything left in it, then releases the
 // lock.
 func (w *WorkDir) Done() error {
