@@ -45,7 +45,9 @@ func GRUB(r Request) (string, error) {
 	fmt.Fprintf(&b, "set timeout=%d\n", timeout)
 	for _, e := range entries {
 		fmt.Fprintf(&b, "\nmenuentry %s --id %s {\n", quote(label(e)), quote(boot.MenuLabel(e.Name)))
-		writeGRUBEntry(&b, r, e)
+		if err := writeGRUBEntry(&b, r, e); err != nil {
+			return "", err
+		}
 		b.WriteString("}\n")
 	}
 	return b.String(), nil
@@ -62,14 +64,18 @@ func position(entries []boot.Entry, name string) int {
 	return 0
 }
 
-func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry) {
+func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry) error {
 	switch e.Kind {
 	case boot.KindLinux:
-		if r.Signed {
-			writeGRUBSigned(b, r, e)
-			return
+		args, err := grubArgs(r.cmdline(e))
+		if err != nil {
+			return fmt.Errorf("entry %q: command line: GRUB: %w", e.Name, err)
 		}
-		fmt.Fprintf(b, "  linux %s %s\n", quote(grubPath(e.Kernel)), r.cmdline(e))
+		if r.Signed {
+			writeGRUBSigned(b, e, args)
+			return nil
+		}
+		fmt.Fprintf(b, "  linux %s %s\n", quote(grubPath(e.Kernel)), args)
 		if len(e.Initrds) > 0 {
 			paths := make([]string, len(e.Initrds))
 			for i, p := range e.Initrds {
@@ -87,6 +93,7 @@ func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry) {
 		fmt.Fprintf(b, "  echo %s\n", quote("bootforge: entry kind "+e.Kind+" needs iPXE"))
 		b.WriteString("  sleep 5\n")
 	}
+	return nil
 }
 
 // grubPath makes a path absolute on GRUB's current root device.
@@ -107,13 +114,14 @@ func quote(s string) string {
 // writeGRUBSigned loads a Linux entry so that a load GRUB refuses (a bad
 // or missing signature) stops the boot: GRUB reports the error and goes
 // on with the next command, which would boot the kernel without its
-// initrd. GRUB 2.06 script has if/then/else; the else branch stops.
-func writeGRUBSigned(b *strings.Builder, r Request, e boot.Entry) {
+// initrd. GRUB 2.06 script has if/then/else; the else branch stops. args
+// is the command line as grubArgs writes it.
+func writeGRUBSigned(b *strings.Builder, e boot.Entry, args string) {
 	stop := func(what string) {
 		fmt.Fprintf(b, "  else\n    echo %s\n    sleep 10\n    reboot\n  fi\n",
 			quote("bootforge: the "+what+" did not load or its signature is bad; not booting"))
 	}
-	fmt.Fprintf(b, "  if linux %s %s; then\n    echo %s\n", quote(grubPath(e.Kernel)), r.cmdline(e), quote("bootforge: kernel verified"))
+	fmt.Fprintf(b, "  if linux %s %s; then\n    echo %s\n", quote(grubPath(e.Kernel)), args, quote("bootforge: kernel verified"))
 	stop("kernel")
 	if len(e.Initrds) > 0 {
 		paths := make([]string, len(e.Initrds))

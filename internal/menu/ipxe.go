@@ -29,7 +29,9 @@ func IPXE(r Request) (string, error) {
 		return b.String(), nil
 	}
 	if len(entries) == 1 {
-		writeIPXEEntry(&b, r, entries[0])
+		if err := writeIPXEEntry(&b, r, entries[0]); err != nil {
+			return "", err
+		}
 		return b.String(), nil
 	}
 	fmt.Fprintf(&b, "menu %s\n", title(r))
@@ -45,15 +47,20 @@ func IPXE(r Request) (string, error) {
 	b.WriteString("goto ${selected}\n")
 	for _, e := range entries {
 		fmt.Fprintf(&b, "\n:%s\n", boot.MenuLabel(e.Name))
-		writeIPXEEntry(&b, r, e)
+		if err := writeIPXEEntry(&b, r, e); err != nil {
+			return "", err
+		}
 	}
 	return b.String(), nil
 }
 
-func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) {
+func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) error {
 	switch e.Kind {
 	case boot.KindLinux:
-		args := r.cmdline(e)
+		args, err := ipxeArgs(r.cmdline(e))
+		if err != nil {
+			return fmt.Errorf("entry %q: command line: iPXE: %w", e.Name, err)
+		}
 		if r.EFI {
 			// Debian's iPXE boots EFI kernels only with initrd=<name> (LAB.md).
 			for _, i := range e.Initrds {
@@ -101,6 +108,7 @@ func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) {
 	case boot.KindShell:
 		b.WriteString("shell\n")
 	}
+	return nil
 }
 
 // verify writes, with Trust, the check of the image iPXE just fetched as

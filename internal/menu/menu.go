@@ -2,9 +2,11 @@
 // serves: iPXE scripts, pxelinux.cfg (menu.c32) and grub.cfg.
 //
 // Menus mix two kinds of text. What the operator wrote in a profile —
-// labels, kernel command lines — is trusted and written as it is, except
-// that line breaks are removed, since a line break would start a new
-// command in all three languages. What comes from inventory or from
+// labels, kernel command lines — is trusted, except that line breaks are
+// removed, since a line break would start a new command in all three
+// languages. Labels are written as they are; a kernel command line is
+// written so that the kernel gets it as the operator wrote it, or refused
+// where a loader cannot carry it (cmdline.go). What comes from inventory or from
 // clients — hostnames, labels, SMBIOS strings, MACs — is not trusted: it
 // reaches a menu only through Vars, and every value is cut down to a small
 // set of characters (letters, digits and ._:@+=,/-) that carries no meaning
@@ -57,8 +59,7 @@ func Safe(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
-			strings.ContainsRune("._:@+=,/-", r):
+		case plainRune(r):
 			b.WriteRune(r)
 		default:
 			b.WriteByte('_')
@@ -70,6 +71,11 @@ func Safe(s string) string {
 	return b.String()
 }
 
+// plainRune reports whether r is one of Safe's characters.
+func plainRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:@+=,/-", r)
+}
+
 // oneLine removes line breaks from trusted text.
 func oneLine(s string) string {
 	if !strings.ContainsAny(s, "\n\r\x00") {
@@ -78,42 +84,65 @@ func oneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == 0 }), " ")
 }
 
-// cmdline substitutes {var} with sanitised values, and {entry} with the
-// entry's name; unknown names stay.
-func (r Request) cmdline(e boot.Entry) string {
-	s := oneLine(e.Cmdline)
-	if !strings.Contains(s, "{") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 32)
-	for {
-		i := strings.IndexByte(s, '{')
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			break
-		}
-		name := s[i+1 : i+j]
+// cmdline is e's command line with {var} substituted by sanitised values,
+// and {entry} by the entry's name; unknown names stay. Each loader writes
+// it in its own way (cmdline.go).
+func (r Request) cmdline(e boot.Entry) string { return r.substitute(e.Cmdline, e.Name) }
+
+// substitute does cmdline's work on s for the entry named entry.
+func (r Request) substitute(s, entry string) string {
+	return braced(oneLine(s), func(name string) (string, bool) {
 		v, ok := r.Vars[name]
 		if name == "entry" {
-			v, ok = e.Name, true
+			v, ok = entry, true
 		}
 		if !ok && slices.Contains(Placeholders, name) {
 			ok = true // known, but unknown for this client (no host, no address yet): empty
 		}
-		b.WriteString(s[:i])
-		if ok {
-			b.WriteString(Safe(v))
-		} else {
-			b.WriteString(s[i : i+j+1])
+		return Safe(v), ok
+	})
+}
+
+// braced replaces each {name} in s with value(name), where that says ok,
+// and keeps it otherwise. A name is what lies between a '}' and the last
+// '{' before it, so a brace in text before a placeholder (a "${" iPXE
+// would read, a "{" of the kernel's own) does not hide it.
+func braced(s string, value func(name string) (string, bool)) string {
+	var b strings.Builder
+	for {
+		j := strings.IndexByte(s, '}')
+		if j < 0 {
+			break
 		}
-		s = s[i+j+1:]
+		i := strings.LastIndexByte(s[:j], '{')
+		if i < 0 {
+			b.WriteString(s[:j+1])
+			s = s[j+1:]
+			continue
+		}
+		b.WriteString(s[:i])
+		if v, ok := value(s[i+1 : j]); ok {
+			b.WriteString(v)
+		} else {
+			b.WriteString(s[i : j+1])
+		}
+		s = s[j+1:]
 	}
 	b.WriteString(s)
 	return b.String()
+}
+
+// UnknownPlaceholders lists the {names} in s that are not Placeholders,
+// found as menus find them.
+func UnknownPlaceholders(s string) []string {
+	var out []string
+	braced(s, func(name string) (string, bool) {
+		if !slices.Contains(Placeholders, name) {
+			out = append(out, name)
+		}
+		return "", false
+	})
+	return out
 }
 
 // url makes an absolute URL for a path below the HTTP root.

@@ -36,16 +36,22 @@ func PXELinux(r Request) (string, error) {
 	for _, e := range entries {
 		fmt.Fprintf(&b, "\nLABEL %s\n", boot.MenuLabel(e.Name))
 		fmt.Fprintf(&b, "  MENU LABEL %s\n", label(e))
-		writePXELinuxEntry(&b, r, e)
+		if err := writePXELinuxEntry(&b, r, e); err != nil {
+			return "", err
+		}
 	}
 	return b.String(), nil
 }
 
-func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) {
+func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) error {
 	switch e.Kind {
 	case boot.KindLinux:
 		fmt.Fprintf(b, "  KERNEL %s\n", r.pxePath(e.Kernel))
-		args := r.cmdline(e)
+		// APPEND's text is the kernel's as it is.
+		args, err := pxelinuxArgs(r.cmdline(e))
+		if err != nil {
+			return fmt.Errorf("entry %q: command line: %w", e.Name, err)
+		}
 		if len(e.Initrds) > 0 {
 			paths := make([]string, len(e.Initrds))
 			for i, p := range e.Initrds {
@@ -74,7 +80,7 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) {
 			// syslinux.efi cannot chain iPXE's BIOS loader: the entry is
 			// shown but cannot be chosen.
 			fmt.Fprintf(b, "  MENU DISABLE\n  # kind %s needs iPXE, which syslinux.efi cannot chain\n", e.Kind)
-			return
+			return nil
 		}
 		// iso, chain, shell: only iPXE runs these. pxelinux chains iPXE's
 		// undionly.kpxe as a PXE program (the PXE keyword: syslinux takes
@@ -92,6 +98,7 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) {
 			b.WriteString("  PXE undionly.kpxe\n") // no client to note the pick for: iPXE shows the menu
 		}
 	}
+	return nil
 }
 
 // PickDir is where pxelinux fetches iPXE for an entry only iPXE can boot:

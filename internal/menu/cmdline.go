@@ -1,0 +1,150 @@
+package menu
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kernel command lines, as each loader hands them to the kernel.
+//
+// The operator's command line (its {placeholders} substituted) must reach
+// /proc/cmdline as written, whichever loader boots it. The three loaders
+// read it differently, so each menu writes it in its own way, and a
+// command line a loader cannot carry is refused (CheckCmdline) rather than
+// booted changed:
+//
+//   - pxelinux takes APPEND's text as it is.
+//   - iPXE splits the line at whitespace and joins the words again with one
+//     space. Before a command runs it ends the command at a word that is
+//     ";", "&&" or "||", drops the rest of the line from a word that starts
+//     with "#", and then expands "${name}" in each word, again and again
+//     until none is left, a setting it does not know as empty
+//     (expand_settings in iPXE's core/settings.c). A word that would end the
+//     command is written behind an empty expansion, ${bfnil}, which iPXE
+//     checks for terminators before it expands; "${...}" itself has no
+//     escape, since iPXE expands what an expansion produces too.
+//   - GRUB 2.06 parses the line as its script language (quotes, "\", "$x",
+//     ";", "#", braces) into words, and then writes the kernel's line from
+//     those words itself (grub_create_loader_cmdline in lib/cmdline.c): it
+//     puts a backslash before each ', " and \, which the kernel keeps, and
+//     double quotes around a word with a space in it. So each word is
+//     written single-quoted, where GRUB expands nothing, and the kernel
+//     sees exactly what the operator wrote only if it has no ' or \, and
+//     double quotes only around a whole word with a space in it
+//     ("preseed/late_command=in-target sh -c ls", not
+//     preseed/late_command="in-target sh -c ls", which the kernel reads the
+//     same). GRUB also puts BOOT_IMAGE=<kernel> in front.
+//
+// All three loaders are given the words of the command line joined by one
+// space, since iPXE and GRUB join them so. Inside double quotes, where the
+// kernel would keep a run of spaces or a tab, iPXE and GRUB cannot carry
+// it: such a command line is refused too.
+
+// ipxeNil is a setting name no script sets: "${bfnil}" expands to nothing
+// in iPXE and hides a word's first character from its terminator check.
+const ipxeNil = "${bfnil}"
+
+// cmdWords splits a command line into the words the kernel sees: at
+// whitespace outside double quotes. Inside quotes only single spaces are
+// allowed, as explained above.
+func cmdWords(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			quoted = !quoted
+			cur.WriteByte(c)
+		case quoted && (c == '\t' || c == '\v' || c == '\f' || c == ' ' && i+1 < len(s) && s[i+1] == ' '):
+			return nil, fmt.Errorf("a tab or a run of spaces inside double quotes (%q): iPXE and GRUB turn it into one space", strings.TrimSpace(s))
+		case !quoted && (c == ' ' || c == '\t' || c == '\v' || c == '\f'):
+			if cur.Len() > 0 {
+				words = append(words, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	if cur.Len() > 0 {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// ipxeWord writes one word for an iPXE kernel line.
+func ipxeWord(w string) (string, error) {
+	if i := strings.Index(w, "${"); i >= 0 && strings.Contains(w[i:], "}") {
+		return "", fmt.Errorf("%q has ${...}, which iPXE expands as a setting and cannot escape", w)
+	}
+	if w == ";" || w == "&&" || w == "||" || strings.HasPrefix(w, "#") {
+		return ipxeNil + w, nil
+	}
+	return w, nil
+}
+
+// grubWord writes one word for a GRUB linux line, single-quoted unless
+// it has only Safe's characters: GRUB passes the word in its quotes on,
+// and re-quotes it as it was.
+func grubWord(w string) (string, error) {
+	if strings.ContainsAny(w, `'\`) {
+		return "", fmt.Errorf("%q has ' or \\, which GRUB hands to the kernel with a backslash before it", w)
+	}
+	if strings.Contains(w, `"`) {
+		inner, ok := strings.CutPrefix(w, `"`)
+		inner, ok2 := strings.CutSuffix(inner, `"`)
+		if !ok || !ok2 || strings.Contains(inner, `"`) || !strings.Contains(inner, " ") {
+			return "", fmt.Errorf("%q has double quotes GRUB cannot pass on: GRUB hands the kernel a \" with a backslash before it, "+
+				"and puts its own around a whole word with a space in it, so write the word in quotes (\"a=b c\", not a=\"b c\"; the kernel reads both the same)", w)
+		}
+		w = inner
+	}
+	if strings.IndexFunc(w, func(r rune) bool { return !plainRune(r) }) < 0 {
+		return w, nil
+	}
+	return quote(w), nil
+}
+
+// loaderArgs writes the words of a command line for one loader.
+func loaderArgs(s string, word func(string) (string, error)) (string, error) {
+	words, err := cmdWords(s)
+	if err != nil {
+		return "", err
+	}
+	for i, w := range words {
+		if words[i], err = word(w); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(words, " "), nil
+}
+
+func ipxeArgs(s string) (string, error) { return loaderArgs(s, ipxeWord) }
+func grubArgs(s string) (string, error) { return loaderArgs(s, grubWord) }
+func pxelinuxArgs(s string) (string, error) {
+	return loaderArgs(s, func(w string) (string, error) { return w, nil })
+}
+
+// CheckCmdline says why a profile's command line cannot reach the kernel
+// as written through one of the loaders, or nil. Placeholders are
+// substituted as a client's menu would have them: their values are
+// letters, digits and ._:@+=,/- only, which no loader reads specially.
+func CheckCmdline(cmdline string) error {
+	r := Request{Vars: map[string]string{}}
+	for _, p := range Placeholders {
+		r.Vars[p] = "x"
+	}
+	s := r.substitute(cmdline, "x")
+	if _, err := cmdWords(s); err != nil {
+		return fmt.Errorf("the kernel would not get it as written: %w", err)
+	}
+	if _, err := ipxeArgs(s); err != nil {
+		return fmt.Errorf("iPXE would not pass it on as written: %w", err)
+	}
+	if _, err := grubArgs(s); err != nil {
+		return fmt.Errorf("GRUB would not pass it on as written: %w", err)
+	}
+	return nil
+}

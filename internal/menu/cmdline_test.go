@@ -1,0 +1,214 @@
+package menu
+
+import (
+	"strings"
+	"testing"
+
+	"bootforge/internal/boot"
+)
+
+// hostileCmdline is legitimate, and has what each loader reads specially:
+// GRUB's ; $ # { } and a double-quoted word, iPXE's ${ and its terminator
+// and comment words, a run of spaces, and a placeholder.
+const hostileCmdline = `console=ttyS0  "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar x=a;b ; && || #c h={hostname} q}{ $`
+
+// hostileKernel is what the kernel must see: the words joined by one
+// space, the placeholder substituted.
+const hostileKernel = `console=ttyS0 "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar x=a;b ; && || #c h=pc1 q}{ $`
+
+func hostileReq() Request {
+	r := req()
+	r.Menu = boot.Menu{Entries: []boot.Entry{{Name: "install", Kind: boot.KindLinux, Kernel: "vmlinuz",
+		Initrds: []string{"initrd.gz"}, Cmdline: hostileCmdline}}}
+	return r
+}
+
+// lineAfter returns the rest of the line of s that starts with prefix.
+func lineAfter(t *testing.T, s, prefix string) string {
+	t.Helper()
+	for _, l := range strings.Split(s, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
+			return rest
+		}
+	}
+	t.Fatalf("no line %q in:\n%s", prefix, s)
+	return ""
+}
+
+// ipxeKernelSees runs a kernel line's arguments as iPXE's system() does
+// (core/exec.c): whitespace words, cut at the first terminator or
+// comment, each expanded by expand_settings with no setting set, joined
+// by concat_args.
+func ipxeKernelSees(args string) string {
+	words := strings.Fields(args)
+	for i, w := range words {
+		if w == ";" || w == "&&" || w == "||" || strings.HasPrefix(w, "#") {
+			words = words[:i]
+			break
+		}
+	}
+	for i, w := range words {
+		words[i] = ipxeExpand(w)
+	}
+	return strings.Join(words, " ")
+}
+
+// ipxeExpand is expand_settings with no setting set: the last "${"
+// before the first "}" that follows one is expanded, to nothing, until
+// none is left.
+func ipxeExpand(w string) string {
+	for {
+		start, end := -1, -1
+		for i := 0; i < len(w); i++ {
+			if w[i] == '$' && i+1 < len(w) && w[i+1] == '{' {
+				start = i
+			}
+			if start >= 0 && w[i] == '}' {
+				end = i
+				break
+			}
+		}
+		if end < 0 {
+			return w
+		}
+		w = w[:start] + w[end+1:]
+	}
+}
+
+// grubKernelSees reads a linux line's arguments as GRUB 2.06 does, for
+// the forms the renderer writes (words of Safe's characters and
+// single-quoted words; anything else GRUB would read specially is an
+// error), and writes them as grub_create_loader_cmdline does.
+func grubKernelSees(t *testing.T, args string) string {
+	t.Helper()
+	var words []string
+	for _, w := range strings.Fields(args) {
+		if strings.HasPrefix(w, "'") {
+			words = append(words, w)
+			continue
+		}
+		if n := len(words); n > 0 && strings.HasPrefix(words[n-1], "'") && (len(words[n-1]) == 1 || !strings.HasSuffix(words[n-1], "'")) {
+			words[n-1] += " " + w // inside single quotes
+			continue
+		}
+		words = append(words, w)
+	}
+	var out []string
+	for _, w := range words {
+		if strings.HasPrefix(w, "'") {
+			if len(w) < 2 || !strings.HasSuffix(w, "'") {
+				t.Fatalf("GRUB word %q: unclosed quote in %q", w, args)
+			}
+			w = w[1 : len(w)-1]
+		} else if strings.IndexFunc(w, func(r rune) bool { return !plainRune(r) }) >= 0 {
+			t.Fatalf("GRUB word %q is not quoted and has characters GRUB reads specially, in %q", w, args)
+		}
+		var b strings.Builder
+		for _, c := range w {
+			if c == '\\' || c == '\'' || c == '"' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(c)
+		}
+		if strings.Contains(w, " ") {
+			out = append(out, `"`+b.String()+`"`)
+		} else {
+			out = append(out, b.String())
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func TestCmdlineReachesKernelIPXE(t *testing.T) {
+	for _, efi := range []bool{false, true} {
+		r := hostileReq()
+		r.EFI = efi
+		s, err := IPXE(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := lineAfter(t, s, "kernel http://192.0.2.1:8080/vmlinuz ")
+		want := hostileKernel
+		if efi {
+			want = "initrd=initrd.gz " + want
+		}
+		if got := ipxeKernelSees(args); got != want {
+			t.Errorf("EFI %v: iPXE hands the kernel\n%q, want\n%q; script:\n%s", efi, got, want, s)
+		}
+	}
+}
+
+func TestCmdlineReachesKernelGRUB(t *testing.T) {
+	for _, signed := range []bool{false, true} {
+		r := hostileReq()
+		r.Signed = signed
+		s, err := GRUB(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix := "linux '/vmlinuz' "
+		if signed {
+			prefix = "if " + prefix
+		}
+		args := strings.TrimSuffix(lineAfter(t, s, prefix), "; then")
+		if got := grubKernelSees(t, args); got != hostileKernel {
+			t.Errorf("signed %v: GRUB hands the kernel\n%q, want\n%q; menu:\n%s", signed, got, hostileKernel, s)
+		}
+	}
+}
+
+func TestCmdlineReachesKernelPXELinux(t *testing.T) {
+	s, err := PXELinux(hostileReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// APPEND is literal; pxelinux puts BOOT_IMAGE= in front, as GRUB does.
+	if got, want := lineAfter(t, s, "APPEND "), "initrd=initrd.gz "+hostileKernel; got != want {
+		t.Errorf("APPEND %q, want %q", got, want)
+	}
+}
+
+func TestCheckCmdline(t *testing.T) {
+	for _, ok := range []string{
+		"",
+		hostileCmdline,
+		`"a=b c" d`,
+		`a=$x b=${hostname} c={mac} x=${`,
+		"a=b\tc",
+		"#", ";",
+	} {
+		if err := CheckCmdline(ok); err != nil {
+			t.Errorf("CheckCmdline(%q): %v", ok, err)
+		}
+	}
+	for in, want := range map[string]string{
+		`preseed/late_command="in-target sh -c 'echo a; echo b'"`: "GRUB would not pass it on as written",
+		`a="b c"`:        `write the word in quotes ("a=b c"`,
+		`"abc"`:          "GRUB",
+		`"a b"c`:         "GRUB",
+		`it's`:           "GRUB",
+		`a\b`:            "GRUB",
+		`m=${net0/mac}`:  "iPXE would not pass it on as written",
+		`m=${{mac}}`:     "iPXE",
+		`"a  b"`:         "a run of spaces inside double quotes",
+		"\"a\tb\"":       "a tab",
+		"x \"a=b \n c\"": "a run of spaces",
+	} {
+		err := CheckCmdline(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckCmdline(%q) = %v, want an error with %q", in, err, want)
+		}
+	}
+}
+
+func TestRenderRefusesCmdline(t *testing.T) {
+	r := req()
+	r.Menu.Entries[0].Cmdline = `a="b c"`
+	if _, err := GRUB(r); err == nil || !strings.Contains(err.Error(), `entry "install"`) {
+		t.Errorf("GRUB: %v, want an error naming the entry", err)
+	}
+	r.Menu.Entries[0].Cmdline = `a=${b}`
+	if _, err := IPXE(r); err == nil || !strings.Contains(err.Error(), `entry "install"`) {
+		t.Errorf("iPXE: %v, want an error naming the entry", err)
+	}
+}
