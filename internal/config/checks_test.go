@@ -81,6 +81,27 @@ func TestProfilePathOutsideRootRefused(t *testing.T) {
 	}
 }
 
+// A command line a loader cannot hand the kernel as written is refused at
+// load, with the loader and the way to write it; one that every loader
+// carries, with GRUB's and iPXE's special characters, loads.
+func TestCmdlineLoadersCannotCarryRefused(t *testing.T) {
+	profile := siblingPaths + "inventory:\n  profiles:\n    - name: lab\n      menu:\n        entries:\n"
+	for cmdline, want := range map[string]string{
+		`preseed/late_command=\"in-target sh -c 'echo a; echo b'\"`: "GRUB would not pass it on as written",
+		`a=\"b c\"`:     `write the word in quotes ("a=b c", not a="b c"`,
+		`m=${net0/mac}`: "iPXE would not pass it on as written",
+	} {
+		e := parseErr(t, profile+"          - {name: a, kind: linux, kernel: k, cmdline: \""+cmdline+"\"}\n")
+		if e.Line != 8 || e.Key != "inventory.profiles[0].menu.entries[0].cmdline" || !strings.Contains(e.Msg, want) {
+			t.Errorf("cmdline %s: got %s, want c.yaml:8: ...cmdline: ...%s", cmdline, e, want)
+		}
+	}
+	ok := profile + "          - {name: a, kind: linux, kernel: k, cmdline: \"\\\"preseed/late_command=in-target sh -c echo a; echo b\\\" foo=$bar #x ; h={hostname}\"}\n"
+	if _, err := Parse("c.yaml", []byte(ok)); err != nil {
+		t.Error(err)
+	}
+}
+
 // warningsOf loads text as the file dir/c.yaml and returns its warnings
 // as text, one per line.
 func warningsOf(t *testing.T, dir, text string, overrides ...Override) string {

@@ -69,7 +69,8 @@ func EnvWarnings() Errors { return unknownEnv(os.Environ()) }
 // CheckProfile checks the files and command lines of one profile's menus,
 // wherever the profile was written (the config, an inventory file). A path
 // that the serving rules refuse — one that leaves root, like
-// ../../etc/passwd — can never be served, and is an error; a file not in
+// ../../etc/passwd — can never be served, and is an error, as is a command
+// line a loader cannot hand the kernel as written (menu.CheckCmdline); a file not in
 // root, or an unknown {placeholder}, is a warning. Keys are relative to the
 // profile ("menu.entries[0].kernel"); root empty skips the file lookups.
 func CheckProfile(root string, caseInsensitive bool, p Profile) (errs, warns Errors) {
@@ -117,9 +118,12 @@ func checkProfile(dir *bootfs.Dir, p Profile) (errs, warns Errors) {
 					warns = append(warns, &Error{Key: ekey + "." + f.key, Msg: msg})
 				}
 			}
-			for _, name := range unknownPlaceholders(e.Cmdline) {
+			for _, name := range menu.UnknownPlaceholders(e.Cmdline) {
 				warns = append(warns, &Error{Key: ekey + ".cmdline", Msg: fmt.Sprintf("{%s} is not a placeholder%s; it reaches the kernel as written (known: {%s})",
 					name, suggestName(name, menu.Placeholders), strings.Join(menu.Placeholders, "}, {"))})
+			}
+			if err := menu.CheckCmdline(e.Cmdline); err != nil {
+				errs = append(errs, &Error{Key: ekey + ".cmdline", Msg: err.Error()})
 			}
 		}
 	}
@@ -170,31 +174,6 @@ func missing(dir *bootfs.Dir, path string) string {
 		return fmt.Sprintf("%q is not in root %s", path, dir.Path())
 	}
 	return fmt.Sprintf("%q in root %s cannot be served: %v", path, dir.Path(), err)
-}
-
-// unknownPlaceholders lists the {names} in s that are not placeholders,
-// found as the menu renderer finds them.
-func unknownPlaceholders(s string) []string {
-	var out []string
-	for {
-		i := strings.IndexByte(s, '{')
-		if i < 0 {
-			return out
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return out
-		}
-		name := s[i+1 : i+j]
-		known := false
-		for _, p := range menu.Placeholders {
-			known = known || p == name
-		}
-		if !known {
-			out = append(out, name)
-		}
-		s = s[i+j+1:]
-	}
 }
 
 // otherEnv are the variables bootforge reads that are not settings.
