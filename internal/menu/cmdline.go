@@ -74,7 +74,8 @@ func cmdWords(s string) ([]string, error) {
 	return words, nil
 }
 
-// ipxeWord writes one word for an iPXE kernel line.
+// ipxeWord writes one of iPXE's words (split at every space) for an iPXE
+// kernel line.
 func ipxeWord(w string) (string, error) {
 	if i := strings.Index(w, "${"); i >= 0 && strings.Contains(w[i:], "}") {
 		return "", fmt.Errorf("%q has ${...}, which iPXE expands as a setting and cannot escape", w)
@@ -121,8 +122,27 @@ func loaderArgs(s string, word func(string) (string, error)) (string, error) {
 	return strings.Join(words, " "), nil
 }
 
-func ipxeArgs(s string) (string, error) { return loaderArgs(s, ipxeWord) }
+// ipxeArgs writes a command line for an iPXE kernel line. iPXE's words are
+// not the kernel's: it splits inside double quotes too, so each of the
+// space-separated pieces is written as a word.
+func ipxeArgs(s string) (string, error) {
+	s, err := pxelinuxArgs(s) // the kernel's words, one space apart
+	if err != nil {
+		return "", err
+	}
+	words := strings.Split(s, " ")
+	for i, w := range words {
+		if words[i], err = ipxeWord(w); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(words, " "), nil
+}
+
 func grubArgs(s string) (string, error) { return loaderArgs(s, grubWord) }
+
+// pxelinuxArgs writes a command line for APPEND: its words joined by one
+// space.
 func pxelinuxArgs(s string) (string, error) {
 	return loaderArgs(s, func(w string) (string, error) { return w, nil })
 }

@@ -9,12 +9,13 @@ import (
 
 // hostileCmdline is legitimate, and has what each loader reads specially:
 // GRUB's ; $ # { } and a double-quoted word, iPXE's ${ and its terminator
-// and comment words, a run of spaces, and a placeholder.
-const hostileCmdline = `console=ttyS0  "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar x=a;b ; && || #c h={hostname} q}{ $`
+// and comment words (also inside double quotes, where iPXE splits too), a
+// run of spaces, and a placeholder.
+const hostileCmdline = `console=ttyS0  "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar x=a;b ; && || #c h={hostname} q}{ $ "k=a #b ; c"`
 
 // hostileKernel is what the kernel must see: the words joined by one
 // space, the placeholder substituted.
-const hostileKernel = `console=ttyS0 "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar x=a;b ; && || #c h=pc1 q}{ $`
+const hostileKernel = `console=ttyS0 "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar x=a;b ; && || #c h=pc1 q}{ $ "k=a #b ; c"`
 
 func hostileReq() Request {
 	r := req()
@@ -27,7 +28,7 @@ func hostileReq() Request {
 func lineAfter(t *testing.T, s, prefix string) string {
 	t.Helper()
 	for _, l := range strings.Split(s, "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
+		if rest, ok := strings.CutPrefix(strings.TrimLeft(l, " "), prefix); ok {
 			return rest
 		}
 	}
@@ -40,7 +41,7 @@ func lineAfter(t *testing.T, s, prefix string) string {
 // comment, each expanded by expand_settings with no setting set, joined
 // by concat_args.
 func ipxeKernelSees(args string) string {
-	words := strings.Fields(args)
+	words := asciiFields(args)
 	for i, w := range words {
 		if w == ";" || w == "&&" || w == "||" || strings.HasPrefix(w, "#") {
 			words = words[:i]
@@ -51,6 +52,12 @@ func ipxeKernelSees(args string) string {
 		words[i] = ipxeExpand(w)
 	}
 	return strings.Join(words, " ")
+}
+
+// asciiFields splits s at the whitespace C's isspace knows, as the
+// loaders and the kernel do.
+func asciiFields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r < 0x80 && strings.ContainsRune(" \t\n\v\f\r", r) })
 }
 
 // ipxeExpand is expand_settings with no setting set: the last "${"
@@ -82,33 +89,44 @@ func ipxeExpand(w string) string {
 func grubKernelSees(t *testing.T, args string) string {
 	t.Helper()
 	var words []string
-	for _, w := range strings.Fields(args) {
-		if strings.HasPrefix(w, "'") {
-			words = append(words, w)
-			continue
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(args); i++ {
+		c := args[i]
+		switch {
+		case quoted && c == '\'':
+			quoted = false
+		case quoted:
+			cur.WriteByte(c)
+		case c == '\'':
+			quoted, inWord = true, true
+		case strings.IndexByte(" \t\v\f", c) >= 0:
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c < 0x80 && plainRune(rune(c)):
+			cur.WriteByte(c)
+			inWord = true
+		default:
+			t.Fatalf("GRUB would read %q specially outside quotes, in %q", c, args)
 		}
-		if n := len(words); n > 0 && strings.HasPrefix(words[n-1], "'") && (len(words[n-1]) == 1 || !strings.HasSuffix(words[n-1], "'")) {
-			words[n-1] += " " + w // inside single quotes
-			continue
-		}
-		words = append(words, w)
+	}
+	if quoted {
+		t.Fatalf("unclosed quote in %q", args)
+	}
+	if inWord {
+		words = append(words, cur.String())
 	}
 	var out []string
 	for _, w := range words {
-		if strings.HasPrefix(w, "'") {
-			if len(w) < 2 || !strings.HasSuffix(w, "'") {
-				t.Fatalf("GRUB word %q: unclosed quote in %q", w, args)
-			}
-			w = w[1 : len(w)-1]
-		} else if strings.IndexFunc(w, func(r rune) bool { return !plainRune(r) }) >= 0 {
-			t.Fatalf("GRUB word %q is not quoted and has characters GRUB reads specially, in %q", w, args)
-		}
 		var b strings.Builder
-		for _, c := range w {
-			if c == '\\' || c == '\'' || c == '"' {
+		for i := 0; i < len(w); i++ {
+			if c := w[i]; c == '\\' || c == '\'' || c == '"' {
 				b.WriteByte('\\')
 			}
-			b.WriteRune(c)
+			b.WriteByte(w[i])
 		}
 		if strings.Contains(w, " ") {
 			out = append(out, `"`+b.String()+`"`)
@@ -211,4 +229,41 @@ func TestRenderRefusesCmdline(t *testing.T) {
 	if _, err := IPXE(r); err == nil || !strings.Contains(err.Error(), `entry "install"`) {
 		t.Errorf("iPXE: %v, want an error naming the entry", err)
 	}
+}
+
+// Any command line CheckCmdline accepts reaches the kernel the same
+// through all three loaders: its words joined by one space.
+func FuzzCmdlineReachesKernel(f *testing.F) {
+	for _, s := range []string{hostileCmdline, `"a=b c"`, "a\tb  c", "${x", "x}${", "#", "{entry}{mac}", "\"a b\" \"c d\""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cmdline string) {
+		if CheckCmdline(cmdline) != nil {
+			return
+		}
+		r := hostileReq()
+		r.Menu.Entries[0].Cmdline = cmdline
+		want := strings.Join(asciiFields(r.cmdline(r.Menu.Entries[0])), " ")
+		ipxe, err := IPXE(r)
+		if err != nil {
+			t.Fatalf("accepted, but iPXE: %v", err)
+		}
+		if got := ipxeKernelSees(lineAfter(t, ipxe, "kernel http://192.0.2.1:8080/vmlinuz ")); got != want {
+			t.Errorf("iPXE hands the kernel %q, want %q", got, want)
+		}
+		grub, err := GRUB(r)
+		if err != nil {
+			t.Fatalf("accepted, but GRUB: %v", err)
+		}
+		if got := grubKernelSees(t, lineAfter(t, grub, "linux '/vmlinuz' ")); got != want {
+			t.Errorf("GRUB hands the kernel %q, want %q", got, want)
+		}
+		pxe, err := PXELinux(r)
+		if err != nil {
+			t.Fatalf("accepted, but pxelinux: %v", err)
+		}
+		if got := strings.TrimPrefix(lineAfter(t, pxe, "APPEND "), "initrd=initrd.gz"); strings.TrimPrefix(got, " ") != want {
+			t.Errorf("pxelinux hands the kernel %q, want %q", got, want)
+		}
+	})
 }

@@ -5,7 +5,7 @@ package e2e
 // but has what each loader reads specially: for GRUB ";", "$x", "#",
 // braces and a double-quoted word (a Debian preseed late_command); for
 // iPXE "${" and the words ";", "&&", "||" and "#..." that end or comment
-// out its command; a run of spaces, which both turn into one; and a
+// out its command, also inside double quotes, where iPXE splits too; a run of spaces, which both turn into one; and a
 // {placeholder}. The test initrd prints /proc/cmdline.
 
 import (
@@ -15,7 +15,7 @@ import (
 )
 
 func TestCmdlineLoaders(t *testing.T) {
-	const hostile = `  "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar ; && || #c x=a;b}{ h={mac}`
+	const hostile = `  "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar ; && || #c x=a;b}{ h={mac} "k=a #b ; c"`
 	cmdline, _ := json.Marshal(bmCmdline + hostile) // JSON is YAML
 	m := newMenuLab(t, menuLabOptions{
 		DHCP: "  loaders: {efi_x64: grubnetx64.efi}\n",
@@ -36,7 +36,7 @@ func TestCmdlineLoaders(t *testing.T) {
 		{"ipxe", "bios", "52:54:00:c8:00:01", ""},                     // QEMU's iPXE ROM runs bootforge's script
 		{"grub", "uefi", "52:54:00:c8:00:02", "BOOT_IMAGE=/vmlinuz "}, // OVMF loads grubnetx64.efi, which reads bootforge's grub.cfg
 	} {
-		want := c.prefix + `console=ttyS0 quiet panic=-1 bfmarker=hostile-one "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar ; && || #c x=a;b}{ h=` + c.mac
+		want := c.prefix + `console=ttyS0 quiet panic=-1 bfmarker=hostile-one "preseed/late_command=in-target sh -c echo a; echo b" foo=$bar baz=${bar ; && || #c x=a;b}{ h=` + c.mac + ` "k=a #b ; c"`
 		vm, got := m.boot(t, c.firmware, c.mac)
 		vm.Kill()
 		if got = strings.TrimRight(got, "\r"); got != want {
