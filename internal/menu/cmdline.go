@@ -36,9 +36,11 @@ import (
 //     same). GRUB also puts BOOT_IMAGE=<kernel> in front.
 //
 // All three loaders are given the words of the command line joined by one
-// space, since iPXE and GRUB join them so. Inside double quotes, where the
-// kernel would keep a run of spaces or a tab, iPXE and GRUB cannot carry
-// it: such a command line is refused too.
+// space, since iPXE and GRUB join them so (pxelinux also puts
+// BOOT_IMAGE=<kernel> in front). Inside double quotes, where the kernel
+// would keep a run of spaces or a tab, iPXE cannot carry it (it splits
+// there too, and joins with one space), nor GRUB a tab (it quotes only a
+// word with a space): such a command line is refused too.
 
 // ipxeNil is a setting name no script sets: "${bfnil}" expands to nothing
 // in iPXE and hides a word's first character from its terminator check.
@@ -58,7 +60,7 @@ func cmdWords(s string) ([]string, error) {
 			quoted = !quoted
 			cur.WriteByte(c)
 		case quoted && (c == '\t' || c == '\v' || c == '\f' || c == ' ' && i+1 < len(s) && s[i+1] == ' '):
-			return nil, fmt.Errorf("a tab or a run of spaces inside double quotes (%q): iPXE and GRUB turn it into one space", strings.TrimSpace(s))
+			return nil, fmt.Errorf("a tab or a run of spaces inside double quotes (%q): iPXE splits there and joins with one space", strings.TrimSpace(s))
 		case !quoted && (c == ' ' || c == '\t' || c == '\v' || c == '\f'):
 			if cur.Len() > 0 {
 				words = append(words, cur.String())
