@@ -149,6 +149,17 @@ func pxelinuxArgs(s string) (string, error) {
 	return loaderArgs(s, func(w string) (string, error) { return w, nil })
 }
 
+// prependArg puts a word the loader needs (initrd=...) before the
+// command line's words. It trims nothing: the command line's words are
+// already split at the whitespace the loaders know, and a Unicode space
+// at its end (U+0085) is the operator's.
+func prependArg(arg, args string) string {
+	if args == "" {
+		return arg
+	}
+	return arg + " " + args
+}
+
 // CheckCmdline says why a profile's command line cannot reach the kernel
 // as written through one of the loaders, or nil. Placeholders are
 // substituted as a client's menu would have them: their values are

@@ -251,6 +251,14 @@ func FuzzCmdlineReachesKernel(f *testing.F) {
 		if got := ipxeKernelSees(lineAfter(t, ipxe, "kernel http://192.0.2.1:8080/vmlinuz ")); got != want {
 			t.Errorf("iPXE hands the kernel %q, want %q", got, want)
 		}
+		r.EFI = true
+		if ipxe, err = IPXE(r); err != nil {
+			t.Fatalf("accepted, but EFI iPXE: %v", err)
+		}
+		if got := ipxeKernelSees(lineAfter(t, ipxe, "kernel http://192.0.2.1:8080/vmlinuz ")); got != strings.TrimSuffix("initrd=initrd.gz "+want, " ") {
+			t.Errorf("EFI iPXE hands the kernel %q, want initrd=initrd.gz and %q", got, want)
+		}
+		r.EFI = false
 		grub, err := GRUB(r)
 		if err != nil {
 			t.Fatalf("accepted, but GRUB: %v", err)

@@ -65,7 +65,7 @@ func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) error {
 			// Debian's iPXE boots EFI kernels only with initrd=<name> (LAB.md).
 			for _, i := range e.Initrds {
 				if !strings.Contains(args, "initrd="+base(i)) {
-					args = strings.TrimSpace("initrd=" + base(i) + " " + args)
+					args = prependArg("initrd="+base(i), args)
 				}
 			}
 		}

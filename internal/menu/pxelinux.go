@@ -57,7 +57,7 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) error {
 			for i, p := range e.Initrds {
 				paths[i] = r.pxePath(p)
 			}
-			args = strings.TrimSpace("initrd=" + strings.Join(paths, ",") + " " + args)
+			args = prependArg("initrd="+strings.Join(paths, ","), args)
 		}
 		fmt.Fprintf(b, "  APPEND %s\n", args)
 	case boot.KindWimboot:
