@@ -69,9 +69,10 @@ func EnvWarnings() Errors { return unknownEnv(os.Environ()) }
 // CheckProfile checks the files and command lines of one profile's menus,
 // wherever the profile was written (the config, an inventory file). A path
 // that the serving rules refuse — one that leaves root, like
-// ../../etc/passwd — can never be served, and is an error, as is a command
-// line a loader cannot hand the kernel as written (menu.CheckCmdline); a file not in
-// root, or an unknown {placeholder}, is a warning. Keys are relative to the
+// ../../etc/passwd — can never be served, and is an error; a file not in
+// root, an unknown {placeholder}, or a command line a loader cannot hand
+// the kernel as written (menu.CheckCmdline: that loader's menu is refused
+// when it is made, the others' are served), is a warning. Keys are relative to the
 // profile ("menu.entries[0].kernel"); root empty skips the file lookups.
 func CheckProfile(root string, caseInsensitive bool, p Profile) (errs, warns Errors) {
 	var dir *bootfs.Dir
@@ -123,7 +124,7 @@ func checkProfile(dir *bootfs.Dir, p Profile) (errs, warns Errors) {
 					name, suggestName(name, menu.Placeholders), strings.Join(menu.Placeholders, "}, {"))})
 			}
 			if err := menu.CheckCmdline(e.Cmdline); err != nil {
-				errs = append(errs, &Error{Key: ekey + ".cmdline", Msg: err.Error()})
+				warns = append(warns, &Error{Key: ekey + ".cmdline", Msg: err.Error()})
 			}
 		}
 	}

@@ -21,8 +21,11 @@ import (
 //     until none is left, a setting it does not know as empty
 //     (expand_settings in iPXE's core/settings.c). A word that would end the
 //     command is written behind an empty expansion, ${bfnil}, which iPXE
-//     checks for terminators before it expands; "${...}" itself has no
-//     escape, since iPXE expands what an expansion produces too.
+//     checks for terminators before it expands. "${...}" itself has no
+//     escape, since iPXE expands what an expansion produces too; it is
+//     written as it is: an operator who writes ${net0/ip} in a command
+//     line means iPXE's setting (CheckCmdline warns that GRUB and pxelinux
+//     hand it to the kernel as written).
 //   - GRUB 2.06 parses the line as its script language (quotes, "\", "$x",
 //     ";", "#", braces) into words, and then writes the kernel's line from
 //     those words itself (grub_create_loader_cmdline in lib/cmdline.c): it
@@ -79,9 +82,6 @@ func cmdWords(s string) ([]string, error) {
 // ipxeWord writes one of iPXE's words (split at every space) for an iPXE
 // kernel line.
 func ipxeWord(w string) (string, error) {
-	if i := strings.Index(w, "${"); i >= 0 && strings.Contains(w[i:], "}") {
-		return "", fmt.Errorf("%q has ${...}, which iPXE expands as a setting and cannot escape", w)
-	}
 	if w == ";" || w == "&&" || w == "||" || strings.HasPrefix(w, "#") {
 		return ipxeNil + w, nil
 	}
@@ -141,6 +141,18 @@ func ipxeArgs(s string) (string, error) {
 	return strings.Join(words, " "), nil
 }
 
+// ipxeExpands reports whether iPXE expands a setting in the words of a
+// command line, one space apart: a word with "${" and a "}" after it
+// (iPXE splits at spaces first, then expands each word).
+func ipxeExpands(words string) bool {
+	for _, w := range strings.Split(words, " ") {
+		if i := strings.Index(w, "${"); i >= 0 && strings.Contains(w[i:], "}") {
+			return true
+		}
+	}
+	return false
+}
+
 func grubArgs(s string) (string, error) { return loaderArgs(s, grubWord) }
 
 // pxelinuxArgs writes a command line for APPEND: its words joined by one
@@ -161,7 +173,9 @@ func prependArg(arg, args string) string {
 }
 
 // CheckCmdline says why a profile's command line cannot reach the kernel
-// as written through one of the loaders, or nil. Placeholders are
+// as written through one of the loaders, or nil: a loader that cannot
+// carry it refuses to make the menu (GRUB, or iPXE for a tab in double
+// quotes), and iPXE expands "${...}" as its settings. Placeholders are
 // substituted as a client's menu would have them: their values are
 // letters, digits and ._:@+=,/- only, which no loader reads specially.
 func CheckCmdline(cmdline string) error {
@@ -175,6 +189,9 @@ func CheckCmdline(cmdline string) error {
 	}
 	if _, err := ipxeArgs(s); err != nil {
 		return fmt.Errorf("iPXE would not pass it on as written: %w", err)
+	}
+	if words, _ := pxelinuxArgs(s); ipxeExpands(words) {
+		return fmt.Errorf("iPXE would not pass it on as written: it expands ${...} as its settings (GRUB and pxelinux hand it to the kernel as written)")
 	}
 	if _, err := grubArgs(s); err != nil {
 		return fmt.Errorf("GRUB would not pass it on as written: %w", err)
