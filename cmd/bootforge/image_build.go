@@ -14,6 +14,7 @@ import (
 
 	"bootforge/internal/build"
 	"bootforge/internal/image"
+	"bootforge/internal/menu"
 )
 
 func newImageBuildCmd(g *globalFlags) *cobra.Command {
@@ -93,6 +94,9 @@ A version is written whole or not at all, and never rewritten.`,
 			res, err := b.Build(ctx, spec)
 			if err != nil {
 				return err
+			}
+			if err := menu.CheckCmdline(spec.Cmdline); err != nil {
+				g.warn(cmd.ErrOrStderr(), fmt.Sprintf("%s: cmdline: %v; a menu of that loader with this image is refused when it is made", spec.ID, err))
 			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())

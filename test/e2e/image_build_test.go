@@ -309,6 +309,14 @@ sources:
 	if len(m.Sources) != 2 || m.Sources[0].Origin != "../files/vmlinuz" || m.Boot.Cmdline != "console=ttyS0 bfmarker=recipe" {
 		t.Fatalf("manifest: %+v", m)
 	}
+	// A command line GRUB cannot hand the kernel as written is built, and
+	// warned about.
+	os.WriteFile(recipe, []byte(strings.NewReplacer("3.1.0", "3.0.9", "bfmarker=recipe", `'a="b c"'`).Replace(text)), 0o644)
+	out, code = clRun(t, 2*time.Minute, nil, "--config", cfg, "image", "build", "--recipe", recipe)
+	if code != 0 || !strings.Contains(out, "warning: test-recipe@3.0.9: cmdline: GRUB would not pass it on as written") {
+		t.Fatalf("a cmdline GRUB cannot carry: exit %d, want a warning naming GRUB\n%s", code, out)
+	}
+	os.WriteFile(recipe, []byte(text), 0o644)
 	// Flags beside a recipe are refused.
 	out, code = clRun(t, time.Minute, nil, "--config", cfg, "image", "build", "--recipe", recipe, "--cmdline", "x")
 	if code == 0 || !strings.Contains(out, "drop --cmdline") {
