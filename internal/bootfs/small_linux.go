@@ -41,7 +41,7 @@ type smallFiles struct {
 
 // smallFile is one file's content, as read when its Stat was info.
 type smallFile struct {
-	name string // below the root, as opened (case-folded, if it was)
+	name string // below the root, as opened
 	key  fileKey
 	info fileInfo
 	data []byte
@@ -96,10 +96,12 @@ func (d *Dir) openSmall(name string) (File, bool) {
 }
 
 // keepSmall keeps the content of f, opened for the request's name as
-// name and found servable, if it is small and settled.
+// name and found servable, if it is small and settled. A name found by
+// ignoring case is not kept: a file spelled as asked, made later, must
+// win, and only a lookup sees it.
 func (d *Dir) keepSmall(asked, name string, f File, st fs.FileInfo) {
 	info, ok := st.(*fileInfo)
-	if !ok || d.beneath == nil || info.Size() > smallFileMax {
+	if !ok || d.beneath == nil || info.Size() > smallFileMax || asked != name {
 		return
 	}
 	key, ok := identify(st)
