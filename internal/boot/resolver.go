@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -131,7 +132,19 @@ func FormatUUID(b []byte) string {
 	if len(b) != 16 {
 		return ""
 	}
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	// By hand rather than fmt's %x of five slices: every DHCP packet
+	// with option 97 comes here, and fmt boxes each slice.
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
 }
 
 // url makes a scheme:// URL for path on our server at port. An unknown

@@ -130,3 +130,21 @@ func TestResolveSecureBoot(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatUUID writes option 97's 16 bytes as iPXE's ${uuid} shows them
+// (lower-case hex, 8-4-4-4-12), which inventory files match against; a
+// UUID of another length is no UUID.
+func TestFormatUUID(t *testing.T) {
+	b := []byte{0x4c, 0x4c, 0x45, 0x44, 0x00, 0x4e, 0x38, 0x10, 0x80, 0x4b, 0xb2, 0xc0, 0x4f, 0xab, 0xCD, 0xEF}
+	if got, want := FormatUUID(b), "4c4c4544-004e-3810-804b-b2c04fabcdef"; got != want {
+		t.Errorf("FormatUUID = %q, want %q", got, want)
+	}
+	for _, n := range []int{0, 15, 17} {
+		if got := FormatUUID(make([]byte, n)); got != "" {
+			t.Errorf("FormatUUID of %d bytes = %q, want \"\"", n, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { FormatUUID(b) }); n > 1 {
+		t.Errorf("FormatUUID allocates %v times, want 1 (the string)", n)
+	}
+}

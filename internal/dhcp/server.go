@@ -274,7 +274,7 @@ func (s *Server) record(req *dhcpv4.DHCPv4, res Result, result string) {
 	}
 	c, plan := res.Client, res.Plan
 	e := audit.Event{MAC: req.ClientHWAddr.String(), Protocol: "dhcp", Result: result, Profile: plan.Profile,
-		Stage: strings.ToLower(strings.TrimPrefix(req.MessageType().String(), "DHCP")), Reason: plan.Reason}
+		Stage: stage(req.MessageType()), Reason: plan.Reason}
 	if res.Silent != "" {
 		e.Reason = res.Silent
 	}
@@ -288,7 +288,7 @@ func (s *Server) record(req *dhcpv4.DHCPv4, res Result, result string) {
 		e.IP = c.IP.String()
 	}
 	if reply := res.Reply; reply != nil {
-		e.Stage = strings.ToLower(strings.TrimPrefix(reply.MessageType().String(), "DHCP"))
+		e.Stage = stage(reply.MessageType())
 		if ip, ok := addr4(reply.YourIPAddr); ok {
 			e.IP = ip.String()
 		}
@@ -302,6 +302,18 @@ func (s *Server) record(req *dhcpv4.DHCPv4, res Result, result string) {
 	}
 	s.Events.Record(e)
 }
+
+// stage is the boot-log stage of a message type: "discover", "offer", ...
+func stage(t dhcpv4.MessageType) string { return stages[t] }
+
+// stages holds every message type's stage, made once: each packet's event
+// names two, and lower-casing the library's names made a string each time.
+var stages = func() (s [256]string) {
+	for i := range s {
+		s[i] = strings.ToLower(strings.TrimPrefix(dhcpv4.MessageType(i).String(), "DHCP"))
+	}
+	return s
+}()
 
 func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.AddrPort) bool {
 	reply := res.Reply
