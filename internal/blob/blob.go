@@ -315,26 +315,27 @@ func (s *Store) Import(ctx context.Context, src io.Reader, want string) (res Res
 // holds says whether the file at p is there, and whether it is a blob with
 // the content res describes. The size is compared first, so that a
 // truncated copy is found without reading it; a copy of the right size is
-// hashed. A file that is not a regular one does not hold it.
+// hashed. A file that is not a regular one (a link, a FIFO, a directory)
+// does not hold it. The checks are made on the opened file, not the name,
+// so that what is hashed is what was checked.
 func holds(ctx context.Context, p string, res Result) (there, ok bool, err error) {
-	info, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	f, err := os.OpenFile(p, ReadFlags|syscall.O_NOFOLLOW, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return false, false, nil
+	case errors.Is(err, syscall.ELOOP): // a symbolic link
+		return true, false, nil
+	case err != nil:
+		return true, false, err
 	}
+	defer f.Close()
+	info, err := f.Stat()
 	if err != nil {
 		return true, false, err
 	}
 	if !info.Mode().IsRegular() || info.Size() != res.Size {
 		return true, false, nil
 	}
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, false, nil
-	}
-	if err != nil {
-		return true, false, err
-	}
-	defer f.Close()
 	digest, _, err := Hash(ctx, f)
 	if err != nil {
 		return true, false, err

@@ -384,6 +384,27 @@ func TestHoldsCancelled(t *testing.T) {
 	if there, ok, err := holds(context.Background(), p, res); there || ok || err != nil {
 		t.Fatalf("holds on a removed blob = %v, %v, %v", there, ok, err)
 	}
+
+	// Something else in the blob's place is there but does not hold it,
+	// and is not followed or waited on: a link to an intact copy, a FIFO
+	// (an open that waited for a writer would hang the import), a directory.
+	good := filepath.Join(t.TempDir(), "copy")
+	if err := os.WriteFile(good, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, put := range map[string]func() error{
+		"link":      func() error { return os.Symlink(good, p) },
+		"FIFO":      func() error { return syscall.Mkfifo(p, 0o644) },
+		"directory": func() error { return os.Mkdir(p, 0o755) },
+	} {
+		if err := put(); err != nil {
+			t.Fatal(err)
+		}
+		if there, ok, err := holds(context.Background(), p, res); !there || ok || err != nil {
+			t.Errorf("holds on a %s = %v, %v, %v; want there, not holding it, no error", name, there, ok, err)
+		}
+		os.Remove(p)
+	}
 }
 
 // Imports of the same content at once, over a damaged blob, all succeed;
