@@ -38,7 +38,11 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
 		Short: "Run the validation checklist against the running server",
 		Long: `Check a running bootforge as a client would, with the same config:
 
-  config    the config loads (if not, the only item)
+  config    the config loads (if not, the only item); each warning that
+            serve logs for it at start and on SIGHUP (a file not in
+            root, an unknown {placeholder}, a command line a loader
+            cannot carry, a BOOTFORGE_* variable that names no
+            setting...) is a warn item of its own
   tftp      a TFTP GET of a loader succeeds (the --arch firmware's)
   menu      a test MAC gets a menu (of the expected profile, if given),
             asking as iPXE built for the --arch firmware would
@@ -74,11 +78,13 @@ and exits non-zero if anything fails (a warning does not).`,
 			}
 			// A config that does not load is the checklist's first
 			// item, and its only one: --json still prints a list.
+			// layerConfig, not loadConfig: the variable warnings that
+			// loadConfig prints are among the config items.
 			var items []check.Item
-			if cfg, err := loadConfig(cmd, g); err != nil {
+			if cfg, err := layerConfig(cmd, g); err != nil {
 				items = []check.Item{check.Fail("config", "%v", err)}
 			} else {
-				items = runChecklist(cfg, loader, mac, expectProfile, iface, fw)
+				items = append(configItems(cfg), runChecklist(cfg, loader, mac, expectProfile, iface, fw)...)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -105,6 +111,21 @@ and exits non-zero if anything fails (a warning does not).`,
 	}
 	cmd.AddCommand(newCheckDHCPCmd())
 	return cmd
+}
+
+// configItems are the checklist's config items for a config that loads:
+// a warning each for what serve warns about when it loads it
+// (config.Warnings), which does not fail the checklist, as it does not
+// stop serve; or one item that passes.
+func configItems(cfg config.Config) []check.Item {
+	var items []check.Item
+	for _, w := range cfg.Warnings() {
+		items = append(items, check.Warn("config", "%s", w.Error()))
+	}
+	if len(items) == 0 {
+		items = append(items, check.Pass("config", "loads without warnings"))
+	}
+	return items
 }
 
 // local turns a listen address into one a client on this machine can use.

@@ -265,3 +265,74 @@ func TestCheckBrokenConfig(t *testing.T) {
 		})
 	}
 }
+
+// check lists what serve warns about for the config, one warn item each,
+// in its own words (file, line, key), a misspelled variable among them
+// and said once; the warnings do not fail it, as they do not stop serve.
+// It listed none of them: a config that serve warns about checked clean.
+func TestCheckListsConfigWarnings(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "root"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const services = "root: root\ndata_dir: state\ntftp: {enabled: false}\nhttp: {enabled: false}\napi: {enabled: false}\n"
+	// check --json with the config text, passing (warnings do not fail
+	// it); its config items, and what it wrote to stderr.
+	run := func(name, text string) (config []check.Item, stderr string) {
+		t.Helper()
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(&out)
+		root.SetErr(&errOut)
+		root.SetArgs([]string{"--config", file, "check", "--json"})
+		if err := root.Execute(); err != nil {
+			t.Errorf("%s: check failed: %v\n%s\n%s", name, err, out.String(), errOut.String())
+		}
+		var items []check.Item
+		if err := json.Unmarshal(out.Bytes(), &items); err != nil {
+			t.Fatalf("check --json: %v:\n%s", err, out.String())
+		}
+		for _, it := range items {
+			if it.Name == "config" {
+				config = append(config, it)
+			}
+		}
+		return config, errOut.String()
+	}
+
+	if items, _ := run("clean.yaml", services); len(items) != 1 || items[0].Status != "pass" {
+		t.Errorf("a config without warnings: config items %+v, want one that passes", items)
+	}
+
+	t.Setenv("BOOTFORGE_DATADIR", "/elsewhere")
+	items, stderr := run("c.yaml", services+"inventory:\n  profiles:\n    - name: lab\n      menu:\n        entries:\n"+
+		"          - {name: a, kind: linux, kernel: vmlinuz, cmdline: \"console={consol}\"}\n")
+	for _, it := range items {
+		if it.Status != "warn" {
+			t.Errorf("config item %+v, want warn", it)
+		}
+	}
+	file := filepath.Join(dir, "c.yaml")
+	for _, want := range []string{
+		file + `:11: inventory.profiles[0].menu.entries[0].kernel: "vmlinuz" is not in root`,
+		file + `:11: inventory.profiles[0].menu.entries[0].cmdline: {consol} is not a placeholder`,
+		`BOOTFORGE_DATADIR: not a bootforge variable; ignored (did you mean "BOOTFORGE_DATA_DIR"?)`,
+	} {
+		n := 0
+		for _, it := range items {
+			if strings.Contains(it.Detail, want) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d config items with %s, want 1: %+v", n, want, items)
+		}
+	}
+	if strings.Contains(stderr, "BOOTFORGE_DATADIR") {
+		t.Errorf("the variable is warned about on stderr too, not once:\n%s", stderr)
+	}
+}
