@@ -174,6 +174,29 @@ func menuStatus(cfg config.Config, addr string, code int, body string) string {
 	return msg + ": " + why
 }
 
+// menuItem is the menu item for a menu that the server answered with
+// 200: the profile it is of, as its "# bootforge profile" line names it,
+// which must be expect if that is given. One line, as every item: the
+// menu's own lines are for curl.
+func menuItem(hw net.HardwareAddr, body, expect string) check.Item {
+	got, ok := "", false
+	if lines := strings.SplitN(body, "\n", 3); len(lines) == 3 {
+		got, ok = strings.CutPrefix(lines[1], menuProfileLine)
+	}
+	switch {
+	case !ok:
+		return check.Fail("menu", "%s: the answer is not a bootforge menu (no %q line): %q; does another server listen on http.listen?",
+			hw, strings.TrimSpace(menuProfileLine), firstLines(body, 1))
+	case expect != "" && got != expect:
+		return check.Fail("menu", "%s gets profile %s, not %s (--expect-profile)", hw, got, expect)
+	}
+	return check.Pass("menu", "%s gets profile %s", hw, got)
+}
+
+// menuProfileLine starts the second line of every iPXE menu, the name of
+// the profile it is of following it.
+const menuProfileLine = "# bootforge profile "
+
 func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, fw boot.Firmware) []check.Item {
 	var items []check.Item
 	timeout := 3 * time.Second
@@ -211,10 +234,8 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 				items = append(items, check.Fail("menu", "GET %s: %s", url, unreachable(err, timeout, "http.listen", cfg.HTTP.Listen)))
 			case code != 200:
 				items = append(items, check.Fail("menu", "GET %s: %s", url, menuStatus(cfg, local(cfg.HTTP.Listen), code, body)))
-			case expectProfile != "" && !strings.Contains(body, "# bootforge profile "+expectProfile+"\n"):
-				items = append(items, check.Fail("menu", "%s got another profile than %q:\n%s", hw, expectProfile, firstLines(body, 3)))
 			default:
-				items = append(items, check.Pass("menu", "%s gets %s", hw, strings.TrimPrefix(firstLines(body, 2)[len("#!ipxe\n"):], "# bootforge ")))
+				items = append(items, menuItem(hw, body, expectProfile))
 			}
 		}
 	}

@@ -336,3 +336,20 @@ func TestCheckListsConfigWarnings(t *testing.T) {
 		t.Errorf("the variable is warned about on stderr too, not once:\n%s", stderr)
 	}
 }
+
+// A 200 answer is a menu only with its profile line; the profile must be
+// the whole name, not a prefix of it. A short answer that is not a menu
+// (another server on http.listen) made check panic on slicing it.
+func TestMenuItem(t *testing.T) {
+	hw, _ := net.ParseMAC("02:bf:00:00:00:01")
+	for _, tt := range []struct{ body, expect, status, detail string }{
+		{"#!ipxe\n# bootforge profile lab2\nkernel k\n", "", "pass", "02:bf:00:00:00:01 gets profile lab2"},
+		{"#!ipxe\n# bootforge profile lab2\nkernel k\n", "lab", "fail", "02:bf:00:00:00:01 gets profile lab2, not lab (--expect-profile)"},
+		{"ok", "", "fail", `02:bf:00:00:00:01: the answer is not a bootforge menu (no "# bootforge profile" line): "ok"; does another server listen on http.listen?`},
+		{"<html>\n<body>hello</body>\n</html>\n", "lab", "fail", `02:bf:00:00:00:01: the answer is not a bootforge menu (no "# bootforge profile" line): "<html>"; does another server listen on http.listen?`},
+	} {
+		if it := menuItem(hw, tt.body, tt.expect); it.Status != tt.status || it.Detail != tt.detail {
+			t.Errorf("%q, expect %q: %s %q, want %s %q", tt.body, tt.expect, it.Status, it.Detail, tt.status, tt.detail)
+		}
+	}
+}

@@ -6,6 +6,7 @@ package e2e
 // (warned about with file, line and key), and relative paths in the file.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -193,5 +194,54 @@ inventory:
 	out, code = clRun(t, 15*time.Second, []string{"BOOTFORGE_DHCP_INTERFACES=bf-none0"}, append([]string{"serve", "--config", proxy}, addrs...)...)
 	if code == 0 || strings.Contains(out, "name the interfaces") || !strings.Contains(out, "bf-none0") {
 		t.Errorf("a file without interfaces and BOOTFORGE_DHCP_INTERFACES=bf-none0: exit %d, want a failure naming bf-none0\n%s", code, out)
+	}
+}
+
+// check --expect-profile against a running server: a menu of another
+// profile fails with one line that names both profiles, as every item
+// is one line; it printed the menu's first three lines (#!ipxe, the
+// profile line and half a kernel line) in the item, JSON included.
+func TestConfigChecksExpectProfile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	ccWrite(t, filepath.Join(dir, "root", "vmlinuz"), "kernel\n")
+	ccWrite(t, cfg, `root: root
+data_dir: state
+inventory:
+  profiles:
+    - name: lab
+      menu:
+        entries:
+          - {name: a, kind: linux, kernel: vmlinuz}
+    - name: special
+      match: [{mac: "02:bf:00:00:00:09"}]
+      menu:
+        entries:
+          - {name: b, kind: linux, kernel: vmlinuz}
+`)
+	addrs, _ := ccAddrs(t)
+	clStart(t, nil, append([]string{"serve", "--config", cfg}, addrs...)...)
+	menuItem := func(expect string) (string, string) {
+		t.Helper()
+		out, _ := clRun(t, time.Minute, nil, append([]string{"check", "--json", "--config", cfg, "--mac", "02:bf:00:00:00:09",
+			"--expect-profile", expect}, addrs...)...)
+		var items []struct{ Name, Status, Detail string }
+		// The list, then stderr's "checklist failed" (tftp has no loader).
+		if err := json.NewDecoder(strings.NewReader(out)).Decode(&items); err != nil {
+			t.Fatalf("check --json: %v\n%s", err, out)
+		}
+		for _, it := range items {
+			if it.Name == "menu" {
+				return it.Status, it.Detail
+			}
+		}
+		t.Fatalf("no menu item:\n%s", out)
+		return "", ""
+	}
+	if status, detail := menuItem("special"); status != "pass" || detail != "02:bf:00:00:00:09 gets profile special" {
+		t.Errorf("the expected profile: %s %q", status, detail)
+	}
+	if status, detail := menuItem("lab"); status != "fail" || detail != "02:bf:00:00:00:09 gets profile special, not lab (--expect-profile)" {
+		t.Errorf("another profile: %s %q, want one line naming both", status, detail)
 	}
 }
