@@ -179,6 +179,9 @@ type services struct {
 	// keypairs are the certificates of http.tls and api.tls, which a
 	// reload reads again (renewed files, same paths).
 	keypairs []namedKeypair
+	// keys is keys.Digest of the signing keys loaded at start, which a
+	// reload does not read again (see warnKeys); "" if none are used.
+	keys string
 
 	ready   atomic.Bool // every enabled service is bound
 	stopped sync.Map    // service name → error, for those that stopped
@@ -275,6 +278,9 @@ func (s *services) start(ctx context.Context) error {
 	}
 	s.root.Store(&servedRoot{dir: dir, images: images})
 	s.menus.Events = s.sink()
+	if cfg.Signing.Enabled || cfg.HTTP.TLS.Boot {
+		s.keys = keys.Digest(cfg.KeysDir())
+	}
 	if cfg.Signing.Enabled {
 		// Every generated menu gets a detached CMS signature at <path>.sig.
 		signer, err := loadSigner(cfg)
@@ -733,6 +739,7 @@ func (s *services) reload(load func() (config.Config, error)) {
 		s.mirrors.Kick()
 	}
 	s.reloadCerts()
+	s.warnKeys(run)
 	s.cfg = run
 	var applied []string
 	for _, key := range config.Changed(old, cfg) {
@@ -771,6 +778,29 @@ func (s *services) reloadCerts() {
 			s.log.Info("reload: "+n.key+": certificate replaced", "sha256", httpd.Fingerprint(cert))
 		}
 	}
+}
+
+// warnKeys says, on a reload, that the signing keys were replaced since
+// the start (keys init --force) and are not taken up: the signer, the CA
+// that image signatures are checked against and the boot TLS certificate
+// issued by it are loaded at start, and would have to be swapped together.
+// The reload was silent, and menus went on being signed with the old key
+// after a SIGHUP that the operator took to have applied the new one.
+func (s *services) warnKeys(run config.Config) {
+	if s.keys == "" {
+		return
+	}
+	if now := keys.Digest(run.KeysDir()); now == "" || now == s.keys {
+		return
+	}
+	var old []string
+	if run.Signing.Enabled {
+		old = append(old, "menus are signed with the old signing key")
+	}
+	if run.HTTP.TLS.Boot {
+		old = append(old, "the boot TLS certificate is the old CA's")
+	}
+	s.log.Warn("reload: the keys in " + run.KeysDir() + " were replaced; they apply on restart (until then " + strings.Join(old, ", and ") + ")")
 }
 
 // openRoot makes cfg's root if it is missing and opens it.

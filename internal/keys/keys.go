@@ -22,8 +22,11 @@
 package keys
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -67,6 +70,24 @@ func existing(dir string) string {
 		}
 	}
 	return ""
+}
+
+// Digest is a SHA-256 of the key files in dir (the X.509 keys and the
+// OpenPGP key, as Init writes them), or "" if one is there but cannot be
+// read: a server that loads its keys at start compares it then and later
+// to tell that they were replaced under it (keys init --force, or files
+// dropped in).
+func Digest(dir string) string {
+	h := sha256.New()
+	for _, n := range []string{CACert, CAKey, SigningCert, SigningKey, OpenPGPPrivateFile, OpenPGPPublicFile} {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return ""
+		}
+		fmt.Fprintf(h, "%s %d %t\n", n, len(b), err == nil)
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func exists(p string) bool {

@@ -167,3 +167,22 @@ func TestShowBeforeInit(t *testing.T) {
 		t.Fatalf("Show of no keys: %v", err)
 	}
 }
+
+// Digest tells keys replaced under a reader from keys left alone.
+func TestDigest(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	none := Digest(dir)
+	if err := Init(dir, InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := Digest(dir)
+	if first == "" || first == none || Digest(dir) != first {
+		t.Fatalf("digests: none %q, after init %q, again %q", none, first, Digest(dir))
+	}
+	if err := Init(dir, InitOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if d := Digest(dir); d == "" || d == first {
+		t.Errorf("keys init --force: digest %q, before %q", d, first)
+	}
+}

@@ -245,3 +245,70 @@ inventory:
 		t.Errorf("another profile: %s %q, want one line naming both", status, detail)
 	}
 }
+
+// Keys replaced under a running server (keys init --force) and a SIGHUP:
+// the reload says that they apply on restart, and menus are still signed
+// with the key the server started with. The reload was silent, and the
+// operator took the SIGHUP to have applied the new keys.
+func TestConfigChecksKeysReplaced(t *testing.T) {
+	need(t, "curl", "openssl")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	ccWrite(t, filepath.Join(dir, "root", "vmlinuz"), "kernel\n")
+	ccWrite(t, cfg, `root: root
+data_dir: state
+signing: {enabled: true}
+inventory:
+  profiles:
+    - name: lab
+      match: [{mac: "02:bf:00:00:00:09"}]
+      menu:
+        entries:
+          - {name: a, kind: linux, kernel: vmlinuz}
+`)
+	keysInit := func(args ...string) string {
+		t.Helper()
+		out, code := clRun(t, 2*time.Minute, nil, append([]string{"keys", "init", "--config", cfg}, args...)...)
+		if code != 0 {
+			t.Fatalf("keys init %v: exit %d\n%s", args, code, out)
+		}
+		return out
+	}
+	keysInit()
+	addrs, ha := ccAddrs(t)
+	s := clStart(t, nil, append([]string{"serve", "--config", cfg}, addrs...)...)
+	// signer is the SHA-256 fingerprint of the certificate that signed
+	// the menu, as openssl reads it from the signature.
+	sigFile := filepath.Join(dir, "ipxe.sig")
+	signer := func() string {
+		t.Helper()
+		if _, err := run(t, 20*time.Second, "curl", "-sf", "-o", sigFile, "http://"+ha+"/bootforge/ipxe.sig?mac=02-bf-00-00-00-09"); err != nil {
+			t.Fatalf("GET ipxe.sig: %v\n%s", err, s.Log())
+		}
+		out, err := run(t, 20*time.Second, "sh", "-c", "openssl pkcs7 -inform DER -in "+sigFile+" -print_certs | openssl x509 -noout -fingerprint -sha256")
+		if err != nil {
+			t.Fatalf("openssl: %v\n%s", err, out)
+		}
+		return out
+	}
+	before := signer()
+	const warning = "were replaced; they apply on restart (until then menus are signed with the old signing key)"
+
+	s.Signal(syscall.SIGHUP)
+	clWaitCount(t, s, "config reloaded", 1)
+	if s.CountLog(warning) != 0 {
+		t.Errorf("a reload with the keys as they were warns:\n%s", s.Log())
+	}
+
+	if out := keysInit("--force"); !strings.Contains(out, "until it is restarted; a reload (SIGHUP) does not read keys") {
+		t.Errorf("keys init --force does not say that serve goes on with the old keys:\n%s", out)
+	}
+	s.Signal(syscall.SIGHUP)
+	clWaitCount(t, s, "config reloaded", 2)
+	if want := "reload: the keys in " + filepath.Join(dir, "state", "keys") + " " + warning; s.CountLog(want) != 1 {
+		t.Errorf("the reload after keys init --force does not say %q:\n%s", want, s.Log())
+	}
+	if after := signer(); after != before {
+		t.Errorf("the menu is signed by another certificate after the reload: %s, before %s", after, before)
+	}
+}
