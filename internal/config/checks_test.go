@@ -283,6 +283,14 @@ func TestListFromEnv(t *testing.T) {
 	if err := cfg.Set("dhcp.interfaces", ""); err != nil || len(cfg.DHCP.Interfaces) != 0 {
 		t.Errorf("empty list: %v %q", err, cfg.DHCP.Interfaces)
 	}
+	// In brackets, as in the file; "[]" is the empty list, which is how
+	// a variable says it (one set empty is as if it were not set).
+	if err := cfg.Set("dhcp.interfaces", " [eth1, eth2] "); err != nil || strings.Join(cfg.DHCP.Interfaces, "|") != "eth1|eth2" {
+		t.Errorf("[eth1, eth2]: %v %q", err, cfg.DHCP.Interfaces)
+	}
+	if err := cfg.Set("dhcp.allow", "[]"); err != nil || len(cfg.DHCP.Allow) != 0 {
+		t.Errorf("[]: %v %v", err, cfg.DHCP.Allow)
+	}
 
 	// The variable may complete a file that turns DHCP on without naming
 	// interfaces: the file is validated with the overrides over it.
@@ -405,5 +413,21 @@ func TestOverrideErrorNamesItsSource(t *testing.T) {
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("%s=%s: %v, want %s", tt.o.Source, tt.o.Value, err, tt.want)
 		}
+	}
+}
+
+// A list key's variable set empty does not empty the file's list (an
+// empty variable is as if it were not set), and says so, with the way to
+// say the empty list; one whose list is empty anyway, and a scalar's, are
+// not warned about.
+func TestEmptyListVariableWarned(t *testing.T) {
+	cfg := Default()
+	if err := cfg.Set("allow", "192.0.2.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	ws := cfg.emptyListEnv([]string{"BOOTFORGE_ALLOW=", "BOOTFORGE_TFTP_ALLOW=", "BOOTFORGE_ROOT=", "BOOTFORGE_DHCP_INTERFACES=eth1"})
+	want := `BOOTFORGE_ALLOW: set but empty, so ignored, as every BOOTFORGE_* variable set empty is: allow stays [192.0.2.0/24]; BOOTFORGE_ALLOW=[] is the empty list`
+	if len(ws) != 1 || ws[0].Error() != want {
+		t.Errorf("warnings %q, want only %q", ws.Error(), want)
 	}
 }

@@ -43,20 +43,23 @@ func (c *Config) Apply(overrides []Override) error {
 
 // Set assigns one setting by its dotted key, parsing value as YAML would.
 // A list of single values (dhcp.interfaces, dhcp.allow) is written with
-// commas: "eth1,eth2"; an empty value is the empty list.
+// commas: "eth1,eth2", or in brackets as in the file: "[eth1, eth2]";
+// an empty value, or "[]", is the empty list. (A variable set empty is
+// left out before it gets here, as if it were not set: "[]" is how the
+// environment says the empty list.)
 func (c *Config) Set(key, value string) error {
-	v := reflect.ValueOf(c).Elem()
-	for _, part := range strings.Split(key, ".") {
-		f, ok := field(v, part)
-		if !ok {
-			return fmt.Errorf("unknown key %q", key)
-		}
-		v = f
+	v, ok := c.setting(key)
+	if !ok {
+		return fmt.Errorf("unknown key %q", key)
 	}
 	node := scalarNode(value, v.Type())
 	if isList(v.Type()) {
 		node = &yaml.Node{Kind: yaml.SequenceNode}
-		if strings.TrimSpace(value) != "" {
+		value = strings.TrimSpace(value)
+		if inner, ok := strings.CutPrefix(value, "["); ok && strings.HasSuffix(inner, "]") {
+			value = strings.TrimSpace(strings.TrimSuffix(inner, "]"))
+		}
+		if value != "" {
 			for _, item := range strings.Split(value, ",") {
 				node.Content = append(node.Content, scalarNode(strings.TrimSpace(item), v.Type().Elem()))
 			}
@@ -68,6 +71,19 @@ func (c *Config) Set(key, value string) error {
 		return fmt.Errorf("%s", d.errs[0].Msg)
 	}
 	return nil
+}
+
+// setting is the field of c that key names.
+func (c *Config) setting(key string) (reflect.Value, bool) {
+	v := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(key, ".") {
+		f, ok := field(v, part)
+		if !ok {
+			return reflect.Value{}, false
+		}
+		v = f
+	}
+	return v, true
 }
 
 // scalarNode is value as YAML text for a setting of type t.

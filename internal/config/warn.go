@@ -58,7 +58,34 @@ func (c Config) Warnings() Errors {
 			}
 		}
 	}
+	ws = append(ws, c.emptyListEnv(os.Environ())...)
 	return append(ws, EnvWarnings()...)
+}
+
+// emptyListEnv warns about each variable of a list key in environ that
+// is set empty while c's list is not: an empty variable is as if it were
+// not set (a service manager's template writes VAR= for a value left
+// out), so it does not empty the file's list, as the operator may have
+// meant. An allow-list emptied by a template's blank would let everyone
+// in; "[]" says the empty list on purpose.
+func (c Config) emptyListEnv(environ []string) Errors {
+	set := map[string]bool{}
+	for _, kv := range environ {
+		if name, value, _ := strings.Cut(kv, "="); value == "" {
+			set[name] = true
+		}
+	}
+	var ws Errors
+	for _, key := range Keys() {
+		name := EnvName(key)
+		v, _ := c.setting(key)
+		if !set[name] || !isList(v.Type()) || v.Len() == 0 {
+			continue
+		}
+		ws = append(ws, &Error{Key: name, Msg: fmt.Sprintf("set but empty, so ignored, as every BOOTFORGE_* variable set empty is: %s stays %v; %s=[] is the empty list",
+			key, v.Interface(), name)})
+	}
+	return ws
 }
 
 // EnvWarnings are the warnings about this process's environment: each

@@ -189,6 +189,18 @@ inventory:
 	if code == 0 || strings.Contains(out, "bf-file0") || !strings.Contains(out, "bf-none0") {
 		t.Errorf("with BOOTFORGE_DHCP_INTERFACES=bf-none0, bf-none1: exit %d, want a failure naming bf-none0\n%s", code, out)
 	}
+	// Set empty it is as if it were not set, as every variable (a
+	// template's blank must not empty an allow-list), and says so; "[]"
+	// is the empty list, which DHCP on refuses.
+	out, code = clRun(t, 15*time.Second, []string{"BOOTFORGE_DHCP_INTERFACES="}, append([]string{"serve", "--config", proxy}, addrs...)...)
+	if code == 0 || !strings.Contains(out, `dhcp interface "bf-file0"`) ||
+		!strings.Contains(out, "BOOTFORGE_DHCP_INTERFACES: set but empty, so ignored, as every BOOTFORGE_* variable set empty is: dhcp.interfaces stays [bf-file0]; BOOTFORGE_DHCP_INTERFACES=[] is the empty list") {
+		t.Errorf("with BOOTFORGE_DHCP_INTERFACES= : exit %d, want a failure naming bf-file0 and a warning\n%s", code, out)
+	}
+	out, code = clRun(t, 15*time.Second, []string{"BOOTFORGE_DHCP_INTERFACES=[]"}, append([]string{"serve", "--config", proxy}, addrs...)...)
+	if code == 0 || strings.Contains(out, "bf-file0") || !strings.Contains(out, "dhcp.interfaces: name the interfaces to serve (a DHCP server must not answer everywhere) (from BOOTFORGE_DHCP_INTERFACES)") {
+		t.Errorf("with BOOTFORGE_DHCP_INTERFACES=[]: exit %d, want dhcp.interfaces refused as empty\n%s", code, out)
+	}
 	// And it completes a file that names none.
 	ccWrite(t, proxy, fmt.Sprintf("root: %s\ndata_dir: %s\ndhcp:\n  mode: proxy\n", filepath.Join(etc, "root"), filepath.Join(dir, "state2")))
 	out, code = clRun(t, 15*time.Second, []string{"BOOTFORGE_DHCP_INTERFACES=bf-none0"}, append([]string{"serve", "--config", proxy}, addrs...)...)
@@ -310,5 +322,31 @@ inventory:
 	}
 	if after := signer(); after != before {
 		t.Errorf("the menu is signed by another certificate after the reload: %s, before %s", after, before)
+	}
+}
+
+// An allow-list from the environment: a variable set empty (a service
+// manager's template with the value left out) keeps the file's list, so a
+// client outside it is still refused; "[]" empties it on purpose, and
+// everyone is let in.
+func TestConfigChecksEmptyListVariable(t *testing.T) {
+	need(t, "curl")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bootforge.yaml")
+	ccWrite(t, filepath.Join(dir, "root", "boot.txt"), "served\n")
+	ccWrite(t, cfg, "root: root\ndata_dir: state\nallow: [192.0.2.0/24]\n")
+	for _, tt := range []struct {
+		env, code string
+	}{
+		{"BOOTFORGE_ALLOW=", "403"},
+		{"BOOTFORGE_ALLOW=[]", "200"},
+	} {
+		addrs, ha := ccAddrs(t)
+		s := clStart(t, []string{tt.env}, append([]string{"serve", "--config", cfg}, addrs...)...)
+		out, _ := run(t, 20*time.Second, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "15", "http://"+ha+"/boot.txt")
+		if out != tt.code {
+			t.Errorf("%s: GET from 127.0.0.1 with allow [192.0.2.0/24] in the file: status %s, want %s\n%s", tt.env, out, tt.code, s.Log())
+		}
+		s.Stop()
 	}
 }
