@@ -137,6 +137,37 @@ func grubKernelSees(t *testing.T, args string) string {
 	return strings.Join(out, " ")
 }
 
+// pxelinuxKernelSees reads the text after "APPEND " as syslinux 6 does
+// (readconfig.c: the value after the keyword's whitespace, where exactly
+// "-" means no command line), and gives the words the kernel splits it
+// into, joined by one space.
+func pxelinuxKernelSees(value string) string {
+	value = strings.TrimLeft(value, " \t")
+	if value == "-" {
+		value = ""
+	}
+	return strings.Join(asciiFields(value), " ")
+}
+
+// An APPEND of just "-" is pxelinux's "no command line": a command line
+// that is "-" must still reach the kernel, and an empty one is empty.
+func TestPXELinuxAppendDash(t *testing.T) {
+	for _, cmdline := range []string{"-", " - ", "", "- -", "-{mac}"} {
+		r := req()
+		r.Boot = "install"
+		r.Menu.Entries[0].Initrds = nil
+		r.Menu.Entries[0].Cmdline = cmdline
+		s, err := PXELinux(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.Join(asciiFields(r.cmdline(r.Menu.Entries[0])), " ")
+		if got := pxelinuxKernelSees(lineAfter(t, s, "APPEND ")); got != want {
+			t.Errorf("command line %q: pxelinux hands the kernel %q, want %q; config:\n%s", cmdline, got, want, s)
+		}
+	}
+}
+
 func TestCmdlineReachesKernelIPXE(t *testing.T) {
 	for _, efi := range []bool{false, true} {
 		r := hostileReq()
@@ -271,8 +302,15 @@ func FuzzCmdlineReachesKernel(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted, but pxelinux: %v", err)
 		}
-		if got := strings.TrimPrefix(lineAfter(t, pxe, "APPEND "), "initrd=initrd.gz"); strings.TrimPrefix(got, " ") != want {
+		if got := strings.TrimPrefix(pxelinuxKernelSees(lineAfter(t, pxe, "APPEND ")), "initrd=initrd.gz"); strings.TrimPrefix(got, " ") != want {
 			t.Errorf("pxelinux hands the kernel %q, want %q", got, want)
+		}
+		r.Menu.Entries[0].Initrds = nil // APPEND is the command line alone
+		if pxe, err = PXELinux(r); err != nil {
+			t.Fatalf("accepted, but pxelinux without initrds: %v", err)
+		}
+		if got := pxelinuxKernelSees(lineAfter(t, pxe, "APPEND ")); got != want {
+			t.Errorf("pxelinux without initrds hands the kernel %q, want %q", got, want)
 		}
 	})
 }

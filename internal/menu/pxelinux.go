@@ -59,6 +59,13 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) error {
 			}
 			args = prependArg("initrd="+strings.Join(paths, ","), args)
 		}
+		if args == "-" {
+			// "APPEND -" means no command line at all (syslinux.cfg(5));
+			// syslinux compares the whole value with "-" (record() in
+			// ldlinux's and menu.c32's readconfig.c), so a space after it
+			// keeps the operator's "-" for the kernel, which splits at it.
+			args += " "
+		}
 		fmt.Fprintf(b, "  APPEND %s\n", args)
 	case boot.KindWimboot:
 		// wimboot finds the WinPE files by name (bootmgr, BCD, boot.sdi,
