@@ -81,11 +81,11 @@ func cmdWords(s string) ([]string, error) {
 
 // ipxeWord writes one of iPXE's words (split at every space) for an iPXE
 // kernel line.
-func ipxeWord(w string) (string, error) {
+func ipxeWord(w string) string {
 	if w == ";" || w == "&&" || w == "||" || strings.HasPrefix(w, "#") {
-		return ipxeNil + w, nil
+		return ipxeNil + w
 	}
-	return w, nil
+	return w
 }
 
 // grubWord writes one word for a GRUB linux line, single-quoted unless
@@ -126,19 +126,19 @@ func loaderArgs(s string, word func(string) (string, error)) (string, error) {
 
 // ipxeArgs writes a command line for an iPXE kernel line. iPXE's words are
 // not the kernel's: it splits inside double quotes too, so each of the
-// space-separated pieces is written as a word.
+// space-separated pieces of the kernel's words is written as a word.
 func ipxeArgs(s string) (string, error) {
-	s, err := pxelinuxArgs(s) // the kernel's words, one space apart
+	words, err := cmdWords(s)
 	if err != nil {
 		return "", err
 	}
-	words := strings.Split(s, " ")
-	for i, w := range words {
-		if words[i], err = ipxeWord(w); err != nil {
-			return "", err
+	var out []string
+	for _, w := range words {
+		for _, piece := range strings.Split(w, " ") {
+			out = append(out, ipxeWord(piece))
 		}
 	}
-	return strings.Join(words, " "), nil
+	return strings.Join(out, " "), nil
 }
 
 // ipxeExpands reports whether iPXE expands a setting in the words of a
