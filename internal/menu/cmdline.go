@@ -1,6 +1,7 @@
 package menu
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -9,8 +10,9 @@ import (
 //
 // The operator's command line (its {placeholders} substituted) must reach
 // /proc/cmdline as written, whichever loader boots it. The three loaders
-// read it differently, so each menu writes it in its own way, and a
-// command line a loader cannot carry is refused (CheckCmdline) rather than
+// read it differently, so each menu writes it in its own way, and an
+// entry whose command line a loader cannot carry is left out of that
+// loader's menu (CheckCmdline warns about it; page says how) rather than
 // booted changed:
 //
 //   - pxelinux takes APPEND's text as it is.
@@ -173,11 +175,12 @@ func prependArg(arg, args string) string {
 }
 
 // CheckCmdline says why a profile's command line cannot reach the kernel
-// as written through one of the loaders, or nil: a loader that cannot
-// carry it refuses to make the menu (GRUB, or iPXE for a tab in double
-// quotes), and iPXE expands "${...}" as its settings. Placeholders are
-// substituted as a client's menu would have them: their values are
-// letters, digits and ._:@+=,/- only, which no loader reads specially.
+// as written through the loaders, or nil: a loader that cannot carry it
+// leaves the entry out of its menus (GRUB, or all three for a tab in
+// double quotes), and iPXE expands "${...}" as its settings. It names
+// each loader with a problem. Placeholders are substituted as a client's
+// menu would have them: their values are letters, digits and ._:@+=,/-
+// only, which no loader reads specially.
 func CheckCmdline(cmdline string) error {
 	r := Request{Vars: map[string]string{}}
 	for _, p := range Placeholders {
@@ -187,14 +190,15 @@ func CheckCmdline(cmdline string) error {
 	if _, err := cmdWords(s); err != nil {
 		return fmt.Errorf("the kernel would not get it as written: %w", err)
 	}
-	if _, err := ipxeArgs(s); err != nil {
-		return fmt.Errorf("iPXE would not pass it on as written: %w", err)
-	}
+	var why []string
 	if words, _ := pxelinuxArgs(s); ipxeExpands(words) {
-		return fmt.Errorf("iPXE would not pass it on as written: it expands ${...} as its settings (GRUB and pxelinux hand it to the kernel as written)")
+		why = append(why, "iPXE would not pass it on as written: it expands ${...} as its settings (GRUB and pxelinux hand it to the kernel as written)")
 	}
 	if _, err := grubArgs(s); err != nil {
-		return fmt.Errorf("GRUB would not pass it on as written: %w", err)
+		why = append(why, fmt.Sprintf("GRUB would not pass it on as written: %v", err))
 	}
-	return nil
+	if len(why) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(why, "; "))
 }

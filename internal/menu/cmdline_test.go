@@ -242,6 +242,7 @@ func TestCheckCmdline(t *testing.T) {
 		`"a  b"`:         "a run of spaces inside double quotes",
 		"\"a\tb\"":       "a tab",
 		"x \"a=b \n c\"": "a run of spaces",
+		`it's ${x}`:      "iPXE would not pass it on as written: it expands ${...} as its settings (GRUB and pxelinux hand it to the kernel as written); GRUB would not",
 	} {
 		err := CheckCmdline(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -250,16 +251,103 @@ func TestCheckCmdline(t *testing.T) {
 	}
 }
 
-func TestRenderRefusesCmdline(t *testing.T) {
+// An entry whose command line a loader cannot carry is left out of that
+// loader's menu alone, with a comment saying why; the others are served
+// as they were.
+func TestRenderLeavesOutCmdline(t *testing.T) {
 	r := req()
-	r.Menu.Entries[0].Cmdline = `a="b c"`
-	if _, err := GRUB(r); err == nil || !strings.Contains(err.Error(), `entry "install"`) {
-		t.Errorf("GRUB: %v, want an error naming the entry", err)
+	r.Menu.Entries[1].Cmdline = `a="b c"` // rescue: GRUB cannot carry it
+	s, err := GRUB(r)
+	if err != nil {
+		t.Fatalf("GRUB refused the whole menu: %v", err)
 	}
+	for _, want := range []string{
+		"# bootforge: left out entry \"rescue\": command line: GRUB: ",
+		"set default=0\n", "set timeout=3\n",
+		"menuentry 'Install Debian' --id 'install' {\n  linux '/images/d/vmlinuz' console=ttyS0",
+		"menuentry 'Local disk' --id 'disk'",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("GRUB: missing %q in:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "menuentry 'rescue'") {
+		t.Errorf("GRUB: the entry it cannot carry is in the menu:\n%s", s)
+	}
+	// iPXE and pxelinux carry it: nothing is left out there.
+	for name, render := range map[string]func(Request) (string, error){"ipxe": IPXE, "pxelinux": PXELinux} {
+		if s, err := render(r); err != nil || strings.Contains(s, "left out") || !strings.Contains(s, `a="b c"`) {
+			t.Errorf("%s: %v, want the entry in:\n%s", name, err, s)
+		}
+	}
+	// Make says what was left out, for the log.
+	d := boot.Decision{Choice: boot.Choice{Profile: boot.Profile{Name: "lab"}, Menu: r.Menu}}
+	m, err := Make(d, FormatGRUB, Site{})
+	if err != nil || len(m.LeftOut) != 1 || !strings.Contains(m.LeftOut[0].Error(), `entry "rescue"`) {
+		t.Errorf("Make: %v, left out %v; want the rescue entry", err, m.LeftOut)
+	}
+	if m, err := Make(d, FormatIPXE, Site{}); err != nil || len(m.LeftOut) != 0 {
+		t.Errorf("Make iPXE: %v, left out %v; want nothing", err, m.LeftOut)
+	}
+
 	// iPXE's settings are the operator's to use: written as they are.
+	r = req()
 	r.Menu.Entries[0].Cmdline = `ip=${net0/ip} a=${b}`
 	if out, err := IPXE(r); err != nil || !strings.Contains(out, ` ip=${net0/ip} a=${b}`) {
 		t.Errorf("iPXE: %v, want ${...} written as it is in:\n%s", err, out)
+	}
+}
+
+// When the default is left out, nothing boots unattended: the menu waits
+// for a choice (even with one entry left, which would otherwise boot at
+// once). A one-shot whose entry is left out, or a menu with nothing
+// left, is refused.
+func TestRenderLeavesOutDefault(t *testing.T) {
+	const bad = `"a  b"` // a run of spaces in quotes: no loader carries it
+	r := req()
+	r.Menu.Entries = r.Menu.Entries[:2]
+	r.Menu.Entries[0].Cmdline = bad // install, the default
+	for _, c := range []struct {
+		render func(Request) (string, error)
+		want   []string
+		not    []string
+	}{
+		{IPXE, []string{"# bootforge: left out entry \"install\"", "menu Lab\n", "item rescue rescue\n", "choose --default rescue selected || goto rescue\n"},
+			[]string{"--timeout", ":install"}},
+		{GRUB, []string{"# bootforge: left out entry \"install\"", "set default=0\n", "set timeout=-1\n", "menuentry 'rescue'"},
+			[]string{"Install Debian"}},
+		{PXELinux, []string{"# bootforge: left out entry \"install\"", "UI menu.c32\n", "TIMEOUT 0\n", "DEFAULT rescue\n", "LABEL rescue\n"},
+			[]string{"LABEL install"}},
+	} {
+		s, err := c.render(r)
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(s, want) {
+				t.Errorf("missing %q in:\n%s", want, s)
+			}
+		}
+		for _, not := range c.not {
+			if strings.Contains(s, not) {
+				t.Errorf("%q in:\n%s", not, s)
+			}
+		}
+	}
+	// A one-shot boots its entry without a menu: never another instead.
+	r.Boot = "install"
+	for _, render := range []func(Request) (string, error){IPXE, GRUB, PXELinux} {
+		if s, err := render(r); err == nil || !strings.Contains(err.Error(), `one-shot entry "install"`) {
+			t.Errorf("one-shot: %v, want a refusal naming the entry; menu:\n%s", err, s)
+		}
+	}
+	// Nothing left to boot.
+	r.Boot = ""
+	r.Menu.Entries = r.Menu.Entries[:1]
+	for _, render := range []func(Request) (string, error){IPXE, GRUB, PXELinux} {
+		if s, err := render(r); err == nil || !strings.Contains(err.Error(), `entry "install"`) {
+			t.Errorf("nothing left: %v, want a refusal naming the entry; menu:\n%s", err, s)
+		}
 	}
 }
 

@@ -12,12 +12,15 @@ import (
 // protocol GRUB was loaded with ($root), so paths are root-relative; on EFI
 // the linuxefi-capable "linux" command is the same word.
 func GRUB(r Request) (string, error) {
-	entries, def, err := r.entries()
-	if err != nil {
-		return "", err
-	}
+	m, err := r.render(FormatGRUB)
+	return m.Text, err
+}
+
+// grubMenu writes page p of r's menu.
+func grubMenu(r Request, p page) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# bootforge profile %s\n", Safe(r.Profile))
+	p.comments(&b)
 	if r.Signed {
 		b.WriteString("set check_signatures=enforce\n")
 	}
@@ -26,7 +29,7 @@ func GRUB(r Request) (string, error) {
 	// so: "2nd" is entry 2), and any other value as the title or the id of
 	// the first entry that has it, so an id could pick an earlier entry
 	// whose title it equals.
-	fmt.Fprintf(&b, "set default=%d\n", position(entries, def))
+	fmt.Fprintf(&b, "set default=%d\n", position(p.entries, p.def))
 	// GRUB's manual (grub.info, "timeout"): 0 boots the default at once
 	// without showing the menu, -1 waits for the user; whole seconds.
 	// timeout_style is left unset: its default, "menu", shows the menu
@@ -34,23 +37,22 @@ func GRUB(r Request) (string, error) {
 	// timeout is -1 (run_menu in grub-core/normal/menu.c), so an
 	// inherited "hidden" cannot hide a menu that waits forever. One entry
 	// (or a one-shot) boots at once, as iPXE's script and pxelinux's
-	// config without a menu do.
+	// config without a menu do, unless the default was left out (page).
 	timeout := int64(-1)
 	switch {
-	case len(entries) == 1:
+	case p.wait:
+	case len(p.entries) == 1:
 		timeout = 0
 	case r.Menu.Timeout > 0:
 		timeout = waitIn(r.Menu.Timeout, time.Second)
 	}
 	fmt.Fprintf(&b, "set timeout=%d\n", timeout)
-	for _, e := range entries {
+	for i, e := range p.entries {
 		fmt.Fprintf(&b, "\nmenuentry %s --id %s {\n", quote(label(e)), quote(boot.MenuLabel(e.Name)))
-		if err := writeGRUBEntry(&b, r, e); err != nil {
-			return "", err
-		}
+		writeGRUBEntry(&b, r, e, p.args[i])
 		b.WriteString("}\n")
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // position is the index of the entry named name: 0 when there is none, as
@@ -64,16 +66,14 @@ func position(entries []boot.Entry, name string) int {
 	return 0
 }
 
-func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry) error {
+// writeGRUBEntry writes the commands that boot e; args is a Linux entry's
+// command line as kernelArgs writes it.
+func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry, args string) {
 	switch e.Kind {
 	case boot.KindLinux:
-		args, err := grubArgs(r.cmdline(e))
-		if err != nil {
-			return fmt.Errorf("entry %q: command line: GRUB: %w", e.Name, err)
-		}
 		if r.Signed {
 			writeGRUBSigned(b, e, args)
-			return nil
+			return
 		}
 		fmt.Fprintf(b, "  linux %s %s\n", quote(grubPath(e.Kernel)), args)
 		if len(e.Initrds) > 0 {
@@ -93,7 +93,6 @@ func writeGRUBEntry(b *strings.Builder, r Request, e boot.Entry) error {
 		fmt.Fprintf(b, "  echo %s\n", quote("bootforge: entry kind "+e.Kind+" needs iPXE"))
 		b.WriteString("  sleep 5\n")
 	}
-	return nil
 }
 
 // grubPath makes a path absolute on GRUB's current root device.

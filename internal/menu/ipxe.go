@@ -9,66 +9,57 @@ import (
 )
 
 // IPXE renders an iPXE script: a menu when there are several entries, a
-// direct boot when there is one (or a one-shot names one).
+// direct boot when there is one (or a one-shot names one), unless the
+// default was left out (page).
 func IPXE(r Request) (string, error) {
-	entries, def, err := r.entries()
-	if err != nil {
-		return "", err
-	}
+	m, err := r.render(FormatIPXE)
+	return m.Text, err
+}
+
+// ipxeMenu writes page p of r's menu.
+func ipxeMenu(r Request, p page) string {
 	var b strings.Builder
 	b.WriteString("#!ipxe\n")
 	fmt.Fprintf(&b, "# bootforge profile %s\n", Safe(r.Profile))
+	p.comments(&b)
 	if r.Trust {
 		// From here on iPXE runs only images it verified (imgverify)
 		// against the CA it was built with; permanent: no later script
 		// can turn that off.
 		b.WriteString("imgtrust --permanent\n")
 	}
-	if len(entries) == 0 {
+	if len(p.entries) == 0 {
 		b.WriteString("echo bootforge: profile " + Safe(r.Profile) + " has no entries\nexit\n")
-		return b.String(), nil
+		return b.String()
 	}
-	if len(entries) == 1 {
-		if err := writeIPXEEntry(&b, r, entries[0]); err != nil {
-			return "", err
-		}
-		return b.String(), nil
+	if len(p.entries) == 1 && !p.wait {
+		writeIPXEEntry(&b, r, p.entries[0], p.args[0])
+		return b.String()
 	}
 	fmt.Fprintf(&b, "menu %s\n", title(r))
-	for _, e := range entries {
+	for _, e := range p.entries {
 		fmt.Fprintf(&b, "item %s %s\n", boot.MenuLabel(e.Name), label(e))
 	}
 	// choose without --timeout waits for the user; --timeout is in ms.
-	if timeout := waitIn(r.Menu.Timeout, time.Millisecond); timeout > 0 {
-		fmt.Fprintf(&b, "choose --default %s --timeout %d selected || goto %s\n", boot.MenuLabel(def), timeout, boot.MenuLabel(def))
+	def := boot.MenuLabel(p.def)
+	if timeout := waitIn(r.Menu.Timeout, time.Millisecond); timeout > 0 && !p.wait {
+		fmt.Fprintf(&b, "choose --default %s --timeout %d selected || goto %s\n", def, timeout, def)
 	} else {
-		fmt.Fprintf(&b, "choose --default %s selected || goto %s\n", boot.MenuLabel(def), boot.MenuLabel(def))
+		fmt.Fprintf(&b, "choose --default %s selected || goto %s\n", def, def)
 	}
 	b.WriteString("goto ${selected}\n")
-	for _, e := range entries {
+	for i, e := range p.entries {
 		fmt.Fprintf(&b, "\n:%s\n", boot.MenuLabel(e.Name))
-		if err := writeIPXEEntry(&b, r, e); err != nil {
-			return "", err
-		}
+		writeIPXEEntry(&b, r, e, p.args[i])
 	}
-	return b.String(), nil
+	return b.String()
 }
 
-func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) error {
+// writeIPXEEntry writes the commands that boot e; args is a Linux entry's
+// command line as kernelArgs writes it.
+func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry, args string) {
 	switch e.Kind {
 	case boot.KindLinux:
-		args, err := ipxeArgs(r.cmdline(e))
-		if err != nil {
-			return fmt.Errorf("entry %q: command line: iPXE: %w", e.Name, err)
-		}
-		if r.EFI {
-			// Debian's iPXE boots EFI kernels only with initrd=<name> (LAB.md).
-			for _, i := range e.Initrds {
-				if !strings.Contains(args, "initrd="+base(i)) {
-					args = prependArg("initrd="+base(i), args)
-				}
-			}
-		}
 		fmt.Fprintf(b, "kernel %s %s\n", r.fileURL(e, e.Kernel), args)
 		r.verify(b, base(e.Kernel), e.Kernel)
 		for _, i := range e.Initrds {
@@ -108,7 +99,6 @@ func writeIPXEEntry(b *strings.Builder, r Request, e boot.Entry) error {
 	case boot.KindShell:
 		b.WriteString("shell\n")
 	}
-	return nil
 }
 
 // verify writes, with Trust, the check of the image iPXE just fetched as

@@ -179,6 +179,99 @@ func (r Request) entries() ([]boot.Entry, string, error) {
 	return r.Menu.Entries, def, nil
 }
 
+// page is one loader's menu: the entries it can boot, each Linux entry
+// with its command line as that loader writes it, and the entries it
+// cannot, left out.
+//
+// An entry whose command line the loader cannot carry (CheckCmdline
+// warns about it) is left out of that loader's menu alone: the other
+// entries still boot, and the menu says in a comment which entry is
+// missing and why. Two cases are different, since there the client would
+// boot, unattended, something the operator did not choose:
+//   - a one-shot whose entry is left out: the menu is refused, as a
+//     one-shot boots its entry without a menu, and booting another entry
+//     instead is worse than not booting;
+//   - a default that is left out: the menu is shown with no timeout, so
+//     that nothing boots until someone chooses, even if one entry is left.
+//
+// A menu with no entry left to boot is refused.
+type page struct {
+	entries []boot.Entry
+	args    []string // args[i] is entries[i]'s command line for the loader
+	def     string   // the entry the menu boots without a choice
+	wait    bool     // the default was left out: show the menu, no timeout
+	leftOut []error  // one per entry left out, naming it and why
+}
+
+// page makes ft's page for r.
+func (r Request) page(ft Format) (page, error) {
+	entries, def, err := r.entries()
+	if err != nil {
+		return page{}, err
+	}
+	p := page{def: def}
+	for _, e := range entries {
+		var args string
+		if e.Kind == boot.KindLinux {
+			if args, err = r.kernelArgs(ft, e); err != nil {
+				err = fmt.Errorf("entry %q: command line: %s: %w", e.Name, loaderName[ft], err)
+				if r.Boot != "" {
+					return page{}, fmt.Errorf("one-shot %w; no other entry is booted instead", err)
+				}
+				p.wait = p.wait || e.Name == def
+				p.leftOut = append(p.leftOut, fmt.Errorf("left out %w", err))
+				continue
+			}
+		}
+		p.entries = append(p.entries, e)
+		p.args = append(p.args, args)
+	}
+	if len(p.entries) == 0 && len(p.leftOut) > 0 {
+		why := make([]string, len(p.leftOut))
+		for i, err := range p.leftOut {
+			why[i] = err.Error()
+		}
+		return page{}, fmt.Errorf("no entry is left to boot: %s", strings.Join(why, "; "))
+	}
+	if p.wait {
+		p.def = p.entries[0].Name
+	}
+	return p, nil
+}
+
+// loaderName names a loader in messages.
+var loaderName = map[Format]string{FormatIPXE: "iPXE", FormatPXELinux: "pxelinux", FormatGRUB: "GRUB"}
+
+// kernelArgs writes e's command line for ft's kernel line, with what that
+// loader needs added (initrd=...).
+func (r Request) kernelArgs(ft Format, e boot.Entry) (string, error) {
+	switch ft {
+	case FormatGRUB:
+		return grubArgs(r.cmdline(e))
+	case FormatPXELinux:
+		return r.pxelinuxAppend(e)
+	}
+	args, err := ipxeArgs(r.cmdline(e))
+	if err != nil || !r.EFI {
+		return args, err
+	}
+	// Debian's iPXE boots EFI kernels only with initrd=<name> (LAB.md).
+	for _, i := range e.Initrds {
+		if !strings.Contains(args, "initrd="+base(i)) {
+			args = prependArg("initrd="+base(i), args)
+		}
+	}
+	return args, nil
+}
+
+// comments writes, for each entry left out, a comment line saying so, in
+// a language where a line that starts with "#" is a comment (all three).
+func (p page) comments(b *strings.Builder) {
+	for _, err := range p.leftOut {
+		fmt.Fprintf(b, "# bootforge: %s\n", oneLine(err.Error()))
+	}
+}
+
 // label is what the menu shows for e. The word loaders know it by is
 // boot.MenuLabel(e.Name).
 func label(e boot.Entry) string {

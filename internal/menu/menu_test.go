@@ -162,25 +162,54 @@ func TestSafe(t *testing.T) {
 	}
 }
 
-// FuzzRender renders menus with arbitrary variables and labels: nothing may
-// panic, untrusted text never adds a line, and never brings its own quotes
-// or expansions.
+// FuzzRender renders menus with arbitrary variables, labels and command
+// lines: nothing may panic, untrusted text never adds a line, and never
+// brings its own quotes or expansions. The entry with the command line is
+// in each loader's menu and reaches the kernel as written, or CheckCmdline
+// warned about it for that loader: then it may be left out (the other
+// entries are served) or, for iPXE's ${...}, expanded.
 func FuzzRender(f *testing.F) {
 	for _, h := range hostile {
 		f.Add(h, "Install", "console=ttyS0")
 	}
+	f.Add("pc1", "Install", `a="b c"`)
+	f.Add("pc1", "Install", "\"a  b\"")
 	f.Fuzz(func(t *testing.T, hostname, label, cmdline string) {
 		r := req()
 		r.Vars["hostname"] = hostname
 		r.Menu.Entries[0].Label = label
 		r.Menu.Entries[0].Cmdline = cmdline + " host={hostname}"
-		for _, render := range []func(Request) (string, error){IPXE, PXELinux, GRUB} {
-			s, err := render(r)
-			if err != nil && CheckCmdline(r.Menu.Entries[0].Cmdline) != nil {
-				continue // a command line a loader cannot carry: refused, as CheckCmdline warns
-			}
+		warned := CheckCmdline(r.Menu.Entries[0].Cmdline)
+		want := strings.Join(asciiFields(r.cmdline(r.Menu.Entries[0])), " ")
+		for _, c := range []struct {
+			ft      Format
+			render  func(Request) (string, error)
+			present string                // in the menu when the entry is
+			sees    func(s string) string // what the kernel gets from menu s
+		}{
+			{FormatIPXE, IPXE, "\n:install\n", func(s string) string {
+				return ipxeKernelSees(lineAfter(t, s, "kernel http://192.0.2.1:8080/images/d/vmlinuz "))
+			}},
+			{FormatPXELinux, PXELinux, "\nLABEL install\n", func(s string) string {
+				got := strings.TrimPrefix(pxelinuxKernelSees(lineAfter(t, s, "APPEND ")), "initrd=images/d/initrd.gz")
+				return strings.TrimPrefix(got, " ")
+			}},
+			{FormatGRUB, GRUB, "--id 'install' {\n", func(s string) string {
+				return grubKernelSees(t, lineAfter(t, s, "linux '/images/d/vmlinuz' "))
+			}},
+		} {
+			s, err := c.render(r)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: the menu was refused, but other entries can boot: %v", c.ft, err)
+			}
+			forLoader := warned != nil && (strings.Contains(warned.Error(), loaderName[c.ft]) || strings.Contains(warned.Error(), "the kernel would not get it"))
+			switch {
+			case !strings.Contains(s, c.present) && !forLoader:
+				t.Fatalf("%s left the entry out, but CheckCmdline(%q) = %v; menu:\n%s", c.ft, r.Menu.Entries[0].Cmdline, warned, s)
+			case strings.Contains(s, c.present) && !forLoader:
+				if got := c.sees(s); got != want {
+					t.Fatalf("%s hands the kernel %q, want %q (CheckCmdline: %v)", c.ft, got, want, warned)
+				}
 			}
 			safe := Safe(hostname)
 			if strings.ContainsAny(safe, "\n\r$;'\"`|&{}() ") {
@@ -189,8 +218,8 @@ func FuzzRender(f *testing.F) {
 			base := req()
 			base.Menu.Entries[0].Label = label
 			base.Menu.Entries[0].Cmdline = cmdline + " host=x"
-			want, _ := render(base)
-			if strings.Count(s, "\n") != strings.Count(want, "\n") {
+			wantMenu, _ := c.render(base)
+			if strings.Count(s, "\n") != strings.Count(wantMenu, "\n") {
 				t.Fatalf("hostname %q changed the line count", hostname)
 			}
 		}

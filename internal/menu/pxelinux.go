@@ -15,13 +15,16 @@ import (
 // through linux.c32; the kinds only iPXE can run (iso, chain, shell) chain
 // to iPXE with the choice kept (see PickPath).
 func PXELinux(r Request) (string, error) {
-	entries, def, err := r.entries()
-	if err != nil {
-		return "", err
-	}
+	m, err := r.render(FormatPXELinux)
+	return m.Text, err
+}
+
+// pxelinuxMenu writes page p of r's menu.
+func pxelinuxMenu(r Request, p page) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# bootforge profile %s\n", Safe(r.Profile))
-	if len(entries) > 1 {
+	p.comments(&b)
+	if len(p.entries) > 1 || p.wait {
 		b.WriteString("UI menu.c32\n")
 		fmt.Fprintf(&b, "MENU TITLE %s\n", title(r))
 		// TIMEOUT is in tenths of a second, and 0 disables it: menu.c32
@@ -29,43 +32,53 @@ func PXELinux(r Request) (string, error) {
 		// menu.c32's run_menu treats a timeout of 0 as "no limit").
 		// TOTALTIMEOUT, which user input does not cancel, is left at its
 		// default, 0: none.
-		fmt.Fprintf(&b, "TIMEOUT %d\n", waitIn(r.Menu.Timeout, 100*time.Millisecond))
+		// The default left out (page): no timeout, the menu waits.
+		timeout := waitIn(r.Menu.Timeout, 100*time.Millisecond)
+		if p.wait {
+			timeout = 0
+		}
+		fmt.Fprintf(&b, "TIMEOUT %d\n", timeout)
 	}
-	fmt.Fprintf(&b, "DEFAULT %s\n", boot.MenuLabel(def))
+	fmt.Fprintf(&b, "DEFAULT %s\n", boot.MenuLabel(p.def))
 	b.WriteString("PROMPT 0\n")
-	for _, e := range entries {
+	for i, e := range p.entries {
 		fmt.Fprintf(&b, "\nLABEL %s\n", boot.MenuLabel(e.Name))
 		fmt.Fprintf(&b, "  MENU LABEL %s\n", label(e))
-		if err := writePXELinuxEntry(&b, r, e); err != nil {
-			return "", err
-		}
+		writePXELinuxEntry(&b, r, e, p.args[i])
 	}
-	return b.String(), nil
+	return b.String()
 }
 
-func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) error {
+// pxelinuxAppend writes APPEND's text for a Linux entry: the kernel's
+// command line as it is, after initrd=.
+func (r Request) pxelinuxAppend(e boot.Entry) (string, error) {
+	args, err := pxelinuxArgs(r.cmdline(e))
+	if err != nil {
+		return "", err
+	}
+	if len(e.Initrds) > 0 {
+		paths := make([]string, len(e.Initrds))
+		for i, p := range e.Initrds {
+			paths[i] = r.pxePath(p)
+		}
+		args = prependArg("initrd="+strings.Join(paths, ","), args)
+	}
+	if args == "-" {
+		// "APPEND -" means no command line at all (syslinux.cfg(5));
+		// syslinux compares the whole value with "-" (record() in
+		// ldlinux's and menu.c32's readconfig.c), so a space after it
+		// keeps the operator's "-" for the kernel, which splits at it.
+		args += " "
+	}
+	return args, nil
+}
+
+// writePXELinuxEntry writes the directives that boot e; args is a Linux
+// entry's APPEND text as kernelArgs writes it.
+func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry, args string) {
 	switch e.Kind {
 	case boot.KindLinux:
 		fmt.Fprintf(b, "  KERNEL %s\n", r.pxePath(e.Kernel))
-		// APPEND's text is the kernel's as it is.
-		args, err := pxelinuxArgs(r.cmdline(e))
-		if err != nil {
-			return fmt.Errorf("entry %q: command line: %w", e.Name, err)
-		}
-		if len(e.Initrds) > 0 {
-			paths := make([]string, len(e.Initrds))
-			for i, p := range e.Initrds {
-				paths[i] = r.pxePath(p)
-			}
-			args = prependArg("initrd="+strings.Join(paths, ","), args)
-		}
-		if args == "-" {
-			// "APPEND -" means no command line at all (syslinux.cfg(5));
-			// syslinux compares the whole value with "-" (record() in
-			// ldlinux's and menu.c32's readconfig.c), so a space after it
-			// keeps the operator's "-" for the kernel, which splits at it.
-			args += " "
-		}
 		fmt.Fprintf(b, "  APPEND %s\n", args)
 	case boot.KindWimboot:
 		// wimboot finds the WinPE files by name (bootmgr, BCD, boot.sdi,
@@ -87,7 +100,7 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) error {
 			// syslinux.efi cannot chain iPXE's BIOS loader: the entry is
 			// shown but cannot be chosen.
 			fmt.Fprintf(b, "  MENU DISABLE\n  # kind %s needs iPXE, which syslinux.efi cannot chain\n", e.Kind)
-			return nil
+			return
 		}
 		// iso, chain, shell: only iPXE runs these. pxelinux chains iPXE's
 		// undionly.kpxe as a PXE program (the PXE keyword: syslinux takes
@@ -105,7 +118,6 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry) error {
 			b.WriteString("  PXE undionly.kpxe\n") // no client to note the pick for: iPXE shows the menu
 		}
 	}
-	return nil
 }
 
 // PickDir is where pxelinux fetches iPXE for an entry only iPXE can boot:

@@ -96,8 +96,17 @@ func v6Literal(a netip.Addr) string {
 	return a.String() + "%25" + url.PathEscape(zone)
 }
 
-// Render writes decision d in format ft for site.
+// Render writes decision d in format ft for site: Make's text.
 func Render(d boot.Decision, ft Format, site Site) (string, error) {
+	m, err := Make(d, ft, site)
+	return m.Text, err
+}
+
+// Make writes decision d in format ft for site. A menu is refused (an
+// error) when it has nothing it can boot, or when d's one-shot entry has
+// a command line the loader cannot carry; other entries with such a
+// command line are left out (Rendered.LeftOut).
+func Make(d boot.Decision, ft Format, site Site) (Rendered, error) {
 	c := d.Client
 	r := Request{Menu: d.Choice.Menu, Profile: d.Choice.Profile.Name, EFI: c.Firmware.EFI(), Boot: d.Boot, Signed: d.Choice.Profile.Signed,
 		BaseURL: site.BaseURL, Trust: site.Trust, Mirror: site.Mirror}
@@ -111,11 +120,32 @@ func Render(d boot.Decision, ft Format, site Site) (string, error) {
 	if d.Choice.Host != nil {
 		r.Vars["hostname"] = d.Choice.Host.Name
 	}
+	return r.render(ft)
+}
+
+// Rendered is a menu as one loader reads it.
+type Rendered struct {
+	Text string
+	// LeftOut has one error for each entry left out of the menu, naming
+	// it and saying why: this loader cannot pass its command line on to
+	// the kernel as written (CheckCmdline warns about it). The menu says
+	// so in a comment; the operator should be told too, as a refused
+	// menu is.
+	LeftOut []error
+}
+
+// render writes r's menu in format ft.
+func (r Request) render(ft Format) (Rendered, error) {
+	p, err := r.page(ft)
+	if err != nil {
+		return Rendered{}, err
+	}
+	write := ipxeMenu
 	switch ft {
 	case FormatPXELinux:
-		return PXELinux(r)
+		write = pxelinuxMenu
 	case FormatGRUB:
-		return GRUB(r)
+		write = grubMenu
 	}
-	return IPXE(r)
+	return Rendered{Text: write(r, p), LeftOut: p.leftOut}, nil
 }
