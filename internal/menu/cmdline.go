@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"bootforge/internal/boot"
 )
 
 // Kernel command lines, as each loader hands them to the kernel.
@@ -46,6 +48,12 @@ import (
 // would keep a run of spaces or a tab, iPXE cannot carry it (it splits
 // there too, and joins with one space), nor GRUB a tab (it quotes only a
 // word with a space): such a command line is refused too.
+//
+// A kernel keeps only so much of its command line (kernelLineMax on x86)
+// and drops the rest without a word. CheckEntry warns about a longer line,
+// counted as the kernel gets it, with what each loader adds; menus still
+// carry it, since other architectures keep more. pxelinux cannot carry a
+// line longer than its config lines (pxelinuxLineMax).
 
 // ipxeNil is a setting name no script sets: "${bfnil}" expands to nothing
 // in iPXE and hides a word's first character from its terminator check.
@@ -174,31 +182,84 @@ func prependArg(arg, args string) string {
 	return arg + " " + args
 }
 
-// CheckCmdline says why a profile's command line cannot reach the kernel
-// as written through the loaders, or nil: a loader that cannot carry it
-// leaves the entry out of its menus (GRUB, or all three for a tab in
-// double quotes), and iPXE expands "${...}" as its settings. It names
-// each loader with a problem. Placeholders are substituted as a client's
-// menu would have them: their values are letters, digits and ._:@+=,/-
-// only, which no loader reads specially.
+// CheckCmdline is CheckEntry for a Linux entry with this command line
+// whose kernel and initrd paths are not known: the length it counts is
+// the least the kernel can get.
 func CheckCmdline(cmdline string) error {
+	return CheckEntry(boot.Entry{Kind: boot.KindLinux, Cmdline: cmdline})
+}
+
+// CheckEntry says why a Linux entry's command line cannot reach the
+// kernel as written through the loaders, or nil: a loader that cannot
+// carry it leaves the entry out of its menus (GRUB, pxelinux for a line
+// longer than its config lines, all three for a tab in double quotes),
+// iPXE expands "${...}" as its settings, and a kernel cuts a line longer
+// than it keeps. It names each loader with a problem. Placeholders are
+// substituted as a client's menu would have them, with values of one
+// character: their values are letters, digits and ._:@+=,/- only, which
+// no loader reads specially.
+func CheckEntry(e boot.Entry) error {
 	r := Request{Vars: map[string]string{}}
 	for _, p := range Placeholders {
 		r.Vars[p] = "x"
 	}
-	s := r.substitute(cmdline, "x")
-	if _, err := cmdWords(s); err != nil {
+	e.Name = "x"
+	s := r.cmdline(e)
+	words, err := pxelinuxArgs(s)
+	if err != nil {
 		return fmt.Errorf("the kernel would not get it as written: %w", err)
 	}
 	var why []string
-	if words, _ := pxelinuxArgs(s); ipxeExpands(words) {
+	if ipxeExpands(words) {
 		why = append(why, "iPXE would not pass it on as written: it expands ${...} as its settings (GRUB and pxelinux hand it to the kernel as written)")
 	}
 	if _, err := grubArgs(s); err != nil {
 		why = append(why, fmt.Sprintf("GRUB would not pass it on as written: %v", err))
 	}
+	r.EFI = true // the longer paths
+	if _, err := r.pxelinuxAppend(e); err != nil {
+		why = append(why, fmt.Sprintf("pxelinux would not pass it on as written: %v", err))
+	}
+	if n, loader := r.longestKernelLine(e, words); n > kernelLineMax {
+		why = append(why, fmt.Sprintf("the kernel would get %d bytes of command line through %s (with what the loader adds), "+
+			"more than the %d an x86 kernel keeps (COMMAND_LINE_SIZE 2048, with its NUL); it drops the rest without a word", n, loader, kernelLineMax))
+	}
 	if len(why) == 0 {
 		return nil
 	}
 	return errors.New(strings.Join(why, "; "))
+}
+
+// kernelLineMax is the longest command line an x86 Linux kernel keeps:
+// COMMAND_LINE_SIZE (arch/x86/include/asm/setup.h) is 2048 bytes with the
+// terminating NUL. The boot protocol tells loaders so (cmdline_size) and
+// they cut a longer line there (syslinux's load_linux.c), as the kernel
+// itself does, without an error. Other architectures keep more (4096 on
+// arm64), so a longer line is warned about, not refused.
+const kernelLineMax = 2047
+
+// longestKernelLine is the length of the longest command line the kernel
+// gets for e from a loader, and that loader: e's words (one space apart)
+// with what the loader puts before them. GRUB and pxelinux put
+// BOOT_IMAGE=<kernel> first, pxelinux then initrd=<paths> from APPEND;
+// iPXE puts nothing on BIOS, and on EFI the image's name (efi_image_cmdline
+// in iPXE's efi_image.c) and initrd=<name> for each initrd. pxelinux and
+// iPXE are counted for EFI clients (r.EFI), whose paths are longer. None
+// of them adds BOOTIF= or ip=: bootforge writes no IPAPPEND.
+func (r Request) longestKernelLine(e boot.Entry, words string) (int, string) {
+	join := func(a, b string) string { return strings.TrimSuffix(a+" "+b, " ") }
+	lines := map[string]string{
+		"GRUB": join("BOOT_IMAGE="+grubPath(e.Kernel), words),
+		"iPXE": join(base(e.Kernel), r.ipxeInitrds(e, words)),
+	}
+	if args, err := r.pxelinuxAppend(e); err == nil {
+		lines["pxelinux"] = join("BOOT_IMAGE="+r.pxePath(e.Kernel), args)
+	}
+	n, loader := 0, ""
+	for _, l := range []string{"GRUB", "iPXE", "pxelinux"} {
+		if len(lines[l]) > n {
+			n, loader = len(lines[l]), l
+		}
+	}
+	return n, loader
 }

@@ -251,6 +251,61 @@ func TestCheckCmdline(t *testing.T) {
 	}
 }
 
+// A command line longer than an x86 kernel keeps is warned about, counted
+// as the kernel gets it: with what the loader puts before it.
+func TestCheckEntryLength(t *testing.T) {
+	e := boot.Entry{Kind: boot.KindLinux, Kernel: "images/d/vmlinuz", Initrds: []string{"images/d/initrd.gz"}}
+	// The longest is pxelinux's on EFI: "BOOT_IMAGE=::images/d/vmlinuz
+	// initrd=::images/d/initrd.gz " (58 bytes) and the words.
+	e.Cmdline = "a=" + strings.Repeat("b", 2047-58-2)
+	if err := CheckEntry(e); err != nil {
+		t.Errorf("2047 bytes: %v", err)
+	}
+	e.Cmdline += "b"
+	if err := CheckEntry(e); err == nil || !strings.Contains(err.Error(), "the kernel would get 2048 bytes of command line through pxelinux") ||
+		!strings.Contains(err.Error(), "more than the 2047 an x86 kernel keeps") {
+		t.Errorf("2048 bytes: %v, want a warning naming the length and the limit", err)
+	}
+	// Without paths, EFI pxelinux's "BOOT_IMAGE=:: " is what is added.
+	if err := CheckCmdline(strings.Repeat("b", 2047-14)); err != nil {
+		t.Errorf("CheckCmdline, 2047 bytes: %v", err)
+	}
+	if err := CheckCmdline(strings.Repeat("b", 2047-13)); err == nil || !strings.Contains(err.Error(), "2048 bytes") {
+		t.Errorf("CheckCmdline, 2048 bytes: %v, want a warning", err)
+	}
+	// A placeholder counts as one character; runs of spaces as one.
+	if err := CheckCmdline(strings.Repeat("{mac}  ", 1010)); err != nil {
+		t.Errorf("placeholders: %v", err)
+	}
+}
+
+// syslinux reads 4095 bytes of a config line and the rest as a directive
+// of its own: a longer APPEND line is left out of pxelinux's menu, not
+// written to be read as something else.
+func TestPXELinuxLineLimit(t *testing.T) {
+	r := req()
+	r.Menu.Entries[0].Initrds = nil
+	r.Menu.Entries[0].Cmdline = strings.Repeat("b", 4095-len("  APPEND "))
+	s, err := PXELinux(r)
+	if err != nil || !strings.Contains(s, "\n  APPEND "+r.Menu.Entries[0].Cmdline+"\n") {
+		t.Fatalf("4095 bytes: %v, want the APPEND line in:\n%.300s", err, s)
+	}
+	r.Menu.Entries[0].Cmdline += "b"
+	s, err = PXELinux(r)
+	if err != nil || strings.Contains(s, "LABEL install") || !strings.Contains(s, `# bootforge: left out entry "install": command line: pxelinux: its APPEND line would be 4096 bytes`) {
+		t.Fatalf("4096 bytes: %v, want the entry left out of:\n%.600s", err, s)
+	}
+	if err := CheckCmdline(r.Menu.Entries[0].Cmdline); err == nil || !strings.Contains(err.Error(), "pxelinux would not pass it on as written") {
+		t.Errorf("CheckCmdline: %v, want pxelinux named", err)
+	}
+	// GRUB and iPXE carry it (the kernel cuts it: CheckCmdline warns).
+	for _, render := range []func(Request) (string, error){GRUB, IPXE} {
+		if s, err := render(r); err != nil || !strings.Contains(s, r.Menu.Entries[0].Cmdline) {
+			t.Errorf("%v, want the entry in:\n%.300s", err, s)
+		}
+	}
+}
+
 // An entry whose command line a loader cannot carry is left out of that
 // loader's menu alone, with a comment saying why; the others are served
 // as they were.

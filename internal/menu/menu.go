@@ -252,16 +252,25 @@ func (r Request) kernelArgs(ft Format, e boot.Entry) (string, error) {
 		return r.pxelinuxAppend(e)
 	}
 	args, err := ipxeArgs(r.cmdline(e))
-	if err != nil || !r.EFI {
-		return args, err
+	if err != nil {
+		return "", err
 	}
-	// Debian's iPXE boots EFI kernels only with initrd=<name> (LAB.md).
+	return r.ipxeInitrds(e, args), nil
+}
+
+// ipxeInitrds puts initrd=<name> before an iPXE kernel line's args for
+// each of e's initrds the args do not name, on EFI: Debian's iPXE boots
+// EFI kernels only with it (LAB.md).
+func (r Request) ipxeInitrds(e boot.Entry, args string) string {
+	if !r.EFI {
+		return args
+	}
 	for _, i := range e.Initrds {
 		if !strings.Contains(args, "initrd="+base(i)) {
 			args = prependArg("initrd="+base(i), args)
 		}
 	}
-	return args, nil
+	return args
 }
 
 // comments writes, for each entry left out, a comment line saying so, in

@@ -70,8 +70,22 @@ func (r Request) pxelinuxAppend(e boot.Entry) (string, error) {
 		// keeps the operator's "-" for the kernel, which splits at it.
 		args += " "
 	}
+	if n := len(pxelinuxAppendKey) + len(args); n > pxelinuxLineMax {
+		return "", fmt.Errorf("its APPEND line would be %d bytes; syslinux reads %d bytes of a config line and the rest as a line of its own", n, pxelinuxLineMax)
+	}
 	return args, nil
 }
+
+// pxelinuxAppendKey is what an entry's APPEND line has before its text.
+const pxelinuxAppendKey = "  APPEND "
+
+// pxelinuxLineMax is the longest config line syslinux reads whole:
+// syslinux 5 and later (ldlinux.c32 and menu.c32, readconfig.c) read the
+// config with fgets into a buffer of 4096 bytes (MAX_LINE), which holds
+// 4095 and the NUL, so the rest of a longer line is read as a directive
+// of its own. (Syslinux 4 kept 2047 bytes of a command line, max_cmd_len
+// in core/config.inc: the kernel's limit, which CheckEntry warns about.)
+const pxelinuxLineMax = 4095
 
 // writePXELinuxEntry writes the directives that boot e; args is a Linux
 // entry's APPEND text as kernelArgs writes it.
@@ -79,7 +93,7 @@ func writePXELinuxEntry(b *strings.Builder, r Request, e boot.Entry, args string
 	switch e.Kind {
 	case boot.KindLinux:
 		fmt.Fprintf(b, "  KERNEL %s\n", r.pxePath(e.Kernel))
-		fmt.Fprintf(b, "  APPEND %s\n", args)
+		fmt.Fprintf(b, "%s%s\n", pxelinuxAppendKey, args)
 	case boot.KindWimboot:
 		// wimboot finds the WinPE files by name (bootmgr, BCD, boot.sdi,
 		// boot.wim) in cpio archives, as iPXE's "initrd URL NAME" hands
