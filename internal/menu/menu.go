@@ -5,8 +5,9 @@
 // labels, kernel command lines — is trusted, except that line breaks are
 // removed, since a line break would start a new command in all three
 // languages. Labels are written as they are; a kernel command line is
-// written so that the kernel gets it as the operator wrote it, or refused
-// where a loader cannot carry it (cmdline.go). What comes from inventory or from
+// written so that the kernel gets it as the operator wrote it, or its
+// entry is left out of the menu of a loader that cannot carry it
+// (cmdline.go, page). What comes from inventory or from
 // clients — hostnames, labels, SMBIOS strings, MACs — is not trusted: it
 // reaches a menu only through Vars, and every value is cut down to a small
 // set of characters (letters, digits and ._:@+=,/-) that carries no meaning
