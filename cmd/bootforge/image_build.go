@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"path"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/boot"
 	"bootforge/internal/build"
 	"bootforge/internal/image"
 	"bootforge/internal/menu"
@@ -95,8 +97,16 @@ A version is written whole or not at all, and never rewritten.`,
 			if err != nil {
 				return err
 			}
-			if err := menu.CheckCmdline(spec.Cmdline); err != nil {
-				g.warn(cmd.ErrOrStderr(), fmt.Sprintf("%s: cmdline: %v; a menu of that loader with this image is refused when it is made", spec.ID, err))
+			if b := res.Manifest.Boot; b.Kind == boot.KindLinux {
+				// Checked with the paths menus will write for it.
+				dir := spec.ID.Dir()
+				e := boot.Entry{Kind: b.Kind, Kernel: path.Join(dir, b.Kernel), Cmdline: b.Cmdline}
+				for _, i := range b.Initrds {
+					e.Initrds = append(e.Initrds, path.Join(dir, i))
+				}
+				if err := menu.CheckEntry(e); err != nil {
+					g.warn(cmd.ErrOrStderr(), fmt.Sprintf("%s: cmdline: %v; that loader's menus leave an entry booting this image out", spec.ID, err))
+				}
 			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())

@@ -83,7 +83,7 @@ func TestProfilePathOutsideRootRefused(t *testing.T) {
 
 // A command line a loader cannot hand the kernel as written is warned
 // about at load, with the loader and the way to write it (that loader's
-// menu is refused when it is made; the others' are served); one that
+// menus leave the entry out; the others serve it); one that
 // every loader carries, with GRUB's and iPXE's special characters, is not.
 func TestCmdlineLoadersCannotCarryWarned(t *testing.T) {
 	dir := t.TempDir()
@@ -429,5 +429,28 @@ func TestEmptyListVariableWarned(t *testing.T) {
 	want := `BOOTFORGE_ALLOW: set but empty, so ignored, as every BOOTFORGE_* variable set empty is: allow stays [192.0.2.0/24]; BOOTFORGE_ALLOW=[] is the empty list`
 	if len(ws) != 1 || ws[0].Error() != want {
 		t.Errorf("warnings %q, want only %q", ws.Error(), want)
+	}
+}
+
+// The kernel's command-line limit is counted with what the loaders put
+// before the words, the entry's kernel and initrd paths among them: a
+// line that fits alone but not with its paths is warned about.
+func TestCmdlineLengthCountsPaths(t *testing.T) {
+	long := strings.Repeat("d/", 100) // 200 bytes of directories
+	words := "x=" + strings.Repeat("y", 1900)
+	p := Profile{Name: "lab", Menu: Menu{Entries: []Entry{
+		{Name: "short", Kind: "linux", Kernel: "vmlinuz", Cmdline: words},
+		{Name: "long", Kind: "linux", Kernel: long + "vmlinuz", Initrds: []string{long + "initrd.gz"}, Cmdline: words},
+	}}}
+	_, warns := CheckProfile("", false, p)
+	var keys []string
+	for _, w := range warns {
+		keys = append(keys, w.Key)
+		if !strings.Contains(w.Msg, "2047") {
+			t.Errorf("%s: %s, want the kernel's limit named", w.Key, w.Msg)
+		}
+	}
+	if len(keys) != 1 || keys[0] != "menu.entries[1].cmdline" {
+		t.Errorf("warned about %v, want only menu.entries[1].cmdline (its paths make it too long)", keys)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"bootforge/internal/boot"
 	"bootforge/internal/bootfs"
 	"bootforge/internal/menu"
 )
@@ -98,8 +99,8 @@ func EnvWarnings() Errors { return unknownEnv(os.Environ()) }
 // that the serving rules refuse — one that leaves root, like
 // ../../etc/passwd — can never be served, and is an error; a file not in
 // root, an unknown {placeholder}, or a command line a loader cannot hand
-// the kernel as written (menu.CheckCmdline: that loader's menu is refused
-// when it is made, the others' are served), is a warning. Keys are relative to the
+// the kernel as written (menu.CheckEntry: that loader's menus leave the
+// entry out, and a one-shot of it is refused), is a warning. Keys are relative to the
 // profile ("menu.entries[0].kernel"); root empty skips the file lookups.
 func CheckProfile(root string, caseInsensitive bool, p Profile) (errs, warns Errors) {
 	var dir *bootfs.Dir
@@ -150,7 +151,11 @@ func checkProfile(dir *bootfs.Dir, p Profile) (errs, warns Errors) {
 				warns = append(warns, &Error{Key: ekey + ".cmdline", Msg: fmt.Sprintf("{%s} is not a placeholder%s; it reaches the kernel as written (known: {%s})",
 					name, suggestName(name, menu.Placeholders), strings.Join(menu.Placeholders, "}, {"))})
 			}
-			if err := menu.CheckCmdline(e.Cmdline); err != nil {
+			// Counted with the entry's paths, as the loaders write them
+			// before the words (BOOT_IMAGE=, initrd=). An image entry's
+			// paths and its image's own command line are the image's:
+			// image build checks those.
+			if err := menu.CheckEntry(boot.Entry{Kind: boot.KindLinux, Kernel: e.Kernel, Initrds: e.Initrds, Cmdline: e.Cmdline}); err != nil {
 				warns = append(warns, &Error{Key: ekey + ".cmdline", Msg: err.Error()})
 			}
 		}

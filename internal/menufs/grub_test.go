@@ -120,3 +120,36 @@ func TestGRUBPeekMatchesOpen(t *testing.T) {
 		t.Error("grub.cfg names no client, so it has no signed profile")
 	}
 }
+
+// An entry whose command line GRUB cannot pass on as written is left out
+// of the GRUB menu, the others served; the refusal is logged and is in the
+// decision's reason, as a refused menu's is.
+func TestGRUBMenuLeavesOutEntry(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "vmlinuz"), []byte("k"), 0o644)
+	dir, err := bootfs.OpenDir(root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := boot.NewInventory([]boot.Profile{{Name: "lab", Menu: boot.Menu{Default: "good", Entries: []boot.Entry{
+		{Name: "good", Kind: boot.KindLinux, Kernel: "vmlinuz", Cmdline: "marker=good"},
+		{Name: "odd", Kind: boot.KindLinux, Kernel: "vmlinuz", Cmdline: `marker=odd path=a\b`},
+	}}}}, nil, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	m := New(dir, func() *boot.Inventory { return inv }, nil, boot.NewSightingTable(), log)
+	s, err := grubRead(t, m, "bootforge/grub/52:54:00:00:00:0a.cfg")
+	if err != nil {
+		t.Fatalf("GRUB menu refused: %v", err)
+	}
+	if !strings.Contains(s, "marker=good") || strings.Contains(s, "marker=odd") || !strings.Contains(s, `left out entry "odd"`) {
+		t.Errorf("menu should boot good, leave odd out and say so:\n%s", s)
+	}
+	if l := logged.String(); !strings.Contains(l, "menu: entry left out") || !strings.Contains(l, "odd") ||
+		!strings.Contains(l, "left out: ") {
+		t.Errorf("the left-out entry is neither warned about nor in the menu line's reason:\n%s", l)
+	}
+}

@@ -600,9 +600,20 @@ func (m *FS) menu(c boot.Client, req bootfs.Request, ft menu.Format, dry bool) (
 			d.Reason += "; files: " + why
 		}
 	}
-	text, err := menu.Render(d, ft, site)
+	made, err := menu.Make(d, ft, site)
 	if err != nil {
 		return generated{}, true, err
+	}
+	text := made.Text
+	if len(made.LeftOut) > 0 {
+		// Said as a refused menu is: the operator wrote an entry this
+		// client's loader cannot boot as written (config load warned).
+		why := errors.Join(made.LeftOut...).Error()
+		d.Reason += "; left out: " + strings.ReplaceAll(why, "\n", "; ")
+		if !dry {
+			m.Log.Warn("menu: entry left out", "client", req.Client.Addr().String(), "mac", macString(c.MAC),
+				"format", ft.String(), "profile", d.Choice.Profile.Name, "err", why)
+		}
 	}
 	if dry {
 		return generated{text: text, mac: c.MAC}, true, nil
