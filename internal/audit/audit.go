@@ -10,9 +10,10 @@
 // counted and reported in the log, never silent.
 //
 // Changes made through the one write path (internal/catalog: promote,
-// rollback, gc; internal/inventory: hosts, one-shots) are not queued:
-// their events are written by the store in the transaction of the change
-// (Changes), so that a change is never made without its line in the log.
+// rollback, gc; internal/inventory: hosts, one-shots; internal/menufs: a
+// one-shot delivered or booted) are not queued: their events are written
+// by the store in the transaction of the change (Changes), so that a
+// change is never made without its line in the log.
 package audit
 
 import (
@@ -106,7 +107,8 @@ func (r *Recorder) Record(e Event) {
 // the change and its line, and the log would silently miss a change.
 // Stamp readies each event before the write; Committed hears of them once
 // the store has committed them. *Recorder (a server's: its live watchers
-// see them) and Offline (a command's) are Changes.
+// see them), the metrics sink in front of it (internal/metrics: it counts
+// them too) and Offline (a command's) are Changes.
 type Changes interface {
 	Stamp(Event) Event
 	Committed([]Event)

@@ -63,8 +63,10 @@ const IndexPath = "bootforge/images.json"
 type OneShots interface {
 	NextBoot(mac net.HardwareAddr) (*boot.NextBoot, error)
 	// AdvanceNextBoot moves mac's one-shot to state to if it is still
-	// shot (not replaced since shot was read) and in one of from.
-	AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) (bool, error)
+	// shot (not replaced since shot was read) and in one of from, and
+	// writes events, its boot-log lines, in the same transaction if it
+	// moved.
+	AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from []boot.OneShotState, events ...audit.Event) (bool, error)
 }
 
 // FS serves generated menus over a directory.
@@ -76,6 +78,11 @@ type FS struct {
 	Log       *slog.Logger
 	Now       func() time.Time
 	// Events, if set, gets a boot-log event per menu and one-shot change.
+	// If it is also audit.Changes (a boot log's recorder, or the metrics
+	// sink in front of one), a one-shot change's event is written by the
+	// store in the transaction of the change and then shown to Events
+	// as committed (moveShot): never queued, so never dropped or lost to
+	// a kill between the change and its line.
 	Events audit.Sink
 	// Signer, if set, answers <generated path>.sig with a detached
 	// signature of what <generated path> returns.
@@ -694,15 +701,38 @@ func (m *FS) carryOut(d boot.Decision, client netip.Addr) {
 // advance moves shot, mac's one-shot as the menu found it, to state to;
 // a one-shot set since then is left as it is.
 func (m *FS) advance(mac net.HardwareAddr, client netip.Addr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) {
-	moved, err := m.OneShots.AdvanceNextBoot(mac, shot, to, from...)
+	moved, err := m.moveShot(mac, client, shot, to, from, string(to)+" "+shot.Entry)
 	if err != nil {
 		m.Log.Error("one-shot: state not stored", "mac", mac.String(), "to", string(to), "err", err)
 		return
 	}
 	if moved {
 		m.Log.Info("one-shot "+string(to), "mac", mac.String(), "entry", shot.Entry, "client", client.String())
-		m.oneShotEvent(mac, client, string(to)+" "+shot.Entry)
 	}
+}
+
+// moveShot moves mac's one-shot shot to state to from one of from, with
+// the boot-log event result. With a boot log (Events is audit.Changes)
+// the store writes the event in the transaction of the move, and Events
+// is shown it once that has committed; otherwise (no boot log: only
+// metrics, or nothing) Events is told of the move after it.
+func (m *FS) moveShot(mac net.HardwareAddr, client netip.Addr, shot boot.NextBoot, to boot.OneShotState, from []boot.OneShotState, result string) (bool, error) {
+	e := audit.Event{MAC: mac.String(), IP: client.String(), Stage: "one-shot", Protocol: "menu", Result: result}
+	changes, logged := m.Events.(audit.Changes)
+	var events []audit.Event
+	if logged {
+		events = []audit.Event{changes.Stamp(e)}
+	}
+	moved, err := m.OneShots.AdvanceNextBoot(mac, shot, to, from, events...)
+	if !moved || err != nil {
+		return false, err
+	}
+	if logged {
+		changes.Committed(events)
+	} else if m.Events != nil {
+		m.Events.Record(e)
+	}
+	return true, nil
 }
 
 // observe returns f, the disk file req opens, as it is, or, when it is a
@@ -797,13 +827,13 @@ func (m *FS) consume(client netip.Addr, pb *pendingBoot, why string) {
 	}
 	m.mu.Unlock()
 	mac, shot := pb.d.Client.MAC, *pb.d.OneShot
-	moved, err := m.OneShots.AdvanceNextBoot(mac, shot, boot.OneShotBooted, boot.OneShotPending, boot.OneShotDelivered)
+	moved, err := m.moveShot(mac, client, shot, boot.OneShotBooted,
+		[]boot.OneShotState{boot.OneShotPending, boot.OneShotDelivered}, "booted (fetched "+why+")")
 	switch {
 	case err != nil:
 		m.Log.Error("one-shot: could not mark booted", "mac", mac.String(), "err", err)
 	case moved:
 		m.Log.Info("one-shot booted", "mac", mac.String(), "entry", shot.Entry, "client", client.String(), "fetched", why)
-		m.oneShotEvent(mac, client, "booted (fetched "+why+")")
 	default:
 		m.Log.Info("one-shot: not marked booted, it was replaced or consumed since its menu was served",
 			"mac", mac.String(), "served", shot.Entry, "client", client.String(), "fetched", why)
@@ -836,10 +866,4 @@ func (m *FS) beacon(mac net.HardwareAddr, client netip.Addr) {
 		return
 	}
 	m.consume(client, &pendingBoot{d: boot.Decision{Client: boot.Client{MAC: mac}, OneShot: shot}}, "beacon")
-}
-
-func (m *FS) oneShotEvent(mac net.HardwareAddr, client netip.Addr, result string) {
-	if m.Events != nil {
-		m.Events.Record(audit.Event{MAC: mac.String(), IP: client.String(), Stage: "one-shot", Protocol: "menu", Result: result})
-	}
 }

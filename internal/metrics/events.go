@@ -14,8 +14,17 @@ import (
 // (DHCP answer, transfer, menu, one-shot change); this is where the
 // metrics that only an event carries are counted. macOf, if set, finds the
 // MAC of a client known only by its address, as the boot log does.
+//
+// If next is also audit.Changes (the boot log's recorder), so is the sink
+// returned: an event the store commits with its change (a one-shot marked
+// booted) is counted when it is shown as committed, and passed on to
+// next's Committed; never also through Record, so it counts once.
 func (m *Metrics) Sink(next audit.Sink, macOf func(netip.Addr) string) audit.Sink {
-	return &sink{m: m, next: next, macOf: macOf}
+	s := &sink{m: m, next: next, macOf: macOf}
+	if c, ok := next.(audit.Changes); ok {
+		return &changesSink{sink: s, next: c}
+	}
+	return s
 }
 
 type sink struct {
@@ -29,6 +38,25 @@ func (s *sink) Record(e audit.Event) {
 	if s.next != nil {
 		s.next.Record(e)
 	}
+}
+
+// changesSink is a sink in front of a boot log that also takes changes'
+// events (audit.Changes).
+type changesSink struct {
+	*sink
+	next audit.Changes
+}
+
+// Stamp readies e as the boot log does.
+func (s *changesSink) Stamp(e audit.Event) audit.Event { return s.next.Stamp(e) }
+
+// Committed counts events the store has committed with their change,
+// and passes them on.
+func (s *changesSink) Committed(events []audit.Event) {
+	for _, e := range events {
+		s.m.observe(e, s.macOf)
+	}
+	s.next.Committed(events)
 }
 
 // observe counts one event.

@@ -249,8 +249,11 @@ func (s *core) NextBoots() (map[string]*boot.NextBoot, error) {
 // consumed once; and a one-shot set while a menu carrying the one it
 // replaced was on its way is never moved by that menu's boot. A state
 // change keeps updated, so that the one-shot keeps its identity through
-// its states.
-func (s *core) AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) (bool, error) {
+// its states. events, the boot-log lines of the move, are written in its
+// transaction only if it moved: a one-shot is never marked delivered or
+// booted without its line in the log, and a move that lost the race
+// writes none.
+func (s *core) AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from []boot.OneShotState, events ...audit.Event) (bool, error) {
 	if len(from) == 0 {
 		return false, nil
 	}
@@ -261,8 +264,9 @@ func (s *core) AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot
 	}
 	var n int64
 	err := s.execAll([]write{{affected: &n, query: `UPDATE next_boot SET state = ?
-		WHERE mac = ? AND entry = ? AND updated = ? AND state IN (` + ph + `)`, args: args}})
-	return n > 0 && err == nil, err // rolled back: nothing was removed
+		WHERE mac = ? AND entry = ? AND updated = ? AND state IN (` + ph + `)`, args: args},
+		eventsIf(&n, events)})
+	return n > 0 && err == nil, err // rolled back: nothing was moved
 }
 
 func scanNextBoot(scan func(...any) error) (*boot.NextBoot, error) {

@@ -20,7 +20,8 @@ import (
 )
 
 // Of many servers (goroutines, each with its own connection pool to the
-// one database) consuming one one-shot, exactly one moves it.
+// one database) consuming one one-shot, exactly one moves it, and only
+// its event is in the boot log: written with the move, one line.
 func TestAdvanceNextBootOnce(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -41,7 +42,8 @@ func TestAdvanceNextBootOnce(t *testing.T) {
 				wg.Add(1)
 				go func(db Store) {
 					defer wg.Done()
-					ok, err := db.AdvanceNextBoot(mac, *shot, "served", "pending")
+					ok, err := db.AdvanceNextBoot(mac, *shot, "served", []boot.OneShotState{"pending"},
+						audit.Event{Time: time.Now(), MAC: mac.String(), Stage: "one-shot", Protocol: "menu", Result: "served rescue"})
 					if err != nil {
 						t.Error(err)
 					}
@@ -58,6 +60,9 @@ func TestAdvanceNextBootOnce(t *testing.T) {
 			}
 			if nb, _ := s.NextBoot(mac); nb == nil || nb.State != "served" {
 				t.Fatalf("after: %+v", nb)
+			}
+			if evs, err := s.Events(EventFilter{MAC: mac.String()}); err != nil || len(evs) != 1 || evs[0].Result != "served rescue" {
+				t.Fatalf("boot log after one move: %+v, %v; want its one event", evs, err)
 			}
 		})
 	}
@@ -90,7 +95,7 @@ func TestAdvanceNextBootOnlyTheOneRead(t *testing.T) {
 			}
 			advance := func(db Store, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) bool {
 				t.Helper()
-				ok, err := db.AdvanceNextBoot(mac, shot, to, from...)
+				ok, err := db.AdvanceNextBoot(mac, shot, to, from)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -70,7 +70,7 @@ type Store interface {
 	NextBoots() (map[string]*boot.NextBoot, error)
 	PutNextBoot(net.HardwareAddr, boot.NextBoot, ...audit.Event) error
 	DeleteNextBoot(net.HardwareAddr, ...audit.Event) (bool, error)
-	AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from ...boot.OneShotState) (bool, error)
+	AdvanceNextBoot(mac net.HardwareAddr, shot boot.NextBoot, to boot.OneShotState, from []boot.OneShotState, events ...audit.Event) (bool, error)
 
 	// The boot log.
 	PutEvents([]audit.Event) error
