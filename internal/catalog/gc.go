@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -189,8 +190,10 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	res.Stale = append(imports, works...)
 
 	// A version is moved out of sight, its state forgotten with its
-	// event, and only then deleted: if the store refuses the event, the
-	// version is put back, and neither happened.
+	// event, and only then deleted: if the store refuses the event, or
+	// another writer changed the states of its name since they were read
+	// (store.ErrImageRace: a retired version promoted again), the version
+	// is put back, and neither happened.
 	reason := fmt.Sprintf("gc: retired beyond the newest %d", opts.Keep)
 	var removeErr error
 	var gone []hidden
@@ -206,7 +209,13 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		events = append(events, c.event(id, id.Dir(), "removed", reason)...)
 	}
 	if len(forget) > 0 {
-		if err := c.setStates(nil, forget, events); err != nil {
+		var was []store.ImageState
+		for _, s := range states {
+			if slices.ContainsFunc(forget, func(f store.ImageState) bool { return f.Name == s.Name }) {
+				was = append(was, s)
+			}
+		}
+		if err := c.setStates(was, forget, events); err != nil {
 			err = fmt.Errorf("gc: image states: %w", err)
 			for _, h := range gone {
 				err = errors.Join(err, h.restore())
