@@ -146,7 +146,11 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		res.Bytes += b.Size
 	}
 
+	// The states of versions no longer on disk (removed by hand) are
+	// forgotten, each with its event, in the transaction that removes
+	// the versions below.
 	var forget []store.ImageState
+	var forgetEvents []audit.Event
 	for k, s := range states {
 		if !onDisk[k] {
 			res.Forgotten = append(res.Forgotten, k)
@@ -154,6 +158,11 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		}
 	}
 	sort.Strings(res.Forgotten)
+	for _, k := range res.Forgotten {
+		s := states[k]
+		id, _ := image.ParseID(k) // a row no version could have still has its line, by file
+		forgetEvents = append(forgetEvents, c.event(id, path.Join(image.Dir, s.Name, s.Version), "forgotten", "gc: the version is no longer on disk")...)
+	}
 	sort.Slice(res.InUse, func(i, j int) bool { return less(res.InUse[i], res.InUse[j]) })
 	images := filepath.Join(c.root, image.Dir)
 	if opts.DryRun {
@@ -197,7 +206,7 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	reason := fmt.Sprintf("gc: retired beyond the newest %d", opts.Keep)
 	var removeErr error
 	var gone []hidden
-	events = nil
+	events = forgetEvents
 	for _, id := range res.Versions {
 		h, err := c.hide(id)
 		if err != nil {
