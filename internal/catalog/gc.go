@@ -63,14 +63,24 @@ type GCResult struct {
 // when no import or build is in progress: a blob imported for a build
 // that has not written its manifest yet is unreferenced.
 //
-// A version's directory is first renamed to a dot-directory, which no
-// scan sees, and then removed: a version is never half there, and a
-// download in flight keeps reading its open file.
+// A version's directory is first moved into a work directory, which no
+// scan sees; then its state is forgotten with its "removed" event, in one
+// transaction; and only then is it deleted: a version is never half
+// there, and a download in flight keeps reading its open file. The
+// transaction decides: a gc killed before it leaves the version out of
+// sight with its state and no event, and the next gc puts it back (the
+// old state); one killed after it leaves the state forgotten with its
+// event, and the next gc finishes the deletion (the new state).
 func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	if opts.Keep < 0 {
 		return GCResult{}, fmt.Errorf("keep %d: must be 0 or more", opts.Keep)
 	}
 	res := GCResult{DryRun: opts.DryRun}
+	if !opts.DryRun {
+		if err := c.recoverKilled(); err != nil {
+			return res, err
+		}
+	}
 	b, broken, err := c.scan()
 	if err != nil {
 		return res, err
@@ -202,7 +212,8 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	// event, and only then deleted: if the store refuses the event, or
 	// another writer changed the states of its name since they were read
 	// (store.ErrImageRace: a retired version promoted again), the version
-	// is put back, and neither happened.
+	// is put back, and neither happened. A kill at any step is recovered
+	// by the next gc (recoverKilled).
 	reason := fmt.Sprintf("gc: retired beyond the newest %d", opts.Keep)
 	var removeErr error
 	var gone []hidden
@@ -214,6 +225,7 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 			break
 		}
 		gone = append(gone, h)
+		gcStep("hidden")
 		forget = append(forget, store.ImageState{Name: id.Name, Version: id.Version.String(), State: image.Staged})
 		events = append(events, c.event(id, id.Dir(), "removed", reason)...)
 	}
@@ -232,8 +244,10 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 			return res, errors.Join(removeErr, err)
 		}
 	}
+	gcStep("committed")
 	for _, h := range gone {
 		removeErr = errors.Join(removeErr, h.remove())
+		gcStep("removed")
 	}
 	if removeErr != nil {
 		return res, removeErr
@@ -259,7 +273,8 @@ type hidden struct {
 	id     image.ID
 	dir    string   // where it was
 	parent *os.File // its name's directory
-	work   *durable.WorkDir
+	work   string   // the work directory, holding the version under its own name
+	lock   *os.File // the work directory, open and locked while this gc deals with it
 }
 
 // hide moves a version's directory out of sight: no scan sees it, and a
@@ -281,12 +296,16 @@ func (c *Catalog) hide(id image.ID) (hidden, error) {
 		parent.Close()
 		return h, fmt.Errorf("gc %s: %w", id, err)
 	}
-	if err := unix.Renameat(int(parent.Fd()), id.Version.String(), int(work.Dir().Fd()), "version"); err != nil {
+	// Named as it was, in a work directory named after its name: a gc
+	// killed from here on leaves enough for the next one to know which
+	// version this is, even half deleted (recoverKilled).
+	v := id.Version.String()
+	if err := unix.Renameat(int(parent.Fd()), v, int(work.Dir().Fd()), v); err != nil {
 		parent.Close()
 		work.Done()
-		return h, fmt.Errorf("gc %s: %w", id, &os.LinkError{Op: "rename", Old: h.dir, New: filepath.Join(work.Path, "version"), Err: err})
+		return h, fmt.Errorf("gc %s: %w", id, &os.LinkError{Op: "rename", Old: h.dir, New: filepath.Join(work.Path, v), Err: err})
 	}
-	h.parent, h.work = parent, work
+	h.parent, h.work, h.lock = parent, work.Path, work.Dir()
 	return h, nil
 }
 
@@ -315,24 +334,132 @@ func notDir(path string, err error) error {
 	return &fs.PathError{Op: "open", Path: path, Err: err}
 }
 
-// restore puts a hidden version back where it was.
+// restore puts a hidden version back where it was, unless a directory
+// is there again.
 func (h hidden) restore() error {
 	defer h.parent.Close()
-	if err := unix.Renameat(int(h.work.Dir().Fd()), "version", int(h.parent.Fd()), h.id.Version.String()); err != nil {
-		return fmt.Errorf("gc %s: putting it back: %w", h.id, err)
+	v := h.id.Version.String()
+	if err := unix.Renameat2(int(h.lock.Fd()), v, int(h.parent.Fd()), v, unix.RENAME_NOREPLACE); err != nil {
+		h.lock.Close()
+		return fmt.Errorf("gc %s: putting it back: %w", h.id, &os.LinkError{Op: "rename", Old: filepath.Join(h.work, v), New: h.dir, Err: err})
 	}
-	return h.work.Done()
+	return h.done()
 }
 
 // remove deletes a hidden version.
 func (h hidden) remove() error {
-	defer h.parent.Close()
-	if err := h.work.Done(); err != nil {
-		return fmt.Errorf("gc %s: removing %s: %w", h.id, h.work.Path, err)
+	if h.parent != nil {
+		defer h.parent.Close()
+	}
+	if err := h.done(); err != nil {
+		return fmt.Errorf("gc %s: removing %s: %w", h.id, h.work, err)
 	}
 	unix.Rmdir(filepath.Dir(h.dir)) // the name's directory, if that was its last version (rmdir: never a link)
 	return nil
 }
 
+// done removes the work directory and everything left in it, then
+// releases its lock, as durable.WorkDir.Done does.
+func (h hidden) done() error {
+	err := os.RemoveAll(h.work)
+	h.lock.Close()
+	return err
+}
+
 // workPrefixes are the work directories gc sweeps.
 var workPrefixes = []string{image.BuildWorkPrefix, image.MirrorWorkPrefix, image.GCWorkPrefix}
+
+// gcStep marks the end of a step of GC that a kill may follow: a version
+// hidden, the states committed, a version removed. It does nothing; a
+// test sets it to kill the process there.
+var gcStep = func(step string) {}
+
+// recoverKilled finishes what gc runs that were killed left: the store's
+// transaction (GC) decides what happened. A version whose state is still
+// stored had not been forgotten, and no event says it was removed: it is
+// put back, as it was before that gc, for this one to decide on again.
+// One whose state is gone was forgotten with its "removed" event: its
+// deletion is finished. A version that cannot be put back (its directory
+// is there again) stays in its work directory, which the sweep removes
+// and records.
+func (c *Catalog) recoverKilled() error {
+	left, err := c.killedGCs()
+	if err != nil || len(left) == 0 {
+		return err
+	}
+	states, err := c.states()
+	if err != nil {
+		for _, h := range left {
+			h.lock.Close()
+		}
+		return err
+	}
+	var errs []error
+	for _, h := range left {
+		if _, stored := states[key(h.id.Name, h.id.Version.String())]; !stored {
+			errs = append(errs, h.remove())
+			continue
+		}
+		if h.parent, err = c.nameDir(h.id.Name); err != nil {
+			h.lock.Close()
+			errs = append(errs, fmt.Errorf("gc %s: putting back a version a killed gc took out: %w", h.id, err))
+			continue
+		}
+		errs = append(errs, h.restore())
+	}
+	return errors.Join(errs...)
+}
+
+// killedGCs returns the versions that gc runs which were killed moved
+// into their work directories (images/.gc-NAME-NNN/VERSION), each with
+// its work directory's lock now held: one whose lock is held by a gc
+// still running is not its to touch. A work directory without a version
+// (killed before the move, or after the deletion) is left to the sweep.
+func (c *Catalog) killedGCs() ([]hidden, error) {
+	images := filepath.Join(c.root, image.Dir)
+	entries, err := os.ReadDir(images)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []hidden
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), image.GCWorkPrefix)
+		i := strings.LastIndexByte(rest, '-') // before os.MkdirTemp's random part
+		if !e.IsDir() || !ok || i < 0 {
+			continue
+		}
+		work := filepath.Join(images, e.Name())
+		lock, err := os.Open(work)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			lock.Close()
+			continue // its gc is alive
+		}
+		vers, _ := lock.ReadDir(-1)
+		var id image.ID
+		if len(vers) == 1 {
+			id, err = image.ParseID(rest[:i] + "@" + vers[0].Name())
+		}
+		if len(vers) != 1 || err != nil || id.Version.String() != vers[0].Name() {
+			lock.Close()
+			continue
+		}
+		out = append(out, hidden{id: id, dir: filepath.Join(c.root, filepath.FromSlash(id.Dir())), work: work, lock: lock})
+	}
+	return out, nil
+}
+
+// nameDir opens images/NAME, made if it is not there (gc removes it with
+// its last version), following no symbolic link.
+func (c *Catalog) nameDir(name string) (*os.File, error) {
+	images := filepath.Join(c.root, image.Dir)
+	if err := os.Mkdir(filepath.Join(images, name), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	return openDirNoFollow(images, name)
+}

@@ -1,0 +1,148 @@
+package catalog
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"bootforge/internal/audit"
+	"bootforge/internal/image"
+	"bootforge/internal/store"
+)
+
+// A gc killed after any of its steps — a version moved out of sight, the
+// states committed, a version deleted — leaves each version either as it
+// was (its state kept, no event) or removed with its "removed" event,
+// and the next gc finishes the job: each version removed once, with one
+// event, and nothing left in a work directory. The kill is real: gc runs
+// in a child process that SIGKILLs itself at the step (gcStep). Before,
+// the next gc took a version a killed gc had hidden for one removed by
+// hand and forgot its state (no "removed" line ever said it went), and
+// it left a version hidden after the commit in its work directory until
+// the sweep, a minute later, recorded only "a work directory removed".
+func TestGCKilledAtEachStep(t *testing.T) {
+	if step := os.Getenv("BOOTFORGE_TEST_GC_KILL_AT"); step != "" {
+		gcKilledChild(t, step)
+		return
+	}
+	for _, step := range []string{"hidden", "committed", "removed"} {
+		t.Run(step, func(t *testing.T) {
+			f := newFixture(t)
+			for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
+				f.build(t, v, kernel)
+				if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.db.Close() // the child writes the store
+
+			cmd := exec.Command(os.Args[0], "-test.run=^TestGCKilledAtEachStep$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "BOOTFORGE_TEST_GC_KILL_AT="+step,
+				"BOOTFORGE_TEST_GC_ROOT="+f.root, "BOOTFORGE_TEST_GC_DATA="+f.data)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("gc was not killed at %s: %v\n%s", step, err, out)
+			}
+
+			db, err := store.OpenSQLite(filepath.Join(f.data, "bootforge.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			images := filepath.Join(f.root, image.Dir)
+			// check says what each retired version is: as it was (its
+			// state, no event; on disk, or out of sight in the work
+			// directory of the gc killed) or removed with one event.
+			check := func(when string, done bool) {
+				t.Helper()
+				rows, err := db.ImageStates()
+				if err != nil {
+					t.Fatal(err)
+				}
+				stored := map[string]image.State{}
+				for _, r := range rows {
+					stored[r.Name+"@"+r.Version] = r.State
+				}
+				events, err := db.Events(store.EventFilter{Stage: "image"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range []string{"1.0.0", "2.0.0"} {
+					id := "deb@" + v
+					removed := 0
+					for _, e := range events {
+						if e.Image == id && strings.HasPrefix(e.Result, "removed") {
+							removed++
+						}
+						if e.Image == id && strings.HasPrefix(e.Result, "forgotten") {
+							t.Errorf("%s: %s forgotten, as if removed by hand: %+v", when, id, e)
+						}
+					}
+					_, statErr := os.Stat(filepath.Join(images, "deb", v))
+					there := statErr == nil
+					hidden, _ := filepath.Glob(filepath.Join(images, image.GCWorkPrefix+"deb-*", v))
+					switch {
+					case stored[id] == image.Retired && removed == 0 && (there || len(hidden) == 1) && !done:
+					case stored[id] == "" && removed == 1 && !there:
+					default:
+						t.Errorf("%s: %s is %q in the store with %d removed events, on disk %v, hidden %v", when, id, stored[id], removed, there, hidden)
+					}
+				}
+				if stored["deb@3.0.0"] != image.Active {
+					t.Errorf("%s: deb@3.0.0 is %q, want active", when, stored["deb@3.0.0"])
+				}
+			}
+			check("after the kill", false)
+			if step == "committed" {
+				// A deletion killed half-way: the manifest went first.
+				hidden, _ := filepath.Glob(filepath.Join(images, image.GCWorkPrefix+"deb-*", "2.0.0"))
+				if len(hidden) != 1 {
+					t.Fatalf("deb@2.0.0 not in a work directory after the commit: %v", hidden)
+				}
+				if err := os.Remove(filepath.Join(hidden[0], image.ManifestName)); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			c := New(f.root, f.data, db)
+			c.Events = audit.Offline{Server: "test"}
+			if _, err := c.GC(GCOptions{Keep: 0}); err != nil {
+				t.Fatalf("the gc after: %v", err)
+			}
+			check("after the next gc", true)
+			entries, _ := os.ReadDir(images)
+			for _, e := range entries {
+				if e.Name() != "deb" {
+					t.Errorf("left in images/ after the next gc: %s", e.Name())
+				}
+			}
+			if _, err := os.Stat(filepath.Join(images, "deb", "3.0.0", image.ManifestName)); err != nil {
+				t.Errorf("the active version: %v", err)
+			}
+		})
+	}
+}
+
+// gcKilledChild runs gc on the fixture the parent built and kills this
+// process at step.
+func gcKilledChild(t *testing.T, step string) {
+	db, err := store.OpenSQLite(filepath.Join(os.Getenv("BOOTFORGE_TEST_GC_DATA"), "bootforge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(os.Getenv("BOOTFORGE_TEST_GC_ROOT"), os.Getenv("BOOTFORGE_TEST_GC_DATA"), db)
+	c.Events = audit.Offline{Server: "test"}
+	gcStep = func(at string) {
+		if at == step {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
+	res, err := c.GC(GCOptions{Keep: 0})
+	t.Fatalf("gc ran to its end without reaching %s: %+v, %v", step, res, err)
+}
