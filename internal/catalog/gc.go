@@ -102,6 +102,19 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	for _, v := range broken {
 		onDisk[key(v.ID.Name, v.ID.Version.String())] = true // its state stays
 	}
+	if opts.DryRun {
+		// What a killed gc took out of sight is not gone: the real run
+		// puts it back, or finishes a deletion already recorded, before
+		// it looks (recoverKilled). Its state is not forgotten.
+		left, err := c.killedGCs()
+		if err != nil {
+			return res, err
+		}
+		for _, h := range left {
+			onDisk[key(h.id.Name, h.id.Version.String())] = true
+			h.lock.Close()
+		}
+	}
 	for _, v := range b {
 		k := key(v.id.Name, v.id.Version.String())
 		onDisk[k] = true

@@ -146,3 +146,38 @@ func gcKilledChild(t *testing.T, step string) {
 	res, err := c.GC(GCOptions{Keep: 0})
 	t.Fatalf("gc ran to its end without reaching %s: %+v, %v", step, res, err)
 }
+
+// A dry run after a killed gc does not say it would forget the state of
+// the version that gc took out of sight: the real run puts it back.
+// Before, it said "would forget the state of deb@1.0.0 (no longer on
+// disk)".
+func TestGCDryRunAfterAKill(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
+		f.build(t, v, kernel)
+		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As a gc killed after its first hide leaves it: no lock held.
+	images := filepath.Join(f.root, image.Dir)
+	work := filepath.Join(images, image.GCWorkPrefix+"deb-123")
+	if err := os.Mkdir(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(images, "deb", "1.0.0"), filepath.Join(work, "1.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.cat.GC(GCOptions{Keep: 1, DryRun: true})
+	if err != nil || len(res.Forgotten) != 0 {
+		t.Errorf("dry run: forgotten %v, %v; want nothing forgotten", res.Forgotten, err)
+	}
+	if _, err := os.Stat(filepath.Join(work, "1.0.0", image.ManifestName)); err != nil {
+		t.Errorf("the dry run moved the hidden version: %v", err)
+	}
+	res, err = f.cat.GC(GCOptions{Keep: 1})
+	if err != nil || len(res.Forgotten) != 0 || len(res.Versions) != 1 || res.Versions[0].String() != "deb@1.0.0" {
+		t.Errorf("gc: removed %v, forgotten %v, %v; want deb@1.0.0 removed", res.Versions, res.Forgotten, err)
+	}
+	f.wantStates(t, map[string]image.State{"deb@2.0.0": image.Retired, "deb@3.0.0": image.Active})
+}
