@@ -112,7 +112,7 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 		}
 		for _, h := range left {
 			onDisk[key(h.id.Name, h.id.Version.String())] = true
-			h.lock.Close()
+			h.work.Release()
 		}
 	}
 	for _, v := range b {
@@ -284,10 +284,9 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 // directory, on its way out.
 type hidden struct {
 	id     image.ID
-	dir    string   // where it was
-	parent *os.File // its name's directory
-	work   string   // the work directory, holding the version under its own name
-	lock   *os.File // the work directory, open and locked while this gc deals with it
+	dir    string           // where it was
+	parent *os.File         // its name's directory
+	work   *durable.WorkDir // holding the version under its own name, locked while this gc deals with it
 }
 
 // hide moves a version's directory out of sight: no scan sees it, and a
@@ -318,7 +317,7 @@ func (c *Catalog) hide(id image.ID) (hidden, error) {
 		work.Done()
 		return h, fmt.Errorf("gc %s: %w", id, &os.LinkError{Op: "rename", Old: h.dir, New: filepath.Join(work.Path, v), Err: err})
 	}
-	h.parent, h.work, h.lock = parent, work.Path, work.Dir()
+	h.parent, h.work = parent, work
 	return h, nil
 }
 
@@ -352,11 +351,11 @@ func notDir(path string, err error) error {
 func (h hidden) restore() error {
 	defer h.parent.Close()
 	v := h.id.Version.String()
-	if err := unix.Renameat2(int(h.lock.Fd()), v, int(h.parent.Fd()), v, unix.RENAME_NOREPLACE); err != nil {
-		h.lock.Close()
-		return fmt.Errorf("gc %s: putting it back: %w", h.id, &os.LinkError{Op: "rename", Old: filepath.Join(h.work, v), New: h.dir, Err: err})
+	if err := unix.Renameat2(int(h.work.Dir().Fd()), v, int(h.parent.Fd()), v, unix.RENAME_NOREPLACE); err != nil {
+		h.work.Release()
+		return fmt.Errorf("gc %s: putting it back: %w", h.id, &os.LinkError{Op: "rename", Old: filepath.Join(h.work.Path, v), New: h.dir, Err: err})
 	}
-	return h.done()
+	return h.work.Done()
 }
 
 // remove deletes a hidden version.
@@ -364,19 +363,11 @@ func (h hidden) remove() error {
 	if h.parent != nil {
 		defer h.parent.Close()
 	}
-	if err := h.done(); err != nil {
-		return fmt.Errorf("gc %s: removing %s: %w", h.id, h.work, err)
+	if err := h.work.Done(); err != nil {
+		return fmt.Errorf("gc %s: removing %s: %w", h.id, h.work.Path, err)
 	}
 	unix.Rmdir(filepath.Dir(h.dir)) // the name's directory, if that was its last version (rmdir: never a link)
 	return nil
-}
-
-// done removes the work directory and everything left in it, then
-// releases its lock, as durable.WorkDir.Done does.
-func (h hidden) done() error {
-	err := os.RemoveAll(h.work)
-	h.lock.Close()
-	return err
 }
 
 // workPrefixes are the work directories gc sweeps.
@@ -403,7 +394,7 @@ func (c *Catalog) recoverKilled() error {
 	states, err := c.states()
 	if err != nil {
 		for _, h := range left {
-			h.lock.Close()
+			h.work.Release()
 		}
 		return err
 	}
@@ -414,7 +405,7 @@ func (c *Catalog) recoverKilled() error {
 			continue
 		}
 		if h.parent, err = c.nameDir(h.id.Name); err != nil {
-			h.lock.Close()
+			h.work.Release()
 			errs = append(errs, fmt.Errorf("gc %s: putting back a version a killed gc took out: %w", h.id, err))
 			continue
 		}
@@ -444,25 +435,20 @@ func (c *Catalog) killedGCs() ([]hidden, error) {
 		if !e.IsDir() || !ok || i < 0 {
 			continue
 		}
-		work := filepath.Join(images, e.Name())
-		lock, err := os.Open(work)
-		if err != nil {
-			continue // gone meanwhile
+		work := durable.Claim(filepath.Join(images, e.Name()))
+		if work == nil {
+			continue // its gc is alive, or it is gone
 		}
-		if unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-			lock.Close()
-			continue // its gc is alive
-		}
-		vers, _ := lock.ReadDir(-1)
+		vers, _ := work.Dir().ReadDir(-1)
 		var id image.ID
 		if len(vers) == 1 {
 			id, err = image.ParseID(rest[:i] + "@" + vers[0].Name())
 		}
 		if len(vers) != 1 || err != nil || id.Version.String() != vers[0].Name() {
-			lock.Close()
+			work.Release()
 			continue
 		}
-		out = append(out, hidden{id: id, dir: filepath.Join(c.root, filepath.FromSlash(id.Dir())), work: work, lock: lock})
+		out = append(out, hidden{id: id, dir: filepath.Join(c.root, filepath.FromSlash(id.Dir())), work: work})
 	}
 	return out, nil
 }

@@ -57,6 +57,25 @@ func (w *WorkDir) Done() error {
 	return err
 }
 
+// Claim takes over the work directory dir if no living writer holds it:
+// its lock is taken, and the caller finishes what the writer left (Done
+// removes it). It returns nil if the writer is alive, or dir is gone.
+func Claim(dir string) *WorkDir {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil // gone meanwhile
+	}
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		f.Close()
+		return nil // its writer is alive
+	}
+	return &WorkDir{Path: dir, lock: f}
+}
+
+// Release releases the lock and leaves the directory, for a later
+// sweep or claim.
+func (w *WorkDir) Release() { w.lock.Close() }
+
 // minStaleAge keeps a sweep off a directory made a moment ago, between
 // its creation and its lock.
 const minStaleAge = time.Minute
@@ -93,22 +112,18 @@ func sweep(parent string, prefixes []string, remove bool) ([]string, error) {
 		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < minStaleAge {
 			continue
 		}
-		f, err := os.Open(dir)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-			f.Close()
-			continue // its writer is alive
+		w := Claim(dir)
+		if w == nil {
+			continue
 		}
 		if !remove {
 			stale = append(stale, dir)
-		} else if err := os.RemoveAll(dir); err != nil {
+			w.Release()
+		} else if err := w.Done(); err != nil {
 			errs = append(errs, err)
 		} else {
 			stale = append(stale, dir)
 		}
-		f.Close()
 	}
 	return stale, errors.Join(errs...)
 }
