@@ -396,6 +396,14 @@ func TestRenderLeavesOutDefault(t *testing.T) {
 			t.Errorf("one-shot: %v, want a refusal naming the entry; menu:\n%s", err, s)
 		}
 	}
+	// A one-shot of an entry the loader carries boots it, whatever the
+	// other entries' command lines.
+	r.Boot = "rescue"
+	for name, render := range map[string]func(Request) (string, error){"ipxe": IPXE, "grub": GRUB, "pxelinux": PXELinux} {
+		if s, err := render(r); err != nil || !strings.Contains(s, "images/r/a.gz") {
+			t.Errorf("%s: one-shot of rescue: %v, want rescue booted:\n%s", name, err, s)
+		}
+	}
 	// Nothing left to boot.
 	r.Boot = ""
 	r.Menu.Entries = r.Menu.Entries[:1]
