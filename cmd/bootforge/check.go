@@ -307,8 +307,58 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 	items = append(items, checkHTTPSCert(cfg, time.Now()))
 	items = append(items, checkSigning(cfg))
 	items = append(items, checkImages(cfg))
-	items = append(items, checkMirrors(cfg))
-	return items
+	return append(items, checkMirrorsStore(cfg))
+}
+
+// checkMirrorsStore is the mirrors item, given only a store that
+// checkMirrors can open without changing it: it opens the store as serve
+// does, which makes a missing one and migrates an older one.
+func checkMirrorsStore(cfg config.Config) check.Item {
+	if len(cfg.Mirrors) > 0 {
+		db, err := openCheckStore(cfg)
+		switch {
+		case errors.Is(err, errNoStore):
+			return check.Pass("mirrors", "%v: no image version is active, so none to mirror", err)
+		case err != nil:
+			return check.Fail("mirrors", "%v", err)
+		}
+		db.Close()
+	}
+	return checkMirrors(cfg)
+}
+
+// errNoStore is what openCheckStore returns for a SQLite store whose file
+// does not exist yet.
+var errNoStore = errors.New("no store yet")
+
+// noStore says that the SQLite store does not exist yet, and that serve
+// makes it.
+func noStore(cfg config.Config) error {
+	return fmt.Errorf("%w (serve makes %s when it starts)", errNoStore, storePath(cfg))
+}
+
+// openCheckStore opens the store for the checklist, which reads it and
+// must not change it: openStore would make data_dir and an empty SQLite
+// store, and migrate an older one, so that check found, from its second
+// run on, the state it had made itself. A SQLite store that does not
+// exist yet is noStore; PostgreSQL is opened as serve opens it, which
+// neither creates nor migrates its tables.
+func openCheckStore(cfg config.Config) (store.Store, error) {
+	loc, err := store.Locate(cfg.Store.URL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if !loc.Postgres {
+		loc.Path = storePath(cfg) // absolute, as openStore names it
+	}
+	db, err := store.OpenReadOnly(loc)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, noStore(cfg)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("%w: run bootforge check as the user serve runs as (or as root)", err)
+	}
+	return db, err
 }
 
 // checkHTTPSCert is the checklist's https item: with http.tls on, the
@@ -408,7 +458,10 @@ func checkWatch(cfg config.Config) check.Item {
 	if !cfg.DHCP.Watch.Enabled {
 		return check.Skip("dhcp watch", "dhcp.watch.enabled is false")
 	}
-	db, err := openStore(cfg)
+	db, err := openCheckStore(cfg)
+	if errors.Is(err, errNoStore) {
+		return check.Pass("dhcp watch", "%v: no boot log, so no other DHCP server seen", err)
+	}
 	if err != nil {
 		return check.Fail("dhcp watch", "%v", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"net"
 	"net/netip"
@@ -350,6 +351,66 @@ func TestMenuItem(t *testing.T) {
 	} {
 		if it := menuItem(hw, tt.body, tt.expect); it.Status != tt.status || it.Detail != tt.detail {
 			t.Errorf("%q, expect %q: %s %q, want %s %q", tt.body, tt.expect, it.Status, it.Detail, tt.status, tt.detail)
+		}
+	}
+}
+
+// check reads the store and must not change it. It made data_dir and an
+// empty bootforge.db when they did not exist (its images, dhcp watch and
+// mirrors items opened the store as serve does), so that its data_dir
+// item's "does not exist yet" was true on the first run only. With no
+// store, those items say so and pass: no image is active, no boot log
+// holds another DHCP server. A store that exists is read, not migrated.
+func TestCheckMakesNoStore(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(t.TempDir(), "state")
+	cfg.TFTP.Enabled, cfg.HTTP.Enabled, cfg.HTTP.TLS.Enabled, cfg.API.Enabled = false, false, false, false
+	cfg.DHCP.Mode, cfg.DHCP.Watch.Enabled = "proxy", true
+	cfg.Mirrors = []config.Mirror{{URL: "http://127.0.0.1:1"}}
+	items := map[string]check.Item{}
+	for range 2 { // the second run must find what the first did
+		for _, i := range runChecklist(cfg, "", "02:bf:00:00:00:01", "", "", boot.FirmwareBIOS) {
+			items[i.Name] = i
+		}
+		if _, err := os.Stat(cfg.DataDir); err == nil {
+			t.Fatalf("check made data_dir %s", cfg.DataDir)
+		}
+		if it := items["data_dir"]; it.Status != "pass" || !strings.Contains(it.Detail, "does not exist yet") {
+			t.Errorf("data_dir item %+v", it)
+		}
+		for _, name := range []string{"images", "dhcp watch", "mirrors"} {
+			it := items[name]
+			if it.Status != "pass" || !strings.Contains(it.Detail, "no store yet (serve makes "+filepath.Join(cfg.DataDir, "bootforge.db")) {
+				t.Errorf("%s item %+v, want a pass saying there is no store yet", name, it)
+			}
+		}
+	}
+
+	// A store at an older schema, as an upgraded bootforge finds it
+	// before serve restarts: check neither migrates it nor reads it as
+	// if it were current.
+	if err := os.Mkdir(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfg.DataDir, "bootforge.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, err := old.Exec(`CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range runChecklist(cfg, "", "02:bf:00:00:00:01", "", "", boot.FirmwareBIOS) {
+		items[i.Name] = i
+	}
+	var v int
+	if err := old.QueryRow(`SELECT max(version) FROM schema_version`).Scan(&v); err != nil || v != 1 {
+		t.Errorf("after check the schema version is %d (%v), want 1: check migrated the store", v, err)
+	}
+	for _, name := range []string{"images", "dhcp watch", "mirrors"} {
+		if it := items[name]; it.Status != "fail" || !strings.Contains(it.Detail, "schema version 1 is older") {
+			t.Errorf("%s item %+v, want a failure naming the old schema", name, it)
 		}
 	}
 }
