@@ -63,30 +63,70 @@ the signatures this GRUB asks for.`,
 	return cmd
 }
 
-// grubSigned wraps menus so that signed profiles' GRUB files come with
-// detached OpenPGP signatures, made with the key in data_dir/keys. The key
-// is read when first needed, so one made by "grub build" while serving is
-// used without a restart; with no key, no signature is served.
-func grubSigned(keysDir string, menus *menufs.FS, inv func() *boot.Inventory, log *slog.Logger) bootfs.FS {
-	var mu sync.Mutex
-	var entity *openpgp.Entity
-	sign := func(r io.Reader) ([]byte, error) {
-		mu.Lock()
-		e := entity
-		if e == nil {
-			var err error
-			e, err = keys.LoadOpenPGP(keysDir)
-			if err != nil {
-				mu.Unlock()
-				if os.IsNotExist(err) {
-					log.Warn("grub: no OpenPGP key in data_dir/keys; signed profiles get no signatures (run bootforge grub build)")
-				}
-				return nil, fmt.Errorf("openpgp key: %w", err)
-			}
-			entity = e
-		}
-		mu.Unlock()
-		return keys.SignDetachedReader(e, r)
+// grubKey is GRUB's OpenPGP signing key as serve uses it: loaded at
+// start with the other keys and kept until restart, so that a key
+// replaced under a running server applies on restart, as the signer's
+// does. It was read when first needed: a key replaced before the first
+// signed file was served signed GRUB's files at once, one replaced after
+// it only on restart. A server started without a key reads it when first
+// needed, so that the first `grub build` takes effect without a restart;
+// from then on it is kept too.
+type grubKey struct {
+	dir string
+	log *slog.Logger
+
+	mu     sync.Mutex
+	entity *openpgp.Entity
+	// digest is keys.Digest of the key's files when it was loaded, for
+	// the reload to tell that they were replaced since.
+	digest string
+}
+
+// loadGRUBKey loads the key in dir, if there is one.
+func loadGRUBKey(dir string, log *slog.Logger) *grubKey {
+	k := &grubKey{dir: dir, log: log}
+	if _, err := k.key(); err != nil && !os.IsNotExist(err) {
+		log.Warn("grub: the OpenPGP key cannot be loaded; signed profiles get no signatures", "err", err)
 	}
-	return &grub.SigFS{Menus: menus, Inventory: inv, Sign: sign}
+	return k
+}
+
+// key is the loaded key, loading it if none is yet.
+func (k *grubKey) key() (*openpgp.Entity, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.entity == nil {
+		digest := keys.Digest(k.dir, keys.OpenPGPFiles)
+		e, err := keys.LoadOpenPGP(k.dir)
+		if err != nil {
+			return nil, err
+		}
+		k.entity, k.digest = e, digest
+	}
+	return k.entity, nil
+}
+
+// loadedDigest is the digest of the key files loaded, or "" if none is.
+func (k *grubKey) loadedDigest() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.digest
+}
+
+// sign makes a detached signature with the key.
+func (k *grubKey) sign(r io.Reader) ([]byte, error) {
+	e, err := k.key()
+	if err != nil {
+		if os.IsNotExist(err) {
+			k.log.Warn("grub: no OpenPGP key in data_dir/keys; signed profiles get no signatures (run bootforge grub build)")
+		}
+		return nil, fmt.Errorf("openpgp key: %w", err)
+	}
+	return keys.SignDetachedReader(e, r)
+}
+
+// grubSigned wraps menus so that signed profiles' GRUB files come with
+// detached OpenPGP signatures, made with key.
+func grubSigned(key *grubKey, menus *menufs.FS, inv func() *boot.Inventory) bootfs.FS {
+	return &grub.SigFS{Menus: menus, Inventory: inv, Sign: key.sign}
 }

@@ -179,9 +179,12 @@ type services struct {
 	// keypairs are the certificates of http.tls and api.tls, which a
 	// reload reads again (renewed files, same paths).
 	keypairs []namedKeypair
-	// keys is keys.Digest of the signing keys loaded at start, which a
+	// keys is keys.Digest of the X.509 keys loaded at start, which a
 	// reload does not read again (see warnKeys); "" if none are used.
 	keys string
+	// grubKey is GRUB's OpenPGP key, loaded at start, which a reload does
+	// not read again either.
+	grubKey *grubKey
 
 	ready   atomic.Bool // every enabled service is bound
 	stopped sync.Map    // service name → error, for those that stopped
@@ -279,7 +282,7 @@ func (s *services) start(ctx context.Context) error {
 	s.root.Store(&servedRoot{dir: dir, images: images})
 	s.menus.Events = s.sink()
 	if cfg.Signing.Enabled || cfg.HTTP.TLS.Boot {
-		s.keys = keys.Digest(cfg.KeysDir())
+		s.keys = keys.Digest(cfg.KeysDir(), keys.X509Files)
 	}
 	if cfg.Signing.Enabled {
 		// Every generated menu gets a detached CMS signature at <path>.sig.
@@ -293,7 +296,8 @@ func (s *services) start(ctx context.Context) error {
 	// An operator's iPXE with HTTPS and image trust verifies what it loads.
 	s.menus.IPXETrust = cfg.HTTP.TLS.IPXETrust
 	// GRUB menus, kernels and initrds of signed profiles get <path>.sig.
-	s.sfs = grubSigned(cfg.KeysDir(), s.menus, s.inv.Current, s.log)
+	s.grubKey = loadGRUBKey(cfg.KeysDir(), s.log)
+	s.sfs = grubSigned(s.grubKey, s.menus, s.inv.Current)
 	attrs := []any{"root", cfg.Root, "data_dir", cfg.DataDir, "profiles", len(s.inv.Current().Profiles()), "hosts", len(s.inv.Current().Hosts())}
 
 	if cfg.TFTP.Enabled {
@@ -783,22 +787,30 @@ func (s *services) reloadCerts() {
 // warnKeys says, on a reload, that the signing keys were replaced since
 // the start (keys init --force) and are not taken up: the signer, the CA
 // that image signatures are checked against and the boot TLS certificate
-// issued by it are loaded at start, and would have to be swapped together.
-// The reload was silent, and menus went on being signed with the old key
-// after a SIGHUP that the operator took to have applied the new one.
+// issued by it are loaded at start, and would have to be swapped together;
+// so is GRUB's OpenPGP key (grubKey), which keys init --force keeps, and
+// which is named only if its own files were replaced. The reload was
+// silent, and menus went on being signed with the old key after a SIGHUP
+// that the operator took to have applied the new one.
 func (s *services) warnKeys(run config.Config) {
-	if s.keys == "" {
-		return
-	}
-	if now := keys.Digest(run.KeysDir()); now == "" || now == s.keys {
-		return
+	replaced := func(was string, files []string) bool {
+		now := keys.Digest(run.KeysDir(), files)
+		return was != "" && now != "" && now != was
 	}
 	var old []string
-	if run.Signing.Enabled {
-		old = append(old, "menus are signed with the old signing key")
+	if replaced(s.keys, keys.X509Files) {
+		if run.Signing.Enabled {
+			old = append(old, "menus are signed with the old signing key")
+		}
+		if run.HTTP.TLS.Boot {
+			old = append(old, "the boot TLS certificate is the old CA's")
+		}
 	}
-	if run.HTTP.TLS.Boot {
-		old = append(old, "the boot TLS certificate is the old CA's")
+	if replaced(s.grubKey.loadedDigest(), keys.OpenPGPFiles) {
+		old = append(old, "GRUB files are signed with the old OpenPGP key")
+	}
+	if len(old) == 0 {
+		return
 	}
 	s.log.Warn("reload: the keys in " + run.KeysDir() + " were replaced; they apply on restart (until then " + strings.Join(old, ", and ") + ")")
 }

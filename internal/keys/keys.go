@@ -64,7 +64,7 @@ func Exist(dir string) bool { return existing(dir) != "" }
 
 // existing is the first of the X.509 key files that dir holds, or "".
 func existing(dir string) string {
-	for _, n := range []string{CACert, CAKey, SigningCert, SigningKey} {
+	for _, n := range X509Files {
 		if p := filepath.Join(dir, n); exists(p) {
 			return p
 		}
@@ -72,14 +72,21 @@ func existing(dir string) string {
 	return ""
 }
 
-// Digest is a SHA-256 of the key files in dir (the X.509 keys and the
-// OpenPGP key, as Init writes them), or "" if one is there but cannot be
-// read: a server that loads its keys at start compares it then and later
-// to tell that they were replaced under it (keys init --force, or files
-// dropped in).
-func Digest(dir string) string {
+// X509Files and OpenPGPFiles are the key files of the X.509 keys (the
+// signer, the CA) and of GRUB's OpenPGP key, for Digest: keys init
+// --force replaces the first and keeps the second.
+var (
+	X509Files    = []string{CACert, CAKey, SigningCert, SigningKey}
+	OpenPGPFiles = []string{OpenPGPPrivateFile, OpenPGPPublicFile}
+)
+
+// Digest is a SHA-256 of the key files in dir (X509Files or
+// OpenPGPFiles), or "" if one is there but cannot be read: a server that
+// loads its keys at start compares it then and later to tell that they
+// were replaced under it (keys init --force, or files dropped in).
+func Digest(dir string, files []string) string {
 	h := sha256.New()
-	for _, n := range []string{CACert, CAKey, SigningCert, SigningKey, OpenPGPPrivateFile, OpenPGPPublicFile} {
+	for _, n := range files {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return ""

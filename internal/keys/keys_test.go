@@ -168,21 +168,25 @@ func TestShowBeforeInit(t *testing.T) {
 	}
 }
 
-// Digest tells keys replaced under a reader from keys left alone.
+// Digest tells keys replaced under a reader from keys left alone: keys
+// init --force replaces the X.509 keys and keeps the OpenPGP key.
 func TestDigest(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
-	none := Digest(dir)
+	none := Digest(dir, X509Files)
 	if err := Init(dir, InitOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	first := Digest(dir)
-	if first == "" || first == none || Digest(dir) != first {
-		t.Fatalf("digests: none %q, after init %q, again %q", none, first, Digest(dir))
+	first, pgp := Digest(dir, X509Files), Digest(dir, OpenPGPFiles)
+	if first == "" || first == none || Digest(dir, X509Files) != first || pgp == "" || pgp == first {
+		t.Fatalf("digests: none %q, after init %q, again %q, OpenPGP %q", none, first, Digest(dir, X509Files), pgp)
 	}
 	if err := Init(dir, InitOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if d := Digest(dir); d == "" || d == first {
+	if d := Digest(dir, X509Files); d == "" || d == first {
 		t.Errorf("keys init --force: digest %q, before %q", d, first)
+	}
+	if d := Digest(dir, OpenPGPFiles); d != pgp {
+		t.Errorf("keys init --force kept the OpenPGP key, but its digest changed: %q, before %q", d, pgp)
 	}
 }
