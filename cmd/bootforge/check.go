@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/httpd"
+	"bootforge/internal/inventory"
 	"bootforge/internal/store"
 )
 
@@ -43,6 +45,9 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
             root, an unknown {placeholder}, a command line a loader
             cannot carry, a BOOTFORGE_* variable that names no
             setting...) is a warn item of its own
+  inventory each warning that serve logs when it loads the profiles in
+            the inventory directory (a file not in root...) is a warn
+            item of its own; an inventory serve refuses fails
   tftp      a TFTP GET of a loader succeeds (the --arch firmware's)
   menu      a test MAC gets a menu (of the expected profile, if given),
             asking as iPXE built for the --arch firmware would
@@ -63,13 +68,16 @@ func newCheckCmd(g *globalFlags) *cobra.Command {
   images    every file of every active image version matches its
             manifest (size and SHA-256), and, with signing on, that the
             manifest's signature verifies; passes saying so when no
-            image is built or none is active
+            image is built or none is active, or there is no store yet
   mirrors   (mirrors configured) each mirror holds every active image
             version with this server's manifest; one that is
             unreachable, lacks a version or differs fails
 
 Prints a checklist with pass, fail, skip or warn and the reason, or JSON,
-and exits non-zero if anything fails (a warning does not).`,
+and exits non-zero if anything fails (a warning does not). check reads
+the store and changes nothing: a store that does not exist yet is not
+made (the items that read it say "no store yet"), and one at an older
+schema is not migrated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fw, err := boot.ParseFirmware(arch)
@@ -84,7 +92,8 @@ and exits non-zero if anything fails (a warning does not).`,
 			if cfg, err := layerConfig(cmd, g); err != nil {
 				items = []check.Item{check.Fail("config", "%v", err)}
 			} else {
-				items = append(configItems(cfg), runChecklist(cfg, loader, mac, expectProfile, iface, fw)...)
+				items = append(configItems(cfg), inventoryItems(cfg, g.config)...)
+				items = append(items, runChecklist(cfg, loader, mac, expectProfile, iface, fw)...)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -124,6 +133,41 @@ func configItems(cfg config.Config) []check.Item {
 	}
 	if len(items) == 0 {
 		items = append(items, check.Pass("config", "loads without warnings"))
+	}
+	return items
+}
+
+// inventoryItems are the checklist's inventory items: a warning each for
+// what serve warns about the profiles in the inventory directory when it
+// loads them (inventory.Load, as serve's watcher does: a file not in
+// root...), which does not fail the checklist; a failure, if serve
+// would refuse the inventory; or one item that passes. The config's own
+// profiles are the config items'.
+func inventoryItems(cfg config.Config, configFile string) []check.Item {
+	db, err := openCheckStore(cfg) // the store's hosts and image versions are in the inventory
+	switch {
+	case errors.Is(err, errNoStore):
+		db = nil
+	case err != nil:
+		return []check.Item{check.Fail("inventory", "%v", err)}
+	default:
+		defer db.Close()
+	}
+	src := inventorySource(cfg, configFile, db)
+	if db == nil {
+		// No store: no host is stored, no image version is active.
+		src.Store, src.Images = nil, nil
+	}
+	var items []check.Item
+	src.Warn = func(msg string) { items = append(items, check.Warn("inventory", "%s", msg)) }
+	dir, _ := filepath.Abs(src.Dir) // "." beside a config named without a directory
+	inv, err := inventory.Load(src)
+	switch {
+	case err != nil: // one line, as every item
+		items = append(items, check.Fail("inventory", "serve refuses the inventory: %s", strings.ReplaceAll(err.Error(), "\n", "; ")))
+	case len(items) == 0:
+		items = append(items, check.Pass("inventory", "loads without warnings: %d profiles, %d hosts (inventory directory %s)",
+			len(inv.Profiles()), len(inv.Hosts()), dir))
 	}
 	return items
 }

@@ -414,3 +414,83 @@ func TestCheckMakesNoStore(t *testing.T) {
 		}
 	}
 }
+
+// check lists what serve warns about the profiles in inventory.dir when
+// it loads them, one warn item each, in serve's words, without failing;
+// an inventory that serve refuses fails. Those warnings come from the
+// inventory, not config.Warnings, and check listed none of them.
+func TestCheckListsInventoryWarnings(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"root", "inv/profiles"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte("root: root\ndata_dir: state\ninventory: {dir: inv}\ntftp: {enabled: false}\nhttp: {enabled: false}\napi: {enabled: false}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	profile := filepath.Join(dir, "inv", "profiles", "lab.yaml")
+	// check --json with the profile file's text: its inventory items,
+	// and whether it failed.
+	run := func(text string) (items []check.Item, failed bool) {
+		t.Helper()
+		if err := os.WriteFile(profile, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		root := newRootCmd(&globalFlags{})
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{"--config", file, "check", "--json"})
+		failed = root.Execute() != nil
+		var all []check.Item
+		if err := json.Unmarshal(out.Bytes(), &all); err != nil {
+			t.Fatalf("check --json: %v:\n%s", err, out.String())
+		}
+		for _, it := range all {
+			if it.Name == "inventory" {
+				items = append(items, it)
+			}
+		}
+		return items, failed
+	}
+
+	items, failed := run("name: lab\nmenu:\n  entries:\n    - {name: a, kind: linux, kernel: vmlinuz, cmdline: \"h={hostnaem}\"}\n")
+	if failed {
+		t.Errorf("warnings fail the checklist: %+v", items)
+	}
+	for _, want := range []string{
+		profile + `:1: profile "lab": menu.entries[0].kernel: "vmlinuz" is not in root ` + filepath.Join(dir, "root"),
+		profile + `:1: profile "lab": menu.entries[0].cmdline: {hostnaem} is not a placeholder`,
+	} {
+		n := 0
+		for _, it := range items {
+			if it.Status == "warn" && strings.HasPrefix(it.Detail, want) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d inventory warnings with %s, want 1: %+v", n, want, items)
+		}
+	}
+	if len(items) != 2 {
+		t.Errorf("inventory items %+v, want the two warnings", items)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "root", "vmlinuz"), []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	items, failed = run("name: lab\nmenu:\n  entries:\n    - {name: a, kind: linux, kernel: vmlinuz}\n")
+	if failed || len(items) != 1 || items[0].Status != "pass" || !strings.Contains(items[0].Detail, "1 profiles") {
+		t.Errorf("a clean inventory: failed %v, items %+v, want one that passes", failed, items)
+	}
+
+	items, failed = run("name: lab\nmatch: [{mac: not-a-mac}]\nmenu:\n  entries:\n    - {name: a, kind: linux, kernel: vmlinuz}\n")
+	if !failed || len(items) != 1 || items[0].Status != "fail" || !strings.Contains(items[0].Detail, "serve refuses the inventory: "+profile) {
+		t.Errorf("an inventory serve refuses: failed %v, items %+v, want one failure naming the file", failed, items)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+		t.Errorf("check made data_dir")
+	}
+}
