@@ -248,23 +248,31 @@ func TestCheckBrokenConfig(t *testing.T) {
 			} else if err := os.WriteFile(file, []byte(tt.text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var out bytes.Buffer
-			root := newRootCmd(&globalFlags{})
-			root.SetOut(&out)
-			root.SetErr(&out)
-			root.SetArgs([]string{"--config", file, "check", "--json"})
-			if err := root.Execute(); err == nil {
-				t.Fatalf("check passed:\n%s", out.String())
-			}
-			var items []check.Item
-			if err := json.Unmarshal(out.Bytes(), &items); err != nil {
-				t.Fatalf("check --json: %v:\n%s", err, out.String())
+			items, _, err := checkJSON(t, file)
+			if err == nil {
+				t.Fatalf("check passed: %+v", items)
 			}
 			if len(items) != 1 || items[0].Name != "config" || items[0].Status != "fail" || !strings.Contains(items[0].Detail, tt.want) {
 				t.Errorf("items %+v, want one failed config item with %q", items, tt.want)
 			}
 		})
 	}
+}
+
+// checkJSON runs `check --json` with the config file: the items it
+// printed, what it wrote to stderr, and its error.
+func checkJSON(t *testing.T, file string) (items []check.Item, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&globalFlags{})
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"--config", file, "check", "--json"})
+	err = root.Execute()
+	if jerr := json.Unmarshal(out.Bytes(), &items); jerr != nil {
+		t.Fatalf("check --json: %v:\n%s\n%s", jerr, out.String(), errOut.String())
+	}
+	return items, errOut.String(), err
 }
 
 // check lists what serve warns about for the config, one warn item each,
@@ -285,24 +293,16 @@ func TestCheckListsConfigWarnings(t *testing.T) {
 		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var out, errOut bytes.Buffer
-		root := newRootCmd(&globalFlags{})
-		root.SetOut(&out)
-		root.SetErr(&errOut)
-		root.SetArgs([]string{"--config", file, "check", "--json"})
-		if err := root.Execute(); err != nil {
-			t.Errorf("%s: check failed: %v\n%s\n%s", name, err, out.String(), errOut.String())
-		}
-		var items []check.Item
-		if err := json.Unmarshal(out.Bytes(), &items); err != nil {
-			t.Fatalf("check --json: %v:\n%s", err, out.String())
+		items, stderr, err := checkJSON(t, file)
+		if err != nil {
+			t.Errorf("%s: check failed: %v\n%+v\n%s", name, err, items, stderr)
 		}
 		for _, it := range items {
 			if it.Name == "config" {
 				config = append(config, it)
 			}
 		}
-		return config, errOut.String()
+		return config, stderr
 	}
 
 	if items, _ := run("clean.yaml", services); len(items) != 1 || items[0].Status != "pass" {
@@ -438,16 +438,8 @@ func TestCheckListsInventoryWarnings(t *testing.T) {
 		if err := os.WriteFile(profile, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var out bytes.Buffer
-		root := newRootCmd(&globalFlags{})
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs([]string{"--config", file, "check", "--json"})
-		failed = root.Execute() != nil
-		var all []check.Item
-		if err := json.Unmarshal(out.Bytes(), &all); err != nil {
-			t.Fatalf("check --json: %v:\n%s", err, out.String())
-		}
+		all, _, err := checkJSON(t, file)
+		failed = err != nil
 		for _, it := range all {
 			if it.Name == "inventory" {
 				items = append(items, it)
