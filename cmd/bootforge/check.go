@@ -23,7 +23,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"bootforge/internal/audit"
 	"bootforge/internal/boot"
+	"bootforge/internal/catalog"
 	"bootforge/internal/check"
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
@@ -155,8 +157,10 @@ func inventoryItems(cfg config.Config, configFile string) []check.Item {
 	}
 	src := inventorySource(cfg, configFile, db)
 	if db == nil {
-		// No store: no host is stored, no image version is active.
-		src.Store, src.Images = nil, nil
+		// No store: no host is stored, no image version is active; an
+		// entry that names a version by constraint resolves among the
+		// built ones, as it will when serve has made the store.
+		src.Store, src.Images = nil, catalog.New(cfg.Root, cfg.DataDir, noImageStates{})
 	}
 	var items []check.Item
 	src.Warn = func(msg string) { items = append(items, check.Warn("inventory", "%s", msg)) }
@@ -171,6 +175,16 @@ func inventoryItems(cfg config.Config, configFile string) []check.Item {
 	}
 	return items
 }
+
+// noImageStates is the image states of a store that does not exist yet:
+// none, and no way to write one.
+type noImageStates struct{}
+
+func (noImageStates) ImageStates() ([]store.ImageState, error) { return nil, nil }
+func (noImageStates) SetImageStates([]store.ImageState, []store.ImageState, ...audit.Event) error {
+	return store.ErrReadOnly
+}
+func (noImageStates) PutEvents([]audit.Event) error { return store.ErrReadOnly }
 
 // local turns a listen address into one a client on this machine can use.
 func local(listen string) string {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"bootforge/internal/boot"
 	"bootforge/internal/check"
 	"bootforge/internal/config"
+	"bootforge/internal/image"
 )
 
 // A menu answer other than 200 is explained by its status: only a 404 is
@@ -481,6 +484,32 @@ func TestCheckListsInventoryWarnings(t *testing.T) {
 	items, failed = run("name: lab\nmatch: [{mac: not-a-mac}]\nmenu:\n  entries:\n    - {name: a, kind: linux, kernel: vmlinuz}\n")
 	if !failed || len(items) != 1 || items[0].Status != "fail" || !strings.Contains(items[0].Detail, "serve refuses the inventory: "+profile) {
 		t.Errorf("an inventory serve refuses: failed %v, items %+v, want one failure naming the file", failed, items)
+	}
+
+	// No store yet: an entry naming a built version by constraint
+	// resolves, as it will when serve has made the store; a bare name
+	// wants the active version, which there is none of.
+	built := filepath.Join(dir, "root", "images", "deb", "1.0.0")
+	if err := os.MkdirAll(built, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, err := json.Marshal(image.Manifest{Name: "deb", Version: "1.0.0", Template: image.TemplateLinux,
+		Boot: image.Boot{Kind: "linux", Kernel: "vmlinuz"}, Files: []image.File{{Path: "vmlinuz", Size: 6, SHA256: fmt.Sprintf("%x", sha256.Sum256([]byte("kernel")))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"vmlinuz": []byte("kernel"), "manifest.json": m} {
+		if err := os.WriteFile(filepath.Join(built, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, failed = run("name: lab\nmenu:\n  entries:\n    - {name: a, image: \"deb@^1.0\"}\n")
+	if failed || len(items) != 1 || items[0].Status != "pass" {
+		t.Errorf("an entry naming a built version, no store yet: failed %v, items %+v, want one that passes", failed, items)
+	}
+	items, failed = run("name: lab\nmenu:\n  entries:\n    - {name: a, image: deb}\n")
+	if !failed || len(items) != 1 || !strings.Contains(items[0].Detail, `image "deb"`) || strings.Contains(items[0].Detail, "no image catalog") {
+		t.Errorf("an entry naming the active version, no store yet: failed %v, items %+v, want a failure: none is active", failed, items)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
 		t.Errorf("check made data_dir")
