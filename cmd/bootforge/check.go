@@ -170,7 +170,7 @@ func inventoryItems(cfg config.Config, configFile string) []check.Item {
 	case err != nil: // one line, as every item
 		items = append(items, check.Fail("inventory", "serve refuses the inventory: %s", strings.ReplaceAll(err.Error(), "\n", "; ")))
 	case len(items) == 0:
-		items = append(items, check.Pass("inventory", "loads without warnings: %d profiles, %d hosts (inventory directory %s)",
+		items = append(items, check.Pass("inventory", "%d profiles, %d hosts; no warning about the files in the inventory directory %s",
 			len(inv.Profiles()), len(inv.Hosts()), dir))
 	}
 	return items
