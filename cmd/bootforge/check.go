@@ -365,24 +365,7 @@ func runChecklist(cfg config.Config, loader, mac, expectProfile, iface string, f
 	items = append(items, checkHTTPSCert(cfg, time.Now()))
 	items = append(items, checkSigning(cfg))
 	items = append(items, checkImages(cfg))
-	return append(items, checkMirrorsStore(cfg))
-}
-
-// checkMirrorsStore is the mirrors item, given only a store that
-// checkMirrors can open without changing it: it opens the store as serve
-// does, which makes a missing one and migrates an older one.
-func checkMirrorsStore(cfg config.Config) check.Item {
-	if len(cfg.Mirrors) > 0 {
-		db, err := openCheckStore(cfg)
-		switch {
-		case errors.Is(err, errNoStore):
-			return check.Pass("mirrors", "%v: no image version is active, so none to mirror", err)
-		case err != nil:
-			return check.Fail("mirrors", "%v", err)
-		}
-		db.Close()
-	}
-	return checkMirrors(cfg)
+	return append(items, checkMirrors(cfg))
 }
 
 // errNoStore is what openCheckStore returns for a SQLite store whose file

@@ -58,10 +58,10 @@ func newKeysInitCmd(g *globalFlags) *cobra.Command {
 			}
 			// serve loads the keys at start only: a reload would have
 			// to take up the signer, the CA that image signatures are
-			// checked against, the boot TLS certificate and GRUB's key
-			// together.
+			// checked against and the boot TLS certificate together.
+			// GRUB's OpenPGP key is kept (Init does not replace it).
 			fmt.Fprintf(cmd.OutOrStdout(), "keys written to %s, replacing the old ones: a running bootforge serve goes on with the old ones "+
-				"(menu signatures, the boot TLS certificate, GRUB signatures) until it is restarted; a reload (SIGHUP) does not read keys\n", dir)
+				"(menu signatures, the boot TLS certificate) until it is restarted; a reload (SIGHUP) does not read keys; GRUB's OpenPGP key is kept\n", dir)
 			return nil
 		},
 	}
