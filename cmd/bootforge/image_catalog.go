@@ -322,6 +322,9 @@ a blob imported for a build that has not finished is not used yet.
 			for _, b := range res.Broken {
 				fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: %s; no blob removed while it is there\n", printable(b.String()))
 			}
+			for _, v := range res.NotPutBack {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bootforge: warning: a gc that was killed had taken %s out of sight; not put back, so its work directory is removed as left by a killed gc\n", printable(v))
+			}
 			for _, d := range res.Stale {
 				fmt.Fprintf(out, "%s %s (left by an import, build, mirror sync or gc that was killed)\n", verb, d)
 			}

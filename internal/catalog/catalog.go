@@ -306,35 +306,45 @@ func (c *Catalog) Manifest(id image.ID) (*image.Manifest, error) {
 	if ok && unchanged(hit.info, st) {
 		return hit.m, nil
 	}
-	// Looked at before it is opened: a FIFO there would block the open,
-	// and every scan of the catalog with it. What is read is the file
-	// opened, checked again.
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a regular file", p, blob.TypeName(st.Mode()))
-	}
-	file, st, err := blob.Regular(os.OpenFile(p, blob.ReadFlags, 0))
+	m, st, err := readManifest(p, st, id)
 	if err != nil {
 		return nil, err
-	}
-	defer file.Close()
-	if st.Size() > maxManifest {
-		return nil, fmt.Errorf("%s: larger than %d bytes: not a manifest", p, maxManifest)
-	}
-	data, err := io.ReadAll(io.LimitReader(file, maxManifest+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxManifest {
-		return nil, fmt.Errorf("%s: larger than %d bytes: not a manifest", p, maxManifest)
-	}
-	m, err := ParseManifest(data, id)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	c.mu.Lock()
 	c.cache[p] = cachedManifest{info: st, m: m}
 	c.mu.Unlock()
 	return m, nil
+}
+
+// readManifest reads and checks id's manifest from the file at p, which
+// st describes, and returns the Stat of the file it read.
+func readManifest(p string, st fs.FileInfo, id image.ID) (*image.Manifest, fs.FileInfo, error) {
+	// Looked at before it is opened: a FIFO there would block the open,
+	// and every scan of the catalog with it. What is read is the file
+	// opened, checked again.
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is %s, not a regular file", p, blob.TypeName(st.Mode()))
+	}
+	file, st, err := blob.Regular(os.OpenFile(p, blob.ReadFlags, 0))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer file.Close()
+	if st.Size() > maxManifest {
+		return nil, nil, fmt.Errorf("%s: larger than %d bytes: not a manifest", p, maxManifest)
+	}
+	data, err := io.ReadAll(io.LimitReader(file, maxManifest+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) > maxManifest {
+		return nil, nil, fmt.Errorf("%s: larger than %d bytes: not a manifest", p, maxManifest)
+	}
+	m, err := ParseManifest(data, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return m, st, nil
 }
 
 // ParseManifest reads id's manifest from data, checking it as Manifest

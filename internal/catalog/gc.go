@@ -50,8 +50,13 @@ type GCResult struct {
 	Broken []Broken
 	// Stale are work directories left by an import, build, mirror sync or
 	// gc that was killed; removed (in a dry run: would be).
-	Stale  []string
-	DryRun bool
+	Stale []string
+	// NotPutBack are versions a killed gc had taken out of sight that
+	// could not be put back (NAME@VERSION: why), e.g. because the version
+	// was built again meanwhile; their work directories are swept as
+	// Stale ones.
+	NotPutBack []string
+	DryRun     bool
 }
 
 // GC removes retired versions beyond the newest opts.Keep of each name
@@ -77,9 +82,11 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	}
 	res := GCResult{DryRun: opts.DryRun}
 	if !opts.DryRun {
-		if err := c.recoverKilled(); err != nil {
+		notPutBack, err := c.recoverKilled()
+		if err != nil {
 			return res, err
 		}
+		res.NotPutBack = notPutBack
 	}
 	b, broken, err := c.scan()
 	if err != nil {
@@ -102,16 +109,31 @@ func (c *Catalog) GC(opts GCOptions) (GCResult, error) {
 	for _, v := range broken {
 		onDisk[key(v.ID.Name, v.ID.Version.String())] = true // its state stays
 	}
+	// A version in a gc's work directory is not gone: a gc still running
+	// puts it back if its store write fails, and one that was killed is
+	// finished by the next (recoverKilled). Its state is not forgotten.
+	hiddenNow, err := c.gcWorkVersions()
+	if err != nil {
+		return res, err
+	}
+	for _, h := range hiddenNow {
+		onDisk[key(h.id.Name, h.id.Version.String())] = true
+	}
 	if opts.DryRun {
-		// What a killed gc took out of sight is not gone: the real run
-		// puts it back, or finishes a deletion already recorded, before
-		// it looks (recoverKilled). Its state is not forgotten.
+		// What the real run's recovery will do first: a version a killed
+		// gc hid whose state is still stored is put back, and so is a
+		// candidate like any other; one whose state is gone has its
+		// deletion finished.
 		left, err := c.killedGCs()
 		if err != nil {
 			return res, err
 		}
 		for _, h := range left {
-			onDisk[key(h.id.Name, h.id.Version.String())] = true
+			if _, stored := states[key(h.id.Name, h.id.Version.String())]; !stored {
+				res.Versions = append(res.Versions, h.id)
+			} else if m, err := h.manifest(); err == nil {
+				b = append(b, built{id: h.id, m: m})
+			}
 			h.work.Release()
 		}
 	}
@@ -386,17 +408,17 @@ var gcStep = func(step string) {}
 // deletion is finished. A version that cannot be put back (its directory
 // is there again) stays in its work directory, which the sweep removes
 // and records.
-func (c *Catalog) recoverKilled() error {
+func (c *Catalog) recoverKilled() (notPutBack []string, err error) {
 	left, err := c.killedGCs()
 	if err != nil || len(left) == 0 {
-		return err
+		return nil, err
 	}
 	states, err := c.states()
 	if err != nil {
 		for _, h := range left {
 			h.work.Release()
 		}
-		return err
+		return nil, err
 	}
 	var errs []error
 	for _, h := range left {
@@ -404,22 +426,59 @@ func (c *Catalog) recoverKilled() error {
 			errs = append(errs, h.remove())
 			continue
 		}
+		// Not put back (its place is taken, by a version built again
+		// since, or images/NAME is not a directory): it stays in its work
+		// directory, which the sweep removes and records. Not an error,
+		// or every gc from now on would stop here.
 		if h.parent, err = c.nameDir(h.id.Name); err != nil {
 			h.work.Release()
-			errs = append(errs, fmt.Errorf("gc %s: putting back a version a killed gc took out: %w", h.id, err))
+			notPutBack = append(notPutBack, fmt.Sprintf("%s: %v", h.id, err))
 			continue
 		}
-		errs = append(errs, h.restore())
+		if err := h.restore(); err != nil {
+			notPutBack = append(notPutBack, fmt.Sprintf("%s: %v", h.id, err))
+		}
 	}
-	return errors.Join(errs...)
+	return notPutBack, errors.Join(errs...)
 }
 
 // killedGCs returns the versions that gc runs which were killed moved
 // into their work directories (images/.gc-NAME-NNN/VERSION), each with
 // its work directory's lock now held: one whose lock is held by a gc
-// still running is not its to touch. A work directory without a version
-// (killed before the move, or after the deletion) is left to the sweep.
+// still running is not its to touch.
 func (c *Catalog) killedGCs() ([]hidden, error) {
+	all, err := c.gcWorkVersions()
+	var out []hidden
+	for _, h := range all {
+		if h.work = durable.Claim(filepath.Dir(h.dir)); h.work == nil {
+			continue // its gc is alive, or it is gone
+		}
+		if _, err := os.Lstat(h.dir); err != nil { // put back or deleted since it was listed
+			h.work.Release()
+			continue
+		}
+		h.dir = filepath.Join(c.root, filepath.FromSlash(h.id.Dir()))
+		out = append(out, h)
+	}
+	return out, err
+}
+
+// manifest reads the manifest of h, a version in its work directory.
+func (h hidden) manifest() (*image.Manifest, error) {
+	p := filepath.Join(h.work.Path, h.id.Version.String(), image.ManifestName)
+	st, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := readManifest(p, st, h.id)
+	return m, err
+}
+
+// gcWorkVersions lists the versions in gc work directories
+// (images/.gc-NAME-NNN/VERSION), locked by a running gc or not; dir is
+// the version's path there. A work directory without one version (a gc
+// killed before the move, or after the deletion) is left to the sweep.
+func (c *Catalog) gcWorkVersions() ([]hidden, error) {
 	images := filepath.Join(c.root, image.Dir)
 	entries, err := os.ReadDir(images)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -435,20 +494,16 @@ func (c *Catalog) killedGCs() ([]hidden, error) {
 		if !e.IsDir() || !ok || i < 0 {
 			continue
 		}
-		work := durable.Claim(filepath.Join(images, e.Name()))
-		if work == nil {
-			continue // its gc is alive, or it is gone
-		}
-		vers, _ := work.Dir().ReadDir(-1)
-		var id image.ID
-		if len(vers) == 1 {
-			id, err = image.ParseID(rest[:i] + "@" + vers[0].Name())
-		}
-		if len(vers) != 1 || err != nil || id.Version.String() != vers[0].Name() {
-			work.Release()
+		work := filepath.Join(images, e.Name())
+		vers, _ := os.ReadDir(work)
+		if len(vers) != 1 || !vers[0].IsDir() {
 			continue
 		}
-		out = append(out, hidden{id: id, dir: filepath.Join(c.root, filepath.FromSlash(id.Dir())), work: work})
+		id, err := image.ParseID(rest[:i] + "@" + vers[0].Name())
+		if err != nil || id.Version.String() != vers[0].Name() {
+			continue
+		}
+		out = append(out, hidden{id: id, dir: filepath.Join(work, vers[0].Name())})
 	}
 	return out, nil
 }

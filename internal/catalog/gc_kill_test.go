@@ -5,11 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"bootforge/internal/audit"
+	"bootforge/internal/durable"
 	"bootforge/internal/image"
 	"bootforge/internal/store"
 )
@@ -169,8 +172,9 @@ func TestGCDryRunAfterAKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := f.cat.GC(GCOptions{Keep: 1, DryRun: true})
-	if err != nil || len(res.Forgotten) != 0 {
-		t.Errorf("dry run: forgotten %v, %v; want nothing forgotten", res.Forgotten, err)
+	if err != nil || len(res.Forgotten) != 0 || len(res.Versions) != 1 || res.Versions[0].String() != "deb@1.0.0" {
+		t.Errorf("dry run: would remove %v, forget %v, %v; want deb@1.0.0 removed (as the real run does), nothing forgotten",
+			res.Versions, res.Forgotten, err)
 	}
 	if _, err := os.Stat(filepath.Join(work, "1.0.0", image.ManifestName)); err != nil {
 		t.Errorf("the dry run moved the hidden version: %v", err)
@@ -180,4 +184,87 @@ func TestGCDryRunAfterAKill(t *testing.T) {
 		t.Errorf("gc: removed %v, forgotten %v, %v; want deb@1.0.0 removed", res.Versions, res.Forgotten, err)
 	}
 	f.wantStates(t, map[string]image.State{"deb@2.0.0": image.Retired, "deb@3.0.0": image.Active})
+}
+
+// hideAsKilled moves id's directory into a gc work directory, as a gc
+// killed after its hide leaves it, and returns the work directory.
+func hideAsKilled(t *testing.T, f *fixture, name, version string) string {
+	t.Helper()
+	images := filepath.Join(f.root, image.Dir)
+	work := filepath.Join(images, image.GCWorkPrefix+name+"-123")
+	if err := os.Mkdir(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(images, name, version), filepath.Join(work, version)); err != nil {
+		t.Fatal(err)
+	}
+	return work
+}
+
+// A version a killed gc hid that cannot be put back (built again since)
+// does not stop gc: it is said, and its work directory swept once it is
+// old enough, as any other a killed writer left. Every gc failed on it.
+func TestGCVersionNotPutBack(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
+		f.build(t, v, kernel)
+		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := hideAsKilled(t, f, "deb", "1.0.0")
+	f.build(t, "deb@1.0.0", kernel) // built again: its place is taken
+	for i := range 2 {
+		res, err := f.cat.GC(GCOptions{Keep: 2})
+		if err != nil || len(res.NotPutBack) != 1 || !strings.HasPrefix(res.NotPutBack[0], "deb@1.0.0: ") {
+			t.Fatalf("gc %d: %v, not put back %v; want no error and deb@1.0.0 said", i, err, res.NotPutBack)
+		}
+		if len(res.Forgotten) != 0 {
+			t.Errorf("gc %d forgot %v", i, res.Forgotten)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(work, old, old); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.cat.GC(GCOptions{Keep: 2})
+	if err != nil || len(res.Stale) != 1 || res.Stale[0] != work {
+		t.Errorf("gc: %v, stale %v; want %s swept", err, res.Stale, work)
+	}
+	if _, err := os.Stat(filepath.Join(f.root, image.Dir, "deb", "1.0.0", image.ManifestName)); err != nil {
+		t.Errorf("the version built again is gone: %v", err)
+	}
+}
+
+// A version another gc, still running, has out of sight is on disk: its
+// state is not forgotten, and no event says it is no longer on disk.
+func TestGCForgetsNoVersionAnotherGCHolds(t *testing.T) {
+	f := newFixture(t)
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
+		f.build(t, v, kernel)
+		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work := hideAsKilled(t, f, "deb", "1.0.0")
+	running := durable.Claim(work) // the other gc's lock
+	if running == nil {
+		t.Fatal("could not lock the work directory")
+	}
+	defer running.Release()
+	for _, dry := range []bool{true, false} {
+		res, err := f.cat.GC(GCOptions{Keep: 2, DryRun: dry})
+		if err != nil || len(res.Forgotten) != 0 {
+			t.Errorf("dry run %v: forgot %v, %v; want nothing forgotten", dry, res.Forgotten, err)
+		}
+	}
+	rows, err := f.db.ImageStates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rows, func(s store.ImageState) bool {
+		return s.Name == "deb" && s.Version == "1.0.0" && s.State == image.Retired
+	}) {
+		t.Errorf("deb@1.0.0's state is gone: %v", rows)
+	}
 }
