@@ -47,6 +47,8 @@ func newKeysInitCmd(g *globalFlags) *cobra.Command {
 			}
 			dir := cfg.KeysDir()
 			replaced := keys.Exist(dir)
+			_, err = os.Lstat(filepath.Join(dir, keys.OpenPGPPrivateFile))
+			pgpKept := err == nil
 			// The X.509 keys and the OpenPGP key that GRUB checks
 			// signatures with (grub build), all or nothing.
 			if err := keys.Init(dir, o); err != nil {
@@ -59,9 +61,14 @@ func newKeysInitCmd(g *globalFlags) *cobra.Command {
 			// serve loads the keys at start only: a reload would have
 			// to take up the signer, the CA that image signatures are
 			// checked against and the boot TLS certificate together.
-			// GRUB's OpenPGP key is kept (Init does not replace it).
+			// GRUB's OpenPGP key is kept (Init does not replace it), or
+			// made if there was none.
+			pgp := "GRUB's OpenPGP key is kept"
+			if !pgpKept {
+				pgp = "GRUB's OpenPGP key was made, as there was none"
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "keys written to %s, replacing the old ones: a running bootforge serve goes on with the old ones "+
-				"(menu signatures, the boot TLS certificate) until it is restarted; a reload (SIGHUP) does not read keys; GRUB's OpenPGP key is kept\n", dir)
+				"(menu signatures, the boot TLS certificate) until it is restarted; a reload (SIGHUP) does not read keys; %s\n", dir, pgp)
 			return nil
 		},
 	}

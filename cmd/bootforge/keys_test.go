@@ -167,9 +167,16 @@ func TestKeysInitForceSaysRestart(t *testing.T) {
 		t.Errorf("first keys init:\n%s", out)
 	}
 	out := run("--force")
-	for _, want := range []string{"replacing the old ones", "a running bootforge serve", "until it is restarted", "SIGHUP"} {
+	for _, want := range []string{"replacing the old ones", "a running bootforge serve", "until it is restarted", "SIGHUP", "GRUB's OpenPGP key is kept"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("keys init --force lacks %q:\n%s", want, out)
 		}
+	}
+	// Without an OpenPGP key, --force makes one: not "kept".
+	if err := os.Remove(filepath.Join(dir, "data", "keys", keys.OpenPGPPrivateFile)); err != nil {
+		t.Fatal(err)
+	}
+	if out := run("--force"); !strings.Contains(out, "GRUB's OpenPGP key was made") {
+		t.Errorf("keys init --force without an OpenPGP key:\n%s", out)
 	}
 }
