@@ -323,7 +323,8 @@ func holds(ctx context.Context, p string, res Result) (there, ok bool, err error
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, false, nil
-	case errors.Is(err, syscall.ELOOP): // a symbolic link
+	case errors.Is(err, syscall.ELOOP), // a symbolic link
+		errors.Is(err, syscall.ENXIO), errors.Is(err, syscall.ENODEV): // a socket, a device without its driver
 		return true, false, nil
 	case err != nil:
 		return true, false, err

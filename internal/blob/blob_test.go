@@ -396,6 +396,7 @@ func TestHoldsCancelled(t *testing.T) {
 		"link":      func() error { return os.Symlink(good, p) },
 		"FIFO":      func() error { return syscall.Mkfifo(p, 0o644) },
 		"directory": func() error { return os.Mkdir(p, 0o755) },
+		"socket":    func() error { return syscall.Mknod(p, syscall.S_IFSOCK|0o644, 0) },
 	} {
 		if err := put(); err != nil {
 			t.Fatal(err)
