@@ -17,8 +17,9 @@ var ErrReadOnly = errors.New("store is opened read-only")
 // the schema: a check that did that would find, on its next run, a store
 // that it made itself. Here a missing SQLite file is an error that
 // wraps fs.ErrNotExist, the file is opened for queries only, and its schema must
-// be this program's, as PostgreSQL's must be at every open (OpenPostgres
-// neither creates nor migrates anything, so it serves here as it is).
+// be this program's, as PostgreSQL's must be at every open. PostgreSQL is
+// opened as Open does: OpenPostgres neither creates nor migrates anything,
+// but the store it returns could write; check only reads.
 func OpenReadOnly(loc Location) (Store, error) {
 	if loc.Postgres {
 		return OpenAt(loc, "")
