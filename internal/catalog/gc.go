@@ -373,7 +373,14 @@ func notDir(path string, err error) error {
 func (h hidden) restore() error {
 	defer h.parent.Close()
 	v := h.id.Version.String()
-	if err := unix.Renameat2(int(h.work.Dir().Fd()), v, int(h.parent.Fd()), v, unix.RENAME_NOREPLACE); err != nil {
+	err := unix.Renameat2(int(h.work.Dir().Fd()), v, int(h.parent.Fd()), v, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) {
+		// A file system without RENAME_NOREPLACE (NFS, some FUSE): a
+		// plain rename replaces at most an empty directory, as a
+		// directory that is not empty is never renamed over.
+		err = unix.Renameat(int(h.work.Dir().Fd()), v, int(h.parent.Fd()), v)
+	}
+	if err != nil {
 		h.work.Release()
 		return fmt.Errorf("gc %s: putting it back: %w", h.id, &os.LinkError{Op: "rename", Old: filepath.Join(h.work.Path, v), New: h.dir, Err: err})
 	}
