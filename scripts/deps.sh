@@ -71,6 +71,12 @@ if [[ $(id -u) -eq 0 ]]; then
   done
   su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'root'\"" | grep -q 1 ||
     su postgres -c "psql -qc 'CREATE ROLE root LOGIN CREATEDB'"
+  # The store tests drop their databases WITH (FORCE), which must end an
+  # autovacuum worker that happens to be in one: a backend of no role,
+  # which only a member of pg_signal_backend may end (without it the drop
+  # fails now and then: "must be a member of the role whose process is
+  # being terminated or member of pg_signal_backend").
+  su postgres -c "psql -qc 'GRANT pg_signal_backend TO root'"
   su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname = 'bootforge_test'\"" | grep -q 1 ||
     su postgres -c "psql -qc 'CREATE DATABASE bootforge_test OWNER root'"
 fi
