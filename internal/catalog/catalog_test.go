@@ -146,6 +146,18 @@ func (f *fixture) wantStates(t testing.TB, want map[string]image.State) {
 	}
 }
 
+// promoteDebs builds deb@1.0.0, 2.0.0 and 3.0.0 and promotes each in turn:
+// 3.0.0 is active, 2.0.0 and then 1.0.0 the most recently retired.
+func (f *fixture) promoteDebs(t testing.TB) {
+	t.Helper()
+	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
+		f.build(t, v, kernel)
+		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func mustID(t testing.TB, s string) image.ID {
 	t.Helper()
 	id, err := image.ParseID(s)
@@ -588,12 +600,7 @@ func (r *racingStore) SetImageStates(was, changes []store.ImageState, events ...
 // the other is refused; before, both reported the same single step.
 func TestConcurrentStateChangesRefused(t *testing.T) {
 	f := newFixture(t)
-	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
-		f.build(t, v, kernel)
-		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.promoteDebs(t)
 	other := New(f.root, f.data, f.db)
 	racing := &racingStore{Store: f.db, first: func() {
 		if _, err := other.Rollback("deb"); err != nil {
@@ -715,12 +722,7 @@ func TestPromoteNotMadeWithoutItsEvents(t *testing.T) {
 // they were deleted with no line in the log.
 func TestGCRemovesNoVersionWithoutItsEvents(t *testing.T) {
 	f := newFixture(t)
-	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
-		f.build(t, v, kernel)
-		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.promoteDebs(t)
 	f.events.take()
 	storetest.RefuseEvents(t, filepath.Join(f.data, "bootforge.db"), false)
 	if _, err := f.cat.GC(GCOptions{Keep: 0}); err == nil || !strings.Contains(err.Error(), "events refused") {

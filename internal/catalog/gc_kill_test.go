@@ -35,12 +35,7 @@ func TestGCKilledAtEachStep(t *testing.T) {
 	for _, step := range []string{"hidden", "committed", "removed"} {
 		t.Run(step, func(t *testing.T) {
 			f := newFixture(t)
-			for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
-				f.build(t, v, kernel)
-				if _, err := f.cat.Promote(mustID(t, v)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			f.promoteDebs(t)
 			f.db.Close() // the child writes the store
 
 			cmd := exec.Command(os.Args[0], "-test.run=^TestGCKilledAtEachStep$", "-test.count=1")
@@ -156,12 +151,7 @@ func gcKilledChild(t *testing.T, step string) {
 // disk)".
 func TestGCDryRunAfterAKill(t *testing.T) {
 	f := newFixture(t)
-	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
-		f.build(t, v, kernel)
-		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.promoteDebs(t)
 	// As a gc killed after its first hide leaves it: no lock held.
 	images := filepath.Join(f.root, image.Dir)
 	work := filepath.Join(images, image.GCWorkPrefix+"deb-123")
@@ -206,12 +196,7 @@ func hideAsKilled(t *testing.T, f *fixture, name, version string) string {
 // old enough, as any other a killed writer left. Every gc failed on it.
 func TestGCVersionNotPutBack(t *testing.T) {
 	f := newFixture(t)
-	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
-		f.build(t, v, kernel)
-		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.promoteDebs(t)
 	work := hideAsKilled(t, f, "deb", "1.0.0")
 	f.build(t, "deb@1.0.0", kernel) // built again: its place is taken
 	for i := range 2 {
@@ -240,12 +225,7 @@ func TestGCVersionNotPutBack(t *testing.T) {
 // state is not forgotten, and no event says it is no longer on disk.
 func TestGCForgetsNoVersionAnotherGCHolds(t *testing.T) {
 	f := newFixture(t)
-	for _, v := range []string{"deb@1.0.0", "deb@2.0.0", "deb@3.0.0"} {
-		f.build(t, v, kernel)
-		if _, err := f.cat.Promote(mustID(t, v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.promoteDebs(t)
 	work := hideAsKilled(t, f, "deb", "1.0.0")
 	running := durable.Claim(work) // the other gc's lock
 	if running == nil {
