@@ -221,7 +221,11 @@ func discoverable(plan boot.Plan) bool {
 // the discovery options that send the client to the boot server at server,
 // udp/4011, for its boot file (PXE 2.1, "Boot Server Discovery").
 func discoveryOffer(p *dhcpv4.DHCPv4, local, server netip.Addr) *dhcpv4.DHCPv4 {
-	reply := newReply(p,
+	uuid := 0
+	if p.Options.Has(dhcpv4.OptionClientMachineIdentifier) {
+		uuid = 1 // echoUUID's
+	}
+	reply := newReply(p, uuid,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")),
@@ -253,7 +257,7 @@ func (h *Handler) bootServer(req request, res *Result, local, server netip.Addr)
 // bootReply is a reply that carries only where to boot from: no address,
 // no lease (the proxy offer and the boot server's ACK).
 func bootReply(p *dhcpv4.DHCPv4, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr) *dhcpv4.DHCPv4 {
-	reply := newReply(p,
+	reply := newReply(p, bootOptions(p, plan),
 		dhcpv4.WithMessageType(mt),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())))
 	withBoot(reply, p, plan, server)
@@ -406,7 +410,7 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 
 func (h *Handler) nak(p *dhcpv4.DHCPv4, local netip.Addr, msg string) *dhcpv4.DHCPv4 {
 	h.Log.Debug("dhcp: NAK", "mac", p.ClientHWAddr.String(), "reason", msg)
-	r := newReply(p,
+	r := newReply(p, 0,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptMessage(msg)))
@@ -425,9 +429,6 @@ func (h *Handler) reply(p *dhcpv4.DHCPv4, sub *Subnet, ip netip.Addr, mt dhcpv4.
 		dhcpv4.WithMessageType(mt),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptSubnetMask(net.CIDRMask(sub.Pool.Subnet.Bits(), 32))),
-	}
-	if ip.IsValid() {
-		mods = append(mods, dhcpv4.WithYourIP(ip.AsSlice()))
 	}
 	if leaseTime > 0 {
 		leaseTime = leaseTime.Round(time.Second)
@@ -451,8 +452,10 @@ func (h *Handler) reply(p *dhcpv4.DHCPv4, sub *Subnet, ip netip.Addr, mt dhcpv4.
 	if name := sub.Pool.ReservedName(p.ClientHWAddr, p.Options.Get(dhcpv4.OptionClientIdentifier)); name != "" {
 		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(name)))
 	}
-	reply := newReply(p, mods...)
-	if mt == dhcpv4.MessageTypeAck && !ip.IsValid() {
+	reply := newReply(p, bootOptions(p, plan), mods...)
+	if ip.IsValid() {
+		reply.YourIPAddr = ip.AsSlice()
+	} else if mt == dhcpv4.MessageTypeAck {
 		reply.ClientIPAddr = p.ClientIPAddr // INFORM
 	}
 	withBoot(reply, p, plan, server)

@@ -629,7 +629,7 @@ func TestNewReplyMatchesLibrary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := newReply(req, mods...); !bytes.Equal(got.ToBytes(), want.ToBytes()) {
+		if got := newReply(req, 0, mods...); !bytes.Equal(got.ToBytes(), want.ToBytes()) {
 			t.Errorf("%s: newReply\n%s\nwant\n%s", name, got.Summary(), want.Summary())
 		}
 	}

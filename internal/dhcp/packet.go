@@ -150,11 +150,55 @@ func clientOf(p *dhcpv4.DHCPv4, iface string, server netip.Addr) boot.Client {
 	if ip, ok := addr4(p.GatewayIPAddr); ok {
 		c.Relay = ip
 	}
-	if ri := p.RelayAgentInfo(); ri != nil {
-		c.CircuitID = ri.Get(dhcpv4.AgentCircuitIDSubOption)
-		c.RemoteID = ri.Get(dhcpv4.AgentRemoteIDSubOption)
-	}
+	c.CircuitID, c.RemoteID = relayIDs(p.Options.Get(dhcpv4.OptionRelayAgentInformation))
 	return c
+}
+
+// relayIDs reads the circuit and remote IDs (sub-options 1 and 2) from
+// the relay agent information, option 82 (RFC 3046), as the library's
+// p.RelayAgentInfo() reads them — pad skipped, end ends, a sub-option
+// given twice concatenated, a last code without a length read as empty,
+// none if a value runs past the option's end (FuzzRelayIDs holds them
+// equal) — without the map of sub-options that
+// it made for every relayed packet. Each ID shares the option's bytes.
+func relayIDs(v []byte) (circuit, remote []byte) {
+	for len(v) > 0 {
+		code := v[0]
+		if code == 0 { // pad
+			v = v[1:]
+			continue
+		}
+		if code == 255 { // end
+			break
+		}
+		if len(v) < 2 {
+			break
+		}
+		n := int(v[1])
+		if len(v) < 2+n {
+			return nil, nil
+		}
+		data := v[2 : 2+n : 2+n]
+		switch code {
+		case uint8(dhcpv4.AgentCircuitIDSubOption):
+			circuit = join(circuit, data)
+		case uint8(dhcpv4.AgentRemoteIDSubOption):
+			remote = join(remote, data)
+		}
+		v = v[2+n:]
+	}
+	return circuit, remote
+}
+
+// join is a sub-option's value with data, given again, after it.
+func join(value, data []byte) []byte {
+	switch {
+	case len(data) == 0:
+		return value
+	case value == nil:
+		return data
+	}
+	return append(value[:len(value):len(value)], data...)
 }
 
 // userClass reads option 77. RFC 3004 wants length-prefixed strings, but
@@ -183,6 +227,25 @@ func addr4(ip net.IP) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return a, true
+}
+
+// bootOptions counts the options withBoot sets in a reply to req
+// (TestBootOptionsCounted).
+func bootOptions(req *dhcpv4.DHCPv4, plan boot.Plan) int {
+	if !plan.Boot {
+		return 0
+	}
+	n := 2 // boot file name, class identifier
+	if !plan.HTTPClient {
+		n++ // TFTP server name
+		if plan.Stage == boot.StageFirmware {
+			n++ // PXE vendor options
+		}
+	}
+	if req.Options.Has(dhcpv4.OptionClientMachineIdentifier) {
+		n++
+	}
+	return n
 }
 
 // withBoot adds a plan's boot answer to a reply.
@@ -221,8 +284,17 @@ func echoUUID(reply, req *dhcpv4.DHCPv4) {
 // per DORA (BenchmarkDORA). The packet starts with dhcpv4.New's defaults
 // (its constructor is not exported; the hardware address is left to
 // WithReply, which sets it); then the library's own modifiers make it the
-// reply, as NewReplyFromRequest applies them, and mods follow.
-func newReply(req *dhcpv4.DHCPv4, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+// reply, as NewReplyFromRequest applies them, and mods follow, each
+// setting one option. later counts the options the caller sets after, so
+// that the option map is made at its size: one made for 16 options
+// instead of the dozen a reply has was the largest allocation per packet.
+func newReply(req *dhcpv4.DHCPv4, later int, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	n := len(mods) + later
+	for _, c := range []dhcpv4.OptionCode{dhcpv4.OptionRelayAgentInformation, dhcpv4.OptionClientIdentifier} {
+		if req.Options.Has(c) {
+			n++
+		}
+	}
 	d := &dhcpv4.DHCPv4{
 		OpCode:        dhcpv4.OpcodeBootRequest,
 		HWType:        iana.HWTypeEthernet,
@@ -230,7 +302,7 @@ func newReply(req *dhcpv4.DHCPv4, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 		YourIPAddr:    net.IPv4zero,
 		ServerIPAddr:  net.IPv4zero,
 		GatewayIPAddr: net.IPv4zero,
-		Options:       make(dhcpv4.Options, 16), // a reply has about a dozen: no growing
+		Options:       make(dhcpv4.Options, n),
 	}
 	dhcpv4.WithReply(req)(d)
 	dhcpv4.WithGatewayIP(req.GatewayIPAddr)(d)

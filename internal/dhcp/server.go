@@ -1,7 +1,9 @@
 // Package dhcp is bootforge's DHCP server: proxyDHCP beside another server,
 // authoritative with pools and persistent leases, and answers to relay
-// agents. Packets are encoded and decoded by github.com/insomniacslk/dhcp;
-// what to boot comes from boot.Resolver. This package only adapts: it reads
+// agents. Packets are decoded, and replies built, by
+// github.com/insomniacslk/dhcp; a reply's wire form is written here
+// (appendPacket), into a reused buffer, because the library's encoder
+// allocated three buffers per reply. What to boot comes from boot.Resolver. This package only adapts: it reads
 // sockets, decides who is in scope, asks the Handler, and routes the reply
 // as RFC 2131 4.1 says.
 //
@@ -315,12 +317,19 @@ var stages = func() (s [256]string) {
 	return s
 }()
 
+// replyBuffers hold the replies' wire form while they are sent: a packet
+// needs a buffer for no longer than its write.
+var replyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxReply); return &b }}
+
 func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.AddrPort) bool {
 	reply := res.Reply
 	if reply.GatewayIPAddr != nil && !reply.GatewayIPAddr.IsUnspecified() {
 		reply.HopCount = 0
 	}
-	b := reply.ToBytes()
+	buf := replyBuffers.Get().(*[]byte)
+	defer replyBuffers.Put(buf)
+	b := appendPacket((*buf)[:0], reply)
+	*buf = b
 	if len(b) > maxReply {
 		s.Stats.TooLarge.Add(1)
 		if ok, since := s.tooLarge.Admit(req.ClientHWAddr.String(), time.Now()); ok {
