@@ -64,8 +64,15 @@ type Recorder struct {
 	server string
 	macOf  func(netip.Addr) string // fills MACs the protocol did not know
 
-	queue   chan Event
-	stop    chan struct{} // closed by Close; the queue never is, so a late Record cannot panic
+	// pending holds the events waiting for the writer, at most
+	// QueueSize. It grows with the backlog rather than being made at
+	// its bound: a channel of QueueSize events was 14 MiB from the
+	// start, in every server's resident memory and scanned by every
+	// garbage collection, for a backlog a busy server never has.
+	mu      sync.Mutex
+	pending []Event
+	wake    chan struct{} // holds a token while events are pending
+	stop    chan struct{} // closed by Close; Record still only queues after it, and never panics
 	done    chan struct{}
 	once    sync.Once
 	dropped atomic.Int64
@@ -80,7 +87,7 @@ const QueueSize = 65536
 // event; macOf, if set, finds the MAC of a client known only by its IP.
 func NewRecorder(store Store, server string, macOf func(netip.Addr) string, log *slog.Logger) *Recorder {
 	r := &Recorder{store: store, log: log, server: server, macOf: macOf,
-		queue: make(chan Event, QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.write()
 	return r
 }
@@ -92,10 +99,19 @@ func (r *Recorder) Record(e Event) {
 	}
 	e = r.Stamp(e)
 	r.fan.publish(e)
-	select {
-	case r.queue <- e:
-	default:
+	r.mu.Lock()
+	full := len(r.pending) >= QueueSize
+	if !full {
+		r.pending = append(r.pending, e)
+	}
+	r.mu.Unlock()
+	if full {
 		r.dropped.Add(1)
+		return
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default: // a token is there already
 	}
 }
 
@@ -209,7 +225,11 @@ func ClientIP(s string) string {
 func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 
 // Queued counts events waiting for the writer.
-func (r *Recorder) Queued() int { return len(r.queue) }
+func (r *Recorder) Queued() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending)
+}
 
 // Written counts events stored.
 func (r *Recorder) Written() int64 { return r.written.Load() }
@@ -226,7 +246,8 @@ func (r *Recorder) Close() {
 // write is older than linger is written at once; one that comes sooner
 // waits, with those that follow, until linger has passed since that write.
 // So a quiet server's events reach the store at once (`bootforge check`
-// reads them), and a busy one commits at most 50 times a second.
+// reads them), and a busy one about 50 times a second (more only while
+// over maxBatch events wait).
 const linger = 20 * time.Millisecond
 
 func (r *Recorder) write() {
@@ -234,51 +255,53 @@ func (r *Recorder) write() {
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	var reported int64
-	batch := make([]Event, 0, 1024)
+	var spare []Event  // the last batch's slice, kept for the next backlog
 	var last time.Time // of the last write
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		if err := r.store.PutEvents(batch); err != nil {
-			r.dropped.Add(int64(len(batch)))
-			r.log.Error("boot log: events not stored", "events", len(batch), "err", err)
-		} else {
-			r.written.Add(int64(len(batch)))
-		}
-		batch = batch[:0]
+	// take swaps the pending events for spare's empty slice.
+	take := func() []Event {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		got := r.pending
+		r.pending = spare[:0]
+		return got
 	}
-	// gather takes what waits in the queue, up to a batch.
-	gather := func() {
-		for len(batch) < cap(batch) {
-			select {
-			case e := <-r.queue:
-				batch = append(batch, e)
-			default:
-				return
+	// flush stores events, at most maxBatch to a commit: a lease's
+	// commit waits for a boot-log commit in progress, never for many.
+	flush := func(events []Event) {
+		for rest := events; len(rest) > 0; {
+			batch := rest[:min(len(rest), maxBatch)]
+			rest = rest[len(batch):]
+			if err := r.store.PutEvents(batch); err != nil {
+				r.dropped.Add(int64(len(batch)))
+				r.log.Error("boot log: events not stored", "events", len(batch), "err", err)
+			} else {
+				r.written.Add(int64(len(batch)))
 			}
+		}
+		clear(events) // the events' text is the garbage collector's again
+		spare = nil
+		if cap(events) <= keepCapacity {
+			spare = events[:0]
 		}
 	}
 	for {
 		select {
 		case <-r.stop:
 			for {
-				gather()
-				if len(batch) == 0 {
+				events := take()
+				if len(events) == 0 {
 					return
 				}
-				flush()
+				flush(events)
 			}
-		case e := <-r.queue:
-			batch = append(batch, e)
-			// Gather until linger after the last write, up to a batch:
-			// every commit rewrites the events' index pages, and a busy
-			// server sends thousands of events a second. It sleeps
-			// rather than waits on the queue, so that the events sent
-			// meanwhile wait there without each waking this goroutine.
+		case <-r.wake:
+			// Gather until linger after the last write: every commit
+			// rewrites the events' index pages, and a busy server sends
+			// thousands of events a second. It sleeps rather than
+			// waits for each event, so that the events recorded
+			// meanwhile are appended without waking this goroutine.
 			time.Sleep(time.Until(last.Add(linger)))
-			gather()
-			flush()
+			flush(take())
 			last = time.Now()
 		case <-tick.C:
 			if d := r.dropped.Load(); d != reported {
@@ -288,6 +311,13 @@ func (r *Recorder) write() {
 		}
 	}
 }
+
+// maxBatch bounds the events in one commit; keepCapacity the slice kept
+// between backlogs (one of QueueSize stays only while one is that long).
+const (
+	maxBatch     = 1024
+	keepCapacity = 4 * maxBatch
+)
 
 // StageOf names the boot stage a fetched file belongs to, from its name,
 // so that the log reads as a boot: loader, menu, kernel, initrd, image.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +14,12 @@ import (
 )
 
 type memStore struct {
-	mu      sync.Mutex
-	events  []Event
-	batches int
-	fail    bool
-	block   chan struct{}
+	mu       sync.Mutex
+	events   []Event
+	batches  int
+	maxBatch int
+	fail     bool
+	block    chan struct{}
 }
 
 func (m *memStore) PutEvents(es []Event) error {
@@ -31,6 +33,7 @@ func (m *memStore) PutEvents(es []Event) error {
 	}
 	m.events = append(m.events, es...)
 	m.batches++
+	m.maxBatch = max(m.maxBatch, len(es))
 	return nil
 }
 
@@ -81,6 +84,35 @@ func TestRecorderNeverBlocksAndCountsDrops(t *testing.T) {
 	r.Close()
 	if r.Dropped() == 0 || r.Dropped()+r.Written() != int64(QueueSize+5000) {
 		t.Fatalf("dropped %d + written %d != %d", r.Dropped(), r.Written(), QueueSize+5000)
+	}
+}
+
+// The queue takes memory for the events waiting, not for QueueSize of
+// them from the start; a backlog is written in commits of at most
+// maxBatch, every event of it in order.
+func TestRecorderQueueGrowsWithBacklog(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	st := &memStore{block: make(chan struct{})}
+	r := NewRecorder(st, "srv", nil, quiet())
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 1<<20 {
+		t.Fatalf("a new recorder took %d bytes", grew)
+	}
+	const n = 3*maxBatch + 7
+	for i := range n {
+		r.Record(Event{Stage: "x", Bytes: int64(i)})
+	}
+	close(st.block)
+	r.Close()
+	if len(st.events) != n || st.maxBatch > maxBatch {
+		t.Fatalf("%d events written, in batches of up to %d", len(st.events), st.maxBatch)
+	}
+	for i, e := range st.events {
+		if e.Bytes != int64(i) {
+			t.Fatalf("event %d written as %d", i, e.Bytes)
+		}
 	}
 }
 
