@@ -156,11 +156,11 @@ func clientOf(p *dhcpv4.DHCPv4, iface string, server netip.Addr) boot.Client {
 
 // relayIDs reads the circuit and remote IDs (sub-options 1 and 2) from
 // the relay agent information, option 82 (RFC 3046), as the library's
-// p.RelayAgentInfo() reads them — pad skipped, end ends, a sub-option
-// given twice concatenated, a last code without a length read as empty,
-// none if a value runs past the option's end (FuzzRelayIDs holds them
-// equal) — without the map of sub-options that
-// it made for every relayed packet. Each ID shares the option's bytes.
+// p.RelayAgentInfo() reads them (FuzzRelayIDs holds them equal): pad
+// skipped, end ends, a sub-option given twice concatenated, a last code
+// without a length read as empty, none if a value runs past the option's
+// end. It makes no map of sub-options, as that did for every relayed
+// packet; each ID shares the option's bytes.
 func relayIDs(v []byte) (circuit, remote []byte) {
 	for len(v) > 0 {
 		code := v[0]
