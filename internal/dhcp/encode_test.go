@@ -24,15 +24,7 @@ func encodePeers(t testing.TB) []*dhcpv4.DHCPv4 {
 		for _, arch := range []uint16{0, 7, 16} {
 			mods := append(pxeMods(arch), dhcpv4.WithGatewayIP(net.IPv4(198, 51, 100, 1)),
 				dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte("port7")))))
-			d, err := dhcpv4.NewDiscovery(mac, mods...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := parse(d.ToBytes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			res := h.handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("198.51.100.1:67"), port: 67})
+			res := h.handle(request{pkt: discover(t, mods...), iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("198.51.100.1:67"), port: 67})
 			if res.Reply != nil {
 				out = append(out, res.Reply)
 			}

@@ -59,7 +59,7 @@ func newHandler(t *testing.T, mode string) *Handler {
 	return h
 }
 
-func discover(t *testing.T, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+func discover(t testing.TB, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
 	t.Helper()
 	d, err := dhcpv4.NewDiscovery(mac, mods...)
 	if err != nil {
