@@ -221,11 +221,7 @@ func discoverable(plan boot.Plan) bool {
 // the discovery options that send the client to the boot server at server,
 // udp/4011, for its boot file (PXE 2.1, "Boot Server Discovery").
 func discoveryOffer(p *dhcpv4.DHCPv4, local, server netip.Addr) *dhcpv4.DHCPv4 {
-	uuid := 0
-	if p.Options.Has(dhcpv4.OptionClientMachineIdentifier) {
-		uuid = 1 // echoUUID's
-	}
-	reply := newReply(p, uuid,
+	reply := newReply(p, copied(p, dhcpv4.OptionClientMachineIdentifier), // echoUUID's
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")),

@@ -242,10 +242,16 @@ func bootOptions(req *dhcpv4.DHCPv4, plan boot.Plan) int {
 			n++ // PXE vendor options
 		}
 	}
-	if req.Options.Has(dhcpv4.OptionClientMachineIdentifier) {
-		n++
+	return n + copied(req, dhcpv4.OptionClientMachineIdentifier)
+}
+
+// copied counts the option req has that a reply copies (1 or 0), for the
+// reply's map.
+func copied(req *dhcpv4.DHCPv4, c dhcpv4.OptionCode) int {
+	if req.Options.Has(c) {
+		return 1
 	}
-	return n
+	return 0
 }
 
 // withBoot adds a plan's boot answer to a reply.
@@ -289,12 +295,7 @@ func echoUUID(reply, req *dhcpv4.DHCPv4) {
 // that the option map is made at its size: one made for 16 options
 // instead of the dozen a reply has was the largest allocation per packet.
 func newReply(req *dhcpv4.DHCPv4, later int, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
-	n := len(mods) + later
-	for _, c := range []dhcpv4.OptionCode{dhcpv4.OptionRelayAgentInformation, dhcpv4.OptionClientIdentifier} {
-		if req.Options.Has(c) {
-			n++
-		}
-	}
+	n := len(mods) + later + copied(req, dhcpv4.OptionRelayAgentInformation) + copied(req, dhcpv4.OptionClientIdentifier)
 	d := &dhcpv4.DHCPv4{
 		OpCode:        dhcpv4.OpcodeBootRequest,
 		HWType:        iana.HWTypeEthernet,
