@@ -159,6 +159,7 @@ func OpenDir(dir string, caseInsensitive bool, private ...string) (*Dir, error) 
 	}
 	d := &Dir{root: r, beneath: openBeneath(r), caseInsensitive: caseInsensitive, rootReal: realPath(dir)}
 	d.clean.settle = settleTime
+	d.small.reconfirm = reconfirmAfter
 	d.setPrivate(private)
 	return d, nil
 }

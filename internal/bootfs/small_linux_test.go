@@ -18,7 +18,8 @@ func TestSmallFilesFromMemory(t *testing.T) {
 	root, outside := t.TempDir(), t.TempDir()
 	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("SECRET"), 0o644))
 	d := openWay(t, root, true, false)
-	d.clean.settle = 0 // as if every file had settled
+	d.clean.settle = 0    // as if every file had settled
+	d.small.reconfirm = 0 // every request confirms (TestSmallFilesReconfirmed)
 	name := filepath.Join(root, "Boot.txt")
 	// served reads asked twice: the first read sees the file as it is
 	// now, the second is from memory.
@@ -86,6 +87,39 @@ func TestSmallFilesFromMemory(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(root, "BOOT.TXT"), []byte("five"), 0o644))
 	if got, err := readFile(d, "BOOT.TXT"); err != nil || got != "five" {
 		t.Fatalf("BOOT.TXT made = %q, %v, want five", got, err)
+	}
+}
+
+// TestSmallFilesReconfirmed: one fstatat confirms a kept file for the
+// requests of the next reconfirm; the first request after it sees what
+// changed meanwhile.
+func TestSmallFilesReconfirmed(t *testing.T) {
+	if reconfirmAfter > 10*time.Millisecond {
+		t.Fatalf("reconfirmAfter %v: a changed file would be served for longer than a request's round trip", reconfirmAfter)
+	}
+	root, outside := t.TempDir(), t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("SECRET"), 0o644))
+	name := filepath.Join(root, "boot.ipxe")
+	must(t, os.WriteFile(name, []byte("one"), 0o644))
+	d := openWay(t, root, false, false)
+	d.clean.settle = 0
+	d.small.reconfirm = time.Hour // the window never ends until the test ends it
+	for range 2 {
+		if got, err := readFile(d, "boot.ipxe"); err != nil || got != "one" {
+			t.Fatalf("boot.ipxe = %q, %v, want one", got, err)
+		}
+	}
+	must(t, os.Remove(name))
+	must(t, os.Symlink(filepath.Join(outside, "secret"), name))
+	if got, err := readFile(d, "boot.ipxe"); err != nil || got != "one" {
+		t.Fatalf("within the window: %q, %v, want the content confirmed (one)", got, err)
+	}
+	d.small.reconfirm = 0 // the window has passed
+	if got, err := readFile(d, "boot.ipxe"); !errors.Is(err, ErrRefused) {
+		t.Fatalf("after the window, a symlink out of the root: %q, %v, want refused", got, err)
+	}
+	if d.small.get("boot.ipxe") != nil {
+		t.Fatal("a file whose name leads elsewhere is still kept")
 	}
 }
 
