@@ -432,9 +432,28 @@ func (s *Server) done(q answered) {
 		r.AddAttrs(slog.String("error", q.err.Error()))
 	}
 	if q.tls != nil {
-		r.AddAttrs(slog.Bool("tls", true), slog.String("tls_suite", tls.CipherSuiteName(q.tls.CipherSuite)))
+		r.AddAttrs(slog.Bool("tls", true), slog.String("tls_suite", suiteName(q.tls.CipherSuite)))
 	}
 	_ = s.log.Handler().Handle(context.Background(), r) // its error dropped, as LogAttrs drops it
+}
+
+// suiteNames are the names of the cipher suites crypto/tls knows, made
+// once: tls.CipherSuiteName builds the lists of all suites on every call,
+// which was 3% of the server's CPU on small files over HTTPS.
+var suiteNames = func() map[uint16]string {
+	m := map[uint16]string{}
+	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		m[s.ID] = s.Name
+	}
+	return m
+}()
+
+// suiteName is tls.CipherSuiteName(id).
+func suiteName(id uint16) string {
+	if name, ok := suiteNames[id]; ok {
+		return name
+	}
+	return tls.CipherSuiteName(id) // its hex form of an unknown suite
 }
 
 // recorder notes the status and body size. Its ReadFrom hands a copy to

@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,5 +42,19 @@ func TestKeypairReload(t *testing.T) {
 	}
 	if Fingerprint(kp.Certificate()) != second {
 		t.Error("a broken file replaced the certificate in service")
+	}
+}
+
+// TestSuiteName: the access log's tls_suite is crypto/tls's name of the
+// suite, for every suite it knows and for one it does not.
+func TestSuiteName(t *testing.T) {
+	suites := append(tls.CipherSuites(), tls.InsecureCipherSuites()...)
+	for _, id := range []uint16{0x0000, 0xfefe} {
+		suites = append(suites, &tls.CipherSuite{ID: id})
+	}
+	for _, s := range suites {
+		if got, want := suiteName(s.ID), tls.CipherSuiteName(s.ID); got != want {
+			t.Errorf("suite %#04x: %q, want %q", s.ID, got, want)
+		}
 	}
 }
