@@ -132,7 +132,9 @@ func (d *Dir) keepSmall(asked, name string, f File, st fs.FileInfo) {
 	if n, _ := f.ReadAt(data, 0); n != len(data) {
 		return
 	}
-	d.small.put(asked, &smallFile{name: name, key: key, info: *info, data: data})
+	kept := &smallFile{name: name, key: key, info: *info, data: data}
+	kept.confirmed.Store(int64(time.Since(start))) // the open confirmed it
+	d.small.put(asked, kept)
 }
 
 // statKey is the fileKey of an fstatat's answer.
