@@ -210,6 +210,9 @@ func menuStatus(cfg config.Config, addr string, code int, body string) string {
 	switch code {
 	case http.StatusNotFound:
 		why = "no profile matches and no default profile"
+		if strings.TrimSpace(body) != httpd.NotFound {
+			why = "not a bootforge answer; does another server listen on http.listen?"
+		}
 	case http.StatusForbidden:
 		// The server does not say why it refuses; the allow-list is the
 		// usual cause, and whether it covers this client can be told here.

@@ -19,9 +19,10 @@ import (
 	"bootforge/internal/image"
 )
 
-// A menu answer other than 200 is explained by its status: only a 404 is
-// "no profile matches"; a 403 names the allow-list that leaves the
-// checking client out, and which key sets it; a 503 is busy.
+// A menu answer other than 200 is explained by its status: only a 404 of
+// bootforge's is "no profile matches" (another server's is said to be
+// one); a 403 names the allow-list that leaves the checking client out,
+// and which key sets it; a 503 is busy.
 func TestMenuStatus(t *testing.T) {
 	top := config.Default()
 	top.Allow = []config.Prefix{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}}
@@ -38,6 +39,9 @@ func TestMenuStatus(t *testing.T) {
 		not  []string
 	}{
 		{"no profile", open, 404, "not found\n", []string{"status 404 Not Found", `"not found"`, "no profile matches and no default profile"}, nil},
+		{"another server's 404", open, 404, "<html>\r\n<head><title>404 Not Found</title></head>\r\n",
+			[]string{"status 404 Not Found", "not a bootforge answer", "another server listen on http.listen"}, []string{"no profile"}},
+		{"an empty 404", open, 404, "", []string{"not a bootforge answer"}, []string{"no profile"}},
 		{"top-level allow", top, 403, "forbidden\n",
 			[]string{"status 403 Forbidden", "127.0.0.1 is not in the allow-list allow [10.0.0.0/8]", "top-level allow applies"},
 			[]string{"no profile"}},

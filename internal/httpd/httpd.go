@@ -294,12 +294,16 @@ func noEmptySuffix(h string, size int64) string {
 	return "bytes=" + strings.Join(ranges, ",")
 }
 
+// NotFound is the body of every 404 (with a newline), which tells
+// `bootforge check` a 404 of ours from another server's.
+const NotFound = "not found"
+
 // openFailed logs why a file could not be opened for client (address and
 // port) and returns the status and message to answer with.
 func (s *Server) openFailed(err error, client, path string) (int, string) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return http.StatusNotFound, "not found"
+		return http.StatusNotFound, NotFound
 	case errors.Is(err, bootfs.ErrRefused):
 		s.log.Warn("http: refused", "client", client, "path", path, "reason", err.Error())
 		return http.StatusForbidden, "forbidden"
