@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -8,7 +11,8 @@ import (
 
 // TestCheckMenuStatus: `bootforge check` explains a menu refused by the
 // allow-list as that, naming the list, and keeps "no profile matches"
-// for the 404 of a MAC that no profile takes.
+// for the 404 of a MAC that no profile takes, and only for bootforge's:
+// busybox httpd's 404 on http.listen is said to be another server's.
 func TestCheckMenuStatus(t *testing.T) {
 	// The server and the check read the same config file.
 	start := func(config string) (*Server, string) {
@@ -48,6 +52,33 @@ func TestCheckMenuStatus(t *testing.T) {
 			if !strings.Contains(got, want) {
 				t.Errorf("menu item %q lacks %q", got, want)
 			}
+		}
+	})
+	t.Run("another server on http.listen", func(t *testing.T) {
+		s, config := start(profiles + "  default_profile: uefi\n")
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+		httpd := exec.Command("busybox", "httpd", "-f", "-p", addr, "-h", t.TempDir())
+		if err := httpd.Start(); err != nil {
+			t.Fatalf("busybox httpd: %v", err)
+		}
+		t.Cleanup(func() { httpd.Process.Kill(); httpd.Wait() })
+		waitUntil(t, 10*time.Second, "busybox httpd listening", func() bool {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		other := *s
+		other.HTTPAddr = addr // the check asks busybox for the menu
+		got := menuItem(&other, config)
+		for _, want := range []string{"fail: ", "status 404", "not a bootforge answer", "another server listen on http.listen"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("menu item %q lacks %q", got, want)
+			}
+		}
+		if strings.Contains(got, "no profile") {
+			t.Errorf("menu item blames the profiles for another server's 404: %q", got)
 		}
 	})
 }
