@@ -294,8 +294,8 @@ func noEmptySuffix(h string, size int64) string {
 	return "bytes=" + strings.Join(ranges, ",")
 }
 
-// NotFound is the body of every 404 (with a newline), which tells
-// `bootforge check` a 404 of ours from another server's.
+// NotFound is the body, with a newline, of every 404 the file listeners
+// answer: `bootforge check` tells a 404 of ours from another server's by it.
 const NotFound = "not found"
 
 // openFailed logs why a file could not be opened for client (address and
