@@ -56,13 +56,13 @@ type smallFile struct {
 	info fileInfo
 	data []byte
 	// confirmed is when an fstatat last found name leading to this file
-	// unchanged, as monotonic time since start.
+	// unchanged, as monotonic time since confirmEpoch.
 	confirmed atomic.Int64
 }
 
-// start is the origin of smallFile.confirmed: time.Since(start) reads the
-// monotonic clock, which a change of the wall clock does not move.
-var start = time.Now()
+// confirmEpoch is the origin of smallFile.confirmed: time.Since reads
+// the monotonic clock, which a change of the wall clock does not move.
+var confirmEpoch = time.Now()
 
 func (s *smallFiles) get(name string) *smallFile {
 	s.mu.Lock()
@@ -104,7 +104,7 @@ func (d *Dir) openSmall(name string) (File, bool) {
 	if f == nil {
 		return nil, false
 	}
-	if now := int64(time.Since(start)); now-f.confirmed.Load() >= int64(d.small.reconfirm) {
+	if now := int64(time.Since(confirmEpoch)); now-f.confirmed.Load() >= int64(d.small.reconfirm) {
 		var st unix.Stat_t
 		if err := d.beneath.stat(f.name, &st); err != nil || statKey(&st) != f.key {
 			d.small.forget(name, f)
@@ -133,7 +133,7 @@ func (d *Dir) keepSmall(asked, name string, f File, st fs.FileInfo) {
 		return
 	}
 	kept := &smallFile{name: name, key: key, info: *info, data: data}
-	kept.confirmed.Store(int64(time.Since(start))) // the open confirmed it
+	kept.confirmed.Store(int64(time.Since(confirmEpoch))) // the open confirmed it
 	d.small.put(asked, kept)
 }
 
