@@ -365,7 +365,7 @@ func (b *fastBody) Read(p []byte) (int, error) {
 // TLS, the records sealed meanwhile leave in writes of several.
 func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 	if b.body.N > TurnAbove {
-		defer b.s.turns.take(b.conn)()
+		defer b.s.turns.Take(b.conn)()
 	}
 	if b.tcp != nil {
 		b.cork()

@@ -38,6 +38,7 @@ import (
 	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
+	"bootforge/internal/turns"
 )
 
 // Server answers file requests.
@@ -61,12 +62,28 @@ type Server struct {
 	// Events, if set, gets one boot-log event per request.
 	Events audit.Sink
 
-	turns *turns // large bodies stream in turns (turns.go)
+	turns *turns.Queue // large bodies stream in turns (TurnAbove)
 }
+
+// The turns of the file listeners (package turns): bodies above TurnAbove
+// bytes (kernels, initrds, WIM and ISO images; not loaders and menus) take
+// turns, at most TurnCount at once, enough streams to fill a link from a
+// LAN. A body waits at most TurnWait, and a turn lasts at most turnHold.
+// (Exported for the metrics' help text.)
+//
+// Measured with bench/pxestorm.sh (500 clients, an 8 MiB kernel then a
+// 4 MiB initrd each): the initrd's p50 fell from 0.74× nginx's to 0.06×,
+// the kernel's stayed within the runs' spread of nginx's.
+const (
+	TurnAbove = 2 << 20
+	TurnCount = 16
+	TurnWait  = 10 * time.Second
+	turnHold  = 2 * time.Second
+)
 
 // New returns a server for files with at most maxRequests in flight.
 func New(files bootfs.FS, accessLog bool, maxRequests int, log *slog.Logger) *Server {
-	s := &Server{log: log, turns: newTurns(TurnCount, TurnWait, turnHold)}
+	s := &Server{log: log, turns: turns.New(TurnCount, TurnWait, turnHold)}
 	s.Update(files, accessLog, maxRequests)
 	return s
 }
@@ -78,8 +95,8 @@ func (s *Server) Update(files bootfs.FS, accessLog bool, maxRequests int) {
 	s.limit.Store(int64(maxRequests))
 }
 
-// Turns counts the large bodies that waited for their turn (turns.go).
-func (s *Server) Turns() *TurnStats { return &s.turns.stats }
+// Turns counts the large bodies that waited for their turn.
+func (s *Server) Turns() *turns.Stats { return &s.turns.Stats }
 
 // SetPerClient bounds the requests in flight from one client address (0:
 // no bound). Without it, one host that opens many connections and stops
