@@ -14,6 +14,7 @@ import (
 	"bootforge/internal/dhcp6"
 	"bootforge/internal/httpd"
 	"bootforge/internal/tftp"
+	"bootforge/internal/turns"
 )
 
 // The collectors below read a server's own counters at scrape time: the
@@ -195,12 +196,21 @@ var (
 		"Packets on the TFTP port dropped without an answer because they are not a well-formed request.", nil, nil)
 	tftpActive = prometheus.NewDesc("bootforge_tftp_active_transfers",
 		"TFTP transfers in flight.", nil, nil)
+	tftpTurnWaits = prometheus.NewDesc("bootforge_tftp_turn_waits_total",
+		fmt.Sprintf("TFTP transfers that waited for their turn to go at full speed (at most %d at once, the oldest first), sending a window now and then meanwhile.", tftp.TurnCount), nil, nil)
+	tftpTurnWaiting = prometheus.NewDesc("bootforge_tftp_turn_waiting_transfers",
+		"TFTP transfers waiting for their turn now.", nil, nil)
+	tftpTurnTimeouts = prometheus.NewDesc("bootforge_tftp_turn_wait_timeouts_total",
+		fmt.Sprintf("TFTP transfers that waited %s for a turn and then went on without one.", tftp.TurnWait), nil, nil)
+	tftpTurnWaitSeconds = prometheus.NewDesc("bootforge_tftp_turn_wait_seconds_total",
+		"Time TFTP transfers spent waiting for their turn, in total.", nil, nil)
 )
 
 type tftpCollector struct{ srv *tftp.Server }
 
 func (c tftpCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{tftpTransfers, tftpRefused, tftpRetransmits, tftpMalformed, tftpActive} {
+	for _, d := range []*prometheus.Desc{tftpTransfers, tftpRefused, tftpRetransmits, tftpMalformed, tftpActive,
+		tftpTurnWaits, tftpTurnWaiting, tftpTurnTimeouts, tftpTurnWaitSeconds} {
 		ch <- d
 	}
 }
@@ -224,6 +234,7 @@ func (c tftpCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, tftpRetransmits, st.Retransmits.Load())
 	counter(ch, tftpMalformed, st.Malformed.Load())
 	gauge(ch, tftpActive, float64(c.srv.Active()))
+	turnStats(ch, c.srv.Turns(), tftpTurnWaits, tftpTurnWaiting, tftpTurnTimeouts, tftpTurnWaitSeconds)
 }
 
 var (
@@ -262,11 +273,15 @@ func (c httpCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(ch, httpInFlight, float64(c.srv.InFlight()))
 	counter(ch, httpBusy, c.srv.Busy.Load())
-	t := c.srv.Turns()
-	counter(ch, httpTurnWaits, t.Waited.Load())
-	gauge(ch, httpTurnWaiting, float64(t.Waiting.Load()))
-	counter(ch, httpTurnTimeouts, t.TimedOut.Load())
-	ch <- prometheus.MustNewConstMetric(httpTurnWaitSeconds, prometheus.CounterValue, float64(t.WaitNano.Load())/1e9)
+	turnStats(ch, c.srv.Turns(), httpTurnWaits, httpTurnWaiting, httpTurnTimeouts, httpTurnWaitSeconds)
+}
+
+// turnStats exports a turn queue's counters as the four metrics given.
+func turnStats(ch chan<- prometheus.Metric, t *turns.Stats, waits, waiting, timeouts, seconds *prometheus.Desc) {
+	counter(ch, waits, t.Waited.Load())
+	gauge(ch, waiting, float64(t.Waiting.Load()))
+	counter(ch, timeouts, t.TimedOut.Load())
+	ch <- prometheus.MustNewConstMetric(seconds, prometheus.CounterValue, float64(t.WaitNano.Load())/1e9)
 }
 
 var (

@@ -35,6 +35,7 @@ func TestEveryCounterExported(t *testing.T) {
 	collectCounters(&counters, "dhcp6.Stats", reflect.ValueOf(&dhcp6Srv.Stats).Elem(), sums)
 	collectCounters(&counters, "httpd.Server", reflect.ValueOf(httpSrv).Elem(), sums)
 	collectCounters(&counters, "turns.Stats (http)", reflect.ValueOf(httpSrv.Turns()).Elem(), sums)
+	collectCounters(&counters, "turns.Stats (tftp)", reflect.ValueOf(tftpSrv.Turns()).Elem(), sums)
 
 	// Distinct values, none of them a sum of others a test might confuse
 	// with it: 1000003, 2000003, ...

@@ -27,6 +27,8 @@
 //     packets goes out in one sendmmsg call. A window holds at most
 //     128 KiB, so that it fits a client's socket buffer. File data is
 //     read a window, and at least 16 KiB, at a time.
+//   - Past TurnCount transfers at once, the newer ones take turns (package
+//     turns): they send a window every turnPace until the older ones end.
 //   - A client outside the allow-list gets no answer at all, not even an
 //     ERROR packet: that would tell a scanner on a user network that a
 //     boot server is here. Its refusals are logged and recorded at most
@@ -55,6 +57,7 @@ import (
 	"bootforge/internal/bootfs"
 	"bootforge/internal/quiet"
 	"bootforge/internal/sockopt"
+	"bootforge/internal/turns"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -97,7 +100,22 @@ type Server struct {
 	blocking int
 
 	quiet quiet.Log[netip.Addr] // refusals of clients not allowed, logged sparingly
+
+	turns *turns.Queue // transfers go at full speed in turns (TurnCount)
 }
+
+// The turns of the transfers (package turns): at most TurnCount go at full
+// speed at once, the oldest first, enough lockstep transfers to fill a
+// link from a LAN. The others send a window every turnPace meanwhile, well
+// inside a client's retransmission timeout, so that none gives up; a
+// transfer waits at most TurnWait in all, and a turn lasts at most
+// turnHold. (Exported for the metrics' help text.)
+const (
+	TurnCount = 32
+	TurnWait  = 10 * time.Second
+	turnHold  = 2 * time.Second
+	turnPace  = 500 * time.Millisecond
+)
 
 // mtuEntry is an interface's MTU as last read.
 type mtuEntry struct {
@@ -154,10 +172,14 @@ func New(files bootfs.FS, s Settings, log *slog.Logger) *Server {
 		active:    map[netip.AddrPort]*transfer{},
 		perClient: map[netip.Addr]int{},
 		blocking:  runtime.GOMAXPROCS(0),
+		turns:     turns.New(TurnCount, TurnWait, turnHold),
 	}
 	srv.Update(files, s)
 	return srv
 }
+
+// Turns counts the transfers that waited for their turn.
+func (s *Server) Turns() *turns.Stats { return &s.turns.Stats }
 
 // Update replaces the files and settings for transfers that start from now on.
 func (s *Server) Update(files bootfs.FS, st Settings) {

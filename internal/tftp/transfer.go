@@ -9,6 +9,7 @@ import (
 
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
+	"bootforge/internal/turns"
 )
 
 // transfer is one read request, from the first answer to the last ACK.
@@ -26,8 +27,9 @@ type transfer struct {
 	again    []byte // what a repeated RRQ gets (see repeat): the OACK until ACK 0, or DATA 1 until ACK 1 without one
 	replaced bool   // the client sent another request from the same port (see replace)
 
-	peer netip.AddrPort
-	rbuf []byte
+	peer  netip.AddrPort
+	rbuf  []byte
+	start time.Time // when its goroutine began: its place in the turns
 }
 
 // abort makes a running transfer fail at once.
@@ -97,6 +99,7 @@ type result struct {
 
 func (t *transfer) run() {
 	start := time.Now()
+	t.start = start
 	res := t.serve()
 	s := t.srv
 	var ce clientError
@@ -196,7 +199,9 @@ func (t *transfer) serve() result {
 	if p.timeout > 0 {
 		rto = p.timeout
 	}
-	s := sender{t: t, src: src, p: p, rto: rto, retries: t.settings.Retries, negotiated: len(oack) > 0}
+	place := t.srv.turns.Join(t.start)
+	defer place.Leave()
+	s := sender{t: t, src: src, p: p, rto: rto, retries: t.settings.Retries, negotiated: len(oack) > 0, place: place}
 	if len(oack) > 0 {
 		if err := s.handshake(appendOACK(nil, oack)); err != nil {
 			res.outcome, res.err = "failed", err
@@ -291,6 +296,9 @@ type sender struct {
 
 	negotiated bool // the client asked with options and got an OACK
 
+	place *turns.Place // its turn, or its wait for one
+	sent  time.Time    // when the last window left, while it waits
+
 	acked uint64 // highest block acknowledged; 0 before any DATA
 	oack  bool   // an OACK awaits its ACK 0
 	final uint64 // the last block, once known (0 until then)
@@ -359,6 +367,11 @@ func (s *sender) run() (int64, error) {
 	for {
 		if attempt > 0 {
 			s.t.srv.Stats.Retransmits.Add(1)
+		}
+		if attempt == 0 && s.acked > 0 && s.place.Waiting() {
+			// No turn yet: the next window leaves turnPace after the
+			// last, or at once if the turn comes first.
+			s.place.Wait(time.Until(s.sent.Add(turnPace)))
 		}
 		from := s.acked + 1
 		end, err := s.sendWindow(from)
@@ -456,6 +469,9 @@ func (s *sender) sendWindow(from uint64) (uint64, error) {
 		s.t.setAgain(append([]byte(nil), s.pkts[0]...))
 	}
 	err := s.t.sock.sendBatch(s.pkts[:count])
+	if s.place.Waiting() {
+		s.sent = time.Now()
+	}
 	for i := 0; i < count; i++ {
 		s.pkts[i] = s.pkts[i][:cap(s.pkts[i])]
 	}

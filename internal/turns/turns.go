@@ -130,6 +130,9 @@ func (p *Place) Wait(d time.Duration) bool {
 	return true
 }
 
+// Waiting reports whether the transfer still waits for its turn.
+func (p *Place) Waiting() bool { return p.w != nil }
+
 // Leave ends the transfer's turn, or its wait. It may be called more than
 // once.
 func (p *Place) Leave() {
