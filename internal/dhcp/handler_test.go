@@ -35,7 +35,7 @@ func resolver() *boot.Resolver {
 	}
 }
 
-func newHandler(t *testing.T, mode string) *Handler {
+func newHandler(t testing.TB, mode string) *Handler {
 	t.Helper()
 	h := &Handler{Mode: mode, Resolver: resolver(), OfferHold: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mode == ModeAuthoritative {
@@ -393,18 +393,18 @@ func FuzzHandle(f *testing.F) {
 	f.Add(r.ToBytes())
 	f.Add([]byte{1, 1, 6, 0})
 	f.Add(append(d.ToBytes()[:offOptions], 52, 1, 3, 255))
-	hs := map[string]*Handler{}
+	// The handlers, and the authoritative one's store, live as long as
+	// the fuzz target, not one input: made with an input's t, the store
+	// was closed and its directory removed when that input ended, and
+	// every later input ran against a closed store.
+	hs := map[string]*Handler{ModeProxy: newHandler(f, ModeProxy), ModeAuthoritative: newHandler(f, ModeAuthoritative)}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := parse(b)
 		if err != nil {
 			return
 		}
 		for _, mode := range []string{ModeProxy, ModeAuthoritative} {
-			h, ok := hs[mode]
-			if !ok {
-				h = newHandler(t, mode)
-				hs[mode] = h
-			}
+			h := hs[mode]
 			for _, port := range []int{67, pxePort} {
 				reply := h.handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: netip.MustParseAddrPort("192.0.2.9:68"), port: port}).Reply
 				if reply == nil {
