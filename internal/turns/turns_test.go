@@ -251,3 +251,29 @@ func TestPlaceLeavesWhileWaiting(t *testing.T) {
 		t.Errorf("%d turns free and %d waiting, want 1 and 0", tr.free, tr.Stats.Waiting.Load())
 	}
 }
+
+// Transfers waiting in steps, some ending before their turn comes, with
+// waits and holds running out meanwhile: no turn is lost or made.
+func TestPlaceStepsRace(t *testing.T) {
+	tr := New(3, 5*time.Millisecond, 2*time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			p := tr.Join(time.Unix(int64(i%11), 0))
+			defer p.Leave()
+			for step := range i % 4 { // i%4 == 0: it ends while it waits, at once
+				if p.Wait(time.Duration(step) * time.Millisecond) {
+					break
+				}
+			}
+			time.Sleep(time.Duration(i%2) * time.Millisecond)
+		})
+	}
+	wg.Wait()
+	time.Sleep(10 * time.Millisecond) // the holds' timers that already fired have run
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.free != 3 || len(tr.waiting) != 0 || tr.Stats.Waiting.Load() != 0 {
+		t.Errorf("at the end %d turns free, %d in the queue, %d counted waiting; want 3, 0, 0", tr.free, len(tr.waiting), tr.Stats.Waiting.Load())
+	}
+}
