@@ -278,7 +278,6 @@ func (s *Server) handle(rd *requestReader, pkt []byte, in inbound) {
 		// answers; before, its first packet (OACK or DATA 1) goes again now.
 		s.mu.Unlock()
 		if prev.repeat() {
-			s.Stats.Retransmits.Add(1)
 			s.log.Debug("tftp: first packet sent again for a repeated request", "client", in.src, "file", req.filename)
 		}
 		return

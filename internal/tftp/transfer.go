@@ -78,6 +78,9 @@ func (t *transfer) repeat() bool {
 	if t.sock == nil || t.again == nil || t.replaced {
 		return false
 	}
+	// Counted before it leaves, as the transfer's own resends are: a
+	// client that has the packet again finds it counted.
+	t.srv.Stats.Retransmits.Add(1)
 	return t.sock.sendAside(t.again) == nil
 }
 
