@@ -106,10 +106,11 @@ type Server struct {
 
 // The turns of the transfers (package turns): at most TurnCount go at full
 // speed at once, the oldest first, enough lockstep transfers to fill a
-// link from a LAN. The others send a window every turnPace meanwhile, well
-// inside a client's retransmission timeout, so that none gives up; a
-// transfer waits at most TurnWait in all, and a turn lasts at most
-// turnHold. (Exported for the metrics' help text.)
+// link from a LAN. The others send a window every turnPace meanwhile,
+// often enough that no client gives up (a client that resends its ACK
+// sooner gets nothing more: duplicate ACKs are ignored); a transfer waits
+// at most TurnWait in all, and a turn lasts at most turnHold. (Exported
+// for the metrics' help text.)
 const (
 	TurnCount = 32
 	TurnWait  = 10 * time.Second
