@@ -32,6 +32,7 @@ import (
 	"bootforge/internal/config"
 	"bootforge/internal/dhcp"
 	"bootforge/internal/dhcp6"
+	"bootforge/internal/heapfloor"
 	"bootforge/internal/httpd"
 	"bootforge/internal/inventory"
 	"bootforge/internal/keys"
@@ -45,6 +46,12 @@ import (
 
 // shutdownGrace is how long SIGTERM waits for transfers in flight.
 const shutdownGrace = 30 * time.Second
+
+// heapHeadroom is how far the heap may grow past what the last garbage
+// collection left before the next one starts (internal/heapfloor): at
+// GOGC's 100 a live heap of a few MiB is collected many times a second
+// under load. GOGC, if set, wins; GOMEMLIMIT caps it.
+const heapHeadroom = 32 << 20
 
 // serveFlags maps each serve flag to its config key.
 var serveFlags = []struct{ name, key, usage string }{
@@ -200,6 +207,7 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 		return err
 	}
 	s := &services{cfg: cfg, level: new(slog.LevelVar), configFile: configFile}
+	defer heapfloor.Start(heapHeadroom)()
 	// Lines that come within a millisecond of a write go out together
 	// (logbuf says why).
 	out := logbuf.New(os.Stderr, time.Millisecond)
