@@ -25,7 +25,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // minimumHeap is the runtime's least heap goal at GOGC=100; it scales
@@ -61,7 +61,10 @@ func Start(headroom uint64) (stop func()) {
 	f := &floor{headroom: headroom, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	f.adjust() // before the first cycle the live heap reads 0: the first goal is headroom
 	return func() {
-		if f.stopped.CompareAndSwap(false, true) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !f.stopped {
+			f.stopped = true
 			debug.SetGCPercent(100)
 		}
 	}
@@ -69,8 +72,9 @@ func Start(headroom uint64) (stop func()) {
 
 type floor struct {
 	headroom uint64
-	sample   []metrics.Sample // used by the cleanup only, one at a time
-	stopped  atomic.Bool
+	mu       sync.Mutex // an adjust that began before stop cannot set a percentage after it
+	sample   []metrics.Sample
+	stopped  bool
 }
 
 // arm leaves an object that only a collection frees; its cleanup runs
@@ -81,7 +85,9 @@ func (f *floor) arm() {
 }
 
 func (f *floor) adjust() {
-	if f.stopped.Load() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
 		return
 	}
 	metrics.Read(f.sample)
