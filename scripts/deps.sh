@@ -19,8 +19,8 @@ PACKAGES=(
   isc-dhcp-client udhcpc isc-dhcp-relay nmap dnsmasq
   # the IPv6 lab's router advertisements
   radvd
-  # network namespaces
-  iproute2
+  # network namespaces, and a packet filter inside one (a lost final TFTP ACK)
+  iproute2 nftables
   # image workflow: ISOs, WIMs, OpenPGP-signed sums, Authenticode peers
   genisoimage wimtools gnupg sbsigntool coreutils
   # metrics: promtool checks the /metrics output and the example rules

@@ -187,7 +187,7 @@ func (c foreignCollector) Collect(ch chan<- prometheus.Metric) {
 
 var (
 	tftpTransfers = prometheus.NewDesc("bootforge_tftp_transfers_total",
-		"TFTP transfers ended, by result: ok, not_found, aborted (by the client before any data, as EDK2's size probe does), failed.", []string{"result"}, nil)
+		"TFTP transfers ended, by result: ok, sent (every block sent, the final one never acknowledged: the client most likely has the file and left without the last ACK), not_found, aborted (by the client before any data, as EDK2's size probe does), failed.", []string{"result"}, nil)
 	tftpRefused = prometheus.NewDesc("bootforge_tftp_refused_total",
 		"TFTP requests refused, by reason: busy (max_transfers or shutting down), per_client (max_per_client), denied (path rules or serving guard), request (write request or unsupported mode), unreadable, each with an ERROR packet; not_allowed (outside the allow-list), without an answer.", []string{"reason"}, nil)
 	tftpRetransmits = prometheus.NewDesc("bootforge_tftp_retransmits_total",
@@ -218,6 +218,7 @@ func (c tftpCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c tftpCollector) Collect(ch chan<- prometheus.Metric) {
 	st := &c.srv.Stats
 	counter(ch, tftpTransfers, st.Transfers.Load(), "ok")
+	counter(ch, tftpTransfers, st.Sent.Load(), "sent")
 	counter(ch, tftpTransfers, st.NotFound.Load(), "not_found")
 	counter(ch, tftpTransfers, st.Aborted.Load(), "aborted")
 	counter(ch, tftpTransfers, st.Failed.Load(), "failed")

@@ -133,6 +133,7 @@ func TestTFTPCollector(t *testing.T) {
 	st.NotFound.Add(4)
 	st.Aborted.Add(3)
 	st.Failed.Add(2)
+	st.Sent.Add(9)
 	st.Refusals.Busy.Add(1)
 	st.Refusals.PerClient.Add(2)
 	st.Refusals.Denied.Add(3)
@@ -145,12 +146,13 @@ func TestTFTPCollector(t *testing.T) {
 	m := New(Build{Version: "test"})
 	m.WatchTFTP(srv)
 	want := `
-# HELP bootforge_tftp_transfers_total TFTP transfers ended, by result: ok, not_found, aborted (by the client before any data, as EDK2's size probe does), failed.
+# HELP bootforge_tftp_transfers_total TFTP transfers ended, by result: ok, sent (every block sent, the final one never acknowledged: the client most likely has the file and left without the last ACK), not_found, aborted (by the client before any data, as EDK2's size probe does), failed.
 # TYPE bootforge_tftp_transfers_total counter
 bootforge_tftp_transfers_total{result="aborted"} 3
 bootforge_tftp_transfers_total{result="failed"} 2
 bootforge_tftp_transfers_total{result="not_found"} 4
 bootforge_tftp_transfers_total{result="ok"} 5
+bootforge_tftp_transfers_total{result="sent"} 9
 # HELP bootforge_tftp_refused_total TFTP requests refused, by reason: busy (max_transfers or shutting down), per_client (max_per_client), denied (path rules or serving guard), request (write request or unsupported mode), unreadable, each with an ERROR packet; not_allowed (outside the allow-list), without an answer.
 # TYPE bootforge_tftp_refused_total counter
 bootforge_tftp_refused_total{reason="busy"} 1

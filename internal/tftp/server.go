@@ -145,6 +145,7 @@ func (s *Server) mtu(index int) int {
 // Stats counts what the server did.
 type Stats struct {
 	Transfers atomic.Int64 // completed successfully
+	Sent      atomic.Int64 // every block sent, the final one never acknowledged (errFinalUnacked)
 	Failed    atomic.Int64 // started and failed
 	Refused   atomic.Int64 // well-formed requests refused (denied, busy, WRQ)
 	NotFound  atomic.Int64 // requests for files that do not exist

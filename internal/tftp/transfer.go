@@ -127,13 +127,20 @@ func (t *transfer) run() {
 		if c, err := bootfs.Clean(name); err == nil {
 			name = c
 		}
-		s.Events.Record(audit.Event{Time: start, MAC: res.mac, IP: t.in.src.Addr().String(), Stage: audit.StageOf(name), Protocol: "tftp",
-			File: name, Bytes: res.bytes, Duration: took, Result: res.outcome})
+		e := audit.Event{Time: start, MAC: res.mac, IP: t.in.src.Addr().String(), Stage: audit.StageOf(name), Protocol: "tftp",
+			File: name, Bytes: res.bytes, Duration: took, Result: res.outcome}
+		if res.err != nil {
+			e.Reason = res.err.Error()
+		}
+		s.Events.Record(e)
 	}
 	switch res.outcome {
 	case "ok":
 		s.Stats.Transfers.Add(1)
 		s.log.Info("tftp transfer", attrs...)
+	case "sent":
+		s.Stats.Sent.Add(1)
+		s.log.Info("tftp transfer", append(attrs, "reason", res.err.Error())...)
 	case "not found":
 		s.Stats.NotFound.Add(1)
 		s.log.Info("tftp: not found", append(attrs, "reason", res.err.Error())...)
@@ -216,7 +223,10 @@ func (t *transfer) serve() result {
 		res.bytes, res.err = s.ackedBytes(), nil
 	}
 	res.outcome = "ok"
-	if res.err != nil {
+	switch {
+	case errors.Is(res.err, errFinalUnacked):
+		res.outcome = "sent"
+	case res.err != nil:
 		res.outcome = "failed"
 		var ce clientError
 		if !errors.Is(res.err, errTimeout) && !errors.Is(res.err, errIllegalPacket) && !errors.As(res.err, &ce) {
@@ -275,6 +285,17 @@ func (t *transfer) send(pkt []byte) error { return t.sock.send(pkt) }
 
 // errTimeout is returned when the client stops answering.
 var errTimeout = errors.New("client stopped answering")
+
+// errFinalUnacked ends a transfer whose last window, the final block in
+// it, went out and was sent again until the retries ran out, and whose
+// ACK never came, from a client that had answered before (an ACK of the
+// OACK or of a block) and acknowledged every block before that window.
+// It most likely has the file and has left: its final ACK was lost, or it
+// never sends one (some firmware does not), and a client still waiting
+// would have answered a resend. Its outcome is "sent", as dnsmasq logs
+// it, not "failed": the boot log of a machine that booted showed its
+// loader failed a minute later.
+var errFinalUnacked = errors.New("the client did not acknowledge the final block")
 
 // errIllegalPacket is a packet other than ACK or ERROR from the client
 // during a transfer. The client has been told with ERROR 4; a second
@@ -402,6 +423,9 @@ func (s *sender) run() (int64, error) {
 		attempt++
 		rto *= 2
 		if attempt > s.retries || time.Since(progress) > max(maxIdle, s.rto) {
+			if s.final != 0 && (s.acked > 0 || s.negotiated) {
+				return s.ackedBytes(), fmt.Errorf("%w %d (sent %d times)", errFinalUnacked, s.final, attempt)
+			}
 			return s.ackedBytes(), fmt.Errorf("%w after block %d", errTimeout, s.acked)
 		}
 	}
