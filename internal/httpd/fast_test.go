@@ -572,7 +572,14 @@ func TestFastPathClientGoneIsAborted(t *testing.T) {
 	if ev[0].Result != "aborted" || ev[0].Reason == "" {
 		t.Errorf("event: result %q, reason %q after %d of %d bytes; want aborted with the error", ev[0].Result, ev[0].Reason, ev[0].Bytes, size)
 	}
-	if log := f.log.String(); !strings.Contains(log, "error=") {
+	// The access-log line is written after the event is recorded (and
+	// in batches, internal/logbuf): wait for it too.
+	log := f.log.String()
+	for !strings.Contains(log, "/vmlinuz") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		log = f.log.String()
+	}
+	if !strings.Contains(log, "error=") {
 		t.Errorf("the access-log line does not say the transfer failed:\n%s", log)
 	}
 }
