@@ -78,7 +78,9 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 		} else {
 			m.httpBytes.Add(float64(e.Bytes))
 		}
-		if e.Stage != "kernel" || e.Result != "ok" {
+		// A kernel sent whole is reached: "ok", or "sent" over TFTP (the
+		// client left without acknowledging the final block).
+		if e.Stage != "kernel" || e.Result != "ok" && e.Result != "sent" {
 			break
 		}
 		// A kernel is a file on disk: its event names the client by

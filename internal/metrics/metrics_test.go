@@ -280,12 +280,13 @@ func TestEvents(t *testing.T) {
 	s.Record(audit.Event{Time: t0.Add(6 * time.Second), IP: "192.0.2.100", Protocol: "http", Stage: "kernel", File: "vmlinuz", Bytes: 5000, Result: "ok"})
 	s.Record(audit.Event{Time: t0.Add(7 * time.Second), IP: "192.0.2.100", Protocol: "http", Stage: "initrd", File: "initrd", Bytes: 20000, Result: "ok"})
 	// A second boot, 100 s later: a menu from pxelinux with no profile
-	// known firmware, and a kernel fetch that fails first.
+	// known firmware, and a kernel fetch that fails first, then one whose
+	// client left without the final ACK: sent, and reached.
 	t1 := t0.Add(100 * time.Second)
 	s.Record(audit.Event{Time: t1, MAC: mac, Protocol: "dhcp", Stage: "offer", Arch: "bios", Result: "ok"})
 	s.Record(audit.Event{Time: t1.Add(time.Second), MAC: mac, Protocol: "pxelinux", Stage: "menu", Profile: "lab", Result: "ok"})
 	s.Record(audit.Event{Time: t1.Add(9 * time.Second), IP: "192.0.2.100", Protocol: "tftp", Stage: "kernel", File: "vmlinuz", Result: "failed"})
-	s.Record(audit.Event{Time: t1.Add(12 * time.Second), IP: "192.0.2.100", Protocol: "tftp", Stage: "kernel", File: "vmlinuz", Bytes: 5000, Result: "ok"})
+	s.Record(audit.Event{Time: t1.Add(12 * time.Second), IP: "192.0.2.100", Protocol: "tftp", Stage: "kernel", File: "vmlinuz", Bytes: 5000, Result: "sent"})
 	// An OS's own DHCP (no option 93) and a client never seen by DHCP.
 	s.Record(audit.Event{Time: t1.Add(20 * time.Second), MAC: mac, Protocol: "dhcp", Stage: "ack", Result: "ok"})
 	s.Record(audit.Event{Time: t1, IP: "192.0.2.200", Protocol: "tftp", Stage: "kernel", File: "vmlinuz", Bytes: 5000, Result: "ok"})

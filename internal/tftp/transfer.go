@@ -293,8 +293,8 @@ var errTimeout = errors.New("client stopped answering")
 // It most likely has the file and has left: its final ACK was lost, or it
 // never sends one (some firmware does not), and a client still waiting
 // would have answered a resend. Its outcome is "sent", as dnsmasq logs
-// it, not "failed": the boot log of a machine that booted showed its
-// loader failed a minute later.
+// it. Before, it was "failed": the boot log of a machine that had booted
+// said, a minute later, that its loader failed.
 var errFinalUnacked = errors.New("the client did not acknowledge the final block")
 
 // errIllegalPacket is a packet other than ACK or ERROR from the client

@@ -104,7 +104,7 @@ func TestTFTPPartialBytes(t *testing.T) {
 			"bootforge_tftp_sent_bytes_total":                 1_024_000,
 			`bootforge_tftp_transfers_total{result="failed"}`: 1,
 		})
-		if b := bootLogBytes(t, s, "big.bin"); b != 1_024_000 {
+		if b := bootLogTFTP(t, s, "big.bin").Bytes; b != 1_024_000 {
 			t.Errorf("boot-log event: %d bytes, want 1024000", b)
 		}
 	})
@@ -135,7 +135,7 @@ func TestTFTPPartialBytes(t *testing.T) {
 		}
 		after := scrapeMetrics(t, s, "")
 		checkDeltas(t, before, after, map[string]float64{"bootforge_tftp_sent_bytes_total": float64(got)})
-		if b := bootLogBytes(t, s, "huge.bin"); b != got {
+		if b := bootLogTFTP(t, s, "huge.bin").Bytes; b != got {
 			t.Errorf("boot-log event: %d bytes, want %d as logged", b, got)
 		}
 	})
@@ -152,11 +152,17 @@ func waitTransferLine(t *testing.T, s *Server, port int) string {
 	return line
 }
 
-// bootLogBytes waits for the boot log's TFTP event for file and returns
-// its bytes.
-func bootLogBytes(t *testing.T, s *Server, file string) int64 {
+// tftpEvent is what the TFTP tests read of a boot-log event.
+type tftpEvent struct {
+	Result, Reason string
+	Bytes          int64
+}
+
+// bootLogTFTP waits for the boot log's TFTP event for file, as
+// `bootforge log --json` reads it.
+func bootLogTFTP(t *testing.T, s *Server, file string) tftpEvent {
 	t.Helper()
-	var bytes int64 = -1
+	var ev tftpEvent
 	waitUntil(t, 15*time.Second, "the boot log's TFTP event for "+file, func() bool {
 		cmd := exec.Command(binary, "log", "--json")
 		cmd.Env = append(cmd.Environ(), "BOOTFORGE_DATA_DIR="+s.DataDir, "BOOTFORGE_ROOT="+s.Root)
@@ -167,14 +173,14 @@ func bootLogBytes(t *testing.T, s *Server, file string) int64 {
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			var e struct {
 				Protocol, File string
-				Bytes          int64
+				tftpEvent
 			}
 			if json.Unmarshal([]byte(line), &e) == nil && e.Protocol == "tftp" && e.File == file {
-				bytes = e.Bytes
+				ev = e.tftpEvent
 				return true
 			}
 		}
 		return false
 	})
-	return bytes
+	return ev
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,7 +77,7 @@ func TestTFTPFinalACKLost(t *testing.T) {
 			if rec["result"] != "sent" || !strings.Contains(rec["reason"], "did not acknowledge the final block 2001 (sent 3 times)") {
 				t.Errorf("log line %v: want result sent, the final block 2001 sent 3 times", rec)
 			}
-			e := finalEvent(t, s, tc.file)
+			e := bootLogTFTP(t, s, tc.file)
 			if e.Result != "sent" || e.Reason != rec["reason"] || strconv.FormatInt(e.Bytes, 10) != rec["bytes"] {
 				t.Errorf("boot-log event %+v: want result sent with the log line's reason and bytes %s", e, rec["bytes"])
 			}
@@ -95,32 +94,4 @@ func TestTFTPFinalACKLost(t *testing.T) {
 	if out, err := netnsRun(netns, 10*time.Second, "nft", "list", "table", "inet", "finalack"); err != nil || !strings.Contains(out, "counter packets 2 ") {
 		t.Errorf("nft counter: want the two final ACKs dropped: %v\n%s", err, out)
 	}
-}
-
-// finalEvent waits for the boot log's TFTP event for file.
-func finalEvent(t *testing.T, s *Server, file string) (event struct {
-	Result, Reason string
-	Bytes          int64
-}) {
-	t.Helper()
-	waitUntil(t, 15*time.Second, "the boot log's TFTP event for "+file, func() bool {
-		cmd := exec.Command(binary, "log", "--json")
-		cmd.Env = append(cmd.Environ(), "BOOTFORGE_DATA_DIR="+s.DataDir, "BOOTFORGE_ROOT="+s.Root)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("bootforge log: %v", err)
-		}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			var e struct {
-				Protocol, File, Result, Reason string
-				Bytes                          int64
-			}
-			if json.Unmarshal([]byte(line), &e) == nil && e.Protocol == "tftp" && e.File == file {
-				event.Result, event.Reason, event.Bytes = e.Result, e.Reason, e.Bytes
-				return true
-			}
-		}
-		return false
-	})
-	return event
 }
