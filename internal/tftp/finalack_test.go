@@ -22,8 +22,8 @@ func TestFinalACKMissing(t *testing.T) {
 	srv, port, ev, _ := startDual(t, Settings{MaxWindowSize: 8, Timeout: 50 * time.Millisecond, Retries: 1, MaxTransfers: 8, MaxPerClient: 8}, files)
 	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 
-	// receive reads DATA until block upTo has come, acknowledging each
-	// block in ackAt (and no other), and returns where the DATA came from.
+	// receive reads DATA until block upTo has come, acknowledging the
+	// blocks ackAt picks and no other.
 	receive := func(c client, upTo uint16, ackAt func(block uint16) bool) {
 		t.Helper()
 		for {
