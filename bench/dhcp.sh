@@ -37,6 +37,12 @@
 #                 group commit (survives power loss), normal survives a crash
 #                 of the process only, like Kea's memfile and dnsmasq
 #   BF_AUDIT=true|false   bootforge's boot log (audit.enabled; on by default)
+#   HTTP_LOAD=CONNS   while each bootforge run leases, wrk fetches an 8 KiB
+#                 file over HTTP from the relay's namespace on CONNS
+#                 connections (one thread): a file server's boot-log events
+#                 share the store's writer with the leases. The leases/s
+#                 fall (wrk takes CPU); the ACK p99 says whether a lease
+#                 waits behind the boot log. 0 (default): no HTTP load
 #   PG_ADMIN=postgres:///bootforge_test?host=/var/run/postgresql   where the
 #                 PostgreSQL modes create (and drop) a database per run; the
 #                 server is Debian's cluster that scripts/deps.sh starts
@@ -57,6 +63,7 @@ SERVERS=${SERVERS:-"kea kea-info bootforge bootforge-pg bootforge-pg2"}
 PG_ADMIN=${PG_ADMIN:-"postgres:///bootforge_test?host=/var/run/postgresql"}
 MAC_ORDER=${MAC_ORDER:-scatter}     # dhcpload -mac-order: scatter (mixed fleet) or seq
 KEEP=${KEEP:-0}
+HTTP_LOAD=${HTTP_LOAD:-0}
 
 SRV_IP=198.18.0.1
 RLY_IP=198.18.0.2
@@ -77,6 +84,7 @@ NS_SRV2=bfdhcp-srv2-$$
 T=$(mktemp -d "${TMPDIR:-/tmp}/bench-dhcp.XXXXXX") # lease files live here: disk vs tmpfs matters
 DAEMON_PID=
 DAEMON2_PID= # the second bootforge of bootforge-pg2
+WRK_PID=     # HTTP_LOAD's wrk
 PG_DB=       # the PostgreSQL database of the current run
 POLICY_RC_CREATED=0
 
@@ -103,9 +111,17 @@ stop_daemon() {
 	wait "$pid" 2>/dev/null || true
 }
 
+stop_wrk() {
+	[ -n "$WRK_PID" ] || return 0
+	kill "$WRK_PID" 2>/dev/null || true
+	wait "$WRK_PID" 2>/dev/null || true
+	WRK_PID=
+}
+
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	stop_wrk
 	stop_daemon
 	drop_pg
 	ip netns del "$NS_SRV" 2>/dev/null || true
@@ -163,6 +179,7 @@ ensure_packages() {
 	local missing=()
 	command -v kea-dhcp4 >/dev/null || [ -x /usr/sbin/kea-dhcp4 ] || missing+=(kea-dhcp4-server)
 	command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq)
+	[ "$HTTP_LOAD" = 0 ] || command -v wrk >/dev/null || missing+=(wrk)
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing ${missing[*]}"
 		if [ ! -e /usr/sbin/policy-rc.d ]; then # keep the packages from starting their services
@@ -342,6 +359,7 @@ bf_start() {
 	mkdir -p "$d/root" "$d/data"
 	: >"$d/root/undionly.kpxe"
 	: >"$d/root/snponly.efi"
+	head -c 8192 /dev/urandom >"$d/root/small.bin" # HTTP_LOAD's file
 	printf '#!ipxe\nexit\n' >"$d/root/boot.ipxe"
 	cat >"$d/bootforge.yaml" <<EOF
 store_sync: ${BF_STORE_SYNC:-full}
@@ -450,6 +468,12 @@ run_one() {
 	fi
 	macbase=$(printf '02:bf:%02x:00:00:00' $((run_idx % 256)))
 	log "$srv, inflight $inflight: $CLIENTS clients (mac base $macbase)"
+	if [ "$HTTP_LOAD" != 0 ] && [[ $srv == bootforge* ]]; then
+		# ip netns exec execs wrk: WRK_PID is wrk's
+		in_rly wrk -t1 -c"$HTTP_LOAD" -d"$(seconds "$MAX_TIME")s" "http://$SRV_IP:8080/small.bin" >"$d/wrk.out" 2>&1 &
+		WRK_PID=$!
+		sleep 1 # under load before the first lease
+	fi
 	# dhcpload stops itself after -max-time; the outer timeout is a backstop.
 	if [ "$srv" = bootforge-pg2 ]; then
 		# Half the clients to each server, at the same time; the row
@@ -470,6 +494,7 @@ run_one() {
 			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
 			-trace "$d/trace.txt" -label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
 	fi
+	stop_wrk
 	sleep 0.5 # let the server finish writing its last leases
 	LAST_RSS_MIB= LAST_CPU_S=
 	stop_daemon
