@@ -469,8 +469,9 @@ run_one() {
 	macbase=$(printf '02:bf:%02x:00:00:00' $((run_idx % 256)))
 	log "$srv, inflight $inflight: $CLIENTS clients (mac base $macbase)"
 	if [ "$HTTP_LOAD" != 0 ] && [[ $srv == bootforge* ]]; then
-		# ip netns exec execs wrk: WRK_PID is wrk's
-		in_rly wrk -t1 -c"$HTTP_LOAD" -d"$(seconds "$MAX_TIME")s" "http://$SRV_IP:8080/small.bin" >"$d/wrk.out" 2>&1 &
+		# not through in_rly, whose subshell would be the PID: ip netns
+		# exec execs wrk, so WRK_PID is wrk's
+		ip netns exec "$NS_RLY" wrk -t1 -c"$HTTP_LOAD" -d"$(seconds "$MAX_TIME")s" "http://$SRV_IP:8080/small.bin" >"$d/wrk.out" 2>&1 &
 		WRK_PID=$!
 		sleep 1 # under load before the first lease
 	fi
