@@ -19,6 +19,9 @@
 #   REPS (5), WRK_REPS (5), WRK_ARGS ("-t2 -c64 -d8s"), BIG_MIB (1024),
 #   WRK_KIB ("1024 8": the wrk file sizes in KiB)
 #   KEEP_WORK=1    keep the temporary work directory
+#   BF_AUDIT=true|false   bootforge's boot log (audit.enabled; on by
+#                  default): false measures what the boot log, which nginx
+#                  has no counterpart of, costs a file server
 set -euo pipefail
 # bootforge warns of BOOTFORGE_* variables it does not know: this one is
 # the script's own, not the server's.
@@ -192,6 +195,8 @@ tftp="" http="" https="" api="" nport="" nsport=""
 free_port tftp; free_port http; free_port https; free_port api
 chmod 700 "$WORK/data"
 cat >"$WORK/bootforge.yaml" <<EOC
+audit:
+  enabled: ${BF_AUDIT:-true}
 http:
   access_log: true
   max_per_client: 256
@@ -378,7 +383,7 @@ fails() { # fails SERVER KEY: " (N failed)" or ""
 {
   echo "### HTTP and HTTPS: bootforge vs nginx (loopback, MB = 10^6 bytes)"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), bootforge $REV, $(nproc) cores, load average $LOAD_START at start and $(loadavg) at end, $(uname -r), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(curl --version | head -n1 | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(openssl version | cut -d' ' -f1-2)."
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), bootforge $REV, $(nproc) cores, load average $LOAD_START at start and $(loadavg) at end, $(uname -r), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(curl --version | head -n1 | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(openssl version | cut -d' ' -f1-2); bootforge's boot log $([[ ${BF_AUDIT:-true} == false ]] && echo off || echo on)."
   echo
   echo "| metric | bootforge | nginx | bootforge / nginx |"
   echo "|---|---:|---:|---:|"
