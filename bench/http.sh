@@ -32,6 +32,8 @@ WRK_REPS=${WRK_REPS:-5}
 WRK_ARGS=${WRK_ARGS:--t2 -c64 -d8s}
 BIG_MIB=${BIG_MIB:-1024}
 read -r -a WRK_KIB <<<"${WRK_KIB:-1024 8}"
+BF_AUDIT=${BF_AUDIT:-true}
+[[ $BF_AUDIT == true || $BF_AUDIT == false ]] || { echo "http.sh: BF_AUDIT is true or false, not '$BF_AUDIT'" >&2; exit 2; }
 PROTOS=(http https)
 
 BENCH=http
@@ -196,7 +198,7 @@ free_port tftp; free_port http; free_port https; free_port api
 chmod 700 "$WORK/data"
 cat >"$WORK/bootforge.yaml" <<EOC
 audit:
-  enabled: ${BF_AUDIT:-true}
+  enabled: $BF_AUDIT
 http:
   access_log: true
   max_per_client: 256
@@ -383,7 +385,7 @@ fails() { # fails SERVER KEY: " (N failed)" or ""
 {
   echo "### HTTP and HTTPS: bootforge vs nginx (loopback, MB = 10^6 bytes)"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), bootforge $REV, $(nproc) cores, load average $LOAD_START at start and $(loadavg) at end, $(uname -r), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(curl --version | head -n1 | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(openssl version | cut -d' ' -f1-2); bootforge's boot log $([[ ${BF_AUDIT:-true} == false ]] && echo off || echo on)."
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), bootforge $REV, $(nproc) cores, load average $LOAD_START at start and $(loadavg) at end, $(uname -r), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(curl --version | head -n1 | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(openssl version | cut -d' ' -f1-2); bootforge's boot log $([[ $BF_AUDIT == false ]] && echo off || echo on)."
   echo
   echo "| metric | bootforge | nginx | bootforge / nginx |"
   echo "|---|---:|---:|---:|"
