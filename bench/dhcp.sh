@@ -64,6 +64,10 @@ PG_ADMIN=${PG_ADMIN:-"postgres:///bootforge_test?host=/var/run/postgresql"}
 MAC_ORDER=${MAC_ORDER:-scatter}     # dhcpload -mac-order: scatter (mixed fleet) or seq
 KEEP=${KEEP:-0}
 HTTP_LOAD=${HTTP_LOAD:-0}
+BF_STORE_SYNC=${BF_STORE_SYNC:-full}
+BF_AUDIT=${BF_AUDIT:-true}
+[[ $BF_STORE_SYNC == full || $BF_STORE_SYNC == normal ]] || { echo "dhcp.sh: BF_STORE_SYNC is full or normal, not '$BF_STORE_SYNC'" >&2; exit 2; }
+[[ $BF_AUDIT == true || $BF_AUDIT == false ]] || { echo "dhcp.sh: BF_AUDIT is true or false, not '$BF_AUDIT'" >&2; exit 2; }
 
 SRV_IP=198.18.0.1
 RLY_IP=198.18.0.2
@@ -362,9 +366,9 @@ bf_start() {
 	head -c 8192 /dev/urandom >"$d/root/small.bin" # HTTP_LOAD's file
 	printf '#!ipxe\nexit\n' >"$d/root/boot.ipxe"
 	cat >"$d/bootforge.yaml" <<EOF
-store_sync: ${BF_STORE_SYNC:-full}
+store_sync: $BF_STORE_SYNC
 audit:
-  enabled: ${BF_AUDIT:-true}
+  enabled: $BF_AUDIT
 store:
   url: "$url"
 dhcp:
@@ -631,7 +635,11 @@ done
 echo
 echo "p50 and p99: DISCOVER sent to ACK received. OFFER: DISCOVER sent to OFFER received; ACK: REQUEST"
 echo "sent to ACK received, where a server that stores the lease before it answers waits for the store"
-echo "(bootforge with store_sync: full, an fsync)."
+if [ "$BF_STORE_SYNC" = full ]; then
+	echo "(bootforge with store_sync: full, an fsync; boot log $([ "$BF_AUDIT" = true ] && echo on || echo off))."
+else
+	echo "(bootforge with store_sync: normal, no fsync; boot log $([ "$BF_AUDIT" = true ] && echo on || echo off))."
+fi
 echo
 echo "Checks: ACKs seen by the generator vs the server's own lease store (Kea: lease-file CSV lines;"
 echo "dnsmasq: lease-file lines; bootforge: 'bound' rows in its SQLite leases table)."
