@@ -10,15 +10,19 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
 )
 
 // BenchmarkDORA is the server's CPU for one relayed PXE client's
-// DISCOVER and REQUEST: parsing, deciding, and the replies' bytes. The
+// DISCOVER and REQUEST: parsing, deciding, the sightings, and the replies'
+// bytes. Every client is new, as in bench/dhcp.sh, so the leases and
+// sightings grow with b.N, and the collector's work with them. The
 // client's side (making the requests, reading the offer) is not timed.
 func BenchmarkDORA(b *testing.B) {
 	pfx := netip.MustParsePrefix("198.19.0.0/16")
-	h := &Handler{Mode: ModeAuthoritative, Resolver: resolver(), OfferHold: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &Handler{Mode: ModeAuthoritative, Resolver: resolver(), OfferHold: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sightings: boot.NewSightingTable()}
 	h.Subnets = []*Subnet{{
 		Pool:      lease.NewPool(pfx, []lease.Range{{First: netip.MustParseAddr("198.19.0.10"), Last: netip.MustParseAddr("198.19.255.250")}}, nil, &memLeases{}, nil),
 		Router:    netip.MustParseAddr("198.19.0.1"),
