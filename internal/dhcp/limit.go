@@ -11,7 +11,7 @@ type limiter struct {
 	mu      sync.Mutex
 	rate    float64
 	burst   float64
-	buckets map[string]*bucket
+	buckets map[string]bucket // by value: one per client, no object of its own
 	swept   time.Time
 }
 
@@ -21,7 +21,7 @@ type bucket struct {
 }
 
 func newLimiter(rate int) *limiter {
-	return &limiter{rate: float64(rate), burst: float64(2 * rate), buckets: map[string]*bucket{}}
+	return &limiter{rate: float64(rate), burst: float64(2 * rate), buckets: map[string]bucket{}}
 }
 
 func (l *limiter) allow(key string, now time.Time) bool {
@@ -32,16 +32,16 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	}
 	b, ok := l.buckets[key]
 	if !ok {
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
+		b = bucket{tokens: l.burst, last: now}
 	}
 	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
-	if b.tokens < 1 {
-		return false
+	allowed := b.tokens >= 1
+	if allowed {
+		b.tokens--
 	}
-	b.tokens--
-	return true
+	l.buckets[key] = b
+	return allowed
 }
 
 // sweep forgets buckets that have refilled: they hold no information.

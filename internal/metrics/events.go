@@ -91,8 +91,8 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 				mac = macOf(ip)
 			}
 		}
-		if d, ok := m.starts.reached(mac, "kernel", at); ok {
-			m.stages.WithLabelValues("kernel").Observe(d.Seconds())
+		if d, ok := m.starts.reached(mac, stageKernel, at); ok {
+			m.stages.WithLabelValues(string(stageKernel)).Observe(d.Seconds())
 		}
 	case "ipxe", "pxelinux", "grub": // a menu, built from a boot.Decision
 		// A menu names the profile it was built for. A pxelinux choice
@@ -109,8 +109,8 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 		}
 	case "menu":
 		if e.Stage == "one-shot" && strings.HasPrefix(e.Result, "booted") {
-			if d, ok := m.starts.reached(e.MAC, "booted", at); ok {
-				m.stages.WithLabelValues("booted").Observe(d.Seconds())
+			if d, ok := m.starts.reached(e.MAC, stageBooted, at); ok {
+				m.stages.WithLabelValues(string(stageBooted)).Observe(d.Seconds())
 			}
 		}
 	}
@@ -123,12 +123,14 @@ func (m *Metrics) observe(e audit.Event, macOf func(netip.Addr) string) {
 // grow it.
 type bootStarts struct {
 	mu sync.Mutex
-	m  map[string]*bootStart
+	m  map[string]bootStart
 }
 
+// bootStart is kept by value, and its stages as flags: one entry per
+// DHCP client, so no objects of its own for the collector to mark.
 type bootStart struct {
-	first   time.Time
-	reached map[string]bool // stages observed: kernel, booted
+	first          time.Time
+	kernel, booted bool // stages observed
 }
 
 const (
@@ -136,30 +138,46 @@ const (
 	maxBootStarts = 100000
 )
 
-func newBootStarts() *bootStarts { return &bootStarts{m: map[string]*bootStart{}} }
+func newBootStarts() *bootStarts { return &bootStarts{m: map[string]bootStart{}} }
 
 // dhcp notes a DHCP answer to mac at t.
 func (b *bootStarts) dhcp(mac string, t time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s, ok := b.m[mac]; ok && !s.reached["kernel"] && t.Sub(s.first) < bootWindow {
+	if s, ok := b.m[mac]; ok && !s.kernel && t.Sub(s.first) < bootWindow {
 		return // the same boot: iPXE's own DHCP after the loader, a retry
 	}
 	if len(b.m) >= maxBootStarts {
-		b.m = map[string]*bootStart{}
+		b.m = map[string]bootStart{}
 	}
-	b.m[mac] = &bootStart{first: t, reached: map[string]bool{}}
+	b.m[mac] = bootStart{first: t}
 }
 
 // reached notes that mac's boot reached stage at t, and returns the time
 // since its first DHCP answer the first time it does.
-func (b *bootStarts) reached(mac, stage string, t time.Time) (time.Duration, bool) {
+func (b *bootStarts) reached(mac string, stage bootStage, t time.Time) (time.Duration, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.m[mac]
-	if !ok || s.reached[stage] || t.Sub(s.first) >= bootWindow {
+	if !ok || t.Sub(s.first) >= bootWindow {
 		return 0, false
 	}
-	s.reached[stage] = true
+	seen := &s.kernel
+	if stage == stageBooted {
+		seen = &s.booted
+	}
+	if *seen {
+		return 0, false
+	}
+	*seen = true
+	b.m[mac] = s
 	return max(t.Sub(s.first), 0), true
 }
+
+// bootStage is a stage bootStarts times, named as the stage label.
+type bootStage string
+
+const (
+	stageKernel bootStage = "kernel"
+	stageBooted bootStage = "booted"
+)
