@@ -265,8 +265,8 @@ func (s *services) start(ctx context.Context) error {
 	sightings := boot.NewSightingTable()
 	host, _ := os.Hostname()
 	macOf := func(ip netip.Addr) string {
-		if c, ok := sightings.ByIP(ip); ok {
-			return c.MAC.String()
+		if mac, ok := sightings.MACByIP(ip); ok {
+			return mac.String()
 		}
 		return ""
 	}

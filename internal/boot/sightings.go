@@ -255,3 +255,18 @@ func (t *SightingTable) ByIP(ip netip.Addr) (Client, bool) {
 	}
 	return t.client(key, s), true
 }
+
+// MACByIP returns the MAC of the client last seen at ip: ByIP's MAC,
+// without the rest, for the boot log's events that lack one.
+func (t *SightingTable) MACByIP(ip netip.Addr) (net.HardwareAddr, bool) {
+	if t == nil {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key, ok := t.byIP[ip]
+	if !ok {
+		return nil, false
+	}
+	return key.mac(), true
+}

@@ -68,6 +68,9 @@ func TestSightingsAreWith(t *testing.T) {
 				if ok != wok || (ok && !sameClient(got, want[key])) {
 					t.Fatalf("seed %d step %d: ByIP(%s) = %+v %v, want %+v %v", seed, step, ip, got, ok, want[key], wok)
 				}
+				if mac, ok := table.MACByIP(ip); ok != wok || string(mac) != key {
+					t.Fatalf("seed %d step %d: MACByIP(%s) = %s %v, want %x %v", seed, step, ip, mac, ok, key, wok)
+				}
 			}
 		}
 	}
