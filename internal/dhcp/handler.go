@@ -120,7 +120,6 @@ func (h *Handler) handle(req request) Result {
 		inv = h.Inventory()
 	}
 	res := Result{Client: c, Plan: h.Resolver.Resolve(c, inv), Port: req.port}
-	h.seen(c)
 	switch {
 	case req.port == pxePort:
 		h.bootServer(req, &res, local, server)
@@ -131,6 +130,7 @@ func (h *Handler) handle(req request) Result {
 	default:
 		res.Silent = "dhcp is off"
 	}
+	h.seen(res.Client) // with the address a lease gave it
 	res.Unreachable = h.unreachable(res)
 	return res
 }
@@ -399,7 +399,6 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 		return
 	}
 	res.Client.IP = l.IP
-	h.seen(res.Client)
 	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac.String(), "expires", l.Expires.Format(time.RFC3339), "boot", res.Plan.BootFile)
 	res.Reply = h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, res.Plan, local, server, time.Until(l.Expires))
 }
