@@ -12,6 +12,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
 	"bootforge/internal/store"
 )
@@ -72,6 +73,14 @@ func FuzzReplyWellFormed(f *testing.F) {
 		src := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.9"), srcPort)
 		for _, mode := range []string{ModeProxy, ModeAuthoritative} {
 			res := hs[mode].handle(request{pkt: p, iface: "br0", ifAddrs: ifAddrs, src: src, port: port})
+			if n := len(res.Client.MAC); n > 0 && n <= 20 { // what a sighting can key; its new facts win
+				seen, ok := hs[mode].Sightings.ByMAC(res.Client.MAC)
+				c := res.Client
+				if !ok || !bytes.Equal(seen.MAC, c.MAC) || c.UUID != "" && seen.UUID != c.UUID || c.VendorClass != "" && seen.VendorClass != c.VendorClass ||
+					c.IP.IsValid() && seen.IP != c.IP {
+					t.Fatalf("%s: sighting %+v, %v, of client %+v", mode, seen, ok, res.Client)
+				}
+			}
 			if res.Reply == nil {
 				continue
 			}
@@ -111,7 +120,8 @@ func FuzzReplyWellFormed(f *testing.F) {
 // fuzzHandler is newHandler with the store kept for the whole fuzzing run
 // and pools large enough to keep offering.
 func fuzzHandler(tb testing.TB, mode string) *Handler {
-	h := &Handler{Mode: mode, Resolver: resolver(), OfferHold: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &Handler{Mode: mode, Resolver: resolver(), OfferHold: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sightings: boot.NewSightingTable()}
 	if mode != ModeAuthoritative {
 		return h
 	}
