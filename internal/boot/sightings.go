@@ -161,24 +161,18 @@ func (t *SightingTable) Seen(c Client) {
 // merge is Client.With for a sighting's fixed-size facts: c's, and old's
 // where c does not know them. Seen merges the text facts.
 func merge(c Client, old sighting) sighting {
-	s := sighting{ip: c.IP, relay: c.Relay, link: c.Link, arch: c.Arch, hasArch: c.HasArch,
-		hasCircuit: c.CircuitID != nil, hasRemote: c.RemoteID != nil}
-	if !s.ip.IsValid() {
-		s.ip = old.ip
+	m := c.With(Client{IP: old.ip, Relay: old.relay, Link: old.link, Arch: old.arch, HasArch: old.hasArch,
+		CircuitID: present(old.hasCircuit), RemoteID: present(old.hasRemote)})
+	return sighting{ip: m.IP, relay: m.Relay, link: m.Link, arch: m.Arch, hasArch: m.HasArch,
+		hasCircuit: m.CircuitID != nil, hasRemote: m.RemoteID != nil}
+}
+
+// present is an empty relay ID if the sighting had one, else none.
+func present(had bool) []byte {
+	if had {
+		return []byte{}
 	}
-	if !s.relay.IsValid() {
-		s.relay = old.relay
-	}
-	if !s.link.IsValid() {
-		s.link = old.link
-	}
-	if !s.hasArch {
-		s.arch, s.hasArch = old.arch, old.hasArch
-	}
-	if !c.hasRelayIDs() { // With takes both or neither
-		s.hasCircuit, s.hasRemote = old.hasCircuit, old.hasRemote
-	}
-	return s
+	return nil
 }
 
 // hasRelayIDs reports whether c carries a relay agent's IDs (option 82):
