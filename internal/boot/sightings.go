@@ -53,7 +53,7 @@ const (
 	// fit, with room for facts that change.
 	maxFacts = 32 << 20
 	// maxFact is the longest fact kept; a longer one (no DHCP option is)
-	// is kept as unknown.
+	// counts as unknown, and the earlier sighting's stays.
 	maxFact = 1<<16 - 1
 )
 
@@ -119,26 +119,16 @@ func (t *SightingTable) Seen(c Client) {
 	defer t.mu.Unlock()
 	old, found := t.byMAC[key]
 	s := merge(c, old)
-	t.next = t.next[:0]
+	// The text facts, in their order: c's where it knows them, as With
+	// takes them, else the earlier sighting's.
 	was := t.textsOf(old)
-	for i := range nFacts {
-		n := len(t.next)
-		switch {
-		case i == factUUID && c.UUID != "" && len(c.UUID) <= maxFact:
-			t.next = append(t.next, c.UUID...)
-		case i == factVendorClass && c.VendorClass != "" && len(c.VendorClass) <= maxFact:
-			t.next = append(t.next, c.VendorClass...)
-		case i == factFirmware && c.Firmware != FirmwareUnknown && len(c.Firmware) <= maxFact:
-			t.next = append(t.next, c.Firmware...)
-		case i == factCircuitID && c.hasRelayIDs() && len(c.CircuitID) <= maxFact:
-			t.next = append(t.next, c.CircuitID...)
-		case i == factRemoteID && c.hasRelayIDs() && len(c.RemoteID) <= maxFact:
-			t.next = append(t.next, c.RemoteID...)
-		default: // c does not know it: the earlier sighting's
-			t.next = append(t.next, was[i]...)
-		}
-		s.size[i] = uint16(len(t.next) - n)
-	}
+	relayIDs := c.hasRelayIDs()
+	t.next = t.next[:0]
+	s.size[factUUID] = appendFact(&t.next, c.UUID, c.UUID != "", was[factUUID])
+	s.size[factVendorClass] = appendFact(&t.next, c.VendorClass, c.VendorClass != "", was[factVendorClass])
+	s.size[factFirmware] = appendFact(&t.next, c.Firmware, c.Firmware != FirmwareUnknown, was[factFirmware])
+	s.size[factCircuitID] = appendFact(&t.next, c.CircuitID, relayIDs, was[factCircuitID])
+	s.size[factRemoteID] = appendFact(&t.next, c.RemoteID, relayIDs, was[factRemoteID])
 	if found && bytes.Equal(t.next, t.factsOf(old)) {
 		s.at = old.at
 	} else {
@@ -156,6 +146,18 @@ func (t *SightingTable) Seen(c Client) {
 	if s.ip.IsValid() && !s.ip.IsUnspecified() {
 		t.byIP[s.ip] = key
 	}
+}
+
+// appendFact appends fact to b if known, else earlier, and returns the
+// size appended. A fact too long to keep counts as unknown.
+func appendFact[T ~string | ~[]byte](b *[]byte, fact T, known bool, earlier []byte) uint16 {
+	n := len(*b)
+	if known && len(fact) <= maxFact {
+		*b = append(*b, fact...)
+	} else {
+		*b = append(*b, earlier...)
+	}
+	return uint16(len(*b) - n)
 }
 
 // merge is Client.With for a sighting's fixed-size facts: c's, and old's
