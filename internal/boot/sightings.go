@@ -32,7 +32,7 @@ type Sightings interface {
 //
 // It is kept out of the garbage collector's way. Every DHCP client of a
 // busy server has a sighting, and a table of whole Clients was most of the
-// server's live heap: a dozen pointers and five small objects per client,
+// server's live heap: a dozen pointers and about six objects per client,
 // all marked again by every collection, which a DHCP server under load
 // runs several times a second. Here a MAC is a key without a pointer, and
 // a client's text facts (UUID, vendor class, firmware, circuit and remote
