@@ -126,6 +126,23 @@ var sqliteMigrations = []string{
 	DROP INDEX events_day_ip;
 	CREATE INDEX events_seg_mac ON events ((id / 1024), mac, time);
 	CREATE INDEX events_seg_ip ON events ((id / 1024), ip, time)`,
+	// 17: leases are kept in their address's order, in one b-tree. As a
+	// rowid table with a text primary key, every claim wrote two: the
+	// table's row and the key's index, each page of them a frame in the
+	// write-ahead log that the claim's commit syncs (7% of a claim's
+	// writer CPU, BenchmarkDHCPWrites/leases).
+	`CREATE TABLE leases_by_ip (
+		ip        TEXT PRIMARY KEY,
+		mac       BLOB,
+		client_id BLOB,
+		hostname  TEXT NOT NULL DEFAULT '',
+		expires   INTEGER NOT NULL, -- unix nanoseconds
+		state     TEXT NOT NULL
+	) WITHOUT ROWID;
+	INSERT INTO leases_by_ip (ip, mac, client_id, hostname, expires, state)
+		SELECT ip, mac, client_id, hostname, expires, state FROM leases;
+	DROP TABLE leases;
+	ALTER TABLE leases_by_ip RENAME TO leases`,
 }
 
 // SQLite is the embedded store.

@@ -448,6 +448,11 @@ func TestSQLiteMigrateKeepsRows(t *testing.T) {
 	if _, err := old.Exec(`INSERT INTO events (time, stage, result) VALUES (1, 'menu', 'ok')`); err != nil {
 		t.Fatal(err)
 	}
+	expires := time.Now().Add(time.Hour).Truncate(0)
+	if _, err := old.Exec(`INSERT INTO leases (ip, mac, client_id, hostname, expires, state) VALUES ('192.0.2.7', ?, X'01', 'pc7', ?, 'bound')`,
+		[]byte{0x52, 0x54, 0, 0, 0, 7}, expires.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
 	old.Close()
 
 	s, err := OpenSQLite(path)
@@ -462,6 +467,14 @@ func TestSQLiteMigrateKeepsRows(t *testing.T) {
 	events, err := s.Events(EventFilter{})
 	if err != nil || len(events) != 1 || events[0].Reason != "" || events[0].Stage != "menu" {
 		t.Fatalf("%+v %v", events, err)
+	}
+	leases, err := s.LoadLeases()
+	if err != nil || len(leases) != 1 || leases[0].IP != netip.MustParseAddr("192.0.2.7") || leases[0].MAC.String() != "52:54:00:00:00:07" ||
+		string(leases[0].ClientID) != "\x01" || leases[0].Hostname != "pc7" || !leases[0].Expires.Equal(expires) || leases[0].State != lease.Bound {
+		t.Fatalf("leases after the migrations: %+v %v", leases, err)
+	}
+	if _, err := s.db.Exec(`SELECT rowid FROM leases`); err == nil {
+		t.Error("leases still has a rowid: each claim writes two b-trees")
 	}
 	var v int
 	s.db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v)
