@@ -92,7 +92,8 @@ type Server struct {
 type ifaceConn struct {
 	name string
 	port int
-	conn *net.UDPConn
+	conn *net.UDPConn // receives; sends too where out is nil
+	out  *sender      // sends (sender.go says why)
 
 	mu      sync.Mutex
 	addrs   []netip.Prefix
@@ -135,7 +136,11 @@ func (s *Server) Start() error {
 				return fmt.Errorf("dhcp on %s port %d: %w", name, port, err)
 			}
 			sockopt.GrowReadBuffer(conn, recvBuffer)
-			s.conns = append(s.conns, &ifaceConn{name: name, port: port, conn: conn})
+			ic := &ifaceConn{name: name, port: port, conn: conn}
+			if ic.out, err = newSender(conn, name, port); err != nil {
+				s.log.Warn("dhcp: replies go out through the listening socket", "interface", name, "port", port, "err", err)
+			}
+			s.conns = append(s.conns, ic)
 		}
 	}
 	for i := 0; i < workers; i++ {
@@ -171,6 +176,11 @@ func (s *Server) Close() {
 	}
 	close(s.queue)
 	s.wg.Wait()
+	for _, ic := range s.conns {
+		if ic.out != nil {
+			ic.out.close() // no worker is left to send
+		}
+	}
 }
 
 func (s *Server) read(ic *ifaceConn) {
@@ -345,7 +355,7 @@ func (s *Server) send(ic *ifaceConn, req *dhcpv4.DHCPv4, res Result, src netip.A
 			dst.addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
 		}
 	}
-	if _, err := ic.conn.WriteToUDPAddrPort(b, dst.addr); err != nil {
+	if err := ic.writeTo(b, dst.addr); err != nil {
 		if s.closed.Load() { // after Close, the queue drains into closed sockets: not worth a line each
 			return false
 		}
@@ -415,6 +425,16 @@ func containedIn(a netip.Addr, prefixes []netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// writeTo sends a reply: through the sender if there is one, else
+// through the listening socket.
+func (ic *ifaceConn) writeTo(b []byte, dst netip.AddrPort) error {
+	if ic.out != nil {
+		return ic.out.send(b, dst)
+	}
+	_, err := ic.conn.WriteToUDPAddrPort(b, dst)
+	return err
 }
 
 // addresses returns the interface's IPv4 addresses, cached for a few

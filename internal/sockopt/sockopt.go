@@ -45,3 +45,25 @@ func Cork(conn syscall.Conn, on bool) {
 		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, v)
 	})
 }
+
+// SteerToFirst makes every datagram for conn's port go to the socket that
+// joined its SO_REUSEPORT group first, whichever sockets join after: it
+// attaches a classic BPF program (SO_ATTACH_REUSEPORT_CBPF) that always
+// picks index 0. Without it the kernel spreads datagrams over the group
+// by a hash of their addresses, so a socket that only sends would be
+// given requests nobody reads.
+func SteerToFirst(conn syscall.Conn) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	first := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	prog := unix.SockFprog{Len: uint16(len(first)), Filter: &first[0]}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &prog)
+	}); err != nil {
+		return err
+	}
+	return serr
+}

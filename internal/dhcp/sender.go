@@ -1,0 +1,75 @@
+package dhcp
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+
+	"bootforge/internal/sockopt"
+)
+
+// sender sends a listening socket's replies from a second socket bound to
+// the same interface and port, one that Go's network poller never sees.
+//
+// The poller registers every socket it serves for both directions,
+// edge-triggered (EPOLLIN|EPOLLOUT|EPOLLET). A UDP socket becomes
+// writable again as soon as a datagram it sent is freed, and each time
+// the kernel queues an EPOLLOUT event for it: under load, every reply
+// woke the poller for a write that no goroutine waited on. The
+// listening socket now only receives, so it raises only EPOLLIN, and the
+// replies leave through a plain blocking descriptor (a UDP send waits
+// only while its buffer is full). At 16 requests in flight this gave 14%
+// more leases a second for 10% less CPU per lease (bench/README.md,
+// twenty-seventh session).
+//
+// Both sockets share the port through SO_REUSEPORT, which the
+// listener sets (server4.NewIPv4UDPConn), and sockopt.SteerToFirst hands
+// every datagram to the listener, which joined first: the sender never
+// receives one. The sender is bound as the listener is (its interface,
+// the wildcard address), so a reply leaves with the same source address
+// and port as before, broadcast included.
+type sender struct{ fd int }
+
+// newSender opens conn's sender: iface and port are what conn is bound to.
+func newSender(conn *net.UDPConn, iface string, port int) (*sender, error) {
+	if err := sockopt.SteerToFirst(conn); err != nil {
+		return nil, fmt.Errorf("steering datagrams to the listener: %w", err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, err
+	}
+	err = func() error {
+		for _, opt := range []int{unix.SO_BROADCAST, unix.SO_REUSEADDR, unix.SO_REUSEPORT} {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
+				return err
+			}
+		}
+		if iface != "" {
+			if err := unix.BindToDevice(fd, iface); err != nil {
+				return err
+			}
+		}
+		return unix.Bind(fd, &unix.SockaddrInet4{Port: port})
+	}()
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &sender{fd: fd}, nil
+}
+
+// send sends b to dst, an IPv4 address.
+func (s *sender) send(b []byte, dst netip.AddrPort) error {
+	a := dst.Addr().Unmap()
+	if !a.Is4() {
+		return fmt.Errorf("%s is not an IPv4 address", a)
+	}
+	return unix.Sendto(s.fd, b, 0, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: a.As4()})
+}
+
+// close closes the socket. No send may be running or follow: the
+// descriptor's number may be reused at once.
+func (s *sender) close() { unix.Close(s.fd) }

@@ -1,0 +1,80 @@
+package dhcp
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/sys/unix"
+)
+
+// A listener and its sender share a port: every datagram for it reaches
+// the listener, none waits unread at the sender, and what the sender sends
+// leaves from the listener's port. Real sockets on loopback, as Start
+// opens them.
+func TestSenderSharesTheListenersPort(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("binding a socket to an interface needs root: run the tests as root")
+	}
+	free, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.LocalAddr().(*net.UDPAddr).Port
+	free.Close()
+	conn, err := server4.NewIPv4UDPConn("lo", &net.UDPAddr{Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	out, err := newSender(conn, "lo", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.close()
+
+	client, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	// Many source ports: the kernel's own spreading hashes on them.
+	const n = 64
+	for i := range n {
+		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte{byte(i)})
+		c.Close()
+	}
+	buf := make([]byte, 16)
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for i := range n {
+		if _, _, err := conn.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatalf("the listener got %d of %d datagrams: %v", i, n, err)
+		}
+	}
+	if queued, err := unix.IoctlGetInt(out.fd, unix.SIOCINQ); err != nil || queued != 0 {
+		t.Errorf("the sender holds %d bytes it will never read (%v)", queued, err)
+	}
+
+	dst := client.LocalAddr().(*net.UDPAddr).AddrPort()
+	if err := out.send([]byte("reply"), dst); err != nil {
+		t.Fatal(err)
+	}
+	client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	m, from, err := client.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:m]) != "reply" || from.Port() != uint16(port) {
+		t.Errorf("got %q from %v, want \"reply\" from port %d", buf[:m], from, port)
+	}
+	if err := out.send([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:67")); err == nil {
+		t.Error("an IPv6 destination was accepted")
+	}
+}
