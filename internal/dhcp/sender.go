@@ -20,9 +20,10 @@ import (
 // woke the poller for a write that no goroutine waited on. The
 // listening socket now only receives, so it raises only EPOLLIN, and the
 // replies leave through a plain blocking descriptor (a UDP send waits
-// only while its buffer is full). At 16 requests in flight this gave 14%
-// more leases a second for 10% less CPU per lease (bench/README.md,
-// twenty-seventh session).
+// only while its buffer is full). At 16 requests in flight, in 22
+// interleaved pairs of runs, it was ahead in 18, by 2–14% more leases a
+// second in the three sets' medians, with 2–10% less CPU per lease
+// (bench/README.md, twenty-seventh session).
 //
 // Both sockets share the port through SO_REUSEPORT, which the
 // listener sets (server4.NewIPv4UDPConn), and sockopt.SteerToFirst hands
