@@ -27,10 +27,12 @@ import (
 //
 // Both sockets share the port through SO_REUSEPORT, which the
 // listener sets (server4.NewIPv4UDPConn), and sockopt.SteerToFirst hands
-// every datagram to the listener, which joined first: the sender never
-// receives one. The sender is bound as the listener is (its interface,
-// the wildcard address), so a reply leaves with the same source address
-// and port as before, broadcast included.
+// every datagram for it to the listener, which joined first. The kernel
+// gives every socket on the port a copy of a broadcast, steering or not,
+// so the sender drops all it is given (sockopt.ReceiveNothing). It is
+// bound as the listener is (its interface, the wildcard address), so a
+// reply leaves with the same source address and port as before,
+// broadcast included.
 type sender struct{ fd int }
 
 // newSender opens conn's sender: iface and port are what conn is bound to.
@@ -38,11 +40,20 @@ func newSender(conn *net.UDPConn, iface string, port int) (*sender, error) {
 	if err := sockopt.SteerToFirst(conn); err != nil {
 		return nil, fmt.Errorf("steering datagrams to the listener: %w", err)
 	}
+	return openSender(iface, port)
+}
+
+// openSender opens a socket that sends from port on iface (any if empty)
+// and receives nothing.
+func openSender(iface string, port int) (*sender, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, err
 	}
 	err = func() error {
+		if err := sockopt.ReceiveNothing(fd); err != nil {
+			return err
+		}
 		for _, opt := range []int{unix.SO_BROADCAST, unix.SO_REUSEADDR, unix.SO_REUSEPORT} {
 			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
 				return err

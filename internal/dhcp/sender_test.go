@@ -78,3 +78,36 @@ func TestSenderSharesTheListenersPort(t *testing.T) {
 		t.Error("an IPv6 destination was accepted")
 	}
 }
+
+// A sender keeps nothing it is sent: the kernel gives every socket on a
+// port a copy of each broadcast, whatever the steering says.
+func TestSenderReceivesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("binding a socket to an interface needs root: run the tests as root")
+	}
+	free, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.LocalAddr().(*net.UDPAddr).Port
+	free.Close()
+	out, err := openSender("lo", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.close()
+	c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 8 {
+		if _, err := c.Write([]byte("request")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // loopback delivers within the send; this is slack
+	if queued, err := unix.IoctlGetInt(out.fd, unix.SIOCINQ); err != nil || queued != 0 {
+		t.Errorf("the sender holds %d bytes (%v)", queued, err)
+	}
+}

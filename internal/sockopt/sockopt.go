@@ -57,13 +57,27 @@ func SteerToFirst(conn syscall.Conn) error {
 	if err != nil {
 		return err
 	}
-	first := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
-	prog := unix.SockFprog{Len: uint16(len(first)), Filter: &first[0]}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &prog)
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, returnZero())
 	}); err != nil {
 		return err
 	}
 	return serr
+}
+
+// ReceiveNothing makes socket fd drop every datagram it is given, before
+// it is queued: a socket that only sends still gets a copy of each
+// broadcast to its port, which the SO_REUSEPORT steering does not choose.
+// Set it before bind, so that none slips in between.
+func ReceiveNothing(fd int) error {
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, returnZero())
+}
+
+// returnZero is the classic BPF program "ret #0": as a socket filter it
+// keeps no byte of a packet; as a SO_REUSEPORT program it picks the
+// group's first socket.
+func returnZero() *unix.SockFprog {
+	prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	return &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 }
