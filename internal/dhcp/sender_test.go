@@ -16,15 +16,7 @@ import (
 // leaves from the listener's port. Real sockets on loopback, as Start
 // opens them.
 func TestSenderSharesTheListenersPort(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("binding a socket to an interface needs root: run the tests as root")
-	}
-	free, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := free.LocalAddr().(*net.UDPAddr).Port
-	free.Close()
+	port := loopbackPort(t)
 	conn, err := server4.NewIPv4UDPConn("lo", &net.UDPAddr{Port: port})
 	if err != nil {
 		t.Fatal(err)
@@ -79,9 +71,10 @@ func TestSenderSharesTheListenersPort(t *testing.T) {
 	}
 }
 
-// A sender keeps nothing it is sent: the kernel gives every socket on a
-// port a copy of each broadcast, whatever the steering says.
-func TestSenderReceivesNothing(t *testing.T) {
+// loopbackPort is a UDP port free on loopback a moment ago, for sockets
+// bound to interface lo as Start binds its own (which needs root).
+func loopbackPort(t *testing.T) int {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("binding a socket to an interface needs root: run the tests as root")
 	}
@@ -89,8 +82,14 @@ func TestSenderReceivesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := free.LocalAddr().(*net.UDPAddr).Port
-	free.Close()
+	defer free.Close()
+	return free.LocalAddr().(*net.UDPAddr).Port
+}
+
+// A sender keeps nothing it is sent: the kernel gives every socket on a
+// port a copy of each broadcast, whatever the steering says.
+func TestSenderReceivesNothing(t *testing.T) {
+	port := loopbackPort(t)
 	out, err := openSender("lo", port)
 	if err != nil {
 		t.Fatal(err)
