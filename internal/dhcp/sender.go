@@ -27,13 +27,41 @@ import (
 //
 // Both sockets share the port through SO_REUSEPORT, which the
 // listener sets (server4.NewIPv4UDPConn), and sockopt.SteerToFirst hands
-// every datagram for it to the listener, which joined first. The kernel
+// every datagram for it to the listener, which joined first. That
+// steering is only safe in a group of our own. Were a socket of another
+// process in it (a second bootforge on the interface joins, as its
+// listener sets SO_REUSEPORT too), the first place could be that
+// socket's, and every request with it; and as the last socket of a
+// group takes the place of one that leaves, our sender could come
+// first. So the listener gets a sender only if the port was free before
+// it bound it (portFree); else replies go out through the listener, as
+// they always did. A process that joins later finds our listener first,
+// and takes its place when ours close. The kernel
 // gives every socket on the port a copy of a broadcast, steering or not,
 // so the sender drops all it is given (sockopt.ReceiveNothing). It is
 // bound as the listener is (its interface, the wildcard address), so a
 // reply leaves with the same source address and port as before,
 // broadcast included.
 type sender struct{ fd int }
+
+// portFree reports whether no socket is bound to port on iface, or on
+// every interface: a socket without SO_REUSEADDR or SO_REUSEPORT binds
+// only then. Anything else (no permission, no such interface) is "not
+// free", which keeps the listener without a sender.
+func portFree(iface string, port int) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	if err := sockopt.ReceiveNothing(fd); err != nil {
+		return false
+	}
+	if iface != "" && unix.BindToDevice(fd, iface) != nil {
+		return false
+	}
+	return unix.Bind(fd, &unix.SockaddrInet4{Port: port}) == nil
+}
 
 // newSender opens conn's sender: iface and port are what conn is bound to.
 func newSender(conn *net.UDPConn, iface string, port int) (*sender, error) {

@@ -1,6 +1,8 @@
 package dhcp
 
 import (
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -108,5 +110,40 @@ func TestSenderReceivesNothing(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // loopback delivers within the send; this is slack
 	if queued, err := unix.IoctlGetInt(out.fd, unix.SIOCINQ); err != nil || queued != 0 {
 		t.Errorf("the sender holds %d bytes (%v)", queued, err)
+	}
+}
+
+// A listener gets a sender only on a port that was free: beside another
+// process's socket (here one made as a second bootforge's would be), the
+// replies go out through the listener, and no steering is set that could
+// hand every request to that socket.
+func TestListenSenderOnlyOnAFreePort(t *testing.T) {
+	s := NewServer(nil, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	port := loopbackPort(t)
+	ic, err := s.listen("lo", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ic.out == nil {
+		t.Error("no sender on a free port")
+	} else {
+		ic.out.close()
+	}
+	ic.conn.Close()
+
+	port = loopbackPort(t)
+	other, err := server4.NewIPv4UDPConn("lo", &net.UDPAddr{Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ic, err = s.listen("lo", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.conn.Close()
+	if ic.out != nil {
+		ic.out.close()
+		t.Error("a sender beside another process's socket on the port")
 	}
 }

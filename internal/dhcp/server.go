@@ -130,15 +130,10 @@ func (s *Server) Start() error {
 			return fmt.Errorf("dhcp interface %q: %w", name, err)
 		}
 		for _, port := range ports {
-			conn, err := server4.NewIPv4UDPConn(name, &net.UDPAddr{Port: port})
+			ic, err := s.listen(name, port)
 			if err != nil {
 				s.Close()
 				return fmt.Errorf("dhcp on %s port %d: %w", name, port, err)
-			}
-			sockopt.GrowReadBuffer(conn, recvBuffer)
-			ic := &ifaceConn{name: name, port: port, conn: conn}
-			if ic.out, err = newSender(conn, name, port); err != nil {
-				s.log.Warn("dhcp: replies go out through the listening socket", "interface", name, "port", port, "err", err)
 			}
 			s.conns = append(s.conns, ic)
 		}
@@ -152,6 +147,27 @@ func (s *Server) Start() error {
 		go s.read(ic)
 	}
 	return nil
+}
+
+// listen opens the socket that receives on port of interface name and,
+// if no other socket was bound there before it, the sender beside it
+// (sender.go says why both conditions).
+func (s *Server) listen(name string, port int) (*ifaceConn, error) {
+	alone := portFree(name, port)
+	conn, err := server4.NewIPv4UDPConn(name, &net.UDPAddr{Port: port})
+	if err != nil {
+		return nil, err
+	}
+	sockopt.GrowReadBuffer(conn, recvBuffer)
+	ic := &ifaceConn{name: name, port: port, conn: conn}
+	if !alone {
+		s.log.Info("dhcp: the port was already bound by another socket; replies go out through the listening one", "interface", name, "port", port)
+		return ic, nil
+	}
+	if ic.out, err = newSender(conn, name, port); err != nil {
+		s.log.Warn("dhcp: replies go out through the listening socket", "interface", name, "port", port, "err", err)
+	}
+	return ic, nil
 }
 
 // Handler returns the handler answering now: its mode and subnets.
