@@ -107,7 +107,12 @@ func (s *sender) send(b []byte, dst netip.AddrPort) error {
 	if !a.Is4() {
 		return fmt.Errorf("%s is not an IPv4 address", a)
 	}
-	return unix.Sendto(s.fd, b, 0, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: a.As4()})
+	to := &unix.SockaddrInet4{Port: int(dst.Port()), Addr: a.As4()}
+	for {
+		if err := unix.Sendto(s.fd, b, 0, to); err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // close closes the socket. No send may be running or follow: the
