@@ -25,23 +25,24 @@ import (
 // second in the three sets' medians, with 2–10% less CPU per lease
 // (bench/README.md, twenty-seventh session).
 //
-// Both sockets share the port through SO_REUSEPORT, which the
-// listener sets (server4.NewIPv4UDPConn), and sockopt.SteerToFirst hands
-// every datagram for it to the listener, which joined first. That
-// steering is only safe in a group of our own. Were a socket of another
-// process in it (a second bootforge on the interface joins, as its
-// listener sets SO_REUSEPORT too), the first place could be that
-// socket's, and every request with it; and as the last socket of a
-// group takes the place of one that leaves, our sender could come
-// first. So the listener gets a sender only if the port was free before
-// it bound it (portFree); else replies go out through the listener, as
-// they always did. A process that joins later finds our listener first,
-// and takes its place when ours close. The kernel
-// gives every socket on the port a copy of a broadcast, steering or not,
-// so the sender drops all it is given (sockopt.ReceiveNothing). It is
-// bound as the listener is (its interface, the wildcard address), so a
-// reply leaves with the same source address and port as before,
-// broadcast included.
+// Both sockets share the port through SO_REUSEPORT, which the listener
+// sets (server4.NewIPv4UDPConn), and sockopt.SteerToFirst hands every
+// datagram for the port to the listener, which joined the group first.
+// The kernel gives every socket on the port a copy of a broadcast,
+// steering or not, so the sender drops all it is given
+// (sockopt.ReceiveNothing). It is bound as the listener is (its
+// interface, the wildcard address), so a reply leaves with the same
+// source address and port as before, broadcast included.
+//
+// The steering is only safe in a group of our own. Were a socket of
+// another process in it (a second bootforge on the interface joins it,
+// as its listener sets SO_REUSEPORT too), the first place could be that
+// socket's, and every request with it; and as the last socket of a group
+// takes the place of one that leaves, our sender could come first. So a
+// listener gets a sender only if the port was free before it bound it
+// (portFree); else its replies go out through it, as they always did. A
+// process that joins later finds our listener first, and takes its place
+// when ours close.
 type sender struct{ fd int }
 
 // portFree reports whether no socket is bound to port on iface, or on
