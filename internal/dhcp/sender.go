@@ -50,18 +50,12 @@ type sender struct{ fd int }
 // only then. Anything else (no permission, no such interface) is "not
 // free", which keeps the listener without a sender.
 func portFree(iface string, port int) bool {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := bindMute(iface, port)
 	if err != nil {
 		return false
 	}
-	defer unix.Close(fd)
-	if err := sockopt.ReceiveNothing(fd); err != nil {
-		return false
-	}
-	if iface != "" && unix.BindToDevice(fd, iface) != nil {
-		return false
-	}
-	return unix.Bind(fd, &unix.SockaddrInet4{Port: port}) == nil
+	unix.Close(fd)
+	return true
 }
 
 // newSender opens conn's sender: iface and port are what conn is bound to.
@@ -75,15 +69,25 @@ func newSender(conn *net.UDPConn, iface string, port int) (*sender, error) {
 // openSender opens a socket that sends from port on iface (any if empty)
 // and receives nothing.
 func openSender(iface string, port int) (*sender, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := bindMute(iface, port, unix.SO_BROADCAST, unix.SO_REUSEADDR, unix.SO_REUSEPORT)
 	if err != nil {
 		return nil, err
+	}
+	return &sender{fd: fd}, nil
+}
+
+// bindMute binds a UDP socket that receives nothing to port on iface (any
+// if empty), with the given socket options (SOL_SOCKET, set to 1).
+func bindMute(iface string, port int, opts ...int) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, err
 	}
 	err = func() error {
 		if err := sockopt.ReceiveNothing(fd); err != nil {
 			return err
 		}
-		for _, opt := range []int{unix.SO_BROADCAST, unix.SO_REUSEADDR, unix.SO_REUSEPORT} {
+		for _, opt := range opts {
 			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
 				return err
 			}
@@ -97,9 +101,9 @@ func openSender(iface string, port int) (*sender, error) {
 	}()
 	if err != nil {
 		unix.Close(fd)
-		return nil, err
+		return -1, err
 	}
-	return &sender{fd: fd}, nil
+	return fd, nil
 }
 
 // send sends b to dst, an IPv4 address.
