@@ -78,6 +78,12 @@ GIADDR2=198.19.0.2
 POOL_NET=198.19.0.0/16
 POOL_FIRST=198.19.0.10
 POOL_LAST=198.19.255.250
+POOL_SIZE=65521 # POOL_FIRST to POOL_LAST
+# Each client takes an address for good (its lease outlives the run), so a
+# run with more clients than the pool ends in one 2 s timeout per client
+# beyond it: tens of minutes of nothing measured.
+[[ $CLIENTS =~ ^[0-9]+$ ]] && ((CLIENTS >= 1 && CLIENTS <= POOL_SIZE)) ||
+	{ echo "dhcp.sh: CLIENTS is 1 to $POOL_SIZE (the pool's addresses), not '$CLIENTS'" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "dhcp.sh: needs root (network namespaces)" >&2; exit 1; }
