@@ -35,6 +35,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -272,9 +273,12 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 		q.status = http.StatusPartialContent
 		ctx.SetStatusCode(q.status)
 	}
-	b := &fastBody{s: s, f: f, body: io.LimitedReader{R: f, N: length}, answered: q, release: release, conn: ctx.ConnTime()}
+	b := &fastBody{s: s, f: f, body: io.LimitedReader{R: f, N: length}, off: first, answered: q, release: release, conn: ctx.ConnTime()}
 	if length > corkAbove && !ctx.IsHead() {
 		b.tcp, b.records = connOf(ctx.Conn())
+		// sendFile writes to the connection itself, so only a connection
+		// fasthttp writes to directly takes it, never one under TLS.
+		b.plain = b.tcp != nil && ctx.Conn() == net.Conn(b.tcp)
 		if b.tcp != nil && b.records == nil {
 			// A plain connection: the header goes out ahead of the body,
 			// corked so that both still leave in full segments. Left in
@@ -345,10 +349,12 @@ type fastBody struct {
 	// fasthttp reads a stream that is not an *os.File past the length it
 	// was given, and drops the connection if a byte is left.
 	body     io.LimitedReader
+	off      int64 // the body's first byte in f
 	answered answered
 	release  func()
 	tcp      *net.TCPConn // to cork while writing, if set
 	corked   bool         // tcp is corked
+	plain    bool         // tcp is the connection itself, not one under TLS: a disk file goes out with sendFile
 	records  *recordConn  // to gather TLS records in while writing, if set (records.go)
 	conn     time.Time    // when the connection was opened: its place in turns
 }
@@ -359,10 +365,11 @@ func (b *fastBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteTo hands the file itself to w (fasthttp's body writer), which sends
-// a disk file with sendfile(2) on a plain connection; a file that is not
-// on disk (a menu) or is watched for a one-shot's proof is copied. Over
-// TLS, the records sealed meanwhile leave in writes of several.
+// WriteTo sends a disk file on a plain connection with sendfile(2)
+// (sendFile says how), and hands any other body to w (fasthttp's body
+// writer): a file that is not on disk (a menu) or is watched for a
+// one-shot's proof is copied. Over TLS, the records sealed meanwhile
+// leave in writes of several.
 func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 	if b.body.N > TurnAbove {
 		defer b.s.turns.Take(b.conn)()
@@ -379,7 +386,15 @@ func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 			}
 		}()
 	}
-	if rf, ok := w.(io.ReaderFrom); ok {
+	if disk, ok := b.body.R.(syscall.Conn); ok && b.plain {
+		if fl, ok := w.(interface{ Flush() error }); ok {
+			if err := fl.Flush(); err != nil { // whatever fasthttp holds goes out before the file
+				return 0, err
+			}
+		}
+		n, err = sendFile(b.tcp, disk, b.off, b.body.N)
+		b.body.N -= n
+	} else if rf, ok := w.(io.ReaderFrom); ok {
 		n, err = rf.ReadFrom(&b.body) // a disk file (a syscall.Conn) in a LimitedReader still gets sendfile
 	} else {
 		n, err = io.Copy(w, struct{ io.Reader }{&b.body})

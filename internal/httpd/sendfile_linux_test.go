@@ -1,0 +1,172 @@
+package httpd
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// dropCache evicts the file's pages from the page cache.
+func dropCache(t *testing.T, f *os.File) {
+	t.Helper()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sendFile sends exactly the bytes asked for, from the offset asked for,
+// through more than one chunk and a socket buffer that fills while the
+// client does not read, from the page cache or from the disk.
+func TestSendFile(t *testing.T) {
+	data := make([]byte, 2*sendfileChunk+12345)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	path := filepath.Join(t.TempDir(), "image")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		off, n    int64
+		uncached  bool
+		slowStart bool // the client waits before it reads: the server's sends find the buffer full
+	}{
+		{name: "whole", off: 0, n: int64(len(data)), slowStart: true},
+		{name: "range", off: 4097, n: sendfileChunk + 3},
+		{name: "tail", off: int64(len(data)) - 10, n: 10},
+		{name: "from the disk", off: 1, n: int64(len(data)) - 1, uncached: true, slowStart: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if tt.uncached {
+				dropCache(t, f)
+				if cached(f.Fd(), tt.off, tt.n) {
+					t.Fatal("the file is still cached after FADV_DONTNEED")
+				}
+			}
+			srv, cli := tcpPair(t)
+			srv.SetWriteBuffer(64 << 10)
+			got := make(chan []byte, 1)
+			go func() {
+				if tt.slowStart {
+					time.Sleep(50 * time.Millisecond)
+				}
+				b, _ := io.ReadAll(cli)
+				got <- b
+			}()
+			sent, err := sendFile(srv, f, tt.off, tt.n)
+			srv.Close()
+			if err != nil || sent != tt.n {
+				t.Fatalf("sendFile = %d, %v; want %d, nil", sent, err, tt.n)
+			}
+			if b := <-got; !bytes.Equal(b, data[tt.off:tt.off+tt.n]) {
+				t.Fatalf("the client got %d bytes, not the %d asked for (identical: false)", len(b), tt.n)
+			}
+			if pos, _ := f.Seek(0, io.SeekCurrent); pos != 0 {
+				t.Errorf("the file's offset moved to %d", pos)
+			}
+		})
+	}
+}
+
+// A file shorter than the length asked for ends the send with an error,
+// after what there was.
+func TestSendFileShortFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "short")
+	if err := os.WriteFile(path, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	srv, cli := tcpPair(t)
+	go io.Copy(io.Discard, cli)
+	sent, err := sendFile(srv, f, 4, 100)
+	if sent != 6 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("sendFile = %d, %v; want 6, unexpected EOF", sent, err)
+	}
+}
+
+// cached tells pages in the page cache from pages on the disk only.
+func TestCached(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, make([]byte, 3*sendfileChunk), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !cached(f.Fd(), 0, 3*sendfileChunk) {
+		if noCachestat.Load() {
+			t.Skip("this kernel has no cachestat(2) (Linux 6.5): every chunk goes through syscall.Syscall")
+		}
+		t.Fatal("a file just written is not cached")
+	}
+	dropCache(t, f)
+	if cached(f.Fd(), 0, 3*sendfileChunk) {
+		t.Fatal("a file after FADV_DONTNEED is cached")
+	}
+	// Read the middle chunk back in, and one byte on each side, with no
+	// readahead beyond.
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ReadAt(make([]byte, sendfileChunk+2), sendfileChunk-1); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		off, n int64
+		want   bool
+	}{
+		{sendfileChunk, sendfileChunk, true},
+		{sendfileChunk - 1, 2, true}, // two pages, both read
+		{sendfileChunk + 100, 1000, true},
+		{0, sendfileChunk, false},
+		{sendfileChunk, sendfileChunk + 4096 + 1, false}, // one page past what was read
+		{2*sendfileChunk + 8192, 10, false},
+	} {
+		if got := cached(f.Fd(), tt.off, tt.n); got != tt.want {
+			t.Errorf("cached(%d, %d) = %v, want %v", tt.off, tt.n, got, tt.want)
+		}
+	}
+}
