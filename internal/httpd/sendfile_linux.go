@@ -30,8 +30,8 @@ import (
 // disk may block for milliseconds, and a raw call the scheduler cannot
 // take back would hold its processor, and any stop of the world, that
 // long. A chunk is at most sendfileChunk, which bounds how long a raw call
-// lasts (about 0.3 ms here). On a kernel without cachestat (before 6.5)
-// every chunk goes through syscall.Syscall.
+// lasts (about 0.3 ms here). On a kernel without cachestat (before 6.5),
+// and on 32-bit systems, every chunk goes through syscall.Syscall.
 func sendFile(c *net.TCPConn, src syscall.Conn, off, n int64) (sent int64, err error) {
 	out, err := c.SyscallConn()
 	if err != nil {
@@ -46,19 +46,24 @@ func sendFile(c *net.TCPConn, src syscall.Conn, off, n int64) (sent int64, err e
 		werr := out.Write(func(outfd uintptr) bool {
 			for sent < n {
 				chunk := min(n-sent, sendfileChunk)
-				var r uintptr
-				var e unix.Errno
-				if cached(infd, off, chunk) {
-					r, _, e = unix.RawSyscall6(unix.SYS_SENDFILE, outfd, infd, uintptr(unsafe.Pointer(&off)), uintptr(chunk), 0, 0)
+				var r int
+				var e error
+				if rawSendfile && cached(infd, off, chunk) {
+					sendfileCalls.raw.Add(1)
+					w, _, errno := unix.RawSyscall6(unix.SYS_SENDFILE, outfd, infd, uintptr(unsafe.Pointer(&off)), uintptr(chunk), 0, 0)
+					if r = int(w); errno != 0 {
+						e = errno
+					}
 				} else {
-					r, _, e = unix.Syscall6(unix.SYS_SENDFILE, outfd, infd, uintptr(unsafe.Pointer(&off)), uintptr(chunk), 0, 0)
+					sendfileCalls.watched.Add(1)
+					r, e = unix.Sendfile(int(outfd), int(infd), &off, int(chunk))
 				}
 				switch {
 				case e == unix.EAGAIN:
 					return false // the socket's buffer is full: wait until it drains
 				case e == unix.EINTR:
 					continue
-				case e != 0:
+				case e != nil:
 					serr = e
 					return true
 				case r == 0:
@@ -84,6 +89,14 @@ func sendFile(c *net.TCPConn, src syscall.Conn, off, n int64) (sent int64, err e
 
 // sendfileChunk is the most a sendfile call is asked to send.
 const sendfileChunk = 1 << 20
+
+// rawSendfile says the raw call may be made: SYS_SENDFILE takes a 64-bit
+// offset only where pointers are 64 bits (32-bit kernels have sendfile64,
+// which unix.Sendfile calls there).
+const rawSendfile = unsafe.Sizeof(uintptr(0)) == 8
+
+// sendfileCalls counts the calls made each way, for the tests.
+var sendfileCalls struct{ raw, watched atomic.Int64 }
 
 // noCachestat is set once cachestat(2) failed for a reason other than
 // the file (ENOSYS on a kernel before 6.5): it is not asked again.

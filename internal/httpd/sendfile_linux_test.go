@@ -90,13 +90,20 @@ func TestSendFile(t *testing.T) {
 				b, _ := io.ReadAll(cli)
 				got <- b
 			}()
+			raw, watched := sendfileCalls.raw.Load(), sendfileCalls.watched.Load()
 			sent, err := sendFile(srv, f, tt.off, tt.n)
+			raw, watched = sendfileCalls.raw.Load()-raw, sendfileCalls.watched.Load()-watched
 			srv.Close()
 			if err != nil || sent != tt.n {
 				t.Fatalf("sendFile = %d, %v; want %d, nil", sent, err, tt.n)
 			}
 			if b := <-got; !bytes.Equal(b, data[tt.off:tt.off+tt.n]) {
 				t.Fatalf("the client got %d bytes, not the %d asked for (identical: false)", len(b), tt.n)
+			}
+			// A chunk read from the disk never holds a processor; one from
+			// the cache always goes out raw.
+			if tt.uncached && watched == 0 || !tt.uncached && (watched != 0 || raw == 0) {
+				t.Errorf("%d raw and %d watched sendfile calls", raw, watched)
 			}
 			if pos, _ := f.Seek(0, io.SeekCurrent); pos != 0 {
 				t.Errorf("the file's offset moved to %d", pos)
