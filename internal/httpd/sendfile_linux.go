@@ -20,7 +20,7 @@ import (
 // runtime's monitor (sysmon) wakes every 20 µs and hands the processor of
 // each one that lasts to another thread, which finds nothing to do and
 // sleeps again. On 64 connections fetching 1 MiB files that churn
-// (nanosleep, futex, the processor's hand-back) cost a sixth of the
+// (nanosleep, futex, the processor's hand-back) cost 7–18% of the
 // server's CPU per request (bench/README.md, twenty-eighth session).
 //
 // So a chunk whose pages are all in the page cache (cachestat(2)) goes out
@@ -30,7 +30,7 @@ import (
 // disk may block for milliseconds, and a raw call the scheduler cannot
 // take back would hold its processor, and any stop of the world, that
 // long. A chunk is at most sendfileChunk, which bounds how long a raw call
-// lasts (about 0.3 ms here). On a kernel without cachestat (before 6.5),
+// lasts (a few hundred µs here). On a kernel without cachestat (before 6.5),
 // and on 32-bit systems, every chunk goes through syscall.Syscall.
 func sendFile(c *net.TCPConn, src syscall.Conn, off, n int64) (sent int64, err error) {
 	out, err := c.SyscallConn()
