@@ -78,7 +78,8 @@ GIADDR2=198.19.0.2
 POOL_NET=198.19.0.0/16
 POOL_FIRST=198.19.0.10
 POOL_LAST=198.19.255.250
-POOL_SIZE=65521 # POOL_FIRST to POOL_LAST
+ip4num() { local IFS=.; set -- $1; echo $((($1 << 24) + ($2 << 16) + ($3 << 8) + $4)); }
+POOL_SIZE=$(($(ip4num $POOL_LAST) - $(ip4num $POOL_FIRST) + 1))
 # Each client takes an address for good (its lease outlives the run), so a
 # run with more clients than the pool ends in one 2 s timeout per client
 # beyond it: tens of minutes of nothing measured.
