@@ -147,7 +147,9 @@ func (s *core) eventsQuery(f EventFilter) (q string, args []any, ok bool, err er
 		}
 	}
 	if f.MAC != "" {
-		where, args = append(where, "mac = ?"), append(args, strings.ToLower(f.MAC))
+		// The index by MAC leaves out the events that name none: a
+		// query uses it only if its WHERE says so too.
+		where, args = append(where, "mac = ?", "mac != ''"), append(args, strings.ToLower(f.MAC))
 	}
 	if f.IP != "" {
 		where, args = append(where, "ip = ?"), append(args, f.IP)

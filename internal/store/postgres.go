@@ -95,6 +95,10 @@ var postgresMigrations = []string{
 	DROP INDEX events_day_ip;
 	CREATE INDEX events_seg_mac ON events ((id / 1024), mac, time);
 	CREATE INDEX events_seg_ip ON events ((id / 1024), ip, time)`,
+	// 4: the index by MAC holds only the events that name one, as
+	// SQLite's does since its version 18.
+	`DROP INDEX events_seg_mac;
+	CREATE INDEX events_seg_mac ON events ((id / 1024), mac, time) WHERE mac != ''`,
 }
 
 // migrateLock serialises concurrent `bootforge store migrate` runs.
