@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/net/netutil"
+	"golang.org/x/sys/unix"
 
 	"bootforge/internal/api"
 	"bootforge/internal/audit"
@@ -197,6 +198,7 @@ type services struct {
 	stopped sync.Map    // service name → error, for those that stopped
 
 	configFile string
+	dataLock   *os.File           // held while serving (lockDataDir)
 	cancel     context.CancelFunc // stops the background work
 	background sync.WaitGroup     // background work that writes to the store: done before it closes
 }
@@ -207,6 +209,11 @@ func serve(ctx context.Context, load func() (config.Config, error), configFile s
 		return err
 	}
 	s := &services{cfg: cfg, level: new(slog.LevelVar), configFile: configFile}
+	defer func() {
+		if s.dataLock != nil {
+			s.dataLock.Close() // after the store has closed
+		}
+	}()
 	defer heapfloor.Start(heapHeadroom)()
 	// Lines that come within a millisecond of a write go out together
 	// (logbuf says why).
@@ -251,6 +258,11 @@ func (s *services) start(ctx context.Context) error {
 	if err := makeDataDir(cfg.DataDir, s.log); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	s.dataLock = lock
 	dir, err := openRoot(cfg)
 	if err != nil {
 		return err
@@ -560,6 +572,28 @@ func makeDataDir(dir string, log *slog.Logger) error {
 // inventory watcher, retention, the boot log's recorder) and then closes
 // it, also when start failed part-way: a write that came after the close
 // would fail, and one racing it would be a data race.
+// lockDataDir takes the lock that keeps a second `bootforge serve` off
+// dir. Two servers on one data_dir would share its store and keys while
+// each kept its own offers, sightings and one-shot state in memory; the
+// DHCP port, which the listener opens with SO_REUSEPORT, would not stop
+// the second, and the kernel would spread the clients between the two.
+// The lock is an advisory flock on the directory itself, released when
+// the returned file is closed or the process ends, however it ends.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is in use by another bootforge serve: stop it, or give this one a data_dir of its own", dir)
+		}
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return f, nil
+}
+
 func (s *services) closeStore() error {
 	s.cancel()
 	s.background.Wait()

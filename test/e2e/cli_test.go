@@ -284,6 +284,48 @@ func TestCLIBadConfig(t *testing.T) {
 	})
 }
 
+// A second serve on a data_dir in use refuses to start, naming it, and the
+// first goes on serving: two servers on one store would each keep their own
+// offers in memory, and the DHCP port (SO_REUSEPORT) would not stop the
+// second. Once the first has stopped, the data_dir is free again.
+func TestCLISecondServeRefused(t *testing.T) {
+	need(t, "curl")
+	dir := t.TempDir()
+	root, data := filepath.Join(dir, "root"), filepath.Join(dir, "data")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte("served\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serveArgs := func() (args []string, httpAddr string) {
+		ta, ha, hsa := clAddrs(t)
+		api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+		return []string{"serve", "--root", root, "--data-dir", data, "--tftp-addr", ta, "--http-addr", ha, "--https-addr", hsa,
+			"--api-addr", api}, ha
+	}
+	args, firstHTTP := serveArgs()
+	first := clStart(t, nil, args...)
+
+	args, secondHTTP := serveArgs()
+	out, code := clRun(t, 10*time.Second, nil, args...)
+	if want := "data_dir: " + data + " is in use by another bootforge serve"; code == 0 || !strings.Contains(out, want) {
+		t.Errorf("second serve: exit %d, output %q; want non-zero with %q", code, out, want)
+	}
+	if strings.Contains(out, "bootforge ready") {
+		t.Errorf("the second server got ready on a data_dir in use:\n%s", out)
+	}
+	if got := clGet(t, "http://"+firstHTTP+"/f"); got != "served\n" {
+		t.Errorf("the first server no longer serves: %q", got)
+	}
+
+	first.Stop()
+	clStart(t, nil, args...)
+	if got := clGet(t, "http://"+secondHTTP+"/f"); got != "served\n" {
+		t.Errorf("after the first stopped, a new server on its data_dir serves %q", got)
+	}
+}
+
 // The TLS private key lives in data_dir; a data_dir anywhere below the root
 // would serve it to anyone. serve must refuse to start.
 func TestCLIDataDirBelowRootRefused(t *testing.T) {
