@@ -258,7 +258,7 @@ func (s *services) start(ctx context.Context) error {
 	if err := makeDataDir(cfg.DataDir, s.log); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	lock, err := lockDataDir(cfg.DataDir)
+	lock, err := lockDataDir(cfg.DataDir, s.log)
 	if err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
@@ -568,32 +568,38 @@ func makeDataDir(dir string, log *slog.Logger) error {
 	return nil
 }
 
-// closeStore stops what writes to the store in the background (the
-// inventory watcher, retention, the boot log's recorder) and then closes
-// it, also when start failed part-way: a write that came after the close
-// would fail, and one racing it would be a data race.
 // lockDataDir takes the lock that keeps a second `bootforge serve` off
 // dir. Two servers on one data_dir would share its store and keys while
 // each kept its own offers, sightings and one-shot state in memory; the
 // DHCP port, which the listener opens with SO_REUSEPORT, would not stop
 // the second, and the kernel would spread the clients between the two.
 // The lock is an advisory flock on the directory itself, released when
-// the returned file is closed or the process ends, however it ends.
-func lockDataDir(dir string) (*os.File, error) {
+// the returned file is closed or the process ends, however it ends. A
+// file system that has no locks (ENOLCK: an NFS mount without its lock
+// manager) gets a warning, not a refusal to serve, and a nil file.
+func lockDataDir(dir string, log *slog.Logger) (*os.File, error) {
 	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, unix.EWOULDBLOCK):
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s is in use by another bootforge serve: stop it, or give this one a data_dir of its own", dir)
-		}
-		return nil, fmt.Errorf("locking %s: %w", dir, err)
+		return nil, fmt.Errorf("%s is in use by another bootforge serve: stop it, or give this one a data_dir of its own", dir)
+	default:
+		f.Close()
+		log.Warn("data_dir: cannot lock it, so a second serve on it would not be refused", "data_dir", dir, "err", err)
+		return nil, nil
 	}
-	return f, nil
 }
 
+// closeStore stops what writes to the store in the background (the
+// inventory watcher, retention, the boot log's recorder) and then closes
+// it, also when start failed part-way: a write that came after the close
+// would fail, and one racing it would be a data race.
 func (s *services) closeStore() error {
 	s.cancel()
 	s.background.Wait()
