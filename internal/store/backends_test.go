@@ -90,3 +90,57 @@ func TestPutEventsChunks(t *testing.T) {
 		})
 	}
 }
+
+// PutEvents writes a column that all the rows of an INSERT leave empty as
+// a constant, not a parameter: events that leave each combination of the
+// optional columns empty, mixed in one batch, are each stored with every
+// field where it belongs.
+func TestPutEventsEmptyColumns(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			base := time.Unix(1_900_000_000, 0)
+			// 1<<optionalColumns combinations, three times over and
+			// then some: groups of several sizes, and chunks of each.
+			evs := make([]audit.Event, 3<<optionalColumns+5)
+			want := map[int64]audit.Event{}
+			for i := range evs {
+				e := audit.Event{Time: base.Add(time.Duration(i) * time.Millisecond), IP: "192.0.2.7", Stage: "kernel", Protocol: "http",
+					Bytes: int64(i), Duration: time.Duration(i) * time.Microsecond, Result: "ok", Server: "s"}
+				empty := i % (1 << optionalColumns)
+				for bit, f := range []*string{&e.MAC, &e.Arch, &e.File, &e.Reason, &e.Profile, &e.Image} {
+					if empty&(1<<bit) == 0 {
+						*f = fmt.Sprintf("v%d-%d", bit, i)
+					}
+				}
+				evs[i] = e
+				want[e.Bytes] = e
+			}
+			if err := s.PutEvents(evs); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Events(EventFilter{Limit: 10000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(evs) {
+				t.Fatalf("%d events stored, want %d", len(got), len(evs))
+			}
+			for _, e := range got {
+				w, ok := want[e.Bytes]
+				if !ok {
+					t.Fatalf("event stored as %+v, which was not put (or twice)", e)
+				}
+				delete(want, e.Bytes)
+				e.ID = 0
+				if !e.Time.Equal(w.Time) {
+					t.Fatalf("event stored at %v, want %v", e.Time, w.Time)
+				}
+				e.Time = w.Time
+				if e != w {
+					t.Fatalf("event stored as\n%+v\nwant\n%+v", e, w)
+				}
+			}
+		})
+	}
+}

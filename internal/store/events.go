@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"bootforge/internal/audit"
@@ -24,23 +25,106 @@ func (s *core) PutEvents(events []audit.Event) error {
 // store through the one write path (images, hosts, one-shots) append
 // them to their own, so that a change and its boot-log events commit in
 // one transaction: both or neither.
+//
+// Binding a value costs more than storing it: database/sql converts it,
+// and modernc.org/sqlite copies a text into C memory, binds it under
+// SQLite's mutex and frees it after the statement. Most events leave some
+// text empty (a download names no architecture, reason or profile, and no
+// MAC if the server never leased its client an address), so events go in
+// groups by which of the optional columns they leave empty, and each
+// group's INSERTs write those columns as an empty string constant rather
+// than bind them. BenchmarkBootLogWrites/ip-only, whose events leave five
+// of them empty, went from 6.7 to 5.7 CPU µs an event (medians of four
+// runs, old and new taking turns).
+//
+// A batch's events may so get IDs in another order than they came in.
+// IDs never followed the events' times (a download's event is recorded
+// when it ends, with the time it began), and the log is read in the order
+// of time.
 func eventWrites(events []audit.Event) []write {
 	var ws []write
-	for len(events) > 0 {
-		n := eventChunk(len(events))
-		args := make([]any, 0, n*eventColumns)
-		for _, e := range events[:n] {
-			args = append(args, e.Time.UnixNano(), strings.ToLower(e.MAC), e.IP, e.Arch, e.Stage, e.Protocol, e.File,
-				e.Bytes, int64(e.Duration), e.Result, e.Reason, e.Profile, e.Image, e.Server)
+	for _, group := range byEmpty(events) {
+		for rows := group.rows; len(rows) > 0; {
+			n := eventChunk(len(rows))
+			args := make([]any, 0, n*len(eventColumns))
+			for _, i := range rows[:n] {
+				args = appendEventValues(args, &events[i], group.empty)
+			}
+			ws = append(ws, write{query: insertEvents(group.empty, n), args: args})
+			rows = rows[n:]
 		}
-		ws = append(ws, write{query: insertEvents[n], args: args})
-		events = events[n:]
 	}
 	return ws
 }
 
-// eventColumns is the number of values of one event row.
-const eventColumns = 14
+// eventColumns are the columns of an event row, in the order of the
+// INSERTs and of appendEventValues.
+var eventColumns = []string{"time", "bytes", "duration", "ip", "stage", "protocol", "result", "server",
+	"mac", "arch", "file", "reason", "profile", "image"}
+
+// optionalColumns are the number of text columns, last in eventColumns,
+// that an INSERT writes as an empty string constant where all its rows
+// leave them empty. The rest are bound in every row: an event has a time,
+// a stage, a protocol and a result, the recorder stamps its server, and a
+// network event has its client's IP.
+const optionalColumns = 6
+
+// emptyColumns says which of an event's optional columns are empty: bit i
+// is the i-th of them.
+type emptyColumns uint8
+
+// optionalValues are an event's optional columns, in eventColumns' order.
+func optionalValues(e *audit.Event) [optionalColumns]string {
+	return [optionalColumns]string{strings.ToLower(e.MAC), e.Arch, e.File, e.Reason, e.Profile, e.Image}
+}
+
+// emptyOf is the optional columns e leaves empty.
+func emptyOf(e *audit.Event) emptyColumns {
+	var m emptyColumns
+	for i, v := range optionalValues(e) {
+		if v == "" {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// appendEventValues appends e's values to args, leaving out the
+// optional columns in empty.
+func appendEventValues(args []any, e *audit.Event, empty emptyColumns) []any {
+	args = append(args, e.Time.UnixNano(), e.Bytes, int64(e.Duration), e.IP, e.Stage, e.Protocol, e.Result, e.Server)
+	for i, v := range optionalValues(e) {
+		if empty&(1<<i) == 0 {
+			args = append(args, v)
+		}
+	}
+	return args
+}
+
+// eventGroup is the events, by index, that leave the same optional
+// columns empty.
+type eventGroup struct {
+	empty emptyColumns
+	rows  []int
+}
+
+// byEmpty groups events by the optional columns they leave empty, in the
+// order each group's first event came.
+func byEmpty(events []audit.Event) []eventGroup {
+	var groups []eventGroup
+	for i := range events {
+		m := emptyOf(&events[i])
+		g := 0
+		for g < len(groups) && groups[g].empty != m {
+			g++
+		}
+		if g == len(groups) {
+			groups = append(groups, eventGroup{empty: m, rows: make([]int, 0, len(events)-i)})
+		}
+		groups[g].rows = append(groups[g].rows, i)
+	}
+	return groups
+}
 
 // eventChunks are the row counts of the INSERTs PutEvents makes, largest
 // first; few sizes keep the prepared statements few.
@@ -56,16 +140,42 @@ func eventChunk(n int) int {
 	return n
 }
 
-// insertEvents is the INSERT of each chunk size.
-var insertEvents = func() map[int]string {
-	m := map[int]string{}
-	row := "(?" + strings.Repeat(", ?", eventColumns-1) + ")"
-	for _, n := range eventChunks {
-		m[n] = `INSERT INTO events (time, mac, ip, arch, stage, protocol, file, bytes, duration, result, reason, profile, image, server) VALUES ` +
-			row + strings.Repeat(", "+row, n-1)
+// inserts holds the INSERT of each group and chunk size made so far: at
+// most 2^optionalColumns groups times len(eventChunks) sizes.
+var inserts struct {
+	sync.Mutex
+	m map[insertKey]string
+}
+
+type insertKey struct {
+	empty emptyColumns
+	rows  int
+}
+
+// insertEvents is the INSERT of rows events that leave the columns in
+// empty empty.
+func insertEvents(empty emptyColumns, rows int) string {
+	inserts.Lock()
+	defer inserts.Unlock()
+	k := insertKey{empty, rows}
+	if q, ok := inserts.m[k]; ok {
+		return q
 	}
-	return m
-}()
+	values := make([]string, len(eventColumns))
+	for i := range values {
+		values[i] = "?"
+		if opt := i - (len(eventColumns) - optionalColumns); opt >= 0 && empty&(1<<opt) != 0 {
+			values[i] = "''"
+		}
+	}
+	row := "(" + strings.Join(values, ", ") + ")"
+	q := "INSERT INTO events (" + strings.Join(eventColumns, ", ") + ") VALUES " + row + strings.Repeat(", "+row, rows-1)
+	if inserts.m == nil {
+		inserts.m = map[insertKey]string{}
+	}
+	inserts.m[k] = q
+	return q
+}
 
 // EventFilter selects events; zero fields select everything.
 type EventFilter struct {

@@ -175,8 +175,11 @@ type SQLite struct {
 	stopped chan struct{}
 }
 
-// maxStmts bounds the prepared statements; the writer's are a fixed set
-// of constants, so this is only a guard against generated SQL.
+// maxStmts bounds the prepared statements. The writer's are a fixed set
+// of constants and the boot log's INSERTs (eventWrites), four sizes for
+// each set of empty columns that events come with: a few sets in
+// practice, each about 130 KB prepared. A statement past the bound is
+// parsed each time it runs.
 const maxStmts = 64
 
 // Sync modes for OpenSQLite.
