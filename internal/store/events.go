@@ -62,7 +62,7 @@ func eventWrites(events []audit.Event) []write {
 var eventColumns = []string{"time", "bytes", "duration", "ip", "stage", "protocol", "result", "server",
 	"mac", "arch", "file", "reason", "profile", "image"}
 
-// optionalColumns are the number of text columns, last in eventColumns,
+// optionalColumns is the number of text columns, last in eventColumns,
 // that an INSERT writes as an empty string constant where all its rows
 // leave them empty. The rest are bound in every row: an event has a time,
 // a stage, a protocol and a result, the recorder stamps its server, and a
