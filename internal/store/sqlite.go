@@ -176,10 +176,10 @@ type SQLite struct {
 }
 
 // maxStmts bounds the prepared statements. The writer's are a fixed set
-// of constants and the boot log's INSERTs (eventWrites), four sizes for
-// each set of empty columns that events come with: a few sets in
-// practice, each about 130 KB prepared. A statement past the bound is
-// parsed each time it runs.
+// of constants and the boot log's INSERTs (eventWrites): four sizes for
+// each set of empty columns that events come with, a few sets in
+// practice, the four of a set about 130 KB prepared. A statement past the
+// bound is parsed each time it runs.
 const maxStmts = 64
 
 // Sync modes for OpenSQLite.
