@@ -161,14 +161,15 @@ func insertEvents(empty emptyColumns, rows int) string {
 	if q, ok := inserts.m[k]; ok {
 		return q
 	}
-	values := make([]string, len(eventColumns))
-	for i := range values {
-		values[i] = "?"
-		if opt := i - (len(eventColumns) - optionalColumns); opt >= 0 && empty&(1<<opt) != 0 {
-			values[i] = "''"
+	row := "(?" + strings.Repeat(", ?", len(eventColumns)-optionalColumns-1)
+	for opt := range optionalColumns {
+		if empty&(1<<opt) != 0 {
+			row += ", ''"
+		} else {
+			row += ", ?"
 		}
 	}
-	row := "(" + strings.Join(values, ", ") + ")"
+	row += ")"
 	q := "INSERT INTO events (" + strings.Join(eventColumns, ", ") + ") VALUES " + row + strings.Repeat(", "+row, rows-1)
 	if inserts.m == nil {
 		inserts.m = map[insertKey]string{}
