@@ -84,10 +84,11 @@ func bootItem(p *dhcpv4.DHCPv4) []byte {
 
 var errNotRequest = errors.New("not a BOOTREQUEST")
 
-// parse decodes a request. It merges options carried in the file and sname
-// fields under option 52 (RFC 2132 9.3), which the library leaves unread.
+// parse decodes a request, whose fields and options are then parts of b.
+// It merges options carried in the file and sname fields under option 52
+// (RFC 2132 9.3), which decode, as the library, leaves unread.
 func parse(b []byte) (*dhcpv4.DHCPv4, error) {
-	p, err := dhcpv4.FromBytes(b)
+	p, err := decode(b)
 	if err != nil {
 		return nil, err
 	}

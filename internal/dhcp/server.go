@@ -1,9 +1,10 @@
 // Package dhcp is bootforge's DHCP server: proxyDHCP beside another server,
 // authoritative with pools and persistent leases, and answers to relay
-// agents. Packets are decoded, and replies built, by
-// github.com/insomniacslk/dhcp; a reply's wire form is written here
-// (appendPacket), into a reused buffer, because the library's encoder
-// allocated three buffers per reply. What to boot comes from boot.Resolver. This package only adapts: it reads
+// agents. Packets are dhcpv4.DHCPv4 values of
+// github.com/insomniacslk/dhcp, and replies are built with its modifiers;
+// a request is read (decode) and a reply's wire form written (appendPacket)
+// here, as the library reads and writes them, because its decoder made
+// two dozen objects per packet and its encoder three buffers per reply. What to boot comes from boot.Resolver. This package only adapts: it reads
 // sockets, decides who is in scope, asks the Handler, and routes the reply
 // as RFC 2131 4.1 says.
 //

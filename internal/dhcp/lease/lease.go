@@ -19,6 +19,7 @@
 package lease
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -144,7 +145,9 @@ var ErrCached = errors.New("store unreachable, lease answered from the cache")
 // server's, or an exchange this server had not seen).
 var ErrTaken = errors.New("held by another client")
 
-// Pool hands out the addresses of one subnet.
+// Pool hands out the addresses of one subnet. The leases it keeps hold
+// copies of the MACs and client identifiers they are given, which may be
+// parts of a request's buffer.
 type Pool struct {
 	Subnet netip.Prefix
 
@@ -289,7 +292,7 @@ func (p *Pool) Offer(mac net.HardwareAddr, clientID []byte, requested netip.Addr
 		if l != nil && l.State == Bound && l.Expires.After(now) {
 			return *l, nil // already bound to this client: offer it as it is
 		}
-		nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Expires: now.Add(hold), State: Offered}
+		nl := &Lease{IP: ip, MAC: bytes.Clone(mac), ClientID: bytes.Clone(clientID), Expires: now.Add(hold), State: Offered}
 		if r, ok := p.resvIP[ip]; ok {
 			nl.Hostname = Hostname(r.Hostname)
 		}
@@ -411,7 +414,7 @@ func (p *Pool) Bind(ip netip.Addr, mac net.HardwareAddr, clientID []byte, hostna
 	}
 	hostname = Hostname(hostname)
 	key := clientKey(mac, clientID)
-	nl := &Lease{IP: ip, MAC: mac, ClientID: clientID, Hostname: hostname, Expires: now.Add(d), State: Bound}
+	nl := &Lease{IP: ip, MAC: bytes.Clone(mac), ClientID: bytes.Clone(clientID), Hostname: hostname, Expires: now.Add(d), State: Bound}
 	prevIP, prevClient := p.byIP[ip], p.holding(key, mac, clientID)
 	p.byIP[ip] = nl // claimed: a concurrent Bind of ip by another client now fails
 	p.byClient[key] = nl
