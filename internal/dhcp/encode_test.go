@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
@@ -130,7 +131,7 @@ func TestBootOptionsCounted(t *testing.T) {
 	}
 	for _, req := range []*dhcpv4.DHCPv4{withUUID, without} {
 		for _, plan := range plans {
-			reply := newReply(req, 0)
+			reply := newReply(req, dhcpv4.MessageTypeOffer, 0)
 			before := len(reply.Options)
 			withBoot(reply, req, plan, netip.MustParseAddr("192.0.2.1"))
 			if got, want := len(reply.Options)-before, bootOptions(req, plan); got != want {
@@ -138,4 +139,47 @@ func TestBootOptionsCounted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Each of a reply's setters writes the value the library's typed option
+// of its kind writes, and a value stays as it was set while more are
+// written after it, past the reply's buffer too.
+func TestReplySettersMatchLibrary(t *testing.T) {
+	req, _ := dhcpv4.NewDiscovery(mac)
+	r := newReply(req, dhcpv4.MessageTypeAck, 0)
+	v4, v6, mapped := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::ffff:198.51.100.7")
+	long := strings.Repeat("x", 3*replyValues)
+	want := map[dhcpv4.OptionCode][]byte{}
+	check := func(o dhcpv4.Option) {
+		t.Helper()
+		want[o.Code] = o.Value.ToBytes()
+		for code, w := range want {
+			if got := r.Options.Get(code); !bytes.Equal(got, w) || (got == nil) != (w == nil) {
+				t.Fatalf("option %v: %x, the library's %x", code, got, w)
+			}
+		}
+	}
+	check(dhcpv4.OptMessageType(dhcpv4.MessageTypeAck))
+	r.setIPs(dhcpv4.OptionServerIdentifier, v4)
+	check(dhcpv4.OptServerIdentifier(v4.AsSlice()))
+	r.setIPs(dhcpv4.OptionRouter, v6)
+	check(dhcpv4.OptRouter(v6.AsSlice()))
+	r.setIPs(dhcpv4.OptionDomainNameServer, v4, v6, mapped)
+	check(dhcpv4.OptDNS(v4.AsSlice(), v6.AsSlice(), mapped.AsSlice()))
+	for _, bits := range []int{0, 1, 8, 23, 24, 31, 32} {
+		r.setMask(dhcpv4.OptionSubnetMask, bits)
+		check(dhcpv4.OptSubnetMask(net.CIDRMask(bits, 32)))
+	}
+	for _, d := range []time.Duration{0, 1500 * time.Millisecond, time.Hour, 7 * time.Hour / 8, 1 << 32 * time.Second} {
+		r.setSeconds(dhcpv4.OptionIPAddressLeaseTime, d)
+		check(dhcpv4.OptIPAddressLeaseTime(d))
+	}
+	r.setText(dhcpv4.OptionDomainName, "")
+	check(dhcpv4.OptDomainName(""))
+	r.setText(dhcpv4.OptionHostName, long)
+	check(dhcpv4.OptHostName(long))
+	r.setAddrText(dhcpv4.OptionTFTPServerName, v6)
+	check(dhcpv4.OptTFTPServerName(v6.String()))
+	r.setText(dhcpv4.OptionMessage, "not on this network")
+	check(dhcpv4.OptMessage("not on this network"))
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -206,7 +205,7 @@ func (h *Handler) proxy(req request, res *Result, local, server netip.Addr) {
 		res.Discovery = true
 		res.Reply = discoveryOffer(req.pkt, local, server)
 	default:
-		res.Reply = bootReply(req.pkt, dhcpv4.MessageTypeOffer, res.Plan, local, server)
+		res.Reply = &bootReply(req.pkt, dhcpv4.MessageTypeOffer, res.Plan, local, server).DHCPv4
 	}
 }
 
@@ -221,13 +220,12 @@ func discoverable(plan boot.Plan) bool {
 // the discovery options that send the client to the boot server at server,
 // udp/4011, for its boot file (PXE 2.1, "Boot Server Discovery").
 func discoveryOffer(p *dhcpv4.DHCPv4, local, server netip.Addr) *dhcpv4.DHCPv4 {
-	reply := newReply(p, copied(p, dhcpv4.OptionClientMachineIdentifier), // echoUUID's
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
-		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient")),
-		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, discoveryOptions(server))))
-	echoUUID(reply, p)
-	return reply
+	r := newReply(p, dhcpv4.MessageTypeOffer, 3+copied(p, dhcpv4.OptionClientMachineIdentifier)) // echoUUID's
+	r.setIPs(dhcpv4.OptionServerIdentifier, local)
+	r.setText(dhcpv4.OptionClassIdentifier, "PXEClient")
+	r.set(dhcpv4.OptionVendorSpecificInformation, discoveryOptions(server))
+	echoUUID(r, p)
+	return &r.DHCPv4
 }
 
 // bootServer answers the PXE boot-server request on port 4011: a REQUEST
@@ -243,22 +241,20 @@ func (h *Handler) bootServer(req request, res *Result, local, server netip.Addr)
 		if item := bootItem(req.pkt); item != nil {
 			// A request after discovery names the boot item it chose; the
 			// ACK answers for that item (PXE 2.1, "Boot Server Discovery").
-			reply.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation,
-				append([]byte{pxeBootItem, 4}, append(item, pxeEnd)...)))
+			reply.set(dhcpv4.OptionVendorSpecificInformation, append([]byte{pxeBootItem, 4}, append(item, pxeEnd)...))
 		}
-		res.Reply = reply
+		res.Reply = &reply.DHCPv4
 	}
 }
 
 // bootReply is a reply that carries only where to boot from: no address,
 // no lease (the proxy offer and the boot server's ACK).
-func bootReply(p *dhcpv4.DHCPv4, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr) *dhcpv4.DHCPv4 {
-	reply := newReply(p, bootOptions(p, plan),
-		dhcpv4.WithMessageType(mt),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())))
-	withBoot(reply, p, plan, server)
-	reply.UpdateOption(dhcpv4.OptClassIdentifier(classFor(plan)))
-	return reply
+func bootReply(p *dhcpv4.DHCPv4, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr) *reply {
+	r := newReply(p, mt, 1+bootOptions(p, plan))
+	r.setIPs(dhcpv4.OptionServerIdentifier, local)
+	withBoot(r, p, plan, server)
+	r.setText(dhcpv4.OptionClassIdentifier, classFor(plan))
+	return r
 }
 
 func classFor(plan boot.Plan) string {
@@ -405,62 +401,59 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 
 func (h *Handler) nak(p *dhcpv4.DHCPv4, local netip.Addr, msg string) *dhcpv4.DHCPv4 {
 	h.Log.Debug("dhcp: NAK", "mac", p.ClientHWAddr.String(), "reason", msg)
-	r := newReply(p, 0,
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
-		dhcpv4.WithOption(dhcpv4.OptMessage(msg)))
+	r := newReply(p, dhcpv4.MessageTypeNak, 2)
+	r.setIPs(dhcpv4.OptionServerIdentifier, local)
+	r.setText(dhcpv4.OptionMessage, msg)
 	if p.GatewayIPAddr != nil && !p.GatewayIPAddr.IsUnspecified() {
 		// RFC 2131 4.3.2: through a relay the NAK MUST have the broadcast
 		// bit, so that the relay broadcasts it: the client's address is
 		// the one being refused.
 		r.SetBroadcast()
 	}
-	return r
+	return &r.DHCPv4
 }
 
 // reply builds an OFFER or ACK with the subnet's options and the boot plan.
 func (h *Handler) reply(p *dhcpv4.DHCPv4, sub *Subnet, ip netip.Addr, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr, leaseTime time.Duration) *dhcpv4.DHCPv4 {
-	mods := []dhcpv4.Modifier{
-		dhcpv4.WithMessageType(mt),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(local.AsSlice())),
-		dhcpv4.WithOption(dhcpv4.OptSubnetMask(net.CIDRMask(sub.Pool.Subnet.Bits(), 32))),
+	name := sub.Pool.ReservedName(p.ClientHWAddr, p.Options.Get(dhcpv4.OptionClientIdentifier))
+	n := 2 + bootOptions(p, plan) // the options set below: server identifier, mask, ...
+	if leaseTime > 0 {
+		n += 3
 	}
+	for _, set := range []bool{sub.Router.IsValid(), len(sub.DNS) > 0, len(sub.NTP) > 0, sub.Domain != "", name != ""} {
+		if set {
+			n++
+		}
+	}
+	r := newReply(p, mt, n)
+	r.setIPs(dhcpv4.OptionServerIdentifier, local)
+	r.setMask(dhcpv4.OptionSubnetMask, sub.Pool.Subnet.Bits())
 	if leaseTime > 0 {
 		leaseTime = leaseTime.Round(time.Second)
-		mods = append(mods,
-			dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(leaseTime)),
-			dhcpv4.WithOption(dhcpv4.OptRenewTimeValue(leaseTime/2)),
-			dhcpv4.WithOption(dhcpv4.OptRebindingTimeValue(leaseTime*7/8)))
+		r.setSeconds(dhcpv4.OptionIPAddressLeaseTime, leaseTime)
+		r.setSeconds(dhcpv4.OptionRenewTimeValue, leaseTime/2)
+		r.setSeconds(dhcpv4.OptionRebindingTimeValue, leaseTime*7/8)
 	}
 	if sub.Router.IsValid() {
-		mods = append(mods, dhcpv4.WithRouter(sub.Router.AsSlice()))
+		r.setIPs(dhcpv4.OptionRouter, sub.Router)
 	}
 	if len(sub.DNS) > 0 {
-		mods = append(mods, dhcpv4.WithDNS(ips(sub.DNS)...))
+		r.setIPs(dhcpv4.OptionDomainNameServer, sub.DNS...)
 	}
 	if len(sub.NTP) > 0 {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptNTPServers(ips(sub.NTP)...)))
+		r.setIPs(dhcpv4.OptionNTPServers, sub.NTP...)
 	}
 	if sub.Domain != "" {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptDomainName(sub.Domain)))
+		r.setText(dhcpv4.OptionDomainName, sub.Domain)
 	}
-	if name := sub.Pool.ReservedName(p.ClientHWAddr, p.Options.Get(dhcpv4.OptionClientIdentifier)); name != "" {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(name)))
+	if name != "" {
+		r.setText(dhcpv4.OptionHostName, name)
 	}
-	reply := newReply(p, bootOptions(p, plan), mods...)
 	if ip.IsValid() {
-		reply.YourIPAddr = ip.AsSlice()
+		r.YourIPAddr = ip.AsSlice()
 	} else if mt == dhcpv4.MessageTypeAck {
-		reply.ClientIPAddr = p.ClientIPAddr // INFORM
+		r.ClientIPAddr = p.ClientIPAddr // INFORM
 	}
-	withBoot(reply, p, plan, server)
-	return reply
-}
-
-func ips(addrs []netip.Addr) []net.IP {
-	out := make([]net.IP, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.AsSlice()
-	}
-	return out
+	withBoot(r, p, plan, server)
+	return &r.DHCPv4
 }
