@@ -1,10 +1,11 @@
 // Package dhcp is bootforge's DHCP server: proxyDHCP beside another server,
 // authoritative with pools and persistent leases, and answers to relay
 // agents. Packets are dhcpv4.DHCPv4 values of
-// github.com/insomniacslk/dhcp, and replies are built with its modifiers;
-// a request is read (decode) and a reply's wire form written (appendPacket)
-// here, as the library reads and writes them, because its decoder made
-// two dozen objects per packet and its encoder three buffers per reply. What to boot comes from boot.Resolver. This package only adapts: it reads
+// github.com/insomniacslk/dhcp. A request is read (decode), a reply's
+// options set (reply) and its wire form written (appendPacket) here, as
+// the library does each, because its decoder made two dozen objects per
+// packet, its typed options two or three each, and its encoder three
+// buffers per reply. What to boot comes from boot.Resolver. This package only adapts: it reads
 // sockets, decides who is in scope, asks the Handler, and routes the reply
 // as RFC 2131 4.1 says.
 //
