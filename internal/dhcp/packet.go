@@ -351,18 +351,17 @@ func (r *reply) setFrom(code dhcpv4.OptionCode, b []byte) {
 	r.vals = b
 }
 
-// newReply is dhcpv4.NewReplyFromRequest without the library's
-// transaction ID: dhcpv4.New draws a random one from crypto/rand, under a
-// context with a timer, for every packet it makes, and a reply replaces it
-// with the request's at once. That draw was a tenth of the handler's CPU
-// per DORA (BenchmarkDORA). The packet starts with dhcpv4.New's defaults
-// (its constructor is not exported), then takes from req what
-// NewReplyFromRequest's modifiers take: the op code, hardware type and
-// address, transaction ID, flags and giaddr, and options 82 (RFC 3046)
-// and 61 (RFC 6842). It is of type mt; later counts the options the
-// caller sets after, so that the option map is made at its size: one
-// made for 16 options instead of the dozen a reply has was the largest
-// allocation per packet.
+// newReply is the reply of type mt that dhcpv4.NewReplyFromRequest
+// makes of req (TestNewReplyMatchesLibrary): the BOOTP reply to req's
+// hardware type and address, transaction ID and flags, through its relay
+// (giaddr), with its options 82 (RFC 3046) and 61 (RFC 6842), and every
+// address 0.0.0.0. The library draws a random transaction ID from
+// crypto/rand for every packet it makes, under a context with a timer,
+// and a reply replaces it with the request's at once: that draw was a
+// tenth of the handler's CPU per DORA (BenchmarkDORA). later counts the
+// options the caller sets after, so that the option map is made at its
+// size: one made for 16 options instead of the dozen a reply has was the
+// largest allocation per packet.
 func newReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, later int) *reply {
 	n := 1 + later + copied(req, dhcpv4.OptionRelayAgentInformation) + copied(req, dhcpv4.OptionClientIdentifier)
 	r := &reply{DHCPv4: dhcpv4.DHCPv4{
