@@ -12,11 +12,11 @@ import (
 )
 
 // decode reads a packet as dhcpv4.FromBytes reads it (FuzzDecode holds the
-// two equal, field by field, and failing together), with a few
-// allocations where the library's made two dozen. The library copies
+// two equal, field by field, and failing together), in 3 objects where
+// the library's made 19 for a relayed PXE DISCOVER. The library copies
 // every address and option value into a slice of its own through a
-// reader that allocates as it goes; under DHCP load that was a sixth of
-// the objects the server allocated per lease, each of them work for the
+// reader that allocates as it goes: 30 of the 152 objects per DORA in
+// BenchmarkDORA (its client's included), each of them work for the
 // garbage collector. Here the addresses and option values are parts of b:
 // the caller gives each packet a buffer of its own (Server.read) and does
 // not write into it. Whatever keeps a value past the request copies it

@@ -249,7 +249,7 @@ func (h *Handler) bootServer(req request, res *Result, local, server netip.Addr)
 
 // bootReply is a reply that carries only where to boot from: no address,
 // no lease (the proxy offer and the boot server's ACK).
-func bootReply(p *dhcpv4.DHCPv4, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr) *reply {
+func bootReply(p *dhcpv4.DHCPv4, mt dhcpv4.MessageType, plan boot.Plan, local, server netip.Addr) *draft {
 	r := newReply(p, mt, 1+bootOptions(p, plan))
 	r.setIPs(dhcpv4.OptionServerIdentifier, local)
 	withBoot(r, p, plan, server)

@@ -257,7 +257,7 @@ func copied(req *dhcpv4.DHCPv4, c dhcpv4.OptionCode) int {
 }
 
 // withBoot adds a plan's boot answer to a reply.
-func withBoot(r *reply, req *dhcpv4.DHCPv4, plan boot.Plan, server netip.Addr) {
+func withBoot(r *draft, req *dhcpv4.DHCPv4, plan boot.Plan, server netip.Addr) {
 	if !plan.Boot {
 		return
 	}
@@ -279,20 +279,20 @@ func withBoot(r *reply, req *dhcpv4.DHCPv4, plan boot.Plan, server netip.Addr) {
 
 // echoUUID copies the client's machine identifier (option 97) into the
 // reply, as the PXE spec asks of PXE servers.
-func echoUUID(r *reply, req *dhcpv4.DHCPv4) {
+func echoUUID(r *draft, req *dhcpv4.DHCPv4) {
 	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
 		r.set(dhcpv4.OptionClientMachineIdentifier, uuid)
 	}
 }
 
-// reply is a reply being built: the packet, and the buffer its options'
+// draft is a reply being built: the packet, and the buffer its options'
 // values are written into, in one object. Its setters write each value
 // as the library's typed option of that kind writes it
 // (TestReplySettersMatchLibrary). Built with the library's options and
 // modifiers, each option was two or three objects, for a value that
 // appendPacket copies into the packet a moment later (BenchmarkDORA, which
 // also counts its client's objects: 122 per DORA then, 52 now).
-type reply struct {
+type draft struct {
 	dhcpv4.DHCPv4
 	vals []byte // the values written so far, in buf until it is full
 	buf  [replyValues]byte
@@ -303,22 +303,22 @@ type reply struct {
 const replyValues = 256
 
 // set sets option code to v, which the reply shares.
-func (r *reply) set(code dhcpv4.OptionCode, v []byte) { r.Options[code.Code()] = v }
+func (r *draft) set(code dhcpv4.OptionCode, v []byte) { r.Options[code.Code()] = v }
 
 // setText sets option code to the text s.
-func (r *reply) setText(code dhcpv4.OptionCode, s string) {
+func (r *draft) setText(code dhcpv4.OptionCode, s string) {
 	r.setFrom(code, append(r.vals, s...))
 }
 
 // setAddrText sets option code to addr written out in text.
-func (r *reply) setAddrText(code dhcpv4.OptionCode, addr netip.Addr) {
+func (r *draft) setAddrText(code dhcpv4.OptionCode, addr netip.Addr) {
 	r.setFrom(code, addr.AppendTo(r.vals))
 }
 
 // setIPs sets option code to the IPv4 addresses in addrs, one after
 // another. An address of another kind is left out, and an IPv4-mapped
 // IPv6 one written as IPv4, as net.IP.To4 does it for the library.
-func (r *reply) setIPs(code dhcpv4.OptionCode, addrs ...netip.Addr) {
+func (r *draft) setIPs(code dhcpv4.OptionCode, addrs ...netip.Addr) {
 	b := r.vals
 	for _, a := range addrs {
 		if a = a.Unmap(); a.Is4() {
@@ -334,19 +334,19 @@ func (r *reply) setIPs(code dhcpv4.OptionCode, addrs ...netip.Addr) {
 }
 
 // setSeconds sets option code to d in whole seconds, as a 32-bit number.
-func (r *reply) setSeconds(code dhcpv4.OptionCode, d time.Duration) {
+func (r *draft) setSeconds(code dhcpv4.OptionCode, d time.Duration) {
 	r.setFrom(code, binary.BigEndian.AppendUint32(r.vals, uint32(d/time.Second)))
 }
 
 // setMask sets option code to the netmask of a prefix of bits bits.
-func (r *reply) setMask(code dhcpv4.OptionCode, bits int) {
+func (r *draft) setMask(code dhcpv4.OptionCode, bits int) {
 	r.setFrom(code, binary.BigEndian.AppendUint32(r.vals, ^uint32(0)<<(32-bits)))
 }
 
 // setFrom sets option code to what b holds past the values written so
 // far, and takes b as the values: the new one is capped, so that nothing
 // written after it can change it.
-func (r *reply) setFrom(code dhcpv4.OptionCode, b []byte) {
+func (r *draft) setFrom(code dhcpv4.OptionCode, b []byte) {
 	r.set(code, b[len(r.vals):len(b):len(b)])
 	r.vals = b
 }
@@ -362,9 +362,9 @@ func (r *reply) setFrom(code dhcpv4.OptionCode, b []byte) {
 // options the caller sets after, so that the option map is made at its
 // size: one made for 16 options instead of the dozen a reply has was the
 // largest allocation per packet.
-func newReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, later int) *reply {
+func newReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, later int) *draft {
 	n := 1 + later + copied(req, dhcpv4.OptionRelayAgentInformation) + copied(req, dhcpv4.OptionClientIdentifier)
-	r := &reply{DHCPv4: dhcpv4.DHCPv4{
+	r := &draft{DHCPv4: dhcpv4.DHCPv4{
 		OpCode:        dhcpv4.OpcodeBootRequest,
 		HWType:        req.HWType,
 		TransactionID: req.TransactionID,

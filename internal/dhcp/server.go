@@ -2,7 +2,7 @@
 // authoritative with pools and persistent leases, and answers to relay
 // agents. Packets are dhcpv4.DHCPv4 values of
 // github.com/insomniacslk/dhcp. A request is read (decode), a reply's
-// options set (reply) and its wire form written (appendPacket) here, as
+// options set (draft) and its wire form written (appendPacket) here, as
 // the library does each, because its decoder made two dozen objects per
 // packet, its typed options two or three each, and its encoder three
 // buffers per reply. What to boot comes from boot.Resolver. This package only adapts: it reads
