@@ -328,14 +328,19 @@ func TestTFTPHPAFilesFromOnePort(t *testing.T) {
 	forEachWait(t, slow, files, func(t *testing.T, srv *Server, server netip.AddrPort, ev *events, _ waitMode) {
 		const runs = 40
 		for range runs {
+			// Each run is a new client port, but the same client IP,
+			// which may have one transfer at a time: the last run's
+			// final ACK must have been read before this run asks.
+			waitIdle(srv)
 			cmd := exec.Command("tftp", server.Addr().String(), strconv.Itoa(int(server.Port())), "-m", "binary", "-c", "get", "a.bin", "b.bin", "c.bin")
 			cmd.Dir = t.TempDir()
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				t.Fatalf("tftp: %v\n%s", err, out)
 			}
 			for name, want := range files {
 				if got, err := os.ReadFile(filepath.Join(cmd.Dir, name)); err != nil || !bytes.Equal(got, want) {
-					t.Fatalf("%s: %d bytes (%v), want %d", name, len(got), err, len(want))
+					t.Fatalf("%s: %d bytes (%v), want %d; tftp said:\n%s", name, len(got), err, len(want), out)
 				}
 			}
 		}
@@ -404,15 +409,20 @@ func expectSilence(t *testing.T, c client) {
 	}
 }
 
+// waitIdle waits up to 5 s for srv to have no transfer in flight.
+func waitIdle(srv *Server) {
+	for deadline := time.Now().Add(5 * time.Second); srv.Active() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // idle waits until srv has no transfer left, then checks that nothing
 // stays counted for any client, that the transfers were recorded with
 // the results given, that the counters agree (with retransmits first
 // packets sent again), and that no goroutine of a transfer is left.
 func idle(t *testing.T, srv *Server, ev *events, results map[string]int, retransmits int64) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); srv.Active() > 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitIdle(srv)
 	srv.mu.Lock()
 	active, perClient := len(srv.active), len(srv.perClient)
 	srv.mu.Unlock()
