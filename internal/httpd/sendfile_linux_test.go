@@ -122,8 +122,12 @@ func TestSendFile(t *testing.T) {
 				t.Fatalf("the client got %d bytes, not the %d asked for (identical: false)", len(b), tt.n)
 			}
 			// A chunk read from the disk never holds a processor; one from
-			// the cache always goes out raw.
-			if tt.uncached && watched == 0 || !tt.uncached && (watched != 0 || raw == 0) {
+			// the cache goes out raw. cachestat(2) counts the pages
+			// without locking the file's page index, and now and then
+			// comes up short on a locked, resident file (in 2 or 3 of 300
+			// to 600 runs of this test here, by 1 to 4 pages): that chunk
+			// goes out watched, the safe way. One such chunk is allowed.
+			if tt.uncached && watched == 0 || !tt.uncached && (watched > 1 || raw == 0) {
 				t.Errorf("%d raw and %d watched sendfile calls", raw, watched)
 			}
 			if pos, _ := f.Seek(0, io.SeekCurrent); pos != 0 {
