@@ -25,7 +25,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -57,6 +59,18 @@ func Active(c *catalog.Catalog, root string) (Index, error) {
 	if err != nil {
 		return Index{}, err
 	}
+	return active(vs, root)
+}
+
+// active is the index of the active versions of vs, read from root.
+//
+// A version whose manifest is gone by the time it is read was removed
+// since the listing, which read that manifest: by a gc, after a
+// promotion between the two retired it, or by hand. It is left out, as a
+// listing a moment later would have left it out, rather than failing the
+// whole index and with it a mirror's sync; any other error still fails
+// it.
+func active(vs []image.Version, root string) (Index, error) {
 	idx := Index{Versions: []Version{}}
 	for _, v := range vs {
 		if v.State != image.Active {
@@ -64,6 +78,9 @@ func Active(c *catalog.Catalog, root string) (Index, error) {
 		}
 		p := path.Join(v.ID.Dir(), image.ManifestName)
 		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return Index{}, err
 		}
