@@ -106,6 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$WORK"/{root,logs,out,data} "$RESULTS_DIR"
+chmod 700 "$WORK/data" # the store and keys: bootforge warns of a data_dir others can read
 ROOT=$WORK/root
 
 # ---------------------------------------------------------------- helpers
