@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -395,7 +396,15 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 		return
 	}
 	res.Client.IP = l.IP
-	h.Log.Info("dhcp: lease", "ip", l.IP, "mac", mac.String(), "expires", l.Expires.Format(time.RFC3339), "boot", res.Plan.BootFile)
+	if h.Log.Enabled(context.Background(), slog.LevelInfo) {
+		// The record goes to the handler directly, as the access log's
+		// does (internal/httpd): Logger.Info would first walk the stack,
+		// once per ACK, for a source line the log does not print.
+		r := slog.NewRecord(time.Now(), slog.LevelInfo, "dhcp: lease", 0)
+		r.AddAttrs(slog.Any("ip", l.IP), slog.String("mac", mac.String()), slog.String("expires", l.Expires.Format(time.RFC3339)),
+			slog.String("boot", res.Plan.BootFile))
+		_ = h.Log.Handler().Handle(context.Background(), r) // its error dropped, as Info drops it
+	}
 	res.Reply = h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, res.Plan, local, server, time.Until(l.Expires))
 }
 
