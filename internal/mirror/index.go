@@ -54,23 +54,18 @@ func (v Version) ID() (image.ID, error) { return image.ParseID(v.Name + "@" + v.
 
 // Active lists the active versions of the catalog over root, with the
 // SHA-256 of each manifest file.
+//
+// A version whose manifest is gone by the time it is read here was
+// removed since the listing, which read that manifest: by a gc, after a
+// promotion between the two retired it, or by hand. It is left out, as a
+// listing a moment later would have left it out, rather than failing the
+// whole index and with it a mirror's sync; any other error still fails
+// it.
 func Active(c *catalog.Catalog, root string) (Index, error) {
 	vs, err := c.Versions()
 	if err != nil {
 		return Index{}, err
 	}
-	return active(vs, root)
-}
-
-// active is the index of the active versions of vs, read from root.
-//
-// A version whose manifest is gone by the time it is read was removed
-// since the listing, which read that manifest: by a gc, after a
-// promotion between the two retired it, or by hand. It is left out, as a
-// listing a moment later would have left it out, rather than failing the
-// whole index and with it a mirror's sync; any other error still fails
-// it.
-func active(vs []image.Version, root string) (Index, error) {
 	idx := Index{Versions: []Version{}}
 	for _, v := range vs {
 		if v.State != image.Active {
