@@ -368,8 +368,8 @@ func (b *fastBody) Read(p []byte) (int, error) {
 // WriteTo sends a disk file on a plain connection with sendfile(2)
 // (sendFile says how), and hands any other body to w (fasthttp's body
 // writer): a file that is not on disk (a menu) or is watched for a
-// one-shot's proof is copied. Over TLS, the records sealed meanwhile
-// leave in writes of several.
+// one-shot's proof is copied. Over TLS, while other requests are in
+// flight, the records sealed meanwhile leave in writes of several.
 func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 	if b.body.N > TurnAbove {
 		defer b.s.turns.Take(b.conn)()
@@ -378,7 +378,7 @@ func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 		b.cork()
 		defer b.uncork()
 	}
-	if b.records != nil {
+	if b.records != nil && b.s.inflight.Load() > 1 { // not alone: records.go
 		b.records.gather()
 		defer func() {
 			if ferr := b.records.release(); err == nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"testing"
 )
@@ -94,8 +95,10 @@ func TestRecordConnReportsLateError(t *testing.T) {
 	}
 }
 
-// Over a real TLS listener, bodies of many gathered writes arrive whole,
-// one after another on one connection, and a range as well.
+// Over a real TLS listener, bodies arrive whole, one after another on one
+// connection, and a range as well: written a record at a time while each
+// is the only request in flight, and in gathered writes of many records
+// while another is.
 func TestTLSBodiesGathered(t *testing.T) {
 	root := t.TempDir()
 	content := bytes.Repeat([]byte("0123456789abcdef"), 3<<16+7) // 3 MiB and a bit: many pieces, the last one partial
@@ -135,12 +138,28 @@ func TestTLSBodiesGathered(t *testing.T) {
 		}
 		return res.StatusCode, body
 	}
-	for i := range 2 {
-		if code, body := get(""); code != 200 || !bytes.Equal(body, content) {
-			t.Fatalf("GET %d: status %d, %d bytes, identical %v", i, code, len(body), bytes.Equal(body, content))
+	fetch := func(want int64) {
+		t.Helper()
+		before := gathers.Load()
+		for i := range 2 {
+			if code, body := get(""); code != 200 || !bytes.Equal(body, content) {
+				t.Fatalf("GET %d: status %d, %d bytes, identical %v", i, code, len(body), bytes.Equal(body, content))
+			}
+		}
+		if code, body := get("bytes=100000-2999999"); code != 206 || !bytes.Equal(body, content[100000:3000000]) {
+			t.Fatalf("range: status %d, %d bytes", code, len(body))
+		}
+		if got := gathers.Load() - before; got != want {
+			t.Fatalf("%d of 3 bodies gathered, want %d", got, want)
 		}
 	}
-	if code, body := get("bytes=100000-2999999"); code != 206 || !bytes.Equal(body, content[100000:3000000]) {
-		t.Fatalf("range: status %d, %d bytes", code, len(body))
+	fetch(0)
+	// Another request in flight, as the limits count it.
+	release, refused := site.srv.take(netip.MustParseAddr("192.0.2.1"))
+	if refused != "" {
+		t.Fatal(refused)
 	}
+	fetch(3)
+	release()
+	fetch(0)
 }
