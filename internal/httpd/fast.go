@@ -369,16 +369,19 @@ func (b *fastBody) Read(p []byte) (int, error) {
 // (sendFile says how), and hands any other body to w (fasthttp's body
 // writer): a file that is not on disk (a menu) or is watched for a
 // one-shot's proof is copied. Over TLS, while other requests are in
-// flight, the records sealed meanwhile leave in writes of several.
+// flight, the records sealed meanwhile leave corked, in writes of several.
 func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 	if b.body.N > TurnAbove {
 		defer b.s.turns.Take(b.conn)()
 	}
-	if b.tcp != nil {
+	// Over TLS, a body sent alone leaves as crypto/tls writes it, a
+	// record a write, uncorked (records.go).
+	tlsAlone := b.records != nil && b.s.inflight.Load() <= 1
+	if b.tcp != nil && !tlsAlone {
 		b.cork()
 		defer b.uncork()
 	}
-	if b.records != nil && b.s.inflight.Load() > 1 { // not alone: records.go
+	if b.records != nil && !tlsAlone {
 		b.records.gather()
 		defer func() {
 			if ferr := b.records.release(); err == nil {

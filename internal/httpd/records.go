@@ -16,11 +16,13 @@ import (
 //
 // That pays when the server's CPU is what bodies wait for: when others
 // are sent at the same time. A body sent alone waits on its client
-// instead, and a client reading records that came eight to a write spent
-// 5–8% more CPU per GiB (curl, 1 GiB over loopback, thirty-fifth session:
-// 1,159–1,187 ms against 1,095–1,131 when written one a write, as nginx
-// writes them; 0.93× → 0.98× nginx's speed). So only a body that has company is
-// gathered (fastBody.WriteTo).
+// instead, and a client reading records that came corked, eight to a
+// write, spent 6–8% more CPU per GiB than reading them as nginx sends
+// them, a record a write, uncorked (curl, 1 GiB over loopback, medians
+// of 9 to 11 downloads, thirty-fifth session: 1,157–1,187 ms against
+// 1,105; from nginx 1,054–1,108): 0.94× nginx's speed against 0.99×. So
+// a body with company is corked and gathered, and a body sent alone is
+// neither (fastBody.WriteTo).
 //
 // Only bodies are gathered (fastBody.WriteTo brackets them): the
 // handshake and the headers of a small answer go out as crypto/tls writes
