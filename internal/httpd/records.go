@@ -17,12 +17,13 @@ import (
 // That pays when the server's CPU is what bodies wait for: when others
 // are sent at the same time. A body sent alone waits on its client
 // instead, and a client reading records that came corked, eight to a
-// write, spent 6–8% more CPU per GiB than reading them as nginx sends
-// them, a record a write, uncorked (curl, 1 GiB over loopback, medians
-// of 9 to 11 downloads, thirty-fifth session: 1,157–1,187 ms against
-// 1,105; from nginx 1,054–1,108): 0.94× nginx's speed against 0.99×. So
-// a body with company is corked and gathered, and a body sent alone is
-// neither (fastBody.WriteTo).
+// write, spent 6–8% more CPU than reading them as nginx sends them, a
+// record a write, uncorked: curl took 1,157–1,187 ms per GiB over
+// loopback against 1,105 (1,054–1,108 from nginx), and the download went
+// at 0.94× nginx's speed against 0.99× (medians of 9 to 11 downloads,
+// bench/README.md, thirty-fifth session). So a body with company is
+// corked and gathered, and a body sent alone is neither
+// (fastBody.WriteTo).
 //
 // Only bodies are gathered (fastBody.WriteTo brackets them): the
 // handshake and the headers of a small answer go out as crypto/tls writes
