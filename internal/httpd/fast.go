@@ -374,8 +374,6 @@ func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 	if b.body.N > TurnAbove {
 		defer b.s.turns.Take(b.conn)()
 	}
-	// Over TLS, a body sent alone leaves as crypto/tls writes it, a
-	// record a write, uncorked (records.go).
 	tlsAlone := b.records != nil && b.s.inflight.Load() <= 1
 	if b.tcp != nil && !tlsAlone {
 		b.cork()

@@ -6,24 +6,25 @@ import (
 	"sync/atomic"
 )
 
-// crypto/tls writes each record it seals, 16 KiB of a body at most, with
-// a write(2) of its own, and each write costs a system call, a pass
-// through the TCP stack and, on a fast network, a wakeup of the client:
-// an HTTPS download took 1.39× nginx's server CPU. So while a body is
-// sent, the connection under TLS gathers the records and writes eight at
-// a time: 1.10× nginx's CPU, and 0.72× → 0.85× its speed
-// (bench/README.md).
+// A body sent over TLS while other requests are in flight leaves in
+// writes of eight records, corked; a body sent alone leaves as crypto/tls
+// writes it, a record a write, uncorked (fastBody.WriteTo decides, from
+// the limits' count of requests in flight).
 //
-// That pays when the server's CPU is what bodies wait for: when others
-// are sent at the same time. A body sent alone waits on its client
-// instead, and a client reading records that came corked, eight to a
-// write, spent 6–8% more CPU than reading them as nginx sends them, a
-// record a write, uncorked: curl took 1,157–1,187 ms per GiB over
+// The gathering is for the server's CPU. crypto/tls writes each record it
+// seals, 16 KiB of a body at most, with a write(2) of its own, and each
+// write costs a system call, a pass through the TCP stack and, on a fast
+// network, a wakeup of the client: an HTTPS download took 1.39× nginx's
+// server CPU, gathered 1.10×; under 64 connections on a 1 MiB file,
+// gathered bodies went at 1,185–1,235 requests a second, bodies a record
+// a write at 921–1,056, nginx's at 1,003–1,161 (bench/README.md).
+//
+// A body sent alone waits on its client instead, and a client reading
+// records that came corked, eight to a write, spent 6–8% more CPU than
+// reading them as nginx sends them: curl took 1,157–1,187 ms per GiB over
 // loopback against 1,105 (1,054–1,108 from nginx), and the download went
 // at 0.94× nginx's speed against 0.99× (medians of 9 to 11 downloads,
-// bench/README.md, thirty-fifth session). So a body with company is
-// corked and gathered, and a body sent alone is neither
-// (fastBody.WriteTo).
+// bench/README.md, thirty-fifth session).
 //
 // Only bodies are gathered (fastBody.WriteTo brackets them): the
 // handshake and the headers of a small answer go out as crypto/tls writes

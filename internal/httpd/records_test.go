@@ -99,7 +99,7 @@ func TestRecordConnReportsLateError(t *testing.T) {
 // connection, and a range as well: written a record at a time while each
 // is the only request in flight, and in gathered writes of many records
 // while another is.
-func TestTLSBodiesGathered(t *testing.T) {
+func TestTLSBodiesGatheredWithCompany(t *testing.T) {
 	root := t.TempDir()
 	content := bytes.Repeat([]byte("0123456789abcdef"), 3<<16+7) // 3 MiB and a bit: many pieces, the last one partial
 	for i := range content {
