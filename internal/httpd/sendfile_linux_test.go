@@ -54,9 +54,9 @@ func pin(t *testing.T, f *os.File, off, n int64) {
 }
 
 // dropCache evicts the file's pages in [off, off+n) from the page cache,
-// or fails the test. FADV_DONTNEED is advice: a page the kernel still
-// holds in a per-CPU batch stays (here, 2 in 300 runs had every page
-// stay once), so it is asked up to five times.
+// or fails the test. FADV_DONTNEED is advice, and once in a while it
+// left every page where it was (2 of 300 runs here, the cause not
+// found), so it is asked up to five times.
 func dropCache(t *testing.T, f *os.File, off, n int64) {
 	t.Helper()
 	if err := f.Sync(); err != nil {
