@@ -43,6 +43,12 @@
 #                 share the store's writer with the leases. The leases/s
 #                 fall (wrk takes CPU); the ACK p99 says whether a lease
 #                 waits behind the boot log. 0 (default): no HTTP load
+#   GEN_CPUS=LIST   the CPUs (a taskset list) the generators and HTTP_LOAD's
+#                 wrk run on; default the last CPU (none on a 1-CPU host),
+#                 "" leaves them to the scheduler. Every server is faster
+#                 with the generator off its core, Kea (single-threaded) by
+#                 1.7x on this 2-core host (dhcp.md, "Layout"). The servers
+#                 are never pinned
 #   PG_ADMIN=postgres:///bootforge_test?host=/var/run/postgresql   where the
 #                 PostgreSQL modes create (and drop) a database per run; the
 #                 server is Debian's cluster that scripts/deps.sh starts
@@ -66,6 +72,10 @@ KEEP=${KEEP:-0}
 HTTP_LOAD=${HTTP_LOAD:-0}
 BF_STORE_SYNC=${BF_STORE_SYNC:-full}
 BF_AUDIT=${BF_AUDIT:-true}
+if [ -z "${GEN_CPUS+set}" ]; then
+	GEN_CPUS=
+	(($(nproc) < 2)) || GEN_CPUS=$(($(nproc) - 1))
+fi
 [[ $BF_STORE_SYNC == full || $BF_STORE_SYNC == normal ]] || { echo "dhcp.sh: BF_STORE_SYNC is full or normal, not '$BF_STORE_SYNC'" >&2; exit 2; }
 [[ $BF_AUDIT == true || $BF_AUDIT == false ]] || { echo "dhcp.sh: BF_AUDIT is true or false, not '$BF_AUDIT'" >&2; exit 2; }
 
@@ -252,6 +262,9 @@ ip -n "$NS_SRV2" route add "$POOL_NET" via "$RLY2_IP"
 # the daemon's pid); short commands go through these helpers.
 in_srv() { ip netns exec "$NS_SRV" "$@"; }
 in_rly() { ip netns exec "$NS_RLY" "$@"; }
+# GEN: the generator's command prefix, its CPUs (GEN_CPUS).
+GEN=()
+[ -z "$GEN_CPUS" ] || GEN=(taskset -c "$GEN_CPUS")
 
 # wait_port67: until something listens on UDP 67 in the server namespace.
 wait_port67() {
@@ -482,7 +495,7 @@ run_one() {
 	if [ "$HTTP_LOAD" != 0 ] && [[ $srv == bootforge* ]]; then
 		# not through in_rly, whose subshell would be the PID: ip netns
 		# exec execs wrk, so WRK_PID is wrk's
-		ip netns exec "$NS_RLY" wrk -t1 -c"$HTTP_LOAD" -d"$(seconds "$MAX_TIME")s" "http://$SRV_IP:8080/small.bin" >"$d/wrk.out" 2>&1 &
+		ip netns exec "$NS_RLY" "${GEN[@]}" wrk -t1 -c"$HTTP_LOAD" -d"$(seconds "$MAX_TIME")s" "http://$SRV_IP:8080/small.bin" >"$d/wrk.out" 2>&1 &
 		WRK_PID=$!
 		sleep 1 # under load before the first lease
 	fi
@@ -490,18 +503,18 @@ run_one() {
 	if [ "$srv" = bootforge-pg2 ]; then
 		# Half the clients to each server, at the same time; the row
 		# is the first generator's, with the two rates added.
-		in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+		in_rly "${GEN[@]}" timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
 			-server "$SRV2_IP" -relay "$GIADDR2" -clients "$((CLIENTS / 2))" -inflight "$inflight" \
 			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$(printf '02:c0:%02x:00:00:00' $((run_idx % 256)))" -mac-order "$MAC_ORDER" \
 			-label "$srv second inflight=$inflight" -json >"$d/result2.json" 2>"$d/dhcpload2.err" &
 		gen2=$!
-		in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+		in_rly "${GEN[@]}" timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
 			-server "$SRV_IP" -relay "$GIADDR" -clients "$((CLIENTS - CLIENTS / 2))" -inflight "$inflight" \
 			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
 			-label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
 		wait "$gen2" || true
 	else
-		in_rly timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
+		in_rly "${GEN[@]}" timeout --kill-after=5 "$(($(seconds "$MAX_TIME") + 60))" "$T/dhcpload" \
 			-server "$SRV_IP" -relay "$GIADDR" -clients "$CLIENTS" -inflight "$inflight" \
 			-timeout "$TIMEOUT" -max-time "$MAX_TIME" -mac-base "$macbase" -mac-order "$MAC_ORDER" \
 			-trace "$d/trace.txt" -label "$srv inflight=$inflight" -json >"$d/result.json" 2>"$d/dhcpload.err" || true
@@ -600,7 +613,7 @@ median() {
 
 echo
 echo "DHCP DORA benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
-echo "$CLIENTS clients per run, $RUNS runs per server and inflight level (the servers taking turns), relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER"
+echo "$CLIENTS clients per run, $RUNS runs per server and inflight level (the servers taking turns), relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER, generator on CPUs ${GEN_CPUS:-any} (servers on any)"
 echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null) (kea: log severity ${KEA_SEVERITY:-WARN}; kea-info: INFO), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && printf '%s' "$(git rev-parse --short HEAD 2>/dev/null)"; [ -z "$(git status --porcelain -- cmd internal 2>/dev/null)" ] || echo ' + uncommitted changes'; fi)"
 echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)$(awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 > n + 0) print " (busier than the core count: other work shares the CPUs, treat the figures with care)" }')"
 echo
