@@ -31,7 +31,12 @@
 # binaries and files) RESULTS_DIR (default bench/results/pxestorm-<UTC time>,
 # git-ignored: table.md, the JSON result of every run and each client's
 # stage times (*.json.trace), configs and logs),
-# BOOTFORGE_BIN (measure this binary instead of building ./cmd/bootforge).
+# BOOTFORGE_BIN (measure this binary instead of building ./cmd/bootforge),
+# GEN_CPUS (the CPUs, a taskset list, the simulated machines run on;
+# default none: left to the scheduler. On one core of two the 500
+# machines are the bottleneck, and both sides take longer: whole-boot
+# p50 9.9 s against 8.7 for bootforge, 10.7 against 9.9 for dnsmasq +
+# nginx, bench/README.md, thirty-seventh session).
 set -euo pipefail
 # bootforge warns of BOOTFORGE_* variables it does not know: this one is
 # the script's own, not the server's.
@@ -46,6 +51,9 @@ DHCP_RATE=${DHCP_RATE:-250/s}
 SYNC=${SYNC:-1}
 FREE=${FREE:-0}
 if [ "$FREE" = 1 ]; then DHCP_RATE=0 SYNC=0; fi
+GEN_CPUS=${GEN_CPUS:-}
+GEN=()
+[ -z "$GEN_CPUS" ] || GEN=(taskset -c "$GEN_CPUS")
 SYNC_FLAG=-sync=true
 [ "$SYNC" = 1 ] || SYNC_FLAG=-sync=false
 case $RUNS in '' | *[!0-9]* | 0) echo "pxestorm.sh: RUNS must be a positive integer" >&2; exit 2 ;; esac
@@ -171,7 +179,7 @@ srv_stats() {
 
 storm() { # storm LABEL MACBASE OUT.json
 	log "$1: $CLIENTS clients, DHCP_RATE=$DHCP_RATE $SYNC_FLAG"
-	in_rly timeout --kill-after=5 $(( ${MAX_TIME%s} + 30 )) "$T/pxestorm" -server "$SRV_IP" -relay "$GIADDR" \
+	in_rly "${GEN[@]}" timeout --kill-after=5 $(( ${MAX_TIME%s} + 30 )) "$T/pxestorm" -server "$SRV_IP" -relay "$GIADDR" \
 		-clients "$CLIENTS" -stage-timeout "$STAGE_TIMEOUT" -max-time "$MAX_TIME" -mac-base "$2" \
 		-dhcp-rate "$DHCP_RATE" "$SYNC_FLAG" -label "$1" -trace "$3.trace" -json >"$3" 2>"$3.err" || true
 	grep -q '"wall_s"' "$3" || { log "$1: pxestorm failed"; cat "$3.err" >&2; return 1; }
@@ -297,7 +305,7 @@ for r in $(seq "$RUNS"); do
 done
 {
 	echo "PXE storm, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), bootforge ${BOOTFORGE_BIN:-$(cd "$REPO" && git describe --dirty --always 2>/dev/null)}, $(dnsmasq --version | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3)"
-	echo "TFTP 1 MiB blksize 1468; HTTP 8 MiB + 4 MiB on one connection per client; DHCP relayed via $GIADDR; stage timeout $STAGE_TIMEOUT"
+	echo "TFTP 1 MiB blksize 1468; HTTP 8 MiB + 4 MiB on one connection per client; DHCP relayed via $GIADDR; stage timeout $STAGE_TIMEOUT; the machines on CPUs ${GEN_CPUS:-any}, the servers on any"
 	echo "peak RSS: bootforge VmHWM; dnsmasq VmHWM + nginx master and workers VmHWM, summed. Server CPU: the same processes, user+sys."
 	[ "$BF_FAIL" = 0 ] && [ "$REF_FAIL" = 0 ] || echo "**FAILED runs (no result, not in the table): bootforge $BF_FAIL, dnsmasq+nginx $REF_FAIL**"
 	echo
