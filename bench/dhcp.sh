@@ -43,6 +43,13 @@
 #                 share the store's writer with the leases. The leases/s
 #                 fall (wrk takes CPU); the ACK p99 says whether a lease
 #                 waits behind the boot log. 0 (default): no HTTP load
+#   GENERATOR=dhcpload|perfdhcp   perfdhcp: ISC's own generator (Kea's
+#                 kea-admin package) instead of dhcpload. It offers DORAs at
+#                 fixed rates, RATES="3000 6000 9000 12000" a second, each for
+#                 PERIOD=5 seconds, single-threaded (-g single), with PXE
+#                 options 93 (BIOS) and 60 (PXEClient), and reports what was
+#                 answered and how late; no percentiles, no lease checks.
+#                 bootforge-pg2 is not run this way
 #   GEN_CPUS=LIST   the CPUs (a taskset list) the generators and HTTP_LOAD's
 #                 wrk run on; default the last CPU (none on a 1-CPU host),
 #                 "" leaves them to the scheduler. Every server is faster
@@ -72,12 +79,25 @@ KEEP=${KEEP:-0}
 HTTP_LOAD=${HTTP_LOAD:-0}
 BF_STORE_SYNC=${BF_STORE_SYNC:-full}
 BF_AUDIT=${BF_AUDIT:-true}
+GENERATOR=${GENERATOR:-dhcpload}
+RATES=${RATES:-"3000 6000 9000 12000"}
+PERIOD=${PERIOD:-5}
 if [ -z "${GEN_CPUS+set}" ]; then
 	GEN_CPUS=
 	(($(nproc) < 2)) || GEN_CPUS=$(($(nproc) - 1))
 fi
 [[ $BF_STORE_SYNC == full || $BF_STORE_SYNC == normal ]] || { echo "dhcp.sh: BF_STORE_SYNC is full or normal, not '$BF_STORE_SYNC'" >&2; exit 2; }
 [[ $BF_AUDIT == true || $BF_AUDIT == false ]] || { echo "dhcp.sh: BF_AUDIT is true or false, not '$BF_AUDIT'" >&2; exit 2; }
+case $GENERATOR in
+dhcpload) ;;
+perfdhcp)
+	[[ $PERIOD =~ ^[1-9][0-9]*$ ]] || { echo "dhcp.sh: PERIOD is whole seconds, not '$PERIOD'" >&2; exit 2; }
+	for r in $RATES; do [[ $r =~ ^[1-9][0-9]*$ ]] || { echo "dhcp.sh: RATES are DORAs a second, not '$r'" >&2; exit 2; }; done
+	[[ " $SERVERS " != *" bootforge-pg2 "* ]] || { echo "dhcp.sh: GENERATOR=perfdhcp runs one generator: leave bootforge-pg2 out of SERVERS" >&2; exit 2; }
+	INFLIGHTS=$RATES # the levels the runs go through
+	;;
+*) echo "dhcp.sh: GENERATOR is dhcpload or perfdhcp, not '$GENERATOR'" >&2; exit 2 ;;
+esac
 
 SRV_IP=198.18.0.1
 RLY_IP=198.18.0.2
@@ -201,6 +221,7 @@ ensure_packages() {
 	command -v kea-dhcp4 >/dev/null || [ -x /usr/sbin/kea-dhcp4 ] || missing+=(kea-dhcp4-server)
 	command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq)
 	[ "$HTTP_LOAD" = 0 ] || command -v wrk >/dev/null || missing+=(wrk)
+	[ "$GENERATOR" != perfdhcp ] || command -v perfdhcp >/dev/null || [ -x /usr/sbin/perfdhcp ] || missing+=(kea-admin)
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing ${missing[*]}"
 		if [ ! -e /usr/sbin/policy-rc.d ]; then # keep the packages from starting their services
@@ -490,6 +511,10 @@ run_one() {
 		fi
 		return
 	fi
+	if [ "$GENERATOR" = perfdhcp ]; then
+		perf_run "$srv" "$inflight" "$d"
+		return
+	fi
 	macbase=$(printf '02:bf:%02x:00:00:00' $((run_idx % 256)))
 	log "$srv, inflight $inflight: $CLIENTS clients (mac base $macbase)"
 	if [ "$HTTP_LOAD" != 0 ] && [[ $srv == bootforge* ]]; then
@@ -548,7 +573,51 @@ run_one() {
 	log "$srv, inflight $inflight, run $run: $(printf '%.0f' "$lps") leases/s, $(jget completed "$r") ACKs"
 }
 
+# rcvbuf_errors: datagrams the relay namespace's kernel dropped because a
+# socket's receive buffer was full: the generator's, as nothing else
+# receives there.
+rcvbuf_errors() {
+	in_rly awk '$1 == "Udp:" { if (!c) { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i } else print $c }' /proc/net/snmp
+}
+
+# perf_run SERVER RATE DIR: perfdhcp offers RATE DORAs a second to the
+# running server for PERIOD seconds; the server is stopped and the run's
+# row added to PERF: server|rate|ACKs a second of PERIOD|answered %|ACK
+# avg ms|ACK max ms|generator socket drops|server CPU µs per ACK.
+perf_run() {
+	local srv=$1 rate=$2 d=$3 drops row
+	# PXE firmware's option 60, and option 93 client architecture 0 (BIOS)
+	local vci
+	vci=$(printf 'PXEClient:Arch:00000:UNDI:002001' | od -An -tx1 | tr -d ' \n')
+	drops=$(rcvbuf_errors)
+	# -W: a second after the last DORA for the replies still on their way
+	in_rly "${GEN[@]}" timeout --kill-after=5 $((PERIOD + 60)) perfdhcp -4 -g single -l "$GIADDR" -L 67 \
+		-R "$CLIENTS" -r "$rate" -p "$PERIOD" -W 1000000 -o 93,0000 -o "60,$vci" "$SRV_IP" >"$d/perfdhcp.out" 2>&1 || true
+	drops=$(($(rcvbuf_errors) - drops))
+	sleep 0.5
+	LAST_CPU_S=
+	stop_daemon
+	# perfdhcp prints DISCOVER-OFFER's statistics, then REQUEST-ACK's
+	if row=$(awk -v drops="$drops" -v cpu="${LAST_CPU_S:-0}" -v period="$PERIOD" '
+		/^sent packets:/ { sent[++i] = $3 }
+		/^received packets:/ { recv[i] = $3 }
+		/^avg delay:/ { avg[i] = $3 }
+		/^max delay:/ { max[i] = $3 }
+		END {
+			if (i < 2 || sent[1] == 0) exit 1
+			printf "%.0f|%.2f|%.2f|%.1f|%d|%.0f", recv[2] / period, 100 * recv[2] / sent[1], avg[2], max[2], drops, recv[2] ? cpu * 1e6 / recv[2] : 0
+		}' "$d/perfdhcp.out"); then
+		PERF+=("$srv|$rate|$row")
+		log "$srv, $rate offered: $(cut -d'|' -f1,2 <<<"$row" | sed 's/|/ DORAs\/s, answered % /')"
+	else
+		log "$srv, $rate offered: perfdhcp failed"
+		tail -5 "$d/perfdhcp.out" >&2 || true
+		PERF+=("$srv|$rate|failed")
+	fi
+}
+
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+PERF=()
 declare -A LPS
 ROWS=()
 CHECKS=()
@@ -613,6 +682,32 @@ median() {
 
 echo
 echo "DHCP DORA benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
+if [ "$GENERATOR" = perfdhcp ]; then
+	# perfcell SERVER RATE FIELD FORMAT: "median (min–max)" of FIELD (3:
+	# achieved, 4: answered, ...) of the runs that did not fail
+	perfcell() {
+		local m lo hi
+		read -r m lo hi < <(for p in "${PERF[@]}"; do IFS='|' read -r a b rest <<<"$p"; [ "$a" = "$1" ] && [ "$b" = "$2" ] && [ "$rest" != failed ] && cut -d'|' -f"$(($3 - 2))" <<<"$rest"; done | stats) || true
+		if [ -n "${m:-}" ]; then printf "$4 ($4–$4)" "$m" "$lo" "$hi"; else echo -; fi
+	}
+	echo "perfdhcp $(perfdhcp -v 2>&1 | sed -n 's/^VERSION: //p') (-g single), $PERIOD s at each offered rate, $CLIENTS simulated clients, relayed (giaddr $GIADDR), PXE options 93 and 60, generator on CPUs ${GEN_CPUS:-any} (servers on any), $RUNS runs per server and rate (the servers taking turns)"
+	echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null) (kea: log severity ${KEA_SEVERITY:-WARN}; kea-info: INFO), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then "$BOOTFORGE_BIN" version 2>/dev/null | head -1; else cd "$REPO" && git rev-parse --short HEAD 2>/dev/null; fi), store_sync $BF_STORE_SYNC, boot log $BF_AUDIT"
+	echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
+	echo "DORAs/s: ACKs received over the $PERIOD s. Answered: ACKs over DISCOVERs sent. Generator socket drops:"
+	echo "replies the kernel dropped because perfdhcp's receive buffer was full (the relay namespace's"
+	echo "UdpRcvbufErrors). Server CPU: over the server's whole life, start included. Median (min–max)."
+	echo
+	echo "| server | offered/s | runs | DORAs/s | answered % | REQUEST→ACK avg ms | max ms | generator socket drops | server CPU µs per ACK |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for rate in $RATES; do
+		for srv in "${ORDER[@]}"; do
+			n=$(for p in "${PERF[@]}"; do [[ $p == "$srv|$rate|"* && $p != *"|failed" ]] && echo .; done | grep -c . || true)
+			echo "| $srv | $rate | $n of $RUNS | $(perfcell "$srv" "$rate" 3 %.0f) | $(perfcell "$srv" "$rate" 4 %.2f) | $(perfcell "$srv" "$rate" 5 %.2f) | $(perfcell "$srv" "$rate" 6 %.1f) | $(perfcell "$srv" "$rate" 7 %.0f) | $(perfcell "$srv" "$rate" 8 %.0f) |"
+		done
+	done
+	exit 0
+fi
 echo "$CLIENTS clients per run, $RUNS runs per server and inflight level (the servers taking turns), relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER, generator on CPUs ${GEN_CPUS:-any} (servers on any)"
 echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null) (kea: log severity ${KEA_SEVERITY:-WARN}; kea-info: INFO), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && printf '%s' "$(git rev-parse --short HEAD 2>/dev/null)"; [ -z "$(git status --porcelain -- cmd internal 2>/dev/null)" ] || echo ' + uncommitted changes'; fi)"
 echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)$(awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 > n + 0) print " (busier than the core count: other work shares the CPUs, treat the figures with care)" }')"
