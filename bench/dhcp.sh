@@ -492,7 +492,7 @@ run_one() {
 	run_idx=$((run_idx + 1))
 	d="$T/$srv-$inflight-$run"
 	mkdir -p "$d"
-	log "$srv, inflight $inflight, run $run of $RUNS: starting the server fresh"
+	log "$srv, $([ "$GENERATOR" = perfdhcp ] && echo offered || echo inflight) $inflight, run $run of $RUNS: starting the server fresh"
 	rc=0
 	"start_$srv" "$d" || rc=$?
 	if [ "$rc" != 0 ]; then
@@ -585,9 +585,8 @@ rcvbuf_errors() {
 # row added to PERF: server|rate|ACKs a second of PERIOD|answered %|ACK
 # avg ms|ACK max ms|generator socket drops|server CPU µs per ACK.
 perf_run() {
-	local srv=$1 rate=$2 d=$3 drops row
+	local srv=$1 rate=$2 d=$3 drops row vci
 	# PXE firmware's option 60, and option 93 client architecture 0 (BIOS)
-	local vci
 	vci=$(printf 'PXEClient:Arch:00000:UNDI:002001' | od -An -tx1 | tr -d ' \n')
 	drops=$(rcvbuf_errors)
 	# -W: a second after the last DORA for the replies still on their way
