@@ -679,19 +679,37 @@ median() {
 	if [ -z "$m" ]; then echo -; elif [ -n "${4:-}" ]; then printf "$4" "$m"; else echo "$m"; fi
 }
 
+# listcell SERVER INFLIGHT FORMAT ENTRIES...: "median (min–max)" of the
+# values of the "server|inflight|value" entries that match
+listcell() {
+	local m lo hi
+	read -r m lo hi < <(for c in "${@:4}"; do IFS='|' read -r a b v <<<"$c"; [ "$a" = "$1" ] && [ "$b" = "$2" ] && [ -n "$v" ] && echo "$v"; done | stats) || true
+	if [ -n "${m:-}" ]; then printf "$3 ($3–$3)" "$m" "$lo" "$hi"; else echo "?"; fi
+}
+
+# perf_field N: "server|rate|value" of every perfdhcp run that did not
+# fail, the value its Nth after the rate (0: ACKs a second, 1: answered
+# %, 2: ACK avg ms, 3: max ms, 4: generator socket drops, 5: server CPU
+# µs per ACK)
+perf_field() {
+	local p f
+	for p in "${PERF[@]}"; do
+		[[ $p == *"|failed" ]] && continue
+		IFS='|' read -r -a f <<<"$p"
+		echo "${f[0]}|${f[1]}|${f[$1 + 2]}"
+	done
+}
+
 echo
 echo "DHCP DORA benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 if [ "$GENERATOR" = perfdhcp ]; then
-	# perfcell SERVER RATE FIELD FORMAT: "median (min–max)" of FIELD (3:
-	# achieved, 4: answered, ...) of the runs that did not fail
-	perfcell() {
-		local m lo hi
-		read -r m lo hi < <(for p in "${PERF[@]}"; do IFS='|' read -r a b rest <<<"$p"; [ "$a" = "$1" ] && [ "$b" = "$2" ] && [ "$rest" != failed ] && cut -d'|' -f"$(($3 - 2))" <<<"$rest"; done | stats) || true
-		if [ -n "${m:-}" ]; then printf "$4 ($4–$4)" "$m" "$lo" "$hi"; else echo -; fi
-	}
-	echo "perfdhcp $(perfdhcp -v 2>&1 | sed -n 's/^VERSION: //p') (-g single), $PERIOD s at each offered rate, $CLIENTS simulated clients, relayed (giaddr $GIADDR), PXE options 93 and 60, generator on CPUs ${GEN_CPUS:-any} (servers on any), $RUNS runs per server and rate (the servers taking turns)"
-	echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null) (kea: log severity ${KEA_SEVERITY:-WARN}; kea-info: INFO), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then "$BOOTFORGE_BIN" version 2>/dev/null | head -1; else cd "$REPO" && git rev-parse --short HEAD 2>/dev/null; fi), store_sync $BF_STORE_SYNC, boot log $BF_AUDIT"
-	echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "perfdhcp $(perfdhcp -v 2>&1 | sed -n 's/^VERSION: //p') (-g single), $PERIOD s at each offered rate, $CLIENTS simulated clients, $RUNS runs per server and rate (the servers taking turns), relayed (giaddr $GIADDR), PXE options 93 and 60, generator on CPUs ${GEN_CPUS:-any} (servers on any); bootforge with store_sync $BF_STORE_SYNC, boot log $BF_AUDIT"
+else
+	echo "$CLIENTS clients per run, $RUNS runs per server and inflight level (the servers taking turns), relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER, generator on CPUs ${GEN_CPUS:-any} (servers on any)"
+fi
+echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null) (kea: log severity ${KEA_SEVERITY:-WARN}; kea-info: INFO), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && printf '%s' "$(git rev-parse --short HEAD 2>/dev/null)"; [ -z "$(git status --porcelain -- cmd internal 2>/dev/null)" ] || echo ' + uncommitted changes'; fi)"
+echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)$(awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 > n + 0) print " (busier than the core count: other work shares the CPUs, treat the figures with care)" }')"
+if [ "$GENERATOR" = perfdhcp ]; then
 	echo
 	echo "DORAs/s: ACKs received over the $PERIOD s. Answered: ACKs over DISCOVERs sent. Generator socket drops:"
 	echo "replies the kernel dropped because perfdhcp's receive buffer was full (the relay namespace's"
@@ -701,15 +719,15 @@ if [ "$GENERATOR" = perfdhcp ]; then
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for rate in $RATES; do
 		for srv in "${ORDER[@]}"; do
-			n=$(for p in "${PERF[@]}"; do [[ $p == "$srv|$rate|"* && $p != *"|failed" ]] && echo .; done | grep -c . || true)
-			echo "| $srv | $rate | $n of $RUNS | $(perfcell "$srv" "$rate" 3 %.0f) | $(perfcell "$srv" "$rate" 4 %.2f) | $(perfcell "$srv" "$rate" 5 %.2f) | $(perfcell "$srv" "$rate" 6 %.1f) | $(perfcell "$srv" "$rate" 7 %.0f) | $(perfcell "$srv" "$rate" 8 %.0f) |"
+			n=$(perf_field 0 | grep -c "^$srv|$rate|" || true)
+			printf '| %s | %s | %s of %s | %s | %s | %s | %s | %s | %s |\n' "$srv" "$rate" "$n" "$RUNS" \
+				"$(listcell "$srv" "$rate" %.0f $(perf_field 0))" "$(listcell "$srv" "$rate" %.2f $(perf_field 1))" \
+				"$(listcell "$srv" "$rate" %.2f $(perf_field 2))" "$(listcell "$srv" "$rate" %.1f $(perf_field 3))" \
+				"$(listcell "$srv" "$rate" %.0f $(perf_field 4))" "$(listcell "$srv" "$rate" %.0f $(perf_field 5))"
 		done
 	done
 	exit 0
 fi
-echo "$CLIENTS clients per run, $RUNS runs per server and inflight level (the servers taking turns), relayed (giaddr $GIADDR), timeout $TIMEOUT per message, no retries, MACs $MAC_ORDER, generator on CPUs ${GEN_CPUS:-any} (servers on any)"
-echo "kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null) (kea: log severity ${KEA_SEVERITY:-WARN}; kea-info: INFO), $(dnsmasq --version | head -1 | cut -d' ' -f1-3), bootforge $(if [ -n "${BOOTFORGE_BIN:-}" ]; then echo "$BOOTFORGE_BIN ($("$BOOTFORGE_BIN" version 2>/dev/null | head -1))"; else cd "$REPO" && printf '%s' "$(git rev-parse --short HEAD 2>/dev/null)"; [ -z "$(git status --porcelain -- cmd internal 2>/dev/null)" ] || echo ' + uncommitted changes'; fi)"
-echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)$(awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 > n + 0) print " (busier than the core count: other work shares the CPUs, treat the figures with care)" }')"
 echo
 echo "Median (min–max) of the runs; the ratios are of the medians."
 echo
@@ -768,13 +786,6 @@ echo "(min–max) of the runs:"
 echo
 echo "| server | inflight | peak RSS MiB | server CPU µs per ACK |"
 echo "|---|---:|---:|---:|"
-# listcell SERVER INFLIGHT FORMAT ENTRIES...: "median (min–max)" of the
-# values of the "server|inflight|value" entries that match
-listcell() {
-	local m lo hi
-	read -r m lo hi < <(for c in "${@:4}"; do IFS='|' read -r a b v <<<"$c"; [ "$a" = "$1" ] && [ "$b" = "$2" ] && [ -n "$v" ] && echo "$v"; done | stats) || true
-	if [ -n "${m:-}" ]; then printf "$3 ($3–$3)" "$m" "$lo" "$hi"; else echo "?"; fi
-}
 for inflight in $INFLIGHTS; do
 	for srv in "${ORDER[@]}"; do
 		echo "| $srv | $inflight | $(listcell "$srv" "$inflight" %.1f "${RSS[@]}") | $(listcell "$srv" "$inflight" %.0f "${CPU[@]}") |"
