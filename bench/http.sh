@@ -134,26 +134,6 @@ as_client() {
   fi
 }
 cpu_secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
-# median [-pN] VALUES...: the median, with N decimals (default 1)
-median() {
-  local prec=1
-  if [[ ${1:-} == -p* ]]; then prec=${1#-p}; shift; fi
-  (($#)) || { echo ""; return; }
-  printf '%s\n' "$@" | sort -g | awk -v f="%.${prec}f" '{ a[NR] = $1 } END {
-    if (NR % 2) printf f, a[(NR + 1) / 2]; else printf f, (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
-# cell [-pN] VALUES...: "median (min–max)", or "" without values
-cell() {
-  local prec=1
-  if [[ ${1:-} == -p* ]]; then prec=${1#-p}; shift; fi
-  (($#)) || { echo ""; return; }
-  printf '%s\n' "$@" | sort -g | awk -v p="$prec" '{ a[NR] = $1 } END {
-    f = "%." p "f"
-    m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-    printf f " (" f "–" f ")", m, a[1], a[NR] }'
-}
-
 # ---------------------------------------------------------------- time estimate
 
 wrk_secs=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^-d/) { v = substr($i, 3); if (v == "" ) v = $(i + 1)
@@ -215,48 +195,8 @@ PID[bootforge]=$!; PORT[bootforge]=$http; SPORT[bootforge]=$https; PIDS+=("$!")
 cg_join bootforge "${PID[bootforge]}"
 
 free_port nport; free_port nsport
-# keepalive_requests: nginx closes a keep-alive connection after 1000
-# requests by default, Go's server never; raised so both keep wrk's
-# connections. The access log is on, combined format, with its fastest
-# honest setting: written in 64 KiB blocks, at the latest after 1 s.
-cat >"$WORK/nginx.conf" <<EOF2
-daemon off;
-master_process on;
-worker_processes auto;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/logs/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log $WORK/logs/nginx-access.log combined buffer=64k flush=1s;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  default_type application/octet-stream;
-  client_body_temp_path $WORK/nginx/tmp/body;
-  proxy_temp_path $WORK/nginx/tmp/proxy;
-  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-  scgi_temp_path $WORK/nginx/tmp/scgi;
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_session_cache shared:SSL:10m;
-  # the suite Go's server picks (AES-128-GCM), not the client's first choice
-  ssl_prefer_server_ciphers on;
-  ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
-  server {
-    listen 127.0.0.1:$nport;
-    root $ROOT;
-  }
-  server {
-    listen 127.0.0.1:$nsport ssl;
-    ssl_certificate $CERT;
-    ssl_certificate_key $KEY;
-    root $ROOT;
-  }
-}
-EOF2
-nginx -t -q -p "$WORK/nginx" -e "$WORK/logs/nginx-error.log" -c "$WORK/nginx.conf" || die "nginx config rejected"
-nginx -p "$WORK/nginx" -e "$WORK/logs/nginx-error.log" -c "$WORK/nginx.conf" >"$WORK/logs/nginx.out" 2>&1 &
-PID[nginx]=$!; PORT[nginx]=$nport; SPORT[nginx]=$nsport; PIDS+=("$!")
+start_nginx "$WORK" "$ROOT" "$nport" "$nsport" "$CERT" "$KEY" # its fastest honest setting (lib.sh)
+PID[nginx]=$NGINX_PID; PORT[nginx]=$nport; SPORT[nginx]=$nsport; PIDS+=("$NGINX_PID")
 
 # url SERVER PROTO
 url() { if [[ $2 == https ]]; then echo "https://127.0.0.1:${SPORT[$1]}"; else echo "http://127.0.0.1:${PORT[$1]}"; fi; }
