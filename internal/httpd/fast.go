@@ -281,8 +281,9 @@ func (s *Server) serveFast(ctx *fasthttp.RequestCtx) bool {
 		b.plain = b.tcp != nil && ctx.Conn() == net.Conn(b.tcp)
 		if b.tcp != nil && b.records == nil {
 			// A plain connection: the header goes out ahead of the body,
-			// corked until the body's first segment has joined it
-			// (sendDisk), so that both leave in full segments. Left in
+			// corked until the body's first segment has joined it (for a
+			// body longer than a sendfile call, to its end: sendDisk), so
+			// that both leave in full segments. Left in
 			// fasthttp's buffer, it would make bufio first read the file
 			// into the rest of the buffer (a read and a copy of 16 KiB each
 			// way) and only then sendfile what remains.
@@ -336,8 +337,8 @@ func oneRange(h string) (first, last int64, ok bool) {
 // corkAbove is the body size above which the header is written on its own
 // ahead of the body (over TLS, sealed with the body's first bytes); the
 // fast path then corks the connection (over TLS for the response, on a
-// plain connection for the body's first segment: sendDisk), so both leave
-// in one stream of segments. A smaller body goes out with its header in
+// plain connection for the body's first segment or the whole of a long
+// one: sendDisk), so both leave in one stream of segments. A smaller body goes out with its header in
 // one write.
 const corkAbove = 8 << 10
 
@@ -407,19 +408,21 @@ func (b *fastBody) WriteTo(w io.Writer) (n int64, err error) {
 }
 
 // sendDisk sends the body, a disk file on a plain connection, with
-// sendFile. The connection is corked while the header and the body's
-// first uncorkAfter bytes go out, so that the header leaves in the first
-// full segment of the body, and uncorked for the rest: the cork held
-// through a whole body cost the server 90–130 µs more CPU per MiB on
-// loopback and 10–20% of wrk's requests a second on 1 MiB files
-// (bench/README.md, thirty-ninth session). What remains of the body is
-// sent as it would be without a cork, a full segment at a time.
+// sendFile. The connection was corked for the header, so that it leaves
+// in the body's first full segment. A body that one sendfile call sends
+// (at most sendfileChunk) has one partial segment, its last, which the
+// uncork pushes anyway: the cork is cleared once its first uncorkAfter
+// bytes have gone. Held to the end, it cost the server 90–130 µs more CPU
+// per MiB on loopback and wrk 10–20% of its requests a second on 1 MiB
+// files (bench/README.md, thirty-ninth session). A longer body goes out
+// in several calls, each ending in a partial segment that the cork holds
+// until the next call fills it, and stays corked to its end: cleared
+// early, one 1 GiB download was 4–20% slower and cost curl more CPU.
 func (b *fastBody) sendDisk(disk syscall.Conn) (int64, error) {
-	first := b.body.N
-	if b.corked {
-		first = min(first, uncorkAfter)
+	if !b.corked || b.body.N > sendfileChunk {
+		return sendFile(b.tcp, disk, b.off, b.body.N) // WriteTo uncorks after
 	}
-	n, err := sendFile(b.tcp, disk, b.off, first)
+	n, err := sendFile(b.tcp, disk, b.off, min(b.body.N, uncorkAfter))
 	b.uncork()
 	if err != nil || n == b.body.N {
 		return n, err
