@@ -14,7 +14,8 @@
 #                    TCP_CORK on, header, cachestat, sendfile, TCP_CORK
 #                    off, close
 #   floor-corkfirst  the same, the cork cleared after the body's first
-#                    64 KiB, as bootforge does now
+#                    64 KiB, as bootforge does now for a body of at
+#                    most 1 MiB
 # floor-cork against floor-corkfirst measures the cork alone, and floor
 # against bootforge what bootforge does beyond the least.
 #

@@ -18,7 +18,7 @@
 //   - cork: TCP_CORK set before the header and cleared after the body, as
 //     nginx's tcp_nopush and bootforge before its thirty-ninth session;
 //   - corkfirst: TCP_CORK cleared once the body's first 64 KiB have gone,
-//     as bootforge does now;
+//     as bootforge does now for a body of at most 1 MiB;
 //   - none: a write(2) of its own, the header in a segment of its own.
 //
 // -reopen opens the file for each request (openat2 with RESOLVE_BENEATH,
