@@ -338,8 +338,8 @@ func oneRange(h string) (first, last int64, ok bool) {
 // ahead of the body (over TLS, sealed with the body's first bytes); the
 // fast path then corks the connection (over TLS for the response, on a
 // plain connection for the body's first segment or the whole of a long
-// one: sendDisk), so both leave in one stream of segments. A smaller body goes out with its header in
-// one write.
+// one: sendDisk), so both leave in one stream of segments. A smaller body
+// goes out with its header in one write.
 const corkAbove = 8 << 10
 
 // fastBody is a file's body on the fast path. fasthttp writes it after the
