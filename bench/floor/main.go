@@ -16,7 +16,8 @@
 //
 //   - more: sendmsg(2) with MSG_MORE, which holds it for the body;
 //   - cork: TCP_CORK set before the header and cleared after the body, as
-//     nginx's tcp_nopush and bootforge before its thirty-ninth session;
+//     nginx's tcp_nopush, and bootforge for a body over 1 MiB (for any
+//     body before its thirty-ninth session);
 //   - corkfirst: TCP_CORK cleared once the body's first 64 KiB have gone,
 //     as bootforge does now for a body of at most 1 MiB;
 //   - none: a write(2) of its own, the header in a segment of its own.
