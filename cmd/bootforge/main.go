@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"bootforge/internal/config"
+	"bootforge/internal/logline"
 	"bootforge/internal/store"
 )
 
@@ -341,11 +342,10 @@ func buildVersion() versionInfo {
 // newLogger makes the service log: text, or JSON for log collectors.
 func newLogger(w io.Writer, c config.Log, level *slog.LevelVar) *slog.Logger {
 	level.Set(parseLevel(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logline.NewText(w, level)) // slog's text handler, and a faster way for per-request lines
 }
 
 func parseLevel(s string) slog.Level {

@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"bootforge/internal/allow"
 	"bootforge/internal/boot"
 	"bootforge/internal/dhcp/lease"
+	"bootforge/internal/logline"
 )
 
 // Modes.
@@ -396,14 +396,8 @@ func (h *Handler) request(req request, sub *Subnet, res *Result, local, server n
 		return
 	}
 	res.Client.IP = l.IP
-	if h.Log.Enabled(context.Background(), slog.LevelInfo) {
-		// The record goes to the handler directly, as the access log's
-		// does (internal/httpd): Logger.Info would first walk the stack,
-		// once per ACK, for a source line the log does not print.
-		r := slog.NewRecord(time.Now(), slog.LevelInfo, "dhcp: lease", 0)
-		r.AddAttrs(slog.Any("ip", l.IP), slog.String("mac", mac.String()), slog.String("expires", l.Expires.Format(time.RFC3339)),
-			slog.String("boot", res.Plan.BootFile))
-		_ = h.Log.Handler().Handle(context.Background(), r) // its error dropped, as Info drops it
+	if line := logline.Start(h.Log, slog.LevelInfo, "dhcp: lease"); line != nil {
+		line.Str("ip", l.IP.String()).Str("mac", mac.String()).Str("expires", l.Expires.Format(time.RFC3339)).Str("boot", res.Plan.BootFile).Write()
 	}
 	res.Reply = h.reply(p, sub, l.IP, dhcpv4.MessageTypeAck, res.Plan, local, server, time.Until(l.Expires))
 }

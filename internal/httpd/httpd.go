@@ -17,7 +17,6 @@
 package httpd
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -38,6 +37,7 @@ import (
 	"bootforge/internal/allow"
 	"bootforge/internal/audit"
 	"bootforge/internal/bootfs"
+	"bootforge/internal/logline"
 	"bootforge/internal/turns"
 )
 
@@ -429,33 +429,27 @@ func (s *Server) done(q answered) {
 		s.Events.Record(audit.Event{Time: q.start, MAC: q.mac, IP: q.client, Stage: audit.StageOf(path), Protocol: proto, File: path,
 			Bytes: q.bytes, Duration: time.Since(q.start), Result: result, Reason: reason})
 	}
-	if !s.accessLog.Load() || !s.log.Enabled(context.Background(), slog.LevelInfo) {
+	if !s.accessLog.Load() {
 		return
 	}
-	// The record is handed to the handler directly, as slog's docs show
-	// for wrappers: Logger.LogAttrs would first walk the stack for a
-	// source line that the access log does not print. Attrs, not
-	// alternating keys and values: one line per request should not box
-	// each value on the heap.
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "http request", 0)
-	r.AddAttrs(slog.String("client", q.client), slog.String("method", q.method), slog.String("path", q.path),
-		slog.Int("status", q.status), slog.Int64("bytes", q.bytes), slog.Duration("duration", time.Since(q.start).Round(time.Microsecond)))
+	l := logline.Start(s.log, slog.LevelInfo, "http request").Str("client", q.client).Str("method", q.method).Str("path", q.path).
+		Int("status", int64(q.status)).Int("bytes", q.bytes).Duration("duration", time.Since(q.start).Round(time.Microsecond))
 	if q.rangeHdr != "" {
-		r.AddAttrs(slog.String("range", q.rangeHdr))
+		l.Str("range", q.rangeHdr)
 	}
 	if q.location != "" {
-		r.AddAttrs(slog.String("location", q.location))
+		l.Str("location", q.location)
 	}
 	if q.reason != "" {
-		r.AddAttrs(slog.String("reason", q.reason))
+		l.Str("reason", q.reason)
 	}
 	if q.err != nil {
-		r.AddAttrs(slog.String("error", q.err.Error()))
+		l.Str("error", q.err.Error())
 	}
 	if q.tls != nil {
-		r.AddAttrs(slog.Bool("tls", true), slog.String("tls_suite", suiteName(q.tls.CipherSuite)))
+		l.Bool("tls", true).Str("tls_suite", suiteName(q.tls.CipherSuite))
 	}
-	_ = s.log.Handler().Handle(context.Background(), r) // its error dropped, as LogAttrs drops it
+	l.Write()
 }
 
 // suiteNames are the names of the cipher suites crypto/tls knows, made
