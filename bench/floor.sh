@@ -23,6 +23,9 @@
 #
 # Environment:
 #   BOOTFORGE_BIN  use this binary instead of building ./cmd/bootforge
+#   BASE_BIN       also run this bootforge binary, as "bootforge-base", in
+#                  the same turns: a change measured against the build
+#                  before it, each round taking both
 #   RESULTS_DIR    where the table is kept (default bench/results/floor-<timestamp>)
 #   WRK_REPS (5), WRK_ARGS ("-t2 -c64 -d8s"), WRK_KIB ("1024 8"),
 #   VARIANTS ("floor floor-cork floor-corkfirst"), KEEP_WORK=1 keeps the
@@ -63,8 +66,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$WORK"/{root,logs,data} "$RESULTS_DIR"
-chmod 700 "$WORK/data"
+mkdir -p "$WORK"/{root,logs} "$RESULTS_DIR"
 ROOT=$WORK/root
 for k in "${WRK_KIB[@]}"; do head -c $((k << 10)) /dev/urandom >"$ROOT/w$k.bin"; done
 chmod 644 "$ROOT"/*.bin
@@ -75,18 +77,25 @@ log "building bench/floor"
 (cd "$REPO" && go build -o "$WORK/floor" ./bench/floor)
 
 declare -A PORT PID
-SERVERS=(nginx bootforge "${VARIANTS[@]}")
+SERVERS=(nginx bootforge)
+if [[ -n ${BASE_BIN:-} ]]; then
+  [[ -x $BASE_BIN ]] || die "BASE_BIN: $BASE_BIN is not an executable"
+  SERVERS+=(bootforge-base)
+fi
+SERVERS+=("${VARIANTS[@]}")
 for s in "${SERVERS[@]}"; do
   port=""; free_port port; PORT[$s]=$port
   case $s in
     nginx)
       start_nginx "$WORK" "$ROOT" "$port"
       PID[$s]=$NGINX_PID ;;
-    bootforge)
+    bootforge*)
       tftp="" api=""; free_port tftp; free_port api
+      bin=$BF; [[ $s == bootforge-base ]] && bin=$BASE_BIN
+      mkdir -m 700 "$WORK/data-$s"
       printf 'http:\n  access_log: true\n  max_per_client: 256\n  tls:\n    enabled: false\n' >"$WORK/bootforge.yaml"
-      "$BF" --config "$WORK/bootforge.yaml" --log-level info serve --root "$ROOT" --data-dir "$WORK/data" \
-        --tftp-addr "127.0.0.1:$tftp" --http-addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api" >"$WORK/logs/bootforge.log" 2>&1 &
+      "$bin" --config "$WORK/bootforge.yaml" --log-level info serve --root "$ROOT" --data-dir "$WORK/data-$s" \
+        --tftp-addr "127.0.0.1:$tftp" --http-addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api" >"$WORK/logs/$s.log" 2>&1 &
       PID[$s]=$! ;;
     floor) args=(-header more) ;;&
     floor-cork) args=(-header cork -reopen -cachestat) ;;&
@@ -145,7 +154,7 @@ done
 {
   echo "### bootforge, nginx and the floor: wrk $WRK_ARGS, plain HTTP on loopback"
   echo
-  echo "bootforge $REV; $(nginx -v 2>&1); $(wrk -v 2>&1 | head -n 1); $(go version); $WRK_REPS runs each, taking turns;"
+  echo "bootforge $REV;${BASE_BIN:+ bootforge-base $(bin_rev "$BASE_BIN") (BASE_BIN=$BASE_BIN);} $(nginx -v 2>&1); $(wrk -v 2>&1 | head -n 1); $(go version); $WRK_REPS runs each, taking turns;"
   echo "load average at the start $LOAD_START. Medians (min–max); ratio: requests a second against nginx's median."
   echo
   echo "| file | server | requests/s | ratio | server CPU µs a request |"

@@ -48,9 +48,15 @@ use_bootforge() {
     return
   fi
   BF=$BOOTFORGE_BIN
+  REV="$(bin_rev "$BF") (BOOTFORGE_BIN=$BF; work tree $REV)"
+}
+
+# bin_rev BIN: the commit a bootforge binary was built from, if it was
+# built with VCS stamping, else "unknown".
+bin_rev() {
   local r
-  r=$(go version -m "$BF" 2>/dev/null | awk '$2 ~ /^vcs\.revision=/ { r = substr($2, 14, 12) } $2 == "vcs.modified=true" { d = "-dirty" } END { if (r != "") print r d }' || true)
-  REV="${r:-unknown} (BOOTFORGE_BIN=$BF; work tree $REV)"
+  r=$(go version -m "$1" 2>/dev/null | awk '$2 ~ /^vcs\.revision=/ { r = substr($2, 14, 12) } $2 == "vcs.modified=true" { d = "-dirty" } END { if (r != "") print r d }' || true)
+  echo "${r:-unknown}"
 }
 
 # median [-pN] VALUES...: the median, with N decimals (default 1)
