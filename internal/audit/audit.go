@@ -218,6 +218,9 @@ func ClientIP(s string) string {
 	if err != nil {
 		return s
 	}
+	if a.Is4() {
+		return s // ParseAddr takes an IPv4 address only as canonical text
+	}
 	return a.Unmap().WithZone("").String()
 }
 

@@ -251,3 +251,20 @@ func TestRecorderStampsText(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClientIP holds ClientIP to its definition: any address as netip
+// writes it, unmapped and without a zone; anything else as it came.
+func FuzzClientIP(f *testing.F) {
+	for _, s := range []string{"192.0.2.7", "192.0.2.07", "::ffff:192.0.2.7", "fe80::5%eth0", "1.2.3.4%eth0", "2001:DB8::5", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := s
+		if a, err := netip.ParseAddr(s); err == nil {
+			want = a.Unmap().WithZone("").String()
+		}
+		if got := ClientIP(s); got != want {
+			t.Errorf("ClientIP(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

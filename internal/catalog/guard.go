@@ -70,6 +70,9 @@ func (g *Guard) Open(req bootfs.Request) (bootfs.File, error) {
 		f.Close()
 		return nil, err
 	}
+	if dir, _, ok := strings.Cut(name, "/"); !ok || !strings.EqualFold(dir, image.Dir) {
+		return f, nil // not in the images' directory: no version to check
+	}
 	parts := strings.SplitN(name, "/", 4)
 	if len(parts) >= 2 && strings.EqualFold(parts[0], image.Dir) && strings.HasPrefix(parts[1], ".") {
 		// A build in progress (.build-*) or a version being removed
