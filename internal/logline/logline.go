@@ -8,9 +8,9 @@
 // that is most of what logging it costs: the access-log line of a small
 // file took 0.95 µs through a slog.Record and slog's text handler, and
 // 0.38 µs appended straight into a buffer (BenchmarkLine). Serving an
-// 8 KiB file under wrk, the server spent 0.7 µs less CPU a request and
-// answered 1.8% more requests a second (medians of ten rounds taken in
-// turns, bench/README.md, fortieth session).
+// 8 KiB file under wrk, the server spent 1.15 µs less CPU a request and
+// answered 3.7% more requests a second (paired medians of ten rounds,
+// bench/floor.sh with BASE_BIN; bench/README.md, fortieth session).
 //
 // So a Line appends its text itself when the logger's handler is the
 // service's text handler (Text), and otherwise — the JSON format, or a
@@ -36,14 +36,13 @@ import (
 type Text struct {
 	slog.Handler // slog.NewTextHandler on out
 	out          *lockedWriter
-	level        slog.Leveler
 }
 
 // NewText returns the text handler of a service log that writes to out
 // the records at level or above.
 func NewText(out io.Writer, level slog.Leveler) *Text {
 	w := &lockedWriter{w: out}
-	return &Text{Handler: slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), out: w, level: level}
+	return &Text{Handler: slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), out: w}
 }
 
 // lockedWriter writes one line at a time, whichever way it was made:
